@@ -1,0 +1,19 @@
+"""The registry of rules: one module per rule, listed here in the order they run.
+
+Order matters: a rule later in the list sees the output of the ones before it.
+To add a rule, write ``migrate/rules/<rule>.py`` with one :class:`Rule` subclass
+and add it to :data:`RULES`.
+"""
+
+from __future__ import annotations
+
+from migrate.rules.base import Change, ChangeKind, FileContext, Rule
+
+RULES: tuple[type[Rule], ...] = ()
+
+
+def rules_by_id() -> dict[str, type[Rule]]:
+    return {rule.rule_id: rule for rule in RULES}
+
+
+__all__ = ["RULES", "Change", "ChangeKind", "FileContext", "Rule", "rules_by_id"]

@@ -1,0 +1,99 @@
+"""What every rule is: a libcst transformer with a stable id that records its changes.
+
+A rule never prints and never touches the file system. The runner
+(:mod:`migrate.runner`) parses a file once, hands the module to each selected
+rule in registry order, and collects the :class:`Change` records they report.
+
+Writing a rule::
+
+    class MyRule(Rule):
+        rule_id = "my-rule"
+        summary = "One line for --list-rules."
+
+        @classmethod
+        def might_apply(cls, source: str) -> bool:
+            return "environ" in source            # cheap, must never say False wrongly
+
+        def leave_FunctionDef(self, original_node, updated_node):
+            ...
+            self.report(original_node, "converted", "WSGI app `app` is now ASGI")
+            return new_node
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import libcst as cst
+from libcst.metadata import PositionProvider
+
+ChangeKind = Literal["converted", "adapted", "manual"]
+CHANGE_KINDS: tuple[ChangeKind, ...] = ("converted", "adapted", "manual")
+
+#: ``# migrate[rule-id]: message`` -- the marker left at every adapted/manual spot.
+MARKER_RE = re.compile(r"#\s*migrate\[(?P<rule>[a-z0-9-]+)\]:\s*(?P<message>.*)")
+
+
+def marker_comment(rule_id: str, message: str) -> str:
+    """The text of a marker comment (one line, so the marker survives reformatting)."""
+    one_line = " ".join(message.split())
+    return f"# migrate[{rule_id}]: {one_line}"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing a rule did, as the summary and the JSON report show it."""
+
+    rule: str
+    line: int
+    kind: ChangeKind
+    message: str
+
+
+@dataclass
+class FileContext:
+    """What a rule may know about the file it is working on."""
+
+    #: Path relative to the root the user named (posix separators), e.g. ``"app/wsgi.py"``.
+    relpath: str
+    #: Dotted module name guessed from ``relpath`` (``"app.wsgi"``), for messages and imports.
+    module_name: str
+
+
+class Rule(cst.CSTTransformer):
+    """Base class of every rule: a libcst transformer with a stable id.
+
+    Subclasses set :attr:`rule_id` and :attr:`summary`, implement
+    :meth:`might_apply`, and call :meth:`report` for every change they make.
+    """
+
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    #: Stable id used by --select/--ignore, in markers and in the report. Never rename.
+    rule_id: ClassVar[str]
+    #: One line for ``--list-rules``.
+    summary: ClassVar[str]
+
+    def __init__(self, context: FileContext) -> None:
+        super().__init__()
+        self.context = context
+        self.changes: list[Change] = []
+
+    @classmethod
+    def might_apply(cls, source: str) -> bool:
+        """A cheap text test run before parsing.
+
+        It must be a superset of what the rule matches: returning False for a
+        file the rule would change is a bug (the file would be silently skipped).
+        """
+        raise NotImplementedError
+
+    def line_of(self, node: cst.CSTNode) -> int:
+        """1-based line where ``node`` starts in the module this rule was given."""
+        return self.get_metadata(PositionProvider, node).start.line
+
+    def report(self, node: cst.CSTNode, kind: ChangeKind, message: str) -> None:
+        """Record a change made at ``node`` (an *original* node, which has position metadata)."""
+        self.changes.append(Change(self.rule_id, self.line_of(node), kind, message))
