@@ -1,0 +1,155 @@
+"""Build a PEP 3333 WSGI environ from an ASGI HTTP scope (ASGI spec, "WSGI Compatibility").
+
+:func:`environ_from_scope` is public: the adapters use it and so can other code. Rules:
+
+* ``SCRIPT_NAME`` is ``root_path``; ``PATH_INFO`` is ``path`` minus ``root_path``, stripped only at
+  a segment boundary (root ``/mnt`` does not eat ``/mntx``); a ``path`` that does not start with
+  ``root_path`` is taken as already relative to it. Both are "bytes as latin-1" native strings of
+  the UTF-8 path, as PEP 3333 wants.
+* ``REQUEST_URI`` / ``RAW_URI`` come from ``raw_path`` (undecoded, so ``%2F`` survives) when the
+  server gives it.
+* Request headers become ``HTTP_*`` (``CONTENT_TYPE`` / ``CONTENT_LENGTH`` without the prefix);
+  repeated headers are joined with ``,`` (``Cookie`` with ``; ``). Header names containing ``_``
+  are dropped unless ``keep_underscore_headers`` (as gunicorn and nginx do), so ``X_Forwarded_For``
+  cannot pose as ``X-Forwarded-For``.
+* ``SERVER_NAME`` / ``SERVER_PORT`` come from ``server``; with no ``server`` or a unix socket
+  (``[path, None]``) from the ``Host`` header, else ``localhost`` and the scheme's default port.
+  Ports are strings. ``REMOTE_ADDR`` / ``REMOTE_PORT`` are set only when ``client`` is known.
+* ``wsgi.input_terminated`` is true: the input stream returns EOF at the end of the body, so a
+  body without Content-Length (chunked, HTTP/2) can be read to EOF.
+* ``environ["asgi.scope"]`` is the scope itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, Any
+
+from adapters._types import Environ, Scope
+
+__all__ = ["base_environ", "environ_from_scope"]
+
+_SPECIAL = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
+_DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
+# header name -> environ key ("" = dropped); bounded so random header names cannot grow it forever
+_KEYS: dict[bool, dict[bytes, str]] = {False: {}, True: {}}
+_KEYS_MAX = 1024
+
+
+def _header_key(name: bytes, keep_underscore: bool) -> str:
+    special = _SPECIAL.get(name.lower())
+    if special is not None:
+        return special
+    if b"_" in name and not keep_underscore:
+        return ""
+    return "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+
+
+def base_environ(
+    *,
+    errors: IO[str] | None = None,
+    multithread: bool = True,
+    multiprocess: bool = True,
+    file_wrapper: Any = None,
+) -> Environ:
+    """The request-independent part of every environ (copied per request)."""
+    environ: Environ = {
+        "wsgi.version": (1, 0),
+        "wsgi.errors": sys.stderr if errors is None else errors,
+        "wsgi.multithread": multithread,
+        "wsgi.multiprocess": multiprocess,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+    }
+    if file_wrapper is not None:
+        environ["wsgi.file_wrapper"] = file_wrapper
+    return environ
+
+
+def _to_native(text: str) -> str:
+    """A decoded URL path as PEP 3333 wants it: the UTF-8 bytes, as latin-1 characters."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def _host_and_port(host: str | None, scheme: str) -> tuple[str, str]:
+    default = _DEFAULT_PORTS.get(scheme, "80")
+    if not host:
+        return "localhost", default
+    if host.startswith("["):  # [v6]:port
+        end = host.find("]")
+        rest = host[end + 1 :]
+        return host[: end + 1], rest[1:] if rest.startswith(":") and rest[1:] else default
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit():
+        return name, port
+    return host, default
+
+
+def environ_from_scope(
+    scope: Scope,
+    body_stream: Any,
+    *,
+    base: Environ | None = None,
+    keep_underscore_headers: bool = False,
+    errors: IO[str] | None = None,
+) -> Environ:
+    """A WSGI environ for the ASGI HTTP ``scope``; ``body_stream`` becomes ``wsgi.input``.
+
+    ``base`` (from :func:`base_environ`) is copied, not modified; without it a default one is
+    built (``errors`` goes to ``wsgi.errors``, default ``sys.stderr``).
+    """
+    environ = (base_environ(errors=errors) if base is None else base).copy()
+    scheme: str = scope.get("scheme") or "http"
+    root_path: str = scope.get("root_path", "")
+    path: str = scope["path"]
+    if root_path:
+        root_path = root_path.rstrip("/")
+        if path.startswith(root_path) and path[len(root_path) : len(root_path) + 1] in ("", "/"):
+            path = path[len(root_path) :]
+    query = scope.get("query_string", b"")
+    environ["REQUEST_METHOD"] = scope.get("method", "GET")
+    environ["SCRIPT_NAME"] = _to_native(root_path)
+    environ["PATH_INFO"] = _to_native(path)
+    environ["QUERY_STRING"] = query.decode("latin-1")
+    environ["SERVER_PROTOCOL"] = "HTTP/" + scope.get("http_version", "1.1")
+    environ["wsgi.url_scheme"] = scheme
+    environ["wsgi.input"] = body_stream
+    environ["asgi.scope"] = scope
+    raw_path = scope.get("raw_path")
+    if raw_path:
+        uri = raw_path.decode("latin-1")
+        if query:
+            uri += "?" + environ["QUERY_STRING"]
+        environ["REQUEST_URI"] = environ["RAW_URI"] = uri
+    client = scope.get("client")
+    if client:
+        environ["REMOTE_ADDR"] = str(client[0])
+        if client[1] is not None:
+            environ["REMOTE_PORT"] = str(client[1])
+
+    keys = _KEYS[keep_underscore_headers]
+    for name, value in scope.get("headers", ()):
+        key = keys.get(name)
+        if key is None:
+            key = _header_key(name, keep_underscore_headers)
+            if len(keys) < _KEYS_MAX:
+                keys[name] = key
+        if not key:
+            continue
+        text = value.decode("latin-1")
+        old = environ.get(key)
+        if old is not None:
+            text = old + ("; " if key == "HTTP_COOKIE" else ",") + text
+        environ[key] = text
+
+    server = scope.get("server")
+    if server and server[1] is not None:
+        environ["SERVER_NAME"] = str(server[0])
+        environ["SERVER_PORT"] = str(server[1])
+    else:  # no server, or a unix socket [path, None]: the Host header is the best we know
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = _host_and_port(
+            environ.get("HTTP_HOST"), scheme
+        )
+    return environ
