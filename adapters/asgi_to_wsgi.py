@@ -508,7 +508,8 @@ class AsgiToWsgi:
             raise RuntimeError("the ASGI app's lifespan startup failed") from self._startup_error
         call = _Call(self, environ)
         scope = scope_from_environ(environ)
-        scope["state"] = self.state.copy()
+        # Lifespan state of this app, over any an outer ASGI layer carried in through the environ.
+        scope["state"] = {**scope.get("state", {}), **self.state}
         scope["extensions"] = {"http.response.pathsend": {}}
         call.preread(environ)
         ctx = contextvars.copy_context()

@@ -18,6 +18,10 @@
 * ``wsgi.input_terminated`` is true: the input stream returns EOF at the end of the body, so a
   body without Content-Length (chunked, HTTP/2) can be read to EOF.
 * ``environ["asgi.scope"]`` is the scope itself.
+* A scope that came from a WSGI environ (:func:`adapters.scope.scope_from_environ` keeps it as
+  ``scope["wsgi.environ"]``) gets that environ's own keys back: whatever is not recomputed from
+  the scope (``REMOTE_USER``, ``AUTH_TYPE``, a middleware's ``myapp.user``). So a WSGI middleware
+  that sets an environ key still reaches a WSGI app behind an ASGI layer, as in a WSGI-only stack.
 """
 
 from __future__ import annotations
@@ -28,6 +32,17 @@ from typing import IO, Any
 from adapters._types import Environ, Scope
 
 __all__ = ["base_environ", "environ_from_scope"]
+
+#: The key under which a scope built from a WSGI environ keeps that environ.
+WSGI_ENVIRON_KEY = "wsgi.environ"
+# Keys computed from the scope: never carried over from an older environ, which could be stale.
+_DERIVED = frozenset(
+    {
+        "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE",
+        "CONTENT_LENGTH", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR",
+        "REMOTE_PORT", "REQUEST_URI", "RAW_URI",
+    }
+)  # fmt: skip
 
 _SPECIAL = {b"content-type": "CONTENT_TYPE", b"content-length": "CONTENT_LENGTH"}
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
@@ -152,4 +167,14 @@ def environ_from_scope(
         environ["SERVER_NAME"], environ["SERVER_PORT"] = _host_and_port(
             environ.get("HTTP_HOST"), scheme
         )
+    carried: Environ | None = scope.get(WSGI_ENVIRON_KEY)
+    if carried:
+        _carry_environ_keys(carried, environ)
     return environ
+
+
+def _carry_environ_keys(old: Environ, new: Environ) -> None:
+    for key, value in old.items():
+        if key in new or key in _DERIVED or key.startswith(("HTTP_", "wsgi.", "asgi.")):
+            continue
+        new[key] = value

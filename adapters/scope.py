@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 from adapters._types import Environ, Scope
+from adapters.environ import WSGI_ENVIRON_KEY
 
 ASGI_VERSION = {"version": "3.0", "spec_version": "2.3"}
 _HTTP_VERSIONS = {"1.0": "1.0", "1.1": "1.1", "2": "2", "2.0": "2", "3": "3", "3.0": "3"}
@@ -67,6 +68,11 @@ def scope_from_environ(environ: Environ) -> Scope:
     ``headers`` are the ``HTTP_*`` variables plus content-type/content-length (as
     latin-1 bytes, names lowercased with ``-``). No ``state`` or ``extensions``: the
     caller adds what it supports.
+
+    The environ itself is kept as ``scope["wsgi.environ"]``, so that a WSGI app further in
+    gets back the keys a WSGI middleware set (see :func:`adapters.environ_from_scope`). An
+    environ that came from an ASGI scope (``environ["asgi.scope"]``) gives that scope's own
+    keys back the same way (Starlette's ``state``, ``user``, ``session``...).
     """
     script_name: str = environ.get("SCRIPT_NAME", "")
     wsgi_path = script_name + environ.get("PATH_INFO", "")
@@ -96,5 +102,11 @@ def scope_from_environ(environ: Environ) -> Scope:
         "headers": headers,
         "client": _client(environ),
         "server": _server(environ),
+        WSGI_ENVIRON_KEY: environ,
     }
+    outer_scope: Scope | None = environ.get("asgi.scope")
+    if outer_scope:
+        for key, value in outer_scope.items():
+            if key not in scope:
+                scope[key] = value
     return scope

@@ -19,9 +19,8 @@ from wsgiref.validate import validator
 
 import pytest
 
-from adapters import AsgiToWsgi
+from adapters import AsgiToWsgi, ClientDisconnected
 from adapters._loop import get_loop
-from adapters import ClientDisconnected
 from adapters.scope import scope_from_environ
 
 pytestmark = pytest.mark.timeout(20)

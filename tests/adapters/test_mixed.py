@@ -282,3 +282,76 @@ def test_starlette_and_flask_side_by_side() -> None:
             "name": "zoë",
             "script_root": "",
         }
+
+
+class SetRemoteUserWsgiMiddleware:
+    """A WSGI auth middleware: sets REMOTE_USER and a custom key for the app behind it."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        environ["REMOTE_USER"] = "ada"
+        environ["myapp.roles"] = ["admin"]
+        environ["PATH_INFO"] = "/rewritten"  # derived keys come from the scope, not the old environ
+        return self.app(environ, start_response)
+
+
+class PassThroughAsgiMiddleware:
+    """An ASGI layer in the middle, as a half-migrated stack has: it drops a header."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope = dict(scope, headers=[(k, v) for k, v in scope["headers"] if k != b"x-drop"])
+        await self.app(scope, receive, send)
+
+
+def whoami_wsgi(environ: Any, start_response: Any) -> list[bytes]:
+    body = json.dumps(
+        {
+            "user": environ.get("REMOTE_USER"),
+            "roles": environ.get("myapp.roles"),
+            "path": environ["PATH_INFO"],
+            "dropped": environ.get("HTTP_X_DROP"),
+        }
+    ).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+
+
+def test_environ_keys_set_by_wsgi_middleware_cross_an_asgi_layer() -> None:
+    """WSGI middleware → ASGI middleware → WSGI app: the app sees what the WSGI middleware set,
+    as it would in a WSGI-only stack; what the ASGI layer changed (a dropped header, the path
+    as the scope says) wins over the older environ."""
+    inner = PassThroughAsgiMiddleware(WsgiToAsgi(whoami_wsgi))
+    app = wsgi_middleware(SetRemoteUserWsgiMiddleware)(inner)
+    with serve_asgi(app) as url:
+        got = httpx.get(url + "/original", headers={"X-Drop": "1"}, timeout=10).json()
+    assert got == {"user": "ada", "roles": ["admin"], "path": "/rewritten", "dropped": None}
+
+
+def test_scope_keys_set_by_asgi_middleware_cross_a_wsgi_layer() -> None:
+    """ASGI middleware → WSGI middleware → ASGI app: custom scope keys (Starlette's `user`,
+    `session`, ...) reach the inner ASGI app."""
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = json.dumps({"user": scope.get("user"), "state": scope.get("state", {}).get("x")}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    wrapped = wsgi_middleware(AddHeaderWsgiMiddleware)(inner, "X-A", "1")
+
+    async def outer(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope = dict(scope, user="grace", state={"x": 1})
+        await wrapped(scope, receive, send)
+
+    with serve_asgi(outer) as url:
+        response = httpx.get(url + "/", timeout=10)
+    assert response.headers["x-a"] == "1"
+    assert response.json() == {"user": "grace", "state": 1}
