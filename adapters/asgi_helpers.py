@@ -22,18 +22,28 @@ from __future__ import annotations
 import io
 import sys
 import wsgiref.util
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
-from adapters._types import Receive, Scope, Send
+from adapters._types import Message, Receive, Scope, Send
+from adapters.asgi_to_wsgi import AsgiToWsgi
+from adapters.environ import WSGI_ENVIRON_KEY
+from adapters.mixed import is_asgi_app
+from adapters.wsgi_to_asgi import WsgiToAsgi
 
 __all__ = [
+    "WsgiOrAsgi",
     "application_uri",
+    "asgi_response_start",
+    "buffered_response",
     "build_environ",
     "handle_non_http",
     "path_info",
     "read_body",
     "remote_addr",
+    "replay_body",
     "request_headers",
     "request_path",
     "request_uri",
@@ -41,6 +51,11 @@ __all__ = [
     "server_name",
     "server_port",
     "shift_path_info",
+    "with_environ_key",
+    "with_request_header",
+    "with_wsgi_path",
+    "wsgi_or_asgi",
+    "wsgi_response_start",
 ]
 
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
@@ -199,3 +214,143 @@ def shift_path_info(scope: Scope) -> tuple[str | None, Scope]:
     shifted["path"] = full.decode("utf-8", "replace")
     shifted["raw_path"] = quote_from_bytes(full, safe=_PATH_SAFE).encode("ascii")
     return name, shifted
+
+
+# --------------------------------------------------------------------------- middleware
+# Helpers for WSGI middleware converted by ``migrate`` (rule ``wsgi-middleware``).
+
+
+def wsgi_response_start(message: Message) -> tuple[str, list[tuple[str, str]]]:
+    """The ``(status, headers)`` a WSGI middleware's ``start_response`` wrapper saw, from an
+    ``http.response.start`` message: ``"404 Not Found"`` and ``[("Content-Type", "text/plain")]``
+    (ASGI header names are lower case; they are given back in the usual ``Title-Case``)."""
+    code = int(message["status"])
+    try:
+        phrase = HTTPStatus(code).phrase
+    except ValueError:
+        phrase = "Unknown"
+    headers = [
+        ("-".join(part.capitalize() for part in name.decode("latin-1").split("-")),
+         value.decode("latin-1"))
+        for name, value in message.get("headers", ())
+    ]
+    return f"{code} {phrase}", headers
+
+
+def asgi_response_start(
+    message: Message, status: str, headers: Iterable[tuple[str, str]]
+) -> Message:
+    """``message`` (an ``http.response.start``) with the WSGI ``status`` and ``headers`` a
+    ``start_response`` wrapper decided on."""
+    return {
+        **message,
+        "status": int(status.split(None, 1)[0]),
+        "headers": [
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers
+        ],
+    }
+
+
+# with_wsgi_path's keyword arguments shadow these two
+_script_name = script_name
+_path_info = path_info
+
+
+def with_wsgi_path(
+    scope: Scope, *, script_name: str | None = None, path_info: str | None = None
+) -> Scope:
+    """A copy of ``scope`` where ``environ["SCRIPT_NAME"]`` / ``environ["PATH_INFO"]`` (PEP 3333
+    latin-1 strings) have the values given: what a middleware that moves a prefix between
+    the two (mounting) writes to the environ."""
+    root = _script_name(scope) if script_name is None else script_name
+    rest = _path_info(scope) if path_info is None else path_info
+    root_bytes = root.encode("latin-1")
+    full = root_bytes + rest.encode("latin-1")
+    changed = dict(scope)
+    changed["root_path"] = root_bytes.decode("utf-8", "surrogateescape")
+    changed["path"] = full.decode("utf-8", "replace")
+    changed["raw_path"] = quote_from_bytes(full, safe=_PATH_SAFE).encode("ascii")
+    return changed
+
+
+def with_request_header(scope: Scope, name: str, value: str | None) -> Scope:
+    """A copy of ``scope`` with request header ``name`` (lower case, ``x-foo`` for
+    ``environ["HTTP_X_FOO"]``) set to ``value``, or removed when ``value`` is None."""
+    raw_name = name.encode("latin-1")
+    headers = [(n, v) for n, v in scope["headers"] if n.lower() != raw_name]
+    if value is not None:
+        headers.append((raw_name, value.encode("latin-1")))
+    return {**scope, "headers": headers}
+
+
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` (already read from the original ``receive``) as the
+    request body, then hands on to the original (for ``http.disconnect``): the ASGI form of
+    ``environ["wsgi.input"] = io.BytesIO(body)``."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def buffered_response(
+    app: Any, scope: Scope, receive: Receive, start_response: Callable[..., Any]
+) -> bytes:
+    """Runs the ASGI ``app`` and gives its whole body; its status and headers go to the WSGI
+    ``start_response``-like callable first: the ASGI form of
+    ``body = b"".join(app(environ, start_response))``."""
+    chunks: list[bytes] = []
+
+    async def collect(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            start_response(*wsgi_response_start(message))
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, collect)
+    return b"".join(chunks)
+
+
+class WsgiOrAsgi(WsgiToAsgi):
+    """One app that is both: called with ``(environ, start_response)`` it is a WSGI app, with
+    ``(scope, receive, send)`` an ASGI app. See :func:`wsgi_or_asgi`."""
+
+    def __init__(self, app: Any) -> None:
+        try:
+            native_asgi = is_asgi_app(app)
+        except TypeError:
+            native_asgi = False
+        super().__init__(AsgiToWsgi(app) if native_asgi else app)
+        self.asgi_app: Any = app if native_asgi else None
+
+    def __call__(self, *args: Any) -> Any:
+        if len(args) == 2:
+            return self.wsgi_app(*args)
+        if self.asgi_app is not None:
+            return self.asgi_app(*args)
+        return super().__call__(*args)
+
+
+def wsgi_or_asgi(app: Any) -> WsgiOrAsgi:
+    """``app`` (WSGI or ASGI) as an app that middleware of either kind can wrap: for a stack
+    whose middleware come from other modules, which may or may not be ASGI yet::
+
+        application = as_asgi(RequestCounter(security_headers(asgi_helpers.wsgi_or_asgi(app))))
+    """
+    return WsgiOrAsgi(app)
+
+
+def with_environ_key(scope: Scope, key: str, value: Any) -> Scope:
+    """A copy of ``scope`` that gives WSGI apps further in ``environ[key] = value``: what a
+    middleware that adds its own environ key (``myapp.user``, ``REMOTE_USER``) does. The
+    adapters hand the keys of ``scope["wsgi.environ"]`` on to the environ of a WSGI app
+    served behind ASGI code (see :func:`adapters.environ_from_scope`)."""
+    carried = dict(scope.get(WSGI_ENVIRON_KEY) or {})
+    carried[key] = value
+    return {**scope, WSGI_ENVIRON_KEY: carried}

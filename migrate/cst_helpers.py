@@ -33,9 +33,18 @@ def comments_of(node: cst.CSTNode) -> list[str]:
     return texts
 
 
-def has_marker(node: cst.CSTNode, rule_id: str | None = None) -> bool:
-    """True if ``node`` already carries a ``# migrate[rule]:`` marker (of ``rule_id`` if given)."""
-    for text in comments_of(node):
+def has_marker(
+    node: cst.CSTNode, rule_id: str | None = None, *, module: cst.Module | None = None
+) -> bool:
+    """True if ``node`` already carries a ``# migrate[rule]:`` marker (of ``rule_id`` if given).
+
+    Pass ``module`` when ``node`` may be the module's first statement: libcst keeps the
+    comments above the first statement in ``module.header``, not on the statement.
+    """
+    texts = comments_of(node)
+    if module is not None and module.body and module.body[0] is node:
+        texts = [*(line.comment.value for line in module.header if line.comment), *texts]
+    for text in texts:
         match = MARKER_RE.match(text)
         if match and (rule_id is None or match.group("rule") == rule_id):
             return True

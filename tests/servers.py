@@ -155,14 +155,23 @@ def _serve_waitress(app: Any, **config: Any) -> Iterator[str]:
     config.setdefault("threads", 8)
     server = create_server(app, host="127.0.0.1", port=0, **config)
     port = server.effective_port  # type: ignore[union-attr]
-    thread = threading.Thread(target=server.run, daemon=True)
+    stop = threading.Event()
+
+    def run() -> None:
+        # waitress's own run() loops forever; loop in short steps so the socket is closed only
+        # after the loop stopped using it (closing it under a running select() gives EBADF).
+        while not stop.is_set():
+            server.asyncore.loop(timeout=0.05, map=server._map, count=1)  # type: ignore[union-attr]
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
+        stop.set()
+        thread.join(10)
         server.close()
         server.task_dispatcher.shutdown()  # type: ignore[union-attr]
-        thread.join(10)
 
 
 @contextlib.contextmanager

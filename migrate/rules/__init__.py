@@ -8,8 +8,11 @@ and add it to :data:`RULES`.
 from __future__ import annotations
 
 from migrate.rules.base import Change, ChangeKind, FileContext, Rule
+from migrate.rules.server import ServerRule
+from migrate.rules.wsgi_app import WsgiAppRule
+from migrate.rules.wsgi_middleware import WsgiMiddlewareRule
 
-RULES: tuple[type[Rule], ...] = ()
+RULES: tuple[type[Rule], ...] = (WsgiMiddlewareRule, WsgiAppRule, ServerRule)
 
 
 def rules_by_id() -> dict[str, type[Rule]]:

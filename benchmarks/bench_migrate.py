@@ -1,0 +1,228 @@
+"""How fast is `migrate --check -j 2` on a big real tree, next to merely parsing it with libcst?
+
+The tree is Django's source from its sdist (downloaded once into benchmarks/.cache/).
+Both timings use 2 processes. Target: migrate takes at most 1/10 of the parse-only time,
+which only a text prefilter can give (most files never need a CST).
+
+    python3 benchmarks/bench_migrate.py            # both timings, in one run
+    python3 benchmarks/bench_migrate.py --no-baseline   # migrate only (the baseline is ~70 s)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import libcst as cst
+
+from migrate.discovery import discover
+from migrate.rules import RULES, Rule
+from migrate.runner import FileTimeout, select_rules, time_limit
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+REQUIREMENT = "django==5.2.*"
+TARGET_RATIO = 0.1
+
+
+def django_tree() -> Path:
+    """The extracted sdist, downloading and extracting it when missing."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    archives = sorted(CACHE.glob("django-5.2*.tar.gz"))
+    if not archives:
+        print(f"downloading {REQUIREMENT} sdist into {CACHE} ...", file=sys.stderr)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "-d",
+                str(CACHE),
+                REQUIREMENT,
+            ],
+            check=True,
+        )
+        archives = sorted(CACHE.glob("django-5.2*.tar.gz"))
+    archive = archives[-1]
+    tree = CACHE / archive.name.removesuffix(".tar.gz")
+    if not tree.is_dir():
+        with tarfile.open(archive) as tar:
+            if sys.version_info >= (3, 12):
+                tar.extractall(CACHE, filter="data")
+            else:
+                tar.extractall(CACHE)
+    return tree
+
+
+PREFILTER_LIMIT = 2.0
+
+
+def count_prefilter_hits(
+    files: list[Path], sources: list[str], rules: list[type[Rule]]
+) -> tuple[int, list[tuple[Path, str]]]:
+    """How many files some rule's might_apply lets through, and which prefilters hang."""
+    hits = 0
+    hangs: list[tuple[Path, str]] = []
+    for path, source in zip(files, sources, strict=True):
+        passed = False
+        for rule in rules:
+            try:
+                with time_limit(PREFILTER_LIMIT):
+                    passed = rule.might_apply(source) or passed
+            except FileTimeout:
+                hangs.append((path, rule.rule_id))
+                passed = True
+        hits += passed
+    return hits, hangs
+
+
+def _parse_chunk(paths: list[str]) -> list[str]:
+    """Parse files with libcst; return the ones that do not parse."""
+    failures = []
+    for path in paths:
+        try:
+            cst.parse_module(Path(path).read_bytes())
+        except Exception as exc:
+            failures.append(f"{path}: {type(exc).__name__}")
+    return failures
+
+
+def children_cpu() -> float:
+    """CPU seconds used so far by finished child processes: unlike wall time, it does not
+    depend on what else runs on the machine (the cores here are shared)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_parse_only(files: list[Path], jobs: int) -> tuple[float, float, list[str]]:
+    chunk = max(1, len(files) // (jobs * 16))
+    names = [str(f) for f in files]
+    chunks = [names[i : i + chunk] for i in range(0, len(names), chunk)]
+    cpu = children_cpu()
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        failures = [failure for part in pool.map(_parse_chunk, chunks) for failure in part]
+    return time.perf_counter() - start, children_cpu() - cpu, failures
+
+
+def time_migrate(
+    tree: Path, jobs: int, extra: list[str]
+) -> tuple[float, float, int, dict[str, object]]:
+    with tempfile.TemporaryDirectory() as scratch:
+        report_path = Path(scratch) / "report.json"
+        cpu = children_cpu()
+        start = time.perf_counter()
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "migrate",
+                str(tree),
+                "--check",
+                "-j",
+                str(jobs),
+                "--report",
+                str(report_path),
+                *extra,
+            ],
+            capture_output=True,
+            check=False,
+        )
+        elapsed = time.perf_counter() - start
+        cpu_used = children_cpu() - cpu
+        if completed.returncode not in (0, 1, 3):
+            sys.stderr.write(completed.stderr.decode(errors="replace"))
+            raise SystemExit(f"migrate failed with exit status {completed.returncode}")
+        report: dict[str, object] = json.loads(report_path.read_text())
+    return elapsed, cpu_used, completed.returncode, report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("-j", "--jobs", type=int, default=2)
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the libcst parse-only timing (about 70 s on 2 cores)",
+    )
+    parser.add_argument(
+        "--timeout", help="passed to migrate: seconds per file before it is reported as an error"
+    )
+    parser.add_argument("--select", help="passed to migrate: the rules to run")
+    args = parser.parse_args()
+    extra = [
+        f"--{name}={value}" for name in ("timeout", "select") if (value := getattr(args, name))
+    ]
+
+    selected = select_rules(args.select.split(",") if args.select else None)
+    tree = django_tree()
+    files = [f.path for f in discover([tree]).files]
+    all_py = sum(1 for _ in tree.rglob("*.py"))
+    sources = [f.read_bytes().decode("utf-8", "replace") for f in files]
+    prefilter_hits, prefilter_hangs = count_prefilter_hits(files, sources, selected)
+    wsgi_mentions = sum(1 for s in sources if "environ" in s or "start_response" in s)
+    lines = sum(s.count("\n") for s in sources)
+
+    print(
+        f"tree: {tree} ({all_py} .py files on disk, {len(files)} found by migrate, {lines:,} lines)"
+    )
+    print(
+        f"registered rules: {', '.join(r.rule_id for r in RULES) or 'none'}; "
+        f"selected: {', '.join(r.rule_id for r in selected) or 'none'}"
+    )
+    print(f"files whose text passes a rule's prefilter (parsed with libcst): {prefilter_hits}")
+    for path, rule_id in prefilter_hangs:
+        print(f"  prefilter of rule {rule_id} takes over {PREFILTER_LIMIT:g} s on {path}")
+    print(f"files mentioning environ or start_response: {wsgi_mentions}")
+
+    migrate_seconds, migrate_cpu, status, report = time_migrate(tree, args.jobs, extra)
+    summary = report["summary"]
+    assert isinstance(summary, dict)
+    file_entries = report["files"]
+    assert isinstance(file_entries, list)
+    unparsable = [f"{e['path']}: {e['error']}" for e in file_entries if e["status"] == "error"]
+    print(
+        f"\nmigrate --check -j {args.jobs}: {migrate_seconds:.2f} s wall, {migrate_cpu:.2f} s CPU "
+        f"(exit status {status}); "
+        f"{summary['files']} files, {summary['changed']} would change, "
+        f"{summary['errors']} reported as errors:"
+    )
+    for line in unparsable:
+        print(f"  {line}")
+
+    if args.no_baseline:
+        return
+    parse_seconds, parse_cpu, failures = time_parse_only(files, args.jobs)
+    print(
+        f"\nlibcst parse only, {args.jobs} processes: {parse_seconds:.2f} s wall, "
+        f"{parse_cpu:.2f} s CPU; "
+        f"{len(failures)} files do not parse:"
+    )
+    for failure in failures:
+        print(f"  {os.path.relpath(failure)}")
+    ratio = migrate_seconds / parse_seconds
+    cpu_ratio = migrate_cpu / parse_cpu
+    verdict = "OK" if ratio <= TARGET_RATIO else "over target"
+    print(f"\nratio migrate / parse-only: {ratio:.3f} wall (target <= {TARGET_RATIO}): {verdict}")
+    print(f"ratio migrate / parse-only in CPU time (independent of other load): {cpu_ratio:.3f}")
+    print(
+        "note: the ratio depends on how selective the rules' might_apply prefilters are: "
+        "with no rule registered nothing is parsed with libcst (only checked with CPython's "
+        "parser); each file a prefilter lets through costs a full libcst parse."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,927 @@
+"""Shared analysis of WSGI code: which names are WSGI applications, and how ``environ`` is used.
+
+Everything here only looks at a libcst tree and never changes it. Recognition is by shape,
+never by name: a WSGI callable takes two positional parameters (after ``self`` for a
+method) and calls the second one with a status and headers, whatever they are called::
+
+    def app(env, respond):                      # environ="env", start_response="respond"
+        respond("200 OK", [("Content-Type", "text/plain")])
+        return [b"hi"]
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import libcst as cst
+import libcst.matchers as m
+
+# --------------------------------------------------------------------------- text prefilter
+
+_IDENT = r"[^\W\d]\w*"
+# A comment runs to the end of its line (so "####" cannot be split many ways: no backtracking blow-up)
+_COMMENT = r"#[^\n]*(?:\n|$)"
+# A name after a comma in a parameter-like list: ", start_response)" / ",\n  respond: T"
+_PARAM_AFTER_COMMA = re.compile(rf",(?:\s|{_COMMENT}|\\\n)*({_IDENT})(?=(?:\s|{_COMMENT}|\\\n)*[:,)=])")
+# The first parameter of a def: "def helper(respond, ..." (start_response handed on)
+_FIRST_PARAM = re.compile(rf"\bdef\s+{_IDENT}\s*\((?:\s|{_COMMENT}|\\\n)*({_IDENT})")
+# A name that is called: "respond(" / "respond  (" / "respond\n(" (inside brackets)
+_CALLED = re.compile(rf"({_IDENT})(?:[ \t\f]|{_COMMENT}|\\?\n)*\(")
+
+
+# Signs of HTTP that recognition insists on (see has_wsgi_evidence), as they appear in text:
+# a status line literal, a CGI/WSGI environ key literal, or a list of tuples (headers).
+_EVIDENCE = re.compile(
+    r"""["'][1-9][0-9][0-9][ "']"""
+    r"""|["'](?:REQUEST_METHOD|SCRIPT_NAME|PATH_INFO|QUERY_STRING|CONTENT_TYPE|CONTENT_LENGTH"""
+    r"""|SERVER_NAME|SERVER_PORT|SERVER_PROTOCOL|REMOTE_ADDR|HTTP_[A-Z0-9_]+|wsgi\.\w+)["']"""
+    r"""|[\[(](?:\s|#[^\n]*(?:\n|$))*\("""
+)
+
+
+def may_hold_wsgi_app(source: str) -> bool:
+    """Cheap text test: could ``source`` define a WSGI application?
+
+    True when the text shows a sign of HTTP (a status line, a CGI key or a list of tuples,
+    the evidence recognition insists on) and some name appears as a parameter (after a comma, or first in a ``def``) and
+    is also called somewhere (``def app(environ, start_response): ... start_response(``;
+    ``def helper(respond, status): respond(``), or when the file has
+    both ``__init__`` and ``__iter__`` (PEP 3333 iterable classes). A superset of what
+    :func:`find_apps` finds: never False for a file that defines one.
+    """
+    if "def" not in source or not _EVIDENCE.search(source):
+        return False
+    if "__iter__" in source and "__init__" in source:
+        return True
+    params = {match.group(1) for match in _PARAM_AFTER_COMMA.finditer(source)}
+    params.update(match.group(1) for match in _FIRST_PARAM.finditer(source))
+    if not params:
+        return False
+    return any(match.group(1) in params for match in _CALLED.finditer(source))
+
+
+# --------------------------------------------------------------------------- small tree helpers
+
+_SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+
+
+def walk(node: cst.CSTNode, *, into_scopes: bool = True) -> Iterator[cst.CSTNode]:
+    """``node`` and all its descendants (not entering nested defs/lambdas/classes unless
+    ``into_scopes``)."""
+    yield node
+    for child in node.children:
+        if not into_scopes and isinstance(child, _SCOPES):
+            continue
+        yield from walk(child, into_scopes=into_scopes)
+
+
+def names_in(node: cst.CSTNode) -> set[str]:
+    """Every identifier used as a :class:`~libcst.Name` under ``node``."""
+    return {n.value for n in walk(node) if isinstance(n, cst.Name)}
+
+
+def mentions(node: cst.CSTNode, name: str, *, into_scopes: bool = True) -> bool:
+    return any(
+        isinstance(n, cst.Name) and n.value == name for n in walk(node, into_scopes=into_scopes)
+    )
+
+
+def is_plain_name(node: cst.BaseExpression, name: str | None = None) -> bool:
+    """``node`` is ``name`` (or any name), without parentheses around it."""
+    return (
+        isinstance(node, cst.Name)
+        and not node.lpar
+        and (name is None or node.value == name)
+    )
+
+
+def string_value(node: cst.BaseExpression) -> str | None:
+    """The value of a plain (non-f, non-bytes) string literal, else None."""
+    if isinstance(node, cst.SimpleString) and "b" not in node.prefix.lower():
+        value = node.evaluated_value
+        return value if isinstance(value, str) else None
+    if isinstance(node, cst.ConcatenatedString):
+        joined = node.evaluated_value
+        return joined if isinstance(joined, str) else None
+    return None
+
+
+def contains_yield(node: cst.CSTNode) -> bool:
+    """True if ``node`` holds a ``yield`` of its own (not one of a nested function)."""
+    return any(isinstance(n, cst.Yield) for n in walk(node, into_scopes=False))
+
+
+_STATUS_RE = re.compile(r"[1-9][0-9][0-9](?: |$)")
+
+
+def _assigned_literals(body: cst.CSTNode, name: str) -> list[cst.BaseExpression]:
+    """The values assigned to ``name`` (``name = value``) under ``body``."""
+    return [
+        node.value
+        for node in walk(body)
+        if isinstance(node, cst.Assign)
+        and any(is_plain_name(t.target, name) for t in node.targets)
+    ]
+
+
+def literal_text(node: cst.CSTNode) -> str | None:
+    """The text between the quotes of a plain string literal, as written (escapes not
+    processed), e.g. ``PATH_INFO`` for ``r"PATH_INFO"``; None for anything else."""
+    if not isinstance(node, cst.SimpleString) or "b" in node.prefix.lower():
+        return None
+    quote = node.quote
+    return node.value[len(node.prefix) + len(quote) : len(node.value) - len(quote)]
+
+
+def _is_status_literal(node: cst.BaseExpression) -> bool:
+    text = literal_text(node)
+    return text is not None and _STATUS_RE.match(text) is not None
+
+
+def _is_headers_literal(node: cst.BaseExpression) -> bool:
+    """A non-empty list/tuple of 2-tuples."""
+    return (
+        isinstance(node, (cst.List, cst.Tuple))
+        and bool(node.elements)
+        and all(
+            isinstance(e, cst.Element)
+            and isinstance(e.value, cst.Tuple)
+            and bool(e.value.lpar)
+            and len(e.value.elements) == 2
+            for e in node.elements
+        )
+    )
+
+
+def looks_like_response_start(body: cst.CSTNode, status: cst.BaseExpression,
+                              headers: cst.BaseExpression) -> bool:
+    """``status`` is a status line (``"200 OK"``) or ``headers`` a header list literal, directly
+    or through a name assigned one in ``body``."""
+    def check(expr: cst.BaseExpression, test: Callable[[cst.BaseExpression], bool]) -> bool:
+        if test(expr):
+            return True
+        return isinstance(expr, cst.Name) and any(
+            test(value) for value in _assigned_literals(body, expr.value)
+        )
+
+    return check(status, _is_status_literal) or check(headers, _is_headers_literal)
+
+
+def calls_with_status_and_headers(body: cst.CSTNode, callee: str) -> bool:
+    """True if ``callee(status, headers, ...)`` is called somewhere under ``body``."""
+    for node in walk(body):
+        if isinstance(node, cst.Call) and is_plain_name(node.func, callee):
+            positional = [a for a in node.args if a.keyword is None and not a.star]
+            if len(positional) >= 2:
+                return True
+    return False
+
+
+def reads_cgi_keys(body: cst.CSTNode, environ: str) -> bool:
+    """``environ`` is read with a CGI/WSGI key (``environ["PATH_INFO"]``, ``.get("HTTP_X")``)."""
+    for node in walk(body):
+        key_node = _environ_key_node(node, environ)
+        key = literal_text(key_node) if key_node is not None else None
+        if key is not None and (is_known_key(key) or re.fullmatch(r"wsgi\.\w+", key)):
+            return True
+    return False
+
+
+def _environ_key_node(node: cst.CSTNode, environ: str) -> cst.BaseExpression | None:
+    """The key expression of ``environ[key]``, ``environ.get(key...)``, ``key in environ``."""
+    if environ_read_key(node, environ) is not None or environ_membership_key(node, environ):
+        if isinstance(node, cst.Subscript):
+            index = node.slice[0].slice
+            return index.value if isinstance(index, cst.Index) else None
+        if isinstance(node, cst.Call):
+            return node.args[0].value
+        if isinstance(node, cst.Comparison):
+            return node.left
+    return None
+
+
+def has_wsgi_evidence(body: cst.CSTNode, environ: str, start_response: str) -> bool:
+    """Beyond the shape: the response start looks like one (a status line or a header list),
+    or the environ is read with CGI keys. Keeps ``def f(a, callback): callback(x, y)`` out."""
+    for node in walk(body):
+        if isinstance(node, cst.Call) and is_plain_name(node.func, start_response):
+            positional = [a.value for a in node.args if a.keyword is None and not a.star]
+            if len(positional) >= 2 and looks_like_response_start(body, *positional[:2]):
+                return True
+    return reads_cgi_keys(body, environ)
+
+
+# --------------------------------------------------------------------------- recognising apps
+
+
+def positional_params(func: cst.FunctionDef) -> list[cst.Param] | None:
+    """The positional parameters, or None when the signature has anything else
+    (``*args``, keyword-only parameters, ``**kwargs``)."""
+    p = func.params
+    if p.kwonly_params or p.star_kwarg is not None or isinstance(p.star_arg, cst.Param):
+        return None
+    return [*p.posonly_params, *p.params]
+
+
+def _calls_param(func: cst.FunctionDef, index: int) -> bool:
+    """``func``'s positional parameter ``index`` is called with a status and headers."""
+    params = positional_params(func)
+    if params is None or index >= len(params):
+        return False
+    name = params[index].name.value
+    for node in walk(func.body):
+        if isinstance(node, cst.Call) and is_plain_name(node.func, name):
+            positional = [a.value for a in node.args if a.keyword is None and not a.star]
+            if len(positional) >= 2 and looks_like_response_start(func.body, *positional[:2]):
+                return True
+    return False
+
+
+def delegates_start_response(
+    body: cst.CSTNode, start_response: str, functions: dict[str, cst.FunctionDef]
+) -> bool:
+    """``start_response`` is handed to a module-level function that calls it with a status
+    and headers (``return json_response(start_response, "200 OK", data)``)."""
+    for node in walk(body):
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
+            func = functions.get(node.func.value)
+            if func is None:
+                continue
+            for index, arg in enumerate(node.args):
+                if (
+                    is_plain_name(arg.value, start_response)
+                    and arg.keyword is None
+                    and not arg.star
+                    and _calls_param(func, index)
+                ):
+                    return True
+    return False
+
+
+def wsgi_signature(
+    func: cst.FunctionDef,
+    *,
+    method: bool = False,
+    functions: dict[str, cst.FunctionDef] | None = None,
+) -> tuple[str, str] | None:
+    """``(environ_name, start_response_name)`` if ``func`` has the shape of a WSGI callable:
+    exactly two required positional parameters (after ``self`` for a method), the second
+    one called with a status and headers -- directly, or by one of the module-level
+    ``functions`` it is handed to."""
+    params = positional_params(func)
+    if params is None:
+        return None
+    if method:
+        if not params:
+            return None
+        params = params[1:]
+    if len(params) != 2 or any(p.default is not None for p in params):
+        return None
+    environ, start_response = params[0].name.value, params[1].name.value
+    if calls_with_status_and_headers(func.body, start_response) and has_wsgi_evidence(
+        func.body, environ, start_response
+    ):
+        return environ, start_response
+    if functions and delegates_start_response(func.body, start_response, functions):
+        return environ, start_response
+    return None
+
+
+def method_named(cls: cst.ClassDef, name: str) -> cst.FunctionDef | None:
+    if not isinstance(cls.body, cst.IndentedBlock):
+        return None
+    for stmt in cls.body.body:
+        if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
+            return stmt
+    return None
+
+
+def is_iterable_app_class(cls: cst.ClassDef) -> bool:
+    """PEP 3333's iterable application class: ``__init__(self, environ, start_response)``
+    and ``__iter__``."""
+    init = method_named(cls, "__init__")
+    if init is None or method_named(cls, "__iter__") is None:
+        return False
+    params = positional_params(init)
+    if params is None or len(params) != 3 or any(p.default is not None for p in params):
+        return False
+    environ, start_response = params[1].name.value, params[2].name.value
+    if calls_with_status_and_headers(init.body, start_response):
+        return has_wsgi_evidence(init.body, environ, start_response)
+    # self.start = start_response ... self.start("200 OK", headers)
+    for node in walk(init.body):
+        if (
+            isinstance(node, cst.Assign)
+            and is_plain_name(node.value, start_response)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0].target, cst.Attribute)
+        ):
+            attr = node.targets[0].target.attr.value
+            for call in walk(cls.body):
+                if (
+                    isinstance(call, cst.Call)
+                    and isinstance(call.func, cst.Attribute)
+                    and call.func.attr.value == attr
+                    and len(call.args) >= 2
+                    and looks_like_response_start(cls.body, call.args[0].value, call.args[1].value)
+                ):
+                    return True
+    return False
+
+
+AppKind = Literal["function", "callable-class", "iterable-class"]
+
+
+@dataclass
+class WsgiApp:
+    """A module-level definition that is (or makes) a WSGI application."""
+
+    kind: AppKind
+    name: str
+    node: cst.FunctionDef | cst.ClassDef
+    #: For a function / a class's ``__call__``: the parameter names.
+    environ: str = ""
+    start_response: str = ""
+    #: Module-level names bound to instances (``app = App()``) of a callable class.
+    instances: list[str] = field(default_factory=list)
+    #: Lines (statements) outside the definition that use the name in ways not understood.
+    other_uses: list[cst.CSTNode] = field(default_factory=list)
+    #: Already wrapped in ``WsgiToAsgi(...)`` by an earlier run (or by hand).
+    already_adapted: bool = False
+
+
+def _is_main_guard(stmt: cst.CSTNode) -> bool:
+    return m.matches(
+        stmt,
+        m.If(
+            test=m.Comparison(
+                left=m.Name("__name__"),
+                comparisons=[m.ComparisonTarget(m.Equal(), m.SimpleString())],
+            )
+        ),
+    )
+
+
+def _instance_binding(stmt: cst.CSTNode, class_name: str) -> str | None:
+    """``name = ClassName(...)`` at module level: the bound name."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    if (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and isinstance(small.value, cst.Call)
+        and is_plain_name(small.value.func, class_name)
+    ):
+        return small.targets[0].target.value
+    return None
+
+
+def _alias_of(stmt: cst.CSTNode, name: str) -> bool:
+    """``other = name`` at module level."""
+    return m.matches(
+        stmt,
+        m.SimpleStatementLine(
+            body=[m.Assign(targets=[m.AssignTarget(target=m.Name())], value=m.Name(name))]
+        ),
+    )
+
+
+def _wrapped_in_adapter(node: cst.CSTNode, name: str) -> bool:
+    """``WsgiToAsgi(name)`` or ``WsgiToAsgi(name(...))`` somewhere under ``node``."""
+    for n in walk(node):
+        if (
+            isinstance(n, cst.Call)
+            and m.matches(n.func, m.Name("WsgiToAsgi") | m.Attribute(attr=m.Name("WsgiToAsgi")))
+            and n.args
+        ):
+            arg = n.args[0].value
+            if isinstance(arg, cst.Call):
+                arg = arg.func
+            if is_plain_name(arg, name):
+                return True
+    return False
+
+
+def find_apps(module: cst.Module) -> list[WsgiApp]:
+    """The WSGI applications defined at module level of ``module``, with how the module uses
+    their names elsewhere."""
+    apps: list[WsgiApp] = []
+    functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+    for stmt in module.body:
+        if isinstance(stmt, cst.FunctionDef) and stmt.asynchronous is None:
+            sig = wsgi_signature(stmt, functions=functions)
+            if sig:
+                apps.append(WsgiApp("function", stmt.name.value, stmt, *sig))
+        elif isinstance(stmt, cst.ClassDef):
+            call = method_named(stmt, "__call__")
+            sig = (
+                wsgi_signature(call, method=True, functions=functions)
+                if call and not call.asynchronous
+                else None
+            )
+            if sig:
+                apps.append(WsgiApp("callable-class", stmt.name.value, stmt, *sig))
+            elif is_iterable_app_class(stmt):
+                apps.append(WsgiApp("iterable-class", stmt.name.value, stmt))
+    for app in apps:
+        _find_uses(module, app)
+    return apps
+
+
+def _find_uses(module: cst.Module, app: WsgiApp) -> None:
+    names = {app.name}
+    for stmt in module.body:
+        if stmt is app.node:
+            continue
+        if app.kind == "callable-class":
+            bound = _instance_binding(stmt, app.name)
+            if bound is not None:
+                app.instances.append(bound)
+                names.add(bound)
+                continue
+    servers = set(import_spellings(module, SERVER_FUNCTIONS))
+    for stmt in module.body:
+        if stmt is app.node or _is_main_guard(stmt):
+            continue
+        if app.kind == "callable-class" and _instance_binding(stmt, app.name) is not None:
+            continue
+        for name in sorted(names):
+            if _wrapped_in_adapter(stmt, name):
+                app.already_adapted = True
+            elif _alias_of(stmt, name):
+                continue
+            elif _mentions_outside_server_calls(stmt, name, servers):
+                app.other_uses.append(stmt)
+
+
+def _mentions_outside_server_calls(node: cst.CSTNode, name: str, servers: set[str]) -> bool:
+    """``name`` is used under ``node`` other than as an argument of a WSGI server call."""
+    served: set[int] = set()
+    for n in walk(node):
+        if isinstance(n, cst.Call) and _dotted(n.func) in servers:
+            served.update(id(a.value) for a in n.args if is_plain_name(a.value, name))
+        if isinstance(n, cst.Name) and n.value == name and id(n) not in served:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- environ keys
+
+#: Keys every WSGI server sets (so ``.get(key, default)`` never uses the default).
+ALWAYS_PRESENT_KEYS = frozenset(
+    {
+        "REQUEST_METHOD",
+        "SCRIPT_NAME",
+        "PATH_INFO",
+        "QUERY_STRING",
+        "SERVER_NAME",
+        "SERVER_PORT",
+        "SERVER_PROTOCOL",
+        "REMOTE_ADDR",
+        "wsgi.url_scheme",
+        "wsgi.errors",
+    }
+)
+
+
+def header_of_key(key: str) -> str | None:
+    """The ASGI header name a CGI key stands for: ``HTTP_X_FOO`` -> ``x-foo``,
+    ``CONTENT_TYPE`` -> ``content-type``; None for other keys."""
+    if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        return key.lower().replace("_", "-")
+    if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+        return None  # servers never set these (the header is CONTENT_TYPE/_LENGTH)
+    if key.startswith("HTTP_") and len(key) > 5 and re.fullmatch(r"[A-Z0-9_]+", key[5:]):
+        return key[5:].lower().replace("_", "-")
+    return None
+
+
+def is_known_key(key: str) -> bool:
+    return key in ALWAYS_PRESENT_KEYS or key == "wsgi.input" or header_of_key(key) is not None
+
+
+# --------------------------------------------------------------------------- wsgiref.util
+
+WSGIREF_READERS = frozenset({"request_uri", "application_uri"})
+WSGIREF_FUNCTIONS = WSGIREF_READERS | {"shift_path_info"}
+
+
+def import_spellings(module: cst.Module, targets: frozenset[str]) -> dict[str, str]:
+    """How the module (at any depth) spells the imported objects named in ``targets``:
+    local dotted spelling -> qualified name. For ``targets={"wsgiref.util.request_uri"}``,
+    ``from wsgiref.util import request_uri as ru`` gives ``{"ru": ...}``, ``from wsgiref
+    import util`` gives ``{"util.request_uri": ...}``, ``import wsgiref.util`` gives
+    ``{"wsgiref.util.request_uri": ...}``."""
+    spellings: dict[str, str] = {}
+    for node in walk(module):
+        if isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
+            if node.relative or node.module is None:
+                continue
+            source = _dotted(node.module)
+            for alias in node.names:
+                imported = f"{source}.{_dotted(alias.name)}"
+                local = _asname(alias) or _dotted(alias.name)
+                for target in targets:
+                    if target == imported:
+                        spellings[local] = target
+                    elif target.startswith(imported + "."):
+                        spellings[local + target[len(imported):]] = target
+        elif isinstance(node, cst.Import):
+            for alias in node.names:
+                imported = _dotted(alias.name)
+                local = _asname(alias) or imported
+                for target in targets:
+                    if target.startswith(imported + "."):
+                        spellings[local + target[len(imported):]] = target
+    return spellings
+
+
+def wsgiref_util_aliases(module: cst.Module) -> dict[str, str]:
+    """How the module refers to ``wsgiref.util`` functions: local spelling -> function,
+    e.g. ``{"request_uri": "request_uri", "util.shift_path_info": "shift_path_info"}``."""
+    targets = frozenset(f"wsgiref.util.{fn}" for fn in WSGIREF_FUNCTIONS)
+    return {
+        local: qualified.rsplit(".", 1)[1]
+        for local, qualified in import_spellings(module, targets).items()
+    }
+
+
+#: WSGI servers: the ``server`` rule rewrites their calls, so handing them an app is fine.
+SERVER_FUNCTIONS = frozenset(
+    {
+        "wsgiref.simple_server.make_server",
+        "werkzeug.serving.run_simple",
+        "werkzeug.run_simple",
+        "waitress.serve",
+    }
+)
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+def _asname(alias: cst.ImportAlias) -> str | None:
+    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+        return alias.asname.name.value
+    return None
+
+
+def dotted_name(node: cst.BaseExpression) -> str:
+    """``a.b.c`` for a Name/Attribute chain, else ``""``."""
+    return _dotted(node)
+
+
+# --------------------------------------------------------------------------- environ readers
+
+
+def environ_read_key(node: cst.CSTNode, environ: str) -> str | None:
+    """The key of a read ``environ[KEY]`` / ``environ.get(KEY[, default])``, else None."""
+    if (
+        isinstance(node, cst.Subscript)
+        and is_plain_name(node.value, environ)
+        and len(node.slice) == 1
+        and isinstance(node.slice[0].slice, cst.Index)
+    ):
+        return string_value(node.slice[0].slice.value)
+    if (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value == "get"
+        and is_plain_name(node.func.value, environ)
+        and 1 <= len(node.args) <= 2
+        and all(a.keyword is None and not a.star for a in node.args)
+    ):
+        return string_value(node.args[0].value)
+    return None
+
+
+def environ_membership_key(node: cst.CSTNode, environ: str) -> str | None:
+    """The key of ``KEY in environ`` / ``KEY not in environ``, else None."""
+    if (
+        isinstance(node, cst.Comparison)
+        and len(node.comparisons) == 1
+        and isinstance(node.comparisons[0].operator, (cst.In, cst.NotIn))
+        and is_plain_name(node.comparisons[0].comparator, environ)
+    ):
+        return string_value(node.left)
+    return None
+
+
+def _assigned_names(node: cst.CSTNode) -> set[str]:
+    """Names written to under ``node`` (assignment, augmented, for/with targets, del)."""
+    written: set[str] = set()
+    for n in walk(node):
+        targets: Sequence[cst.CSTNode] = ()
+        if isinstance(n, cst.Assign):
+            targets = [t.target for t in n.targets]
+        elif isinstance(n, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor, cst.Del)):
+            targets = [n.target]
+        elif isinstance(n, cst.AsName):
+            targets = [n.name]
+        elif isinstance(n, cst.NamedExpr):
+            targets = [n.target]
+        for target in targets:
+            written |= names_in(target)
+    return written
+
+
+def written_names(node: cst.CSTNode) -> set[str]:
+    """Names (or containers named so) that code under ``node`` writes to."""
+    return _assigned_names(node)
+
+
+def read_only_environ_helpers(module: cst.Module) -> dict[str, set[int]]:
+    """Module-level functions that only *read* an environ they are handed: function name ->
+    indexes of such positional parameters. Reads are ``p[KEY]``, ``p.get(KEY...)``,
+    ``KEY in p`` of known keys other than ``wsgi.input``, ``wsgiref.util.request_uri(p)`` /
+    ``application_uri(p)``, and handing ``p`` on to another such helper."""
+    aliases = wsgiref_util_aliases(module)
+    functions = {
+        stmt.name.value: stmt
+        for stmt in module.body
+        if isinstance(stmt, cst.FunctionDef) and stmt.asynchronous is None
+    }
+    result: dict[str, set[int]] = {}
+    # Optimistic fixed point: assume every candidate is read-only, drop the ones that are not.
+    candidates: dict[str, set[int]] = {}
+    for name, func in functions.items():
+        params = positional_params(func)
+        if params is None or func.decorators:
+            continue
+        candidates[name] = set(range(len(params)))
+    changed = True
+    while changed:
+        changed = False
+        for name, indexes in candidates.items():
+            func = functions[name]
+            params = positional_params(func) or []
+            for index in sorted(indexes):
+                param = params[index].name.value
+                if not _only_reads(func.body, param, candidates, aliases):
+                    indexes.discard(index)
+                    changed = True
+    for name, indexes in candidates.items():
+        if indexes:
+            result[name] = indexes
+    return result
+
+
+def _only_reads(
+    body: cst.CSTNode, param: str, helpers: dict[str, set[int]], aliases: dict[str, str]
+) -> bool:
+    if param in written_names(body):
+        return False
+    allowed: set[int] = set()  # ids of Name nodes that are part of a read
+    uses = 0
+    for node in walk(body):
+        key = environ_read_key(node, param) or environ_membership_key(node, param)
+        if key is not None:
+            if key == "wsgi.input" or not is_known_key(key):
+                return False
+            allowed.add(id(_environ_name_in(node, param)))
+            continue
+        if isinstance(node, cst.Call):
+            callee = dotted_name(node.func)
+            for index, arg in enumerate(node.args):
+                if not is_plain_name(arg.value, param):
+                    continue
+                if arg.keyword is None and not arg.star and (
+                    index in helpers.get(callee, set())
+                    or (aliases.get(callee) in WSGIREF_READERS and index == 0)
+                ):
+                    allowed.add(id(arg.value))
+        if isinstance(node, cst.Name) and node.value == param:
+            uses += 1
+            if id(node) not in allowed:
+                return False
+    return uses > 0
+
+
+def _environ_name_in(node: cst.CSTNode, environ: str) -> cst.CSTNode | None:
+    if isinstance(node, cst.Subscript):
+        return node.value
+    if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        return node.func.value
+    if isinstance(node, cst.Comparison):
+        return node.comparisons[0].comparator
+    return None
+
+
+# --------------------------------------------------------------------------- call groups
+
+
+@dataclass(frozen=True)
+class Delegate:
+    """How a member of a call group is called by the other members: the position of the
+    environ (None for a response helper, which gets no environ) and of start_response."""
+
+    environ: int | None
+    start_response: int
+
+
+@dataclass(eq=False)
+class GroupMember:
+    """A module-level function of a call group: a WSGI app (``environ, start_response,
+    *extra``) or a response helper (takes ``start_response`` among other parameters)."""
+
+    name: str
+    node: cst.FunctionDef
+    delegate: Delegate
+    #: Its parameter names for the environ (``""`` for a helper) and start_response.
+    environ: str
+    start_response: str
+    #: The app :func:`find_apps` found under this name, if any.
+    app: WsgiApp | None = None
+    callers: list[str] = field(default_factory=list)
+    callees: list[str] = field(default_factory=list)
+
+    @property
+    def is_helper(self) -> bool:
+        return self.delegate.environ is None
+
+
+@dataclass(eq=False)
+class CallGroup:
+    """WSGI apps and response helpers of one module that hand ``start_response`` (and the
+    environ) to each other, and must be converted together or not at all."""
+
+    #: In module order.
+    members: list[GroupMember]
+    #: Why the group cannot be converted (beyond what converting each member finds).
+    problems: list[str] = field(default_factory=list)
+    #: ``(member name, statement)``: uses of a member the group cannot follow.
+    stray_uses: list[tuple[str, cst.CSTNode]] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [m.name for m in self.members]
+
+
+def imported_names(module: cst.Module) -> dict[str, str]:
+    """Names bound by module-level imports: local name -> the module it comes from
+    (``from .http_utils import json_response`` -> ``{"json_response": ".http_utils"}``)."""
+    found: dict[str, str] = {}
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+                source = "." * len(small.relative) + (
+                    _dotted(small.module) if small.module is not None else ""
+                )
+                for alias in small.names:
+                    found[_asname(alias) or _dotted(alias.name)] = source
+            elif isinstance(small, cst.Import):
+                for alias in small.names:
+                    local = _asname(alias) or _dotted(alias.name).split(".")[0]
+                    found[local] = _dotted(alias.name) if _asname(alias) else local
+    return found
+
+
+def find_call_groups(module: cst.Module, apps: Sequence[WsgiApp]) -> list[CallGroup]:
+    """The call groups of ``module``, grown from its function apps (``apps`` from
+    :func:`find_apps`): a member that hands its ``start_response`` to a module-level function
+    makes that function a member (with the environ at 0 and start_response at 1 it is an app,
+    with extra arguments after them; without the environ a response helper). Groups of one
+    app that hands nothing on are returned too (with no problems): they are plain apps."""
+    defs: dict[str, list[cst.FunctionDef]] = {}
+    for stmt in module.body:
+        if isinstance(stmt, cst.FunctionDef):
+            defs.setdefault(stmt.name.value, []).append(stmt)
+    imported = imported_names(module)
+    by_name = {app.name: app for app in apps if app.kind == "function"}
+    members: dict[str, GroupMember] = {}
+    parent: dict[str, str] = {}
+    problems: dict[str, list[str]] = {}
+    sites: set[int] = set()  # ids of the callee Names of the calls between members
+
+    def find(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    def add(member: GroupMember) -> None:
+        members[member.name] = member
+        parent[member.name] = member.name
+        queue.append(member)
+
+    queue: list[GroupMember] = []
+    for app in by_name.values():
+        assert isinstance(app.node, cst.FunctionDef)
+        if defs.get(app.name) == [app.node]:
+            add(GroupMember(app.name, app.node, Delegate(0, 1), app.environ,
+                            app.start_response, app))
+    while queue:
+        member = queue.pop(0)
+        found = problems.setdefault(member.name, [])
+        written = _assigned_names(member.node.body) | {
+            p.name.value for p in positional_params(member.node) or []
+        }
+        for call in walk(member.node.body):
+            if not isinstance(call, cst.Call):
+                continue
+            sr_at = [i for i, a in enumerate(call.args) if is_plain_name(a.value, member.start_response)]
+            if not sr_at:
+                continue
+            callee = _dotted(call.func)
+            if not (isinstance(call.func, cst.Name) and callee in defs):
+                source = imported.get(callee.split(".")[0]) if callee else None
+                if source is not None:
+                    found.append(f"`{member.name}` uses `{callee}` from {source} with "
+                                 "start_response; convert them together")
+                else:
+                    found.append(f"`{member.name}` hands start_response to "
+                                 f"`{callee or 'other code'}()`")
+                continue
+            env_at = (
+                [i for i, a in enumerate(call.args) if is_plain_name(a.value, member.environ)]
+                if member.environ else []
+            )
+            func = defs[callee][0]
+            params = positional_params(func)
+            delegate: Delegate | None = None
+            if env_at == [0] and sr_at == [1]:
+                delegate = Delegate(0, 1)
+            elif not env_at and len(sr_at) == 1:
+                delegate = Delegate(None, sr_at[0])
+            if (
+                delegate is None
+                or len(defs[callee]) != 1
+                or func.asynchronous is not None
+                or callee in written
+                or params is None
+                or len(params) <= delegate.start_response
+                or any(call.args[i].keyword is not None or call.args[i].star for i in sr_at + env_at)
+            ):
+                found.append(f"`{member.name}` hands start_response to `{callee}()` in a way "
+                             "the rule cannot follow")
+                continue
+            other = members.get(callee)
+            if other is None:
+                other = GroupMember(
+                    callee, func, delegate,
+                    params[0].name.value if delegate.environ is not None else "",
+                    params[delegate.start_response].name.value,
+                )
+                add(other)
+            elif other.delegate != delegate:
+                found.append(f"`{callee}()` is handed start_response in two different ways")
+            parent[find(callee)] = find(member.name)
+            if callee not in member.callees:
+                member.callees.append(callee)
+            if member.name not in other.callers:
+                other.callers.append(member.name)
+            sites.add(id(call.func))
+
+    groups: dict[str, CallGroup] = {}
+    order = {id(stmt): index for index, stmt in enumerate(module.body)}
+    for member in sorted(members.values(), key=lambda m: order[id(m.node)]):
+        group = groups.setdefault(find(member.name), CallGroup([]))
+        group.members.append(member)
+        group.problems.extend(problems.get(member.name, []))
+    member_defs = {id(m.node) for m in members.values()}
+    for group in groups.values():
+        for member in group.members:
+            group.stray_uses.extend(
+                (member.name, stmt) for stmt in _stray_uses(module, member, member_defs, sites)
+            )
+    return list(groups.values())
+
+
+def _stray_uses(
+    module: cst.Module, member: GroupMember, member_defs: set[int], sites: set[int]
+) -> Iterator[cst.CSTNode]:
+    """Module-level statements that use ``member``'s name other than as a call between
+    members (or, for an app :func:`find_apps` found, in a way it already accepts)."""
+    name = member.name
+    for stmt in module.body:
+        if id(stmt) in member_defs:
+            skip = {id(stmt.name)} if stmt is member.node else set()  # type: ignore[attr-defined]
+            for node in walk(stmt):
+                if isinstance(node, cst.Attribute):
+                    skip.add(id(node.attr))
+                elif isinstance(node, cst.Arg) and node.keyword is not None:
+                    skip.add(id(node.keyword))
+                elif (
+                    isinstance(node, cst.Name)
+                    and node.value == name
+                    and id(node) not in skip
+                    and id(node) not in sites
+                ):
+                    yield stmt
+                    break
+        elif mentions(stmt, name) and (
+            member.app is None or any(stmt is use for use in member.app.other_uses)
+        ):
+            yield stmt

@@ -1,0 +1,419 @@
+"""The ``migrate`` command: thin glue between discovery, the runner, writing and reporting.
+
+Exit status (the contract): 0 done; 1 with ``--check`` when anything would change;
+2 usage error; 3 some files could not be processed (reported; the rest are done).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
+
+from migrate import rules as rules_registry
+from migrate.config import ConfigError, Settings, load_settings
+from migrate.diffing import file_diff, write_diff
+from migrate.discovery import FoundFile, discover, walk_all_files
+from migrate.reporting import (
+    FileOutcome,
+    Mode,
+    RunSummary,
+    make_stderr_console,
+    render_rule_list,
+    render_summary,
+    report_json,
+)
+from migrate.runner import (
+    DEFAULT_FILE_TIMEOUT,
+    FileResult,
+    FileTask,
+    UnknownRuleError,
+    run_files,
+    select_rules,
+)
+from migrate.writing import WriteError, atomic_write, rewrite_in_place, write_copy
+
+EXIT_OK = 0
+EXIT_WOULD_CHANGE = 1
+EXIT_USAGE = 2
+EXIT_FILE_ERRORS = 3
+#: Not a status of the contract: the shell's code for "killed by SIGPIPE" (128 + 13).
+EXIT_BROKEN_PIPE = 141
+
+#: Runs with fewer files finish before a progress bar would be worth drawing.
+PROGRESS_MIN_FILES = 50
+
+
+def _split_ids(values: Sequence[str]) -> list[str]:
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def _display_path(path: Path, cwd: Path) -> str:
+    """The path shown in diffs and the report: relative to the current directory."""
+    try:
+        return os.path.relpath(path, cwd).replace(os.sep, "/")
+    except ValueError:  # another drive on Windows
+        return path.as_posix()
+
+
+@dataclass
+class Output:
+    """Where things go, decided once: stdout as bytes (patches) or via rich on a terminal."""
+
+    stdout: BinaryIO
+    stdout_is_terminal: bool
+    stderr_is_terminal: bool
+
+    def diff_console(self) -> Console | None:
+        if not self.stdout_is_terminal:
+            return None
+        # Created per use: while a progress bar is live, sys.stdout is rich's proxy.
+        return Console(file=sys.stdout, highlight=False, markup=False, emoji=False)
+
+    def line(self, text: str) -> None:
+        if self.stdout_is_terminal:
+            Console(file=sys.stdout, highlight=False, markup=False, emoji=False).print(
+                Text(text), soft_wrap=True
+            )
+        else:
+            self.stdout.write(text.encode("utf-8", "surrogateescape") + b"\n")
+            self.stdout.flush()
+
+
+@contextmanager
+def _progress(
+    enabled: bool, total: int, console: Console, stdout_is_terminal: bool
+) -> Iterator[Progress | None]:
+    if not enabled:
+        yield None
+        return
+    progress = Progress(
+        TextColumn("migrating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        # Diffs piped to a file must stay raw bytes: only redirect a terminal stdout.
+        redirect_stdout=stdout_is_terminal,
+        redirect_stderr=False,
+    )
+    progress.add_task("files", total=total)
+    try:
+        yield progress
+    finally:
+        progress.stop()
+
+
+def _out_base(paths: Sequence[Path]) -> Path:
+    """The folder whose layout ``--out DIR`` reproduces: the common parent of all PATHs."""
+    folders = [path if path.is_dir() else path.parent for path in paths]
+    return Path(os.path.commonpath([str(folder) for folder in folders]))
+
+
+def _is_within(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _settings(paths: Sequence[str]) -> Settings:
+    try:
+        return load_settings(Path(paths[0]))
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _list_rules() -> None:
+    console = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
+    render_rule_list(console, [(rule.rule_id, rule.summary) for rule in rules_registry.RULES])
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=str))
+@click.option(
+    "--dry-run",
+    "--diff",
+    "dry_run",
+    is_flag=True,
+    help="Write nothing; print a unified diff on stdout (the default).",
+)
+@click.option("-w", "--write", is_flag=True, help="Rewrite the files in place.")
+@click.option(
+    "--check", is_flag=True, help="Write nothing; list the files that would change; exit 1 if any."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    metavar="DIR",
+    help="Write a migrated copy of the whole tree into DIR; leave PATH untouched.",
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write a JSON report to FILE.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Number of processes (default: all cores; 1 runs in this process).",
+)
+@click.option(
+    "--select",
+    "select_values",
+    multiple=True,
+    metavar="RULE,...",
+    help="Run only these rules (comma-separated, repeatable).",
+)
+@click.option(
+    "--ignore",
+    "ignore_values",
+    multiple=True,
+    metavar="RULE,...",
+    help="Skip these rules (comma-separated, repeatable).",
+)
+@click.option(
+    "--exclude",
+    "exclude_globs",
+    multiple=True,
+    metavar="GLOB",
+    help="Skip paths matching GLOB (repeatable; added to [tool.wsgi2asgi] exclude).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_FILE_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Report a file as an error when it takes longer than this (0: no limit).",
+)
+@click.option("--list-rules", is_flag=True, help="List the rules (id and summary) and exit.")
+@click.version_option(package_name="wsgi2asgi")
+def main(
+    paths: tuple[str, ...],
+    dry_run: bool,
+    write: bool,
+    check: bool,
+    out_dir: Path | None,
+    report_file: Path | None,
+    jobs: int | None,
+    select_values: tuple[str, ...],
+    ignore_values: tuple[str, ...],
+    exclude_globs: tuple[str, ...],
+    timeout: float,
+    list_rules: bool,
+) -> None:
+    """Migrate the WSGI code under PATH... to ASGI.
+
+    Without --write nothing is written: the diff goes to stdout (a patch that
+    `git apply` accepts when piped) and a summary to stderr. Settings may also live in
+    [tool.wsgi2asgi] of pyproject.toml (select, ignore, exclude, jobs); flags win.
+
+    Exit status: 0 done; 1 with --check when anything would change; 2 usage error;
+    3 some files could not be processed.
+    """
+    try:
+        _run(
+            paths,
+            dry_run,
+            write,
+            check,
+            out_dir,
+            report_file,
+            jobs,
+            select_values,
+            ignore_values,
+            exclude_globs,
+            timeout,
+            list_rules,
+        )
+    except BrokenPipeError:
+        # The reader of the diff went away (`migrate . | head`): stop quietly, like git does.
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
+
+
+def _run(
+    paths: tuple[str, ...],
+    dry_run: bool,
+    write: bool,
+    check: bool,
+    out_dir: Path | None,
+    report_file: Path | None,
+    jobs: int | None,
+    select_values: tuple[str, ...],
+    ignore_values: tuple[str, ...],
+    exclude_globs: tuple[str, ...],
+    timeout: float,
+    list_rules: bool,
+) -> None:
+    if list_rules:
+        _list_rules()
+        return
+    if not paths:
+        raise click.UsageError("no PATH given (try `migrate .`)")
+    chosen = [
+        name
+        for name, on in (
+            ("--dry-run", dry_run),
+            ("--write", write),
+            ("--check", check),
+            ("--out", out_dir is not None),
+        )
+        if on
+    ]
+    if len(chosen) > 1:
+        raise click.UsageError(f"{' and '.join(chosen)} cannot be used together")
+    mode: Mode = (
+        "write" if write else "check" if check else "out" if out_dir is not None else "diff"
+    )
+
+    settings = _settings(paths)
+    select = _split_ids(select_values) if select_values else settings.select
+    ignore = _split_ids(ignore_values) if ignore_values else settings.ignore
+    try:
+        selected_rules = select_rules(select, ignore)
+    except UnknownRuleError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    cwd = Path.cwd()
+    roots = [Path(os.path.abspath(path)) for path in paths]
+    prune: list[Path] = []
+    out_root: Path | None = None
+    if out_dir is not None:
+        out_root = Path(os.path.abspath(out_dir))
+        for root in roots:
+            if _is_within(root, out_root):
+                raise click.UsageError(f"--out {out_dir} must not contain PATH {root}")
+        prune.append(out_root)
+
+    found = discover(paths, [*settings.exclude, *exclude_globs], prune=prune, cwd=cwd)
+    summary = RunSummary(skipped=list(found.skipped))
+    summary.notes.extend(settings.warnings)
+    if not selected_rules:
+        summary.notes.append(
+            "no rules selected" if rules_registry.RULES else "no rules are registered yet"
+        )
+
+    output = Output(
+        stdout=sys.stdout.buffer,
+        stdout_is_terminal=sys.stdout.isatty(),
+        stderr_is_terminal=sys.stderr.isatty(),
+    )
+    stderr_console = make_stderr_console(output.stderr_is_terminal)
+    tasks = [FileTask(f.path, f.relpath) for f in found.files]
+    out_base = _out_base(roots) if out_root is not None else None
+    effective_jobs = jobs if jobs is not None else settings.jobs
+
+    show_progress = output.stderr_is_terminal and len(tasks) >= PROGRESS_MIN_FILES
+    with _progress(
+        show_progress, len(tasks), stderr_console, output.stdout_is_terminal
+    ) as progress:
+        on_start = progress.start if progress is not None else None
+        for result in run_files(
+            tasks, selected_rules, effective_jobs, on_start=on_start, timeout=timeout or None
+        ):
+            outcome = _handle_result(result, mode, cwd, output, out_root, out_base)
+            summary.outcomes.append(outcome)
+            if progress is not None:
+                progress.advance(progress.task_ids[0])
+
+    if out_root is not None and out_base is not None:
+        _copy_other_files(
+            roots, out_root, out_base, found.files, [*settings.exclude, *exclude_globs], summary
+        )
+
+    exit_code = EXIT_OK
+    if report_file is not None:
+        try:
+            report_file.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(report_file, report_json(summary))
+        except (WriteError, OSError) as exc:
+            summary.other_errors.append(f"cannot write the report {report_file}: {exc}")
+
+    render_summary(stderr_console, summary, mode)
+    if summary.count("error") or summary.other_errors:
+        exit_code = EXIT_FILE_ERRORS
+    elif mode == "check" and summary.count("changed"):
+        exit_code = EXIT_WOULD_CHANGE
+    sys.exit(exit_code)
+
+
+def _handle_result(
+    result: FileResult,
+    mode: Mode,
+    cwd: Path,
+    output: Output,
+    out_root: Path | None,
+    out_base: Path | None,
+) -> FileOutcome:
+    """Do what the mode says with one file's result; a failed write turns it into an error."""
+    display = _display_path(result.path, cwd)
+    outcome = FileOutcome(display, result.status, list(result.changes), result.error)
+    changed = (
+        result.status == "changed" and result.old_bytes is not None and result.new_bytes is not None
+    )
+    try:
+        if mode == "diff" and changed:
+            assert result.old_bytes is not None and result.new_bytes is not None
+            write_diff(
+                file_diff(result.old_bytes, result.new_bytes, display),
+                output.stdout,
+                output.diff_console(),
+            )
+        elif mode == "check" and changed:
+            output.line(display)
+        elif mode == "write" and changed:
+            assert result.old_bytes is not None and result.new_bytes is not None
+            rewrite_in_place(result.path, result.old_bytes, result.new_bytes)
+        elif mode == "out" and out_root is not None and out_base is not None:
+            target = out_root / result.path.relative_to(out_base)
+            if changed:
+                write_copy(target, result.new_bytes, source=result.path)
+            else:
+                write_copy(target, source=result.path)
+    except WriteError as exc:
+        return FileOutcome(display, "error", [], f"not written: {exc}")
+    return outcome
+
+
+def _copy_other_files(
+    roots: Sequence[Path],
+    out_root: Path,
+    out_base: Path,
+    processed: Sequence[FoundFile],
+    excludes: Sequence[str],
+    summary: RunSummary,
+) -> None:
+    """``--out`` copies the whole tree: also the files no rule looks at (templates, configs...)."""
+    done = {found.path.resolve() for found in processed}
+    for root in roots:
+        if not root.is_dir():
+            continue
+        for found in walk_all_files(root, excludes, prune=[out_root]).files:
+            if found.path.resolve() in done:
+                continue
+            done.add(found.path.resolve())
+            try:
+                write_copy(out_root / found.path.relative_to(out_base), source=found.path)
+            except WriteError as exc:
+                summary.other_errors.append(str(exc))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

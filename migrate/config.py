@@ -1,0 +1,105 @@
+"""Settings from ``[tool.wsgi2asgi]`` in the project's pyproject.toml.
+
+Found by walking up from the first PATH to the first pyproject.toml that has the table.
+Keys: ``select``, ``ignore``, ``exclude`` (lists of strings, or one comma-separated
+string) and ``jobs`` (an integer). Command-line flags win over these; ``--exclude``
+globs are added to the configured ones.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    try:
+        import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
+    except ImportError:
+        tomllib = None  # type: ignore[assignment, unused-ignore]
+
+KNOWN_KEYS = ("select", "ignore", "exclude", "jobs")
+
+
+class ConfigError(Exception):
+    """pyproject.toml has a [tool.wsgi2asgi] table we cannot use."""
+
+
+@dataclass
+class Settings:
+    select: list[str] | None = None
+    ignore: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    jobs: int | None = None
+    #: The pyproject.toml the settings came from, if any.
+    source: Path | None = None
+    #: Problems worth telling the user that do not stop the run.
+    warnings: list[str] = field(default_factory=list)
+
+
+def _string_list(value: Any, key: str, source: Path) -> list[str]:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return [item.strip() for item in value if item.strip()]
+    raise ConfigError(f"{source}: [tool.wsgi2asgi] {key} must be a list of strings")
+
+
+def find_pyproject(start: Path) -> Path | None:
+    """The nearest pyproject.toml with a [tool.wsgi2asgi] table, from ``start`` upwards."""
+    start = start.absolute()
+    folder = start if start.is_dir() else start.parent
+    for candidate_dir in (folder, *folder.parents):
+        candidate = candidate_dir / "pyproject.toml"
+        if candidate.is_file():
+            try:
+                text = candidate.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                continue
+            if "wsgi2asgi" in text:  # cheap test before parsing
+                return candidate
+    return None
+
+
+def load_settings(start: Path) -> Settings:
+    """Settings for a run over ``start``; defaults when no configuration is found."""
+    pyproject = find_pyproject(start)
+    if pyproject is None:
+        return Settings()
+    if tomllib is None:
+        return Settings(
+            warnings=[
+                f"{pyproject}: [tool.wsgi2asgi] ignored: install tomli to read it on Python 3.10"
+            ]
+        )
+    try:
+        with pyproject.open("rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{pyproject}: {exc}") from None
+    table = data.get("tool", {}).get("wsgi2asgi")
+    if table is None:
+        return Settings()
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: [tool.wsgi2asgi] must be a table")
+    settings = Settings(source=pyproject)
+    for key in table:
+        if key not in KNOWN_KEYS:
+            settings.warnings.append(
+                f"{pyproject}: unknown key {key!r} in [tool.wsgi2asgi] (known: {', '.join(KNOWN_KEYS)})"
+            )
+    if "select" in table:
+        settings.select = _string_list(table["select"], "select", pyproject)
+    if "ignore" in table:
+        settings.ignore = _string_list(table["ignore"], "ignore", pyproject)
+    if "exclude" in table:
+        settings.exclude = _string_list(table["exclude"], "exclude", pyproject)
+    if "jobs" in table:
+        jobs = table["jobs"]
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise ConfigError(f"{pyproject}: [tool.wsgi2asgi] jobs must be a positive integer")
+        settings.jobs = jobs
+    return settings

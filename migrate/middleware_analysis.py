@@ -1,0 +1,372 @@
+"""Shared analysis of WSGI middleware: which definitions wrap a WSGI app, and where a module
+stacks middleware around an app.
+
+Everything here only looks at a libcst tree and never changes it. Recognition is by shape,
+never by name. A WSGI middleware is
+
+- a class with ``__init__(self, app, ...)`` that keeps ``app`` on ``self`` and a WSGI
+  ``__call__(self, environ, start_response)`` that calls it with the environ::
+
+      class Auth:
+          def __init__(self, app, token):
+              self.app = app
+              self.token = token
+
+          def __call__(self, environ, start_response):
+              ...
+              return self.app(environ, start_response)
+
+- or a function ``mw(app, ...)`` that defines ``wrapped(environ, start_response)`` calling
+  ``app(environ, ...)`` and returns it (a closure factory, also usable as ``@mw``).
+
+Meant to be folded into :mod:`migrate.analysis` later: the ``wsgi-app`` rule needs
+:func:`middleware_names` / :func:`is_middleware_stack_use` / :func:`only_middleware_decorators`
+so that an app wrapped in (converted) middleware, ``app = Auth(inner)`` or ``@auth``, is still
+converted instead of being left as WSGI.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import libcst as cst
+
+from migrate import analysis
+from migrate.analysis import is_plain_name, positional_params, walk
+
+MiddlewareKind = Literal["class", "factory", "decorator"]
+
+#: Does the ``wsgi-app`` rule convert a WSGI app used at the bottom of a middleware stack
+#: (``app = Auth(inner)``) or decorated with middleware (``@auth``)? Not yet: until then the
+#: ``wsgi-middleware`` rule serves such an app through ``adapters.WsgiToAsgi`` and leaves
+#: middleware used as decorators as WSGI. Flip it when :func:`is_middleware_stack_use` and
+#: :func:`only_middleware_decorators` are used by the wsgi-app rule.
+WSGI_APP_CONVERTS_STACKED_APPS = False
+
+#: Well-known third-party WSGI middleware: qualified name -> short name used in messages.
+THIRD_PARTY = {
+    "werkzeug.middleware.proxy_fix.ProxyFix": "ProxyFix",
+    "werkzeug.contrib.fixers.ProxyFix": "ProxyFix",
+    "werkzeug.middleware.dispatcher.DispatcherMiddleware": "DispatcherMiddleware",
+    "werkzeug.wsgi.DispatcherMiddleware": "DispatcherMiddleware",
+    "werkzeug.middleware.shared_data.SharedDataMiddleware": "SharedDataMiddleware",
+    "werkzeug.wsgi.SharedDataMiddleware": "SharedDataMiddleware",
+    "whitenoise.WhiteNoise": "WhiteNoise",
+    "whitenoise.base.WhiteNoise": "WhiteNoise",
+}
+
+#: Text that must occur in a file using one of :data:`THIRD_PARTY` (or Paste).
+THIRD_PARTY_WORDS = ("ProxyFix", "DispatcherMiddleware", "SharedDataMiddleware", "WhiteNoise",
+                     "paste")
+
+#: ASGI middleware (classes or factories taking the app first) by qualified name.
+ASGI_MIDDLEWARE = frozenset(
+    {
+        "uvicorn.middleware.proxy_headers.ProxyHeadersMiddleware",
+        "servestatic.ServeStaticASGI",
+        "adapters.wsgi_middleware",
+        "adapters.mixed.wsgi_middleware",
+    }
+)
+
+_CALL_DEF = re.compile(r"\bdef\s+__call__\s*\(")
+
+
+def may_hold_middleware(source: str) -> bool:
+    """Cheap text test, a superset of what :func:`find_middleware` finds plus the
+    third-party middleware the rule maps."""
+    if any(word in source for word in THIRD_PARTY_WORDS):
+        return True
+    if "def" not in source:
+        return False
+    return _CALL_DEF.search(source) is not None or analysis.may_hold_wsgi_app(source)
+
+
+@dataclass
+class Middleware:
+    """A module-level WSGI middleware definition."""
+
+    kind: MiddlewareKind
+    name: str
+    node: cst.ClassDef | cst.FunctionDef
+    #: The WSGI callable: the class's ``__call__`` or the factory's nested function.
+    call: cst.FunctionDef
+    environ: str
+    start_response: str
+    #: How the body spells the wrapped app: ``self.app`` or ``app``.
+    inner: str
+    #: The other attributes naming the app (``self.application = app`` too).
+    inner_spellings: set[str] = field(default_factory=set)
+
+
+def calls_inner(node: cst.CSTNode, spellings: set[str], environ: str) -> bool:
+    """``node`` calls the wrapped app (one of ``spellings``) with the environ first."""
+    return any(
+        isinstance(n, cst.Call)
+        and analysis.dotted_name(n.func) in spellings
+        and n.args
+        and is_plain_name(n.args[0].value, environ)
+        for n in walk(node)
+    )
+
+
+def _wsgi_params(func: cst.FunctionDef, *, method: bool) -> tuple[str, str] | None:
+    if func.asynchronous is not None:
+        return None
+    params = positional_params(func)
+    if params is None:
+        return None
+    if method:
+        params = params[1:]
+    if len(params) != 2 or any(p.default is not None for p in params):
+        return None
+    return params[0].name.value, params[1].name.value
+
+
+def _class_middleware(cls: cst.ClassDef) -> Middleware | None:
+    init = analysis.method_named(cls, "__init__")
+    call = analysis.method_named(cls, "__call__")
+    if init is None or call is None:
+        return None
+    init_params = positional_params(init)
+    if init_params is None or len(init_params) < 2:
+        return None
+    app_param = init_params[1].name.value
+    self_name = init_params[0].name.value
+    attrs: set[str] = set()
+    for node in walk(init.body, into_scopes=False):
+        if isinstance(node, cst.Assign) and is_plain_name(node.value, app_param):
+            for target in node.targets:
+                t = target.target
+                if isinstance(t, cst.Attribute) and is_plain_name(t.value, self_name):
+                    attrs.add(t.attr.value)
+    if not attrs:
+        return None
+    sig = _wsgi_params(call, method=True)
+    if sig is None:
+        return None
+    call_params = positional_params(call) or []
+    call_self = call_params[0].name.value
+    spellings = {f"{call_self}.{attr}" for attr in attrs}
+    if not calls_inner(call.body, spellings, sig[0]):
+        return None
+    used = sorted(s for s in spellings if _mentions_dotted(call.body, s))
+    return Middleware("class", cls.name.value, cls, call, sig[0], sig[1], used[0], set(spellings))
+
+
+def _mentions_dotted(node: cst.CSTNode, dotted: str) -> bool:
+    return any(
+        isinstance(n, cst.Attribute) and analysis.dotted_name(n) == dotted for n in walk(node)
+    )
+
+
+def _factory_middleware(func: cst.FunctionDef) -> Middleware | None:
+    if func.asynchronous is not None or not isinstance(func.body, cst.IndentedBlock):
+        return None
+    params = positional_params(func)
+    if not params:
+        return None
+    app_param = params[0].name.value
+    nested = {
+        stmt.name.value: stmt for stmt in func.body.body if isinstance(stmt, cst.FunctionDef)
+    }
+    for stmt in func.body.body:
+        if not (
+            isinstance(stmt, cst.SimpleStatementLine)
+            and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Return)
+            and isinstance(stmt.body[0].value, cst.Name)
+        ):
+            continue
+        inner = nested.get(stmt.body[0].value.value)
+        if inner is None:
+            continue
+        sig = _wsgi_params(inner, method=False)
+        if sig is not None and calls_inner(inner.body, {app_param}, sig[0]):
+            return Middleware("factory", func.name.value, func, inner, sig[0], sig[1], app_param,
+                              {app_param})
+    return None
+
+
+def _decorator_factory(func: cst.FunctionDef) -> Middleware | None:
+    """``def require(token): def decorator(app): def wrapped(environ, start_response): ...``:
+    a function returning a closure factory (used as ``@require("x")``)."""
+    if func.asynchronous is not None or not isinstance(func.body, cst.IndentedBlock):
+        return None
+    nested = {s.name.value: s for s in func.body.body if isinstance(s, cst.FunctionDef)}
+    for stmt in func.body.body:
+        if (
+            isinstance(stmt, cst.SimpleStatementLine)
+            and len(stmt.body) == 1
+            and isinstance(stmt.body[0], cst.Return)
+            and isinstance(stmt.body[0].value, cst.Name)
+            and stmt.body[0].value.value in nested
+        ):
+            inner = _factory_middleware(nested[stmt.body[0].value.value])
+            if inner is not None:
+                inner.kind = "decorator"
+                inner.name = func.name.value
+                inner.node = func
+                return inner
+    return None
+
+
+def adapted_names(module: cst.Module) -> set[str]:
+    """Names handed to ``wsgi_middleware(...)`` in the module (already adapted definitions)."""
+    found: set[str] = set()
+    for node in walk(module):
+        if (
+            isinstance(node, cst.Call)
+            and analysis.dotted_name(node.func).rsplit(".", 1)[-1] == "wsgi_middleware"
+            and node.args
+        ):
+            first = node.args[0].value
+            if isinstance(first, cst.Call):  # wsgi_middleware(_require_wsgi(*args, **kwargs))
+                first = first.func
+            if isinstance(first, cst.Name):
+                found.add(first.value)
+    return found
+
+
+def find_middleware(module: cst.Module) -> list[Middleware]:
+    """The WSGI middleware defined at module level of ``module`` (not the ones an earlier run
+    already adapted)."""
+    skip = adapted_names(module)
+    found: list[Middleware] = []
+    for stmt in module.body:
+        mw: Middleware | None = None
+        if isinstance(stmt, cst.ClassDef):
+            mw = _class_middleware(stmt)
+        elif isinstance(stmt, cst.FunctionDef):
+            mw = _factory_middleware(stmt) or _decorator_factory(stmt)
+        if mw is not None and mw.name not in skip:
+            found.append(mw)
+    return found
+
+
+# --------------------------------------------------------------------------- stacks
+
+
+def is_asgi_middleware_class(cls: cst.ClassDef) -> bool:
+    """A class with ``__init__(self, app, ...)`` and ``async def __call__(self, scope, receive,
+    send)`` (what the ``wsgi-middleware`` rule produces)."""
+    init = analysis.method_named(cls, "__init__")
+    call = analysis.method_named(cls, "__call__")
+    if init is None or call is None or call.asynchronous is None:
+        return False
+    init_params = positional_params(init)
+    call_params = positional_params(call)
+    return bool(init_params and len(init_params) >= 2 and call_params and len(call_params) == 4)
+
+
+def is_asgi_middleware_factory(func: cst.FunctionDef) -> bool:
+    """``def mw(app, ...)`` returning a nested ``async def wrapped(scope, receive, send)``, or
+    a function returning such a factory (``@require("x")``)."""
+    if func.asynchronous is not None or not isinstance(func.body, cst.IndentedBlock):
+        return False
+    returned = {
+        s.body[0].value.value
+        for s in func.body.body
+        if isinstance(s, cst.SimpleStatementLine) and len(s.body) == 1
+        and isinstance(s.body[0], cst.Return) and isinstance(s.body[0].value, cst.Name)
+    }
+    if any(
+        isinstance(s, cst.FunctionDef) and s.name.value in returned
+        and s.asynchronous is None and is_asgi_middleware_factory(s)
+        for s in func.body.body
+    ):
+        return True
+    nested = {
+        s.name.value: s
+        for s in func.body.body
+        if isinstance(s, cst.FunctionDef) and s.asynchronous is not None
+        and len(positional_params(s) or []) == 3
+    }
+    return any(
+        isinstance(s, cst.SimpleStatementLine)
+        and len(s.body) == 1
+        and isinstance(s.body[0], cst.Return)
+        and isinstance(s.body[0].value, cst.Name)
+        and s.body[0].value.value in nested
+        for s in func.body.body
+    )
+
+
+def middleware_names(module: cst.Module) -> set[str]:
+    """Local names of ASGI middleware in ``module``: classes and factories of the shapes the
+    ``wsgi-middleware`` rule produces, names bound to ``wsgi_middleware(...)``, and imported
+    ASGI middleware (``ProxyHeadersMiddleware``, ``ServeStaticASGI``, ``Router``)."""
+    names: set[str] = set(analysis.import_spellings(module, ASGI_MIDDLEWARE))
+    names |= set(analysis.import_spellings(module, frozenset({"adapters.Router",
+                                                              "adapters.mixed.Router"})))
+    for stmt in module.body:
+        if (isinstance(stmt, cst.ClassDef) and is_asgi_middleware_class(stmt)) or (
+            isinstance(stmt, cst.FunctionDef) and is_asgi_middleware_factory(stmt)
+        ):
+            names.add(stmt.name.value)
+        elif isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if (
+                    isinstance(small, cst.Assign)
+                    and isinstance(small.value, cst.Call)
+                    and analysis.dotted_name(small.value.func).rsplit(".", 1)[-1]
+                    == "wsgi_middleware"
+                ):
+                    names.update(
+                        t.target.value for t in small.targets if isinstance(t.target, cst.Name)
+                    )
+    return names
+
+
+def _stack_arguments(expr: cst.BaseExpression, middleware: set[str]) -> set[int] | None:
+    """ids of the app expressions a middleware stack ``A(B(app), ...)`` wraps, or None when
+    ``expr`` is not such a stack. ``Router({"/x": app, ...})`` counts too."""
+    if not isinstance(expr, cst.Call):
+        return None
+    callee = analysis.dotted_name(expr.func)
+    if isinstance(expr.func, cst.Call) and analysis.dotted_name(expr.func.func).endswith(
+        "wsgi_middleware"
+    ):
+        callee = "wsgi_middleware"  # wsgi_middleware(ProxyFix)(app, ...)
+        middleware = middleware | {callee}
+    if callee not in middleware or not expr.args:
+        return None
+    first = expr.args[0].value
+    found: set[int] = set()
+    if callee.rsplit(".", 1)[-1] == "Router" and isinstance(first, cst.Dict):
+        for element in first.elements:
+            if isinstance(element, cst.DictElement):
+                inner = _stack_arguments(element.value, middleware)
+                found |= inner if inner is not None else {id(element.value)}
+        return found
+    inner = _stack_arguments(first, middleware)
+    return inner if inner is not None else {id(first)}
+
+
+def is_middleware_stack_use(stmt: cst.CSTNode, name: str, middleware: set[str]) -> bool:
+    """``stmt`` is ``x = A(B(name, ...), ...)``: ``name`` is only the app at the bottom of a
+    stack of ASGI middleware (``middleware`` from :func:`middleware_names`). Such a use is
+    fine for a WSGI app that is converted to ASGI: the stack expects an ASGI app."""
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+        return False
+    small = stmt.body[0]
+    if not isinstance(small, cst.Assign):
+        return False
+    wrapped = _stack_arguments(small.value, middleware)
+    if not wrapped:
+        return False
+    uses = [n for n in walk(small.value) if isinstance(n, cst.Name) and n.value == name]
+    return bool(uses) and all(id(n) in wrapped for n in uses)
+
+
+def only_middleware_decorators(func: cst.FunctionDef, middleware: set[str]) -> bool:
+    """``func`` is decorated, and only with ASGI middleware factories (``@auth``): once ``func``
+    is ASGI the decorated name is an ASGI app."""
+    return bool(func.decorators) and all(
+        analysis.dotted_name(
+            d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator
+        ) in middleware
+        for d in func.decorators
+    )

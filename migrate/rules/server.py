@@ -1,0 +1,856 @@
+"""Rule ``server``: WSGI server entry points become ``uvicorn.run(...)``.
+
+Recognised (wherever they are, typically in an ``if __name__ == "__main__":`` block; names are
+resolved through the imports, so aliases and ``module.attr`` spellings work):
+
+* wsgiref: ``make_server(host, port, app).serve_forever()``, ``with make_server(...) as httpd:
+  ... httpd.serve_forever()`` and ``httpd = make_server(...)`` ... ``httpd.serve_forever()``
+  (``httpd.server_close()`` calls are dropped, uvicorn closes its own socket);
+* werkzeug: ``run_simple(host, port, app, use_reloader=..., use_debugger=...)``;
+* waitress: ``serve(app, host=..., port=...)`` and ``serve(app, listen="host:port")``.
+
+Each becomes ``uvicorn.run(app, host=..., port=...)`` on the same host and port (host ``""``
+becomes ``"0.0.0.0"``; waitress' defaults ``0.0.0.0:8080`` are spelled out because uvicorn's
+differ). With a reloader the app is passed as an import string built from the module name,
+as uvicorn requires::
+
+    # before                                   # after
+    from werkzeug.serving import run_simple    import uvicorn
+    if __name__ == "__main__":                 if __name__ == "__main__":
+        run_simple("", 5000, app,                  uvicorn.run("notes.app:app", host="0.0.0.0",
+                   use_reloader=True)                          port=5000, reload=True)
+
+``import uvicorn`` is added; ``make_server`` / ``run_simple`` / ``waitress`` imports are removed
+when nothing else uses them. Every rewrite is reported as ``converted``.
+
+Left alone with a ``# migrate[server]: ...`` marker (kind ``manual``) saying what a person must
+do: custom ``server_class``/``handler_class``, ``ssl_context``, threads/processes options, other
+server options uvicorn has no exact equivalent for, server objects used for anything but
+``serve_forever()``, and apps that are not a module-level name (so may still be WSGI). A werkzeug
+debugger (``use_debugger``) is converted but marked, since uvicorn has no interactive debugger.
+Already-uvicorn code and marked statements are left as they are, so the rule is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import (
+    Assignment,
+    BaseAssignment,
+    CodeRange,
+    GlobalScope,
+    ParentNodeProvider,
+    PositionProvider,
+    QualifiedNameProvider,
+    ScopeProvider,
+)
+
+from migrate.cst_helpers import add_imports, has_marker, with_marker
+from migrate.rules.base import Rule, marker_comment
+
+MAKE_SERVER = frozenset({"wsgiref.simple_server.make_server"})
+RUN_SIMPLE = frozenset({"werkzeug.serving.run_simple", "werkzeug.run_simple"})
+WAITRESS_SERVE = frozenset({"waitress.serve"})
+
+#: Packages whose objects are WSGI apps that no rule rewrites (they are not in the user's tree).
+WSGI_LIBRARIES = frozenset(
+    {"wsgiref", "werkzeug", "flask", "django", "bottle", "pyramid", "falcon", "webob", "paste"}
+)
+
+_MAKE_SERVER_PARAMS = ("host", "port", "app", "server_class", "handler_class")
+_RUN_SIMPLE_PARAMS = (
+    "hostname", "port", "application", "use_reloader", "use_debugger", "use_evalex",
+    "extra_files", "exclude_patterns", "reloader_interval", "reloader_type", "threaded",
+    "processes", "request_handler", "static_files", "passthrough_errors", "ssl_context",
+)  # fmt: skip
+
+
+class _Manual(Exception):
+    """Raised while planning a conversion that is not certain; the message goes in the marker."""
+
+
+@dataclass
+class _Plan:
+    replace_calls: dict[cst.Call, cst.Call] = field(default_factory=dict)
+    remove_stmts: set[cst.CSTNode] = field(default_factory=set)
+    #: ``with`` / ``try`` statements replaced by their body
+    flatten: set[cst.CSTNode] = field(default_factory=set)
+    #: ``try`` statements whose ``finally:`` only closed the server
+    drop_finally: set[cst.CSTNode] = field(default_factory=set)
+    markers: dict[cst.CSTNode, list[str]] = field(default_factory=dict)
+    #: qualified names whose imports may go once unused
+    converted_targets: set[str] = field(default_factory=set)
+
+    def touches(self, node: cst.CSTNode) -> bool:
+        return node in self.remove_stmts or node in self.flatten or node in self.markers
+
+
+class _CallCollector(cst.CSTVisitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[cst.Call] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(node)
+
+
+class _NameCollector(cst.CSTVisitor):
+    """Every name used outside import statements, and every string constant (for ``__all__``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        value = node.evaluated_value
+        if isinstance(value, str):
+            self.names.add(value)
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+def _covers(qualified: str, targets: set[str]) -> bool:
+    """``qualified`` (what an import binds) is one of ``targets`` or a package of one."""
+    return any(t == qualified or t.startswith(qualified + ".") for t in targets)
+
+
+class _ImportCleaner(cst.CSTTransformer):
+    """Drops import aliases of converted targets whose local name is no longer used. The first
+    module-level import statement that goes entirely becomes ``import uvicorn`` when
+    ``place_uvicorn`` (so the diff shows one import replaced by the other)."""
+
+    def __init__(self, targets: set[str], used: set[str], place_uvicorn: bool) -> None:
+        super().__init__()
+        self.targets = targets
+        self.used = used
+        self.place_uvicorn = place_uvicorn
+        self.depth = 0
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self.depth += 1
+
+    def _keep_import(self, node: cst.Import) -> cst.Import | None:
+        kept = []
+        for alias in node.names:
+            qualified = _dotted(alias.name)
+            local = (
+                alias.asname.name.value  # type: ignore[union-attr]
+                if alias.asname is not None
+                else qualified.split(".")[0]
+            )
+            if _covers(qualified, self.targets) and local not in self.used:
+                continue
+            kept.append(alias)
+        if len(kept) == len(node.names):
+            return node
+        return node.with_changes(names=_fix_commas(kept)) if kept else None
+
+    def _keep_import_from(self, node: cst.ImportFrom) -> cst.ImportFrom | None:
+        if isinstance(node.names, cst.ImportStar) or node.relative or node.module is None:
+            return node
+        module = _dotted(node.module)
+        kept = []
+        for alias in node.names:
+            name = _dotted(alias.name)
+            local = (
+                alias.asname.name.value  # type: ignore[union-attr]
+                if alias.asname is not None
+                else name
+            )
+            if _covers(f"{module}.{name}", self.targets) and local not in self.used:
+                continue
+            kept.append(alias)
+        if len(kept) == len(node.names):
+            return node
+        if not kept:
+            return None
+        changes: dict[str, object] = {"names": _fix_commas(kept)}
+        if len(kept) == 1 and node.lpar is not None:
+            changes.update(lpar=None, rpar=None)
+        return node.with_changes(**changes)
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.SimpleStatementLine | cst.RemovalSentinel:
+        body: list[cst.BaseSmallStatement] = []
+        changed = False
+        for small in updated_node.body:
+            new: cst.BaseSmallStatement | None = small
+            if isinstance(small, cst.Import):
+                new = self._keep_import(small)
+            elif isinstance(small, cst.ImportFrom):
+                new = self._keep_import_from(small)
+            changed = changed or new is not small
+            if new is not None:
+                body.append(new)
+        if not changed:
+            return updated_node
+        if not body and self.place_uvicorn and self.depth == 0:
+            self.place_uvicorn = False
+            return updated_node.with_changes(
+                body=[cst.Import([cst.ImportAlias(cst.Name("uvicorn"))])],
+                trailing_whitespace=cst.TrailingWhitespace(),
+            )
+        if not body:
+            return cst.RemoveFromParent()
+        body[-1] = body[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+        return updated_node.with_changes(body=body)
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        self.depth -= 1
+        if not updated_node.body:
+            return updated_node.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])])
+        return updated_node
+
+
+def _fix_commas(aliases: Sequence[cst.ImportAlias]) -> list[cst.ImportAlias]:
+    out = list(aliases)
+    out[-1] = out[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return out
+
+
+def _is_main_guard(node: cst.CSTNode) -> bool:
+    if not isinstance(node, cst.If) or not isinstance(node.test, cst.Comparison):
+        return False
+    test = node.test
+    if len(test.comparisons) != 1 or not isinstance(test.comparisons[0].operator, cst.Equal):
+        return False
+    sides = [test.left, test.comparisons[0].comparator]
+    names = [s for s in sides if isinstance(s, cst.Name) and s.value == "__name__"]
+    strings = [
+        s for s in sides if isinstance(s, cst.SimpleString) and s.evaluated_value == "__main__"
+    ]
+    return len(names) == 1 and len(strings) == 1
+
+
+def _is_literal(node: cst.BaseExpression | None, value: object) -> bool:
+    if node is None:
+        return True  # an absent argument has its default
+    if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[node.value] is value
+    if isinstance(node, cst.Integer):
+        return type(value) is int and int(node.value, 0) == value
+    return False
+
+
+def _is_wsgi_signature(node: cst.FunctionDef, skip_self: bool) -> bool:
+    """A plain (not async) def taking exactly two positional parameters (after ``self``):
+    the shape of a WSGI callable, never of an ASGI 3 one (async, three parameters)."""
+    if node.asynchronous is not None or node.params.star_arg is not cst.MaybeSentinel.DEFAULT:
+        return False
+    return len(node.params.params) == (3 if skip_self else 2)
+
+
+def _method(cls: cst.ClassDef, name: str) -> cst.FunctionDef | None:
+    for stmt in cls.body.body:
+        if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
+            return stmt
+    return None
+
+
+def _is_wsgi_class(cls: cst.ClassDef) -> bool:
+    """Instances are WSGI apps (sync ``__call__(self, environ, start_response)``), or the class
+    itself is one (PEP 3333 iterable: ``__init__(self, environ, start_response)``)."""
+    call = _method(cls, "__call__")
+    if call is not None:
+        return _is_wsgi_signature(call, skip_self=True)
+    init = _method(cls, "__init__")
+    return (
+        init is not None
+        and _method(cls, "__iter__") is not None
+        and (_is_wsgi_signature(init, skip_self=True))
+    )
+
+
+def _leading(stmt: cst.BaseStatement) -> Sequence[cst.EmptyLine]:
+    lines: Sequence[cst.EmptyLine] = getattr(stmt, "leading_lines", ())
+    return lines
+
+
+def _contains(outer: CodeRange, inner: CodeRange) -> bool:
+    return (outer.start.line, outer.start.column) <= (inner.start.line, inner.start.column) and (
+        inner.end.line,
+        inner.end.column,
+    ) <= (outer.end.line, outer.end.column)
+
+
+class ServerRule(Rule):
+    """wsgiref/werkzeug/waitress server entry points → ``uvicorn.run``."""
+
+    rule_id = "server"
+    summary = (
+        "WSGI server entry points (wsgiref make_server, werkzeug run_simple, waitress serve) "
+        "become uvicorn.run(...) on the same host and port."
+    )
+
+    METADATA_DEPENDENCIES = (  # type: ignore[assignment]  # the base only declares positions
+        PositionProvider,
+        ParentNodeProvider,
+        QualifiedNameProvider,
+        ScopeProvider,
+    )
+
+    @classmethod
+    def might_apply(cls, source: str) -> bool:
+        return any(word in source for word in ("make_server", "run_simple", "waitress"))
+
+    # -- planning (on the original tree, where metadata lives) ------------------------------
+
+    def visit_Module(self, node: cst.Module) -> None:
+        self._module = node
+        self._plan = _Plan()
+        self._main_guards = [
+            self.get_metadata(PositionProvider, stmt) for stmt in node.body if _is_main_guard(stmt)
+        ]
+        collector = _CallCollector()
+        node.visit(collector)
+        for call in collector.calls:
+            kind = self._kind_of(call)
+            if kind is None:
+                continue
+            stmt = self._statement_of(call)
+            if stmt is None or has_marker(stmt, self.rule_id):
+                continue
+            try:
+                if kind == "make_server":
+                    self._plan_make_server(call, stmt)
+                elif kind == "run_simple":
+                    self._plan_run_simple(call, stmt)
+                else:
+                    self._plan_waitress(call, stmt)
+            except _Manual as problem:
+                self._mark(stmt, call, str(problem))
+
+    def _kind_of(self, call: cst.Call) -> str | None:
+        names = {q.name for q in self.get_metadata(QualifiedNameProvider, call.func, set())}
+        if names & MAKE_SERVER:
+            return "make_server"
+        if names & RUN_SIMPLE:
+            return "run_simple"
+        if names & WAITRESS_SERVE:
+            return "waitress"
+        return None
+
+    def _parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        parent: cst.CSTNode | None = self.get_metadata(ParentNodeProvider, node, None)
+        return parent
+
+    def _statement_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        current: cst.CSTNode | None = node
+        while current is not None and not isinstance(
+            current, (cst.SimpleStatementLine, cst.BaseCompoundStatement)
+        ):
+            current = self._parent(current)
+        return current
+
+    def _code(self, node: cst.CSTNode) -> str:
+        return self._module.code_for_node(node)
+
+    def _mark(self, stmt: cst.CSTNode, at: cst.CSTNode, message: str) -> None:
+        self._plan.markers.setdefault(stmt, []).append(marker_comment(self.rule_id, message))
+        self.report(at, "manual", message)
+
+    def _is_statement_call(self, call: cst.Call) -> bool:
+        """``call`` is a whole expression statement (its result is not used)."""
+        return isinstance(self._parent(call), cst.Expr)
+
+    @staticmethod
+    def _bind(call: cst.Call, params: Sequence[str], what: str) -> dict[str, cst.BaseExpression]:
+        bound: dict[str, cst.BaseExpression] = {}
+        for index, arg in enumerate(call.args):
+            if arg.star:
+                raise _Manual(
+                    f"{what} is called with *args/**kwargs: check which host, port and options "
+                    "it gets and replace it with uvicorn.run(app, host=..., port=...)"
+                )
+            if arg.keyword is None:
+                if index >= len(params):
+                    raise _Manual(f"{what} has more arguments than expected: check the call")
+                bound[params[index]] = arg.value
+            else:
+                bound[arg.keyword.value] = arg.value
+        return bound
+
+    def _app_problem(self, app: cst.BaseExpression | None) -> str | None:
+        """Why ``app`` may not be an ASGI app after migration, or None when it is certain."""
+        if app is None:
+            return "no application is passed"
+        if not isinstance(app, cst.Name):
+            return (
+                f"the application `{self._code(app)}` is an expression, not a module-level name, "
+                "so it may still be a WSGI app: make sure it is ASGI"
+            )
+        scope = self.get_metadata(ScopeProvider, app, None)
+        assignments = list(scope[app.value]) if scope is not None else []
+        if not assignments:
+            return f"`{app.value}` is not defined in this module: make sure it is an ASGI app"
+        for assignment in assignments:
+            if not isinstance(assignment, Assignment):
+                return f"`{app.value}` is not defined in this module: make sure it is an ASGI app"
+            if not isinstance(assignment.scope, GlobalScope):
+                return (
+                    f"`{app.value}` is a local name here, so it may still be a WSGI app: "
+                    "make sure it is ASGI"
+                )
+            where = self.get_metadata(PositionProvider, assignment.node, None)
+            if where is not None and any(_contains(g, where) for g in self._main_guards):
+                return (
+                    f"`{app.value}` is built in the `__main__` block, so it may still be a WSGI "
+                    "app: make sure it is ASGI"
+                )
+        for assignment in assignments:
+            origin = self._wsgi_library_origin(assignment)
+            if origin is not None:
+                return (
+                    f"`{app.value}` comes from {origin}, a WSGI library this migration does not "
+                    "rewrite, so it is still a WSGI app: make it ASGI (or wrap it in "
+                    "adapters.WsgiToAsgi)"
+                )
+        if all(self._still_wsgi(a) for a in assignments):
+            return (
+                f"`{app.value}` is still a WSGI callable: convert it to ASGI (rule "
+                "wsgi-app) or wrap it in adapters.WsgiToAsgi"
+            )
+        return None
+
+    def _still_wsgi(self, assignment: BaseAssignment) -> bool:
+        """The name is still bound to WSGI code in this module: a WSGI-shaped def, a WSGI
+        class, or an instance of a class here whose ``__call__`` is still WSGI-shaped."""
+        if not isinstance(assignment, Assignment):
+            return False
+        node = assignment.node
+        if isinstance(node, cst.FunctionDef):
+            return _is_wsgi_signature(node, skip_self=False)
+        if isinstance(node, cst.ClassDef):
+            return _is_wsgi_class(node)
+        target = self._parent(node)
+        assign = self._parent(target) if isinstance(target, cst.AssignTarget) else None
+        if not (
+            isinstance(assign, cst.Assign)
+            and isinstance(assign.value, cst.Call)
+            and isinstance(assign.value.func, cst.Name)
+        ):
+            return False
+        func = assign.value.func
+        scope = self.get_metadata(ScopeProvider, func, None)
+        bindings = list(scope[func.value]) if scope is not None else []
+        return bool(bindings) and all(
+            isinstance(b, Assignment)
+            and isinstance(b.node, cst.ClassDef)
+            and _method(b.node, "__call__") is not None
+            and _is_wsgi_class(b.node)
+            for b in bindings
+        )
+
+    def _wsgi_library_origin(self, assignment: BaseAssignment) -> str | None:
+        """The WSGI library (e.g. ``django.core.wsgi.get_wsgi_application``) an assignment
+        takes its value from -- an import of it, or a call of something imported from it."""
+        if not isinstance(assignment, Assignment):
+            return None
+        node = assignment.node
+        names: set[str]
+        if isinstance(node, cst.ImportFrom):
+            names = (
+                {_dotted(node.module)} if node.module is not None and not node.relative else set()
+            )
+        elif isinstance(node, cst.Import):
+            names = {_dotted(alias.name) for alias in node.names}
+        else:
+            target = self._parent(node)
+            assign = self._parent(target) if isinstance(target, cst.AssignTarget) else None
+            if not isinstance(assign, cst.Assign) or not isinstance(assign.value, cst.Call):
+                return None
+            func = assign.value.func
+            names = {q.name for q in self.get_metadata(QualifiedNameProvider, func, set())}
+        for name in sorted(names):
+            if name.split(".")[0] in WSGI_LIBRARIES:
+                return name
+        return None
+
+    def _uvicorn_call(
+        self,
+        app: cst.Name,
+        host: str,
+        port: str,
+        *,
+        reload: str | None = None,
+        extra: Sequence[str] = (),
+    ) -> cst.Call:
+        if reload is not None:
+            if not self.context.module_name:
+                raise _Manual("reload needs an import string but the module name is not known")
+            target = f'"{self.context.module_name}:{app.value}"'
+        else:
+            target = app.value
+        args = [target, f"host={host}", f"port={port}"]
+        if reload is not None:
+            args.append(f"reload={reload}")
+        args.extend(extra)
+        call = cst.parse_expression(f"uvicorn.run({', '.join(args)})")
+        assert isinstance(call, cst.Call)
+        return call
+
+    def _host(self, host: cst.BaseExpression | None, default: str) -> str:
+        if host is None:
+            return default
+        if isinstance(host, cst.SimpleString) and host.evaluated_value in ("", "*"):
+            return '"0.0.0.0"'
+        return self._code(host)
+
+    def _require_app(self, app: cst.BaseExpression | None, hint: str) -> cst.Name:
+        problem = self._app_problem(app)
+        if problem is not None:
+            raise _Manual(f"{problem}, then serve it with {hint}")
+        assert isinstance(app, cst.Name)
+        return app
+
+    def _convert(self, call: cst.Call, new: cst.Call, target: str, what: str) -> None:
+        self._plan.replace_calls[call] = new
+        self._plan.converted_targets.add(target)
+        code = cst.Module([]).code_for_node(new)
+        self.report(call, "converted", f"{what} now runs on uvicorn: {code}")
+
+    # wsgiref
+
+    def _plan_make_server(self, call: cst.Call, stmt: cst.CSTNode) -> None:
+        hint = "uvicorn.run(app, host=..., port=...)"
+        args = self._bind(call, _MAKE_SERVER_PARAMS, "make_server()")
+        unknown = sorted(set(args) - set(_MAKE_SERVER_PARAMS))
+        if unknown:
+            raise _Manual(f"make_server() has unexpected arguments {unknown}: check the call")
+        if "server_class" in args or "handler_class" in args:
+            raise _Manual(
+                "make_server() uses a custom server_class/handler_class, which uvicorn has no "
+                "equivalent for: move what they do (logging, headers, ...) into ASGI middleware, "
+                f"then replace the server with {hint}"
+            )
+        if "host" not in args or "port" not in args:
+            raise _Manual("make_server() without host and port: check the call")
+        app = self._require_app(args.get("app"), hint)
+        new = self._uvicorn_call(
+            app, self._host(args["host"], '"0.0.0.0"'), self._code(args["port"])
+        )
+
+        parent = self._parent(call)
+        # make_server(...).serve_forever()
+        if isinstance(parent, cst.Attribute) and parent.attr.value == "serve_forever":
+            outer = self._parent(parent)
+            if (
+                isinstance(outer, cst.Call)
+                and outer.func is parent
+                and self._is_statement_call(outer)
+            ):
+                self._convert(
+                    outer,
+                    new,
+                    "wsgiref.simple_server.make_server",
+                    "make_server(...).serve_forever()",
+                )
+                return
+        # with make_server(...) as httpd: ... httpd.serve_forever()
+        if isinstance(parent, cst.WithItem) and isinstance(stmt, cst.With):
+            if (
+                len(stmt.items) != 1
+                or parent.asname is None
+                or not isinstance(parent.asname.name, cst.Name)
+            ):
+                raise self._used_otherwise("the server")
+            self._plan_server_variable(parent.asname.name, stmt, new)
+            self._plan.flatten.add(stmt)
+            return
+        # httpd = make_server(...); ...; httpd.serve_forever()
+        if (
+            isinstance(parent, cst.Assign)
+            and len(parent.targets) == 1
+            and isinstance(parent.targets[0].target, cst.Name)
+            and isinstance(stmt, cst.SimpleStatementLine)
+            and len(stmt.body) == 1
+            and isinstance(self._parent(stmt), (cst.IndentedBlock, cst.Module))
+        ):
+            self._plan_server_variable(parent.targets[0].target, stmt, new)
+            self._plan.remove_stmts.add(stmt)
+            return
+        raise self._used_otherwise("the server object")
+
+    def _used_otherwise(self, what: str) -> _Manual:
+        return _Manual(
+            f"{what} made by make_server() is used for more than serve_forever() (threads, "
+            "handle_request, shutdown, ...): uvicorn has no such object; serve the ASGI app with "
+            "uvicorn.run(app, host=..., port=...) (or uvicorn.Server(uvicorn.Config(app, ...)) "
+            "to control it) and port those uses"
+        )
+
+    def _plan_server_variable(self, name: cst.Name, owner: cst.CSTNode, new: cst.Call) -> None:
+        """``name`` holds the server; plan replacing its only ``serve_forever()``."""
+        scope = self.get_metadata(ScopeProvider, name, None)
+        if scope is None or len(scope.assignments[name.value]) != 1:
+            raise self._used_otherwise(f"`{name.value}`")
+        (assignment,) = scope.assignments[name.value]
+        owner_range = self.get_metadata(PositionProvider, owner)
+        serve: cst.Call | None = None
+        closes: list[cst.CSTNode] = []
+        for access in assignment.references:
+            ref = access.node
+            attr = self._parent(ref)
+            outer = self._parent(attr) if attr is not None else None
+            if not (
+                isinstance(attr, cst.Attribute)
+                and attr.value is ref
+                and isinstance(outer, cst.Call)
+                and outer.func is attr
+                and self._is_statement_call(outer)
+                and self.get_metadata(ScopeProvider, ref, None) is scope
+            ):
+                raise self._used_otherwise(f"`{name.value}`")
+            where = self.get_metadata(PositionProvider, outer)
+            if attr.attr.value == "serve_forever" and serve is None:
+                after = (where.start.line, where.start.column) > (
+                    owner_range.end.line,
+                    owner_range.end.column,
+                )
+                inside = _contains(owner_range, where)
+                if (isinstance(owner, cst.With) and not inside) or (
+                    not isinstance(owner, cst.With) and not after
+                ):
+                    raise self._used_otherwise(f"`{name.value}`")
+                serve = outer
+            elif attr.attr.value == "server_close":
+                close_stmt = self._statement_of(outer)
+                if not (
+                    isinstance(close_stmt, cst.SimpleStatementLine)
+                    and len(close_stmt.body) == 1
+                    and isinstance(self._parent(close_stmt), (cst.IndentedBlock, cst.Module))
+                ):
+                    raise self._used_otherwise(f"`{name.value}`")
+                closes.append(close_stmt)
+            else:
+                raise self._used_otherwise(f"`{name.value}`")
+        if serve is None:
+            raise self._used_otherwise(f"`{name.value}`")
+        self._plan.remove_stmts.update(closes)
+        for close in closes:
+            block = self._parent(close)
+            final = self._parent(block) if block is not None else None
+            owner_try = self._parent(final) if isinstance(final, cst.Finally) else None
+            if not isinstance(block, cst.IndentedBlock) or not isinstance(owner_try, cst.Try):
+                continue
+            if not all(stmt in self._plan.remove_stmts for stmt in block.body):
+                continue
+            if owner_try.handlers:
+                self._plan.drop_finally.add(owner_try)
+            elif owner_try.orelse is None:
+                self._plan.flatten.add(owner_try)
+        self._convert(
+            serve, new, "wsgiref.simple_server.make_server", "make_server(...) + serve_forever()"
+        )
+
+    # werkzeug
+
+    def _plan_run_simple(self, call: cst.Call, stmt: cst.CSTNode) -> None:
+        hint = "uvicorn.run(app, host=..., port=...)"
+        if not self._is_statement_call(call):
+            raise _Manual(f"the result of run_simple() is used: replace the call with {hint}")
+        args = self._bind(call, _RUN_SIMPLE_PARAMS, "run_simple()")
+        unknown = sorted(set(args) - set(_RUN_SIMPLE_PARAMS))
+        if unknown:
+            raise _Manual(f"run_simple() has unexpected arguments {unknown}: check the call")
+        if "hostname" not in args or "port" not in args:
+            raise _Manual("run_simple() without hostname and port: check the call")
+        blockers = {
+            "ssl_context": "ssl_context: pass ssl_certfile=/ssl_keyfile= to uvicorn.run",
+            "request_handler": "a custom request_handler: move what it does into ASGI middleware",
+            "static_files": "static_files: serve them with an ASGI static-files app "
+            "(e.g. starlette.staticfiles.StaticFiles)",
+            "extra_files": "extra_files: pass reload_includes=[...] (glob patterns) to uvicorn.run",
+            "exclude_patterns": "exclude_patterns: pass reload_excludes=[...] to uvicorn.run",
+        }
+        for key, advice in blockers.items():
+            if key in args and not _is_literal(args[key], None):
+                raise _Manual(f"run_simple() uses {advice}, then call {hint}")
+        if not _is_literal(args.get("threaded"), False) or not _is_literal(
+            args.get("processes"), 1
+        ):
+            raise _Manual(
+                "run_simple() uses threaded=/processes=: an ASGI server runs the app on an event "
+                "loop, blocking code must move to threads (asyncio.to_thread); use "
+                'uvicorn.run("module:app", host=..., port=..., workers=N) for processes'
+            )
+        if not _is_literal(args.get("passthrough_errors"), False):
+            raise _Manual(
+                "run_simple() uses passthrough_errors: uvicorn always catches errors; "
+                f"decide how to handle them, then call {hint}"
+            )
+        app = self._require_app(args.get("application"), hint)
+        reload: str | None = None
+        extra: list[str] = []
+        reloader = args.get("use_reloader")
+        if not _is_literal(reloader, False) and not _is_literal(reloader, None):
+            assert reloader is not None
+            reload = self._code(reloader)
+            if "reloader_interval" in args:
+                extra.append(f"reload_delay={self._code(args['reloader_interval'])}")
+        new = self._uvicorn_call(
+            app, self._host(args["hostname"], '"0.0.0.0"'), self._code(args["port"]),
+            reload=reload, extra=extra,
+        )  # fmt: skip
+        self._convert(call, new, "werkzeug.serving.run_simple", "werkzeug run_simple()")
+        self._plan.converted_targets.add("werkzeug.run_simple")
+        if not _is_literal(args.get("use_debugger"), False):
+            self._mark(
+                stmt,
+                call,
+                "uvicorn has no interactive debugger like werkzeug's use_debugger: tracebacks go "
+                "to the log; add a debug error page middleware if you need one",
+            )
+
+    # waitress
+
+    def _plan_waitress(self, call: cst.Call, stmt: cst.CSTNode) -> None:
+        hint = "uvicorn.run(app, host=..., port=...)"
+        if not self._is_statement_call(call):
+            raise _Manual(f"the result of waitress.serve() is used: replace the call with {hint}")
+        args = self._bind(call, ("app",), "waitress.serve()")
+        options = sorted(set(args) - {"app", "host", "port", "listen"})
+        if options:
+            threads = (
+                " (threads: an ASGI server runs the app on an event loop, blocking code "
+                "must move to threads)"
+                if "threads" in options
+                else ""
+            )
+            raise _Manual(
+                f"waitress.serve() uses options {', '.join(options)}{threads}: find the uvicorn "
+                f"equivalent (or drop them), then call {hint}"
+            )
+        if "listen" in args:
+            if "host" in args or "port" in args:
+                raise _Manual("waitress.serve() has both listen= and host=/port=: check the call")
+            listen = args["listen"]
+            value = listen.evaluated_value if isinstance(listen, cst.SimpleString) else None
+            if not isinstance(value, str) or len(value.split()) != 1 or ":" not in value:
+                raise _Manual(
+                    f"waitress.serve(listen={self._code(listen)}) is not one literal host:port: "
+                    f"call {hint} once per address"
+                )
+            host_text, port_text = value.rsplit(":", 1)
+            host_text = host_text.strip("[]")
+            if host_text in ("", "*"):
+                host_text = "0.0.0.0"
+            if not port_text.isdigit():
+                raise _Manual(f"waitress.serve(listen={value!r}) has no numeric port: call {hint}")
+            host, port = f'"{host_text}"', str(int(port_text))
+        else:
+            host = self._host(args.get("host"), '"0.0.0.0"')
+            port = self._waitress_port(args.get("port"))
+        app = self._require_app(args.get("app"), hint)
+        self._convert(
+            call, self._uvicorn_call(app, host, port), "waitress.serve", "waitress.serve()"
+        )
+
+    def _waitress_port(self, port: cst.BaseExpression | None) -> str:
+        if port is None:
+            return "8080"  # waitress' default; uvicorn's is 8000
+        if isinstance(port, cst.Integer):
+            return self._code(port)
+        if isinstance(port, cst.SimpleString):
+            value = port.evaluated_value
+            if isinstance(value, str) and value.strip().isdigit():
+                return str(int(value))
+        if (
+            isinstance(port, cst.Call)
+            and isinstance(port.func, cst.Name)
+            and port.func.value == "int"
+        ):
+            return self._code(port)
+        return f"int({self._code(port)})"  # waitress takes strings too, uvicorn wants an int
+
+    # -- rewriting ---------------------------------------------------------------------------
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        new = self._plan.replace_calls.get(original_node)
+        return updated_node if new is None else new
+
+    def leave_Try(self, original_node: cst.Try, updated_node: cst.Try) -> cst.Try:
+        if original_node in self._plan.drop_finally:
+            return updated_node.with_changes(finalbody=None)
+        return updated_node
+
+    def _rewrite_body(
+        self, original: Sequence[cst.BaseStatement], updated: Sequence[cst.BaseStatement]
+    ) -> tuple[list[cst.BaseStatement], list[cst.EmptyLine]]:
+        """The block's statements after removals, flattenings and markers, plus comment lines
+        of removed statements that have no statement left to stay with."""
+        out: list[cst.BaseStatement] = []
+        pending: list[cst.EmptyLine] = []
+        for orig, upd in zip(original, updated, strict=True):
+            if orig in self._plan.remove_stmts:
+                pending.extend(line for line in _leading(upd) if line.comment is not None)
+                continue
+            produced: list[cst.BaseStatement] = [upd]
+            if orig in self._plan.flatten and isinstance(upd, (cst.With, cst.Try)):
+                pending = [*pending, *upd.leading_lines]
+                inner = upd.body
+                if isinstance(inner, cst.IndentedBlock):
+                    produced = list(inner.body)
+                elif isinstance(inner, cst.SimpleStatementSuite):
+                    produced = [cst.SimpleStatementLine(body=list(inner.body))]
+            for message in self._plan.markers.get(orig, []):
+                produced[0] = with_marker(produced[0], message)
+            if pending and produced:
+                first = produced[0]
+                produced[0] = first.with_changes(leading_lines=[*pending, *_leading(first)])
+                pending = []
+            out.extend(produced)
+        return out, pending
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        if not any(self._plan.touches(stmt) for stmt in original_node.body):
+            return updated_node
+        body, pending = self._rewrite_body(original_node.body, updated_node.body)
+        if not body:
+            body = [cst.SimpleStatementLine([cst.Pass()])]
+        return updated_node.with_changes(body=body, footer=[*pending, *updated_node.footer])
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if any(self._plan.touches(stmt) for stmt in original_node.body):
+            body, pending = self._rewrite_body(original_node.body, updated_node.body)
+            updated_node = updated_node.with_changes(
+                body=body, footer=[*pending, *updated_node.footer]
+            )
+        if not self._plan.replace_calls:
+            return updated_node
+        used = _NameCollector()
+        updated_node.visit(used)
+        has_uvicorn = any(
+            isinstance(small, cst.Import)
+            and any(_dotted(a.name) == "uvicorn" and a.asname is None for a in small.names)
+            for stmt in updated_node.body
+            if isinstance(stmt, cst.SimpleStatementLine)
+            for small in stmt.body
+        )
+        cleaner = _ImportCleaner(self._plan.converted_targets, used.names, not has_uvicorn)
+        cleaned = updated_node.visit(cleaner)
+        assert isinstance(cleaned, cst.Module)
+        return add_imports(cleaned, [("uvicorn", None)])

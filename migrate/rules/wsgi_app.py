@@ -1,0 +1,1344 @@
+"""Rule ``wsgi-app``: WSGI applications become native ASGI 3 applications.
+
+Recognises, by shape (never by name):
+
+- module-level functions taking ``(environ, start_response)`` under any names and calling
+  the second with a status and headers (a status line like ``"200 OK"``, a header list, or
+  CGI keys read from the first are the evidence), or handing it to a function that does;
+- classes whose ``__call__(self, environ, start_response)`` has that shape (their
+  module-level instances, ``app = App()``, are the applications);
+- PEP 3333 iterable classes (``__init__(self, environ, start_response)`` + ``__iter__``).
+
+Produces, when the rewrite is provably equivalent (kind ``converted``), an
+``async def app(scope, receive, send)`` under the same name. Before::
+
+    def app(environ, start_response):
+        name = environ.get("QUERY_STRING", "")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [name.encode()]
+
+After::
+
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return await asgi_helpers.handle_non_http(scope, receive, send)
+        name = scope["query_string"].decode("latin-1")
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": name.encode()})
+
+``environ`` reads map to the scope (``adapters.asgi_helpers`` keeps their exact WSGI
+values), ``wsgi.input`` reads become ``await asgi_helpers.read_body(receive)``, yields and
+``write()`` calls become body messages with ``more_body``. The response start is sent
+where PEP 3333 sends it: just before the first body chunk, so code that raises between
+``start_response`` and the body still gives a clean 500.
+
+Anything the rule cannot prove equivalent (environ written to or handed to unknown code,
+``start_response`` passed on, ``exc_info``, iterables it cannot see into, unusual control
+flow...) is kept as WSGI under a private name and served through the runtime adapter
+(kind ``adapted``), with a ``# migrate[wsgi-app]: why`` marker::
+
+    def _app_wsgi(environ, start_response): ...
+    # migrate[wsgi-app]: `app` kept as WSGI and served through adapters.WsgiToAsgi: ...
+    app = WsgiToAsgi(_app_wsgi)
+
+A WSGI app that other code of the module also uses (a dispatcher, a middleware stack) is
+left alone with a ``manual`` marker. Already-converted and already-adapted code is
+recognised, so a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import libcst as cst
+
+from migrate import analysis
+from migrate.analysis import (
+    CallGroup,
+    Delegate,
+    GroupMember,
+    WsgiApp,
+    is_plain_name,
+    mentions,
+    string_value,
+)
+from migrate.cst_helpers import add_imports, has_marker, with_marker
+from migrate.rules.base import FileContext, Rule, marker_comment
+
+HELPERS = "asgi_helpers"
+_LATIN1 = frozenset({"latin-1", "latin1", "iso-8859-1", "iso8859-1", "l1"})
+_UTF8 = frozenset({"utf-8", "utf8"})
+
+
+#: Does the rule convert *call groups* natively: WSGI apps and response helpers of one module
+#: that hand ``start_response`` to each other (a dispatcher, its sub-apps, ``json_response(
+#: start_response, ...)`` helpers)? Off until ``test_rule_wsgi_app.py``'s ADAPTED_CASES
+#: "start_response passed on" / "start_response handed to a helper" (which are such groups,
+#: and then convert) expect ``converted``. When off, a group that could be converted is left
+#: exactly as before (the caller adapted, the callees manual); groups that cannot be
+#: converted say why in their markers either way.
+CONVERTS_CALL_GROUPS = False
+
+
+class Unconvertible(Exception):
+    """The rewrite cannot be shown equivalent; the message says why."""
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def _expr(text: str) -> cst.BaseExpression:
+    return cst.parse_expression(text)
+
+
+def _stmt(text: str) -> cst.BaseStatement:
+    return cst.parse_statement(text)
+
+
+def _is_safe(node: cst.BaseExpression) -> bool:
+    """Expressions treated as unable to raise: literals, names, attribute reads, f-strings,
+    ``str()``/``range()``/``.encode()`` of those. Code the rule moves past the response
+    start must be safe."""
+    if isinstance(
+        node,
+        (cst.SimpleString, cst.ConcatenatedString, cst.Integer, cst.Float, cst.Name),
+    ):
+        return True
+    if isinstance(node, cst.Attribute):
+        return _is_safe(node.value)
+    if isinstance(node, (cst.List, cst.Tuple)):
+        return all(isinstance(e, cst.Element) and _is_safe(e.value) for e in node.elements)
+    if isinstance(node, cst.FormattedString):
+        return all(
+            isinstance(p, cst.FormattedStringText)
+            or (
+                isinstance(p, cst.FormattedStringExpression)
+                and p.format_spec is None
+                and _is_safe(p.expression)
+            )
+            for p in node.parts
+        )
+    if isinstance(node, cst.Call):
+        args_ok = all(a.keyword is None and not a.star and _is_safe(a.value) for a in node.args)
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "encode":
+            return args_ok and _is_safe(node.func.value)
+        if isinstance(node.func, cst.Name) and node.func.value in ("str", "range"):
+            return args_ok
+    return False
+
+
+# --------------------------------------------------------------------------- environ reads
+
+
+@dataclass
+class EnvironUse:
+    reads: int = 0
+    body_reads: int = 0
+    needs_environ: bool = False
+    shifts: int = 0
+    wsgiref: int = 0
+    uses_sys: bool = False
+
+
+class EnvironRewriter(cst.CSTTransformer):
+    """Rewrites the reads of ``environ`` in one app body to scope expressions; raises
+    :class:`Unconvertible` on any other use of ``environ``."""
+
+    def __init__(
+        self,
+        environ: str,
+        start_response: str,
+        aliases: dict[str, str],
+        helpers: dict[str, set[int]],
+        delegates: Mapping[str, Delegate] | None = None,
+    ) -> None:
+        super().__init__()
+        self.environ = environ
+        self.start_response = start_response
+        self.aliases = aliases
+        self.helpers = helpers
+        #: Members of the call group being converted: the environ they get is not a use.
+        self.delegates: Mapping[str, Delegate] = delegates or {}
+        self.allowed: set[int] = set()  # ids of environ Name nodes inside understood forms
+        self.shift_calls: set[int] = set()
+        self.body_read_calls: set[int] = set()
+        self.body_read_subscripts: set[int] = set()
+        self.genexp_depth = 0
+        self.fstring_quotes: list[str] = []
+        self.use = EnvironUse()
+
+    def _e(self, text: str) -> cst.BaseExpression:
+        """Parse generated code, with single quotes inside a double-quoted f-string."""
+        if self.fstring_quotes and '"' in self.fstring_quotes[-1]:
+            text = text.replace('"', "'")
+        return _expr(text)
+
+    def visit_FormattedString(self, node: cst.FormattedString) -> None:
+        self.fstring_quotes.append(node.start)
+
+    def leave_FormattedString(
+        self, original_node: cst.FormattedString, updated_node: cst.FormattedString
+    ) -> cst.BaseExpression:
+        self.fstring_quotes.pop()
+        return updated_node
+
+    # -- recognising (top-down) -------------------------------------------------------
+
+    def _allow(self, node: cst.CSTNode | None) -> None:
+        if node is not None:
+            self.allowed.add(id(node))
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self.genexp_depth += 1
+
+    def leave_GeneratorExp(
+        self, original_node: cst.GeneratorExp, updated_node: cst.GeneratorExp
+    ) -> cst.BaseExpression:
+        self.genexp_depth -= 1
+        return updated_node
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if is_plain_name(node.value, self.environ) and node.attr.value != "get":
+            raise Unconvertible(f"it uses environ.{node.attr.value}")
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        if analysis.environ_read_key(node, self.environ) is not None:
+            self._allow(node.value)
+
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        if analysis.environ_membership_key(node, self.environ) is not None:
+            self._allow(node.comparisons[0].comparator)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        env = self.environ
+        if analysis.environ_read_key(node, env) is not None:
+            assert isinstance(node.func, cst.Attribute)
+            self._allow(node.func.value)
+            return
+        if self._is_body_read(node):
+            assert isinstance(node.func, cst.Attribute)
+            assert isinstance(node.func.value, cst.Subscript)
+            self._allow(node.func.value.value)
+            self.body_read_calls.add(id(node))
+            self.body_read_subscripts.add(id(node.func.value))
+            return
+        callee = analysis.dotted_name(node.func)
+        fn = self.aliases.get(callee)
+        if fn in analysis.WSGIREF_READERS and node.args and is_plain_name(node.args[0].value, env):
+            self._allow(node.args[0].value)
+            return
+        if fn == "shift_path_info" and id(node) in self.shift_calls:
+            self._allow(node.args[0].value)
+            return
+        delegate = self.delegates.get(callee) if isinstance(node.func, cst.Name) else None
+        for index, arg in enumerate(node.args):
+            if not is_plain_name(arg.value, env):
+                continue
+            if (
+                delegate is not None
+                and delegate.environ == index
+                and arg.keyword is None
+                and not arg.star
+            ):
+                self._allow(arg.value)  # handed on to a member of the group: rewritten later
+                continue
+            if arg.keyword is None and not arg.star and index in self.helpers.get(callee, set()):
+                self._allow(arg.value)
+                self.use.needs_environ = True
+                continue
+            what = f"`{callee}()`" if callee else "other code"
+            if any(is_plain_name(a.value, self.start_response) for a in node.args):
+                raise Unconvertible(
+                    f"it hands environ and start_response to {what} (another WSGI app or middleware)"
+                )
+            raise Unconvertible(f"it hands the environ to {what}, which may change or keep it")
+
+    def _is_body_read(self, node: cst.Call) -> bool:
+        func = node.func
+        return (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "read"
+            and analysis.environ_read_key(func.value, self.environ) == "wsgi.input"
+            and isinstance(func.value, cst.Subscript)
+            and len(node.args) <= 1
+            and all(a.keyword is None and not a.star for a in node.args)
+        )
+
+    def _shift_call(self, value: cst.BaseExpression | None) -> cst.Call | None:
+        if (
+            isinstance(value, cst.Call)
+            and self.aliases.get(analysis.dotted_name(value.func)) == "shift_path_info"
+            and len(value.args) == 1
+            and is_plain_name(value.args[0].value, self.environ)
+        ):
+            return value
+        return None
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        call = self._shift_call(node.value)
+        if call is not None and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+            self.shift_calls.add(id(call))
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        call = self._shift_call(node.value)
+        if call is not None:
+            self.shift_calls.add(id(call))
+
+    # -- rewriting (bottom-up) ----------------------------------------------------------
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+        if original_node.value == self.environ and id(original_node) not in self.allowed:
+            raise Unconvertible(
+                f"`{self.environ}` (the environ) is used in a way the rule cannot follow "
+                "(handed to other code, stored or iterated)"
+            )
+        return updated_node
+
+    def _read(self, key: str, form: str, default: cst.BaseExpression | None) -> cst.BaseExpression:
+        self.use.reads += 1
+        header = analysis.header_of_key(key)
+        if header is not None:
+            headers = f"{HELPERS}.request_headers(scope)"
+            if form == "subscript":
+                return self._e(f"{headers}[{header!r}]".replace("'", '"'))
+            args = f'"{header}"' + (f", {_code(default)}" if default is not None else "")
+            return self._e(f"{headers}.get({args})")
+        if key not in analysis.ALWAYS_PRESENT_KEYS:
+            if key == "wsgi.input":
+                raise Unconvertible("uses the request stream environ['wsgi.input'] beyond one read()")
+            raise Unconvertible(f"reads environ[{key!r}], which has no ASGI equivalent")
+        if default is not None and not _is_safe(default):
+            raise Unconvertible(f"the default of environ.get({key!r}, ...) has side effects")
+        simple = {
+            "REQUEST_METHOD": 'scope["method"]',
+            "SCRIPT_NAME": f"{HELPERS}.script_name(scope)",
+            "PATH_INFO": f"{HELPERS}.path_info(scope)",
+            "QUERY_STRING": 'scope["query_string"].decode("latin-1")',
+            "SERVER_NAME": f"{HELPERS}.server_name(scope)",
+            "SERVER_PORT": f"{HELPERS}.server_port(scope)",
+            "SERVER_PROTOCOL": (
+                '("HTTP/" + scope["http_version"])'
+                if self.fstring_quotes
+                else "f\"HTTP/{scope['http_version']}\""
+            ),
+            "REMOTE_ADDR": f"{HELPERS}.remote_addr(scope)",
+            "wsgi.url_scheme": 'scope.get("scheme", "http")',
+            "wsgi.errors": "sys.stderr",
+        }
+        if key == "wsgi.errors":
+            self.use.uses_sys = True
+        return self._e(simple[key])
+
+    def leave_Subscript(
+        self, original_node: cst.Subscript, updated_node: cst.Subscript
+    ) -> cst.BaseExpression:
+        key = analysis.environ_read_key(original_node, self.environ)
+        if key is not None:
+            if key == "wsgi.input" and id(original_node) in self.body_read_subscripts:
+                return updated_node  # part of a .read() call, replaced there
+            return self._read(key, "subscript", None).with_changes(
+                lpar=original_node.lpar, rpar=original_node.rpar
+            )
+        return updated_node.with_changes(value=_paren_await(updated_node.value))
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        return updated_node.with_changes(value=_paren_await(updated_node.value))
+
+    def leave_Comparison(
+        self, original_node: cst.Comparison, updated_node: cst.Comparison
+    ) -> cst.BaseExpression:
+        key = analysis.environ_membership_key(original_node, self.environ)
+        if key is None:
+            return updated_node
+        header = analysis.header_of_key(key)
+        negate = isinstance(original_node.comparisons[0].operator, cst.NotIn)
+        self.use.reads += 1
+        if header is None:
+            raise Unconvertible(f"tests `{key!r} in environ`")
+        op = "not in" if negate else "in"
+        return self._e(f'"{header}" {op} {HELPERS}.request_headers(scope)').with_changes(
+            lpar=original_node.lpar, rpar=original_node.rpar
+        )
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        env = self.environ
+        if id(original_node) in self.body_read_calls:
+            if self.genexp_depth:
+                raise Unconvertible("reads the request body inside a generator expression")
+            self.use.body_reads += 1
+            self.use.reads += 1
+            if self.use.body_reads > 1:
+                raise Unconvertible("reads the request body more than once")
+            args = "".join(f", {_code(a.value)}" for a in updated_node.args)
+            return self._e(f"await {HELPERS}.read_body(receive{args})").with_changes(
+                lpar=original_node.lpar, rpar=original_node.rpar
+            )
+        key = analysis.environ_read_key(original_node, env)
+        if key is not None:
+            default = updated_node.args[1].value if len(updated_node.args) == 2 else None
+            if key == "wsgi.input":
+                raise Unconvertible("uses the request stream environ['wsgi.input'] beyond one read()")
+            return self._read(key, "get", default).with_changes(
+                lpar=original_node.lpar, rpar=original_node.rpar
+            )
+        if self._is_path_dance(original_node):
+            return self._e(f"{HELPERS}.request_path(scope)").with_changes(
+                lpar=original_node.lpar, rpar=original_node.rpar
+            )
+        fn = self.aliases.get(analysis.dotted_name(original_node.func))
+        if fn in analysis.WSGIREF_READERS and original_node.args and is_plain_name(
+            original_node.args[0].value, env
+        ):
+            self.use.wsgiref += 1
+            first = updated_node.args[0].with_changes(value=cst.Name("scope"))
+            return updated_node.with_changes(
+                func=self._e(f"{HELPERS}.{fn}"), args=[first, *updated_node.args[1:]]
+            )
+        return updated_node.with_changes(func=_paren_await(updated_node.func))
+
+    def _is_path_dance(self, node: cst.Call) -> bool:
+        """``environ["PATH_INFO"].encode("latin-1").decode("utf-8")``."""
+        func = node.func
+        if not (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "decode"
+            and len(node.args) == 1
+            and string_value(node.args[0].value) in _UTF8
+        ):
+            return False
+        inner = func.value
+        return (
+            isinstance(inner, cst.Call)
+            and isinstance(inner.func, cst.Attribute)
+            and inner.func.attr.value == "encode"
+            and len(inner.args) == 1
+            and (string_value(inner.args[0].value) or "").lower() in _LATIN1
+            and analysis.environ_read_key(inner.func.value, self.environ) == "PATH_INFO"
+        )
+
+    def leave_Assign(
+        self, original_node: cst.Assign, updated_node: cst.Assign
+    ) -> cst.BaseSmallStatement:
+        call = self._shift_call(original_node.value)
+        if call is None or id(call) not in self.shift_calls:
+            return updated_node
+        self.use.shifts += 1
+        target = _code(original_node.targets[0].target)
+        return _small(f"{target}, scope = {HELPERS}.shift_path_info(scope)")
+
+    def leave_Expr(self, original_node: cst.Expr, updated_node: cst.Expr) -> cst.BaseSmallStatement:
+        call = self._shift_call(original_node.value)
+        if call is None:
+            return updated_node
+        self.use.shifts += 1
+        return _small(f"_, scope = {HELPERS}.shift_path_info(scope)")
+
+
+def _small(text: str) -> cst.BaseSmallStatement:
+    stmt = _stmt(text)
+    assert isinstance(stmt, cst.SimpleStatementLine)
+    return stmt.body[0]
+
+
+def _paren_await(node: cst.BaseExpression) -> cst.BaseExpression:
+    """``(await x)`` where ``await x`` is the value of an attribute, subscript or call."""
+    if isinstance(node, cst.Await) and not node.lpar:
+        return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return node
+
+
+# --------------------------------------------------------------------------- response
+
+
+@dataclass(eq=False)
+class Pending:
+    """``start_response(status, headers)`` seen, response start not sent yet."""
+
+    status: cst.BaseExpression
+    headers: cst.BaseExpression
+    names: set[str]
+    leading_lines: Sequence[cst.EmptyLine]
+    trailing: cst.TrailingWhitespace
+
+
+NOT_STARTED = "not started"
+STARTED = "started"
+TERMINATED = "terminated"
+State = Pending | str
+
+
+@dataclass
+class ResponseRewriter:
+    """Turns ``start_response`` / ``return [...]`` / ``yield`` / ``write()`` in one app body
+    into ``send`` calls, following the response state through the blocks."""
+
+    start_response: str
+    generator: bool
+    used_names: set[str]
+    write: str | None = None
+    generated_returns: set[int] = field(default_factory=set)
+    #: Members of the call group being converted: ``return f(environ, start_response, ...)``
+    #: becomes ``return await f(scope, receive, send, ...)`` (``send`` for a response helper).
+    delegates: Mapping[str, Delegate] = field(default_factory=dict)
+    #: Depth of try/with blocks around the statement being rewritten.
+    guarded: int = 0
+
+    # -- code generation ------------------------------------------------------------------
+
+    def fresh(self, base: str) -> str:
+        name = base
+        while name in self.used_names:
+            name += "_"
+        self.used_names.add(name)
+        return name
+
+    @staticmethod
+    def status_code(status: cst.BaseExpression) -> str:
+        value = string_value(status)
+        if value is not None:
+            code = value.split(None, 1)[0] if value.strip() else ""
+            if len(code) != 3 or not code.isdigit():
+                raise Unconvertible(f"status {value!r} is not a valid HTTP status")
+            return str(int(code))
+        return f"int({_code(status)}.split(None, 1)[0])"
+
+    @staticmethod
+    def headers_code(headers: cst.BaseExpression) -> str:
+        if isinstance(headers, (cst.List, cst.Tuple)) and all(
+            isinstance(e, cst.Element) and isinstance(e.value, cst.Tuple) and len(e.value.elements) == 2
+            and all(isinstance(x, cst.Element) for x in e.value.elements)
+            for e in headers.elements
+        ):
+            items = []
+            for element in headers.elements:
+                assert isinstance(element.value, cst.Tuple)
+                name_node, value_node = (x.value for x in element.value.elements)
+                items.append(f"({_header_bytes(name_node, True)}, {_header_bytes(value_node, False)})")
+            one_line = "[" + ", ".join(items) + "]"
+            if len(one_line) <= 60:
+                return one_line
+            return "[\n" + "".join(f"            {item},\n" for item in items) + "        ]"
+        return (
+            '[(name.lower().encode("latin-1"), value.encode("latin-1")) '
+            f"for name, value in {_code(headers)}]"
+        )
+
+    def start_send(self, pending: Pending) -> cst.BaseStatement:
+        status = self.status_code(pending.status)
+        headers = self.headers_code(pending.headers)
+        one_line = (
+            f'await send({{"type": "http.response.start", "status": {status}, "headers": {headers}}})'
+        )
+        if len(one_line) <= 88:
+            stmt = _stmt(one_line)
+        else:
+            stmt = _stmt(
+                "await send(\n    {\n"
+                '        "type": "http.response.start",\n'
+                f'        "status": {status},\n'
+                f'        "headers": {headers},\n'
+                "    }\n)"
+            )
+        assert isinstance(stmt, cst.SimpleStatementLine)
+        return stmt.with_changes(
+            leading_lines=pending.leading_lines, trailing_whitespace=pending.trailing
+        )
+
+    @staticmethod
+    def body_send(body: str, more: bool) -> cst.BaseStatement:
+        more_text = ', "more_body": True' if more else ""
+        return _stmt(f'await send({{"type": "http.response.body", "body": {body}{more_text}}})')
+
+    def bare_return(self) -> cst.BaseStatement:
+        stmt = _stmt("return")
+        self.generated_returns.add(id(stmt))
+        return stmt
+
+    # -- the walk -----------------------------------------------------------------------
+
+    def has_ops(self, node: cst.CSTNode) -> bool:
+        if analysis.contains_yield(node) or mentions(node, self.start_response, into_scopes=False):
+            return True
+        if self.write and mentions(node, self.write, into_scopes=False):
+            return True
+        return any(isinstance(n, cst.Return) for n in analysis.walk(node, into_scopes=False))
+
+    def check_between(self, node: cst.CSTNode, state: State) -> None:
+        if isinstance(state, Pending) and analysis.names_in(node) & state.names:
+            raise Unconvertible(
+                "code between start_response and the body uses the names it was given"
+            )
+
+    def merge(self, states: Sequence[State]) -> State:
+        live = [s for s in states if s is not TERMINATED]
+        if not live:
+            return TERMINATED
+        if all(s is live[0] for s in live):
+            return live[0]
+        raise Unconvertible("start_response and the body are on different paths")
+
+    def flush(self, state: State, out: list[cst.BaseStatement]) -> None:
+        if isinstance(state, Pending):
+            out.append(self.start_send(state))
+
+    def block(self, stmts: Sequence[cst.BaseStatement], state: State) -> tuple[list[cst.BaseStatement], State]:
+        out: list[cst.BaseStatement] = []
+        for stmt in stmts:
+            if state is TERMINATED:
+                out.append(stmt)  # unreachable code, kept as is
+                continue
+            if isinstance(stmt, cst.SimpleStatementLine):
+                state = self.simple(stmt, state, out)
+            else:
+                state = self.compound(stmt, state, out)
+        return out, state
+
+    def suite(self, suite: cst.BaseSuite, state: State) -> tuple[cst.BaseSuite, State]:
+        if isinstance(suite, cst.SimpleStatementSuite):
+            if not self.has_ops(suite):
+                self.check_between(suite, state)
+                return suite, state
+            suite = cst.IndentedBlock(
+                body=[cst.SimpleStatementLine(body=[s]) for s in suite.body],
+            )
+        assert isinstance(suite, cst.IndentedBlock)
+        body, state = self.block(suite.body, state)
+        if not body:
+            body = [_stmt("pass")]
+        return suite.with_changes(body=body), state
+
+    def simple(self, stmt: cst.SimpleStatementLine, state: State, out: list[cst.BaseStatement]) -> State:
+        if len(stmt.body) != 1:
+            if self.has_ops(stmt):
+                raise Unconvertible("start_response or the body share a line with other code")
+            self.check_between(stmt, state)
+            out.append(stmt)
+            return state
+        small = stmt.body[0]
+        sr = self.start_response
+        # start_response(status, headers) / write = start_response(status, headers)
+        call: cst.BaseExpression | None = None
+        write: str | None = None
+        if isinstance(small, cst.Expr):
+            call = small.value
+        elif (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+        ):
+            call = small.value
+            write = small.targets[0].target.value
+        if isinstance(call, cst.Call) and is_plain_name(call.func, sr):
+            args = call.args
+            if len(args) == 3 or any(a.keyword and a.keyword.value == "exc_info" for a in args):
+                raise Unconvertible("start_response is called with exc_info")
+            if len(args) != 2 or any(a.keyword is not None or a.star for a in args):
+                raise Unconvertible("start_response is called with unusual arguments")
+            if state is not NOT_STARTED:
+                raise Unconvertible("start_response may be called twice")
+            if write is not None:
+                if self.write not in (None, write):
+                    raise Unconvertible("several write() callables")
+                self.write = write
+            names = analysis.names_in(call)
+            return Pending(
+                args[0].value, args[1].value, names, stmt.leading_lines, stmt.trailing_whitespace
+            )
+        # return
+        if isinstance(small, cst.Return):
+            return self.return_(stmt, small, state, out)
+        # yield chunk / write(chunk)
+        chunk: cst.BaseExpression | None = None
+        if isinstance(small, cst.Expr) and isinstance(small.value, cst.Yield):
+            if small.value.value is None or isinstance(small.value.value, cst.From):
+                raise Unconvertible("yields something other than a chunk")
+            chunk = small.value.value
+        elif (
+            isinstance(small, cst.Expr)
+            and isinstance(small.value, cst.Call)
+            and self.write is not None
+            and is_plain_name(small.value.func, self.write)
+            and len(small.value.args) == 1
+            and small.value.args[0].keyword is None
+            and not small.value.args[0].star
+        ):
+            chunk = small.value.args[0].value
+        if chunk is not None:
+            if state is NOT_STARTED:
+                raise Unconvertible("sends body before start_response")
+            lead: Sequence[cst.EmptyLine] = stmt.leading_lines
+            if isinstance(state, Pending):
+                if not _is_safe(chunk):
+                    name = self.fresh("chunk")
+                    out.append(_stmt(f"{name} = {_code(chunk)}").with_changes(leading_lines=lead))
+                    lead = ()
+                    chunk = cst.Name(name)
+                out.append(self.start_send(state).with_changes(
+                    leading_lines=[*state.leading_lines, *lead]
+                ))
+                lead = ()
+            out.append(self.body_send(_code(chunk), True).with_changes(leading_lines=lead))
+            return STARTED
+        if isinstance(small, cst.Raise):
+            out.append(stmt)
+            return TERMINATED
+        if self.has_ops(stmt):
+            raise Unconvertible(
+                "start_response, write() or a yield is used in a way the rule cannot follow"
+            )
+        self.check_between(stmt, state)
+        out.append(stmt)
+        return state
+
+    def return_(
+        self, stmt: cst.SimpleStatementLine, node: cst.Return, state: State, out: list[cst.BaseStatement]
+    ) -> State:
+        if (
+            isinstance(node.value, cst.Call)
+            and isinstance(node.value.func, cst.Name)
+            and node.value.func.value in self.delegates
+        ):
+            return self.delegate_return(stmt, node, node.value, state, out)
+        if state is NOT_STARTED:
+            raise Unconvertible("returns without calling start_response first")
+        if self.generator:
+            if node.value is not None:
+                raise Unconvertible("the generator returns a value")
+            self.flush(state, out)
+            out.append(self.body_send('b""', False).with_changes(leading_lines=stmt.leading_lines))
+            out.append(self.bare_return())
+            return TERMINATED
+        value = node.value
+        if not isinstance(value, (cst.List, cst.Tuple)) or not all(
+            isinstance(e, cst.Element) for e in value.elements
+        ):
+            raise Unconvertible("returns an iterable the rule cannot see into")
+        chunks = [e.value for e in value.elements]
+        lead = list(stmt.leading_lines)
+        if isinstance(state, Pending) and not all(_is_safe(c) for c in chunks):
+            name = self.fresh("body")
+            codes = ", ".join(_code(c) for c in chunks)
+            joined = _code(chunks[0]) if len(chunks) == 1 else f'b"".join([{codes}])'
+            out.append(_stmt(f"{name} = {joined}").with_changes(leading_lines=lead))
+            lead = []
+            chunks = [cst.Name(name)]
+        if isinstance(state, Pending):
+            out.append(self.start_send(state).with_changes(
+                leading_lines=[*state.leading_lines, *lead]
+            ))
+            lead = []
+        sends = [self.body_send(_code(c), True) for c in chunks[:-1]]
+        sends.append(self.body_send(_code(chunks[-1]) if chunks else 'b""', False))
+        sends[0] = sends[0].with_changes(leading_lines=lead)
+        out.extend(sends)
+        out.append(self.bare_return())
+        return TERMINATED
+
+    def delegate_return(
+        self,
+        stmt: cst.SimpleStatementLine,
+        node: cst.Return,
+        call: cst.Call,
+        state: State,
+        out: list[cst.BaseStatement],
+    ) -> State:
+        """``return f(environ, start_response, *extra)`` -> ``return await f(scope, receive,
+        send, *extra)``; ``return helper(start_response, ...)`` -> ``return await helper(send,
+        ...)``. The callee produces the whole response."""
+        assert isinstance(call.func, cst.Name)
+        name = call.func.value
+        delegate = self.delegates[name]
+        if self.generator:
+            raise Unconvertible(f"the generator returns the response of `{name}()`")
+        if state is not NOT_STARTED:
+            raise Unconvertible(
+                f"start_response may be called before it is handed to `{name}()` (twice)"
+            )
+        if self.guarded:
+            raise Unconvertible(
+                f"`{name}()` is handed start_response inside a try or with block (once ASGI, "
+                "its whole response would be produced inside the block)"
+            )
+        args = list(call.args)
+        sr_arg = args[delegate.start_response]
+        args[delegate.start_response] = sr_arg.with_changes(value=cst.Name("send"))
+        if delegate.environ is not None:
+            env_arg = args[delegate.environ]
+            receive = cst.Arg(cst.Name("receive"), comma=env_arg.comma)
+            args[delegate.environ] = env_arg.with_changes(
+                value=cst.Name("scope"),
+                comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+            )
+            args.insert(delegate.environ + 1, receive)
+        awaited = cst.Await(expression=call.with_changes(args=args))
+        out.append(stmt.with_changes(body=[node.with_changes(value=awaited)]))
+        return TERMINATED
+
+    def compound(self, stmt: cst.BaseStatement, state: State, out: list[cst.BaseStatement]) -> State:
+        if not self.has_ops(stmt):
+            self.check_between(stmt, state)
+            out.append(stmt)
+            return state
+        if isinstance(stmt, cst.If):
+            new_if, state = self.if_(stmt, state)
+            out.append(new_if)
+            return state
+        if isinstance(stmt, cst.With):
+            for item in stmt.items:
+                self.check_between(item, state)
+            self.guarded += 1
+            try:
+                body, state = self.suite(stmt.body, state)
+            finally:
+                self.guarded -= 1
+            out.append(stmt.with_changes(body=body))
+            return state
+        if isinstance(stmt, (cst.For, cst.While)):
+            return self.loop(stmt, state, out)
+        if isinstance(stmt, cst.Try):
+            return self.try_(stmt, state, out)
+        raise Unconvertible(f"the response is produced inside a `{type(stmt).__name__}` statement")
+
+    def if_(self, node: cst.If, state: State) -> tuple[cst.If, State]:
+        if self.has_ops(node.test):
+            raise Unconvertible("start_response or a yield inside a condition")
+        self.check_between(node.test, state)
+        body, s_body = self.suite(node.body, state)
+        orelse: cst.If | cst.Else | None = node.orelse
+        s_else: State = state
+        if isinstance(node.orelse, cst.If):
+            orelse, s_else = self.if_(node.orelse, state)
+        elif isinstance(node.orelse, cst.Else):
+            else_body, s_else = self.suite(node.orelse.body, state)
+            orelse = node.orelse.with_changes(body=else_body)
+        return node.with_changes(body=body, orelse=orelse), self.merge([s_body, s_else])
+
+    def loop(self, node: cst.For | cst.While, state: State, out: list[cst.BaseStatement]) -> State:
+        header: cst.CSTNode = node.iter if isinstance(node, cst.For) else node.test
+        if self.has_ops(header) or (isinstance(node, cst.For) and self.has_ops(node.target)):
+            raise Unconvertible("start_response or a yield inside a loop header")
+        if isinstance(state, Pending):
+            first = node.body.body[0] if isinstance(node.body, cst.IndentedBlock) else None
+            first_chunk = self._chunk_of(first)
+            if not (
+                isinstance(node, cst.For)
+                and _is_safe(node.iter)
+                and first_chunk is not None
+                and _is_safe(first_chunk)
+            ):
+                raise Unconvertible("start_response is followed by a loop whose first step may fail")
+            self.check_between(header, state)
+            self.flush(state, out)
+            state = STARTED
+        body, s_body = self.suite(node.body, state)
+        if s_body not in (state, TERMINATED):
+            raise Unconvertible("start_response is called inside a loop")
+        orelse = node.orelse
+        s_out: State = state
+        if orelse is not None:
+            else_body, s_out = self.suite(orelse.body, state)
+            orelse = orelse.with_changes(body=else_body)
+        out.append(node.with_changes(body=body, orelse=orelse))
+        return s_out
+
+    def _chunk_of(self, stmt: cst.BaseStatement | None) -> cst.BaseExpression | None:
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            return None
+        small = stmt.body[0]
+        if not isinstance(small, cst.Expr):
+            return None
+        if isinstance(small.value, cst.Yield) and isinstance(small.value.value, cst.BaseExpression):
+            return small.value.value
+        if (
+            isinstance(small.value, cst.Call)
+            and self.write is not None
+            and is_plain_name(small.value.func, self.write)
+            and len(small.value.args) == 1
+        ):
+            return small.value.args[0].value
+        return None
+
+    def try_(self, node: cst.Try, state: State, out: list[cst.BaseStatement]) -> State:
+        if node.finalbody is not None and self.has_ops(node.finalbody):
+            raise Unconvertible("the response is produced in a finally block")
+        if node.handlers and self.has_ops(node.body):
+            raise Unconvertible(
+                "the response is produced inside a try block with except handlers"
+            )
+        self.guarded += 1
+        try:
+            body, s_body = self.suite(node.body, state)
+        finally:
+            self.guarded -= 1
+        # handlers and else run inside the finally block, if there is one
+        outer = 1 if node.finalbody is not None else 0
+        self.guarded += outer
+        try:
+            states = [s_body]
+            handlers = []
+            for handler in node.handlers:
+                h_body, s_h = self.suite(handler.body, state)
+                handlers.append(handler.with_changes(body=h_body))
+                states.append(s_h)
+            orelse = node.orelse
+            if orelse is not None:
+                else_body, s_else = self.suite(orelse.body, s_body)
+                orelse = orelse.with_changes(body=else_body)
+                states[0] = s_else
+        finally:
+            self.guarded -= outer
+        out.append(node.with_changes(body=body, handlers=handlers, orelse=orelse))
+        return self.merge(states)
+
+
+def _bytes_literal(data: bytes) -> str:
+    """``b"..."`` with double quotes, escaping what needs it."""
+    text = "".join(
+        chr(b) if 0x20 <= b < 0x7F and b not in (0x22, 0x5C) else f"\\x{b:02x}" for b in data
+    )
+    return f'b"{text}"'
+
+
+def _header_bytes(node: cst.BaseExpression, is_name: bool) -> str:
+    value = string_value(node)
+    if value is not None:
+        if is_name:
+            value = value.lower()
+        try:
+            return _bytes_literal(value.encode("latin-1"))
+        except UnicodeEncodeError:
+            raise Unconvertible("a response header is not latin-1") from None
+    code = _code(node)
+    if not isinstance(node, (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.FormattedString)):
+        code = f"({code})"
+    return f'{code}.lower().encode("latin-1")' if is_name else f'{code}.encode("latin-1")'
+
+
+# --------------------------------------------------------------------------- the rule
+
+
+@dataclass
+class Conversion:
+    node: cst.FunctionDef
+    details: list[str]
+    use: EnvironUse
+
+
+def convert_callable(
+    func: cst.FunctionDef,
+    environ: str,
+    start_response: str,
+    *,
+    method: bool,
+    aliases: dict[str, str],
+    helpers: dict[str, set[int]],
+    delegates: Mapping[str, Delegate] | None = None,
+    role: Literal["app", "helper"] = "app",
+) -> Conversion:
+    """The ASGI version of one WSGI callable, or :class:`Unconvertible`.
+
+    With ``delegates`` (the members of its call group, converted with it), ``return
+    f(environ, start_response, *extra)`` calls of them become ``return await f(scope, receive,
+    send, *extra)``. ``role="helper"``: ``func`` is a response helper, which gets
+    ``start_response`` (its parameter of that name becomes ``send``) but no environ (pass
+    ``""``); an app (``role="app"``) may take extra parameters after the two WSGI ones."""
+    delegates = delegates or {}
+    if func.decorators:
+        raise Unconvertible("it is decorated (the decorator expects a WSGI callable)")
+    if not isinstance(func.body, cst.IndentedBlock):
+        raise Unconvertible("it is written on one line")
+    taken = analysis.names_in(func.body) & {"scope", "receive", "send", HELPERS}
+    if taken:
+        raise Unconvertible(f"it already uses the name(s) {', '.join(sorted(taken))}")
+    for node in analysis.walk(func.body):
+        if node is func.body:
+            continue
+        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)) and (
+            mentions(node, environ) or mentions(node, start_response)
+        ):
+            raise Unconvertible("a nested function uses the environ or start_response")
+    returned = {
+        id(n.value) for n in analysis.walk(func.body) if isinstance(n, cst.Return) and n.value
+    }
+    hands_request_on = False
+    for node in analysis.walk(func.body):
+        if isinstance(node, cst.Call) and any(
+            is_plain_name(a.value, start_response) for a in node.args
+        ):
+            callee = analysis.dotted_name(node.func) or "other code"
+            delegate = delegates.get(callee) if isinstance(node.func, cst.Name) else None
+            if delegate is None:
+                raise Unconvertible(f"it hands start_response to `{callee}()`")
+            _check_delegate_call(node, delegate, environ, start_response, id(node) in returned)
+            hands_request_on = hands_request_on or delegate.environ is not None
+    other_params = {p.name.value for p in analysis.positional_params(func) or []}
+    taken = (other_params - {environ, start_response}) & {"scope", "receive", "send"}
+    if taken:
+        raise Unconvertible(f"it already uses the name(s) {', '.join(sorted(taken))}")
+    if environ in analysis.written_names(func.body):
+        raise Unconvertible(f"it writes to `{environ}` (the environ)")
+    if start_response in analysis.written_names(func.body):
+        raise Unconvertible(f"it rebinds `{start_response}`")
+    generator = analysis.contains_yield(func.body)
+
+    rewriter = EnvironRewriter(environ, start_response, aliases, helpers, delegates)
+    body = func.body.visit(rewriter)
+    assert isinstance(body, cst.IndentedBlock)
+    use = rewriter.use
+    if use.needs_environ and use.shifts:
+        raise Unconvertible("it both shifts the path and hands the environ to helpers")
+    if use.body_reads and hands_request_on:
+        raise Unconvertible("it reads the request body and hands the request on")
+
+    stmts = list(body.body)
+    docstring: list[cst.BaseStatement] = []
+    if stmts and _is_docstring(stmts[0]):
+        docstring = [stmts.pop(0)]
+    responder = ResponseRewriter(
+        start_response, generator, analysis.names_in(func), delegates=delegates
+    )
+    new_stmts, state = responder.block(stmts, NOT_STARTED)
+    if generator:
+        if state is NOT_STARTED:
+            raise Unconvertible("the generator may finish without calling start_response")
+        if state is not TERMINATED:
+            responder.flush(state, new_stmts)
+            new_stmts.append(responder.body_send('b""', False))
+    elif state is not TERMINATED:
+        raise Unconvertible("a path ends without returning a body")
+    if new_stmts and id(new_stmts[-1]) in responder.generated_returns:
+        new_stmts.pop()
+    leftover = cst.IndentedBlock(body=new_stmts)
+    if mentions(leftover, start_response) or (responder.write and mentions(leftover, responder.write)):
+        raise Unconvertible("start_response or write() is handed to other code")
+
+    prologue: list[cst.BaseStatement] = []
+    if role == "app":
+        prologue.append(_stmt(
+            'if scope["type"] != "http":\n'
+            f"    return await {HELPERS}.handle_non_http(scope, receive, send)\n"
+        ))
+    if use.needs_environ:
+        prologue.append(_stmt(f"{environ} = {HELPERS}.build_environ(scope)"))
+    first = new_stmts[0] if new_stmts else None
+    if (
+        prologue
+        and isinstance(first, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+        and not docstring
+    ):
+        # keep the comments above the first statement above the guard
+        prologue[0] = prologue[0].with_changes(leading_lines=first.leading_lines)
+        new_stmts[0] = first.with_changes(leading_lines=())
+    old_params = analysis.positional_params(func) or []
+    params = [cst.Param(cst.Name(n)) for n in ("scope", "receive", "send")]
+    if method:
+        params.insert(0, cst.Param(old_params[0].name))
+    elif role == "helper":
+        params = [
+            cst.Param(cst.Name("send")) if p.name.value == start_response else p
+            for p in old_params
+        ]
+    else:
+        params.extend(old_params[2:])
+    new_func = func.with_changes(
+        asynchronous=cst.Asynchronous(),
+        params=cst.Parameters(params=_last_without_comma(params)),
+        returns=None,
+        body=body.with_changes(body=[*docstring, *prologue, *new_stmts]),
+    )
+    details = []
+    if use.reads:
+        details.append(f"{use.reads} environ read{'s' if use.reads != 1 else ''}")
+    if use.wsgiref or use.shifts:
+        details.append("wsgiref.util helpers")
+    if use.body_reads:
+        details.append("request body read from receive()")
+    if generator or responder.write:
+        details.append("streamed body")
+    if use.needs_environ:
+        details.append("helpers get an environ built from the scope")
+    return Conversion(new_func, details, use)
+
+
+def _last_without_comma(params: list[cst.Param]) -> list[cst.Param]:
+    if params and params[-1].comma is not cst.MaybeSentinel.DEFAULT:
+        params[-1] = params[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return params
+
+
+def _check_delegate_call(
+    call: cst.Call, delegate: Delegate, environ: str, start_response: str, returned: bool
+) -> None:
+    """``call`` hands the environ and start_response to a member of the group exactly where
+    the member takes them, and is what the function returns."""
+    name = analysis.dotted_name(call.func)
+    if not returned:
+        raise Unconvertible(
+            f"it calls `{name}()` with start_response other than as `return {name}(...)`"
+        )
+    expected = {delegate.start_response: start_response}
+    if delegate.environ is not None:
+        expected[delegate.environ] = environ
+    for index, arg in enumerate(call.args):
+        if arg.star:
+            raise Unconvertible(f"it calls `{name}()` with *args or **kwargs")
+        wanted = expected.get(index)
+        if wanted is not None:
+            if arg.keyword is not None or not is_plain_name(arg.value, wanted):
+                raise Unconvertible(f"it hands `{name}()` the environ or start_response unusually")
+        elif mentions(arg.value, start_response) or (environ and is_plain_name(arg.value, environ)):
+            raise Unconvertible(f"it hands `{name}()` the environ or start_response twice")
+    if len(call.args) <= max(expected):
+        raise Unconvertible(f"it hands `{name}()` the environ or start_response unusually")
+
+
+def _role(member: GroupMember) -> str:
+    if member.is_helper:
+        return "response helper"
+    return "dispatcher" if member.callees else "sub-app"
+
+
+def _group_reason(group: CallGroup, problems: list[str]) -> str:
+    """Why a call group stays WSGI, for its markers."""
+    names = group.names
+    shown = ", ".join(f"`{n}`" for n in names[:5]) + (" ..." if len(names) > 5 else "")
+    unique = list(dict.fromkeys(problems))
+    text = "; ".join(unique[:3])
+    if len(unique) > 3:
+        text += f" (and {len(unique) - 3} more)"
+    return f"it is converted only together with its call group ({shown}), which cannot be: {text}"
+
+
+def _is_docstring(stmt: cst.BaseStatement) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
+
+
+class WsgiAppRule(Rule):
+    rule_id = "wsgi-app"
+    summary = "WSGI applications become native ASGI apps (or are served through WsgiToAsgi)."
+
+    @classmethod
+    def might_apply(cls, source: str) -> bool:
+        return analysis.may_hold_wsgi_app(source)
+
+    def __init__(self, context: FileContext) -> None:
+        super().__init__(context)
+        self.replacements: dict[int, cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]] = {}
+        self.imports: set[tuple[str, str | None]] = set()
+
+    # -- planning on the original module -------------------------------------------------
+
+    def visit_Module(self, node: cst.Module) -> bool:
+        """Plan every change from the original module; all of them replace module-level
+        statements, which :meth:`leave_Module` does (so no need to walk into the tree)."""
+        apps = analysis.find_apps(node)
+        if not apps:
+            return False
+        aliases = analysis.wsgiref_util_aliases(node)
+        helpers = analysis.read_only_environ_helpers(node)
+        grouped: set[int] = set()
+        for group in analysis.find_call_groups(node, apps):
+            if len(group.members) > 1 or group.problems:
+                self._plan_group(group, node, aliases, helpers)
+                grouped.update(id(m.app) for m in group.members if m.app is not None)
+        for app in apps:
+            if id(app) in grouped:
+                continue
+            if app.already_adapted or has_marker(app.node, self.rule_id, module=node):
+                continue
+            if app.kind == "callable-class" and not app.instances:
+                continue  # instances are made elsewhere: no module-level name holds an app
+            if app.other_uses:
+                self._manual(app)
+            elif app.kind == "iterable-class":
+                self._adapt_definition(app, "PEP 3333 iterable classes are not converted natively")
+            elif app.kind == "function":
+                assert isinstance(app.node, cst.FunctionDef)
+                try:
+                    conversion = convert_callable(
+                        app.node, app.environ, app.start_response,
+                        method=False, aliases=aliases, helpers=helpers,
+                    )
+                except Unconvertible as why:
+                    self._adapt_definition(app, str(why))
+                else:
+                    self._converted(app, conversion.node, conversion)
+            else:
+                self._plan_class(app, node, aliases, helpers)
+        self.changes.sort(key=lambda change: change.line)
+        return False
+
+    # -- call groups ------------------------------------------------------------------
+
+    def _plan_group(
+        self,
+        group: CallGroup,
+        module: cst.Module,
+        aliases: dict[str, str],
+        helpers: dict[str, set[int]],
+    ) -> None:
+        """Convert every member of ``group`` or none: a half-converted group would hand an
+        ASGI ``send`` to WSGI code (or the reverse)."""
+        problems = list(group.problems)
+        for member in group.members:
+            if member.app is not None and member.app.already_adapted:
+                problems.append(f"`{member.name}` is served through adapters.WsgiToAsgi here, "
+                                "so it stays WSGI")
+            if has_marker(member.node, self.rule_id, module=module):
+                problems.append(f"`{member.name}` was left as WSGI by an earlier run")
+        for name, stmt in group.stray_uses:
+            problems.append(f"`{name}` is also used at line {self.line_of(stmt)}")
+        conversions: dict[str, Conversion] = {}
+        if not problems:
+            delegates = {m.name: m.delegate for m in group.members}
+            for member in group.members:
+                try:
+                    conversions[member.name] = convert_callable(
+                        member.node, member.environ, member.start_response,
+                        method=False, aliases=aliases, helpers=helpers,
+                        delegates=delegates, role="helper" if member.is_helper else "app",
+                    )
+                except Unconvertible as why:
+                    problems.append(f"`{member.name}` {why}")
+        if not problems and CONVERTS_CALL_GROUPS:
+            for member in group.members:
+                self._converted_member(group, member, conversions[member.name])
+            return
+        # fall back for the whole group, as for apps one by one (helpers are left alone)
+        reason = _group_reason(group, problems) if problems else None
+        for member in group.members:
+            app = member.app
+            if app is None or app.already_adapted or has_marker(app.node, self.rule_id, module=module):
+                continue
+            if app.other_uses:
+                self._manual(app, reason)
+                continue
+            assert isinstance(app.node, cst.FunctionDef)
+            try:
+                convert_callable(
+                    app.node, app.environ, app.start_response,
+                    method=False, aliases=aliases, helpers=helpers,
+                )
+            except Unconvertible as why:
+                self._adapt_definition(app, reason or str(why))
+            else:  # not reached: a member alone hands start_response on or is called
+                self._adapt_definition(app, reason or "it belongs to a call group")
+
+    def _converted_member(self, group: CallGroup, member: GroupMember, conversion: Conversion) -> None:
+        self.replacements[id(member.node)] = conversion.node
+        self.imports.add(("adapters", HELPERS))
+        if conversion.use.uses_sys:
+            self.imports.add(("sys", None))
+        roles = {m.name: _role(m) for m in group.members}
+        related = [*member.callers, *(c for c in member.callees if c not in member.callers)]
+        shown = ", ".join(f"`{name}` ({roles[name]})" for name in related[:4])
+        if len(related) > 4:
+            shown += f" and {len(related) - 4} more"
+        details = list(conversion.details)
+        if member.is_helper:
+            details.insert(0, f"takes `send` instead of `{member.start_response}`")
+        elif member.callers and len(analysis.positional_params(member.node) or []) > 2:
+            details.insert(0, "extra arguments kept")
+        extra = f" ({', '.join(details)})" if details else ""
+        what = "response helper" if member.is_helper else "WSGI app"
+        self.report(
+            member.node, "converted",
+            f"{what} `{member.name}` converted to ASGI together with {shown}{extra}",
+        )
+
+    def _plan_class(
+        self, app: WsgiApp, module: cst.Module, aliases: dict[str, str], helpers: dict[str, set[int]]
+    ) -> None:
+        assert isinstance(app.node, cst.ClassDef)
+        call = analysis.method_named(app.node, "__call__")
+        assert call is not None
+        try:
+            conversion = convert_callable(
+                call, app.environ, app.start_response,
+                method=True, aliases=aliases, helpers=helpers,
+            )
+        except Unconvertible as why:
+            for stmt in module.body:
+                bound = analysis._instance_binding(stmt, app.name)
+                if bound is not None and isinstance(stmt, cst.SimpleStatementLine):
+                    self._adapt_binding(stmt, bound, str(why))
+            return
+        body = app.node.body
+        assert isinstance(body, cst.IndentedBlock)
+        new_body = [conversion.node if s is call else s for s in body.body]
+        new_class = app.node.with_changes(body=body.with_changes(body=new_body))
+        self._converted(app, new_class, conversion)
+
+    def _converted(self, app: WsgiApp, new_node: cst.BaseStatement, conversion: Conversion) -> None:
+        self.replacements[id(app.node)] = new_node
+        self.imports.add(("adapters", HELPERS))
+        if conversion.use.uses_sys:
+            self.imports.add(("sys", None))
+        what = "WSGI app" if app.kind == "function" else "WSGI app class"
+        details = f" ({', '.join(conversion.details)})" if conversion.details else ""
+        self.report(app.node, "converted", f"{what} `{app.name}` converted to ASGI{details}")
+
+    def _adapt_definition(self, app: WsgiApp, reason: str) -> None:
+        private = f"_{app.name}_wsgi"
+        renamed = app.node.with_changes(name=cst.Name(private))
+        message = f"`{app.name}` kept as WSGI and served through adapters.WsgiToAsgi: {reason}"
+        binding = with_marker(_stmt(f"{app.name} = WsgiToAsgi({private})"),
+                              marker_comment(self.rule_id, message))
+        if isinstance(binding, cst.SimpleStatementLine):
+            blank = [cst.EmptyLine(), cst.EmptyLine()]
+            binding = binding.with_changes(leading_lines=[*blank, *binding.leading_lines])
+        self.replacements[id(app.node)] = cst.FlattenSentinel([renamed, binding])
+        self.imports.add(("adapters", "WsgiToAsgi"))
+        self.report(app.node, "adapted", message)
+
+    def _adapt_binding(self, stmt: cst.SimpleStatementLine, name: str, reason: str) -> None:
+        small = stmt.body[0]
+        assert isinstance(small, cst.Assign)
+        message = f"`{name}` kept as WSGI and served through adapters.WsgiToAsgi: {reason}"
+        wrapped = stmt.with_changes(
+            body=[small.with_changes(value=_expr(f"WsgiToAsgi({_code(small.value)})"))]
+        )
+        self.replacements[id(stmt)] = with_marker(wrapped, marker_comment(self.rule_id, message))
+        self.imports.add(("adapters", "WsgiToAsgi"))
+        self.report(stmt, "adapted", message)
+
+    def _manual(self, app: WsgiApp, reason: str | None = None) -> None:
+        lines = ", ".join(str(self.line_of(use)) for use in app.other_uses[:3])
+        message = (
+            f"WSGI app `{app.name}` is also used by other code here (line {lines}); "
+            "left as WSGI: "
+            + (reason or "convert it together with its users, or serve the final app "
+               "through adapters.WsgiToAsgi")
+        )
+        node = app.node
+        assert isinstance(node, (cst.FunctionDef, cst.ClassDef))
+        self.replacements[id(node)] = with_marker(node, marker_comment(self.rule_id, message))
+        self.report(node, "manual", message)
+
+    # -- applying -------------------------------------------------------------------------
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if not self.replacements:
+            return updated_node
+        body: list[cst.BaseStatement] = []
+        for stmt in updated_node.body:
+            new = self.replacements.get(id(stmt), stmt)
+            if isinstance(new, cst.FlattenSentinel):
+                body.extend(new.nodes)
+            else:
+                body.append(new)
+        module = updated_node.with_changes(body=body)
+        if not self.imports:
+            return module
+        return add_imports(module, sorted(self.imports, key=lambda i: (i[0], i[1] or "")))

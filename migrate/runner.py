@@ -1,0 +1,542 @@
+"""Running the rules over files: decode, prefilter, parse once, transform, verify, encode.
+
+Public API:
+
+- :func:`migrate_source` -- run rules over source text (what rule tests call);
+- :func:`migrate_file_bytes` -- the same for a file's raw bytes, keeping encoding, BOM and
+  line endings; never raises, problems come back as an ``error`` result;
+- :func:`run_files` -- many files, in N processes, results yielded in input order;
+- :func:`select_rules` -- rule classes from ``--select``/``--ignore`` ids.
+
+Per file: decode (BOM, PEP 263 cookie), run the rules' text prefilters, parse once with
+libcst only if one of them matches (otherwise only CPython's much faster parser checks
+that the file parses), run the rules in registry order, check the result parses and
+compiles, encode it back. A parse error, a crash in a rule, output that does not parse
+or a file taking longer than the time limit makes that file an ``error``; never the run.
+
+Nothing here prints or writes files: the CLI decides what to do with the results.
+"""
+
+from __future__ import annotations
+
+import ast
+import codecs
+import importlib
+import io
+import os
+import re
+import signal
+import threading
+import time
+import tokenize
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Literal
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper
+
+from migrate import rules as registry
+from migrate.rules import Change, FileContext, Rule
+
+FileStatus = Literal["changed", "unchanged", "error"]
+
+
+class MigrationError(Exception):
+    """A file could not be migrated (it does not parse, a rule crashed, ...)."""
+
+
+class FileTimeout(BaseException):
+    """The per-file time limit ran out. A BaseException, so that rule code catching
+    ``Exception`` cannot swallow it."""
+
+
+#: Seconds one file may take before it is reported as an error (a rule's prefilter regex
+#: that backtracks catastrophically must cost one file, not hang the run).
+DEFAULT_FILE_TIMEOUT = 120.0
+
+#: What the current file is going through, for the message when it times out.
+_stage = ["reading"]
+
+
+class UnknownRuleError(ValueError):
+    """A rule id that is not in the registry."""
+
+
+@dataclass
+class SourceResult:
+    """What :func:`migrate_source` returns."""
+
+    new_source: str
+    changes: list[Change]
+    #: Ids of the rules that ran (their ``might_apply`` said yes).
+    rules_run: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        """Whether the code changed (a rule may report a ``manual`` spot without changing code)."""
+        return self.new_source_differs
+
+    new_source_differs: bool = False
+
+
+@dataclass
+class FileResult:
+    """The outcome for one file; small and picklable, it travels back from the workers."""
+
+    path: Path
+    relpath: str
+    status: FileStatus
+    changes: list[Change] = field(default_factory=list)
+    error: str | None = None
+    #: The bytes read and the bytes to write; only set when ``status == "changed"``.
+    old_bytes: bytes | None = None
+    new_bytes: bytes | None = None
+
+
+# --------------------------------------------------------------------------- rule selection
+
+#: How a worker process finds a rule class: (module, qualified name). Rules travel to the
+#: workers as these references, never as classes, so any module-level Rule subclass works
+#: (registered or not, e.g. one defined in a test module).
+RuleRef = tuple[str, str]
+
+
+def rule_ref(rule: type[Rule]) -> RuleRef:
+    return (rule.__module__, rule.__qualname__)
+
+
+def load_rule(ref: RuleRef) -> type[Rule]:
+    module_name, qualname = ref
+    registered = registry.rules_by_id()
+    for rule in registered.values():
+        if rule_ref(rule) == ref:
+            return rule
+    obj: object = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    if not (isinstance(obj, type) and issubclass(obj, Rule)):
+        raise TypeError(f"{module_name}.{qualname} is not a Rule subclass")
+    return obj
+
+
+def select_rules(
+    select: Sequence[str] | None = None,
+    ignore: Sequence[str] = (),
+    available: Sequence[type[Rule]] | None = None,
+) -> list[type[Rule]]:
+    """The rules to run, in registry order: ``select`` (all when None) minus ``ignore``.
+
+    Raises :class:`UnknownRuleError` naming every unknown id.
+    """
+    rules = list(registry.RULES if available is None else available)
+    known = {rule.rule_id for rule in rules}
+    unknown = [rid for rid in [*(select or ()), *ignore] if rid not in known]
+    if unknown:
+        listing = ", ".join(sorted(known)) or "none are registered"
+        raise UnknownRuleError(
+            f"unknown rule id {', '.join(repr(u) for u in unknown)} (known: {listing})"
+        )
+    if select is not None:
+        rules = [rule for rule in rules if rule.rule_id in select]
+    return [rule for rule in rules if rule.rule_id not in ignore]
+
+
+def _resolve_rules(
+    rule_ids: Sequence[str] | None, rules: Sequence[type[Rule]] | None
+) -> list[type[Rule]]:
+    if rules is not None:
+        return list(rules)
+    return select_rules(None if rule_ids is None else list(rule_ids))
+
+
+# --------------------------------------------------------------------------- one source
+
+
+def module_name_for(relpath: str) -> str:
+    """``app/wsgi.py`` -> ``app.wsgi``; ``pkg/__init__.py`` -> ``pkg``."""
+    parts = [p for p in relpath.split("/") if p not in ("", ".")]
+    if parts and parts[-1].endswith(".py"):
+        parts[-1] = parts[-1][:-3]
+    if len(parts) > 1 and parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+_LIBCST_ERROR_AT = re.compile(r"(?:parser error: )?error at (\d+):(\d+): (.*)", re.DOTALL)
+
+
+def _describe_parse_error(exc: cst.ParserSyntaxError) -> str:
+    """``syntax error at line 3, column 5: expected one of ...`` (libcst's own position
+    prefix is more precise than its ``raw_line``, so it is used when present)."""
+    line, column, message = exc.raw_line, exc.raw_column + 1, exc.message
+    match = _LIBCST_ERROR_AT.match(message)
+    if match:
+        line, column, message = int(match[1]), int(match[2]) + 1, match[3]
+    if len(message) > 120:
+        message = message[:117] + "..."
+    return f"syntax error at line {line}, column {column}: {message}"
+
+
+def _parse(source: str) -> cst.Module:
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        # CPython's messages and positions are the ones people know ("'(' was never
+        # closed" at the right line); libcst's is the fallback for syntax only it refuses.
+        cpython_error = _cpython_syntax_error(source)
+        if cpython_error is not None:
+            raise MigrationError(cpython_error) from None
+        raise MigrationError(
+            _describe_parse_error(exc) + " (valid Python, but libcst cannot parse it)"
+        ) from None
+    except RecursionError:
+        raise MigrationError("too deeply nested to parse") from None
+
+
+def _cpython_syntax_error(source: str) -> str | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(source, "<migrate>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as exc:
+        where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
+        return f"syntax error at {where}: {exc.msg}"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return f"cannot parse: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _parses_quickly(source: str) -> bool:
+    return _cpython_syntax_error(source) is None
+
+
+def _compile_error(source: str) -> str | None:
+    """None if CPython compiles ``source``, else why not."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(source, "<migrate>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return f"{exc.msg} at line {exc.lineno}"
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def describe_exception(exc: BaseException, limit: int = 160) -> str:
+    """``KeyError: 'x' (at wsgi_app.py:123 in leave_Call)``: one short line.
+
+    An exception's text can be huge (a KeyError on a CST node prints the whole subtree),
+    and the summary and the report are read by people.
+    """
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if len(text) > limit:
+        text = text[: limit - 3] + "..."
+    where = ""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        last = frames[-1]
+        where = f" (at {Path(last.filename).name}:{last.lineno} in {last.name})"
+    return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
+
+
+def _might_apply(rule: type[Rule], source: str) -> bool:
+    _stage[0] = f"the prefilter of rule {rule.rule_id}"
+    try:
+        return rule.might_apply(source)
+    except Exception as exc:
+        raise MigrationError(
+            f"rule {rule.rule_id} crashed in might_apply: {describe_exception(exc)}"
+        ) from exc
+
+
+def _transform(source: str, rules: Sequence[type[Rule]], context: FileContext) -> SourceResult:
+    """Parse once, run every rule whose prefilter matches, verify the output. Raises MigrationError."""
+    # The text prefilter: a libcst parse is the expensive part and most files need none.
+    # They are still checked with CPython's parser (about 20x faster), so that a file which
+    # does not parse is reported whether or not it mentions what the rules look for.
+    if not any(_might_apply(rule, source) for rule in rules):
+        _stage[0] = "checking the syntax"
+        if not _parses_quickly(source):
+            _parse(source)  # the verdict and the message come from libcst, as for other files
+        return SourceResult(source, [])
+    _stage[0] = "parsing"
+    module = _parse(source)
+    changes: list[Change] = []
+    rules_run: list[str] = []
+    current = source
+    for rule_class in rules:
+        # Re-checked on the current text: an earlier rule may have written what this one matches.
+        if not _might_apply(rule_class, current):
+            continue
+        rules_run.append(rule_class.rule_id)
+        _stage[0] = f"rule {rule_class.rule_id}"
+        try:
+            rule = rule_class(context)
+            module = MetadataWrapper(module).visit(rule)
+            current = module.code
+        except Exception as exc:
+            raise MigrationError(
+                f"rule {rule_class.rule_id} crashed: {describe_exception(exc)}"
+            ) from exc
+        changes.extend(rule.changes)
+    if current != source:
+        _stage[0] = "verifying the new code"
+        # The guarantee "every written file parses": check with libcst, and with CPython's
+        # compiler when the original compiled (catches e.g. `await` outside `async def`).
+        try:
+            cst.parse_module(current)
+        except cst.ParserSyntaxError as exc:
+            raise MigrationError(
+                f"rules {', '.join(rules_run)} produced code that does not parse "
+                f"({_describe_parse_error(exc)}); file left alone"
+            ) from None
+        problem = _compile_error(current)
+        if problem is not None and _compile_error(source) is None:
+            raise MigrationError(
+                f"rules {', '.join(rules_run)} produced code that does not compile "
+                f"({problem}); file left alone"
+            )
+    return SourceResult(current, changes, rules_run, new_source_differs=current != source)
+
+
+def migrate_source(
+    source: str,
+    rule_ids: Sequence[str] | None = None,
+    *,
+    rules: Sequence[type[Rule]] | None = None,
+    relpath: str = "example.py",
+) -> SourceResult:
+    """Run rules over ``source`` and return ``.new_source`` and ``.changes``.
+
+    ``rule_ids`` selects registered rules by id (default: all, in registry order);
+    ``rules`` passes rule classes directly (for rules not registered yet). The rules'
+    prefilter applies, as in a real run. Raises :class:`MigrationError` when the
+    source does not parse, a rule crashes or the output does not parse.
+
+    Example (in a rule's test)::
+
+        result = migrate_source(code, ["wsgi-app"])
+        assert result.new_source == expected
+        assert [c.kind for c in result.changes] == ["converted"]
+    """
+    selected = _resolve_rules(rule_ids, rules)
+    return _transform(source, selected, FileContext(relpath, module_name_for(relpath)))
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def decode_source(data: bytes) -> tuple[str, str]:
+    """(text, encoding) honouring a BOM and a PEP 263 cookie; raises MigrationError.
+
+    With a BOM the encoding is ``utf-8-sig``, so encoding the text again puts it back.
+    """
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        # tokenize says "invalid or missing encoding declaration"; say which byte is the problem.
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as decode_error:
+            raise MigrationError(
+                f"cannot decode as utf-8: byte {data[decode_error.start]:#04x} at offset "
+                f"{decode_error.start} (and no valid encoding declaration)"
+            ) from None
+        raise MigrationError(f"cannot decode: {exc.msg}") from None
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise MigrationError(
+            f"cannot decode as {encoding}: byte {data[exc.start]:#04x} at offset {exc.start}"
+        ) from None
+    except LookupError:
+        raise MigrationError(f"unknown encoding {encoding!r}") from None
+    return text, encoding
+
+
+def encode_source(text: str, encoding: str) -> bytes:
+    try:
+        return text.encode(encoding)
+    except UnicodeEncodeError as exc:
+        raise MigrationError(
+            f"the migrated code has {exc.object[exc.start : exc.end]!r}, which {encoding} "
+            "cannot encode; file left alone"
+        ) from None
+
+
+def migrate_file_bytes(
+    data: bytes,
+    rules: Sequence[type[Rule]],
+    context: FileContext,
+) -> tuple[FileStatus, list[Change], bytes | None, str | None]:
+    """(status, changes, new bytes or None, error or None) for one file's content."""
+    try:
+        text, encoding = decode_source(data)
+        result = _transform(text, rules, context)
+        if result.new_source == text:
+            return "unchanged", result.changes, None, None
+        new_data = encode_source(result.new_source, encoding)
+        if encoding == "utf-8-sig" and not new_data.startswith(codecs.BOM_UTF8):
+            new_data = codecs.BOM_UTF8 + new_data  # defensive: never lose the BOM
+        return "changed", result.changes, new_data, None
+    except MigrationError as exc:
+        return "error", [], None, str(exc)
+    except Exception as exc:  # a bug of ours must cost one file, not the run
+        return "error", [], None, f"internal error: {describe_exception(exc)}"
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One file to process, as sent to a worker."""
+
+    path: Path
+    relpath: str
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise FileTimeout in this thread after ``seconds`` (Unix, main thread only; a
+    no-op elsewhere). CPython's regex engine and parser check for signals, so this
+    interrupts them too."""
+    usable = (
+        seconds is not None
+        and seconds > 0
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not usable:
+        yield
+        return
+    assert seconds is not None
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        raise FileTimeout
+
+    # Someone else's timer (pytest-timeout, an application) runs out first: leave it alone.
+    outer_remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+    if 0 < outer_remaining <= seconds:
+        yield
+        return
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    started = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_remaining > 0:  # re-arm the outer timer for what it had left
+            left = outer_remaining - (time.monotonic() - started)
+            signal.setitimer(signal.ITIMER_REAL, max(left, 0.001))
+
+
+def process_file(
+    task: FileTask, rules: Sequence[type[Rule]], timeout: float | None = DEFAULT_FILE_TIMEOUT
+) -> FileResult:
+    """Read, migrate and describe one file; never raises."""
+    try:
+        data = task.path.read_bytes()
+    except OSError as exc:
+        return FileResult(
+            task.path, task.relpath, "error", error=f"cannot read: {exc.strerror or exc}"
+        )
+    context = FileContext(task.relpath, module_name_for(task.relpath))
+    _stage[0] = "decoding"
+    try:
+        with time_limit(timeout):
+            status, changes, new_data, error = migrate_file_bytes(data, rules, context)
+    except FileTimeout:
+        return FileResult(
+            task.path, task.relpath, "error", error=f"timed out after {timeout:g} s in {_stage[0]}"
+        )
+    if status == "changed":
+        return FileResult(task.path, task.relpath, status, changes, None, data, new_data)
+    return FileResult(task.path, task.relpath, status, changes, error)
+
+
+# --------------------------------------------------------------------------- many files
+
+# Set once per worker process by the pool initializer.
+_worker_rules: list[type[Rule]] = []
+_worker_timeout: list[float | None] = [DEFAULT_FILE_TIMEOUT]
+
+
+def _init_worker(refs: Sequence[RuleRef], timeout: float | None) -> None:
+    global _worker_rules
+    _worker_rules = [load_rule(ref) for ref in refs]
+    _worker_timeout[0] = timeout
+
+
+def _process_chunk(tasks: Sequence[FileTask]) -> list[FileResult]:
+    return [process_file(task, _worker_rules, _worker_timeout[0]) for task in tasks]
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _chunks(tasks: Sequence[FileTask], size: int) -> Iterator[list[FileTask]]:
+    for start in range(0, len(tasks), size):
+        yield list(tasks[start : start + size])
+
+
+def run_files(
+    tasks: Sequence[FileTask],
+    rules: Sequence[type[Rule]],
+    jobs: int | None = None,
+    on_start: Callable[[], None] | None = None,
+    timeout: float | None = DEFAULT_FILE_TIMEOUT,
+) -> Iterator[FileResult]:
+    """Process ``tasks`` and yield one result per task, in the order of ``tasks``.
+
+    ``jobs == 1`` (or a handful of files) runs in this process; otherwise a process pool
+    works on chunks of files (few round trips, even load) and results stream back as soon
+    as their turn comes. ``on_start`` is called once the workers exist, before any result
+    is yielded (the CLI starts its progress bar there, after forking). A file taking
+    longer than ``timeout`` seconds is reported as an error (None: no limit).
+    """
+    jobs = default_jobs() if jobs is None or jobs < 1 else jobs
+    if jobs == 1 or len(tasks) <= 2:
+        if on_start is not None:
+            on_start()
+        for task in tasks:
+            yield process_file(task, rules, timeout)
+        return
+    # Small chunks keep the pool busy to the end; not too small, or pickling round trips dominate.
+    chunk_size = max(1, min(64, len(tasks) // (jobs * 8)))
+    refs = [rule_ref(rule) for rule in rules]
+    executor = ProcessPoolExecutor(
+        max_workers=jobs, initializer=_init_worker, initargs=(refs, timeout)
+    )
+    done = 0
+    try:
+        results = executor.map(_process_chunk, _chunks(tasks, chunk_size))
+        if on_start is not None:
+            on_start()
+        for chunk in results:
+            for result in chunk:
+                done += 1
+                yield result
+    except BrokenProcessPool:
+        # A worker died (killed, out of memory, a crash in C code): finish here, one by one,
+        # so the run still covers every file.
+        for task in tasks[done:]:
+            yield process_file(task, rules, timeout)
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def tasks_for(files: Iterable[tuple[Path, str]]) -> list[FileTask]:
+    return [FileTask(path, relpath) for path, relpath in files]

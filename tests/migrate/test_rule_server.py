@@ -1,0 +1,545 @@
+"""Rule ``server``: WSGI server entry points become ``uvicorn.run(...)``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from migrate.rules.server import ServerRule
+from migrate.runner import SourceResult, migrate_source
+
+ASGI_APP = """
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    body = f"{scope['method']} {scope['path']} {scope['query_string'].decode()}".encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+def run(source: str, relpath: str = "svc.py") -> SourceResult:
+    return migrate_source(textwrap.dedent(source), rules=[ServerRule], relpath=relpath)
+
+
+def check(before: str, after: str, kinds: list[str], relpath: str = "svc.py") -> SourceResult:
+    """``before`` becomes ``after`` with changes of ``kinds``, and a second run changes nothing."""
+    result = run(before, relpath)
+    assert result.new_source == textwrap.dedent(after)
+    assert [c.kind for c in result.changes] == kinds
+    assert all(c.rule == "server" for c in result.changes)
+    again = run(result.new_source, relpath)
+    assert again.new_source == result.new_source
+    assert again.changes == []
+    return result
+
+
+# ------------------------------------------------------------------------------ conversions
+
+
+def test_wsgiref_with_block() -> None:
+    result = check(
+        '''\
+        """Service."""
+        from wsgiref.simple_server import make_server
+
+        from svc_app import app
+
+        if __name__ == "__main__":
+            # the dev server
+            with make_server("", 8000, app) as httpd:
+                print("Serving on port 8000...")
+                httpd.serve_forever()
+        ''',
+        '''\
+        """Service."""
+        import uvicorn
+
+        from svc_app import app
+
+        if __name__ == "__main__":
+            # the dev server
+            print("Serving on port 8000...")
+            uvicorn.run(app, host="0.0.0.0", port=8000)
+        ''',
+        ["converted"],
+    )
+    assert result.changes[0].line == 10
+    assert 'uvicorn.run(app, host="0.0.0.0", port=8000)' in result.changes[0].message
+
+
+def test_wsgiref_chained_call_keeps_other_imports() -> None:
+    check(
+        """\
+        from wsgiref.simple_server import WSGIServer, make_server
+        from svc_app import app
+
+        if __name__ == "__main__":
+            make_server("127.0.0.1", 8080, app).serve_forever()
+        """,
+        """\
+        from wsgiref.simple_server import WSGIServer
+        from svc_app import app
+        import uvicorn
+
+        if __name__ == "__main__":
+            uvicorn.run(app, host="127.0.0.1", port=8080)
+        """,
+        ["converted"],
+    )
+
+
+def test_wsgiref_assigned_server_with_try_finally() -> None:
+    check(
+        """\
+        from wsgiref import simple_server
+        from svc_app import app
+
+        def main(port=8000):
+            httpd = simple_server.make_server("localhost", port, app)
+            print("listening")
+            try:
+                httpd.serve_forever()
+            except KeyboardInterrupt:
+                print("bye")
+            finally:
+                httpd.server_close()
+        """,
+        """\
+        import uvicorn
+        from svc_app import app
+
+        def main(port=8000):
+            print("listening")
+            try:
+                uvicorn.run(app, host="localhost", port=port)
+            except KeyboardInterrupt:
+                print("bye")
+        """,
+        ["converted"],
+    )
+
+
+def test_werkzeug_run_simple() -> None:
+    check(
+        """\
+        from werkzeug.serving import run_simple
+        from svc_app import app
+
+        if __name__ == "__main__":
+            run_simple("0.0.0.0", 5000, app, use_reloader=False, threaded=False)
+        """,
+        """\
+        import uvicorn
+        from svc_app import app
+
+        if __name__ == "__main__":
+            uvicorn.run(app, host="0.0.0.0", port=5000)
+        """,
+        ["converted"],
+    )
+
+
+def test_werkzeug_reloader_uses_an_import_string() -> None:
+    check(
+        """\
+        from werkzeug.serving import run_simple
+        from svc_app import app
+
+        if __name__ == "__main__":
+            run_simple("localhost", 5000, app, use_reloader=True)
+        """,
+        """\
+        import uvicorn
+        from svc_app import app
+
+        if __name__ == "__main__":
+            uvicorn.run("pkg.svc:app", host="localhost", port=5000, reload=True)
+        """,
+        ["converted"],
+        relpath="pkg/svc.py",
+    )
+
+
+def test_werkzeug_debugger_is_converted_and_marked() -> None:
+    result = check(
+        """\
+        from werkzeug import serving
+        from svc_app import app
+
+        if __name__ == "__main__":
+            serving.run_simple("", 5000, app, use_debugger=True)
+        """,
+        """\
+        import uvicorn
+        from svc_app import app
+
+        if __name__ == "__main__":
+            # migrate[server]: uvicorn has no interactive debugger like werkzeug's use_debugger: tracebacks go to the log; add a debug error page middleware if you need one
+            uvicorn.run(app, host="0.0.0.0", port=5000)
+        """,
+        ["converted", "manual"],
+    )
+    assert "debugger" in result.changes[1].message
+
+
+def test_waitress_serve_forms() -> None:
+    check(
+        """\
+        import os
+        import waitress
+        from waitress import serve as waitress_serve
+        from svc_app import app
+
+        def a():
+            waitress.serve(app, host="127.0.0.1", port=8081)
+
+        def b():
+            waitress_serve(app, listen="*:8082")
+
+        def c():
+            waitress.serve(app)
+
+        def d():
+            waitress.serve(app, port=os.environ["PORT"])
+
+        def e():
+            waitress.serve(app, port="8083", host="")
+        """,
+        """\
+        import os
+        import uvicorn
+        from svc_app import app
+
+        def a():
+            uvicorn.run(app, host="127.0.0.1", port=8081)
+
+        def b():
+            uvicorn.run(app, host="0.0.0.0", port=8082)
+
+        def c():
+            uvicorn.run(app, host="0.0.0.0", port=8080)
+
+        def d():
+            uvicorn.run(app, host="0.0.0.0", port=int(os.environ["PORT"]))
+
+        def e():
+            uvicorn.run(app, host="0.0.0.0", port=8083)
+        """,
+        ["converted"] * 5,
+    )
+
+
+def test_already_uvicorn_is_left_alone() -> None:
+    source = """\
+        import uvicorn
+        from svc_app import app
+
+        if __name__ == "__main__":
+            uvicorn.run(app, host="0.0.0.0", port=8000)
+        """
+    result = run(source)
+    assert result.new_source == textwrap.dedent(source)
+    assert result.changes == []
+
+
+def test_lookalikes_are_not_touched() -> None:
+    source = """\
+        from mylib import make_server, serve
+
+        def run_simple(*args):
+            pass
+
+        make_server("", 1, app).serve_forever()
+        serve(app, port=1)
+        run_simple("", 1, app)
+        """
+    result = run(source)
+    assert result.new_source == textwrap.dedent(source)
+    assert result.changes == []
+
+
+def test_might_apply_is_a_superset() -> None:
+    assert ServerRule.might_apply("from wsgiref.simple_server import make_server as ms")
+    assert ServerRule.might_apply("from waitress import serve as go")
+    assert ServerRule.might_apply("import werkzeug\nwerkzeug.serving.run_simple('', 1, a)")
+    assert not ServerRule.might_apply("import uvicorn\nuvicorn.run(app)")
+
+
+# ------------------------------------------------------------------------------ manual spots
+
+
+@pytest.mark.parametrize(
+    ("call", "needle"),
+    [
+        ('make_server("", 8000, app, handler_class=QuietHandler).serve_forever()', "handler_class"),
+        ('run_simple("", 5000, app, ssl_context="adhoc")', "ssl_certfile"),
+        ('run_simple("", 5000, app, threaded=True)', "threaded"),
+        ("waitress.serve(app, port=8080, threads=8)", "threads"),
+        ('waitress.serve(app, listen="127.0.0.1:8080 [::1]:8080")', "once per address"),
+        ('make_server("", 8000, create_app()).serve_forever()', "create_app()"),
+        ('make_server("", 8000, wsgi_app).serve_forever()', "still a WSGI callable"),
+    ],
+)
+def test_uncertain_calls_get_a_marker(call: str, needle: str) -> None:
+    source = f"""\
+        import waitress
+        from werkzeug.serving import run_simple
+        from wsgiref.simple_server import make_server
+        from svc_app import app, create_app, QuietHandler
+
+        def wsgi_app(env, respond):
+            respond("204 No Content", [])
+            return []
+
+        if __name__ == "__main__":
+            {call}
+        """
+    result = run(source)
+    (change,) = result.changes
+    assert change.kind == "manual"
+    assert needle in change.message
+    expected = textwrap.dedent(source).replace(
+        f"    {call}", f"    # migrate[server]: {change.message}\n    {call}"
+    )
+    assert result.new_source == expected  # code left alone, imports too
+    again = run(result.new_source)
+    assert again.new_source == result.new_source
+    assert again.changes == []
+
+
+def test_server_object_used_otherwise() -> None:
+    result = run(
+        """\
+        import threading
+        from wsgiref.simple_server import make_server
+        from svc_app import app
+
+        httpd = make_server("", 8000, app)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        """
+    )
+    assert [c.kind for c in result.changes] == ["manual"]
+    assert result.new_source.splitlines()[4].startswith("# migrate[server]: `httpd` made by")
+    assert 'httpd = make_server("", 8000, app)' in result.new_source
+
+
+def test_app_built_in_main_block_is_not_trusted() -> None:
+    result = run(
+        """\
+        from wsgiref.simple_server import make_server
+        from svc_app import create_app
+
+        if __name__ == "__main__":
+            app = create_app()
+            make_server("", 8000, app).serve_forever()
+        """
+    )
+    assert [c.kind for c in result.changes] == ["manual"]
+    assert "`__main__` block" in result.changes[0].message
+
+
+# ------------------------------------------------------------------------------ behaviour
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[bytes]]]:
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)  # the whole group: uvicorn's reloader has a child
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+
+MAIN_BLOCKS = {
+    "wsgiref-with": """\
+        from wsgiref.simple_server import make_server
+
+        if __name__ == "__main__":
+            with make_server("", 8765, app) as httpd:
+                print("serving")
+                httpd.serve_forever()
+        """,
+    "werkzeug": """\
+        from werkzeug.serving import run_simple
+
+        if __name__ == "__main__":
+            run_simple("127.0.0.1", 8765, app, use_reloader=False)
+        """,
+    "werkzeug-reload": """\
+        from werkzeug.serving import run_simple
+
+        if __name__ == "__main__":
+            run_simple("127.0.0.1", 8765, app, use_reloader=True)
+        """,
+    "waitress-listen": """\
+        from waitress import serve
+
+        if __name__ == "__main__":
+            serve(app, listen="127.0.0.1:8765")
+        """,
+}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("form", sorted(MAIN_BLOCKS))
+def test_migrated_main_block_serves_for_real(
+    form: str, tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    before = ASGI_APP.lstrip() + "\n\n" + textwrap.dedent(MAIN_BLOCKS[form])
+    result = migrate_source(before, rules=[ServerRule], relpath="svc.py")
+    assert [c.kind for c in result.changes] == ["converted"]
+    assert "uvicorn.run(" in result.new_source
+    assert "8765" in result.new_source
+    port = _free_port()
+    (tmp_path / "svc.py").write_text(result.new_source.replace("8765", str(port)))
+    proc = subprocess.Popen(
+        [sys.executable, "svc.py"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    started.append(proc)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            response = httpx.get(f"{url}/ping?x=1", timeout=1)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                pytest.fail("the migrated server did not answer within 20 s")
+            time.sleep(0.1)
+    assert response.status_code == 200
+    assert response.text == "GET /ping x=1"
+    assert response.headers["server"] == "uvicorn"
+    posted = httpx.post(f"{url}/notes", content=b"hello", timeout=5)
+    assert posted.text == "POST /notes "
+
+
+def test_wsgi_def_rebound_to_an_asgi_wrapper_is_trusted() -> None:
+    result = run(
+        """\
+        from wsgiref.simple_server import make_server
+        from adapters import WsgiToAsgi
+
+        def app(environ, start_response):
+            start_response("200 OK", [])
+            return [b"hi"]
+
+        app = WsgiToAsgi(app)
+
+        if __name__ == "__main__":
+            make_server("", 8000, app).serve_forever()
+        """
+    )
+    assert [c.kind for c in result.changes] == ["converted"]
+    assert 'uvicorn.run(app, host="0.0.0.0", port=8000)' in result.new_source
+    assert "make_server" not in result.new_source
+
+
+@pytest.mark.parametrize(
+    ("setup", "origin"),
+    [
+        ("from wsgiref.simple_server import demo_app as app", "wsgiref.simple_server"),
+        (
+            "from django.core.wsgi import get_wsgi_application\napp = get_wsgi_application()",
+            "django.core.wsgi.get_wsgi_application",
+        ),
+        ("import flask\napp = flask.Flask(__name__)", "flask.Flask"),
+    ],
+)
+def test_apps_from_wsgi_libraries_are_not_trusted(setup: str, origin: str) -> None:
+    result = run(f"import waitress\n{setup}\nwaitress.serve(app, port=8080)\n")
+    assert [c.kind for c in result.changes] == ["manual"]
+    assert f"comes from {origin}" in result.changes[0].message
+    assert "waitress.serve(app, port=8080)" in result.new_source
+
+
+MIDDLEWARE_STACK = """\
+from wsgiref.simple_server import make_server
+from svc_app import inner
+
+
+class Middleware:
+    def __init__(self, app):
+        self.app = app
+
+    {call}
+
+
+application = Middleware(inner)
+
+if __name__ == "__main__":
+    make_server("", 8000, application).serve_forever()
+"""
+
+
+def test_instance_of_a_still_wsgi_middleware_is_not_trusted() -> None:
+    source = MIDDLEWARE_STACK.format(
+        call="def __call__(self, environ, start_response):\n"
+        "        return self.app(environ, start_response)"
+    )
+    result = migrate_source(source, rules=[ServerRule], relpath="svc.py")
+    assert [c.kind for c in result.changes] == ["manual"]
+    assert "`application` is still a WSGI callable" in result.changes[0].message
+
+
+def test_instance_of_an_asgi_middleware_is_trusted() -> None:
+    source = MIDDLEWARE_STACK.format(
+        call="async def __call__(self, scope, receive, send):\n"
+        "        await self.app(scope, receive, send)"
+    )
+    result = migrate_source(source, rules=[ServerRule], relpath="svc.py")
+    assert [c.kind for c in result.changes] == ["converted"]
+    assert 'uvicorn.run(application, host="0.0.0.0", port=8000)' in result.new_source
+
+
+def test_pep3333_iterable_class_is_not_trusted() -> None:
+    result = run(
+        """\
+        import waitress
+
+        class App:
+            def __init__(self, environ, start_response):
+                self.start = start_response
+
+            def __iter__(self):
+                self.start("200 OK", [])
+                yield b"hi"
+
+        waitress.serve(App, port=8080)
+        """
+    )
+    assert [c.kind for c in result.changes] == ["manual"]

@@ -1,0 +1,508 @@
+"""Rule ``wsgi-app``, by behaviour: the app before the rewrite, served as WSGI (wsgiref),
+and the app after it, served as ASGI (uvicorn and hypercorn), answer the same requests
+with the same status, headers and body. Every case also checks that a second run changes
+nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from migrate.rules.wsgi_app import WsgiAppRule
+from tests.harness import Req, assert_idempotent, assert_same_behaviour, migrate_text
+
+
+def migrated(before: str, *kinds: str) -> str:
+    """Run the rule, check the kinds of changes it reports and that it is idempotent."""
+    after, changes = migrate_text(before)
+    assert [c.kind for c in changes] == list(kinds), changes
+    assert WsgiAppRule.might_apply(before)
+    assert_idempotent(after)
+    return after
+
+
+# --------------------------------------------------------------------------- responses
+
+
+def test_return_paths_status_and_headers() -> None:
+    before = """
+    import json
+
+    def app(env, respond):
+        path = env["PATH_INFO"]
+        if path == "/":
+            respond("200 OK", [("Content-Type", "text/plain"), ("X-Multi", "a"), ("X-Multi", "b")])
+            return [b"home"]
+        if path == "/json":
+            data = {"method": env["REQUEST_METHOD"], "n": len(path)}
+            respond("201 Created", [("Content-Type", "application/json")])
+            return [json.dumps(data).encode()]
+        if path == "/parts":
+            respond("200 OK", [("Content-Type", "text/plain")])
+            return (b"a", b"", b"b")
+        if path == "/empty":
+            respond("204 No Content", [])
+            return []
+        respond("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found: ", path.encode("latin-1")]
+    """
+    after = migrated(before, "converted")
+    assert "async def app(scope, receive, send):" in after
+    requests = [
+        Req("GET", "/"),
+        Req("POST", "/json", body=b"x"),
+        Req("GET", "/parts"),
+        Req("GET", "/empty"),
+        Req("GET", "/nope"),
+        Req("HEAD", "/"),
+    ]
+    assert_same_behaviour(before, after, requests)
+
+
+def test_dynamic_status_and_headers() -> None:
+    before = """
+    STATUSES = {"/gone": "410 Gone", "/teapot": "418 I'm a teapot"}
+
+    def app(environ, start_response):
+        status = STATUSES.get(environ["PATH_INFO"], "200 OK")
+        body = status.encode()
+        headers = [("Content-Type", "text/plain")]
+        headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        return [body]
+    """
+    after = migrated(before, "converted")
+    assert "int(status.split(None, 1)[0])" in after
+    assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/gone"), Req("GET", "/teapot")])
+
+
+def test_error_between_start_response_and_body_is_a_clean_500() -> None:
+    # PEP 3333 sends the headers with the first body chunk: code that raises after
+    # start_response still gives the server's 500, before and after.
+    before = """
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        n = int(environ["QUERY_STRING"] or "1")
+        return [str(100 // n).encode()]
+    """
+    after = migrated(before, "converted")
+    assert_same_behaviour(before, after, [Req("GET", "/?4"), Req("GET", "/?0"), Req("GET", "/?x")])
+
+
+def test_generator_streams_chunks() -> None:
+    before = """
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        for i in range(3):
+            yield f"line {i}\\n".encode()
+            if environ["QUERY_STRING"] == "short":
+                return
+        yield b"done"
+    """
+    after = migrated(before, "converted")
+    assert '"more_body": True' in after and "yield" not in after
+    assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/?short")])
+
+
+def test_generator_with_work_before_the_first_chunk() -> None:
+    before = """
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        rows = [r for r in environ["QUERY_STRING"].split("&") if r]
+        yield str(len(rows)).encode()
+        for row in rows:
+            yield row.upper().encode() + b"\\n"
+    """
+    after = migrated(before, "converted")
+    assert_same_behaviour(before, after, [Req("GET", "/?a&b&c"), Req("GET", "/")])
+
+
+def test_legacy_write_callable() -> None:
+    before = """
+    def app(environ, start_response):
+        write = start_response("200 OK", [("Content-Type", "text/plain")])
+        write(b"hello ")
+        write(environ["REQUEST_METHOD"].encode())
+        return [b"!"]
+    """
+    after = migrated(before, "converted")
+    assert "write" not in after
+    assert_same_behaviour(before, after, [Req("GET", "/"), Req("DELETE", "/")])
+
+
+def test_callable_class_instance() -> None:
+    before = """
+    class Greeter:
+        def __init__(self, greeting):
+            self.greeting = greeting
+
+        def __call__(self, environ, start_response):
+            name = environ.get("HTTP_X_NAME", "world")
+            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+            return [f"{self.greeting}, {name}!".encode()]
+
+    app = Greeter("Hello")
+    """
+    after = migrated(before, "converted")
+    assert "async def __call__(self, scope, receive, send):" in after
+    assert "app = Greeter(\"Hello\")" in after
+    assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/", headers=[("X-Name", "Ann")])])
+
+
+def test_response_start_follows_the_paths_to_the_body() -> None:
+    # The start is sent on each path just before its body; a path that raises first
+    # still gives the server's 500.
+    before = """
+    import threading
+
+    LOCK = threading.Lock()
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])  # always 200
+        method = environ["REQUEST_METHOD"]
+        if method == "HEAD": return []
+        elif method == "DELETE":
+            raise RuntimeError("no deletes")
+        with LOCK:
+            return [method.encode()]
+    """
+    after = migrated(before, "converted")
+    assert after.count('"type": "http.response.start"') == 2
+    requests = [Req("GET", "/"), Req("HEAD", "/"), Req("DELETE", "/"), Req("POST", "/", body=b"x")]
+    assert_same_behaviour(before, after, requests)
+
+
+def test_generator_with_cleanup() -> None:
+    before = """
+    def app(environ, start_response):
+        parts = environ["QUERY_STRING"].split(",")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        try:
+            for part in parts:
+                yield part.encode()
+                yield b";"
+        finally:
+            parts.clear()
+    """
+    after = migrated(before, "converted")
+    assert_same_behaviour(before, after, [Req("GET", "/?a,b,c"), Req("GET", "/")])
+
+
+# --------------------------------------------------------------------------- environ reads
+
+
+CGI_ECHO = """
+import json
+
+def app(environ, start_response):
+    seen = {
+        "method": environ["REQUEST_METHOD"],
+        "script": environ.get("SCRIPT_NAME", ""),
+        "path": environ["PATH_INFO"],
+        "decoded": environ["PATH_INFO"].encode("latin-1").decode("utf-8", "replace"),
+        "query": environ.get("QUERY_STRING", ""),
+        "type": environ.get("CONTENT_TYPE", "none"),
+        "length": environ.get("CONTENT_LENGTH"),
+        "accept": environ.get("HTTP_ACCEPT"),
+        "multi": environ.get("HTTP_X_MULTI", "-"),
+        "has_auth": "HTTP_AUTHORIZATION" in environ,
+        "no_auth": "HTTP_AUTHORIZATION" not in environ,
+        "cookie": environ.get("HTTP_COOKIE", ""),
+        "host": environ["HTTP_HOST"],
+        "server_named": bool(environ["SERVER_NAME"]),
+        "port_is_digits": environ["SERVER_PORT"].isdigit(),
+        "remote": environ["REMOTE_ADDR"],
+        "scheme": environ["wsgi.url_scheme"],
+        "protocol": environ["SERVER_PROTOCOL"],
+    }
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(seen, sort_keys=True).encode()]
+"""
+
+CGI_REQUESTS = [
+    Req("GET", "/plain?a=1&b=%20x", headers=[("Host", "example.com")]),
+    Req("GET", "/café/ü?q=é", headers=[("Host", "example.com"), ("Accept", "text/html")]),
+    Req("GET", "/caf%C3%A9%2Fx", headers=[("Host", "example.com")]),
+    Req(
+        "POST",
+        "/form",
+        headers=[
+            ("Host", "example.com"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Authorization", "Bearer t"),
+        ],
+        body=b"a=1",
+        cookies={"session": "abc", "theme": "dark"},
+    ),
+]
+
+
+def test_every_cgi_key_has_the_same_value() -> None:
+    after = migrated(CGI_ECHO, "converted")
+    assert "environ" not in after
+    assert 'scope["method"]' in after
+    assert 'scope["query_string"].decode("latin-1")' in after
+    # waitress, like most servers, leaves CONTENT_TYPE out when the request has none
+    # (wsgiref makes one up: "text/plain"); the ASGI app reads the header.
+    assert_same_behaviour(CGI_ECHO, after, CGI_REQUESTS, wsgi_server="waitress")
+    # Repeated headers are joined with "," like wsgiref and asgiref do (waitress uses ", ").
+    repeated = Req(
+        "PUT",
+        "/multi",
+        headers=[("Host", "h"), ("Content-Type", "text/plain"), ("X-Multi", "one"), ("X-Multi", "two")],
+    )
+    with_type = [r for r in CGI_REQUESTS if any(h[0] == "Content-Type" for h in r.headers)]
+    assert_same_behaviour(CGI_ECHO, after, [*with_type, repeated], wsgi_server="wsgiref")
+
+
+def test_path_info_latin1_round_trip_becomes_the_decoded_path() -> None:
+    before = """
+    def app(environ, start_response):
+        path = environ["PATH_INFO"].encode("latin-1").decode("utf-8")
+        start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+        return [f"[{path}] {len(path)}".encode("utf-8")]
+    """
+    after = migrated(before, "converted")
+    assert "path = asgi_helpers.request_path(scope)" in after
+    requests = [Req("GET", "/café"), Req("GET", "/%E2%82%AC/x"), Req("GET", "/%FF")]
+    assert_same_behaviour(before, after, requests)
+
+
+def test_missing_key_raises_before_and_after() -> None:
+    before = """
+    def app(environ, start_response):
+        token = environ["HTTP_X_TOKEN"]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [token.encode()]
+    """
+    after = migrated(before, "converted")
+    assert_same_behaviour(before, after, [Req("GET", "/", headers=[("X-Token", "t")]), Req("GET", "/")])
+
+
+def test_reads_inside_f_strings_keep_valid_quotes() -> None:
+    before = """
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        text = f"{environ['REQUEST_METHOD']} {environ.get('HTTP_X_A', 'none')} {environ['SERVER_PROTOCOL']}"
+        return [text.encode(), f'{"HTTP_X_B" in environ}'.encode()]
+    """
+    after = migrated(before, "converted")
+    compile(after, "after.py", "exec")  # valid on Python 3.10 too: no reused quotes
+    assert "{'HTTP/' + scope['http_version']}" in after
+    requests = [Req("GET", "/"), Req("PATCH", "/", headers=[("X-A", "1"), ("X-B", "2")])]
+    assert_same_behaviour(before, after, requests)
+
+
+# --------------------------------------------------------------------------- request body
+
+
+def test_form_and_json_bodies() -> None:
+    before = """
+    import json
+    from urllib.parse import parse_qs
+
+    def app(environ, start_response):
+        try:
+            size = int(environ.get("CONTENT_LENGTH", 0))
+        except ValueError:
+            size = 0
+        raw = environ["wsgi.input"].read(size)
+        if environ.get("CONTENT_TYPE", "").startswith("application/json"):
+            data = json.loads(raw or b"null")
+        else:
+            data = parse_qs(raw.decode("utf-8"))
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [json.dumps({"size": size, "data": data}, sort_keys=True).encode()]
+    """
+    after = migrated(before, "converted")
+    assert "raw = await asgi_helpers.read_body(receive, size)" in after
+    requests = [
+        Req("POST", "/", headers=[("Content-Type", "application/x-www-form-urlencoded")],
+            body=b"a=1&a=2&b=%C3%A9"),
+        Req("PUT", "/", headers=[("Content-Type", "application/json")],
+            body=json.dumps({"x": [1, 2]}).encode()),
+        Req("POST", "/", headers=[("Content-Type", "text/plain")], body=b"x" * 200_000),
+        Req("GET", "/", headers=[("Content-Type", "text/plain")]),
+    ]
+    assert_same_behaviour(before, after, requests)
+
+
+def test_body_read_inside_an_expression() -> None:
+    before = """
+    def app(environ, start_response):
+        n = int(environ.get("CONTENT_LENGTH") or 0)
+        text = environ["wsgi.input"].read(n).decode("utf-8").upper()
+        start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+        return [text.encode("utf-8")]
+    """
+    after = migrated(before, "converted")
+    assert "(await asgi_helpers.read_body(receive, n)).decode" in after
+    assert_same_behaviour(before, after, [Req("POST", "/", body="héllo".encode())])
+
+
+# --------------------------------------------------------------------------- helpers, wsgiref
+
+
+def test_environ_handed_to_read_only_helpers() -> None:
+    before = """
+    def client_name(environ):
+        return environ.get("HTTP_X_NAME") or environ["REMOTE_ADDR"]
+
+    def describe(env, prefix):
+        return prefix + env["REQUEST_METHOD"] + " " + client_name(env)
+
+    def app(environ, start_response):
+        text = describe(environ, "> ")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [text.encode()]
+    """
+    after = migrated(before, "converted")
+    assert "environ = asgi_helpers.build_environ(scope)" in after
+    assert "def client_name(environ):" in after  # helpers are left as they are
+    assert_same_behaviour(before, after, [Req("GET", "/"), Req("PUT", "/", headers=[("X-Name", "z")])])
+
+
+def test_wsgiref_util_helpers() -> None:
+    before = """
+    from wsgiref import util
+    from wsgiref.util import request_uri, shift_path_info
+
+    def app(environ, start_response):
+        full = request_uri(environ)
+        bare = request_uri(environ, include_query=False)
+        base = util.application_uri(environ)
+        first = shift_path_info(environ)
+        second = shift_path_info(environ)
+        rest = environ["PATH_INFO"]
+        mount = environ["SCRIPT_NAME"]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [repr((full, bare, base, first, second, rest, mount)).encode()]
+    """
+    after = migrated(before, "converted")
+    assert "first, scope = asgi_helpers.shift_path_info(scope)" in after
+    requests = [
+        Req("GET", "/a/b/c?x=1", headers=[("Host", "example.com")]),
+        Req("GET", "/a//./b", headers=[("Host", "example.com")]),
+        Req("GET", "/", headers=[("Host", "example.com:8080")]),
+        Req("GET", "/caf%C3%A9/%FF/z", headers=[("Host", "example.com")]),
+    ]
+    assert_same_behaviour(before, after, requests)
+
+
+# --------------------------------------------------------------------------- adapted, manual
+
+
+ADAPTED_CASES = {
+    "environ written": """
+    def app(environ, start_response):
+        environ["app.seen"] = True
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [repr(environ["app.seen"]).encode()]
+    """,
+    "start_response passed on": """
+    def hello(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hello"]
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"].startswith("/hello"):
+            return hello(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"no"]
+    """,
+    "start_response handed to a helper": """
+    import json
+
+    def json_response(start_response, status, payload):
+        body = json.dumps(payload).encode()
+        start_response(status, [("Content-Type", "application/json")])
+        return [body]
+
+    def app(environ, start_response):
+        return json_response(start_response, "200 OK", {"path": environ["PATH_INFO"]})
+    """,
+    "exc_info": """
+    import sys
+
+    def app(environ, start_response):
+        try:
+            value = 1 // len(environ["QUERY_STRING"])
+        except ZeroDivisionError:
+            start_response("500 Oops", [("Content-Type", "text/plain")], sys.exc_info())
+            return [b"oops"]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(value).encode()]
+    """,
+    "iterable with close()": """
+    class Body:
+        def __init__(self, chunks):
+            self.chunks = chunks
+        def __iter__(self):
+            return iter(self.chunks)
+        def close(self):
+            pass
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body([b"a", b"b"])
+    """,
+    "PEP 3333 iterable class": """
+    class app:
+        def __init__(self, environ, start_response):
+            self.environ = environ
+            self.start = start_response
+
+        def __iter__(self):
+            self.start("200 OK", [("Content-Type", "text/plain")])
+            yield b"Hello from "
+            yield self.environ["PATH_INFO"].encode("latin-1")
+    """,
+    "unknown environ key": """
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [repr(environ.get("myapp.user", "anonymous")).encode()]
+    """,
+}
+
+
+@pytest.mark.parametrize("case", sorted(ADAPTED_CASES))
+def test_adapted_fallback_behaves_the_same(case: str) -> None:
+    before = ADAPTED_CASES[case]
+    # `hello` is also called by `app`: it stays WSGI (manual marker), `app` is adapted
+    kinds = ("manual", "adapted") if "hello" in before else ("adapted",)
+    after = migrated(before, *kinds)
+    assert "# migrate[wsgi-app]: `app` kept as WSGI" in after
+    assert "app = WsgiToAsgi(_app_wsgi)" in after
+    assert "from adapters import WsgiToAsgi" in after
+    requests = [Req("GET", "/hello?x"), Req("GET", "/other"), Req("GET", "/")]
+    assert_same_behaviour(before, after, requests)
+
+
+def test_callable_class_that_cannot_convert_is_adapted_at_its_instances() -> None:
+    before = """
+    class Router:
+        def __init__(self, routes):
+            self.routes = routes
+
+        def __call__(self, environ, start_response):
+            handler = self.routes.get(environ["PATH_INFO"])
+            if handler is None:
+                start_response("404 Not Found", [("Content-Type", "text/plain")])
+                return [b"no route"]
+            return handler(environ, start_response)
+
+    def index(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"index"]
+
+    app = Router({"/": index})
+    """
+    after, changes = migrate_text(before)
+    assert [(c.kind, c.message.split(":")[0]) for c in sorted(changes, key=lambda c: c.line)] == [
+        ("manual", "WSGI app `index` is also used by other code here (line 17); left as WSGI"),
+        ("adapted", "`app` kept as WSGI and served through adapters.WsgiToAsgi"),
+    ]
+    assert "app = WsgiToAsgi(Router({\"/\": index}))" in after
+    assert_idempotent(after)
+    assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/x")], asgi_servers=("uvicorn",))

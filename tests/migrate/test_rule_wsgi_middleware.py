@@ -1,0 +1,681 @@
+"""Rule ``wsgi-middleware``: behaviour is the test.
+
+Each case is a module with a WSGI middleware, a small WSGI app ``inner`` and ``app = Mw(inner)``.
+It is migrated by the middleware rule and then the ``wsgi-app`` rule; the module before is
+served as WSGI (wsgiref), the module after as ASGI (uvicorn and hypercorn), and the same
+requests must get the same status, headers and body. A second run changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from migrate.rules.base import Change
+from tests.harness import Req, assert_same_behaviour, load_module
+from tests.migrate.test_rule_wsgi_middleware_support import (
+    assert_pipeline_idempotent,
+    migrate_module,
+)
+
+INNER = '''
+
+def inner(environ, start_response):
+    if environ["PATH_INFO"] == "/boom":
+        raise RuntimeError("boom")
+    body = "{} {} {} {}".format(
+        environ["REQUEST_METHOD"], environ["SCRIPT_NAME"], environ["PATH_INFO"],
+        environ["QUERY_STRING"],
+    ).encode("utf-8")
+    start_response(
+        "200 OK",
+        [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), ("X-Powered-By", "w")],
+    )
+    return [body]
+'''
+
+
+@dataclass(frozen=True)
+class Case:
+    source: str
+    requests: tuple[Req, ...]
+    kind: str = "converted"
+    inner: str = INNER
+    #: the kind while the wsgi-app rule does not convert stacked/decorated apps (if different)
+    kind_now: str = ""
+    #: what the (stack-aware) wsgi-app rule makes of `inner`
+    inner_kind: str = "converted"
+    stack: str = "app = Mw(inner)"
+
+    def module(self) -> str:
+        return f"{self.source.strip()}\n{self.inner}\n\n{self.stack}\n"
+
+
+GET = Req("GET", "/hello?x=1")
+
+CASES: dict[str, Case] = {
+    "auth 401": Case('''
+class Mw:
+    def __init__(self, app, token="secret"):
+        self.app = app
+        self.token = token
+
+    def __call__(self, environ, start_response):
+        if environ.get("HTTP_AUTHORIZATION") != "Bearer " + self.token:
+            start_response("401 Unauthorized", [("Content-Type", "text/plain"),
+                                                ("WWW-Authenticate", "Bearer")])
+            return [b"who are you?"]
+        return self.app(environ, start_response)
+''', (GET, Req("GET", "/x", headers=[("Authorization", "Bearer secret")]))),
+    "api key 403": Case('''
+def Mw(app, keys=("k1", "k2")):
+    def wrapped(environ, start_response):
+        key = environ.get("HTTP_X_API_KEY", "")
+        if key not in keys:
+            start_response("403 Forbidden", [("Content-Type", "application/json")])
+            return [b'{"error": "forbidden"}']
+        return app(environ, start_response)
+
+    return wrapped
+''', (GET, Req("GET", "/a", headers=[("X-API-Key", "k2")]), Req("GET", "/a", headers=[("X-API-Key", "no")]))),
+    "cors preflight and headers": Case('''
+ALLOWED = "https://example.com"
+
+
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        origin = environ.get("HTTP_ORIGIN")
+        if environ["REQUEST_METHOD"] == "OPTIONS" and origin:
+            start_response("204 No Content", [
+                ("Access-Control-Allow-Origin", ALLOWED),
+                ("Access-Control-Allow-Methods", "GET, POST"),
+                ("Access-Control-Max-Age", "600"),
+            ])
+            return [b""]
+
+        def cors_start_response(status, headers, exc_info=None):
+            if origin == ALLOWED:
+                headers.append(("Access-Control-Allow-Origin", origin))
+                headers.append(("Vary", "Origin"))
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, cors_start_response)
+''', (GET, Req("OPTIONS", "/api", headers=[("Origin", "https://example.com")]),
+      Req("GET", "/api", headers=[("Origin", "https://example.com")]),
+      Req("GET", "/api", headers=[("Origin", "https://evil.com")]))),
+    "request id header": Case('''
+import itertools
+
+_ids = itertools.count(1)
+
+
+class Mw:
+    def __init__(self, app, header="X-Request-Id"):
+        self.app = app
+        self.header = header
+
+    def __call__(self, environ, start_response):
+        request_id = environ.get("HTTP_X_REQUEST_ID") or "req-%d" % next(_ids)
+
+        def start(status, headers, exc_info=None):
+            return start_response(status, headers + [(self.header, request_id)], exc_info)
+
+        return self.app(environ, start)
+''', (GET, Req("GET", "/b", headers=[("X-Request-Id", "abc")]), GET)),
+    "security headers append": Case('''
+def Mw(app):
+    """Adds the headers the security review asked for to every response."""
+
+    def wrapped(environ, start_response):
+        def start(status, headers, exc_info=None):
+            headers = list(headers) + [
+                ("X-Content-Type-Options", "nosniff"),
+                ("X-Frame-Options", "DENY"),
+                ("Strict-Transport-Security", "max-age=63072000"),
+            ]
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return wrapped
+''', (GET, Req("POST", "/p", body=b"x"))),
+    "header removal": Case('''
+class Mw:
+    def __init__(self, app, hidden=("x-powered-by", "server")):
+        self.app = app
+        self.hidden = hidden
+
+    def __call__(self, environ, start_response):
+        def start(status, headers, exc_info=None):
+            headers = [(k, v) for k, v in headers if k.lower() not in self.hidden]
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+''', (GET,)),
+    "header replace": Case('''
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        def start(status, headers, exc_info=None):
+            for i, (name, value) in enumerate(headers):
+                if name.lower() == "content-type" and value == "text/plain":
+                    headers[i] = (name, "text/plain; charset=utf-8")
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+''', (GET,)),
+    "status capture for logging": Case('''
+LOG = []
+
+
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        path = environ["PATH_INFO"]
+
+        def logging_start_response(status, headers, exc_info=None):
+            LOG.append("%s -> %s" % (path, status))
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, logging_start_response)
+''', (GET, Req("GET", "/log"), Req("GET", "/log")), inner='''
+
+def inner(environ, start_response):
+    body = " | ".join(LOG).encode("utf-8")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+''', stack="app = Mw(inner)"),
+    "timing header": Case('''
+import time
+
+
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        started = time.perf_counter()
+
+        def start(status, headers, exc_info=None):
+            elapsed = time.perf_counter() - started
+            headers.append(("X-Timed", "yes" if elapsed >= 0 else "no"))
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+''', (GET,)),
+    "prefix mounting": Case('''
+class Mw:
+    def __init__(self, app, prefix="/shop"):
+        self.app = app
+        self.prefix = prefix
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == self.prefix or path.startswith(self.prefix + "/"):
+            environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + self.prefix
+            environ["PATH_INFO"] = path[len(self.prefix):]
+            return self.app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not mounted here"]
+''', (Req("GET", "/shop/cart?id=3"), Req("GET", "/shop"), Req("GET", "/other"),
+      Req("GET", "/shop/caf%C3%A9"))),
+    "method override": Case('''
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ["REQUEST_METHOD"] == "POST":
+            override = environ.get("HTTP_X_HTTP_METHOD_OVERRIDE", "").upper()
+            if override in ("PUT", "PATCH", "DELETE"):
+                environ["REQUEST_METHOD"] = override
+        return self.app(environ, start_response)
+''', (Req("POST", "/r", headers=[("X-HTTP-Method-Override", "delete")]), Req("POST", "/r"), GET)),
+    "redirect to https": Case('''
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ["wsgi.url_scheme"] == "http" and environ["PATH_INFO"].startswith("/secure"):
+            host = environ.get("HTTP_HOST", "localhost")
+            location = "https://" + host + environ["PATH_INFO"]
+            start_response("301 Moved Permanently", [("Location", location), ("Content-Length", "0")])
+            return []
+        return self.app(environ, start_response)
+''', (Req("GET", "/secure/area", headers=[("Host", "example.com")]), GET)),
+    "trailing slash redirect": Case('''
+def Mw(app):
+    def wrapped(environ, start_response):
+        path = environ["PATH_INFO"]
+        if not path.endswith("/") and "." not in path.rsplit("/", 1)[-1]:
+            query = environ.get("QUERY_STRING")
+            location = path + "/" + ("?" + query if query else "")
+            start_response("308 Permanent Redirect", [("Location", location)])
+            return [b""]
+        return app(environ, start_response)
+
+    return wrapped
+''', (Req("GET", "/docs?page=2"), Req("GET", "/docs/"), Req("GET", "/file.txt"))),
+    "maintenance 503": Case('''
+import os
+
+
+class Mw:
+    def __init__(self, app, flag="MAINTENANCE_FLAG_FOR_TESTS"):
+        self.app = app
+        self.flag = flag
+
+    def __call__(self, environ, start_response):
+        if os.getenv(self.flag) != "off" and environ["PATH_INFO"] != "/health":
+            start_response("503 Service Unavailable", [("Retry-After", "120"),
+                                                       ("Content-Type", "text/html")])
+            return [b"<h1>Back soon</h1>"]
+        return self.app(environ, start_response)
+''', (GET, Req("GET", "/health"))),
+    "error page via exc_info": Case('''
+import sys
+
+
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        try:
+            return self.app(environ, start_response)
+        except Exception as error:
+            page = ("<h1>Sorry</h1><p>%s</p>" % type(error).__name__).encode("utf-8")
+            start_response("500 Internal Server Error",
+                           [("Content-Type", "text/html")], sys.exc_info())
+            return [page]
+''', (GET, Req("GET", "/boom"))),
+    "body uppercasing with content-length fix": Case('''
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        def start(status, headers, exc_info=None):
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            return start_response(status, headers, exc_info)
+
+        result = self.app(environ, start)
+        try:
+            for chunk in result:
+                yield chunk.upper()
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+''', (GET, Req("GET", "/shout"))),
+    "gzip-like body transform": Case('''
+import zlib
+
+
+def Mw(app, level=6):
+    def wrapped(environ, start_response):
+        compressor = zlib.compressobj(level, zlib.DEFLATED, 31)
+
+        def start(status, headers, exc_info=None):
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+            headers.append(("Content-Encoding", "gzip"))
+            return start_response(status, headers, exc_info)
+
+        result = app(environ, start)
+        try:
+            for chunk in result:
+                yield compressor.compress(chunk)
+            yield compressor.flush()
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+
+    return wrapped
+''', (GET,)),
+    "close hook counting": Case('''
+FINISHED = [0]
+
+
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        result = self.app(environ, start_response)
+        try:
+            yield from result
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+            FINISHED[0] += 1
+''', (GET, Req("GET", "/count"), Req("GET", "/count")), inner='''
+
+def inner(environ, start_response):
+    body = str(FINISHED[0]).encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+'''),
+    "body size observer": Case('''
+SIZES = []
+
+
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        sent = 0
+        result = self.app(environ, start_response)
+        try:
+            for chunk in result:
+                sent += len(chunk)
+                yield chunk
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+            SIZES.append(sent)
+''', (GET, Req("GET", "/sizes"), Req("GET", "/sizes")), inner='''
+
+def inner(environ, start_response):
+    if environ["PATH_INFO"] == "/sizes":
+        body = repr(SIZES).encode()
+    else:
+        body = b"hello world"
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+'''),
+    "json body validation 400": Case('''
+import io
+import json
+
+
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ["REQUEST_METHOD"] in ("POST", "PUT"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            try:
+                json.loads(body or b"null")
+            except ValueError:
+                start_response("400 Bad Request", [("Content-Type", "text/plain")])
+                return [b"invalid JSON"]
+            environ["wsgi.input"] = io.BytesIO(body)
+        return self.app(environ, start_response)
+''', (Req("POST", "/j", body=b'{"a": 1}'), Req("POST", "/j", body=b"{nope"), GET), inner='''
+
+def inner(environ, start_response):
+    data = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [b"got " + data]
+'''),
+    "buffered body rewrite": Case('''
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"] = status
+            captured["headers"] = headers
+
+        body = b"".join(self.app(environ, capture))
+        body = body.replace(b"GET", b"get") + b" (rewritten)"
+        headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(body))))
+        start_response(captured["status"], headers)
+        return [body]
+''', (GET,)),
+    "environ key injection": Case('''
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        environ["myapp.user"] = environ.get("HTTP_X_USER", "anonymous")
+        return self.app(environ, start_response)
+''', (GET, Req("GET", "/", headers=[("X-User", "ann")])), inner_kind="adapted", inner='''
+
+def inner(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("user=" + environ["myapp.user"]).encode()]
+'''),
+    "decorator form": Case('''
+def Mw(app):
+    def wrapped(environ, start_response):
+        def start(status, headers, exc_info=None):
+            return start_response(status, headers + [("X-Decorated", "1")], exc_info)
+
+        return app(environ, start)
+
+    return wrapped
+''', (GET,), inner='''
+
+@Mw
+def site(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ["PATH_INFO"].encode("latin-1")]
+''', stack="app = site", kind_now="manual"),
+    "decorator factory with arguments": Case('''
+import functools
+
+
+def require_token(token, realm="demo"):
+    def decorator(app):
+        @functools.wraps(app)
+        def wrapped(environ, start_response):
+            if environ.get("HTTP_X_TOKEN") != token:
+                start_response("403 Forbidden", [("Content-Type", "text/plain"),
+                                                 ("X-Realm", realm)])
+                return [b"forbidden"]
+            return app(environ, start_response)
+
+        return wrapped
+
+    return decorator
+''', (GET, Req("GET", "/in", headers=[("X-Token", "s3cret")])), inner='''
+
+@require_token("s3cret")
+def site(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"welcome " + environ["PATH_INFO"].encode("latin-1")]
+''', stack="app = site", kind_now="manual"),
+    "stack of three": Case('''
+class A:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if environ.get("HTTP_X_BLOCK"):
+            start_response("403 Forbidden", [("Content-Type", "text/plain")])
+            return [b"blocked"]
+        return self.app(environ, start_response)
+
+
+class B:
+    def __init__(self, app, prefix):
+        self.app = app
+        self.prefix = prefix
+
+    def __call__(self, environ, start_response):
+        path = environ["PATH_INFO"]
+        if path.startswith(self.prefix):
+            environ["SCRIPT_NAME"] += self.prefix
+            environ["PATH_INFO"] = path[len(self.prefix):]
+        return self.app(environ, start_response)
+
+
+def C(app):
+    def wrapped(environ, start_response):
+        def start(status, headers, exc_info=None):
+            headers.append(("X-Layer", "c"))
+            return start_response(status, headers, exc_info)
+
+        return app(environ, start)
+
+    return wrapped
+''', (GET, Req("GET", "/v1/items"), Req("GET", "/v1/x", headers=[("X-Block", "1")])),
+        stack='app = A(B(C(inner), "/v1"))'),
+    "proxy fix": Case('''
+from werkzeug.middleware.proxy_fix import ProxyFix
+''', (GET, Req("GET", "/", headers=[("X-Forwarded-For", "203.0.113.7"),
+                                   ("X-Forwarded-Proto", "https")]),
+      Req("GET", "/", headers=[("X-Forwarded-For", "198.51.100.1, 203.0.113.7")])),
+        inner='''
+
+def inner(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [(environ["REMOTE_ADDR"] + " " + environ["wsgi.url_scheme"]).encode()]
+''', stack="app = ProxyFix(inner, x_for=1, x_proto=1)"),
+    "proxy fix with x_prefix": Case('''
+from werkzeug.middleware.proxy_fix import ProxyFix
+''', (GET, Req("GET", "/p", headers=[("X-Forwarded-Prefix", "/base")])), kind="adapted",
+        stack="app = ProxyFix(inner, x_for=1, x_proto=1, x_prefix=1)"),
+    "dispatcher": Case('''
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+
+def api(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [('{"script": "%s", "path": "%s"}' % (environ["SCRIPT_NAME"], environ["PATH_INFO"])).encode()]
+''', (GET, Req("GET", "/api/users"), Req("GET", "/api"), Req("GET", "/apix")),
+        stack='app = DispatcherMiddleware(inner, {"/api": api})'),
+    "response iterator class": Case('''
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        return _Closing(self.app(environ, start_response))
+
+
+class _Closing:
+    def __init__(self, iterable):
+        self.iterable = iterable
+
+    def __iter__(self):
+        return iter(self.iterable)
+
+    def close(self):
+        if hasattr(self.iterable, "close"):
+            self.iterable.close()
+''', (GET,), kind="adapted"),
+}
+
+
+#: What the middleware rule says about the app at the bottom of a stack (not the middleware).
+BOTTOM_MESSAGES = ("inside the ASGI middleware stack", "adapters.as_asgi")
+
+
+def middleware_kinds(changes: list[Change]) -> list[str]:
+    """The kinds the wsgi-middleware rule reported for the middleware themselves."""
+    return [
+        c.kind for c in changes
+        if c.rule == "wsgi-middleware" and not any(m in c.message for m in BOTTOM_MESSAGES)
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_middleware_behaves_the_same(name: str) -> None:
+    """The pipeline as it is: apps at the bottom of stacks are served through WsgiToAsgi."""
+    case = CASES[name]
+    before = case.module()
+    after, changes = migrate_module(before)
+    kinds = middleware_kinds(changes)
+    assert kinds and set(kinds) == {case.kind_now or case.kind}, (kinds, after)
+    assert_same_behaviour(before, after, list(case.requests))
+    assert_pipeline_idempotent(after)
+
+
+STACK_AWARE = ("auth 401", "stack of three", "decorator form", "decorator factory with arguments", "json body validation 400",
+               "proxy fix", "environ key injection")
+
+
+@pytest.mark.parametrize("name", STACK_AWARE)
+def test_stack_comes_out_asgi_top_to_bottom(name: str) -> None:
+    """With the wsgi-app rule converting stacked apps, the app at the bottom is native too."""
+    case = CASES[name]
+    before = case.module()
+    after, changes = migrate_module(before, stack_aware=True)
+    assert set(middleware_kinds(changes)) == {case.kind}, changes
+    assert all(c.kind != "manual" for c in changes), changes
+    assert not [c for c in changes if any(m in c.message for m in BOTTOM_MESSAGES)]
+    assert "WsgiToAsgi(inner)" not in after and "WsgiToAsgi(site)" not in after
+    assert [c.kind for c in changes if c.rule == "wsgi-app"] == [case.inner_kind], changes
+    assert_same_behaviour(before, after, list(case.requests), asgi_servers=("uvicorn",))
+    assert_pipeline_idempotent(after, stack_aware=True)
+
+
+# --------------------------------------------------------------------------- across modules
+
+MIDDLEWARE_MODULE = '''
+def security_headers(app):
+    def wrapped(environ, start_response):
+        def start(status, headers, exc_info=None):
+            return start_response(status, headers + [("X-Frame-Options", "DENY")], exc_info)
+
+        return app(environ, start)
+
+    return wrapped
+
+
+class RequestCounter:
+    def __init__(self, app):
+        self.app = app
+        self.count = 0
+
+    def __call__(self, environ, start_response):
+        self.count += 1
+        environ["demo.request_number"] = self.count
+        return self.app(environ, start_response)
+
+
+class Legacy:
+    """Cannot be converted: it hands the environ to other code."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        self.seen = sorted(environ)
+        return self.app(environ, start_response)
+'''
+
+SERVER_MODULE = '''
+from MIDDLEWARE import Legacy, RequestCounter, security_headers
+
+
+def status_app(environ, start_response):
+    number = environ.get("demo.request_number", "?")
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("request %s" % number).encode()]
+
+
+app = Legacy(RequestCounter(security_headers(status_app)))
+'''
+
+
+def test_stack_of_middleware_from_another_module_behaves_the_same() -> None:
+    """The middleware are migrated in their own module (two converted, one adapted); the stack
+    in the server module wraps its WSGI app so that it works with either kind."""
+    mw_after, mw_changes = migrate_module(MIDDLEWARE_MODULE)
+    assert sorted(middleware_kinds(mw_changes)) == ["adapted", "converted", "converted"]
+    before_mw, after_mw = load_module(MIDDLEWARE_MODULE), load_module(mw_after)
+    server_after, changes = migrate_module(SERVER_MODULE)
+    assert [c.kind for c in changes if c.rule == "wsgi-middleware"] == ["adapted"]
+    before = SERVER_MODULE.replace("MIDDLEWARE", before_mw.__name__)
+    after = server_after.replace("MIDDLEWARE", after_mw.__name__)
+    requests = [Req("GET", "/"), Req("GET", "/again")]
+    assert_same_behaviour(before, after, requests, asgi_servers=("uvicorn",))

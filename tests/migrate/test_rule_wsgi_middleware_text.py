@@ -1,0 +1,312 @@
+"""Rule ``wsgi-middleware``: the text it writes (before/after), markers, idempotency, and the
+pieces that need no server."""
+
+from __future__ import annotations
+
+import asyncio
+from textwrap import dedent
+from typing import Any
+
+import pytest
+
+from migrate.rules import RULES
+from migrate.rules.wsgi_app import WsgiAppRule
+from migrate.rules.wsgi_middleware import WsgiMiddlewareRule
+from tests.harness import assert_idempotent, load_module, migrate_text
+from tests.migrate.test_rule_wsgi_middleware import CASES
+from tests.migrate.test_rule_wsgi_middleware_support import migrate_module
+
+
+def rule(before: str) -> tuple[str, list[str]]:
+    after, changes = migrate_text(before, WsgiMiddlewareRule)
+    assert_idempotent(after, WsgiMiddlewareRule)
+    return after, [c.kind for c in changes]
+
+
+def test_registry_runs_the_middleware_rule_before_the_app_rule() -> None:
+    assert RULES.index(WsgiMiddlewareRule) < RULES.index(WsgiAppRule)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_might_apply_and_idempotent_for_every_case(name: str) -> None:
+    source = CASES[name].module()
+    assert WsgiMiddlewareRule.might_apply(source)
+    after, changes = migrate_text(source, WsgiMiddlewareRule)
+    assert changes
+    assert_idempotent(after, WsgiMiddlewareRule)
+
+
+def test_might_apply_is_false_without_middleware() -> None:
+    assert not WsgiMiddlewareRule.might_apply("x = 1\nprint(x)\n")
+
+
+def test_short_circuit_class() -> None:
+    after, kinds = rule('''
+    class Auth:
+        def __init__(self, app, token):
+            self.app = app
+            self.token = token
+
+        def __call__(self, environ, start_response):
+            if environ.get("HTTP_AUTHORIZATION") != self.token:
+                start_response("401 Unauthorized", [("Content-Type", "text/plain")])
+                return [b"no"]
+            return self.app(environ, start_response)
+    ''')
+    assert kinds == ["converted"]
+    assert after == dedent('''
+    from adapters import asgi_helpers
+
+    class Auth:
+        def __init__(self, app, token):
+            self.app = app
+            self.token = token
+
+        async def __call__(self, scope, receive, send):
+            if scope["type"] != "http":
+                return await self.app(scope, receive, send)
+            if asgi_helpers.request_headers(scope).get("authorization") != self.token:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 401,
+                        "headers": [(b"content-type", b"text/plain")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": b"no"})
+                return
+            await self.app(scope, receive, send)
+    ''')
+
+
+def test_start_response_wrapper_factory() -> None:
+    after, kinds = rule('''
+    import functools
+
+
+    def security_headers(app):
+        @functools.wraps(app)
+        def wrapped(environ, start_response):
+            def start(status, headers, exc_info=None):
+                headers.append(("X-Frame-Options", "DENY"))
+                return start_response(status, headers, exc_info)
+
+            return app(environ, start)
+
+        return wrapped
+    ''')
+    assert kinds == ["converted"]
+    assert after == dedent('''
+    import functools
+    from adapters import asgi_helpers
+
+
+    def security_headers(app):
+        @functools.wraps(app)
+        async def wrapped(scope, receive, send):
+            if scope["type"] != "http":
+                return await app(scope, receive, send)
+
+            async def send_wrapper(message):
+                if message["type"] == "http.response.start":
+                    status, headers = asgi_helpers.wsgi_response_start(message)
+                    headers.append(("X-Frame-Options", "DENY"))
+                    message = asgi_helpers.asgi_response_start(message, status, headers)
+                await send(message)
+
+            await app(scope, receive, send_wrapper)
+
+        return wrapped
+    ''')
+
+
+def test_environ_writes_become_a_scope_copy() -> None:
+    after, kinds = rule('''
+    def mount(app, prefix):
+        def wrapped(environ, start_response):
+            environ["SCRIPT_NAME"] += prefix
+            environ["PATH_INFO"] = environ["PATH_INFO"][len(prefix):]
+            environ["HTTP_X_MOUNTED"] = "yes"
+            del environ["HTTP_COOKIE"]
+            return app(environ, start_response)
+
+        return wrapped
+    ''')
+    assert kinds == ["converted"]
+    assert 'scope = asgi_helpers.with_wsgi_path(scope, script_name=asgi_helpers.script_name(scope) + prefix)' in after
+    assert "scope = asgi_helpers.with_wsgi_path(scope, path_info=asgi_helpers.path_info(scope)[len(prefix):])" in after
+    assert 'scope = asgi_helpers.with_request_header(scope, "x-mounted", "yes")' in after
+    assert 'scope = asgi_helpers.with_request_header(scope, "cookie", None)' in after
+
+
+def test_unconvertible_middleware_is_adapted_with_one_marker() -> None:
+    before = '''
+    class Retry:
+        def __init__(self, app):
+            self.app = app
+
+        def __call__(self, environ, start_response):
+            try:
+                return list(self.app(environ, start_response))
+            except ConnectionError:
+                return list(self.app(environ, start_response))
+    '''
+    after, kinds = rule(before)
+    assert kinds == ["adapted"]
+    assert "class _RetryWsgi:" in after
+    assert "Retry = wsgi_middleware(_RetryWsgi)" in after
+    assert "from adapters import wsgi_middleware" in after
+    assert after.count("# migrate[wsgi-middleware]: `Retry` kept as WSGI (as `_RetryWsgi`)") == 1
+
+
+def test_middleware_used_by_code_the_rule_cannot_follow_stays_wsgi() -> None:
+    before = '''
+    from flask import Flask
+
+    flask_app = Flask(__name__)
+
+
+    class Mw:
+        def __init__(self, app):
+            self.app = app
+
+        def __call__(self, environ, start_response):
+            return self.app(environ, start_response)
+
+
+    flask_app.wsgi_app = Mw(flask_app.wsgi_app)
+    '''
+    after, kinds = rule(before)
+    assert kinds == ["manual"]  # Flask's wsgi_app must stay a WSGI app
+    assert "flask_app.wsgi_app = Mw(flask_app.wsgi_app)" in after
+    before_odd = '''
+    class Mw:
+        def __init__(self, app):
+            self.app = app
+
+        def __call__(self, environ, start_response):
+            return self.app(environ, start_response)
+
+
+    def create_app(inner):
+        return Mw(inner)
+    '''
+    after, kinds = rule(before_odd)
+    assert kinds == ["manual"]
+    assert "def __call__(self, environ, start_response)" in after
+    assert "# migrate[wsgi-middleware]: `Mw` is also used here in ways the rule cannot follow" in after
+
+
+def test_wsgi_app_rule_does_not_claim_converted_or_adapted_middleware() -> None:
+    after, changes = migrate_module(CASES["auth 401"].module())
+    assert [c.rule for c in changes if "`Mw`" in c.message] == ["wsgi-middleware"]
+    assert "WsgiToAsgi(Mw(" not in after
+    after, changes = migrate_module(CASES["response iterator class"].module())
+    assert "Mw = wsgi_middleware(_MwWsgi)" in after
+    assert not [c for c in changes if c.rule == "wsgi-app" and "Mw" in c.message]
+
+
+def test_stack_bottom_is_served_through_the_adapter_for_now() -> None:
+    after, _ = migrate_module(CASES["stack of three"].module())
+    assert 'app = A(B(C(WsgiToAsgi(inner)), "/v1"))' in after
+    assert "# migrate[wsgi-middleware]: `inner` stays a WSGI app inside the ASGI middleware stack" in after
+    after, _ = migrate_module(CASES["stack of three"].module(), stack_aware=True)
+    assert 'app = A(B(C(inner), "/v1"))' in after
+    assert "async def inner(scope, receive, send):" in after
+
+
+def test_stack_of_middleware_from_another_module() -> None:
+    before = '''
+    from middleware import RequestCounter, security_headers
+
+
+    def status_app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+
+    application = RequestCounter(security_headers(status_app))
+    '''
+    after, kinds = rule(before)
+    assert kinds == ["adapted"]
+    assert (
+        "application = as_asgi(RequestCounter(security_headers(asgi_helpers.wsgi_or_asgi(status_app))))"
+        in after
+    )
+
+
+def test_third_party_middleware() -> None:
+    after, kinds = rule('''
+    from paste.translogger import TransLogger
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.middleware.proxy_fix import ProxyFix
+    from werkzeug.middleware.shared_data import SharedDataMiddleware
+    from whitenoise import WhiteNoise
+
+    from myproject import api, inner
+
+    app = ProxyFix(DispatcherMiddleware(inner, {"/api": api}), x_for=1, x_proto=1)
+    logged = TransLogger(SharedDataMiddleware(inner, {"/static": "static"}))
+    site = WhiteNoise(inner, root="static/", prefix="assets/")
+    ''')
+    assert sorted(kinds) == ["adapted", "adapted", "adapted", "converted", "converted", "converted"]
+    assert 'app = ProxyHeadersMiddleware(Router({"/api": api, "/": inner}), trusted_hosts="127.0.0.1")' in after
+    assert "from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware" in after
+    assert "werkzeug.middleware.proxy_fix" not in after
+    assert "werkzeug.middleware.dispatcher" not in after
+    assert "whitenoise" not in after
+    assert (
+        'logged = wsgi_middleware(TransLogger)(wsgi_middleware(SharedDataMiddleware)(inner, '
+        '{"/static": "static"}))' in after
+    )
+    assert "site = ServeStaticASGI(as_asgi(inner), root=\"static/\", prefix=\"assets/\")" in after
+    assert "# migrate[wsgi-middleware]: `TransLogger` stays WSGI" in after
+    assert "Starlette's StaticFiles (mounted with adapters.Router) is the ASGI counterpart" in after
+
+
+def test_proxy_fix_with_prefix_is_adapted() -> None:
+    after, kinds = rule('''
+    from werkzeug.middleware.proxy_fix import ProxyFix
+    from myproject import inner
+
+    app = ProxyFix(inner, x_for=1, x_proto=1, x_host=1, x_prefix=1)
+    ''')
+    assert kinds == ["adapted"]
+    assert "app = wsgi_middleware(ProxyFix)(inner, x_for=1, x_proto=1, x_host=1, x_prefix=1)" in after
+    assert "x_host=1 has no counterpart" in after and "x_prefix=1 has no counterpart" in after
+
+
+def test_shared_data_with_starlette_becomes_static_files() -> None:
+    after, kinds = rule('''
+    import starlette
+    from werkzeug.middleware.shared_data import SharedDataMiddleware
+    from myproject import inner
+
+    app = SharedDataMiddleware(inner, {"/static": "/srv/static"})
+    ''')
+    assert kinds == ["converted"]
+    assert 'app = Router({"/static": StaticFiles(directory="/srv/static"), "/": inner})' in after
+    assert "from starlette.staticfiles import StaticFiles" in after
+
+
+# --------------------------------------------------------------------------- non-HTTP scopes
+
+
+def test_non_http_scopes_go_straight_to_the_inner_app() -> None:
+    after, _ = migrate_text(CASES["auth 401"].module(), WsgiMiddlewareRule)
+    module = load_module(after.replace("app = Mw(inner)", ""))
+    seen: list[str] = []
+
+    async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+
+    async def nothing() -> dict[str, Any]:
+        return {}
+
+    async def ignore(message: dict[str, Any]) -> None:
+        return None
+
+    middleware = module.Mw(inner)
+    for kind in ("lifespan", "websocket"):
+        asyncio.run(middleware({"type": kind, "headers": []}, nothing, ignore))
+    assert seen == ["lifespan", "websocket"]

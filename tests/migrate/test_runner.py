@@ -1,0 +1,139 @@
+"""The runner: decoding, the prefilter, errors per file, byte preservation, parallel order."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import pytest
+
+from migrate.diffing import file_diff, split_lines
+from migrate.rules.base import FileContext
+from migrate.runner import (
+    FileTask,
+    MigrationError,
+    UnknownRuleError,
+    migrate_file_bytes,
+    migrate_source,
+    module_name_for,
+    run_files,
+    select_rules,
+)
+from tests.migrate.cli_test_rules import (
+    TEST_RULES,
+    AsyncApplicationRule,
+    CrashingRule,
+    StartResponseMarkerRule,
+)
+
+APP = 'def application(environ, start_response):\n    start_response("200 OK", [])\n    return []\n'
+CONTEXT = FileContext("app.py", "app")
+
+
+def test_migrate_source_runs_rules_in_order_and_is_idempotent() -> None:
+    result = migrate_source(APP, rules=TEST_RULES)
+    assert result.new_source.startswith("async def application(")
+    assert "# migrate[test-marker]: start_response [call] needs a look\n" in result.new_source
+    assert [(c.rule, c.line, c.kind) for c in result.changes] == [
+        ("test-async-app", 1, "converted"),
+        ("test-marker", 2, "manual"),
+    ]
+    assert result.changed
+    again = migrate_source(result.new_source, rules=TEST_RULES)
+    assert again.new_source == result.new_source and again.changes == []
+
+
+def test_prefilter_skips_rules_and_parsing() -> None:
+    result = migrate_source("x = 1\n", rules=TEST_RULES)
+    assert result.rules_run == [] and not result.changed
+
+
+def test_unparsable_source_is_an_error_even_when_no_rule_applies() -> None:
+    with pytest.raises(
+        MigrationError, match=r"syntax error at line 2, column \d+: '\(' was never closed"
+    ):
+        migrate_source("x = 1\ny = (\nz = 3\n", rules=TEST_RULES)
+    with pytest.raises(MigrationError, match=r"syntax error"):
+        migrate_source("def application(:\n", rules=TEST_RULES)
+
+
+def test_rule_crash_names_the_rule() -> None:
+    with pytest.raises(MigrationError, match=r"rule test-crash crashed: RuntimeError: boom"):
+        migrate_source("CRASH_ME = 1\n", rules=TEST_RULES)
+
+
+def test_output_that_does_not_compile_is_refused() -> None:
+    source = "def BREAK_ME():\n    yield from x\n"
+    with pytest.raises(MigrationError, match=r"test-broken produced code that does not compile"):
+        migrate_source(source, rules=TEST_RULES)
+
+
+def test_select_rules_by_id() -> None:
+    assert select_rules(["test-marker"], available=TEST_RULES) == [StartResponseMarkerRule]
+    assert CrashingRule not in select_rules(None, ["test-crash"], available=TEST_RULES)
+    with pytest.raises(UnknownRuleError, match="'nope'"):
+        select_rules(["nope"], available=TEST_RULES)
+
+
+def test_module_name_for() -> None:
+    assert module_name_for("app/wsgi.py") == "app.wsgi"
+    assert module_name_for("pkg/__init__.py") == "pkg"
+    assert module_name_for("wsgi.py") == "wsgi"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(APP.replace("\n", "\r\n").encode(), id="crlf"),
+        pytest.param(codecs.BOM_UTF8 + APP.encode(), id="bom"),
+        pytest.param(codecs.BOM_UTF8 + APP.replace("\n", "\r\n").encode(), id="bom-crlf"),
+        pytest.param(
+            ("# -*- coding: latin-1 -*-\n" + APP + 'NAME = "café"\n').encode("latin-1"),
+            id="latin-1",
+        ),
+        pytest.param(APP.rstrip("\n").encode(), id="no-final-newline"),
+    ],
+)
+def test_bytes_keep_encoding_bom_and_line_endings(data: bytes) -> None:
+    status, changes, new, error = migrate_file_bytes(data, [AsyncApplicationRule], CONTEXT)
+    assert (status, error) == ("changed", None) and new is not None
+    assert [c.kind for c in changes] == ["converted"]
+    # exactly one line differs: everything else is byte-for-byte the same
+    old_lines, new_lines = split_lines(data), split_lines(new)
+    assert len(old_lines) == len(new_lines)
+    differing = [(a, b) for a, b in zip(old_lines, new_lines, strict=True) if a != b]
+    assert len(differing) == 1
+    before, after = differing[0]
+    assert after == before.replace(b"def application", b"async def application")
+    assert new.startswith(codecs.BOM_UTF8) == data.startswith(codecs.BOM_UTF8)
+
+
+def test_empty_file_and_undecodable_file() -> None:
+    assert migrate_file_bytes(b"", TEST_RULES, CONTEXT)[0] == "unchanged"
+    status, _, _, error = migrate_file_bytes(b"x = '\xe9'\n", TEST_RULES, CONTEXT)
+    assert status == "error" and error is not None and "cannot decode as utf-8" in error
+
+
+def test_file_diff_marks_missing_final_newline() -> None:
+    diff = file_diff(b"a\nb", b"a\nc", "x.py")
+    assert diff == (
+        b"--- a/x.py\n+++ b/x.py\n@@ -1,2 +1,2 @@\n a\n-b\n\\ No newline at end of file\n"
+        b"+c\n\\ No newline at end of file\n"
+    )
+    assert file_diff(b"", b"x\n", "n.py").endswith(b"@@ -0,0 +1 @@\n+x\n")
+
+
+def test_run_files_in_processes_keeps_order(tmp_path: Path) -> None:
+    tasks = []
+    for i in range(12):
+        path = tmp_path / f"m{i:02}.py"
+        path.write_text(APP if i % 3 == 0 else ("CRASH_ME = 1\n" if i == 4 else f"x = {i}\n"))
+        tasks.append(FileTask(path, path.name))
+    serial = list(run_files(tasks, TEST_RULES, jobs=1))
+    parallel = list(run_files(tasks, TEST_RULES, jobs=2))
+    assert [r.relpath for r in parallel] == [t.relpath for t in tasks]
+    assert [(r.status, r.changes, r.new_bytes, r.error) for r in parallel] == [
+        (r.status, r.changes, r.new_bytes, r.error) for r in serial
+    ]
+    assert [r.status for r in serial].count("changed") == 4
+    assert serial[4].status == "error"
