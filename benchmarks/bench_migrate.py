@@ -24,9 +24,13 @@ from pathlib import Path
 
 import libcst as cst
 
-from migrate.discovery import discover
-from migrate.rules import RULES, Rule
-from migrate.runner import FileTimeout, select_rules, time_limit
+# Measure the code of this checkout, whatever copy of the package is installed.
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from migrate.discovery import discover  # noqa: E402
+from migrate.rules import RULES, Rule  # noqa: E402
+from migrate.runner import FileTimeout, select_rules, time_limit  # noqa: E402
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 REQUIREMENT = "django==5.2.*"
@@ -122,6 +126,7 @@ def time_migrate(
 ) -> tuple[float, float, int, dict[str, object]]:
     with tempfile.TemporaryDirectory() as scratch:
         report_path = Path(scratch) / "report.json"
+        pythonpath = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
         cpu = children_cpu()
         start = time.perf_counter()
         completed = subprocess.run(
@@ -139,6 +144,7 @@ def time_migrate(
             ],
             capture_output=True,
             check=False,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *pythonpath])},
         )
         elapsed = time.perf_counter() - start
         cpu_used = children_cpu() - cpu

@@ -11,6 +11,7 @@ method) and calls the second one with a status and headers, whatever they are ca
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ _EVIDENCE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=4)  # both WSGI rules ask it of the same text, one after the other
 def may_hold_wsgi_app(source: str) -> bool:
     """Cheap text test: could ``source`` define a WSGI application?
 
@@ -68,14 +70,38 @@ def may_hold_wsgi_app(source: str) -> bool:
 _SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 
 
+# libcst computes ``node.children`` by running a visitor over the node each time it is asked,
+# and the analyses walk the same subtrees many times: on a large file that was most of the
+# run. Nodes are immutable, so their children are remembered. The entry holds the node itself,
+# so its id cannot be reused by another node while the entry lives; the cache is emptied
+# when it grows past a bound, so memory stays flat over a long run.
+_CHILDREN: dict[int, tuple[cst.CSTNode, Sequence[cst.CSTNode]]] = {}
+_CHILDREN_MAX = 400_000
+
+
+def children_of(node: cst.CSTNode) -> Sequence[cst.CSTNode]:
+    """``node.children`` (in source order), computed once per node."""
+    entry = _CHILDREN.get(id(node))
+    if entry is not None and entry[0] is node:
+        return entry[1]
+    if len(_CHILDREN) >= _CHILDREN_MAX:
+        _CHILDREN.clear()
+    children = node.children
+    _CHILDREN[id(node)] = (node, children)
+    return children
+
+
 def walk(node: cst.CSTNode, *, into_scopes: bool = True) -> Iterator[cst.CSTNode]:
     """``node`` and all its descendants (not entering nested defs/lambdas/classes unless
     ``into_scopes``)."""
-    yield node
-    for child in node.children:
-        if not into_scopes and isinstance(child, _SCOPES):
-            continue
-        yield from walk(child, into_scopes=into_scopes)
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        children = children_of(current)
+        for child in reversed(children):  # reversed, so they come off the stack in order
+            if into_scopes or not isinstance(child, _SCOPES):
+                stack.append(child)
 
 
 def names_in(node: cst.CSTNode) -> set[str]:
@@ -351,6 +377,9 @@ class WsgiApp:
     other_uses: list[cst.CSTNode] = field(default_factory=list)
     #: Already wrapped in ``WsgiToAsgi(...)`` by an earlier run (or by hand).
     already_adapted: bool = False
+    #: Statements ``x = Mw(B(name))`` using the name only as the app at the bottom of a stack
+    #: of ASGI middleware (not in :attr:`other_uses`: fine once the app is ASGI).
+    stack_uses: list[cst.CSTNode] = field(default_factory=list)
 
 
 def _is_main_guard(stmt: cst.CSTNode) -> bool:
@@ -445,6 +474,7 @@ def _find_uses(module: cst.Module, app: WsgiApp) -> None:
                 names.add(bound)
                 continue
     servers = set(import_spellings(module, SERVER_FUNCTIONS))
+    middleware = _middleware_names(module)
     for stmt in module.body:
         if stmt is app.node or _is_main_guard(stmt):
             continue
@@ -455,19 +485,82 @@ def _find_uses(module: cst.Module, app: WsgiApp) -> None:
                 app.already_adapted = True
             elif _alias_of(stmt, name):
                 continue
+            elif _is_stack_use(stmt, name, middleware):
+                if not any(use is stmt for use in app.stack_uses):
+                    app.stack_uses.append(stmt)
             elif _mentions_outside_server_calls(stmt, name, servers):
                 app.other_uses.append(stmt)
 
 
+_MIDDLEWARE_CACHE: dict[int, tuple[cst.Module, set[str]]] = {}
+
+
+def _middleware_names(module: cst.Module) -> set[str]:
+    """:func:`migrate.middleware_analysis.middleware_names`, once per module."""
+    from migrate import middleware_analysis  # it builds on this module
+
+    cached = _MIDDLEWARE_CACHE.get(id(module))
+    if cached is not None and cached[0] is module:
+        return cached[1]
+    names = middleware_analysis.middleware_names(module)
+    _MIDDLEWARE_CACHE.clear()
+    _MIDDLEWARE_CACHE[id(module)] = (module, names)
+    return names
+
+
+def _is_stack_use(stmt: cst.CSTNode, name: str, middleware: set[str]) -> bool:
+    from migrate import middleware_analysis
+
+    return middleware_analysis.is_middleware_stack_use(stmt, name, middleware)
+
+
+def middleware_names(module: cst.Module) -> set[str]:
+    """Local names of ASGI middleware in ``module`` (see
+    :func:`migrate.middleware_analysis.middleware_names`)."""
+    return _middleware_names(module)
+
+
 def _mentions_outside_server_calls(node: cst.CSTNode, name: str, servers: set[str]) -> bool:
-    """``name`` is used under ``node`` other than as an argument of a WSGI server call."""
+    """``name`` (the module-level name) is used under ``node`` other than as an argument of a
+    WSGI server call."""
     served: set[int] = set()
     for n in walk(node):
         if isinstance(n, cst.Call) and _dotted(n.func) in servers:
             served.update(id(a.value) for a in n.args if is_plain_name(a.value, name))
-        if isinstance(n, cst.Name) and n.value == name and id(n) not in served:
-            return True
-    return False
+    return any(id(n) not in served for n in global_references(node, name))
+
+
+def global_references(node: cst.CSTNode, name: str) -> Iterator[cst.Name]:
+    """The :class:`~libcst.Name` nodes under ``node`` that may refer to the module-level
+    ``name``: not attribute names (``os.environ``), keyword names (``f(app=...)``), nor names
+    inside a function or lambda with a parameter of that name (``def Mw(app): ...``), which
+    shadows it."""
+    if isinstance(node, cst.Name):
+        if node.value == name:
+            yield node
+        return
+    if isinstance(node, cst.Attribute):
+        yield from global_references(node.value, name)
+        return
+    if isinstance(node, cst.Arg):
+        yield from global_references(node.value, name)
+        return
+    if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+        params = node.params
+        all_params = [
+            *params.posonly_params, *params.params, *params.kwonly_params,
+            *(p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)),
+        ]
+        if any(p.name.value == name for p in all_params):
+            # only what is evaluated outside the function: decorators and defaults
+            outside: list[cst.CSTNode] = [p.default for p in all_params if p.default is not None]
+            if isinstance(node, cst.FunctionDef):
+                outside += [d.decorator for d in node.decorators]
+            for part in outside:
+                yield from global_references(part, name)
+            return
+    for child in node.children:
+        yield from global_references(child, name)
 
 
 # --------------------------------------------------------------------------- environ keys
@@ -761,6 +854,8 @@ class CallGroup:
     problems: list[str] = field(default_factory=list)
     #: ``(member name, statement)``: uses of a member the group cannot follow.
     stray_uses: list[tuple[str, cst.CSTNode]] = field(default_factory=list)
+    #: ``(member name, callee, module)``: start_response handed to an imported function.
+    imported_uses: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
@@ -803,6 +898,7 @@ def find_call_groups(module: cst.Module, apps: Sequence[WsgiApp]) -> list[CallGr
     members: dict[str, GroupMember] = {}
     parent: dict[str, str] = {}
     problems: dict[str, list[str]] = {}
+    foreign: dict[str, list[tuple[str, str, str]]] = {}
     sites: set[int] = set()  # ids of the callee Names of the calls between members
 
     def find(name: str) -> str:
@@ -817,7 +913,8 @@ def find_call_groups(module: cst.Module, apps: Sequence[WsgiApp]) -> list[CallGr
         queue.append(member)
 
     queue: list[GroupMember] = []
-    for app in by_name.values():
+    seeds = [*by_name.values(), *_chained_apps(module, defs, {a.name for a in apps})]
+    for app in seeds:
         assert isinstance(app.node, cst.FunctionDef)
         if defs.get(app.name) == [app.node]:
             add(GroupMember(app.name, app.node, Delegate(0, 1), app.environ,
@@ -838,8 +935,7 @@ def find_call_groups(module: cst.Module, apps: Sequence[WsgiApp]) -> list[CallGr
             if not (isinstance(call.func, cst.Name) and callee in defs):
                 source = imported.get(callee.split(".")[0]) if callee else None
                 if source is not None:
-                    found.append(f"`{member.name}` uses `{callee}` from {source} with "
-                                 "start_response; convert them together")
+                    foreign.setdefault(member.name, []).append((member.name, callee, source))
                 else:
                     found.append(f"`{member.name}` hands start_response to "
                                  f"`{callee or 'other code'}()`")
@@ -890,13 +986,108 @@ def find_call_groups(module: cst.Module, apps: Sequence[WsgiApp]) -> list[CallGr
         group = groups.setdefault(find(member.name), CallGroup([]))
         group.members.append(member)
         group.problems.extend(problems.get(member.name, []))
+        group.imported_uses.extend(foreign.get(member.name, []))
     member_defs = {id(m.node) for m in members.values()}
+    exported = _dunder_all(module)
     for group in groups.values():
+        group.problems.extend(
+            f"`{m.name}` is exported in __all__ (other modules may hand it start_response)"
+            for m in group.members
+            if m.is_helper and m.name in exported
+        )
         for member in group.members:
             group.stray_uses.extend(
                 (member.name, stmt) for stmt in _stray_uses(module, member, member_defs, sites)
             )
     return list(groups.values())
+
+
+def _dunder_all(module: cst.Module) -> set[str]:
+    """The names listed in a module-level ``__all__ = [...]`` / ``(...)`` (or ``+=``)."""
+    names: set[str] = set()
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            targets: list[cst.BaseExpression] = []
+            if isinstance(small, cst.Assign):
+                targets = [t.target for t in small.targets]
+            elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
+                targets = [small.target]
+            value = (
+                getattr(small, "value", None)
+                if any(is_plain_name(t, "__all__") for t in targets) else None
+            )
+            if isinstance(value, (cst.List, cst.Tuple, cst.Set)):
+                names.update(
+                    text for e in value.elements if (text := string_value(e.value)) is not None
+                )
+    return names
+
+
+def _responders(defs: dict[str, list[cst.FunctionDef]]) -> set[tuple[str, int]]:
+    """``(function, index)``: module-level functions whose positional parameter ``index``
+    is a start_response -- called with a status and headers, directly or through a chain of
+    such functions (``json_response(start_response, ...)`` -> ``respond(start_response,
+    ...)``)."""
+    funcs = {
+        name: found[0] for name, found in defs.items()
+        if len(found) == 1 and found[0].asynchronous is None
+        and positional_params(found[0]) is not None
+    }
+    result = {
+        (name, index)
+        for name, func in funcs.items()
+        for index in range(len(positional_params(func) or []))
+        if _calls_param(func, index)
+    }
+    changed = True
+    while changed:
+        changed = False
+        for name, func in funcs.items():
+            for index, param in enumerate(positional_params(func) or []):
+                if (name, index) in result:
+                    continue
+                for node in walk(func.body):
+                    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Name)):
+                        continue
+                    if any(
+                        is_plain_name(arg.value, param.name.value)
+                        and arg.keyword is None and not arg.star
+                        and (node.func.value, at) in result
+                        for at, arg in enumerate(node.args)
+                    ):
+                        result.add((name, index))
+                        changed = True
+                        break
+    return result
+
+
+def _chained_apps(
+    module: cst.Module, defs: dict[str, list[cst.FunctionDef]], known: set[str]
+) -> list[WsgiApp]:
+    """WSGI apps :func:`find_apps` does not see because their start_response reaches the
+    status and headers only through two or more helpers (``app`` -> ``index`` ->
+    ``html_response`` -> ``respond``), with their uses found the same way."""
+    responders = _responders(defs)
+    found = []
+    for name, funcs in defs.items():
+        func = funcs[0]
+        params = positional_params(func)
+        if (
+            name in known
+            or len(funcs) != 1
+            or func.asynchronous is not None
+            or params is None
+            or len(params) != 2
+            or any(p.default is not None for p in params)
+            or (name, 1) not in responders
+        ):
+            continue
+        app = WsgiApp("function", name, func, params[0].name.value, params[1].name.value)
+        _find_uses(module, app)
+        found.append(app)
+    return found
 
 
 def _stray_uses(
@@ -907,7 +1098,7 @@ def _stray_uses(
     name = member.name
     for stmt in module.body:
         if id(stmt) in member_defs:
-            skip = {id(stmt.name)} if stmt is member.node else set()  # type: ignore[attr-defined]
+            skip = {id(stmt.name)} if stmt is member.node else set()
             for node in walk(stmt):
                 if isinstance(node, cst.Attribute):
                     skip.add(id(node.attr))

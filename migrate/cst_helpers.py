@@ -6,7 +6,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor
 
-from migrate.rules.base import MARKER_RE
+from migrate.markers import MARKER_RE
 
 
 def add_imports(module: cst.Module, imports: list[tuple[str, str | None]]) -> cst.Module:

@@ -19,10 +19,9 @@ never by name. A WSGI middleware is
 - or a function ``mw(app, ...)`` that defines ``wrapped(environ, start_response)`` calling
   ``app(environ, ...)`` and returns it (a closure factory, also usable as ``@mw``).
 
-Meant to be folded into :mod:`migrate.analysis` later: the ``wsgi-app`` rule needs
-:func:`middleware_names` / :func:`is_middleware_stack_use` / :func:`only_middleware_decorators`
-so that an app wrapped in (converted) middleware, ``app = Auth(inner)`` or ``@auth``, is still
-converted instead of being left as WSGI.
+The ``wsgi-app`` rule uses :func:`middleware_names` / :func:`is_middleware_stack_use` (through
+:mod:`migrate.analysis`) so that an app wrapped in (converted) middleware, ``app = Auth(inner)``
+or ``@auth``, is still converted instead of being left as WSGI.
 """
 
 from __future__ import annotations
@@ -39,11 +38,12 @@ from migrate.analysis import is_plain_name, positional_params, walk
 MiddlewareKind = Literal["class", "factory", "decorator"]
 
 #: Does the ``wsgi-app`` rule convert a WSGI app used at the bottom of a middleware stack
-#: (``app = Auth(inner)``) or decorated with middleware (``@auth``)? Not yet: until then the
-#: ``wsgi-middleware`` rule serves such an app through ``adapters.WsgiToAsgi`` and leaves
-#: middleware used as decorators as WSGI. Flip it when :func:`is_middleware_stack_use` and
-#: :func:`only_middleware_decorators` are used by the wsgi-app rule.
-WSGI_APP_CONVERTS_STACKED_APPS = False
+#: (``app = Auth(inner)``) or decorated with middleware (``@auth``)? Yes: it does not count
+#: :func:`is_middleware_stack_use` as another use and keeps decorators for which
+#: :func:`only_middleware_decorators` holds; an app it leaves as WSGI is served through
+#: ``adapters.WsgiToAsgi`` below the middleware. So the ``wsgi-middleware`` rule leaves the
+#: bottom of a stack of this module's apps to it and converts middleware used as decorators.
+WSGI_APP_CONVERTS_STACKED_APPS = True
 
 #: Well-known third-party WSGI middleware: qualified name -> short name used in messages.
 THIRD_PARTY = {

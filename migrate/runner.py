@@ -67,7 +67,8 @@ _stage = ["reading"]
 
 
 class UnknownRuleError(ValueError):
-    """A rule id that is not in the registry."""
+    """A rule id that is not in the registry, or a selection that leaves out a rule that a
+    selected rule needs."""
 
 
 @dataclass
@@ -146,7 +147,16 @@ def select_rules(
         )
     if select is not None:
         rules = [rule for rule in rules if rule.rule_id in select]
-    return [rule for rule in rules if rule.rule_id not in ignore]
+    rules = [rule for rule in rules if rule.rule_id not in ignore]
+    chosen = {rule.rule_id for rule in rules}
+    for rule in rules:
+        missing = [needed for needed in rule.requires if needed not in chosen]
+        if missing:
+            raise UnknownRuleError(
+                f"rule {rule.rule_id!r} needs {', '.join(repr(m) for m in missing)} in the same run "
+                "(else half a stack would be converted): select both, or ignore both"
+            )
+    return rules
 
 
 def _resolve_rules(
@@ -201,11 +211,16 @@ def _parse(source: str) -> cst.Module:
         raise MigrationError("too deeply nested to parse") from None
 
 
+#: The file name our syntax checks compile under. Warnings the compiler emits for user code
+#: ("invalid escape sequence") are not ours to print; they are silenced by one filter on
+#: this name, as ``warnings.catch_warnings`` per file costs a tenth of the compile time.
+_CHECK_FILENAME = "<migrate-syntax-check>"
+warnings.filterwarnings("ignore", module=re.escape(_CHECK_FILENAME))
+
+
 def _cpython_syntax_error(source: str) -> str | None:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            compile(source, "<migrate>", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+        compile(source, _CHECK_FILENAME, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
     except SyntaxError as exc:
         where = f"line {exc.lineno}" + (f", column {exc.offset}" if exc.offset else "")
         return f"syntax error at {where}: {exc.msg}"
@@ -214,16 +229,10 @@ def _cpython_syntax_error(source: str) -> str | None:
     return None
 
 
-def _parses_quickly(source: str) -> bool:
-    return _cpython_syntax_error(source) is None
-
-
 def _compile_error(source: str) -> str | None:
     """None if CPython compiles ``source``, else why not."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            compile(source, "<migrate>", "exec", dont_inherit=True)
+        compile(source, _CHECK_FILENAME, "exec", dont_inherit=True)
     except SyntaxError as exc:
         return f"{exc.msg} at line {exc.lineno}"
     except (ValueError, RecursionError, MemoryError) as exc:
@@ -258,32 +267,73 @@ def _might_apply(rule: type[Rule], source: str) -> bool:
         ) from exc
 
 
+def _caused_by_timeout(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, FileTimeout):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _might_apply_to_tree(rule: type[Rule], tree: ast.Module, source: str) -> bool:
+    _stage[0] = f"the shape prefilter of rule {rule.rule_id}"
+    try:
+        return rule.might_apply_to_tree(tree, source)
+    except Exception as exc:
+        raise MigrationError(
+            f"rule {rule.rule_id} crashed in might_apply_to_tree: {describe_exception(exc)}"
+        ) from exc
+
+
+def _cpython_tree(source: str) -> ast.Module | None:
+    """CPython's AST of ``source``, or None when CPython cannot parse it."""
+    try:
+        tree = compile(source, _CHECK_FILENAME, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return tree if isinstance(tree, ast.Module) else None
+
+
 def _transform(source: str, rules: Sequence[type[Rule]], context: FileContext) -> SourceResult:
     """Parse once, run every rule whose prefilter matches, verify the output. Raises MigrationError."""
-    # The text prefilter: a libcst parse is the expensive part and most files need none.
-    # They are still checked with CPython's parser (about 20x faster), so that a file which
-    # does not parse is reported whether or not it mentions what the rules look for.
-    if not any(_might_apply(rule, source) for rule in rules):
-        _stage[0] = "checking the syntax"
-        if not _parses_quickly(source):
-            _parse(source)  # the verdict and the message come from libcst, as for other files
+    # A libcst parse is the expensive part and most files need none. Two prefilter stages
+    # come first: the rules' text tests, then their shape tests on CPython's AST. CPython's
+    # parser (about 20x faster than libcst) runs on every file anyway, so that a file which
+    # does not parse is reported whether or not a rule would touch it.
+    candidates = [rule for rule in rules if _might_apply(rule, source)]
+    _stage[0] = "checking the syntax"
+    tree = _cpython_tree(source)
+    if tree is None:
+        _parse(source)  # the verdict and the message come from libcst, as for other files
+    elif candidates:
+        candidates = [rule for rule in candidates if _might_apply_to_tree(rule, tree, source)]
+    if not candidates:
         return SourceResult(source, [])
     _stage[0] = "parsing"
-    module = _parse(source)
+    # A freshly parsed tree has no shared nodes, so the wrapper's defensive deep copy is not
+    # needed; one wrapper (and its computed positions) serves every rule until one changes
+    # the code, after which the next rule gets a fresh parse of the new text.
+    wrapper = MetadataWrapper(_parse(source), unsafe_skip_copy=True)
     changes: list[Change] = []
     rules_run: list[str] = []
     current = source
     for rule_class in rules:
-        # Re-checked on the current text: an earlier rule may have written what this one matches.
-        if not _might_apply(rule_class, current):
+        # A rule the prefilters passed over runs after all if an earlier rule wrote what its
+        # text test matches (conservatively: no shape test on text that was never compiled).
+        if rule_class not in candidates and (current == source or not _might_apply(rule_class, current)):
             continue
         rules_run.append(rule_class.rule_id)
         _stage[0] = f"rule {rule_class.rule_id}"
         try:
             rule = rule_class(context)
-            module = MetadataWrapper(module).visit(rule)
-            current = module.code
+            code = wrapper.visit(rule).code
+            if code != current:
+                current = code
+                wrapper = MetadataWrapper(cst.parse_module(current), unsafe_skip_copy=True)
         except Exception as exc:
+            if _caused_by_timeout(exc):  # libcst's own cleanup can turn our timeout into a KeyError
+                raise FileTimeout from exc
             raise MigrationError(
                 f"rule {rule_class.rule_id} crashed: {describe_exception(exc)}"
             ) from exc

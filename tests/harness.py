@@ -21,6 +21,7 @@ broken off after it started counts as "broken".
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import itertools
 import sys
@@ -98,7 +99,18 @@ def migrate_text(
     wrapper = libcst.MetadataWrapper(libcst.parse_module(source))
     instance = rule(FileContext(relpath, relpath.removesuffix(".py").replace("/", ".")))
     after = wrapper.visit(instance)
+    if after.code != source or instance.changes:
+        assert_prefilters_pass(rule, source)
     return after.code, instance.changes
+
+
+def assert_prefilters_pass(rule: type[Rule], source: str) -> None:
+    """A source the rule changes passes both of its prefilters (else a real run would skip
+    the file silently): checked on every source any rule test migrates."""
+    assert rule.might_apply(source), f"{rule.rule_id}: text prefilter misses a file the rule changes"
+    assert rule.might_apply_to_tree(ast.parse(source), source), (
+        f"{rule.rule_id}: shape prefilter misses a file the rule changes"
+    )
 
 
 def assert_idempotent(after: str, rule: type[Rule] = WsgiAppRule) -> None:

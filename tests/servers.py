@@ -124,7 +124,7 @@ def serve_asgi(app: Any, server: str = "uvicorn", **config: Any) -> Iterator[str
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -153,9 +154,12 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[bytes]:
+    # Run the CLI of this checkout, whatever copy of the package is installed.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     return subprocess.run(
         [sys.executable, "-m", "migrate", *args, "-j", "1"],
         cwd=cwd,
+        env=env,
         capture_output=True,
         timeout=CLI_TIMEOUT,
         check=False,

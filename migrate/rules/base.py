@@ -22,25 +22,27 @@ Writing a rule::
 
 from __future__ import annotations
 
-import re
+import ast
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import libcst as cst
 from libcst.metadata import PositionProvider
 
+from migrate.markers import MARKER_RE, marker_comment
+
+__all__ = [
+    "CHANGE_KINDS",
+    "MARKER_RE",
+    "Change",
+    "ChangeKind",
+    "FileContext",
+    "Rule",
+    "marker_comment",
+]
+
 ChangeKind = Literal["converted", "adapted", "manual"]
 CHANGE_KINDS: tuple[ChangeKind, ...] = ("converted", "adapted", "manual")
-
-#: ``# migrate[rule-id]: message`` -- the marker left at every adapted/manual spot.
-MARKER_RE = re.compile(r"#\s*migrate\[(?P<rule>[a-z0-9-]+)\]:\s*(?P<message>.*)")
-
-
-def marker_comment(rule_id: str, message: str) -> str:
-    """The text of a marker comment (one line, so the marker survives reformatting)."""
-    one_line = " ".join(message.split())
-    return f"# migrate[{rule_id}]: {one_line}"
-
 
 @dataclass(frozen=True)
 class Change:
@@ -75,6 +77,8 @@ class Rule(cst.CSTTransformer):
     rule_id: ClassVar[str]
     #: One line for ``--list-rules``.
     summary: ClassVar[str]
+    #: Ids of rules that must run in the same run (selecting this rule without them is an error).
+    requires: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, context: FileContext) -> None:
         super().__init__()
@@ -89,6 +93,16 @@ class Rule(cst.CSTTransformer):
         file the rule would change is a bug (the file would be silently skipped).
         """
         raise NotImplementedError
+
+    @classmethod
+    def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
+        """A second, sharper prefilter on CPython's AST of the file (which the runner parses
+        anyway, to report files that do not parse): run only when :meth:`might_apply` said yes.
+        ``source`` is the text the tree was parsed from.
+
+        Same contract: a superset of what the rule matches. The default says yes.
+        """
+        return True
 
     def line_of(self, node: cst.CSTNode) -> int:
         """1-based line where ``node`` starts in the module this rule was given."""

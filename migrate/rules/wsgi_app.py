@@ -45,17 +45,42 @@ flow...) is kept as WSGI under a private name and served through the runtime ada
 A WSGI app that other code of the module also uses (a dispatcher, a middleware stack) is
 left alone with a ``manual`` marker. Already-converted and already-adapted code is
 recognised, so a second run changes nothing.
+
+Call groups (when :data:`CONVERTS_CALL_GROUPS` is on): a dispatcher, the sub-apps it hands
+the request to and the response helpers that get ``start_response`` are converted together
+(each reported on its own line), when every member converts and every use of a member is
+``return f(environ, start_response, *extra)`` / ``return helper(start_response, ...)`` in
+another member (outside try/with blocks), or a use the rule accepts for an app (serving it,
+an alias)::
+
+    def json_response(start_response, status, data):        async def json_response(send, status, data):
+        start_response(status, [...])                            await send({... "http.response.start" ...})
+        return [json.dumps(data).encode()]                       await send({... "http.response.body" ...})
+
+    def detail(environ, start_response, item_id):            async def detail(scope, receive, send, item_id):
+        return json_response(start_response, "200 OK", ...)      ...
+                                                                 return await json_response(send, "200 OK", ...)
+    def app(environ, start_response):                        async def app(scope, receive, send):
+        ...                                                      ...
+        return detail(environ, start_response, 7)                return await detail(scope, receive, send, 7)
+
+Otherwise the whole group stays as it was (the dispatcher adapted, the sub-apps manual, the
+helpers untouched), and the markers say why -- e.g. that a member hands ``start_response`` to
+a helper imported from another module (the rule sees one module at a time), or that a
+helper is exported in ``__all__``.
 """
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
-from migrate import analysis
+from migrate import analysis, prefilter
 from migrate.analysis import (
     CallGroup,
     Delegate,
@@ -75,12 +100,10 @@ _UTF8 = frozenset({"utf-8", "utf8"})
 
 #: Does the rule convert *call groups* natively: WSGI apps and response helpers of one module
 #: that hand ``start_response`` to each other (a dispatcher, its sub-apps, ``json_response(
-#: start_response, ...)`` helpers)? Off until ``test_rule_wsgi_app.py``'s ADAPTED_CASES
-#: "start_response passed on" / "start_response handed to a helper" (which are such groups,
-#: and then convert) expect ``converted``. When off, a group that could be converted is left
+#: start_response, ...)`` helpers)? When off, a group that could be converted is left
 #: exactly as before (the caller adapted, the callees manual); groups that cannot be
 #: converted say why in their markers either way.
-CONVERTS_CALL_GROUPS = False
+CONVERTS_CALL_GROUPS = True
 
 
 class Unconvertible(Exception):
@@ -204,6 +227,10 @@ class EnvironRewriter(cst.CSTTransformer):
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if is_plain_name(node.value, self.environ) and node.attr.value != "get":
             raise Unconvertible(f"it uses environ.{node.attr.value}")
+        self._allow(node.attr)  # `os.environ`: an attribute name, not the environ
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        self._allow(node.keyword)  # `f(environ=...)`: a keyword name, not the environ
 
     def visit_Subscript(self, node: cst.Subscript) -> None:
         if analysis.environ_read_key(node, self.environ) is not None:
@@ -940,6 +967,7 @@ def convert_callable(
     helpers: dict[str, set[int]],
     delegates: Mapping[str, Delegate] | None = None,
     role: Literal["app", "helper"] = "app",
+    middleware: set[str] | frozenset[str] = frozenset(),
 ) -> Conversion:
     """The ASGI version of one WSGI callable, or :class:`Unconvertible`.
 
@@ -947,9 +975,11 @@ def convert_callable(
     f(environ, start_response, *extra)`` calls of them become ``return await f(scope, receive,
     send, *extra)``. ``role="helper"``: ``func`` is a response helper, which gets
     ``start_response`` (its parameter of that name becomes ``send``) but no environ (pass
-    ``""``); an app (``role="app"``) may take extra parameters after the two WSGI ones."""
+    ``""``); an app (``role="app"``) may take extra parameters after the two WSGI ones.
+    Decorators are kept when they are all ASGI middleware (``middleware``, from
+    :func:`analysis.middleware_names`): they then get the ASGI app they expect."""
     delegates = delegates or {}
-    if func.decorators:
+    if func.decorators and len(_middleware_decorators(func, middleware)) != len(func.decorators):
         raise Unconvertible("it is decorated (the decorator expects a WSGI callable)")
     if not isinstance(func.body, cst.IndentedBlock):
         raise Unconvertible("it is written on one line")
@@ -1066,6 +1096,21 @@ def convert_callable(
     return Conversion(new_func, details, use)
 
 
+def _middleware_decorators(
+    func: cst.FunctionDef | cst.ClassDef, middleware: set[str] | frozenset[str]
+) -> list[cst.Decorator]:
+    """The outermost decorators of ``func`` that are ASGI middleware (``@auth``,
+    ``@require("x")``): they wrap whatever the decorators below them make."""
+    found: list[cst.Decorator] = []
+    for decorator in func.decorators:
+        expr = decorator.decorator
+        callee = expr.func if isinstance(expr, cst.Call) else expr
+        if not middleware or analysis.dotted_name(callee) not in middleware:
+            break
+        found.append(decorator)
+    return found
+
+
 def _last_without_comma(params: list[cst.Param]) -> list[cst.Param]:
     if params and params[-1].comma is not cst.MaybeSentinel.DEFAULT:
         params[-1] = params[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
@@ -1098,16 +1143,41 @@ def _check_delegate_call(
         raise Unconvertible(f"it hands `{name}()` the environ or start_response unusually")
 
 
-def _role(member: GroupMember) -> str:
+def _role(member: GroupMember, group: CallGroup) -> str:
     if member.is_helper:
         return "response helper"
-    return "dispatcher" if member.callees else "sub-app"
+    apps = {m.name for m in group.members if not m.is_helper}
+    return "dispatcher" if apps & set(member.callees) else "sub-app"
+
+
+def _names(names: Sequence[str], limit: int = 3) -> str:
+    shown = [f"`{n}`" for n in dict.fromkeys(names)]
+    if len(shown) > limit:
+        return f"{', '.join(shown[:limit])} and {len(shown) - limit} more"
+    return ", ".join(shown)
+
+
+def _imported_problems(group: CallGroup) -> list[str]:
+    """``start_response`` handed to imported functions, one line per module they come from:
+    the rule sees one module at a time, so it cannot convert them together."""
+    by_source: dict[str, tuple[list[str], list[str]]] = {}
+    for member, callee, source in group.imported_uses:
+        users, callees = by_source.setdefault(source, ([], []))
+        users.append(member)
+        callees.append(callee)
+    problems = []
+    for source, (users, callees) in by_source.items():
+        verb = "uses" if len(set(users)) == 1 else "use"
+        problems.append(
+            f"{_names(users)} {verb} {_names(callees, 4)} from {source} with start_response; "
+            "convert them together"
+        )
+    return problems
 
 
 def _group_reason(group: CallGroup, problems: list[str]) -> str:
     """Why a call group stays WSGI, for its markers."""
-    names = group.names
-    shown = ", ".join(f"`{n}`" for n in names[:5]) + (" ..." if len(names) > 5 else "")
+    shown = _names(group.names)
     unique = list(dict.fromkeys(problems))
     text = "; ".join(unique[:3])
     if len(unique) > 3:
@@ -1124,33 +1194,83 @@ def _is_docstring(stmt: cst.BaseStatement) -> bool:
     )
 
 
+class _WrapBottoms(cst.CSTTransformer):
+    """``name`` at the bottom of a middleware stack (ids from ``_stack_arguments``) ->
+    ``WsgiToAsgi(name)``."""
+
+    def __init__(self, bottoms: set[int], names: set[str]) -> None:
+        super().__init__()
+        self.bottoms = bottoms
+        self.names = names
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
+        if (
+            isinstance(original_node, cst.Name)
+            and id(original_node) in self.bottoms
+            and original_node.value in self.names
+        ):
+            return _expr(f"WsgiToAsgi({original_node.value})")
+        return updated_node
+
+
 class WsgiAppRule(Rule):
     rule_id = "wsgi-app"
     summary = "WSGI applications become native ASGI apps (or are served through WsgiToAsgi)."
+
+    #: No metadata up front: positions are computed (:meth:`line_of`) only for a module with
+    #: something to report. Most modules the text prefilter lets through hold no WSGI app, and
+    #: on a big one (Django's tests) the positions cost more than the rest of the rule; a
+    #: per-file time limit running out inside libcst's position code surfaced as a bogus
+    #: ``KeyError: IndentedBlock(...)`` "crash" (libcst's ``finally`` hides the timeout).
+    METADATA_DEPENDENCIES = ()  # type: ignore[assignment]
+
+    @classmethod
+    def get_inherited_dependencies(cls) -> frozenset[Any]:
+        return frozenset()  # not the base's PositionProvider either (see above)
 
     @classmethod
     def might_apply(cls, source: str) -> bool:
         return analysis.may_hold_wsgi_app(source)
 
+    @classmethod
+    def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
+        return prefilter.has_wsgi_shape(tree)
+
     def __init__(self, context: FileContext) -> None:
         super().__init__(context)
         self.replacements: dict[int, cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]] = {}
         self.imports: set[tuple[str, str | None]] = set()
+        #: Local names of ASGI middleware (see :func:`analysis.middleware_names`).
+        self.middleware: set[str] = set()
+        self._module: cst.Module | None = None
+        self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
+
+    def line_of(self, node: cst.CSTNode) -> int:
+        """1-based line where ``node`` (of the module given to the rule) starts."""
+        if self._positions is None:
+            assert self._module is not None
+            wrapper = MetadataWrapper(self._module, unsafe_skip_copy=True)
+            self._positions = wrapper.resolve(PositionProvider)
+        return self._positions[node].start.line
 
     # -- planning on the original module -------------------------------------------------
 
     def visit_Module(self, node: cst.Module) -> bool:
         """Plan every change from the original module; all of them replace module-level
         statements, which :meth:`leave_Module` does (so no need to walk into the tree)."""
+        self._module = node
         apps = analysis.find_apps(node)
-        if not apps:
+        groups = analysis.find_call_groups(node, apps)
+        if not groups and not apps:
             return False
+        self.middleware = analysis.middleware_names(node)
         aliases = analysis.wsgiref_util_aliases(node)
         helpers = analysis.read_only_environ_helpers(node)
         grouped: set[int] = set()
-        for group in analysis.find_call_groups(node, apps):
-            if len(group.members) > 1 or group.problems:
-                self._plan_group(group, node, aliases, helpers)
+        found = {id(app) for app in apps}
+        for group in groups:
+            if len(group.members) > 1 or group.problems or group.imported_uses:
+                self._plan_group(group, node, aliases, helpers, found)
                 grouped.update(id(m.app) for m in group.members if m.app is not None)
         for app in apps:
             if id(app) in grouped:
@@ -1169,6 +1289,7 @@ class WsgiAppRule(Rule):
                     conversion = convert_callable(
                         app.node, app.environ, app.start_response,
                         method=False, aliases=aliases, helpers=helpers,
+                        middleware=self.middleware,
                     )
                 except Unconvertible as why:
                     self._adapt_definition(app, str(why))
@@ -1187,10 +1308,11 @@ class WsgiAppRule(Rule):
         module: cst.Module,
         aliases: dict[str, str],
         helpers: dict[str, set[int]],
+        found: set[int],
     ) -> None:
         """Convert every member of ``group`` or none: a half-converted group would hand an
         ASGI ``send`` to WSGI code (or the reverse)."""
-        problems = list(group.problems)
+        problems = _imported_problems(group) + group.problems
         for member in group.members:
             if member.app is not None and member.app.already_adapted:
                 problems.append(f"`{member.name}` is served through adapters.WsgiToAsgi here, "
@@ -1200,7 +1322,8 @@ class WsgiAppRule(Rule):
         for name, stmt in group.stray_uses:
             problems.append(f"`{name}` is also used at line {self.line_of(stmt)}")
         conversions: dict[str, Conversion] = {}
-        if not problems:
+        if not any(m.app is not None and m.app.already_adapted for m in group.members):
+            # also when the group cannot convert: every reason goes into the markers
             delegates = {m.name: m.delegate for m in group.members}
             for member in group.members:
                 try:
@@ -1208,18 +1331,20 @@ class WsgiAppRule(Rule):
                         member.node, member.environ, member.start_response,
                         method=False, aliases=aliases, helpers=helpers,
                         delegates=delegates, role="helper" if member.is_helper else "app",
+                        middleware=self.middleware,
                     )
                 except Unconvertible as why:
-                    problems.append(f"`{member.name}` {why}")
+                    problems.append(f"`{member.name}`: {why}")
         if not problems and CONVERTS_CALL_GROUPS:
             for member in group.members:
                 self._converted_member(group, member, conversions[member.name])
             return
-        # fall back for the whole group, as for apps one by one (helpers are left alone)
+        # fall back for the whole group, as for apps one by one (helpers, and apps only the
+        # group sees, are left alone)
         reason = _group_reason(group, problems) if problems else None
         for member in group.members:
             app = member.app
-            if app is None or app.already_adapted or has_marker(app.node, self.rule_id, module=module):
+            if app is None or id(app) not in found or app.already_adapted or has_marker(app.node, self.rule_id, module=module):
                 continue
             if app.other_uses:
                 self._manual(app, reason)
@@ -1229,6 +1354,7 @@ class WsgiAppRule(Rule):
                 convert_callable(
                     app.node, app.environ, app.start_response,
                     method=False, aliases=aliases, helpers=helpers,
+                    middleware=self.middleware,
                 )
             except Unconvertible as why:
                 self._adapt_definition(app, reason or str(why))
@@ -1240,7 +1366,7 @@ class WsgiAppRule(Rule):
         self.imports.add(("adapters", HELPERS))
         if conversion.use.uses_sys:
             self.imports.add(("sys", None))
-        roles = {m.name: _role(m) for m in group.members}
+        roles = {m.name: _role(m, group) for m in group.members}
         related = [*member.callers, *(c for c in member.callees if c not in member.callers)]
         shown = ", ".join(f"`{name}` ({roles[name]})" for name in related[:4])
         if len(related) > 4:
@@ -1289,18 +1415,29 @@ class WsgiAppRule(Rule):
         details = f" ({', '.join(conversion.details)})" if conversion.details else ""
         self.report(app.node, "converted", f"{what} `{app.name}` converted to ASGI{details}")
 
-    def _adapt_definition(self, app: WsgiApp, reason: str) -> None:
+    def _adapt_definition(
+        self, app: WsgiApp, reason: str, *, kind: Literal["adapted", "manual"] = "adapted",
+        message: str | None = None,
+    ) -> None:
+        """``def _name_wsgi`` and ``name = WsgiToAsgi(_name_wsgi)``. ASGI middleware decorators
+        (``@auth``) move onto the binding, around the adapter: ``name = auth(WsgiToAsgi(...))``."""
         private = f"_{app.name}_wsgi"
-        renamed = app.node.with_changes(name=cst.Name(private))
-        message = f"`{app.name}` kept as WSGI and served through adapters.WsgiToAsgi: {reason}"
-        binding = with_marker(_stmt(f"{app.name} = WsgiToAsgi({private})"),
-                              marker_comment(self.rule_id, message))
+        outer = _middleware_decorators(app.node, self.middleware)
+        renamed = app.node.with_changes(
+            name=cst.Name(private), decorators=app.node.decorators[len(outer):]
+        )
+        value = f"WsgiToAsgi({private})"
+        for decorator in reversed(outer):
+            value = f"{_code(decorator.decorator)}({value})"
+        if message is None:
+            message = f"`{app.name}` kept as WSGI and served through adapters.WsgiToAsgi: {reason}"
+        binding = with_marker(_stmt(f"{app.name} = {value}"), marker_comment(self.rule_id, message))
         if isinstance(binding, cst.SimpleStatementLine):
             blank = [cst.EmptyLine(), cst.EmptyLine()]
             binding = binding.with_changes(leading_lines=[*blank, *binding.leading_lines])
         self.replacements[id(app.node)] = cst.FlattenSentinel([renamed, binding])
         self.imports.add(("adapters", "WsgiToAsgi"))
-        self.report(app.node, "adapted", message)
+        self.report(app.node, kind, message)
 
     def _adapt_binding(self, stmt: cst.SimpleStatementLine, name: str, reason: str) -> None:
         small = stmt.body[0]
@@ -1323,8 +1460,42 @@ class WsgiAppRule(Rule):
         )
         node = app.node
         assert isinstance(node, (cst.FunctionDef, cst.ClassDef))
-        self.replacements[id(node)] = with_marker(node, marker_comment(self.rule_id, message))
-        self.report(node, "manual", message)
+        if isinstance(node, cst.FunctionDef) and _middleware_decorators(node, self.middleware):
+            # the ASGI middleware decorating it needs an ASGI app: the name becomes one
+            message = (
+                f"WSGI app `{app.name}` is also used by other code here (line {lines}); kept "
+                f"as WSGI (as `_{app.name}_wsgi`) and served through adapters.WsgiToAsgi under "
+                f"its ASGI middleware decorators, so `{app.name}` is now an ASGI app: check "
+                "those uses" + (f" ({reason})" if reason else "")
+            )
+            self._adapt_definition(app, "", kind="manual", message=message)
+        else:
+            self.replacements[id(node)] = with_marker(node, marker_comment(self.rule_id, message))
+            self.report(node, "manual", message)
+        self._adapt_stack_uses(app)
+
+    def _adapt_stack_uses(self, app: WsgiApp) -> None:
+        """``x = Mw(name)`` with ASGI middleware around an app that stays WSGI under its name:
+        ``x = Mw(WsgiToAsgi(name))``."""
+        from migrate import middleware_analysis
+
+        for stmt in app.stack_uses:
+            if not isinstance(stmt, cst.SimpleStatementLine) or id(stmt) in self.replacements:
+                continue
+            small = stmt.body[0]
+            assert isinstance(small, cst.Assign)
+            bottoms = middleware_analysis._stack_arguments(small.value, self.middleware) or set()
+            names = app.instances if app.kind == "callable-class" else [app.name]
+            value = small.value.visit(_WrapBottoms(bottoms, set(names)))
+            assert isinstance(value, cst.BaseExpression)
+            message = (
+                f"`{app.name}` stays a WSGI app inside the ASGI middleware stack, served "
+                "through adapters.WsgiToAsgi"
+            )
+            wrapped = stmt.with_changes(body=[small.with_changes(value=value)])
+            self.replacements[id(stmt)] = with_marker(wrapped, marker_comment(self.rule_id, message))
+            self.imports.add(("adapters", "WsgiToAsgi"))
+            self.report(stmt, "adapted", message)
 
     # -- applying -------------------------------------------------------------------------
 

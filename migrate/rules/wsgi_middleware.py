@@ -59,13 +59,13 @@ Anything else is kept as WSGI under a private name and run around the ASGI app t
     Auth = wsgi_middleware(_AuthWsgi)
 
 A middleware that the module also uses in ways the rule cannot follow (inside functions,
-``flask_app.wsgi_app = Mw(...)``) stays WSGI with a ``manual`` marker, as does one used as a
-decorator while the ``wsgi-app`` rule does not convert decorated apps.
+``flask_app.wsgi_app = Mw(...)``) stays WSGI with a ``manual`` marker.
 
-Module-level stacks ``app = Mw(inner)``: ``inner`` must be ASGI once ``Mw`` is. The
-``wsgi-app`` rule does not convert stacked apps yet
-(``middleware_analysis.WSGI_APP_CONVERTS_STACKED_APPS``), so a WSGI app of the module is
-served as ``Mw(WsgiToAsgi(inner))`` and anything else as ``Mw(as_asgi(x))``. A stack of
+Module-level stacks ``app = Mw(inner)`` (and ``@Mw`` decorators): ``inner`` must be ASGI once
+``Mw`` is. A WSGI app of the module is left to the ``wsgi-app`` rule, which runs next and
+converts it, or serves it as ``Mw(WsgiToAsgi(inner))`` when it stays WSGI
+(``middleware_analysis.WSGI_APP_CONVERTS_STACKED_APPS``); anything else becomes
+``Mw(as_asgi(x))``. A stack of
 middleware imported from other modules (converted there, or not) around a WSGI app becomes
 ``as_asgi(Mw(asgi_helpers.wsgi_or_asgi(inner)))``, which works either way (``adapted``).
 
@@ -80,6 +80,7 @@ middleware is adapted. Second runs change nothing.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -87,7 +88,7 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import RemoveImportsVisitor
 
-from migrate import analysis
+from migrate import analysis, prefilter
 from migrate import middleware_analysis as mwa
 from migrate.analysis import is_plain_name, mentions, string_value
 from migrate.cst_helpers import add_imports, has_marker, with_marker
@@ -1090,10 +1091,18 @@ class Finish(cst.CSTTransformer):
 class WsgiMiddlewareRule(Rule):
     rule_id = "wsgi-middleware"
     summary = "WSGI middleware becomes ASGI middleware (or runs through adapters.wsgi_middleware)."
+    # The apps inside a converted middleware must become ASGI too: wsgi-app converts or wraps them.
+    requires = ("wsgi-app",)
 
     @classmethod
     def might_apply(cls, source: str) -> bool:
         return mwa.may_hold_middleware(source)
+
+    @classmethod
+    def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
+        return prefilter.has_wsgi_shape(tree) or prefilter.mentions_any(
+            tree, source, mwa.THIRD_PARTY_WORDS
+        )
 
     def __init__(self, context: FileContext) -> None:
         super().__init__(context)

@@ -354,3 +354,16 @@ def test_settings_from_pyproject_and_flags_win() -> None:
 def test_bad_settings_are_usage_errors(table: str) -> None:
     make_tree({"pyproject.toml": f"[tool.wsgi2asgi]\n{table}\n", "app.py": APP})
     assert run("proj").exit_code == 2
+
+
+def test_exclude_flag_adds_to_configured_excludes() -> None:
+    make_tree(
+        {
+            "pyproject.toml": '[tool.wsgi2asgi]\nexclude = ["skipme"]\n',
+            "app.py": APP,
+            "skipme/app.py": APP,
+            "generated/app.py": APP,
+        }
+    )
+    result = run("proj", "--exclude", "generated", "--check")
+    assert (result.exit_code, result.stdout) == (1, "proj/app.py\n")

@@ -390,6 +390,51 @@ def test_wsgiref_util_helpers() -> None:
     assert_same_behaviour(before, after, requests)
 
 
+def test_os_environ_is_not_the_wsgi_environ() -> None:
+    # `os.environ` / `f(environ=...)`: attribute and keyword names, not uses of the environ
+    before = """
+    import os
+
+    def label(environ="?"):
+        return "[" + environ + "]"
+
+    def app(environ, start_response):
+        mode = os.environ.get("W2A_TEST_MODE", "dev")
+        home = "HOME" in os.environ
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [(label(environ=mode) + " " + str(home) + " " + environ["PATH_INFO"]).encode()]
+    """
+    after = migrated(before, "converted")
+    assert 'os.environ.get("W2A_TEST_MODE", "dev")' in after
+    assert_same_behaviour(before, after, [Req("GET", "/a"), Req("GET", "/b?x=1")])
+
+
+def test_parameter_named_like_the_app_is_not_a_use_of_it() -> None:
+    # `def Mw(app)` shadows the module's `app`: not another use, so `app` is converted
+    before = """
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode("latin-1")]
+
+
+    def Mw(app, prefix="x"):
+        def wrapped(environ, start_response):
+            return app(environ, start_response)
+
+        return wrapped
+
+
+    handler = lambda app: app
+    """
+    after = migrated(before, "converted")
+    assert "async def app(scope, receive, send):" in after
+    assert_same_behaviour(before, after, [Req("GET", "/a")])
+    # a default value or decorator is evaluated outside: still a use
+    used = before.replace('prefix="x"', "prefix=app")
+    after = migrated(used, "manual")
+    assert "def app(environ, start_response):" in after
+
+
 # --------------------------------------------------------------------------- adapted, manual
 
 
@@ -399,28 +444,6 @@ ADAPTED_CASES = {
         environ["app.seen"] = True
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [repr(environ["app.seen"]).encode()]
-    """,
-    "start_response passed on": """
-    def hello(environ, start_response):
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b"hello"]
-
-    def app(environ, start_response):
-        if environ["PATH_INFO"].startswith("/hello"):
-            return hello(environ, start_response)
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"no"]
-    """,
-    "start_response handed to a helper": """
-    import json
-
-    def json_response(start_response, status, payload):
-        body = json.dumps(payload).encode()
-        start_response(status, [("Content-Type", "application/json")])
-        return [body]
-
-    def app(environ, start_response):
-        return json_response(start_response, "200 OK", {"path": environ["PATH_INFO"]})
     """,
     "exc_info": """
     import sys

@@ -7,9 +7,13 @@ from __future__ import annotations
 import asyncio
 import textwrap
 from typing import Any
+from unittest import mock
 
+import libcst as cst
 import pytest
+from libcst.metadata import PositionProvider
 
+from migrate.rules.base import FileContext
 from migrate.rules.wsgi_app import WsgiAppRule
 from tests.harness import assert_idempotent, load_module, migrate_text
 
@@ -255,3 +259,60 @@ def test_prefilter_is_linear_on_comment_banners() -> None:
     start = time.perf_counter()
     assert WsgiAppRule.might_apply(source)
     assert time.perf_counter() - start < 0.5
+
+
+# Shape of Django's db/migrations/autodetector.py and big test modules: much code, words the
+# text prefilter looks for, and no WSGI app.
+NOT_WSGI_BIG = '''
+"""Computes changes; mentions environ and start_response in passing."""
+import os
+
+
+class Autodetector:
+    def __init__(self, from_state, to_state, questioner=None):
+        self.from_state = from_state
+        self.to_state = to_state
+        self.environ = os.environ.get("MODE", "x")
+
+    def changes(self, graph, trim_to_apps=None, convert_apps=None, migration_name=None):
+        changes = self._detect_changes(convert_apps, graph)
+        if trim_to_apps:
+            changes = self._trim_to_apps(changes, trim_to_apps)
+        return changes
+
+    def _detect_changes(self, convert_apps=None, graph=None):
+        for app_label, model_name in sorted(self.old_model_keys):
+            if model_name == "start_response":
+                continue
+            elif app_label:
+                pairs = [(app_label, model_name)]
+                graph(pairs)
+        return {}
+''' * 40
+
+
+def test_big_module_without_wsgi_app_is_left_alone_without_positions() -> None:
+    """Regression: on such a module the rule computed libcst positions up front; a per-file time
+    limit running out in there was reported as ``KeyError: IndentedBlock(...)``. The rule now
+    asks for no metadata (positions only for a module with something to report)."""
+    assert WsgiAppRule.might_apply(NOT_WSGI_BIG)
+    assert WsgiAppRule.get_inherited_dependencies() == frozenset()
+    module = cst.parse_module(NOT_WSGI_BIG)
+    wrapper = cst.MetadataWrapper(module)
+    rule = WsgiAppRule(FileContext("autodetector.py", "autodetector"))
+    with mock.patch.object(PositionProvider, "_gen_impl", side_effect=AssertionError):
+        after = wrapper.visit(rule)
+    assert after.code == NOT_WSGI_BIG
+    assert rule.changes == []
+
+
+def test_reported_lines_still_come_from_positions() -> None:
+    before = "x = 1\n\n\n" + dedent('''
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    handlers = [app]
+    ''')
+    _, changes = migrate_text(before)
+    assert [(c.line, c.kind) for c in changes] == [(5, "manual")]

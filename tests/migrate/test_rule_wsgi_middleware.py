@@ -42,9 +42,7 @@ class Case:
     requests: tuple[Req, ...]
     kind: str = "converted"
     inner: str = INNER
-    #: the kind while the wsgi-app rule does not convert stacked/decorated apps (if different)
-    kind_now: str = ""
-    #: what the (stack-aware) wsgi-app rule makes of `inner`
+    #: what the wsgi-app rule makes of `inner`
     inner_kind: str = "converted"
     stack: str = "app = Mw(inner)"
 
@@ -467,7 +465,7 @@ def Mw(app):
 def site(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [environ["PATH_INFO"].encode("latin-1")]
-''', stack="app = site", kind_now="manual"),
+''', stack="app = site"),
     "decorator factory with arguments": Case('''
 import functools
 
@@ -491,7 +489,7 @@ def require_token(token, realm="demo"):
 def site(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"welcome " + environ["PATH_INFO"].encode("latin-1")]
-''', stack="app = site", kind_now="manual"),
+''', stack="app = site"),
     "stack of three": Case('''
 class A:
     def __init__(self, app):
@@ -589,12 +587,12 @@ def middleware_kinds(changes: list[Change]) -> list[str]:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_middleware_behaves_the_same(name: str) -> None:
-    """The pipeline as it is: apps at the bottom of stacks are served through WsgiToAsgi."""
+    """The whole pipeline: middleware, then the app at the bottom of the stack."""
     case = CASES[name]
     before = case.module()
     after, changes = migrate_module(before)
     kinds = middleware_kinds(changes)
-    assert kinds and set(kinds) == {case.kind_now or case.kind}, (kinds, after)
+    assert kinds and set(kinds) == {case.kind}, (kinds, after)
     assert_same_behaviour(before, after, list(case.requests))
     assert_pipeline_idempotent(after)
 
@@ -605,17 +603,17 @@ STACK_AWARE = ("auth 401", "stack of three", "decorator form", "decorator factor
 
 @pytest.mark.parametrize("name", STACK_AWARE)
 def test_stack_comes_out_asgi_top_to_bottom(name: str) -> None:
-    """With the wsgi-app rule converting stacked apps, the app at the bottom is native too."""
+    """The wsgi-app rule converts stacked apps: the app at the bottom is native too."""
     case = CASES[name]
     before = case.module()
-    after, changes = migrate_module(before, stack_aware=True)
+    after, changes = migrate_module(before)
     assert set(middleware_kinds(changes)) == {case.kind}, changes
     assert all(c.kind != "manual" for c in changes), changes
     assert not [c for c in changes if any(m in c.message for m in BOTTOM_MESSAGES)]
     assert "WsgiToAsgi(inner)" not in after and "WsgiToAsgi(site)" not in after
     assert [c.kind for c in changes if c.rule == "wsgi-app"] == [case.inner_kind], changes
     assert_same_behaviour(before, after, list(case.requests), asgi_servers=("uvicorn",))
-    assert_pipeline_idempotent(after, stack_aware=True)
+    assert_pipeline_idempotent(after)
 
 
 # --------------------------------------------------------------------------- across modules
@@ -679,3 +677,67 @@ def test_stack_of_middleware_from_another_module_behaves_the_same() -> None:
     after = server_after.replace("MIDDLEWARE", after_mw.__name__)
     requests = [Req("GET", "/"), Req("GET", "/again")]
     assert_same_behaviour(before, after, requests, asgi_servers=("uvicorn",))
+
+
+# --------------------------------------------------------------------------- apps left as WSGI
+
+MW_HEADER = '''
+def Mw(app):
+    def wrapped(environ, start_response):
+        def start(status, headers, exc_info=None):
+            return start_response(status, headers + [("X-Mw", "1")], exc_info)
+
+        return app(environ, start)
+
+    return wrapped
+'''
+
+UNCONVERTIBLE = '''
+
+def inner(environ, start_response):
+    environ["app.seen"] = "yes"
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ["app.seen"].encode() + environ["PATH_INFO"].encode("latin-1")]
+'''
+
+OTHER_USE = '''
+
+def inner(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ["PATH_INFO"].encode("latin-1")]
+
+
+ALL_APPS = [inner]
+'''
+
+STACKED_LEFT_AS_WSGI = {
+    "stack, app adapted": (MW_HEADER + UNCONVERTIBLE + "\n\napp = Mw(inner)\n",
+                           "inner = WsgiToAsgi(_inner_wsgi)", "app = Mw(inner)"),
+    "stack, app manual": (MW_HEADER + OTHER_USE + "\n\napp = Mw(inner)\n",
+                          "def inner(environ, start_response):", "app = Mw(WsgiToAsgi(inner))"),
+    "decorated, app adapted": (MW_HEADER + "\n\n@Mw\n" + UNCONVERTIBLE.lstrip("\n")
+                               + "\n\napp = inner\n",
+                               "def _inner_wsgi(environ, start_response):",
+                               "inner = Mw(WsgiToAsgi(_inner_wsgi))"),
+    "decorated, app manual": (MW_HEADER + "\n\n@Mw\n" + OTHER_USE.lstrip("\n")
+                              + "\n\napp = inner\n",
+                              "def _inner_wsgi(environ, start_response):",
+                              "inner = Mw(WsgiToAsgi(_inner_wsgi))"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STACKED_LEFT_AS_WSGI))
+def test_stacked_app_left_as_wsgi_is_adapted_below_the_middleware(name: str) -> None:
+    """An app the wsgi-app rule does not convert (adapted or manual) under ASGI middleware is
+    served through WsgiToAsgi below it: never ASGI middleware around a WSGI app."""
+    before, *expected = STACKED_LEFT_AS_WSGI[name]
+    after, changes = migrate_module(before)
+    for text in expected:
+        assert text in after, after
+    assert "async def wrapped(scope, receive, send):" in after
+    assert "@Mw" not in after
+    app_kinds = {c.kind for c in changes if c.rule == "wsgi-app"}
+    assert app_kinds == ({"manual"} if "manual" in name and "stack" not in name
+                         else {"manual", "adapted"} if "manual" in name else {"adapted"}), changes
+    assert_same_behaviour(before, after, [GET, Req("GET", "/x")], asgi_servers=("uvicorn",))
+    assert_pipeline_idempotent(after)

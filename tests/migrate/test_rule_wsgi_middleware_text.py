@@ -206,13 +206,12 @@ def test_wsgi_app_rule_does_not_claim_converted_or_adapted_middleware() -> None:
     assert not [c for c in changes if c.rule == "wsgi-app" and "Mw" in c.message]
 
 
-def test_stack_bottom_is_served_through_the_adapter_for_now() -> None:
-    after, _ = migrate_module(CASES["stack of three"].module())
-    assert 'app = A(B(C(WsgiToAsgi(inner)), "/v1"))' in after
-    assert "# migrate[wsgi-middleware]: `inner` stays a WSGI app inside the ASGI middleware stack" in after
-    after, _ = migrate_module(CASES["stack of three"].module(), stack_aware=True)
+def test_stack_bottom_is_converted_by_the_wsgi_app_rule() -> None:
+    after, changes = migrate_module(CASES["stack of three"].module())
     assert 'app = A(B(C(inner), "/v1"))' in after
     assert "async def inner(scope, receive, send):" in after
+    assert "WsgiToAsgi" not in after
+    assert not [c for c in changes if "inside the ASGI middleware stack" in c.message]
 
 
 def test_stack_of_middleware_from_another_module() -> None:

@@ -137,3 +137,19 @@ def test_run_files_in_processes_keeps_order(tmp_path: Path) -> None:
     ]
     assert [r.status for r in serial].count("changed") == 4
     assert serial[4].status == "error"
+
+
+def test_a_timeout_that_libcst_turned_into_another_error_is_still_a_timeout() -> None:
+    """libcst's cleanup code can raise (a KeyError) while our per-file timer fires: that is a
+    timeout, never a crash of the rule."""
+    from migrate.runner import FileTimeout, _caused_by_timeout
+
+    try:
+        try:
+            raise FileTimeout
+        except FileTimeout:
+            raise KeyError("IndentedBlock(...)") from None
+    except KeyError as exc:
+        assert exc.__context__ is not None
+        assert _caused_by_timeout(exc)
+    assert not _caused_by_timeout(KeyError("a real crash"))

@@ -1,0 +1,211 @@
+"""The second prefilter stage: WSGI shapes in CPython's AST, before any libcst parse.
+
+The runner parses every file with CPython's parser anyway (it is how files that do not
+parse are reported, about 20 times faster than libcst). On that tree, :func:`has_wsgi_shape`
+answers cheaply whether a file can hold anything the WSGI rules recognise, so only those
+files pay for a libcst parse. It must be a superset of what the rules match: every rule
+test checks that (see ``tests/harness.py``), and a miss would silently skip a file.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Iterator
+
+_RECEIVERS = frozenset({"self", "cls"})
+
+
+def _params(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    args = func.args
+    return [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+
+
+def _positional_count(call: ast.Call) -> int:
+    # *args may stand for any number of arguments
+    if any(isinstance(a, ast.Starred) for a in call.args):
+        return 2
+    return len(call.args)
+
+
+_CGI_KEY = re.compile(
+    r"(?:REQUEST_METHOD|SCRIPT_NAME|PATH_INFO|QUERY_STRING|CONTENT_TYPE|CONTENT_LENGTH|SERVER_NAME"
+    r"|SERVER_PORT|SERVER_PROTOCOL|REMOTE_ADDR|REMOTE_HOST|REMOTE_USER|REQUEST_URI|RAW_URI"
+    r"|HTTP_[A-Z0-9_]+|wsgi\.\w+)"
+)
+
+
+def _is_status_literal(node: ast.AST) -> bool:
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, int) and not isinstance(node.value, bool):
+            return 100 <= node.value <= 599
+        if isinstance(node.value, str):
+            return node.value[:3].isdigit() and node.value[3:4] in ("", " ")
+    return False
+
+
+def _is_status_line(text: str) -> bool:
+    return text[:3].isdigit() and text[3:4] == " "
+
+
+def _has_http_literal(func: ast.AST) -> bool:
+    """``func`` names a CGI/WSGI environ key or a status line somewhere in its body."""
+    for node in ast.walk(func):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and (_CGI_KEY.fullmatch(node.value) or _is_status_line(node.value))
+        ):
+            return True
+    return False
+
+
+def _positional_params(func: ast.FunctionDef) -> list[str]:
+    params = [a.arg for a in (*func.args.posonlyargs, *func.args.args)]
+    return params[1:] if params and params[0] in _RECEIVERS else params
+
+
+def _wsgi_params(func: ast.FunctionDef) -> list[str] | None:
+    """The parameters of a sync function, without self/cls, if there are two or more."""
+    params = _params(func)
+    if params and params[0] in _RECEIVERS:
+        params = params[1:]
+    return params if len(params) >= 2 else None
+
+
+def _calls(func: ast.AST) -> Iterator[ast.Call]:
+    """The calls of two or more positional arguments in ``func`` (``start_response(status,
+    headers)``, ``app(environ, start)``: a WSGI call always has two)."""
+    for node in ast.walk(func):
+        if isinstance(node, ast.Call) and _positional_count(node) >= 2:
+            yield node
+
+
+def _first_arg_is(call: ast.Call, name: str) -> bool:
+    return bool(call.args) and isinstance(call.args[0], ast.Name) and call.args[0].id == name
+
+
+def _is_wsgi_callable(func: ast.FunctionDef, enclosing_params: frozenset[str]) -> bool:
+    """``func`` looks like a WSGI app, response helper, sub-app or middleware callable:
+
+    - it calls one of its parameters: ``start_response(status, headers)``;
+    - it hands a parameter on next to a status: ``html_response(start_response, 200, page)``;
+    - it calls a parameter of an enclosing function with its environ (closure middleware:
+      ``def mw(app): def wrapped(environ, start_response): return app(environ, ...)``);
+    - it hands its environ on (``return sub(environ, start_response)``) and names a CGI key
+      or a status line itself, as every dispatcher the rules recognise does.
+    """
+    params = _wsgi_params(func)
+    if params is None:
+        return False
+    names = set(params)
+    environ = params[0]
+    # start_response is the second parameter of an app, the first of a response helper
+    callables = set(_positional_params(func)[:2])
+    hands_environ_on = False
+    for call in _calls(func):
+        callee = call.func
+        if isinstance(callee, ast.Name) and callee.id in callables:
+            return True
+        passed = [*call.args, *(k.value for k in call.keywords)]
+        if any(isinstance(a, ast.Name) and a.id in names for a in passed) and any(
+            _is_status_literal(a) for a in passed
+        ):
+            return True
+        if _first_arg_is(call, environ):
+            if isinstance(callee, ast.Name) and callee.id in enclosing_params:
+                return True
+            hands_environ_on = True
+    return hands_environ_on and _has_http_literal(func)
+
+
+def _is_middleware_class(node: ast.ClassDef) -> bool:
+    """``__init__`` plus a sync ``__call__(self, environ, start_response)`` that calls an
+    attribute of self with the environ first: ``return self.app(environ, start)``."""
+    methods = {n.name: n for n in node.body if isinstance(n, ast.FunctionDef)}
+    call = methods.get("__call__")
+    if "__init__" not in methods or call is None:
+        return False
+    params = _wsgi_params(call)
+    if params is None:
+        return False
+    return any(
+        _first_arg_is(c, params[0]) and isinstance(c.func, ast.Attribute) for c in _calls(call)
+    )
+
+
+def has_wsgi_shape(tree: ast.Module) -> bool:
+    """Could ``tree`` define a WSGI app, a WSGI middleware or a PEP 3333 iterable class?"""
+    return any(_has_shape(node, frozenset()) for node in tree.body)
+
+
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _statements_in(node: ast.AST) -> Iterator[ast.AST]:
+    """The statements directly inside ``node``'s blocks: defs and classes only stand there,
+    so the search needs no visit of expressions (most of a tree)."""
+    for block in _BLOCKS:
+        yield from getattr(node, block, ())
+
+
+def _has_shape(node: ast.AST, enclosing_params: frozenset[str]) -> bool:
+    if isinstance(node, ast.ClassDef) and (
+        _is_iterable_response_class(node) or _is_middleware_class(node)
+    ):
+        return True
+    if isinstance(node, ast.FunctionDef) and _is_wsgi_callable(node, enclosing_params):
+        return True
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        enclosing_params = enclosing_params | set(_params(node))
+    return any(_has_shape(child, enclosing_params) for child in _statements_in(node))
+
+
+def _is_iterable_response_class(node: ast.ClassDef) -> bool:
+    """A PEP 3333 iterable class: ``__init__(self, environ, start_response)`` and ``__iter__``,
+    with start_response called, directly or through the attribute it is stored in."""
+    methods = {n.name: n for n in node.body if isinstance(n, ast.FunctionDef)}
+    init = methods.get("__init__")
+    if init is None or "__iter__" not in methods:
+        return False
+    params = _positional_params(init)
+    if len(params) < 2:
+        return False
+    start_response = params[1]
+    stored_as = {
+        target.attr
+        for stmt in ast.walk(init)
+        if isinstance(stmt, ast.Assign)
+        and isinstance(stmt.value, ast.Name)
+        and stmt.value.id == start_response
+        for target in stmt.targets
+        if isinstance(target, ast.Attribute)
+    }
+    for call in _calls(node):
+        callee = call.func
+        if isinstance(callee, ast.Name) and callee.id == start_response:
+            return True
+        if isinstance(callee, ast.Attribute) and callee.attr in stored_as:
+            return True
+    return False
+
+
+def mentions_any(tree: ast.Module, source: str, names: Iterable[str]) -> bool:
+    """``tree`` imports or uses one of ``names`` (as a name, an attribute or a module part).
+
+    ``source`` is the tree's text: a name it does not contain is not looked for.
+    """
+    wanted = {name for name in names if name in source}
+    if not wanted:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in wanted:
+            return True
+        if isinstance(node, ast.Attribute) and node.attr in wanted:
+            return True
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            for part in [*modules, *(a.name for a in node.names)]:
+                if wanted.intersection(part.split(".")):
+                    return True
+    return False

@@ -1,0 +1,152 @@
+"""The shape prefilter: every WSGI form the rules handle passes it; everyday Python does not.
+
+Every rule test also checks that the sources it migrates pass both prefilter stages (see
+``tests/harness.py``); these tests pin the forms and the false positives down by name.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+import pytest
+
+from migrate.prefilter import has_wsgi_shape, mentions_any
+from migrate.rules import rules_by_id
+from migrate.runner import UnknownRuleError, select_rules
+
+WSGI_FORMS = {
+    "app with other names": """
+        def app(env, respond):
+            respond("200 OK", [("Content-Type", "text/plain")])
+            return [b"hi"]
+    """,
+    "method app": """
+        class Site:
+            def __call__(self, environ, start_response):
+                start_response("200 OK", [])
+                return [b"hi"]
+    """,
+    "response helper": """
+        def html_response(start_response, status, body):
+            start_response(status, [("Content-Type", "text/html")])
+            return [body]
+    """,
+    "sub-app with a helper from another module": """
+        from http_utils import html_response
+
+        def page(environ, start_response, name):
+            return html_response(start_response, 200, name)
+    """,
+    "dispatcher over imported sub-apps": """
+        from views import index, about
+
+        def app(environ, start_response):
+            if environ["PATH_INFO"] == "/about":
+                return about(environ, start_response)
+            return index(environ, start_response)
+    """,
+    "middleware class": """
+        class Count:
+            def __init__(self, app):
+                self.app = app
+
+            def __call__(self, environ, start_response):
+                return self.app(environ, start_response)
+    """,
+    "closure middleware": """
+        def middleware(app):
+            def wrapped(environ, start_response):
+                return app(environ, start_response)
+            return wrapped
+    """,
+    "decorator factory middleware": """
+        def require_token(token):
+            def decorate(app):
+                def wrapped(environ, start_response):
+                    return app(environ, start_response)
+                return wrapped
+            return decorate
+    """,
+    "PEP 3333 iterable class": """
+        class Response:
+            def __init__(self, environ, start_response):
+                self.environ = environ
+                self.start = start_response
+
+            def __iter__(self):
+                self.start("200 OK", [])
+                yield b"hi"
+    """,
+    "start_response passed through *args": """
+        def wrapped(environ, start_response):
+            def start(*args):
+                return start_response(*args)
+            return start(*("200 OK", []))
+    """,
+    "app inside an if block": """
+        import sys
+        if sys.version_info >= (3,):
+            def app(environ, start_response):
+                start_response("200 OK", [])
+                return [b""]
+    """,
+}
+
+NOT_WSGI = {
+    "f-string assertion": """
+        def assert_visible(self, response, field_name):
+            self.assertContains(response, f"<div class={field_name}>")
+    """,
+    "factory called with keywords only": """
+        def formfield(self, form_class=None, **kwargs):
+            return form_class(**kwargs)
+    """,
+    "keyword-only callback": """
+        def transform(field, alias, *, name, previous):
+            return previous(field, alias)
+    """,
+    "plain iterable class": """
+        class RawQuery:
+            def __init__(self, sql, using, params=()):
+                self.sql = sql
+
+            def __iter__(self):
+                return iter(self.execute(self.sql, self.params))
+    """,
+    "delegation without HTTP": """
+        def get(self, key, default):
+            return self.cache.get(key, default)
+    """,
+}
+
+
+def _tree(source: str) -> ast.Module:
+    return ast.parse(textwrap.dedent(source))
+
+
+@pytest.mark.parametrize("source", WSGI_FORMS.values(), ids=WSGI_FORMS.keys())
+def test_wsgi_forms_pass(source: str) -> None:
+    assert has_wsgi_shape(_tree(source))
+
+
+@pytest.mark.parametrize("source", NOT_WSGI.values(), ids=NOT_WSGI.keys())
+def test_everyday_python_does_not(source: str) -> None:
+    assert not has_wsgi_shape(_tree(source))
+
+
+def test_third_party_middleware_is_found_by_name_only_when_the_text_has_it() -> None:
+    source = "from werkzeug.middleware.proxy_fix import ProxyFix\napp = ProxyFix(app)\n"
+    assert mentions_any(ast.parse(source), source, ["ProxyFix", "WhiteNoise"])
+    other = "import os\nProxy = 1\n"
+    assert not mentions_any(ast.parse(other), other, ["ProxyFix", "WhiteNoise"])
+
+
+def test_selecting_a_rule_without_the_rules_it_needs_is_a_usage_error() -> None:
+    with pytest.raises(UnknownRuleError, match="'wsgi-middleware' needs 'wsgi-app'"):
+        select_rules(["wsgi-middleware"])
+    with pytest.raises(UnknownRuleError, match="needs 'wsgi-app'"):
+        select_rules(None, ["wsgi-app"])
+    chosen = [rule.rule_id for rule in select_rules(["wsgi-app", "wsgi-middleware"])]
+    assert set(chosen) == {"wsgi-app", "wsgi-middleware"}
+    assert rules_by_id()["wsgi-middleware"].requires == ("wsgi-app",)
