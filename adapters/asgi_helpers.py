@@ -27,7 +27,8 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
-from adapters._types import Message, Receive, Scope, Send
+from adapters._non_http import handle_non_http
+from adapters._types import Message, Receive, Scope
 from adapters.asgi_to_wsgi import AsgiToWsgi
 from adapters.environ import WSGI_ENVIRON_KEY
 from adapters.mixed import is_asgi_app
@@ -59,23 +60,6 @@ __all__ = [
 ]
 
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
-
-
-async def handle_non_http(scope: Scope, receive: Receive, send: Send) -> None:
-    """What an HTTP-only app does with other scopes: completes the lifespan handshake
-    and refuses websockets (the server answers 403)."""
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    elif scope["type"] == "websocket":
-        message = await receive()
-        if message["type"] == "websocket.connect":
-            await send({"type": "websocket.close", "code": 1000})
 
 
 async def read_body(receive: Receive, limit: int | None = None) -> bytes:

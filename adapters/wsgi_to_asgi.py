@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
+from adapters._non_http import handle_non_http
 from adapters._threadpool import ThreadPool, default_pool
 from adapters._types import (
     Environ,
@@ -59,7 +60,10 @@ __all__ = ["ClientDisconnected", "FileWrapper", "RequestTooLarge", "WsgiToAsgi"]
 
 logger = logging.getLogger("adapters.wsgi_to_asgi")
 
-READ_AHEAD = 256 * 1024  # request body bytes received ahead of the app's reads
+READ_AHEAD = 1024 * 1024  # request body bytes received ahead of the app's reads
+# The pump, once full, is woken only when the app has read the buffer down to half: each
+# wake-up then moves many chunks, instead of one thread<->loop hand-off per chunk.
+READ_AHEAD_LOW = READ_AHEAD // 2
 
 
 class FileWrapper:
@@ -200,7 +204,7 @@ class _Channel:
                 self._block()
             chunk = self.body.popleft()
             self.body_bytes -= len(chunk)
-            if self.body_bytes < READ_AHEAD:
+            if self.body_bytes <= READ_AHEAD_LOW:
                 self._wake_loop(self.space_waiter)
             return chunk
 
@@ -500,17 +504,9 @@ class WsgiToAsgi:
         kind = scope["type"]
         if kind == "http":
             await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        elif kind == "websocket":  # a WSGI app has no websockets: close before accept (403)
-            await receive()
-            await send({"type": "websocket.close", "code": 1000})
+        elif kind in ("lifespan", "websocket"):
+            # lifespan: acknowledged; websocket: a WSGI app has none, closed before accept (403)
+            await handle_non_http(scope, receive, send)
         else:
             raise ValueError(f"WsgiToAsgi cannot handle a {kind!r} scope")
 
@@ -624,6 +620,16 @@ class _Input:
 
     def read(self, size: int | None = -1) -> bytes:
         buf = self._buf
+        if not buf and size is not None and size > 0 and not self._eof:
+            # The common case (a reader asking for what the server sends per message): hand
+            # the received chunk over as it is, without copying it through the buffer.
+            chunk = self._chan.take_body()
+            if len(chunk) == size:
+                return chunk
+            if not chunk:
+                self._eof = True
+                return b""
+            buf += chunk
         if size is None or size < 0:
             while self._fill():
                 pass

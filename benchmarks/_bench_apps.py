@@ -205,7 +205,10 @@ async def asgi_upload(scope: Scope, receive: Receive, send: Send) -> None:
 # --------------------------------------------------------------------------- adapters
 
 # WSGI app -> ASGI app.  "native" is not an adapter: the caller uses the native ASGI app.
-W2A_IMPLS = ("native", "ours", "a2wsgi", "asgiref", "uvicorn")
+# "router" and "wsgi-mw" measure the runtime for half-migrated apps: adapters.Router with the
+# WSGI app mounted at "/", and adapters.wsgi_middleware running a pass-through WSGI middleware
+# around the native ASGI app (two adapter hops: ASGI -> WSGI -> ASGI).
+W2A_IMPLS = ("native", "ours", "router", "wsgi-mw", "a2wsgi", "asgiref", "uvicorn")
 W2A_PEERS = ("a2wsgi", "asgiref", "uvicorn")
 # ASGI app -> WSGI app.
 A2W_IMPLS = ("native", "ours", "a2wsgi")
@@ -214,6 +217,8 @@ A2W_PEERS = ("a2wsgi",)
 LABELS = {
     "native": "native (ceiling)",
     "ours": "ours (adapters)",
+    "router": "ours: Router({'/': wsgi_app})",
+    "wsgi-mw": "ours: wsgi_middleware(mw)(asgi_app)",
     "a2wsgi": "a2wsgi",
     "asgiref": "asgiref",
     "uvicorn": "uvicorn own (_WSGIMiddleware)",
@@ -261,8 +266,28 @@ def wrap_asgi(impl: str, app: ASGIApp) -> WSGIApp:
     raise ValueError(f"unknown ASGI->WSGI implementation {impl!r}")
 
 
+class PassThroughWsgiMiddleware:
+    """The thinnest WSGI middleware: what wsgi_middleware costs by itself."""
+
+    def __init__(self, app: WSGIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        return self.app(environ, start_response)
+
+
 def w2a_app(impl: str, wsgi_app: WSGIApp, native: ASGIApp) -> ASGIApp:
-    return native if impl == "native" else wrap_wsgi(impl, wsgi_app)
+    if impl == "native":
+        return native
+    if impl == "router":
+        from adapters import Router
+
+        return cast(ASGIApp, Router({"/": wsgi_app}))
+    if impl == "wsgi-mw":
+        from adapters import wsgi_middleware
+
+        return wsgi_middleware(PassThroughWsgiMiddleware)(native)
+    return wrap_wsgi(impl, wsgi_app)
 
 
 def a2w_app(impl: str, asgi_app: ASGIApp, native: WSGIApp) -> WSGIApp:

@@ -677,8 +677,8 @@ def dotted_name(node: cst.BaseExpression) -> str:
 # --------------------------------------------------------------------------- environ readers
 
 
-def environ_read_key(node: cst.CSTNode, environ: str) -> str | None:
-    """The key of a read ``environ[KEY]`` / ``environ.get(KEY[, default])``, else None."""
+def environ_subscript_key(node: cst.CSTNode, environ: str) -> str | None:
+    """``KEY`` of ``environ[KEY]`` (a read or an assignment target), else None."""
     if (
         isinstance(node, cst.Subscript)
         and is_plain_name(node.value, environ)
@@ -686,6 +686,13 @@ def environ_read_key(node: cst.CSTNode, environ: str) -> str | None:
         and isinstance(node.slice[0].slice, cst.Index)
     ):
         return string_value(node.slice[0].slice.value)
+    return None
+
+
+def environ_read_key(node: cst.CSTNode, environ: str) -> str | None:
+    """The key of a read ``environ[KEY]`` / ``environ.get(KEY[, default])``, else None."""
+    if isinstance(node, cst.Subscript):
+        return environ_subscript_key(node, environ)
     if (
         isinstance(node, cst.Call)
         and isinstance(node.func, cst.Attribute)

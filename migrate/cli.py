@@ -6,13 +6,14 @@ Exit status (the contract): 0 done; 1 with ``--check`` when anything would chang
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import click
 from rich.console import Console
@@ -136,6 +137,22 @@ def _list_rules() -> None:
     render_rule_list(console, [(rule.rule_id, rule.summary) for rule in rules_registry.RULES])
 
 
+def _quiet_on_broken_pipe(command: Callable[..., None]) -> Callable[..., None]:
+    """The reader of the diff went away (`migrate . | head`): stop quietly, like git does."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except BrokenPipeError:
+            # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(EXIT_BROKEN_PIPE)
+
+    return run
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=str))
 @click.option(
@@ -202,6 +219,7 @@ def _list_rules() -> None:
 )
 @click.option("--list-rules", is_flag=True, help="List the rules (id and summary) and exit.")
 @click.version_option(package_name="wsgi2asgi")
+@_quiet_on_broken_pipe
 def main(
     paths: tuple[str, ...],
     dry_run: bool,
@@ -225,43 +243,6 @@ def main(
     Exit status: 0 done; 1 with --check when anything would change; 2 usage error;
     3 some files could not be processed.
     """
-    try:
-        _run(
-            paths,
-            dry_run,
-            write,
-            check,
-            out_dir,
-            report_file,
-            jobs,
-            select_values,
-            ignore_values,
-            exclude_globs,
-            timeout,
-            list_rules,
-        )
-    except BrokenPipeError:
-        # The reader of the diff went away (`migrate . | head`): stop quietly, like git does.
-        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(EXIT_BROKEN_PIPE)
-
-
-def _run(
-    paths: tuple[str, ...],
-    dry_run: bool,
-    write: bool,
-    check: bool,
-    out_dir: Path | None,
-    report_file: Path | None,
-    jobs: int | None,
-    select_values: tuple[str, ...],
-    ignore_values: tuple[str, ...],
-    exclude_globs: tuple[str, ...],
-    timeout: float,
-    list_rules: bool,
-) -> None:
     if list_rules:
         _list_rules()
         return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 _RECEIVERS = frozenset({"self", "cls"})
 
@@ -35,27 +35,40 @@ _CGI_KEY = re.compile(
 )
 
 
+_STATUS_LINE = re.compile(r"[1-5][0-9][0-9] [A-Za-z]")
+_HEADER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+|[A-Z][a-z]+")
+
+
 def _is_status_literal(node: ast.AST) -> bool:
+    """``200``, ``"200"`` or ``"200 OK"``: what a response helper is handed as the status."""
     if isinstance(node, ast.Constant):
-        if isinstance(node.value, int) and not isinstance(node.value, bool):
-            return 100 <= node.value <= 599
-        if isinstance(node.value, str):
-            return node.value[:3].isdigit() and node.value[3:4] in ("", " ")
+        value = node.value
+        if isinstance(value, int) and not isinstance(value, bool):
+            return 100 <= value <= 599
+        if isinstance(value, str):
+            return (value.isdigit() and len(value) == 3) or _STATUS_LINE.match(value) is not None
     return False
 
 
-def _is_status_line(text: str) -> bool:
-    return text[:3].isdigit() and text[3:4] == " "
+def _is_header_pair(node: ast.AST) -> bool:
+    """``("Content-Type", ...)``: a tuple whose first item looks like a header name."""
+    if not isinstance(node, ast.Tuple) or len(node.elts) != 2:
+        return False
+    name = node.elts[0]
+    return (
+        isinstance(name, ast.Constant)
+        and isinstance(name.value, str)
+        and _HEADER_NAME.fullmatch(name.value) is not None
+    )
 
 
-def _has_http_literal(func: ast.AST) -> bool:
-    """``func`` names a CGI/WSGI environ key or a status line somewhere in its body."""
-    for node in ast.walk(func):
-        if (
-            isinstance(node, ast.Constant)
-            and isinstance(node.value, str)
-            and (_CGI_KEY.fullmatch(node.value) or _is_status_line(node.value))
-        ):
+def _has_http_literal(node: ast.AST) -> bool:
+    """``node`` holds a CGI/WSGI environ key, a status line or a (header, value) pair literal."""
+    for child in ast.walk(node):
+        if isinstance(child, ast.Constant) and isinstance(child.value, str):
+            if _CGI_KEY.fullmatch(child.value) or _STATUS_LINE.match(child.value):
+                return True
+        elif isinstance(child, ast.List) and any(_is_header_pair(e) for e in child.elts):
             return True
     return False
 
@@ -85,10 +98,13 @@ def _first_arg_is(call: ast.Call, name: str) -> bool:
     return bool(call.args) and isinstance(call.args[0], ast.Name) and call.args[0].id == name
 
 
-def _is_wsgi_callable(func: ast.FunctionDef, enclosing_params: frozenset[str]) -> bool:
+def _is_wsgi_callable(
+    func: ast.FunctionDef, enclosing_params: frozenset[str], file_has_http: Callable[[], bool]
+) -> bool:
     """``func`` looks like a WSGI app, response helper, sub-app or middleware callable:
 
-    - it calls one of its parameters: ``start_response(status, headers)``;
+    - it calls its first or second parameter (``start_response(status, headers)``) in a
+      file that shows HTTP (a status line, a CGI key or a header pair literal);
     - it hands a parameter on next to a status: ``html_response(start_response, 200, page)``;
     - it calls a parameter of an enclosing function with its environ (closure middleware:
       ``def mw(app): def wrapped(environ, start_response): return app(environ, ...)``);
@@ -102,11 +118,11 @@ def _is_wsgi_callable(func: ast.FunctionDef, enclosing_params: frozenset[str]) -
     environ = params[0]
     # start_response is the second parameter of an app, the first of a response helper
     callables = set(_positional_params(func)[:2])
-    hands_environ_on = False
+    hands_environ_on = calls_a_parameter = False
     for call in _calls(func):
         callee = call.func
         if isinstance(callee, ast.Name) and callee.id in callables:
-            return True
+            calls_a_parameter = True
         passed = [*call.args, *(k.value for k in call.keywords)]
         if any(isinstance(a, ast.Name) and a.id in names for a in passed) and any(
             _is_status_literal(a) for a in passed
@@ -116,6 +132,8 @@ def _is_wsgi_callable(func: ast.FunctionDef, enclosing_params: frozenset[str]) -
             if isinstance(callee, ast.Name) and callee.id in enclosing_params:
                 return True
             hands_environ_on = True
+    if calls_a_parameter and file_has_http():
+        return True
     return hands_environ_on and _has_http_literal(func)
 
 
@@ -136,7 +154,14 @@ def _is_middleware_class(node: ast.ClassDef) -> bool:
 
 def has_wsgi_shape(tree: ast.Module) -> bool:
     """Could ``tree`` define a WSGI app, a WSGI middleware or a PEP 3333 iterable class?"""
-    return any(_has_shape(node, frozenset()) for node in tree.body)
+    evidence: list[bool] = []
+
+    def file_has_http() -> bool:  # walks the whole tree, so only when needed, and once
+        if not evidence:
+            evidence.append(_has_http_literal(tree))
+        return evidence[0]
+
+    return any(_has_shape(node, frozenset(), file_has_http) for node in tree.body)
 
 
 _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
@@ -149,16 +174,22 @@ def _statements_in(node: ast.AST) -> Iterator[ast.AST]:
         yield from getattr(node, block, ())
 
 
-def _has_shape(node: ast.AST, enclosing_params: frozenset[str]) -> bool:
+def _has_shape(
+    node: ast.AST, enclosing_params: frozenset[str], file_has_http: Callable[[], bool]
+) -> bool:
     if isinstance(node, ast.ClassDef) and (
         _is_iterable_response_class(node) or _is_middleware_class(node)
     ):
         return True
-    if isinstance(node, ast.FunctionDef) and _is_wsgi_callable(node, enclosing_params):
+    if isinstance(node, ast.FunctionDef) and _is_wsgi_callable(
+        node, enclosing_params, file_has_http
+    ):
         return True
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         enclosing_params = enclosing_params | set(_params(node))
-    return any(_has_shape(child, enclosing_params) for child in _statements_in(node))
+    return any(
+        _has_shape(child, enclosing_params, file_has_http) for child in _statements_in(node)
+    )
 
 
 def _is_iterable_response_class(node: ast.ClassDef) -> bool:

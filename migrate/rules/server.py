@@ -48,6 +48,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
+from migrate.analysis import dotted_name
 from migrate.cst_helpers import add_imports, has_marker, with_marker
 from migrate.rules.base import Rule, marker_comment
 
@@ -119,14 +120,6 @@ class _NameCollector(cst.CSTVisitor):
             self.names.add(value)
 
 
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return ""
-
-
 def _covers(qualified: str, targets: set[str]) -> bool:
     """``qualified`` (what an import binds) is one of ``targets`` or a package of one."""
     return any(t == qualified or t.startswith(qualified + ".") for t in targets)
@@ -150,7 +143,7 @@ class _ImportCleaner(cst.CSTTransformer):
     def _keep_import(self, node: cst.Import) -> cst.Import | None:
         kept = []
         for alias in node.names:
-            qualified = _dotted(alias.name)
+            qualified = dotted_name(alias.name)
             local = (
                 alias.asname.name.value  # type: ignore[union-attr]
                 if alias.asname is not None
@@ -166,10 +159,10 @@ class _ImportCleaner(cst.CSTTransformer):
     def _keep_import_from(self, node: cst.ImportFrom) -> cst.ImportFrom | None:
         if isinstance(node.names, cst.ImportStar) or node.relative or node.module is None:
             return node
-        module = _dotted(node.module)
+        module = dotted_name(node.module)
         kept = []
         for alias in node.names:
-            name = _dotted(alias.name)
+            name = dotted_name(alias.name)
             local = (
                 alias.asname.name.value  # type: ignore[union-attr]
                 if alias.asname is not None
@@ -471,10 +464,10 @@ class ServerRule(Rule):
         names: set[str]
         if isinstance(node, cst.ImportFrom):
             names = (
-                {_dotted(node.module)} if node.module is not None and not node.relative else set()
+                {dotted_name(node.module)} if node.module is not None and not node.relative else set()
             )
         elif isinstance(node, cst.Import):
-            names = {_dotted(alias.name) for alias in node.names}
+            names = {dotted_name(alias.name) for alias in node.names}
         else:
             target = self._parent(node)
             assign = self._parent(target) if isinstance(target, cst.AssignTarget) else None
@@ -845,7 +838,7 @@ class ServerRule(Rule):
         updated_node.visit(used)
         has_uvicorn = any(
             isinstance(small, cst.Import)
-            and any(_dotted(a.name) == "uvicorn" and a.asname is None for a in small.names)
+            and any(dotted_name(a.name) == "uvicorn" and a.asname is None for a in small.names)
             for stmt in updated_node.body
             if isinstance(stmt, cst.SimpleStatementLine)
             for small in stmt.body

@@ -131,18 +131,6 @@ def _is_docstring(stmt: cst.BaseStatement) -> bool:
     )
 
 
-def _environ_key(node: cst.BaseExpression, environ: str) -> str | None:
-    """``KEY`` of an ``environ[KEY]`` target."""
-    if (
-        isinstance(node, cst.Subscript)
-        and is_plain_name(node.value, environ)
-        and len(node.slice) == 1
-        and isinstance(node.slice[0].slice, cst.Index)
-    ):
-        return string_value(node.slice[0].slice.value)
-    return None
-
-
 # --------------------------------------------------------------------------- environ writes
 
 
@@ -262,7 +250,7 @@ class Prepare(cst.CSTTransformer):
                 new = f"raise {_INNER}({target})"
         elif isinstance(small, cst.Assign) and len(small.targets) == 1:
             target_node = small.targets[0].target
-            key = _environ_key(target_node, env)
+            key = analysis.environ_subscript_key(target_node, env)
             joined = self._joined_inner(small.value)
             if joined is not None and isinstance(target_node, cst.Name):
                 self.buffered.add(joined)
@@ -277,12 +265,12 @@ class Prepare(cst.CSTTransformer):
             elif key is not None:
                 new = environ_write(key, _code(small.value), self.writes)
         elif isinstance(small, cst.AugAssign) and isinstance(small.operator, cst.AddAssign):
-            key = _environ_key(small.target, env)
+            key = analysis.environ_subscript_key(small.target, env)
             if key is not None:
                 value = f'{env}["{key}"] + {_code(small.value)}'
                 new = environ_write(key, value, self.writes)
         elif isinstance(small, cst.Del):
-            key = _environ_key(small.target, env)
+            key = analysis.environ_subscript_key(small.target, env)
             header = analysis.header_of_key(key) if key else None
             if header is not None:
                 self.writes.count += 1
