@@ -11,6 +11,7 @@ which only a text prefilter can give (most files never need a CST).
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import resource
@@ -75,21 +76,30 @@ PREFILTER_LIMIT = 2.0
 
 def count_prefilter_hits(
     files: list[Path], sources: list[str], rules: list[type[Rule]]
-) -> tuple[int, list[tuple[Path, str]]]:
-    """How many files some rule's might_apply lets through, and which prefilters hang."""
-    hits = 0
+) -> tuple[int, int, list[tuple[Path, str]]]:
+    """How many files some rule's text prefilter lets through, how many of those also pass
+    the rule's shape prefilter (only those are parsed with libcst), and which prefilters hang."""
+    text_hits = shape_hits = 0
     hangs: list[tuple[Path, str]] = []
     for path, source in zip(files, sources, strict=True):
-        passed = False
+        text_passed = []
         for rule in rules:
             try:
                 with time_limit(PREFILTER_LIMIT):
-                    passed = rule.might_apply(source) or passed
+                    if rule.might_apply(source):
+                        text_passed.append(rule)
             except FileTimeout:
                 hangs.append((path, rule.rule_id))
-                passed = True
-        hits += passed
-    return hits, hangs
+                text_passed.append(rule)
+        if not text_passed:
+            continue
+        text_hits += 1
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            continue
+        shape_hits += any(rule.might_apply_to_tree(tree, source) for rule in text_passed)
+    return text_hits, shape_hits, hangs
 
 
 def _parse_chunk(paths: list[str]) -> list[str]:
@@ -177,7 +187,7 @@ def main() -> None:
     files = [f.path for f in discover([tree]).files]
     all_py = sum(1 for _ in tree.rglob("*.py"))
     sources = [f.read_bytes().decode("utf-8", "replace") for f in files]
-    prefilter_hits, prefilter_hangs = count_prefilter_hits(files, sources, selected)
+    text_hits, shape_hits, prefilter_hangs = count_prefilter_hits(files, sources, selected)
     wsgi_mentions = sum(1 for s in sources if "environ" in s or "start_response" in s)
     lines = sum(s.count("\n") for s in sources)
 
@@ -188,7 +198,10 @@ def main() -> None:
         f"registered rules: {', '.join(r.rule_id for r in RULES) or 'none'}; "
         f"selected: {', '.join(r.rule_id for r in selected) or 'none'}"
     )
-    print(f"files whose text passes a rule's prefilter (parsed with libcst): {prefilter_hits}")
+    print(
+        f"files passing a rule's text prefilter: {text_hits}; "
+        f"of those, passing its shape prefilter too (parsed with libcst): {shape_hits}"
+    )
     for path, rule_id in prefilter_hangs:
         print(f"  prefilter of rule {rule_id} takes over {PREFILTER_LIMIT:g} s on {path}")
     print(f"files mentioning environ or start_response: {wsgi_mentions}")
