@@ -976,6 +976,29 @@ class Report:
         reason = self.skipped.get(f"{direction}:ours")
         return f"ours skipped: {reason}" if reason else "ours has no figure"
 
+    def get_rows(self, section: str, impls: Sequence[str], keys: Sequence[str]) -> list[list[str]]:
+        """Rows of a tiny-GET table: per key (a concurrency), req/s, µs/req and xC, then our
+        median over each row's."""
+        r = self.res
+        rows = []
+        for impl in impls:
+            row = [self.label(impl)]
+            for key in keys:
+                s = r.get(section, impl, key)
+                med = None if s is None else s["median"]
+                row += [
+                    fmt_stat(s),
+                    fmt_num(None if not med else 1e6 / med),
+                    fmt_ratio(ratio(med, r.med(section, "native", key))),
+                ]
+            ours_vs_it = " / ".join(
+                fmt_ratio(ratio(r.med(section, "ours", key), r.med(section, impl, key)))
+                for key in keys
+            )
+            row.append(ours_vs_it if impl != "ours" else "")
+            rows.append(row)
+        return rows
+
     def section_errors(self, sections: Sequence[str], impls: Sequence[str]) -> list[str]:
         out = []
         for section in sections:
@@ -1003,66 +1026,20 @@ class Report:
                 "xC = throughput / native ASGI app driven by the same loop; "
                 "'ours / it' = our median over this row's median.\n"
             )
-            rows = []
-            for impl in w2a:
-                row = [self.label(impl)]
-                for c in GET_CONCURRENCY:
-                    s = r.get("w2a-get", impl, f"c{c}")
-                    med = None if s is None else s["median"]
-                    row += [
-                        fmt_stat(s),
-                        fmt_num(None if not med else 1e6 / med),
-                        fmt_ratio(ratio(med, r.med("w2a-get", "native", f"c{c}"))),
-                    ]
-                row.append(
-                    " / ".join(
-                        fmt_ratio(
-                            ratio(
-                                r.med("w2a-get", "ours", f"c{c}"), r.med("w2a-get", impl, f"c{c}")
-                            )
-                        )
-                        for c in GET_CONCURRENCY
-                    )
-                    if impl != "ours"
-                    else ""
-                )
-                rows.append(row)
             hdr = ["adapter"]
             for c in GET_CONCURRENCY:
                 hdr += [f"c={c} req/s", "µs/req", "xC"]
             hdr.append("ours / it (c=1 / c=64)")
-            out += [table(hdr, rows), ""]
+            keys = [f"c{c}" for c in GET_CONCURRENCY]
+            out += [table(hdr, self.get_rows("w2a-get", w2a, keys)), ""]
 
             out.append(f"### 1b. In-process tiny GET, ASGI app -> WSGI caller (req/s, {of(n)})\n")
-            rows = []
-            for impl in a2w:
-                row = [self.label(impl)]
-                for t in GET_THREADS:
-                    s = r.get("a2w-get", impl, f"t{t}")
-                    med = None if s is None else s["median"]
-                    row += [
-                        fmt_stat(s),
-                        fmt_num(None if not med else 1e6 / med),
-                        fmt_ratio(ratio(med, r.med("a2w-get", "native", f"t{t}"))),
-                    ]
-                row.append(
-                    " / ".join(
-                        fmt_ratio(
-                            ratio(
-                                r.med("a2w-get", "ours", f"t{t}"), r.med("a2w-get", impl, f"t{t}")
-                            )
-                        )
-                        for t in GET_THREADS
-                    )
-                    if impl != "ours"
-                    else ""
-                )
-                rows.append(row)
             hdr = ["adapter"]
             for t in GET_THREADS:
                 hdr += [f"{t} thread{'s' if t > 1 else ''} req/s", "µs/req", "xC"]
             hdr.append("ours / it (1 / 16 thr)")
-            out += [table(hdr, rows), ""]
+            keys = [f"t{t}" for t in GET_THREADS]
+            out += [table(hdr, self.get_rows("a2w-get", a2w, keys)), ""]
             out += self.section_errors(["w2a-get", "a2w-get"], apps.W2A_IMPLS)
             out.append("")
 
