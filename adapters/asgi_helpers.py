@@ -20,17 +20,16 @@ the UTF-8 path apps get with ``environ["PATH_INFO"].encode("latin-1").decode("ut
 from __future__ import annotations
 
 import io
-import sys
 import wsgiref.util
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import quote_from_bytes, unquote_to_bytes
+from urllib.parse import quote_from_bytes
 
 from adapters._non_http import handle_non_http
 from adapters._types import Message, Receive, Scope
 from adapters.asgi_to_wsgi import AsgiToWsgi
-from adapters.environ import WSGI_ENVIRON_KEY
+from adapters.environ import WSGI_ENVIRON_KEY, environ_from_scope, wsgi_paths
 from adapters.mixed import is_asgi_app
 from adapters.wsgi_to_asgi import WsgiToAsgi
 
@@ -97,22 +96,13 @@ def request_headers(scope: Scope) -> dict[str, str]:
 
 def script_name(scope: Scope) -> str:
     """``environ["SCRIPT_NAME"]``: the root path, as a PEP 3333 latin-1 string."""
-    root: str = scope.get("root_path", "")
-    return root.encode("utf-8", "surrogateescape").decode("latin-1")
+    return wsgi_paths(scope)[0]
 
 
 def path_info(scope: Scope) -> str:
     """``environ["PATH_INFO"]``: the percent-decoded path below the root path, as a
     PEP 3333 latin-1 string (bytes as code points, like WSGI servers give it)."""
-    raw_path: bytes | None = scope.get("raw_path")
-    if raw_path is not None:
-        path = unquote_to_bytes(raw_path).decode("latin-1")
-    else:
-        path = scope["path"].encode("utf-8").decode("latin-1")
-    root = script_name(scope)
-    if root and path.startswith(root):
-        path = path[len(root) :]
-    return path
+    return wsgi_paths(scope)[1]
 
 
 def request_path(scope: Scope) -> str:
@@ -144,33 +134,7 @@ def remote_addr(scope: Scope) -> str:
 def build_environ(scope: Scope, body: bytes = b"") -> dict[str, Any]:
     """A PEP 3333 environ with the values a WSGI server would give for this request, for
     code that still reads an environ (``wsgi.input`` holds ``body``)."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": scope["method"],
-        "SCRIPT_NAME": script_name(scope),
-        "PATH_INFO": path_info(scope),
-        "QUERY_STRING": scope["query_string"].decode("latin-1"),
-        "SERVER_NAME": server_name(scope),
-        "SERVER_PORT": server_port(scope),
-        "SERVER_PROTOCOL": "HTTP/" + scope["http_version"],
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": scope.get("scheme", "http"),
-        "wsgi.input": io.BytesIO(body),
-        "wsgi.errors": sys.stderr,
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
-    client = scope.get("client")
-    if client:
-        environ["REMOTE_ADDR"] = str(client[0])
-        environ["REMOTE_PORT"] = str(client[1])
-    for name, value in request_headers(scope).items():
-        key = name.upper().replace("-", "_")
-        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            environ[key] = value
-        else:
-            environ["HTTP_" + key] = value
-    return environ
+    return environ_from_scope(scope, io.BytesIO(body))
 
 
 def request_uri(scope: Scope, include_query: bool = True) -> str:

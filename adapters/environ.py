@@ -5,7 +5,9 @@
 * ``SCRIPT_NAME`` is ``root_path``; ``PATH_INFO`` is ``path`` minus ``root_path``, stripped only at
   a segment boundary (root ``/mnt`` does not eat ``/mntx``); a ``path`` that does not start with
   ``root_path`` is taken as already relative to it. Both are "bytes as latin-1" native strings of
-  the UTF-8 path, as PEP 3333 wants.
+  the request path's bytes, as PEP 3333 wants: taken from ``raw_path`` when it has escapes and
+  still names ``path``, so an escape that is not UTF-8 (``/caf%E9``) reaches the app as sent
+  (see :func:`wsgi_paths`).
 * ``REQUEST_URI`` / ``RAW_URI`` come from ``raw_path`` (undecoded, so ``%2F`` survives) when the
   server gives it.
 * Request headers become ``HTTP_*`` (``CONTENT_TYPE`` / ``CONTENT_LENGTH`` without the prefix);
@@ -28,10 +30,11 @@ from __future__ import annotations
 
 import sys
 from typing import IO, Any
+from urllib.parse import unquote_to_bytes
 
 from adapters._types import Environ, Scope
 
-__all__ = ["base_environ", "environ_from_scope"]
+__all__ = ["base_environ", "environ_from_scope", "wsgi_paths"]
 
 #: The key under which a scope built from a WSGI environ keeps that environ.
 WSGI_ENVIRON_KEY = "wsgi.environ"
@@ -102,6 +105,33 @@ def _host_and_port(host: str | None, scheme: str) -> tuple[str, str]:
     return host, default
 
 
+def wsgi_paths(scope: Scope) -> tuple[str, str]:
+    """``(SCRIPT_NAME, PATH_INFO)`` for ``scope``, as PEP 3333 latin-1 native strings.
+
+    The path comes from ``raw_path`` when it has escapes and still names ``path`` (a
+    middleware may have rewritten ``path`` and left ``raw_path`` behind): only the raw bytes
+    keep an escape that is not UTF-8 (``/caf%E9``), which the server's decoded ``path`` has
+    replaced. The root path is stripped only at a segment boundary (``/mnt`` does not eat
+    ``/mntx``); a path equal to the root path gives ``(root, "")``, as
+    ``wsgiref.util.shift_path_info`` leaves it. A ``path`` that does not start with the root
+    path is taken as already relative to it.
+    """
+    path: str = scope["path"]
+    native = _to_native(path)
+    raw_path: bytes | None = scope.get("raw_path")
+    if raw_path and b"%" in raw_path:
+        raw = unquote_to_bytes(raw_path)
+        if raw.decode("utf-8", "replace") == path:
+            native = raw.decode("latin-1")
+    root = _to_native(scope.get("root_path", ""))
+    if native == root:  # e.g. after wsgiref's shift_path_info of a trailing "/": ("/m/", "")
+        return root, ""
+    root = root.rstrip("/")
+    if native.startswith(root) and native[len(root) : len(root) + 1] in ("", "/"):
+        native = native[len(root) :]
+    return root, native
+
+
 def environ_from_scope(
     scope: Scope,
     body_stream: Any,
@@ -117,16 +147,9 @@ def environ_from_scope(
     """
     environ = (base_environ(errors=errors) if base is None else base).copy()
     scheme: str = scope.get("scheme") or "http"
-    root_path: str = scope.get("root_path", "")
-    path: str = scope["path"]
-    if root_path:
-        root_path = root_path.rstrip("/")
-        if path.startswith(root_path) and path[len(root_path) : len(root_path) + 1] in ("", "/"):
-            path = path[len(root_path) :]
     query = scope.get("query_string", b"")
     environ["REQUEST_METHOD"] = scope.get("method", "GET")
-    environ["SCRIPT_NAME"] = _to_native(root_path)
-    environ["PATH_INFO"] = _to_native(path)
+    environ["SCRIPT_NAME"], environ["PATH_INFO"] = wsgi_paths(scope)
     environ["QUERY_STRING"] = query.decode("latin-1")
     environ["SERVER_PROTOCOL"] = "HTTP/" + scope.get("http_version", "1.1")
     environ["wsgi.url_scheme"] = scheme
@@ -153,7 +176,7 @@ def environ_from_scope(
                 keys[name] = key
         if not key:
             continue
-        text = value.decode("latin-1")
+        text = value.decode("latin-1").strip()  # as WSGI servers give them (wsgiref, gunicorn)
         old = environ.get(key)
         if old is not None:
             text = old + ("; " if key == "HTTP_COOKIE" else ",") + text

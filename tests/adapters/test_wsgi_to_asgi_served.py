@@ -241,3 +241,36 @@ def test_uvicorn_default_config_under_concurrency() -> None:
         for t in threads:
             t.join(20)
     assert not errors and statuses == [200] * 200
+
+
+def _echo_path_info(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return [environ["SCRIPT_NAME"].encode("latin-1") + b"|" + environ["PATH_INFO"].encode("latin-1")]
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "uvicorn-httptools", "hypercorn"])
+def test_path_info_keeps_escapes_that_are_not_utf8_as_a_wsgi_server_does(server: str) -> None:
+    """PEP 3333: PATH_INFO holds the request path's bytes as latin-1. `%E9` is not UTF-8, so the
+    server's decoded `path` has lost it; the adapter takes it from `raw_path`, like wsgiref."""
+    from tests.servers import serve_wsgi
+
+    with serve_wsgi(_echo_path_info) as url:
+        expected = httpx.get(url + "/caf%E9/x%2Fy/%C3%A9", timeout=10).content
+    with serve_asgi(WsgiToAsgi(_echo_path_info), server) as url:
+        got = httpx.get(url + "/caf%E9/x%2Fy/%C3%A9", timeout=10).content
+    assert expected == b"|/caf\xe9/x/y/\xc3\xa9"
+    assert got == expected
+
+
+def test_a_rewritten_path_wins_over_a_stale_raw_path() -> None:
+    """A middleware that rewrites `path` but leaves `raw_path` behind: the rewrite counts."""
+    from adapters import environ_from_scope
+
+    scope = {
+        "type": "http", "method": "GET", "path": "/new/%zz", "raw_path": b"/old/caf%E9",
+        "root_path": "/new", "query_string": b"", "headers": [], "http_version": "1.1",
+    }
+    environ = environ_from_scope(scope, None)
+    assert (environ["SCRIPT_NAME"], environ["PATH_INFO"]) == ("/new", "/%zz")
+    scope["root_path"] = "/ne"  # not a segment boundary: nothing is stripped
+    assert environ_from_scope(scope, None)["PATH_INFO"] == "/new/%zz"
