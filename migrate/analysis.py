@@ -73,10 +73,16 @@ _SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 # libcst computes ``node.children`` by running a visitor over the node each time it is asked,
 # and the analyses walk the same subtrees many times: on a large file that was most of the
 # run. Nodes are immutable, so their children are remembered. The entry holds the node itself,
-# so its id cannot be reused by another node while the entry lives; the cache is emptied
-# when it grows past a bound, so memory stays flat over a long run.
+# so its id cannot be reused by another node while the entry lives. The runner empties the
+# cache after each file (:func:`forget_trees`), so it never keeps a finished file's tree alive;
+# the bound only guards one huge file.
 _CHILDREN: dict[int, tuple[cst.CSTNode, Sequence[cst.CSTNode]]] = {}
 _CHILDREN_MAX = 400_000
+
+
+def forget_trees() -> None:
+    """Drop what the analyses remember about the trees they walked (one file's worth)."""
+    _CHILDREN.clear()
 
 
 def children_of(node: cst.CSTNode) -> Sequence[cst.CSTNode]:

@@ -43,6 +43,7 @@ from typing import Literal
 import libcst as cst
 from libcst.metadata import MetadataWrapper
 
+from migrate import analysis
 from migrate import rules as registry
 from migrate.rules import Change, FileContext, Rule
 
@@ -297,6 +298,13 @@ def _cpython_tree(source: str) -> ast.Module | None:
 
 def _transform(source: str, rules: Sequence[type[Rule]], context: FileContext) -> SourceResult:
     """Parse once, run every rule whose prefilter matches, verify the output. Raises MigrationError."""
+    try:
+        return _run_rules(source, rules, context)
+    finally:
+        analysis.forget_trees()  # what the rules' analyses remembered of this file's tree
+
+
+def _run_rules(source: str, rules: Sequence[type[Rule]], context: FileContext) -> SourceResult:
     # A libcst parse is the expensive part and most files need none. Two prefilter stages
     # come first: the rules' text tests, then their shape tests on CPython's AST. CPython's
     # parser (about 20x faster than libcst) runs on every file anyway, so that a file which
