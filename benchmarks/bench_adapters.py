@@ -831,52 +831,51 @@ def log(msg: str) -> None:
 # --------------------------------------------------------------------------- the run
 
 
+
+def _measure_get(
+    opts: argparse.Namespace,
+    res: Results,
+    run: int,
+    direction: str,
+    impl: str,
+    param: str,
+    prefix: str,
+    levels: Sequence[int],
+) -> None:
+    """One in-process tiny-GET run of ``impl`` at every level of ``param`` (the concurrency
+    of a WSGI->ASGI adapter, the caller threads of an ASGI->WSGI one)."""
+    section = f"{direction}-get"
+    spec = {
+        "kind": section,
+        "impl": impl,
+        param: list(levels),
+        "duration": opts.get_seconds,
+        "warmup": opts.warmup_seconds,
+    }
+    out = run_worker(spec, timeout=opts.get_seconds * 4 + 60, cpus=opts.cpus)
+    where = f"  [in-process GET {direction} {run}/{opts.runs}] {impl}:"
+    if "error" in out:
+        res.error(section, impl, out["error"])
+        log(f"{where} ERROR {out['error']}")
+        return
+    for level in levels:
+        figures = out[f"{prefix}{level}"]
+        res.add(section, impl, f"{prefix}{level}", figures["rps"])
+        if figures["bad"]:
+            res.error(section, impl, f"{prefix}={level}: {figures['bad']} bad responses")
+    log(where + " " + ", ".join(
+        f"{prefix}={level} {out[f'{prefix}{level}']['rps']:,.0f} req/s" for level in levels
+    ))
+
 def measure_inprocess(
     opts: argparse.Namespace, res: Results, w2a: list[str], a2w: list[str]
 ) -> None:
     for run in range(1, opts.runs + 1):
-        for impl in w2a:  # interleaved across impls so host noise hits all of them alike
-            spec = {
-                "kind": "w2a-get",
-                "impl": impl,
-                "concurrency": list(GET_CONCURRENCY),
-                "duration": opts.get_seconds,
-                "warmup": opts.warmup_seconds,
-            }
-            out = run_worker(spec, timeout=opts.get_seconds * 4 + 60, cpus=opts.cpus)
-            if "error" in out:
-                res.error("w2a-get", impl, out["error"])
-                log(f"  [in-process GET w2a {run}/{opts.runs}] {impl}: ERROR {out['error']}")
-                continue
-            for c in GET_CONCURRENCY:
-                res.add("w2a-get", impl, f"c{c}", out[f"c{c}"]["rps"])
-                if out[f"c{c}"]["bad"]:
-                    res.error("w2a-get", impl, f"c={c}: {out[f'c{c}']['bad']} bad responses")
-            log(
-                f"  [in-process GET w2a {run}/{opts.runs}] {impl}: "
-                + ", ".join(f"c={c} {out[f'c{c}']['rps']:,.0f} req/s" for c in GET_CONCURRENCY)
-            )
+        # interleaved across impls so host noise hits all of them alike
+        for impl in w2a:
+            _measure_get(opts, res, run, "w2a", impl, "concurrency", "c", GET_CONCURRENCY)
         for impl in a2w:
-            spec = {
-                "kind": "a2w-get",
-                "impl": impl,
-                "threads": list(GET_THREADS),
-                "duration": opts.get_seconds,
-                "warmup": opts.warmup_seconds,
-            }
-            out = run_worker(spec, timeout=opts.get_seconds * 4 + 60, cpus=opts.cpus)
-            if "error" in out:
-                res.error("a2w-get", impl, out["error"])
-                log(f"  [in-process GET a2w {run}/{opts.runs}] {impl}: ERROR {out['error']}")
-                continue
-            for t in GET_THREADS:
-                res.add("a2w-get", impl, f"t{t}", out[f"t{t}"]["rps"])
-                if out[f"t{t}"]["bad"]:
-                    res.error("a2w-get", impl, f"{t} threads: {out[f't{t}']['bad']} bad responses")
-            log(
-                f"  [in-process GET a2w {run}/{opts.runs}] {impl}: "
-                + ", ".join(f"{t} thr {out[f't{t}']['rps']:,.0f} req/s" for t in GET_THREADS)
-            )
+            _measure_get(opts, res, run, "a2w", impl, "threads", "t", GET_THREADS)
 
 
 def measure_memory(opts: argparse.Namespace, res: Results, w2a: list[str], a2w: list[str]) -> None:
