@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 _RECEIVERS = frozenset({"self", "cls"})
 
@@ -62,15 +62,14 @@ def _is_header_pair(node: ast.AST) -> bool:
     )
 
 
-def _has_http_literal(node: ast.AST) -> bool:
-    """``node`` holds a CGI/WSGI environ key, a status line or a (header, value) pair literal."""
-    for child in ast.walk(node):
-        if isinstance(child, ast.Constant) and isinstance(child.value, str):
-            if _CGI_KEY.fullmatch(child.value) or _STATUS_LINE.match(child.value):
-                return True
-        elif isinstance(child, ast.List) and any(_is_header_pair(e) for e in child.elts):
-            return True
-    return False
+def _is_http_literal(node: ast.AST) -> bool:
+    """``node`` is a CGI/WSGI environ key, a status line or a list of (header, value) pairs."""
+    if isinstance(node, ast.Constant):
+        value = node.value
+        return isinstance(value, str) and (
+            _CGI_KEY.fullmatch(value) is not None or _STATUS_LINE.match(value) is not None
+        )
+    return isinstance(node, ast.List) and any(_is_header_pair(e) for e in node.elts)
 
 
 def _positional_params(func: ast.FunctionDef) -> list[str]:
@@ -98,43 +97,61 @@ def _first_arg_is(call: ast.Call, name: str) -> bool:
     return bool(call.args) and isinstance(call.args[0], ast.Name) and call.args[0].id == name
 
 
-def _is_wsgi_callable(
-    func: ast.FunctionDef, enclosing_params: frozenset[str], file_has_http: Callable[[], bool]
-) -> bool:
+def _hands_on_with_status(call: ast.Call, start_response: str, callables: set[str]) -> bool:
+    """A response helper call: ``html_response(start_response, 200, page)``. The app's
+    ``start_response`` (its second parameter) next to any status literal, or a helper's own
+    first parameter followed by a status (``respond(start_response, 404, ...)``). A request
+    handed on next to a number (``paginate(request, items, 100)``) is not one."""
+    args = call.args
+    for index, arg in enumerate(args):
+        if not isinstance(arg, ast.Name) or arg.id not in callables:
+            continue
+        if index + 1 < len(args) and _is_status_literal(args[index + 1]):
+            return True
+        if arg.id == start_response and any(
+            _is_status_literal(a) for a in (*args, *(k.value for k in call.keywords))
+        ):
+            return True
+    return False
+
+
+def _is_wsgi_callable(func: ast.FunctionDef, enclosing_params: frozenset[str]) -> bool:
     """``func`` looks like a WSGI app, response helper, sub-app or middleware callable:
 
-    - it calls its first or second parameter (``start_response(status, headers)``) in a
-      file that shows HTTP (a status line, a CGI key or a header pair literal);
     - it hands a parameter on next to a status: ``html_response(start_response, 200, page)``;
     - it calls a parameter of an enclosing function with its environ (closure middleware:
       ``def mw(app): def wrapped(environ, start_response): return app(environ, ...)``);
-    - it hands its environ on (``return sub(environ, start_response)``) and names a CGI key
-      or a status line itself, as every dispatcher the rules recognise does.
+    - it calls its first or second parameter (``start_response(status, headers)``), or hands
+      both on (``return sub(environ, start_response)``), and shows HTTP itself: a status
+      line, a CGI key or a header pair literal, the evidence the rules insist on.
+
+    One walk over the function; evidence elsewhere in the file does not count, as the
+    rules look for it in the function too.
     """
     params = _wsgi_params(func)
     if params is None:
         return False
-    names = set(params)
-    environ = params[0]
+    environ, second = params[0], params[1]
     # start_response is the second parameter of an app, the first of a response helper
     callables = set(_positional_params(func)[:2])
-    hands_environ_on = calls_a_parameter = False
-    for call in _calls(func):
-        callee = call.func
-        if isinstance(callee, ast.Name) and callee.id in callables:
-            calls_a_parameter = True
-        passed = [*call.args, *(k.value for k in call.keywords)]
-        if any(isinstance(a, ast.Name) and a.id in names for a in passed) and any(
-            _is_status_literal(a) for a in passed
-        ):
-            return True
-        if _first_arg_is(call, environ):
-            if isinstance(callee, ast.Name) and callee.id in enclosing_params:
+    shows_http = calls_a_parameter = hands_both_on = False
+    for node in ast.walk(func):
+        if isinstance(node, ast.Call):
+            if _positional_count(node) < 2:
+                continue
+            callee = node.func
+            if isinstance(callee, ast.Name) and callee.id in callables:
+                calls_a_parameter = True
+            if _hands_on_with_status(node, second, callables):
                 return True
-            hands_environ_on = True
-    if calls_a_parameter and file_has_http():
-        return True
-    return hands_environ_on and _has_http_literal(func)
+            if _first_arg_is(node, environ):
+                if isinstance(callee, ast.Name) and callee.id in enclosing_params:
+                    return True
+                arg = node.args[1]
+                hands_both_on = hands_both_on or (isinstance(arg, ast.Name) and arg.id == second)
+        elif not shows_http:
+            shows_http = _is_http_literal(node)
+    return shows_http and (calls_a_parameter or hands_both_on)
 
 
 def _is_middleware_class(node: ast.ClassDef) -> bool:
@@ -152,16 +169,17 @@ def _is_middleware_class(node: ast.ClassDef) -> bool:
     )
 
 
+#: The last tree asked about and the answer: both WSGI rules ask about the same tree.
+_last_answer: list[tuple[ast.Module, bool]] = []
+
+
 def has_wsgi_shape(tree: ast.Module) -> bool:
     """Could ``tree`` define a WSGI app, a WSGI middleware or a PEP 3333 iterable class?"""
-    evidence: list[bool] = []
-
-    def file_has_http() -> bool:  # walks the whole tree, so only when needed, and once
-        if not evidence:
-            evidence.append(_has_http_literal(tree))
-        return evidence[0]
-
-    return any(_has_shape(node, frozenset(), file_has_http) for node in tree.body)
+    if _last_answer and _last_answer[0][0] is tree:
+        return _last_answer[0][1]
+    answer = any(_has_shape(node, frozenset()) for node in tree.body)
+    _last_answer[:] = [(tree, answer)]
+    return answer
 
 
 _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
@@ -174,22 +192,16 @@ def _statements_in(node: ast.AST) -> Iterator[ast.AST]:
         yield from getattr(node, block, ())
 
 
-def _has_shape(
-    node: ast.AST, enclosing_params: frozenset[str], file_has_http: Callable[[], bool]
-) -> bool:
+def _has_shape(node: ast.AST, enclosing_params: frozenset[str]) -> bool:
     if isinstance(node, ast.ClassDef) and (
         _is_iterable_response_class(node) or _is_middleware_class(node)
     ):
         return True
-    if isinstance(node, ast.FunctionDef) and _is_wsgi_callable(
-        node, enclosing_params, file_has_http
-    ):
+    if isinstance(node, ast.FunctionDef) and _is_wsgi_callable(node, enclosing_params):
         return True
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         enclosing_params = enclosing_params | set(_params(node))
-    return any(
-        _has_shape(child, enclosing_params, file_has_http) for child in _statements_in(node)
-    )
+    return any(_has_shape(child, enclosing_params) for child in _statements_in(node))
 
 
 def _is_iterable_response_class(node: ast.ClassDef) -> bool:

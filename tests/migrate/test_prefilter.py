@@ -118,6 +118,22 @@ NOT_WSGI = {
         def get(self, key, default):
             return self.cache.get(key, default)
     """,
+    # Django's own code, which the earlier prefilter let through to libcst:
+    "a request handed on next to a page size": """
+        def history_view(self, request, object_id):
+            paginator = self.get_paginator(request, self.actions(object_id), 100)
+            return paginator.page(1)
+    """,
+    "a request handed on with a keyword status": """
+        def error_handler(request, exception=None):
+            return TemplateResponse(request, "handler.html", status=403)
+    """,
+    "a callback parameter called in a module that speaks HTTP elsewhere": """
+        HEADERS = [("Content-Type", "text/html")]
+
+        def register(self, model, admin_class):
+            return admin_class(model, self)
+    """,
 }
 
 
