@@ -11,7 +11,6 @@ method) and calls the second one with a status and headers, whatever they are ca
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,49 +19,14 @@ from typing import Literal
 import libcst as cst
 import libcst.matchers as m
 
+from migrate import prefilter
+
 # --------------------------------------------------------------------------- text prefilter
 
-_IDENT = r"[^\W\d]\w*"
-# A comment runs to the end of its line (so "####" cannot be split many ways: no backtracking blow-up)
-_COMMENT = r"#[^\n]*(?:\n|$)"
-# A name after a comma in a parameter-like list: ", start_response)" / ",\n  respond: T"
-_PARAM_AFTER_COMMA = re.compile(rf",(?:\s|{_COMMENT}|\\\n)*({_IDENT})(?=(?:\s|{_COMMENT}|\\\n)*[:,)=])")
-# The first parameter of a def: "def helper(respond, ..." (start_response handed on)
-_FIRST_PARAM = re.compile(rf"\bdef\s+{_IDENT}\s*\((?:\s|{_COMMENT}|\\\n)*({_IDENT})")
-# A name that is called: "respond(" / "respond  (" / "respond\n(" (inside brackets)
-_CALLED = re.compile(rf"({_IDENT})(?:[ \t\f]|{_COMMENT}|\\?\n)*\(")
-
-
-# Signs of HTTP that recognition insists on (see has_wsgi_evidence), as they appear in text:
-# a status line literal, a CGI/WSGI environ key literal, or a list of tuples (headers).
-_EVIDENCE = re.compile(
-    r"""["'][1-9][0-9][0-9][ "']"""
-    r"""|["'](?:REQUEST_METHOD|SCRIPT_NAME|PATH_INFO|QUERY_STRING|CONTENT_TYPE|CONTENT_LENGTH"""
-    r"""|SERVER_NAME|SERVER_PORT|SERVER_PROTOCOL|REMOTE_ADDR|HTTP_[A-Z0-9_]+|wsgi\.\w+)["']"""
-    r"""|[\[(](?:\s|#[^\n]*(?:\n|$))*\("""
-)
-
-
-@functools.lru_cache(maxsize=4)  # both WSGI rules ask it of the same text, one after the other
 def may_hold_wsgi_app(source: str) -> bool:
-    """Cheap text test: could ``source`` define a WSGI application?
-
-    True when the text shows a sign of HTTP (a status line, a CGI key or a list of tuples,
-    the evidence recognition insists on) and some name appears as a parameter (after a comma, or first in a ``def``) and
-    is also called somewhere (``def app(environ, start_response): ... start_response(``;
-    ``def helper(respond, status): respond(``), or when the file has
-    both ``__init__`` and ``__iter__`` (PEP 3333 iterable classes). A superset of what
-    :func:`find_apps` finds: never False for a file that defines one.
-    """
-    if "def" not in source or not _EVIDENCE.search(source):
-        return False
-    if "__iter__" in source and "__init__" in source:
-        return True
-    params = {match.group(1) for match in _PARAM_AFTER_COMMA.finditer(source)}
-    params.update(match.group(1) for match in _FIRST_PARAM.finditer(source))
-    if not params:
-        return False
-    return any(match.group(1) in params for match in _CALLED.finditer(source))
+    """Cheap text test: could ``source`` define a WSGI application? A superset of what
+    :func:`find_apps` finds (see :func:`migrate.prefilter.may_hold_wsgi_callable`)."""
+    return prefilter.may_hold_wsgi_callable(source)
 
 
 # --------------------------------------------------------------------------- small tree helpers

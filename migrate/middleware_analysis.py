@@ -32,7 +32,7 @@ from typing import Literal
 
 import libcst as cst
 
-from migrate import analysis
+from migrate import analysis, prefilter
 from migrate.analysis import is_plain_name, positional_params, walk
 
 MiddlewareKind = Literal["class", "factory", "decorator"]
@@ -81,7 +81,13 @@ def may_hold_middleware(source: str) -> bool:
         return True
     if "def" not in source:
         return False
-    return _CALL_DEF.search(source) is not None or analysis.may_hold_wsgi_app(source)
+    # the plain "in" first: a regex starting with \b is tried at every position
+    has_call_method = "__call__" in source and _CALL_DEF.search(source) is not None
+    return (
+        has_call_method
+        or analysis.may_hold_wsgi_app(source)
+        or prefilter.may_hold_middleware_factory(source)
+    )
 
 
 @dataclass

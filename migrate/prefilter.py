@@ -1,10 +1,14 @@
-"""The second prefilter stage: WSGI shapes in CPython's AST, before any libcst parse.
+"""The two prefilter stages that keep most files away from libcst.
 
-The runner parses every file with CPython's parser anyway (it is how files that do not
-parse are reported, about 20 times faster than libcst). On that tree, :func:`has_wsgi_shape`
-answers cheaply whether a file can hold anything the WSGI rules recognise, so only those
-files pay for a libcst parse. It must be a superset of what the rules match: every rule
-test checks that (see ``tests/harness.py``), and a miss would silently skip a file.
+1. :func:`may_hold_wsgi_callable`, on the text: a sign of HTTP (the evidence recognition
+   insists on) and a parameter of some ``def`` that is called. Most files stop here, and
+   the runner checks their syntax with CPython's cheapest parse.
+2. :func:`has_wsgi_shape`, on CPython's AST of the files the text test passed: a function
+   with the shape of a WSGI app, helper, sub-app or middleware, and its evidence.
+
+Only files passing both are parsed with libcst. Each stage must be a superset of what the
+rules match: every rule test checks that (see ``tests/harness.py``), and a miss would
+silently skip a file.
 """
 
 from __future__ import annotations
@@ -14,6 +18,128 @@ import re
 from collections.abc import Iterable, Iterator
 
 _RECEIVERS = frozenset({"self", "cls"})
+
+# --------------------------------------------------------------------------- stage 1: text
+
+# Signs of HTTP that recognition insists on (see analysis.has_wsgi_evidence), as they appear
+# in text: a status literal, a CGI/WSGI environ key literal, a (header, value) pair, or a
+# list/tuple of tuples where headers stand (after a comma, an ``=`` or a bracket).
+_QUOTED_EVIDENCE = re.compile(  # one scan for both kinds of string literal
+    r"""["'](?:[1-9][0-9][0-9][ "']"""
+    r"""|(?:REQUEST_METHOD|SCRIPT_NAME|PATH_INFO|QUERY_STRING|CONTENT_TYPE|CONTENT_LENGTH"""
+    r"""|SERVER_NAME|SERVER_PORT|SERVER_PROTOCOL|REMOTE_ADDR|REMOTE_HOST|REMOTE_USER"""
+    r"""|REQUEST_URI|RAW_URI|HTTP_[A-Z0-9_]+|wsgi\.\w+)["'])"""
+)
+_HEADERS_TEXT = re.compile(r"""[,=(\[]\s*[\[(](?:\s|#[^\n]*(?:\n|$))*\(""")
+# "def name(" and its parameter text up to the first ")" (a default like "x=f()" cuts it short,
+# which _parameter_names notices)
+_DEF_PARAMS = re.compile(r"\bdef\s+\w+\s*\(([^)]*)")
+_IDENT = re.compile(r"[^\W\d]\w*")
+
+
+def _shows_http(source: str) -> bool:
+    return bool(_QUOTED_EVIDENCE.search(source) or _HEADERS_TEXT.search(source))
+
+
+def _parameter_names(source: str) -> set[str]:
+    """The positional parameter names of every ``def`` with two or more of them (after
+    ``self``/``cls``): whatever a rule may find called as ``start_response`` (an app's
+    second parameter, a helper's parameter at any place). A superset: where the text is not
+    simple, every identifier near the ``def`` counts."""
+    names: set[str] = set()
+    for match in _DEF_PARAMS.finditer(source):
+        text = match.group(1)
+        if "(" in text or "#" in text or "\\" in text:
+            # cut short inside a default or an annotation, or comments and line continuations
+            # in the list: every identifier around it counts
+            names.update(_IDENT.findall(source, match.start(1), match.start(1) + 400))
+            continue
+        params: list[str] = []
+        for part in _split_top_level(text):
+            part = part.strip()
+            if part.startswith("*"):
+                break  # *args, keyword-only and **kwargs: no rule matches such a signature
+            name = _IDENT.match(part)
+            if name is not None:
+                params.append(name.group())
+        if params and params[0] in _RECEIVERS:
+            params = params[1:]
+        if len(params) >= 2:
+            names.update(params)
+    return names
+
+
+def _split_top_level(text: str) -> list[str]:
+    """``text`` split at the commas outside brackets (``a: dict[str, int], b``)."""
+    if "[" not in text and "{" not in text:
+        return text.split(",")
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:index])
+            start = index + 1
+    parts.append(text[start:])
+    return parts
+
+
+def may_hold_wsgi_callable(source: str) -> bool:
+    """Cheap text test: could ``source`` define a WSGI app, response helper or sub-app?
+
+    True when the text shows a sign of HTTP and a parameter of some ``def`` is called
+    (``def app(environ, start_response): ... start_response(``; ``def helper(body,
+    respond): respond(``), or when the file has both ``__init__`` and ``__iter__`` (PEP
+    3333 iterable classes). A superset of what the rules recognise.
+    """
+    if _last_text_answer and _last_text_answer[0][0] is source:
+        return _last_text_answer[0][1]  # both WSGI rules ask, one after the other
+    answer = _may_hold_wsgi_callable(source)
+    _last_text_answer[:] = [(source, answer)]
+    return answer
+
+
+_last_text_answer: list[tuple[str, bool]] = []
+
+
+def _may_hold_wsgi_callable(source: str) -> bool:
+    if "def" not in source or not _shows_http(source):
+        return False
+    if "__iter__" in source and "__init__" in source:
+        return True
+    names = _parameter_names(source)
+    if not names:
+        return False
+    return re.search(rf"\b(?:{_alternatives(names)})\s*\(", source) is not None
+
+
+#: "    return wrapped": a function handing back a name (closure middleware returns its inner def)
+_RETURNED_NAME = re.compile(r"^[ \t]+return[ \t]+([^\W\d]\w*)[ \t]*(?:#[^\n]*)?$", re.MULTILINE)
+
+
+def may_hold_middleware_factory(source: str) -> bool:
+    """Cheap text test: could ``source`` define closure middleware, ``def mw(app): def
+    wrapped(environ, start_response): ... return app(environ, ...) ... return wrapped``?
+    Such middleware needs no sign of HTTP. True when a nested ``def`` is returned by name
+    and some parameter of a two-parameter ``def`` is handed first to a call."""
+    if "return" not in source:
+        return False
+    returned = set(_RETURNED_NAME.findall(source))
+    if not returned or not re.search(rf"\bdef\s+(?:{_alternatives(returned)})\s*\(", source):
+        return False
+    names = _parameter_names(source)
+    return bool(names) and re.search(rf"\(\s*(?:{_alternatives(names)})\s*,", source) is not None
+
+
+def _alternatives(names: Iterable[str]) -> str:
+    """``a|b|c`` for a regex, the longest first (so ``respond`` is not taken for the start of
+    ``responder`` where the pattern goes on)."""
+    return "|".join(sorted(names, key=len, reverse=True))
+
+
+# --------------------------------------------------------------------------- stage 2: shape
 
 
 def _params(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
