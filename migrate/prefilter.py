@@ -14,6 +14,7 @@ silently skip a file.
 from __future__ import annotations
 
 import ast
+import bisect
 import re
 from collections.abc import Iterable, Iterator
 
@@ -30,6 +31,9 @@ _QUOTED_EVIDENCE = re.compile(  # one scan for both kinds of string literal
     r"""|SERVER_NAME|SERVER_PORT|SERVER_PROTOCOL|REMOTE_ADDR|REMOTE_HOST|REMOTE_USER"""
     r"""|REQUEST_URI|RAW_URI|HTTP_[A-Z0-9_]+|wsgi\.\w+)["'])"""
 )
+# A response helper handed start_response and a status: "html_response(start_response, 200, page)"
+_STATUS_NUMBER = r"""["']?[1-9][0-9][0-9]\b"""
+_NAME_THEN_STATUS = re.compile(rf"[(,]\s*[^\W\d]\w*\s*,\s*{_STATUS_NUMBER}")
 _HEADERS_TEXT = re.compile(r"""[,=(\[]\s*[\[(](?:\s|#[^\n]*(?:\n|$))*\(""")
 # "def name(" and its parameter text up to the first ")" (a default like "x=f()" cuts it short,
 # which _parameter_names notices)
@@ -41,18 +45,27 @@ def _shows_http(source: str) -> bool:
     return bool(_QUOTED_EVIDENCE.search(source) or _HEADERS_TEXT.search(source))
 
 
-def _parameter_names(source: str) -> set[str]:
+def _parameter_names(
+    source: str, spans: list[tuple[int, int]] | None = None
+) -> tuple[set[str], set[str]]:
     """The positional parameter names of every ``def`` with two or more of them (after
     ``self``/``cls``): whatever a rule may find called as ``start_response`` (an app's
-    second parameter, a helper's parameter at any place). A superset: where the text is not
-    simple, every identifier near the ``def`` counts."""
+    second parameter, a helper's parameter at any place); and the second ones alone (an
+    app's ``start_response``, which it may hand on instead of calling). A superset: where
+    the text is not simple, every identifier near the ``def`` counts as both. ``spans``
+    gets where each parameter list stands."""
     names: set[str] = set()
+    seconds: set[str] = set()
     for match in _DEF_PARAMS.finditer(source):
         text = match.group(1)
+        if spans is not None:
+            spans.append(match.span(1))
         if "(" in text or "#" in text or "\\" in text:
             # cut short inside a default or an annotation, or comments and line continuations
             # in the list: every identifier around it counts
-            names.update(_IDENT.findall(source, match.start(1), match.start(1) + 400))
+            around = _IDENT.findall(source, match.start(1), match.start(1) + 400)
+            names.update(around)
+            seconds.update(around)
             continue
         params: list[str] = []
         for part in _split_top_level(text):
@@ -66,7 +79,8 @@ def _parameter_names(source: str) -> set[str]:
             params = params[1:]
         if len(params) >= 2:
             names.update(params)
-    return names
+            seconds.add(params[1])
+    return names, seconds
 
 
 def _split_top_level(text: str) -> list[str]:
@@ -91,8 +105,9 @@ def may_hold_wsgi_callable(source: str) -> bool:
 
     True when the text shows a sign of HTTP and a parameter of some ``def`` is called
     (``def app(environ, start_response): ... start_response(``; ``def helper(body,
-    respond): respond(``), or when the file has both ``__init__`` and ``__iter__`` (PEP
-    3333 iterable classes). A superset of what the rules recognise.
+    respond): respond(``) or a second parameter is handed on (``return sub(environ,
+    start_response)``), or when the file has both ``__init__`` and ``__iter__`` (PEP 3333
+    iterable classes). A superset of what the rules recognise.
     """
     if _last_text_answer and _last_text_answer[0][0] is source:
         return _last_text_answer[0][1]  # both WSGI rules ask, one after the other
@@ -105,14 +120,33 @@ _last_text_answer: list[tuple[str, bool]] = []
 
 
 def _may_hold_wsgi_callable(source: str) -> bool:
-    if "def" not in source or not _shows_http(source):
+    if "def" not in source:
         return False
-    if "__iter__" in source and "__init__" in source:
+    shows_http = _shows_http(source)
+    if not shows_http and not _NAME_THEN_STATUS.search(source):
+        return False
+    if shows_http and "__iter__" in source and "__init__" in source:
         return True
-    names = _parameter_names(source)
+    parameter_lists: list[tuple[int, int]] = []
+    names, seconds = _parameter_names(source, parameter_lists)
     if not names:
         return False
-    return re.search(rf"\b(?:{_alternatives(names)})\s*\(", source) is not None
+    if not shows_http:  # the status handed to a helper is the only sign of HTTP
+        return (
+            re.search(rf"[(,]\s*(?:{_alternatives(names)})\s*,\s*{_STATUS_NUMBER}", source)
+            is not None
+        )
+    if re.search(rf"\b(?:{_alternatives(names)})\s*\(", source):
+        return True
+    # start_response handed on (to a sub-app, to a response helper of another module), not
+    # merely named in a parameter list
+    handed_on = re.compile(rf"[(,]\s*(?:{_alternatives(seconds)})\s*[,)]")
+    starts = [start for start, _ in parameter_lists]
+    for match in handed_on.finditer(source):
+        index = bisect.bisect_right(starts, match.start()) - 1
+        if index < 0 or match.start() > parameter_lists[index][1]:
+            return True
+    return False
 
 
 #: "    return wrapped": a function handing back a name (closure middleware returns its inner def)
@@ -129,7 +163,7 @@ def may_hold_middleware_factory(source: str) -> bool:
     returned = set(_RETURNED_NAME.findall(source))
     if not returned or not re.search(rf"\bdef\s+(?:{_alternatives(returned)})\s*\(", source):
         return False
-    names = _parameter_names(source)
+    names, _ = _parameter_names(source)
     return bool(names) and re.search(rf"\(\s*(?:{_alternatives(names)})\s*,", source) is not None
 
 

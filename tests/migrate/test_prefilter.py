@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from migrate.prefilter import has_wsgi_shape, mentions_any
+from migrate.prefilter import has_wsgi_shape, may_hold_wsgi_callable, mentions_any
 from migrate.rules import rules_by_id
 from migrate.runner import UnknownRuleError, select_rules
 
@@ -144,6 +144,33 @@ def _tree(source: str) -> ast.Module:
 @pytest.mark.parametrize("source", WSGI_FORMS.values(), ids=WSGI_FORMS.keys())
 def test_wsgi_forms_pass(source: str) -> None:
     assert has_wsgi_shape(_tree(source))
+
+
+@pytest.mark.parametrize("source", WSGI_FORMS.values(), ids=WSGI_FORMS.keys())
+def test_wsgi_forms_pass_the_text_stage_of_a_wsgi_rule(source: str) -> None:
+    text = textwrap.dedent(source)
+    rules = rules_by_id()
+    assert rules["wsgi-app"].might_apply(text) or rules["wsgi-middleware"].might_apply(text)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        "environ: dict[str, object], start_response: Callable[..., object]",
+        "environ,  # the request\n    start_response,",
+        "environ=None, start_response=make_default()",
+        "environ, \\\n    start_response",
+    ],
+    ids=["generic annotations", "comments", "call in a default", "line continuation"],
+)
+def test_the_text_stage_reads_parameter_lists_that_are_not_simple(params: str) -> None:
+    source = f"def app({params}):\n    start_response('200 OK', [])\n    return []\n"
+    assert may_hold_wsgi_callable(source)
+
+
+def test_the_text_stage_needs_a_called_parameter_and_a_sign_of_http() -> None:
+    assert not may_hold_wsgi_callable("def f(a, b):\n    b('200 OK', [])\n".replace("b(", "c("))
+    assert not may_hold_wsgi_callable("def f(a, b):\n    b(1, 2)\n")
 
 
 @pytest.mark.parametrize("source", NOT_WSGI.values(), ids=NOT_WSGI.keys())
