@@ -27,13 +27,14 @@ from typing import Any
 from urllib.parse import quote_from_bytes
 
 from adapters._non_http import handle_non_http
-from adapters._types import Message, Receive, Scope
+from adapters._types import ExcInfo, Message, Receive, ResponseHeaders, Scope, Send
 from adapters.asgi_to_wsgi import AsgiToWsgi
 from adapters.environ import WSGI_ENVIRON_KEY, environ_from_scope, wsgi_paths
 from adapters.mixed import is_asgi_app
 from adapters.wsgi_to_asgi import WsgiToAsgi
 
 __all__ = [
+    "StartResponse",
     "WsgiOrAsgi",
     "application_uri",
     "asgi_response_start",
@@ -302,3 +303,99 @@ def with_environ_key(scope: Scope, key: str, value: Any) -> Scope:
     carried = dict(scope.get(WSGI_ENVIRON_KEY) or {})
     carried[key] = value
     return {**scope, WSGI_ENVIRON_KEY: carried}
+
+
+class StartResponse:
+    """A PEP 3333 ``start_response`` for WSGI code that an ASGI app still calls (a response
+    helper from another module): it keeps the status and headers, and :meth:`send` sends
+    them with the body the WSGI code returned::
+
+        response = asgi_helpers.StartResponse()
+        return await response.send(send, json_response(response, 404, {"error": "not found"}))
+
+    ``StartResponse(status, headers)`` is one that ``start_response(status, headers)`` was
+    already called on. As a WSGI server does, :meth:`send` sends the response start just
+    before the first non-empty chunk (or at the end, for an empty body), so code that calls
+    ``start_response`` lazily (a generator) or again with ``exc_info`` before the body
+    starts works, and calls the iterable's ``close()`` on every path. ``write()`` chunks are
+    kept and sent in order before what the iteration gives next.
+    """
+
+    def __init__(self, status: str | None = None, headers: ResponseHeaders | None = None) -> None:
+        #: The WSGI status line and headers given last (None: start_response not called yet).
+        self.status: str | None = None
+        self.headers: ResponseHeaders = []
+        #: Whether the ``http.response.start`` message went out.
+        self.started = False
+        self._written: list[bytes] = []
+        if status is not None:
+            self(status, headers if headers is not None else [])
+
+    def __call__(
+        self, status: str, headers: ResponseHeaders, exc_info: ExcInfo | None = None
+    ) -> Callable[[bytes], None]:
+        if exc_info is not None:
+            try:
+                if self.started:  # too late to change the response: PEP 3333 re-raises
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # no reference cycle through the traceback
+        elif self.status is not None:
+            raise AssertionError("start_response() called twice without exc_info")
+        if not isinstance(status, str) or status[3:4] not in ("", " ") or not status[:3].isdigit():
+            raise ValueError(f"invalid WSGI status {status!r}")
+        self.status = status
+        self.headers = list(headers)
+        return self._write
+
+    def _write(self, data: bytes) -> None:
+        if self.status is None:
+            raise AssertionError("write() called before start_response()")
+        self._written.append(bytes(data))
+
+    def _start_message(self) -> Message:
+        if self.status is None:
+            raise AssertionError("the response body started before start_response() was called")
+        return {
+            "type": "http.response.start",
+            "status": int(self.status[:3]),
+            "headers": [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in self.headers
+            ],
+        }
+
+    async def _send_chunk(self, send: Send, chunk: bytes, more_body: bool) -> None:
+        if not self.started:
+            message = self._start_message()
+            self.started = True
+            await send(message)
+        await send({"type": "http.response.body", "body": chunk, "more_body": more_body})
+
+    async def send(self, send: Send, body: Iterable[bytes]) -> None:
+        """Send the response: the status and headers given to this ``start_response`` and
+        ``body``, the iterable the WSGI code returned (``close()`` is called on it)."""
+        try:
+            if type(body) in (list, tuple):
+                # nothing runs while a list is iterated: the last chunk can end the body
+                chunks = [chunk for chunk in [*self._written, *body] if chunk]
+                self._written.clear()
+                for chunk in chunks[:-1]:
+                    await self._send_chunk(send, bytes(chunk), True)
+                await self._send_chunk(send, bytes(chunks[-1]) if chunks else b"", False)
+                return
+            for chunk in body:
+                # write() calls made while this chunk was produced go out before it
+                for data in [*self._written, chunk]:
+                    if data:
+                        await self._send_chunk(send, bytes(data), True)
+                self._written.clear()
+            for data in self._written:
+                if data:
+                    await self._send_chunk(send, data, True)
+            self._written.clear()
+            await self._send_chunk(send, b"", False)
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()

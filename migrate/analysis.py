@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import libcst as cst
-import libcst.matchers as m
 
 from migrate import prefilter
 
@@ -47,6 +46,7 @@ _CHILDREN_MAX = 400_000
 def forget_trees() -> None:
     """Drop what the analyses remember about the trees they walked (one file's worth)."""
     _CHILDREN.clear()
+    _STATEMENTS.clear()
 
 
 def children_of(node: cst.CSTNode) -> Sequence[cst.CSTNode]:
@@ -352,15 +352,21 @@ class WsgiApp:
     stack_uses: list[cst.CSTNode] = field(default_factory=list)
 
 
+# Plain isinstance tests rather than libcst.matchers here: importing the matchers costs a
+# fifth of a second, paid by every run before the first file.
+
+
 def _is_main_guard(stmt: cst.CSTNode) -> bool:
-    return m.matches(
-        stmt,
-        m.If(
-            test=m.Comparison(
-                left=m.Name("__name__"),
-                comparisons=[m.ComparisonTarget(m.Equal(), m.SimpleString())],
-            )
-        ),
+    """``if __name__ == "__main__":`` (any string on the right)."""
+    if not isinstance(stmt, cst.If) or not isinstance(stmt.test, cst.Comparison):
+        return False
+    test = stmt.test
+    return (
+        isinstance(test.left, cst.Name)
+        and test.left.value == "__name__"
+        and len(test.comparisons) == 1
+        and isinstance(test.comparisons[0].operator, cst.Equal)
+        and isinstance(test.comparisons[0].comparator, cst.SimpleString)
     )
 
 
@@ -382,12 +388,25 @@ def _instance_binding(stmt: cst.CSTNode, class_name: str) -> str | None:
 
 def _alias_of(stmt: cst.CSTNode, name: str) -> bool:
     """``other = name`` at module level."""
-    return m.matches(
-        stmt,
-        m.SimpleStatementLine(
-            body=[m.Assign(targets=[m.AssignTarget(target=m.Name())], value=m.Name(name))]
-        ),
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return False
+    small = stmt.body[0]
+    return (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and isinstance(small.value, cst.Name)
+        and small.value.value == name
     )
+
+
+def _called_name(func: cst.BaseExpression) -> str | None:
+    """``f`` for ``f`` and ``x.f``."""
+    if isinstance(func, cst.Name):
+        return func.value
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return None
 
 
 def _wrapped_in_adapter(node: cst.CSTNode, name: str) -> bool:
@@ -395,7 +414,7 @@ def _wrapped_in_adapter(node: cst.CSTNode, name: str) -> bool:
     for n in walk(node):
         if (
             isinstance(n, cst.Call)
-            and m.matches(n.func, m.Name("WsgiToAsgi") | m.Attribute(attr=m.Name("WsgiToAsgi")))
+            and _called_name(n.func) == "WsgiToAsgi"
             and n.args
         ):
             arg = n.args[0].value
@@ -574,6 +593,69 @@ WSGIREF_READERS = frozenset({"request_uri", "application_uri"})
 WSGIREF_FUNCTIONS = WSGIREF_READERS | {"shift_path_info"}
 
 
+#: The statement-level nodes of a module (one entry, the last module asked about).
+_STATEMENTS: list[tuple[cst.Module, list[cst.CSTNode]]] = []
+
+# Where statements stand: the searches for imports and comment lines never need to enter an
+# expression (most of a tree).
+_STATEMENT_HOLDERS = (
+    cst.BaseCompoundStatement,
+    cst.BaseSuite,
+    cst.Else,
+    cst.ExceptHandler,
+    cst.ExceptStarHandler,
+    cst.Finally,
+    cst.MatchCase,
+)
+
+
+def statement_nodes(module: cst.Module) -> list[cst.CSTNode]:
+    """Every statement of ``module`` at any depth, and the blocks and clauses holding them
+    (suites, ``else:``, ``except:``...), in source order; never an expression."""
+    if _STATEMENTS and _STATEMENTS[0][0] is module:
+        return _STATEMENTS[0][1]
+    found: list[cst.CSTNode] = []
+    stack: list[cst.CSTNode] = [module]
+    while stack:
+        node = stack.pop()
+        if node is not module:
+            found.append(node)
+        if isinstance(node, cst.SimpleStatementLine):
+            continue
+        stack.extend(
+            child
+            for child in reversed(children_of(node))
+            if isinstance(child, (cst.SimpleStatementLine, *_STATEMENT_HOLDERS))
+        )
+    _STATEMENTS[:] = [(module, found)]
+    return found
+
+
+def import_statements(module: cst.Module) -> list[cst.Import | cst.ImportFrom]:
+    """Every ``import``/``from ... import`` of ``module``, at any depth, in source order."""
+    return [
+        small
+        for node in statement_nodes(module)
+        if isinstance(node, cst.SimpleStatementLine)
+        for small in node.body
+        if isinstance(small, (cst.Import, cst.ImportFrom))
+    ]
+
+
+def comment_lines(module: cst.Module) -> list[str]:
+    """The comments on lines of their own wherever a statement can stand: above statements,
+    decorators and clauses, at the end of blocks, in the module's header and footer (where
+    markers are put; comments inside expressions are not looked at)."""
+    lines: list[cst.EmptyLine] = [*module.header]
+    for node in statement_nodes(module):
+        lines.extend(getattr(node, "leading_lines", ()))
+        lines.extend(getattr(node, "footer", ()))
+        for decorator in getattr(node, "decorators", ()):
+            lines.extend(decorator.leading_lines)
+    lines.extend(module.footer)
+    return [line.comment.value for line in lines if line.comment is not None]
+
+
 def import_spellings(module: cst.Module, targets: frozenset[str]) -> dict[str, str]:
     """How the module (at any depth) spells the imported objects named in ``targets``:
     local dotted spelling -> qualified name. For ``targets={"wsgiref.util.request_uri"}``,
@@ -581,7 +663,7 @@ def import_spellings(module: cst.Module, targets: frozenset[str]) -> dict[str, s
     import util`` gives ``{"util.request_uri": ...}``, ``import wsgiref.util`` gives
     ``{"wsgiref.util.request_uri": ...}``."""
     spellings: dict[str, str] = {}
-    for node in walk(module):
+    for node in import_statements(module):
         if isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
             if node.relative or node.module is None:
                 continue
@@ -1093,3 +1175,87 @@ def _stray_uses(
             member.app is None or any(stmt is use for use in member.app.other_uses)
         ):
             yield stmt
+
+
+# --------------------------------------------------------------------------- imports of the module
+
+
+@dataclass(frozen=True)
+class ImportBinding:
+    """What a module-level import binds a local name to: ``module`` (as written, ``".x"``
+    for a relative import) and the ``name`` imported from it, or None when the local name
+    is the module itself (``import pkg.mod as m``; ``import pkg.mod`` binds ``pkg``)."""
+
+    module: str
+    name: str | None
+
+
+def import_bindings(module: cst.Module) -> dict[str, ImportBinding]:
+    """Local name -> :class:`ImportBinding`, for the imports directly at module level (a name
+    imported twice maps to the last one; :func:`module_level_bindings` tells how often a
+    name is bound)."""
+    found: dict[str, ImportBinding] = {}
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+                source = "." * len(small.relative) + (
+                    _dotted(small.module) if small.module is not None else ""
+                )
+                for alias in small.names:
+                    imported = _dotted(alias.name)
+                    found[_asname(alias) or imported] = ImportBinding(source, imported)
+            elif isinstance(small, cst.Import):
+                for alias in small.names:
+                    dotted = _dotted(alias.name)
+                    local = _asname(alias)
+                    if local is not None:
+                        found[local] = ImportBinding(dotted, None)
+                    else:
+                        top = dotted.split(".")[0]
+                        found[top] = ImportBinding(top, None)
+    return found
+
+
+def module_level_bindings(module: cst.Module) -> dict[str, int]:
+    """How many times each module-level name is bound: defs, classes, imports (a star import
+    counts for every name: ``"*"``), assignments and loop/with targets at module level (also
+    inside module-level if/try/for/with blocks), and ``global`` statements in functions."""
+    counts: dict[str, int] = {}
+
+    def bind(name: str) -> None:
+        counts[name] = counts.get(name, 0) + 1
+
+    for stmt in module.body:
+        for node in walk(stmt, into_scopes=False):
+            if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                bind(node.name.value)
+            elif isinstance(node, cst.ImportFrom):
+                if isinstance(node.names, cst.ImportStar):
+                    bind("*")
+                else:
+                    for alias in node.names:
+                        bind(_asname(alias) or _dotted(alias.name))
+            elif isinstance(node, cst.Import):
+                for alias in node.names:
+                    bind(_asname(alias) or _dotted(alias.name).split(".")[0])
+        if not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            for name in _assigned_names(stmt) - _import_names(stmt):
+                bind(name)
+        for node in walk(stmt):
+            if isinstance(node, cst.Global):
+                for item in node.names:
+                    bind(item.name.value)
+    return counts
+
+
+def _import_names(stmt: cst.CSTNode) -> set[str]:
+    """The ``as`` names of the imports under ``stmt`` (:func:`_assigned_names` counts them)."""
+    return {
+        name
+        for node in walk(stmt, into_scopes=False)
+        if isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(node.names, cst.ImportStar)
+        for alias in node.names
+        if (name := _asname(alias)) is not None
+    }

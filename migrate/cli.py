@@ -305,14 +305,20 @@ def main(
     with _progress(
         show_progress, len(tasks), stderr_console, output.stdout_is_terminal
     ) as progress:
-        on_start = progress.start if progress is not None else None
+        on_start = on_progress = None
+        if progress is not None:
+            on_start = progress.start
+            on_progress = functools.partial(progress.advance, progress.task_ids[0])
         for result in run_files(
-            tasks, selected_rules, effective_jobs, on_start=on_start, timeout=timeout or None
+            tasks,
+            selected_rules,
+            effective_jobs,
+            on_start=on_start,
+            timeout=timeout or None,
+            on_progress=on_progress,
         ):
             outcome = _handle_result(result, mode, cwd, output, out_root, out_base)
             summary.outcomes.append(outcome)
-            if progress is not None:
-                progress.advance(progress.task_ids[0])
 
     if out_root is not None and out_base is not None:
         _copy_other_files(

@@ -31,6 +31,23 @@ _QUOTED_EVIDENCE = re.compile(  # one scan for both kinds of string literal
     r"""|SERVER_NAME|SERVER_PORT|SERVER_PROTOCOL|REMOTE_ADDR|REMOTE_HOST|REMOTE_USER"""
     r"""|REQUEST_URI|RAW_URI|HTTP_[A-Z0-9_]+|wsgi\.\w+)["'])"""
 )
+# The first argument of a call, up to what shows there are more (a comma), star arguments, or
+# parentheses nested too deep to follow (then the text counts, to stay a superset): a
+# parameter called with one argument is not start_response.
+_FIRST_ARGUMENT = r"(?:[^(),*]|\([^()]*\))*"
+_CGI_KEY_TEXT = re.compile(
+    r"""["'](?:REQUEST_METHOD|SCRIPT_NAME|PATH_INFO|QUERY_STRING|CONTENT_TYPE|CONTENT_LENGTH"""
+    r"""|SERVER_NAME|SERVER_PORT|SERVER_PROTOCOL|REMOTE_ADDR|REMOTE_HOST|REMOTE_USER"""
+    r"""|REQUEST_URI|RAW_URI|HTTP_[A-Z0-9_]+|wsgi\.\w+)["']"""
+)
+
+
+def names_a_cgi_key(source: str) -> bool:
+    """``source`` holds a CGI/WSGI environ key literal (``"PATH_INFO"``, ``"wsgi.input"``):
+    what any function reading an environ it is handed must name."""
+    return _CGI_KEY_TEXT.search(source) is not None
+
+
 # A response helper handed start_response and a status: "html_response(start_response, 200, page)"
 _STATUS_NUMBER = r"""["']?[1-9][0-9][0-9]\b"""
 _NAME_THEN_STATUS = re.compile(rf"[(,]\s*[^\W\d]\w*\s*,\s*{_STATUS_NUMBER}")
@@ -103,8 +120,8 @@ def _split_top_level(text: str) -> list[str]:
 def may_hold_wsgi_callable(source: str) -> bool:
     """Cheap text test: could ``source`` define a WSGI app, response helper or sub-app?
 
-    True when the text shows a sign of HTTP and a parameter of some ``def`` is called
-    (``def app(environ, start_response): ... start_response(``; ``def helper(body,
+    True when the text shows a sign of HTTP and a parameter of some ``def`` is called with
+    two arguments or more (``def app(environ, start_response): ... start_response(s, h``; ``def helper(body,
     respond): respond(``) or a second parameter is handed on (``return sub(environ,
     start_response)``), or when the file has both ``__init__`` and ``__iter__`` (PEP 3333
     iterable classes). A superset of what the rules recognise.
@@ -136,7 +153,7 @@ def _may_hold_wsgi_callable(source: str) -> bool:
             re.search(rf"[(,]\s*(?:{_alternatives(names)})\s*,\s*{_STATUS_NUMBER}", source)
             is not None
         )
-    if re.search(rf"\b(?:{_alternatives(names)})\s*\(", source):
+    if re.search(rf"\b(?:{_alternatives(names)})\s*\({_FIRST_ARGUMENT}[,*(]", source):
         return True
     # start_response handed on (to a sub-app, to a response helper of another module), not
     # merely named in a parameter list

@@ -23,28 +23,31 @@ import ast
 import codecs
 import importlib
 import io
+import itertools
 import os
 import re
 import signal
+import symtable
 import threading
 import time
 import tokenize
 import traceback
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Literal
+from typing import Literal, TypeVar
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper
 
 from migrate import analysis
 from migrate import rules as registry
+from migrate.project import ModuleSummary, ProjectIndex, might_summarize, summarize
 from migrate.rules import Change, FileContext, Rule
 
 FileStatus = Literal["changed", "unchanged", "error"]
@@ -287,6 +290,21 @@ def _might_apply_to_tree(rule: type[Rule], tree: ast.Module, source: str) -> boo
         ) from exc
 
 
+def _check_syntax(source: str) -> None:
+    """Raise MigrationError when ``source`` does not parse.
+
+    The cheapest complete check CPython offers: building the symbol table parses the file
+    without making Python objects of its AST (about 40% cheaper than ``ast.parse``), which
+    matters as every file of the tree goes through it. It also refuses a few things the
+    grammar allows (``nonlocal`` at module level); those files are parsed again to tell.
+    """
+    try:
+        symtable.symtable(source, _CHECK_FILENAME, "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        if _cpython_tree(source) is None:
+            _parse(source)  # the verdict and the message come from libcst, as for other files
+
+
 def _cpython_tree(source: str) -> ast.Module | None:
     """CPython's AST of ``source``, or None when CPython cannot parse it."""
     try:
@@ -294,6 +312,32 @@ def _cpython_tree(source: str) -> ast.Module | None:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
     return tree if isinstance(tree, ast.Module) else None
+
+
+def _prefilter(
+    source: str, rules: Sequence[type[Rule]], *, want_tree: bool = False
+) -> tuple[list[type[Rule]], ast.Module | None]:
+    """The rules that pass both prefilter stages on ``source`` (they need a libcst parse),
+    and CPython's AST of it when one was built (always with ``want_tree``, if it parses).
+    Raises MigrationError when the file does not parse."""
+    candidates = [rule for rule in rules if _might_apply(rule, source)]
+    _stage[0] = "checking the syntax"
+    if not candidates and not want_tree:
+        _check_syntax(source)
+        return [], None
+    tree = _cpython_tree(source)
+    if tree is None:
+        _parse(source)  # the verdict and the message come from libcst, as for other files
+        return candidates, None  # valid to libcst: its rules get their chance
+    return [rule for rule in candidates if _might_apply_to_tree(rule, tree, source)], tree
+
+
+def _summary_of(source: str, relpath: str, tree: ast.Module | None) -> ModuleSummary | None:
+    """What the module tells the others of the run (see :mod:`migrate.project`)."""
+    if tree is None or not might_summarize(source):
+        return None
+    _stage[0] = "summarizing the module"
+    return summarize(relpath, module_name_for(relpath), tree, source)
 
 
 def _transform(source: str, rules: Sequence[type[Rule]], context: FileContext) -> SourceResult:
@@ -309,13 +353,7 @@ def _run_rules(source: str, rules: Sequence[type[Rule]], context: FileContext) -
     # come first: the rules' text tests, then their shape tests on CPython's AST. CPython's
     # parser (about 20x faster than libcst) runs on every file anyway, so that a file which
     # does not parse is reported whether or not a rule would touch it.
-    candidates = [rule for rule in rules if _might_apply(rule, source)]
-    _stage[0] = "checking the syntax"
-    tree = _cpython_tree(source)
-    if tree is None:
-        _parse(source)  # the verdict and the message come from libcst, as for other files
-    elif candidates:
-        candidates = [rule for rule in candidates if _might_apply_to_tree(rule, tree, source)]
+    candidates, _ = _prefilter(source, rules)
     if not candidates:
         return SourceResult(source, [])
     _stage[0] = "parsing"
@@ -372,6 +410,7 @@ def migrate_source(
     *,
     rules: Sequence[type[Rule]] | None = None,
     relpath: str = "example.py",
+    project: ProjectIndex | None = None,
 ) -> SourceResult:
     """Run rules over ``source`` and return ``.new_source`` and ``.changes``.
 
@@ -387,7 +426,39 @@ def migrate_source(
         assert [c.kind for c in result.changes] == ["converted"]
     """
     selected = _resolve_rules(rule_ids, rules)
-    return _transform(source, selected, FileContext(relpath, module_name_for(relpath)))
+    return _transform(
+        source, selected, FileContext(relpath, module_name_for(relpath), project=project)
+    )
+
+
+def migrate_sources(
+    sources: Mapping[str, str],
+    rule_ids: Sequence[str] | None = None,
+    *,
+    rules: Sequence[type[Rule]] | None = None,
+) -> dict[str, SourceResult]:
+    """Run rules over several modules of one project (``relpath -> source``), each knowing
+    what the others define (:class:`~migrate.project.ProjectIndex`): what a run over their
+    folder does, in this process. Raises :class:`MigrationError` as :func:`migrate_source`.
+
+    Example::
+
+        results = migrate_sources({"app.py": app_code, "http_utils.py": helpers_code})
+        assert [c.kind for c in results["app.py"].changes] == ["converted", ...]
+    """
+    selected = _resolve_rules(rule_ids, rules)
+    summaries = [
+        summary
+        for relpath, source in sources.items()
+        if (summary := _summary_of(source, relpath, _cpython_tree(source))) is not None
+    ]  # a source that does not parse is reported by its own _transform below
+    index = ProjectIndex.from_summaries(summaries)
+    return {
+        relpath: _transform(
+            source, selected, FileContext(relpath, module_name_for(relpath), project=index)
+        )
+        for relpath, source in sources.items()
+    }
 
 
 # --------------------------------------------------------------------------- one file
@@ -498,27 +569,79 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 
 def process_file(
-    task: FileTask, rules: Sequence[type[Rule]], timeout: float | None = DEFAULT_FILE_TIMEOUT
+    task: FileTask,
+    rules: Sequence[type[Rule]],
+    timeout: float | None = DEFAULT_FILE_TIMEOUT,
+    project: ProjectIndex | None = None,
 ) -> FileResult:
-    """Read, migrate and describe one file; never raises."""
-    try:
-        data = task.path.read_bytes()
-    except OSError as exc:
-        return FileResult(
-            task.path, task.relpath, "error", error=f"cannot read: {exc.strerror or exc}"
-        )
-    context = FileContext(task.relpath, module_name_for(task.relpath))
+    """Read, migrate and describe one file; never raises. ``project``: what the other
+    modules of the run define."""
+    data = _read(task)
+    if isinstance(data, FileResult):
+        return data
+    context = FileContext(task.relpath, module_name_for(task.relpath), project=project)
     _stage[0] = "decoding"
     try:
         with time_limit(timeout):
             status, changes, new_data, error = migrate_file_bytes(data, rules, context)
     except FileTimeout:
-        return FileResult(
-            task.path, task.relpath, "error", error=f"timed out after {timeout:g} s in {_stage[0]}"
-        )
+        return _timed_out(task, timeout)
     if status == "changed":
         return FileResult(task.path, task.relpath, status, changes, None, data, new_data)
     return FileResult(task.path, task.relpath, status, changes, error)
+
+
+@dataclass
+class ScanResult:
+    """The first look at a file (see :func:`run_files`); small and picklable."""
+
+    #: The file's final result, or None when rules must run on it.
+    result: FileResult | None
+    #: What the module tells the others of the run.
+    summary: ModuleSummary | None = None
+
+
+def scan_file(
+    task: FileTask, rules: Sequence[type[Rule]], timeout: float | None = DEFAULT_FILE_TIMEOUT
+) -> ScanResult:
+    """Read a file and run everything short of libcst: decoding, the syntax check, both
+    prefilter stages and the module's summary. Most files are done there (unchanged, or
+    an error); never raises."""
+    data = _read(task)
+    if isinstance(data, FileResult):
+        return ScanResult(data)
+    _stage[0] = "decoding"
+    try:
+        with time_limit(timeout):
+            text, _ = decode_source(data)
+            candidates, tree = _prefilter(text, rules, want_tree=might_summarize(text))
+            summary = _summary_of(text, task.relpath, tree)
+    except FileTimeout:
+        return ScanResult(_timed_out(task, timeout))
+    except MigrationError as exc:
+        return ScanResult(FileResult(task.path, task.relpath, "error", error=str(exc)))
+    except Exception as exc:  # a bug of ours must cost one file, not the run
+        error = f"internal error: {describe_exception(exc)}"
+        return ScanResult(FileResult(task.path, task.relpath, "error", error=error))
+    finally:
+        analysis.forget_trees()
+    if candidates:
+        return ScanResult(None, summary)
+    return ScanResult(FileResult(task.path, task.relpath, "unchanged"), summary)
+
+
+def _read(task: FileTask) -> bytes | FileResult:
+    try:
+        return task.path.read_bytes()
+    except OSError as exc:
+        return FileResult(
+            task.path, task.relpath, "error", error=f"cannot read: {exc.strerror or exc}"
+        )
+
+
+def _timed_out(task: FileTask, timeout: float | None) -> FileResult:
+    error = f"timed out after {timeout or 0:g} s in {_stage[0]}"
+    return FileResult(task.path, task.relpath, "error", error=error)
 
 
 # --------------------------------------------------------------------------- many files
@@ -534,8 +657,12 @@ def _init_worker(refs: Sequence[RuleRef], timeout: float | None) -> None:
     _worker_timeout[0] = timeout
 
 
-def _process_chunk(tasks: Sequence[FileTask]) -> list[FileResult]:
-    return [process_file(task, _worker_rules, _worker_timeout[0]) for task in tasks]
+def _scan_chunk(tasks: Sequence[FileTask]) -> list[ScanResult]:
+    return [scan_file(task, _worker_rules, _worker_timeout[0]) for task in tasks]
+
+
+def _process_chunk(tasks: Sequence[FileTask], project: ProjectIndex) -> list[FileResult]:
+    return [process_file(task, _worker_rules, _worker_timeout[0], project) for task in tasks]
 
 
 def default_jobs() -> int:
@@ -556,34 +683,102 @@ def run_files(
     jobs: int | None = None,
     on_start: Callable[[], None] | None = None,
     timeout: float | None = DEFAULT_FILE_TIMEOUT,
+    on_progress: Callable[[], None] | None = None,
 ) -> Iterator[FileResult]:
     """Process ``tasks`` and yield one result per task, in the order of ``tasks``.
+
+    Two passes. The first scans every file (:func:`scan_file`): most are done there. The
+    modules' summaries make the project index; the second pass runs the rules, knowing it,
+    on the few files that need them.
 
     ``jobs == 1`` (or a handful of files) runs in this process; otherwise a process pool
     works on chunks of files (few round trips, even load) and results stream back as soon
     as their turn comes. ``on_start`` is called once the workers exist, before any result
-    is yielded (the CLI starts its progress bar there, after forking). A file taking
-    longer than ``timeout`` seconds is reported as an error (None: no limit).
+    is yielded (the CLI starts its progress bar there, after forking); ``on_progress``
+    once per file as soon as its result is known (results wait for their turn). A file
+    taking longer than ``timeout`` seconds is reported as an error (None: no limit).
     """
     jobs = default_jobs() if jobs is None or jobs < 1 else jobs
-    if jobs == 1 or len(tasks) <= 2:
+    executor: ProcessPoolExecutor | None = None
+    if jobs > 1 and len(tasks) > 2:
+        refs = [rule_ref(rule) for rule in rules]
+        executor = ProcessPoolExecutor(
+            max_workers=jobs, initializer=_init_worker, initargs=(refs, timeout)
+        )
+    try:
+        results: list[FileResult | None] = [None] * len(tasks)
+        summaries: list[ModuleSummary] = []
+        waiting: list[int] = []  # files the rules must see, once every summary is in
+        turn = 0  # results[:turn] were yielded
+
+        def known(index: int, result: FileResult) -> Iterator[FileResult]:
+            nonlocal turn
+            results[index] = result
+            if on_progress is not None:
+                on_progress()
+            while turn < len(results) and (ready := results[turn]) is not None:
+                turn += 1
+                yield ready
+
+        scans = _in_pool(
+            executor, _scan_chunk, tasks, _chunk_size(len(tasks), jobs),
+            lambda task: scan_file(task, rules, timeout), (),
+        )  # fmt: skip
         if on_start is not None:
             on_start()
-        for task in tasks:
-            yield process_file(task, rules, timeout)
-        return
+        for index, scan in enumerate(scans):
+            if scan.summary is not None:
+                summaries.append(scan.summary)
+            if scan.result is None:
+                waiting.append(index)
+            else:
+                yield from known(index, scan.result)
+        if not waiting:
+            return
+        project = ProjectIndex.from_summaries(summaries)
+        transformed = _in_pool(
+            executor, _process_chunk, [tasks[i] for i in waiting], 1,
+            lambda task: process_file(task, rules, timeout, project), (project,),
+        )  # fmt: skip
+        for index, result in zip(waiting, transformed, strict=True):
+            yield from known(index, result)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+_T = TypeVar("_T")
+
+
+def _chunk_size(files: int, jobs: int) -> int:
     # Small chunks keep the pool busy to the end; not too small, or pickling round trips dominate.
-    chunk_size = max(1, min(64, len(tasks) // (jobs * 8)))
-    refs = [rule_ref(rule) for rule in rules]
-    executor = ProcessPoolExecutor(
-        max_workers=jobs, initializer=_init_worker, initargs=(refs, timeout)
-    )
+    return max(1, min(64, files // (jobs * 8)))
+
+
+def _in_pool(
+    executor: ProcessPoolExecutor | None,
+    work_on_chunk: Callable[..., list[_T]],
+    tasks: Sequence[FileTask],
+    chunk_size: int,
+    work_here: Callable[[FileTask], _T],
+    extra_args: tuple[object, ...],
+) -> Iterator[_T]:
+    """One result per task, in order: from the pool (its work is handed out right away, so
+    the workers exist when this returns) or, without one, worked out here one by one."""
+    if executor is None:
+        return (work_here(task) for task in tasks)
+    # every chunk gets the same extra arguments (the project index)
+    repeated = [itertools.repeat(arg) for arg in extra_args]
+    pending = executor.map(work_on_chunk, _chunks(tasks, chunk_size), *repeated)
+    return _drain(pending, tasks, work_here)
+
+
+def _drain(
+    pending: Iterator[list[_T]], tasks: Sequence[FileTask], work_here: Callable[[FileTask], _T]
+) -> Iterator[_T]:
     done = 0
     try:
-        results = executor.map(_process_chunk, _chunks(tasks, chunk_size))
-        if on_start is not None:
-            on_start()
-        for chunk in results:
+        for chunk in pending:
             for result in chunk:
                 done += 1
                 yield result
@@ -591,9 +786,7 @@ def run_files(
         # A worker died (killed, out of memory, a crash in C code): finish here, one by one,
         # so the run still covers every file.
         for task in tasks[done:]:
-            yield process_file(task, rules, timeout)
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
+            yield work_here(task)
 
 
 def tasks_for(files: Iterable[tuple[Path, str]]) -> list[FileTask]:

@@ -22,12 +22,13 @@ broken off after it started counts as "broken".
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.util
 import itertools
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -189,12 +190,86 @@ def assert_same_behaviour(
             assert got == want, f"{server}: {req}: WSGI gave {want}, ASGI gave {got}"
 
 
+# --------------------------------------------------------------------------- several modules
+
+
+def load_project(files: Mapping[str, str], module: str) -> ModuleType:
+    """Write ``files`` (``relpath -> source``, dedented) into a fresh folder and import its
+    module ``module`` (dotted, e.g. ``"app"`` or ``"pkg.app"``) with the folder first on
+    ``sys.path``, so its imports of the other files (``from http_utils import ...``,
+    ``from .http_utils import ...``) get *these* copies. The modules of the folder are
+    dropped from ``sys.modules`` afterwards (the module keeps what it imported), so the
+    next project may use the same names."""
+    folder = _tmpdir / f"w2a_project_{next(_counter)}"
+    for relpath, source in files.items():
+        path = folder / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(source), encoding="utf-8")
+    tops = {relpath.split("/")[0].removesuffix(".py") for relpath in files}
+
+    def ours(name: str) -> bool:
+        return name.split(".")[0] in tops
+
+    saved = {name: mod for name, mod in sys.modules.items() if ours(name)}
+    for name in saved:
+        del sys.modules[name]
+    sys.path.insert(0, str(folder))
+    try:
+        return importlib.import_module(module)
+    finally:
+        sys.path.remove(str(folder))
+        for name in [name for name in sys.modules if ours(name)]:
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
+def served_project_outcomes(
+    files: Mapping[str, str], module: str, requests: Sequence[Req], *, server: str,
+    asgi: bool, app_name: str = "app",
+) -> list[Outcome]:
+    """Load the project ``files``, serve ``module``'s ``app_name`` with ``server``, replay
+    ``requests``."""
+    app: Any = getattr(load_project(files, module), app_name)
+    serve = serve_asgi if asgi else serve_wsgi
+    with serve(app, server) as url:
+        return _replay(url, requests)
+
+
+def assert_same_project_behaviour(
+    before: Mapping[str, str],
+    after: Mapping[str, str],
+    module: str,
+    requests: Sequence[Req],
+    *,
+    wsgi_server: str = "wsgiref",
+    asgi_servers: Sequence[str] = ("uvicorn", "hypercorn"),
+    app_name: str = "app",
+) -> None:
+    """:func:`assert_same_behaviour` for a project of several modules: ``before`` (``relpath
+    -> source``) with ``module``'s app served as WSGI, and ``after`` served as ASGI, answer
+    every request the same way."""
+    assert requests, "give at least one request"
+    expected = served_project_outcomes(
+        before, module, requests, server=wsgi_server, asgi=False, app_name=app_name
+    )
+    for server in asgi_servers:
+        actual = served_project_outcomes(
+            after, module, requests, server=server, asgi=True, app_name=app_name
+        )
+        for req, want, got in zip(requests, expected, actual, strict=True):
+            want, got = _drop_one_sided_length(want, got)
+            assert got == want, f"{server}: {req}: WSGI gave {want}, ASGI gave {got}"
+
+
 __all__ = [
     "Outcome",
     "Req",
     "assert_idempotent",
     "assert_same_behaviour",
+    "assert_same_project_behaviour",
     "load_module",
+    "load_project",
     "migrate_text",
     "served_outcomes",
+    "served_project_outcomes",
 ]

@@ -23,13 +23,17 @@ Writing a rule::
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import libcst as cst
-from libcst.metadata import PositionProvider
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from migrate.markers import MARKER_RE, marker_comment
+
+if TYPE_CHECKING:
+    from migrate.project import ProjectIndex
 
 __all__ = [
     "CHANGE_KINDS",
@@ -62,6 +66,9 @@ class FileContext:
     relpath: str
     #: Dotted module name guessed from ``relpath`` (``"app.wsgi"``), for messages and imports.
     module_name: str
+    #: What the other modules of the run define (:mod:`migrate.project`), for rules that
+    #: follow calls into them; None: no knowledge of other modules.
+    project: ProjectIndex | None = None
 
 
 class Rule(cst.CSTTransformer):
@@ -71,7 +78,12 @@ class Rule(cst.CSTTransformer):
     :meth:`might_apply`, and call :meth:`report` for every change they make.
     """
 
-    METADATA_DEPENDENCIES = (PositionProvider,)
+    # No metadata by default: positions are worked out only for a module where something is
+    # reported (:meth:`line_of`). Most modules the prefilters let through hold nothing to
+    # convert, and on a big one (Django's tests) positions cost more than the rule itself;
+    # a per-file time limit running out inside libcst's position code also surfaced as a
+    # bogus ``KeyError: IndentedBlock(...)`` "crash" (libcst's ``finally`` hides the timeout).
+    METADATA_DEPENDENCIES = ()
 
     #: Stable id used by --select/--ignore, in markers and in the report. Never rename.
     rule_id: ClassVar[str]
@@ -84,6 +96,13 @@ class Rule(cst.CSTTransformer):
         super().__init__()
         self.context = context
         self.changes: list[Change] = []
+        self._visited_module: cst.Module | None = None
+        self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Module) and self._visited_module is None:
+            self._visited_module = node
+        return super().on_visit(node)
 
     @classmethod
     def might_apply(cls, source: str) -> bool:
@@ -106,7 +125,14 @@ class Rule(cst.CSTTransformer):
 
     def line_of(self, node: cst.CSTNode) -> int:
         """1-based line where ``node`` starts in the module this rule was given."""
-        return self.get_metadata(PositionProvider, node).start.line
+        if PositionProvider in self.metadata:  # the rule declared it
+            return self.get_metadata(PositionProvider, node).start.line
+        if self._positions is None:
+            assert self._visited_module is not None, "line_of before the module was visited"
+            # the module itself, not a copy: the nodes the rule holds are its nodes
+            wrapper = MetadataWrapper(self._visited_module, unsafe_skip_copy=True)
+            self._positions = wrapper.resolve(PositionProvider)
+        return self._positions[node].start.line
 
     def report(self, node: cst.CSTNode, kind: ChangeKind, message: str) -> None:
         """Record a change made at ``node`` (an *original* node, which has position metadata)."""

@@ -66,19 +66,42 @@ an alias)::
 
 Otherwise the whole group stays as it was (the dispatcher adapted, the sub-apps manual, the
 helpers untouched), and the markers say why -- e.g. that a member hands ``start_response`` to
-a helper imported from another module (the rule sees one module at a time), or that a
-helper is exported in ``__all__``.
+a helper imported from another module the rule knows nothing about, or that a helper is
+exported in ``__all__``.
+
+Helpers of other modules (when the run gives the rule a project index, ``FileContext.project``,
+see :mod:`migrate.project`): the helper module is never changed, only the calling one, so its
+rewrite stays right whatever happens to the helper's file. An environ reader the index proves
+read-only is handed an environ built from the scope (with the request body when it reads
+``wsgi.input``); a response helper proven to only call its start_response (or hand it to
+another such helper of its module) is handed an ``asgi_helpers.StartResponse``, which sends
+the response with PEP 3333's timing (start before the first non-empty chunk, ``exc_info``,
+``close()``)::
+
+    from http_utils import json_response, query_params
+
+    def list_notes(environ, start_response):     async def list_notes(scope, receive, send):
+        params = query_params(environ)               ...
+        return json_response(                        environ = asgi_helpers.build_environ(scope)
+            start_response, 200, params)             params = query_params(environ)
+                                                     response = asgi_helpers.StartResponse()
+                                                     body = json_response(response, 200, params)
+                                                     return await response.send(send, body)
+
+With the index, an iterable the rule cannot see into (``return CsvExport(rows)`` after
+``start_response``) is sent through a StartResponse too. Without it (``project`` None) the
+rule behaves as if those helpers were unknown.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from migrate import analysis, prefilter
 from migrate.analysis import (
@@ -91,6 +114,7 @@ from migrate.analysis import (
     string_value,
 )
 from migrate.cst_helpers import add_imports, has_marker, with_marker
+from migrate.project import HelperSummary, Lookup, ProjectIndex
 from migrate.rules.base import FileContext, Rule, marker_comment
 
 HELPERS = "asgi_helpers"
@@ -154,6 +178,68 @@ def _is_safe(node: cst.BaseExpression) -> bool:
     return False
 
 
+# --------------------------------------------------------------------------- other modules
+
+
+class ImportedHelpers:
+    """The functions a module imports from other modules of the run that its WSGI code may
+    hand the environ or start_response to, as far as the project index proves them safe
+    (:mod:`migrate.project`): environ readers get an environ built from the scope, response
+    helpers an ``asgi_helpers.StartResponse``. Their own module is never changed for it."""
+
+    def __init__(self, module: cst.Module, index: ProjectIndex, relpath: str) -> None:
+        self.index = index
+        self.relpath = relpath
+        self.bindings = analysis.import_bindings(module)
+        self._module = module
+        self._bound: dict[str, int] | None = None
+        #: Local names of the function being converted, which hide module-level ones.
+        self.shadowed: frozenset[str] = frozenset()
+
+    def inside(self, func: cst.FunctionDef) -> ImportedHelpers:
+        """The same, for code inside ``func`` (whose parameters and local names hide imports)."""
+        view = copy.copy(self)
+        params = {p.name.value for p in analysis.positional_params(func) or []}
+        view.shadowed = frozenset(params | analysis.written_names(func.body))
+        return view
+
+    def lookup(self, callee: str) -> Lookup | None:
+        """What the dotted ``callee`` (``json_response``, ``http_utils.json_response``)
+        refers to, when its first part is a name imported at module level; None otherwise."""
+        if not callee:
+            return None
+        first, *rest = callee.split(".")
+        binding = self.bindings.get(first)
+        if binding is None or first in self.shadowed:
+            return None
+        if self._bound is None:
+            self._bound = analysis.module_level_bindings(self._module)
+        if self._bound.get(first, 0) != 1 or "*" in self._bound:
+            return Lookup(None, binding.module, f"is also bound by other code of this module (`{first}`)")
+        if binding.name is not None:
+            if not rest:  # from x import f; f(...)
+                return self.index.lookup(self.relpath, binding.module, binding.name)
+            # from pkg import mod; mod.f(...): a submodule
+            module_ref, attrs = _join_module(binding.module, binding.name), rest
+        else:  # import pkg.mod as m; m.f(...) / import pkg; pkg.mod.f(...)
+            module_ref, attrs = binding.module, rest
+        if not attrs:
+            return None
+        if len(attrs) > 1:
+            module_ref = _join_module(module_ref, ".".join(attrs[:-1]))
+        return self.index.lookup(self.relpath, module_ref, attrs[-1])
+
+    def environ_reader(self, callee: str) -> tuple[Lookup, HelperSummary] | None:
+        lookup = self.lookup(callee)
+        if lookup is None or lookup.helper is None or not lookup.helper.environ_params:
+            return None
+        return lookup, lookup.helper
+
+
+def _join_module(package: str, name: str) -> str:
+    return package + name if package.endswith(".") else f"{package}.{name}"
+
+
 # --------------------------------------------------------------------------- environ reads
 
 
@@ -162,6 +248,8 @@ class EnvironUse:
     reads: int = 0
     body_reads: int = 0
     needs_environ: bool = False
+    #: The environ handed to helpers must carry the request body (one reads wsgi.input).
+    needs_body: bool = False
     shifts: int = 0
     wsgiref: int = 0
     uses_sys: bool = False
@@ -178,12 +266,14 @@ class EnvironRewriter(cst.CSTTransformer):
         aliases: dict[str, str],
         helpers: dict[str, set[int]],
         delegates: Mapping[str, Delegate] | None = None,
+        imported: ImportedHelpers | None = None,
     ) -> None:
         super().__init__()
         self.environ = environ
         self.start_response = start_response
         self.aliases = aliases
         self.helpers = helpers
+        self.imported = imported
         #: Members of the call group being converted: the environ they get is not a use.
         self.delegates: Mapping[str, Delegate] = delegates or {}
         self.allowed: set[int] = set()  # ids of environ Name nodes inside understood forms
@@ -277,10 +367,28 @@ class EnvironRewriter(cst.CSTTransformer):
                 self._allow(arg.value)
                 self.use.needs_environ = True
                 continue
+            reader = self.imported.environ_reader(callee) if self.imported is not None else None
+            if (
+                reader is not None
+                and arg.keyword is None
+                and not arg.star
+                and not any(a.star for a in node.args[:index])
+                and index in reader[1].environ_params
+            ):
+                self._allow(arg.value)  # a faithful environ built from the scope is handed over
+                self.use.needs_environ = True
+                self.use.needs_body = self.use.needs_body or index in reader[1].body_params
+                continue
             what = f"`{callee}()`" if callee else "other code"
             if any(is_plain_name(a.value, self.start_response) for a in node.args):
                 raise Unconvertible(
                     f"it hands environ and start_response to {what} (another WSGI app or middleware)"
+                )
+            lookup = self.imported.lookup(callee) if self.imported is not None else None
+            if lookup is not None:
+                why = lookup.problem or "does not take the environ there, or not only to read it"
+                raise Unconvertible(
+                    f"it hands the environ to {what} from {lookup.module}, which {why}"
                 )
             raise Unconvertible(f"it hands the environ to {what}, which may change or keep it")
 
@@ -492,6 +600,8 @@ class Pending:
     names: set[str]
     leading_lines: Sequence[cst.EmptyLine]
     trailing: cst.TrailingWhitespace
+    #: The ``start_response(status, headers)`` call itself.
+    call: cst.Call | None = None
 
 
 NOT_STARTED = "not started"
@@ -515,6 +625,18 @@ class ResponseRewriter:
     delegates: Mapping[str, Delegate] = field(default_factory=dict)
     #: Depth of try/with blocks around the statement being rewritten.
     guarded: int = 0
+    #: Response helpers of other modules handed start_response (dotted callees, checked by
+    #: :func:`_check_collector_call`): ``return json_response(start_response, ...)`` becomes
+    #: ``return await response.send(send, json_response(response, ...))`` with ``response``
+    #: an ``asgi_helpers.StartResponse``.
+    collected: frozenset[str] = frozenset()
+    #: Whether ``asgi_helpers.StartResponse`` may send what the rule cannot see into (an
+    #: iterable returned after start_response): only with knowledge of the project.
+    collects: bool = False
+    #: How many returns went through a StartResponse (for the report).
+    collector_uses: int = 0
+    collector_name: str | None = None
+    body_name: str | None = None
 
     # -- code generation ------------------------------------------------------------------
 
@@ -581,6 +703,47 @@ class ResponseRewriter:
     def body_send(body: str, more: bool) -> cst.BaseStatement:
         more_text = ', "more_body": True' if more else ""
         return _stmt(f'await send({{"type": "http.response.body", "body": {body}{more_text}}})')
+
+    def collector(self) -> str:
+        """The local name of the ``asgi_helpers.StartResponse`` of this function (one name
+        for every return that needs one: each assigns it just before its use)."""
+        if self.collector_name is None:
+            self.collector_name = self.fresh("response")
+        return self.collector_name
+
+    def collector_return(
+        self,
+        stmt: cst.SimpleStatementLine,
+        node: cst.Return,
+        start: cst.Call,
+        body: cst.BaseExpression,
+        leading_lines: Sequence[cst.EmptyLine],
+        out: list[cst.BaseStatement],
+        trailing: cst.TrailingWhitespace | None = None,
+    ) -> State:
+        """``return BODY`` -> three statements::
+
+            response = asgi_helpers.StartResponse(...)    # ``start``, with its arguments
+            body = BODY
+            return await response.send(send, body)
+        """
+        response = self.collector()
+        if self.body_name is None:
+            self.body_name = self.fresh("body")
+        assign = cst.SimpleStatementLine(
+            body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(response))], value=start)],
+            leading_lines=leading_lines,
+        )
+        if trailing is not None:
+            assign = assign.with_changes(trailing_whitespace=trailing)
+        out.append(assign)
+        out.append(cst.SimpleStatementLine(
+            body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(self.body_name))], value=body)]
+        ))
+        sent = _expr(f"await {response}.send(send, {self.body_name})")
+        out.append(stmt.with_changes(body=[node.with_changes(value=sent)], leading_lines=()))
+        self.collector_uses += 1
+        return TERMINATED
 
     def bare_return(self) -> cst.BaseStatement:
         stmt = _stmt("return")
@@ -675,7 +838,8 @@ class ResponseRewriter:
                 self.write = write
             names = analysis.names_in(call)
             return Pending(
-                args[0].value, args[1].value, names, stmt.leading_lines, stmt.trailing_whitespace
+                args[0].value, args[1].value, names, stmt.leading_lines, stmt.trailing_whitespace,
+                call,
             )
         # return
         if isinstance(small, cst.Return):
@@ -732,6 +896,12 @@ class ResponseRewriter:
             and node.value.func.value in self.delegates
         ):
             return self.delegate_return(stmt, node, node.value, state, out)
+        if (
+            isinstance(node.value, cst.Call)
+            and analysis.dotted_name(node.value.func) in self.collected
+            and any(is_plain_name(a.value, self.start_response) for a in node.value.args)
+        ):
+            return self.collected_return(stmt, node, node.value, state, out)
         if state is NOT_STARTED:
             raise Unconvertible("returns without calling start_response first")
         if self.generator:
@@ -745,6 +915,19 @@ class ResponseRewriter:
         if not isinstance(value, (cst.List, cst.Tuple)) or not all(
             isinstance(e, cst.Element) for e in value.elements
         ):
+            if (
+                self.collects
+                and isinstance(state, Pending)
+                and state.call is not None
+                and value is not None
+                and not self.guarded
+            ):
+                # sent as a WSGI server would: start before the first non-empty chunk, close()
+                start = state.call.with_changes(func=_expr(f"{HELPERS}.StartResponse"))
+                return self.collector_return(
+                    stmt, node, start, value, [*state.leading_lines, *stmt.leading_lines], out,
+                    state.trailing,
+                )
             raise Unconvertible("returns an iterable the rule cannot see into")
         chunks = [e.value for e in value.elements]
         lead = list(stmt.leading_lines)
@@ -807,7 +990,48 @@ class ResponseRewriter:
         out.append(stmt.with_changes(body=[node.with_changes(value=awaited)]))
         return TERMINATED
 
+    def collected_return(
+        self,
+        stmt: cst.SimpleStatementLine,
+        node: cst.Return,
+        call: cst.Call,
+        state: State,
+        out: list[cst.BaseStatement],
+    ) -> State:
+        """``return json_response(start_response, ...)`` (a response helper of another module)
+        -> ``response = asgi_helpers.StartResponse()`` and ``return await response.send(send,
+        json_response(response, ...))``: the helper, unchanged, calls the collector."""
+        name = analysis.dotted_name(call.func)
+        if self.generator:
+            raise Unconvertible(f"the generator returns the response of `{name}()`")
+        if state is not NOT_STARTED:
+            raise Unconvertible(
+                f"start_response may be called before it is handed to `{name}()` (twice)"
+            )
+        if self.guarded:
+            raise Unconvertible(
+                f"`{name}()` is handed start_response inside a try or with block (once ASGI, "
+                "its whole response would be sent inside the block)"
+            )
+        response = self.collector()
+        args = [
+            arg.with_changes(value=cst.Name(response))
+            if is_plain_name(arg.value, self.start_response) else arg
+            for arg in call.args
+        ]
+        start = _expr(f"{HELPERS}.StartResponse()")
+        assert isinstance(start, cst.Call)
+        return self.collector_return(
+            stmt, node, start, call.with_changes(args=args), stmt.leading_lines, out
+        )
+
     def compound(self, stmt: cst.BaseStatement, state: State, out: list[cst.BaseStatement]) -> State:
+        if self.collects and isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            # its returns and yields are its own (convert_callable already refused a nested
+            # function that uses the environ or start_response)
+            self.check_between(stmt, state)
+            out.append(stmt)
+            return state
         if not self.has_ops(stmt):
             self.check_between(stmt, state)
             out.append(stmt)
@@ -968,6 +1192,7 @@ def convert_callable(
     delegates: Mapping[str, Delegate] | None = None,
     role: Literal["app", "helper"] = "app",
     middleware: set[str] | frozenset[str] = frozenset(),
+    imported: ImportedHelpers | None = None,
 ) -> Conversion:
     """The ASGI version of one WSGI callable, or :class:`Unconvertible`.
 
@@ -977,8 +1202,15 @@ def convert_callable(
     ``start_response`` (its parameter of that name becomes ``send``) but no environ (pass
     ``""``); an app (``role="app"``) may take extra parameters after the two WSGI ones.
     Decorators are kept when they are all ASGI middleware (``middleware``, from
-    :func:`analysis.middleware_names`): they then get the ASGI app they expect."""
+    :func:`analysis.middleware_names`): they then get the ASGI app they expect.
+
+    With ``imported`` (knowledge of the other modules of the run), the environ may be handed
+    to environ readers of other modules (they get one built from the scope), start_response
+    to their response helpers (they get an ``asgi_helpers.StartResponse``), and an iterable
+    returned after start_response is sent through a StartResponse too."""
     delegates = delegates or {}
+    if imported is not None:
+        imported = imported.inside(func)
     if func.decorators and len(_middleware_decorators(func, middleware)) != len(func.decorators):
         raise Unconvertible("it is decorated (the decorator expects a WSGI callable)")
     if not isinstance(func.body, cst.IndentedBlock):
@@ -997,12 +1229,18 @@ def convert_callable(
         id(n.value) for n in analysis.walk(func.body) if isinstance(n, cst.Return) and n.value
     }
     hands_request_on = False
+    collected: set[str] = set()
     for node in analysis.walk(func.body):
         if isinstance(node, cst.Call) and any(
             is_plain_name(a.value, start_response) for a in node.args
         ):
             callee = analysis.dotted_name(node.func) or "other code"
             delegate = delegates.get(callee) if isinstance(node.func, cst.Name) else None
+            lookup = imported.lookup(callee) if imported is not None and delegate is None else None
+            if lookup is not None:
+                _check_collector_call(node, callee, lookup, start_response, id(node) in returned)
+                collected.add(callee)
+                continue
             if delegate is None:
                 raise Unconvertible(f"it hands start_response to `{callee}()`")
             _check_delegate_call(node, delegate, environ, start_response, id(node) in returned)
@@ -1017,7 +1255,7 @@ def convert_callable(
         raise Unconvertible(f"it rebinds `{start_response}`")
     generator = analysis.contains_yield(func.body)
 
-    rewriter = EnvironRewriter(environ, start_response, aliases, helpers, delegates)
+    rewriter = EnvironRewriter(environ, start_response, aliases, helpers, delegates, imported)
     body = func.body.visit(rewriter)
     assert isinstance(body, cst.IndentedBlock)
     use = rewriter.use
@@ -1025,13 +1263,23 @@ def convert_callable(
         raise Unconvertible("it both shifts the path and hands the environ to helpers")
     if use.body_reads and hands_request_on:
         raise Unconvertible("it reads the request body and hands the request on")
+    if use.needs_body and hands_request_on:
+        raise Unconvertible(
+            "it hands the environ to a helper that reads the request body, and hands the "
+            "request on"
+        )
+    if use.needs_body and use.body_reads:
+        raise Unconvertible(
+            "it reads the request body and hands the environ to a helper that reads it too"
+        )
 
     stmts = list(body.body)
     docstring: list[cst.BaseStatement] = []
     if stmts and _is_docstring(stmts[0]):
         docstring = [stmts.pop(0)]
     responder = ResponseRewriter(
-        start_response, generator, analysis.names_in(func), delegates=delegates
+        start_response, generator, analysis.names_in(func), delegates=delegates,
+        collected=frozenset(collected), collects=imported is not None,
     )
     new_stmts, state = responder.block(stmts, NOT_STARTED)
     if generator:
@@ -1054,7 +1302,11 @@ def convert_callable(
             'if scope["type"] != "http":\n'
             f"    return await {HELPERS}.handle_non_http(scope, receive, send)\n"
         ))
-    if use.needs_environ:
+    if use.needs_environ and use.needs_body:
+        prologue.append(_stmt(
+            f"{environ} = {HELPERS}.build_environ(scope, await {HELPERS}.read_body(receive))"
+        ))
+    elif use.needs_environ:
         prologue.append(_stmt(f"{environ} = {HELPERS}.build_environ(scope)"))
     first = new_stmts[0] if new_stmts else None
     if (
@@ -1093,6 +1345,8 @@ def convert_callable(
         details.append("streamed body")
     if use.needs_environ:
         details.append("helpers get an environ built from the scope")
+    if responder.collector_uses:
+        details.append("WSGI responses sent through asgi_helpers.StartResponse")
     return Conversion(new_func, details, use)
 
 
@@ -1143,6 +1397,35 @@ def _check_delegate_call(
         raise Unconvertible(f"it hands `{name}()` the environ or start_response unusually")
 
 
+def _check_collector_call(
+    call: cst.Call, callee: str, lookup: Lookup, start_response: str, returned: bool
+) -> None:
+    """``call`` hands start_response to a response helper of another module (``lookup``) the
+    way it can be handed an ``asgi_helpers.StartResponse`` instead: as a positional argument
+    the helper only calls or hands to another such helper, in ``return helper(...)``."""
+    helper = lookup.helper
+    if helper is None:
+        raise Unconvertible(
+            f"it hands start_response to `{callee}()` from {lookup.module}, which {lookup.problem}"
+        )
+    if not returned:
+        raise Unconvertible(
+            f"it calls `{callee}()` with start_response other than as `return {callee}(...)`"
+        )
+    at = [i for i, a in enumerate(call.args) if mentions(a.value, start_response)]
+    if (
+        len(at) != 1
+        or any(a.star for a in call.args)
+        or call.args[at[0]].keyword is not None
+        or not is_plain_name(call.args[at[0]].value, start_response)
+        or at[0] not in helper.start_response_params
+    ):
+        raise Unconvertible(
+            f"it hands start_response to `{callee}()` from {lookup.module} where that function "
+            "does not only call it"
+        )
+
+
 def _role(member: GroupMember, group: CallGroup) -> str:
     if member.is_helper:
         return "response helper"
@@ -1157,9 +1440,14 @@ def _names(names: Sequence[str], limit: int = 3) -> str:
     return ", ".join(shown)
 
 
-def _imported_problems(group: CallGroup) -> list[str]:
+def _imported_problems(group: CallGroup, imported: ImportedHelpers | None = None) -> list[str]:
     """``start_response`` handed to imported functions, one line per module they come from:
-    the rule sees one module at a time, so it cannot convert them together."""
+    without knowledge of the project the rule sees one module at a time, so it cannot
+    convert them together. With it (``imported``), whether each call may hand the helper an
+    ``asgi_helpers.StartResponse`` instead, or why not, is found when its caller is converted
+    (:func:`_check_collector_call`)."""
+    if imported is not None:
+        return []  # converting each member tells, for every call, whether and why not
     by_source: dict[str, tuple[list[str], list[str]]] = {}
     for member, callee, source in group.imported_uses:
         users, callees = by_source.setdefault(source, ([], []))
@@ -1217,17 +1505,6 @@ class WsgiAppRule(Rule):
     rule_id = "wsgi-app"
     summary = "WSGI applications become native ASGI apps (or are served through WsgiToAsgi)."
 
-    #: No metadata up front: positions are computed (:meth:`line_of`) only for a module with
-    #: something to report. Most modules the text prefilter lets through hold no WSGI app, and
-    #: on a big one (Django's tests) the positions cost more than the rest of the rule; a
-    #: per-file time limit running out inside libcst's position code surfaced as a bogus
-    #: ``KeyError: IndentedBlock(...)`` "crash" (libcst's ``finally`` hides the timeout).
-    METADATA_DEPENDENCIES = ()  # type: ignore[assignment]
-
-    @classmethod
-    def get_inherited_dependencies(cls) -> frozenset[Any]:
-        return frozenset()  # not the base's PositionProvider either (see above)
-
     @classmethod
     def might_apply(cls, source: str) -> bool:
         return analysis.may_hold_wsgi_app(source)
@@ -1243,15 +1520,8 @@ class WsgiAppRule(Rule):
         #: Local names of ASGI middleware (see :func:`analysis.middleware_names`).
         self.middleware: set[str] = set()
         self._module: cst.Module | None = None
-        self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
-
-    def line_of(self, node: cst.CSTNode) -> int:
-        """1-based line where ``node`` (of the module given to the rule) starts."""
-        if self._positions is None:
-            assert self._module is not None
-            wrapper = MetadataWrapper(self._module, unsafe_skip_copy=True)
-            self._positions = wrapper.resolve(PositionProvider)
-        return self._positions[node].start.line
+        #: Helpers of other modules of the run (None: the run gave no project knowledge).
+        self.imported: ImportedHelpers | None = None
 
     # -- planning on the original module -------------------------------------------------
 
@@ -1264,6 +1534,8 @@ class WsgiAppRule(Rule):
         if not groups and not apps:
             return False
         self.middleware = analysis.middleware_names(node)
+        if self.context.project is not None:
+            self.imported = ImportedHelpers(node, self.context.project, self.context.relpath)
         aliases = analysis.wsgiref_util_aliases(node)
         helpers = analysis.read_only_environ_helpers(node)
         grouped: set[int] = set()
@@ -1289,7 +1561,7 @@ class WsgiAppRule(Rule):
                     conversion = convert_callable(
                         app.node, app.environ, app.start_response,
                         method=False, aliases=aliases, helpers=helpers,
-                        middleware=self.middleware,
+                        middleware=self.middleware, imported=self.imported,
                     )
                 except Unconvertible as why:
                     self._adapt_definition(app, str(why))
@@ -1312,7 +1584,7 @@ class WsgiAppRule(Rule):
     ) -> None:
         """Convert every member of ``group`` or none: a half-converted group would hand an
         ASGI ``send`` to WSGI code (or the reverse)."""
-        problems = _imported_problems(group) + group.problems
+        problems = _imported_problems(group, self.imported) + group.problems
         for member in group.members:
             if member.app is not None and member.app.already_adapted:
                 problems.append(f"`{member.name}` is served through adapters.WsgiToAsgi here, "
@@ -1331,7 +1603,7 @@ class WsgiAppRule(Rule):
                         member.node, member.environ, member.start_response,
                         method=False, aliases=aliases, helpers=helpers,
                         delegates=delegates, role="helper" if member.is_helper else "app",
-                        middleware=self.middleware,
+                        middleware=self.middleware, imported=self.imported,
                     )
                 except Unconvertible as why:
                     problems.append(f"`{member.name}`: {why}")
@@ -1392,7 +1664,7 @@ class WsgiAppRule(Rule):
         try:
             conversion = convert_callable(
                 call, app.environ, app.start_response,
-                method=True, aliases=aliases, helpers=helpers,
+                method=True, aliases=aliases, helpers=helpers, imported=self.imported,
             )
         except Unconvertible as why:
             for stmt in module.body:

@@ -85,8 +85,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import RemoveImportsVisitor
 
 from migrate import analysis, prefilter
 from migrate import middleware_analysis as mwa
@@ -1507,6 +1505,10 @@ class WsgiMiddlewareRule(Rule):
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         module = updated_node
         if self.unused:
+            # imported here, as in cst_helpers.add_imports (libcst.codemod is slow to import)
+            from libcst.codemod import CodemodContext
+            from libcst.codemod.visitors import RemoveImportsVisitor
+
             context = CodemodContext()
             for module_name, obj in sorted(self.unused, key=lambda i: (i[0], i[1] or "")):
                 RemoveImportsVisitor.remove_unused_import(context, module_name, obj)
@@ -1541,12 +1543,8 @@ def proxy_fix_problems(call: cst.Call) -> list[str]:
 def _marker_messages(module: cst.Module, rule_id: str) -> list[str]:
     """The messages of this rule's markers anywhere in ``module`` (a marker above the first
     statement may have moved above imports added later)."""
-    texts = [line.comment.value for line in module.header if line.comment]
-    for node in analysis.walk(module):
-        if isinstance(node, cst.EmptyLine) and node.comment is not None:
-            texts.append(node.comment.value)
     found = []
-    for text in texts:
+    for text in analysis.comment_lines(module):
         match = MARKER_RE.match(text)
         if match and match.group("rule") == rule_id:
             found.append(match.group("message"))

@@ -153,3 +153,53 @@ def test_a_timeout_that_libcst_turned_into_another_error_is_still_a_timeout() ->
         assert exc.__context__ is not None
         assert _caused_by_timeout(exc)
     assert not _caused_by_timeout(KeyError("a real crash"))
+
+
+HELPERS_MODULE = """
+def greeting(environ):
+    return environ.get("QUERY_STRING", "") or "world"
+
+
+def text_response(start_response, text):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [text.encode()]
+"""
+
+APP_MODULE = """
+from helpers import greeting, text_response
+
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] != "/":
+        start_response("404 Not Found", [])
+        return [b""]
+    return text_response(start_response, "hello " + greeting(environ))
+"""
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_files_tells_each_module_what_the_others_define(tmp_path: Path, jobs: int) -> None:
+    # The app hands environ and start_response to helpers of another module: the first pass
+    # summarizes helpers.py, so the second can convert the app (helpers.py stays as it is).
+    files = {"helpers.py": HELPERS_MODULE, "app.py": APP_MODULE, "other.py": "x = 1\n"}
+    tasks = []
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        tasks.append(FileTask(tmp_path / name, name))
+    progress: list[None] = []
+    results = list(
+        run_files(
+            tasks, select_rules(["wsgi-app"]), jobs=jobs, on_progress=lambda: progress.append(None)
+        )
+    )
+    assert [r.relpath for r in results] == list(files)
+    assert len(progress) == len(files)
+    by_name = {r.relpath: r for r in results}
+    assert by_name["helpers.py"].status == by_name["other.py"].status == "unchanged"
+    assert by_name["app.py"].status == "changed"
+    assert [c.kind for c in by_name["app.py"].changes] == ["converted"]
+    assert by_name["app.py"].new_bytes is not None
+    assert b"StartResponse()" in by_name["app.py"].new_bytes
+    # without the helpers module in the run, nothing proves them safe: the app is adapted
+    alone = list(run_files(tasks[1:], select_rules(["wsgi-app"]), jobs=jobs))
+    assert [c.kind for c in alone[0].changes] == ["adapted"]

@@ -1,0 +1,654 @@
+"""What one module of the run tells the others: the helpers it defines that WSGI code of
+another module may hand its ``environ`` or ``start_response`` to, and how far they can be
+trusted.
+
+The rule ``wsgi-app`` sees one module at a time. A handler in ``app.py`` doing::
+
+    from http_utils import json_response, query_params
+
+    def list_notes(environ, start_response):
+        params = query_params(environ)
+        return json_response(start_response, 200, {"notes": ...})
+
+can only be converted when ``query_params`` is known to only *read* the environ it gets
+(it is then handed a faithful environ built from the scope) and ``json_response`` to only
+*call* the start_response it gets (it is then handed an ``asgi_helpers.StartResponse``
+collector). :func:`summarize` proves that from CPython's AST of ``http_utils.py`` (one pass
+over its module-level functions, cheap enough for every candidate file of a big tree), and
+:class:`ProjectIndex` finds the summary an import in another module refers to.
+
+The helper module itself is never changed for this: the importing module alone is, so its
+rewrite stays right whatever happens to the helper's file (excluded, not parsed, not
+selected). A helper its own module's WSGI code also hands start_response to is not trusted,
+as the migration of that module may turn it into an ASGI helper.
+"""
+
+from __future__ import annotations
+
+import ast
+import posixpath
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from migrate import prefilter
+
+#: What an environ-reading helper may read: the keys every WSGI server sets, ``HTTP_*``,
+#: ``CONTENT_TYPE``/``CONTENT_LENGTH`` (kept in step with :func:`migrate.analysis.is_known_key`,
+#: which is not imported: that would load libcst into every summarizing worker).
+_ALWAYS_PRESENT_KEYS = frozenset(
+    {
+        "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_NAME",
+        "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR", "wsgi.url_scheme", "wsgi.errors",
+    }
+)  # fmt: skip
+_HEADER_KEY = re.compile(r"HTTP_[A-Z0-9_]+")
+#: Reads of the request body the built environ serves the same (its ``wsgi.input`` holds it).
+_BODY_READS = frozenset({"read", "readline", "readlines"})
+
+# A sign of HTTP in the text (a status line, a CGI/WSGI key, a list of tuples), for the wording
+# of markers only (see _may_use_params).
+_EVIDENCE = re.compile(
+    r"""["'][1-9][0-9][0-9][ "']"""
+    r"""|["'](?:REQUEST_METHOD|SCRIPT_NAME|PATH_INFO|QUERY_STRING|CONTENT_TYPE|CONTENT_LENGTH"""
+    r"""|SERVER_NAME|SERVER_PORT|SERVER_PROTOCOL|REMOTE_ADDR|HTTP_[A-Z0-9_]+|wsgi\.\w+)["']"""
+    r"""|[\[(](?:\s|#[^\n]*(?:\n|$))*\("""
+)
+
+
+def _is_known_key(key: str) -> bool:
+    if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+        return False  # servers never set these (the header is CONTENT_TYPE/_LENGTH)
+    return (
+        key in _ALWAYS_PRESENT_KEYS
+        or key in ("CONTENT_TYPE", "CONTENT_LENGTH", "wsgi.input")
+        or _HEADER_KEY.fullmatch(key) is not None
+    )
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+@dataclass(frozen=True)
+class HelperSummary:
+    """A module-level function other modules may hand an environ or a start_response to."""
+
+    name: str
+    #: Positional parameters that only *read* the environ they get (known keys, or handing
+    #: it on to another such helper of the module): a faithful environ built from the scope
+    #: gives them the same values.
+    environ_params: frozenset[int] = frozenset()
+    #: Of :attr:`environ_params`, those through which ``environ["wsgi.input"]`` is read.
+    body_params: frozenset[int] = frozenset()
+    #: Positional parameters that are a ``start_response`` the helper only calls (statements
+    #: ``start_response(status, headers[, exc_info])``) or hands to another such helper of the
+    #: module: never stored, returned nor used otherwise.
+    start_response_params: frozenset[int] = frozenset()
+    #: Why a parameter that looks like an environ or a start_response is not trusted.
+    distrust: str = ""
+
+
+@dataclass(frozen=True)
+class ModuleSummary:
+    """What :func:`summarize` found in one module; small and picklable."""
+
+    relpath: str
+    module_name: str
+    helpers: tuple[HelperSummary, ...] = ()
+    #: Module-level names that are not plain functions the summary could check, with why
+    #: (``("JsonResponse", "is a class")``).
+    others: tuple[tuple[str, str], ...] = ()
+
+    def helper(self, name: str) -> HelperSummary | None:
+        for helper in self.helpers:
+            if helper.name == name:
+                return helper
+        return None
+
+    def why_not(self, name: str) -> str:
+        """Why ``name`` of this module cannot be trusted as a helper."""
+        helper = self.helper(name)
+        if helper is not None and helper.distrust:
+            return helper.distrust
+        for other, why in self.others:
+            if other == name:
+                return why
+        return "is not a module-level function of it that takes an environ or start_response"
+
+
+def might_summarize(source: str) -> bool:
+    """Cheap text test: could :func:`summarize` say something about ``source``? An environ
+    reader names a CGI key; a response helper calls a parameter with a status and headers,
+    which the WSGI text prefilter looks for. (:func:`summarize` returns None whenever this
+    is False, so whatever it misses stays unproven: the importing app stays adapted.)"""
+    return "def" in source and (
+        prefilter.names_a_cgi_key(source) or prefilter.may_hold_wsgi_callable(source)
+    )
+
+
+def summarize(relpath: str, module_name: str, tree: ast.Module, source: str) -> ModuleSummary | None:
+    """The helpers of one module (``tree`` is CPython's AST of ``source``), or None when it
+    has none to tell about (no function taking an environ or start_response, no class nor
+    async or decorated function another module could mistake for one)."""
+    if not might_summarize(source):
+        return None
+    bindings = _module_bindings(tree, source)
+    lines = source.splitlines()
+    # every plain function is walked (also those with nothing to tell: what they call tells
+    # how far the module's own WSGI code reaches); the rest only for the markers' wording
+    functions: dict[str, ast.FunctionDef] = {}
+    others: list[tuple[str, str]] = []
+    for stmt in tree.body:
+        # what could be mistaken for a helper is named, so that markers can say why it is not
+        if isinstance(stmt, ast.ClassDef):
+            if any(
+                isinstance(method, ast.FunctionDef)
+                and method.name in ("__init__", "__call__")
+                and _may_use_params(method, lines)
+                and _looks_wsgi(method)
+                for method in stmt.body
+            ):
+                others.append((stmt.name, "is a class"))
+        elif isinstance(stmt, ast.AsyncFunctionDef):
+            if _may_use_params(stmt, lines) and _looks_wsgi(stmt):
+                others.append((stmt.name, "is an async function"))
+        elif isinstance(stmt, ast.FunctionDef):
+            if stmt.decorator_list:
+                if _may_use_params(stmt, lines) and _looks_wsgi(stmt):
+                    others.append((stmt.name, "is decorated"))
+            elif bindings.get(stmt.name, 0) > 1:
+                if _may_use_params(stmt, lines) and _looks_wsgi(stmt):
+                    others.append((stmt.name, "is bound more than once in its module"))
+            elif _positional(stmt):
+                functions[stmt.name] = stmt
+    uses = {name: _ParamUses.of(func) for name, func in functions.items()}
+    environ_ok, body = _environ_readers(functions, uses)
+    start_ok, evidence = _start_response_takers(functions, uses)
+    start_ok &= evidence
+    own_groups = _reachable_from_apps(functions, uses)
+    if "*" in bindings:  # `from x import *` may rebind any of them
+        own_groups = set(functions)
+    # handed on to a helper its module's migration may change: not safe either
+    for safe in (start_ok, environ_ok):
+        changed = True
+        while changed:
+            changed = False
+            for key in list(safe):
+                param = uses[key[0]].by_name[uses[key[0]].params[key[1]]]
+                if any(t not in safe or t[0] in own_groups for t in param.handed_to):
+                    safe.discard(key)
+                    changed = True
+    helpers: list[HelperSummary] = []
+    for name, func in functions.items():
+        params = _positional(func)
+        env_params = frozenset(i for i in range(len(params)) if (name, i) in environ_ok)
+        sr_params = frozenset(i for i in range(len(params)) if (name, i) in start_ok)
+        distrust = ""
+        if "*" in bindings and (env_params or sr_params):
+            distrust = "may be rebound by a `from ... import *` of its module"
+            env_params = sr_params = frozenset()
+        elif name in own_groups and (env_params or sr_params):
+            distrust = (
+                "is part of WSGI code of its own module that hands start_response around "
+                "(the migration of that module may change it)"
+            )
+            env_params = sr_params = frozenset()
+        elif not env_params and not sr_params:
+            distrust = uses[name].why_not
+        if not (env_params or sr_params or distrust):
+            continue
+        helpers.append(
+            HelperSummary(
+                name,
+                env_params,
+                frozenset(i for i in env_params if (name, i) in body),
+                sr_params,
+                distrust,
+            )
+        )
+    if not helpers and not others:
+        return None
+    return ModuleSummary(relpath, module_name, tuple(helpers), tuple(others))
+
+
+def _may_use_params(func: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> bool:
+    """Cheap text test on the function's lines: they hold a sign of HTTP (a status line, a
+    CGI key, a list of tuples) or hand one of its parameters to a call. Only decides whether
+    a class or an async or decorated function is named in :attr:`ModuleSummary.others`
+    (the wording of markers), never what is trusted."""
+    params = [p for p in _positional(func) if p not in ("self", "cls")]
+    if not params:
+        return False
+    text = "\n".join(lines[func.lineno - 1 : func.end_lineno])
+    if _EVIDENCE.search(text):
+        return True
+    return any(f"({p}," in text or f"({p})" in text or f", {p}" in text for p in params)
+
+
+def _looks_wsgi(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A parameter is used like an environ or a start_response."""
+    if not _positional(func):
+        return False
+    uses = _ParamUses.of(func)
+    return any(param.looks_wsgi for param in uses.by_name.values())
+
+
+def _positional(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
+    return [a.arg for a in (*func.args.posonlyargs, *func.args.args)]
+
+
+_BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+_GLOBAL = re.compile(r"^[ \t]*global[ \t]+([\w \t,]+)", re.MULTILINE)
+
+
+def _module_bindings(tree: ast.Module, source: str) -> dict[str, int]:
+    """How many times each module-level name is bound (defs, assignments, imports, loop
+    targets... also inside module-level if/try blocks, and ``global`` statements, found in
+    the text: a ``global`` in a comment or string only makes the answer more cautious)."""
+    counts: dict[str, int] = {}
+    walrus = ":=" in source  # else only assignment targets can bind names
+
+    def bind(name: str) -> None:
+        counts[name] = counts.get(name, 0) + 1
+
+    def bind_stores(nodes: Iterable[ast.AST | None]) -> None:
+        for node in nodes:
+            for sub in ast.walk(node) if node is not None else ():
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+                    bind(sub.id)
+
+    def targets(stmt: ast.AST) -> list[ast.AST | None]:
+        if walrus:
+            return [n for n in ast.iter_child_nodes(stmt) if not isinstance(n, ast.stmt)]
+        if isinstance(stmt, (ast.Assign, ast.Delete)):
+            return list(stmt.targets)
+        if isinstance(stmt, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
+            return [stmt.target]
+        if isinstance(stmt, (ast.With, ast.AsyncWith)):
+            return [item.optional_vars for item in stmt.items]
+        if isinstance(stmt, ast.match_case):
+            return [stmt.pattern]
+        return []
+
+    def visit(stmts: Iterable[ast.AST]) -> None:
+        for stmt in stmts:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bind(stmt.name)
+                continue
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                for alias in stmt.names:
+                    bind(alias.asname or alias.name.split(".")[0])  # "*" for a star import
+                continue
+            if isinstance(stmt, ast.ExceptHandler) and stmt.name:
+                bind(stmt.name)
+            if isinstance(stmt, ast.match_case):
+                for sub in ast.walk(stmt.pattern):
+                    name = getattr(sub, "name", None)
+                    if isinstance(name, str):
+                        bind(name)  # `case Point(x=a) as name` / `case [*rest]`
+            bind_stores(targets(stmt))
+            for block in _BLOCKS:  # if/for/while/try/with/match: then their blocks
+                visit(getattr(stmt, block, None) or ())
+
+    visit(tree.body)
+    for match in _GLOBAL.finditer(source):
+        for name in match.group(1).replace(",", " ").split():
+            bind(name)
+    return counts
+
+
+# --------------------------------------------------------------------------- one function
+
+
+@dataclass
+class _Param:
+    """How one positional parameter is used in its function's body."""
+
+    environ_reads: int = 0
+    body_reads: int = 0
+    calls: int = 0  # statements `param(...)`
+    status_calls: int = 0  # of those, with two or more positional arguments
+    #: (function, index): handed on as that positional argument of a module-level function.
+    handed_to: list[tuple[str, int]] = field(default_factory=list)
+    #: Why it is neither a read-only environ nor a start_response only called ("" if it may be).
+    problem: str = ""
+    #: Called, or handed to a call, in any way.
+    called_or_passed: bool = False
+    #: Used like an environ or a start_response somewhere (for the reason it is not trusted).
+    looks_wsgi: bool = False
+
+
+_Ancestors = tuple[ast.AST | None, ast.AST | None, ast.AST | None]
+_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+
+
+@dataclass
+class _ParamUses:
+    params: list[str]
+    by_name: dict[str, _Param]
+    #: The names this function calls (for the reach of its module's own WSGI code).
+    called: set[str]
+    #: Parameter 1 of a two-parameter function is called or handed on: it may be a WSGI app
+    #: (a superset of what the rule recognises as one, or as a member of a call group).
+    app_like: bool
+
+    @property
+    def why_not(self) -> str:
+        for name in self.params:
+            param = self.by_name[name]
+            if param.looks_wsgi and param.problem:
+                return param.problem
+        return ""
+
+    @classmethod
+    def of(cls, func: ast.FunctionDef | ast.AsyncFunctionDef) -> _ParamUses:
+        params = _positional(func)
+        by_name = {name: _Param() for name in params}
+        called: set[str] = set()
+        # (node, its nearest three ancestors, inside a nested scope): one walk with parents
+        stack: list[tuple[ast.AST, _Ancestors, bool]] = [
+            (stmt, (None, None, None), False) for stmt in func.body
+        ]
+        while stack:
+            node, ancestors, nested = stack.pop()
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+                called.add(node.func.id)
+            if isinstance(node, (ast.Global, ast.Nonlocal)):
+                for name in node.names:
+                    if name in by_name:
+                        by_name[name].problem = "declares its parameter global"
+            if isinstance(node, ast.Name) and node.id in by_name:
+                _classify(by_name[node.id], node, ancestors, nested)
+            inner = nested or isinstance(node, _NESTED_SCOPES)
+            below = (node, ancestors[0], ancestors[1])
+            for child in ast.iter_child_nodes(node):
+                stack.append((child, below, inner))
+        app_like = len(params) == 2 and by_name[params[1]].called_or_passed
+        return cls(params, by_name, called, app_like)
+
+
+def _classify(param: _Param, name: ast.Name, ancestors: _Ancestors, nested: bool) -> None:
+    """Record one use of a parameter (``name``), or the problem with it."""
+    parent, grand, great = ancestors
+    if isinstance(parent, ast.keyword) or (
+        isinstance(parent, ast.Call) and (parent.func is name or name in parent.args)
+    ):
+        param.called_or_passed = True  # what makes a parameter a start_response to the rule
+    if _looks_wsgi_use(name, parent, grand):
+        param.looks_wsgi = True
+    if param.problem:
+        return
+    what = f"`{name.id}`"
+    if not isinstance(name.ctx, ast.Load):
+        param.problem = f"rebinds {what}"
+        return
+    if nested:
+        param.problem = f"uses {what} in a nested function or class (it may keep it)"
+        return
+    # environ[KEY]
+    if isinstance(parent, ast.Subscript) and parent.value is name:
+        key = _constant_str(parent.slice)
+        if not isinstance(parent.ctx, ast.Load):
+            param.problem = f"writes to {what}"
+        elif key is None or not _is_known_key(key):
+            param.problem = f"reads {what}[...] with a key that has no exact ASGI value"
+        elif key == "wsgi.input":
+            if _is_body_read(parent, grand, great):
+                param.body_reads += 1
+            else:
+                param.problem = f"uses {what}['wsgi.input'] other than to read it"
+        else:
+            param.environ_reads += 1
+        return
+    # environ.get(KEY[, default])
+    if isinstance(parent, ast.Attribute) and parent.value is name:
+        call = grand
+        key = (
+            _constant_str(call.args[0])
+            if isinstance(call, ast.Call) and call.func is parent and call.args else None
+        )
+        if (
+            parent.attr == "get"
+            and isinstance(call, ast.Call)
+            and 1 <= len(call.args) <= 2
+            and not call.keywords
+            and not any(isinstance(a, ast.Starred) for a in call.args)
+            and key is not None
+            and _is_known_key(key)
+            and key != "wsgi.input"
+        ):
+            param.environ_reads += 1
+        else:
+            param.problem = f"uses {what}.{parent.attr}"
+        return
+    # KEY in environ
+    if (
+        isinstance(parent, ast.Compare)
+        and len(parent.ops) == 1
+        and isinstance(parent.ops[0], (ast.In, ast.NotIn))
+        and parent.comparators[0] is name
+    ):
+        key = _constant_str(parent.left)
+        if key is not None and _is_known_key(key) and key != "wsgi.input":
+            param.environ_reads += 1
+        else:
+            param.problem = f"tests a key in {what} that has no exact ASGI value"
+        return
+    if isinstance(parent, ast.Call):
+        # start_response(status, headers[, exc_info]), as a statement
+        if parent.func is name:
+            if isinstance(grand, ast.Expr) and not any(
+                isinstance(a, ast.Starred) for a in parent.args
+            ):
+                param.calls += 1
+                if len(parent.args) >= 2:
+                    param.status_calls += 1
+            else:
+                param.problem = f"uses what {what}(...) returns (the write() callable)"
+            return
+        # handed on to a module-level function, as a positional argument
+        index = next((i for i, a in enumerate(parent.args) if a is name), None)
+        if (
+            index is not None
+            and isinstance(parent.func, ast.Name)
+            and not any(isinstance(a, ast.Starred) for a in parent.args[:index])
+        ):
+            param.handed_to.append((parent.func.id, index))
+        else:
+            callee = ast.unparse(parent.func) if index is not None else "a call"
+            param.problem = f"hands {what} to `{callee}` (other code)"
+        return
+    param.problem = f"stores, returns or passes on {what}"
+
+
+def _looks_wsgi_use(name: ast.Name, parent: ast.AST | None, grand: ast.AST | None) -> bool:
+    """``name[KEY]``, ``name.get(KEY...)``, ``KEY in name`` with a CGI/WSGI key, or
+    ``name(status, headers...)``: what makes a parameter look like an environ or a
+    start_response (for the reason it is not trusted)."""
+    key: str | None = None
+    if isinstance(parent, ast.Subscript) and parent.value is name:
+        key = _constant_str(parent.slice)
+    elif (
+        isinstance(parent, ast.Attribute) and parent.attr == "get"
+        and isinstance(grand, ast.Call) and grand.func is parent and grand.args
+    ):
+        key = _constant_str(grand.args[0])
+    elif isinstance(parent, ast.Compare) and parent.comparators[-1] is name:
+        key = _constant_str(parent.left)
+    elif isinstance(parent, ast.Call) and parent.func is name:
+        return len(parent.args) >= 2
+    return key is not None and _is_known_key(key)
+
+
+def _is_body_read(subscript: ast.Subscript, attribute: ast.AST | None, call: ast.AST | None) -> bool:
+    """``environ["wsgi.input"].read(...)`` (or ``readline``/``readlines``)."""
+    return (
+        isinstance(attribute, ast.Attribute)
+        and attribute.value is subscript
+        and attribute.attr in _BODY_READS
+        and isinstance(call, ast.Call)
+        and call.func is attribute
+    )
+
+
+def _constant_str(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+# --------------------------------------------------------------------------- the module
+
+
+def _environ_readers(
+    functions: dict[str, ast.FunctionDef], uses: dict[str, _ParamUses]
+) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+    """``(function, index)`` of the parameters that only read an environ, and of those that
+    read the request body: an optimistic fixed point over the helpers handing it on."""
+    candidates: dict[tuple[str, int], _Param] = {}
+    for name, use in uses.items():
+        for index, param_name in enumerate(use.params):
+            param = use.by_name[param_name]
+            if not param.problem and not param.calls and (
+                param.environ_reads or param.body_reads or param.handed_to
+            ):
+                candidates[(name, index)] = param
+    changed = True
+    while changed:
+        changed = False
+        for key, param in list(candidates.items()):
+            if any(target not in candidates for target in param.handed_to):
+                del candidates[key]
+                changed = True
+    # a parameter that hands the environ only on still reads something somewhere
+    readers = set(candidates)
+    body = {key for key, param in candidates.items() if param.body_reads}
+    changed = True
+    while changed:
+        changed = False
+        for key, param in candidates.items():
+            if key not in body and any(target in body for target in param.handed_to):
+                body.add(key)
+                changed = True
+    return readers, body
+
+
+def _start_response_takers(
+    functions: dict[str, ast.FunctionDef], uses: dict[str, _ParamUses]
+) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
+    """``(function, index)`` of the parameters that are a start_response only called or
+    handed to another such parameter, and of those called with a status and headers
+    (directly or down the chain)."""
+    candidates: dict[tuple[str, int], _Param] = {}
+    for name, use in uses.items():
+        for index, param_name in enumerate(use.params):
+            param = use.by_name[param_name]
+            if (
+                not param.problem
+                and not (param.environ_reads or param.body_reads)
+                and (param.calls or param.handed_to)
+            ):
+                candidates[(name, index)] = param
+    changed = True
+    while changed:
+        changed = False
+        for key, param in list(candidates.items()):
+            if any(target not in candidates for target in param.handed_to):
+                del candidates[key]
+                changed = True
+    evidence = {key for key, param in candidates.items() if param.status_calls}
+    changed = True
+    while changed:
+        changed = False
+        for key, param in candidates.items():
+            if key not in evidence and any(target in evidence for target in param.handed_to):
+                evidence.add(key)
+                changed = True
+    return set(candidates), evidence
+
+
+def _reachable_from_apps(
+    functions: dict[str, ast.FunctionDef], uses: dict[str, _ParamUses]
+) -> set[str]:
+    """The functions the module's own WSGI code may convert together (a superset of what the
+    rule's call groups take in): two-parameter functions whose second parameter is called or
+    handed on, and every module-level function they call, transitively."""
+    reached = {name for name, use in uses.items() if use.app_like}
+    queue = list(reached)
+    while queue:
+        for callee in uses[queue.pop()].called:
+            if callee in uses and callee not in reached:
+                reached.add(callee)
+                queue.append(callee)
+    return reached
+
+
+# --------------------------------------------------------------------------- the index
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What an imported name refers to: the helper (None when it cannot be trusted) and a
+    short description of the module (for messages), or why it is not known."""
+
+    helper: HelperSummary | None
+    module: str
+    problem: str = ""
+
+
+@dataclass
+class ProjectIndex:
+    """The summaries of the modules of one run, to resolve imports seen in any of them."""
+
+    by_relpath: dict[str, ModuleSummary] = field(default_factory=dict)
+
+    @classmethod
+    def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> ProjectIndex:
+        return cls({summary.relpath: summary for summary in summaries})
+
+    def module(self, importer_relpath: str, module_ref: str) -> ModuleSummary | None:
+        """The summary of the module ``module_ref`` (``"http_utils"``, ``".http_utils"``,
+        ``"pkg.mod"``) names when imported from the file ``importer_relpath``: a relative
+        import from the importer's package folder; an absolute one from the importer's own
+        folder (a script's siblings: ``from http_utils import ...`` next to it) or, failing
+        that, from a folder above it, nearest first (the run's root holds ``pkg.mod``)."""
+        for relpath in _candidate_paths(importer_relpath, module_ref):
+            summary = self.by_relpath.get(relpath)
+            if summary is not None:
+                return summary
+        return None
+
+    def lookup(self, importer_relpath: str, module_ref: str, name: str) -> Lookup:
+        """The helper ``name`` of the module ``module_ref`` (as imported from
+        ``importer_relpath``)."""
+        summary = self.module(importer_relpath, module_ref)
+        if summary is None:
+            return Lookup(None, module_ref, "is not defined in a module of this run the rule could check")
+        helper = summary.helper(name)
+        if helper is None or helper.distrust:
+            return Lookup(None, summary.relpath, summary.why_not(name))
+        return Lookup(helper, summary.relpath)
+
+
+def _candidate_paths(importer_relpath: str, module_ref: str) -> Iterator[str]:
+    folder = posixpath.dirname(importer_relpath)
+    dots = len(module_ref) - len(module_ref.lstrip("."))
+    rest = module_ref[dots:].replace(".", "/")
+    if dots:
+        for _ in range(dots - 1):
+            if not folder:
+                return  # above the run's root: unknown
+            folder = posixpath.dirname(folder)
+        folders = [folder]
+    else:
+        folders = [folder]
+        while folder:
+            folder = posixpath.dirname(folder)
+            folders.append(folder)
+    for base in folders:
+        path = posixpath.join(base, rest) if rest else base
+        if rest:
+            yield f"{path}.py"
+        yield posixpath.join(path, "__init__.py") if path else "__init__.py"

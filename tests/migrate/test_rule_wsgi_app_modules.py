@@ -1,0 +1,503 @@
+"""Rule ``wsgi-app`` across the modules of one run: handlers that hand ``environ`` to helpers
+of another module which only read it, and ``start_response`` to response helpers of another
+module which only call it, are converted; the helper module is never changed.
+
+Each example migrates a small project with :func:`migrate.runner.migrate_sources` (what a run
+over its folder does), loads the files before and after as a folder on ``sys.path``, serves
+the app before as WSGI (wsgiref) and after as ASGI (uvicorn, hypercorn), and compares the
+answers. Helpers the project index cannot prove safe leave the app as it was before this
+feature (adapted, with a marker saying why).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import textwrap
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from migrate.project import ModuleSummary, ProjectIndex, summarize
+from migrate.runner import SourceResult, migrate_source, migrate_sources, module_name_for
+from tests.harness import Req, assert_same_project_behaviour
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def dedented(files: Mapping[str, str]) -> dict[str, str]:
+    return {relpath: textwrap.dedent(source).lstrip("\n") for relpath, source in files.items()}
+
+
+def migrate_project(files: Mapping[str, str]) -> tuple[dict[str, str], dict[str, SourceResult]]:
+    """The files after a run over all of them, and the results; checks that a second run over
+    the migrated files changes nothing and reports nothing (idempotent)."""
+    before = dedented(files)
+    results = migrate_sources(before)
+    after = {relpath: result.new_source for relpath, result in results.items()}
+    again = migrate_sources(after)
+    for relpath, result in again.items():
+        assert result.new_source == after[relpath], f"second run changed {relpath}"
+        assert result.changes == [], f"second run reported {result.changes} in {relpath}"
+    return after, results
+
+
+def kinds(result: SourceResult, rule: str = "wsgi-app") -> dict[str, str]:
+    """``{name: kind}`` of the changes of ``rule`` (the name is the first one in backquotes)."""
+    return {c.message.split("`")[1]: c.kind for c in result.changes if c.rule == rule}
+
+
+# --------------------------------------------------------------------------- a helper module
+
+WEB = '''
+    """Helpers shared by the handlers (plain WSGI, other WSGI code may use them too)."""
+
+    import json
+    from http.cookies import SimpleCookie
+    from urllib.parse import parse_qs
+
+    STATUS = {200: "200 OK", 201: "201 Created", 400: "400 Bad Request", 404: "404 Not Found"}
+
+
+    def request_path(environ):
+        """PATH_INFO as text: WSGI hands it over as latin-1 decoded bytes."""
+        return environ.get("PATH_INFO", "/").encode("latin-1").decode("utf-8", "replace")
+
+
+    def query(environ):
+        return parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+
+
+    def cookies(environ):
+        jar = SimpleCookie()
+        jar.load(environ.get("HTTP_COOKIE", ""))
+        return {key: morsel.value for key, morsel in jar.items()}
+
+
+    def read_body(environ):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        return environ["wsgi.input"].read(length) if length > 0 else b""
+
+
+    def read_json(environ):
+        if "CONTENT_TYPE" not in environ or environ["CONTENT_TYPE"] != "application/json":
+            return None
+        return json.loads(read_body(environ) or b"null")
+
+
+    def respond(start_response, status, body, content_type, extra_headers=()):
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        headers.extend(extra_headers)
+        start_response(STATUS[status], headers)
+        return [body]
+
+
+    def json_response(start_response, status, data, extra_headers=()):
+        body = json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        return respond(start_response, status, body, "application/json; charset=utf-8", extra_headers)
+
+
+    def text_response(start_response, status, text):
+        return respond(start_response, status, text.encode("utf-8"), "text/plain; charset=utf-8")
+
+
+    def checked_response(start_response, status, data):
+        if status not in STATUS:
+            raise KeyError(status)  # before start_response: a clean 500
+        return json_response(start_response, status, data)
+
+
+    def lines(start_response, items):
+        """Streamed: start_response is called when the body is first iterated."""
+        start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+        for item in items:
+            yield item.encode("utf-8") + b"\\n"
+'''
+
+APP = '''
+    import web
+    from web import checked_response, cookies, json_response, lines, query, read_json, request_path
+
+
+    def hello(environ, start_response):
+        name = query(environ).get("name", ["world"])[0]
+        return web.text_response(start_response, 200, f"hello {name}")
+
+
+    def create(environ, start_response):
+        data = read_json(environ)
+        if data is None:
+            return json_response(start_response, 400, {"error": "send JSON"})
+        return json_response(start_response, 201, {"got": data}, [("X-Created", "yes")])
+
+
+    def whoami(environ, start_response):
+        return json_response(start_response, 200, {"user": cookies(environ).get("user")})
+
+
+    def stream(environ, start_response):
+        return lines(start_response, ["one", "two", "drei"])
+
+
+    def broken(environ, start_response):
+        return checked_response(start_response, 599, {})
+
+
+    def app(environ, start_response):
+        path = request_path(environ)
+        if path == "/hello":
+            return hello(environ, start_response)
+        if path == "/create":
+            return create(environ, start_response)
+        if path == "/whoami":
+            return whoami(environ, start_response)
+        if path == "/stream":
+            return stream(environ, start_response)
+        if path == "/broken":
+            return broken(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [f"nothing at {path}".encode("utf-8")]
+'''
+
+REQUESTS = [
+    Req("GET", "/hello?name=Zo%C3%AB"),
+    Req("GET", "/hello"),
+    Req("POST", "/create", [("Content-Type", "application/json")], b'{"title": "T\xc3\xabst"}'),
+    Req("POST", "/create", [("Content-Type", "text/plain")], b"title=x"),
+    Req("GET", "/whoami", cookies={"user": "zoe", "theme": "dark"}),
+    Req("GET", "/whoami"),
+    Req("GET", "/stream"),
+    Req("GET", "/broken"),
+    Req("GET", "/d%C3%A9j%C3%A0-vu"),
+    Req("GET", "/caf%E9"),
+]
+
+
+def test_handlers_using_helpers_of_another_module_are_converted() -> None:
+    before = dedented({"web.py": WEB, "app.py": APP})
+    after, results = migrate_project(before)
+    assert after["web.py"] == before["web.py"]  # the helper module is never changed
+    assert kinds(results["app.py"]) == {
+        "hello": "converted", "create": "converted", "whoami": "converted",
+        "stream": "converted", "broken": "converted", "app": "converted",
+    }
+    code = after["app.py"]
+    assert "# migrate[" not in code
+    # environ readers get a faithful environ, built with the body for the one reading it
+    assert "environ = asgi_helpers.build_environ(scope, await asgi_helpers.read_body(receive))" in code
+    assert code.count("asgi_helpers.build_environ(scope)") == 3  # hello, whoami, app
+    # response helpers get a start_response collector, whatever module attribute spells them
+    assert (
+        "    response = asgi_helpers.StartResponse()\n"
+        "    body = web.text_response(response, 200, f\"hello {name}\")\n"
+        "    return await response.send(send, body)\n"
+    ) in code
+    assert "body = lines(response, [\"one\", \"two\", \"drei\"])" in code
+    assert_same_project_behaviour(before, after, "app", REQUESTS)
+
+
+def test_a_package_with_relative_and_module_imports() -> None:
+    before = dedented({
+        "shop/__init__.py": "",
+        "shop/util/__init__.py": "",
+        "shop/util/http.py": WEB,
+        "shop/views.py": """
+            from .util import http
+            from .util.http import request_path
+
+
+            def app(environ, start_response):
+                if request_path(environ) == "/hello":
+                    return http.json_response(start_response, 200, http.query(environ))
+                start_response("404 Not Found", [("Content-Type", "text/plain")])
+                return [b"no"]
+            """,
+        "main.py": """
+            import shop.util.http as h
+
+
+            def app(environ, start_response):
+                if environ["PATH_INFO"] == "/":
+                    start_response("200 OK", [("Content-Type", "text/plain")])
+                    return [b"home"]
+                return h.text_response(start_response, 404, h.request_path(environ))
+            """,
+    })
+    after, results = migrate_project(before)
+    assert kinds(results["shop/views.py"]) == {"app": "converted"}
+    assert kinds(results["main.py"]) == {"app": "converted"}
+    requests = [Req("GET", "/hello?x=1&x=2"), Req("GET", "/"), Req("GET", "/%C3%BCber")]
+    assert_same_project_behaviour(before, after, "shop.views", requests, asgi_servers=("uvicorn",))
+    assert_same_project_behaviour(before, after, "main", requests, asgi_servers=("hypercorn",))
+
+
+# --------------------------------------------------------------------------- not trusted
+
+UNTRUSTED: dict[str, tuple[str, str, str]] = {
+    # case: (helper module, the app's import and use of it, the reason in the marker)
+    "stores start_response": (
+        """
+        SEEN = []
+
+
+        def json_response(start_response, status, data):
+            SEEN.append(start_response)
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b"{}"]
+        """,
+        "from helpers import json_response\nRESPOND = json_response",
+        "which hands `start_response` to `SEEN.append` (other code)",
+    ),
+    "uses the write callable": (
+        """
+        def json_response(start_response, status, data):
+            write = start_response("200 OK", [("Content-Type", "application/json")])
+            write(b"{}")
+            return []
+        """,
+        "from helpers import json_response\nRESPOND = json_response",
+        "which uses what `start_response`(...) returns (the write() callable)",
+    ),
+    "async helper": (
+        """
+        async def json_response(start_response, status, data):
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b"{}"]
+        """,
+        "from helpers import json_response\nRESPOND = json_response",
+        "which is an async function",
+    ),
+    "class": (
+        """
+        class json_response:
+            def __init__(self, start_response, status, data):
+                start_response("200 OK", [("Content-Type", "application/json")])
+
+            def __iter__(self):
+                yield b"{}"
+        """,
+        "from helpers import json_response\nRESPOND = json_response",
+        "which is a class",
+    ),
+    "not in the run": (
+        None,  # type: ignore[dict-item]
+        "from helpers import json_response\nRESPOND = json_response",
+        "which is not defined in a module of this run the rule could check",
+    ),
+    "part of WSGI code of its own module": (
+        """
+        def json_response(start_response, status, data):
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b"{}"]
+
+
+        def ping(environ, start_response):
+            return json_response(start_response, 200, {})
+        """,
+        "from helpers import json_response\nRESPOND = json_response",
+        "which is part of WSGI code of its own module",
+    ),
+    "rebound in the app's module": (
+        """
+        def json_response(start_response, status, data):
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b"{}"]
+        """,
+        "from helpers import json_response\nRESPOND = json_response\n"
+        "if RESPOND is None:\n    json_response = None",
+        "which is also bound by other code of this module (`json_response`)",
+    ),
+}
+
+UNTRUSTED_APP = '''
+{imports}
+
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"home"]
+    return json_response(start_response, 200, {{"path": environ["PATH_INFO"]}})
+'''
+
+
+@pytest.mark.parametrize("case", sorted(UNTRUSTED))
+def test_a_helper_that_is_not_proven_safe_keeps_the_app_adapted(case: str) -> None:
+    helper, imports, reason = UNTRUSTED[case]
+    files = {"app.py": UNTRUSTED_APP.format(imports=imports)}
+    if helper is not None:
+        files["helpers.py"] = helper
+    files = dedented(files)
+    after, results = migrate_project(files)
+    assert kinds(results["app.py"]) == {"app": "adapted"}
+    message = results["app.py"].changes[-1].message
+    assert "`app` kept as WSGI and served through adapters.WsgiToAsgi" in message
+    assert "start_response to `json_response()`" in message and reason in message, message
+    assert "app = WsgiToAsgi(_app_wsgi)" in after["app.py"]
+    if helper is not None and case != "part of WSGI code of its own module":
+        assert after["helpers.py"] == files["helpers.py"]
+
+
+def test_an_untrusted_helper_is_still_served_the_same() -> None:
+    helper, imports, _ = UNTRUSTED["stores start_response"]
+    before = dedented({"helpers.py": helper, "app.py": UNTRUSTED_APP.format(imports=imports)})
+    after, _ = migrate_project(before)
+    assert_same_project_behaviour(
+        before, after, "app", [Req("GET", "/"), Req("GET", "/x")], asgi_servers=("uvicorn",)
+    )
+
+
+def test_an_environ_writer_of_another_module_keeps_the_app_adapted() -> None:
+    files = {
+        "helpers.py": """
+            def tagged_path(environ):
+                environ["myapp.seen"] = True
+                return environ.get("PATH_INFO", "/")
+            """,
+        "app.py": """
+            from helpers import tagged_path
+
+
+            def app(environ, start_response):
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [tagged_path(environ).encode("latin-1")]
+            """,
+    }
+    _, results = migrate_project(files)
+    assert kinds(results["app.py"]) == {"app": "adapted"}
+    assert "it hands the environ to `tagged_path()` from helpers.py, which writes to `environ`" in (
+        results["app.py"].changes[0].message
+    )
+
+
+def test_without_project_knowledge_nothing_changes() -> None:
+    app = dedented({"app.py": APP})["app.py"]
+    alone = migrate_source(app, relpath="app.py")
+    assert kinds(alone) == {"app": "adapted"}
+    assert "convert them together" in alone.changes[0].message
+    # a run over the app alone (the helper module excluded): adapted, and the marker says why
+    excluded = migrate_sources({"app.py": app})["app.py"]
+    assert kinds(excluded) == {"app": "adapted"}
+    assert (
+        "`hello`: it hands start_response to `web.text_response()` from web, which is not defined "
+        "in a module of this run the rule could check"
+    ) in excluded.changes[0].message
+
+
+# --------------------------------------------------------------------------- the index
+
+
+def summary_of(relpath: str, source: str) -> ModuleSummary | None:
+    source = textwrap.dedent(source)
+    return summarize(relpath, module_name_for(relpath), ast.parse(source), source)
+
+
+def test_summaries_say_which_parameters_are_safe() -> None:
+    summary = summary_of("web.py", WEB)
+    assert summary is not None
+    helpers = {h.name: h for h in summary.helpers}
+    assert helpers["request_path"].environ_params == {0}
+    assert helpers["read_json"].body_params == {0}
+    assert helpers["query"].body_params == frozenset()
+    assert helpers["json_response"].start_response_params == {0}
+    assert helpers["lines"].start_response_params == {0}
+    assert helpers["checked_response"].start_response_params == {0}
+    assert summary_of("consts.py", "STATUS = {200: '200 OK'}\n") is None
+    assert summary_of("plain.py", "def add(a, b):\n    return a + b\n") is None
+
+
+def index_of(files: Mapping[str, str]) -> ProjectIndex:
+    summaries = [summary_of(relpath, source) for relpath, source in files.items()]
+    return ProjectIndex.from_summaries(s for s in summaries if s is not None)
+
+
+def test_imports_resolve_to_the_modules_python_would_load() -> None:
+    index = index_of({
+        "sample/notes_api/http_utils.py": WEB,
+        "pkg/__init__.py": WEB,
+        "pkg/web.py": WEB,
+        "pkg/sub/tools.py": WEB,
+        "web.py": WEB,
+    })
+
+    def found(importer: str, module_ref: str) -> str | None:
+        lookup = index.lookup(importer, module_ref, "json_response")
+        return lookup.module if lookup.helper is not None else None
+
+    # a script's sibling (`from http_utils import ...` next to it), whatever the run's root
+    assert found("sample/notes_api/app.py", "http_utils") == "sample/notes_api/http_utils.py"
+    # relative imports, from a module and from a package's __init__
+    assert found("pkg/app.py", ".web") == "pkg/web.py"
+    assert found("pkg/__init__.py", ".web") == "pkg/web.py"
+    assert found("pkg/sub/views.py", "..web") == "pkg/web.py"
+    assert found("pkg/sub/views.py", ".tools") == "pkg/sub/tools.py"
+    assert found("pkg/sub/views.py", "..") == "pkg/__init__.py"
+    # absolute dotted names from the run's root (`import pkg.sub.tools as t; t.f()`)
+    assert found("app.py", "pkg.sub.tools") == "pkg/sub/tools.py"
+    assert found("other/app.py", "pkg.web") == "pkg/web.py"
+    assert found("other/app.py", "web") == "web.py"
+    assert found("app.py", "pkg.missing") is None
+    assert found("app.py", "...above") is None
+    missing = index.lookup("app.py", "nowhere", "json_response")
+    assert missing.helper is None and "not defined in a module of this run" in missing.problem
+
+
+def test_the_rule_follows_every_import_spelling() -> None:
+    helper = "def respond(start_response, text):\n" \
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n" \
+        "    return [text.encode()]\n"
+    files = {"pkg/__init__.py": "", "pkg/helpers.py": helper}
+    spellings = {
+        "from pkg.helpers import respond as r": "r",
+        "from pkg import helpers": "helpers.respond",
+        "import pkg.helpers as h": "h.respond",
+        "import pkg.helpers": "pkg.helpers.respond",
+    }
+    for imports, callee in spellings.items():
+        app = (
+            f"{imports}\n\n\ndef app(environ, start_response):\n"
+            "    if environ['PATH_INFO'] == '/':\n"
+            "        start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+            "        return [b'home']\n"
+            f"    return {callee}(start_response, 'hi')\n"
+        )
+        results = migrate_sources({**files, "app.py": app})
+        assert kinds(results["app.py"]) == {"app": "converted"}, (imports, results["app.py"].changes)
+        assert f"body = {callee}(response, 'hi')" in results["app.py"].new_source
+
+
+# --------------------------------------------------------------------------- notes_api
+
+
+@pytest.mark.timeout(120)
+def test_notes_api_is_converted_with_the_same_behaviour(tmp_path: Path) -> None:
+    from tests.servers import serve_asgi, serve_wsgi
+    from tests.test_sample_projects import PROJECTS, load_app, replay
+
+    folder = ROOT / "sample_projects" / "notes_api"
+    prefix = "sample_projects/notes_api/"
+    before = {prefix + path.name: path.read_text(encoding="utf-8") for path in folder.glob("*.py")}
+    results = migrate_sources(before)
+    app_result = results[prefix + "app.py"]
+    assert kinds(app_result)["app"] == "converted"
+    assert set(kinds(app_result).values()) == {"converted"}
+    assert all(not results[prefix + name].changed for name in ("http_utils.py", "store.py"))
+    assert "# migrate[" not in app_result.new_source
+    migrated = tmp_path / "notes_api"
+    migrated.mkdir()
+    for relpath, result in results.items():
+        (migrated / relpath.removeprefix(prefix)).write_text(result.new_source, encoding="utf-8")
+    again = migrate_sources({relpath: result.new_source for relpath, result in results.items()})
+    assert all(not result.changed and not result.changes for result in again.values())
+
+    sample = PROJECTS["notes_api"]
+    with serve_wsgi(load_app(folder, sample, "notes_api_wsgi_original"), "waitress") as url:
+        expected = replay(url, sample.requests)
+    for server in ("uvicorn", "hypercorn"):
+        app = load_app(migrated, sample, f"notes_api_asgi_{server}")
+        with serve_asgi(app, server) as url:
+            got = replay(url, sample.requests)
+        for req, want, have in zip(sample.requests, expected, got, strict=True):
+            assert have == want, f"{server}: {req}"
+    assert json.loads(expected[1][2])["notes"]  # the sample really answered
