@@ -367,16 +367,15 @@ def _run_rules(source: str, rules: Sequence[type[Rule]], context: FileContext) -
     for rule_class in rules:
         # A rule the prefilters passed over runs after all if an earlier rule wrote what its
         # text test matches (conservatively: no shape test on text that was never compiled).
-        if rule_class not in candidates and (current == source or not _might_apply(rule_class, current)):
+        if rule_class not in candidates and (
+            current == source or not _might_apply(rule_class, current)
+        ):
             continue
         rules_run.append(rule_class.rule_id)
         _stage[0] = f"rule {rule_class.rule_id}"
         try:
             rule = rule_class(context)
             code = wrapper.visit(rule).code
-            if code != current:
-                current = code
-                wrapper = MetadataWrapper(cst.parse_module(current), unsafe_skip_copy=True)
         except Exception as exc:
             if _caused_by_timeout(exc):  # libcst's own cleanup can turn our timeout into a KeyError
                 raise FileTimeout from exc
@@ -384,17 +383,22 @@ def _run_rules(source: str, rules: Sequence[type[Rule]], context: FileContext) -
                 f"rule {rule_class.rule_id} crashed: {describe_exception(exc)}"
             ) from exc
         changes.extend(rule.changes)
+        if code != current:
+            current = code
+            # The guarantee "every written file parses": the new code is parsed again (the
+            # next rule works on that tree), so the last of these parses is the check.
+            _stage[0] = "verifying the new code"
+            try:
+                wrapper = MetadataWrapper(cst.parse_module(current), unsafe_skip_copy=True)
+            except cst.ParserSyntaxError as exc:
+                raise MigrationError(
+                    f"rules {', '.join(rules_run)} produced code that does not parse "
+                    f"({_describe_parse_error(exc)}); file left alone"
+                ) from None
     if current != source:
         _stage[0] = "verifying the new code"
-        # The guarantee "every written file parses": check with libcst, and with CPython's
-        # compiler when the original compiled (catches e.g. `await` outside `async def`).
-        try:
-            cst.parse_module(current)
-        except cst.ParserSyntaxError as exc:
-            raise MigrationError(
-                f"rules {', '.join(rules_run)} produced code that does not parse "
-                f"({_describe_parse_error(exc)}); file left alone"
-            ) from None
+        # ... and CPython's compiler, when the original compiled (catches e.g. `await`
+        # outside `async def`, which parses).
         problem = _compile_error(current)
         if problem is not None and _compile_error(source) is None:
             raise MigrationError(
@@ -597,16 +601,22 @@ class ScanResult:
 
     #: The file's final result, or None when rules must run on it.
     result: FileResult | None
-    #: What the module tells the others of the run.
+    #: What the module tells the others of the run (for a file the rules run on).
     summary: ModuleSummary | None = None
+    #: The names in the import statements of a file the rules run on: only modules named
+    #: there are worth a summary.
+    imported_names: frozenset[str] = frozenset()
+    #: The module may have a summary to give, worked out only if a file the rules run on
+    #: imports it (most never are: an AST of each would cost more than the rest of the scan).
+    summarizable: bool = False
 
 
 def scan_file(
     task: FileTask, rules: Sequence[type[Rule]], timeout: float | None = DEFAULT_FILE_TIMEOUT
 ) -> ScanResult:
-    """Read a file and run everything short of libcst: decoding, the syntax check, both
-    prefilter stages and the module's summary. Most files are done there (unchanged, or
-    an error); never raises."""
+    """Read a file and run everything short of libcst: decoding, the syntax check and both
+    prefilter stages (and, for a file the rules will run on, its summary and imports). Most
+    files are done there (unchanged, or an error); never raises."""
     data = _read(task)
     if isinstance(data, FileResult):
         return ScanResult(data)
@@ -614,8 +624,8 @@ def scan_file(
     try:
         with time_limit(timeout):
             text, _ = decode_source(data)
-            candidates, tree = _prefilter(text, rules, want_tree=might_summarize(text))
-            summary = _summary_of(text, task.relpath, tree)
+            candidates, tree = _prefilter(text, rules)
+            summary = _summary_of(text, task.relpath, tree) if candidates else None
     except FileTimeout:
         return ScanResult(_timed_out(task, timeout))
     except MigrationError as exc:
@@ -626,8 +636,48 @@ def scan_file(
     finally:
         analysis.forget_trees()
     if candidates:
-        return ScanResult(None, summary)
-    return ScanResult(FileResult(task.path, task.relpath, "unchanged"), summary)
+        names = _imported_names(tree) if tree is not None else frozenset()
+        return ScanResult(None, summary, names)
+    unchanged = FileResult(task.path, task.relpath, "unchanged")
+    return ScanResult(unchanged, summarizable=might_summarize(text))
+
+
+def summarize_file(
+    task: FileTask, timeout: float | None = DEFAULT_FILE_TIMEOUT
+) -> ModuleSummary | None:
+    """The summary of a file :func:`scan_file` found summarizable (None if it has none, or
+    cannot be read any more)."""
+    data = _read(task)
+    if isinstance(data, FileResult):
+        return None
+    try:
+        with time_limit(timeout):
+            text, _ = decode_source(data)
+            return _summary_of(text, task.relpath, _cpython_tree(text))
+    except (FileTimeout, MigrationError):
+        return None
+    except Exception:  # a bug of ours: the importing app stays adapted, the run goes on
+        return None
+
+
+def _imported_names(tree: ast.Module) -> frozenset[str]:
+    """Every name in the module's import statements: ``from pkg.http import respond`` gives
+    pkg, http and respond (any of them may be a module of the run)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            names.update((node.module or "").split("."))
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                names.update(alias.name.split("."))
+    names.discard("")
+    return frozenset(names)
+
+
+def _may_be_imported(relpath: str, names: frozenset[str]) -> bool:
+    """``relpath`` is a module some import of ``names`` can refer to (by its last name)."""
+    return module_name_for(relpath).rpartition(".")[2] in names
 
 
 def _read(task: FileTask) -> bytes | FileResult:
@@ -661,6 +711,10 @@ def _scan_chunk(tasks: Sequence[FileTask]) -> list[ScanResult]:
     return [scan_file(task, _worker_rules, _worker_timeout[0]) for task in tasks]
 
 
+def _summarize_chunk(tasks: Sequence[FileTask]) -> list[ModuleSummary | None]:
+    return [summarize_file(task, _worker_timeout[0]) for task in tasks]
+
+
 def _process_chunk(tasks: Sequence[FileTask], project: ProjectIndex) -> list[FileResult]:
     return [process_file(task, _worker_rules, _worker_timeout[0], project) for task in tasks]
 
@@ -688,8 +742,8 @@ def run_files(
     """Process ``tasks`` and yield one result per task, in the order of ``tasks``.
 
     Two passes. The first scans every file (:func:`scan_file`): most are done there. The
-    modules' summaries make the project index; the second pass runs the rules, knowing it,
-    on the few files that need them.
+    summaries of the modules the rest import make the project index; the second pass runs
+    the rules, knowing it, on the few files that need them.
 
     ``jobs == 1`` (or a handful of files) runs in this process; otherwise a process pool
     works on chunks of files (few round trips, even load) and results stream back as soon
@@ -709,6 +763,8 @@ def run_files(
         results: list[FileResult | None] = [None] * len(tasks)
         summaries: list[ModuleSummary] = []
         waiting: list[int] = []  # files the rules must see, once every summary is in
+        imported: set[str] = set()  # what the files in waiting import
+        summarizable: list[FileTask] = []
         turn = 0  # results[:turn] were yielded
 
         def known(index: int, result: FileResult) -> Iterator[FileResult]:
@@ -729,12 +785,22 @@ def run_files(
         for index, scan in enumerate(scans):
             if scan.summary is not None:
                 summaries.append(scan.summary)
+            if scan.summarizable:
+                summarizable.append(tasks[index])
             if scan.result is None:
                 waiting.append(index)
+                imported.update(scan.imported_names)
             else:
                 yield from known(index, scan.result)
         if not waiting:
             return
+        names = frozenset(imported)
+        wanted = [task for task in summarizable if _may_be_imported(task.relpath, names)]
+        more = _in_pool(
+            executor, _summarize_chunk, wanted, _chunk_size(len(wanted), jobs),
+            lambda task: summarize_file(task, timeout), (),
+        )  # fmt: skip
+        summaries.extend(summary for summary in more if summary is not None)
         project = ProjectIndex.from_summaries(summaries)
         transformed = _in_pool(
             executor, _process_chunk, [tasks[i] for i in waiting], 1,

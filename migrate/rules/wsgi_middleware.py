@@ -1110,12 +1110,14 @@ class WsgiMiddlewareRule(Rule):
 
     # -- planning -----------------------------------------------------------------------
 
-    def visit_Module(self, node: cst.Module) -> None:
-        aliases = analysis.wsgiref_util_aliases(node)
-        helpers = analysis.read_only_environ_helpers(node)
+    def visit_Module(self, node: cst.Module) -> bool:
         asgi_now: set[str] = set()  # middleware names that take an ASGI app after this run
-        marked = _marker_messages(node, self.rule_id)
-        for mw in mwa.find_middleware(node):
+        found = mwa.find_middleware(node)
+        if found:  # what the conversions need, worked out only for a module that has some
+            aliases = analysis.wsgiref_util_aliases(node)
+            helpers = analysis.read_only_environ_helpers(node)
+            marked = _marker_messages(node, self.rule_id)
+        for mw in found:
             if has_marker(mw.node, self.rule_id, module=node) or any(
                 text.startswith(f"`{mw.name}` ") for text in marked
             ):
@@ -1134,6 +1136,12 @@ class WsgiMiddlewareRule(Rule):
                 asgi_now.add(mw.name)
         self.plan_third_party(node)
         self.plan_stacks(node, asgi_now)
+        # The leave_ methods only apply what was planned: with nothing planned, the walk over
+        # the whole tree is skipped (leave_Module still runs).
+        return bool(
+            self.replacements or self.calls or self.markers or self.bottoms
+            or self.foreign_bottoms or self.foreign_tops
+        )  # fmt: skip
 
     def blocking_uses(self, module: cst.Module, mw: Middleware) -> str:
         """Why ``mw`` must stay WSGI for the code of this module that uses it ("" if it can be
