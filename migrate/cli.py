@@ -20,7 +20,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
+from migrate import cache as cache_module
 from migrate import rules as rules_registry
+from migrate.cache import ResultCache
 from migrate.config import ConfigError, Settings, load_settings
 from migrate.diffing import file_diff, write_diff
 from migrate.discovery import FoundFile, discover, walk_all_files
@@ -33,6 +35,7 @@ from migrate.reporting import (
     render_summary,
     report_json,
 )
+from migrate.rules import Rule
 from migrate.runner import (
     DEFAULT_FILE_TIMEOUT,
     FileResult,
@@ -217,6 +220,12 @@ def _quiet_on_broken_pipe(command: Callable[..., None]) -> Callable[..., None]:
     metavar="SECONDS",
     help="Report a file as an error when it takes longer than this (0: no limit).",
 )
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Do not use or keep results of earlier runs (kept in $WSGI2ASGI_CACHE_DIR, else "
+    "~/.cache/wsgi2asgi; never in the project).",
+)
 @click.option("--list-rules", is_flag=True, help="List the rules (id and summary) and exit.")
 @click.version_option(package_name="wsgi2asgi")
 @_quiet_on_broken_pipe
@@ -232,6 +241,7 @@ def main(
     ignore_values: tuple[str, ...],
     exclude_globs: tuple[str, ...],
     timeout: float,
+    no_cache: bool,
     list_rules: bool,
 ) -> None:
     """Migrate the WSGI code under PATH... to ASGI.
@@ -309,6 +319,7 @@ def main(
         if progress is not None:
             on_start = progress.start
             on_progress = functools.partial(progress.advance, progress.task_ids[0])
+        cache = None if no_cache or not settings.cache else _cache(selected_rules, timeout, roots)
         for result in run_files(
             tasks,
             selected_rules,
@@ -316,10 +327,13 @@ def main(
             on_start=on_start,
             timeout=timeout or None,
             on_progress=on_progress,
+            cache=cache,
         ):
             outcome = _handle_result(result, mode, cwd, output, out_root, out_base)
             summary.outcomes.append(outcome)
 
+    if cache is not None:
+        summary.notes.extend(cache.problems)
     if out_root is not None and out_base is not None:
         _copy_other_files(
             roots, out_root, out_base, found.files, [*settings.exclude, *exclude_globs], summary
@@ -339,6 +353,19 @@ def main(
     elif mode == "check" and summary.count("changed"):
         exit_code = EXIT_WOULD_CHANGE
     sys.exit(exit_code)
+
+
+def _cache(rules: Sequence[type[Rule]], timeout: float, roots: Sequence[Path]) -> ResultCache:
+    """The results kept from earlier runs with the same rules, settings and roots."""
+    elsewhere = [  # rules from outside this package: their code is part of the fingerprint
+        Path(file)
+        for rule in rules
+        if (file := getattr(sys.modules.get(rule.__module__), "__file__", None))
+        and not Path(file).resolve().is_relative_to(cache_module.PACKAGE_DIR)
+    ]
+    settings = [*(f"{rule.__module__}.{rule.__qualname__}" for rule in rules), f"timeout {timeout}"]
+    fingerprint = cache_module.fingerprint(elsewhere, settings, roots)
+    return ResultCache(cache_module.default_directory(), fingerprint)
 
 
 def _handle_result(

@@ -2,8 +2,8 @@
 
 Found by walking up from the first PATH to the first pyproject.toml that has the table.
 Keys: ``select``, ``ignore``, ``exclude`` (lists of strings, or one comma-separated
-string) and ``jobs`` (an integer). Command-line flags win over these; ``--exclude``
-globs are added to the configured ones.
+string), ``jobs`` (an integer) and ``cache`` (true or false). Command-line flags win over
+these; ``--exclude`` globs are added to the configured ones.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ else:  # pragma: no cover - Python 3.10
     except ImportError:
         tomllib = None  # type: ignore[assignment, unused-ignore]
 
-KNOWN_KEYS = ("select", "ignore", "exclude", "jobs")
+KNOWN_KEYS = ("select", "ignore", "exclude", "jobs", "cache")
 
 
 class ConfigError(Exception):
@@ -34,6 +34,8 @@ class Settings:
     ignore: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     jobs: int | None = None
+    #: Use and keep results of earlier runs (``--no-cache`` turns it off for one run).
+    cache: bool = True
     #: The pyproject.toml the settings came from, if any.
     source: Path | None = None
     #: Problems worth telling the user that do not stop the run.
@@ -102,4 +104,8 @@ def load_settings(start: Path) -> Settings:
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise ConfigError(f"{pyproject}: [tool.wsgi2asgi] jobs must be a positive integer")
         settings.jobs = jobs
+    if "cache" in table:
+        if not isinstance(table["cache"], bool):
+            raise ConfigError(f"{pyproject}: [tool.wsgi2asgi] cache must be true or false")
+        settings.cache = table["cache"]
     return settings

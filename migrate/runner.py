@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import codecs
+import dataclasses
 import importlib
 import io
 import itertools
@@ -40,13 +41,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper
 
 from migrate import analysis
+from migrate import cache as cache_module
 from migrate import rules as registry
+from migrate.cache import ResultCache
 from migrate.project import ModuleSummary, ProjectIndex, might_summarize, summarize
 from migrate.rules import Change, FileContext, Rule
 
@@ -711,8 +714,9 @@ def _scan_chunk(tasks: Sequence[FileTask]) -> list[ScanResult]:
     return [scan_file(task, _worker_rules, _worker_timeout[0]) for task in tasks]
 
 
-def _summarize_chunk(tasks: Sequence[FileTask]) -> list[ModuleSummary | None]:
-    return [summarize_file(task, _worker_timeout[0]) for task in tasks]
+def _summarize_chunk(tasks: Sequence[FileTask]) -> list[tuple[ModuleSummary | None]]:
+    # in a 1-tuple, so that "no summary" can be kept in the cache (None means "not kept")
+    return [(summarize_file(task, _worker_timeout[0]),) for task in tasks]
 
 
 def _process_chunk(tasks: Sequence[FileTask], project: ProjectIndex) -> list[FileResult]:
@@ -738,6 +742,7 @@ def run_files(
     on_start: Callable[[], None] | None = None,
     timeout: float | None = DEFAULT_FILE_TIMEOUT,
     on_progress: Callable[[], None] | None = None,
+    cache: ResultCache | None = None,
 ) -> Iterator[FileResult]:
     """Process ``tasks`` and yield one result per task, in the order of ``tasks``.
 
@@ -751,20 +756,27 @@ def run_files(
     is yielded (the CLI starts its progress bar there, after forking); ``on_progress``
     once per file as soon as its result is known (results wait for their turn). A file
     taking longer than ``timeout`` seconds is reported as an error (None: no limit).
+    With a ``cache``, what an earlier run found for a file with the same bytes (and, for
+    the rules, the same project index) is taken from it, and it is saved at the end.
     """
     jobs = default_jobs() if jobs is None or jobs < 1 else jobs
     executor: ProcessPoolExecutor | None = None
-    if jobs > 1 and len(tasks) > 2:
-        refs = [rule_ref(rule) for rule in rules]
-        executor = ProcessPoolExecutor(
-            max_workers=jobs, initializer=_init_worker, initargs=(refs, timeout)
-        )
+
+    def pool(files: int) -> ProcessPoolExecutor | None:
+        nonlocal executor
+        if executor is None and jobs > 1 and files > 2:
+            refs = [rule_ref(rule) for rule in rules]
+            executor = ProcessPoolExecutor(
+                max_workers=jobs, initializer=_init_worker, initargs=(refs, timeout)
+            )
+        return executor
+
     try:
         results: list[FileResult | None] = [None] * len(tasks)
         summaries: list[ModuleSummary] = []
         waiting: list[int] = []  # files the rules must see, once every summary is in
         imported: set[str] = set()  # what the files in waiting import
-        summarizable: list[FileTask] = []
+        summarizable: list[int] = []
         turn = 0  # results[:turn] were yielded
 
         def known(index: int, result: FileResult) -> Iterator[FileResult]:
@@ -776,9 +788,17 @@ def run_files(
                 turn += 1
                 yield ready
 
-        scans = _in_pool(
-            executor, _scan_chunk, tasks, _chunk_size(len(tasks), jobs),
-            lambda task: scan_file(task, rules, timeout), (),
+        hashes = _content_hashes(tasks) if cache is not None else [None] * len(tasks)
+        scans = _through_cache(
+            cache,
+            _cache_keys("scan", range(len(tasks)), tasks, hashes),
+            tasks,
+            lambda todo: _in_pool(
+                pool(len(todo)), _scan_chunk, todo, _chunk_size(len(todo), jobs),
+                lambda task: scan_file(task, rules, timeout), (),
+            ),
+            keep=lambda scan: scan.result is None or scan.result.status == "unchanged",
+            revive=_scan_for,
         )  # fmt: skip
         if on_start is not None:
             on_start()
@@ -786,31 +806,121 @@ def run_files(
             if scan.summary is not None:
                 summaries.append(scan.summary)
             if scan.summarizable:
-                summarizable.append(tasks[index])
+                summarizable.append(index)
             if scan.result is None:
                 waiting.append(index)
                 imported.update(scan.imported_names)
             else:
                 yield from known(index, scan.result)
-        if not waiting:
-            return
-        names = frozenset(imported)
-        wanted = [task for task in summarizable if _may_be_imported(task.relpath, names)]
-        more = _in_pool(
-            executor, _summarize_chunk, wanted, _chunk_size(len(wanted), jobs),
-            lambda task: summarize_file(task, timeout), (),
-        )  # fmt: skip
-        summaries.extend(summary for summary in more if summary is not None)
-        project = ProjectIndex.from_summaries(summaries)
-        transformed = _in_pool(
-            executor, _process_chunk, [tasks[i] for i in waiting], 1,
-            lambda task: process_file(task, rules, timeout, project), (project,),
-        )  # fmt: skip
-        for index, result in zip(waiting, transformed, strict=True):
-            yield from known(index, result)
+        if waiting:
+            # Only the workers that exist already: forking once the caller started threads
+            # (a progress bar) is not safe.
+            names = frozenset(imported)
+            wanted = [i for i in summarizable if _may_be_imported(tasks[i].relpath, names)]
+            more = _through_cache(
+                cache,
+                _cache_keys("summary", wanted, tasks, hashes),
+                [tasks[i] for i in wanted],
+                lambda todo: _in_pool(
+                    executor, _summarize_chunk, todo, _chunk_size(len(todo), jobs),
+                    lambda task: (summarize_file(task, timeout),), (),
+                ),
+                keep=lambda _: True,
+                revive=lambda kept, _: kept,
+            )  # fmt: skip
+            summaries.extend(summary for (summary,) in more if summary is not None)
+            project = ProjectIndex.from_summaries(summaries)
+            index_key = cache_module.value_hash(sorted(summaries, key=lambda s: s.relpath))
+            transformed = _through_cache(
+                cache,
+                _cache_keys("result", waiting, tasks, hashes, index_key),
+                [tasks[i] for i in waiting],
+                lambda todo: _in_pool(
+                    executor, _process_chunk, todo, 1,
+                    lambda task: process_file(task, rules, timeout, project), (project,),
+                ),
+                keep=lambda result: result.status != "error",
+                revive=lambda kept, task: dataclasses.replace(kept, path=task.path),
+            )  # fmt: skip
+            for index, result in zip(waiting, transformed, strict=True):
+                yield from known(index, result)
+        if cache is not None:
+            cache.save()
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _content_hashes(tasks: Sequence[FileTask]) -> list[str | None]:
+    """The hash of every file's bytes (None: unreadable, the scan will say why)."""
+    hashes: list[str | None] = []
+    for task in tasks:
+        try:
+            hashes.append(cache_module.content_hash(task.path.read_bytes()))
+        except OSError:
+            hashes.append(None)
+    return hashes
+
+
+def _cache_keys(
+    kind: str,
+    indexes: Iterable[int],
+    tasks: Sequence[FileTask],
+    hashes: Sequence[str | None],
+    *extra: str,
+) -> list[cache_module.Key | None]:
+    """The cache keys of ``tasks[i]`` for ``i`` in ``indexes`` (None: the file cannot be read)."""
+    keys: list[cache_module.Key | None] = []
+    for index in indexes:
+        digest = hashes[index]
+        keys.append(None if digest is None else (kind, tasks[index].relpath, digest, *extra))
+    return keys
+
+
+def _scan_for(kept: ScanResult, task: FileTask) -> ScanResult:
+    if kept.result is None:
+        return kept
+    return dataclasses.replace(kept, result=dataclasses.replace(kept.result, path=task.path))
+
+
+_K = TypeVar("_K")
+
+
+def _through_cache(
+    cache: ResultCache | None,
+    keys: Sequence[cache_module.Key | None],
+    tasks: Sequence[FileTask],
+    compute: Callable[[Sequence[FileTask]], Iterator[_K]],
+    keep: Callable[[_K], bool],
+    revive: Callable[[Any, FileTask], _K],
+) -> Iterator[_K]:
+    """One value per task, in order: from ``cache`` where it has one under the task's key,
+    else from ``compute`` (called right away on the tasks missing, so a pool starts now);
+    computed values that ``keep`` accepts are put in the cache."""
+    hits: dict[int, _K] = {}
+    if cache is not None:
+        for index, key in enumerate(keys):
+            if key is not None and (kept := cache.get(key)) is not None:
+                hits[index] = revive(kept, tasks[index])
+    computed = compute([task for index, task in enumerate(tasks) if index not in hits])
+    return _merge(hits, computed, cache, keys, keep)
+
+
+def _merge(
+    hits: dict[int, _K],
+    computed: Iterator[_K],
+    cache: ResultCache | None,
+    keys: Sequence[cache_module.Key | None],
+    keep: Callable[[_K], bool],
+) -> Iterator[_K]:
+    for index, key in enumerate(keys):
+        if index in hits:
+            yield hits[index]
+            continue
+        value = next(computed)
+        if cache is not None and key is not None and keep(value):
+            cache.put(key, value)
+        yield value
 
 
 _T = TypeVar("_T")
