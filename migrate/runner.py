@@ -586,13 +586,19 @@ def process_file(
     data = _read(task)
     if isinstance(data, FileResult):
         return data
-    context = FileContext(task.relpath, module_name_for(task.relpath), project=project)
     _stage[0] = "decoding"
     try:
         with time_limit(timeout):
-            status, changes, new_data, error = migrate_file_bytes(data, rules, context)
+            return _migrated(task, data, rules, project)
     except FileTimeout:
         return _timed_out(task, timeout)
+
+
+def _migrated(
+    task: FileTask, data: bytes, rules: Sequence[type[Rule]], project: ProjectIndex | None
+) -> FileResult:
+    context = FileContext(task.relpath, module_name_for(task.relpath), project=project)
+    status, changes, new_data, error = migrate_file_bytes(data, rules, context)
     if status == "changed":
         return FileResult(task.path, task.relpath, status, changes, None, data, new_data)
     return FileResult(task.path, task.relpath, status, changes, error)
@@ -617,18 +623,26 @@ class ScanResult:
 def scan_file(
     task: FileTask, rules: Sequence[type[Rule]], timeout: float | None = DEFAULT_FILE_TIMEOUT
 ) -> ScanResult:
-    """Read a file and run everything short of libcst: decoding, the syntax check and both
-    prefilter stages (and, for a file the rules will run on, its summary and imports). Most
-    files are done there (unchanged, or an error); never raises."""
+    """Read a file and run everything short of libcst on it: decoding, the syntax check and
+    both prefilter stages. Most files are done there (unchanged, or an error). For the few
+    that pass the prefilters: the module's summary and imports, and the rules, given an
+    empty project index: unless a rule looked something up in it, that result is final
+    (it would be the same with the whole index). Never raises."""
     data = _read(task)
     if isinstance(data, FileResult):
         return ScanResult(data)
     _stage[0] = "decoding"
+    migrated: FileResult | None = None
     try:
         with time_limit(timeout):
             text, _ = decode_source(data)
             candidates, tree = _prefilter(text, rules)
             summary = _summary_of(text, task.relpath, tree) if candidates else None
+            if candidates:
+                probe = ProjectIndex()
+                migrated = _migrated(task, data, rules, probe)
+                if probe.asked:  # its result depends on other modules: the second pass
+                    migrated = None
     except FileTimeout:
         return ScanResult(_timed_out(task, timeout))
     except MigrationError as exc:
@@ -640,7 +654,7 @@ def scan_file(
         analysis.forget_trees()
     if candidates:
         names = _imported_names(tree) if tree is not None else frozenset()
-        return ScanResult(None, summary, names)
+        return ScanResult(migrated, summary, names)
     unchanged = FileResult(task.path, task.relpath, "unchanged")
     return ScanResult(unchanged, summarizable=might_summarize(text))
 
@@ -797,7 +811,7 @@ def run_files(
                 pool(len(todo)), _scan_chunk, todo, _chunk_size(len(todo), jobs),
                 lambda task: scan_file(task, rules, timeout), (),
             ),
-            keep=lambda scan: scan.result is None or scan.result.status == "unchanged",
+            keep=lambda scan: scan.result is None or scan.result.status != "error",
             revive=_scan_for,
         )  # fmt: skip
         if on_start is not None:

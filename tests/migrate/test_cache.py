@@ -85,12 +85,14 @@ def test_a_second_run_takes_every_result_from_the_cache(
         tmp_path / "proj", {"helpers.py": HELPERS, "app.py": APP, "other.py": "x = 1\n"}
     )
     first = run(tasks, tmp_path / "cache")
-    assert counted == {"scan": 3, "transform": 2}  # helpers.py too: it has a helper
+    # helpers.py passes the prefilters too, but its migration asks nothing of other modules:
+    # done in the first pass; app.py hands start_response to a helper of helpers.py
+    assert counted == {"scan": 3, "transform": 1}
     assert outcome(first)[1][1:3] == ("changed", ["converted"])
     second = run(tasks, tmp_path / "cache")
     assert outcome(second) == outcome(first)
     assert [r.path for r in second] == [t.path for t in tasks]
-    assert counted == {"scan": 3, "transform": 2}, "the second run redid work"
+    assert counted == {"scan": 3, "transform": 1}, "the second run redid work"
 
 
 def test_a_changed_file_is_worked_on_again(tmp_path: Path, counted: dict[str, int]) -> None:
