@@ -924,22 +924,7 @@ class CallGroup:
 def imported_names(module: cst.Module) -> dict[str, str]:
     """Names bound by module-level imports: local name -> the module it comes from
     (``from .http_utils import json_response`` -> ``{"json_response": ".http_utils"}``)."""
-    found: dict[str, str] = {}
-    for stmt in module.body:
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            continue
-        for small in stmt.body:
-            if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
-                source = "." * len(small.relative) + (
-                    _dotted(small.module) if small.module is not None else ""
-                )
-                for alias in small.names:
-                    found[_asname(alias) or _dotted(alias.name)] = source
-            elif isinstance(small, cst.Import):
-                for alias in small.names:
-                    local = _asname(alias) or _dotted(alias.name).split(".")[0]
-                    found[local] = _dotted(alias.name) if _asname(alias) else local
-    return found
+    return {local: binding.module for local, binding in import_bindings(module).items()}
 
 
 def find_call_groups(module: cst.Module, apps: Sequence[WsgiApp]) -> list[CallGroup]:

@@ -515,6 +515,14 @@ def _environ_readers(
                 param.environ_reads or param.body_reads or param.handed_to
             ):
                 candidates[(name, index)] = param
+    _keep_closed(candidates)
+    # a parameter that hands the environ only on still reads something somewhere
+    body = _spread({key for key, param in candidates.items() if param.body_reads}, candidates)
+    return set(candidates), body
+
+
+def _keep_closed(candidates: dict[tuple[str, int], _Param]) -> None:
+    """Drop, until none is left, the candidates that hand their value to a non-candidate."""
     changed = True
     while changed:
         changed = False
@@ -522,17 +530,20 @@ def _environ_readers(
             if any(target not in candidates for target in param.handed_to):
                 del candidates[key]
                 changed = True
-    # a parameter that hands the environ only on still reads something somewhere
-    readers = set(candidates)
-    body = {key for key, param in candidates.items() if param.body_reads}
+
+
+def _spread(
+    marked: set[tuple[str, int]], candidates: dict[tuple[str, int], _Param]
+) -> set[tuple[str, int]]:
+    """``marked`` plus every candidate that hands its value on to a marked one, transitively."""
     changed = True
     while changed:
         changed = False
         for key, param in candidates.items():
-            if key not in body and any(target in body for target in param.handed_to):
-                body.add(key)
+            if key not in marked and any(target in marked for target in param.handed_to):
+                marked.add(key)
                 changed = True
-    return readers, body
+    return marked
 
 
 def _start_response_takers(
@@ -551,21 +562,8 @@ def _start_response_takers(
                 and (param.calls or param.handed_to)
             ):
                 candidates[(name, index)] = param
-    changed = True
-    while changed:
-        changed = False
-        for key, param in list(candidates.items()):
-            if any(target not in candidates for target in param.handed_to):
-                del candidates[key]
-                changed = True
-    evidence = {key for key, param in candidates.items() if param.status_calls}
-    changed = True
-    while changed:
-        changed = False
-        for key, param in candidates.items():
-            if key not in evidence and any(target in evidence for target in param.handed_to):
-                evidence.add(key)
-                changed = True
+    _keep_closed(candidates)
+    evidence = _spread({key for key, param in candidates.items() if param.status_calls}, candidates)
     return set(candidates), evidence
 
 

@@ -950,6 +950,21 @@ class ResponseRewriter:
         out.append(self.bare_return())
         return TERMINATED
 
+    def check_handing_on(self, name: str, state: State) -> None:
+        """``return name(..., start_response, ...)`` can become ASGI only where the callee
+        then produces the whole response."""
+        if self.generator:
+            raise Unconvertible(f"the generator returns the response of `{name}()`")
+        if state is not NOT_STARTED:
+            raise Unconvertible(
+                f"start_response may be called before it is handed to `{name}()` (twice)"
+            )
+        if self.guarded:
+            raise Unconvertible(
+                f"`{name}()` is handed start_response inside a try or with block (once ASGI, "
+                "its whole response would be produced inside the block)"
+            )
+
     def delegate_return(
         self,
         stmt: cst.SimpleStatementLine,
@@ -964,17 +979,7 @@ class ResponseRewriter:
         assert isinstance(call.func, cst.Name)
         name = call.func.value
         delegate = self.delegates[name]
-        if self.generator:
-            raise Unconvertible(f"the generator returns the response of `{name}()`")
-        if state is not NOT_STARTED:
-            raise Unconvertible(
-                f"start_response may be called before it is handed to `{name}()` (twice)"
-            )
-        if self.guarded:
-            raise Unconvertible(
-                f"`{name}()` is handed start_response inside a try or with block (once ASGI, "
-                "its whole response would be produced inside the block)"
-            )
+        self.check_handing_on(name, state)
         args = list(call.args)
         sr_arg = args[delegate.start_response]
         args[delegate.start_response] = sr_arg.with_changes(value=cst.Name("send"))
@@ -1002,17 +1007,7 @@ class ResponseRewriter:
         -> ``response = asgi_helpers.StartResponse()`` and ``return await response.send(send,
         json_response(response, ...))``: the helper, unchanged, calls the collector."""
         name = analysis.dotted_name(call.func)
-        if self.generator:
-            raise Unconvertible(f"the generator returns the response of `{name}()`")
-        if state is not NOT_STARTED:
-            raise Unconvertible(
-                f"start_response may be called before it is handed to `{name}()` (twice)"
-            )
-        if self.guarded:
-            raise Unconvertible(
-                f"`{name}()` is handed start_response inside a try or with block (once ASGI, "
-                "its whole response would be sent inside the block)"
-            )
+        self.check_handing_on(name, state)
         response = self.collector()
         args = [
             arg.with_changes(value=cst.Name(response))

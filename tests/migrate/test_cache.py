@@ -14,33 +14,14 @@ from migrate import runner
 from migrate.cache import ResultCache
 from migrate.cli import main
 from migrate.runner import FileResult, FileTask, run_files, select_rules
+from tests.migrate.test_runner import APP_MODULE as APP
+from tests.migrate.test_runner import HELPERS_MODULE as HELPERS
 
-HELPERS = """
-def text_response(start_response, text):
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [text.encode()]
-"""
-
-UNTRUSTED_HELPERS = """
-SEEN = []
-
-
-def text_response(start_response, text):
-    SEEN.append(start_response)
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return [text.encode()]
-"""
-
-APP = """
-from helpers import text_response
-
-
-def app(environ, start_response):
-    if environ["PATH_INFO"] != "/":
-        start_response("404 Not Found", [])
-        return [b""]
-    return text_response(start_response, "hello")
-"""
+# helpers.py's text_response stores the start_response it gets: not safe to hand a collector
+UNTRUSTED_HELPERS = HELPERS.replace(
+    "def text_response(start_response, text):\n",
+    "SEEN = []\n\n\ndef text_response(start_response, text):\n    SEEN.append(start_response)\n",
+)
 
 
 def write_tree(root: Path, files: dict[str, str]) -> list[FileTask]:
