@@ -370,8 +370,8 @@ def _is_main_guard(stmt: cst.CSTNode) -> bool:
     )
 
 
-def _instance_binding(stmt: cst.CSTNode, class_name: str) -> str | None:
-    """``name = ClassName(...)`` at module level: the bound name."""
+def _name_assignment(stmt: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
+    """``name = value`` alone on its line: (name, value)."""
     if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
         return None
     small = stmt.body[0]
@@ -379,25 +379,24 @@ def _instance_binding(stmt: cst.CSTNode, class_name: str) -> str | None:
         isinstance(small, cst.Assign)
         and len(small.targets) == 1
         and isinstance(small.targets[0].target, cst.Name)
-        and isinstance(small.value, cst.Call)
-        and is_plain_name(small.value.func, class_name)
     ):
-        return small.targets[0].target.value
+        return small.targets[0].target.value, small.value
     return None
+
+
+def _instance_binding(stmt: cst.CSTNode, class_name: str) -> str | None:
+    """``name = ClassName(...)`` at module level: the bound name."""
+    assignment = _name_assignment(stmt)
+    if assignment is None:
+        return None
+    name, value = assignment
+    return name if isinstance(value, cst.Call) and is_plain_name(value.func, class_name) else None
 
 
 def _alias_of(stmt: cst.CSTNode, name: str) -> bool:
     """``other = name`` at module level."""
-    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
-        return False
-    small = stmt.body[0]
-    return (
-        isinstance(small, cst.Assign)
-        and len(small.targets) == 1
-        and isinstance(small.targets[0].target, cst.Name)
-        and isinstance(small.value, cst.Name)
-        and small.value.value == name
-    )
+    assignment = _name_assignment(stmt)
+    return assignment is not None and is_plain_name(assignment[1], name)
 
 
 def _called_name(func: cst.BaseExpression) -> str | None:
