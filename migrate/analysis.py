@@ -257,16 +257,23 @@ def delegates_start_response(
     return False
 
 
+#: ``responder(callee, index)``: the function the dotted ``callee`` names (imported from
+#: another module) is known to take a ``start_response`` as its argument ``index``.
+Responder = Callable[[str, int], bool]
+
+
 def wsgi_signature(
     func: cst.FunctionDef,
     *,
     method: bool = False,
     functions: dict[str, cst.FunctionDef] | None = None,
+    responder: Responder | None = None,
 ) -> tuple[str, str] | None:
     """``(environ_name, start_response_name)`` if ``func`` has the shape of a WSGI callable:
     exactly two required positional parameters (after ``self`` for a method), the second
     one called with a status and headers -- directly, or by one of the module-level
-    ``functions`` it is handed to."""
+    ``functions`` it is handed to, or by a function of another module it is handed to that
+    ``responder`` vouches for."""
     params = positional_params(func)
     if params is None:
         return None
@@ -283,7 +290,25 @@ def wsgi_signature(
         return environ, start_response
     if functions and delegates_start_response(func.body, start_response, functions):
         return environ, start_response
+    if responder is not None and _hands_to_responder(func.body, start_response, responder):
+        return environ, start_response
     return None
+
+
+def _hands_to_responder(body: cst.CSTNode, start_response: str, responder: Responder) -> bool:
+    for node in walk(body):
+        if not isinstance(node, cst.Call):
+            continue
+        callee = dotted_name(node.func)
+        if callee and any(
+            is_plain_name(arg.value, start_response)
+            and arg.keyword is None
+            and not arg.star
+            and responder(callee, index)
+            for index, arg in enumerate(node.args)
+        ):
+            return True
+    return False
 
 
 def method_named(cls: cst.ClassDef, name: str) -> cst.FunctionDef | None:
@@ -424,14 +449,15 @@ def _wrapped_in_adapter(node: cst.CSTNode, name: str) -> bool:
     return False
 
 
-def find_apps(module: cst.Module) -> list[WsgiApp]:
+def find_apps(module: cst.Module, responder: Responder | None = None) -> list[WsgiApp]:
     """The WSGI applications defined at module level of ``module``, with how the module uses
-    their names elsewhere."""
+    their names elsewhere. ``responder``: what is known of the functions of other modules
+    (see :func:`wsgi_signature`)."""
     apps: list[WsgiApp] = []
     functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
     for stmt in module.body:
         if isinstance(stmt, cst.FunctionDef) and stmt.asynchronous is None:
-            sig = wsgi_signature(stmt, functions=functions)
+            sig = wsgi_signature(stmt, functions=functions, responder=responder)
             if sig:
                 apps.append(WsgiApp("function", stmt.name.value, stmt, *sig))
         elif isinstance(stmt, cst.ClassDef):
@@ -926,7 +952,9 @@ def imported_names(module: cst.Module) -> dict[str, str]:
     return {local: binding.module for local, binding in import_bindings(module).items()}
 
 
-def find_call_groups(module: cst.Module, apps: Sequence[WsgiApp]) -> list[CallGroup]:
+def find_call_groups(
+    module: cst.Module, apps: Sequence[WsgiApp], responder: Responder | None = None
+) -> list[CallGroup]:
     """The call groups of ``module``, grown from its function apps (``apps`` from
     :func:`find_apps`): a member that hands its ``start_response`` to a module-level function
     makes that function a member (with the environ at 0 and start_response at 1 it is an app,
@@ -956,7 +984,7 @@ def find_call_groups(module: cst.Module, apps: Sequence[WsgiApp]) -> list[CallGr
         queue.append(member)
 
     queue: list[GroupMember] = []
-    seeds = [*by_name.values(), *_chained_apps(module, defs, {a.name for a in apps})]
+    seeds = [*by_name.values(), *_chained_apps(module, defs, {a.name for a in apps}, responder)]
     for app in seeds:
         assert isinstance(app.node, cst.FunctionDef)
         if defs.get(app.name) == [app.node]:
@@ -1068,11 +1096,13 @@ def _dunder_all(module: cst.Module) -> set[str]:
     return names
 
 
-def _responders(defs: dict[str, list[cst.FunctionDef]]) -> set[tuple[str, int]]:
+def _responders(
+    defs: dict[str, list[cst.FunctionDef]], responder: Responder | None = None
+) -> set[tuple[str, int]]:
     """``(function, index)``: module-level functions whose positional parameter ``index``
     is a start_response -- called with a status and headers, directly or through a chain of
     such functions (``json_response(start_response, ...)`` -> ``respond(start_response,
-    ...)``)."""
+    ...)``), or handed to a function of another module ``responder`` vouches for."""
     funcs = {
         name: found[0] for name, found in defs.items()
         if len(found) == 1 and found[0].asynchronous is None
@@ -1084,6 +1114,8 @@ def _responders(defs: dict[str, list[cst.FunctionDef]]) -> set[tuple[str, int]]:
         for index in range(len(positional_params(func) or []))
         if _calls_param(func, index)
     }
+    if responder is not None:
+        result |= _handing_to_responders(funcs, responder)
     changed = True
     while changed:
         changed = False
@@ -1106,13 +1138,42 @@ def _responders(defs: dict[str, list[cst.FunctionDef]]) -> set[tuple[str, int]]:
     return result
 
 
+def _handing_to_responders(
+    funcs: dict[str, cst.FunctionDef], responder: Responder
+) -> set[tuple[str, int]]:
+    """``(function, index)`` of the parameters handed to a function of another module that
+    ``responder`` vouches for (one walk per function)."""
+    found: set[tuple[str, int]] = set()
+    for name, func in funcs.items():
+        params = {p.name.value: i for i, p in enumerate(positional_params(func) or [])}
+        for node in walk(func.body):
+            if not isinstance(node, cst.Call):
+                continue
+            for at, arg in enumerate(node.args):
+                index = params.get(arg.value.value) if isinstance(arg.value, cst.Name) else None
+                if (
+                    index is not None
+                    and arg.keyword is None
+                    and not arg.star
+                    and not arg.value.lpar
+                    and (name, index) not in found
+                    and (callee := dotted_name(node.func))
+                    and responder(callee, at)
+                ):
+                    found.add((name, index))
+    return found
+
+
 def _chained_apps(
-    module: cst.Module, defs: dict[str, list[cst.FunctionDef]], known: set[str]
+    module: cst.Module,
+    defs: dict[str, list[cst.FunctionDef]],
+    known: set[str],
+    responder: Responder | None = None,
 ) -> list[WsgiApp]:
     """WSGI apps :func:`find_apps` does not see because their start_response reaches the
     status and headers only through two or more helpers (``app`` -> ``index`` ->
     ``html_response`` -> ``respond``), with their uses found the same way."""
-    responders = _responders(defs)
+    responders = _responders(defs, responder)
     found = []
     for name, funcs in defs.items():
         func = funcs[0]

@@ -601,9 +601,10 @@ class ProjectIndex:
     """The summaries of the modules of one run, to resolve imports seen in any of them."""
 
     by_relpath: dict[str, ModuleSummary] = field(default_factory=dict)
-    #: Whether anything was looked up: a migration that asked nothing is the same whatever
-    #: the index holds (the runner uses that to finish most files in its first pass).
-    asked: bool = field(default=False, compare=False)
+    #: What was looked up: ``(importer_relpath, module_ref)``. A migration is the same with
+    #: any index in which those resolve the same way (the runner uses that to finish most
+    #: files in its first pass, with an empty index).
+    queries: set[tuple[str, str]] = field(default_factory=set, compare=False)
 
     @classmethod
     def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> ProjectIndex:
@@ -615,7 +616,7 @@ class ProjectIndex:
         import from the importer's package folder; an absolute one from the importer's own
         folder (a script's siblings: ``from http_utils import ...`` next to it) or, failing
         that, from a folder above it, nearest first (the run's root holds ``pkg.mod``)."""
-        self.asked = True
+        self.queries.add((importer_relpath, module_ref))
         for relpath in _candidate_paths(importer_relpath, module_ref):
             summary = self.by_relpath.get(relpath)
             if summary is not None:

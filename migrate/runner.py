@@ -618,6 +618,11 @@ class ScanResult:
     #: The module may have a summary to give, worked out only if a file the rules run on
     #: imports it (most never are: an AST of each would cost more than the rest of the scan).
     summarizable: bool = False
+    #: For a file the rules ran on with an empty project index and that looked modules up
+    #: in it: that result, and the lookups. It stands if none of them finds a module in the
+    #: whole index (else the rules run again, knowing it).
+    tentative: FileResult | None = None
+    queries: frozenset[tuple[str, str]] = frozenset()
 
 
 def scan_file(
@@ -626,8 +631,8 @@ def scan_file(
     """Read a file and run everything short of libcst on it: decoding, the syntax check and
     both prefilter stages. Most files are done there (unchanged, or an error). For the few
     that pass the prefilters: the module's summary and imports, and the rules, given an
-    empty project index: unless a rule looked something up in it, that result is final
-    (it would be the same with the whole index). Never raises."""
+    empty project index: unless a rule looked up a module that the whole index has, that
+    result is final (it would be the same with the whole index). Never raises."""
     data = _read(task)
     if isinstance(data, FileResult):
         return ScanResult(data)
@@ -638,11 +643,11 @@ def scan_file(
             text, _ = decode_source(data)
             candidates, tree = _prefilter(text, rules)
             summary = _summary_of(text, task.relpath, tree) if candidates else None
+            queries: frozenset[tuple[str, str]] = frozenset()
             if candidates:
                 probe = ProjectIndex()
                 migrated = _migrated(task, data, rules, probe)
-                if probe.asked:  # its result depends on other modules: the second pass
-                    migrated = None
+                queries = frozenset(probe.queries)
     except FileTimeout:
         return ScanResult(_timed_out(task, timeout))
     except MigrationError as exc:
@@ -654,6 +659,8 @@ def scan_file(
         analysis.forget_trees()
     if candidates:
         names = _imported_names(tree) if tree is not None else frozenset()
+        if queries and migrated is not None and migrated.status != "error":
+            return ScanResult(None, summary, names, tentative=migrated, queries=queries)
         return ScanResult(migrated, summary, names)
     unchanged = FileResult(task.path, task.relpath, "unchanged")
     return ScanResult(unchanged, summarizable=might_summarize(text))
@@ -791,6 +798,7 @@ def run_files(
         waiting: list[int] = []  # files the rules must see, once every summary is in
         imported: set[str] = set()  # what the files in waiting import
         summarizable: list[int] = []
+        scans_by_index: dict[int, ScanResult] = {}  # of the files in waiting
         turn = 0  # results[:turn] were yielded
 
         def known(index: int, result: FileResult) -> Iterator[FileResult]:
@@ -823,6 +831,7 @@ def run_files(
                 summarizable.append(index)
             if scan.result is None:
                 waiting.append(index)
+                scans_by_index[index] = scan
                 imported.update(scan.imported_names)
             else:
                 yield from known(index, scan.result)
@@ -844,6 +853,15 @@ def run_files(
             )  # fmt: skip
             summaries.extend(summary for (summary,) in more if summary is not None)
             project = ProjectIndex.from_summaries(summaries)
+            # a result made with the empty index stands where the whole one adds nothing
+            for index in list(waiting):
+                scan = scans_by_index[index]
+                if scan.tentative is not None and not any(
+                    project.module(*query) for query in scan.queries
+                ):
+                    waiting.remove(index)
+                    yield from known(index, scan.tentative)
+            project.queries.clear()
             index_key = cache_module.value_hash(sorted(summaries, key=lambda s: s.relpath))
             transformed = _through_cache(
                 cache,
@@ -892,9 +910,14 @@ def _cache_keys(
 
 
 def _scan_for(kept: ScanResult, task: FileTask) -> ScanResult:
-    if kept.result is None:
-        return kept
-    return dataclasses.replace(kept, result=dataclasses.replace(kept.result, path=task.path))
+    """A kept scan, with the paths of this run."""
+    return dataclasses.replace(
+        kept,
+        result=None if kept.result is None else dataclasses.replace(kept.result, path=task.path),
+        tentative=(
+            None if kept.tentative is None else dataclasses.replace(kept.tentative, path=task.path)
+        ),
+    )
 
 
 _K = TypeVar("_K")

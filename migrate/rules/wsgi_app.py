@@ -229,6 +229,16 @@ class ImportedHelpers:
             module_ref = _join_module(module_ref, ".".join(attrs[:-1]))
         return self.index.lookup(self.relpath, module_ref, attrs[-1])
 
+    def takes_start_response(self, callee: str, index: int) -> bool:
+        """The dotted ``callee`` is a helper of another module, proven to only call (or hand
+        on) the start_response it gets as its argument ``index``."""
+        lookup = self.lookup(callee)
+        return (
+            lookup is not None
+            and lookup.helper is not None
+            and index in lookup.helper.start_response_params
+        )
+
     def environ_reader(self, callee: str) -> tuple[Lookup, HelperSummary] | None:
         lookup = self.lookup(callee)
         if lookup is None or lookup.helper is None or not lookup.helper.environ_params:
@@ -1524,13 +1534,16 @@ class WsgiAppRule(Rule):
         """Plan every change from the original module; all of them replace module-level
         statements, which :meth:`leave_Module` does (so no need to walk into the tree)."""
         self._module = node
-        apps = analysis.find_apps(node)
-        groups = analysis.find_call_groups(node, apps)
+        if self.context.project is not None:
+            self.imported = ImportedHelpers(node, self.context.project, self.context.relpath)
+        # A handler whose responses all come from helpers of other modules is an app too,
+        # when the index vouches for those helpers.
+        responder = self.imported.takes_start_response if self.imported else None
+        apps = analysis.find_apps(node, responder)
+        groups = analysis.find_call_groups(node, apps, responder)
         if not groups and not apps:
             return False
         self.middleware = analysis.middleware_names(node)
-        if self.context.project is not None:
-            self.imported = ImportedHelpers(node, self.context.project, self.context.relpath)
         aliases = analysis.wsgiref_util_aliases(node)
         helpers = analysis.read_only_environ_helpers(node)
         grouped: set[int] = set()

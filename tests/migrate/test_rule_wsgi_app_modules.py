@@ -115,7 +115,7 @@ WEB = '''
             yield item.encode("utf-8") + b"\\n"
 '''
 
-APP = '''
+APP = """
     import web
     from web import checked_response, cookies, json_response, lines, query, read_json, request_path
 
@@ -158,7 +158,7 @@ APP = '''
             return broken(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
         return [f"nothing at {path}".encode("utf-8")]
-'''
+"""
 
 REQUESTS = [
     Req("GET", "/hello?name=Zo%C3%AB"),
@@ -179,30 +179,73 @@ def test_handlers_using_helpers_of_another_module_are_converted() -> None:
     after, results = migrate_project(before)
     assert after["web.py"] == before["web.py"]  # the helper module is never changed
     assert kinds(results["app.py"]) == {
-        "hello": "converted", "create": "converted", "whoami": "converted",
-        "stream": "converted", "broken": "converted", "app": "converted",
+        "hello": "converted",
+        "create": "converted",
+        "whoami": "converted",
+        "stream": "converted",
+        "broken": "converted",
+        "app": "converted",
     }
     code = after["app.py"]
     assert "# migrate[" not in code
     # environ readers get a faithful environ, built with the body for the one reading it
-    assert "environ = asgi_helpers.build_environ(scope, await asgi_helpers.read_body(receive))" in code
+    assert (
+        "environ = asgi_helpers.build_environ(scope, await asgi_helpers.read_body(receive))" in code
+    )
     assert code.count("asgi_helpers.build_environ(scope)") == 3  # hello, whoami, app
     # response helpers get a start_response collector, whatever module attribute spells them
     assert (
         "    response = asgi_helpers.StartResponse()\n"
-        "    body = web.text_response(response, 200, f\"hello {name}\")\n"
+        '    body = web.text_response(response, 200, f"hello {name}")\n'
         "    return await response.send(send, body)\n"
     ) in code
-    assert "body = lines(response, [\"one\", \"two\", \"drei\"])" in code
+    assert 'body = lines(response, ["one", "two", "drei"])' in code
     assert_same_project_behaviour(before, after, "app", REQUESTS)
 
 
+VIEWS = """
+    from web import json_response, request_path, text_response
+
+
+    def index(environ, start_response):
+        return text_response(start_response, 200, "welcome")
+
+
+    def where(environ, start_response):
+        return json_response(start_response, 200, {"path": request_path(environ)})
+
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/":
+            return index(environ, start_response)
+        return where(environ, start_response)
+"""
+
+
+def test_handlers_whose_every_response_comes_from_another_module_are_apps_too() -> None:
+    # No handler here calls start_response itself: only the index, which vouches for the
+    # helpers of web.py, shows that they are WSGI apps (without it they are left alone).
+    before = dedented({"web.py": WEB, "views.py": VIEWS})
+    after, results = migrate_project(before)
+    assert kinds(results["views.py"]) == {
+        "index": "converted",
+        "where": "converted",
+        "app": "converted",
+    }
+    assert "# migrate[" not in after["views.py"]
+    alone = migrate_source(before["views.py"], ["wsgi-app"], relpath="views.py")
+    assert alone.changes == [] and not alone.changed
+    requests = [Req("GET", "/"), Req("GET", "/caf%C3%A9?x=1"), Req("POST", "/a/b", body=b"x")]
+    assert_same_project_behaviour(before, after, "views", requests)
+
+
 def test_a_package_with_relative_and_module_imports() -> None:
-    before = dedented({
-        "shop/__init__.py": "",
-        "shop/util/__init__.py": "",
-        "shop/util/http.py": WEB,
-        "shop/views.py": """
+    before = dedented(
+        {
+            "shop/__init__.py": "",
+            "shop/util/__init__.py": "",
+            "shop/util/http.py": WEB,
+            "shop/views.py": """
             from .util import http
             from .util.http import request_path
 
@@ -213,7 +256,7 @@ def test_a_package_with_relative_and_module_imports() -> None:
                 start_response("404 Not Found", [("Content-Type", "text/plain")])
                 return [b"no"]
             """,
-        "main.py": """
+            "main.py": """
             import shop.util.http as h
 
 
@@ -223,7 +266,8 @@ def test_a_package_with_relative_and_module_imports() -> None:
                     return [b"home"]
                 return h.text_response(start_response, 404, h.request_path(environ))
             """,
-    })
+        }
+    )
     after, results = migrate_project(before)
     assert kinds(results["shop/views.py"]) == {"app": "converted"}
     assert kinds(results["main.py"]) == {"app": "converted"}
@@ -310,7 +354,7 @@ UNTRUSTED: dict[str, tuple[str, str, str]] = {
     ),
 }
 
-UNTRUSTED_APP = '''
+UNTRUSTED_APP = """
 {imports}
 
 
@@ -319,7 +363,7 @@ def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"home"]
     return json_response(start_response, 200, {{"path": environ["PATH_INFO"]}})
-'''
+"""
 
 
 @pytest.mark.parametrize("case", sorted(UNTRUSTED))
@@ -413,13 +457,15 @@ def index_of(files: Mapping[str, str]) -> ProjectIndex:
 
 
 def test_imports_resolve_to_the_modules_python_would_load() -> None:
-    index = index_of({
-        "sample/notes_api/http_utils.py": WEB,
-        "pkg/__init__.py": WEB,
-        "pkg/web.py": WEB,
-        "pkg/sub/tools.py": WEB,
-        "web.py": WEB,
-    })
+    index = index_of(
+        {
+            "sample/notes_api/http_utils.py": WEB,
+            "pkg/__init__.py": WEB,
+            "pkg/web.py": WEB,
+            "pkg/sub/tools.py": WEB,
+            "web.py": WEB,
+        }
+    )
 
     def found(importer: str, module_ref: str) -> str | None:
         lookup = index.lookup(importer, module_ref, "json_response")
@@ -444,9 +490,11 @@ def test_imports_resolve_to_the_modules_python_would_load() -> None:
 
 
 def test_the_rule_follows_every_import_spelling() -> None:
-    helper = "def respond(start_response, text):\n" \
-        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n" \
+    helper = (
+        "def respond(start_response, text):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
         "    return [text.encode()]\n"
+    )
     files = {"pkg/__init__.py": "", "pkg/helpers.py": helper}
     spellings = {
         "from pkg.helpers import respond as r": "r",
@@ -463,7 +511,10 @@ def test_the_rule_follows_every_import_spelling() -> None:
             f"    return {callee}(start_response, 'hi')\n"
         )
         results = migrate_sources({**files, "app.py": app})
-        assert kinds(results["app.py"]) == {"app": "converted"}, (imports, results["app.py"].changes)
+        assert kinds(results["app.py"]) == {"app": "converted"}, (
+            imports,
+            results["app.py"].changes,
+        )
         assert f"body = {callee}(response, 'hi')" in results["app.py"].new_source
 
 
