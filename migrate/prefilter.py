@@ -27,7 +27,7 @@ _RECEIVERS = frozenset({"self", "cls"})
 # list/tuple of tuples where headers stand (after a comma, an ``=`` or a bracket).
 _QUOTED_EVIDENCE = re.compile(  # one scan for both kinds of string literal
     r"""["'](?:[1-9][0-9][0-9][ "']"""
-    r"""|(?:REQUEST_METHOD|SCRIPT_NAME|PATH_INFO|QUERY_STRING|CONTENT_TYPE|CONTENT_LENGTH"""
+    r"""|(?P<cgi>REQUEST_METHOD|SCRIPT_NAME|PATH_INFO|QUERY_STRING|CONTENT_TYPE|CONTENT_LENGTH"""
     r"""|SERVER_NAME|SERVER_PORT|SERVER_PROTOCOL|REMOTE_ADDR|REMOTE_HOST|REMOTE_USER"""
     r"""|REQUEST_URI|RAW_URI|HTTP_[A-Z0-9_]+|wsgi\.\w+)["'])"""
 )
@@ -35,31 +35,77 @@ _QUOTED_EVIDENCE = re.compile(  # one scan for both kinds of string literal
 # parentheses nested too deep to follow (then the text counts, to stay a superset): a
 # parameter called with one argument is not start_response.
 _FIRST_ARGUMENT = r"(?:[^(),*]|\([^()]*\))*"
-_CGI_KEY_TEXT = re.compile(
-    r"""["'](?:REQUEST_METHOD|SCRIPT_NAME|PATH_INFO|QUERY_STRING|CONTENT_TYPE|CONTENT_LENGTH"""
-    r"""|SERVER_NAME|SERVER_PORT|SERVER_PROTOCOL|REMOTE_ADDR|REMOTE_HOST|REMOTE_USER"""
-    r"""|REQUEST_URI|RAW_URI|HTTP_[A-Z0-9_]+|wsgi\.\w+)["']"""
-)
 
 
 def names_a_cgi_key(source: str) -> bool:
     """``source`` holds a CGI/WSGI environ key literal (``"PATH_INFO"``, ``"wsgi.input"``):
     what any function reading an environ it is handed must name."""
-    return _CGI_KEY_TEXT.search(source) is not None
+    return _text(source).quoted()[1]
 
 
 # A response helper handed start_response and a status: "html_response(start_response, 200, page)"
 _STATUS_NUMBER = r"""["']?[1-9][0-9][0-9]\b"""
-_NAME_THEN_STATUS = re.compile(rf"[(,]\s*[^\W\d]\w*\s*,\s*{_STATUS_NUMBER}")
+# (searched from the comma: a pattern starting with a plain character is found much faster)
+_COMMA_THEN_STATUS = re.compile(rf",\s*{_STATUS_NUMBER}")
+_ARGUMENT_BEFORE = re.compile(r"[(,]\s*[^\W\d]\w*\s*\Z")
 _HEADERS_TEXT = re.compile(r"""[,=(\[]\s*[\[(](?:\s|#[^\n]*(?:\n|$))*\(""")
 # "def name(" and its parameter text up to the first ")" (a default like "x=f()" cuts it short,
 # which _parameter_names notices)
-_DEF_PARAMS = re.compile(r"\bdef\s+\w+\s*\(([^)]*)")
+_DEF_PARAMS = re.compile(r"def\s+\w+\s*\(([^)]*)")  # no \b first: a plain "def" is found faster
 _IDENT = re.compile(r"[^\W\d]\w*")
 
 
-def _shows_http(source: str) -> bool:
-    return bool(_QUOTED_EVIDENCE.search(source) or _HEADERS_TEXT.search(source))
+class _Text:
+    """What the text tests found in one source, each worked out once: both WSGI rules and
+    the module summary ask about the same file, one after the other."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._quoted: tuple[bool, bool] | None = None
+        self._shows_http: bool | None = None
+        self._parameters: tuple[set[str], set[str], list[tuple[int, int]]] | None = None
+        self.wsgi_callable: bool | None = None
+
+    def quoted(self) -> tuple[bool, bool]:
+        """(a status or CGI key literal, a CGI key literal), in one scan."""
+        if self._quoted is None:
+            found = cgi = False
+            for match in _QUOTED_EVIDENCE.finditer(self.source):
+                found = True
+                if match.group("cgi"):
+                    cgi = True
+                    break
+            self._quoted = (found, cgi)
+        return self._quoted
+
+    def shows_http(self) -> bool:
+        if self._shows_http is None:
+            self._shows_http = self.quoted()[0] or bool(_HEADERS_TEXT.search(self.source))
+        return self._shows_http
+
+    def parameters(self) -> tuple[set[str], set[str], list[tuple[int, int]]]:
+        if self._parameters is None:
+            spans: list[tuple[int, int]] = []
+            names, seconds = _parameter_names(self.source, spans)
+            self._parameters = (names, seconds, spans)
+        return self._parameters
+
+    def name_then_status(self) -> bool:
+        """``(name, 200`` / ``, name, "404"``: a name handed on next to a status."""
+        for match in _COMMA_THEN_STATUS.finditer(self.source):
+            before = self.source[max(0, match.start() - 100) : match.start()]
+            if _ARGUMENT_BEFORE.search(before):
+                return True
+        return False
+
+
+_last_text: list[_Text] = []
+
+
+def _text(source: str) -> _Text:
+    if not _last_text or _last_text[0].source is not source:
+        _last_text[:] = [_Text(source)]
+    return _last_text[0]
 
 
 def _parameter_names(
@@ -126,26 +172,22 @@ def may_hold_wsgi_callable(source: str) -> bool:
     start_response)``), or when the file has both ``__init__`` and ``__iter__`` (PEP 3333
     iterable classes). A superset of what the rules recognise.
     """
-    if _last_text_answer and _last_text_answer[0][0] is source:
-        return _last_text_answer[0][1]  # both WSGI rules ask, one after the other
-    answer = _may_hold_wsgi_callable(source)
-    _last_text_answer[:] = [(source, answer)]
-    return answer
+    text = _text(source)
+    if text.wsgi_callable is None:
+        text.wsgi_callable = _may_hold_wsgi_callable(text)
+    return text.wsgi_callable
 
 
-_last_text_answer: list[tuple[str, bool]] = []
-
-
-def _may_hold_wsgi_callable(source: str) -> bool:
+def _may_hold_wsgi_callable(text: _Text) -> bool:
+    source = text.source
     if "def" not in source:
         return False
-    shows_http = _shows_http(source)
-    if not shows_http and not _NAME_THEN_STATUS.search(source):
+    shows_http = text.shows_http()
+    if not shows_http and not text.name_then_status():
         return False
     if shows_http and "__iter__" in source and "__init__" in source:
         return True
-    parameter_lists: list[tuple[int, int]] = []
-    names, seconds = _parameter_names(source, parameter_lists)
+    names, seconds, parameter_lists = text.parameters()
     if not names:
         return False
     if not shows_http:  # the status handed to a helper is the only sign of HTTP
@@ -180,7 +222,7 @@ def may_hold_middleware_factory(source: str) -> bool:
     returned = set(_RETURNED_NAME.findall(source))
     if not returned or not re.search(rf"\bdef\s+(?:{_alternatives(returned)})\s*\(", source):
         return False
-    names, _ = _parameter_names(source)
+    names = _text(source).parameters()[0]
     return bool(names) and re.search(rf"\(\s*(?:{_alternatives(names)})\s*,", source) is not None
 
 
