@@ -31,6 +31,7 @@ import os
 import pickle
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,7 @@ class ResultCache:
     def save(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            _forget_old_caches(self.path.parent)
             fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=".pickle")
             try:
                 with os.fdopen(fd, "wb") as handle:
@@ -138,3 +140,18 @@ class ResultCache:
             self.problems.append(
                 f"the cache could not be written ({self.path}: {exc.strerror or exc})"
             )
+
+
+#: A cache file no run has written for this long is deleted (another version of the tool,
+#: another set of rules or roots made it).
+MAX_AGE_DAYS = 30
+
+
+def _forget_old_caches(directory: Path) -> None:
+    limit = time.time() - MAX_AGE_DAYS * 86400
+    for old in directory.glob("*.pickle"):
+        try:
+            if old.stat().st_mtime < limit:
+                old.unlink()
+        except OSError:
+            pass  # another run's, or gone already

@@ -4,6 +4,8 @@ redoing the work, and anything that could change a result makes it work again.""
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -178,3 +180,16 @@ def test_a_cache_that_cannot_be_written_costs_only_a_note(
     result = CliRunner().invoke(main, [str(project), "--check"], catch_exceptions=False)
     assert result.exit_code == 1  # the verdict, not a failure
     assert "the cache could not be written" in result.stderr
+
+
+def test_caches_no_run_wrote_for_a_month_are_deleted(tmp_path: Path) -> None:
+    tasks = write_tree(tmp_path / "proj", {"app.py": APP})
+    stale = tmp_path / "cache" / "made-by-an-old-version.pickle"
+    recent = tmp_path / "cache" / "made-yesterday.pickle"
+    for path, age_days in ((stale, 31), (recent, 1)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"")
+        when = time.time() - age_days * 86400
+        os.utime(path, (when, when))
+    run(tasks, tmp_path / "cache")
+    assert not stale.exists() and recent.exists()
