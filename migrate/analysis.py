@@ -296,19 +296,50 @@ def wsgi_signature(
 
 
 def _hands_to_responder(body: cst.CSTNode, start_response: str, responder: Responder) -> bool:
+    """``start_response`` is handed, with a status, to a function of another module that
+    ``responder`` vouches for."""
     for node in walk(body):
-        if not isinstance(node, cst.Call):
-            continue
-        callee = dotted_name(node.func)
-        if callee and any(
-            is_plain_name(arg.value, start_response)
+        if isinstance(node, cst.Call):
+            for at in _response_call_positions(node, {start_response}):
+                callee = dotted_name(node.func)
+                if callee and responder(callee, at):
+                    return True
+    return False
+
+
+def _response_call_positions(call: cst.Call, names: set[str]) -> Iterator[int]:
+    """Where one of ``names`` is handed to ``call`` as a plain positional argument, in a call
+    that shows it is a response: a status line among its arguments, or a status number right
+    after the name (``json_response(start_response, 404, data)``). The evidence asked of
+    every app, as the prefilters look for it (a helper handed start_response with nothing
+    but variables does not make an app)."""
+    args = call.args
+    shows_status = any(
+        a.keyword is None and _is_status_literal(a.value) for a in args
+    )
+    for at, arg in enumerate(args):
+        if (
+            isinstance(arg.value, cst.Name)
+            and arg.value.value in names
+            and not arg.value.lpar
             and arg.keyword is None
             and not arg.star
-            and responder(callee, index)
-            for index, arg in enumerate(node.args)
+            and (
+                shows_status
+                or (at + 1 < len(args) and _is_status_number(args[at + 1]))
+            )
         ):
-            return True
-    return False
+            yield at
+
+
+def _is_status_number(arg: cst.Arg) -> bool:
+    value = arg.value
+    return (
+        arg.keyword is None
+        and isinstance(value, cst.Integer)
+        and value.value.isdigit()
+        and 100 <= int(value.value) <= 599
+    ) or (arg.keyword is None and _is_status_literal(value))
 
 
 def method_named(cls: cst.ClassDef, name: str) -> cst.FunctionDef | None:
@@ -1141,26 +1172,20 @@ def _responders(
 def _handing_to_responders(
     funcs: dict[str, cst.FunctionDef], responder: Responder
 ) -> set[tuple[str, int]]:
-    """``(function, index)`` of the parameters handed to a function of another module that
-    ``responder`` vouches for (one walk per function)."""
+    """``(function, index)`` of the parameters handed, with a status, to a function of
+    another module that ``responder`` vouches for (one walk per function)."""
     found: set[tuple[str, int]] = set()
     for name, func in funcs.items():
         params = {p.name.value: i for i, p in enumerate(positional_params(func) or [])}
         for node in walk(func.body):
             if not isinstance(node, cst.Call):
                 continue
-            for at, arg in enumerate(node.args):
-                index = params.get(arg.value.value) if isinstance(arg.value, cst.Name) else None
-                if (
-                    index is not None
-                    and arg.keyword is None
-                    and not arg.star
-                    and not arg.value.lpar
-                    and (name, index) not in found
-                    and (callee := dotted_name(node.func))
-                    and responder(callee, at)
-                ):
-                    found.add((name, index))
+            for at in _response_call_positions(node, set(params)):
+                arg = node.args[at].value
+                assert isinstance(arg, cst.Name)
+                callee = dotted_name(node.func)
+                if callee and responder(callee, at):
+                    found.add((name, params[arg.value]))
     return found
 
 

@@ -239,6 +239,27 @@ def test_handlers_whose_every_response_comes_from_another_module_are_apps_too() 
     assert_same_project_behaviour(before, after, "views", requests)
 
 
+def test_handing_start_response_on_without_any_sign_of_http_is_not_an_app() -> None:
+    # The evidence asked of every app: a status in the call to the helper. Without it a file
+    # holding nothing else would be skipped by the prefilters, so the rule must not take
+    # `page` for an app either, whatever else the file holds (here: `health`).
+    views = """
+        from web import text_response
+
+
+        def health(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+
+
+        def page(environ, start_response):
+            return text_response(start_response, STATUS, TEXT)
+    """
+    results = migrate_sources(dedented({"web.py": WEB, "views.py": views}))
+    assert kinds(results["views.py"]) == {"health": "converted"}
+    assert "def page(environ, start_response):" in results["views.py"].new_source
+
+
 def test_a_package_with_relative_and_module_imports() -> None:
     before = dedented(
         {
