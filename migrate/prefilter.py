@@ -412,10 +412,17 @@ def _statements_in(node: ast.AST) -> Iterator[ast.AST]:
 
 
 def _has_shape(node: ast.AST, enclosing_params: frozenset[str]) -> bool:
-    if isinstance(node, ast.ClassDef) and (
-        _is_iterable_response_class(node) or _is_middleware_class(node)
-    ):
-        return True
+    if isinstance(node, ast.ClassDef):
+        # The rules see a class through its __call__ (an app or a middleware class) or as a
+        # PEP 3333 iterable class; its other methods and what they hold are never an app.
+        if _is_iterable_response_class(node) or _is_middleware_class(node):
+            return True
+        return any(
+            isinstance(method, ast.FunctionDef)
+            and method.name == "__call__"
+            and _is_wsgi_callable(method, frozenset())
+            for method in node.body
+        )
     if isinstance(node, ast.FunctionDef) and _is_wsgi_callable(node, enclosing_params):
         return True
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):

@@ -84,6 +84,15 @@ WSGI_FORMS = {
                 return start_response(*args)
             return start(*("200 OK", []))
     """,
+    "app class inside a try block": """
+        try:
+            import ujson as json
+        except ImportError:
+            class Site:
+                def __call__(self, environ, start_response):
+                    start_response("200 OK", [])
+                    return [b"hi"]
+    """,
     "app inside an if block": """
         import sys
         if sys.version_info >= (3,):
@@ -127,6 +136,21 @@ NOT_WSGI = {
     "a request handed on with a keyword status": """
         def error_handler(request, exception=None):
             return TemplateResponse(request, "handler.html", status=403)
+    """,
+    "a method handing its request on, next to a CGI key": """
+        class SubclassedMiddleware(BrokenLinkEmailsMiddleware):
+            def is_ignorable_request(self, request, uri, domain, referer):
+                if super().is_ignorable_request(request, uri, domain, referer):
+                    return True
+                return "Spider" in request.META["HTTP_USER_AGENT"]
+    """,
+    "an app nested in a test method (the rules convert module-level apps only)": """
+        class ServerTests(TestCase):
+            def test_app(self):
+                def app(environ, start_response):
+                    start_response("200 OK", [])
+                    return [b"hi"]
+                self.serve(app)
     """,
     "a callback parameter called in a module that speaks HTTP elsewhere": """
         HEADERS = [("Content-Type", "text/html")]
