@@ -51,7 +51,7 @@ _ARGUMENT_BEFORE = re.compile(r"[(,]\s*[^\W\d]\w*\s*\Z")
 _HEADERS_TEXT = re.compile(r"""[,=(\[]\s*[\[(](?:\s|#[^\n]*(?:\n|$))*\(""")
 # "def name(" and its parameter text up to the first ")" (a default like "x=f()" cuts it short,
 # which _parameter_names notices)
-_DEF_PARAMS = re.compile(r"def\s+\w+\s*\(([^)]*)")  # no \b first: a plain "def" is found faster
+_DEF_PARAMS = re.compile(r"def\s+(\w+)\s*\(([^)]*)")  # no \b first: a plain "def" is found faster
 _IDENT = re.compile(r"[^\W\d]\w*")
 
 
@@ -112,7 +112,8 @@ def _parameter_names(
     source: str, spans: list[tuple[int, int]] | None = None
 ) -> tuple[set[str], set[str]]:
     """The positional parameter names of every ``def`` with two or more of them (after
-    ``self``/``cls``): whatever a rule may find called as ``start_response`` (an app's
+    ``self``/``cls``, of the only methods the rules read): whatever a rule may find called
+    as ``start_response`` (an app's
     second parameter, a helper's parameter at any place); and the second ones alone (an
     app's ``start_response``, which it may hand on instead of calling). A superset: where
     the text is not simple, every identifier near the ``def`` counts as both. ``spans``
@@ -120,13 +121,13 @@ def _parameter_names(
     names: set[str] = set()
     seconds: set[str] = set()
     for match in _DEF_PARAMS.finditer(source):
-        text = match.group(1)
+        text = match.group(2)
         if spans is not None:
-            spans.append(match.span(1))
+            spans.append(match.span(2))
         if "(" in text or "#" in text or "\\" in text:
             # cut short inside a default or an annotation, or comments and line continuations
             # in the list: every identifier around it counts
-            around = _IDENT.findall(source, match.start(1), match.start(1) + 400)
+            around = _IDENT.findall(source, match.start(2), match.start(2) + 400)
             names.update(around)
             seconds.update(around)
             continue
@@ -139,11 +140,17 @@ def _parameter_names(
             if name is not None:
                 params.append(name.group())
         if params and params[0] in _RECEIVERS:
+            if match.group(1) not in _METHODS_THE_RULES_READ:
+                continue  # the rules never take another method for an app or a helper
             params = params[1:]
         if len(params) >= 2:
             names.update(params)
             seconds.add(params[1])
     return names, seconds
+
+
+#: An app or middleware class's ``__call__``; a PEP 3333 iterable class's ``__init__``.
+_METHODS_THE_RULES_READ = frozenset({"__call__", "__init__"})
 
 
 def _split_top_level(text: str) -> list[str]:

@@ -217,3 +217,14 @@ def test_selecting_a_rule_without_the_rules_it_needs_is_a_usage_error() -> None:
     chosen = [rule.rule_id for rule in select_rules(["wsgi-app", "wsgi-middleware"])]
     assert set(chosen) == {"wsgi-app", "wsgi-middleware"}
     assert rules_by_id()["wsgi-middleware"].requires == ("wsgi-app",)
+
+
+def test_the_text_stage_reads_only_the_methods_the_rules_read() -> None:
+    # Django's tests: helper methods calling a parameter, next to status literals
+    test_case = (
+        "class Tests(TestCase):\n"
+        "    def check(self, response, callback):\n"
+        "        callback(response, '404 Not Found')\n"
+    )
+    assert not may_hold_wsgi_callable(test_case)
+    assert may_hold_wsgi_callable(test_case.replace("def check", "def __call__"))
