@@ -28,7 +28,7 @@ import itertools
 import sys
 import tempfile
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -183,9 +183,25 @@ def assert_same_behaviour(
     assert requests, "give at least one request"
     expected = served_outcomes(before, requests, server=wsgi_server, asgi=False,
                                app_name=app_name)
+    _assert_same_outcomes(
+        requests,
+        expected,
+        asgi_servers,
+        lambda server: served_outcomes(
+            after, requests, server=server, asgi=True, app_name=app_name
+        ),
+    )
+
+
+def _assert_same_outcomes(
+    requests: Sequence[Req],
+    expected: Sequence[Any],
+    asgi_servers: Sequence[str],
+    served_by: Callable[[str], Sequence[Any]],
+) -> None:
+    """What each ASGI server gives (``served_by(server)``) is what the WSGI server gave."""
     for server in asgi_servers:
-        actual = served_outcomes(after, requests, server=server, asgi=True, app_name=app_name)
-        for req, want, got in zip(requests, expected, actual, strict=True):
+        for req, want, got in zip(requests, expected, served_by(server), strict=True):
             want, got = _drop_one_sided_length(want, got)
             assert got == want, f"{server}: {req}: WSGI gave {want}, ASGI gave {got}"
 
@@ -252,13 +268,14 @@ def assert_same_project_behaviour(
     expected = served_project_outcomes(
         before, module, requests, server=wsgi_server, asgi=False, app_name=app_name
     )
-    for server in asgi_servers:
-        actual = served_project_outcomes(
+    _assert_same_outcomes(
+        requests,
+        expected,
+        asgi_servers,
+        lambda server: served_project_outcomes(
             after, module, requests, server=server, asgi=True, app_name=app_name
-        )
-        for req, want, got in zip(requests, expected, actual, strict=True):
-            want, got = _drop_one_sided_length(want, got)
-            assert got == want, f"{server}: {req}: WSGI gave {want}, ASGI gave {got}"
+        ),
+    )
 
 
 __all__ = [
