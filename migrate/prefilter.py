@@ -485,3 +485,19 @@ def mentions_any(tree: ast.Module, source: str, names: Iterable[str]) -> bool:
                 if wanted.intersection(part.split(".")):
                     return True
     return False
+
+
+def imports_any(tree: ast.Module, packages: frozenset[str]) -> bool:
+    """``tree`` imports (at any depth) from one of the top-level ``packages``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            if any(alias.name.split(".")[0] in packages for alias in node.names):
+                return True
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and not node.level
+            and node.module
+            and node.module.split(".")[0] in packages
+        ):
+            return True
+    return False

@@ -33,6 +33,7 @@ Already-uvicorn code and marked statements are left as they are, so the rule is 
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +49,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
+from migrate import prefilter
 from migrate.analysis import dotted_name
 from migrate.cst_helpers import add_imports, has_marker, with_marker
 from migrate.rules.base import Rule, marker_comment
@@ -287,6 +289,12 @@ def _contains(outer: CodeRange, inner: CodeRange) -> bool:
     ) <= (outer.end.line, outer.end.column)
 
 
+#: The words every use of the servers the rule rewrites has in its imports or calls.
+SERVER_WORDS = ("make_server", "run_simple", "waitress")
+#: The packages their imports name.
+SERVER_PACKAGES = frozenset({"wsgiref", "werkzeug", "waitress"})
+
+
 class ServerRule(Rule):
     """wsgiref/werkzeug/waitress server entry points → ``uvicorn.run``."""
 
@@ -296,7 +304,7 @@ class ServerRule(Rule):
         "become uvicorn.run(...) on the same host and port."
     )
 
-    METADATA_DEPENDENCIES = (  # type: ignore[assignment]  # the base only declares positions
+    METADATA_DEPENDENCIES = (  # type: ignore[assignment]  # the base declares none
         PositionProvider,
         ParentNodeProvider,
         QualifiedNameProvider,
@@ -305,7 +313,14 @@ class ServerRule(Rule):
 
     @classmethod
     def might_apply(cls, source: str) -> bool:
-        return any(word in source for word in ("make_server", "run_simple", "waitress"))
+        return any(word in source for word in SERVER_WORDS)
+
+    @classmethod
+    def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
+        # The servers are known by the qualified names of what is called, which only imports
+        # give: a word in a comment, a string or a method name (``self.make_server()`` in
+        # a test) does not count. The metadata this rule needs costs seconds on a big module.
+        return prefilter.imports_any(tree, SERVER_PACKAGES)
 
     # -- planning (on the original tree, where metadata lives) ------------------------------
 

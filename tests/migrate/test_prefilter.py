@@ -228,3 +228,19 @@ def test_the_text_stage_reads_only_the_methods_the_rules_read() -> None:
     )
     assert not may_hold_wsgi_callable(test_case)
     assert may_hold_wsgi_callable(test_case.replace("def check", "def __call__"))
+
+
+def test_the_server_rule_needs_an_import_of_a_server_package() -> None:
+    server = rules_by_id()["server"]
+    test_module = "class Tests:\n    def test(self):\n        server = self.make_server('cert')\n"
+    assert server.might_apply(test_module)
+    assert not server.might_apply_to_tree(ast.parse(test_module), test_module)
+    for imports in (
+        "from wsgiref.simple_server import make_server",
+        "from wsgiref import simple_server",
+        "import wsgiref.simple_server as ss",
+        "from werkzeug.serving import run_simple",
+        "import waitress",
+    ):
+        source = f"{imports}\n{test_module}"
+        assert server.might_apply_to_tree(ast.parse(source), source), imports
