@@ -57,6 +57,9 @@ THIRD_PARTY = {
     "whitenoise.base.WhiteNoise": "WhiteNoise",
 }
 
+#: The packages :data:`THIRD_PARTY` (and Paste's middleware) are imported from.
+THIRD_PARTY_PACKAGES = frozenset({"werkzeug", "whitenoise", "paste"})
+
 #: Text that must occur in a file using one of :data:`THIRD_PARTY` (or Paste).
 THIRD_PARTY_WORDS = ("ProxyFix", "DispatcherMiddleware", "SharedDataMiddleware", "WhiteNoise",
                      "paste")

@@ -466,27 +466,6 @@ def _is_iterable_response_class(node: ast.ClassDef) -> bool:
     return False
 
 
-def mentions_any(tree: ast.Module, source: str, names: Iterable[str]) -> bool:
-    """``tree`` imports or uses one of ``names`` (as a name, an attribute or a module part).
-
-    ``source`` is the tree's text: a name it does not contain is not looked for.
-    """
-    wanted = {name for name in names if name in source}
-    if not wanted:
-        return False
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id in wanted:
-            return True
-        if isinstance(node, ast.Attribute) and node.attr in wanted:
-            return True
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            for part in [*modules, *(a.name for a in node.names)]:
-                if wanted.intersection(part.split(".")):
-                    return True
-    return False
-
-
 def imports_any(tree: ast.Module, packages: frozenset[str]) -> bool:
     """``tree`` imports (at any depth) from one of the top-level ``packages``."""
     for node in ast.walk(tree):

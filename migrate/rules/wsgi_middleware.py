@@ -1086,8 +1086,10 @@ class WsgiMiddlewareRule(Rule):
 
     @classmethod
     def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
-        return prefilter.has_wsgi_shape(tree) or prefilter.mentions_any(
-            tree, source, mwa.THIRD_PARTY_WORDS
+        # third-party middleware is known by what the module imports (a method named
+        # ``paste`` in an editor is not Paste)
+        return prefilter.has_wsgi_shape(tree) or prefilter.imports_any(
+            tree, mwa.THIRD_PARTY_PACKAGES
         )
 
     def __init__(self, context: FileContext) -> None:

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from migrate.prefilter import has_wsgi_shape, may_hold_wsgi_callable, mentions_any
+from migrate.prefilter import has_wsgi_shape, may_hold_wsgi_callable
 from migrate.rules import rules_by_id
 from migrate.runner import UnknownRuleError, select_rules
 
@@ -202,11 +202,15 @@ def test_everyday_python_does_not(source: str) -> None:
     assert not has_wsgi_shape(_tree(source))
 
 
-def test_third_party_middleware_is_found_by_name_only_when_the_text_has_it() -> None:
+def test_third_party_middleware_is_found_by_its_imports() -> None:
+    middleware = rules_by_id()["wsgi-middleware"]
     source = "from werkzeug.middleware.proxy_fix import ProxyFix\napp = ProxyFix(app)\n"
-    assert mentions_any(ast.parse(source), source, ["ProxyFix", "WhiteNoise"])
-    other = "import os\nProxy = 1\n"
-    assert not mentions_any(ast.parse(other), other, ["ProxyFix", "WhiteNoise"])
+    assert middleware.might_apply(source)
+    assert middleware.might_apply_to_tree(ast.parse(source), source)
+    # an editor's paste() is not Paste
+    editor = "class Editor:\n    def paste(self, event):\n        self.text.paste()\n"
+    assert middleware.might_apply(editor)
+    assert not middleware.might_apply_to_tree(ast.parse(editor), editor)
 
 
 def test_selecting_a_rule_without_the_rules_it_needs_is_a_usage_error() -> None:
