@@ -466,17 +466,20 @@ def _is_iterable_response_class(node: ast.ClassDef) -> bool:
     return False
 
 
-def imports_any(tree: ast.Module, packages: frozenset[str]) -> bool:
-    """``tree`` imports (at any depth) from one of the top-level ``packages``."""
-    for node in ast.walk(tree):
+def imports_any(tree: ast.Module, source: str, packages: frozenset[str]) -> bool:
+    """``tree`` (parsed from ``source``) imports from one of the top-level ``packages``, at
+    any depth."""
+    if not any(package in source for package in packages):
+        return False
+    stack: list[ast.AST] = [tree]
+    while stack:  # imports are statements: no need to look into expressions
+        node = stack.pop()
         if isinstance(node, ast.Import):
             if any(alias.name.split(".")[0] in packages for alias in node.names):
                 return True
-        elif (
-            isinstance(node, ast.ImportFrom)
-            and not node.level
-            and node.module
-            and node.module.split(".")[0] in packages
-        ):
-            return True
+        elif isinstance(node, ast.ImportFrom):
+            if not node.level and node.module and node.module.split(".")[0] in packages:
+                return True
+        else:
+            stack.extend(_statements_in(node))
     return False

@@ -320,7 +320,7 @@ class ServerRule(Rule):
         # The servers are known by the qualified names of what is called, which only imports
         # give: a word in a comment, a string or a method name (``self.make_server()`` in
         # a test) does not count. The metadata this rule needs costs seconds on a big module.
-        return prefilter.imports_any(tree, SERVER_PACKAGES)
+        return prefilter.imports_any(tree, source, SERVER_PACKAGES)
 
     # -- planning (on the original tree, where metadata lives) ------------------------------
 

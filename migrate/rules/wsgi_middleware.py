@@ -1089,7 +1089,7 @@ class WsgiMiddlewareRule(Rule):
         # third-party middleware is known by what the module imports (a method named
         # ``paste`` in an editor is not Paste)
         return prefilter.has_wsgi_shape(tree) or prefilter.imports_any(
-            tree, mwa.THIRD_PARTY_PACKAGES
+            tree, source, mwa.THIRD_PARTY_PACKAGES
         )
 
     def __init__(self, context: FileContext) -> None:
