@@ -28,7 +28,7 @@ from __future__ import annotations
 import ast
 import posixpath
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from migrate import prefilter
@@ -601,14 +601,55 @@ class ProjectIndex:
     """The summaries of the modules of one run, to resolve imports seen in any of them."""
 
     by_relpath: dict[str, ModuleSummary] = field(default_factory=dict)
-    #: What was looked up: ``(importer_relpath, module_ref)``. A migration is the same with
-    #: any index in which those resolve the same way (the runner uses that to finish most
-    #: files in its first pass, with an empty index).
-    queries: set[tuple[str, str]] = field(default_factory=set, compare=False)
+    #: Every file of the run (an import names the first of them Python would load).
+    files: frozenset[str] = frozenset()
+    #: importer relpath -> ``(module_ref, name)`` of the functions of other modules it calls
+    #: the WSGI way (see :func:`wsgi_delegations`).
+    wsgi_callers: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
+    #: What was looked up: ``("module", importer_relpath, module_ref)`` and ``("callers",
+    #: relpath, name)``. A migration is the same with any index that answers those the same
+    #: way (the runner uses that to finish most files in its first pass, with an empty index).
+    queries: set[tuple[str, str, str]] = field(default_factory=set, compare=False)
 
     @classmethod
-    def from_summaries(cls, summaries: Iterable[ModuleSummary]) -> ProjectIndex:
-        return cls({summary.relpath: summary for summary in summaries})
+    def from_summaries(
+        cls,
+        summaries: Iterable[ModuleSummary],
+        files: Iterable[str] = (),
+        wsgi_callers: Mapping[str, frozenset[tuple[str, str]]] | None = None,
+    ) -> ProjectIndex:
+        return cls(
+            {summary.relpath: summary for summary in summaries},
+            frozenset(files),
+            {k: v for k, v in (wsgi_callers or {}).items() if v},
+        )
+
+    def answers(self, query: tuple[str, str, str]) -> bool:
+        """Whether this index has something to say to ``query`` (one of :attr:`queries`)."""
+        kind, first, second = query
+        if kind == "module":
+            return self.module(first, second) is not None
+        return bool(self.callers_of(first, second))
+
+    def callers_of(self, relpath: str, name: str) -> list[str]:
+        """The files of the run that call the function ``name`` of ``relpath`` as a WSGI app
+        (``views.index(environ, start_response)``): once ASGI it would break them."""
+        self.queries.add(("callers", relpath, name))
+        return sorted(
+            importer
+            for importer, delegations in self.wsgi_callers.items()
+            if importer != relpath
+            and any(
+                called == name and self._file_of(importer, module_ref) == relpath
+                for module_ref, called in delegations
+            )
+        )
+
+    def _file_of(self, importer_relpath: str, module_ref: str) -> str | None:
+        for relpath in _candidate_paths(importer_relpath, module_ref):
+            if relpath in self.files:
+                return relpath
+        return None
 
     def module(self, importer_relpath: str, module_ref: str) -> ModuleSummary | None:
         """The summary of the module ``module_ref`` (``"http_utils"``, ``".http_utils"``,
@@ -616,7 +657,7 @@ class ProjectIndex:
         import from the importer's package folder; an absolute one from the importer's own
         folder (a script's siblings: ``from http_utils import ...`` next to it) or, failing
         that, from a folder above it, nearest first (the run's root holds ``pkg.mod``)."""
-        self.queries.add((importer_relpath, module_ref))
+        self.queries.add(("module", importer_relpath, module_ref))
         for relpath in _candidate_paths(importer_relpath, module_ref):
             summary = self.by_relpath.get(relpath)
             if summary is not None:
@@ -655,3 +696,71 @@ def _candidate_paths(importer_relpath: str, module_ref: str) -> Iterator[str]:
         if rest:
             yield f"{path}.py"
         yield posixpath.join(path, "__init__.py") if path else "__init__.py"
+
+
+def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
+    """``(module_ref, name)`` of the imported functions the module calls the WSGI way: a
+    function hands on the environ and start_response it got (its first two parameters, in
+    that order): ``return index(environ, start_response)`` after ``from views import index``,
+    or ``views.index(...)`` after ``import views``. A module converting ``index`` to ASGI
+    would break this caller."""
+    imported: dict[str, tuple[str, str | None]] = {}  # local -> (module_ref, name | None)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            module_ref = "." * node.level + (node.module or "")
+            for alias in node.names:
+                imported[alias.asname or alias.name] = (module_ref, alias.name)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    imported[alias.asname] = (alias.name, None)
+                else:
+                    top = alias.name.split(".")[0]
+                    imported[top] = (top, None)
+    if not imported:
+        return frozenset()
+    found: set[tuple[str, str]] = set()
+    for func in ast.walk(tree):
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        params = [p for p in _positional(func) if p not in ("self", "cls")][:2]
+        if len(params) < 2:
+            continue
+        for call in ast.walk(func):
+            if not (
+                isinstance(call, ast.Call)
+                and len(call.args) >= 2
+                and [getattr(a, "id", None) for a in call.args[:2]] == params
+            ):
+                continue
+            target = _imported_target(call.func, imported)
+            if target is not None:
+                found.add(target)
+    return frozenset(found)
+
+
+def _imported_target(
+    func: ast.expr, imported: Mapping[str, tuple[str, str | None]]
+) -> tuple[str, str] | None:
+    """``(module_ref, name)`` a called ``name`` / ``module.name`` / ``pkg.mod.name`` is."""
+    parts: list[str] = []
+    while isinstance(func, ast.Attribute):
+        parts.insert(0, func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name) or func.id not in imported:
+        return None
+    module_ref, name = imported[func.id]
+    if name is not None:  # from x import name: name(...), or name.sub.f(...) for a module
+        if not parts:
+            return module_ref, name
+        module_ref = _join(module_ref, name)
+    if not parts:
+        return None
+    *submodules, function = parts
+    return _join(module_ref, ".".join(submodules)), function
+
+
+def _join(package: str, name: str) -> str:
+    if not name:
+        return package
+    return package + name if package.endswith(".") or not package else f"{package}.{name}"

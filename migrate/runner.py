@@ -50,7 +50,13 @@ from migrate import analysis
 from migrate import cache as cache_module
 from migrate import rules as registry
 from migrate.cache import ResultCache
-from migrate.project import ModuleSummary, ProjectIndex, might_summarize, summarize
+from migrate.project import (
+    ModuleSummary,
+    ProjectIndex,
+    might_summarize,
+    summarize,
+    wsgi_delegations,
+)
 from migrate.rules import Change, FileContext, Rule
 
 FileStatus = Literal["changed", "unchanged", "error"]
@@ -454,12 +460,16 @@ def migrate_sources(
         assert [c.kind for c in results["app.py"].changes] == ["converted", ...]
     """
     selected = _resolve_rules(rule_ids, rules)
+    trees = {relpath: _cpython_tree(source) for relpath, source in sources.items()}
     summaries = [
         summary
         for relpath, source in sources.items()
-        if (summary := _summary_of(source, relpath, _cpython_tree(source))) is not None
+        if (summary := _summary_of(source, relpath, trees[relpath])) is not None
     ]  # a source that does not parse is reported by its own _transform below
-    index = ProjectIndex.from_summaries(summaries)
+    callers = {
+        relpath: wsgi_delegations(tree) for relpath, tree in trees.items() if tree is not None
+    }
+    index = ProjectIndex.from_summaries(summaries, sources, callers)
     return {
         relpath: _transform(
             source, selected, FileContext(relpath, module_name_for(relpath), project=index)
@@ -622,7 +632,9 @@ class ScanResult:
     #: in it: that result, and the lookups. It stands if none of them finds a module in the
     #: whole index (else the rules run again, knowing it).
     tentative: FileResult | None = None
-    queries: frozenset[tuple[str, str]] = frozenset()
+    queries: frozenset[tuple[str, str, str]] = frozenset()
+    #: Functions of other modules this file calls the WSGI way (they must stay WSGI).
+    delegations: frozenset[tuple[str, str]] = frozenset()
 
 
 def scan_file(
@@ -643,7 +655,7 @@ def scan_file(
             text, _ = decode_source(data)
             candidates, tree = _prefilter(text, rules)
             summary = _summary_of(text, task.relpath, tree) if candidates else None
-            queries: frozenset[tuple[str, str]] = frozenset()
+            queries: frozenset[tuple[str, str, str]] = frozenset()
             if candidates:
                 probe = ProjectIndex()
                 migrated = _migrated(task, data, rules, probe)
@@ -659,9 +671,12 @@ def scan_file(
         analysis.forget_trees()
     if candidates:
         names = _imported_names(tree) if tree is not None else frozenset()
+        delegations = wsgi_delegations(tree) if tree is not None else frozenset()
         if queries and migrated is not None and migrated.status != "error":
-            return ScanResult(None, summary, names, tentative=migrated, queries=queries)
-        return ScanResult(migrated, summary, names)
+            return ScanResult(
+                None, summary, names, tentative=migrated, queries=queries, delegations=delegations
+            )
+        return ScanResult(migrated, summary, names, delegations=delegations)
     unchanged = FileResult(task.path, task.relpath, "unchanged")
     return ScanResult(unchanged, summarizable=might_summarize(text))
 
@@ -799,6 +814,7 @@ def run_files(
         imported: set[str] = set()  # what the files in waiting import
         summarizable: list[int] = []
         scans_by_index: dict[int, ScanResult] = {}  # of the files in waiting
+        callers: dict[str, frozenset[tuple[str, str]]] = {}
         turn = 0  # results[:turn] were yielded
 
         def known(index: int, result: FileResult) -> Iterator[FileResult]:
@@ -827,6 +843,8 @@ def run_files(
         for index, scan in enumerate(scans):
             if scan.summary is not None:
                 summaries.append(scan.summary)
+            if scan.delegations:
+                callers[tasks[index].relpath] = scan.delegations
             if scan.summarizable:
                 summarizable.append(index)
             if scan.result is None:
@@ -852,17 +870,21 @@ def run_files(
                 revive=lambda kept, _: kept,
             )  # fmt: skip
             summaries.extend(summary for (summary,) in more if summary is not None)
-            project = ProjectIndex.from_summaries(summaries)
+            project = ProjectIndex.from_summaries(
+                summaries, (task.relpath for task in tasks), callers
+            )
             # a result made with the empty index stands where the whole one adds nothing
             for index in list(waiting):
                 scan = scans_by_index[index]
                 if scan.tentative is not None and not any(
-                    project.module(*query) for query in scan.queries
+                    project.answers(query) for query in scan.queries
                 ):
                     waiting.remove(index)
                     yield from known(index, scan.tentative)
             project.queries.clear()
-            index_key = cache_module.value_hash(sorted(summaries, key=lambda s: s.relpath))
+            index_key = cache_module.value_hash(
+                (sorted(summaries, key=lambda s: s.relpath), project.files, project.wsgi_callers)
+            )
             transformed = _through_cache(
                 cache,
                 _cache_keys("result", waiting, tasks, hashes, index_key),

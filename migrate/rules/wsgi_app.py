@@ -1548,14 +1548,25 @@ class WsgiAppRule(Rule):
         helpers = analysis.read_only_environ_helpers(node)
         grouped: set[int] = set()
         found = {id(app) for app in apps}
+        called_elsewhere = self._called_elsewhere([*apps, *(m for g in groups for m in g.members)])
         for group in groups:
-            if len(group.members) > 1 or group.problems or group.imported_uses:
+            callers = {m.name: called_elsewhere[m.name] for m in group.members if m.name in called_elsewhere}
+            if callers:
+                # every member keeps its WSGI definition under its name: another module calls it
+                for member in group.members:
+                    if member.app is not None and not has_marker(member.app.node, self.rule_id, module=node):
+                        self._called_by_other_modules(member.app, callers)
+                grouped.update(id(m.app) for m in group.members if m.app is not None)
+            elif len(group.members) > 1 or group.problems or group.imported_uses:
                 self._plan_group(group, node, aliases, helpers, found)
                 grouped.update(id(m.app) for m in group.members if m.app is not None)
         for app in apps:
             if id(app) in grouped:
                 continue
             if app.already_adapted or has_marker(app.node, self.rule_id, module=node):
+                continue
+            if app.name in called_elsewhere:
+                self._called_by_other_modules(app, {app.name: called_elsewhere[app.name]})
                 continue
             if app.kind == "callable-class" and not app.instances:
                 continue  # instances are made elsewhere: no module-level name holds an app
@@ -1729,6 +1740,33 @@ class WsgiAppRule(Rule):
         self.replacements[id(stmt)] = with_marker(wrapped, marker_comment(self.rule_id, message))
         self.imports.add(("adapters", "WsgiToAsgi"))
         self.report(stmt, "adapted", message)
+
+    def _called_elsewhere(self, apps: Sequence[WsgiApp | analysis.GroupMember]) -> dict[str, list[str]]:
+        """name -> the files of the run that call it as a WSGI app (none without a project)."""
+        project = self.context.project
+        if project is None:
+            return {}
+        found: dict[str, list[str]] = {}
+        for app in apps:
+            callers = project.callers_of(self.context.relpath, app.name)
+            if callers:
+                found[app.name] = callers
+        return found
+
+    def _called_by_other_modules(self, app: WsgiApp, callers: Mapping[str, list[str]]) -> None:
+        """Leave ``app`` as it is, under its name, with a marker: other modules of the run call
+        it (or a member of its call group) the WSGI way, which would break once it is ASGI."""
+        said = "; ".join(
+            f"{', '.join(files[:3])} {'call' if len(files) > 1 else 'calls'} `{name}` as a WSGI app"
+            for name, files in callers.items()
+        )
+        message = (
+            f"WSGI app `{app.name}` left as WSGI: {said} (`{next(iter(callers))}(environ, "
+            "start_response)`), which would break once it is ASGI: convert them together "
+            "(or serve the final app through adapters.WsgiToAsgi)"
+        )
+        self.replacements[id(app.node)] = with_marker(app.node, marker_comment(self.rule_id, message))
+        self.report(app.node, "manual", message)
 
     def _manual(self, app: WsgiApp, reason: str | None = None) -> None:
         lines = ", ".join(str(self.line_of(use)) for use in app.other_uses[:3])

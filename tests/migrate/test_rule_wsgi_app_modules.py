@@ -260,6 +260,45 @@ def test_handing_start_response_on_without_any_sign_of_http_is_not_an_app() -> N
     assert "def page(environ, start_response):" in results["views.py"].new_source
 
 
+def test_an_app_another_module_calls_as_wsgi_stays_wsgi() -> None:
+    # views.index would convert on its own, but app.py hands it environ and start_response:
+    # as ASGI it would break app.py, whatever becomes of app.py (here: adapted).
+    pages = """
+        def index(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"index"]
+
+
+        def about(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"about"]
+    """
+    app = """
+        import pages
+        from pages import index
+
+
+        def app(environ, start_response):
+            if environ["PATH_INFO"] == "/":
+                return index(environ, start_response)
+            if environ["PATH_INFO"] == "/about":
+                return pages.about(environ, start_response)
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"nothing here"]
+    """
+    before = dedented({"pages.py": pages, "app.py": app})
+    after, results = migrate_project(before)
+    assert kinds(results["pages.py"]) == {"index": "manual", "about": "manual"}
+    assert "app.py calls `index` as a WSGI app" in after["pages.py"]
+    assert "def index(environ, start_response):" in after["pages.py"]
+    assert kinds(results["app.py"]) == {"app": "adapted"}
+    requests = [Req("GET", "/"), Req("GET", "/about"), Req("GET", "/other")]
+    assert_same_project_behaviour(before, after, "app", requests)
+    # alone, pages.py converts: nothing in the run calls it
+    alone = migrate_sources(dedented({"pages.py": pages}))
+    assert kinds(alone["pages.py"]) == {"index": "converted", "about": "converted"}
+
+
 def test_a_package_with_relative_and_module_imports() -> None:
     before = dedented(
         {

@@ -203,3 +203,27 @@ def test_run_files_tells_each_module_what_the_others_define(tmp_path: Path, jobs
     # without the helpers module in the run, nothing proves them safe: the app is adapted
     alone = list(run_files(tasks[1:], select_rules(["wsgi-app"]), jobs=jobs))
     assert [c.kind for c in alone[0].changes] == ["adapted"]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_files_leaves_an_app_other_modules_call_as_wsgi(tmp_path: Path, jobs: int) -> None:
+    files = {
+        "pages.py": "def index(environ, start_response):\n"
+        '    start_response("200 OK", [])\n'
+        '    return [b"hi"]\n',
+        "app.py": "from pages import index\n\n\ndef app(environ, start_response):\n"
+        '    if environ["PATH_INFO"] == "/":\n'
+        "        return index(environ, start_response)\n"
+        '    start_response("404 Not Found", [])\n'
+        '    return [b""]\n',
+    }
+    tasks = []
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        tasks.append(FileTask(tmp_path / name, name))
+    pages, app = list(run_files(tasks, select_rules(["wsgi-app"]), jobs=jobs))
+    assert [c.kind for c in pages.changes] == ["manual"]
+    assert [c.kind for c in app.changes] == ["adapted"]
+    # without app.py in the run, pages.py converts
+    (alone,) = run_files(tasks[:1], select_rules(["wsgi-app"]), jobs=jobs)
+    assert [c.kind for c in alone.changes] == ["converted"]
