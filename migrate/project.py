@@ -32,17 +32,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from migrate import prefilter
+from migrate.wsgi_keys import is_known_key
 
-#: What an environ-reading helper may read: the keys every WSGI server sets, ``HTTP_*``,
-#: ``CONTENT_TYPE``/``CONTENT_LENGTH`` (kept in step with :func:`migrate.analysis.is_known_key`,
-#: which is not imported: that would load libcst into every summarizing worker).
-_ALWAYS_PRESENT_KEYS = frozenset(
-    {
-        "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_NAME",
-        "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR", "wsgi.url_scheme", "wsgi.errors",
-    }
-)  # fmt: skip
-_HEADER_KEY = re.compile(r"HTTP_[A-Z0-9_]+")
 #: Reads of the request body the built environ serves the same (its ``wsgi.input`` holds it).
 _BODY_READS = frozenset({"read", "readline", "readlines"})
 
@@ -54,16 +45,6 @@ _EVIDENCE = re.compile(
     r"""|SERVER_NAME|SERVER_PORT|SERVER_PROTOCOL|REMOTE_ADDR|HTTP_[A-Z0-9_]+|wsgi\.\w+)["']"""
     r"""|[\[(](?:\s|#[^\n]*(?:\n|$))*\("""
 )
-
-
-def _is_known_key(key: str) -> bool:
-    if key in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-        return False  # servers never set these (the header is CONTENT_TYPE/_LENGTH)
-    return (
-        key in _ALWAYS_PRESENT_KEYS
-        or key in ("CONTENT_TYPE", "CONTENT_LENGTH", "wsgi.input")
-        or _HEADER_KEY.fullmatch(key) is not None
-    )
 
 
 # --------------------------------------------------------------------------- summaries
@@ -392,7 +373,7 @@ def _classify(param: _Param, name: ast.Name, ancestors: _Ancestors, nested: bool
         key = _constant_str(parent.slice)
         if not isinstance(parent.ctx, ast.Load):
             param.problem = f"writes to {what}"
-        elif key is None or not _is_known_key(key):
+        elif key is None or not is_known_key(key):
             param.problem = f"reads {what}[...] with a key that has no exact ASGI value"
         elif key == "wsgi.input":
             if _is_body_read(parent, grand, great):
@@ -416,7 +397,7 @@ def _classify(param: _Param, name: ast.Name, ancestors: _Ancestors, nested: bool
             and not call.keywords
             and not any(isinstance(a, ast.Starred) for a in call.args)
             and key is not None
-            and _is_known_key(key)
+            and is_known_key(key)
             and key != "wsgi.input"
         ):
             param.environ_reads += 1
@@ -431,7 +412,7 @@ def _classify(param: _Param, name: ast.Name, ancestors: _Ancestors, nested: bool
         and parent.comparators[0] is name
     ):
         key = _constant_str(parent.left)
-        if key is not None and _is_known_key(key) and key != "wsgi.input":
+        if key is not None and is_known_key(key) and key != "wsgi.input":
             param.environ_reads += 1
         else:
             param.problem = f"tests a key in {what} that has no exact ASGI value"
@@ -479,7 +460,7 @@ def _looks_wsgi_use(name: ast.Name, parent: ast.AST | None, grand: ast.AST | Non
         key = _constant_str(parent.left)
     elif isinstance(parent, ast.Call) and parent.func is name:
         return len(parent.args) >= 2
-    return key is not None and _is_known_key(key)
+    return key is not None and is_known_key(key)
 
 
 def _is_body_read(subscript: ast.Subscript, attribute: ast.AST | None, call: ast.AST | None) -> bool:

@@ -103,7 +103,7 @@ from typing import Literal
 
 import libcst as cst
 
-from migrate import analysis, prefilter
+from migrate import analysis, prefilter, wsgi_keys
 from migrate.analysis import (
     CallGroup,
     Delegate,
@@ -445,14 +445,14 @@ class EnvironRewriter(cst.CSTTransformer):
 
     def _read(self, key: str, form: str, default: cst.BaseExpression | None) -> cst.BaseExpression:
         self.use.reads += 1
-        header = analysis.header_of_key(key)
+        header = wsgi_keys.header_of_key(key)
         if header is not None:
             headers = f"{HELPERS}.request_headers(scope)"
             if form == "subscript":
                 return self._e(f"{headers}[{header!r}]".replace("'", '"'))
             args = f'"{header}"' + (f", {_code(default)}" if default is not None else "")
             return self._e(f"{headers}.get({args})")
-        if key not in analysis.ALWAYS_PRESENT_KEYS:
+        if key not in wsgi_keys.ALWAYS_PRESENT_KEYS:
             if key == "wsgi.input":
                 raise Unconvertible("uses the request stream environ['wsgi.input'] beyond one read()")
             raise Unconvertible(f"reads environ[{key!r}], which has no ASGI equivalent")
@@ -501,7 +501,7 @@ class EnvironRewriter(cst.CSTTransformer):
         key = analysis.environ_membership_key(original_node, self.environ)
         if key is None:
             return updated_node
-        header = analysis.header_of_key(key)
+        header = wsgi_keys.header_of_key(key)
         negate = isinstance(original_node.comparisons[0].operator, cst.NotIn)
         self.use.reads += 1
         if header is None:

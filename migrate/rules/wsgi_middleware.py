@@ -86,7 +86,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from migrate import analysis, prefilter
+from migrate import analysis, prefilter, wsgi_keys
 from migrate import middleware_analysis as mwa
 from migrate.analysis import is_plain_name, mentions, string_value
 from migrate.cst_helpers import add_imports, has_marker, with_marker
@@ -150,7 +150,7 @@ def environ_write(key: str, value: str, writes: Writes) -> str:
     """The statement (text) giving the scope what ``environ[key] = value`` gives the environ."""
     writes.count += 1
     writes.keys.append(key)
-    header = analysis.header_of_key(key)
+    header = wsgi_keys.header_of_key(key)
     if header is not None:
         return f'scope = {HELPERS}.with_request_header(scope, "{header}", {value})'
     if key == "PATH_INFO":
@@ -164,7 +164,7 @@ def environ_write(key: str, value: str, writes: Writes) -> str:
     if key == "wsgi.url_scheme":
         return f'scope = {{**scope, "scheme": {value}}}'
     if not (
-        analysis.is_known_key(key)
+        wsgi_keys.is_known_key(key)
         or key in _DERIVED_KEYS
         or key.startswith(("HTTP_", "wsgi.", "asgi."))
     ):
@@ -269,7 +269,7 @@ class Prepare(cst.CSTTransformer):
                 new = environ_write(key, value, self.writes)
         elif isinstance(small, cst.Del):
             key = analysis.environ_subscript_key(small.target, env)
-            header = analysis.header_of_key(key) if key else None
+            header = wsgi_keys.header_of_key(key) if key else None
             if header is not None:
                 self.writes.count += 1
                 new = f'scope = {HELPERS}.with_request_header(scope, "{header}", None)'
