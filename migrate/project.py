@@ -28,7 +28,7 @@ from __future__ import annotations
 import ast
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from migrate import prefilter
@@ -730,14 +730,25 @@ def _imported_target(
         func = func.value
     if not isinstance(func, ast.Name) or func.id not in imported:
         return None
-    module_ref, name = imported[func.id]
-    if name is not None:  # from x import name: name(...), or name.sub.f(...) for a module
-        if not parts:
+    return imported_function(imported[func.id], parts)
+
+
+def imported_function(
+    binding: tuple[str, str | None], attributes: Sequence[str]
+) -> tuple[str, str] | None:
+    """``(module_ref, function)`` a call of an imported name refers to. ``binding`` is what
+    the import bound the called name to: ``(module_ref, name)``, with None for a module
+    (``import pkg.mod as m``); ``attributes`` the rest of the dotted callee. ``f(...)`` after
+    ``from x import f``; ``mod.f(...)`` after ``from pkg import mod`` (a submodule);
+    ``pkg.mod.f(...)`` after ``import pkg``. None for a called module."""
+    module_ref, name = binding
+    if name is not None:
+        if not attributes:
             return module_ref, name
         module_ref = _join(module_ref, name)
-    if not parts:
+    if not attributes:
         return None
-    *submodules, function = parts
+    *submodules, function = attributes
     return _join(module_ref, ".".join(submodules)), function
 
 

@@ -114,7 +114,7 @@ from migrate.analysis import (
     string_value,
 )
 from migrate.cst_helpers import add_imports, has_marker, with_marker
-from migrate.project import HelperSummary, Lookup, ProjectIndex
+from migrate.project import HelperSummary, Lookup, ProjectIndex, imported_function
 from migrate.rules.base import FileContext, Rule, marker_comment
 
 HELPERS = "asgi_helpers"
@@ -216,18 +216,10 @@ class ImportedHelpers:
             self._bound = analysis.module_level_bindings(self._module)
         if self._bound.get(first, 0) != 1 or "*" in self._bound:
             return Lookup(None, binding.module, f"is also bound by other code of this module (`{first}`)")
-        if binding.name is not None:
-            if not rest:  # from x import f; f(...)
-                return self.index.lookup(self.relpath, binding.module, binding.name)
-            # from pkg import mod; mod.f(...): a submodule
-            module_ref, attrs = _join_module(binding.module, binding.name), rest
-        else:  # import pkg.mod as m; m.f(...) / import pkg; pkg.mod.f(...)
-            module_ref, attrs = binding.module, rest
-        if not attrs:
+        target = imported_function((binding.module, binding.name), rest)
+        if target is None:
             return None
-        if len(attrs) > 1:
-            module_ref = _join_module(module_ref, ".".join(attrs[:-1]))
-        return self.index.lookup(self.relpath, module_ref, attrs[-1])
+        return self.index.lookup(self.relpath, *target)
 
     def takes_start_response(self, callee: str, index: int) -> bool:
         """The dotted ``callee`` is a helper of another module, proven to only call (or hand
@@ -244,10 +236,6 @@ class ImportedHelpers:
         if lookup is None or lookup.helper is None or not lookup.helper.environ_params:
             return None
         return lookup, lookup.helper
-
-
-def _join_module(package: str, name: str) -> str:
-    return package + name if package.endswith(".") else f"{package}.{name}"
 
 
 # --------------------------------------------------------------------------- environ reads
