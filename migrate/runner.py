@@ -349,20 +349,32 @@ def _summary_of(source: str, relpath: str, tree: ast.Module | None) -> ModuleSum
     return summarize(relpath, module_name_for(relpath), tree, source)
 
 
-def _transform(source: str, rules: Sequence[type[Rule]], context: FileContext) -> SourceResult:
-    """Parse once, run every rule whose prefilter matches, verify the output. Raises MigrationError."""
+def _transform(
+    source: str,
+    rules: Sequence[type[Rule]],
+    context: FileContext,
+    prefiltered: Sequence[type[Rule]] | None = None,
+) -> SourceResult:
+    """Parse once, run every rule whose prefilter matches, verify the output. Raises
+    MigrationError. ``prefiltered``: the rules that passed the prefilters on ``source``,
+    when the caller ran them already (they are not run again)."""
     try:
-        return _run_rules(source, rules, context)
+        return _run_rules(source, rules, context, prefiltered)
     finally:
         analysis.forget_trees()  # what the rules' analyses remembered of this file's tree
 
 
-def _run_rules(source: str, rules: Sequence[type[Rule]], context: FileContext) -> SourceResult:
+def _run_rules(
+    source: str,
+    rules: Sequence[type[Rule]],
+    context: FileContext,
+    prefiltered: Sequence[type[Rule]] | None = None,
+) -> SourceResult:
     # A libcst parse is the expensive part and most files need none. Two prefilter stages
     # come first: the rules' text tests, then their shape tests on CPython's AST. CPython's
     # parser (about 20x faster than libcst) runs on every file anyway, so that a file which
     # does not parse is reported whether or not a rule would touch it.
-    candidates, _ = _prefilter(source, rules)
+    candidates = _prefilter(source, rules)[0] if prefiltered is None else prefiltered
     if not candidates:
         return SourceResult(source, [])
     _stage[0] = "parsing"
@@ -523,11 +535,13 @@ def migrate_file_bytes(
     data: bytes,
     rules: Sequence[type[Rule]],
     context: FileContext,
+    prefiltered: Sequence[type[Rule]] | None = None,
 ) -> tuple[FileStatus, list[Change], bytes | None, str | None]:
-    """(status, changes, new bytes or None, error or None) for one file's content."""
+    """(status, changes, new bytes or None, error or None) for one file's content
+    (``prefiltered``: see :func:`_transform`)."""
     try:
         text, encoding = decode_source(data)
-        result = _transform(text, rules, context)
+        result = _transform(text, rules, context, prefiltered)
         if result.new_source == text:
             return "unchanged", result.changes, None, None
         new_data = encode_source(result.new_source, encoding)
@@ -605,10 +619,14 @@ def process_file(
 
 
 def _migrated(
-    task: FileTask, data: bytes, rules: Sequence[type[Rule]], project: ProjectIndex | None
+    task: FileTask,
+    data: bytes,
+    rules: Sequence[type[Rule]],
+    project: ProjectIndex | None,
+    prefiltered: Sequence[type[Rule]] | None = None,
 ) -> FileResult:
     context = FileContext(task.relpath, module_name_for(task.relpath), project=project)
-    status, changes, new_data, error = migrate_file_bytes(data, rules, context)
+    status, changes, new_data, error = migrate_file_bytes(data, rules, context, prefiltered)
     if status == "changed":
         return FileResult(task.path, task.relpath, status, changes, None, data, new_data)
     return FileResult(task.path, task.relpath, status, changes, error)
@@ -658,7 +676,8 @@ def scan_file(
             queries: frozenset[tuple[str, str, str]] = frozenset()
             if candidates:
                 probe = ProjectIndex()
-                migrated = _migrated(task, data, rules, probe)
+                # the prefilters ran just above: not again
+                migrated = _migrated(task, data, rules, probe, candidates)
                 queries = frozenset(probe.queries)
     except FileTimeout:
         return ScanResult(_timed_out(task, timeout))
