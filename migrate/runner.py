@@ -712,9 +712,7 @@ def summarize_file(
         with time_limit(timeout):
             text, _ = decode_source(data)
             return _summary_of(text, task.relpath, _cpython_tree(text))
-    except (FileTimeout, MigrationError):
-        return None
-    except Exception:  # a bug of ours: the importing app stays adapted, the run goes on
+    except (FileTimeout, Exception):  # the importing app stays adapted; the run goes on
         return None
 
 
@@ -900,7 +898,7 @@ def run_files(
                 ):
                     waiting.remove(index)
                     yield from known(index, scan.tentative)
-            project.queries.clear()
+            project.queries.clear()  # the lookups just made: not shipped to the workers
             index_key = cache_module.value_hash(
                 (sorted(summaries, key=lambda s: s.relpath), project.files, project.wsgi_callers)
             )
@@ -961,21 +959,21 @@ def _scan_for(kept: ScanResult, task: FileTask) -> ScanResult:
     )
 
 
-_K = TypeVar("_K")
+_T = TypeVar("_T")
 
 
 def _through_cache(
     cache: ResultCache | None,
     keys: Sequence[cache_module.Key | None],
     tasks: Sequence[FileTask],
-    compute: Callable[[Sequence[FileTask]], Iterator[_K]],
-    keep: Callable[[_K], bool],
-    revive: Callable[[Any, FileTask], _K],
-) -> Iterator[_K]:
+    compute: Callable[[Sequence[FileTask]], Iterator[_T]],
+    keep: Callable[[_T], bool],
+    revive: Callable[[Any, FileTask], _T],
+) -> Iterator[_T]:
     """One value per task, in order: from ``cache`` where it has one under the task's key,
     else from ``compute`` (called right away on the tasks missing, so a pool starts now);
     computed values that ``keep`` accepts are put in the cache."""
-    hits: dict[int, _K] = {}
+    hits: dict[int, _T] = {}
     if cache is not None:
         for index, key in enumerate(keys):
             if key is not None and (kept := cache.get(key)) is not None:
@@ -985,12 +983,12 @@ def _through_cache(
 
 
 def _merge(
-    hits: dict[int, _K],
-    computed: Iterator[_K],
+    hits: dict[int, _T],
+    computed: Iterator[_T],
     cache: ResultCache | None,
     keys: Sequence[cache_module.Key | None],
-    keep: Callable[[_K], bool],
-) -> Iterator[_K]:
+    keep: Callable[[_T], bool],
+) -> Iterator[_T]:
     for index, key in enumerate(keys):
         if index in hits:
             yield hits[index]
@@ -999,9 +997,6 @@ def _merge(
         if cache is not None and key is not None and keep(value):
             cache.put(key, value)
         yield value
-
-
-_T = TypeVar("_T")
 
 
 def _chunk_size(files: int, jobs: int) -> int:
