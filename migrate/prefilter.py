@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import bisect
+import functools
 import re
 from collections.abc import Iterable, Iterator
 
@@ -99,13 +100,9 @@ class _Text:
         return False
 
 
-_last_text: list[_Text] = []
-
-
+@functools.lru_cache(maxsize=1)  # the file the rules' text tests are asking about
 def _text(source: str) -> _Text:
-    if not _last_text or _last_text[0].source is not source:
-        _last_text[:] = [_Text(source)]
-    return _last_text[0]
+    return _Text(source)
 
 
 def _parameter_names(
@@ -395,17 +392,10 @@ def _is_middleware_class(node: ast.ClassDef) -> bool:
     )
 
 
-#: The last tree asked about and the answer: both WSGI rules ask about the same tree.
-_last_answer: list[tuple[ast.Module, bool]] = []
-
-
+@functools.lru_cache(maxsize=1)  # both WSGI rules ask about the same tree (kept by identity)
 def has_wsgi_shape(tree: ast.Module) -> bool:
     """Could ``tree`` define a WSGI app, a WSGI middleware or a PEP 3333 iterable class?"""
-    if _last_answer and _last_answer[0][0] is tree:
-        return _last_answer[0][1]
-    answer = any(_has_shape(node, frozenset()) for node in tree.body)
-    _last_answer[:] = [(tree, answer)]
-    return answer
+    return any(_has_shape(node, frozenset()) for node in tree.body)
 
 
 _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
