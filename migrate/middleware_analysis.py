@@ -26,7 +26,6 @@ or ``@auth``, is still converted instead of being left as WSGI.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -74,9 +73,6 @@ ASGI_MIDDLEWARE = frozenset(
     }
 )
 
-_CALL_DEF = re.compile(r"\bdef\s+__call__\s*\(")
-
-
 def may_hold_middleware(source: str) -> bool:
     """Cheap text test, a superset of what :func:`find_middleware` finds plus the
     third-party middleware the rule maps."""
@@ -84,10 +80,8 @@ def may_hold_middleware(source: str) -> bool:
         return True
     if "def" not in source:
         return False
-    # the plain "in" first: a regex starting with \b is tried at every position
-    has_call_method = "__call__" in source and _CALL_DEF.search(source) is not None
     return (
-        has_call_method
+        prefilter.may_hold_wsgi_call_method(source)
         or analysis.may_hold_wsgi_app(source)
         or prefilter.may_hold_middleware_factory(source)
     )

@@ -118,24 +118,16 @@ def _parameter_names(
     names: set[str] = set()
     seconds: set[str] = set()
     for match in _DEF_PARAMS.finditer(source):
-        text = match.group(2)
         if spans is not None:
             spans.append(match.span(2))
-        if "(" in text or "#" in text or "\\" in text:
+        params = _positional_names(match.group(2))
+        if params is None:
             # cut short inside a default or an annotation, or comments and line continuations
             # in the list: every identifier around it counts
             around = _IDENT.findall(source, match.start(2), match.start(2) + 400)
             names.update(around)
             seconds.update(around)
             continue
-        params: list[str] = []
-        for part in _split_top_level(text):
-            part = part.strip()
-            if part.startswith("*"):
-                break  # *args, keyword-only and **kwargs: no rule matches such a signature
-            name = _IDENT.match(part)
-            if name is not None:
-                params.append(name.group())
         if params and params[0] in _RECEIVERS:
             if match.group(1) not in _METHODS_THE_RULES_READ:
                 continue  # the rules never take another method for an app or a helper
@@ -148,6 +140,42 @@ def _parameter_names(
 
 #: An app or middleware class's ``__call__``; a PEP 3333 iterable class's ``__init__``.
 _METHODS_THE_RULES_READ = frozenset({"__call__", "__init__"})
+
+
+def _positional_names(text: str) -> list[str] | None:
+    """The positional parameter names in the text of a parameter list (up to ``*``), or
+    None when the text is not simple enough to read (a default or an annotation with
+    parentheses cut it short, comments, line continuations)."""
+    if "(" in text or "#" in text or "\\" in text:
+        return None
+    params: list[str] = []
+    for part in _split_top_level(text):
+        part = part.strip()
+        if part.startswith("*"):
+            break  # *args, keyword-only and **kwargs: no rule matches such a signature
+        name = _IDENT.match(part)
+        if name is not None:
+            params.append(name.group())
+    return params
+
+
+_CALL_METHOD_PARAMS = re.compile(r"def\s+__call__\s*\(([^)]*)")
+
+
+def may_hold_wsgi_call_method(source: str) -> bool:
+    """Cheap text test: does some ``def __call__`` take two positional parameters or more
+    after its receiver (``__call__(self, environ, start_response)``, the only way a class
+    is a WSGI app or middleware)? Other ``__call__`` methods (``__call__(self, request)``
+    of Django's middleware) are never one."""
+    if "__call__" not in source:
+        return False
+    for match in _CALL_METHOD_PARAMS.finditer(source):
+        params = _positional_names(match.group(1))
+        if params is None or len(params) >= 3:
+            return True
+        if len(params) == 2 and params[0] not in _RECEIVERS:  # a receiver under another name
+            return True
+    return False
 
 
 def _split_top_level(text: str) -> list[str]:
