@@ -48,6 +48,7 @@ def forget_trees() -> None:
     """Drop what the analyses remember about the trees they walked (one file's worth)."""
     _CHILDREN.clear()
     _STATEMENTS.clear()
+    _TEXTS.clear()
 
 
 def children_of(node: cst.CSTNode) -> Sequence[cst.CSTNode]:
@@ -653,6 +654,20 @@ def statement_nodes(module: cst.Module) -> list[cst.CSTNode]:
         )
     _STATEMENTS[:] = [(module, found)]
     return found
+
+
+_TEXTS: list[tuple[cst.Module, dict[int, str]]] = []
+
+
+def statement_texts(module: cst.Module) -> dict[int, str]:
+    """The code of each module-level statement of ``module``, by ``id`` (with the comment
+    and blank lines above it). One code generation of the module, remembered: a name not in
+    a statement's text is not in its tree, which spares walks over most statements."""
+    if _TEXTS and _TEXTS[0][0] is module:
+        return _TEXTS[0][1]
+    texts = {id(stmt): module.code_for_node(stmt) for stmt in module.body}
+    _TEXTS[:] = [(module, texts)]
+    return texts
 
 
 def import_statements(module: cst.Module) -> list[cst.Import | cst.ImportFrom]:

@@ -216,9 +216,13 @@ def _decorator_factory(func: cst.FunctionDef) -> Middleware | None:
     return None
 
 
-def adapted_names(module: cst.Module) -> set[str]:
-    """Names handed to ``wsgi_middleware(...)`` in the module (already adapted definitions)."""
+def adapted_names(module: cst.Module, source: str = "") -> set[str]:
+    """Names handed to ``wsgi_middleware(...)`` in the module (already adapted definitions).
+    ``source``: the module's text, if known (a walk over the tree is spared when the word
+    is not in it)."""
     found: set[str] = set()
+    if source and "wsgi_middleware" not in source:
+        return found
     for node in walk(module):
         if (
             isinstance(node, cst.Call)
@@ -233,10 +237,10 @@ def adapted_names(module: cst.Module) -> set[str]:
     return found
 
 
-def find_middleware(module: cst.Module) -> list[Middleware]:
+def find_middleware(module: cst.Module, source: str = "") -> list[Middleware]:
     """The WSGI middleware defined at module level of ``module`` (not the ones an earlier run
-    already adapted)."""
-    skip = adapted_names(module)
+    already adapted). ``source``: the module's text, if known (see :func:`adapted_names`)."""
+    skip = adapted_names(module, source)
     found: list[Middleware] = []
     for stmt in module.body:
         mw: Middleware | None = None

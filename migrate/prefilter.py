@@ -420,10 +420,12 @@ def _is_middleware_class(node: ast.ClassDef) -> bool:
     )
 
 
-@functools.lru_cache(maxsize=1)  # both WSGI rules ask about the same tree (kept by identity)
-def has_wsgi_shape(tree: ast.Module) -> bool:
-    """Could ``tree`` define a WSGI app, a WSGI middleware or a PEP 3333 iterable class?"""
-    return any(_has_shape(node, frozenset()) for node in tree.body)
+@functools.lru_cache(maxsize=2)  # both WSGI rules ask about the same tree (kept by identity)
+def has_wsgi_shape(tree: ast.Module, *, middleware_classes: bool = True) -> bool:
+    """Could ``tree`` define a WSGI app, a WSGI middleware or a PEP 3333 iterable class?
+    Without ``middleware_classes``, a class counts only as an app (its ``__call__`` shows
+    HTTP) or an iterable class: what the wsgi-app rule recognises."""
+    return any(_has_shape(node, frozenset(), middleware_classes) for node in tree.body)
 
 
 _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
@@ -436,11 +438,13 @@ def _statements_in(node: ast.AST) -> Iterator[ast.AST]:
         yield from getattr(node, block, ())
 
 
-def _has_shape(node: ast.AST, enclosing_params: frozenset[str]) -> bool:
+def _has_shape(node: ast.AST, enclosing_params: frozenset[str], middleware_classes: bool) -> bool:
     if isinstance(node, ast.ClassDef):
         # The rules see a class through its __call__ (an app or a middleware class) or as a
         # PEP 3333 iterable class; its other methods and what they hold are never an app.
-        if _is_iterable_response_class(node) or _is_middleware_class(node):
+        if _is_iterable_response_class(node) or (
+            middleware_classes and _is_middleware_class(node)
+        ):
             return True
         return any(
             isinstance(method, ast.FunctionDef)
@@ -452,7 +456,9 @@ def _has_shape(node: ast.AST, enclosing_params: frozenset[str]) -> bool:
         return True
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         enclosing_params = enclosing_params | set(_params(node))
-    return any(_has_shape(child, enclosing_params) for child in _statements_in(node))
+    return any(
+        _has_shape(child, enclosing_params, middleware_classes) for child in _statements_in(node)
+    )
 
 
 def _is_iterable_response_class(node: ast.ClassDef) -> bool:

@@ -382,21 +382,23 @@ def _run_rules(
     # A freshly parsed tree has no shared nodes, so the wrapper's defensive deep copy is not
     # needed; one wrapper (and its computed positions) serves every rule until one changes
     # the code, after which the next rule gets a fresh parse of the new text.
-    wrapper = MetadataWrapper(_parse(source), unsafe_skip_copy=True)
+    wrapper: MetadataWrapper | None = MetadataWrapper(_parse(source), unsafe_skip_copy=True)
     changes: list[Change] = []
     rules_run: list[str] = []
     current = source
     for rule_class in rules:
         # A rule the prefilters passed over runs after all if an earlier rule wrote what its
-        # text test matches (conservatively: no shape test on text that was never compiled).
+        # prefilters match.
         if rule_class not in candidates and (
-            current == source or not _might_apply(rule_class, current)
+            current == source or not _passes_prefilters(rule_class, current)
         ):
             continue
+        if wrapper is None:  # an earlier rule changed the code: this one gets its tree
+            wrapper = _reparse(current, rules_run)
         rules_run.append(rule_class.rule_id)
         _stage[0] = f"rule {rule_class.rule_id}"
         try:
-            rule = rule_class(context)
+            rule = rule_class(dataclasses.replace(context, source=current))
             code = wrapper.visit(rule).code
         except Exception as exc:
             if _caused_by_timeout(exc):  # libcst's own cleanup can turn our timeout into a KeyError
@@ -407,27 +409,42 @@ def _run_rules(
         changes.extend(rule.changes)
         if code != current:
             current = code
-            # The guarantee "every written file parses": the new code is parsed again (the
-            # next rule works on that tree), so the last of these parses is the check.
-            _stage[0] = "verifying the new code"
-            try:
-                wrapper = MetadataWrapper(cst.parse_module(current), unsafe_skip_copy=True)
-            except cst.ParserSyntaxError as exc:
-                raise MigrationError(
-                    f"rules {', '.join(rules_run)} produced code that does not parse "
-                    f"({_describe_parse_error(exc)}); file left alone"
-                ) from None
+            wrapper = None  # parsed again only if another rule runs
     if current != source:
+        # The guarantee "every written file parses": CPython's compiler checks the new code
+        # when the original compiled (it also catches e.g. `await` outside `async def`,
+        # which parses); else libcst's parser, as for the rules after the first.
         _stage[0] = "verifying the new code"
-        # ... and CPython's compiler, when the original compiled (catches e.g. `await`
-        # outside `async def`, which parses).
         problem = _compile_error(current)
         if problem is not None and _compile_error(source) is None:
             raise MigrationError(
                 f"rules {', '.join(rules_run)} produced code that does not compile "
                 f"({problem}); file left alone"
             )
+        if problem is not None and wrapper is None:
+            _reparse(current, rules_run)
     return SourceResult(current, changes, rules_run, new_source_differs=current != source)
+
+
+def _passes_prefilters(rule: type[Rule], code: str) -> bool:
+    if not _might_apply(rule, code):
+        return False
+    tree = _cpython_tree(code)
+    # conservatively, code CPython cannot parse goes to the rule (libcst may parse it)
+    return tree is None or _might_apply_to_tree(rule, tree, code)
+
+
+def _reparse(code: str, rules_run: Sequence[str]) -> MetadataWrapper:
+    """libcst's tree of what ``rules_run`` made of the file. Raises MigrationError when it
+    does not parse."""
+    _stage[0] = "verifying the new code"
+    try:
+        return MetadataWrapper(cst.parse_module(code), unsafe_skip_copy=True)
+    except cst.ParserSyntaxError as exc:
+        raise MigrationError(
+            f"rules {', '.join(rules_run)} produced code that does not parse "
+            f"({_describe_parse_error(exc)}); file left alone"
+        ) from None
 
 
 def migrate_source(

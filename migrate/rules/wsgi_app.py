@@ -1504,7 +1504,9 @@ class WsgiAppRule(Rule):
 
     @classmethod
     def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
-        return prefilter.has_wsgi_shape(tree)
+        # a middleware class is the wsgi-middleware rule's (this one sees it as an app only
+        # if its __call__ shows HTTP itself)
+        return prefilter.has_wsgi_shape(tree, middleware_classes=False)
 
     def __init__(self, context: FileContext) -> None:
         super().__init__(context)

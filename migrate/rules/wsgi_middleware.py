@@ -1109,12 +1109,15 @@ class WsgiMiddlewareRule(Rule):
         #: stacks of middleware from other modules: lowest layers and tops (see plan_foreign_stack)
         self.foreign_bottoms: set[int] = set()
         self.foreign_tops: set[int] = set()
+        #: id() of the module-level statements holding a planned change: every plan is made
+        #: on module-level statements, so only these are walked to apply it
+        self.touched: set[int] = set()
 
     # -- planning -----------------------------------------------------------------------
 
     def visit_Module(self, node: cst.Module) -> bool:
         asgi_now: set[str] = set()  # middleware names that take an ASGI app after this run
-        found = mwa.find_middleware(node)
+        found = mwa.find_middleware(node, self.context.source)
         if found:  # what the conversions need, worked out only for a module that has some
             aliases = analysis.wsgiref_util_aliases(node)
             helpers = analysis.read_only_environ_helpers(node)
@@ -1138,12 +1141,10 @@ class WsgiMiddlewareRule(Rule):
                 asgi_now.add(mw.name)
         self.plan_third_party(node)
         self.plan_stacks(node, asgi_now)
-        # The leave_ methods only apply what was planned: with nothing planned, the walk over
-        # the whole tree is skipped (leave_Module still runs).
-        return bool(
-            self.replacements or self.calls or self.markers or self.bottoms
-            or self.foreign_bottoms or self.foreign_tops
-        )  # fmt: skip
+        self.touched |= self.replacements.keys() | self.markers.keys()
+        # The leave_ methods apply what was planned, and leave_Module walks only the
+        # statements holding a plan: no walk over the whole tree (seconds on a big module).
+        return False
 
     def blocking_uses(self, module: cst.Module, mw: Middleware) -> str:
         """Why ``mw`` must stay WSGI for the code of this module that uses it ("" if it can be
@@ -1151,8 +1152,9 @@ class WsgiMiddlewareRule(Rule):
         decorator once the wsgi-app rule converts decorated apps."""
         odd: list[cst.CSTNode] = []
         decorated: list[cst.CSTNode] = []
+        texts = analysis.statement_texts(module)
         for stmt in module.body:
-            if stmt is mw.node or not mentions(stmt, mw.name):
+            if stmt is mw.node or mw.name not in texts[id(stmt)] or not mentions(stmt, mw.name):
                 continue
             if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) and any(
                 mentions(d, mw.name) for d in stmt.decorators
@@ -1254,6 +1256,7 @@ class WsgiMiddlewareRule(Rule):
             return False
         self.foreign_bottoms.add(id(last))
         self.foreign_tops.add(id(top))
+        self.touched.add(id(stmt))
         self.imports.add(("adapters", "as_asgi"))
         self.imports.add(("adapters", HELPERS))
         foreign = [f"`{c}`" for c in callees if c.split(".")[0] in imported]
@@ -1298,6 +1301,7 @@ class WsgiMiddlewareRule(Rule):
                 "defined elsewhere)"
             )
         self.bottoms[id(call)] = wrapper
+        self.touched.add(id(stmt))
         self.imports.add(("adapters", wrapper))
         self.markers.setdefault(id(stmt), []).append(marker_comment(self.rule_id, why))
         self.report(stmt, "adapted", why)
@@ -1344,8 +1348,7 @@ class WsgiMiddlewareRule(Rule):
     def plan_third_party(self, module: cst.Module) -> None:
         spellings = analysis.import_spellings(module, frozenset(mwa.THIRD_PARTY))
         self.has_starlette = any(
-            isinstance(n, (cst.Import, cst.ImportFrom)) and "starlette" in _code(n)
-            for n in analysis.walk(module)
+            "starlette" in _code(n) for n in analysis.import_statements(module)
         )
         paste = _paste_names(module)
         for stmt in module.body:
@@ -1364,6 +1367,7 @@ class WsgiMiddlewareRule(Rule):
                 else:
                     continue
                 self.statement_of_call[id(node)] = stmt
+                self.touched.add(id(stmt))
                 if callee in spellings:
                     qualified = spellings[callee]
                     if "." not in callee:
@@ -1514,6 +1518,15 @@ class WsgiMiddlewareRule(Rule):
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         module = updated_node
+        if self.touched:
+            body: list[cst.BaseStatement] = []
+            for stmt in original_node.body:
+                new = stmt.visit(self) if id(stmt) in self.touched else stmt
+                if isinstance(new, cst.FlattenSentinel):
+                    body.extend(new)
+                elif isinstance(new, cst.BaseStatement):
+                    body.append(new)
+            module = module.with_changes(body=body)
         if self.unused:
             # imported here, as in cst_helpers.add_imports (libcst.codemod is slow to import)
             from libcst.codemod import CodemodContext
@@ -1595,7 +1608,7 @@ def _imported_names(module: cst.Module) -> set[str]:
 def _paste_names(module: cst.Module) -> set[str]:
     """Local names imported from Paste (``from paste.translogger import TransLogger``)."""
     names: set[str] = set()
-    for node in analysis.walk(module):
+    for node in analysis.import_statements(module):
         if (
             isinstance(node, cst.ImportFrom)
             and node.module is not None
