@@ -23,9 +23,9 @@ _RECEIVERS = frozenset({"self", "cls"})
 
 # --------------------------------------------------------------------------- stage 1: text
 
-# Signs of HTTP that recognition insists on (see analysis.has_wsgi_evidence), as they appear
-# in text: a status literal, a CGI/WSGI environ key literal, a (header, value) pair, or a
-# list/tuple of tuples where headers stand (after a comma, an ``=`` or a bracket).
+# Signs of HTTP that the shape stage insists on (see _is_http_literal), as they appear in
+# text: a status literal, a CGI/WSGI environ key literal, or a (header, value) pair: a tuple
+# whose first item is a string starting with a letter, as an item of a list.
 _QUOTED_EVIDENCE = re.compile(  # one scan for both kinds of string literal
     r"""["'](?:[1-9][0-9][0-9][ "']"""
     r"""|(?P<cgi>REQUEST_METHOD|SCRIPT_NAME|PATH_INFO|QUERY_STRING|CONTENT_TYPE|CONTENT_LENGTH"""
@@ -49,7 +49,9 @@ _STATUS_NUMBER = r"""["']?[1-9][0-9][0-9]\b"""
 # (searched from the comma: a pattern starting with a plain character is found much faster)
 _COMMA_THEN_STATUS = re.compile(rf",\s*{_STATUS_NUMBER}")
 _ARGUMENT_BEFORE = re.compile(r"[(,]\s*[^\W\d]\w*\s*\Z")
-_HEADERS_TEXT = re.compile(r"""[,=(\[]\s*[\[(](?:\s|#[^\n]*(?:\n|$))*\(""")
+_HEADERS_TEXT = re.compile(
+    r"""[,(\[](?:\s|#[^\n]*(?:\n|$))*\((?:\s|#[^\n]*(?:\n|$))*[uUrR]?["']{1,3}[A-Za-z]"""
+)
 # "def name(" and its parameter text up to the first ")" (a default like "x=f()" cuts it short,
 # which _parameter_names notices)
 _DEF_PARAMS = re.compile(r"def\s+(\w+)\s*\(([^)]*)")  # no \b first: a plain "def" is found faster
@@ -65,6 +67,7 @@ class _Text:
         self._quoted: tuple[bool, bool] | None = None
         self._shows_http: bool | None = None
         self._parameters: tuple[set[str], set[str], list[tuple[int, int]]] | None = None
+        self._first_params: dict[str, set[str]] | None = None
         self.wsgi_callable: bool | None = None
 
     def quoted(self) -> tuple[bool, bool]:
@@ -87,9 +90,29 @@ class _Text:
     def parameters(self) -> tuple[set[str], set[str], list[tuple[int, int]]]:
         if self._parameters is None:
             spans: list[tuple[int, int]] = []
-            names, seconds = _parameter_names(self.source, spans)
+            self._first_params = {}
+            names, seconds = _parameter_names(self.source, spans, self._first_params)
             self._parameters = (names, seconds, spans)
         return self._parameters
+
+    def first_params(self) -> dict[str, set[str]]:
+        """The first parameter of each function of two or more, by its name (found with
+        the parameter lists)."""
+        self.parameters()
+        assert self._first_params is not None
+        return self._first_params
+
+    def returned_names(self) -> set[str]:
+        """The names handed back by an indented ``return name`` line."""
+        source = self.source
+        names: set[str] = set()
+        for match in _RETURNED_NAME.finditer(source):
+            start = match.start()
+            line_start = source.rfind("\n", 0, start) + 1
+            indentation = source[line_start:start]
+            if indentation and not indentation.strip(" \t"):
+                names.add(match.group(1))
+        return names
 
     def name_then_status(self) -> bool:
         """``(name, 200`` / ``, name, "404"``: a name handed on next to a status."""
@@ -106,7 +129,9 @@ def _text(source: str) -> _Text:
 
 
 def _parameter_names(
-    source: str, spans: list[tuple[int, int]] | None = None
+    source: str,
+    spans: list[tuple[int, int]] | None = None,
+    first_params: dict[str, set[str]] | None = None,
 ) -> tuple[set[str], set[str]]:
     """The positional parameter names of every ``def`` with two or more of them (after
     ``self``/``cls``, of the only methods the rules read): whatever a rule may find called
@@ -114,7 +139,8 @@ def _parameter_names(
     second parameter, a helper's parameter at any place); and the second ones alone (an
     app's ``start_response``, which it may hand on instead of calling). A superset: where
     the text is not simple, every identifier near the ``def`` counts as both. ``spans``
-    gets where each parameter list stands."""
+    gets where each parameter list stands, ``first_params`` the first parameter of each
+    function of two or more, by its name."""
     names: set[str] = set()
     seconds: set[str] = set()
     for match in _DEF_PARAMS.finditer(source):
@@ -127,6 +153,8 @@ def _parameter_names(
             around = _IDENT.findall(source, match.start(2), match.start(2) + 400)
             names.update(around)
             seconds.update(around)
+            if first_params is not None:
+                first_params.setdefault(match.group(1), set()).update(around)
             continue
         if params and params[0] in _RECEIVERS:
             if match.group(1) not in _METHODS_THE_RULES_READ:
@@ -135,6 +163,8 @@ def _parameter_names(
         if len(params) >= 2:
             names.update(params)
             seconds.add(params[1])
+            if first_params is not None:
+                first_params.setdefault(match.group(1), set()).add(params[0])
     return names, seconds
 
 
@@ -214,20 +244,24 @@ def _may_hold_wsgi_callable(text: _Text) -> bool:
     source = text.source
     if "def" not in source:
         return False
+    # first the test that most files fail (most have no function of two parameters but
+    # methods), as it is needed anyway
+    names, seconds, parameter_lists = text.parameters()
+    if not names:
+        return False
     shows_http = text.shows_http()
     if not shows_http and not text.name_then_status():
         return False
     if shows_http and "__iter__" in source and "__init__" in source:
         return True
-    names, seconds, parameter_lists = text.parameters()
-    if not names:
-        return False
     if not shows_http:  # the status handed to a helper is the only sign of HTTP
         return (
             re.search(rf"[(,]\s*(?:{_alternatives(names)})\s*,\s*{_STATUS_NUMBER}", source)
             is not None
         )
-    if re.search(rf"\b(?:{_alternatives(names)})\s*\({_FIRST_ARGUMENT}[,*(]", source):
+    # a parameter called by its plain name (not an attribute: ``.name(``); no \b first, where
+    # the regex engine would try every position
+    if re.search(rf"(?<![\w.])(?:{_alternatives(names)})\s*\({_FIRST_ARGUMENT}[,*(]", source):
         return True
     # start_response handed on (to a sub-app, to a response helper of another module), not
     # merely named in a parameter list
@@ -240,8 +274,10 @@ def _may_hold_wsgi_callable(text: _Text) -> bool:
     return False
 
 
-#: "    return wrapped": a function handing back a name (closure middleware returns its inner def)
-_RETURNED_NAME = re.compile(r"^[ \t]+return[ \t]+([^\W\d]\w*)[ \t]*(?:#[^\n]*)?$", re.MULTILINE)
+#: "return wrapped": a function handing back a name (closure middleware returns its inner def);
+#: the indentation before it is checked apart (a pattern starting with a plain word is found
+#: much faster than one starting with "^")
+_RETURNED_NAME = re.compile(r"return[ \t]+([^\W\d]\w*)[ \t]*(?:#[^\n]*)?$", re.MULTILINE)
 
 
 def may_hold_middleware_factory(source: str) -> bool:
@@ -249,13 +285,20 @@ def may_hold_middleware_factory(source: str) -> bool:
     wrapped(environ, start_response): ... return app(environ, ...) ... return wrapped``?
     Such middleware needs no sign of HTTP. True when a nested ``def`` is returned by name
     and some parameter of a two-parameter ``def`` is handed first to a call."""
-    if "return" not in source:
+    if "def" not in source:
         return False
-    returned = set(_RETURNED_NAME.findall(source))
-    if not returned or not re.search(rf"\bdef\s+(?:{_alternatives(returned)})\s*\(", source):
+    text = _text(source)
+    names = text.parameters()[0]  # what most files fail (see _may_hold_wsgi_callable)
+    if not names:
         return False
-    names = _text(source).parameters()[0]
-    return bool(names) and re.search(rf"\(\s*(?:{_alternatives(names)})\s*,", source) is not None
+    # the inner function, returned by name, takes (environ, start_response) and hands its
+    # environ first to the app: "return app(environ, ...)"
+    first_params = text.first_params()
+    inner = text.returned_names() & first_params.keys()
+    environs = {name for function in inner for name in first_params[function]}
+    return bool(environs) and (
+        re.search(rf"\(\s*(?:{_alternatives(environs)})\s*[,)]", source) is not None
+    )
 
 
 def _alternatives(names: Iterable[str]) -> str:
@@ -420,12 +463,27 @@ def _is_middleware_class(node: ast.ClassDef) -> bool:
     )
 
 
-@functools.lru_cache(maxsize=2)  # both WSGI rules ask about the same tree (kept by identity)
 def has_wsgi_shape(tree: ast.Module, *, middleware_classes: bool = True) -> bool:
     """Could ``tree`` define a WSGI app, a WSGI middleware or a PEP 3333 iterable class?
     Without ``middleware_classes``, a class counts only as an app (its ``__call__`` shows
     HTTP) or an iterable class: what the wsgi-app rule recognises."""
-    return any(_has_shape(node, frozenset(), middleware_classes) for node in tree.body)
+    shape = _shape_of_module(tree)
+    return shape == _CALLABLE or (middleware_classes and shape == _MIDDLEWARE_CLASS)
+
+
+# What a search for shapes found, the stronger the greater: a middleware class satisfies
+# the wsgi-middleware rule only, a WSGI callable (or an iterable class) both WSGI rules.
+_NOTHING, _MIDDLEWARE_CLASS, _CALLABLE = 0, 1, 2
+
+
+@functools.lru_cache(maxsize=1)  # both WSGI rules ask about the same tree (kept by identity)
+def _shape_of_module(tree: ast.Module) -> int:
+    found = _NOTHING
+    for node in tree.body:
+        found = max(found, _shape(node, frozenset()))
+        if found == _CALLABLE:
+            break
+    return found
 
 
 _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
@@ -438,27 +496,28 @@ def _statements_in(node: ast.AST) -> Iterator[ast.AST]:
         yield from getattr(node, block, ())
 
 
-def _has_shape(node: ast.AST, enclosing_params: frozenset[str], middleware_classes: bool) -> bool:
+def _shape(node: ast.AST, enclosing_params: frozenset[str]) -> int:
+    found = _NOTHING
     if isinstance(node, ast.ClassDef):
         # The rules see a class through its __call__ (an app or a middleware class) or as a
         # PEP 3333 iterable class; its other methods and what they hold are never an app.
-        if _is_iterable_response_class(node) or (
-            middleware_classes and _is_middleware_class(node)
-        ):
-            return True
-        return any(
+        if _is_iterable_response_class(node) or any(
             isinstance(method, ast.FunctionDef)
             and method.name == "__call__"
             and _is_wsgi_callable(method, frozenset())
             for method in node.body
-        )
+        ):
+            return _CALLABLE
+        return _MIDDLEWARE_CLASS if _is_middleware_class(node) else _NOTHING
     if isinstance(node, ast.FunctionDef) and _is_wsgi_callable(node, enclosing_params):
-        return True
+        return _CALLABLE
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
         enclosing_params = enclosing_params | set(_params(node))
-    return any(
-        _has_shape(child, enclosing_params, middleware_classes) for child in _statements_in(node)
-    )
+    for child in _statements_in(node):
+        found = max(found, _shape(child, enclosing_params))
+        if found == _CALLABLE:
+            break
+    return found
 
 
 def _is_iterable_response_class(node: ast.ClassDef) -> bool:

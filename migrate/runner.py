@@ -661,8 +661,9 @@ class ScanResult:
     #: The names in the import statements of a file the rules run on: only modules named
     #: there are worth a summary.
     imported_names: frozenset[str] = frozenset()
-    #: The module may have a summary to give, worked out only if a file the rules run on
-    #: imports it (most never are: an AST of each would cost more than the rest of the scan).
+    #: The module may have a summary to give (it defines a function), worked out only if a
+    #: file the rules run on imports it (most never are: an AST of each would cost more
+    #: than the rest of the scan).
     summarizable: bool = False
     #: For a file the rules ran on with an empty project index and that looked modules up
     #: in it: that result, and the lookups. It stands if none of them finds a module in the
@@ -715,7 +716,8 @@ def scan_file(
             )
         return ScanResult(migrated, summary, names, delegations=delegations)
     unchanged = FileResult(task.path, task.relpath, "unchanged")
-    return ScanResult(unchanged, summarizable=might_summarize(text))
+    # the full test (might_summarize) waits until a file the rules run on imports the module
+    return ScanResult(unchanged, summarizable="def" in text)
 
 
 def summarize_file(
@@ -729,6 +731,8 @@ def summarize_file(
     try:
         with time_limit(timeout):
             text, _ = decode_source(data)
+            if not might_summarize(text):  # most are not: spare them an AST
+                return None
             return _summary_of(text, task.relpath, _cpython_tree(text))
     except (FileTimeout, Exception):  # the importing app stays adapted; the run goes on
         return None
