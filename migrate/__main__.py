@@ -1,4 +1,4 @@
-from migrate.cli import main
+from migrate.cli import entry_point
 
 if __name__ == "__main__":
-    main()
+    entry_point()

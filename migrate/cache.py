@@ -113,6 +113,10 @@ class ResultCache:
             return {}  # none yet, or not one of ours: start afresh
         return entries if isinstance(entries, dict) else {}
 
+    def is_empty(self) -> bool:
+        """Nothing was kept by an earlier run (with the same fingerprint)."""
+        return not self._old
+
     def get(self, key: Key) -> Any | None:
         if key in self._new:
             return self._new[key]

@@ -6,6 +6,7 @@ Exit status (the contract): 0 done; 1 with ``--check`` when anything would chang
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -63,6 +64,10 @@ def _split_ids(values: Sequence[str]) -> list[str]:
 
 def _display_path(path: Path, cwd: Path) -> str:
     """The path shown in diffs and the report: relative to the current directory."""
+    text, prefix = str(path), os.path.join(str(cwd), "")
+    if text.startswith(prefix) and os.path.isabs(text) and os.path.normpath(text) == text:
+        # what relpath gives, without its work per file (a tenth of a second on Django)
+        return text[len(prefix) :].replace(os.sep, "/")
     try:
         return os.path.relpath(path, cwd).replace(os.sep, "/")
     except ValueError:  # another drive on Windows
@@ -431,3 +436,25 @@ def _copy_other_files(
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+def entry_point() -> None:
+    """The console script (and ``python -m migrate``): :func:`main`, then an immediate exit.
+
+    Everything the run promised is done when :func:`main` returns: files written, the
+    report and the cache saved, the workers gone. What is left is the interpreter's own
+    teardown, which frees every object one by one: a seventh of a second after a run over
+    Django, for nothing. The streams are flushed first.
+    """
+    try:
+        main()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if isinstance(code, str):  # sys.exit("message"): printed, status 1
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError):  # the reader went away: nothing more to say
+            stream.flush()
+    os._exit(code if isinstance(code, int) else 0)

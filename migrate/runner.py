@@ -672,6 +672,8 @@ class ScanResult:
     queries: frozenset[tuple[str, str, str]] = frozenset()
     #: Functions of other modules this file calls the WSGI way (they must stay WSGI).
     delegations: frozenset[tuple[str, str]] = frozenset()
+    #: The hash of the bytes scanned (None: unreadable), for the result cache.
+    content_hash: str | None = None
 
 
 def scan_file(
@@ -685,6 +687,14 @@ def scan_file(
     data = _read(task)
     if isinstance(data, FileResult):
         return ScanResult(data)
+    scan = _scan(task, data, rules, timeout)
+    scan.content_hash = cache_module.content_hash(data)
+    return scan
+
+
+def _scan(
+    task: FileTask, data: bytes, rules: Sequence[type[Rule]], timeout: float | None
+) -> ScanResult:
     _stage[0] = "decoding"
     migrated: FileResult | None = None
     try:
@@ -885,21 +895,28 @@ def run_files(
                     turn += 1
                     yield ready
 
-            hashes = _content_hashes(tasks) if cache is not None else [None] * len(tasks)
+            # With nothing to look up (a first run), the workers hash what they read, and
+            # this process reads no file at all.
+            lookups = cache is not None and not cache.is_empty()
+            hashes: list[str | None] = _content_hashes(tasks) if lookups else [None] * len(tasks)
             scans = _through_cache(
-                cache,
+                cache if lookups else None,
                 _cache_keys("scan", range(len(tasks)), tasks, hashes),
                 tasks,
                 lambda todo: _in_pool(
                     pool(len(todo)), _scan_chunk, todo, _chunk_size(len(todo), jobs),
                     lambda task: scan_file(task, rules, timeout), (),
                 ),
-                keep=lambda scan: scan.result is None or scan.result.status != "error",
+                keep=_worth_keeping,
                 revive=_scan_for,
             )  # fmt: skip
             if on_start is not None:
                 on_start()
             for index, scan in enumerate(scans):
+                if hashes[index] is None and scan.content_hash is not None:
+                    hashes[index] = scan.content_hash
+                    if cache is not None and _worth_keeping(scan):
+                        cache.put(("scan", tasks[index].relpath, scan.content_hash), scan)
                 if scan.summary is not None:
                     summaries.append(scan.summary)
                 if scan.delegations:
@@ -966,6 +983,10 @@ def run_files(
         finally:
             if executor is not None:
                 executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _worth_keeping(scan: ScanResult) -> bool:
+    return scan.result is None or scan.result.status != "error"  # errors are never kept
 
 
 def _content_hashes(tasks: Sequence[FileTask]) -> list[str | None]:

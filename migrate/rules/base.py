@@ -49,6 +49,7 @@ __all__ = [
 ChangeKind = Literal["converted", "adapted", "manual"]
 CHANGE_KINDS: tuple[ChangeKind, ...] = ("converted", "adapted", "manual")
 
+
 @dataclass(frozen=True)
 class Change:
     """One thing a rule did, as the summary and the JSON report show it."""
