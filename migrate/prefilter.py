@@ -146,6 +146,10 @@ def _parameter_names(
     for match in _DEF_PARAMS.finditer(source):
         if spans is not None:
             spans.append(match.span(2))
+        if match.group(1) not in _METHODS_THE_RULES_READ and _RECEIVER_FIRST.match(
+            match.group(2)
+        ):
+            continue  # a method the rules never read (most defs): not worth splitting
         params = _positional_names(match.group(2))
         if params is None:
             # cut short inside a default or an annotation, or comments and line continuations
@@ -170,6 +174,8 @@ def _parameter_names(
 
 #: An app or middleware class's ``__call__``; a PEP 3333 iterable class's ``__init__``.
 _METHODS_THE_RULES_READ = frozenset({"__call__", "__init__"})
+#: A parameter list starting with the receiver (``self, request``, ``cls)``)
+_RECEIVER_FIRST = re.compile(r"\s*(?:self|cls)\s*(?:[,:]|$)")
 
 
 def _positional_names(text: str) -> list[str] | None:
