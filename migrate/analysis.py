@@ -140,17 +140,22 @@ def _is_status_literal(node: cst.BaseExpression) -> bool:
 
 
 def _is_headers_literal(node: cst.BaseExpression) -> bool:
-    """A non-empty list/tuple of 2-tuples."""
-    return (
-        isinstance(node, (cst.List, cst.Tuple))
-        and bool(node.elements)
-        and all(
-            isinstance(e, cst.Element)
-            and isinstance(e.value, cst.Tuple)
-            and bool(e.value.lpar)
-            and len(e.value.elements) == 2
-            for e in node.elements
-        )
+    """A non-empty list/tuple of 2-tuples, one of them at least named like a header
+    (``("Content-Type", ...)``): a list of pairs of names is no sign of HTTP, and the
+    prefilters never let one through alone (see :func:`prefilter.is_header_name`)."""
+    if not (isinstance(node, (cst.List, cst.Tuple)) and node.elements):
+        return False
+    pairs = [
+        e.value.elements
+        for e in node.elements
+        if isinstance(e, cst.Element)
+        and isinstance(e.value, cst.Tuple)
+        and e.value.lpar
+        and len(e.value.elements) == 2
+    ]
+    return len(pairs) == len(node.elements) and any(
+        (name := literal_text(first.value)) is not None and prefilter.is_header_name(name)
+        for first, _ in pairs
     )
 
 

@@ -350,6 +350,11 @@ def _is_status_literal(node: ast.AST) -> bool:
     return False
 
 
+def is_header_name(text: str) -> bool:
+    """``Content-Type``, ``x-request-id``, ``Location``: what a header name looks like."""
+    return _HEADER_NAME.fullmatch(text) is not None
+
+
 def _is_header_pair(node: ast.AST) -> bool:
     """``("Content-Type", ...)``: a tuple whose first item looks like a header name."""
     if not isinstance(node, ast.Tuple) or len(node.elts) != 2:
@@ -358,18 +363,19 @@ def _is_header_pair(node: ast.AST) -> bool:
     return (
         isinstance(name, ast.Constant)
         and isinstance(name.value, str)
-        and _HEADER_NAME.fullmatch(name.value) is not None
+        and is_header_name(name.value)
     )
 
 
 def _is_http_literal(node: ast.AST) -> bool:
-    """``node`` is a CGI/WSGI environ key, a status line or a list of (header, value) pairs."""
+    """``node`` is a CGI/WSGI environ key, a status line or a list or tuple of (header,
+    value) pairs."""
     if isinstance(node, ast.Constant):
         value = node.value
         return isinstance(value, str) and (
             _CGI_KEY.fullmatch(value) is not None or _STATUS_LINE.match(value) is not None
         )
-    return isinstance(node, ast.List) and any(_is_header_pair(e) for e in node.elts)
+    return isinstance(node, (ast.List, ast.Tuple)) and any(_is_header_pair(e) for e in node.elts)
 
 
 def _positional_params(func: ast.FunctionDef) -> list[str]:

@@ -14,6 +14,7 @@ import pytest
 from migrate.prefilter import has_wsgi_shape, may_hold_wsgi_callable
 from migrate.rules import rules_by_id
 from migrate.runner import UnknownRuleError, select_rules
+from tests.harness import migrate_text
 
 WSGI_FORMS = {
     "app with other names": """
@@ -248,3 +249,36 @@ def test_the_server_rule_needs_an_import_of_a_server_package() -> None:
     ):
         source = f"{imports}\n{test_module}"
         assert server.might_apply_to_tree(ast.parse(source), source), imports
+
+
+@pytest.mark.parametrize(
+    ("headers", "is_app"),
+    [
+        ('[("Content-Type", "text/plain")]', True),
+        ('(("Content-Type", "text/plain"),)', True),
+        ("[(name, value)]", False),  # pairs of names: no sign of HTTP
+        ('[("a", "b")]', False),  # nor pairs whose first item is no header name
+    ],
+    ids=["header list", "header tuple", "pairs of names", "pairs of words"],
+)
+def test_headers_as_the_only_sign_of_http_mean_the_same_to_each_stage(
+    headers: str, is_app: bool
+) -> None:
+    """The text stage, the shape stage and the rule agree on a header list as evidence (the
+    status is not a literal): what a stage lets through alone, the next one takes too."""
+    source = textwrap.dedent(
+        f"""
+        def app(environ, start_response):
+            name, value = "Content-Type", "text/plain"
+            start_response(STATUS, {headers})
+            return [b"hi"]
+        """
+    )
+    rule = rules_by_id()["wsgi-app"]
+    rule_converts = bool(migrate_text(source, rule)[1])
+    assert rule_converts is is_app
+    if is_app:
+        assert rule.might_apply(source)
+        assert rule.might_apply_to_tree(ast.parse(source), source)
+    else:
+        assert not rule.might_apply_to_tree(ast.parse(source), source)
