@@ -336,6 +336,9 @@ _CGI_KEY = re.compile(
 
 
 _STATUS_LINE = re.compile(r"[1-5][0-9][0-9] [A-Za-z]")
+#: What the rules take for a status handed to start_response ("200 OK", also "200"):
+#: analysis._STATUS_RE, which the shape stage must not be stricter than.
+_STATUS_START = re.compile(r"[1-9][0-9][0-9](?: |$)")
 _HEADER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+|[A-Z][a-z]+")
 
 
@@ -373,7 +376,7 @@ def _is_http_literal(node: ast.AST) -> bool:
     if isinstance(node, ast.Constant):
         value = node.value
         return isinstance(value, str) and (
-            _CGI_KEY.fullmatch(value) is not None or _STATUS_LINE.match(value) is not None
+            _CGI_KEY.fullmatch(value) is not None or _STATUS_START.match(value) is not None
         )
     return isinstance(node, (ast.List, ast.Tuple)) and any(_is_header_pair(e) for e in node.elts)
 

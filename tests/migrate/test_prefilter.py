@@ -251,6 +251,20 @@ def test_the_server_rule_needs_an_import_of_a_server_package() -> None:
         assert server.might_apply_to_tree(ast.parse(source), source), imports
 
 
+def test_a_status_without_its_reason_phrase_passes_each_stage() -> None:
+    source = textwrap.dedent(
+        """
+        def app(environ, start_response):
+            start_response("200", HEADERS)
+            return [b"hi"]
+        """
+    )
+    rule = rules_by_id()["wsgi-app"]
+    assert migrate_text(source, rule)[1]  # the rule takes it for an app...
+    assert rule.might_apply(source)  # ...so both prefilters must let it through
+    assert rule.might_apply_to_tree(ast.parse(source), source)
+
+
 @pytest.mark.parametrize(
     ("headers", "is_app"),
     [
