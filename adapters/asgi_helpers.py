@@ -179,8 +179,10 @@ def wsgi_response_start(message: Message) -> tuple[str, list[tuple[str, str]]]:
     except ValueError:
         phrase = "Unknown"
     headers = [
-        ("-".join(part.capitalize() for part in name.decode("latin-1").split("-")),
-         value.decode("latin-1"))
+        (
+            "-".join(part.capitalize() for part in name.decode("latin-1").split("-")),
+            value.decode("latin-1"),
+        )
         for name, value in message.get("headers", ())
     ]
     return f"{code} {phrase}", headers

@@ -137,7 +137,7 @@ class Router:
         root_path: str = scope.get("root_path", "")
         path: str = scope["path"]
         # The part of the path this router routes on: path minus our own root_path.
-        local = path[len(root_path):] if _under(path, root_path) else path
+        local = path[len(root_path) :] if _under(path, root_path) else path
         found = self.match(local)
         if found is None:
             await _not_found(scope, receive, send)
@@ -156,7 +156,11 @@ class Router:
             while True:
                 message = await receive()
                 phase = message["type"].split(".")[-1]  # "startup" or "shutdown"
-                errors = [err for err in await asyncio.gather(*(c.forward(message) for c in children)) if err]
+                errors = [
+                    err
+                    for err in await asyncio.gather(*(c.forward(message) for c in children))
+                    if err
+                ]
                 if errors:
                     await send({"type": f"lifespan.{phase}.failed", "message": "; ".join(errors)})
                 else:
@@ -227,7 +231,9 @@ async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def wsgi_middleware(middleware: Callable[..., WSGIApp], **adapter_options: Any) -> Callable[..., ASGIApp]:
+def wsgi_middleware(
+    middleware: Callable[..., WSGIApp], **adapter_options: Any
+) -> Callable[..., ASGIApp]:
     """Turn a WSGI middleware factory into one that wraps ASGI apps.
 
         Auth = wsgi_middleware(LegacyWsgiAuth)   # Auth(asgi_app, *args) -> ASGI app

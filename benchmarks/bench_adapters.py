@@ -831,7 +831,6 @@ def log(msg: str) -> None:
 # --------------------------------------------------------------------------- the run
 
 
-
 def _measure_get(
     opts: argparse.Namespace,
     res: Results,
@@ -863,9 +862,14 @@ def _measure_get(
         res.add(section, impl, f"{prefix}{level}", figures["rps"])
         if figures["bad"]:
             res.error(section, impl, f"{prefix}={level}: {figures['bad']} bad responses")
-    log(where + " " + ", ".join(
-        f"{prefix}={level} {out[f'{prefix}{level}']['rps']:,.0f} req/s" for level in levels
-    ))
+    log(
+        where
+        + " "
+        + ", ".join(
+            f"{prefix}={level} {out[f'{prefix}{level}']['rps']:,.0f} req/s" for level in levels
+        )
+    )
+
 
 def measure_inprocess(
     opts: argparse.Namespace, res: Results, w2a: list[str], a2w: list[str]

@@ -23,6 +23,7 @@ from migrate.wsgi_keys import is_known_key
 
 # --------------------------------------------------------------------------- text prefilter
 
+
 def may_hold_wsgi_app(source: str) -> bool:
     """Cheap text test: could ``source`` define a WSGI application? A superset of what
     :func:`find_apps` finds (see :func:`migrate.prefilter.may_hold_wsgi_callable`)."""
@@ -89,11 +90,7 @@ def mentions(node: cst.CSTNode, name: str, *, into_scopes: bool = True) -> bool:
 
 def is_plain_name(node: cst.BaseExpression, name: str | None = None) -> bool:
     """``node`` is ``name`` (or any name), without parentheses around it."""
-    return (
-        isinstance(node, cst.Name)
-        and not node.lpar
-        and (name is None or node.value == name)
-    )
+    return isinstance(node, cst.Name) and not node.lpar and (name is None or node.value == name)
 
 
 def string_value(node: cst.BaseExpression) -> str | None:
@@ -120,8 +117,7 @@ def _assigned_literals(body: cst.CSTNode, name: str) -> list[cst.BaseExpression]
     return [
         node.value
         for node in walk(body)
-        if isinstance(node, cst.Assign)
-        and any(is_plain_name(t.target, name) for t in node.targets)
+        if isinstance(node, cst.Assign) and any(is_plain_name(t.target, name) for t in node.targets)
     ]
 
 
@@ -159,10 +155,12 @@ def _is_headers_literal(node: cst.BaseExpression) -> bool:
     )
 
 
-def looks_like_response_start(body: cst.CSTNode, status: cst.BaseExpression,
-                              headers: cst.BaseExpression) -> bool:
+def looks_like_response_start(
+    body: cst.CSTNode, status: cst.BaseExpression, headers: cst.BaseExpression
+) -> bool:
     """``status`` is a status line (``"200 OK"``) or ``headers`` a header list literal, directly
     or through a name assigned one in ``body``."""
+
     def check(expr: cst.BaseExpression, test: Callable[[cst.BaseExpression], bool]) -> bool:
         if test(expr):
             return True
@@ -321,9 +319,7 @@ def _response_call_positions(call: cst.Call, names: set[str]) -> Iterator[int]:
     every app, as the prefilters look for it (a helper handed start_response with nothing
     but variables does not make an app)."""
     args = call.args
-    shows_status = any(
-        a.keyword is None and _is_status_literal(a.value) for a in args
-    )
+    shows_status = any(a.keyword is None and _is_status_literal(a.value) for a in args)
     for at, arg in enumerate(args):
         if (
             isinstance(arg.value, cst.Name)
@@ -331,10 +327,7 @@ def _response_call_positions(call: cst.Call, names: set[str]) -> Iterator[int]:
             and not arg.value.lpar
             and arg.keyword is None
             and not arg.star
-            and (
-                shows_status
-                or (at + 1 < len(args) and _is_status_number(args[at + 1]))
-            )
+            and (shows_status or (at + 1 < len(args) and _is_status_number(args[at + 1])))
         ):
             yield at
 
@@ -474,11 +467,7 @@ def _called_name(func: cst.BaseExpression) -> str | None:
 def _wrapped_in_adapter(node: cst.CSTNode, name: str) -> bool:
     """``WsgiToAsgi(name)`` or ``WsgiToAsgi(name(...))`` somewhere under ``node``."""
     for n in walk(node):
-        if (
-            isinstance(n, cst.Call)
-            and _called_name(n.func) == "WsgiToAsgi"
-            and n.args
-        ):
+        if isinstance(n, cst.Call) and _called_name(n.func) == "WsgiToAsgi" and n.args:
             arg = n.args[0].value
             if isinstance(arg, cst.Call):
                 arg = arg.func
@@ -600,7 +589,9 @@ def global_references(node: cst.CSTNode, name: str) -> Iterator[cst.Name]:
     if isinstance(node, (cst.FunctionDef, cst.Lambda)):
         params = node.params
         all_params = [
-            *params.posonly_params, *params.params, *params.kwonly_params,
+            *params.posonly_params,
+            *params.params,
+            *params.kwonly_params,
             *(p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)),
         ]
         if any(p.name.value == name for p in all_params):
@@ -719,14 +710,14 @@ def import_spellings(module: cst.Module, targets: frozenset[str]) -> dict[str, s
                     if target == imported:
                         spellings[local] = target
                     elif target.startswith(imported + "."):
-                        spellings[local + target[len(imported):]] = target
+                        spellings[local + target[len(imported) :]] = target
         elif isinstance(node, cst.Import):
             for alias in node.names:
                 imported = _dotted(alias.name)
                 local = _asname(alias) or imported
                 for target in targets:
                     if target.startswith(imported + "."):
-                        spellings[local + target[len(imported):]] = target
+                        spellings[local + target[len(imported) :]] = target
     return spellings
 
 
@@ -891,9 +882,13 @@ def _only_reads(
             for index, arg in enumerate(node.args):
                 if not is_plain_name(arg.value, param):
                     continue
-                if arg.keyword is None and not arg.star and (
-                    index in helpers.get(callee, set())
-                    or (aliases.get(callee) in WSGIREF_READERS and index == 0)
+                if (
+                    arg.keyword is None
+                    and not arg.star
+                    and (
+                        index in helpers.get(callee, set())
+                        or (aliases.get(callee) in WSGIREF_READERS and index == 0)
+                    )
                 ):
                     allowed.add(id(arg.value))
         if isinstance(node, cst.Name) and node.value == param:
@@ -1007,8 +1002,11 @@ def find_call_groups(
     for app in seeds:
         assert isinstance(app.node, cst.FunctionDef)
         if defs.get(app.name) == [app.node]:
-            add(GroupMember(app.name, app.node, Delegate(0, 1), app.environ,
-                            app.start_response, app))
+            add(
+                GroupMember(
+                    app.name, app.node, Delegate(0, 1), app.environ, app.start_response, app
+                )
+            )
     while queue:
         member = queue.pop(0)
         found = problems.setdefault(member.name, [])
@@ -1018,7 +1016,9 @@ def find_call_groups(
         for call in walk(member.node.body):
             if not isinstance(call, cst.Call):
                 continue
-            sr_at = [i for i, a in enumerate(call.args) if is_plain_name(a.value, member.start_response)]
+            sr_at = [
+                i for i, a in enumerate(call.args) if is_plain_name(a.value, member.start_response)
+            ]
             if not sr_at:
                 continue
             callee = _dotted(call.func)
@@ -1027,12 +1027,14 @@ def find_call_groups(
                 if source is not None:
                     foreign.setdefault(member.name, []).append((member.name, callee, source))
                 else:
-                    found.append(f"`{member.name}` hands start_response to "
-                                 f"`{callee or 'other code'}()`")
+                    found.append(
+                        f"`{member.name}` hands start_response to `{callee or 'other code'}()`"
+                    )
                 continue
             env_at = (
                 [i for i, a in enumerate(call.args) if is_plain_name(a.value, member.environ)]
-                if member.environ else []
+                if member.environ
+                else []
             )
             func = defs[callee][0]
             params = positional_params(func)
@@ -1048,15 +1050,21 @@ def find_call_groups(
                 or callee in written
                 or params is None
                 or len(params) <= delegate.start_response
-                or any(call.args[i].keyword is not None or call.args[i].star for i in sr_at + env_at)
+                or any(
+                    call.args[i].keyword is not None or call.args[i].star for i in sr_at + env_at
+                )
             ):
-                found.append(f"`{member.name}` hands start_response to `{callee}()` in a way "
-                             "the rule cannot follow")
+                found.append(
+                    f"`{member.name}` hands start_response to `{callee}()` in a way "
+                    "the rule cannot follow"
+                )
                 continue
             other = members.get(callee)
             if other is None:
                 other = GroupMember(
-                    callee, func, delegate,
+                    callee,
+                    func,
+                    delegate,
                     params[0].name.value if delegate.environ is not None else "",
                     params[delegate.start_response].name.value,
                 )
@@ -1106,7 +1114,8 @@ def _dunder_all(module: cst.Module) -> set[str]:
                 targets = [small.target]
             value = (
                 getattr(small, "value", None)
-                if any(is_plain_name(t, "__all__") for t in targets) else None
+                if any(is_plain_name(t, "__all__") for t in targets)
+                else None
             )
             if isinstance(value, (cst.List, cst.Tuple, cst.Set)):
                 names.update(
@@ -1123,8 +1132,10 @@ def _responders(
     such functions (``json_response(start_response, ...)`` -> ``respond(start_response,
     ...)``), or handed to a function of another module ``responder`` vouches for."""
     funcs = {
-        name: found[0] for name, found in defs.items()
-        if len(found) == 1 and found[0].asynchronous is None
+        name: found[0]
+        for name, found in defs.items()
+        if len(found) == 1
+        and found[0].asynchronous is None
         and positional_params(found[0]) is not None
     }
     result = {
@@ -1147,7 +1158,8 @@ def _responders(
                         continue
                     if any(
                         is_plain_name(arg.value, param.name.value)
-                        and arg.keyword is None and not arg.star
+                        and arg.keyword is None
+                        and not arg.star
                         and (node.func.value, at) in result
                         for at, arg in enumerate(node.args)
                     ):
@@ -1313,7 +1325,8 @@ def _import_names(stmt: cst.CSTNode) -> set[str]:
     return {
         name
         for node in walk(stmt, into_scopes=False)
-        if isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(node.names, cst.ImportStar)
+        if isinstance(node, (cst.Import, cst.ImportFrom))
+        and not isinstance(node.names, cst.ImportStar)
         for alias in node.names
         if (name := _asname(alias)) is not None
     }

@@ -60,8 +60,13 @@ THIRD_PARTY = {
 THIRD_PARTY_PACKAGES = frozenset({"werkzeug", "whitenoise", "paste"})
 
 #: Text that must occur in a file using one of :data:`THIRD_PARTY` (or Paste).
-THIRD_PARTY_WORDS = ("ProxyFix", "DispatcherMiddleware", "SharedDataMiddleware", "WhiteNoise",
-                     "paste")
+THIRD_PARTY_WORDS = (
+    "ProxyFix",
+    "DispatcherMiddleware",
+    "SharedDataMiddleware",
+    "WhiteNoise",
+    "paste",
+)
 
 #: ASGI middleware (classes or factories taking the app first) by qualified name.
 ASGI_MIDDLEWARE = frozenset(
@@ -72,6 +77,7 @@ ASGI_MIDDLEWARE = frozenset(
         "adapters.mixed.wsgi_middleware",
     }
 )
+
 
 def may_hold_middleware(source: str) -> bool:
     """Cheap text test, a superset of what :func:`find_middleware` finds plus the
@@ -172,9 +178,7 @@ def _factory_middleware(func: cst.FunctionDef) -> Middleware | None:
     if not params:
         return None
     app_param = params[0].name.value
-    nested = {
-        stmt.name.value: stmt for stmt in func.body.body if isinstance(stmt, cst.FunctionDef)
-    }
+    nested = {stmt.name.value: stmt for stmt in func.body.body if isinstance(stmt, cst.FunctionDef)}
     for stmt in func.body.body:
         if not (
             isinstance(stmt, cst.SimpleStatementLine)
@@ -188,8 +192,9 @@ def _factory_middleware(func: cst.FunctionDef) -> Middleware | None:
             continue
         sig = _wsgi_params(inner, method=False)
         if sig is not None and calls_inner(inner.body, {app_param}, sig[0]):
-            return Middleware("factory", func.name.value, func, inner, sig[0], sig[1], app_param,
-                              {app_param})
+            return Middleware(
+                "factory", func.name.value, func, inner, sig[0], sig[1], app_param, {app_param}
+            )
     return None
 
 
@@ -276,19 +281,24 @@ def is_asgi_middleware_factory(func: cst.FunctionDef) -> bool:
     returned = {
         s.body[0].value.value
         for s in func.body.body
-        if isinstance(s, cst.SimpleStatementLine) and len(s.body) == 1
-        and isinstance(s.body[0], cst.Return) and isinstance(s.body[0].value, cst.Name)
+        if isinstance(s, cst.SimpleStatementLine)
+        and len(s.body) == 1
+        and isinstance(s.body[0], cst.Return)
+        and isinstance(s.body[0].value, cst.Name)
     }
     if any(
-        isinstance(s, cst.FunctionDef) and s.name.value in returned
-        and s.asynchronous is None and is_asgi_middleware_factory(s)
+        isinstance(s, cst.FunctionDef)
+        and s.name.value in returned
+        and s.asynchronous is None
+        and is_asgi_middleware_factory(s)
         for s in func.body.body
     ):
         return True
     nested = {
         s.name.value: s
         for s in func.body.body
-        if isinstance(s, cst.FunctionDef) and s.asynchronous is not None
+        if isinstance(s, cst.FunctionDef)
+        and s.asynchronous is not None
         and len(positional_params(s) or []) == 3
     }
     return any(
@@ -306,8 +316,9 @@ def middleware_names(module: cst.Module) -> set[str]:
     ``wsgi-middleware`` rule produces, names bound to ``wsgi_middleware(...)``, and imported
     ASGI middleware (``ProxyHeadersMiddleware``, ``ServeStaticASGI``, ``Router``)."""
     names: set[str] = set(analysis.import_spellings(module, ASGI_MIDDLEWARE))
-    names |= set(analysis.import_spellings(module, frozenset({"adapters.Router",
-                                                              "adapters.mixed.Router"})))
+    names |= set(
+        analysis.import_spellings(module, frozenset({"adapters.Router", "adapters.mixed.Router"}))
+    )
     for stmt in module.body:
         if (isinstance(stmt, cst.ClassDef) and is_asgi_middleware_class(stmt)) or (
             isinstance(stmt, cst.FunctionDef) and is_asgi_middleware_factory(stmt)
@@ -372,8 +383,7 @@ def only_middleware_decorators(func: cst.FunctionDef, middleware: set[str]) -> b
     """``func`` is decorated, and only with ASGI middleware factories (``@auth``): once ``func``
     is ASGI the decorated name is an ASGI app."""
     return bool(func.decorators) and all(
-        analysis.dotted_name(
-            d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator
-        ) in middleware
+        analysis.dotted_name(d.decorator.func if isinstance(d.decorator, cst.Call) else d.decorator)
+        in middleware
         for d in func.decorators
     )

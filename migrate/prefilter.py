@@ -146,9 +146,7 @@ def _parameter_names(
     for match in _DEF_PARAMS.finditer(source):
         if spans is not None:
             spans.append(match.span(2))
-        if match.group(1) not in _METHODS_THE_RULES_READ and _RECEIVER_FIRST.match(
-            match.group(2)
-        ):
+        if match.group(1) not in _METHODS_THE_RULES_READ and _RECEIVER_FIRST.match(match.group(2)):
             continue  # a method the rules never read (most defs): not worth splitting
         params = _positional_names(match.group(2))
         if params is None:

@@ -107,7 +107,9 @@ def might_summarize(source: str) -> bool:
     )
 
 
-def summarize(relpath: str, module_name: str, tree: ast.Module, source: str) -> ModuleSummary | None:
+def summarize(
+    relpath: str, module_name: str, tree: ast.Module, source: str
+) -> ModuleSummary | None:
     """The helpers of one module (``tree`` is CPython's AST of ``source``), or None when it
     has none to tell about (no function taking an environ or start_response, no class nor
     async or decorated function another module could mistake for one)."""
@@ -388,7 +390,8 @@ def _classify(param: _Param, name: ast.Name, ancestors: _Ancestors, nested: bool
         call = grand
         key = (
             _constant_str(call.args[0])
-            if isinstance(call, ast.Call) and call.func is parent and call.args else None
+            if isinstance(call, ast.Call) and call.func is parent and call.args
+            else None
         )
         if (
             parent.attr == "get"
@@ -452,8 +455,11 @@ def _looks_wsgi_use(name: ast.Name, parent: ast.AST | None, grand: ast.AST | Non
     if isinstance(parent, ast.Subscript) and parent.value is name:
         key = _constant_str(parent.slice)
     elif (
-        isinstance(parent, ast.Attribute) and parent.attr == "get"
-        and isinstance(grand, ast.Call) and grand.func is parent and grand.args
+        isinstance(parent, ast.Attribute)
+        and parent.attr == "get"
+        and isinstance(grand, ast.Call)
+        and grand.func is parent
+        and grand.args
     ):
         key = _constant_str(grand.args[0])
     elif isinstance(parent, ast.Compare) and parent.comparators[-1] is name:
@@ -463,7 +469,9 @@ def _looks_wsgi_use(name: ast.Name, parent: ast.AST | None, grand: ast.AST | Non
     return key is not None and is_known_key(key)
 
 
-def _is_body_read(subscript: ast.Subscript, attribute: ast.AST | None, call: ast.AST | None) -> bool:
+def _is_body_read(
+    subscript: ast.Subscript, attribute: ast.AST | None, call: ast.AST | None
+) -> bool:
     """``environ["wsgi.input"].read(...)`` (or ``readline``/``readlines``)."""
     return (
         isinstance(attribute, ast.Attribute)
@@ -492,8 +500,10 @@ def _environ_readers(
     for name, use in uses.items():
         for index, param_name in enumerate(use.params):
             param = use.by_name[param_name]
-            if not param.problem and not param.calls and (
-                param.environ_reads or param.body_reads or param.handed_to
+            if (
+                not param.problem
+                and not param.calls
+                and (param.environ_reads or param.body_reads or param.handed_to)
             ):
                 candidates[(name, index)] = param
     _keep_closed(candidates)
@@ -650,7 +660,9 @@ class ProjectIndex:
         ``importer_relpath``)."""
         summary = self.module(importer_relpath, module_ref)
         if summary is None:
-            return Lookup(None, module_ref, "is not defined in a module of this run the rule could check")
+            return Lookup(
+                None, module_ref, "is not defined in a module of this run the rule could check"
+            )
         helper = summary.helper(name)
         if helper is None or helper.distrust:
             return Lookup(None, summary.relpath, summary.why_not(name))

@@ -108,7 +108,9 @@ def migrate_text(
 def assert_prefilters_pass(rule: type[Rule], source: str) -> None:
     """A source the rule changes passes both of its prefilters (else a real run would skip
     the file silently): checked on every source any rule test migrates."""
-    assert rule.might_apply(source), f"{rule.rule_id}: text prefilter misses a file the rule changes"
+    assert rule.might_apply(source), (
+        f"{rule.rule_id}: text prefilter misses a file the rule changes"
+    )
     assert rule.might_apply_to_tree(ast.parse(source), source), (
         f"{rule.rule_id}: shape prefilter misses a file the rule changes"
     )
@@ -160,8 +162,9 @@ def _drop_one_sided_length(a: Outcome, b: Outcome) -> tuple[Outcome, Outcome]:
     return drop(a), drop(b)
 
 
-def served_outcomes(source: str, requests: Sequence[Req], *, server: str, asgi: bool,
-                    app_name: str = "app") -> list[Outcome]:
+def served_outcomes(
+    source: str, requests: Sequence[Req], *, server: str, asgi: bool, app_name: str = "app"
+) -> list[Outcome]:
     """Load ``source``, serve its ``app_name`` with ``server``, replay ``requests``."""
     app: Any = getattr(load_module(source), app_name)
     serve = serve_asgi if asgi else serve_wsgi
@@ -181,8 +184,7 @@ def assert_same_behaviour(
     """``before`` served as WSGI and ``after`` served as ASGI (by each server) answer every
     request with the same status, headers and body."""
     assert requests, "give at least one request"
-    expected = served_outcomes(before, requests, server=wsgi_server, asgi=False,
-                               app_name=app_name)
+    expected = served_outcomes(before, requests, server=wsgi_server, asgi=False, app_name=app_name)
     _assert_same_outcomes(
         requests,
         expected,
@@ -240,8 +242,13 @@ def load_project(files: Mapping[str, str], module: str) -> ModuleType:
 
 
 def served_project_outcomes(
-    files: Mapping[str, str], module: str, requests: Sequence[Req], *, server: str,
-    asgi: bool, app_name: str = "app",
+    files: Mapping[str, str],
+    module: str,
+    requests: Sequence[Req],
+    *,
+    server: str,
+    asgi: bool,
+    app_name: str = "app",
 ) -> list[Outcome]:
     """Load the project ``files``, serve ``module``'s ``app_name`` with ``server``, replay
     ``requests``."""

@@ -138,7 +138,9 @@ def _serve_wsgiref(app: Any) -> Iterator[str]:
         "127.0.0.1", 0, app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
     )
     port = httpd.server_address[1]
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://127.0.0.1:{port}"

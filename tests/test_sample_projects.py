@@ -159,7 +159,10 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[bytes]:
     # Run the CLI of this checkout, whatever copy of the package is installed.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
     return subprocess.run(
         [sys.executable, "-m", "migrate", *args, "-j", "1"],
         cwd=cwd,

@@ -479,7 +479,9 @@ class ServerRule(Rule):
         names: set[str]
         if isinstance(node, cst.ImportFrom):
             names = (
-                {dotted_name(node.module)} if node.module is not None and not node.relative else set()
+                {dotted_name(node.module)}
+                if node.module is not None and not node.relative
+                else set()
             )
         elif isinstance(node, cst.Import):
             names = {dotted_name(alias.name) for alias in node.names}

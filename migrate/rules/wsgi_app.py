@@ -215,7 +215,9 @@ class ImportedHelpers:
         if self._bound is None:
             self._bound = analysis.module_level_bindings(self._module)
         if self._bound.get(first, 0) != 1 or "*" in self._bound:
-            return Lookup(None, binding.module, f"is also bound by other code of this module (`{first}`)")
+            return Lookup(
+                None, binding.module, f"is also bound by other code of this module (`{first}`)"
+            )
         target = imported_function((binding.module, binding.name), rest)
         if target is None:
             return None
@@ -413,7 +415,11 @@ class EnvironRewriter(cst.CSTTransformer):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         call = self._shift_call(node.value)
-        if call is not None and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+        if (
+            call is not None
+            and len(node.targets) == 1
+            and isinstance(node.targets[0].target, cst.Name)
+        ):
             self.shift_calls.add(id(call))
 
     def visit_Expr(self, node: cst.Expr) -> None:
@@ -442,7 +448,9 @@ class EnvironRewriter(cst.CSTTransformer):
             return self._e(f"{headers}.get({args})")
         if key not in wsgi_keys.ALWAYS_PRESENT_KEYS:
             if key == "wsgi.input":
-                raise Unconvertible("uses the request stream environ['wsgi.input'] beyond one read()")
+                raise Unconvertible(
+                    "uses the request stream environ['wsgi.input'] beyond one read()"
+                )
             raise Unconvertible(f"reads environ[{key!r}], which has no ASGI equivalent")
         if default is not None and not _is_safe(default):
             raise Unconvertible(f"the default of environ.get({key!r}, ...) has side effects")
@@ -516,7 +524,9 @@ class EnvironRewriter(cst.CSTTransformer):
         if key is not None:
             default = updated_node.args[1].value if len(updated_node.args) == 2 else None
             if key == "wsgi.input":
-                raise Unconvertible("uses the request stream environ['wsgi.input'] beyond one read()")
+                raise Unconvertible(
+                    "uses the request stream environ['wsgi.input'] beyond one read()"
+                )
             return self._read(key, "get", default).with_changes(
                 lpar=original_node.lpar, rpar=original_node.rpar
             )
@@ -525,8 +535,10 @@ class EnvironRewriter(cst.CSTTransformer):
                 lpar=original_node.lpar, rpar=original_node.rpar
             )
         fn = self.aliases.get(analysis.dotted_name(original_node.func))
-        if fn in analysis.WSGIREF_READERS and original_node.args and is_plain_name(
-            original_node.args[0].value, env
+        if (
+            fn in analysis.WSGIREF_READERS
+            and original_node.args
+            and is_plain_name(original_node.args[0].value, env)
         ):
             self.use.wsgiref += 1
             first = updated_node.args[0].with_changes(value=cst.Name("scope"))
@@ -658,7 +670,9 @@ class ResponseRewriter:
     @staticmethod
     def headers_code(headers: cst.BaseExpression) -> str:
         if isinstance(headers, (cst.List, cst.Tuple)) and all(
-            isinstance(e, cst.Element) and isinstance(e.value, cst.Tuple) and len(e.value.elements) == 2
+            isinstance(e, cst.Element)
+            and isinstance(e.value, cst.Tuple)
+            and len(e.value.elements) == 2
             and all(isinstance(x, cst.Element) for x in e.value.elements)
             for e in headers.elements
         ):
@@ -666,7 +680,9 @@ class ResponseRewriter:
             for element in headers.elements:
                 assert isinstance(element.value, cst.Tuple)
                 name_node, value_node = (x.value for x in element.value.elements)
-                items.append(f"({_header_bytes(name_node, True)}, {_header_bytes(value_node, False)})")
+                items.append(
+                    f"({_header_bytes(name_node, True)}, {_header_bytes(value_node, False)})"
+                )
             one_line = "[" + ", ".join(items) + "]"
             if len(one_line) <= 60:
                 return one_line
@@ -679,9 +695,7 @@ class ResponseRewriter:
     def start_send(self, pending: Pending) -> cst.BaseStatement:
         status = self.status_code(pending.status)
         headers = self.headers_code(pending.headers)
-        one_line = (
-            f'await send({{"type": "http.response.start", "status": {status}, "headers": {headers}}})'
-        )
+        one_line = f'await send({{"type": "http.response.start", "status": {status}, "headers": {headers}}})'
         if len(one_line) <= 88:
             stmt = _stmt(one_line)
         else:
@@ -721,9 +735,9 @@ class ResponseRewriter:
     ) -> State:
         """``return BODY`` -> three statements::
 
-            response = asgi_helpers.StartResponse(...)    # ``start``, with its arguments
-            body = BODY
-            return await response.send(send, body)
+        response = asgi_helpers.StartResponse(...)    # ``start``, with its arguments
+        body = BODY
+        return await response.send(send, body)
         """
         response = self.collector()
         if self.body_name is None:
@@ -735,9 +749,11 @@ class ResponseRewriter:
         if trailing is not None:
             assign = assign.with_changes(trailing_whitespace=trailing)
         out.append(assign)
-        out.append(cst.SimpleStatementLine(
-            body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(self.body_name))], value=body)]
-        ))
+        out.append(
+            cst.SimpleStatementLine(
+                body=[cst.Assign(targets=[cst.AssignTarget(cst.Name(self.body_name))], value=body)]
+            )
+        )
         sent = _expr(f"await {response}.send(send, {self.body_name})")
         out.append(stmt.with_changes(body=[node.with_changes(value=sent)], leading_lines=()))
         self.collector_uses += 1
@@ -775,7 +791,9 @@ class ResponseRewriter:
         if isinstance(state, Pending):
             out.append(self.start_send(state))
 
-    def block(self, stmts: Sequence[cst.BaseStatement], state: State) -> tuple[list[cst.BaseStatement], State]:
+    def block(
+        self, stmts: Sequence[cst.BaseStatement], state: State
+    ) -> tuple[list[cst.BaseStatement], State]:
         out: list[cst.BaseStatement] = []
         for stmt in stmts:
             if state is TERMINATED:
@@ -801,7 +819,9 @@ class ResponseRewriter:
             body = [_stmt("pass")]
         return suite.with_changes(body=body), state
 
-    def simple(self, stmt: cst.SimpleStatementLine, state: State, out: list[cst.BaseStatement]) -> State:
+    def simple(
+        self, stmt: cst.SimpleStatementLine, state: State, out: list[cst.BaseStatement]
+    ) -> State:
         if len(stmt.body) != 1:
             if self.has_ops(stmt):
                 raise Unconvertible("start_response or the body share a line with other code")
@@ -836,7 +856,11 @@ class ResponseRewriter:
                 self.write = write
             names = analysis.names_in(call)
             return Pending(
-                args[0].value, args[1].value, names, stmt.leading_lines, stmt.trailing_whitespace,
+                args[0].value,
+                args[1].value,
+                names,
+                stmt.leading_lines,
+                stmt.trailing_whitespace,
                 call,
             )
         # return
@@ -868,9 +892,9 @@ class ResponseRewriter:
                     out.append(_stmt(f"{name} = {_code(chunk)}").with_changes(leading_lines=lead))
                     lead = ()
                     chunk = cst.Name(name)
-                out.append(self.start_send(state).with_changes(
-                    leading_lines=[*state.leading_lines, *lead]
-                ))
+                out.append(
+                    self.start_send(state).with_changes(leading_lines=[*state.leading_lines, *lead])
+                )
                 lead = ()
             out.append(self.body_send(_code(chunk), True).with_changes(leading_lines=lead))
             return STARTED
@@ -886,7 +910,11 @@ class ResponseRewriter:
         return state
 
     def return_(
-        self, stmt: cst.SimpleStatementLine, node: cst.Return, state: State, out: list[cst.BaseStatement]
+        self,
+        stmt: cst.SimpleStatementLine,
+        node: cst.Return,
+        state: State,
+        out: list[cst.BaseStatement],
     ) -> State:
         if (
             isinstance(node.value, cst.Call)
@@ -923,7 +951,12 @@ class ResponseRewriter:
                 # sent as a WSGI server would: start before the first non-empty chunk, close()
                 start = state.call.with_changes(func=_expr(f"{HELPERS}.StartResponse"))
                 return self.collector_return(
-                    stmt, node, start, value, [*state.leading_lines, *stmt.leading_lines], out,
+                    stmt,
+                    node,
+                    start,
+                    value,
+                    [*state.leading_lines, *stmt.leading_lines],
+                    out,
                     state.trailing,
                 )
             raise Unconvertible("returns an iterable the rule cannot see into")
@@ -937,9 +970,9 @@ class ResponseRewriter:
             lead = []
             chunks = [cst.Name(name)]
         if isinstance(state, Pending):
-            out.append(self.start_send(state).with_changes(
-                leading_lines=[*state.leading_lines, *lead]
-            ))
+            out.append(
+                self.start_send(state).with_changes(leading_lines=[*state.leading_lines, *lead])
+            )
             lead = []
         sends = [self.body_send(_code(c), True) for c in chunks[:-1]]
         sends.append(self.body_send(_code(chunks[-1]) if chunks else 'b""', False))
@@ -1009,7 +1042,8 @@ class ResponseRewriter:
         response = self.collector()
         args = [
             arg.with_changes(value=cst.Name(response))
-            if is_plain_name(arg.value, self.start_response) else arg
+            if is_plain_name(arg.value, self.start_response)
+            else arg
             for arg in call.args
         ]
         start = _expr(f"{HELPERS}.StartResponse()")
@@ -1018,7 +1052,9 @@ class ResponseRewriter:
             stmt, node, start, call.with_changes(args=args), stmt.leading_lines, out
         )
 
-    def compound(self, stmt: cst.BaseStatement, state: State, out: list[cst.BaseStatement]) -> State:
+    def compound(
+        self, stmt: cst.BaseStatement, state: State, out: list[cst.BaseStatement]
+    ) -> State:
         if self.collects and isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
             # its returns and yields are its own (convert_callable already refused a nested
             # function that uses the environ or start_response)
@@ -1076,7 +1112,9 @@ class ResponseRewriter:
                 and first_chunk is not None
                 and _is_safe(first_chunk)
             ):
-                raise Unconvertible("start_response is followed by a loop whose first step may fail")
+                raise Unconvertible(
+                    "start_response is followed by a loop whose first step may fail"
+                )
             self.check_between(header, state)
             self.flush(state, out)
             state = STARTED
@@ -1112,9 +1150,7 @@ class ResponseRewriter:
         if node.finalbody is not None and self.has_ops(node.finalbody):
             raise Unconvertible("the response is produced in a finally block")
         if node.handlers and self.has_ops(node.body):
-            raise Unconvertible(
-                "the response is produced inside a try block with except handlers"
-            )
+            raise Unconvertible("the response is produced inside a try block with except handlers")
         self.guarded += 1
         try:
             body, s_body = self.suite(node.body, state)
@@ -1159,7 +1195,9 @@ def _header_bytes(node: cst.BaseExpression, is_name: bool) -> str:
         except UnicodeEncodeError:
             raise Unconvertible("a response header is not latin-1") from None
     code = _code(node)
-    if not isinstance(node, (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.FormattedString)):
+    if not isinstance(
+        node, (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.FormattedString)
+    ):
         code = f"({code})"
     return f'{code}.lower().encode("latin-1")' if is_name else f'{code}.encode("latin-1")'
 
@@ -1258,8 +1296,7 @@ def convert_callable(
         raise Unconvertible("it reads the request body and hands the request on")
     if use.needs_body and hands_request_on:
         raise Unconvertible(
-            "it hands the environ to a helper that reads the request body, and hands the "
-            "request on"
+            "it hands the environ to a helper that reads the request body, and hands the request on"
         )
     if use.needs_body and use.body_reads:
         raise Unconvertible(
@@ -1271,8 +1308,12 @@ def convert_callable(
     if stmts and _is_docstring(stmts[0]):
         docstring = [stmts.pop(0)]
     responder = ResponseRewriter(
-        start_response, generator, analysis.names_in(func), delegates=delegates,
-        collected=frozenset(collected), collects=imported is not None,
+        start_response,
+        generator,
+        analysis.names_in(func),
+        delegates=delegates,
+        collected=frozenset(collected),
+        collects=imported is not None,
     )
     new_stmts, state = responder.block(stmts, NOT_STARTED)
     if generator:
@@ -1286,19 +1327,23 @@ def convert_callable(
     if new_stmts and id(new_stmts[-1]) in responder.generated_returns:
         new_stmts.pop()
     leftover = cst.IndentedBlock(body=new_stmts)
-    if mentions(leftover, start_response) or (responder.write and mentions(leftover, responder.write)):
+    if mentions(leftover, start_response) or (
+        responder.write and mentions(leftover, responder.write)
+    ):
         raise Unconvertible("start_response or write() is handed to other code")
 
     prologue: list[cst.BaseStatement] = []
     if role == "app":
-        prologue.append(_stmt(
-            'if scope["type"] != "http":\n'
-            f"    return await {HELPERS}.handle_non_http(scope, receive, send)\n"
-        ))
+        prologue.append(
+            _stmt(
+                'if scope["type"] != "http":\n'
+                f"    return await {HELPERS}.handle_non_http(scope, receive, send)\n"
+            )
+        )
     if use.needs_environ and use.needs_body:
-        prologue.append(_stmt(
-            f"{environ} = {HELPERS}.build_environ(scope, await {HELPERS}.read_body(receive))"
-        ))
+        prologue.append(
+            _stmt(f"{environ} = {HELPERS}.build_environ(scope, await {HELPERS}.read_body(receive))")
+        )
     elif use.needs_environ:
         prologue.append(_stmt(f"{environ} = {HELPERS}.build_environ(scope)"))
     first = new_stmts[0] if new_stmts else None
@@ -1316,8 +1361,7 @@ def convert_callable(
         params.insert(0, cst.Param(old_params[0].name))
     elif role == "helper":
         params = [
-            cst.Param(cst.Name("send")) if p.name.value == start_response else p
-            for p in old_params
+            cst.Param(cst.Name("send")) if p.name.value == start_response else p for p in old_params
         ]
     else:
         params.extend(old_params[2:])
@@ -1510,7 +1554,9 @@ class WsgiAppRule(Rule):
 
     def __init__(self, context: FileContext) -> None:
         super().__init__(context)
-        self.replacements: dict[int, cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]] = {}
+        self.replacements: dict[
+            int, cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]
+        ] = {}
         self.imports: set[tuple[str, str | None]] = set()
         #: Local names of ASGI middleware (see :func:`analysis.middleware_names`).
         self.middleware: set[str] = set()
@@ -1540,11 +1586,17 @@ class WsgiAppRule(Rule):
         found = {id(app) for app in apps}
         called_elsewhere = self._called_elsewhere([*apps, *(m for g in groups for m in g.members)])
         for group in groups:
-            callers = {m.name: called_elsewhere[m.name] for m in group.members if m.name in called_elsewhere}
+            callers = {
+                m.name: called_elsewhere[m.name]
+                for m in group.members
+                if m.name in called_elsewhere
+            }
             if callers:
                 # every member keeps its WSGI definition under its name: another module calls it
                 for member in group.members:
-                    if member.app is not None and not has_marker(member.app.node, self.rule_id, module=node):
+                    if member.app is not None and not has_marker(
+                        member.app.node, self.rule_id, module=node
+                    ):
                         self._called_by_other_modules(member.app, callers)
                 grouped.update(id(m.app) for m in group.members if m.app is not None)
             elif len(group.members) > 1 or group.problems or group.imported_uses:
@@ -1568,9 +1620,14 @@ class WsgiAppRule(Rule):
                 assert isinstance(app.node, cst.FunctionDef)
                 try:
                     conversion = convert_callable(
-                        app.node, app.environ, app.start_response,
-                        method=False, aliases=aliases, helpers=helpers,
-                        middleware=self.middleware, imported=self.imported,
+                        app.node,
+                        app.environ,
+                        app.start_response,
+                        method=False,
+                        aliases=aliases,
+                        helpers=helpers,
+                        middleware=self.middleware,
+                        imported=self.imported,
                     )
                 except Unconvertible as why:
                     self._adapt_definition(app, str(why))
@@ -1596,8 +1653,9 @@ class WsgiAppRule(Rule):
         problems = _imported_problems(group, self.imported) + group.problems
         for member in group.members:
             if member.app is not None and member.app.already_adapted:
-                problems.append(f"`{member.name}` is served through adapters.WsgiToAsgi here, "
-                                "so it stays WSGI")
+                problems.append(
+                    f"`{member.name}` is served through adapters.WsgiToAsgi here, so it stays WSGI"
+                )
             if has_marker(member.node, self.rule_id, module=module):
                 problems.append(f"`{member.name}` was left as WSGI by an earlier run")
         for name, stmt in group.stray_uses:
@@ -1609,10 +1667,16 @@ class WsgiAppRule(Rule):
             for member in group.members:
                 try:
                     conversions[member.name] = convert_callable(
-                        member.node, member.environ, member.start_response,
-                        method=False, aliases=aliases, helpers=helpers,
-                        delegates=delegates, role="helper" if member.is_helper else "app",
-                        middleware=self.middleware, imported=self.imported,
+                        member.node,
+                        member.environ,
+                        member.start_response,
+                        method=False,
+                        aliases=aliases,
+                        helpers=helpers,
+                        delegates=delegates,
+                        role="helper" if member.is_helper else "app",
+                        middleware=self.middleware,
+                        imported=self.imported,
                     )
                 except Unconvertible as why:
                     problems.append(f"`{member.name}`: {why}")
@@ -1625,7 +1689,12 @@ class WsgiAppRule(Rule):
         reason = _group_reason(group, problems) if problems else None
         for member in group.members:
             app = member.app
-            if app is None or id(app) not in found or app.already_adapted or has_marker(app.node, self.rule_id, module=module):
+            if (
+                app is None
+                or id(app) not in found
+                or app.already_adapted
+                or has_marker(app.node, self.rule_id, module=module)
+            ):
                 continue
             if app.other_uses:
                 self._manual(app, reason)
@@ -1633,8 +1702,12 @@ class WsgiAppRule(Rule):
             assert isinstance(app.node, cst.FunctionDef)
             try:
                 convert_callable(
-                    app.node, app.environ, app.start_response,
-                    method=False, aliases=aliases, helpers=helpers,
+                    app.node,
+                    app.environ,
+                    app.start_response,
+                    method=False,
+                    aliases=aliases,
+                    helpers=helpers,
                     middleware=self.middleware,
                 )
             except Unconvertible as why:
@@ -1642,7 +1715,9 @@ class WsgiAppRule(Rule):
             else:  # not reached: a member alone hands start_response on or is called
                 self._adapt_definition(app, reason or "it belongs to a call group")
 
-    def _converted_member(self, group: CallGroup, member: GroupMember, conversion: Conversion) -> None:
+    def _converted_member(
+        self, group: CallGroup, member: GroupMember, conversion: Conversion
+    ) -> None:
         self.replacements[id(member.node)] = conversion.node
         self.imports.add(("adapters", HELPERS))
         if conversion.use.uses_sys:
@@ -1660,20 +1735,30 @@ class WsgiAppRule(Rule):
         extra = f" ({', '.join(details)})" if details else ""
         what = "response helper" if member.is_helper else "WSGI app"
         self.report(
-            member.node, "converted",
+            member.node,
+            "converted",
             f"{what} `{member.name}` converted to ASGI together with {shown}{extra}",
         )
 
     def _plan_class(
-        self, app: WsgiApp, module: cst.Module, aliases: dict[str, str], helpers: dict[str, set[int]]
+        self,
+        app: WsgiApp,
+        module: cst.Module,
+        aliases: dict[str, str],
+        helpers: dict[str, set[int]],
     ) -> None:
         assert isinstance(app.node, cst.ClassDef)
         call = analysis.method_named(app.node, "__call__")
         assert call is not None
         try:
             conversion = convert_callable(
-                call, app.environ, app.start_response,
-                method=True, aliases=aliases, helpers=helpers, imported=self.imported,
+                call,
+                app.environ,
+                app.start_response,
+                method=True,
+                aliases=aliases,
+                helpers=helpers,
+                imported=self.imported,
             )
         except Unconvertible as why:
             for stmt in module.body:
@@ -1697,7 +1782,11 @@ class WsgiAppRule(Rule):
         self.report(app.node, "converted", f"{what} `{app.name}` converted to ASGI{details}")
 
     def _adapt_definition(
-        self, app: WsgiApp, reason: str, *, kind: Literal["adapted", "manual"] = "adapted",
+        self,
+        app: WsgiApp,
+        reason: str,
+        *,
+        kind: Literal["adapted", "manual"] = "adapted",
         message: str | None = None,
     ) -> None:
         """``def _name_wsgi`` and ``name = WsgiToAsgi(_name_wsgi)``. ASGI middleware decorators
@@ -1705,7 +1794,7 @@ class WsgiAppRule(Rule):
         private = f"_{app.name}_wsgi"
         outer = _middleware_decorators(app.node, self.middleware)
         renamed = app.node.with_changes(
-            name=cst.Name(private), decorators=app.node.decorators[len(outer):]
+            name=cst.Name(private), decorators=app.node.decorators[len(outer) :]
         )
         value = f"WsgiToAsgi({private})"
         for decorator in reversed(outer):
@@ -1731,7 +1820,9 @@ class WsgiAppRule(Rule):
         self.imports.add(("adapters", "WsgiToAsgi"))
         self.report(stmt, "adapted", message)
 
-    def _called_elsewhere(self, apps: Sequence[WsgiApp | analysis.GroupMember]) -> dict[str, list[str]]:
+    def _called_elsewhere(
+        self, apps: Sequence[WsgiApp | analysis.GroupMember]
+    ) -> dict[str, list[str]]:
         """name -> the files of the run that call it as a WSGI app (none without a project)."""
         project = self.context.project
         if project is None:
@@ -1755,7 +1846,9 @@ class WsgiAppRule(Rule):
             "start_response)`), which would break once it is ASGI: convert them together "
             "(or serve the final app through adapters.WsgiToAsgi)"
         )
-        self.replacements[id(app.node)] = with_marker(app.node, marker_comment(self.rule_id, message))
+        self.replacements[id(app.node)] = with_marker(
+            app.node, marker_comment(self.rule_id, message)
+        )
         self.report(app.node, "manual", message)
 
     def _manual(self, app: WsgiApp, reason: str | None = None) -> None:
@@ -1763,8 +1856,11 @@ class WsgiAppRule(Rule):
         message = (
             f"WSGI app `{app.name}` is also used by other code here (line {lines}); "
             "left as WSGI: "
-            + (reason or "convert it together with its users, or serve the final app "
-               "through adapters.WsgiToAsgi")
+            + (
+                reason
+                or "convert it together with its users, or serve the final app "
+                "through adapters.WsgiToAsgi"
+            )
         )
         node = app.node
         assert isinstance(node, (cst.FunctionDef, cst.ClassDef))
@@ -1801,7 +1897,9 @@ class WsgiAppRule(Rule):
                 "through adapters.WsgiToAsgi"
             )
             wrapped = stmt.with_changes(body=[small.with_changes(value=value)])
-            self.replacements[id(stmt)] = with_marker(wrapped, marker_comment(self.rule_id, message))
+            self.replacements[id(stmt)] = with_marker(
+                wrapped, marker_comment(self.rule_id, message)
+            )
             self.imports.add(("adapters", "WsgiToAsgi"))
             self.report(stmt, "adapted", message)
 

@@ -1,4 +1,4 @@
-'''Rule ``wsgi-middleware``: WSGI middleware becomes ASGI middleware under the same name.
+"""Rule ``wsgi-middleware``: WSGI middleware becomes ASGI middleware under the same name.
 
 Recognises, by shape (:mod:`migrate.middleware_analysis`):
 
@@ -76,7 +76,7 @@ Third-party middleware: ``ProxyFix(app, x_for=1, x_proto=1)`` becomes uvicorn's
 ``StaticFiles`` under ``Router`` when the module already imports starlette (else adapted),
 ``WhiteNoise(app, ...)`` becomes ``servestatic.ServeStaticASGI(app, ...)``, and Paste
 middleware is adapted. Second runs change nothing.
-'''
+"""
 
 from __future__ import annotations
 
@@ -133,8 +133,9 @@ def _is_docstring(stmt: cst.BaseStatement) -> bool:
 
 
 #: Environ keys a WSGI server computes from the request (the adapters never carry them over).
-_DERIVED_KEYS = frozenset({"REMOTE_PORT", "REQUEST_URI", "RAW_URI", "CONTENT_TYPE",
-                           "CONTENT_LENGTH"})
+_DERIVED_KEYS = frozenset(
+    {"REMOTE_PORT", "REQUEST_URI", "RAW_URI", "CONTENT_TYPE", "CONTENT_LENGTH"}
+)
 
 
 @dataclass
@@ -256,8 +257,10 @@ class Prepare(cst.CSTTransformer):
             elif key == "wsgi.input":
                 body = _bytesio_arg(small.value)
                 if body is None:
-                    raise Unconvertible("it replaces environ['wsgi.input'] with something "
-                                        "other than io.BytesIO(body)")
+                    raise Unconvertible(
+                        "it replaces environ['wsgi.input'] with something "
+                        "other than io.BytesIO(body)"
+                    )
                 self.writes.replaced_input = True
                 new = f"receive = {HELPERS}.replay_body({_code(body)}, receive)"
             elif key is not None:
@@ -295,7 +298,10 @@ def _guard_try(stmt: cst.BaseStatement, mw: Middleware) -> cst.Try | None:
     ):
         return None
     small = _single(stmt.body.body[0])
-    if not isinstance(small, cst.Return) or Prepare(mw).inner_call(small.value) != mw.start_response:
+    if (
+        not isinstance(small, cst.Return)
+        or Prepare(mw).inner_call(small.value) != mw.start_response
+    ):
         return None
     return stmt
 
@@ -311,7 +317,8 @@ class StripExcInfo(cst.CSTTransformer):
         if not is_plain_name(updated_node.func, self.start_response):
             return updated_node
         args = [
-            a for i, a in enumerate(updated_node.args)
+            a
+            for i, a in enumerate(updated_node.args)
             if i < 2 and (a.keyword is None or a.keyword.value != "exc_info")
         ]
         if len(args) != len(updated_node.args):
@@ -367,8 +374,11 @@ def start_wrapper(func: cst.FunctionDef, start_response: str) -> StartWrapper:
     if mentions(rest, start_response) or (exc_info and mentions(rest, exc_info)):
         raise Unconvertible(f"`{func.name.value}` uses start_response or exc_info itself")
     return StartWrapper(
-        params[0].name.value, params[1].name.value, stmts[:-1],
-        _code(args[0].value), _code(args[1].value),
+        params[0].name.value,
+        params[1].name.value,
+        stmts[:-1],
+        _code(args[0].value),
+        _code(args[1].value),
     )
 
 
@@ -439,8 +449,10 @@ def send_wrapper(
             body: list[cst.BaseStatement] = []
             for stmt in updated_node.body:
                 small = _single(stmt)
-                if isinstance(small, cst.Expr) and isinstance(small.value, cst.Name) and (
-                    small.value.value in spliced_in
+                if (
+                    isinstance(small, cst.Expr)
+                    and isinstance(small.value, cst.Name)
+                    and (small.value.value in spliced_in)
                 ):
                     body.extend(spliced_in[small.value.value])
                 else:
@@ -491,17 +503,15 @@ class Converter:
         if mw.kind == "class" and func.decorators:
             raise Unconvertible("its __call__ is decorated")
         for decorator in func.decorators:
-            if analysis.dotted_name(getattr(decorator.decorator, "func", decorator.decorator)) not in (
-                "functools.wraps", "wraps"
-            ):
+            if analysis.dotted_name(
+                getattr(decorator.decorator, "func", decorator.decorator)
+            ) not in ("functools.wraps", "wraps"):
                 raise Unconvertible("its wrapped function has decorators other than wraps()")
         taken = analysis.names_in(func.body) & {"scope", "receive", "send", HELPERS}
         if taken:
             raise Unconvertible(f"it already uses the name(s) {', '.join(sorted(taken))}")
         stmts = _body(func.body)
-        if mw.environ in {
-            n.value for s in stmts for n in _rebound_names(s)
-        }:
+        if mw.environ in {n.value for s in stmts for n in _rebound_names(s)}:
             raise Unconvertible("it rebinds the environ")
         if mw.start_response in {n.value for s in stmts for n in _rebound_names(s)}:
             raise Unconvertible("it rebinds start_response")
@@ -518,15 +528,14 @@ class Converter:
         else:
             body = self.plain_form(stmts, nested)
         body = _space_defs(body)
-        guard = _stmt(
-            'if scope["type"] != "http":\n'
-            f"    return {self.inner_await('send')}\n"
-        )
+        guard = _stmt(f'if scope["type"] != "http":\n    return {self.inner_await("send")}\n')
         func = self.mw.call
         params = [cst.Param(cst.Name(n)) for n in ("scope", "receive", "send")]
         if self.mw.kind == "class":
             params.insert(0, cst.Param((analysis.positional_params(func) or [])[0].name))
-        block = func.body if isinstance(func.body, cst.IndentedBlock) else cst.IndentedBlock(body=[])
+        block = (
+            func.body if isinstance(func.body, cst.IndentedBlock) else cst.IndentedBlock(body=[])
+        )
         new = func.with_changes(
             asynchronous=cst.Asynchronous(),
             params=cst.Parameters(params=params),
@@ -535,8 +544,9 @@ class Converter:
         )
         left = cst.IndentedBlock(body=body)
         if mentions(left, self.mw.environ) or mentions(left, self.mw.start_response):
-            raise Unconvertible("the environ or start_response is used in a way the rule "
-                                "cannot follow")
+            raise Unconvertible(
+                "the environ or start_response is used in a way the rule cannot follow"
+            )
         return Converted(new, self.details, self.maybe_unused)
 
     def nested_defs(self, stmts: Sequence[cst.BaseStatement]) -> dict[str, cst.FunctionDef]:
@@ -563,13 +573,16 @@ class Converter:
         out: list[cst.BaseStatement] = []
         for stmt in stmts:
             if isinstance(stmt, cst.FunctionDef) and stmt.name.value in nested:
-                out.append(_stmt(f"{_DEF}{stmt.name.value}").with_changes(
-                    leading_lines=stmt.leading_lines))
+                out.append(
+                    _stmt(f"{_DEF}{stmt.name.value}").with_changes(leading_lines=stmt.leading_lines)
+                )
             else:
                 out.append(stmt)
         return out
 
-    def rewrite_environ(self, stmts: list[cst.BaseStatement]) -> tuple[list[cst.BaseStatement], Prepare]:
+    def rewrite_environ(
+        self, stmts: list[cst.BaseStatement]
+    ) -> tuple[list[cst.BaseStatement], Prepare]:
         prepare = Prepare(self.mw)
         prepared = cst.IndentedBlock(body=stmts).visit(prepare)
         assert isinstance(prepared, cst.IndentedBlock)
@@ -582,8 +595,10 @@ class Converter:
         if use.needs_environ:
             raise Unconvertible("it hands the environ to helper functions")
         if use.body_reads and not prepare.writes.replaced_input:
-            raise Unconvertible("it reads the request body without handing it on "
-                                "(environ['wsgi.input'] = io.BytesIO(body))")
+            raise Unconvertible(
+                "it reads the request body without handing it on "
+                "(environ['wsgi.input'] = io.BytesIO(body))"
+            )
         if use.uses_sys:
             raise Unconvertible("it uses environ['wsgi.errors']")
         if use.reads:
@@ -650,8 +665,11 @@ class Converter:
             out.pop()
         if responder.used_names - self.used:
             self.used |= responder.used_names
-        if any(isinstance(n, cst.Call) and is_plain_name(n.func, sr) for s in out
-               for n in analysis.walk(s)):
+        if any(
+            isinstance(n, cst.Call) and is_plain_name(n.func, sr)
+            for s in out
+            for n in analysis.walk(s)
+        ):
             raise Unconvertible("start_response is used in a way the rule cannot follow")
         wrappers: dict[str, tuple[str, cst.FunctionDef | None]] = {}
         for target in sorted(prepare.returned):
@@ -665,9 +683,13 @@ class Converter:
             self.details.append("the wrapped app's response is buffered")
         if not (prepare.returned or prepare.buffered or guarded):
             raise Unconvertible("it never calls the wrapped app in a way the rule can follow")
-        if any(n not in prepare.returned and n not in prepare.buffered and _DEF + n in
-               analysis.names_in(cst.IndentedBlock(body=out)) and mentions(nested[n], sr)
-               for n in nested):
+        if any(
+            n not in prepare.returned
+            and n not in prepare.buffered
+            and _DEF + n in analysis.names_in(cst.IndentedBlock(body=out))
+            and mentions(nested[n], sr)
+            for n in nested
+        ):
             raise Unconvertible("a nested function calls start_response")
         finish = Finish(self, nested, wrappers)
         result = cst.IndentedBlock(body=out).visit(finish)
@@ -695,7 +717,9 @@ class Converter:
                 index = i
                 break
         if index is None:
-            raise Unconvertible("it is a generator that does not iterate the wrapped app's response")
+            raise Unconvertible(
+                "it is a generator that does not iterate the wrapped app's response"
+            )
         small = _single(stmts[index])
         assert isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name)
         result = small.targets[0].target.value
@@ -703,11 +727,13 @@ class Converter:
         assert target is not None
         pre = self.swap_defs(stmts[:index], nested)
         pre_block = cst.IndentedBlock(body=pre)
-        if analysis.contains_yield(pre_block) or mentions(pre_block, self.mw.start_response) or any(
-            isinstance(n, cst.Return) for n in analysis.walk(pre_block, into_scopes=False)
+        if (
+            analysis.contains_yield(pre_block)
+            or mentions(pre_block, self.mw.start_response)
+            or any(isinstance(n, cst.Return) for n in analysis.walk(pre_block, into_scopes=False))
         ):
             raise Unconvertible("the generator answers before iterating the wrapped app")
-        tail = stmts[index + 1:]
+        tail = stmts[index + 1 :]
         final: list[cst.BaseStatement] = []
         if len(tail) == 1 and isinstance(tail[0], cst.Try):
             try_ = tail[0]
@@ -736,11 +762,13 @@ class Converter:
             self.details.append("finally code runs when the response has ended")
             try_stmt = _stmt(f"try:\n    {self.inner_await(send_name)}\nfinally:\n    pass\n")
             assert isinstance(try_stmt, cst.Try) and try_stmt.finalbody is not None
-            out.append(try_stmt.with_changes(
-                finalbody=try_stmt.finalbody.with_changes(
-                    body=try_stmt.finalbody.body.with_changes(body=final)
+            out.append(
+                try_stmt.with_changes(
+                    finalbody=try_stmt.finalbody.with_changes(
+                        body=try_stmt.finalbody.body.with_changes(body=final)
+                    )
                 )
-            ))
+            )
         else:
             out.append(call)
         return out
@@ -792,7 +820,10 @@ class Converter:
         return BodyTransform(chunk, _code(expr), tails, observe, nonlocals)
 
     def observer_names(
-        self, observe: list[cst.BaseStatement], chunk: str, result: str,
+        self,
+        observe: list[cst.BaseStatement],
+        chunk: str,
+        result: str,
         pre: list[cst.BaseStatement],
     ) -> list[str]:
         """The names of the enclosing function the loop statements rebind (``nonlocal`` in the
@@ -846,9 +877,7 @@ def _stack_use(stmt: cst.CSTNode, name: str) -> bool:
     )
 
 
-def _name_the_response(
-    stmts: list[cst.BaseStatement], prepare: Prepare
-) -> list[cst.BaseStatement]:
+def _name_the_response(stmts: list[cst.BaseStatement], prepare: Prepare) -> list[cst.BaseStatement]:
     """``for chunk in app(environ, sr):`` / ``yield from app(environ, sr)`` at the top level
     -> ``__w2a_result__ = app(environ, sr)`` and the same statement over that name."""
     out: list[cst.BaseStatement] = []
@@ -927,9 +956,11 @@ def _space_defs(body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
     after_def = False
     for stmt in body:
         is_def = isinstance(stmt, cst.FunctionDef)
-        if (is_def or after_def) and isinstance(
-            stmt, (cst.SimpleStatementLine, cst.BaseCompoundStatement)
-        ) and not any(line.comment is None for line in stmt.leading_lines):
+        if (
+            (is_def or after_def)
+            and isinstance(stmt, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+            and not any(line.comment is None for line in stmt.leading_lines)
+        ):
             stmt = stmt.with_changes(leading_lines=[_BLANK, *stmt.leading_lines])
         after_def = is_def
         out.append(stmt)
@@ -995,8 +1026,10 @@ class Finish(cst.CSTTransformer):
                 new = _stmt(f"return {conv.inner_await(send_name)}")
             elif callee == _GUARDED:
                 new = _stmt(conv.inner_await(self.tracker_name()))
-        elif isinstance(small, cst.Assign) and isinstance(small.value, cst.Call) and (
-            analysis.dotted_name(small.value.func) == _BUFFER
+        elif (
+            isinstance(small, cst.Assign)
+            and isinstance(small.value, cst.Call)
+            and (analysis.dotted_name(small.value.func) == _BUFFER)
         ):
             arg = small.value.args[0].value
             assert isinstance(arg, cst.Name)
@@ -1005,10 +1038,12 @@ class Finish(cst.CSTTransformer):
                 f"{target} = await {HELPERS}.buffered_response("
                 f"{conv.mw.inner}, scope, receive, {arg.value})"
             )
-        elif isinstance(small, cst.Expr) and isinstance(small.value, cst.Name) and (
-            small.value.value.startswith(_DEF)
+        elif (
+            isinstance(small, cst.Expr)
+            and isinstance(small.value, cst.Name)
+            and (small.value.value.startswith(_DEF))
         ):
-            name = small.value.value[len(_DEF):]
+            name = small.value.value[len(_DEF) :]
             wrapper = self.wrappers.get(name)
             if wrapper is not None and wrapper[1] is not None:
                 return wrapper[1]
@@ -1041,9 +1076,9 @@ class Finish(cst.CSTTransformer):
         for handler in updated_node.handlers:
             h_body = handler.body
             assert isinstance(h_body, cst.IndentedBlock)
-            handlers.append(handler.with_changes(body=h_body.with_changes(
-                body=[reraise, *h_body.body]
-            )))
+            handlers.append(
+                handler.with_changes(body=h_body.with_changes(body=[reraise, *h_body.body]))
+            )
         return updated_node.with_changes(handlers=handlers)
 
     def expand_guard(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
@@ -1094,7 +1129,9 @@ class WsgiMiddlewareRule(Rule):
 
     def __init__(self, context: FileContext) -> None:
         super().__init__(context)
-        self.replacements: dict[int, cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]] = {}
+        self.replacements: dict[
+            int, cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]
+        ] = {}
         self.calls: dict[int, str] = {}  # id(Call) -> third-party short name
         self.statement_of_call: dict[int, cst.SimpleStatementLine] = {}
         self.markers: dict[int, list[str]] = {}  # id(statement) -> marker comments
@@ -1161,7 +1198,10 @@ class WsgiMiddlewareRule(Rule):
             ):
                 only_decorator = not any(
                     mentions(part, mw.name)
-                    for part in (stmt.body, *(() if isinstance(stmt, cst.ClassDef) else (stmt.params,)))
+                    for part in (
+                        stmt.body,
+                        *(() if isinstance(stmt, cst.ClassDef) else (stmt.params,)),
+                    )
                 )
                 if isinstance(stmt, cst.FunctionDef) and only_decorator:
                     decorated.append(stmt)
@@ -1171,12 +1211,16 @@ class WsgiMiddlewareRule(Rule):
             odd.append(stmt)
         if odd:
             lines = ", ".join(str(self.line_of(n)) for n in odd[:3])
-            return (f"`{mw.name}` is also used here in ways the rule cannot follow (line {lines}); "
-                    "left as WSGI middleware: convert it together with that code")
+            return (
+                f"`{mw.name}` is also used here in ways the rule cannot follow (line {lines}); "
+                "left as WSGI middleware: convert it together with that code"
+            )
         if decorated and not mwa.WSGI_APP_CONVERTS_STACKED_APPS:
             lines = ", ".join(str(self.line_of(n)) for n in decorated[:3])
-            return (f"`{mw.name}` decorates WSGI apps here (line {lines}), which the wsgi-app "
-                    "rule does not convert yet; left as WSGI middleware")
+            return (
+                f"`{mw.name}` decorates WSGI apps here (line {lines}), which the wsgi-app "
+                "rule does not convert yet; left as WSGI middleware"
+            )
         return ""
 
     def manual(self, mw: Middleware, message: str) -> None:
@@ -1194,7 +1238,8 @@ class WsgiMiddlewareRule(Rule):
             for instance in app.instances:
                 apps[instance] = app
         asgi_defs = {
-            s.name.value for s in module.body
+            s.name.value
+            for s in module.body
             if isinstance(s, cst.FunctionDef) and s.asynchronous is not None
         }
         imported = _imported_names(module)
@@ -1210,9 +1255,11 @@ class WsgiMiddlewareRule(Rule):
             while True:
                 callee = analysis.dotted_name(call.func)
                 kind = self.calls.get(id(call))
-                if callee in asgi_now or (
-                    kind == "ProxyFix" and not proxy_fix_problems(call)
-                ) or kind == "WhiteNoise":
+                if (
+                    callee in asgi_now
+                    or (kind == "ProxyFix" and not proxy_fix_problems(call))
+                    or kind == "WhiteNoise"
+                ):
                     needs_asgi = True
                 elif not (kind is None and callee in self.known_middleware):
                     break  # adapters (Router, wsgi_middleware) take WSGI apps as they are
@@ -1290,15 +1337,21 @@ class WsgiMiddlewareRule(Rule):
         if name in apps:
             if mwa.WSGI_APP_CONVERTS_STACKED_APPS or apps[name].already_adapted:
                 return  # the wsgi-app rule makes it ASGI
-            wrapper, why = "WsgiToAsgi", (
-                f"`{name}` stays a WSGI app inside the ASGI middleware stack, served through "
-                "adapters.WsgiToAsgi (the wsgi-app rule does not convert apps used in stacks yet)"
+            wrapper, why = (
+                "WsgiToAsgi",
+                (
+                    f"`{name}` stays a WSGI app inside the ASGI middleware stack, served through "
+                    "adapters.WsgiToAsgi (the wsgi-app rule does not convert apps used in stacks yet)"
+                ),
             )
         else:
             text = _code(bottom)
-            wrapper, why = "as_asgi", (
-                f"`{text}` is made ASGI with adapters.as_asgi (it may still be a WSGI app: it is "
-                "defined elsewhere)"
+            wrapper, why = (
+                "as_asgi",
+                (
+                    f"`{text}` is made ASGI with adapters.as_asgi (it may still be a WSGI app: it is "
+                    "defined elsewhere)"
+                ),
             )
         self.bottoms[id(call)] = wrapper
         self.touched.add(id(stmt))
@@ -1316,7 +1369,9 @@ class WsgiMiddlewareRule(Rule):
             replaced = mw.node.visit(_Replace(mw.call, conv.node))
             assert isinstance(replaced, cst.FunctionDef)
             new = replaced
-            what = "WSGI middleware factory" if mw.kind == "factory" else "WSGI middleware decorator"
+            what = (
+                "WSGI middleware factory" if mw.kind == "factory" else "WSGI middleware decorator"
+            )
         self.replacements[id(mw.node)] = new
         self.unused |= conv.maybe_unused
         if analysis.names_in(new) & {HELPERS}:
@@ -1332,8 +1387,10 @@ class WsgiMiddlewareRule(Rule):
         )
         renamed = mw.node.with_changes(name=cst.Name(private))
         if mw.kind == "decorator":
-            code = (f"def {mw.name}(*args, **kwargs):\n"
-                    f"    return wsgi_middleware({private}(*args, **kwargs))\n")
+            code = (
+                f"def {mw.name}(*args, **kwargs):\n"
+                f"    return wsgi_middleware({private}(*args, **kwargs))\n"
+            )
         else:
             code = f"{mw.name} = wsgi_middleware({private})"
         binding = with_marker(_stmt(code), marker_comment(self.rule_id, message))
@@ -1408,21 +1465,33 @@ class WsgiMiddlewareRule(Rule):
             return self.shared_data(original_node, updated_node, stmt, callee)
         if kind == "WhiteNoise":
             self.imports.add(("servestatic", "ServeStaticASGI"))
-            self.report(original_node, "converted",
-                        f"WhiteNoise `{callee}(...)` became servestatic.ServeStaticASGI "
-                        "(same arguments; add servestatic to the dependencies)")
+            self.report(
+                original_node,
+                "converted",
+                f"WhiteNoise `{callee}(...)` became servestatic.ServeStaticASGI "
+                "(same arguments; add servestatic to the dependencies)",
+            )
             return updated_node.with_changes(func=cst.Name("ServeStaticASGI"))
         return self.adapted_call(
-            original_node, updated_node, stmt, callee,
+            original_node,
+            updated_node,
+            stmt,
+            callee,
             "Paste middleware has no ASGI counterpart; replace it when you can",
         )
 
     def adapted_call(
-        self, original: cst.Call, updated: cst.Call, stmt: cst.SimpleStatementLine,
-        callee: str, why: str,
+        self,
+        original: cst.Call,
+        updated: cst.Call,
+        stmt: cst.SimpleStatementLine,
+        callee: str,
+        why: str,
     ) -> cst.BaseExpression:
-        message = f"`{callee}` stays WSGI and runs around the ASGI app through " \
-                  f"adapters.wsgi_middleware: {why}"
+        message = (
+            f"`{callee}` stays WSGI and runs around the ASGI app through "
+            f"adapters.wsgi_middleware: {why}"
+        )
         self.imports.add(("adapters", "wsgi_middleware"))
         self.markers.setdefault(id(stmt), []).append(marker_comment(self.rule_id, message))
         self.unused.discard(next(((m, n) for m, n in self.unused if n == callee), ("", "")))
@@ -1454,21 +1523,28 @@ class WsgiMiddlewareRule(Rule):
     ) -> cst.BaseExpression:
         args = updated.args
         if len(args) != 2 or any(a.star or a.keyword for a in args):
-            return self.adapted_call(original, updated, stmt, callee,
-                                     "called with arguments the rule cannot map")
+            return self.adapted_call(
+                original, updated, stmt, callee, "called with arguments the rule cannot map"
+            )
         app, mounts = _code(args[0].value), args[1].value
         if isinstance(mounts, cst.Dict) and all(
             isinstance(e, cst.DictElement) and string_value(e.key) not in ("", "/")
             for e in mounts.elements
         ):
-            items = [f"{_code(e.key)}: {_code(e.value)}" for e in mounts.elements
-                     if isinstance(e, cst.DictElement)]
+            items = [
+                f"{_code(e.key)}: {_code(e.value)}"
+                for e in mounts.elements
+                if isinstance(e, cst.DictElement)
+            ]
             routes = "{" + ", ".join([*items, f'"/": {app}']) + "}"
         else:
             routes = f'{{**{_code(mounts)}, "/": {app}}}'
         self.imports.add(("adapters", "Router"))
-        self.report(original, "converted",
-                    f"`{callee}` became adapters.Router (mounts WSGI and ASGI apps alike)")
+        self.report(
+            original,
+            "converted",
+            f"`{callee}` became adapters.Router (mounts WSGI and ASGI apps alike)",
+        )
         return cst.parse_expression(f"Router({routes})")
 
     def shared_data(
@@ -1479,19 +1555,30 @@ class WsgiMiddlewareRule(Rule):
         if (
             self.has_starlette
             and isinstance(exports, cst.Dict)
-            and all(isinstance(e, cst.DictElement) and string_value(e.key) for e in exports.elements)
+            and all(
+                isinstance(e, cst.DictElement) and string_value(e.key) for e in exports.elements
+            )
         ):
-            items = [f"{_code(e.key)}: StaticFiles(directory={_code(e.value)})"
-                     for e in exports.elements if isinstance(e, cst.DictElement)]
+            items = [
+                f"{_code(e.key)}: StaticFiles(directory={_code(e.value)})"
+                for e in exports.elements
+                if isinstance(e, cst.DictElement)
+            ]
             routes = "{" + ", ".join([*items, f'"/": {_code(args[0].value)}']) + "}"
             self.imports.add(("adapters", "Router"))
             self.imports.add(("starlette.staticfiles", "StaticFiles"))
-            self.report(original, "converted",
-                        f"`{callee}` became Starlette's StaticFiles mounted with adapters.Router "
-                        "(caching headers differ)")
+            self.report(
+                original,
+                "converted",
+                f"`{callee}` became Starlette's StaticFiles mounted with adapters.Router "
+                "(caching headers differ)",
+            )
             return cst.parse_expression(f"Router({routes})")
         return self.adapted_call(
-            original, updated, stmt, callee,
+            original,
+            updated,
+            stmt,
+            callee,
             "Starlette's StaticFiles (mounted with adapters.Router) is the ASGI counterpart "
             "once starlette is a dependency",
         )
@@ -1555,11 +1642,15 @@ def proxy_fix_problems(call: cst.Call) -> list[str]:
         values[key] = int(number.value)
     for key in ("x_host", "x_port", "x_prefix"):
         if values[key]:
-            problems.append(f"{key}={values[key]} has no counterpart in uvicorn's "
-                            "ProxyHeadersMiddleware (X-Forwarded-For/Proto only)")
+            problems.append(
+                f"{key}={values[key]} has no counterpart in uvicorn's "
+                "ProxyHeadersMiddleware (X-Forwarded-For/Proto only)"
+            )
     if values["x_for"] != 1 or values["x_proto"] != 1:
-        problems.append("ProxyHeadersMiddleware always trusts exactly the X-Forwarded-For "
-                        "and X-Forwarded-Proto headers")
+        problems.append(
+            "ProxyHeadersMiddleware always trusts exactly the X-Forwarded-For "
+            "and X-Forwarded-Proto headers"
+        )
     return problems
 
 
@@ -1575,8 +1666,16 @@ def _marker_messages(module: cst.Module, rule_id: str) -> list[str]:
 
 
 #: Imports that are not middleware of unknown kind (handled by name, or adapters).
-_KNOWN_SOURCES = ("adapters", "werkzeug", "whitenoise", "servestatic", "paste", "uvicorn",
-                  "starlette", "__future__")
+_KNOWN_SOURCES = (
+    "adapters",
+    "werkzeug",
+    "whitenoise",
+    "servestatic",
+    "paste",
+    "uvicorn",
+    "starlette",
+    "__future__",
+)
 
 
 def _imported_names(module: cst.Module) -> set[str]:
@@ -1599,8 +1698,11 @@ def _imported_names(module: cst.Module) -> set[str]:
                 if source.split(".")[0] in _KNOWN_SOURCES:
                     continue
                 local = alias.asname.name if alias.asname else alias.name
-                names.add(analysis.dotted_name(local).split(".")[0]
-                          if isinstance(local, (cst.Name, cst.Attribute)) else "")
+                names.add(
+                    analysis.dotted_name(local).split(".")[0]
+                    if isinstance(local, (cst.Name, cst.Attribute))
+                    else ""
+                )
     names.discard("")
     return names
 

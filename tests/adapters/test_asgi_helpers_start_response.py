@@ -106,7 +106,8 @@ def test_exc_info_replaces_the_response_until_it_started() -> None:
     except ValueError:
         response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
     assert sent(response, [b"oops"]) == [
-        start(500, (b"content-type", b"text/plain")), body(b"oops", False)
+        start(500, (b"content-type", b"text/plain")),
+        body(b"oops", False),
     ]
 
 
@@ -176,7 +177,11 @@ def test_write_chunks_go_out_first_in_order() -> None:
         yield b"4"
 
     assert sent(response, legacy(response)) == [
-        start(200), body(b"1", True), body(b"2", True), body(b"3", True), body(b"4", True),
+        start(200),
+        body(b"1", True),
+        body(b"2", True),
+        body(b"3", True),
+        body(b"4", True),
         body(b"", False),
     ]
     listed = StartResponse()

@@ -340,7 +340,9 @@ def test_scope_keys_set_by_asgi_middleware_cross_a_wsgi_layer() -> None:
     async def inner(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = json.dumps({"user": scope.get("user"), "state": scope.get("state", {}).get("x")}).encode()
+        body = json.dumps(
+            {"user": scope.get("user"), "state": scope.get("state", {}).get("x")}
+        ).encode()
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": body})
 

@@ -245,7 +245,9 @@ def test_uvicorn_default_config_under_concurrency() -> None:
 
 def _echo_path_info(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     start_response("200 OK", [("Content-Type", "application/octet-stream")])
-    return [environ["SCRIPT_NAME"].encode("latin-1") + b"|" + environ["PATH_INFO"].encode("latin-1")]
+    return [
+        environ["SCRIPT_NAME"].encode("latin-1") + b"|" + environ["PATH_INFO"].encode("latin-1")
+    ]
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "uvicorn-httptools", "hypercorn"])
@@ -267,8 +269,14 @@ def test_a_rewritten_path_wins_over_a_stale_raw_path() -> None:
     from adapters import environ_from_scope
 
     scope = {
-        "type": "http", "method": "GET", "path": "/new/%zz", "raw_path": b"/old/caf%E9",
-        "root_path": "/new", "query_string": b"", "headers": [], "http_version": "1.1",
+        "type": "http",
+        "method": "GET",
+        "path": "/new/%zz",
+        "raw_path": b"/old/caf%E9",
+        "root_path": "/new",
+        "query_string": b"",
+        "headers": [],
+        "http_version": "1.1",
     }
     environ = environ_from_scope(scope, None)
     assert (environ["SCRIPT_NAME"], environ["PATH_INFO"]) == ("/new", "/%zz")

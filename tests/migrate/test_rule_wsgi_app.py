@@ -74,7 +74,9 @@ def test_dynamic_status_and_headers() -> None:
     """
     after = migrated(before, "converted")
     assert "int(status.split(None, 1)[0])" in after
-    assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/gone"), Req("GET", "/teapot")])
+    assert_same_behaviour(
+        before, after, [Req("GET", "/"), Req("GET", "/gone"), Req("GET", "/teapot")]
+    )
 
 
 def test_error_between_start_response_and_body_is_a_clean_500() -> None:
@@ -146,8 +148,10 @@ def test_callable_class_instance() -> None:
     """
     after = migrated(before, "converted")
     assert "async def __call__(self, scope, receive, send):" in after
-    assert "app = Greeter(\"Hello\")" in after
-    assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/", headers=[("X-Name", "Ann")])])
+    assert 'app = Greeter("Hello")' in after
+    assert_same_behaviour(
+        before, after, [Req("GET", "/"), Req("GET", "/", headers=[("X-Name", "Ann")])]
+    )
 
 
 def test_response_start_follows_the_paths_to_the_body() -> None:
@@ -250,7 +254,12 @@ def test_every_cgi_key_has_the_same_value() -> None:
     repeated = Req(
         "PUT",
         "/multi",
-        headers=[("Host", "h"), ("Content-Type", "text/plain"), ("X-Multi", "one"), ("X-Multi", "two")],
+        headers=[
+            ("Host", "h"),
+            ("Content-Type", "text/plain"),
+            ("X-Multi", "one"),
+            ("X-Multi", "two"),
+        ],
     )
     with_type = [r for r in CGI_REQUESTS if any(h[0] == "Content-Type" for h in r.headers)]
     assert_same_behaviour(CGI_ECHO, after, [*with_type, repeated], wsgi_server="wsgiref")
@@ -277,7 +286,9 @@ def test_missing_key_raises_before_and_after() -> None:
         return [token.encode()]
     """
     after = migrated(before, "converted")
-    assert_same_behaviour(before, after, [Req("GET", "/", headers=[("X-Token", "t")]), Req("GET", "/")])
+    assert_same_behaviour(
+        before, after, [Req("GET", "/", headers=[("X-Token", "t")]), Req("GET", "/")]
+    )
 
 
 def test_reads_inside_f_strings_keep_valid_quotes() -> None:
@@ -318,10 +329,18 @@ def test_form_and_json_bodies() -> None:
     after = migrated(before, "converted")
     assert "raw = await asgi_helpers.read_body(receive, size)" in after
     requests = [
-        Req("POST", "/", headers=[("Content-Type", "application/x-www-form-urlencoded")],
-            body=b"a=1&a=2&b=%C3%A9"),
-        Req("PUT", "/", headers=[("Content-Type", "application/json")],
-            body=json.dumps({"x": [1, 2]}).encode()),
+        Req(
+            "POST",
+            "/",
+            headers=[("Content-Type", "application/x-www-form-urlencoded")],
+            body=b"a=1&a=2&b=%C3%A9",
+        ),
+        Req(
+            "PUT",
+            "/",
+            headers=[("Content-Type", "application/json")],
+            body=json.dumps({"x": [1, 2]}).encode(),
+        ),
         Req("POST", "/", headers=[("Content-Type", "text/plain")], body=b"x" * 200_000),
         Req("GET", "/", headers=[("Content-Type", "text/plain")]),
     ]
@@ -360,7 +379,9 @@ def test_environ_handed_to_read_only_helpers() -> None:
     after = migrated(before, "converted")
     assert "environ = asgi_helpers.build_environ(scope)" in after
     assert "def client_name(environ):" in after  # helpers are left as they are
-    assert_same_behaviour(before, after, [Req("GET", "/"), Req("PUT", "/", headers=[("X-Name", "z")])])
+    assert_same_behaviour(
+        before, after, [Req("GET", "/"), Req("PUT", "/", headers=[("X-Name", "z")])]
+    )
 
 
 def test_wsgiref_util_helpers() -> None:
@@ -526,6 +547,8 @@ def test_callable_class_that_cannot_convert_is_adapted_at_its_instances() -> Non
         ("manual", "WSGI app `index` is also used by other code here (line 17); left as WSGI"),
         ("adapted", "`app` kept as WSGI and served through adapters.WsgiToAsgi"),
     ]
-    assert "app = WsgiToAsgi(Router({\"/\": index}))" in after
+    assert 'app = WsgiToAsgi(Router({"/": index}))' in after
     assert_idempotent(after)
-    assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/x")], asgi_servers=("uvicorn",))
+    assert_same_behaviour(
+        before, after, [Req("GET", "/"), Req("GET", "/x")], asgi_servers=("uvicorn",)
+    )

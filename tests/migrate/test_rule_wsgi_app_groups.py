@@ -161,9 +161,9 @@ def test_dispatcher_sub_apps_and_helpers_convert_together() -> None:
     for call in (
         "return await index(scope, receive, send)",
         "return await note_detail(scope, receive, send, note_id)",
-        "return await stream(scope, receive, send, len(path) - len(\"/stream/\"))",
-        "return await method_not_allowed(send, [\"POST\"])",
-        "return await respond(send, status, body, \"application/json; charset=utf-8\", extra_headers)",
+        'return await stream(scope, receive, send, len(path) - len("/stream/"))',
+        'return await method_not_allowed(send, ["POST"])',
+        'return await respond(send, status, body, "application/json; charset=utf-8", extra_headers)',
     ):
         assert call in after
     assert "start_response" not in after
@@ -207,7 +207,7 @@ def test_readable_output() -> None:
         return text_response(start_response, "404 Not Found", "no")
     """
     after, changes = migrated(before)
-    assert after == dedent('''\
+    assert after == dedent("""\
 
     from adapters import asgi_helpers
 
@@ -235,9 +235,11 @@ def test_readable_output() -> None:
         if path.startswith("/hello/"):
             return await hello(scope, receive, send, path[len("/hello/"):])
         return await text_response(send, "404 Not Found", "no")
-    ''')
+    """)
     assert [(line, kind) for line, kind, _ in changes] == [
-        (2, "converted"), (7, "converted"), (11, "converted")
+        (2, "converted"),
+        (7, "converted"),
+        (11, "converted"),
     ]
     assert changes[2][2] == (
         "WSGI app `app` converted to ASGI together with `hello` (sub-app), "
@@ -381,7 +383,8 @@ def test_helper_from_another_module_keeps_the_group_wsgi() -> None:
     """
     after, changes = migrated(before)
     assert [(kind, message.split("`")[1]) for _, kind, message in changes] == [
-        ("manual", "hello"), ("adapted", "app")
+        ("manual", "hello"),
+        ("adapted", "app"),
     ]
     assert all(
         "`index` uses `html_response` from http_utils with start_response; convert them together"
@@ -482,6 +485,7 @@ def test_helper_exported_in_all_keeps_the_group_wsgi() -> None:
     )
     _, changes = migrated(with_direct)
     assert [kind for _, kind, _ in changes] == ["adapted"]
-    assert "`respond` is exported in __all__ (other modules may hand it start_response)" in (
-        changes[0][2]
+    assert (
+        "`respond` is exported in __all__ (other modules may hand it start_response)"
+        in (changes[0][2])
     )

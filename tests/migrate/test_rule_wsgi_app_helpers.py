@@ -17,10 +17,19 @@ def scope_for(raw_path: bytes, root_path: str = "", **extra: Any) -> dict[str, A
     """A scope like uvicorn's: ``path`` and ``raw_path`` include the root path."""
     full_raw = root_path.encode() + raw_path
     path = unquote_to_bytes(full_raw).decode("utf-8", "replace")
-    scope = {"type": "http", "method": "GET", "http_version": "1.1", "scheme": "http",
-             "path": path, "raw_path": full_raw, "root_path": root_path,
-             "query_string": b"", "headers": [], "server": ("127.0.0.1", 8000),
-             "client": ("127.0.0.1", 5000)}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "http_version": "1.1",
+        "scheme": "http",
+        "path": path,
+        "raw_path": full_raw,
+        "root_path": root_path,
+        "query_string": b"",
+        "headers": [],
+        "server": ("127.0.0.1", 8000),
+        "client": ("127.0.0.1", 5000),
+    }
     scope.update(extra)
     return scope
 
@@ -59,12 +68,22 @@ def test_shift_path_info_matches_wsgiref(raw: bytes) -> None:
 
 
 def test_request_headers_join_like_cgi() -> None:
-    scope = scope_for(b"/", headers=[
-        (b"x-multi", b"a"), (b"X-Multi", b" b "), (b"cookie", b"a=1"), (b"cookie", b"b=2"),
-        (b"x_under", b"u"), (b"content-type", b"text/plain"),
-    ])
+    scope = scope_for(
+        b"/",
+        headers=[
+            (b"x-multi", b"a"),
+            (b"X-Multi", b" b "),
+            (b"cookie", b"a=1"),
+            (b"cookie", b"b=2"),
+            (b"x_under", b"u"),
+            (b"content-type", b"text/plain"),
+        ],
+    )
     assert asgi_helpers.request_headers(scope) == {
-        "x-multi": "a,b", "cookie": "a=1; b=2", "x-under": "u", "content-type": "text/plain",
+        "x-multi": "a,b",
+        "cookie": "a=1; b=2",
+        "x-under": "u",
+        "content-type": "text/plain",
     }
     environ = asgi_helpers.build_environ(scope)
     assert environ["HTTP_X_MULTI"] == "a,b"
@@ -91,8 +110,10 @@ def test_read_body_joins_chunks_and_honours_the_limit() -> None:
     import asyncio
 
     def msgs() -> list[dict[str, Any]]:
-        return [{"type": "http.request", "body": b"ab", "more_body": True},
-                {"type": "http.request", "body": b"cd", "more_body": False}]
+        return [
+            {"type": "http.request", "body": b"ab", "more_body": True},
+            {"type": "http.request", "body": b"cd", "more_body": False},
+        ]
 
     assert asyncio.run(_body(msgs(), None)) == b"abcd"
     assert asyncio.run(_body(msgs(), 3)) == b"abc"

@@ -92,7 +92,7 @@ def test_untouched_code_is_kept_byte_for_byte() -> None:
     for untouched in (
         "import os   # keep   this\n",
         "CONFIG = {'a' :1}\n\ndef helper( x ):\n    return x*2   # odd   spacing\n\n\n",
-        source[source.index("if __name__"):],
+        source[source.index("if __name__") :],
     ):
         assert untouched in after
 
@@ -142,34 +142,52 @@ def test_app_used_by_other_code_gets_a_manual_marker_once() -> None:
 @pytest.mark.parametrize(
     ("source", "reason"),
     [
-        ("def app(environ, start_response):\n"
-         "    start_response('200 OK', [])\n"
-         "    return make_body()\n", "returns an iterable the rule cannot see into"),
-        ("def app(environ, start_response):\n"
-         "    if environ['PATH_INFO'] == '/':\n"
-         "        start_response('200 OK', [])\n"
-         "    else:\n"
-         "        start_response('404 Not Found', [])\n"
-         "    return [b'x']\n", "start_response and the body are on different paths"),
-        ("def app(environ, start_response):\n"
-         "    start_response('200 OK', [])\n"
-         "    while True:\n"
-         "        yield b'x'\n", "start_response is followed by a loop"),
-        ("def app(environ, start_response):\n"
-         "    for line in environ['wsgi.input']:\n"
-         "        pass\n"
-         "    start_response('200 OK', [])\n"
-         "    return [b'x']\n", "request stream"),
-        ("def app(environ, start_response):\n"
-         "    headers = []\n"
-         "    start_response('200 OK', headers)\n"
-         "    headers.append(('X', 'y'))\n"
-         "    return [b'x']\n", "code between start_response and the body uses"),
-        ("def app(environ, start_response):\n"
-         "    def later():\n"
-         "        return environ['PATH_INFO']\n"
-         "    start_response('200 OK', [])\n"
-         "    return [later().encode()]\n", "nested function"),
+        (
+            "def app(environ, start_response):\n"
+            "    start_response('200 OK', [])\n"
+            "    return make_body()\n",
+            "returns an iterable the rule cannot see into",
+        ),
+        (
+            "def app(environ, start_response):\n"
+            "    if environ['PATH_INFO'] == '/':\n"
+            "        start_response('200 OK', [])\n"
+            "    else:\n"
+            "        start_response('404 Not Found', [])\n"
+            "    return [b'x']\n",
+            "start_response and the body are on different paths",
+        ),
+        (
+            "def app(environ, start_response):\n"
+            "    start_response('200 OK', [])\n"
+            "    while True:\n"
+            "        yield b'x'\n",
+            "start_response is followed by a loop",
+        ),
+        (
+            "def app(environ, start_response):\n"
+            "    for line in environ['wsgi.input']:\n"
+            "        pass\n"
+            "    start_response('200 OK', [])\n"
+            "    return [b'x']\n",
+            "request stream",
+        ),
+        (
+            "def app(environ, start_response):\n"
+            "    headers = []\n"
+            "    start_response('200 OK', headers)\n"
+            "    headers.append(('X', 'y'))\n"
+            "    return [b'x']\n",
+            "code between start_response and the body uses",
+        ),
+        (
+            "def app(environ, start_response):\n"
+            "    def later():\n"
+            "        return environ['PATH_INFO']\n"
+            "    start_response('200 OK', [])\n"
+            "    return [later().encode()]\n",
+            "nested function",
+        ),
     ],
 )
 def test_what_is_not_proven_equivalent_is_adapted(source: str, reason: str) -> None:
@@ -245,9 +263,13 @@ def test_converted_app_completes_lifespan_and_closes_websockets() -> None:
         return [b"x"]
     """)
     app = load_module(after).app
-    lifespan = _run(app, {"type": "lifespan"},
-                    [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
-    assert lifespan == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
+    lifespan = _run(
+        app, {"type": "lifespan"}, [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    )
+    assert lifespan == [
+        {"type": "lifespan.startup.complete"},
+        {"type": "lifespan.shutdown.complete"},
+    ]
     ws = _run(app, {"type": "websocket"}, [{"type": "websocket.connect"}])
     assert ws == [{"type": "websocket.close", "code": 1000}]
 
@@ -263,7 +285,8 @@ def test_prefilter_is_linear_on_comment_banners() -> None:
 
 # Shape of Django's db/migrations/autodetector.py and big test modules: much code, words the
 # text prefilter looks for, and no WSGI app.
-NOT_WSGI_BIG = '''
+NOT_WSGI_BIG = (
+    '''
 """Computes changes; mentions environ and start_response in passing."""
 import os
 
@@ -288,7 +311,9 @@ class Autodetector:
                 pairs = [(app_label, model_name)]
                 graph(pairs)
         return {}
-''' * 40
+'''
+    * 40
+)
 
 
 def test_big_module_without_wsgi_app_is_left_alone_without_positions() -> None:
@@ -307,12 +332,12 @@ def test_big_module_without_wsgi_app_is_left_alone_without_positions() -> None:
 
 
 def test_reported_lines_still_come_from_positions() -> None:
-    before = "x = 1\n\n\n" + dedent('''
+    before = "x = 1\n\n\n" + dedent("""
     def app(environ, start_response):
         start_response("200 OK", [])
         return [b"ok"]
 
     handlers = [app]
-    ''')
+    """)
     _, changes = migrate_text(before)
     assert [(c.line, c.kind) for c in changes] == [(5, "manual")]

@@ -19,7 +19,7 @@ from tests.migrate.test_rule_wsgi_middleware_support import (
     migrate_module,
 )
 
-INNER = '''
+INNER = """
 
 def inner(environ, start_response):
     if environ["PATH_INFO"] == "/boom":
@@ -33,7 +33,7 @@ def inner(environ, start_response):
         [("Content-Type", "text/plain"), ("Content-Length", str(len(body))), ("X-Powered-By", "w")],
     )
     return [body]
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ class Case:
 GET = Req("GET", "/hello?x=1")
 
 CASES: dict[str, Case] = {
-    "auth 401": Case('''
+    "auth 401": Case(
+        """
 class Mw:
     def __init__(self, app, token="secret"):
         self.app = app
@@ -65,8 +66,11 @@ class Mw:
                                                 ("WWW-Authenticate", "Bearer")])
             return [b"who are you?"]
         return self.app(environ, start_response)
-''', (GET, Req("GET", "/x", headers=[("Authorization", "Bearer secret")]))),
-    "api key 403": Case('''
+""",
+        (GET, Req("GET", "/x", headers=[("Authorization", "Bearer secret")])),
+    ),
+    "api key 403": Case(
+        """
 def Mw(app, keys=("k1", "k2")):
     def wrapped(environ, start_response):
         key = environ.get("HTTP_X_API_KEY", "")
@@ -76,8 +80,15 @@ def Mw(app, keys=("k1", "k2")):
         return app(environ, start_response)
 
     return wrapped
-''', (GET, Req("GET", "/a", headers=[("X-API-Key", "k2")]), Req("GET", "/a", headers=[("X-API-Key", "no")]))),
-    "cors preflight and headers": Case('''
+""",
+        (
+            GET,
+            Req("GET", "/a", headers=[("X-API-Key", "k2")]),
+            Req("GET", "/a", headers=[("X-API-Key", "no")]),
+        ),
+    ),
+    "cors preflight and headers": Case(
+        """
 ALLOWED = "https://example.com"
 
 
@@ -102,10 +113,16 @@ class Mw:
             return start_response(status, headers, exc_info)
 
         return self.app(environ, cors_start_response)
-''', (GET, Req("OPTIONS", "/api", headers=[("Origin", "https://example.com")]),
-      Req("GET", "/api", headers=[("Origin", "https://example.com")]),
-      Req("GET", "/api", headers=[("Origin", "https://evil.com")]))),
-    "request id header": Case('''
+""",
+        (
+            GET,
+            Req("OPTIONS", "/api", headers=[("Origin", "https://example.com")]),
+            Req("GET", "/api", headers=[("Origin", "https://example.com")]),
+            Req("GET", "/api", headers=[("Origin", "https://evil.com")]),
+        ),
+    ),
+    "request id header": Case(
+        """
 import itertools
 
 _ids = itertools.count(1)
@@ -123,8 +140,11 @@ class Mw:
             return start_response(status, headers + [(self.header, request_id)], exc_info)
 
         return self.app(environ, start)
-''', (GET, Req("GET", "/b", headers=[("X-Request-Id", "abc")]), GET)),
-    "security headers append": Case('''
+""",
+        (GET, Req("GET", "/b", headers=[("X-Request-Id", "abc")]), GET),
+    ),
+    "security headers append": Case(
+        '''
 def Mw(app):
     """Adds the headers the security review asked for to every response."""
 
@@ -140,8 +160,11 @@ def Mw(app):
         return app(environ, start)
 
     return wrapped
-''', (GET, Req("POST", "/p", body=b"x"))),
-    "header removal": Case('''
+''',
+        (GET, Req("POST", "/p", body=b"x")),
+    ),
+    "header removal": Case(
+        """
 class Mw:
     def __init__(self, app, hidden=("x-powered-by", "server")):
         self.app = app
@@ -153,8 +176,11 @@ class Mw:
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start)
-''', (GET,)),
-    "header replace": Case('''
+""",
+        (GET,),
+    ),
+    "header replace": Case(
+        """
 class Mw:
     def __init__(self, app):
         self.app = app
@@ -167,8 +193,11 @@ class Mw:
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start)
-''', (GET,)),
-    "status capture for logging": Case('''
+""",
+        (GET,),
+    ),
+    "status capture for logging": Case(
+        """
 LOG = []
 
 
@@ -184,14 +213,19 @@ class Mw:
             return start_response(status, headers, exc_info)
 
         return self.app(environ, logging_start_response)
-''', (GET, Req("GET", "/log"), Req("GET", "/log")), inner='''
+""",
+        (GET, Req("GET", "/log"), Req("GET", "/log")),
+        inner="""
 
 def inner(environ, start_response):
     body = " | ".join(LOG).encode("utf-8")
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [body]
-''', stack="app = Mw(inner)"),
-    "timing header": Case('''
+""",
+        stack="app = Mw(inner)",
+    ),
+    "timing header": Case(
+        """
 import time
 
 
@@ -208,8 +242,11 @@ class Mw:
             return start_response(status, headers, exc_info)
 
         return self.app(environ, start)
-''', (GET,)),
-    "prefix mounting": Case('''
+""",
+        (GET,),
+    ),
+    "prefix mounting": Case(
+        """
 class Mw:
     def __init__(self, app, prefix="/shop"):
         self.app = app
@@ -223,9 +260,16 @@ class Mw:
             return self.app(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not mounted here"]
-''', (Req("GET", "/shop/cart?id=3"), Req("GET", "/shop"), Req("GET", "/other"),
-      Req("GET", "/shop/caf%C3%A9"))),
-    "method override": Case('''
+""",
+        (
+            Req("GET", "/shop/cart?id=3"),
+            Req("GET", "/shop"),
+            Req("GET", "/other"),
+            Req("GET", "/shop/caf%C3%A9"),
+        ),
+    ),
+    "method override": Case(
+        """
 class Mw:
     def __init__(self, app):
         self.app = app
@@ -236,8 +280,11 @@ class Mw:
             if override in ("PUT", "PATCH", "DELETE"):
                 environ["REQUEST_METHOD"] = override
         return self.app(environ, start_response)
-''', (Req("POST", "/r", headers=[("X-HTTP-Method-Override", "delete")]), Req("POST", "/r"), GET)),
-    "redirect to https": Case('''
+""",
+        (Req("POST", "/r", headers=[("X-HTTP-Method-Override", "delete")]), Req("POST", "/r"), GET),
+    ),
+    "redirect to https": Case(
+        """
 class Mw:
     def __init__(self, app):
         self.app = app
@@ -249,8 +296,11 @@ class Mw:
             start_response("301 Moved Permanently", [("Location", location), ("Content-Length", "0")])
             return []
         return self.app(environ, start_response)
-''', (Req("GET", "/secure/area", headers=[("Host", "example.com")]), GET)),
-    "trailing slash redirect": Case('''
+""",
+        (Req("GET", "/secure/area", headers=[("Host", "example.com")]), GET),
+    ),
+    "trailing slash redirect": Case(
+        """
 def Mw(app):
     def wrapped(environ, start_response):
         path = environ["PATH_INFO"]
@@ -262,8 +312,11 @@ def Mw(app):
         return app(environ, start_response)
 
     return wrapped
-''', (Req("GET", "/docs?page=2"), Req("GET", "/docs/"), Req("GET", "/file.txt"))),
-    "maintenance 503": Case('''
+""",
+        (Req("GET", "/docs?page=2"), Req("GET", "/docs/"), Req("GET", "/file.txt")),
+    ),
+    "maintenance 503": Case(
+        """
 import os
 
 
@@ -278,8 +331,11 @@ class Mw:
                                                        ("Content-Type", "text/html")])
             return [b"<h1>Back soon</h1>"]
         return self.app(environ, start_response)
-''', (GET, Req("GET", "/health"))),
-    "error page via exc_info": Case('''
+""",
+        (GET, Req("GET", "/health")),
+    ),
+    "error page via exc_info": Case(
+        """
 import sys
 
 
@@ -295,8 +351,11 @@ class Mw:
             start_response("500 Internal Server Error",
                            [("Content-Type", "text/html")], sys.exc_info())
             return [page]
-''', (GET, Req("GET", "/boom"))),
-    "body uppercasing with content-length fix": Case('''
+""",
+        (GET, Req("GET", "/boom")),
+    ),
+    "body uppercasing with content-length fix": Case(
+        """
 class Mw:
     def __init__(self, app):
         self.app = app
@@ -313,8 +372,11 @@ class Mw:
         finally:
             if hasattr(result, "close"):
                 result.close()
-''', (GET, Req("GET", "/shout"))),
-    "gzip-like body transform": Case('''
+""",
+        (GET, Req("GET", "/shout")),
+    ),
+    "gzip-like body transform": Case(
+        """
 import zlib
 
 
@@ -337,8 +399,11 @@ def Mw(app, level=6):
                 result.close()
 
     return wrapped
-''', (GET,)),
-    "close hook counting": Case('''
+""",
+        (GET,),
+    ),
+    "close hook counting": Case(
+        """
 FINISHED = [0]
 
 
@@ -354,14 +419,18 @@ class Mw:
             if hasattr(result, "close"):
                 result.close()
             FINISHED[0] += 1
-''', (GET, Req("GET", "/count"), Req("GET", "/count")), inner='''
+""",
+        (GET, Req("GET", "/count"), Req("GET", "/count")),
+        inner="""
 
 def inner(environ, start_response):
     body = str(FINISHED[0]).encode()
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [body]
-'''),
-    "body size observer": Case('''
+""",
+    ),
+    "body size observer": Case(
+        """
 SIZES = []
 
 
@@ -380,7 +449,9 @@ class Mw:
             if hasattr(result, "close"):
                 result.close()
             SIZES.append(sent)
-''', (GET, Req("GET", "/sizes"), Req("GET", "/sizes")), inner='''
+""",
+        (GET, Req("GET", "/sizes"), Req("GET", "/sizes")),
+        inner="""
 
 def inner(environ, start_response):
     if environ["PATH_INFO"] == "/sizes":
@@ -389,8 +460,10 @@ def inner(environ, start_response):
         body = b"hello world"
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [body]
-'''),
-    "json body validation 400": Case('''
+""",
+    ),
+    "json body validation 400": Case(
+        """
 import io
 import json
 
@@ -410,14 +483,18 @@ class Mw:
                 return [b"invalid JSON"]
             environ["wsgi.input"] = io.BytesIO(body)
         return self.app(environ, start_response)
-''', (Req("POST", "/j", body=b'{"a": 1}'), Req("POST", "/j", body=b"{nope"), GET), inner='''
+""",
+        (Req("POST", "/j", body=b'{"a": 1}'), Req("POST", "/j", body=b"{nope"), GET),
+        inner="""
 
 def inner(environ, start_response):
     data = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
     start_response("200 OK", [("Content-Type", "application/json")])
     return [b"got " + data]
-'''),
-    "buffered body rewrite": Case('''
+""",
+    ),
+    "buffered body rewrite": Case(
+        """
 class Mw:
     def __init__(self, app):
         self.app = app
@@ -435,8 +512,11 @@ class Mw:
         headers.append(("Content-Length", str(len(body))))
         start_response(captured["status"], headers)
         return [body]
-''', (GET,)),
-    "environ key injection": Case('''
+""",
+        (GET,),
+    ),
+    "environ key injection": Case(
+        """
 class Mw:
     def __init__(self, app):
         self.app = app
@@ -444,13 +524,18 @@ class Mw:
     def __call__(self, environ, start_response):
         environ["myapp.user"] = environ.get("HTTP_X_USER", "anonymous")
         return self.app(environ, start_response)
-''', (GET, Req("GET", "/", headers=[("X-User", "ann")])), inner_kind="adapted", inner='''
+""",
+        (GET, Req("GET", "/", headers=[("X-User", "ann")])),
+        inner_kind="adapted",
+        inner="""
 
 def inner(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [("user=" + environ["myapp.user"]).encode()]
-'''),
-    "decorator form": Case('''
+""",
+    ),
+    "decorator form": Case(
+        """
 def Mw(app):
     def wrapped(environ, start_response):
         def start(status, headers, exc_info=None):
@@ -459,14 +544,19 @@ def Mw(app):
         return app(environ, start)
 
     return wrapped
-''', (GET,), inner='''
+""",
+        (GET,),
+        inner="""
 
 @Mw
 def site(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [environ["PATH_INFO"].encode("latin-1")]
-''', stack="app = site"),
-    "decorator factory with arguments": Case('''
+""",
+        stack="app = site",
+    ),
+    "decorator factory with arguments": Case(
+        """
 import functools
 
 
@@ -483,14 +573,19 @@ def require_token(token, realm="demo"):
         return wrapped
 
     return decorator
-''', (GET, Req("GET", "/in", headers=[("X-Token", "s3cret")])), inner='''
+""",
+        (GET, Req("GET", "/in", headers=[("X-Token", "s3cret")])),
+        inner="""
 
 @require_token("s3cret")
 def site(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"welcome " + environ["PATH_INFO"].encode("latin-1")]
-''', stack="app = site"),
-    "stack of three": Case('''
+""",
+        stack="app = site",
+    ),
+    "stack of three": Case(
+        """
 class A:
     def __init__(self, app):
         self.app = app
@@ -524,33 +619,53 @@ def C(app):
         return app(environ, start)
 
     return wrapped
-''', (GET, Req("GET", "/v1/items"), Req("GET", "/v1/x", headers=[("X-Block", "1")])),
-        stack='app = A(B(C(inner), "/v1"))'),
-    "proxy fix": Case('''
+""",
+        (GET, Req("GET", "/v1/items"), Req("GET", "/v1/x", headers=[("X-Block", "1")])),
+        stack='app = A(B(C(inner), "/v1"))',
+    ),
+    "proxy fix": Case(
+        """
 from werkzeug.middleware.proxy_fix import ProxyFix
-''', (GET, Req("GET", "/", headers=[("X-Forwarded-For", "203.0.113.7"),
-                                   ("X-Forwarded-Proto", "https")]),
-      Req("GET", "/", headers=[("X-Forwarded-For", "198.51.100.1, 203.0.113.7")])),
-        inner='''
+""",
+        (
+            GET,
+            Req(
+                "GET",
+                "/",
+                headers=[("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-Proto", "https")],
+            ),
+            Req("GET", "/", headers=[("X-Forwarded-For", "198.51.100.1, 203.0.113.7")]),
+        ),
+        inner="""
 
 def inner(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [(environ["REMOTE_ADDR"] + " " + environ["wsgi.url_scheme"]).encode()]
-''', stack="app = ProxyFix(inner, x_for=1, x_proto=1)"),
-    "proxy fix with x_prefix": Case('''
+""",
+        stack="app = ProxyFix(inner, x_for=1, x_proto=1)",
+    ),
+    "proxy fix with x_prefix": Case(
+        """
 from werkzeug.middleware.proxy_fix import ProxyFix
-''', (GET, Req("GET", "/p", headers=[("X-Forwarded-Prefix", "/base")])), kind="adapted",
-        stack="app = ProxyFix(inner, x_for=1, x_proto=1, x_prefix=1)"),
-    "dispatcher": Case('''
+""",
+        (GET, Req("GET", "/p", headers=[("X-Forwarded-Prefix", "/base")])),
+        kind="adapted",
+        stack="app = ProxyFix(inner, x_for=1, x_proto=1, x_prefix=1)",
+    ),
+    "dispatcher": Case(
+        """
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
 
 def api(environ, start_response):
     start_response("200 OK", [("Content-Type", "application/json")])
     return [('{"script": "%s", "path": "%s"}' % (environ["SCRIPT_NAME"], environ["PATH_INFO"])).encode()]
-''', (GET, Req("GET", "/api/users"), Req("GET", "/api"), Req("GET", "/apix")),
-        stack='app = DispatcherMiddleware(inner, {"/api": api})'),
-    "response iterator class": Case('''
+""",
+        (GET, Req("GET", "/api/users"), Req("GET", "/api"), Req("GET", "/apix")),
+        stack='app = DispatcherMiddleware(inner, {"/api": api})',
+    ),
+    "response iterator class": Case(
+        """
 class Mw:
     def __init__(self, app):
         self.app = app
@@ -569,7 +684,10 @@ class _Closing:
     def close(self):
         if hasattr(self.iterable, "close"):
             self.iterable.close()
-''', (GET,), kind="adapted"),
+""",
+        (GET,),
+        kind="adapted",
+    ),
 }
 
 
@@ -580,7 +698,8 @@ BOTTOM_MESSAGES = ("inside the ASGI middleware stack", "adapters.as_asgi")
 def middleware_kinds(changes: list[Change]) -> list[str]:
     """The kinds the wsgi-middleware rule reported for the middleware themselves."""
     return [
-        c.kind for c in changes
+        c.kind
+        for c in changes
         if c.rule == "wsgi-middleware" and not any(m in c.message for m in BOTTOM_MESSAGES)
     ]
 
@@ -597,8 +716,15 @@ def test_middleware_behaves_the_same(name: str) -> None:
     assert_pipeline_idempotent(after)
 
 
-STACK_AWARE = ("auth 401", "stack of three", "decorator form", "decorator factory with arguments", "json body validation 400",
-               "proxy fix", "environ key injection")
+STACK_AWARE = (
+    "auth 401",
+    "stack of three",
+    "decorator form",
+    "decorator factory with arguments",
+    "json body validation 400",
+    "proxy fix",
+    "environ key injection",
+)
 
 
 @pytest.mark.parametrize("name", STACK_AWARE)
@@ -651,7 +777,7 @@ class Legacy:
         return self.app(environ, start_response)
 '''
 
-SERVER_MODULE = '''
+SERVER_MODULE = """
 from MIDDLEWARE import Legacy, RequestCounter, security_headers
 
 
@@ -662,7 +788,7 @@ def status_app(environ, start_response):
 
 
 app = Legacy(RequestCounter(security_headers(status_app)))
-'''
+"""
 
 
 def test_stack_of_middleware_from_another_module_behaves_the_same() -> None:
@@ -681,7 +807,7 @@ def test_stack_of_middleware_from_another_module_behaves_the_same() -> None:
 
 # --------------------------------------------------------------------------- apps left as WSGI
 
-MW_HEADER = '''
+MW_HEADER = """
 def Mw(app):
     def wrapped(environ, start_response):
         def start(status, headers, exc_info=None):
@@ -690,17 +816,17 @@ def Mw(app):
         return app(environ, start)
 
     return wrapped
-'''
+"""
 
-UNCONVERTIBLE = '''
+UNCONVERTIBLE = """
 
 def inner(environ, start_response):
     environ["app.seen"] = "yes"
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [environ["app.seen"].encode() + environ["PATH_INFO"].encode("latin-1")]
-'''
+"""
 
-OTHER_USE = '''
+OTHER_USE = """
 
 def inner(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
@@ -708,21 +834,29 @@ def inner(environ, start_response):
 
 
 ALL_APPS = [inner]
-'''
+"""
 
 STACKED_LEFT_AS_WSGI = {
-    "stack, app adapted": (MW_HEADER + UNCONVERTIBLE + "\n\napp = Mw(inner)\n",
-                           "inner = WsgiToAsgi(_inner_wsgi)", "app = Mw(inner)"),
-    "stack, app manual": (MW_HEADER + OTHER_USE + "\n\napp = Mw(inner)\n",
-                          "def inner(environ, start_response):", "app = Mw(WsgiToAsgi(inner))"),
-    "decorated, app adapted": (MW_HEADER + "\n\n@Mw\n" + UNCONVERTIBLE.lstrip("\n")
-                               + "\n\napp = inner\n",
-                               "def _inner_wsgi(environ, start_response):",
-                               "inner = Mw(WsgiToAsgi(_inner_wsgi))"),
-    "decorated, app manual": (MW_HEADER + "\n\n@Mw\n" + OTHER_USE.lstrip("\n")
-                              + "\n\napp = inner\n",
-                              "def _inner_wsgi(environ, start_response):",
-                              "inner = Mw(WsgiToAsgi(_inner_wsgi))"),
+    "stack, app adapted": (
+        MW_HEADER + UNCONVERTIBLE + "\n\napp = Mw(inner)\n",
+        "inner = WsgiToAsgi(_inner_wsgi)",
+        "app = Mw(inner)",
+    ),
+    "stack, app manual": (
+        MW_HEADER + OTHER_USE + "\n\napp = Mw(inner)\n",
+        "def inner(environ, start_response):",
+        "app = Mw(WsgiToAsgi(inner))",
+    ),
+    "decorated, app adapted": (
+        MW_HEADER + "\n\n@Mw\n" + UNCONVERTIBLE.lstrip("\n") + "\n\napp = inner\n",
+        "def _inner_wsgi(environ, start_response):",
+        "inner = Mw(WsgiToAsgi(_inner_wsgi))",
+    ),
+    "decorated, app manual": (
+        MW_HEADER + "\n\n@Mw\n" + OTHER_USE.lstrip("\n") + "\n\napp = inner\n",
+        "def _inner_wsgi(environ, start_response):",
+        "inner = Mw(WsgiToAsgi(_inner_wsgi))",
+    ),
 }
 
 
@@ -737,7 +871,12 @@ def test_stacked_app_left_as_wsgi_is_adapted_below_the_middleware(name: str) -> 
     assert "async def wrapped(scope, receive, send):" in after
     assert "@Mw" not in after
     app_kinds = {c.kind for c in changes if c.rule == "wsgi-app"}
-    assert app_kinds == ({"manual"} if "manual" in name and "stack" not in name
-                         else {"manual", "adapted"} if "manual" in name else {"adapted"}), changes
+    assert app_kinds == (
+        {"manual"}
+        if "manual" in name and "stack" not in name
+        else {"manual", "adapted"}
+        if "manual" in name
+        else {"adapted"}
+    ), changes
     assert_same_behaviour(before, after, [GET, Req("GET", "/x")], asgi_servers=("uvicorn",))
     assert_pipeline_idempotent(after)

@@ -41,7 +41,7 @@ def test_might_apply_is_false_without_middleware() -> None:
 
 
 def test_short_circuit_class() -> None:
-    after, kinds = rule('''
+    after, kinds = rule("""
     class Auth:
         def __init__(self, app, token):
             self.app = app
@@ -52,9 +52,9 @@ def test_short_circuit_class() -> None:
                 start_response("401 Unauthorized", [("Content-Type", "text/plain")])
                 return [b"no"]
             return self.app(environ, start_response)
-    ''')
+    """)
     assert kinds == ["converted"]
-    assert after == dedent('''
+    assert after == dedent("""
     from adapters import asgi_helpers
 
     class Auth:
@@ -76,11 +76,11 @@ def test_short_circuit_class() -> None:
                 await send({"type": "http.response.body", "body": b"no"})
                 return
             await self.app(scope, receive, send)
-    ''')
+    """)
 
 
 def test_start_response_wrapper_factory() -> None:
-    after, kinds = rule('''
+    after, kinds = rule("""
     import functools
 
 
@@ -94,9 +94,9 @@ def test_start_response_wrapper_factory() -> None:
             return app(environ, start)
 
         return wrapped
-    ''')
+    """)
     assert kinds == ["converted"]
-    assert after == dedent('''
+    assert after == dedent("""
     import functools
     from adapters import asgi_helpers
 
@@ -117,11 +117,11 @@ def test_start_response_wrapper_factory() -> None:
             await app(scope, receive, send_wrapper)
 
         return wrapped
-    ''')
+    """)
 
 
 def test_environ_writes_become_a_scope_copy() -> None:
-    after, kinds = rule('''
+    after, kinds = rule("""
     def mount(app, prefix):
         def wrapped(environ, start_response):
             environ["SCRIPT_NAME"] += prefix
@@ -131,16 +131,22 @@ def test_environ_writes_become_a_scope_copy() -> None:
             return app(environ, start_response)
 
         return wrapped
-    ''')
+    """)
     assert kinds == ["converted"]
-    assert 'scope = asgi_helpers.with_wsgi_path(scope, script_name=asgi_helpers.script_name(scope) + prefix)' in after
-    assert "scope = asgi_helpers.with_wsgi_path(scope, path_info=asgi_helpers.path_info(scope)[len(prefix):])" in after
+    assert (
+        "scope = asgi_helpers.with_wsgi_path(scope, script_name=asgi_helpers.script_name(scope) + prefix)"
+        in after
+    )
+    assert (
+        "scope = asgi_helpers.with_wsgi_path(scope, path_info=asgi_helpers.path_info(scope)[len(prefix):])"
+        in after
+    )
     assert 'scope = asgi_helpers.with_request_header(scope, "x-mounted", "yes")' in after
     assert 'scope = asgi_helpers.with_request_header(scope, "cookie", None)' in after
 
 
 def test_unconvertible_middleware_is_adapted_with_one_marker() -> None:
-    before = '''
+    before = """
     class Retry:
         def __init__(self, app):
             self.app = app
@@ -150,7 +156,7 @@ def test_unconvertible_middleware_is_adapted_with_one_marker() -> None:
                 return list(self.app(environ, start_response))
             except ConnectionError:
                 return list(self.app(environ, start_response))
-    '''
+    """
     after, kinds = rule(before)
     assert kinds == ["adapted"]
     assert "class _RetryWsgi:" in after
@@ -160,7 +166,7 @@ def test_unconvertible_middleware_is_adapted_with_one_marker() -> None:
 
 
 def test_middleware_used_by_code_the_rule_cannot_follow_stays_wsgi() -> None:
-    before = '''
+    before = """
     from flask import Flask
 
     flask_app = Flask(__name__)
@@ -175,11 +181,11 @@ def test_middleware_used_by_code_the_rule_cannot_follow_stays_wsgi() -> None:
 
 
     flask_app.wsgi_app = Mw(flask_app.wsgi_app)
-    '''
+    """
     after, kinds = rule(before)
     assert kinds == ["manual"]  # Flask's wsgi_app must stay a WSGI app
     assert "flask_app.wsgi_app = Mw(flask_app.wsgi_app)" in after
-    before_odd = '''
+    before_odd = """
     class Mw:
         def __init__(self, app):
             self.app = app
@@ -190,11 +196,13 @@ def test_middleware_used_by_code_the_rule_cannot_follow_stays_wsgi() -> None:
 
     def create_app(inner):
         return Mw(inner)
-    '''
+    """
     after, kinds = rule(before_odd)
     assert kinds == ["manual"]
     assert "def __call__(self, environ, start_response)" in after
-    assert "# migrate[wsgi-middleware]: `Mw` is also used here in ways the rule cannot follow" in after
+    assert (
+        "# migrate[wsgi-middleware]: `Mw` is also used here in ways the rule cannot follow" in after
+    )
 
 
 def test_wsgi_app_rule_does_not_claim_converted_or_adapted_middleware() -> None:
@@ -215,7 +223,7 @@ def test_stack_bottom_is_converted_by_the_wsgi_app_rule() -> None:
 
 
 def test_stack_of_middleware_from_another_module() -> None:
-    before = '''
+    before = """
     from middleware import RequestCounter, security_headers
 
 
@@ -225,7 +233,7 @@ def test_stack_of_middleware_from_another_module() -> None:
 
 
     application = RequestCounter(security_headers(status_app))
-    '''
+    """
     after, kinds = rule(before)
     assert kinds == ["adapted"]
     assert (
@@ -235,7 +243,7 @@ def test_stack_of_middleware_from_another_module() -> None:
 
 
 def test_third_party_middleware() -> None:
-    after, kinds = rule('''
+    after, kinds = rule("""
     from paste.translogger import TransLogger
     from werkzeug.middleware.dispatcher import DispatcherMiddleware
     from werkzeug.middleware.proxy_fix import ProxyFix
@@ -247,42 +255,47 @@ def test_third_party_middleware() -> None:
     app = ProxyFix(DispatcherMiddleware(inner, {"/api": api}), x_for=1, x_proto=1)
     logged = TransLogger(SharedDataMiddleware(inner, {"/static": "static"}))
     site = WhiteNoise(inner, root="static/", prefix="assets/")
-    ''')
+    """)
     assert sorted(kinds) == ["adapted", "adapted", "adapted", "converted", "converted", "converted"]
-    assert 'app = ProxyHeadersMiddleware(Router({"/api": api, "/": inner}), trusted_hosts="127.0.0.1")' in after
+    assert (
+        'app = ProxyHeadersMiddleware(Router({"/api": api, "/": inner}), trusted_hosts="127.0.0.1")'
+        in after
+    )
     assert "from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware" in after
     assert "werkzeug.middleware.proxy_fix" not in after
     assert "werkzeug.middleware.dispatcher" not in after
     assert "whitenoise" not in after
     assert (
-        'logged = wsgi_middleware(TransLogger)(wsgi_middleware(SharedDataMiddleware)(inner, '
+        "logged = wsgi_middleware(TransLogger)(wsgi_middleware(SharedDataMiddleware)(inner, "
         '{"/static": "static"}))' in after
     )
-    assert "site = ServeStaticASGI(as_asgi(inner), root=\"static/\", prefix=\"assets/\")" in after
+    assert 'site = ServeStaticASGI(as_asgi(inner), root="static/", prefix="assets/")' in after
     assert "# migrate[wsgi-middleware]: `TransLogger` stays WSGI" in after
     assert "Starlette's StaticFiles (mounted with adapters.Router) is the ASGI counterpart" in after
 
 
 def test_proxy_fix_with_prefix_is_adapted() -> None:
-    after, kinds = rule('''
+    after, kinds = rule("""
     from werkzeug.middleware.proxy_fix import ProxyFix
     from myproject import inner
 
     app = ProxyFix(inner, x_for=1, x_proto=1, x_host=1, x_prefix=1)
-    ''')
+    """)
     assert kinds == ["adapted"]
-    assert "app = wsgi_middleware(ProxyFix)(inner, x_for=1, x_proto=1, x_host=1, x_prefix=1)" in after
+    assert (
+        "app = wsgi_middleware(ProxyFix)(inner, x_for=1, x_proto=1, x_host=1, x_prefix=1)" in after
+    )
     assert "x_host=1 has no counterpart" in after and "x_prefix=1 has no counterpart" in after
 
 
 def test_shared_data_with_starlette_becomes_static_files() -> None:
-    after, kinds = rule('''
+    after, kinds = rule("""
     import starlette
     from werkzeug.middleware.shared_data import SharedDataMiddleware
     from myproject import inner
 
     app = SharedDataMiddleware(inner, {"/static": "/srv/static"})
-    ''')
+    """)
     assert kinds == ["converted"]
     assert 'app = Router({"/static": StaticFiles(directory="/srv/static"), "/": inner})' in after
     assert "from starlette.staticfiles import StaticFiles" in after
