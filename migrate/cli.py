@@ -6,6 +6,7 @@ Exit status (the contract): 0 done; 1 with ``--check`` when anything would chang
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import os
@@ -451,9 +452,13 @@ def entry_point() -> None:
         code: object = 0
     except SystemExit as exc:
         code = exc.code
+    if sys.gettrace() is not None or sys.getprofile() is not None:
+        # a profiler or a coverage tool is watching: it saves its data on the way out
+        raise SystemExit(code)
     if isinstance(code, str):  # sys.exit("message"): printed, status 1
         print(code, file=sys.stderr)
         code = 1
+    atexit._run_exitfuncs()  # what others registered to run at exit still runs
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError):  # the reader went away: nothing more to say
             stream.flush()
