@@ -34,8 +34,9 @@ _QUOTED_EVIDENCE = re.compile(  # one scan for both kinds of string literal
 )
 # The first argument of a call, up to what shows there are more (a comma), star arguments, or
 # parentheses nested too deep to follow (then the text counts, to stay a superset): a
-# parameter called with one argument is not start_response.
-_FIRST_ARGUMENT = r"(?:[^(),*]|\([^()]*\))*"
+# parameter called with one argument is not start_response. A keyword argument (``x=``, but
+# not ``==``, ``<=``... nor ``:=``) ends it too: no positional argument can follow one.
+_FIRST_ARGUMENT = r"(?:[^(),*=]|[=!<>:]=|\([^()]*\))*"
 
 
 def names_a_cgi_key(source: str) -> bool:
@@ -148,10 +149,13 @@ def _parameter_names(
             spans.append(match.span(2))
         if match.group(1) not in _METHODS_THE_RULES_READ and _RECEIVER_FIRST.match(match.group(2)):
             continue  # a method the rules never read (most defs): not worth splitting
-        params = _positional_names(match.group(2))
+        text, whole = match.group(2), None
+        if "(" in text:  # cut short inside a default or an annotation: read on to its end
+            whole = _whole_parameter_list(source, match.start(2))
+        params = _positional_names(whole or text, complete=whole is not None)
         if params is None:
-            # cut short inside a default or an annotation, or comments and line continuations
-            # in the list: every identifier around it counts
+            # not read to its end, or comments and line continuations in the list: every
+            # identifier around it counts
             around = _IDENT.findall(source, match.start(2), match.start(2) + 400)
             names.update(around)
             seconds.update(around)
@@ -176,12 +180,14 @@ _METHODS_THE_RULES_READ = frozenset({"__call__", "__init__"})
 _RECEIVER_FIRST = re.compile(r"\s*(?:self|cls)\s*(?:[,:]|$)")
 
 
-def _positional_names(text: str) -> list[str] | None:
+def _positional_names(text: str, *, complete: bool = False) -> list[str] | None:
     """The positional parameter names in the text of a parameter list (up to ``*``), or
-    None when the text is not simple enough to read (a default or an annotation with
-    parentheses cut it short, comments, line continuations)."""
-    if "(" in text or "#" in text or "\\" in text:
+    None when the text is not simple enough to read (cut short at a parenthesis of a
+    default or an annotation unless ``complete``, comments, line continuations)."""
+    if (not complete and "(" in text) or "#" in text or "\\" in text:
         return None
+    if not complete and (text.count('"') % 2 or text.count("'") % 2):
+        return None  # cut short at a ")" inside a string
     params: list[str] = []
     for part in _split_top_level(text):
         part = part.strip()
@@ -212,15 +218,33 @@ def may_hold_wsgi_call_method(source: str) -> bool:
     return False
 
 
+def _whole_parameter_list(source: str, start: int) -> str | None:
+    """The text of the parameter list opening just before ``start``, up to its closing
+    parenthesis (``x=f(1), y=2``), or None where strings, comments or a very long list
+    make a plain count of brackets unsafe."""
+    depth = 0
+    for index in range(start, min(len(source), start + 2000)):
+        char = source[index]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth == 0:
+                return source[start:index] if char == ")" else None
+            depth -= 1
+        elif char in "'\"#\\":
+            return None
+    return None
+
+
 def _split_top_level(text: str) -> list[str]:
-    """``text`` split at the commas outside brackets (``a: dict[str, int], b``)."""
-    if "[" not in text and "{" not in text:
+    """``text`` split at the commas outside brackets (``a: dict[str, int], b=f(1, 2)``)."""
+    if "[" not in text and "{" not in text and "(" not in text:
         return text.split(",")
     parts, depth, start = [], 0, 0
     for index, char in enumerate(text):
-        if char in "[{":
+        if char in "([{":
             depth += 1
-        elif char in "]}":
+        elif char in ")]}":
             depth -= 1
         elif char == "," and depth == 0:
             parts.append(text[start:index])

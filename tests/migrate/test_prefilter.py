@@ -296,3 +296,26 @@ def test_headers_as_the_only_sign_of_http_mean_the_same_to_each_stage(
         assert rule.might_apply_to_tree(ast.parse(source), source)
     else:
         assert not rule.might_apply_to_tree(ast.parse(source), source)
+
+
+@pytest.mark.parametrize(
+    ("call", "found"),
+    [
+        ("respond(status, headers)", True),
+        ("respond(status == OK and '200 OK', headers)", True),
+        ("respond(status=status, headers=headers)", False),  # no positional argument
+        ("respond(*args)", True),
+    ],
+)
+def test_the_text_stage_reads_the_first_argument_of_a_call(call: str, found: bool) -> None:
+    source = f"def app(environ, respond):\n    {call}\n    return ['200 OK']\n"
+    assert may_hold_wsgi_callable(source) is found
+
+
+@pytest.mark.parametrize(
+    "params",
+    ["environ, start_response=make(1, 2)", 'environ, start_response=")"', "environ=(1, ')'), sr=2"],
+)
+def test_the_text_stage_reads_parameter_lists_with_parentheses_and_strings(params: str) -> None:
+    source = f"def app({params}):\n    start_response('200 OK', [])\n    sr('200 OK', [])\n"
+    assert may_hold_wsgi_callable(source)
