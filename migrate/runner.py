@@ -677,23 +677,31 @@ class ScanResult:
 
 
 def scan_file(
-    task: FileTask, rules: Sequence[type[Rule]], timeout: float | None = DEFAULT_FILE_TIMEOUT
+    task: FileTask,
+    rules: Sequence[type[Rule]],
+    timeout: float | None = DEFAULT_FILE_TIMEOUT,
+    rules_now: bool = True,
 ) -> ScanResult:
     """Read a file and run everything short of libcst on it: decoding, the syntax check and
     both prefilter stages. Most files are done there (unchanged, or an error). For the few
     that pass the prefilters: the module's summary and imports, and the rules, given an
     empty project index: unless a rule looked up a module that the whole index has, that
-    result is final (it would be the same with the whole index). Never raises."""
+    result is final (it would be the same with the whole index). Without ``rules_now``, the
+    rules wait for the whole index (the file's result is None). Never raises."""
     data = _read(task)
     if isinstance(data, FileResult):
         return ScanResult(data)
-    scan = _scan(task, data, rules, timeout)
+    scan = _scan(task, data, rules, timeout, rules_now)
     scan.content_hash = cache_module.content_hash(data)
     return scan
 
 
 def _scan(
-    task: FileTask, data: bytes, rules: Sequence[type[Rule]], timeout: float | None
+    task: FileTask,
+    data: bytes,
+    rules: Sequence[type[Rule]],
+    timeout: float | None,
+    rules_now: bool,
 ) -> ScanResult:
     _stage[0] = "decoding"
     migrated: FileResult | None = None
@@ -703,7 +711,7 @@ def _scan(
             candidates, tree = _prefilter(text, rules)
             summary = _summary_of(text, task.relpath, tree) if candidates else None
             queries: frozenset[tuple[str, str, str]] = frozenset()
-            if candidates:
+            if candidates and rules_now:
                 probe = ProjectIndex()
                 # the prefilters ran just above: not again
                 migrated = _migrated(task, data, rules, probe, candidates)
@@ -795,8 +803,8 @@ def _init_worker(refs: Sequence[RuleRef], timeout: float | None) -> None:
     _worker_timeout[0] = timeout
 
 
-def _scan_chunk(tasks: Sequence[FileTask]) -> list[ScanResult]:
-    return [scan_file(task, _worker_rules, _worker_timeout[0]) for task in tasks]
+def _scan_chunk(tasks: Sequence[FileTask], rules_now: bool) -> list[ScanResult]:
+    return [scan_file(task, _worker_rules, _worker_timeout[0], rules_now) for task in tasks]
 
 
 def _summarize_chunk(tasks: Sequence[FileTask]) -> list[tuple[ModuleSummary | None]]:
@@ -898,6 +906,11 @@ def run_files(
             # With nothing to look up (a first run), the workers hash what they read, and
             # this process reads no file at all.
             lookups = cache is not None and not cache.is_empty()
+            # On a big tree the rules run during the scan, on the files they may change,
+            # while the other files are being scanned; a result stands unless the whole
+            # index answers a lookup it made. On a small one the scan is over at once, and
+            # a file whose helpers live in a module of the run would be done twice.
+            rules_now = len(tasks) > RULES_WAIT_UP_TO
             hashes: list[str | None] = _content_hashes(tasks) if lookups else [None] * len(tasks)
             scans = _through_cache(
                 cache if lookups else None,
@@ -905,7 +918,7 @@ def run_files(
                 tasks,
                 lambda todo: _in_pool(
                     pool(len(todo)), _scan_chunk, todo, _chunk_size(len(todo), jobs),
-                    lambda task: scan_file(task, rules, timeout), (),
+                    lambda task: scan_file(task, rules, timeout, rules_now), (rules_now,),
                 ),
                 keep=_worth_keeping,
                 revive=_scan_for,
@@ -983,6 +996,11 @@ def run_files(
         finally:
             if executor is not None:
                 executor.shutdown(wait=True, cancel_futures=True)
+
+
+#: Runs of at most this many files run the rules once the whole project index is known
+#: (see run_files).
+RULES_WAIT_UP_TO = 100
 
 
 def _worth_keeping(scan: ScanResult) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from migrate import runner
 from migrate.diffing import file_diff, split_lines
 from migrate.rules.base import FileContext
 from migrate.runner import (
@@ -177,8 +178,19 @@ def app(environ, start_response):
 """
 
 
+@pytest.fixture(params=["small run", "big run"])
+def run_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Both ways run_files works: on a small run the rules wait for the project index; on a
+    big one they run during the scan and again where the index answers their lookups."""
+    if request.param == "big run":
+        monkeypatch.setattr(runner, "RULES_WAIT_UP_TO", 0)
+    return str(request.param)
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_run_files_tells_each_module_what_the_others_define(tmp_path: Path, jobs: int) -> None:
+def test_run_files_tells_each_module_what_the_others_define(
+    tmp_path: Path, jobs: int, run_size: str
+) -> None:
     # The app hands environ and start_response to helpers of another module: the first pass
     # summarizes helpers.py, so the second can convert the app (helpers.py stays as it is).
     files = {"helpers.py": HELPERS_MODULE, "app.py": APP_MODULE, "other.py": "x = 1\n"}
@@ -206,7 +218,9 @@ def test_run_files_tells_each_module_what_the_others_define(tmp_path: Path, jobs
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_run_files_leaves_an_app_other_modules_call_as_wsgi(tmp_path: Path, jobs: int) -> None:
+def test_run_files_leaves_an_app_other_modules_call_as_wsgi(
+    tmp_path: Path, jobs: int, run_size: str
+) -> None:
     files = {
         "pages.py": "def index(environ, start_response):\n"
         '    start_response("200 OK", [])\n'
