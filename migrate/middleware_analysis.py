@@ -111,9 +111,19 @@ class Middleware:
 
 
 def calls_inner(node: cst.CSTNode, spellings: set[str], environ: str) -> bool:
-    """``node`` calls the wrapped app (one of ``spellings``) with the environ first."""
+    """``node`` calls the wrapped app (one of ``spellings``) with the environ first, and
+    uses what it returns: a middleware hands the app's response on (or reads it), where a
+    wrapper of a signal handler or a callback, ``self.handler(signum, frame)``, drops it."""
+    discarded = {
+        id(small.value)
+        for n in walk(node)
+        if isinstance(n, cst.SimpleStatementLine)
+        for small in n.body
+        if isinstance(small, cst.Expr)
+    }
     return any(
         isinstance(n, cst.Call)
+        and id(n) not in discarded
         and analysis.dotted_name(n.func) in spellings
         and n.args
         and is_plain_name(n.args[0].value, environ)

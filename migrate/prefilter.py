@@ -466,8 +466,11 @@ def _is_wsgi_callable(func: ast.FunctionDef, enclosing_params: frozenset[str]) -
     # start_response is the second parameter of an app, the first of a response helper
     callables = set(_positional_params(func)[:2])
     shows_http = calls_a_parameter = hands_both_on = False
+    discarded: set[int] = set()  # calls whose result is dropped (met before them: BFS)
     for node in ast.walk(func):
-        if isinstance(node, ast.Call):
+        if isinstance(node, ast.Expr):
+            discarded.add(id(node.value))
+        elif isinstance(node, ast.Call):
             if _positional_count(node) < 2:
                 continue
             callee = node.func
@@ -476,7 +479,12 @@ def _is_wsgi_callable(func: ast.FunctionDef, enclosing_params: frozenset[str]) -
             if _hands_on_with_status(node, second, callables):
                 return True
             if _first_arg_is(node, environ):
-                if isinstance(callee, ast.Name) and callee.id in enclosing_params:
+                # closure middleware hands on (or reads) what the app returns
+                if (
+                    isinstance(callee, ast.Name)
+                    and callee.id in enclosing_params
+                    and id(node) not in discarded
+                ):
                     return True
                 arg = node.args[1]
                 hands_both_on = hands_both_on or (isinstance(arg, ast.Name) and arg.id == second)
@@ -495,8 +503,12 @@ def _is_middleware_class(node: ast.ClassDef) -> bool:
     params = _wsgi_params(call)
     if params is None:
         return False
+    # what the app returns is handed on or read: a wrapper of a signal handler or a
+    # callback (``self.handler(signum, frame)``) drops it
+    discarded = {id(n.value) for n in ast.walk(call) if isinstance(n, ast.Expr)}
     return any(
-        _first_arg_is(c, params[0]) and isinstance(c.func, ast.Attribute) for c in _calls(call)
+        _first_arg_is(c, params[0]) and isinstance(c.func, ast.Attribute) and id(c) not in discarded
+        for c in _calls(call)
     )
 
 

@@ -319,3 +319,44 @@ def test_the_text_stage_reads_the_first_argument_of_a_call(call: str, found: boo
 def test_the_text_stage_reads_parameter_lists_with_parentheses_and_strings(params: str) -> None:
     source = f"def app({params}):\n    start_response('200 OK', [])\n    sr('200 OK', [])\n"
     assert may_hold_wsgi_callable(source)
+
+
+SIGNAL_HANDLERS = {
+    "class": """
+        class Handler:
+            def __init__(self, default_handler):
+                self.default_handler = default_handler
+
+            def __call__(self, signum, frame):
+                self.default_handler(signum, frame)
+                self.called = True
+
+
+        handler = Handler(signal.getsignal(signal.SIGINT))
+        signal.signal(signal.SIGINT, handler)
+    """,
+    "closure": """
+        def logged(handler):
+            def wrapped(signum, frame):
+                log("signal", signum)
+                handler(signum, frame)
+
+            return wrapped
+    """,
+}
+
+
+@pytest.mark.parametrize("source", SIGNAL_HANDLERS.values(), ids=SIGNAL_HANDLERS.keys())
+def test_a_wrapper_that_drops_what_it_calls_returns_is_no_middleware(source: str) -> None:
+    """Shaped like WSGI middleware (two parameters, the first handed on), but what the
+    wrapped callable returns is dropped: no WSGI middleware does that (the response is what
+    the app returns), so neither the rule nor the shape stage takes it for one."""
+    text = textwrap.dedent(source)
+    middleware = rules_by_id()["wsgi-middleware"]
+    assert migrate_text(text, middleware) == (text, [])
+    assert not middleware.might_apply_to_tree(ast.parse(text), text)
+    # handing the result on makes it one
+    handing_on = text.replace("        handler(signum", "        return handler(signum").replace(
+        "        self.default_handler(signum", "        return self.default_handler(signum"
+    )
+    assert middleware.might_apply_to_tree(ast.parse(handing_on), handing_on)
