@@ -291,15 +291,62 @@ def _may_hold_wsgi_callable(text: _Text) -> bool:
     # the regex engine would try every position
     if re.search(rf"(?<![\w.])(?:{_alternatives(names)})\s*\({_FIRST_ARGUMENT}[,*(]", source):
         return True
-    # start_response handed on (to a sub-app, to a response helper of another module), not
-    # merely named in a parameter list
-    handed_on = re.compile(rf"[(,]\s*(?:{_alternatives(seconds)})\s*[,)]")
-    starts = [start for start, _ in parameter_lists]
+    # start_response handed on, not merely named in a parameter list: to a sub-app with
+    # the environ (``return sub(environ, start_response)``)...
+    starts = [start - 1 for start, _ in parameter_lists]  # at their "("
+
+    def in_parameter_list(position: int) -> bool:
+        index = bisect.bisect_right(starts, position) - 1
+        return index >= 0 and position <= parameter_lists[index][1]
+
+    firsts = {name for found in text.first_params().values() for name in found}
+    sub_app = rf"\(\s*(?:{_alternatives(firsts)})\s*,\s*(?:{_alternatives(seconds)})\s*[,)]"
+    if firsts and any(not in_parameter_list(m.start()) for m in re.finditer(sub_app, source)):
+        return True
+    # ... or to a call holding a status (a response helper: ``respond(start_response,
+    # 404)``, ``html_response(start_response, page, status=404)``; a helper's own
+    # start_response may be its first parameter)
+    handed_on = re.compile(rf"[(,]\s*(?:{_alternatives(seconds | firsts)})\s*[,)]")
     for match in handed_on.finditer(source):
-        index = bisect.bisect_right(starts, match.start()) - 1
-        if index < 0 or match.start() > parameter_lists[index][1]:
+        if in_parameter_list(match.start()):
+            continue
+        call = _enclosing_call(source, match.start() + 1)
+        if call is None or _STATUS_IN_CALL.search(call):
             return True
     return False
+
+
+_STATUS_IN_CALL = re.compile(_STATUS_NUMBER)
+
+
+def _enclosing_call(source: str, position: int) -> str | None:
+    """The text between the parentheses around ``position`` (the arguments of the call
+    there), or None where it is not found within a few lines (then the caller must assume
+    the worst: its test is a superset)."""
+    depth, start = 0, position - 1
+    while start >= max(0, position - 3000):
+        char = source[start]
+        if char in ")]}":
+            depth += 1
+        elif char in "([{":
+            if depth == 0:
+                break
+            depth -= 1
+        start -= 1
+    else:
+        return None
+    if source[start] != "(":
+        return None
+    depth = 0
+    for end in range(start + 1, min(len(source), start + 3000)):
+        char = source[end]
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            if depth == 0:
+                return source[start + 1 : end]
+            depth -= 1
+    return None
 
 
 #: "return wrapped": a function handing back a name (closure middleware returns its inner def);

@@ -360,3 +360,32 @@ def test_a_wrapper_that_drops_what_it_calls_returns_is_no_middleware(source: str
         "        self.default_handler(signum", "        return self.default_handler(signum"
     )
     assert middleware.might_apply_to_tree(ast.parse(handing_on), handing_on)
+
+
+@pytest.mark.parametrize(
+    ("body", "found"),
+    [
+        ("return sub_app(environ, start_response)", True),
+        ("return html_response(start_response, page, status=404)", True),
+        ('return respond(start_response, "404 Not Found")', True),
+        (
+            "return helpers.render(\n        start_response,\n        page,\n        200,\n    )",
+            True,
+        ),
+        ("log(start_response, page)", False),  # no status, no environ before it
+    ],
+    ids=["sub-app", "status keyword", "status string", "over lines", "no status"],
+)
+def test_the_text_stage_follows_start_response_handed_on(body: str, found: bool) -> None:
+    source = f"def app(environ, start_response):\n    page = ['<h1>']\n    {body}\n"
+    source += 'HEADERS = [("Content-Type", "text/html")]\n'  # a sign of HTTP elsewhere
+    assert may_hold_wsgi_callable(source) is found
+
+
+def test_a_helper_handing_on_its_first_parameter_with_a_status_passes_the_text_stage() -> None:
+    source = (
+        "def not_found(start_response, page):\n"
+        "    return respond(start_response, 404, page)\n"
+        'HEADERS = [("Content-Type", "text/html")]\n'
+    )
+    assert may_hold_wsgi_callable(source)
