@@ -25,7 +25,7 @@ _RECEIVERS = frozenset({"self", "cls"})
 
 # Signs of HTTP that the shape stage insists on (see _is_http_literal), as they appear in
 # text: a status literal, a CGI/WSGI environ key literal, or a (header, value) pair: a tuple
-# whose first item is a string starting with a letter, as an item of a list.
+# whose first item is a string starting with a letter, as an item of a list or a tuple.
 _QUOTED_EVIDENCE = re.compile(  # one scan for both kinds of string literal
     r"""["'](?:[1-9][0-9][0-9][ "']"""
     r"""|(?P<cgi>REQUEST_METHOD|SCRIPT_NAME|PATH_INFO|QUERY_STRING|CONTENT_TYPE|CONTENT_LENGTH"""
@@ -151,7 +151,7 @@ def _parameter_names(
             continue  # a method the rules never read (most defs): not worth splitting
         text, whole = match.group(2), None
         if "(" in text:  # cut short inside a default or an annotation: read on to its end
-            whole = _whole_parameter_list(source, match.start(2))
+            whole = _to_closing_parenthesis(source, match.start(2))
         params = _positional_names(whole or text, complete=whole is not None)
         if params is None:
             # not read to its end, or comments and line continuations in the list: every
@@ -218,12 +218,18 @@ def may_hold_wsgi_call_method(source: str) -> bool:
     return False
 
 
-def _whole_parameter_list(source: str, start: int) -> str | None:
-    """The text of the parameter list opening just before ``start``, up to its closing
-    parenthesis (``x=f(1), y=2``), or None where strings, comments or a very long list
-    make a plain count of brackets unsafe."""
+#: Where a plain count of brackets goes wrong: a bracket in a string or a comment (and a
+#: backslash, which may escape a quote).
+_UNSAFE_FOR_BRACKETS = "'\"#\\"
+#: How far the bracket counts look (a few lines): beyond, the text tests assume the worst.
+_BRACKETS_REACH = 2000
+
+
+def _to_closing_parenthesis(source: str, start: int) -> str | None:
+    """The text from ``start`` (just after a "(") to the ")" closing it, or None where a
+    plain count of brackets is unsafe (strings, comments) or it is out of reach."""
     depth = 0
-    for index in range(start, min(len(source), start + 2000)):
+    for index in range(start, min(len(source), start + _BRACKETS_REACH)):
         char = source[index]
         if char in "([{":
             depth += 1
@@ -231,7 +237,7 @@ def _whole_parameter_list(source: str, start: int) -> str | None:
             if depth == 0:
                 return source[start:index] if char == ")" else None
             depth -= 1
-        elif char in "'\"#\\":
+        elif char in _UNSAFE_FOR_BRACKETS:
             return None
     return None
 
@@ -321,10 +327,10 @@ _STATUS_IN_CALL = re.compile(_STATUS_NUMBER)
 
 def _enclosing_call(source: str, position: int) -> str | None:
     """The text between the parentheses around ``position`` (the arguments of the call
-    there), or None where it is not found within a few lines (then the caller must assume
-    the worst: its test is a superset)."""
+    there), or None where a plain count of brackets cannot tell (strings, comments, out of
+    reach): then the caller must assume the worst, its test being a superset."""
     depth, start = 0, position - 1
-    while start >= max(0, position - 3000):
+    while start >= max(0, position - _BRACKETS_REACH):
         char = source[start]
         if char in ")]}":
             depth += 1
@@ -332,21 +338,14 @@ def _enclosing_call(source: str, position: int) -> str | None:
             if depth == 0:
                 break
             depth -= 1
+        elif char in _UNSAFE_FOR_BRACKETS:
+            return None
         start -= 1
     else:
         return None
     if source[start] != "(":
         return None
-    depth = 0
-    for end in range(start + 1, min(len(source), start + 3000)):
-        char = source[end]
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            if depth == 0:
-                return source[start + 1 : end]
-            depth -= 1
-    return None
+    return _to_closing_parenthesis(source, start + 1)
 
 
 #: "return wrapped": a function handing back a name (closure middleware returns its inner def);

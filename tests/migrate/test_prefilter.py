@@ -372,9 +372,17 @@ def test_a_wrapper_that_drops_what_it_calls_returns_is_no_middleware(source: str
             "return helpers.render(\n        start_response,\n        page,\n        200,\n    )",
             True,
         ),
+        ('return respond(start_response, ")", 404)', True),  # a ")" in a string
         ("log(start_response, page)", False),  # no status, no environ before it
     ],
-    ids=["sub-app", "status keyword", "status string", "over lines", "no status"],
+    ids=[
+        "sub-app",
+        "status keyword",
+        "status string",
+        "over lines",
+        "paren in a string",
+        "no status",
+    ],
 )
 def test_the_text_stage_follows_start_response_handed_on(body: str, found: bool) -> None:
     source = f"def app(environ, start_response):\n    page = ['<h1>']\n    {body}\n"
