@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from migrate.analysis import dotted_name
 from migrate.markers import MARKER_RE
 
 
@@ -29,13 +30,13 @@ def add_imports(module: cst.Module, imports: list[tuple[str, str | None]]) -> cs
     for index in range(start, end):  # what the top block imports already
         node = _import_of(body[index])
         if isinstance(node, cst.Import):
-            modules -= {_dotted(a.name) for a in node.names if a.asname is None}
+            modules -= {dotted_name(a.name) for a in node.names if a.asname is None}
         elif isinstance(node, cst.ImportFrom) and not node.relative and node.module is not None:
-            source = _dotted(node.module)
+            source = dotted_name(node.module)
             if isinstance(node.names, cst.ImportStar):
                 objects.pop(source, None)
             elif source in objects:
-                objects[source] -= {_dotted(a.name) for a in node.names if a.asname is None}
+                objects[source] -= {dotted_name(a.name) for a in node.names if a.asname is None}
                 if not objects[source]:
                     del objects[source]
     for index in range(start, end):  # names from a module the block imports from join it
@@ -45,10 +46,10 @@ def add_imports(module: cst.Module, imports: list[tuple[str, str | None]]) -> cs
             and not isinstance(node.names, cst.ImportStar)
             and not node.relative
             and node.module is not None
-            and _dotted(node.module) in objects
+            and dotted_name(node.module) in objects
         ):
             added = [
-                cst.ImportAlias(cst.Name(n)) for n in sorted(objects.pop(_dotted(node.module)))
+                cst.ImportAlias(cst.Name(n)) for n in sorted(objects.pop(dotted_name(node.module)))
             ]
             line = body[index]
             assert isinstance(line, cst.SimpleStatementLine)
@@ -71,12 +72,7 @@ def add_imports(module: cst.Module, imports: list[tuple[str, str | None]]) -> cs
 
 def _docstring_first(module: cst.Module) -> bool:
     """The module starts with a docstring (a plain string) or a ``__strict__`` flag."""
-    if not module.body or not isinstance(module.body[0], cst.SimpleStatementLine):
-        return False
-    statement = module.body[0].body
-    if len(statement) != 1:
-        return False
-    small = statement[0]
+    small = single_statement(module.body[0]) if module.body else None
     if isinstance(small, cst.Expr):
         return isinstance(small.value, cst.SimpleString)
     return (
@@ -89,17 +85,23 @@ def _docstring_first(module: cst.Module) -> bool:
 
 def _import_of(statement: cst.BaseStatement) -> cst.Import | cst.ImportFrom | None:
     """The import a line holds alone (``import x`` / ``from x import y``), else None."""
-    if isinstance(statement, cst.SimpleStatementLine) and len(statement.body) == 1:
-        small = statement.body[0]
-        if isinstance(small, (cst.Import, cst.ImportFrom)):
-            return small
+    small = single_statement(statement)
+    return small if isinstance(small, (cst.Import, cst.ImportFrom)) else None
+
+
+def single_statement(stmt: cst.CSTNode) -> cst.BaseSmallStatement | None:
+    """The small statement of a line that holds one alone (``x = 1``), else None."""
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
+        return stmt.body[0]
     return None
 
 
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return node.value if isinstance(node, cst.Name) else ""
+def is_docstring(stmt: cst.BaseStatement) -> bool:
+    """A line holding a string alone (a docstring where it stands first)."""
+    small = single_statement(stmt)
+    return isinstance(small, cst.Expr) and isinstance(
+        small.value, (cst.SimpleString, cst.ConcatenatedString)
+    )
 
 
 def comments_of(node: cst.CSTNode) -> list[str]:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import ast
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from migrate import prefilter
@@ -496,20 +496,30 @@ def _environ_readers(
 ) -> tuple[set[tuple[str, int]], set[tuple[str, int]]]:
     """``(function, index)`` of the parameters that only read an environ, and of those that
     read the request body: an optimistic fixed point over the helpers handing it on."""
-    candidates: dict[tuple[str, int], _Param] = {}
-    for name, use in uses.items():
-        for index, param_name in enumerate(use.params):
-            param = use.by_name[param_name]
-            if (
-                not param.problem
-                and not param.calls
-                and (param.environ_reads or param.body_reads or param.handed_to)
-            ):
-                candidates[(name, index)] = param
+    candidates = _params_where(
+        uses,
+        lambda param: (
+            not param.calls and bool(param.environ_reads or param.body_reads or param.handed_to)
+        ),
+    )
     _keep_closed(candidates)
     # a parameter that hands the environ only on still reads something somewhere
     body = _spread({key for key, param in candidates.items() if param.body_reads}, candidates)
     return set(candidates), body
+
+
+def _params_where(
+    uses: dict[str, _ParamUses], keep: Callable[[_Param], bool]
+) -> dict[tuple[str, int], _Param]:
+    """``(function, index)`` -> parameter, of the parameters with no problem that ``keep``
+    accepts."""
+    found: dict[tuple[str, int], _Param] = {}
+    for name, use in uses.items():
+        for index, param_name in enumerate(use.params):
+            param = use.by_name[param_name]
+            if not param.problem and keep(param):
+                found[(name, index)] = param
+    return found
 
 
 def _keep_closed(candidates: dict[tuple[str, int], _Param]) -> None:
@@ -543,16 +553,12 @@ def _start_response_takers(
     """``(function, index)`` of the parameters that are a start_response only called or
     handed to another such parameter, and of those called with a status and headers
     (directly or down the chain)."""
-    candidates: dict[tuple[str, int], _Param] = {}
-    for name, use in uses.items():
-        for index, param_name in enumerate(use.params):
-            param = use.by_name[param_name]
-            if (
-                not param.problem
-                and not (param.environ_reads or param.body_reads)
-                and (param.calls or param.handed_to)
-            ):
-                candidates[(name, index)] = param
+    candidates = _params_where(
+        uses,
+        lambda param: (
+            not (param.environ_reads or param.body_reads) and bool(param.calls or param.handed_to)
+        ),
+    )
     _keep_closed(candidates)
     evidence = _spread({key for key, param in candidates.items() if param.status_calls}, candidates)
     return set(candidates), evidence

@@ -904,7 +904,8 @@ def run_files(
                     yield ready
 
             # With nothing to look up (a first run), the workers hash what they read, and
-            # this process reads no file at all.
+            # this process reads no file at all (without a hash, a file has no key: it is
+            # kept below, once its hash is known).
             lookups = cache is not None and not cache.is_empty()
             # On a big tree the rules run during the scan, on the files they may change,
             # while the other files are being scanned; a result stands unless the whole
@@ -913,7 +914,7 @@ def run_files(
             rules_now = len(tasks) > RULES_WAIT_UP_TO
             hashes: list[str | None] = _content_hashes(tasks) if lookups else [None] * len(tasks)
             scans = _through_cache(
-                cache if lookups else None,
+                cache,
                 _cache_keys("scan", range(len(tasks)), tasks, hashes),
                 tasks,
                 lambda todo: _in_pool(

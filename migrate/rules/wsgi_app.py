@@ -113,7 +113,7 @@ from migrate.analysis import (
     mentions,
     string_value,
 )
-from migrate.cst_helpers import add_imports, has_marker, with_marker
+from migrate.cst_helpers import add_imports, has_marker, is_docstring, with_marker
 from migrate.project import HelperSummary, Lookup, ProjectIndex, imported_function
 from migrate.rules.base import FileContext, Rule, marker_comment
 
@@ -1305,7 +1305,7 @@ def convert_callable(
 
     stmts = list(body.body)
     docstring: list[cst.BaseStatement] = []
-    if stmts and _is_docstring(stmts[0]):
+    if stmts and is_docstring(stmts[0]):
         docstring = [stmts.pop(0)]
     responder = ResponseRewriter(
         start_response,
@@ -1508,15 +1508,6 @@ def _group_reason(group: CallGroup, problems: list[str]) -> str:
     if len(unique) > 3:
         text += f" (and {len(unique) - 3} more)"
     return f"it is converted only together with its call group ({shown}), which cannot be: {text}"
-
-
-def _is_docstring(stmt: cst.BaseStatement) -> bool:
-    return (
-        isinstance(stmt, cst.SimpleStatementLine)
-        and len(stmt.body) == 1
-        and isinstance(stmt.body[0], cst.Expr)
-        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
-    )
 
 
 class _WrapBottoms(cst.CSTTransformer):

@@ -89,7 +89,13 @@ import libcst as cst
 from migrate import analysis, prefilter, wsgi_keys
 from migrate import middleware_analysis as mwa
 from migrate.analysis import is_plain_name, mentions, string_value
-from migrate.cst_helpers import add_imports, has_marker, with_marker
+from migrate.cst_helpers import (
+    add_imports,
+    has_marker,
+    is_docstring,
+    single_statement,
+    with_marker,
+)
 from migrate.middleware_analysis import Middleware
 from migrate.rules.base import MARKER_RE, FileContext, Rule, marker_comment
 from migrate.rules.wsgi_app import (
@@ -114,19 +120,6 @@ def _code(node: cst.CSTNode) -> str:
 
 def _stmt(text: str) -> cst.BaseStatement:
     return cst.parse_statement(text)
-
-
-def _single(stmt: cst.CSTNode) -> cst.BaseSmallStatement | None:
-    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1:
-        return stmt.body[0]
-    return None
-
-
-def _is_docstring(stmt: cst.BaseStatement) -> bool:
-    small = _single(stmt)
-    return isinstance(small, cst.Expr) and isinstance(
-        small.value, (cst.SimpleString, cst.ConcatenatedString)
-    )
 
 
 # --------------------------------------------------------------------------- environ writes
@@ -239,7 +232,7 @@ class Prepare(cst.CSTTransformer):
     def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.BaseStatement:
-        small = _single(original_node)
+        small = single_statement(original_node)
         new: str | None = None
         env = self.mw.environ
         if isinstance(small, cst.Return):
@@ -297,7 +290,7 @@ def _guard_try(stmt: cst.BaseStatement, mw: Middleware) -> cst.Try | None:
         and len(stmt.body.body) == 1
     ):
         return None
-    small = _single(stmt.body.body[0])
+    small = single_statement(stmt.body.body[0])
     if (
         not isinstance(small, cst.Return)
         or Prepare(mw).inner_call(small.value) != mw.start_response
@@ -351,9 +344,9 @@ def start_wrapper(func: cst.FunctionDef, start_response: str) -> StartWrapper:
     if not isinstance(func.body, cst.IndentedBlock) or not func.body.body:
         raise Unconvertible(f"`{func.name.value}` is written on one line")
     stmts = list(func.body.body)
-    if _is_docstring(stmts[0]):
+    if is_docstring(stmts[0]):
         stmts.pop(0)
-    last = _single(stmts[-1]) if stmts else None
+    last = single_statement(stmts[-1]) if stmts else None
     call = last.value if isinstance(last, (cst.Return, cst.Expr)) else None
     if not (isinstance(call, cst.Call) and is_plain_name(call.func, start_response)):
         raise Unconvertible(
@@ -448,7 +441,7 @@ def send_wrapper(
         ) -> cst.IndentedBlock:
             body: list[cst.BaseStatement] = []
             for stmt in updated_node.body:
-                small = _single(stmt)
+                small = single_statement(stmt)
                 if (
                     isinstance(small, cst.Expr)
                     and isinstance(small.value, cst.Name)
@@ -521,7 +514,7 @@ class Converter:
 
     def convert(self) -> Converted:
         stmts = self.check()
-        docstring = [stmts.pop(0)] if stmts and _is_docstring(stmts[0]) else []
+        docstring = [stmts.pop(0)] if stmts and is_docstring(stmts[0]) else []
         nested = self.nested_defs(stmts)
         if analysis.contains_yield(cst.IndentedBlock(body=stmts)):
             body = self.generator_form(stmts, nested)
@@ -707,7 +700,7 @@ class Converter:
         stmts = _name_the_response(stmts, prepare)
         index = None
         for i, stmt in enumerate(stmts):
-            small = _single(stmt)
+            small = single_statement(stmt)
             if (
                 isinstance(small, cst.Assign)
                 and len(small.targets) == 1
@@ -720,7 +713,7 @@ class Converter:
             raise Unconvertible(
                 "it is a generator that does not iterate the wrapped app's response"
             )
-        small = _single(stmts[index])
+        small = single_statement(stmts[index])
         assert isinstance(small, cst.Assign) and isinstance(small.targets[0].target, cst.Name)
         result = small.targets[0].target.value
         target = prepare.inner_call(small.value)
@@ -779,7 +772,7 @@ class Converter:
         if not tail:
             raise Unconvertible("the generator does not yield the response")
         first = tail[0]
-        small = _single(first)
+        small = single_statement(first)
         if (
             len(tail) == 1
             and isinstance(small, cst.Expr)
@@ -857,7 +850,7 @@ class _Replace(cst.CSTTransformer):
 
 def _stack_use(stmt: cst.CSTNode, name: str) -> bool:
     """``x = ...Mw(app, ...)...`` at module level, ``name`` only ever called there."""
-    small = _single(stmt)
+    small = single_statement(stmt)
     if not isinstance(small, cst.Assign) or not all(
         isinstance(t.target, cst.Name) for t in small.targets
     ):
@@ -883,7 +876,7 @@ def _name_the_response(stmts: list[cst.BaseStatement], prepare: Prepare) -> list
     out: list[cst.BaseStatement] = []
     result = cst.Name("__w2a_result__")
     for stmt in stmts:
-        small = _single(stmt)
+        small = single_statement(stmt)
         call: cst.BaseExpression | None = None
         if isinstance(stmt, cst.For) and prepare.inner_call(stmt.iter) is not None:
             call, stmt = stmt.iter, stmt.with_changes(iter=result)
@@ -902,7 +895,7 @@ def _name_the_response(stmts: list[cst.BaseStatement], prepare: Prepare) -> list
 
 
 def _yielded(stmt: cst.BaseStatement) -> cst.BaseExpression | None:
-    small = _single(stmt)
+    small = single_statement(stmt)
     if (
         isinstance(small, cst.Expr)
         and isinstance(small.value, cst.Yield)
@@ -921,7 +914,7 @@ def _body(suite: cst.BaseSuite) -> list[cst.BaseStatement]:
 
 def _is_close(stmt: cst.BaseStatement, result: str) -> bool:
     """``result.close()`` or ``if hasattr(result, "close"): result.close()``."""
-    small = _single(stmt)
+    small = single_statement(stmt)
     if isinstance(small, cst.Expr) and isinstance(small.value, cst.Call):
         return analysis.dotted_name(small.value.func) == f"{result}.close"
     if isinstance(stmt, cst.If) and stmt.orelse is None:
@@ -975,7 +968,7 @@ def _strip_final_return(stmt: cst.BaseStatement) -> cst.BaseStatement:
     for handler in stmt.handlers:
         body = handler.body
         if isinstance(body, cst.IndentedBlock) and len(body.body) > 1:
-            small = _single(body.body[-1])
+            small = single_statement(body.body[-1])
             if isinstance(small, cst.Return) and small.value is None:
                 body = body.with_changes(body=body.body[:-1])
         handlers.append(handler.with_changes(body=body))
@@ -987,7 +980,7 @@ def _last_await(body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
     if not body:
         return body
     body[-1] = _strip_final_return(body[-1])
-    small = _single(body[-1])
+    small = single_statement(body[-1])
     if isinstance(small, cst.Return) and isinstance(small.value, cst.Await):
         last = body[-1]
         assert isinstance(last, cst.SimpleStatementLine)
@@ -1014,7 +1007,7 @@ class Finish(cst.CSTTransformer):
     def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel:
-        small = _single(updated_node)
+        small = single_statement(updated_node)
         conv = self.converter
         new: cst.BaseStatement | None = None
         if isinstance(small, cst.Raise) and isinstance(small.exc, cst.Call):
@@ -1244,7 +1237,7 @@ class WsgiMiddlewareRule(Rule):
         }
         imported = _imported_names(module)
         for stmt in module.body:
-            small = _single(stmt)
+            small = single_statement(stmt)
             if not isinstance(small, cst.Assign) or not isinstance(small.value, cst.Call):
                 continue
             assert isinstance(stmt, cst.SimpleStatementLine)
@@ -1409,7 +1402,7 @@ class WsgiMiddlewareRule(Rule):
         )
         paste = _paste_names(module)
         for stmt in module.body:
-            small = _single(stmt)
+            small = single_statement(stmt)
             if not isinstance(small, cst.Assign):
                 continue
             assert isinstance(stmt, cst.SimpleStatementLine)
@@ -1683,7 +1676,7 @@ def _imported_names(module: cst.Module) -> set[str]:
     from the packages the rule knows (:data:`_KNOWN_SOURCES`)."""
     names: set[str] = set()
     for stmt in module.body:
-        small = _single(stmt)
+        small = single_statement(stmt)
         if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
             source = analysis.dotted_name(small.module) if small.module else ""
             if source.split(".")[0] in _KNOWN_SOURCES:
