@@ -24,8 +24,8 @@ _RECEIVERS = frozenset({"self", "cls"})
 # --------------------------------------------------------------------------- stage 1: text
 
 # Signs of HTTP that the shape stage insists on (see _is_http_literal), as they appear in
-# text: a status literal, a CGI/WSGI environ key literal, or a (header, value) pair: a tuple
-# whose first item is a string starting with a letter, as an item of a list or a tuple.
+# text: a status literal, a CGI/WSGI environ key literal, or a (header, value) pair as an
+# item of a list or a tuple (_HEADERS_TEXT).
 _QUOTED_EVIDENCE = re.compile(  # one scan for both kinds of string literal
     r"""["'](?:[1-9][0-9][0-9][ "']"""
     r"""|(?P<cgi>REQUEST_METHOD|SCRIPT_NAME|PATH_INFO|QUERY_STRING|CONTENT_TYPE|CONTENT_LENGTH"""
@@ -50,12 +50,26 @@ _STATUS_NUMBER = r"""["']?[1-9][0-9][0-9]\b"""
 # (searched from the comma: a pattern starting with a plain character is found much faster)
 _COMMA_THEN_STATUS = re.compile(rf",\s*{_STATUS_NUMBER}")
 _ARGUMENT_BEFORE = re.compile(r"[(,]\s*[^\W\d]\w*\s*\Z")
+# An escape that may stand for a letter or a hyphen ("\x41", "\N{...}"), or a line continuation.
+_LETTER_ESCAPE = r"\\(?:[xuUN0-7]|\n)"
+# A (header, value) pair: its first item a string that may hold a header name (see
+# is_header_name): a word then a hyphen ("Content-Type"), a capitalised word ("Location"), or
+# what the text alone cannot tell: an escape, or a word joined to the next string ("x" "-y").
 _HEADERS_TEXT = re.compile(
-    r"""[,(\[](?:\s|#[^\n]*(?:\n|$))*\((?:\s|#[^\n]*(?:\n|$))*[uUrR]?["']{1,3}[A-Za-z]"""
+    r"""[,(\[](?:\s|#[^\n]*(?:\n|$))*\((?:\s|#[^\n]*(?:\n|$))*[uUrR]?["']{1,3}"""
+    rf"""(?:[A-Za-z][A-Za-z0-9]*(?:-|{_LETTER_ESCAPE}|["'](?:\s|#[^\n]*\n)*[uUrR]?["'])"""
+    rf"""|[A-Z][a-z]*["']|{_LETTER_ESCAPE})"""
 )
 # "def name(" and its parameter text up to the first ")" (a default like "x=f()" cuts it short,
 # which _parameter_names notices)
 _DEF_PARAMS = re.compile(r"def\s+(\w+)\s*\(([^)]*)")  # no \b first: a plain "def" is found faster
+# The same, but only the functions the rules may read: not methods whose list starts with
+# the receiver (most defs), except __call__ and __init__. Left out by the regex engine, which
+# is several times faster than looking at each in Python.
+_DEF_PARAMS_READ = re.compile(
+    r"def\s+((?:__call__|__init__)(?=\s*\()|\w+\b(?!\s*\(\s*(?:self|cls)\s*(?:[,:)]|\Z)))"
+    r"\s*\(([^)]*)"
+)
 _IDENT = re.compile(r"[^\W\d]\w*")
 
 
@@ -67,7 +81,7 @@ class _Text:
         self.source = source
         self._quoted: tuple[bool, bool] | None = None
         self._shows_http: bool | None = None
-        self._parameters: tuple[set[str], set[str], list[tuple[int, int]]] | None = None
+        self._parameters: tuple[set[str], set[str]] | None = None
         self._first_params: dict[str, set[str]] | None = None
         self.wsgi_callable: bool | None = None
 
@@ -88,13 +102,16 @@ class _Text:
             self._shows_http = self.quoted()[0] or bool(_HEADERS_TEXT.search(self.source))
         return self._shows_http
 
-    def parameters(self) -> tuple[set[str], set[str], list[tuple[int, int]]]:
+    def parameters(self) -> tuple[set[str], set[str]]:
+        """(the parameters a rule may find called, the second ones): see _parameter_names."""
         if self._parameters is None:
-            spans: list[tuple[int, int]] = []
             self._first_params = {}
-            names, seconds = _parameter_names(self.source, spans, self._first_params)
-            self._parameters = (names, seconds, spans)
+            self._parameters = _parameter_names(self.source, self._first_params)
         return self._parameters
+
+    def parameter_lists(self) -> list[tuple[int, int]]:
+        """Where the parameter list of each ``def`` stands (up to its first ")")."""
+        return [match.span(2) for match in _DEF_PARAMS.finditer(self.source)]
 
     def first_params(self) -> dict[str, set[str]]:
         """The first parameter of each function of two or more, by its name (found with
@@ -130,26 +147,19 @@ def _text(source: str) -> _Text:
 
 
 def _parameter_names(
-    source: str,
-    spans: list[tuple[int, int]] | None = None,
-    first_params: dict[str, set[str]] | None = None,
+    source: str, first_params: dict[str, set[str]] | None = None
 ) -> tuple[set[str], set[str]]:
     """The positional parameter names of every ``def`` with two or more of them (after
     ``self``/``cls``, of the only methods the rules read): whatever a rule may find called
-    as ``start_response`` (an app's
-    second parameter, a helper's parameter at any place); and the second ones alone (an
-    app's ``start_response``, which it may hand on instead of calling). A superset: where
-    the text is not simple, every identifier near the ``def`` counts as both. ``spans``
-    gets where each parameter list stands, ``first_params`` the first parameter of each
-    function of two or more, by its name."""
+    as ``start_response`` (an app's second parameter, a helper's parameter at any place);
+    and the second ones alone (an app's ``start_response``, which it may hand on instead of
+    calling). A superset: where the text is not simple, every identifier near the ``def``
+    counts as both. ``first_params`` gets the first parameter of each function of two or
+    more, by its name."""
     names: set[str] = set()
     seconds: set[str] = set()
-    for match in _DEF_PARAMS.finditer(source):
-        if spans is not None:
-            spans.append(match.span(2))
-        if match.group(1) not in _METHODS_THE_RULES_READ and _RECEIVER_FIRST.match(match.group(2)):
-            continue  # a method the rules never read (most defs): not worth splitting
-        text, whole = match.group(2), None
+    for match in _DEF_PARAMS_READ.finditer(source):
+        name, text, whole = match.group(1), match.group(2), None
         if "(" in text:  # cut short inside a default or an annotation: read on to its end
             whole = _to_closing_parenthesis(source, match.start(2))
         params = _positional_names(whole or text, complete=whole is not None)
@@ -160,24 +170,22 @@ def _parameter_names(
             names.update(around)
             seconds.update(around)
             if first_params is not None:
-                first_params.setdefault(match.group(1), set()).update(around)
+                first_params.setdefault(name, set()).update(around)
             continue
         if params and params[0] in _RECEIVERS:
-            if match.group(1) not in _METHODS_THE_RULES_READ:
+            if name not in _METHODS_THE_RULES_READ:
                 continue  # the rules never take another method for an app or a helper
             params = params[1:]
         if len(params) >= 2:
             names.update(params)
             seconds.add(params[1])
             if first_params is not None:
-                first_params.setdefault(match.group(1), set()).add(params[0])
+                first_params.setdefault(name, set()).add(params[0])
     return names, seconds
 
 
 #: An app or middleware class's ``__call__``; a PEP 3333 iterable class's ``__init__``.
 _METHODS_THE_RULES_READ = frozenset({"__call__", "__init__"})
-#: A parameter list starting with the receiver (``self, request``, ``cls)``)
-_RECEIVER_FIRST = re.compile(r"\s*(?:self|cls)\s*(?:[,:]|$)")
 
 
 def _positional_names(text: str, *, complete: bool = False) -> list[str] | None:
@@ -280,7 +288,7 @@ def _may_hold_wsgi_callable(text: _Text) -> bool:
         return False
     # first the test that most files fail (most have no function of two parameters but
     # methods), as it is needed anyway
-    names, seconds, parameter_lists = text.parameters()
+    names, seconds = text.parameters()
     if not names:
         return False
     shows_http = text.shows_http()
@@ -299,6 +307,7 @@ def _may_hold_wsgi_callable(text: _Text) -> bool:
         return True
     # start_response handed on, not merely named in a parameter list: to a sub-app with
     # the environ (``return sub(environ, start_response)``)...
+    parameter_lists = text.parameter_lists()
     starts = [start - 1 for start, _ in parameter_lists]  # at their "("
 
     def in_parameter_list(position: int) -> bool:

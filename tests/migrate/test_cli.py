@@ -18,6 +18,8 @@ from click.testing import CliRunner, Result
 
 import migrate.rules
 from migrate.cli import main
+from migrate.reporting import FileOutcome, RunSummary, build_report, report_json
+from migrate.rules import Change
 from tests.migrate.cli_test_rules import TEST_RULES
 
 APP = 'def application(environ, start_response):\n    start_response("200 OK", [])\n    return []\n'
@@ -290,6 +292,25 @@ def test_report_follows_the_contract_schema() -> None:
             "manual": 1,
         },
     }
+
+
+def test_report_has_one_line_per_file_and_keeps_any_text() -> None:
+    changes = [Change("wsgi-app", 3, "converted", 'a "quote",\nnewline and é')]
+    summary = RunSummary(
+        outcomes=[
+            FileOutcome("dir/é.py", "changed", changes, None),
+            FileOutcome("b.py", "unchanged", [], None),
+            FileOutcome("c.py", "error", [], "cannot read: x"),
+        ]
+    )
+    text = report_json(summary).decode("utf-8")
+    assert json.loads(text) == build_report(summary)
+    lines = text.splitlines()
+    assert lines[3:7] == [
+        "    " + json.dumps(entry, ensure_ascii=False) + ("," if index < 2 else "")
+        for index, entry in enumerate(build_report(summary)["files"])
+    ] + ["  ],"]
+    assert json.loads(report_json(RunSummary())) == build_report(RunSummary())
 
 
 # --------------------------------------------------------------------------- rules

@@ -11,6 +11,7 @@ import textwrap
 
 import pytest
 
+from migrate import prefilter
 from migrate.prefilter import has_wsgi_shape, may_hold_wsgi_callable
 from migrate.rules import rules_by_id
 from migrate.runner import UnknownRuleError, select_rules
@@ -263,6 +264,34 @@ def test_a_status_without_its_reason_phrase_passes_each_stage() -> None:
     assert migrate_text(source, rule)[1]  # the rule takes it for an app...
     assert rule.might_apply(source)  # ...so both prefilters must let it through
     assert rule.might_apply_to_tree(ast.parse(source), source)
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        '("Content-Type", v)',
+        '("content-length", n)',
+        '("Location", url)',
+        '(u"Location", url)',
+        '("""Location""", url)',
+        '(("Location"), url)',
+        '("content" "-type", v)',  # joined strings
+        '("content"  # a comment\n "-type", v)',
+        '("\\x43ontent-Type", v)',  # escapes
+        '("Loc\\x61tion", v)',
+        '("location", url)',  # no header name (is_header_name): the text may pass it or not
+        '("id", models.AutoField())',
+        '("two words", 1)',
+    ],
+)
+def test_the_text_stage_finds_every_pair_the_shape_stage_takes_for_a_header(pair: str) -> None:
+    source = f"headers = [{pair}]\n"
+    first = ast.parse(source).body[0].value.elts[0].elts[0]  # type: ignore[attr-defined]
+    is_header = isinstance(first, ast.Constant) and prefilter.is_header_name(first.value)
+    if is_header:
+        assert prefilter._HEADERS_TEXT.search(source)
+    else:  # the text stage is sharp on the plain cases
+        assert not prefilter._HEADERS_TEXT.search(source) or "\\" in pair
 
 
 @pytest.mark.parametrize(
