@@ -505,10 +505,13 @@ def find_apps(module: cst.Module, responder: Responder | None = None) -> list[Ws
 
 def _find_uses(module: cst.Module, app: WsgiApp) -> None:
     names = {app.name}
+    # every test below looks for one of the names in a statement's tree: a statement whose
+    # text holds none of them (most) is not walked
+    texts = statement_texts(module)
     for stmt in module.body:
         if stmt is app.node:
             continue
-        if app.kind == "callable-class":
+        if app.kind == "callable-class" and app.name in texts[id(stmt)]:
             bound = _instance_binding(stmt, app.name)
             if bound is not None:
                 app.instances.append(bound)
@@ -519,9 +522,14 @@ def _find_uses(module: cst.Module, app: WsgiApp) -> None:
     for stmt in module.body:
         if stmt is app.node or _is_main_guard(stmt):
             continue
+        text = texts[id(stmt)]
+        if not any(name in text for name in names):
+            continue
         if app.kind == "callable-class" and _instance_binding(stmt, app.name) is not None:
             continue
         for name in sorted(names):
+            if name not in text:
+                continue
             if _wrapped_in_adapter(stmt, name):
                 app.already_adapted = True
             elif _alias_of(stmt, name):
