@@ -33,6 +33,10 @@ def may_hold_wsgi_app(source: str) -> bool:
 # --------------------------------------------------------------------------- small tree helpers
 
 _SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
+# libcst's node classes are ABCs, and isinstance() on an ABC runs Python code: the walks
+# below, run over every node many times, test the exact type (these classes have no
+# subclasses).
+_SCOPE_TYPES = frozenset(_SCOPES)
 
 
 # libcst computes ``node.children`` by running a visitor over the node each time it is asked,
@@ -50,6 +54,7 @@ def forget_trees() -> None:
     _CHILDREN.clear()
     _STATEMENTS.clear()
     _TEXTS.clear()
+    _READ_ONLY_HELPERS.clear()
 
 
 def children_of(node: cst.CSTNode) -> Sequence[cst.CSTNode]:
@@ -72,19 +77,20 @@ def walk(node: cst.CSTNode, *, into_scopes: bool = True) -> Iterator[cst.CSTNode
         current = stack.pop()
         yield current
         children = children_of(current)
-        for child in reversed(children):  # reversed, so they come off the stack in order
-            if into_scopes or not isinstance(child, _SCOPES):
-                stack.append(child)
+        if into_scopes:
+            stack.extend(reversed(children))  # reversed, so they come off the stack in order
+        else:
+            stack.extend(child for child in reversed(children) if type(child) not in _SCOPE_TYPES)
 
 
 def names_in(node: cst.CSTNode) -> set[str]:
     """Every identifier used as a :class:`~libcst.Name` under ``node``."""
-    return {n.value for n in walk(node) if isinstance(n, cst.Name)}
+    return {n.value for n in walk(node) if type(n) is cst.Name}
 
 
 def mentions(node: cst.CSTNode, name: str, *, into_scopes: bool = True) -> bool:
     return any(
-        isinstance(n, cst.Name) and n.value == name for n in walk(node, into_scopes=into_scopes)
+        type(n) is cst.Name and n.value == name for n in walk(node, into_scopes=into_scopes)
     )
 
 
@@ -835,11 +841,23 @@ def written_names(node: cst.CSTNode) -> set[str]:
     return _assigned_names(node)
 
 
+_READ_ONLY_HELPERS: list[tuple[cst.Module, dict[str, set[int]]]] = []
+
+
 def read_only_environ_helpers(module: cst.Module) -> dict[str, set[int]]:
     """Module-level functions that only *read* an environ they are handed: function name ->
     indexes of such positional parameters. Reads are ``p[KEY]``, ``p.get(KEY...)``,
     ``KEY in p`` of known keys other than ``wsgi.input``, ``wsgiref.util.request_uri(p)`` /
-    ``application_uri(p)``, and handing ``p`` on to another such helper."""
+    ``application_uri(p)``, and handing ``p`` on to another such helper. Worked out once
+    per module (both WSGI rules ask); the caller must not change what it gets."""
+    if _READ_ONLY_HELPERS and _READ_ONLY_HELPERS[0][0] is module:
+        return _READ_ONLY_HELPERS[0][1]
+    result = _read_only_environ_helpers(module)
+    _READ_ONLY_HELPERS[:] = [(module, result)]
+    return result
+
+
+def _read_only_environ_helpers(module: cst.Module) -> dict[str, set[int]]:
     aliases = wsgiref_util_aliases(module)
     functions = {
         stmt.name.value: stmt
@@ -854,6 +872,7 @@ def read_only_environ_helpers(module: cst.Module) -> dict[str, set[int]]:
         if params is None or func.decorators:
             continue
         candidates[name] = set(range(len(params)))
+    written = {name: written_names(functions[name].body) for name in candidates}
     changed = True
     while changed:
         changed = False
@@ -862,7 +881,9 @@ def read_only_environ_helpers(module: cst.Module) -> dict[str, set[int]]:
             params = positional_params(func) or []
             for index in sorted(indexes):
                 param = params[index].name.value
-                if not _only_reads(func.body, param, candidates, aliases):
+                if param in written[name] or not _only_reads(
+                    func.body, param, candidates, aliases
+                ):
                     indexes.discard(index)
                     changed = True
     for name, indexes in candidates.items():
@@ -874,8 +895,8 @@ def read_only_environ_helpers(module: cst.Module) -> dict[str, set[int]]:
 def _only_reads(
     body: cst.CSTNode, param: str, helpers: dict[str, set[int]], aliases: dict[str, str]
 ) -> bool:
-    if param in written_names(body):
-        return False
+    """``param`` (not written to in ``body``) is only read there (see
+    :func:`read_only_environ_helpers`)."""
     allowed: set[int] = set()  # ids of Name nodes that are part of a read
     uses = 0
     for node in walk(body):
