@@ -55,6 +55,7 @@ def forget_trees() -> None:
     _STATEMENTS.clear()
     _TEXTS.clear()
     _READ_ONLY_HELPERS.clear()
+    _BINDINGS.clear()
 
 
 def children_of(node: cst.CSTNode) -> Sequence[cst.CSTNode]:
@@ -89,9 +90,7 @@ def names_in(node: cst.CSTNode) -> set[str]:
 
 
 def mentions(node: cst.CSTNode, name: str, *, into_scopes: bool = True) -> bool:
-    return any(
-        type(n) is cst.Name and n.value == name for n in walk(node, into_scopes=into_scopes)
-    )
+    return any(type(n) is cst.Name and n.value == name for n in walk(node, into_scopes=into_scopes))
 
 
 def is_plain_name(node: cst.BaseExpression, name: str | None = None) -> bool:
@@ -872,7 +871,13 @@ def _read_only_environ_helpers(module: cst.Module) -> dict[str, set[int]]:
         if params is None or func.decorators:
             continue
         candidates[name] = set(range(len(params)))
-    written = {name: written_names(functions[name].body) for name in candidates}
+    written: dict[str, set[str]] = {}  # by function, worked out for the few that only read
+
+    def writes(name: str, param: str) -> bool:
+        if name not in written:
+            written[name] = written_names(functions[name].body)
+        return param in written[name]
+
     changed = True
     while changed:
         changed = False
@@ -881,9 +886,8 @@ def _read_only_environ_helpers(module: cst.Module) -> dict[str, set[int]]:
             params = positional_params(func) or []
             for index in sorted(indexes):
                 param = params[index].name.value
-                if param in written[name] or not _only_reads(
-                    func.body, param, candidates, aliases
-                ):
+                # most parameters are used otherwise than read early in the body: that test first
+                if not _only_reads(func.body, param, candidates, aliases) or writes(name, param):
                     indexes.discard(index)
                     changed = True
     for name, indexes in candidates.items():
@@ -1254,7 +1258,10 @@ def _stray_uses(
     """Module-level statements that use ``member``'s name other than as a call between
     members (or, for an app :func:`find_apps` found, in a way it already accepts)."""
     name = member.name
+    texts = statement_texts(module)
     for stmt in module.body:
+        if name not in texts[id(stmt)]:
+            continue  # no use of the name in its tree either
         if id(stmt) in member_defs:
             skip = {id(stmt.name)} if stmt is member.node else set()
             for node in walk(stmt):
@@ -1317,36 +1324,58 @@ def import_bindings(module: cst.Module) -> dict[str, ImportBinding]:
     return found
 
 
+_BINDINGS: list[tuple[cst.Module, dict[str, int]]] = []
+
+
 def module_level_bindings(module: cst.Module) -> dict[str, int]:
     """How many times each module-level name is bound: defs, classes, imports (a star import
     counts for every name: ``"*"``), assignments and loop/with targets at module level (also
-    inside module-level if/try/for/with blocks), and ``global`` statements in functions."""
+    inside module-level if/try/for/with blocks), and ``global`` statements in functions.
+    Worked out once per module; the caller must not change what it gets."""
+    if _BINDINGS and _BINDINGS[0][0] is module:
+        return _BINDINGS[0][1]
+    counts = _module_level_bindings(module)
+    _BINDINGS[:] = [(module, counts)]
+    return counts
+
+
+def _module_level_bindings(module: cst.Module) -> dict[str, int]:
     counts: dict[str, int] = {}
 
     def bind(name: str) -> None:
         counts[name] = counts.get(name, 0) + 1
 
+    texts = statement_texts(module)
     for stmt in module.body:
-        for node in walk(stmt, into_scopes=False):
-            if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-                bind(node.name.value)
-            elif isinstance(node, cst.ImportFrom):
-                if isinstance(node.names, cst.ImportStar):
-                    bind("*")
-                else:
-                    for alias in node.names:
-                        bind(_asname(alias) or _dotted(alias.name))
-            elif isinstance(node, cst.Import):
-                for alias in node.names:
-                    bind(_asname(alias) or _dotted(alias.name).split(".")[0])
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) and "import" not in texts[id(stmt)]:
+            bind(stmt.name.value)  # the walk below would find nothing else (no nested defs)
+        else:
+            _bind_definitions_and_imports(stmt, bind)
         if not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
             for name in _assigned_names(stmt) - _import_names(stmt):
                 bind(name)
-        for node in walk(stmt):
-            if isinstance(node, cst.Global):
-                for item in node.names:
-                    bind(item.name.value)
+        if "global" in texts[id(stmt)]:
+            for node in walk(stmt):
+                if isinstance(node, cst.Global):
+                    for item in node.names:
+                        bind(item.name.value)
     return counts
+
+
+def _bind_definitions_and_imports(stmt: cst.CSTNode, bind: Callable[[str], None]) -> None:
+    """The defs, classes and imports under ``stmt`` (not in nested scopes) bind names."""
+    for node in walk(stmt, into_scopes=False):
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            bind(node.name.value)
+        elif isinstance(node, cst.ImportFrom):
+            if isinstance(node.names, cst.ImportStar):
+                bind("*")
+            else:
+                for alias in node.names:
+                    bind(_asname(alias) or _dotted(alias.name))
+        elif isinstance(node, cst.Import):
+            for alias in node.names:
+                bind(_asname(alias) or _dotted(alias.name).split(".")[0])
 
 
 def _import_names(stmt: cst.CSTNode) -> set[str]:

@@ -34,7 +34,8 @@ Already-uvicorn code and marked statements are left as they are, so the rule is 
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -43,6 +44,7 @@ from libcst.metadata import (
     BaseAssignment,
     CodeRange,
     GlobalScope,
+    MetadataWrapper,
     ParentNodeProvider,
     PositionProvider,
     QualifiedNameProvider,
@@ -50,7 +52,7 @@ from libcst.metadata import (
 )
 
 from migrate import prefilter
-from migrate.analysis import dotted_name
+from migrate.analysis import dotted_name, import_statements
 from migrate.cst_helpers import add_imports, has_marker, with_marker
 from migrate.rules.base import Rule, marker_comment
 
@@ -89,6 +91,45 @@ class _Plan:
 
     def touches(self, node: cst.CSTNode) -> bool:
         return node in self.remove_stmts or node in self.flatten or node in self.markers
+
+
+#: The last name of each server function (``make_server``, ``run_simple``, ``serve``).
+_SERVER_FUNCTIONS = frozenset(
+    name.rpartition(".")[2] for name in MAKE_SERVER | RUN_SIMPLE | WAITRESS_SERVE
+)
+
+
+def _called_name(func: cst.BaseExpression) -> str | None:
+    if isinstance(func, cst.Name):
+        return func.value
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    return None
+
+
+def _ast_called_name(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def _may_call_a_server(module: cst.Module, calls: Sequence[cst.Call]) -> list[cst.Call]:
+    """The calls that may be of a server function, by the name called: a superset of what
+    the qualified names find (an import can rename the function, nothing else can: a name
+    assigned one is not resolved to it)."""
+    spellings = set(_SERVER_FUNCTIONS)
+    for node in import_statements(module):
+        if isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
+            spellings.update(
+                alias.asname.name.value
+                for alias in node.names
+                if isinstance(alias.asname, cst.AsName)
+                and isinstance(alias.asname.name, cst.Name)
+                and _called_name(alias.name) in _SERVER_FUNCTIONS
+            )
+    return [call for call in calls if _called_name(call.func) in spellings]
 
 
 class _CallCollector(cst.CSTVisitor):
@@ -319,20 +360,52 @@ class ServerRule(Rule):
     def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
         # The servers are known by the qualified names of what is called, which only imports
         # give: a word in a comment, a string or a method name (``self.make_server()`` in
-        # a test) does not count. The metadata this rule needs costs seconds on a big module.
-        return prefilter.imports_any(tree, source, SERVER_PACKAGES)
+        # a test) does not count; nor a module that imports wsgiref.util but calls no server.
+        # The metadata this rule needs costs seconds on a big module.
+        if not prefilter.imports_any(tree, source, SERVER_PACKAGES):
+            return False
+        spellings = set(_SERVER_FUNCTIONS)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                spellings.update(
+                    alias.asname
+                    for alias in node.names
+                    if alias.asname and alias.name.rpartition(".")[2] in _SERVER_FUNCTIONS
+                )
+        return any(
+            isinstance(node, ast.Call) and _ast_called_name(node.func) in spellings
+            for node in ast.walk(tree)
+        )
+
+    @contextmanager
+    def resolve(self, wrapper: MetadataWrapper) -> Iterator[None]:
+        # The metadata is worked out in visit_Module, and only for a module that may call a
+        # server: most modules importing wsgiref or werkzeug do not, and on them it would
+        # be most of the rule's time.
+        self.metadata = {}
+        try:
+            yield
+        finally:
+            self.metadata = {}
 
     # -- planning (on the original tree, where metadata lives) ------------------------------
 
     def visit_Module(self, node: cst.Module) -> None:
         self._module = node
         self._plan = _Plan()
+        self._main_guards = []
+        collector = _CallCollector()
+        node.visit(collector)
+        calls = _may_call_a_server(node, collector.calls)
+        if not calls:
+            return
+        # the module itself, not a copy: the plan is keyed by its nodes
+        wrapper = MetadataWrapper(node, unsafe_skip_copy=True)
+        self.metadata = wrapper.resolve_many(self.get_inherited_dependencies())
         self._main_guards = [
             self.get_metadata(PositionProvider, stmt) for stmt in node.body if _is_main_guard(stmt)
         ]
-        collector = _CallCollector()
-        node.visit(collector)
-        for call in collector.calls:
+        for call in calls:
             kind = self._kind_of(call)
             if kind is None:
                 continue

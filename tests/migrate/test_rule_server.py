@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import signal
 import socket
@@ -13,9 +14,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import libcst as cst
 import pytest
+from libcst.metadata import MetadataWrapper, QualifiedNameProvider
 
-from migrate.rules.server import ServerRule
+from migrate.rules.server import (
+    MAKE_SERVER,
+    RUN_SIMPLE,
+    WAITRESS_SERVE,
+    ServerRule,
+    _CallCollector,
+    _may_call_a_server,
+)
 from migrate.runner import SourceResult, migrate_source
 
 ASGI_APP = """
@@ -543,3 +553,51 @@ def test_pep3333_iterable_class_is_not_trusted() -> None:
         """
     )
     assert [c.kind for c in result.changes] == ["manual"]
+
+
+# --------------------------------------------------------------------------- prefilters
+
+
+class _QualifiedServerCalls(cst.CSTVisitor):
+    """The calls libcst's qualified names take for a server function (what the rule acts on)."""
+
+    METADATA_DEPENDENCIES = (QualifiedNameProvider,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = 0
+
+    def visit_Call(self, node: cst.Call) -> None:
+        names = {q.name for q in self.get_metadata(QualifiedNameProvider, node.func, set())}
+        self.found += bool(names & (MAKE_SERVER | RUN_SIMPLE | WAITRESS_SERVE))
+
+
+@pytest.mark.parametrize(
+    ("source", "server_calls"),
+    [
+        ("from waitress import serve as go\ngo(app)\n", 1),
+        ("import waitress as w\nw.serve(app)\n", 1),
+        ("from wsgiref import simple_server as s\ns.make_server('', 1, app)\n", 1),
+        ("import wsgiref.util\nwsgiref.simple_server.make_server('', 1, app)\n", 1),
+        ("def f():\n    from werkzeug import run_simple as rs\n    rs('h', 1, app)\n", 1),
+        ("from wsgiref.util import request_uri\nprint(request_uri(environ))\n", 0),
+        ("import waitress\ngo = waitress.serve\ngo(app)\n", 0),  # libcst does not follow it
+    ],
+)
+def test_the_shape_stage_and_the_metadata_gate_keep_every_server_call(
+    source: str, server_calls: int
+) -> None:
+    """Both the shape stage and the test that decides whether the rule works out any
+    metadata go by the name called: they must let through every call the qualified names
+    find (an import may rename the function; an assignment is not followed by libcst)."""
+    module = cst.parse_module(source)
+    qualified = _QualifiedServerCalls()
+    MetadataWrapper(module).visit(qualified)
+    assert qualified.found == server_calls
+    if server_calls:
+        assert ServerRule.might_apply_to_tree(ast.parse(source), source)
+        collector = _CallCollector()
+        module.visit(collector)
+        assert len(_may_call_a_server(module, collector.calls)) >= server_calls
+    else:  # and they are sharp: no server call, no libcst
+        assert not ServerRule.might_apply_to_tree(ast.parse(source), source)
