@@ -144,7 +144,12 @@ def _outcome(client: httpx.Client, req: Req) -> Outcome:
 
 
 def _replay(url: str, requests: Iterable[Req]) -> list[Outcome]:
-    with httpx.Client(base_url=url, timeout=10) as client:
+    # A new connection for each request: the outcome of a request must not depend on when
+    # the server closed the previous one. (hypercorn may close a keep-alive connection whose
+    # request body the app left unread, which a busy machine sometimes turned into a
+    # "broken" outcome for the next request.)
+    no_reuse = httpx.Limits(max_keepalive_connections=0)
+    with httpx.Client(base_url=url, timeout=10, limits=no_reuse) as client:
         return [_outcome(client, req) for req in requests]
 
 
