@@ -535,14 +535,14 @@ def _find_uses(module: cst.Module, app: WsgiApp) -> None:
         for name in sorted(names):
             if name not in text:
                 continue
-            if _wrapped_in_adapter(stmt, name):
+            if "WsgiToAsgi" in text and _wrapped_in_adapter(stmt, name):
                 app.already_adapted = True
             elif _alias_of(stmt, name):
                 continue
             elif _is_stack_use(stmt, name, middleware):
                 if not any(use is stmt for use in app.stack_uses):
                     app.stack_uses.append(stmt)
-            elif _mentions_outside_server_calls(stmt, name, servers):
+            elif mentions_outside_server_calls(stmt, name, servers):
                 app.other_uses.append(stmt)
 
 
@@ -574,7 +574,7 @@ def middleware_names(module: cst.Module) -> set[str]:
     return _middleware_names(module)
 
 
-def _mentions_outside_server_calls(node: cst.CSTNode, name: str, servers: set[str]) -> bool:
+def mentions_outside_server_calls(node: cst.CSTNode, name: str, servers: set[str]) -> bool:
     """``name`` (the module-level name) is used under ``node`` other than as an argument of a
     WSGI server call."""
     served: set[int] = set()

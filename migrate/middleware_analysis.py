@@ -56,6 +56,64 @@ THIRD_PARTY = {
     "whitenoise.base.WhiteNoise": "WhiteNoise",
 }
 
+#: Paste's WSGI middleware: classes and filter factories taking the app first (the rule runs
+#: them around the ASGI app through ``adapters.wsgi_middleware``). Paste's other callables
+#: (test clients, apps, dispatchers, templates) are not middleware.
+PASTE_MIDDLEWARE = frozenset(
+    {
+        "paste.auth.auth_tkt.AuthTKTMiddleware",
+        "paste.auth.auth_tkt.make_auth_tkt_middleware",
+        "paste.auth.basic.AuthBasicHandler",
+        "paste.auth.basic.make_basic",
+        "paste.auth.cas.AuthCASHandler",
+        "paste.auth.cas.make_cas",
+        "paste.auth.cookie.AuthCookieHandler",
+        "paste.auth.cookie.make_auth_cookie",
+        "paste.auth.digest.AuthDigestHandler",
+        "paste.auth.digest.make_digest",
+        "paste.auth.form.AuthFormHandler",
+        "paste.auth.form.make_form",
+        "paste.auth.grantip.GrantIPMiddleware",
+        "paste.auth.grantip.make_grantip",
+        "paste.auth.multi.MultiHandler",
+        "paste.auth.open_id.AuthOpenIDHandler",
+        "paste.auth.open_id.make_open_id_middleware",
+        "paste.cgitb_catcher.CgitbMiddleware",
+        "paste.cgitb_catcher.make_cgitb_middleware",
+        "paste.config.ConfigMiddleware",
+        "paste.config.make_config_filter",
+        "paste.cowbell.MiddleBell",
+        "paste.cowbell.make_bell",
+        "paste.debug.prints.PrintDebugMiddleware",
+        "paste.debug.profile.ProfileMiddleware",
+        "paste.debug.profile.make_profile_middleware",
+        "paste.debug.wdg_validate.WDGValidateMiddleware",
+        "paste.errordocument.StatusBasedForward",
+        "paste.errordocument.custom_forward",
+        "paste.errordocument.forward",
+        "paste.errordocument.make_errordocument",
+        "paste.evalexception.EvalException",
+        "paste.evalexception.middleware.EvalException",
+        "paste.exceptions.errormiddleware.ErrorMiddleware",
+        "paste.exceptions.errormiddleware.make_error_middleware",
+        "paste.gzipper.middleware",
+        "paste.gzipper.make_gzip_middleware",
+        "paste.httpexceptions.HTTPExceptionHandler",
+        "paste.httpexceptions.make_middleware",
+        "paste.lint.middleware",
+        "paste.lint.make_middleware",
+        "paste.pony.PonyMiddleware",
+        "paste.pony.make_pony",
+        "paste.progress.UploadProgressMonitor",
+        "paste.recursive.RecursiveMiddleware",
+        "paste.registry.RegistryManager",
+        "paste.session.SessionMiddleware",
+        "paste.session.make_session_middleware",
+        "paste.translogger.TransLogger",
+        "paste.translogger.make_filter",
+    }
+)
+
 #: The packages :data:`THIRD_PARTY` (and Paste's middleware) are imported from.
 THIRD_PARTY_PACKAGES = frozenset({"werkzeug", "whitenoise", "paste"})
 
@@ -387,6 +445,52 @@ def is_middleware_stack_use(stmt: cst.CSTNode, name: str, middleware: set[str]) 
         return False
     uses = [n for n in walk(small.value) if isinstance(n, cst.Name) and n.value == name]
     return bool(uses) and all(id(n) in wrapped for n in uses)
+
+
+def stack_result_uses(
+    module: cst.Module, stack: cst.CSTNode, middleware: set[str]
+) -> list[cst.CSTNode]:
+    """The module-level statements that use what the module-level stack ``stack`` (``x =
+    Mw(app, ...)``) binds, other than as the app at the bottom of another stack of
+    ``middleware`` (whose names are followed in turn) or as the app handed to a WSGI server
+    (the ``server`` rule rewrites those calls for an ASGI app): code that expects a WSGI app
+    there (``CGIHandler().run(x)``, ``TestApp(x)``), which the stack turning ASGI would break.
+    A definition before the stack counts for its body only (it runs later)."""
+    servers = set(analysis.import_spellings(module, analysis.SERVER_FUNCTIONS))
+    texts = analysis.statement_texts(module)
+    position = {id(stmt): index for index, stmt in enumerate(module.body)}
+    found: list[cst.CSTNode] = []
+    followed: set[str] = set()
+    pending = [(stack, name) for name in _bound_names(stack)]
+    while pending:
+        origin, name = pending.pop()
+        if name in followed:
+            continue
+        followed.add(name)
+        for stmt in module.body:
+            if stmt is origin or name not in texts[id(stmt)]:
+                continue
+            if position[id(stmt)] < position[id(origin)] and (
+                not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) or stmt.name.value == name
+            ):
+                continue  # ran before the stack was built, or is what it wraps
+            if is_middleware_stack_use(stmt, name, middleware):
+                pending.extend((stmt, bound) for bound in _bound_names(stmt))
+            elif analysis.mentions_outside_server_calls(stmt, name, servers) and not any(
+                stmt is seen for seen in found
+            ):
+                found.append(stmt)
+    return found
+
+
+def _bound_names(stmt: cst.CSTNode) -> list[str]:
+    """The plain names a module-level ``x = y = ...`` assigns."""
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+        return []
+    small = stmt.body[0]
+    if not isinstance(small, cst.Assign):
+        return []
+    return [t.target.value for t in small.targets if isinstance(t.target, cst.Name)]
 
 
 def only_middleware_decorators(func: cst.FunctionDef, middleware: set[str]) -> bool:

@@ -20,8 +20,10 @@ Nothing here prints or writes files: the CLI decides what to do with the results
 from __future__ import annotations
 
 import ast
+import bisect
 import codecs
 import dataclasses
+import difflib
 import gc
 import importlib
 import io
@@ -398,7 +400,12 @@ def _run_rules(
         rules_run.append(rule_class.rule_id)
         _stage[0] = f"rule {rule_class.rule_id}"
         try:
-            rule = rule_class(dataclasses.replace(context, source=current))
+            # a rule after one that changed the file reads the new text, but its lines are
+            # reported in the file's
+            original_line = None if current == source else _original_lines(current, source)
+            rule = rule_class(
+                dataclasses.replace(context, source=current, original_line=original_line)
+            )
             code = wrapper.visit(rule).code
         except Exception as exc:
             if _caused_by_timeout(exc):  # libcst's own cleanup can turn our timeout into a KeyError
@@ -424,6 +431,30 @@ def _run_rules(
         if problem is not None and wrapper is None:
             _reparse(current, rules_run)
     return SourceResult(current, changes, rules_run, new_source_differs=current != source)
+
+
+def _original_lines(changed: str, original: str) -> Callable[[int], int]:
+    """Line numbers of ``changed`` (what rules made of ``original``) -> those of
+    ``original``: a line the rules kept maps to itself, one they wrote to the first line of
+    what it replaces. The summary and the report point into the file as it is on disk
+    before the run (markers that earlier rules inserted above would shift them)."""
+    matcher = difflib.SequenceMatcher(
+        None, changed.splitlines(), original.splitlines(), autojunk=False
+    )
+    blocks = matcher.get_opcodes()  # (tag, changed_start, changed_end, original_start, ...)
+    starts = [block[1] for block in blocks]
+
+    def to_original(line: int) -> int:
+        if not blocks:
+            return line
+        tag, start, _, original_start, original_end = blocks[
+            max(0, bisect.bisect_right(starts, line - 1) - 1)
+        ]
+        if tag == "equal":
+            return original_start + (line - 1 - start) + 1
+        return min(original_start, max(0, original_end - 1)) + 1
+
+    return to_original
 
 
 def _passes_prefilters(rule: type[Rule], code: str) -> bool:

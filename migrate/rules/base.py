@@ -23,7 +23,7 @@ Writing a rule::
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Literal
 
@@ -74,6 +74,9 @@ class FileContext:
     #: The text of the module the rule is given, for cheap text tests that spare a walk
     #: over its tree ("" when unknown: such a test must then not skip anything).
     source: str = ""
+    #: A line of that text -> the same line in the file as it was before the run (earlier
+    #: rules may have inserted markers above it); None: the text is the file's.
+    original_line: Callable[[int], int] | None = None
 
 
 class Rule(cst.CSTTransformer):
@@ -130,6 +133,13 @@ class Rule(cst.CSTTransformer):
         return True
 
     def line_of(self, node: cst.CSTNode) -> int:
+        """1-based line where ``node`` starts, in the file as it was before the run (what
+        the summary, the report and the rules' messages point to)."""
+        line = self._line_in_module(node)
+        to_original = self.context.original_line
+        return line if to_original is None else to_original(line)
+
+    def _line_in_module(self, node: cst.CSTNode) -> int:
         """1-based line where ``node`` starts in the module this rule was given."""
         if PositionProvider in self.metadata:  # the rule declared it
             return self.get_metadata(PositionProvider, node).start.line

@@ -1134,6 +1134,7 @@ class WsgiMiddlewareRule(Rule):
         self.has_starlette = False
         self.adapted_now: set[str] = set()
         self.known_middleware: set[str] = set()
+        self.stack_middleware: set[str] = set()
         #: id(Call) of a stack layer -> adapter its first argument (the app) is wrapped in
         self.bottoms: dict[int, str] = {}
         #: stacks of middleware from other modules: lowest layers and tops (see plan_foreign_stack)
@@ -1148,6 +1149,13 @@ class WsgiMiddlewareRule(Rule):
     def visit_Module(self, node: cst.Module) -> bool:
         asgi_now: set[str] = set()  # middleware names that take an ASGI app after this run
         found = mwa.find_middleware(node, self.context.source)
+        # what stacks are made of, once this rule is done (their results must stay apps)
+        self.stack_middleware = (
+            {mw.name for mw in found}
+            | set(analysis.import_spellings(node, frozenset(mwa.THIRD_PARTY)))
+            | _paste_names(node)
+            | mwa.middleware_names(node)
+        )
         if found:  # what the conversions need, worked out only for a module that has some
             aliases = analysis.wsgiref_util_aliases(node)
             helpers = analysis.read_only_environ_helpers(node)
@@ -1182,6 +1190,7 @@ class WsgiMiddlewareRule(Rule):
         decorator once the wsgi-app rule converts decorated apps."""
         odd: list[cst.CSTNode] = []
         decorated: list[cst.CSTNode] = []
+        wsgi_users: list[tuple[cst.CSTNode, cst.CSTNode]] = []  # (stack, user of its app)
         texts = analysis.statement_texts(module)
         for stmt in module.body:
             if stmt is mw.node or mw.name not in texts[id(stmt)] or not mentions(stmt, mw.name):
@@ -1200,6 +1209,8 @@ class WsgiMiddlewareRule(Rule):
                     decorated.append(stmt)
                     continue
             elif mw.kind != "decorator" and _stack_use(stmt, mw.name):
+                users = mwa.stack_result_uses(module, stmt, self.stack_middleware)
+                wsgi_users.extend((stmt, user) for user in users)
                 continue
             odd.append(stmt)
         if odd:
@@ -1207,6 +1218,14 @@ class WsgiMiddlewareRule(Rule):
             return (
                 f"`{mw.name}` is also used here in ways the rule cannot follow (line {lines}); "
                 "left as WSGI middleware: convert it together with that code"
+            )
+        if wsgi_users:
+            stack = wsgi_users[0][0]
+            lines = ", ".join(str(self.line_of(user)) for _, user in wsgi_users[:3])
+            return (
+                f"the app `{mw.name}` builds at line {self.line_of(stack)} is also used here as "
+                f"a WSGI app (line {lines}); left as WSGI middleware: convert it together with "
+                "that code"
             )
         if decorated and not mwa.WSGI_APP_CONVERTS_STACKED_APPS:
             lines = ", ".join(str(self.line_of(n)) for n in decorated[:3])
@@ -1241,7 +1260,7 @@ class WsgiMiddlewareRule(Rule):
             if not isinstance(small, cst.Assign) or not isinstance(small.value, cst.Call):
                 continue
             assert isinstance(stmt, cst.SimpleStatementLine)
-            if self.plan_foreign_stack(stmt, small.value, apps, imported):
+            if self.plan_foreign_stack(module, stmt, small.value, apps, imported):
                 continue
             call: cst.Call = small.value
             needs_asgi = False
@@ -1270,6 +1289,7 @@ class WsgiMiddlewareRule(Rule):
 
     def plan_foreign_stack(
         self,
+        module: cst.Module,
         stmt: cst.SimpleStatementLine,
         top: cst.Call,
         apps: dict[str, analysis.WsgiApp],
@@ -1294,6 +1314,8 @@ class WsgiMiddlewareRule(Rule):
             return False
         if not any(c.split(".")[0] in imported for c in callees):
             return False
+        if mwa.stack_result_uses(module, stmt, self.stack_middleware | set(callees)):
+            return False  # what it builds is used as a WSGI app: left as it is
         self.foreign_bottoms.add(id(last))
         self.foreign_tops.add(id(top))
         self.touched.add(id(stmt))
@@ -1406,6 +1428,8 @@ class WsgiMiddlewareRule(Rule):
             if not isinstance(small, cst.Assign):
                 continue
             assert isinstance(stmt, cst.SimpleStatementLine)
+            if self.third_party_blocked(module, stmt, small, spellings.keys() | paste):
+                continue
             for node in analysis.walk(small.value):
                 if not isinstance(node, cst.Call) or not node.args:
                     continue
@@ -1422,6 +1446,37 @@ class WsgiMiddlewareRule(Rule):
                     qualified = spellings[callee]
                     if "." not in callee:
                         self.unused.add((qualified.rsplit(".", 1)[0], callee))
+
+    def third_party_blocked(
+        self,
+        module: cst.Module,
+        stmt: cst.SimpleStatementLine,
+        small: cst.Assign,
+        spellings: set[str],
+    ) -> bool:
+        """A stack of third-party middleware whose result other code of the module uses as a
+        WSGI app stays as it is (with a marker): made ASGI, it would break that code."""
+        callees = [
+            callee
+            for node in analysis.walk(small.value)
+            if isinstance(node, cst.Call)
+            and node.args
+            and (callee := analysis.dotted_name(node.func)) in spellings
+        ]
+        if not callees:
+            return False
+        users = mwa.stack_result_uses(module, stmt, self.stack_middleware)
+        if not users:
+            return False
+        lines = ", ".join(str(self.line_of(n)) for n in users[:3])
+        message = (
+            f"`{callees[0]}` left as WSGI middleware: the app built here is also used as a "
+            f"WSGI app (line {lines}); convert that code, then run migrate again"
+        )
+        if not has_marker(stmt, self.rule_id, module=module):
+            self.markers.setdefault(id(stmt), []).append(marker_comment(self.rule_id, message))
+            self.report(stmt, "manual", message)
+        return True
 
     # -- third-party calls --------------------------------------------------------------
 
@@ -1701,18 +1756,7 @@ def _imported_names(module: cst.Module) -> set[str]:
 
 
 def _paste_names(module: cst.Module) -> set[str]:
-    """Local names imported from Paste (``from paste.translogger import TransLogger``)."""
-    names: set[str] = set()
-    for node in analysis.import_statements(module):
-        if (
-            isinstance(node, cst.ImportFrom)
-            and node.module is not None
-            and not node.relative
-            and analysis.dotted_name(node.module).split(".")[0] == "paste"
-            and not isinstance(node.names, cst.ImportStar)
-        ):
-            for alias in node.names:
-                local = alias.asname.name if alias.asname else alias.name
-                if isinstance(local, cst.Name):
-                    names.add(local.value)
-    return names
+    """How the module spells Paste's middleware (``TransLogger``, ``translogger.TransLogger``):
+    only those, not whatever else it imports from Paste (``paste.fixture.TestApp`` is a test
+    client, which must not be run as middleware)."""
+    return set(analysis.import_spellings(module, mwa.PASTE_MIDDLEWARE))

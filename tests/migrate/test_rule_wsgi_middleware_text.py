@@ -12,9 +12,13 @@ import pytest
 from migrate.rules import RULES
 from migrate.rules.wsgi_app import WsgiAppRule
 from migrate.rules.wsgi_middleware import WsgiMiddlewareRule
+from migrate.runner import migrate_source
 from tests.harness import assert_idempotent, load_module, migrate_text
 from tests.migrate.test_rule_wsgi_middleware import CASES
-from tests.migrate.test_rule_wsgi_middleware_support import migrate_module
+from tests.migrate.test_rule_wsgi_middleware_support import (
+    assert_pipeline_idempotent,
+    migrate_module,
+)
 
 
 def rule(before: str) -> tuple[str, list[str]]:
@@ -322,3 +326,114 @@ def test_non_http_scopes_go_straight_to_the_inner_app() -> None:
     for kind in ("lifespan", "websocket"):
         asyncio.run(middleware({"type": kind, "headers": []}, nothing, ignore))
     assert seen == ["lifespan", "websocket"]
+
+
+# --------------------------------------------------------------------------- a stack's app used as WSGI
+
+# The module itself calls the app a stack builds the WSGI way (a CGI handler, a test client,
+# a WSGI server the server rule does not know): made ASGI, that code would break.
+WSGI_USER = """
+from wsgiref.util import setup_testing_defaults
+{imports}
+
+{middleware}
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ.get("HTTP_X_SEEN", "-").encode(), b" ", environ["REMOTE_ADDR"].encode()]
+
+
+application = {stack}
+
+
+def render(path):
+    environ = {{"PATH_INFO": path, "REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "203.0.113.9"}}
+    setup_testing_defaults(environ)
+    seen = []
+    body = b"".join(application(environ, lambda status, headers, exc_info=None: seen.append(status)))
+    return seen[0], body
+"""
+
+OWN_MIDDLEWARE = """
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        environ["HTTP_X_SEEN"] = "1"
+        return self.app(environ, start_response)
+"""
+
+
+@pytest.mark.parametrize(
+    ("imports", "middleware", "stack", "expected"),
+    [
+        ("", OWN_MIDDLEWARE, "Mw(app)", b"1 127.0.0.1"),
+        ("from werkzeug.middleware.proxy_fix import ProxyFix", "", "ProxyFix(app, x_for=1)",
+         b"- 203.0.113.9"),
+    ],
+    ids=["own middleware", "ProxyFix"],
+)  # fmt: skip
+def test_a_stack_whose_app_the_module_calls_as_wsgi_stays_wsgi(
+    imports: str, middleware: str, stack: str, expected: bytes
+) -> None:
+    before = WSGI_USER.format(imports=imports, middleware=middleware, stack=stack)
+    after, changes = migrate_module(before)
+    assert {c.kind for c in changes} == {"manual"}
+    assert f"application = {stack}" in after
+    assert "used here as a WSGI app" in after or "also used as a WSGI app" in after
+    assert load_module(before).render("/") == load_module(after).render("/") == ("200 OK", expected)
+    assert_pipeline_idempotent(after)
+
+
+def test_only_paste_middleware_runs_as_middleware() -> None:
+    """``paste.fixture.TestApp`` is a test client, not middleware: it is not wrapped, and the
+    app under the gzip middleware stays WSGI for it."""
+    before = """
+    from paste.fixture import TestApp
+    from paste.gzipper import middleware
+
+
+    def simple_app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"this is a test"]
+
+
+    wsgi_app = middleware(simple_app)
+    app = TestApp(wsgi_app)
+    """
+    after, changes = migrate_module(before)
+    assert "wsgi_middleware(TestApp)" not in after
+    assert "wsgi_app = middleware(simple_app)" in after
+    assert "def simple_app(environ, start_response):" in after
+    assert {c.kind for c in changes} == {"manual"}
+    translogger = """
+    from paste.translogger import TransLogger
+
+
+    def simple_app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"this is a test"]
+
+
+    app = TransLogger(simple_app)
+    """
+    after, _ = migrate_module(translogger)
+    assert "app = wsgi_middleware(TransLogger)(simple_app)" in after
+
+
+def test_lines_point_into_the_file_as_it_was_before_the_run() -> None:
+    """The app rule reads what the middleware rule made of the file (a marker above ``Mw``):
+    its changes and the lines in its messages are still the file's own."""
+    before = WSGI_USER.format(imports="", middleware=OWN_MIDDLEWARE, stack="Mw(app)")
+    source = dedent(before)
+    lines = source.splitlines()
+    result = migrate_source(source, rules=RULES, relpath="app.py")
+    app_line = lines.index("def app(environ, start_response):") + 1
+    stack_line = lines.index("application = Mw(app)") + 1
+    [app_change] = [c for c in result.changes if c.rule == "wsgi-app"]
+    assert app_change.line == app_line
+    assert f"(line {stack_line})" in app_change.message
+    [mw_change] = [c for c in result.changes if c.rule == "wsgi-middleware"]
+    assert mw_change.line == lines.index("class Mw:") + 1
+    assert f"builds at line {stack_line}" in mw_change.message
