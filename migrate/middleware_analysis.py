@@ -447,16 +447,23 @@ def is_middleware_stack_use(stmt: cst.CSTNode, name: str, middleware: set[str]) 
     return bool(uses) and all(id(n) in wrapped for n in uses)
 
 
+#: Servers an app may be handed whether it is WSGI or ASGI: the WSGI ones, which the server
+#: rule rewrites to uvicorn, and the ASGI servers, which also serve WSGI apps.
+_SERVERS_OF_EITHER = analysis.SERVER_FUNCTIONS | frozenset(
+    {"uvicorn.run", "hypercorn.asyncio.serve", "hypercorn.trio.serve"}
+)
+
+
 def stack_result_uses(
     module: cst.Module, stack: cst.CSTNode, middleware: set[str]
 ) -> list[cst.CSTNode]:
     """The module-level statements that use what the module-level stack ``stack`` (``x =
     Mw(app, ...)``) binds, other than as the app at the bottom of another stack of
-    ``middleware`` (whose names are followed in turn) or as the app handed to a WSGI server
-    (the ``server`` rule rewrites those calls for an ASGI app): code that expects a WSGI app
+    ``middleware`` (whose names are followed in turn) or as the app handed to a server
+    (:data:`_SERVERS_OF_EITHER`): code that expects a WSGI app
     there (``CGIHandler().run(x)``, ``TestApp(x)``), which the stack turning ASGI would break.
     A definition before the stack counts for its body only (it runs later)."""
-    servers = set(analysis.import_spellings(module, analysis.SERVER_FUNCTIONS))
+    servers = set(analysis.import_spellings(module, _SERVERS_OF_EITHER))
     texts = analysis.statement_texts(module)
     position = {id(stmt): index for index, stmt in enumerate(module.body)}
     found: list[cst.CSTNode] = []

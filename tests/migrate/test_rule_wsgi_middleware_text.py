@@ -437,3 +437,32 @@ def test_lines_point_into_the_file_as_it_was_before_the_run() -> None:
     [mw_change] = [c for c in result.changes if c.rule == "wsgi-middleware"]
     assert mw_change.line == lines.index("class Mw:") + 1
     assert f"builds at line {stack_line}" in mw_change.message
+
+
+@pytest.mark.parametrize(
+    "serve",
+    [
+        "import uvicorn\n\n    uvicorn.run(application, port=8000)",
+        "from wsgiref.simple_server import make_server\n\n"
+        '    make_server("", 8000, application).serve_forever()',
+    ],
+    ids=["uvicorn", "wsgiref"],
+)
+def test_a_stack_whose_app_is_only_served_is_converted(serve: str) -> None:
+    before = f"""
+{OWN_MIDDLEWARE}
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hi"]
+
+
+application = Mw(app)
+
+if __name__ == "__main__":
+    {serve}
+"""
+    after, changes = migrate_module(before)
+    assert [c.kind for c in changes] == ["converted", "converted"]
+    assert "async def __call__(self, scope, receive, send):" in after
+    assert "async def app(scope, receive, send):" in after
