@@ -117,14 +117,6 @@ PASTE_MIDDLEWARE = frozenset(
 #: The packages :data:`THIRD_PARTY` (and Paste's middleware) are imported from.
 THIRD_PARTY_PACKAGES = frozenset({"werkzeug", "whitenoise", "paste"})
 
-#: Text that must occur in a file using one of :data:`THIRD_PARTY` (or Paste).
-THIRD_PARTY_WORDS = (
-    "ProxyFix",
-    "DispatcherMiddleware",
-    "SharedDataMiddleware",
-    "WhiteNoise",
-    "paste",
-)
 
 #: ASGI middleware (classes or factories taking the app first) by qualified name.
 ASGI_MIDDLEWARE = frozenset(
@@ -140,7 +132,8 @@ ASGI_MIDDLEWARE = frozenset(
 def may_hold_middleware(source: str) -> bool:
     """Cheap text test, a superset of what :func:`find_middleware` finds plus the
     third-party middleware the rule maps."""
-    if any(word in source for word in THIRD_PARTY_WORDS):
+    # third-party middleware is known by the imports naming its package (the shape stage)
+    if prefilter.has_any(source, THIRD_PARTY_PACKAGES):
         return True
     if "def" not in source:
         return False

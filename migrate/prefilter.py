@@ -84,6 +84,13 @@ class _Text:
         self._parameters: tuple[set[str], set[str]] | None = None
         self._first_params: dict[str, set[str]] | None = None
         self.wsgi_callable: bool | None = None
+        self._words: dict[str, bool] = {}
+
+    def has(self, word: str) -> bool:
+        found = self._words.get(word)
+        if found is None:
+            found = self._words[word] = word in self.source
+        return found
 
     def quoted(self) -> tuple[bool, bool]:
         """(a status or CGI key literal, a CGI key literal), in one scan."""
@@ -144,6 +151,13 @@ class _Text:
 @functools.lru_cache(maxsize=1)  # the file the rules' text tests are asking about
 def _text(source: str) -> _Text:
     return _Text(source)
+
+
+def has_any(source: str, words: Iterable[str]) -> bool:
+    """One of ``words`` is in ``source``; each word is looked for once per file, whichever
+    text test asks."""
+    text = _text(source)
+    return any(text.has(word) for word in words)
 
 
 def _parameter_names(

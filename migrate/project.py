@@ -600,8 +600,8 @@ class ProjectIndex:
     by_relpath: dict[str, ModuleSummary] = field(default_factory=dict)
     #: Every file of the run (an import names the first of them Python would load).
     files: frozenset[str] = frozenset()
-    #: importer relpath -> ``(module_ref, name)`` of the functions of other modules it calls
-    #: the WSGI way (see :func:`wsgi_delegations`).
+    #: importer relpath -> ``(module_ref, name)`` of what of other modules it uses as WSGI
+    #: apps (see :func:`wsgi_delegations`).
     wsgi_callers: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
     #: What was looked up: ``("module", importer_relpath, module_ref)`` and ``("callers",
     #: relpath, name)``. A migration is the same with any index that answers those the same
@@ -629,8 +629,9 @@ class ProjectIndex:
         return bool(self.callers_of(first, second))
 
     def callers_of(self, relpath: str, name: str) -> list[str]:
-        """The files of the run that call the function ``name`` of ``relpath`` as a WSGI app
-        (``views.index(environ, start_response)``): once ASGI it would break them."""
+        """The files of the run that use ``name`` of ``relpath`` as a WSGI app (call it
+        ``views.index(environ, start_response)``, or hand it to a WSGI test client or adapter:
+        :func:`wsgi_delegations`): once ASGI it would break them."""
         self.queries.add(("callers", relpath, name))
         return sorted(
             importer
@@ -697,12 +698,55 @@ def _candidate_paths(importer_relpath: str, module_ref: str) -> Iterator[str]:
         yield posixpath.join(path, "__init__.py") if path else "__init__.py"
 
 
+#: What takes a WSGI app and would break on an ASGI one: test clients, WSGI-to-ASGI adapters,
+#: a validator. (WSGI servers are rewritten by the server rule; ASGI servers take both.)
+WSGI_CONSUMERS = frozenset(
+    {
+        "webtest.TestApp",
+        "webtest.app.TestApp",
+        "werkzeug.test.Client",
+        "werkzeug.Client",
+        "paste.fixture.TestApp",
+        "wsgiref.validate.validator",
+        "adapters.WsgiToAsgi",
+        "adapters.wsgi_to_asgi.WsgiToAsgi",
+        "a2wsgi.WSGIMiddleware",
+        "asgiref.wsgi.WsgiToAsgi",
+        "starlette.middleware.wsgi.WSGIMiddleware",
+        "uvicorn.middleware.wsgi.WSGIMiddleware",
+    }
+)
+#: wsgiref's handlers, whose ``run(app)`` serves a WSGI app (``CGIHandler().run(app)``).
+WSGIREF_HANDLERS = frozenset(
+    f"wsgiref.handlers.{name}"
+    for name in ("BaseHandler", "SimpleHandler", "BaseCGIHandler", "CGIHandler", "IISCGIHandler")
+)
+
+#: Text some module using an app of another module the WSGI way must hold (see
+#: :func:`may_use_wsgi_apps`): the imports of :data:`WSGI_CONSUMERS` and wsgiref name
+#: "werkzeug", "webtest" or "paste" for their TestApp, or hold "sgi" ("wsgiref", "a2wsgi",
+#: "asgiref", "middleware.wsgi", "WsgiToAsgi").
+_WSGI_USE_WORDS = ("sgi", "werkzeug", "TestApp", "start_response")
+
+
+def may_use_wsgi_apps(source: str) -> bool:
+    """Cheap text test run on the modules the rules do not look at (most): could it hand an
+    app it imports to what takes a WSGI app (:func:`wsgi_delegations`, which names it), or
+    call one the WSGI way with its own ``start_response``? A module whose second parameter
+    has another name passes only if the rules look at it (a sign of HTTP)."""
+    return "import" in source and prefilter.has_any(source, _WSGI_USE_WORDS)
+
+
 def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
-    """``(module_ref, name)`` of the imported functions the module calls the WSGI way: a
-    function hands on the environ and start_response it got (its first two parameters, in
-    that order): ``return index(environ, start_response)`` after ``from views import index``,
-    or ``views.index(...)`` after ``import views``. A module converting ``index`` to ASGI
-    would break this caller."""
+    """``(module_ref, name)`` of the imported functions the module uses as WSGI apps, which
+    would break once the module defining one converts it to ASGI:
+
+    - calls the WSGI way: a function hands on the environ and start_response it got (its
+      first two parameters, in that order): ``return index(environ, start_response)`` after
+      ``from views import index``, or ``views.index(...)`` after ``import views``;
+    - an app handed to what takes a WSGI app (:data:`WSGI_CONSUMERS`, ``run()`` of
+      wsgiref's handlers): ``TestApp(app)``, ``CGIHandler().run(app)``, ``WsgiToAsgi(app)``.
+    """
     imported: dict[str, tuple[str, str | None]] = {}  # local -> (module_ref, name | None)
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
@@ -735,7 +779,39 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
             target = _imported_target(call.func, imported)
             if target is not None:
                 found.add(target)
+    for call in ast.walk(tree):
+        if (
+            isinstance(call, ast.Call)
+            and call.args
+            and not isinstance(call.args[0], ast.Starred)
+            and _takes_a_wsgi_app(call.func, imported)
+        ):
+            target = _imported_target(call.args[0], imported)
+            if target is not None:
+                found.add(target)
     return frozenset(found)
+
+
+def _takes_a_wsgi_app(func: ast.expr, imported: Mapping[str, tuple[str, str | None]]) -> bool:
+    """``func`` is one of :data:`WSGI_CONSUMERS`, or ``run`` of a wsgiref handler made on the
+    spot (``CGIHandler().run``), as the module's imports spell them."""
+    if isinstance(func, ast.Attribute) and func.attr == "run" and isinstance(func.value, ast.Call):
+        return _qualified(func.value.func, imported) in WSGIREF_HANDLERS
+    return _qualified(func, imported) in WSGI_CONSUMERS
+
+
+def _qualified(func: ast.expr, imported: Mapping[str, tuple[str, str | None]]) -> str | None:
+    """The qualified name of ``name`` / ``module.name``, through the module's imports."""
+    parts: list[str] = []
+    while isinstance(func, ast.Attribute):
+        parts.insert(0, func.attr)
+        func = func.value
+    if not isinstance(func, ast.Name) or func.id not in imported:
+        return None
+    module_ref, name = imported[func.id]
+    if module_ref.startswith("."):
+        return None
+    return ".".join([module_ref, *([name] if name else []), *parts])
 
 
 def _imported_target(

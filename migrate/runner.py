@@ -56,6 +56,7 @@ from migrate.cache import ResultCache
 from migrate.project import (
     ModuleSummary,
     ProjectIndex,
+    may_use_wsgi_apps,
     might_summarize,
     summarize,
     wsgi_delegations,
@@ -739,7 +740,9 @@ def _scan(
     try:
         with time_limit(timeout):
             text, _ = decode_source(data)
-            candidates, tree = _prefilter(text, rules)
+            # a module using apps of others the WSGI way tells them (the AST is the syntax check)
+            uses_apps = may_use_wsgi_apps(text)
+            candidates, tree = _prefilter(text, rules, want_tree=uses_apps)
             summary = _summary_of(text, task.relpath, tree) if candidates else None
             queries: frozenset[tuple[str, str, str]] = frozenset()
             if candidates and rules_now:
@@ -756,9 +759,11 @@ def _scan(
         return ScanResult(FileResult(task.path, task.relpath, "error", error=error))
     finally:
         analysis.forget_trees()
+    delegations = (
+        wsgi_delegations(tree) if tree is not None and (candidates or uses_apps) else frozenset()
+    )
     if candidates:
         names = _imported_names(tree) if tree is not None else frozenset()
-        delegations = wsgi_delegations(tree) if tree is not None else frozenset()
         if queries and migrated is not None and migrated.status != "error":
             return ScanResult(
                 None, summary, names, tentative=migrated, queries=queries, delegations=delegations
@@ -766,7 +771,7 @@ def _scan(
         return ScanResult(migrated, summary, names, delegations=delegations)
     unchanged = FileResult(task.path, task.relpath, "unchanged")
     # the full test (might_summarize) waits until a file the rules run on imports the module
-    return ScanResult(unchanged, summarizable="def" in text)
+    return ScanResult(unchanged, summarizable="def" in text, delegations=delegations)
 
 
 def summarize_file(

@@ -1820,7 +1820,11 @@ class WsgiAppRule(Rule):
             return {}
         found: dict[str, list[str]] = {}
         for app in apps:
-            callers = project.callers_of(self.context.relpath, app.name)
+            # an app class is used through its instances (``application = App()``)
+            names = [app.name, *(app.instances if isinstance(app, WsgiApp) else ())]
+            callers = sorted(
+                {file for name in names for file in project.callers_of(self.context.relpath, name)}
+            )
             if callers:
                 found[app.name] = callers
         return found
@@ -1829,13 +1833,14 @@ class WsgiAppRule(Rule):
         """Leave ``app`` as it is, under its name, with a marker: other modules of the run call
         it (or a member of its call group) the WSGI way, which would break once it is ASGI."""
         said = "; ".join(
-            f"{', '.join(files[:3])} {'call' if len(files) > 1 else 'calls'} `{name}` as a WSGI app"
+            f"{', '.join(files[:3])} {'use' if len(files) > 1 else 'uses'} `{name}` as a WSGI app"
             for name, files in callers.items()
         )
         message = (
-            f"WSGI app `{app.name}` left as WSGI: {said} (`{next(iter(callers))}(environ, "
-            "start_response)`), which would break once it is ASGI: convert them together "
-            "(or serve the final app through adapters.WsgiToAsgi)"
+            f"WSGI app `{app.name}` left as WSGI: {said} (calls it with environ and "
+            "start_response, or hands it to a WSGI server, test client or adapter), which would "
+            "break once it is ASGI: convert them together (or serve the final app through "
+            "adapters.WsgiToAsgi)"
         )
         self.replacements[id(app.node)] = with_marker(
             app.node, marker_comment(self.rule_id, message)

@@ -21,7 +21,7 @@ import pytest
 
 from migrate.project import ModuleSummary, ProjectIndex, summarize
 from migrate.runner import SourceResult, migrate_source, migrate_sources, module_name_for
-from tests.harness import Req, assert_same_project_behaviour
+from tests.harness import Req, assert_same_project_behaviour, load_project
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -289,7 +289,7 @@ def test_an_app_another_module_calls_as_wsgi_stays_wsgi() -> None:
     before = dedented({"pages.py": pages, "app.py": app})
     after, results = migrate_project(before)
     assert kinds(results["pages.py"]) == {"index": "manual", "about": "manual"}
-    assert "app.py calls `index` as a WSGI app" in after["pages.py"]
+    assert "app.py uses `index` as a WSGI app" in after["pages.py"]
     assert "def index(environ, start_response):" in after["pages.py"]
     assert kinds(results["app.py"]) == {"app": "adapted"}
     requests = [Req("GET", "/"), Req("GET", "/about"), Req("GET", "/other")]
@@ -612,3 +612,34 @@ def test_notes_api_is_converted_with_the_same_behaviour(tmp_path: Path) -> None:
         for req, want, have in zip(sample.requests, expected, got, strict=True):
             assert have == want, f"{server}: {req}"
     assert json.loads(expected[1][2])["notes"]  # the sample really answered
+
+
+def test_an_app_a_test_client_of_another_module_uses_stays_wsgi() -> None:
+    """Tests that use a WSGI test client keep working: the app they are given stays WSGI
+    (with a marker saying why) until they move to an ASGI client."""
+    web = """
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"hi " + environ["PATH_INFO"].encode()]
+    """
+    test_web = """
+        from werkzeug.test import Client
+
+        from web import app
+
+
+        def fetch(path):
+            response = Client(app).get(path)
+            return response.status, response.data
+    """
+    before = dedented({"web.py": web, "test_web.py": test_web})
+    after, results = migrate_project(before)
+    assert kinds(results["web.py"]) == {"app": "manual"}
+    assert "test_web.py uses `app` as a WSGI app" in after["web.py"]
+    assert after["test_web.py"] == before["test_web.py"]
+    fetch_before = load_project(before, "test_web").fetch
+    fetch_after = load_project(after, "test_web").fetch
+    assert fetch_before("/x") == fetch_after("/x") == ("200 OK", b"hi /x")
+    # alone, web.py converts
+    alone = migrate_sources(dedented({"web.py": web}))
+    assert kinds(alone["web.py"]) == {"app": "converted"}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import codecs
 from pathlib import Path
 
 import pytest
 
-from migrate import runner
+from migrate import project, runner
 from migrate.diffing import file_diff, split_lines
 from migrate.rules.base import FileContext
 from migrate.runner import (
@@ -241,3 +242,69 @@ def test_run_files_leaves_an_app_other_modules_call_as_wsgi(
     # without app.py in the run, pages.py converts
     (alone,) = run_files(tasks[:1], select_rules(["wsgi-app"]), jobs=jobs)
     assert [c.kind for c in alone.changes] == ["converted"]
+
+
+WEB_MODULE = """\
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hi"]
+
+
+class Site:
+    def __call__(self, environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"site"]
+
+
+site = Site()
+"""
+
+
+@pytest.mark.parametrize(
+    ("user", "used"),
+    [
+        (
+            "from werkzeug.test import Client\n\nfrom web import app\n\n\n"
+            'def test_hi():\n    assert Client(app).get("/").data == b"hi"\n',
+            "app",
+        ),
+        ("from wsgiref.handlers import CGIHandler\n\nimport web\n\nCGIHandler().run(web.app)\n",
+         "app"),
+        ("from adapters import WsgiToAsgi\n\nfrom web import site\n\nasgi_site = WsgiToAsgi(site)\n",
+         "Site"),
+    ],
+    ids=["test client", "CGI handler", "adapter of an instance"],
+)  # fmt: skip
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_files_leaves_an_app_that_modules_the_rules_skip_use_as_wsgi(
+    tmp_path: Path, jobs: int, run_size: str, user: str, used: str
+) -> None:
+    """A test client, a CGI handler or a WSGI-to-ASGI adapter in a module that no rule looks
+    at still keeps the app it is handed WSGI (converted, it would break them)."""
+    files = {"web.py": WEB_MODULE, "user.py": user}
+    tasks = []
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        tasks.append(FileTask(tmp_path / name, name))
+    web, other = list(run_files(tasks, select_rules(["wsgi-app"]), jobs=jobs))
+    assert other.status == "unchanged"
+    kinds = {c.message.split("`")[1]: c.kind for c in web.changes}
+    assert kinds[used] == "manual"
+    assert [k for name, k in kinds.items() if name != used] == ["converted"]
+    message = next(c.message for c in web.changes if c.kind == "manual")
+    assert "user.py uses" in message
+    # without the user in the run, both convert
+    (alone,) = run_files(tasks[:1], select_rules(["wsgi-app"]), jobs=jobs)
+    assert [c.kind for c in alone.changes] == ["converted", "converted"]
+
+
+def test_every_wsgi_consumer_is_seen_by_the_text_test_and_the_tree_test() -> None:
+    for qualified in sorted(project.WSGI_CONSUMERS | project.WSGIREF_HANDLERS):
+        module, _, name = qualified.rpartition(".")
+        use = f"{name}().run(app)" if qualified in project.WSGIREF_HANDLERS else f"{name}(app)"
+        for source in (
+            f"from {module} import {name}\nfrom web import app\n\nx = {use}\n",
+            f"import {module} as m\nfrom web import app\n\nx = m.{use}\n",
+        ):
+            assert project.may_use_wsgi_apps(source), source
+            assert project.wsgi_delegations(ast.parse(source)) == {("web", "app")}, source
