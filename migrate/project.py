@@ -723,10 +723,16 @@ WSGIREF_HANDLERS = frozenset(
 )
 
 #: Text some module using an app of another module the WSGI way must hold (see
-#: :func:`may_use_wsgi_apps`): the imports of :data:`WSGI_CONSUMERS` and wsgiref name
-#: "werkzeug", "webtest" or "paste" for their TestApp, or hold "sgi" ("wsgiref", "a2wsgi",
-#: "asgiref", "middleware.wsgi", "WsgiToAsgi").
-_WSGI_USE_WORDS = ("sgi", "werkzeug", "TestApp", "start_response")
+#: :func:`may_use_wsgi_apps`): each of :data:`WSGI_CONSUMERS` and wsgiref's handlers is
+#: spelled with one of these, in its import or where it is called.
+_WSGI_USE_WORDS = (
+    "werkzeug",
+    "wsgiref",
+    "TestApp",
+    "WsgiToAsgi",
+    "WSGIMiddleware",
+    "start_response",
+)
 
 
 def may_use_wsgi_apps(source: str) -> bool:
@@ -779,6 +785,8 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
             target = _imported_target(call.func, imported)
             if target is not None:
                 found.add(target)
+    if not any(_may_import_a_consumer(binding) for binding in imported.values()):
+        return frozenset(found)  # most modules: no walk over the whole tree
     for call in ast.walk(tree):
         if (
             isinstance(call, ast.Call)
@@ -790,6 +798,17 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
             if target is not None:
                 found.add(target)
     return frozenset(found)
+
+
+def _may_import_a_consumer(binding: tuple[str, str | None]) -> bool:
+    """An import binding (``(module_ref, name)``) that may give one of the WSGI consumers or
+    wsgiref's handlers, itself or a module holding it."""
+    module_ref, name = binding
+    prefix = module_ref if name is None else f"{module_ref}.{name}"
+    return any(
+        qualified == prefix or qualified.startswith(prefix + ".")
+        for qualified in WSGI_CONSUMERS | WSGIREF_HANDLERS
+    )
 
 
 def _takes_a_wsgi_app(func: ast.expr, imported: Mapping[str, tuple[str, str | None]]) -> bool:
