@@ -447,9 +447,18 @@ _SERVERS_OF_EITHER = analysis.SERVER_FUNCTIONS | frozenset(
 )
 
 
-def stack_result_uses(
-    module: cst.Module, stack: cst.CSTNode, middleware: set[str]
-) -> list[cst.CSTNode]:
+@dataclass
+class StackUses:
+    """What :func:`stack_result_uses` found."""
+
+    #: The statements using the app the stack builds as a WSGI app.
+    statements: list[cst.CSTNode]
+    #: The names bound to it (by the stack, and by stacks built on it): other modules may
+    #: use them too.
+    names: set[str]
+
+
+def stack_result_uses(module: cst.Module, stack: cst.CSTNode, middleware: set[str]) -> StackUses:
     """The module-level statements that use what the module-level stack ``stack`` (``x =
     Mw(app, ...)``) binds, other than as the app at the bottom of another stack of
     ``middleware`` (whose names are followed in turn) or as the app handed to a server
@@ -480,7 +489,7 @@ def stack_result_uses(
                 stmt is seen for seen in found
             ):
                 found.append(stmt)
-    return found
+    return StackUses(found, followed)
 
 
 def _bound_names(stmt: cst.CSTNode) -> list[str]:

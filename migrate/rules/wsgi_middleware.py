@@ -1191,6 +1191,7 @@ class WsgiMiddlewareRule(Rule):
         odd: list[cst.CSTNode] = []
         decorated: list[cst.CSTNode] = []
         wsgi_users: list[tuple[cst.CSTNode, cst.CSTNode]] = []  # (stack, user of its app)
+        wsgi_user_files: dict[cst.CSTNode, list[str]] = {}  # stack -> modules using its app
         texts = analysis.statement_texts(module)
         for stmt in module.body:
             if stmt is mw.node or mw.name not in texts[id(stmt)] or not mentions(stmt, mw.name):
@@ -1209,8 +1210,11 @@ class WsgiMiddlewareRule(Rule):
                     decorated.append(stmt)
                     continue
             elif mw.kind != "decorator" and _stack_use(stmt, mw.name):
-                users = mwa.stack_result_uses(module, stmt, self.stack_middleware)
-                wsgi_users.extend((stmt, user) for user in users)
+                uses = mwa.stack_result_uses(module, stmt, self.stack_middleware)
+                wsgi_users.extend((stmt, user) for user in uses.statements)
+                elsewhere = self.wsgi_users_elsewhere(uses.names)
+                if elsewhere:
+                    wsgi_user_files[stmt] = elsewhere
                 continue
             odd.append(stmt)
         if odd:
@@ -1226,6 +1230,12 @@ class WsgiMiddlewareRule(Rule):
                 f"the app `{mw.name}` builds at line {self.line_of(stack)} is also used here as "
                 f"a WSGI app (line {lines}); left as WSGI middleware: convert it together with "
                 "that code"
+            )
+        if wsgi_user_files:
+            stack, files = next(iter(wsgi_user_files.items()))
+            return (
+                f"the app `{mw.name}` builds at line {self.line_of(stack)} is used as a WSGI "
+                f"app by {', '.join(files[:3])}; left as WSGI middleware: convert them together"
             )
         if decorated and not mwa.WSGI_APP_CONVERTS_STACKED_APPS:
             lines = ", ".join(str(self.line_of(n)) for n in decorated[:3])
@@ -1314,7 +1324,8 @@ class WsgiMiddlewareRule(Rule):
             return False
         if not any(c.split(".")[0] in imported for c in callees):
             return False
-        if mwa.stack_result_uses(module, stmt, self.stack_middleware | set(callees)):
+        uses = mwa.stack_result_uses(module, stmt, self.stack_middleware | set(callees))
+        if uses.statements or self.wsgi_users_elsewhere(uses.names):
             return False  # what it builds is used as a WSGI app: left as it is
         self.foreign_bottoms.add(id(last))
         self.foreign_tops.add(id(top))
@@ -1447,6 +1458,15 @@ class WsgiMiddlewareRule(Rule):
                     if "." not in callee:
                         self.unused.add((qualified.rsplit(".", 1)[0], callee))
 
+    def wsgi_users_elsewhere(self, names: set[str]) -> list[str]:
+        """The other modules of the run that use one of ``names`` of this module as a WSGI
+        app (none without a project)."""
+        project = self.context.project
+        if project is None:
+            return []
+        relpath = self.context.relpath
+        return sorted({file for name in names for file in project.callers_of(relpath, name)})
+
     def third_party_blocked(
         self,
         module: cst.Module,
@@ -1465,13 +1485,17 @@ class WsgiMiddlewareRule(Rule):
         ]
         if not callees:
             return False
-        users = mwa.stack_result_uses(module, stmt, self.stack_middleware)
-        if not users:
+        uses = mwa.stack_result_uses(module, stmt, self.stack_middleware)
+        elsewhere = self.wsgi_users_elsewhere(uses.names)
+        if not uses.statements and not elsewhere:
             return False
-        lines = ", ".join(str(self.line_of(n)) for n in users[:3])
+        users = [
+            *(f"line {self.line_of(n)}" for n in uses.statements[:3]),
+            *elsewhere[:3],
+        ]
         message = (
             f"`{callees[0]}` left as WSGI middleware: the app built here is also used as a "
-            f"WSGI app (line {lines}); convert that code, then run migrate again"
+            f"WSGI app ({', '.join(users)}); convert that code, then run migrate again"
         )
         if not has_marker(stmt, self.rule_id, module=module):
             self.markers.setdefault(id(stmt), []).append(marker_comment(self.rule_id, message))

@@ -308,3 +308,54 @@ def test_every_wsgi_consumer_is_seen_by_the_text_test_and_the_tree_test() -> Non
         ):
             assert project.may_use_wsgi_apps(source), source
             assert project.wsgi_delegations(ast.parse(source)) == {("web", "app")}, source
+
+
+STACK_MODULE = """\
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        environ["HTTP_X_SEEN"] = "1"
+        return self.app(environ, start_response)
+
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hi"]
+
+
+def other(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"other"]
+
+
+application = Mw(app)
+proxied = ProxyFix(other, x_for=1)
+"""
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_files_leaves_stacks_whose_app_another_module_uses_as_wsgi(
+    tmp_path: Path, jobs: int, run_size: str
+) -> None:
+    files = {
+        "web.py": STACK_MODULE,
+        "test_web.py": "from werkzeug.test import Client\n\nfrom web import application, proxied\n\n"
+        "clients = [Client(application), Client(proxied)]\n",
+    }
+    tasks = []
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        tasks.append(FileTask(tmp_path / name, name))
+    web, user = list(run_files(tasks, select_rules(None), jobs=jobs))
+    assert user.status == "unchanged"
+    assert sorted(c.kind for c in web.changes) == ["manual"] * 4
+    assert sum("WSGI app by test_web.py" in c.message for c in web.changes) == 1  # Mw
+    assert sum("WSGI app (test_web.py)" in c.message for c in web.changes) == 1  # ProxyFix
+    # without the user, the stacks are converted
+    (alone,) = run_files(tasks[:1], select_rules(None), jobs=jobs)
+    assert "manual" not in {c.kind for c in alone.changes}
