@@ -90,7 +90,10 @@ the response with PEP 3333's timing (start before the first non-empty chunk, ``e
 
 With the index, an iterable the rule cannot see into (``return CsvExport(rows)`` after
 ``start_response``) is sent through a StartResponse too. Without it (``project`` None) the
-rule behaves as if those helpers were unknown.
+rule behaves as if those helpers were unknown. The index also tells which apps other modules
+of the run still use as WSGI apps (call them with environ and start_response, hand them to a
+WSGI test client, adapter or wsgiref handler: :func:`migrate.project.wsgi_delegations`):
+those stay WSGI, with a ``manual`` marker naming the modules.
 """
 
 from __future__ import annotations

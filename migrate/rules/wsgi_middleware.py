@@ -59,7 +59,10 @@ Anything else is kept as WSGI under a private name and run around the ASGI app t
     Auth = wsgi_middleware(_AuthWsgi)
 
 A middleware that the module also uses in ways the rule cannot follow (inside functions,
-``flask_app.wsgi_app = Mw(...)``) stays WSGI with a ``manual`` marker.
+``flask_app.wsgi_app = Mw(...)``) stays WSGI with a ``manual`` marker; so does one whose
+stack's app other code uses as a WSGI app (``CGIHandler().run(app)``, ``TestApp(app)``, in
+this module or another of the run: :func:`middleware_analysis.stack_result_uses`), and a
+third-party stack in that case is left as it is, with a marker.
 
 Module-level stacks ``app = Mw(inner)`` (and ``@Mw`` decorators): ``inner`` must be ASGI once
 ``Mw`` is. A WSGI app of the module is left to the ``wsgi-app`` rule, which runs next and
