@@ -787,6 +787,13 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
                 found.add(target)
     if not any(_may_import_a_consumer(binding) for binding in imported.values()):
         return frozenset(found)  # most modules: no walk over the whole tree
+    # what module-level names are bound to (``application = Mw(app)``), to follow them
+    bound: dict[str, ast.expr] = {}
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign):
+            for target in stmt.targets:
+                if isinstance(target, ast.Name):
+                    bound[target.id] = stmt.value
     for call in ast.walk(tree):
         if (
             isinstance(call, ast.Call)
@@ -794,10 +801,31 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
             and not isinstance(call.args[0], ast.Starred)
             and _takes_a_wsgi_app(call.func, imported)
         ):
-            target = _imported_target(call.args[0], imported)
-            if target is not None:
-                found.add(target)
+            found.update(_app_parts(call.args[0], imported, bound, set()))
     return frozenset(found)
+
+
+def _app_parts(
+    app: ast.expr,
+    imported: Mapping[str, tuple[str, str | None]],
+    bound: Mapping[str, ast.expr],
+    seen: set[str],
+) -> Iterator[tuple[str, str]]:
+    """What of other modules the app expression ``app`` is made of: an imported app, the
+    imported middleware of a stack ``Mw(Other(app))`` and what it wraps, through the
+    module-level names bound to them (``application = Mw(app)``)."""
+    target = _imported_target(app, imported)
+    if target is not None:
+        yield target
+    elif isinstance(app, ast.Call):
+        middleware = _imported_target(app.func, imported)
+        if middleware is not None:
+            yield middleware
+        if app.args and not isinstance(app.args[0], ast.Starred):
+            yield from _app_parts(app.args[0], imported, bound, seen)
+    elif isinstance(app, ast.Name) and app.id in bound and app.id not in seen:
+        seen.add(app.id)
+        yield from _app_parts(bound[app.id], imported, bound, seen)
 
 
 def _may_import_a_consumer(binding: tuple[str, str | None]) -> bool:

@@ -1240,6 +1240,13 @@ class WsgiMiddlewareRule(Rule):
                 f"the app `{mw.name}` builds at line {self.line_of(stack)} is used as a WSGI "
                 f"app by {', '.join(files[:3])}; left as WSGI middleware: convert them together"
             )
+        elsewhere = self.wsgi_users_elsewhere({mw.name})
+        if elsewhere:
+            return (
+                f"`{mw.name}` builds an app that {', '.join(elsewhere[:3])} "
+                f"{'use' if len(elsewhere) > 1 else 'uses'} as a WSGI app; left as WSGI "
+                "middleware: convert them together"
+            )
         if decorated and not mwa.WSGI_APP_CONVERTS_STACKED_APPS:
             lines = ", ".join(str(self.line_of(n)) for n in decorated[:3])
             return (

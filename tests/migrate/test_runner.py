@@ -359,3 +359,30 @@ def test_run_files_leaves_stacks_whose_app_another_module_uses_as_wsgi(
     # without the user, the stacks are converted
     (alone,) = run_files(tasks[:1], select_rules(None), jobs=jobs)
     assert "manual" not in {c.kind for c in alone.changes}
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_files_leaves_middleware_another_module_stacks_for_a_wsgi_user(
+    tmp_path: Path, jobs: int, run_size: str
+) -> None:
+    """``Client(Mw(app))`` in a test module: ``Mw`` (of mw.py) and ``app`` (of web.py) are
+    both used the WSGI way there, so both stay WSGI; the test module is left as it is."""
+    files = {
+        "mw.py": STACK_MODULE.split("def app", 1)[0].replace(
+            "from werkzeug.middleware.proxy_fix import ProxyFix\n", ""
+        ),
+        "web.py": WEB_MODULE,
+        "test_web.py": "from werkzeug.test import Client\n\nfrom mw import Mw\nfrom web import app\n\n"
+        "application = Mw(app)\n\n\ndef fetch():\n    return Client(application).get('/').data\n",
+    }
+    tasks = []
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        tasks.append(FileTask(tmp_path / name, name))
+    mw, web, user = list(run_files(tasks, select_rules(None), jobs=jobs))
+    assert user.status == "unchanged"
+    assert [c.kind for c in mw.changes] == ["manual"]
+    assert "`Mw` builds an app that test_web.py uses as a WSGI app" in mw.changes[0].message
+    assert {c.kind for c in web.changes} == {"manual", "converted"}  # app manual, Site converted
+    (alone,) = run_files(tasks[:1], select_rules(None), jobs=jobs)
+    assert [c.kind for c in alone.changes] == ["converted"]
