@@ -791,9 +791,9 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
     bound: dict[str, ast.expr] = {}
     for stmt in tree.body:
         if isinstance(stmt, ast.Assign):
-            for target in stmt.targets:
-                if isinstance(target, ast.Name):
-                    bound[target.id] = stmt.value
+            for name in stmt.targets:
+                if isinstance(name, ast.Name):
+                    bound[name.id] = stmt.value
     for call in ast.walk(tree):
         if (
             isinstance(call, ast.Call)
