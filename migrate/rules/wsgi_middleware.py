@@ -851,6 +851,14 @@ class _Replace(cst.CSTTransformer):
         return self.new if original_node is self.target else updated_node
 
 
+def _bound_names(stmt: cst.CSTNode) -> set[str]:
+    """The plain names a module-level assignment statement binds."""
+    small = single_statement(stmt)
+    if not isinstance(small, cst.Assign):
+        return set()
+    return {t.target.value for t in small.targets if isinstance(t.target, cst.Name)}
+
+
 def _stack_use(stmt: cst.CSTNode, name: str) -> bool:
     """``x = ...Mw(app, ...)...`` at module level, ``name`` only ever called there."""
     small = single_statement(stmt)
@@ -1137,6 +1145,8 @@ class WsgiMiddlewareRule(Rule):
         self.has_starlette = False
         self.adapted_now: set[str] = set()
         self.known_middleware: set[str] = set()
+        #: Names bound to instances of app classes of the module -> the class.
+        self.instances: dict[str, str] = {}
         self.stack_middleware: set[str] = set()
         #: id(Call) of a stack layer -> adapter its first argument (the app) is wrapped in
         self.bottoms: dict[int, str] = {}
@@ -1269,6 +1279,7 @@ class WsgiMiddlewareRule(Rule):
         for app in list(apps.values()):
             for instance in app.instances:
                 apps[instance] = app
+                self.instances[instance] = app.name
         asgi_defs = {
             s.name.value
             for s in module.body
@@ -1364,6 +1375,11 @@ class WsgiMiddlewareRule(Rule):
         asgi_now: set[str],
     ) -> None:
         name = bottom.value if isinstance(bottom, cst.Name) else None
+        if name is not None and name in self.instances and name in _bound_names(stmt):
+            # ``application = Mw(application)`` where ``application = Mw(...)`` is what made
+            # it an "instance": the argument is the app bound before, whatever it is
+            # (``get_wsgi_application()``)
+            name = None
         if name in asgi_defs:
             return
         if isinstance(bottom, cst.Call) and (

@@ -643,3 +643,44 @@ def test_an_app_a_test_client_of_another_module_uses_stays_wsgi() -> None:
     # alone, web.py converts
     alone = migrate_sources(dedented({"web.py": web}))
     assert kinds(alone["web.py"]) == {"app": "converted"}
+
+
+def test_middleware_around_an_app_bound_before_under_the_same_name() -> None:
+    """``application = get_wsgi_application()`` then ``application = HealthCheck(application)``
+    (Django's wsgi.py): the argument is the app bound before, a WSGI app of a library, not an
+    instance of the middleware; once the middleware is ASGI it gets it through as_asgi."""
+    legacy = """
+        def make_app():
+            def app(environ, start_response):
+                body = f"legacy {environ['PATH_INFO']}".encode()
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [body]
+
+            return app
+    """
+    wsgi = """
+        from legacy import make_app
+
+        application = make_app()
+
+
+        class HealthCheck:
+            def __init__(self, app):
+                self.app = app
+
+            def __call__(self, environ, start_response):
+                if environ["PATH_INFO"] == "/health":
+                    start_response("200 OK", [("Content-Type", "text/plain")])
+                    return [b"ok"]
+                return self.app(environ, start_response)
+
+
+        application = HealthCheck(application)
+    """
+    before = dedented({"legacy.py": legacy, "wsgi.py": wsgi})
+    after, results = migrate_project(before)
+    assert after["legacy.py"] == before["legacy.py"]
+    assert "application = HealthCheck(as_asgi(application))" in after["wsgi.py"]
+    assert sorted(c.kind for c in results["wsgi.py"].changes) == ["adapted", "converted"]
+    requests = [Req("GET", "/health"), Req("GET", "/other")]
+    assert_same_project_behaviour(before, after, "wsgi", requests, app_name="application")
