@@ -851,6 +851,15 @@ class _Replace(cst.CSTTransformer):
         return self.new if original_node is self.target else updated_node
 
 
+def _callees(stmt: cst.CSTNode) -> set[str]:
+    """The dotted names called in a module-level statement."""
+    return {
+        analysis.dotted_name(node.func)
+        for node in analysis.walk(stmt)
+        if isinstance(node, cst.Call)
+    }
+
+
 def _bound_names(stmt: cst.CSTNode) -> set[str]:
     """The plain names a module-level assignment statement binds."""
     small = single_statement(stmt)
@@ -1375,10 +1384,14 @@ class WsgiMiddlewareRule(Rule):
         asgi_now: set[str],
     ) -> None:
         name = bottom.value if isinstance(bottom, cst.Name) else None
-        if name is not None and name in self.instances and name in _bound_names(stmt):
-            # ``application = Mw(application)`` where ``application = Mw(...)`` is what made
-            # it an "instance": the argument is the app bound before, whatever it is
-            # (``get_wsgi_application()``)
+        if (
+            name is not None
+            and name in _bound_names(stmt)
+            and self.instances.get(name) in _callees(stmt)
+        ):
+            # ``application = Mw(application)`` is what made ``application`` an "instance" of
+            # ``Mw``: the argument is the app bound before it, whatever that is
+            # (``get_wsgi_application()``), not an instance of a class of this module
             name = None
         if name in asgi_defs:
             return

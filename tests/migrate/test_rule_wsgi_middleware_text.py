@@ -13,7 +13,7 @@ from migrate.rules import RULES
 from migrate.rules.wsgi_app import WsgiAppRule
 from migrate.rules.wsgi_middleware import WsgiMiddlewareRule
 from migrate.runner import migrate_source
-from tests.harness import assert_idempotent, load_module, migrate_text
+from tests.harness import Req, assert_idempotent, assert_same_behaviour, load_module, migrate_text
 from tests.migrate.test_rule_wsgi_middleware import CASES
 from tests.migrate.test_rule_wsgi_middleware_support import (
     assert_pipeline_idempotent,
@@ -466,3 +466,24 @@ if __name__ == "__main__":
     assert [c.kind for c in changes] == ["converted", "converted"]
     assert "async def __call__(self, scope, receive, send):" in after
     assert "async def app(scope, receive, send):" in after
+
+
+def test_middleware_around_an_instance_bound_before_under_the_same_name() -> None:
+    """``application = App()`` then ``application = Mw(application)``: the argument is the
+    instance of the app class, which the wsgi-app rule converts (no adapter in between)."""
+    before = f"""
+{OWN_MIDDLEWARE}
+
+class App:
+    def __call__(self, environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ.get("HTTP_X_SEEN", "-").encode()]
+
+
+application = App()
+application = Mw(application)
+"""
+    after, changes = migrate_module(before)
+    assert [c.kind for c in changes] == ["converted", "converted"]
+    assert "application = Mw(application)" in after
+    assert_same_behaviour(before, after, [Req("GET", "/")], app_name="application")
