@@ -460,7 +460,7 @@ def _alias_of(stmt: cst.CSTNode, name: str) -> bool:
     return assignment is not None and is_plain_name(assignment[1], name)
 
 
-def _called_name(func: cst.BaseExpression) -> str | None:
+def called_name(func: cst.BaseExpression) -> str | None:
     """``f`` for ``f`` and ``x.f``."""
     if isinstance(func, cst.Name):
         return func.value
@@ -472,7 +472,7 @@ def _called_name(func: cst.BaseExpression) -> str | None:
 def _wrapped_in_adapter(node: cst.CSTNode, name: str) -> bool:
     """``WsgiToAsgi(name)`` or ``WsgiToAsgi(name(...))`` somewhere under ``node``."""
     for n in walk(node):
-        if isinstance(n, cst.Call) and _called_name(n.func) == "WsgiToAsgi" and n.args:
+        if isinstance(n, cst.Call) and called_name(n.func) == "WsgiToAsgi" and n.args:
             arg = n.args[0].value
             if isinstance(arg, cst.Call):
                 arg = arg.func

@@ -470,7 +470,7 @@ def stack_result_uses(module: cst.Module, stack: cst.CSTNode, middleware: set[st
     position = {id(stmt): index for index, stmt in enumerate(module.body)}
     found: list[cst.CSTNode] = []
     followed: set[str] = set()
-    pending = [(stack, name) for name in _bound_names(stack)]
+    pending = [(stack, name) for name in bound_names(stack)]
     while pending:
         origin, name = pending.pop()
         if name in followed:
@@ -484,7 +484,7 @@ def stack_result_uses(module: cst.Module, stack: cst.CSTNode, middleware: set[st
             ):
                 continue  # ran before the stack was built, or is what it wraps
             if is_middleware_stack_use(stmt, name, middleware):
-                pending.extend((stmt, bound) for bound in _bound_names(stmt))
+                pending.extend((stmt, bound) for bound in bound_names(stmt))
             elif analysis.mentions_outside_server_calls(stmt, name, servers) and not any(
                 stmt is seen for seen in found
             ):
@@ -492,7 +492,7 @@ def stack_result_uses(module: cst.Module, stack: cst.CSTNode, middleware: set[st
     return StackUses(found, followed)
 
 
-def _bound_names(stmt: cst.CSTNode) -> list[str]:
+def bound_names(stmt: cst.CSTNode) -> list[str]:
     """The plain names a module-level ``x = y = ...`` assigns."""
     if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
         return []

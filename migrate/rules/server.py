@@ -52,7 +52,7 @@ from libcst.metadata import (
 )
 
 from migrate import prefilter
-from migrate.analysis import dotted_name, import_statements
+from migrate.analysis import called_name, dotted_name, import_statements
 from migrate.cst_helpers import add_imports, has_marker, with_marker
 from migrate.rules.base import Rule, marker_comment
 
@@ -99,14 +99,6 @@ _SERVER_FUNCTIONS = frozenset(
 )
 
 
-def _called_name(func: cst.BaseExpression) -> str | None:
-    if isinstance(func, cst.Name):
-        return func.value
-    if isinstance(func, cst.Attribute):
-        return func.attr.value
-    return None
-
-
 def _ast_called_name(func: ast.expr) -> str | None:
     if isinstance(func, ast.Name):
         return func.id
@@ -127,9 +119,9 @@ def _may_call_a_server(module: cst.Module, calls: Sequence[cst.Call]) -> list[cs
                 for alias in node.names
                 if isinstance(alias.asname, cst.AsName)
                 and isinstance(alias.asname.name, cst.Name)
-                and _called_name(alias.name) in _SERVER_FUNCTIONS
+                and called_name(alias.name) in _SERVER_FUNCTIONS
             )
-    return [call for call in calls if _called_name(call.func) in spellings]
+    return [call for call in calls if called_name(call.func) in spellings]
 
 
 class _CallCollector(cst.CSTVisitor):

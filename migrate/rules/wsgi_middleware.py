@@ -860,14 +860,6 @@ def _callees(stmt: cst.CSTNode) -> set[str]:
     }
 
 
-def _bound_names(stmt: cst.CSTNode) -> set[str]:
-    """The plain names a module-level assignment statement binds."""
-    small = single_statement(stmt)
-    if not isinstance(small, cst.Assign):
-        return set()
-    return {t.target.value for t in small.targets if isinstance(t.target, cst.Name)}
-
-
 def _stack_use(stmt: cst.CSTNode, name: str) -> bool:
     """``x = ...Mw(app, ...)...`` at module level, ``name`` only ever called there."""
     small = single_statement(stmt)
@@ -1386,7 +1378,7 @@ class WsgiMiddlewareRule(Rule):
         name = bottom.value if isinstance(bottom, cst.Name) else None
         if (
             name is not None
-            and name in _bound_names(stmt)
+            and name in mwa.bound_names(stmt)
             and self.instances.get(name) in _callees(stmt)
         ):
             # ``application = Mw(application)`` is what made ``application`` an "instance" of
