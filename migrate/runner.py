@@ -439,13 +439,16 @@ def _original_lines(changed: str, original: str) -> Callable[[int], int]:
     ``original``: a line the rules kept maps to itself, one they wrote to the first line of
     what it replaces. The summary and the report point into the file as it is on disk
     before the run (markers that earlier rules inserted above would shift them)."""
-    matcher = difflib.SequenceMatcher(
-        None, changed.splitlines(), original.splitlines(), autojunk=False
-    )
-    blocks = matcher.get_opcodes()  # (tag, changed_start, changed_end, original_start, ...)
-    starts = [block[1] for block in blocks]
+    blocks: list[tuple[str, int, int, int, int]] = []  # (tag, changed from/to, original ...)
+    starts: list[int] = []
 
     def to_original(line: int) -> int:
+        if not starts:  # worked out when a rule first reports a line (most report none)
+            matcher = difflib.SequenceMatcher(
+                None, changed.splitlines(), original.splitlines(), autojunk=False
+            )
+            blocks.extend(matcher.get_opcodes())
+            starts.extend(block[1] for block in blocks)
         if not blocks:
             return line
         tag, start, _, original_start, original_end = blocks[

@@ -386,3 +386,14 @@ def test_run_files_leaves_middleware_another_module_stacks_for_a_wsgi_user(
     assert {c.kind for c in web.changes} == {"manual", "converted"}  # app manual, Site converted
     (alone,) = run_files(tasks[:1], select_rules(None), jobs=jobs)
     assert [c.kind for c in alone.changes] == ["converted"]
+
+
+def test_lines_of_what_rules_made_map_to_the_original_file() -> None:
+    original = "a\nb\nc\nd\ne\n"
+    # a marker inserted above line 2, line 4 rewritten into two lines, line 5 kept
+    changed = "a\n# marker\nb\nc\nD1\nD2\ne\n"
+    to_original = runner._original_lines(changed, original)
+    assert [to_original(line) for line in range(1, 8)] == [1, 1, 2, 3, 4, 4, 5]
+    # lines removed above: what follows moves up
+    to_original = runner._original_lines("a\nd\ne\n", original)
+    assert [to_original(line) for line in range(1, 4)] == [1, 4, 5]
