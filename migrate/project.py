@@ -749,7 +749,9 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
 
     - calls the WSGI way: a function hands on the environ and start_response it got (its
       first two parameters, in that order): ``return index(environ, start_response)`` after
-      ``from views import index``, or ``views.index(...)`` after ``import views``;
+      ``from views import index``, or ``views.index(...)`` after ``import views``; or it
+      hands its start_response to a response helper: ``json_response(start_response, 200,
+      data)`` (converted to take ``send``, the helper would break this call);
     - an app handed to what takes a WSGI app (:data:`WSGI_CONSUMERS`, ``run()`` of
       wsgiref's handlers): ``TestApp(app)``, ``CGIHandler().run(app)``, ``WsgiToAsgi(app)``.
     """
@@ -776,11 +778,12 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
         if len(params) < 2:
             continue
         for call in ast.walk(func):
-            if not (
-                isinstance(call, ast.Call)
-                and len(call.args) >= 2
-                and [getattr(a, "id", None) for a in call.args[:2]] == params
-            ):
+            if not isinstance(call, ast.Call):
+                continue
+            handed = [getattr(a, "id", None) for a in call.args]
+            # an app handed both (``index(environ, start_response)``), or a response helper
+            # handed the start_response (``json_response(start_response, 200, data)``)
+            if handed[:2] != params and params[1] not in handed:
                 continue
             target = _imported_target(call.func, imported)
             if target is not None:

@@ -1728,10 +1728,10 @@ class WsgiAppRule(Rule):
             details.insert(0, "extra arguments kept")
         extra = f" ({', '.join(details)})" if details else ""
         what = "response helper" if member.is_helper else "WSGI app"
+        # a group of one: an app whose responses all come from helpers of other modules
+        together = f" together with {shown}" if shown else ""
         self.report(
-            member.node,
-            "converted",
-            f"{what} `{member.name}` converted to ASGI together with {shown}{extra}",
+            member.node, "converted", f"{what} `{member.name}` converted to ASGI{together}{extra}"
         )
 
     def _plan_class(
@@ -1836,14 +1836,14 @@ class WsgiAppRule(Rule):
         """Leave ``app`` as it is, under its name, with a marker: other modules of the run call
         it (or a member of its call group) the WSGI way, which would break once it is ASGI."""
         said = "; ".join(
-            f"{', '.join(files[:3])} {'use' if len(files) > 1 else 'uses'} `{name}` as a WSGI app"
+            f"{', '.join(files[:3])} {'use' if len(files) > 1 else 'uses'} `{name}` the WSGI way"
             for name, files in callers.items()
         )
         message = (
             f"WSGI app `{app.name}` left as WSGI: {said} (calls it with environ and "
-            "start_response, or hands it to a WSGI server, test client or adapter), which would "
-            "break once it is ASGI: convert them together (or serve the final app through "
-            "adapters.WsgiToAsgi)"
+            "start_response, hands it its start_response, or hands it to a WSGI test client or "
+            "adapter), which would break once it is ASGI: convert them together (or serve the "
+            "final app through adapters.WsgiToAsgi)"
         )
         self.replacements[id(app.node)] = with_marker(
             app.node, marker_comment(self.rule_id, message)

@@ -21,7 +21,12 @@ import pytest
 
 from migrate.project import ModuleSummary, ProjectIndex, summarize
 from migrate.runner import SourceResult, migrate_source, migrate_sources, module_name_for
-from tests.harness import Req, assert_same_project_behaviour, load_project
+from tests.harness import (
+    Req,
+    assert_same_project_behaviour,
+    load_project,
+    served_project_outcomes,
+)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -289,7 +294,7 @@ def test_an_app_another_module_calls_as_wsgi_stays_wsgi() -> None:
     before = dedented({"pages.py": pages, "app.py": app})
     after, results = migrate_project(before)
     assert kinds(results["pages.py"]) == {"index": "manual", "about": "manual"}
-    assert "app.py uses `index` as a WSGI app" in after["pages.py"]
+    assert "app.py uses `index` the WSGI way" in after["pages.py"]
     assert "def index(environ, start_response):" in after["pages.py"]
     assert kinds(results["app.py"]) == {"app": "adapted"}
     requests = [Req("GET", "/"), Req("GET", "/about"), Req("GET", "/other")]
@@ -635,7 +640,7 @@ def test_an_app_a_test_client_of_another_module_uses_stays_wsgi() -> None:
     before = dedented({"web.py": web, "test_web.py": test_web})
     after, results = migrate_project(before)
     assert kinds(results["web.py"]) == {"app": "manual"}
-    assert "test_web.py uses `app` as a WSGI app" in after["web.py"]
+    assert "test_web.py uses `app` the WSGI way" in after["web.py"]
     assert after["test_web.py"] == before["test_web.py"]
     fetch_before = load_project(before, "test_web").fetch
     fetch_after = load_project(after, "test_web").fetch
@@ -684,3 +689,40 @@ def test_middleware_around_an_app_bound_before_under_the_same_name() -> None:
     assert sorted(c.kind for c in results["wsgi.py"].changes) == ["adapted", "converted"]
     requests = [Req("GET", "/health"), Req("GET", "/other")]
     assert_same_project_behaviour(before, after, "wsgi", requests, app_name="application")
+
+
+def test_a_response_helper_another_module_hands_its_start_response_stays_wsgi() -> None:
+    """``json_response(start_response, ...)`` in b.py: a.py must not convert the helper (to
+    take ``send``) with its own app, or b.py's still-WSGI app would break."""
+    a = """
+        import json
+
+
+        def json_response(start_response, status, data):
+            body = json.dumps(data).encode()
+            start_response(status, [("Content-Type", "application/json")])
+            return [body]
+
+
+        def app(environ, start_response):
+            return json_response(start_response, "200 OK", {"from": "a"})
+    """
+    b = """
+        from a import json_response
+
+
+        def app(environ, start_response):
+            return json_response(start_response, "200 OK", {"path": environ["PATH_INFO"]})
+    """
+    before = dedented({"a.py": a, "b.py": b})
+    after, results = migrate_project(before)
+    assert kinds(results["a.py"]) == {"app": "manual"}
+    assert "b.py uses `json_response` the WSGI way" in after["a.py"]
+    assert "def json_response(start_response, status, data):" in after["a.py"]
+    assert after["b.py"] == before["b.py"]
+    requests = [Req("GET", "/x")]
+    expected = served_project_outcomes(before, "b", requests, server="wsgiref", asgi=False)
+    assert served_project_outcomes(after, "b", requests, server="wsgiref", asgi=False) == expected
+    # alone, a.py converts its group
+    alone = migrate_sources(dedented({"a.py": a}))
+    assert [c.kind for c in alone["a.py"].changes] == ["converted", "converted"]
