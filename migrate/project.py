@@ -732,6 +732,7 @@ _WSGI_USE_WORDS = (
     "WsgiToAsgi",
     "WSGIMiddleware",
     "start_response",
+    "super().__call__",  # a subclass of an app class, calling it the WSGI way
 )
 
 
@@ -753,7 +754,9 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
       hands its start_response to a response helper: ``json_response(start_response, 200,
       data)`` (converted to take ``send``, the helper would break this call);
     - an app handed to what takes a WSGI app (:data:`WSGI_CONSUMERS`, ``run()`` of
-      wsgiref's handlers): ``TestApp(app)``, ``CGIHandler().run(app)``, ``WsgiToAsgi(app)``.
+      wsgiref's handlers): ``TestApp(app)``, ``CGIHandler().run(app)``, ``WsgiToAsgi(app)``;
+    - an app class subclassed with a WSGI ``__call__`` of its own, or one calling
+      ``super().__call__(environ, start_response)``.
     """
     imported: dict[str, tuple[str, str | None]] = {}  # local -> (module_ref, name | None)
     for node in ast.walk(tree):
@@ -788,6 +791,11 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
             target = _imported_target(call.func, imported)
             if target is not None:
                 found.add(target)
+    for cls in ast.walk(tree):
+        if isinstance(cls, ast.ClassDef) and _calls_wsgi_way(cls):
+            found.update(
+                target for base in cls.bases if (target := _imported_target(base, imported))
+            )
     if not any(_may_import_a_consumer(binding) for binding in imported.values()):
         return frozenset(found)  # most modules: no walk over the whole tree
     # what module-level names are bound to (``application = Mw(app)``), to follow them
@@ -829,6 +837,29 @@ def _app_parts(
     elif isinstance(app, ast.Name) and app.id in bound and app.id not in seen:
         seen.add(app.id)
         yield from _app_parts(bound[app.id], imported, bound, seen)
+
+
+def _calls_wsgi_way(cls: ast.ClassDef) -> bool:
+    """A subclass whose own ``__call__`` is WSGI-shaped (two parameters or more after
+    ``self``) or that calls ``super().__call__(environ, start_response)``: its base class
+    must stay a WSGI app."""
+    if any(
+        isinstance(node, ast.FunctionDef)
+        and node.name == "__call__"
+        and len([p for p in _positional(node) if p not in ("self", "cls")]) >= 2
+        for node in cls.body
+    ):
+        return True
+    return any(
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr == "__call__"
+        and isinstance(call.func.value, ast.Call)
+        and isinstance(call.func.value.func, ast.Name)
+        and call.func.value.func.id == "super"
+        and len(call.args) >= 2
+        for call in ast.walk(cls)
+    )
 
 
 def _may_import_a_consumer(binding: tuple[str, str | None]) -> bool:

@@ -1840,9 +1840,9 @@ class WsgiAppRule(Rule):
             for name, files in callers.items()
         )
         message = (
-            f"WSGI app `{app.name}` left as WSGI: {said} (calls it with environ and "
-            "start_response, hands it its start_response, or hands it to a WSGI test client or "
-            "adapter), which would break once it is ASGI: convert them together (or serve the "
+            f"WSGI app `{app.name}` left as WSGI: {said} (a call with environ and "
+            "start_response, a start_response handed to it, a WSGI test client or adapter, a "
+            "subclass), which would break once it is ASGI: convert them together (or serve the "
             "final app through adapters.WsgiToAsgi)"
         )
         self.replacements[id(app.node)] = with_marker(

@@ -726,3 +726,50 @@ def test_a_response_helper_another_module_hands_its_start_response_stays_wsgi() 
     # alone, a.py converts its group
     alone = migrate_sources(dedented({"a.py": a}))
     assert [c.kind for c in alone["a.py"].changes] == ["converted", "converted"]
+
+
+@pytest.mark.parametrize(
+    "subclass",
+    [
+        """
+        class Wrapped(App):
+            def __call__(self, environ, start_response):
+                environ["HTTP_X_SEEN"] = "1"
+                return super().__call__(environ, start_response)
+        """,
+        """
+        class Wrapped(App):
+            def __call__(self, env, respond):
+                return [b"own: ", *App.__call__(self, env, respond)]
+        """,
+    ],
+    ids=["super() call", "own WSGI __call__"],
+)
+def test_an_app_class_another_module_subclasses_the_wsgi_way_stays_wsgi(subclass: str) -> None:
+    a = """
+        class App:
+            def __call__(self, environ, start_response):
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [environ.get("HTTP_X_SEEN", "-").encode()]
+
+
+        application = App()
+    """
+    b = "from a import App\n\n" + textwrap.dedent(subclass) + "\n\nwrapped = Wrapped()\n"
+    before = dedented({"a.py": a, "b.py": b})
+    after, results = migrate_project(before)
+    assert kinds(results["a.py"]) == {"App": "manual"}
+    assert "b.py uses `App` the WSGI way" in after["a.py"]
+    requests = [Req("GET", "/")]
+    expected = served_project_outcomes(
+        before, "b", requests, server="wsgiref", asgi=False, app_name="wrapped"
+    )
+    assert expected[0].status == 200
+    assert (
+        served_project_outcomes(
+            after, "b", requests, server="wsgiref", asgi=False, app_name="wrapped"
+        )
+        == expected
+    )
+    alone = migrate_sources(dedented({"a.py": a}))
+    assert kinds(alone["a.py"]) == {"App": "converted"}
