@@ -607,6 +607,15 @@ def _shape_of_module(tree: ast.Module) -> int:
 _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
 
 
+def statements(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every statement under ``tree``, at any depth, without visiting expressions."""
+    stack = list(_statements_in(tree))
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(_statements_in(node))
+
+
 def _statements_in(node: ast.AST) -> Iterator[ast.AST]:
     """The statements directly inside ``node``'s blocks: defs and classes only stand there,
     so the search needs no visit of expressions (most of a tree)."""

@@ -791,8 +791,8 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
             target = _imported_target(call.func, imported)
             if target is not None:
                 found.add(target)
-    for cls in ast.walk(tree):
-        if isinstance(cls, ast.ClassDef) and _calls_wsgi_way(cls):
+    for cls in prefilter.statements(tree):  # classes are statements: no walk of expressions
+        if isinstance(cls, ast.ClassDef) and cls.bases and _calls_wsgi_way(cls):
             found.update(
                 target for base in cls.bases if (target := _imported_target(base, imported))
             )
@@ -841,25 +841,25 @@ def _app_parts(
 
 def _calls_wsgi_way(cls: ast.ClassDef) -> bool:
     """A subclass whose own ``__call__`` is WSGI-shaped (two parameters or more after
-    ``self``) or that calls ``super().__call__(environ, start_response)``: its base class
-    must stay a WSGI app."""
-    if any(
-        isinstance(node, ast.FunctionDef)
-        and node.name == "__call__"
-        and len([p for p in _positional(node) if p not in ("self", "cls")]) >= 2
-        for node in cls.body
-    ):
-        return True
-    return any(
-        isinstance(call, ast.Call)
-        and isinstance(call.func, ast.Attribute)
-        and call.func.attr == "__call__"
-        and isinstance(call.func.value, ast.Call)
-        and isinstance(call.func.value.func, ast.Name)
-        and call.func.value.func.id == "super"
-        and len(call.args) >= 2
-        for call in ast.walk(cls)
-    )
+    ``self``) or calls ``super().__call__(environ, start_response)``: its base class must
+    stay a WSGI app."""
+    for method in cls.body:
+        if not (isinstance(method, ast.FunctionDef) and method.name == "__call__"):
+            continue
+        if len([p for p in _positional(method) if p not in ("self", "cls")]) >= 2:
+            return True
+        if any(
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and call.func.attr == "__call__"
+            and isinstance(call.func.value, ast.Call)
+            and isinstance(call.func.value.func, ast.Name)
+            and call.func.value.func.id == "super"
+            and len(call.args) >= 2
+            for call in ast.walk(method)
+        ):
+            return True
+    return False
 
 
 def _may_import_a_consumer(binding: tuple[str, str | None]) -> bool:
