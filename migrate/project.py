@@ -756,7 +756,8 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
     - an app handed to what takes a WSGI app (:data:`WSGI_CONSUMERS`, ``run()`` of
       wsgiref's handlers): ``TestApp(app)``, ``CGIHandler().run(app)``, ``WsgiToAsgi(app)``;
     - an app class subclassed with a WSGI ``__call__`` of its own, or one calling
-      ``super().__call__(environ, start_response)``.
+      ``super().__call__(environ, start_response)``;
+    - middleware decorating a function of two parameters or more (``@Mw``).
     """
     imported: dict[str, tuple[str, str | None]] = {}  # local -> (module_ref, name | None)
     for node in ast.walk(tree):
@@ -780,6 +781,13 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
         params = [p for p in _positional(func) if p not in ("self", "cls")][:2]
         if len(params) < 2:
             continue
+        # ``@Mw`` / ``@auth(realm=...)`` of another module wraps this WSGI function: converted
+        # to ASGI middleware, it would get a WSGI app
+        for decorator in func.decorator_list:
+            wrapper = decorator.func if isinstance(decorator, ast.Call) else decorator
+            target = _imported_target(wrapper, imported)
+            if target is not None:
+                found.add(target)
         for call in ast.walk(func):
             if not isinstance(call, ast.Call):
                 continue

@@ -773,3 +773,31 @@ def test_an_app_class_another_module_subclasses_the_wsgi_way_stays_wsgi(subclass
     )
     alone = migrate_sources(dedented({"a.py": a}))
     assert kinds(alone["a.py"]) == {"App": "converted"}
+
+
+def test_middleware_another_module_decorates_a_wsgi_function_with_stays_wsgi() -> None:
+    mw = """
+        class Mw:
+            def __init__(self, app):
+                self.app = app
+
+            def __call__(self, environ, start_response):
+                environ["HTTP_X_SEEN"] = "1"
+                return self.app(environ, start_response)
+    """
+    web = """
+        from mw import Mw
+
+
+        @Mw
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [environ.get("HTTP_X_SEEN", "-").encode()]
+    """
+    before = dedented({"mw.py": mw, "web.py": web})
+    after, results = migrate_project(before)
+    assert [c.kind for c in results["mw.py"].changes] == ["manual"]
+    assert "def __call__(self, environ, start_response):" in after["mw.py"]
+    assert_same_project_behaviour(before, after, "web", [Req("GET", "/")])
+    alone = migrate_sources(dedented({"mw.py": mw}))
+    assert [c.kind for c in alone["mw.py"].changes] == ["converted"]
