@@ -638,10 +638,22 @@ class ProjectIndex:
             for importer, delegations in self.wsgi_callers.items()
             if importer != relpath
             and any(
-                called == name and self._file_of(importer, module_ref) == relpath
+                called == name and self._may_give(self._file_of(importer, module_ref), relpath)
                 for module_ref, called in delegations
             )
         )
+
+    @staticmethod
+    def _may_give(imported: str | None, relpath: str) -> bool:
+        """An import from the file ``imported`` may give a name of ``relpath``: it is that
+        file, or the ``__init__.py`` of a package holding it, which may re-export the name
+        (``from .web import app``)."""
+        if imported is None:
+            return False
+        if imported == relpath:
+            return True
+        package = imported.removesuffix("__init__.py")
+        return package != imported and package != "" and relpath.startswith(package)
 
     def _file_of(self, importer_relpath: str, module_ref: str) -> str | None:
         for relpath in _candidate_paths(importer_relpath, module_ref):

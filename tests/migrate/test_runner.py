@@ -397,3 +397,23 @@ def test_lines_of_what_rules_made_map_to_the_original_file() -> None:
     # lines removed above: what follows moves up
     to_original = runner._original_lines("a\nd\ne\n", original)
     assert [to_original(line) for line in range(1, 4)] == [1, 4, 5]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_run_files_follows_a_package_that_re_exports_an_app(
+    tmp_path: Path, jobs: int, run_size: str
+) -> None:
+    files = {
+        "pkg/__init__.py": "from .web import app\n",
+        "pkg/web.py": WEB_MODULE,
+        "test_pkg.py": "from werkzeug.test import Client\n\nfrom pkg import app\n\n"
+        "client = Client(app)\n",
+    }
+    tasks = []
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
+        tasks.append(FileTask(tmp_path / name, name))
+    _, web, _ = list(run_files(tasks, select_rules(["wsgi-app"]), jobs=jobs))
+    kinds = {c.message.split("`")[1]: c.kind for c in web.changes}
+    assert kinds == {"app": "manual", "Site": "converted"}
