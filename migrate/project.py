@@ -745,6 +745,7 @@ _WSGI_USE_WORDS = (
     "WSGIMiddleware",
     "start_response",
     "super().__call__",  # a subclass of an app class, calling it the WSGI way
+    "wsgi_app",  # Flask's app.wsgi_app = Mw(app.wsgi_app)
 )
 
 
@@ -769,7 +770,8 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
       wsgiref's handlers): ``TestApp(app)``, ``CGIHandler().run(app)``, ``WsgiToAsgi(app)``;
     - an app class subclassed with a WSGI ``__call__`` of its own, or one calling
       ``super().__call__(environ, start_response)``;
-    - middleware decorating a function of two parameters or more (``@Mw``).
+    - middleware decorating a function of two parameters or more (``@Mw``);
+    - middleware around Flask's WSGI app: ``app.wsgi_app = Mw(app.wsgi_app)``.
     """
     imported: dict[str, tuple[str, str | None]] = {}  # local -> (module_ref, name | None)
     for node in ast.walk(tree):
@@ -811,11 +813,18 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
             target = _imported_target(call.func, imported)
             if target is not None:
                 found.add(target)
-    for cls in prefilter.statements(tree):  # classes are statements: no walk of expressions
-        if isinstance(cls, ast.ClassDef) and cls.bases and _calls_wsgi_way(cls):
+    for stmt in prefilter.statements(tree):  # no walk of expressions
+        if isinstance(stmt, ast.ClassDef) and stmt.bases and _calls_wsgi_way(stmt):
             found.update(
-                target for base in cls.bases if (target := _imported_target(base, imported))
+                target for base in stmt.bases if (target := _imported_target(base, imported))
             )
+        elif (
+            isinstance(stmt, ast.Assign)
+            and any(isinstance(t, ast.Attribute) and t.attr == "wsgi_app" for t in stmt.targets)
+            and isinstance(stmt.value, ast.Call)
+        ):
+            # Flask's ``app.wsgi_app = Mw(app.wsgi_app)``: the middleware must stay WSGI
+            found.update(_app_parts(stmt.value, imported, {}, set()))
     if not any(_may_import_a_consumer(binding) for binding in imported.values()):
         return frozenset(found)  # most modules: no walk over the whole tree
     # what module-level names are bound to (``application = Mw(app)``), to follow them

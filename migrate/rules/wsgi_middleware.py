@@ -1516,6 +1516,10 @@ class WsgiMiddlewareRule(Rule):
         ]
         if not callees:
             return False
+        if not all(isinstance(t.target, cst.Name) for t in small.targets):
+            # ``app.wsgi_app = ProxyFix(app.wsgi_app)``: Flask calls it as a WSGI app, so it
+            # stays one (and stays right: ProxyFix works as WSGI middleware)
+            return True
         uses = mwa.stack_result_uses(module, stmt, self.stack_middleware)
         elsewhere = self.wsgi_users_elsewhere(uses.names)
         if not uses.statements and not elsewhere:

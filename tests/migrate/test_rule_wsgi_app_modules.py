@@ -801,3 +801,46 @@ def test_middleware_another_module_decorates_a_wsgi_function_with_stays_wsgi() -
     assert_same_project_behaviour(before, after, "web", [Req("GET", "/")])
     alone = migrate_sources(dedented({"mw.py": mw}))
     assert [c.kind for c in alone["mw.py"].changes] == ["converted"]
+
+
+def test_middleware_a_flask_app_of_another_module_wraps_its_wsgi_app_with_stays_wsgi() -> None:
+    """``app.wsgi_app = Mw(app.wsgi_app)`` (Flask's own way to add WSGI middleware) in
+    app.py: converted, ``Mw`` would get Flask's WSGI app as an ASGI one."""
+    mw = """
+        class Mw:
+            def __init__(self, app):
+                self.app = app
+
+            def __call__(self, environ, start_response):
+                environ["HTTP_X_SEEN"] = "1"
+                return self.app(environ, start_response)
+    """
+    flask_app = """
+        from flask import Flask, request
+
+        from mw import Mw
+
+
+        def create_app():
+            app = Flask(__name__)
+            app.wsgi_app = Mw(app.wsgi_app)
+
+            @app.route("/")
+            def index():
+                return request.headers.get("X-Seen", "-")
+
+            return app
+
+
+        app = create_app()
+    """
+    before = dedented({"mw.py": mw, "app.py": flask_app})
+    after, results = migrate_project(before)
+    assert [c.kind for c in results["mw.py"].changes] == ["manual"]
+    assert after["app.py"] == before["app.py"]
+    requests = [Req("GET", "/")]
+    expected = served_project_outcomes(before, "app", requests, server="wsgiref", asgi=False)
+    assert expected[0].body == b"1"
+    assert served_project_outcomes(after, "app", requests, server="wsgiref", asgi=False) == expected
+    alone = migrate_sources(dedented({"mw.py": mw}))
+    assert [c.kind for c in alone["mw.py"].changes] == ["converted"]

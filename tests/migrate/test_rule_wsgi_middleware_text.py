@@ -487,3 +487,31 @@ application = Mw(application)
     assert [c.kind for c in changes] == ["converted", "converted"]
     assert "application = Mw(application)" in after
     assert_same_behaviour(before, after, [Req("GET", "/")], app_name="application")
+
+
+@pytest.mark.parametrize(
+    "stack",
+    [
+        "ProxyFix(app.wsgi_app, x_for=1)",
+        'DispatcherMiddleware(app.wsgi_app, {"/other": other})',
+    ],
+)
+def test_third_party_middleware_on_flasks_wsgi_app_stays_wsgi(stack: str) -> None:
+    """Flask calls ``app.wsgi_app`` as a WSGI app: the middleware there stays as it is."""
+    before = f"""
+from flask import Flask, request
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+app = Flask(__name__)
+other = Flask("other")
+app.wsgi_app = {stack}
+
+
+@app.route("/")
+def index():
+    return request.remote_addr or "-"
+"""
+    after, changes = migrate_module(before)
+    assert after == dedent(before)
+    assert changes == []
