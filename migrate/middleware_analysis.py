@@ -479,13 +479,14 @@ def stack_result_uses(module: cst.Module, stack: cst.CSTNode, middleware: set[st
         for stmt in module.body:
             if stmt is origin or name not in texts[id(stmt)]:
                 continue
-            if position[id(stmt)] < position[id(origin)] and (
-                not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) or stmt.name.value == name
-            ):
-                continue  # ran before the stack was built, or is what it wraps
+            looked_at: cst.CSTNode = stmt
+            if position[id(stmt)] < position[id(origin)]:
+                if not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) or stmt.name.value == name:
+                    continue  # ran before the stack was built, or is what it wraps
+                looked_at = stmt.body  # runs later (its decorators, defaults and bases ran before)
             if is_middleware_stack_use(stmt, name, middleware):
                 pending.extend((stmt, bound) for bound in bound_names(stmt))
-            elif analysis.mentions_outside_server_calls(stmt, name, servers) and not any(
+            elif analysis.mentions_outside_server_calls(looked_at, name, servers) and not any(
                 stmt is seen for seen in found
             ):
                 found.append(stmt)
