@@ -483,7 +483,9 @@ def stack_result_uses(module: cst.Module, stack: cst.CSTNode, middleware: set[st
             if position[id(stmt)] < position[id(origin)]:
                 if not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) or stmt.name.value == name:
                     continue  # ran before the stack was built, or is what it wraps
-                looked_at = stmt.body  # runs later (its decorators, defaults and bases ran before)
+                # its body runs later; its decorators ran before (its parameters still hide
+                # the name in the body, which is why the definition is kept)
+                looked_at = stmt.with_changes(decorators=())
             if is_middleware_stack_use(stmt, name, middleware):
                 pending.extend((stmt, bound) for bound in bound_names(stmt))
             elif analysis.mentions_outside_server_calls(looked_at, name, servers) and not any(

@@ -515,3 +515,30 @@ def index():
     after, changes = migrate_module(before)
     assert after == dedent(before)
     assert changes == []
+
+
+def test_a_route_decorator_before_a_flask_app_is_wrapped_is_no_use_of_the_stack() -> None:
+    before = """
+from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+app = Flask(__name__)
+
+
+@app.route("/")
+def index():
+    return request.remote_addr or "-"
+
+
+app = ProxyFix(app, x_for=1)
+"""
+    after, changes = migrate_module(before)
+    assert "app = ProxyHeadersMiddleware(as_asgi(app)" in after
+    assert "manual" not in {c.kind for c in changes}
+    requests = [Req("GET", "/", headers=[("X-Forwarded-For", "203.0.113.7")])]
+    assert_same_behaviour(before, after, requests)
+    # used after the wrapping (app.run() on what ProxyFix made), it stays as it is
+    running = before + '\nif __name__ == "__main__":\n    app.run(port=5000)\n'
+    after, changes = migrate_module(running)
+    assert "app = ProxyFix(app, x_for=1)" in after
+    assert [c.kind for c in changes] == ["manual"]
