@@ -765,7 +765,9 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
       first two parameters, in that order): ``return index(environ, start_response)`` after
       ``from views import index``, or ``views.index(...)`` after ``import views``; or it
       hands its start_response to a response helper: ``json_response(start_response, 200,
-      data)`` (converted to take ``send``, the helper would break this call);
+      data)`` (converted to take ``send``, the helper would break this call); where it
+      hands both to something it looked up (``ROUTES[path](environ, start_response)``),
+      every function it imports counts;
     - an app handed to what takes a WSGI app (:data:`WSGI_CONSUMERS`, ``run()`` of
       wsgiref's handlers): ``TestApp(app)``, ``CGIHandler().run(app)``, ``WsgiToAsgi(app)``;
     - an app class subclassed with a WSGI ``__call__`` of its own, or one calling
@@ -789,6 +791,7 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
     if not imported:
         return frozenset()
     found: set[tuple[str, str]] = set()
+    dispatches = False  # hands both on to something it looked up (``ROUTES[path](...)``)
     for func in ast.walk(tree):
         if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
@@ -813,6 +816,16 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
             target = _imported_target(call.func, imported)
             if target is not None:
                 found.add(target)
+            elif handed[:2] == params:
+                dispatches = True
+    if dispatches:
+        # what it looks up may be any function it imports (``{"/": views.index}``): all of
+        # them stay WSGI
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Name, ast.Attribute)) and isinstance(node.ctx, ast.Load):
+                target = _imported_target(node, imported)
+                if target is not None:
+                    found.add(target)
     for stmt in prefilter.statements(tree):  # no walk of expressions
         if isinstance(stmt, ast.ClassDef) and stmt.bases and _calls_wsgi_way(stmt):
             found.update(

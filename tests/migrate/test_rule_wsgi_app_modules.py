@@ -844,3 +844,36 @@ def test_middleware_a_flask_app_of_another_module_wraps_its_wsgi_app_with_stays_
     assert served_project_outcomes(after, "app", requests, server="wsgiref", asgi=False) == expected
     alone = migrate_sources(dedented({"mw.py": mw}))
     assert [c.kind for c in alone["mw.py"].changes] == ["converted"]
+
+
+def test_apps_another_module_dispatches_to_through_a_table_stay_wsgi() -> None:
+    """router.py looks its handler up in a table of imported apps and calls it the WSGI way:
+    the apps it imports must stay WSGI (converted, the call would get a coroutine)."""
+    views = """
+        def index(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"index"]
+
+
+        def about(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"about"]
+    """
+    router = """
+        import views
+
+        ROUTES = {"/": views.index, "/about": views.about}
+
+
+        def app(environ, start_response):
+            handler = ROUTES.get(environ["PATH_INFO"])
+            if handler is None:
+                start_response("404 Not Found", [("Content-Type", "text/plain")])
+                return [b"not found"]
+            return handler(environ, start_response)
+    """
+    before = dedented({"views.py": views, "router.py": router})
+    after, results = migrate_project(before)
+    assert kinds(results["views.py"]) == {"index": "manual", "about": "manual"}
+    requests = [Req("GET", "/"), Req("GET", "/about"), Req("GET", "/x")]
+    assert_same_project_behaviour(before, after, "router", requests)
