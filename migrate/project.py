@@ -767,7 +767,7 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
       hands its start_response to a response helper: ``json_response(start_response, 200,
       data)`` (converted to take ``send``, the helper would break this call); where it
       hands both to something it looked up (``ROUTES[path](environ, start_response)``),
-      every function it imports counts;
+      every imported function in a table of it (a dict, list, tuple or set) counts;
     - an app handed to what takes a WSGI app (:data:`WSGI_CONSUMERS`, ``run()`` of
       wsgiref's handlers): ``TestApp(app)``, ``CGIHandler().run(app)``, ``WsgiToAsgi(app)``;
     - an app class subclassed with a WSGI ``__call__`` of its own, or one calling
@@ -819,13 +819,16 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
             elif handed[:2] == params:
                 dispatches = True
     if dispatches:
-        # what it looks up may be any function it imports (``{"/": views.index}``): all of
-        # them stay WSGI
+        # what it looks up may be any function it imports into a table (``{"/": views.index}``,
+        # a list of pairs): all of those stay WSGI
         for node in ast.walk(tree):
-            if isinstance(node, (ast.Name, ast.Attribute)) and isinstance(node.ctx, ast.Load):
-                target = _imported_target(node, imported)
-                if target is not None:
-                    found.add(target)
+            if isinstance(node, ast.Dict):
+                items: list[ast.expr] = [v for v in node.values if v is not None]
+            elif isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+                items = node.elts
+            else:
+                continue
+            found.update(target for item in items if (target := _imported_target(item, imported)))
     for stmt in prefilter.statements(tree):  # no walk of expressions
         if isinstance(stmt, ast.ClassDef) and stmt.bases and _calls_wsgi_way(stmt):
             found.update(
