@@ -1588,8 +1588,9 @@ class WsgiAppRule(Rule):
             if callers:
                 # every member keeps its WSGI definition under its name: another module calls it
                 for member in group.members:
-                    if member.app is not None and not has_marker(
-                        member.app.node, self.rule_id, module=node
+                    if member.app is not None and not any(
+                        has_marker(member.app.node, rule, module=node)
+                        for rule in (self.rule_id, "wsgi-middleware")
                     ):
                         self._called_by_other_modules(member.app, callers)
                 grouped.update(id(m.app) for m in group.members if m.app is not None)
@@ -1601,6 +1602,10 @@ class WsgiAppRule(Rule):
                 continue
             if app.already_adapted or has_marker(app.node, self.rule_id, module=node):
                 continue
+            if app.kind == "callable-class" and has_marker(
+                app.node, "wsgi-middleware", module=node
+            ):
+                continue  # the middleware rule left it as WSGI middleware, and said why
             if app.name in called_elsewhere:
                 self._called_by_other_modules(app, {app.name: called_elsewhere[app.name]})
                 continue

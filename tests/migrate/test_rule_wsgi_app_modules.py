@@ -877,3 +877,36 @@ def test_apps_another_module_dispatches_to_through_a_table_stay_wsgi() -> None:
     assert kinds(results["views.py"]) == {"index": "manual", "about": "manual"}
     requests = [Req("GET", "/"), Req("GET", "/about"), Req("GET", "/x")]
     assert_same_project_behaviour(before, after, "router", requests)
+
+
+def test_middleware_that_also_answers_is_marked_once() -> None:
+    """A middleware class answering some requests itself is also shaped like an app: when
+    the middleware rule leaves it WSGI (another module uses it the WSGI way), the app rule
+    adds no second marker."""
+    mw = """
+        class HealthCheck:
+            def __init__(self, app):
+                self.app = app
+
+            def __call__(self, environ, start_response):
+                if environ["PATH_INFO"] == "/health":
+                    start_response("200 OK", [("Content-Type", "text/plain")])
+                    return [b"ok"]
+                return self.app(environ, start_response)
+    """
+    user = """
+        from werkzeug.test import Client
+
+        from mw import HealthCheck
+
+
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"hi"]
+
+
+        client = Client(HealthCheck(app))
+    """
+    after, results = migrate_project(dedented({"mw.py": mw, "user.py": user}))
+    assert [(c.rule, c.kind) for c in results["mw.py"].changes] == [("wsgi-middleware", "manual")]
+    assert after["mw.py"].count("# migrate[") == 1
