@@ -87,6 +87,9 @@ class _Plan:
     markers: dict[cst.CSTNode, list[str]] = field(default_factory=dict)
     #: qualified names whose imports may go once unused
     converted_targets: set[str] = field(default_factory=set)
+    #: WSGI server calls left as they are, with the app they serve (ASGI now) given through
+    #: ``adapters.as_wsgi``
+    wrapped_apps: dict[cst.Call, cst.Call] = field(default_factory=dict)
 
     def touches(self, node: cst.CSTNode) -> bool:
         return node in self.remove_stmts or node in self.flatten or node in self.markers
@@ -410,7 +413,7 @@ class ServerRule(Rule):
                 else:
                     self._plan_waitress(call, stmt)
             except _Manual as problem:
-                self._mark(stmt, call, str(problem))
+                self._keep_serving(stmt, call, kind, str(problem))
 
     def _kind_of(self, call: cst.Call) -> str | None:
         names = self._qualified_names(call.func)
@@ -444,6 +447,41 @@ class ServerRule(Rule):
 
     def _code(self, node: cst.CSTNode) -> str:
         return self._module.code_for_node(node)
+
+    def _keep_serving(self, stmt: cst.CSTNode, call: cst.Call, kind: str, problem: str) -> None:
+        """A WSGI server call the rule cannot turn into uvicorn.run stays; an app of this
+        module it serves that is ASGI now is handed to it through ``adapters.as_wsgi``, so
+        the entry point keeps working (``adapted``). Otherwise it is marked ``manual``."""
+        params = {
+            "make_server": ("app", _MAKE_SERVER_PARAMS),
+            "run_simple": ("application", _RUN_SIMPLE_PARAMS),
+        }.get(kind, ("app", ("app",)))
+        try:
+            bound = self._bind(call, params[1], "the call")
+        except _Manual:
+            bound = {}
+        app = bound.get(params[0])
+        if not (isinstance(app, cst.Name) and self._defined_here(app)) or self._app_problem(app):
+            self._mark(stmt, call, problem)
+            return
+        wrapped = cst.Call(func=cst.Name("as_wsgi"), args=[cst.Arg(app)])
+        self._plan.wrapped_apps[call] = call.with_changes(
+            args=[arg.with_changes(value=wrapped) if arg.value is app else arg for arg in call.args]
+        )
+        message = (
+            f"{problem}; meanwhile the server gets `{app.value}`, an ASGI app now, through "
+            "adapters.as_wsgi"
+        )
+        self._plan.markers.setdefault(stmt, []).append(marker_comment(self.rule_id, message))
+        self.report(call, "adapted", message)
+
+    def _defined_here(self, name: cst.Name) -> bool:
+        """``name`` is bound by code of this module only, not by an import."""
+        scope = self.get_metadata(ScopeProvider, name, None)
+        assignments = list(scope[name.value]) if scope is not None else []
+        return bool(assignments) and not any(
+            isinstance(getattr(a, "node", None), (cst.Import, cst.ImportFrom)) for a in assignments
+        )
 
     def _mark(self, stmt: cst.CSTNode, at: cst.CSTNode, message: str) -> None:
         self._plan.markers.setdefault(stmt, []).append(marker_comment(self.rule_id, message))
@@ -868,7 +906,9 @@ class ServerRule(Rule):
     # -- rewriting ---------------------------------------------------------------------------
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
-        new = self._plan.replace_calls.get(original_node)
+        new = self._plan.replace_calls.get(original_node) or self._plan.wrapped_apps.get(
+            original_node
+        )
         return updated_node if new is None else new
 
     def leave_Try(self, original_node: cst.Try, updated_node: cst.Try) -> cst.Try:
@@ -920,6 +960,8 @@ class ServerRule(Rule):
             updated_node = updated_node.with_changes(
                 body=body, footer=[*pending, *updated_node.footer]
             )
+        if self._plan.wrapped_apps:
+            updated_node = add_imports(updated_node, [("adapters", "as_wsgi")])
         if not self._plan.replace_calls:
             return updated_node
         used = _NameCollector()

@@ -601,3 +601,61 @@ def test_the_shape_stage_and_the_metadata_gate_keep_every_server_call(
         assert len(_may_call_a_server(module, collector.calls)) >= server_calls
     else:  # and they are sharp: no server call, no libcst
         assert not ServerRule.might_apply_to_tree(ast.parse(source), source)
+
+
+@pytest.mark.timeout(30)
+def test_a_server_call_left_as_it_is_serves_the_asgi_app_through_as_wsgi(
+    tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    """make_server() with a handler class of its own stays (manual work: uvicorn has no
+    equivalent), but it is handed the app, ASGI now, through adapters.as_wsgi: the entry
+    point keeps working (adapted)."""
+    before = ASGI_APP.lstrip() + textwrap.dedent(
+        """
+
+        from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+
+        class QuietHandler(WSGIRequestHandler):
+            def log_message(self, format, *args):
+                pass
+
+
+        if __name__ == "__main__":
+            make_server("127.0.0.1", 8765, app, handler_class=QuietHandler).serve_forever()
+        """
+    )
+    result = migrate_source(before, rules=[ServerRule], relpath="svc.py")
+    assert [c.kind for c in result.changes] == ["adapted"]
+    assert "handler_class" in result.changes[0].message
+    assert 'make_server("127.0.0.1", 8765, as_wsgi(app), handler_class=QuietHandler)' in (
+        result.new_source
+    )
+    assert "from adapters import as_wsgi" in result.new_source
+    again = migrate_source(result.new_source, rules=[ServerRule], relpath="svc.py")
+    assert again.new_source == result.new_source and again.changes == []
+    port = _free_port()
+    (tmp_path / "svc.py").write_text(result.new_source.replace("8765", str(port)))
+    proc = subprocess.Popen(
+        [sys.executable, "svc.py"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    started.append(proc)
+    deadline = time.monotonic() + 20
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/ping?x=1", timeout=1)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                pytest.fail("the server did not answer within 20 s")
+            time.sleep(0.1)
+    assert response.status_code == 200
+    assert response.text == "GET /ping x=1"
+    assert "WSGIServer" in response.headers["server"]
