@@ -761,13 +761,14 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
     """``(module_ref, name)`` of the imported functions the module uses as WSGI apps, which
     would break once the module defining one converts it to ASGI:
 
-    - calls the WSGI way: a function hands on the environ and start_response it got (its
-      first two parameters, in that order): ``return index(environ, start_response)`` after
-      ``from views import index``, or ``views.index(...)`` after ``import views``; or it
-      hands its start_response to a response helper: ``json_response(start_response, 200,
-      data)`` (converted to take ``send``, the helper would break this call); where it
-      hands both to something it looked up (``ROUTES[path](environ, start_response)``),
-      every imported function in a table of it (a dict, list, tuple or set) counts;
+    - calls with two positional arguments, as a WSGI app is called (an ASGI app takes
+      three): ``return index(environ, start_response)`` after ``from views import index``,
+      ``views.index(env, lambda *a: None)`` in a test after ``import views``;
+    - a function handing its start_response (its second parameter) to a response helper:
+      ``json_response(start_response, 200, data)`` (converted to take ``send``, the helper
+      would break this call); where a function hands its first two parameters to something
+      it looked up (``ROUTES[path](environ, start_response)``), every imported function in a
+      table of the module (a dict, list, tuple or set) counts;
     - an app handed to what takes a WSGI app (:data:`WSGI_CONSUMERS`, ``run()`` of
       wsgiref's handlers): ``TestApp(app)``, ``CGIHandler().run(app)``, ``WsgiToAsgi(app)``;
     - an app class subclassed with a WSGI ``__call__`` of its own, or one calling
@@ -818,6 +819,18 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
                 found.add(target)
             elif handed[:2] == params:
                 dispatches = True
+    for call in ast.walk(tree):
+        # an imported app called the WSGI way anywhere, e.g. by a test: ``index(environ,
+        # lambda status, headers: None)`` (an ASGI app takes three)
+        if (
+            isinstance(call, ast.Call)
+            and len(call.args) == 2
+            and not call.keywords
+            and not any(isinstance(a, ast.Starred) for a in call.args)
+        ):
+            target = _imported_target(call.func, imported)
+            if target is not None:
+                found.add(target)
     if dispatches:
         # what it looks up may be any function it imports into a table (``{"/": views.index}``,
         # a list of pairs): all of those stay WSGI

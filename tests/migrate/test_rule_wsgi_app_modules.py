@@ -910,3 +910,28 @@ def test_middleware_that_also_answers_is_marked_once() -> None:
     after, results = migrate_project(dedented({"mw.py": mw, "user.py": user}))
     assert [(c.rule, c.kind) for c in results["mw.py"].changes] == [("wsgi-middleware", "manual")]
     assert after["mw.py"].count("# migrate[") == 1
+
+
+def test_an_app_a_test_calls_directly_stays_wsgi() -> None:
+    """A test calling the app with an environ and a start_response of its own keeps it
+    WSGI (converted, the call would return a coroutine)."""
+    web = """
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [environ["PATH_INFO"].encode()]
+    """
+    test = """
+        import web
+
+
+        def start_response(status, headers, exc_info=None):
+            start_response.status = status
+
+
+        def render(path):
+            return b"".join(web.app({"PATH_INFO": path}, start_response)), start_response.status
+    """
+    before = dedented({"web.py": web, "test_web.py": test})
+    after, results = migrate_project(before)
+    assert kinds(results["web.py"]) == {"app": "manual"}
+    assert load_project(after, "test_web").render("/x") == (b"/x", "200 OK")
