@@ -819,15 +819,18 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
                 found.add(target)
             elif handed[:2] == params:
                 dispatches = True
-    for call in ast.walk(tree):
-        # an imported app called the WSGI way anywhere, e.g. by a test: ``index(environ,
-        # lambda status, headers: None)`` (an ASGI app takes three)
-        if (
-            isinstance(call, ast.Call)
-            and len(call.args) == 2
-            and not call.keywords
-            and not any(isinstance(a, ast.Starred) for a in call.args)
-        ):
+    # an imported app called the WSGI way anywhere, e.g. by a test: ``index(environ,
+    # start_response)`` with a start_response of its own (an ASGI app takes three; a
+    # middleware made with an option, ``Auth(app, "realm")``, is no such call)
+    defined: set[str] = set()
+    two_arguments: list[ast.Call] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Call) and len(node.args) == 2 and not node.keywords:
+            two_arguments.append(node)
+    for call in two_arguments:
+        if _may_be_start_response(call.args[1], defined):
             target = _imported_target(call.func, imported)
             if target is not None:
                 found.add(target)
@@ -895,6 +898,17 @@ def _app_parts(
     elif isinstance(app, ast.Name) and app.id in bound and app.id not in seen:
         seen.add(app.id)
         yield from _app_parts(bound[app.id], imported, bound, seen)
+
+
+def _may_be_start_response(arg: ast.expr, defined: set[str]) -> bool:
+    """``arg`` may be a start_response: a lambda, a function the module defines, or a name
+    that says so (``start_response``, ``respond``, ``self.start``)."""
+    if isinstance(arg, ast.Lambda):
+        return True
+    name = (
+        arg.id if isinstance(arg, ast.Name) else arg.attr if isinstance(arg, ast.Attribute) else ""
+    )
+    return name in defined or "start" in name or "respon" in name
 
 
 def _calls_wsgi_way(cls: ast.ClassDef) -> bool:
