@@ -935,3 +935,33 @@ def test_an_app_a_test_calls_directly_stays_wsgi() -> None:
     after, results = migrate_project(before)
     assert kinds(results["web.py"]) == {"app": "manual"}
     assert load_project(after, "test_web").render("/x") == (b"/x", "200 OK")
+
+
+def test_middleware_another_module_makes_with_an_option_is_still_converted() -> None:
+    """``application = Auth(app, "realm")`` in wsgi.py makes a stack (handled there through
+    as_asgi and wsgi_or_asgi); it is no WSGI call of ``Auth``."""
+    mw = """
+        class Auth:
+            def __init__(self, app, realm):
+                self.app = app
+                self.realm = realm
+
+            def __call__(self, environ, start_response):
+                environ["HTTP_X_REALM"] = self.realm
+                return self.app(environ, start_response)
+    """
+    web = """
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [environ.get("HTTP_X_REALM", "-").encode()]
+    """
+    wsgi = """
+        from mw import Auth
+        from web import app
+
+        application = Auth(app, "realm")
+    """
+    before = dedented({"mw.py": mw, "web.py": web, "wsgi.py": wsgi})
+    after, results = migrate_project(before)
+    assert [c.kind for c in results["mw.py"].changes] == ["converted"]
+    assert_same_project_behaviour(before, after, "wsgi", [Req("GET", "/")], app_name="application")
