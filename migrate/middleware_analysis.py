@@ -316,7 +316,34 @@ def find_middleware(module: cst.Module, source: str = "") -> list[Middleware]:
             mw = _factory_middleware(stmt) or _decorator_factory(stmt)
         if mw is not None and mw.name not in skip:
             found.append(mw)
+    if found and not _speaks_wsgi(source or module.code):
+        # A wrapper handing both arguments it gets to what it wraps has the shape of
+        # middleware, and so do a predicate or a callback wrapper (``__call__(self,
+        # context, request)``): without a word of WSGI in the module, only the names of
+        # its parameters may say it is middleware.
+        found = [mw for mw in found if _wsgi_parameter_names(mw)]
     return found
+
+
+def _speaks_wsgi(text: str) -> bool:
+    """The module names an environ, a start_response, WSGI or a CGI/WSGI environ key."""
+    return (
+        "environ" in text
+        or "start_response" in text
+        or "wsgi" in text.lower()
+        or prefilter.names_a_cgi_key(text)
+    )
+
+
+def _wsgi_parameter_names(mw: Middleware) -> bool:
+    """The middleware's parameters are named the WSGI way (``env``, ``respond``, ``sr``...)."""
+    second = mw.start_response.lower()
+    return (
+        mw.environ.lower().startswith("env")
+        or "start" in second
+        or "respon" in second
+        or second in ("sr", "resp")
+    )
 
 
 # --------------------------------------------------------------------------- stacks

@@ -542,3 +542,31 @@ app = ProxyFix(app, x_for=1)
     after, changes = migrate_module(running)
     assert "app = ProxyFix(app, x_for=1)" in after
     assert [c.kind for c in changes] == ["manual"]
+
+
+def test_a_wrapper_of_the_same_shape_that_is_not_wsgi_is_left_alone() -> None:
+    """Pyramid's predicate wrapper has the shape of middleware (``__init__(self, predicate)``,
+    ``__call__(self, context, request)`` handing both on) but nothing of WSGI: untouched."""
+    predicate = """
+    class Notted:
+        def __init__(self, predicate):
+            self.predicate = predicate
+
+        def __call__(self, context, request):
+            return not self.predicate(context, request)
+    """
+    after, kinds = rule(predicate)
+    assert kinds == [] and after == dedent(predicate)
+    # a wrapper with its parameters named the WSGI way is middleware
+    passing = """
+    class PassThrough:
+        def __init__(self, app):
+            self.app = app
+
+        def __call__(self, env, respond):
+            return self.app(env, respond)
+    """
+    _, kinds = rule(passing)
+    assert kinds == ["converted"]
+    _, kinds = rule(passing.replace("env, respond", "context, request"))
+    assert kinds == []
