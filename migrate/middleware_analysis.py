@@ -316,17 +316,18 @@ def find_middleware(module: cst.Module, source: str = "") -> list[Middleware]:
             mw = _factory_middleware(stmt) or _decorator_factory(stmt)
         if mw is not None and mw.name not in skip:
             found.append(mw)
-    if found and not _speaks_wsgi(source or module.code):
-        # A wrapper handing both arguments it gets to what it wraps has the shape of
-        # middleware, and so do a predicate or a callback wrapper (``__call__(self,
-        # context, request)``): without a word of WSGI in the module, only the names of
-        # its parameters may say it is middleware.
-        found = [mw for mw in found if _wsgi_parameter_names(mw)]
-    return found
+    # A wrapper handing both arguments it gets to what it wraps has the shape of middleware,
+    # and so do a predicate or a view wrapper (``__call__(self, context, request)``): the
+    # names of its parameters, or its own code, must say it is WSGI.
+    return [
+        mw
+        for mw in found
+        if _wsgi_parameter_names(mw) or _speaks_wsgi(module.code_for_node(mw.node))
+    ]
 
 
 def _speaks_wsgi(text: str) -> bool:
-    """The module names an environ, a start_response, WSGI or a CGI/WSGI environ key."""
+    """``text`` names an environ, a start_response, WSGI or a CGI/WSGI environ key."""
     return (
         "environ" in text
         or "start_response" in text
