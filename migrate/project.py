@@ -776,7 +776,24 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
     - middleware decorating a function of two parameters or more (``@Mw``);
     - middleware around Flask's WSGI app: ``app.wsgi_app = Mw(app.wsgi_app)``.
     """
-    imported: dict[str, tuple[str, str | None]] = {}  # local -> (module_ref, name | None)
+    imported = _import_bindings(tree)
+    if not imported:
+        return frozenset()
+    return frozenset(
+        {
+            *_handed_on(tree, imported),
+            *_called_with_two_arguments(tree, imported),
+            *_subclassed_or_wrapped(tree, imported),
+            *_handed_to_consumers(tree, imported),
+        }
+    )
+
+
+Imported = Mapping[str, tuple[str, str | None]]  # local name -> (module_ref, name | None)
+
+
+def _import_bindings(tree: ast.Module) -> dict[str, tuple[str, str | None]]:
+    imported: dict[str, tuple[str, str | None]] = {}
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             module_ref = "." * node.level + (node.module or "")
@@ -789,54 +806,36 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
                 else:
                     top = alias.name.split(".")[0]
                     imported[top] = (top, None)
-    if not imported:
-        return frozenset()
-    found: set[tuple[str, str]] = set()
-    dispatches = False  # hands both on to something it looked up (``ROUTES[path](...)``)
+    return imported
+
+
+def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[tuple[str, str]]:
+    """In functions of two parameters or more: their decorators of other modules (``@Mw``
+    wraps a WSGI function), the imported callees they hand both parameters or their
+    start_response to, and, where they hand both to something looked up (``ROUTES[path](
+    environ, start_response)``), the imported functions in the module's tables."""
+    dispatches = False
     for func in ast.walk(tree):
         if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         params = [p for p in _positional(func) if p not in ("self", "cls")][:2]
         if len(params) < 2:
             continue
-        # ``@Mw`` / ``@auth(realm=...)`` of another module wraps this WSGI function: converted
-        # to ASGI middleware, it would get a WSGI app
         for decorator in func.decorator_list:
             wrapper = decorator.func if isinstance(decorator, ast.Call) else decorator
-            target = _imported_target(wrapper, imported)
-            if target is not None:
-                found.add(target)
+            if (target := _imported_target(wrapper, imported)) is not None:
+                yield target
         for call in ast.walk(func):
             if not isinstance(call, ast.Call):
                 continue
             handed = [getattr(a, "id", None) for a in call.args]
-            # an app handed both (``index(environ, start_response)``), or a response helper
-            # handed the start_response (``json_response(start_response, 200, data)``)
             if handed[:2] != params and params[1] not in handed:
                 continue
-            target = _imported_target(call.func, imported)
-            if target is not None:
-                found.add(target)
+            if (target := _imported_target(call.func, imported)) is not None:
+                yield target
             elif handed[:2] == params:
                 dispatches = True
-    # an imported app called the WSGI way anywhere, e.g. by a test: ``index(environ,
-    # start_response)`` with a start_response of its own (an ASGI app takes three; a
-    # middleware made with an option, ``Auth(app, "realm")``, is no such call)
-    defined: set[str] = set()
-    two_arguments: list[ast.Call] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef):
-            defined.add(node.name)
-        elif isinstance(node, ast.Call) and len(node.args) == 2 and not node.keywords:
-            two_arguments.append(node)
-    for call in two_arguments:
-        if _may_be_start_response(call.args[1], defined):
-            target = _imported_target(call.func, imported)
-            if target is not None:
-                found.add(target)
-    if dispatches:
-        # what it looks up may be any function it imports into a table (``{"/": views.index}``,
-        # a list of pairs): all of those stay WSGI
+    if dispatches:  # a dict of routes, a list of pairs...
         for node in ast.walk(tree):
             if isinstance(node, ast.Dict):
                 items: list[ast.expr] = [v for v in node.values if v is not None]
@@ -844,10 +843,34 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
                 items = node.elts
             else:
                 continue
-            found.update(target for item in items if (target := _imported_target(item, imported)))
-    for stmt in prefilter.statements(tree):  # no walk of expressions
+            yield from (target for item in items if (target := _imported_target(item, imported)))
+
+
+def _called_with_two_arguments(tree: ast.Module, imported: Imported) -> Iterator[tuple[str, str]]:
+    """Imported callees called with two positional arguments, the second of which may be a
+    start_response (a test: ``index(environ, start_response)``); ``Auth(app, "realm")``,
+    which makes middleware with an option, is no such call."""
+    defined: set[str] = set()
+    calls: list[ast.Call] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef):
+            defined.add(node.name)
+        elif isinstance(node, ast.Call) and len(node.args) == 2 and not node.keywords:
+            calls.append(node)
+    for call in calls:
+        if (
+            _may_be_start_response(call.args[1], defined)
+            and (target := _imported_target(call.func, imported)) is not None
+        ):
+            yield target
+
+
+def _subclassed_or_wrapped(tree: ast.Module, imported: Imported) -> Iterator[tuple[str, str]]:
+    """Imported app classes subclassed the WSGI way, and what Flask's WSGI app is wrapped in
+    (``app.wsgi_app = Mw(app.wsgi_app)``)."""
+    for stmt in prefilter.statements(tree):  # classes and assignments: no walk of expressions
         if isinstance(stmt, ast.ClassDef) and stmt.bases and _calls_wsgi_way(stmt):
-            found.update(
+            yield from (
                 target for base in stmt.bases if (target := _imported_target(base, imported))
             )
         elif (
@@ -855,11 +878,14 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
             and any(isinstance(t, ast.Attribute) and t.attr == "wsgi_app" for t in stmt.targets)
             and isinstance(stmt.value, ast.Call)
         ):
-            # Flask's ``app.wsgi_app = Mw(app.wsgi_app)``: the middleware must stay WSGI
-            found.update(_app_parts(stmt.value, imported, {}, set()))
+            yield from _app_parts(stmt.value, imported, {}, set())
+
+
+def _handed_to_consumers(tree: ast.Module, imported: Imported) -> Iterator[tuple[str, str]]:
+    """What the apps handed to a WSGI consumer are made of (``TestApp(Mw(app))``, through
+    module-level names: ``application = Mw(app)`` then ``TestApp(application)``)."""
     if not any(_may_import_a_consumer(binding) for binding in imported.values()):
-        return frozenset(found)  # most modules: no walk over the whole tree
-    # what module-level names are bound to (``application = Mw(app)``), to follow them
+        return  # most modules: no walk over the whole tree
     bound: dict[str, ast.expr] = {}
     for stmt in tree.body:
         if isinstance(stmt, ast.Assign):
@@ -873,13 +899,12 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
             and not isinstance(call.args[0], ast.Starred)
             and _takes_a_wsgi_app(call.func, imported)
         ):
-            found.update(_app_parts(call.args[0], imported, bound, set()))
-    return frozenset(found)
+            yield from _app_parts(call.args[0], imported, bound, set())
 
 
 def _app_parts(
     app: ast.expr,
-    imported: Mapping[str, tuple[str, str | None]],
+    imported: Imported,
     bound: Mapping[str, ast.expr],
     seen: set[str],
 ) -> Iterator[tuple[str, str]]:
@@ -945,7 +970,7 @@ def _may_import_a_consumer(binding: tuple[str, str | None]) -> bool:
     )
 
 
-def _takes_a_wsgi_app(func: ast.expr, imported: Mapping[str, tuple[str, str | None]]) -> bool:
+def _takes_a_wsgi_app(func: ast.expr, imported: Imported) -> bool:
     """``func`` is one of :data:`WSGI_CONSUMERS`, or ``run`` of a wsgiref handler made on the
     spot (``CGIHandler().run``), as the module's imports spell them."""
     if isinstance(func, ast.Attribute) and func.attr == "run" and isinstance(func.value, ast.Call):
@@ -953,7 +978,7 @@ def _takes_a_wsgi_app(func: ast.expr, imported: Mapping[str, tuple[str, str | No
     return _qualified(func, imported) in WSGI_CONSUMERS
 
 
-def _qualified(func: ast.expr, imported: Mapping[str, tuple[str, str | None]]) -> str | None:
+def _qualified(func: ast.expr, imported: Imported) -> str | None:
     """The qualified name of ``name`` / ``module.name``, through the module's imports."""
     parts: list[str] = []
     while isinstance(func, ast.Attribute):
@@ -967,9 +992,7 @@ def _qualified(func: ast.expr, imported: Mapping[str, tuple[str, str | None]]) -
     return ".".join([module_ref, *([name] if name else []), *parts])
 
 
-def _imported_target(
-    func: ast.expr, imported: Mapping[str, tuple[str, str | None]]
-) -> tuple[str, str] | None:
+def _imported_target(func: ast.expr, imported: Imported) -> tuple[str, str] | None:
     """``(module_ref, name)`` a called ``name`` / ``module.name`` / ``pkg.mod.name`` is."""
     parts: list[str] = []
     while isinstance(func, ast.Attribute):
