@@ -978,29 +978,33 @@ def _takes_a_wsgi_app(func: ast.expr, imported: Imported) -> bool:
     return _qualified(func, imported) in WSGI_CONSUMERS
 
 
-def _qualified(func: ast.expr, imported: Imported) -> str | None:
-    """The qualified name of ``name`` / ``module.name``, through the module's imports."""
+def _through_imports(
+    func: ast.expr, imported: Imported
+) -> tuple[tuple[str, str | None], list[str]] | None:
+    """For ``name`` / ``module.name`` / ``pkg.mod.name``: the import binding of its first
+    name and the attributes after it (None if the first name is not imported)."""
     parts: list[str] = []
     while isinstance(func, ast.Attribute):
         parts.insert(0, func.attr)
         func = func.value
     if not isinstance(func, ast.Name) or func.id not in imported:
         return None
-    module_ref, name = imported[func.id]
-    if module_ref.startswith("."):
+    return imported[func.id], parts
+
+
+def _qualified(func: ast.expr, imported: Imported) -> str | None:
+    """The qualified name of ``name`` / ``module.name``, through the module's imports."""
+    found = _through_imports(func, imported)
+    if found is None or found[0][0].startswith("."):
         return None
+    (module_ref, name), parts = found
     return ".".join([module_ref, *([name] if name else []), *parts])
 
 
 def _imported_target(func: ast.expr, imported: Imported) -> tuple[str, str] | None:
     """``(module_ref, name)`` a called ``name`` / ``module.name`` / ``pkg.mod.name`` is."""
-    parts: list[str] = []
-    while isinstance(func, ast.Attribute):
-        parts.insert(0, func.attr)
-        func = func.value
-    if not isinstance(func, ast.Name) or func.id not in imported:
-        return None
-    return imported_function(imported[func.id], parts)
+    found = _through_imports(func, imported)
+    return None if found is None else imported_function(*found)
 
 
 def imported_function(

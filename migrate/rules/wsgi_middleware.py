@@ -1163,12 +1163,12 @@ class WsgiMiddlewareRule(Rule):
     def visit_Module(self, node: cst.Module) -> bool:
         asgi_now: set[str] = set()  # middleware names that take an ASGI app after this run
         found = mwa.find_middleware(node, self.context.source)
+        third_party = analysis.import_spellings(node, frozenset(mwa.THIRD_PARTY))
+        paste = _paste_names(node)
+        asgi_middleware = mwa.middleware_names(node)
         # what stacks are made of, once this rule is done (their results must stay apps)
         self.stack_middleware = (
-            {mw.name for mw in found}
-            | set(analysis.import_spellings(node, frozenset(mwa.THIRD_PARTY)))
-            | _paste_names(node)
-            | mwa.middleware_names(node)
+            {mw.name for mw in found} | third_party.keys() | paste | asgi_middleware
         )
         if found:  # what the conversions need, worked out only for a module that has some
             aliases = analysis.wsgiref_util_aliases(node)
@@ -1191,8 +1191,8 @@ class WsgiMiddlewareRule(Rule):
             else:
                 self.converted(mw, converted)
                 asgi_now.add(mw.name)
-        self.plan_third_party(node)
-        self.plan_stacks(node, asgi_now)
+        self.plan_third_party(node, third_party, paste)
+        self.plan_stacks(node, asgi_now, asgi_middleware)
         self.touched |= self.replacements.keys() | self.markers.keys()
         # The leave_ methods apply what was planned, and leave_Module walks only the
         # statements holding a plan: no walk over the whole tree (seconds on a big module).
@@ -1270,13 +1270,15 @@ class WsgiMiddlewareRule(Rule):
         self.replacements[id(mw.node)] = with_marker(mw.node, marker_comment(self.rule_id, message))
         self.report(mw.node, "manual", message)
 
-    def plan_stacks(self, module: cst.Module, asgi_now: set[str]) -> None:
+    def plan_stacks(
+        self, module: cst.Module, asgi_now: set[str], asgi_middleware: set[str]
+    ) -> None:
         """Module-level stacks ``app = Mw(inner)`` of middleware that now takes an ASGI app:
         the app at the bottom must be ASGI too. A WSGI app of this module is left to the
         wsgi-app rule once it converts stacked apps; until then (and for apps from elsewhere)
         it is served through the adapters."""
         apps = {a.name: a for a in analysis.find_apps(module)}
-        self.known_middleware = mwa.middleware_names(module) | self.adapted_now
+        self.known_middleware = asgi_middleware | self.adapted_now
         for app in list(apps.values()):
             for instance in app.instances:
                 apps[instance] = app
@@ -1459,12 +1461,14 @@ class WsgiMiddlewareRule(Rule):
         self.imports.add(("adapters", "wsgi_middleware"))
         self.report(mw.node, "adapted", message)
 
-    def plan_third_party(self, module: cst.Module) -> None:
-        spellings = analysis.import_spellings(module, frozenset(mwa.THIRD_PARTY))
+    def plan_third_party(
+        self, module: cst.Module, spellings: dict[str, str], paste: set[str]
+    ) -> None:
+        """``spellings``: the module's spellings of :data:`middleware_analysis.THIRD_PARTY`;
+        ``paste``: of Paste's middleware."""
         self.has_starlette = any(
             "starlette" in _code(n) for n in analysis.import_statements(module)
         )
-        paste = _paste_names(module)
         for stmt in module.body:
             small = single_statement(stmt)
             if not isinstance(small, cst.Assign):
