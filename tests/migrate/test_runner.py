@@ -179,6 +179,17 @@ def app(environ, start_response):
 """
 
 
+def write_tasks(folder: Path, files: dict[str, str]) -> list[FileTask]:
+    """Write ``files`` (relpath -> text) under ``folder``; a task for each, in order."""
+    tasks = []
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        tasks.append(FileTask(path, name))
+    return tasks
+
+
 @pytest.fixture(params=["small run", "big run"])
 def run_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Both ways run_files works: on a small run the rules wait for the project index; on a
@@ -195,10 +206,7 @@ def test_run_files_tells_each_module_what_the_others_define(
     # The app hands environ and start_response to helpers of another module: the first pass
     # summarizes helpers.py, so the second can convert the app (helpers.py stays as it is).
     files = {"helpers.py": HELPERS_MODULE, "app.py": APP_MODULE, "other.py": "x = 1\n"}
-    tasks = []
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-        tasks.append(FileTask(tmp_path / name, name))
+    tasks = write_tasks(tmp_path, files)
     progress: list[None] = []
     results = list(
         run_files(
@@ -232,10 +240,7 @@ def test_run_files_leaves_an_app_other_modules_call_as_wsgi(
         '    start_response("404 Not Found", [])\n'
         '    return [b""]\n',
     }
-    tasks = []
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-        tasks.append(FileTask(tmp_path / name, name))
+    tasks = write_tasks(tmp_path, files)
     pages, app = list(run_files(tasks, select_rules(["wsgi-app"]), jobs=jobs))
     assert [c.kind for c in pages.changes] == ["manual"]
     assert [c.kind for c in app.changes] == ["adapted"]
@@ -282,10 +287,7 @@ def test_run_files_leaves_an_app_that_modules_the_rules_skip_use_as_wsgi(
     """A test client, a CGI handler or a WSGI-to-ASGI adapter in a module that no rule looks
     at still keeps the app it is handed WSGI (converted, it would break them)."""
     files = {"web.py": WEB_MODULE, "user.py": user}
-    tasks = []
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-        tasks.append(FileTask(tmp_path / name, name))
+    tasks = write_tasks(tmp_path, files)
     web, other = list(run_files(tasks, select_rules(["wsgi-app"]), jobs=jobs))
     assert other.status == "unchanged"
     kinds = {c.message.split("`")[1]: c.kind for c in web.changes}
@@ -347,10 +349,7 @@ def test_run_files_leaves_stacks_whose_app_another_module_uses_as_wsgi(
         "test_web.py": "from werkzeug.test import Client\n\nfrom web import application, proxied\n\n"
         "clients = [Client(application), Client(proxied)]\n",
     }
-    tasks = []
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-        tasks.append(FileTask(tmp_path / name, name))
+    tasks = write_tasks(tmp_path, files)
     web, user = list(run_files(tasks, select_rules(None), jobs=jobs))
     assert user.status == "unchanged"
     assert sorted(c.kind for c in web.changes) == ["manual"] * 4
@@ -375,10 +374,7 @@ def test_run_files_leaves_middleware_another_module_stacks_for_a_wsgi_user(
         "test_web.py": "from werkzeug.test import Client\n\nfrom mw import Mw\nfrom web import app\n\n"
         "application = Mw(app)\n\n\ndef fetch():\n    return Client(application).get('/').data\n",
     }
-    tasks = []
-    for name, text in files.items():
-        (tmp_path / name).write_text(text)
-        tasks.append(FileTask(tmp_path / name, name))
+    tasks = write_tasks(tmp_path, files)
     mw, web, user = list(run_files(tasks, select_rules(None), jobs=jobs))
     assert user.status == "unchanged"
     assert [c.kind for c in mw.changes] == ["manual"]
@@ -409,11 +405,7 @@ def test_run_files_follows_a_package_that_re_exports_an_app(
         "test_pkg.py": "from werkzeug.test import Client\n\nfrom pkg import app\n\n"
         "client = Client(app)\n",
     }
-    tasks = []
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(exist_ok=True)
-        (tmp_path / name).write_text(text)
-        tasks.append(FileTask(tmp_path / name, name))
+    tasks = write_tasks(tmp_path, files)
     _, web, _ = list(run_files(tasks, select_rules(["wsgi-app"]), jobs=jobs))
     kinds = {c.message.split("`")[1]: c.kind for c in web.changes}
     assert kinds == {"app": "manual", "Site": "converted"}
