@@ -232,6 +232,12 @@ def positional_params(func: cst.FunctionDef) -> list[cst.Param] | None:
     return [*p.posonly_params, *p.params]
 
 
+def leading_params(func: cst.FunctionDef) -> list[cst.Param]:
+    """The positional parameters before ``*args`` or keyword-only ones, whatever follows
+    (``__init__(self, app, *, option=1, **kwargs)`` gives self and app)."""
+    return [*func.params.posonly_params, *func.params.params]
+
+
 def _calls_param(func: cst.FunctionDef, index: int) -> bool:
     """``func``'s positional parameter ``index`` is called with a status and headers."""
     params = positional_params(func)
@@ -389,7 +395,7 @@ def is_iterable_app_class(cls: cst.ClassDef) -> bool:
     return False
 
 
-AppKind = Literal["function", "callable-class", "iterable-class"]
+AppKind = Literal["function", "callable-class", "iterable-class", "factory"]
 
 
 @dataclass
@@ -411,6 +417,14 @@ class WsgiApp:
     #: Statements ``x = Mw(B(name))`` using the name only as the app at the bottom of a stack
     #: of ASGI middleware (not in :attr:`other_uses`: fine once the app is ASGI).
     stack_uses: list[cst.CSTNode] = field(default_factory=list)
+    #: For a factory (``def make_app(...)`` returning the WSGI app it defines): that app.
+    made: cst.FunctionDef | None = None
+
+    @property
+    def makes_instances(self) -> bool:
+        """The name makes apps when called (a class, a factory): the module's apps are the
+        names bound to what it returns (:attr:`instances`)."""
+        return self.kind in ("callable-class", "factory")
 
 
 # Plain isinstance tests rather than libcst.matchers here: importing the matchers costs a
@@ -492,6 +506,8 @@ def find_apps(module: cst.Module, responder: Responder | None = None) -> list[Ws
             sig = wsgi_signature(stmt, functions=functions, responder=responder)
             if sig:
                 apps.append(WsgiApp("function", stmt.name.value, stmt, *sig))
+            elif (factory := _factory_app(stmt, functions, responder)) is not None:
+                apps.append(factory)
         elif isinstance(stmt, cst.ClassDef):
             call = method_named(stmt, "__call__")
             sig = (
@@ -508,6 +524,63 @@ def find_apps(module: cst.Module, responder: Responder | None = None) -> list[Ws
     return apps
 
 
+def _factory_app(
+    factory: cst.FunctionDef,
+    functions: dict[str, cst.FunctionDef],
+    responder: Responder | None,
+) -> WsgiApp | None:
+    """``factory`` makes a WSGI app: it defines one at its top level and its only ``return``
+    hands it back by name, its only other use (``def make_app(greeting): def app(environ,
+    start_response): ...; return app``). Not a decorated function (a test fixture is
+    handed to its users by name, out of sight), nor closure middleware, whose app calls a
+    parameter of the factory with the environ (the wsgi-middleware rule's)."""
+    if factory.decorators or not isinstance(factory.body, cst.IndentedBlock):
+        return None
+    returns = [n for n in walk(factory.body, into_scopes=False) if isinstance(n, cst.Return)]
+    if len(returns) != 1 or not isinstance(returns[0].value, cst.Name):
+        return None
+    name = returns[0].value.value
+    made = [
+        s
+        for s in factory.body.body
+        if isinstance(s, cst.FunctionDef) and s.name.value == name and s.asynchronous is None
+    ]
+    if len(made) != 1 or made[0].decorators:
+        return None
+    app = made[0]
+    sig = wsgi_signature(app, functions=functions, responder=responder)
+    if sig is None:
+        return None
+    params = {p.name.value for p in leading_params(factory)}
+    if any(
+        isinstance(n, cst.Call)
+        and isinstance(n.func, cst.Name)
+        and n.func.value in params
+        and n.args
+        and is_plain_name(n.args[0].value, sig[0])
+        for n in walk(app.body)
+    ):
+        return None
+    if any(
+        next(global_references(s, name), None) is not None
+        for s in factory.body.body
+        if s is not app and not _returns_name(s, name)
+    ):
+        return None
+    return WsgiApp("factory", factory.name.value, factory, *sig, made=app)
+
+
+def _returns_name(stmt: cst.CSTNode, name: str) -> bool:
+    """``return name`` alone on its line."""
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Return)
+        and stmt.body[0].value is not None
+        and is_plain_name(stmt.body[0].value, name)
+    )
+
+
 def _find_uses(module: cst.Module, app: WsgiApp) -> None:
     names = {app.name}
     # every test below looks for one of the names in a statement's tree: a statement whose
@@ -516,7 +589,7 @@ def _find_uses(module: cst.Module, app: WsgiApp) -> None:
     for stmt in module.body:
         if stmt is app.node:
             continue
-        if app.kind == "callable-class" and app.name in texts[id(stmt)]:
+        if app.makes_instances and app.name in texts[id(stmt)]:
             bound = _instance_binding(stmt, app.name)
             if bound is not None:
                 app.instances.append(bound)
@@ -530,7 +603,7 @@ def _find_uses(module: cst.Module, app: WsgiApp) -> None:
         text = texts[id(stmt)]
         if not any(name in text for name in names):
             continue
-        if app.kind == "callable-class" and _instance_binding(stmt, app.name) is not None:
+        if app.makes_instances and _instance_binding(stmt, app.name) is not None:
             continue
         for name in sorted(names):
             if name not in text:

@@ -32,7 +32,7 @@ from typing import Literal
 import libcst as cst
 
 from migrate import analysis, prefilter
-from migrate.analysis import is_plain_name, positional_params, walk
+from migrate.analysis import is_plain_name, leading_params, positional_params, walk
 
 MiddlewareKind = Literal["class", "factory", "decorator"]
 
@@ -200,8 +200,10 @@ def _class_middleware(cls: cst.ClassDef) -> Middleware | None:
     call = analysis.method_named(cls, "__call__")
     if init is None or call is None:
         return None
-    init_params = positional_params(init)
-    if init_params is None or len(init_params) < 2:
+    # the app comes first after self; what follows (options with defaults, keyword-only
+    # ones, ``**kwargs``) stays as it is, as ``__init__`` does
+    init_params = leading_params(init)
+    if len(init_params) < 2:
         return None
     app_param = init_params[1].name.value
     self_name = init_params[0].name.value
@@ -357,9 +359,8 @@ def is_asgi_middleware_class(cls: cst.ClassDef) -> bool:
     call = analysis.method_named(cls, "__call__")
     if init is None or call is None or call.asynchronous is None:
         return False
-    init_params = positional_params(init)
     call_params = positional_params(call)
-    return bool(init_params and len(init_params) >= 2 and call_params and len(call_params) == 4)
+    return len(leading_params(init)) >= 2 and bool(call_params and len(call_params) == 4)
 
 
 def is_asgi_middleware_factory(func: cst.FunctionDef) -> bool:

@@ -298,6 +298,27 @@ def _method(cls: cst.ClassDef, name: str) -> cst.FunctionDef | None:
     return None
 
 
+def _makes_asgi_app(factory: cst.FunctionDef) -> bool:
+    """``factory`` returns an ASGI app it defines: ``async def app(scope, receive, send)``
+    then ``return app`` (what the wsgi-app rule makes of a WSGI app factory)."""
+    if not isinstance(factory.body, cst.IndentedBlock):
+        return False
+    made = {
+        stmt.name.value
+        for stmt in factory.body.body
+        if isinstance(stmt, cst.FunctionDef)
+        and stmt.asynchronous is not None
+        and len(stmt.params.params) == 3
+    }
+    return any(
+        isinstance(stmt, cst.SimpleStatementLine)
+        and isinstance(stmt.body[0], cst.Return)
+        and isinstance(stmt.body[0].value, cst.Name)
+        and stmt.body[0].value.value in made
+        for stmt in factory.body.body
+    )
+
+
 def _is_wsgi_class(cls: cst.ClassDef) -> bool:
     """Instances are WSGI apps (sync ``__call__(self, environ, start_response)``), or the class
     itself is one (PEP 3333 iterable: ``__init__(self, environ, start_response)``)."""
@@ -461,19 +482,78 @@ class ServerRule(Rule):
         except _Manual:
             bound = {}
         app = bound.get(params[0])
-        if not (isinstance(app, cst.Name) and self._defined_here(app)) or self._app_problem(app):
+        if app is None or not self._may_be_asgi_now(app):
             self._mark(stmt, call, problem)
             return
         wrapped = cst.Call(func=cst.Name("as_wsgi"), args=[cst.Arg(app)])
         self._plan.wrapped_apps[call] = call.with_changes(
             args=[arg.with_changes(value=wrapped) if arg.value is app else arg for arg in call.args]
         )
-        message = (
-            f"{problem}; meanwhile the server gets `{app.value}`, an ASGI app now, through "
-            "adapters.as_wsgi"
-        )
+        if isinstance(app, cst.Name) and self._defined_here(app) and not self._app_problem(app):
+            what = f"`{app.value}`, an ASGI app now,"
+        else:
+            # as_wsgi hands a WSGI app on as it is: the call serves whichever it gets
+            what = f"`{self._code(app)}` (ASGI now, or still WSGI)"
+        message = f"{problem}; meanwhile the server gets {what} through adapters.as_wsgi"
         self._plan.markers.setdefault(stmt, []).append(marker_comment(self.rule_id, message))
         self.report(call, "adapted", message)
+
+    def _may_be_asgi_now(self, app: cst.BaseExpression) -> bool:
+        """``app`` may be an ASGI app after this run: an app of this module that is ASGI
+        now, one imported (a module of the run may have converted it), or what a call of
+        such a maker gives (an imported factory, a factory or app class of this module that
+        is ASGI now), directly or through the names bound to it. Not what is certainly
+        still WSGI, nor what comes from a WSGI library; other expressions (``app.wsgi_app``)
+        are left to the reader."""
+        if isinstance(app, cst.Call):
+            return self._may_make_asgi(app.func)
+        if not isinstance(app, cst.Name):
+            return False
+        assignments = self._assignments(app)
+        if not assignments or any(self._wsgi_library_origin(a) for a in assignments):
+            return False
+        if self._defined_here(app) and not self._app_problem(app):
+            return True  # certainly ASGI now
+        return any(self._may_hold_asgi(a) for a in assignments)
+
+    def _assignments(self, name: cst.Name) -> list[BaseAssignment]:
+        scope = self.get_metadata(ScopeProvider, name, None)
+        return list(scope[name.value]) if scope is not None else []
+
+    def _may_hold_asgi(self, assignment: BaseAssignment) -> bool:
+        if not isinstance(assignment, Assignment):
+            return False
+        node = assignment.node
+        if isinstance(node, (cst.Import, cst.ImportFrom)):
+            return True
+        target = self._parent(node)
+        assign = self._parent(target) if isinstance(target, cst.AssignTarget) else None
+        return (
+            isinstance(assign, cst.Assign)
+            and isinstance(assign.value, cst.Call)
+            and self._may_make_asgi(assign.value.func)
+        )
+
+    def _may_make_asgi(self, func: cst.BaseExpression) -> bool:
+        """Calling ``func`` may give an ASGI app (see :meth:`_may_be_asgi_now`)."""
+        root = func
+        while isinstance(root, cst.Attribute):
+            root = root.value
+        if not isinstance(root, cst.Name) or any(
+            name.split(".")[0] in WSGI_LIBRARIES for name in self._qualified_names(func)
+        ):
+            return False
+        for assignment in self._assignments(root):
+            node = getattr(assignment, "node", None)
+            if isinstance(node, (cst.Import, cst.ImportFrom)):
+                return True
+            if root is func and isinstance(node, cst.FunctionDef) and _makes_asgi_app(node):
+                return True
+            if root is func and isinstance(node, cst.ClassDef):
+                call = _method(node, "__call__")
+                if call is not None and call.asynchronous is not None:
+                    return True
+        return False
 
     def _defined_here(self, name: cst.Name) -> bool:
         """``name`` is bound by code of this module only, not by an import."""

@@ -1609,7 +1609,7 @@ class WsgiAppRule(Rule):
             if app.name in called_elsewhere:
                 self._called_by_other_modules(app, {app.name: called_elsewhere[app.name]})
                 continue
-            if app.kind == "callable-class" and not app.instances:
+            if app.makes_instances and not app.instances:
                 continue  # instances are made elsewhere: no module-level name holds an app
             if app.other_uses:
                 self._manual(app)
@@ -1632,6 +1632,8 @@ class WsgiAppRule(Rule):
                     self._adapt_definition(app, str(why))
                 else:
                     self._converted(app, conversion.node, conversion)
+            elif app.kind == "factory":
+                self._plan_factory(app, node, aliases, helpers)
             else:
                 self._plan_class(app, node, aliases, helpers)
         self.changes.sort(key=lambda change: change.line)
@@ -1771,14 +1773,56 @@ class WsgiAppRule(Rule):
         new_class = app.node.with_changes(body=body.with_changes(body=new_body))
         self._converted(app, new_class, conversion)
 
+    def _plan_factory(
+        self,
+        app: WsgiApp,
+        module: cst.Module,
+        aliases: dict[str, str],
+        helpers: dict[str, set[int]],
+    ) -> None:
+        """The app a factory makes is converted where it stands, so the factory hands back
+        an ASGI app; if it cannot be, the names bound to what the factory returns get it
+        through ``WsgiToAsgi``."""
+        assert isinstance(app.node, cst.FunctionDef) and app.made is not None
+        try:
+            conversion = convert_callable(
+                app.made,
+                app.environ,
+                app.start_response,
+                method=False,
+                aliases=aliases,
+                helpers=helpers,
+                middleware=self.middleware,
+                imported=self.imported,
+            )
+        except Unconvertible as why:
+            for stmt in module.body:
+                bound = analysis._instance_binding(stmt, app.name)
+                if bound is not None and isinstance(stmt, cst.SimpleStatementLine):
+                    self._adapt_binding(stmt, bound, str(why))
+            return
+        body = app.node.body
+        assert isinstance(body, cst.IndentedBlock)
+        new_body = [conversion.node if s is app.made else s for s in body.body]
+        self._converted(
+            app, app.node.with_changes(body=body.with_changes(body=new_body)), conversion
+        )
+
     def _converted(self, app: WsgiApp, new_node: cst.BaseStatement, conversion: Conversion) -> None:
         self.replacements[id(app.node)] = new_node
         self.imports.add(("adapters", HELPERS))
         if conversion.use.uses_sys:
             self.imports.add(("sys", None))
-        what = "WSGI app" if app.kind == "function" else "WSGI app class"
         details = f" ({', '.join(conversion.details)})" if conversion.details else ""
-        self.report(app.node, "converted", f"{what} `{app.name}` converted to ASGI{details}")
+        if app.kind == "factory" and app.made is not None:
+            message = (
+                f"WSGI app `{app.made.name.value}` made by `{app.name}` converted to ASGI: "
+                f"`{app.name}()` returns an ASGI app{details}"
+            )
+        else:
+            what = "WSGI app" if app.kind == "function" else "WSGI app class"
+            message = f"{what} `{app.name}` converted to ASGI{details}"
+        self.report(app.node, "converted", message)
 
     def _adapt_definition(
         self,
@@ -1893,7 +1937,7 @@ class WsgiAppRule(Rule):
             small = stmt.body[0]
             assert isinstance(small, cst.Assign)
             bottoms = middleware_analysis._stack_arguments(small.value, self.middleware) or set()
-            names = app.instances if app.kind == "callable-class" else [app.name]
+            names = app.instances if app.makes_instances else [app.name]
             value = small.value.visit(_WrapBottoms(bottoms, set(names)))
             assert isinstance(value, cst.BaseExpression)
             message = (

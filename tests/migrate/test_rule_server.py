@@ -296,6 +296,21 @@ def test_might_apply_is_a_superset() -> None:
 # ------------------------------------------------------------------------------ manual spots
 
 
+UNCERTAIN_CALL_MODULE = """\
+    import waitress
+    from werkzeug.serving import run_simple
+    from wsgiref.simple_server import make_server
+    from svc_app import app, create_app, QuietHandler
+
+    def wsgi_app(env, respond):
+        respond("204 No Content", [])
+        return []
+
+    if __name__ == "__main__":
+        {call}
+    """
+
+
 @pytest.mark.parametrize(
     ("call", "needle"),
     [
@@ -305,23 +320,44 @@ def test_might_apply_is_a_superset() -> None:
         ("waitress.serve(app, port=8080, threads=8)", "threads"),
         ('waitress.serve(app, listen="127.0.0.1:8080 [::1]:8080")', "once per address"),
         ('make_server("", 8000, create_app()).serve_forever()', "create_app()"),
-        ('make_server("", 8000, wsgi_app).serve_forever()', "still a WSGI callable"),
     ],
 )
-def test_uncertain_calls_get_a_marker(call: str, needle: str) -> None:
-    source = f"""\
-        import waitress
-        from werkzeug.serving import run_simple
-        from wsgiref.simple_server import make_server
-        from svc_app import app, create_app, QuietHandler
+def test_uncertain_calls_keep_their_server_and_get_the_app_through_as_wsgi(
+    call: str, needle: str
+) -> None:
+    """A server call the rule cannot rewrite stays, with a marker; the app it serves may be
+    ASGI after this run (imported from a module of the run, made by a factory of it), so it
+    gets it through adapters.as_wsgi, which hands a WSGI app on unchanged: the entry point
+    serves either way."""
+    source = UNCERTAIN_CALL_MODULE.format(call=call)
+    result = run(source)
+    (change,) = result.changes
+    assert change.kind == "adapted"
+    assert needle in change.message and "through adapters.as_wsgi" in change.message
+    app = "create_app()" if "create_app" in call else "app"
+    wrapped = call.replace(f", {app}", f", as_wsgi({app})").replace(
+        f"serve({app},", f"serve(as_wsgi({app}),"
+    )
+    expected = (
+        textwrap.dedent(source)
+        .replace(f"    {call}", f"    # migrate[server]: {change.message}\n    {wrapped}")
+        .replace("QuietHandler\n", "QuietHandler\nfrom adapters import as_wsgi\n", 1)
+    )
+    assert result.new_source == expected
+    again = run(result.new_source)
+    assert again.new_source == result.new_source
+    assert again.changes == []
 
-        def wsgi_app(env, respond):
-            respond("204 No Content", [])
-            return []
 
-        if __name__ == "__main__":
-            {call}
-        """
+@pytest.mark.parametrize(
+    ("call", "needle"),
+    [
+        ('make_server("", 8000, wsgi_app).serve_forever()', "still a WSGI callable"),
+        ('make_server("", 8000, svc.wsgi_app).serve_forever()', "svc.wsgi_app"),
+    ],
+)
+def test_calls_serving_what_stays_wsgi_only_get_a_marker(call: str, needle: str) -> None:
+    source = UNCERTAIN_CALL_MODULE.format(call=call)
     result = run(source)
     (change,) = result.changes
     assert change.kind == "manual"
@@ -346,9 +382,9 @@ def test_server_object_used_otherwise() -> None:
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         """
     )
-    assert [c.kind for c in result.changes] == ["manual"]
-    assert result.new_source.splitlines()[4].startswith("# migrate[server]: `httpd` made by")
-    assert 'httpd = make_server("", 8000, app)' in result.new_source
+    assert [c.kind for c in result.changes] == ["adapted"]
+    assert result.new_source.splitlines()[5].startswith("# migrate[server]: `httpd` made by")
+    assert 'httpd = make_server("", 8000, as_wsgi(app))' in result.new_source
 
 
 def test_app_built_in_main_block_is_not_trusted() -> None:
@@ -362,8 +398,9 @@ def test_app_built_in_main_block_is_not_trusted() -> None:
             make_server("", 8000, app).serve_forever()
         """
     )
-    assert [c.kind for c in result.changes] == ["manual"]
+    assert [c.kind for c in result.changes] == ["adapted"]
     assert "`__main__` block" in result.changes[0].message
+    assert 'make_server("", 8000, as_wsgi(app)).serve_forever()' in result.new_source
 
 
 # ------------------------------------------------------------------------------ behaviour
@@ -387,6 +424,34 @@ def started() -> Iterator[list[subprocess.Popen[bytes]]]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
+
+
+def get_from_script(
+    source: str, tmp_path: Path, started: list[subprocess.Popen[bytes]], path: str
+) -> httpx.Response:
+    """Run ``source`` as ``python svc.py`` (its port 8765 replaced by a free one) and GET
+    ``path`` from the server it starts, once it answers. The response's URL is the server's."""
+    port = _free_port()
+    (tmp_path / "svc.py").write_text(source.replace("8765", str(port)))
+    proc = subprocess.Popen(
+        [sys.executable, "svc.py"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    started.append(proc)
+    deadline = time.monotonic() + 20
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                pytest.fail("the server did not answer within 20 s")
+            time.sleep(0.1)
 
 
 MAIN_BLOCKS = {
@@ -429,28 +494,8 @@ def test_migrated_main_block_serves_for_real(
     assert [c.kind for c in result.changes] == ["converted"]
     assert "uvicorn.run(" in result.new_source
     assert "8765" in result.new_source
-    port = _free_port()
-    (tmp_path / "svc.py").write_text(result.new_source.replace("8765", str(port)))
-    proc = subprocess.Popen(
-        [sys.executable, "svc.py"],
-        cwd=tmp_path,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    started.append(proc)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            response = httpx.get(f"{url}/ping?x=1", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                pytest.fail("the migrated server did not answer within 20 s")
-            time.sleep(0.1)
+    response = get_from_script(result.new_source, tmp_path, started, "/ping?x=1")
+    url = str(response.url).split("/ping")[0]
     assert response.status_code == 200
     assert response.text == "GET /ping x=1"
     assert response.headers["server"] == "uvicorn"
@@ -634,28 +679,49 @@ def test_a_server_call_left_as_it_is_serves_the_asgi_app_through_as_wsgi(
     assert "from adapters import as_wsgi" in result.new_source
     again = migrate_source(result.new_source, rules=[ServerRule], relpath="svc.py")
     assert again.new_source == result.new_source and again.changes == []
-    port = _free_port()
-    (tmp_path / "svc.py").write_text(result.new_source.replace("8765", str(port)))
-    proc = subprocess.Popen(
-        [sys.executable, "svc.py"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    started.append(proc)
-    deadline = time.monotonic() + 20
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            response = httpx.get(f"http://127.0.0.1:{port}/ping?x=1", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                pytest.fail("the server did not answer within 20 s")
-            time.sleep(0.1)
+    response = get_from_script(result.new_source, tmp_path, started, "/ping?x=1")
     assert response.status_code == 200
     assert response.text == "GET /ping x=1"
     assert "WSGIServer" in response.headers["server"]
+
+
+@pytest.mark.timeout(60)
+def test_a_server_call_serving_what_a_converted_factory_makes_keeps_working(
+    tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    """The wsgi-app rule makes ``make_app()`` return an ASGI app; the server call serving
+    ``make_app()`` (an expression: the server rule cannot tell what it is) keeps its WSGI
+    server and gets it through adapters.as_wsgi, so ``python svc.py`` answers as before."""
+    before = textwrap.dedent(
+        """\
+        from wsgiref.simple_server import make_server
+
+
+        def make_app(greeting):
+            def app(environ, start_response):
+                body = f"{greeting} {environ['PATH_INFO']}".encode()
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [body]
+
+            return app
+
+
+        application = make_app("hello")
+
+        if __name__ == "__main__":
+            make_server("127.0.0.1", 8765, make_app("hi")).serve_forever()
+        """
+    )
+    result = migrate_source(before, relpath="svc.py")
+    assert sorted((c.rule, c.kind) for c in result.changes) == [
+        ("server", "adapted"),
+        ("wsgi-app", "converted"),
+    ]
+    assert "async def app(scope, receive, send):" in result.new_source
+    assert 'make_server("127.0.0.1", 8765, as_wsgi(make_app("hi")))' in result.new_source
+    answers = []
+    for name, source in (("before", before), ("after", result.new_source)):
+        (tmp_path / name).mkdir()
+        response = get_from_script(source, tmp_path / name, started, "/ping")
+        answers.append((response.status_code, response.text))
+    assert answers == [(200, "hi /ping")] * 2

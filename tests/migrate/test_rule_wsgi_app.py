@@ -552,3 +552,120 @@ def test_callable_class_that_cannot_convert_is_adapted_at_its_instances() -> Non
     assert_same_behaviour(
         before, after, [Req("GET", "/"), Req("GET", "/x")], asgi_servers=("uvicorn",)
     )
+
+
+# --------------------------------------------------------------------------- app factories
+
+
+def test_app_made_by_a_factory_is_converted_where_it_stands() -> None:
+    """``def make_app(...)`` defining a WSGI app and returning it: the app becomes ASGI inside
+    the factory, so the name bound to what it returns holds an ASGI app."""
+    before = """
+    def make_app(greeting="Hello", *, allow="OPTIONS,GET"):
+        counter = {"hits": 0}
+
+        def prometheus_like(environ, start_response):
+            counter["hits"] += 1
+            if environ["REQUEST_METHOD"] == "OPTIONS":
+                status = "200 OK"
+                headers = [("Allow", allow)]
+                output = b""
+            elif environ["PATH_INFO"] == "/favicon.ico":
+                status = "404 Not Found"
+                headers = [("Content-Type", "text/plain")]
+                output = b"no icon"
+            else:
+                status = "200 OK"
+                headers = [("Content-Type", "text/plain")]
+                output = f"{greeting} #{counter['hits']}".encode()
+            start_response(status, headers)
+            return [output]
+
+        return prometheus_like
+
+    app = make_app("Hi")
+    """
+    after = migrated(before, "converted")
+    assert "    async def prometheus_like(scope, receive, send):" in after
+    assert 'app = make_app("Hi")' in after
+    assert_same_behaviour(
+        before,
+        after,
+        [Req("GET", "/"), Req("OPTIONS", "/"), Req("GET", "/favicon.ico"), Req("GET", "/x")],
+    )
+
+
+def test_factory_whose_app_cannot_convert_is_adapted_at_its_bindings() -> None:
+    before = """
+    def make_app(routes):
+        def dispatch(environ, start_response):
+            handler = routes.get(environ["PATH_INFO"])
+            if handler is None:
+                start_response("404 Not Found", [("Content-Type", "text/plain")])
+                return [b"no route"]
+            return handler(environ, start_response)
+
+        return dispatch
+
+    def index(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"index"]
+
+    app = make_app({"/": index})
+    """
+    after, changes = migrate_text(before)
+    assert sorted(c.kind for c in changes) == ["adapted", "manual"], changes
+    assert 'app = WsgiToAsgi(make_app({"/": index}))' in after
+    assert_idempotent(after)
+    assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/x")])
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        # a WSGI test client and a server call the rule does not rewrite take the WSGI app
+        "from wsgiref.validate import validator\nchecked = validator(make_app())",
+        "from wsgiref.handlers import CGIHandler\nCGIHandler().run(make_app())",
+    ],
+)
+def test_factory_whose_result_is_used_as_wsgi_here_stays_wsgi(use: str) -> None:
+    before = f"""
+def make_app():
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"made"]
+
+    return app
+
+application = make_app()
+{use}
+"""
+    after, changes = migrate_text(before)
+    assert "def app(environ, start_response):" in after
+    assert [c.kind for c in changes] == ["manual"], changes
+    assert_idempotent(after)
+
+
+APP_IN_A_FACTORY = """
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"made"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("head", "tail"),
+    [
+        # a fixture reaches its users by name, out of sight
+        ("import pytest\n\n@pytest.fixture\ndef make_app():", "    return app"),
+        # the app is not all it returns
+        ("def make_app(debug=False):\n    if debug:\n        return None", "    return app"),
+        # the app is also used inside the factory
+        ("def make_app(registry):", "    registry.append(app)\n    return app"),
+    ],
+)
+def test_what_only_looks_like_a_factory_is_left_alone(head: str, tail: str) -> None:
+    before = f"{head}{APP_IN_A_FACTORY}\n{tail}\n\n\napplication = make_app([])\n"
+    after, changes = migrate_text(before)
+    assert changes == [], changes
+    assert after == before

@@ -650,6 +650,46 @@ def test_an_app_a_test_client_of_another_module_uses_stays_wsgi() -> None:
     assert kinds(alone["web.py"]) == {"app": "converted"}
 
 
+def test_a_factory_whose_apps_a_test_client_of_another_module_uses_stays_wsgi() -> None:
+    """``Client(make_app())`` in a test: what the factory makes stays WSGI, with a marker
+    naming the test; alone, the factory's app converts."""
+    web = """
+        def make_app(greeting="hi"):
+            def app(environ, start_response):
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [greeting.encode() + b" " + environ["PATH_INFO"].encode()]
+
+            return app
+
+
+        application = make_app()
+    """
+    test_web = """
+        from werkzeug.test import Client
+
+        from web import make_app
+
+
+        def fetch(path):
+            response = Client(make_app("yo")).get(path)
+            return response.status, response.data
+    """
+    before = dedented({"web.py": web, "test_web.py": test_web})
+    after, results = migrate_project(before)
+    assert kinds(results["web.py"]) == {"make_app": "manual"}
+    assert "test_web.py uses `make_app` the WSGI way" in after["web.py"]
+    assert after["test_web.py"] == before["test_web.py"]
+    fetch_before = load_project(before, "test_web").fetch
+    fetch_after = load_project(after, "test_web").fetch
+    assert fetch_before("/x") == fetch_after("/x") == ("200 OK", b"yo /x")
+    alone, _ = migrate_project({"web.py": web})
+    assert "async def app(scope, receive, send):" in alone["web.py"]
+    requests = [Req("GET", "/x")]
+    assert_same_project_behaviour(
+        dedented({"web.py": web}), alone, "web", requests, app_name="application"
+    )
+
+
 def test_middleware_around_an_app_bound_before_under_the_same_name() -> None:
     """``application = get_wsgi_application()`` then ``application = HealthCheck(application)``
     (Django's wsgi.py): the argument is the app bound before, a WSGI app of a library, not an

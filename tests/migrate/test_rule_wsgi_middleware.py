@@ -245,6 +245,24 @@ class Mw:
 """,
         (GET,),
     ),
+    "options after the app: keyword-only, **kwargs": Case(
+        """
+class Mw:
+    def __init__(self, app, label="t", *, upper=False, **options):
+        self.app = app
+        self.label = label.upper() if upper else label
+        self.options = options
+
+    def __call__(self, environ, start_response):
+        def start(status, headers, exc_info=None):
+            headers.append(("X-Label", self.label + str(len(self.options))))
+            return start_response(status, headers, exc_info)
+
+        return self.app(environ, start)
+""",
+        (GET, Req("GET", "/other")),
+        stack='app = Mw(inner, "x", upper=True, extra=1)',
+    ),
     "prefix mounting": Case(
         """
 class Mw:
