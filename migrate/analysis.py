@@ -508,6 +508,8 @@ def find_apps(module: cst.Module, responder: Responder | None = None) -> list[Ws
                 apps.append(WsgiApp("function", stmt.name.value, stmt, *sig))
             elif (factory := _factory_app(stmt, functions, responder)) is not None:
                 apps.append(factory)
+            elif (sig := _dispatcher_signature(stmt, functions)) is not None:
+                apps.append(WsgiApp("function", stmt.name.value, stmt, *sig))
         elif isinstance(stmt, cst.ClassDef):
             call = method_named(stmt, "__call__")
             sig = (
@@ -568,6 +570,36 @@ def _factory_app(
     ):
         return None
     return WsgiApp("factory", factory.name.value, factory, *sig, made=app)
+
+
+def _dispatcher_signature(
+    func: cst.FunctionDef, functions: dict[str, cst.FunctionDef]
+) -> tuple[str, str] | None:
+    """``(environ, start_response)`` of a WSGI app that hands each request on to another,
+    chosen at run time: two required positional parameters, the environ read with CGI keys
+    (to choose), and ``return handler(environ, start_response)`` (``handler =
+    ROUTES.get(environ["PATH_INFO"], not_found)``). The rule cannot see what it hands the
+    request to, so it keeps it WSGI behind adapters.WsgiToAsgi: silent before. A function
+    of the module it hands the request to by name makes a call group instead
+    (:func:`find_call_groups`), which knows more."""
+    params = positional_params(func)
+    if params is None or len(params) != 2 or any(p.default is not None for p in params):
+        return None
+    environ, start_response = params[0].name.value, params[1].name.value
+    if not reads_cgi_keys(func.body, environ):
+        return None
+    for node in walk(func.body, into_scopes=False):
+        if isinstance(node, cst.Return) and isinstance(node.value, cst.Call):
+            handed = [a.value for a in node.value.args if a.keyword is None and not a.star]
+            callee = node.value.func
+            if (
+                len(handed) >= 2
+                and is_plain_name(handed[0], environ)
+                and is_plain_name(handed[1], start_response)
+                and not (isinstance(callee, cst.Name) and callee.value in functions)
+            ):
+                return environ, start_response
+    return None
 
 
 def _returns_name(stmt: cst.CSTNode, name: str) -> bool:

@@ -1505,11 +1505,22 @@ def _imported_problems(group: CallGroup, imported: ImportedHelpers | None = None
 
 def _group_reason(group: CallGroup, problems: list[str]) -> str:
     """Why a call group stays WSGI, for its markers."""
-    shown = _names(group.names)
+    if len(group.names) == 1:
+        # a group of one is an app alone: its problems, said of "it"
+        (name,) = group.names
+        problems = [
+            problem.removeprefix(f"`{name}`: ").replace(f"`{name}` ", "it ", 1)
+            if problem.startswith(f"`{name}`")
+            else problem
+            for problem in problems
+        ]
     unique = list(dict.fromkeys(problems))
     text = "; ".join(unique[:3])
     if len(unique) > 3:
         text += f" (and {len(unique) - 3} more)"
+    if len(group.names) == 1:
+        return text
+    shown = _names(group.names)
     return f"it is converted only together with its call group ({shown}), which cannot be: {text}"
 
 

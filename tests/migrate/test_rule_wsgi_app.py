@@ -6,6 +6,7 @@ nothing."""
 from __future__ import annotations
 
 import json
+import textwrap
 
 import pytest
 
@@ -198,6 +199,7 @@ def test_generator_with_cleanup() -> None:
 
 CGI_ECHO = """
 import json
+import textwrap
 
 def app(environ, start_response):
     seen = {
@@ -669,3 +671,50 @@ def test_what_only_looks_like_a_factory_is_left_alone(head: str, tail: str) -> N
     after, changes = migrate_text(before)
     assert changes == [], changes
     assert after == before
+
+
+# --------------------------------------------------------------------------- dispatchers
+
+
+def test_dispatcher_handing_requests_to_handlers_looked_up_at_run_time_is_adapted() -> None:
+    """An app that picks a handler by path and hands it the request: what it hands it to is
+    not known, so it stays WSGI behind adapters.WsgiToAsgi (it was silently left before), and
+    the handlers in its table stay WSGI too."""
+    before = """
+    def index(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"index"]
+
+    def not_found(environ, start_response):
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"nope " + environ["PATH_INFO"].encode()]
+
+    ROUTES = {"/": index}
+
+    def app(environ, start_response):
+        handler = ROUTES.get(environ["PATH_INFO"], not_found)
+        return handler(environ, start_response)
+    """
+    after, changes = migrate_text(before)
+    assert sorted((c.kind, c.message.split("`")[1]) for c in changes) == [
+        ("adapted", "app"),
+        ("manual", "index"),
+        ("manual", "not_found"),
+    ]
+    (adapted,) = [c for c in changes if c.kind == "adapted"]
+    assert adapted.message.endswith("it hands start_response to `handler()`")
+    assert "app = WsgiToAsgi(_app_wsgi)" in after
+    assert_idempotent(after)
+    assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/x")])
+
+
+def test_a_function_handing_two_arguments_on_without_reading_cgi_keys_is_no_app() -> None:
+    before = """
+    def apply(handler, value):
+        return handler(handler, value)
+
+    def call_later(callback, delay):
+        return schedule(callback, delay)
+    """
+    after, changes = migrate_text(before)
+    assert changes == [] and after == textwrap.dedent(before)
