@@ -588,17 +588,22 @@ def _dispatcher_signature(
     environ, start_response = params[0].name.value, params[1].name.value
     if not reads_cgi_keys(func.body, environ):
         return None
-    for node in walk(func.body, into_scopes=False):
-        if isinstance(node, cst.Return) and isinstance(node.value, cst.Call):
-            handed = [a.value for a in node.value.args if a.keyword is None and not a.star]
-            callee = node.value.func
-            if (
-                len(handed) >= 2
-                and is_plain_name(handed[0], environ)
-                and is_plain_name(handed[1], start_response)
-                and not (isinstance(callee, cst.Name) and callee.value in functions)
-            ):
-                return environ, start_response
+    returned = [
+        node.value
+        for node in walk(func.body, into_scopes=False)
+        if isinstance(node, cst.Return) and node.value is not None
+    ]
+    # what it returns holds the handler's answer: ``return handler(environ, start_response)``,
+    # ``return map(encode, handler(environ, start_response))``
+    for call in (n for value in returned for n in walk(value) if isinstance(n, cst.Call)):
+        handed = [a.value for a in call.args if a.keyword is None and not a.star]
+        if (
+            len(handed) >= 2
+            and is_plain_name(handed[0], environ)
+            and is_plain_name(handed[1], start_response)
+            and not (isinstance(call.func, cst.Name) and call.func.value in functions)
+        ):
+            return environ, start_response
     return None
 
 

@@ -825,6 +825,7 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[tuple[str, str]
             wrapper = decorator.func if isinstance(decorator, ast.Call) else decorator
             if (target := _imported_target(wrapper, imported)) is not None:
                 yield target
+        made: dict[str, tuple[str, str]] | None = None
         for call in ast.walk(func):
             if not isinstance(call, ast.Call):
                 continue
@@ -834,7 +835,12 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[tuple[str, str]
             if (target := _imported_target(call.func, imported)) is not None:
                 yield target
             elif handed[:2] == params:
-                dispatches = True
+                if made is None:
+                    made = _made_by_imported(func, imported)
+                if isinstance(call.func, ast.Name) and call.func.id in made:
+                    yield made[call.func.id]  # app = make_app(); return app(environ, ...)
+                else:
+                    dispatches = True
     if dispatches:  # a dict of routes, a list of pairs...
         for node in ast.walk(tree):
             if isinstance(node, ast.Dict):
@@ -844,6 +850,24 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[tuple[str, str]
             else:
                 continue
             yield from (target for item in items if (target := _imported_target(item, imported)))
+
+
+def _made_by_imported(
+    func: ast.FunctionDef | ast.AsyncFunctionDef, imported: Imported
+) -> dict[str, tuple[str, str]]:
+    """The local names of ``func`` bound to what an imported callable returns (``app =
+    make_app()``): that callable, which makes what the name holds."""
+    made: dict[str, tuple[str, str]] = {}
+    for stmt in ast.walk(func):
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and isinstance(stmt.targets[0], ast.Name)
+            and isinstance(stmt.value, ast.Call)
+            and (target := _imported_target(stmt.value.func, imported)) is not None
+        ):
+            made[stmt.targets[0].id] = target
+    return made
 
 
 def _called_with_two_arguments(tree: ast.Module, imported: Imported) -> Iterator[tuple[str, str]]:

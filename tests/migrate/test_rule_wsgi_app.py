@@ -708,6 +708,41 @@ def test_dispatcher_handing_requests_to_handlers_looked_up_at_run_time_is_adapte
     assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/x")])
 
 
+def test_dispatcher_whose_answer_is_wrapped_in_what_it_returns_is_adapted() -> None:
+    """``return map(encode, handler(environ, start_response))``: the handler's answer, looked
+    up by a regex router, is part of what the dispatcher returns."""
+    before = r"""
+    import re
+
+    def home(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ["home"]
+
+    def hello(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ["hello ", environ["routing.kwargs"]["name"]]
+
+    URLS = [(re.compile(r"^$"), home), (re.compile(r"^hello/(?P<name>\w+)$"), hello)]
+
+    def match(path):
+        for regex, view in URLS:
+            found = regex.match(path)
+            if found:
+                return view, found.groupdict()
+        return home, {}
+
+    def app(environ, start_response):
+        handler, kwargs = match(environ["PATH_INFO"][1:])
+        environ["routing.kwargs"] = kwargs
+        return map(lambda chunk: chunk.encode("utf8"), handler(environ, start_response))
+    """
+    after, changes = migrate_text(before)
+    assert [c.kind for c in changes if "`app`" in c.message] == ["adapted"]
+    assert "app = WsgiToAsgi(_app_wsgi)" in after
+    assert_idempotent(after)
+    assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/hello/bob")])
+
+
 def test_a_function_handing_two_arguments_on_without_reading_cgi_keys_is_no_app() -> None:
     before = """
     def apply(handler, value):

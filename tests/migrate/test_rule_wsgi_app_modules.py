@@ -690,6 +690,42 @@ def test_a_factory_whose_apps_a_test_client_of_another_module_uses_stays_wsgi() 
     )
 
 
+def test_a_factory_whose_app_another_module_calls_the_wsgi_way_stays_wsgi() -> None:
+    """``app = make_app(); return app(environ, start_response)`` in an entry point of
+    another module: what the factory makes stays WSGI, and the entry point keeps working."""
+    web = """
+        def make_app():
+            def app(environ, start_response):
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [b"made " + environ["PATH_INFO"].encode()]
+
+            return app
+
+
+        default = make_app()
+    """
+    entry = """
+        from web import make_app
+
+
+        def application(environ, start_response):
+            app = make_app()
+            return app(environ, start_response)
+    """
+    before = dedented({"web.py": web, "entry.py": entry})
+    after, results = migrate_project(before)
+    assert kinds(results["web.py"]) == {"make_app": "manual"}
+    assert "entry.py uses `make_app` the WSGI way" in after["web.py"]
+    requests = [Req("GET", "/x")]
+    expected, got = (
+        served_project_outcomes(
+            files, "entry", requests, server="wsgiref", asgi=False, app_name="application"
+        )
+        for files in (before, after)
+    )
+    assert got == expected and expected[0].body == b"made /x"
+
+
 def test_middleware_around_an_app_bound_before_under_the_same_name() -> None:
     """``application = get_wsgi_application()`` then ``application = HealthCheck(application)``
     (Django's wsgi.py): the argument is the app bound before, a WSGI app of a library, not an
