@@ -516,7 +516,7 @@ class Converter:
     # -- the shapes ---------------------------------------------------------------------
 
     def convert(self) -> Converted:
-        stmts = self.check()
+        stmts = _return_the_response(self.check(), self.mw)
         docstring = [stmts.pop(0)] if stmts and is_docstring(stmts[0]) else []
         nested = self.nested_defs(stmts)
         if analysis.contains_yield(cst.IndentedBlock(body=stmts)):
@@ -880,6 +880,30 @@ def _stack_use(stmt: cst.CSTNode, name: str) -> bool:
         for node in analysis.walk(small.value)
         if isinstance(node, cst.Name) and node.value == name
     )
+
+
+def _return_the_response(stmts: list[cst.BaseStatement], mw: Middleware) -> list[cst.BaseStatement]:
+    """``result = app(environ, start)`` then ``return result``, the name used nowhere else ->
+    ``return app(environ, start)`` (what the shapes below know)."""
+    out: list[cst.BaseStatement] = []
+    for stmt in stmts:
+        small = single_statement(stmt)
+        previous = single_statement(out[-1]) if out else None
+        if (
+            isinstance(small, cst.Return)
+            and isinstance(small.value, cst.Name)
+            and isinstance(previous, cst.Assign)
+            and len(previous.targets) == 1
+            and is_plain_name(previous.targets[0].target, small.value.value)
+            and isinstance(previous.value, cst.Call)
+            and analysis.dotted_name(previous.value.func) in mw.inner_spellings
+            and sum(mentions(s, small.value.value) for s in stmts) == 2
+        ):
+            returned = _stmt(f"return {_code(previous.value)}")
+            out[-1] = returned.with_changes(leading_lines=out[-1].leading_lines)
+            continue
+        out.append(stmt)
+    return out
 
 
 def _name_the_response(stmts: list[cst.BaseStatement], prepare: Prepare) -> list[cst.BaseStatement]:

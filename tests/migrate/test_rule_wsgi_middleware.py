@@ -263,6 +263,23 @@ class Mw:
         (GET, Req("GET", "/other")),
         stack='app = Mw(inner, "x", upper=True, extra=1)',
     ),
+    "response named, then returned": Case(
+        """
+class Mw:
+    def __init__(self, application, label="t", **options):
+        self.application = application
+        self.label = label
+
+    def __call__(self, environ, start_response):
+        def custom_start_response(status, response_headers, exc_info=None):
+            response_headers.append(("X-Label", self.label))
+            return start_response(status, response_headers, exc_info)
+
+        retval = self.application(environ, custom_start_response)
+        return retval
+""",
+        (GET, Req("GET", "/other")),
+    ),
     "prefix mounting": Case(
         """
 class Mw:
