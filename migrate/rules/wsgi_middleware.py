@@ -900,7 +900,10 @@ def _return_the_response(stmts: list[cst.BaseStatement], mw: Middleware) -> list
             and sum(mentions(s, small.value.value) for s in stmts) == 2
         ):
             returned = _stmt(f"return {_code(previous.value)}")
-            out[-1] = returned.with_changes(leading_lines=out[-1].leading_lines)
+            assignment = out[-1]
+            assert isinstance(returned, cst.SimpleStatementLine)
+            assert isinstance(assignment, cst.SimpleStatementLine)
+            out[-1] = returned.with_changes(leading_lines=assignment.leading_lines)
             continue
         out.append(stmt)
     return out
