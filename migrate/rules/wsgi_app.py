@@ -1515,6 +1515,8 @@ def _group_reason(group: CallGroup, problems: list[str]) -> str:
             for problem in problems
         ]
     unique = list(dict.fromkeys(problems))
+    # the same problem, seen once by the group and once by the conversion, said once
+    unique = [p for p in unique if not any(o != p and o.startswith(p) for o in unique)]
     text = "; ".join(unique[:3])
     if len(unique) > 3:
         text += f" (and {len(unique) - 3} more)"
