@@ -1623,7 +1623,11 @@ class WsgiAppRule(Rule):
                 self._called_by_other_modules(app, {app.name: called_elsewhere[app.name]})
                 continue
             if app.makes_instances and not app.instances:
-                continue  # instances are made elsewhere: no module-level name holds an app
+                # used here otherwise (wrapped by the middleware rule's adapter, made inside
+                # a function): those uses decide, not this rule
+                if not app.other_uses and not app.stack_uses:
+                    self._made_elsewhere(app)
+                continue
             if app.other_uses:
                 self._manual(app)
             elif app.kind == "iterable-class":
@@ -1907,6 +1911,22 @@ class WsgiAppRule(Rule):
             "subclass), which would break once it is ASGI: convert them together (or serve the "
             "final app through adapters.WsgiToAsgi)"
         )
+        self.replacements[id(app.node)] = with_marker(
+            app.node, marker_comment(self.rule_id, message)
+        )
+        self.report(app.node, "manual", message)
+
+    def _made_elsewhere(self, app: WsgiApp) -> None:
+        """A class or a factory of WSGI apps with no module-level name holding what it makes:
+        how its apps are served is out of sight (a library's public API, an entry point of
+        another module), so it stays WSGI, and says so."""
+        what = "WSGI app class" if app.kind == "callable-class" else "WSGI app factory"
+        message = (
+            f"{what} `{app.name}` left as WSGI: no name of this module holds an app it makes, "
+            "so the rule cannot see how they are served: convert it together with the code "
+            f"that calls `{app.name}()`, or serve what that makes through adapters.WsgiToAsgi"
+        )
+        assert isinstance(app.node, (cst.FunctionDef, cst.ClassDef))
         self.replacements[id(app.node)] = with_marker(
             app.node, marker_comment(self.rule_id, message)
         )

@@ -753,3 +753,40 @@ def test_a_function_handing_two_arguments_on_without_reading_cgi_keys_is_no_app(
     """
     after, changes = migrate_text(before)
     assert changes == [] and after == textwrap.dedent(before)
+
+
+@pytest.mark.parametrize(
+    ("maker", "what"),
+    [
+        (
+            """
+            class Greeter:
+                def __call__(self, environ, start_response):
+                    start_response("200 OK", [("Content-Type", "text/plain")])
+                    return [b"hi"]
+            """,
+            "WSGI app class `Greeter`",
+        ),
+        (
+            """
+            def make_greeter():
+                def greet(environ, start_response):
+                    start_response("200 OK", [("Content-Type", "text/plain")])
+                    return [b"hi"]
+
+                return greet
+            """,
+            "WSGI app factory `make_greeter`",
+        ),
+    ],
+)
+def test_a_maker_of_apps_no_name_here_holds_stays_wsgi_and_says_so(maker: str, what: str) -> None:
+    """A class or factory whose apps are made elsewhere (a library's API, another module's
+    entry point): how they are served is out of sight, so the code stays as it is, with a
+    marker (it was skipped silently before)."""
+    after, changes = migrate_text(maker)
+    assert [c.kind for c in changes] == ["manual"]
+    assert changes[0].message.startswith(f"{what} left as WSGI: no name of this module holds")
+    marker = f"# migrate[wsgi-app]: {changes[0].message}\n"
+    assert marker in after and after.replace(marker, "") == textwrap.dedent(maker)
+    assert_idempotent(after)
