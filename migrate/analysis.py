@@ -717,7 +717,9 @@ def global_references(node: cst.CSTNode, name: str) -> Iterator[cst.Name]:
             *params.kwonly_params,
             *(p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)),
         ]
-        if any(p.name.value == name for p in all_params):
+        if any(p.name.value == name for p in all_params) or (
+            isinstance(node, cst.FunctionDef) and _binds_locally(node, name)
+        ):
             # only what is evaluated outside the function: decorators and defaults
             outside: list[cst.CSTNode] = [p.default for p in all_params if p.default is not None]
             if isinstance(node, cst.FunctionDef):
@@ -727,6 +729,42 @@ def global_references(node: cst.CSTNode, name: str) -> Iterator[cst.Name]:
             return
     for child in node.children:
         yield from global_references(child, name)
+
+
+def _binds_locally(func: cst.FunctionDef, name: str) -> bool:
+    """``name`` is a local variable of ``func``: bound in its body (``app = ...``, ``def
+    app``, ``for app in ...``, an import, ``with ... as app``, ``except ... as app``) and not
+    declared ``global``, so Python makes every use of it there local. Binding forms the test
+    does not know leave it False: the uses then count as uses of the module-level name."""
+    local = False
+    stack: list[cst.CSTNode] = list(reversed(children_of(func.body)))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Global) and any(n.name.value == name for n in node.names):
+            return False
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            local = local or node.name.value == name
+            continue  # a scope of its own
+        if isinstance(node, cst.Lambda):
+            continue
+        targets: list[cst.BaseExpression] = []
+        if isinstance(node, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For)):
+            targets = [node.target]
+        elif isinstance(node, cst.AsName) and isinstance(node.name, cst.Name):
+            targets = [node.name]
+        elif isinstance(node, cst.ImportAlias) and node.asname is None:
+            local = local or dotted_name(node.name).split(".")[0] == name
+        local = local or any(_target_binds(target, name) for target in targets)
+        stack.extend(reversed(children_of(node)))
+    return local
+
+
+def _target_binds(target: cst.BaseExpression, name: str) -> bool:
+    if isinstance(target, cst.Name):
+        return target.value == name
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return any(_target_binds(element.value, name) for element in target.elements)
+    return False
 
 
 # --------------------------------------------------------------------------- environ keys

@@ -1933,9 +1933,10 @@ class WsgiAppRule(Rule):
         self.report(app.node, "manual", message)
 
     def _manual(self, app: WsgiApp, reason: str | None = None) -> None:
-        lines = ", ".join(str(self.line_of(use)) for use in app.other_uses[:3])
+        lines = ", ".join(dict.fromkeys(str(self.line_of(use)) for use in app.other_uses[:3]))
+        what = "WSGI app factory" if app.kind == "factory" else "WSGI app"
         message = (
-            f"WSGI app `{app.name}` is also used by other code here (line {lines}); "
+            f"{what} `{app.name}` is also used by other code here (line {lines}); "
             "left as WSGI: "
             + (
                 reason

@@ -458,6 +458,36 @@ def test_parameter_named_like_the_app_is_not_a_use_of_it() -> None:
     assert "def app(environ, start_response):" in after
 
 
+@pytest.mark.parametrize(
+    "local",
+    [
+        "app = make()\n    return app",
+        "def app():\n        return 1\n    return app",
+        "for app in make():\n        pass\n    return app",
+        "from os import path as app\n    return app",
+        "with make() as app:\n        return app",
+        "(app, other) = make()\n    return app",
+    ],
+)
+def test_a_local_variable_named_like_the_app_is_not_a_use_of_it(local: str) -> None:
+    """A function binding ``app`` itself uses its own: Python makes the name local there."""
+    before = f"""
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ["PATH_INFO"].encode("latin-1")]
+
+
+def helper(make):
+    {local}
+"""
+    after = migrated(before, "converted")
+    assert "async def app(scope, receive, send):" in after
+    # ``global app`` makes it the module's: a use again
+    used = before.replace("(make):\n", "(make):\n    global app\n")
+    after = migrated(used, "manual")
+    assert "def app(environ, start_response):" in after
+
+
 # --------------------------------------------------------------------------- adapted, manual
 
 
@@ -790,3 +820,44 @@ def test_a_maker_of_apps_no_name_here_holds_stays_wsgi_and_says_so(maker: str, w
     marker = f"# migrate[wsgi-app]: {changes[0].message}\n"
     assert marker in after and after.replace(marker, "") == textwrap.dedent(maker)
     assert_idempotent(after)
+
+
+def test_apps_a_factory_made_for_a_wsgi_dispatcher_stay_wsgi_under_it() -> None:
+    """``blog = make_app("blog")`` handed to a dispatcher class of the module: the factory is
+    left as WSGI (its apps are used by WSGI code), the dispatcher is served through the
+    adapter."""
+    before = """
+    def make_app(name):
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [name.encode() + b" " + environ["PATH_INFO"].encode()]
+
+        return app
+
+
+    class Mount:
+        def __init__(self, mounts):
+            self.mounts = mounts
+
+        def __call__(self, environ, start_response):
+            for prefix, app in self.mounts.items():
+                if environ["PATH_INFO"].startswith(prefix):
+                    return app(environ, start_response)
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no mount"]
+
+
+    blog = make_app("blog")
+    shop = make_app("shop")
+    app = Mount({"/blog": blog, "/shop": shop})
+    """
+    after, changes = migrate_text(before)
+    assert sorted((c.kind, c.message.split(":")[0]) for c in changes) == [
+        ("adapted", "`app` kept as WSGI and served through adapters.WsgiToAsgi"),
+        (
+            "manual",
+            "WSGI app factory `make_app` is also used by other code here (line 24); left as WSGI",
+        ),
+    ]
+    assert_idempotent(after)
+    assert_same_behaviour(before, after, [Req("GET", "/blog/x"), Req("GET", "/z")])
