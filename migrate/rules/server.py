@@ -64,6 +64,22 @@ WSGI_LIBRARIES = frozenset(
     {"wsgiref", "werkzeug", "flask", "django", "bottle", "pyramid", "falcon", "webob", "paste"}
 )
 
+#: What makes an ASGI app when called, by qualified name: the adapters, the ASGI middleware
+#: the wsgi-middleware rule puts in place of WSGI middleware, ASGI frameworks.
+ASGI_MAKERS = frozenset(
+    {
+        "adapters.WsgiToAsgi", "adapters.as_asgi", "adapters.Router",
+        "adapters.wsgi.WsgiToAsgi", "adapters.mixed.as_asgi", "adapters.mixed.Router",
+        "asgiref.wsgi.WsgiToAsgi", "a2wsgi.WSGIMiddleware", "uvicorn.middleware.wsgi.WSGIMiddleware",
+        "uvicorn.middleware.proxy_headers.ProxyHeadersMiddleware",
+        "starlette.applications.Starlette", "starlette.middleware.wsgi.WSGIMiddleware",
+        "fastapi.FastAPI", "fastapi.applications.FastAPI", "quart.Quart", "quart.app.Quart",
+        "django.core.asgi.get_asgi_application", "falcon.asgi.App",
+    }
+)  # fmt: skip
+#: What makes ASGI middleware (``Mw = wsgi_middleware(_MwWsgi)``; ``Mw(app)`` is ASGI).
+ASGI_MIDDLEWARE_MAKERS = frozenset({"adapters.wsgi_middleware", "adapters.mixed.wsgi_middleware"})
+
 _MAKE_SERVER_PARAMS = ("host", "port", "app", "server_class", "handler_class")
 _RUN_SIMPLE_PARAMS = (
     "hostname", "port", "application", "use_reloader", "use_debugger", "use_evalex",
@@ -90,6 +106,8 @@ class _Plan:
     #: WSGI server calls left as they are, with the app they serve (ASGI now) given through
     #: ``adapters.as_wsgi``
     wrapped_apps: dict[cst.Call, cst.Call] = field(default_factory=dict)
+    #: uvicorn.run calls given an app this module cannot vouch for through ``adapters.as_asgi``
+    asgi_wrapped: bool = False
 
     def touches(self, node: cst.CSTNode) -> bool:
         return node in self.remove_stmts or node in self.flatten or node in self.markers
@@ -695,12 +713,25 @@ class ServerRule(Rule):
         reload: str | None = None,
         extra: Sequence[str] = (),
     ) -> cst.Call:
+        """``uvicorn.run(app, ...)``; an app this module cannot show to be ASGI (imported,
+        made by a function of another module: Flask's ``create_app()``) goes through
+        ``adapters.as_asgi``, which hands an ASGI app on as it is and adapts a WSGI one."""
+        certain = self._certainly_asgi(app)
         if reload is not None:
+            if not certain:
+                raise _Manual(
+                    f"reload needs an import string, and nothing here shows that `{app.value}` "
+                    "is an ASGI app (it may still be WSGI): make sure it is, then serve it with "
+                    f'uvicorn.run("module:{app.value}", host=..., port=..., reload=True)'
+                )
             if not self.context.module_name:
                 raise _Manual("reload needs an import string but the module name is not known")
             target = f'"{self.context.module_name}:{app.value}"'
-        else:
+        elif certain:
             target = app.value
+        else:
+            target = f"as_asgi({app.value})"
+            self._plan.asgi_wrapped = True
         args = [target, f"host={host}", f"port={port}"]
         if reload is not None:
             args.append(f"reload={reload}")
@@ -727,7 +758,82 @@ class ServerRule(Rule):
         self._plan.replace_calls[call] = new
         self._plan.converted_targets.add(target)
         code = cst.Module([]).code_for_node(new)
+        served = new.args[0].value
+        if isinstance(served, cst.Call) and dotted_name(served.func) == "as_asgi":
+            self.report(
+                call,
+                "adapted",
+                f"{what} now runs on uvicorn: {code}; nothing here shows that "
+                f"`{self._code(served.args[0].value)}` is an ASGI app (it is made elsewhere), so "
+                "uvicorn gets it through adapters.as_asgi, which hands an ASGI app on as it is",
+            )
+            return
         self.report(call, "converted", f"{what} now runs on uvicorn: {code}")
+
+    def _certainly_asgi(self, app: cst.Name) -> bool:
+        """Every binding of ``app`` here makes an ASGI app, whatever other modules become:
+        an ``async def``, or what an ASGI class, an ASGI factory or middleware of this
+        module, an adapter or an ASGI framework makes."""
+        assignments = self._assignments(app)
+        if not assignments:
+            return False
+        if all(isinstance(a.scope, GlobalScope) for a in assignments):
+            # a module-level name holds what it was bound to last: ``app = WsgiToAsgi(app)``
+            # after ``def app(environ, start_response)``
+            last = max(assignments, key=self._line_of_binding)
+            return self._binds_asgi(last, app.value)
+        return all(self._binds_asgi(a, app.value) for a in assignments)
+
+    def _line_of_binding(self, assignment: BaseAssignment) -> int:
+        node = getattr(assignment, "node", None)
+        if not isinstance(node, cst.CSTNode):
+            return 0
+        where = self.get_metadata(PositionProvider, node, None)
+        return where.start.line if where is not None else 0
+
+    def _binds_asgi(self, assignment: BaseAssignment, name: str) -> bool:
+        if not isinstance(assignment, Assignment):
+            return False
+        node = assignment.node
+        if isinstance(node, cst.FunctionDef):
+            return node.asynchronous is not None
+        target = self._parent(node)
+        assign = self._parent(target) if isinstance(target, cst.AssignTarget) else None
+        if not isinstance(assign, cst.Assign):
+            return False
+        value = assign.value
+        if isinstance(value, cst.Name) and value.value != name:
+            return self._certainly_asgi(value)  # app = application
+        return isinstance(value, cst.Call) and self._makes_asgi(value.func)
+
+    def _makes_asgi(self, func: cst.BaseExpression) -> bool:
+        """Calling ``func`` gives an ASGI app: an adapter or an ASGI framework by its
+        qualified name, a class of this module with an ``async def __call__``, a factory or
+        middleware of this module returning an ``async def`` of three parameters, or what
+        ``adapters.wsgi_middleware(...)`` made."""
+        if self._qualified_names(func) & ASGI_MAKERS:
+            return True
+        if not isinstance(func, cst.Name):
+            return False
+        for binding in self._assignments(func):
+            node = getattr(binding, "node", None)
+            if isinstance(node, cst.ClassDef):
+                call = _method(node, "__call__")
+                if call is None or call.asynchronous is None:
+                    return False
+            elif isinstance(node, cst.FunctionDef):
+                if not _makes_asgi_app(node):
+                    return False
+            else:
+                target = self._parent(node) if node is not None else None
+                assign = self._parent(target) if isinstance(target, cst.AssignTarget) else None
+                if not (
+                    isinstance(assign, cst.Assign)
+                    and isinstance(assign.value, cst.Call)
+                    and self._qualified_names(assign.value.func) & ASGI_MIDDLEWARE_MAKERS
+                ):
+                    return False
+        return bool(self._assignments(func))
 
     # wsgiref
 
@@ -1042,6 +1148,8 @@ class ServerRule(Rule):
             )
         if self._plan.wrapped_apps:
             updated_node = add_imports(updated_node, [("adapters", "as_wsgi")])
+        if self._plan.asgi_wrapped:
+            updated_node = add_imports(updated_node, [("adapters", "as_asgi")])
         if not self._plan.replace_calls:
             return updated_node
         used = _NameCollector()

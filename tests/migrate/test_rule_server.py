@@ -83,16 +83,18 @@ def test_wsgiref_with_block() -> None:
         import uvicorn
 
         from svc_app import app
+        from adapters import as_asgi
 
         if __name__ == "__main__":
             # the dev server
             print("Serving on port 8000...")
-            uvicorn.run(app, host="0.0.0.0", port=8000)
+            uvicorn.run(as_asgi(app), host="0.0.0.0", port=8000)
         ''',
-        ["converted"],
+        ["adapted"],
     )
     assert result.changes[0].line == 10
-    assert 'uvicorn.run(app, host="0.0.0.0", port=8000)' in result.changes[0].message
+    assert 'uvicorn.run(as_asgi(app), host="0.0.0.0", port=8000)' in result.changes[0].message
+    assert "nothing here shows that `app` is an ASGI app" in result.changes[0].message
 
 
 def test_wsgiref_chained_call_keeps_other_imports() -> None:
@@ -107,12 +109,13 @@ def test_wsgiref_chained_call_keeps_other_imports() -> None:
         """\
         from wsgiref.simple_server import WSGIServer
         from svc_app import app
+        from adapters import as_asgi
         import uvicorn
 
         if __name__ == "__main__":
-            uvicorn.run(app, host="127.0.0.1", port=8080)
+            uvicorn.run(as_asgi(app), host="127.0.0.1", port=8080)
         """,
-        ["converted"],
+        ["adapted"],
     )
 
 
@@ -135,15 +138,16 @@ def test_wsgiref_assigned_server_with_try_finally() -> None:
         """\
         import uvicorn
         from svc_app import app
+        from adapters import as_asgi
 
         def main(port=8000):
             print("listening")
             try:
-                uvicorn.run(app, host="localhost", port=port)
+                uvicorn.run(as_asgi(app), host="localhost", port=port)
             except KeyboardInterrupt:
                 print("bye")
         """,
-        ["converted"],
+        ["adapted"],
     )
 
 
@@ -159,11 +163,12 @@ def test_werkzeug_run_simple() -> None:
         """\
         import uvicorn
         from svc_app import app
+        from adapters import as_asgi
 
         if __name__ == "__main__":
-            uvicorn.run(app, host="0.0.0.0", port=5000)
+            uvicorn.run(as_asgi(app), host="0.0.0.0", port=5000)
         """,
-        ["converted"],
+        ["adapted"],
     )
 
 
@@ -171,14 +176,20 @@ def test_werkzeug_reloader_uses_an_import_string() -> None:
     check(
         """\
         from werkzeug.serving import run_simple
-        from svc_app import app
+        from adapters import WsgiToAsgi
+        from svc_app import wsgi_app
+
+        app = WsgiToAsgi(wsgi_app)
 
         if __name__ == "__main__":
             run_simple("localhost", 5000, app, use_reloader=True)
         """,
         """\
         import uvicorn
-        from svc_app import app
+        from adapters import WsgiToAsgi
+        from svc_app import wsgi_app
+
+        app = WsgiToAsgi(wsgi_app)
 
         if __name__ == "__main__":
             uvicorn.run("pkg.svc:app", host="localhost", port=5000, reload=True)
@@ -186,6 +197,24 @@ def test_werkzeug_reloader_uses_an_import_string() -> None:
         ["converted"],
         relpath="pkg/svc.py",
     )
+
+
+def test_reloader_with_an_app_made_elsewhere_keeps_the_server() -> None:
+    """An import string cannot go through adapters.as_asgi: an app nothing here shows to be
+    ASGI keeps its WSGI server (with the reloader), and gets the app through as_wsgi."""
+    result = run(
+        """\
+        from werkzeug.serving import run_simple
+        from svc_app import app
+
+        if __name__ == "__main__":
+            run_simple("localhost", 5000, app, use_reloader=True)
+        """,
+        relpath="pkg/svc.py",
+    )
+    assert [c.kind for c in result.changes] == ["adapted"]
+    assert "reload needs an import string" in result.changes[0].message
+    assert 'run_simple("localhost", 5000, as_wsgi(app), use_reloader=True)' in result.new_source
 
 
 def test_werkzeug_debugger_is_converted_and_marked() -> None:
@@ -200,12 +229,13 @@ def test_werkzeug_debugger_is_converted_and_marked() -> None:
         """\
         import uvicorn
         from svc_app import app
+        from adapters import as_asgi
 
         if __name__ == "__main__":
             # migrate[server]: uvicorn has no interactive debugger like werkzeug's use_debugger: tracebacks go to the log; add a debug error page middleware if you need one
-            uvicorn.run(app, host="0.0.0.0", port=5000)
+            uvicorn.run(as_asgi(app), host="0.0.0.0", port=5000)
         """,
-        ["converted", "manual"],
+        ["adapted", "manual"],
     )
     assert "debugger" in result.changes[1].message
 
@@ -237,23 +267,24 @@ def test_waitress_serve_forms() -> None:
         import os
         import uvicorn
         from svc_app import app
+        from adapters import as_asgi
 
         def a():
-            uvicorn.run(app, host="127.0.0.1", port=8081)
+            uvicorn.run(as_asgi(app), host="127.0.0.1", port=8081)
 
         def b():
-            uvicorn.run(app, host="0.0.0.0", port=8082)
+            uvicorn.run(as_asgi(app), host="0.0.0.0", port=8082)
 
         def c():
-            uvicorn.run(app, host="0.0.0.0", port=8080)
+            uvicorn.run(as_asgi(app), host="0.0.0.0", port=8080)
 
         def d():
-            uvicorn.run(app, host="0.0.0.0", port=int(os.environ["PORT"]))
+            uvicorn.run(as_asgi(app), host="0.0.0.0", port=int(os.environ["PORT"]))
 
         def e():
-            uvicorn.run(app, host="0.0.0.0", port=8083)
+            uvicorn.run(as_asgi(app), host="0.0.0.0", port=8083)
         """,
-        ["converted"] * 5,
+        ["adapted"] * 5,
     )
 
 
