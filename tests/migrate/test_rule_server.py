@@ -756,3 +756,51 @@ def test_a_server_call_serving_what_a_converted_factory_makes_keeps_working(
         response = get_from_script(source, tmp_path / name, started, "/ping")
         answers.append((response.status_code, response.text))
     assert answers == [(200, "hi /ping")] * 2
+
+
+@pytest.mark.timeout(60)
+def test_a_flask_app_made_by_create_app_is_served_by_uvicorn_through_as_asgi(
+    tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    """``app = create_app()`` (a real Flask app, WSGI) served by werkzeug's run_simple: the
+    entry point moves to uvicorn, which gets the app through adapters.as_asgi, so it
+    answers as before (``uvicorn.run(app)`` alone served a WSGI app to an ASGI server)."""
+    (tmp_path / "before").mkdir()
+    (tmp_path / "after").mkdir()
+    factory = textwrap.dedent(
+        """\
+        from flask import Flask, request
+
+
+        def create_app():
+            app = Flask(__name__)
+
+            @app.route("/ping")
+            def ping():
+                return f"pong {request.args.get('x', '')}"
+
+            return app
+        """
+    )
+    before = textwrap.dedent(
+        """\
+        from werkzeug.serving import run_simple
+
+        from myapp import create_app
+
+        app = create_app()
+
+        if __name__ == "__main__":
+            run_simple("127.0.0.1", 8765, app)
+        """
+    )
+    result = migrate_source(before, relpath="svc.py")
+    assert [(c.rule, c.kind) for c in result.changes] == [("server", "adapted")]
+    assert 'uvicorn.run(as_asgi(app), host="127.0.0.1", port=8765)' in result.new_source
+    answers = []
+    for name, source in (("before", before), ("after", result.new_source)):
+        (tmp_path / name / "myapp.py").write_text(factory)
+        response = get_from_script(source, tmp_path / name, started, "/ping?x=1")
+        answers.append((response.status_code, response.text, response.headers.get("server", "")))
+    assert [a[:2] for a in answers] == [(200, "pong 1")] * 2
+    assert "Werkzeug" in answers[0][2] and answers[1][2] == "uvicorn"
