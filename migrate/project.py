@@ -593,6 +593,12 @@ class Lookup:
     problem: str = ""
 
 
+#: A WSGI use of another module's app: ``(module_ref, name)`` of the app; or ``(module_ref,
+#: name, via)``: the app wrapped in middleware imported from the module ``via``, a WSGI use
+#: unless ``via`` is a module of the run (see :meth:`ProjectIndex.callers_of`).
+Delegation = tuple[str, ...]
+
+
 @dataclass
 class ProjectIndex:
     """The summaries of the modules of one run, to resolve imports seen in any of them."""
@@ -600,9 +606,9 @@ class ProjectIndex:
     by_relpath: dict[str, ModuleSummary] = field(default_factory=dict)
     #: Every file of the run (an import names the first of them Python would load).
     files: frozenset[str] = frozenset()
-    #: importer relpath -> ``(module_ref, name)`` of what of other modules it uses as WSGI
-    #: apps (see :func:`wsgi_delegations`).
-    wsgi_callers: dict[str, frozenset[tuple[str, str]]] = field(default_factory=dict)
+    #: importer relpath -> what of other modules it uses as WSGI apps (see
+    #: :func:`wsgi_delegations` and :data:`Delegation`).
+    wsgi_callers: dict[str, frozenset[Delegation]] = field(default_factory=dict)
     #: What was looked up: ``("module", importer_relpath, module_ref)`` and ``("callers",
     #: relpath, name)``. A migration is the same with any index that answers those the same
     #: way (the runner uses that to finish most files in its first pass, with an empty index).
@@ -613,7 +619,7 @@ class ProjectIndex:
         cls,
         summaries: Iterable[ModuleSummary],
         files: Iterable[str] = (),
-        wsgi_callers: Mapping[str, frozenset[tuple[str, str]]] | None = None,
+        wsgi_callers: Mapping[str, frozenset[Delegation]] | None = None,
     ) -> ProjectIndex:
         return cls(
             {summary.relpath: summary for summary in summaries},
@@ -637,11 +643,16 @@ class ProjectIndex:
             importer
             for importer, delegations in self.wsgi_callers.items()
             if importer != relpath
-            and any(
-                called == name and self._may_give(self._file_of(importer, module_ref), relpath)
-                for module_ref, called in delegations
-            )
+            and any(self._gives(importer, delegation, relpath, name) for delegation in delegations)
         )
+
+    def _gives(self, importer: str, delegation: Delegation, relpath: str, name: str) -> bool:
+        """``delegation`` of ``importer`` is a WSGI use of ``name`` of ``relpath``."""
+        module_ref, called, *via = delegation
+        if called != name or not self._may_give(self._file_of(importer, module_ref), relpath):
+            return False
+        # middleware of a module of the run is migrated with the app: no WSGI use
+        return not via or self._file_of(importer, via[0]) is None
 
     @staticmethod
     def _may_give(imported: str | None, relpath: str) -> bool:
@@ -749,15 +760,31 @@ _WSGI_USE_WORDS = (
 )
 
 
+#: Words in the name or the module of most WSGI middleware (``SentryWsgiMiddleware`` from
+#: ``sentry_sdk.integrations.wsgi``, newrelic's ``WSGIApplicationWrapper``, ``WhiteNoise``).
+_WSGI_MIDDLEWARE_WORDS = ("wsgi", "Wsgi", "WSGI", "WhiteNoise")
+#: ``application = Mw(app`` at module level: a call given a name first, bound to a name.
+_MODULE_LEVEL_WRAP = re.compile(
+    r"(?m)^[A-Za-z_]\w*\s*=\s*[A-Za-z_][\w.]*\(\s*(?!__)[A-Za-z_]\w*\s*[,)]"
+)
+
+
 def may_use_wsgi_apps(source: str) -> bool:
     """Cheap text test run on the modules the rules do not look at (most): could it hand an
     app it imports to what takes a WSGI app (:func:`wsgi_delegations`, which names it), or
-    call one the WSGI way with its own ``start_response``? A module whose second parameter
-    has another name passes only if the rules look at it (a sign of HTTP)."""
-    return "import" in source and prefilter.has_any(source, _WSGI_USE_WORDS)
+    call one the WSGI way with its own ``start_response``, or wrap one in WSGI middleware
+    at module level? A module whose second parameter has another name passes only if the
+    rules look at it (a sign of HTTP)."""
+    return "import" in source and (
+        prefilter.has_any(source, _WSGI_USE_WORDS)
+        or (
+            prefilter.has_any(source, _WSGI_MIDDLEWARE_WORDS)
+            and _MODULE_LEVEL_WRAP.search(source) is not None
+        )
+    )
 
 
-def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
+def wsgi_delegations(tree: ast.Module) -> frozenset[Delegation]:
     """``(module_ref, name)`` of the imported functions the module uses as WSGI apps, which
     would break once the module defining one converts it to ASGI:
 
@@ -774,7 +801,9 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
     - an app class subclassed with a WSGI ``__call__`` of its own, or one calling
       ``super().__call__(environ, start_response)``;
     - middleware decorating a function of two parameters or more (``@Mw``);
-    - middleware around Flask's WSGI app: ``app.wsgi_app = Mw(app.wsgi_app)``.
+    - middleware around Flask's WSGI app: ``app.wsgi_app = Mw(app.wsgi_app)``;
+    - an app wrapped at module level in middleware imported from elsewhere
+      (``application = SentryWsgiMiddleware(app)``): a three-part :data:`Delegation`.
     """
     imported = _import_bindings(tree)
     if not imported:
@@ -785,6 +814,7 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[tuple[str, str]]:
             *_called_with_two_arguments(tree, imported),
             *_subclassed_or_wrapped(tree, imported),
             *_handed_to_consumers(tree, imported),
+            *_wrapped_in_imported_middleware(tree, imported),
         }
     )
 
@@ -924,6 +954,57 @@ def _handed_to_consumers(tree: ast.Module, imported: Imported) -> Iterator[tuple
             and _takes_a_wsgi_app(call.func, imported)
         ):
             yield from _app_parts(call.args[0], imported, bound, set())
+
+
+#: Middleware that takes an ASGI app, or either kind: wrapping an app in it is no WSGI use.
+_NOT_WSGI_MIDDLEWARE = frozenset(
+    {
+        "adapters.as_asgi",
+        "adapters.as_wsgi",
+        "adapters.Router",
+        "uvicorn.middleware.proxy_headers.ProxyHeadersMiddleware",
+    }
+)
+
+
+def _wrapped_in_imported_middleware(
+    tree: ast.Module, imported: Imported
+) -> Iterator[tuple[str, str, str]]:
+    """``(module_ref, name, via)`` of the apps of other modules wrapped at module level in
+    middleware imported from ``via``: ``application = SentryWsgiMiddleware(app)`` after ``from
+    web import app``, through stacks (``Outer(Inner(app))``), names bound before
+    (``application = Mw(application)``) and factories (``Mw(make_app())``)."""
+    bound: dict[str, ast.expr] = {}
+    for stmt in tree.body:
+        if not isinstance(stmt, ast.Assign):
+            continue
+        value: ast.expr = stmt.value
+        layers: list[str] = []
+        seen: set[str] = set()
+        while True:
+            if isinstance(value, ast.Call) and value.args:
+                first = value.args[0]
+                middleware = _imported_target(value.func, imported)
+                if (
+                    middleware is not None
+                    and _qualified(value.func, imported) not in _NOT_WSGI_MIDDLEWARE
+                    and not _takes_a_wsgi_app(value.func, imported)  # said without a "via"
+                ):
+                    layers.append(middleware[0])
+                if isinstance(first, ast.Starred):
+                    break
+                value = first
+            elif isinstance(value, ast.Name) and value.id in bound and value.id not in seen:
+                seen.add(value.id)
+                value = bound[value.id]
+            else:
+                break
+        app = _imported_target(value.func if isinstance(value, ast.Call) else value, imported)
+        if app is not None and value is not stmt.value:
+            yield from ((*app, via) for via in layers)
+        for target in stmt.targets:
+            if isinstance(target, ast.Name):
+                bound[target.id] = stmt.value
 
 
 def _app_parts(

@@ -54,6 +54,7 @@ from migrate import cache as cache_module
 from migrate import rules as registry
 from migrate.cache import ResultCache
 from migrate.project import (
+    Delegation,
     ModuleSummary,
     ProjectIndex,
     may_use_wsgi_apps,
@@ -706,7 +707,7 @@ class ScanResult:
     tentative: FileResult | None = None
     queries: frozenset[tuple[str, str, str]] = frozenset()
     #: Functions of other modules this file calls the WSGI way (they must stay WSGI).
-    delegations: frozenset[tuple[str, str]] = frozenset()
+    delegations: frozenset[Delegation] = frozenset()
     #: The hash of the bytes scanned (None: unreadable), for the result cache.
     content_hash: str | None = None
 
@@ -930,7 +931,7 @@ def run_files(
             imported: set[str] = set()  # what the files in waiting import
             summarizable: list[int] = []
             scans_by_index: dict[int, ScanResult] = {}  # of the files in waiting
-            callers: dict[str, frozenset[tuple[str, str]]] = {}
+            callers: dict[str, frozenset[Delegation]] = {}
             turn = 0  # results[:turn] were yielded
 
             def known(index: int, result: FileResult) -> Iterator[FileResult]:

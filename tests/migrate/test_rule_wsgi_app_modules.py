@@ -734,6 +734,75 @@ def test_a_factory_whose_app_another_module_calls_the_wsgi_way_stays_wsgi() -> N
     assert got == expected and expected[0].body == b"made /x"
 
 
+#: WSGI middleware of a package the run does not migrate (a stand-in for sentry_sdk's).
+THIRD_PARTY_MIDDLEWARE = """
+    class SentryWsgiMiddleware:
+        def __init__(self, app):
+            self.app = app
+
+        def __call__(self, environ, start_response):
+            def start(status, headers, exc_info=None):
+                return start_response(status, headers + [("X-Watched", "yes")], exc_info)
+
+            return self.app(environ, start)
+"""
+
+WEB_APP = """
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"web " + environ["PATH_INFO"].encode()]
+"""
+
+
+def test_an_app_another_module_wraps_in_middleware_of_another_package_stays_wsgi() -> None:
+    """``application = SentryWsgiMiddleware(app)`` in a wsgi.py: the middleware, outside the
+    run, takes a WSGI app, so ``app`` stays WSGI (it was converted, and the entry point
+    broke without a word)."""
+    wsgi = """
+        from sentry_like.wsgi import SentryWsgiMiddleware
+
+        from web import app
+
+        application = SentryWsgiMiddleware(app)
+    """
+    before = dedented({"web.py": WEB_APP, "wsgi.py": wsgi})
+    after, results = migrate_project(before)
+    assert kinds(results["web.py"]) == {"app": "manual"}
+    assert "wsgi.py uses `app` the WSGI way" in after["web.py"]
+    assert after["wsgi.py"] == before["wsgi.py"]
+    package = {"sentry_like/__init__.py": "", "sentry_like/wsgi.py": THIRD_PARTY_MIDDLEWARE}
+    requests = [Req("GET", "/x")]
+    expected, got = (
+        served_project_outcomes(
+            {**files, **dedented(package)},
+            "wsgi",
+            requests,
+            server="wsgiref",
+            asgi=False,
+            app_name="application",
+        )
+        for files in (before, after)
+    )
+    assert got == expected and expected[0].body == b"web /x"
+
+
+def test_an_app_another_module_wraps_in_middleware_of_the_run_is_still_converted() -> None:
+    """The same stack with middleware of a module of the run: the run migrates both, so the
+    app converts."""
+    wsgi = """
+        from middleware import SentryWsgiMiddleware
+
+        from web import app
+
+        application = SentryWsgiMiddleware(app)
+    """
+    before = dedented({"web.py": WEB_APP, "wsgi.py": wsgi, "middleware.py": THIRD_PARTY_MIDDLEWARE})
+    after, results = migrate_project(before)
+    assert kinds(results["web.py"]) == {"app": "converted"}
+    requests = [Req("GET", "/x")]
+    assert_same_project_behaviour(before, after, "wsgi", requests, app_name="application")
+
+
 def test_middleware_around_an_app_bound_before_under_the_same_name() -> None:
     """``application = get_wsgi_application()`` then ``application = HealthCheck(application)``
     (Django's wsgi.py): the argument is the app bound before, a WSGI app of a library, not an

@@ -249,6 +249,33 @@ def test_run_files_leaves_an_app_other_modules_call_as_wsgi(
     assert [c.kind for c in alone.changes] == ["converted"]
 
 
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        "from sentry_sdk.integrations.wsgi import SentryWsgiMiddleware\n\n"
+        "application = SentryWsgiMiddleware(app)\n",
+        "import newrelic.agent\n\napplication = newrelic.agent.WSGIApplicationWrapper(app)\n",
+        "from whitenoise import WhiteNoise\n\napplication = WhiteNoise(app, root='static')\n",
+    ],
+)
+def test_run_files_leaves_an_app_wsgi_middleware_of_another_package_wraps_as_wsgi(
+    tmp_path: Path, wrap: str, run_size: str
+) -> None:
+    """The scan gives such an entry point a syntax tree (its text names WSGI middleware and
+    wraps a name at module level), so the app it wraps stays WSGI."""
+    files = {
+        "web.py": "def app(environ, start_response):\n"
+        '    start_response("200 OK", [])\n'
+        '    return [b"hi"]\n',
+        "wsgi.py": f"from web import app\n{wrap}",
+    }
+    tasks = write_tasks(tmp_path, files)
+    web, wsgi = list(run_files(tasks, select_rules(["wsgi-app"]), jobs=2))
+    assert [c.kind for c in web.changes] == ["manual"]
+    assert "wsgi.py uses `app`" in web.changes[0].message
+    assert wsgi.status == "unchanged"
+
+
 WEB_MODULE = """\
 def app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
