@@ -649,6 +649,8 @@ class ProjectIndex:
     def _gives(self, importer: str, delegation: Delegation, relpath: str, name: str) -> bool:
         """``delegation`` of ``importer`` is a WSGI use of ``name`` of ``relpath``."""
         module_ref, called, *via = delegation
+        if via == [TABLE]:
+            return False  # names a table, not an app (see table_delegations)
         if called != name or not self._may_give(self._file_of(importer, module_ref), relpath):
             return False
         # middleware of a module of the run is migrated with the app: no WSGI use
@@ -665,6 +667,16 @@ class ProjectIndex:
             return True
         package = imported.removesuffix("__init__.py")
         return package != imported and package != "" and relpath.startswith(package)
+
+    def tables_wanted(self) -> dict[str, set[str]]:
+        """relpath of a module of the run -> its names that a dispatcher of another module
+        looks handlers up in (:data:`TABLE` delegations)."""
+        wanted: dict[str, set[str]] = {}
+        for importer, delegations in self.wsgi_callers.items():
+            for module_ref, name, *via in delegations:
+                if via == [TABLE] and (relpath := self._file_of(importer, module_ref)):
+                    wanted.setdefault(relpath, set()).add(name)
+        return wanted
 
     def _file_of(self, importer_relpath: str, module_ref: str) -> str | None:
         for relpath in _candidate_paths(importer_relpath, module_ref):
@@ -839,11 +851,13 @@ def _import_bindings(tree: ast.Module) -> dict[str, tuple[str, str | None]]:
     return imported
 
 
-def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[tuple[str, str]]:
+def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[Delegation]:
     """In functions of two parameters or more: their decorators of other modules (``@Mw``
     wraps a WSGI function), the imported callees they hand both parameters or their
     start_response to, and, where they hand both to something looked up (``ROUTES[path](
-    environ, start_response)``), the imported functions in the module's tables."""
+    environ, start_response)``), the imported functions in the module's tables, and the
+    tables it imports (``for pattern, view in urlpatterns`` after ``from urls import
+    urlpatterns``: a :data:`TABLE` delegation, see :func:`table_delegations`)."""
     dispatches = False
     for func in ast.walk(tree):
         if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -871,6 +885,7 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[tuple[str, str]
                     yield made[call.func.id]  # app = make_app(); return app(environ, ...)
                 else:
                     dispatches = True
+                    yield from _imported_tables(func, imported)
     if dispatches:  # a dict of routes, a list of pairs...
         for node in ast.walk(tree):
             if isinstance(node, ast.Dict):
@@ -880,6 +895,50 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[tuple[str, str]
             else:
                 continue
             yield from (target for item in items if (target := _imported_target(item, imported)))
+
+
+#: The third part of a :data:`Delegation` saying that its name is a table of routes a WSGI
+#: dispatcher of the importer looks handlers up in.
+TABLE = "#table"
+
+
+def _imported_tables(
+    func: ast.FunctionDef | ast.AsyncFunctionDef, imported: Imported
+) -> Iterator[tuple[str, str, str]]:
+    """The imported names a dispatching function reads but does not call (``urlpatterns``,
+    ``ROUTES``): the tables it may look its handlers up in."""
+    called = {id(node.func) for node in ast.walk(func) if isinstance(node, ast.Call)}
+    for node in ast.walk(func):
+        if (
+            isinstance(node, (ast.Name, ast.Attribute))
+            and isinstance(getattr(node, "ctx", None), ast.Load)
+            and id(node) not in called
+            and (target := _imported_target(node, imported)) is not None
+        ):
+            yield (*target, TABLE)
+
+
+def table_delegations(tree: ast.Module, names: Iterable[str]) -> frozenset[Delegation]:
+    """The functions of other modules in the module-level tables ``names`` of ``tree`` (a
+    module whose tables a dispatcher of another module looks its handlers up in): WSGI
+    uses of them, made from this module (``urlpatterns = [(re.compile("^/$"), views.home)]``)."""
+    imported = _import_bindings(tree)
+    wanted = set(names)
+    found: set[Delegation] = set()
+    for stmt in tree.body:
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else []
+        if not any(isinstance(t, ast.Name) and t.id in wanted for t in targets):
+            continue
+        assert isinstance(stmt, ast.Assign)
+        for node in ast.walk(stmt.value):
+            if isinstance(node, ast.Dict):
+                items: list[ast.expr] = [v for v in node.values if v is not None]
+            elif isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+                items = node.elts
+            else:
+                continue
+            found.update(t for item in items if (t := _imported_target(item, imported)))
+    return frozenset(found)
 
 
 def _made_by_imported(

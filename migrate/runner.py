@@ -60,6 +60,7 @@ from migrate.project import (
     may_use_wsgi_apps,
     might_summarize,
     summarize,
+    table_delegations,
     wsgi_delegations,
 )
 from migrate.rules import Change, FileContext, Rule
@@ -535,6 +536,10 @@ def migrate_sources(
     callers = {
         relpath: wsgi_delegations(tree) for relpath, tree in trees.items() if tree is not None
     }
+    for relpath, names in ProjectIndex.from_summaries((), sources, callers).tables_wanted().items():
+        tree = trees.get(relpath)
+        if tree is not None:
+            callers[relpath] = callers.get(relpath, frozenset()) | table_delegations(tree, names)
     index = ProjectIndex.from_summaries(summaries, sources, callers)
     return {
         relpath: _transform(
@@ -1000,6 +1005,7 @@ def run_files(
                     revive=lambda kept, _: kept,
                 )  # fmt: skip
                 summaries.extend(summary for (summary,) in more if summary is not None)
+                callers = _with_table_delegations(callers, tasks, timeout)
                 project = ProjectIndex.from_summaries(
                     summaries, (task.relpath for task in tasks), callers
                 )
@@ -1037,6 +1043,35 @@ def run_files(
         finally:
             if executor is not None:
                 executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _with_table_delegations(
+    callers: dict[str, frozenset[Delegation]],
+    tasks: Sequence[FileTask],
+    timeout: float | None,
+) -> dict[str, frozenset[Delegation]]:
+    """``callers`` plus the WSGI uses made by the tables of routes that dispatchers of other
+    modules look their handlers up in (:func:`migrate.project.table_delegations`): those
+    modules are read here, being few and seldom among the files the rules see."""
+    wanted = ProjectIndex.from_summaries((), (task.relpath for task in tasks), callers)
+    tables = wanted.tables_wanted()
+    if not tables:
+        return callers
+    merged = dict(callers)
+    for task in tasks:
+        names = tables.get(task.relpath)
+        data = _read(task) if names else None
+        if names is None or not isinstance(data, bytes):
+            continue
+        try:
+            with time_limit(timeout):
+                tree = _cpython_tree(decode_source(data)[0])
+                found = table_delegations(tree, names) if tree is not None else frozenset()
+        except (FileTimeout, Exception):  # unreadable: its own scan reports it
+            continue
+        if found:
+            merged[task.relpath] = merged.get(task.relpath, frozenset()) | found
+    return merged
 
 
 #: Runs of at most this many files run the rules once the whole project index is known

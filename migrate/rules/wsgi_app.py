@@ -1908,8 +1908,9 @@ class WsgiAppRule(Rule):
         message = (
             f"WSGI app `{app.name}` left as WSGI: {said} (a call with environ and "
             "start_response, a start_response handed to it, a WSGI test client or adapter, a "
-            "subclass, WSGI middleware of a package outside the run), which would break once it "
-            "is ASGI: convert them together (or serve the final app through adapters.WsgiToAsgi)"
+            "subclass, WSGI middleware of a package outside the run, a table of routes a WSGI "
+            "dispatcher looks it up in), which would break once it is ASGI: convert them "
+            "together (or serve the final app through adapters.WsgiToAsgi)"
         )
         self.replacements[id(app.node)] = with_marker(
             app.node, marker_comment(self.rule_id, message)

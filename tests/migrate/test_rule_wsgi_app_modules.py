@@ -803,6 +803,72 @@ def test_an_app_another_module_wraps_in_middleware_of_the_run_is_still_converted
     assert_same_project_behaviour(before, after, "wsgi", requests, app_name="application")
 
 
+def test_views_in_a_table_of_routes_a_dispatcher_of_another_module_reads_stay_wsgi() -> None:
+    """Three modules: the views, a table of routes naming them, and a dispatcher that looks
+    its handler up in the table and hands it the request. The dispatcher stays WSGI (behind
+    the adapter), so the views in the table stay WSGI too (they were converted, and the
+    dispatcher called ASGI apps the WSGI way)."""
+    views = """
+        import json
+
+
+        def home(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"home"]
+
+
+        def api(environ, start_response):
+            body = json.dumps({"path": environ["PATH_INFO"]}).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
+
+
+        def not_found(environ, start_response):
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found"]
+    """
+    urls = """
+        import re
+
+        from site_views import views
+
+        urlpatterns = [
+            (re.compile(r"^/$"), views.home),
+            (re.compile(r"^/api/"), views.api),
+        ]
+    """
+    app = """
+        from site_views.urls import urlpatterns
+        from site_views.views import not_found
+
+
+        def application(environ, start_response):
+            path = environ.get("PATH_INFO", "/")
+            for pattern, view in urlpatterns:
+                if pattern.match(path):
+                    return view(environ, start_response)
+            return not_found(environ, start_response)
+    """
+    before = dedented(
+        {
+            "site_views/__init__.py": "",
+            "site_views/views.py": views,
+            "site_views/urls.py": urls,
+            "site_views/app.py": app,
+        }
+    )
+    after, results = migrate_project(before)
+    assert kinds(results["site_views/views.py"]) == {
+        "home": "manual",
+        "api": "manual",
+        "not_found": "manual",
+    }
+    assert "site_views/urls.py uses `home` the WSGI way" in after["site_views/views.py"]
+    assert kinds(results["site_views/app.py"]) == {"application": "adapted"}
+    requests = [Req("GET", "/"), Req("GET", "/api/x"), Req("GET", "/nothing")]
+    assert_same_project_behaviour(before, after, "site_views.app", requests, app_name="application")
+
+
 def test_middleware_around_an_app_bound_before_under_the_same_name() -> None:
     """``application = get_wsgi_application()`` then ``application = HealthCheck(application)``
     (Django's wsgi.py): the argument is the app bound before, a WSGI app of a library, not an
