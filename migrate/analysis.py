@@ -514,6 +514,7 @@ def find_apps(module: cst.Module, responder: Responder | None = None) -> list[Ws
             call = method_named(stmt, "__call__")
             sig = (
                 wsgi_signature(call, method=True, functions=functions)
+                or _dispatcher_signature(call, functions, method=True)
                 if call and not call.asynchronous
                 else None
             )
@@ -573,7 +574,7 @@ def _factory_app(
 
 
 def _dispatcher_signature(
-    func: cst.FunctionDef, functions: dict[str, cst.FunctionDef]
+    func: cst.FunctionDef, functions: dict[str, cst.FunctionDef], *, method: bool = False
 ) -> tuple[str, str] | None:
     """``(environ, start_response)`` of a WSGI app that hands each request on to another,
     chosen at run time: two required positional parameters, the environ read with CGI keys
@@ -583,6 +584,8 @@ def _dispatcher_signature(
     of the module it hands the request to by name makes a call group instead
     (:func:`find_call_groups`), which knows more."""
     params = positional_params(func)
+    if params is not None and method:
+        params = params[1:]
     if params is None or len(params) != 2 or any(p.default is not None for p in params):
         return None
     environ, start_response = params[0].name.value, params[1].name.value

@@ -885,8 +885,10 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[Delegation]:
                     yield made[call.func.id]  # app = make_app(); return app(environ, ...)
                 else:
                     dispatches = True
-                    yield from _imported_tables(func, imported)
-    if dispatches:  # a dict of routes, a list of pairs...
+    if dispatches:
+        # tables of other modules it may read its handlers from: ``for p, view in
+        # urlpatterns``, ``App(urls.ROUTES)``; and its own: a dict of routes, a list of pairs
+        yield from _imported_tables(tree, imported)
         for node in ast.walk(tree):
             if isinstance(node, ast.Dict):
                 items: list[ast.expr] = [v for v in node.values if v is not None]
@@ -902,13 +904,11 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[Delegation]:
 TABLE = "#table"
 
 
-def _imported_tables(
-    func: ast.FunctionDef | ast.AsyncFunctionDef, imported: Imported
-) -> Iterator[tuple[str, str, str]]:
-    """The imported names a dispatching function reads but does not call (``urlpatterns``,
-    ``ROUTES``): the tables it may look its handlers up in."""
-    called = {id(node.func) for node in ast.walk(func) if isinstance(node, ast.Call)}
-    for node in ast.walk(func):
+def _imported_tables(tree: ast.Module, imported: Imported) -> Iterator[tuple[str, str, str]]:
+    """The imported names a module with a dispatcher reads but does not call (``urlpatterns``,
+    ``urls.ROUTES``): the tables its dispatcher may look handlers up in."""
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    for node in ast.walk(tree):
         if (
             isinstance(node, (ast.Name, ast.Attribute))
             and isinstance(getattr(node, "ctx", None), ast.Load)
