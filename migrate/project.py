@@ -1050,6 +1050,10 @@ def _wrapped_in_imported_middleware(
                     and not _takes_a_wsgi_app(value.func, imported)  # said without a "via"
                 ):
                     layers.append(middleware[0])
+                    # apps it mounts: DispatcherMiddleware(main, {"/api": api.app})
+                    yield from (
+                        (*mounted, middleware[0]) for mounted in _in_tables(value, imported)
+                    )
                 if isinstance(first, ast.Starred):
                     break
                 value = first
@@ -1064,6 +1068,19 @@ def _wrapped_in_imported_middleware(
         for target in stmt.targets:
             if isinstance(target, ast.Name):
                 bound[target.id] = stmt.value
+
+
+def _in_tables(call: ast.Call, imported: Imported) -> Iterator[tuple[str, str]]:
+    """The imported functions in the dicts, lists, tuples and sets handed to ``call``."""
+    for argument in (*call.args[1:], *(keyword.value for keyword in call.keywords)):
+        for node in ast.walk(argument):
+            if isinstance(node, ast.Dict):
+                items: list[ast.expr] = [v for v in node.values if v is not None]
+            elif isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+                items = node.elts
+            else:
+                continue
+            yield from (target for item in items if (target := _imported_target(item, imported)))
 
 
 def _app_parts(

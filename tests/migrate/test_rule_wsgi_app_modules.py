@@ -894,6 +894,39 @@ def test_views_in_a_table_of_routes_a_dispatcher_of_another_module_reads_stay_ws
     assert_same_project_behaviour(before, after, "site_views.app", requests, app_name="application")
 
 
+def test_apps_a_wsgi_dispatcher_of_another_package_mounts_stay_wsgi() -> None:
+    """``DispatcherMiddleware(main.app, {"/api": api.app})``: werkzeug's dispatcher calls both
+    the WSGI way, so both stay WSGI (also when only the wsgi-app rule runs, which leaves the
+    dispatcher as it is)."""
+    api = """
+        def app(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"api " + environ["PATH_INFO"].encode()]
+    """
+    wsgi = """
+        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+        import api
+        import web
+
+        application = DispatcherMiddleware(web.app, {"/api": api.app})
+    """
+    before = dedented({"web.py": WEB_APP, "api.py": api, "wsgi.py": wsgi})
+    results = migrate_sources(before, ["wsgi-app"])
+    after = {relpath: result.new_source for relpath, result in results.items()}
+    assert kinds(results["web.py"]) == {"app": "manual"}
+    assert kinds(results["api.py"]) == {"app": "manual"}
+    assert after["wsgi.py"] == before["wsgi.py"]
+    requests = [Req("GET", "/x"), Req("GET", "/api/y")]
+    expected, got = (
+        served_project_outcomes(
+            files, "wsgi", requests, server="wsgiref", asgi=False, app_name="application"
+        )
+        for files in (before, after)
+    )
+    assert got == expected and expected[1].body == b"api /y"
+
+
 def test_middleware_around_an_app_bound_before_under_the_same_name() -> None:
     """``application = get_wsgi_application()`` then ``application = HealthCheck(application)``
     (Django's wsgi.py): the argument is the app bound before, a WSGI app of a library, not an
