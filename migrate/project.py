@@ -595,7 +595,9 @@ class Lookup:
 
 #: A WSGI use of another module's app: ``(module_ref, name)`` of the app; or ``(module_ref,
 #: name, via)``: the app wrapped in middleware imported from the module ``via``, a WSGI use
-#: unless ``via`` is a module of the run (see :meth:`ProjectIndex.callers_of`).
+#: unless ``via`` is a module of the run (see :meth:`ProjectIndex.callers_of`); or
+#: ``(module_ref, name, TABLE)``: ``name`` is a table of routes a dispatcher of the importer
+#: looks handlers up in (see :func:`table_delegations`).
 Delegation = tuple[str, ...]
 
 
@@ -889,14 +891,7 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[Delegation]:
         # tables of other modules it may read its handlers from: ``for p, view in
         # urlpatterns``, ``App(urls.ROUTES)``; and its own: a dict of routes, a list of pairs
         yield from _imported_tables(tree, imported)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Dict):
-                items: list[ast.expr] = [v for v in node.values if v is not None]
-            elif isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-                items = node.elts
-            else:
-                continue
-            yield from (target for item in items if (target := _imported_target(item, imported)))
+        yield from _imported_in_tables([tree], imported)
 
 
 #: The third part of a :data:`Delegation` saying that its name is a table of routes a WSGI
@@ -922,23 +917,27 @@ def table_delegations(tree: ast.Module, names: Iterable[str]) -> frozenset[Deleg
     """The functions of other modules in the module-level tables ``names`` of ``tree`` (a
     module whose tables a dispatcher of another module looks its handlers up in): WSGI
     uses of them, made from this module (``urlpatterns = [(re.compile("^/$"), views.home)]``)."""
-    imported = _import_bindings(tree)
     wanted = set(names)
-    found: set[Delegation] = set()
-    for stmt in tree.body:
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else []
-        if not any(isinstance(t, ast.Name) and t.id in wanted for t in targets):
-            continue
-        assert isinstance(stmt, ast.Assign)
-        for node in ast.walk(stmt.value):
+    tables = [
+        stmt.value
+        for stmt in tree.body
+        if isinstance(stmt, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id in wanted for t in stmt.targets)
+    ]
+    return frozenset(_imported_in_tables(tables, _import_bindings(tree)))
+
+
+def _imported_in_tables(roots: Iterable[ast.AST], imported: Imported) -> Iterator[tuple[str, str]]:
+    """The imported functions in the dicts, lists, tuples and sets under ``roots``."""
+    for root in roots:
+        for node in ast.walk(root):
             if isinstance(node, ast.Dict):
                 items: list[ast.expr] = [v for v in node.values if v is not None]
             elif isinstance(node, (ast.List, ast.Tuple, ast.Set)):
                 items = node.elts
             else:
                 continue
-            found.update(t for item in items if (t := _imported_target(item, imported)))
-    return frozenset(found)
+            yield from (target for item in items if (target := _imported_target(item, imported)))
 
 
 def _made_by_imported(
@@ -1051,8 +1050,10 @@ def _wrapped_in_imported_middleware(
                 ):
                     layers.append(middleware[0])
                     # apps it mounts: DispatcherMiddleware(main, {"/api": api.app})
+                    arguments = [*value.args[1:], *(k.value for k in value.keywords)]
                     yield from (
-                        (*mounted, middleware[0]) for mounted in _in_tables(value, imported)
+                        (*mounted, middleware[0])
+                        for mounted in _imported_in_tables(arguments, imported)
                     )
                 if isinstance(first, ast.Starred):
                     break
@@ -1068,19 +1069,6 @@ def _wrapped_in_imported_middleware(
         for target in stmt.targets:
             if isinstance(target, ast.Name):
                 bound[target.id] = stmt.value
-
-
-def _in_tables(call: ast.Call, imported: Imported) -> Iterator[tuple[str, str]]:
-    """The imported functions in the dicts, lists, tuples and sets handed to ``call``."""
-    for argument in (*call.args[1:], *(keyword.value for keyword in call.keywords)):
-        for node in ast.walk(argument):
-            if isinstance(node, ast.Dict):
-                items: list[ast.expr] = [v for v in node.values if v is not None]
-            elif isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-                items = node.elts
-            else:
-                continue
-            yield from (target for item in items if (target := _imported_target(item, imported)))
 
 
 def _app_parts(
