@@ -860,7 +860,7 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[Delegation]:
     environ, start_response)``), the imported functions in the module's tables, and the
     tables it imports (``for pattern, view in urlpatterns`` after ``from urls import
     urlpatterns``: a :data:`TABLE` delegation, see :func:`table_delegations`)."""
-    dispatches = False
+    dispatchers: list[ast.AST] = []
     for func in ast.walk(tree):
         if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
@@ -885,12 +885,28 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[Delegation]:
                     made = _made_by_imported(func, imported)
                 if isinstance(call.func, ast.Name) and call.func.id in made:
                     yield made[call.func.id]  # app = make_app(); return app(environ, ...)
-                else:
-                    dispatches = True
-    if dispatches:
-        # tables of other modules it may read its handlers from: ``for p, view in
-        # urlpatterns``, ``App(urls.ROUTES)``; and its own: a dict of routes, a list of pairs
-        yield from _imported_tables(tree, imported)
+                elif not dispatchers or dispatchers[-1] is not func:
+                    dispatchers.append(func)
+    if dispatchers:
+        # tables of other modules it may read its handlers from (``for p, view in
+        # urlpatterns`` in it; ``App(urls.ROUTES)`` for a dispatching class of the module),
+        # and its own: a dict of routes, a list of pairs
+        dispatching_classes = {
+            stmt.name
+            for stmt in tree.body
+            if isinstance(stmt, ast.ClassDef) and any(m in dispatchers for m in stmt.body)
+        }
+        module_calls = [
+            argument
+            for stmt in tree.body
+            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            for call in ast.walk(stmt)
+            if isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Name)
+            and call.func.id in dispatching_classes
+            for argument in (*call.args, *(k.value for k in call.keywords))
+        ]
+        yield from _imported_tables([*dispatchers, *module_calls], imported)
         yield from _imported_in_tables([tree], imported)
 
 
@@ -899,18 +915,22 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[Delegation]:
 TABLE = "#table"
 
 
-def _imported_tables(tree: ast.Module, imported: Imported) -> Iterator[tuple[str, str, str]]:
-    """The imported names a module with a dispatcher reads but does not call (``urlpatterns``,
-    ``urls.ROUTES``): the tables its dispatcher may look handlers up in."""
-    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, (ast.Name, ast.Attribute))
-            and isinstance(getattr(node, "ctx", None), ast.Load)
-            and id(node) not in called
-            and (target := _imported_target(node, imported)) is not None
-        ):
-            yield (*target, TABLE)
+def _imported_tables(
+    roots: Sequence[ast.AST], imported: Imported
+) -> Iterator[tuple[str, str, str]]:
+    """The imported names read but not called under ``roots`` (the dispatching functions and
+    the arguments of the module-level calls): ``urlpatterns``, ``urls.ROUTES``, the tables a
+    dispatcher may look handlers up in."""
+    for root in roots:
+        called = {id(node.func) for node in ast.walk(root) if isinstance(node, ast.Call)}
+        for node in ast.walk(root):
+            if (
+                isinstance(node, (ast.Name, ast.Attribute))
+                and isinstance(getattr(node, "ctx", None), ast.Load)
+                and id(node) not in called
+                and (target := _imported_target(node, imported)) is not None
+            ):
+                yield (*target, TABLE)
 
 
 def table_delegations(tree: ast.Module, names: Iterable[str]) -> frozenset[Delegation]:
