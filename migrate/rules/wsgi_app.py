@@ -1649,10 +1649,8 @@ class WsgiAppRule(Rule):
                     self._adapt_definition(app, str(why))
                 else:
                     self._converted(app, conversion.node, conversion)
-            elif app.kind == "factory":
-                self._plan_factory(app, node, aliases, helpers)
             else:
-                self._plan_class(app, node, aliases, helpers)
+                self._plan_maker(app, node, aliases, helpers)
         self.changes.sort(key=lambda change: change.line)
         return False
 
@@ -1758,24 +1756,34 @@ class WsgiAppRule(Rule):
             member.node, "converted", f"{what} `{member.name}` converted to ASGI{together}{extra}"
         )
 
-    def _plan_class(
+    def _plan_maker(
         self,
         app: WsgiApp,
         module: cst.Module,
         aliases: dict[str, str],
         helpers: dict[str, set[int]],
     ) -> None:
-        assert isinstance(app.node, cst.ClassDef)
-        call = analysis.method_named(app.node, "__call__")
-        assert call is not None
+        """A class's ``__call__``, or the app a factory defines, is converted where it stands,
+        so the instances, or what the factory returns, are ASGI apps; if it cannot be, the
+        names bound to what the class or factory makes get it through ``WsgiToAsgi``."""
+        factory = app.kind == "factory"
+        if factory:
+            assert isinstance(app.node, cst.FunctionDef)
+            inner = app.made
+        else:
+            assert isinstance(app.node, cst.ClassDef)
+            inner = analysis.method_named(app.node, "__call__")
+        assert inner is not None
         try:
             conversion = convert_callable(
-                call,
+                inner,
                 app.environ,
                 app.start_response,
-                method=True,
+                method=not factory,
                 aliases=aliases,
                 helpers=helpers,
+                # decorators kept only when ASGI middleware: a __call__'s never are
+                middleware=self.middleware if factory else frozenset(),
                 imported=self.imported,
             )
         except Unconvertible as why:
@@ -1786,41 +1794,7 @@ class WsgiAppRule(Rule):
             return
         body = app.node.body
         assert isinstance(body, cst.IndentedBlock)
-        new_body = [conversion.node if s is call else s for s in body.body]
-        new_class = app.node.with_changes(body=body.with_changes(body=new_body))
-        self._converted(app, new_class, conversion)
-
-    def _plan_factory(
-        self,
-        app: WsgiApp,
-        module: cst.Module,
-        aliases: dict[str, str],
-        helpers: dict[str, set[int]],
-    ) -> None:
-        """The app a factory makes is converted where it stands, so the factory hands back
-        an ASGI app; if it cannot be, the names bound to what the factory returns get it
-        through ``WsgiToAsgi``."""
-        assert isinstance(app.node, cst.FunctionDef) and app.made is not None
-        try:
-            conversion = convert_callable(
-                app.made,
-                app.environ,
-                app.start_response,
-                method=False,
-                aliases=aliases,
-                helpers=helpers,
-                middleware=self.middleware,
-                imported=self.imported,
-            )
-        except Unconvertible as why:
-            for stmt in module.body:
-                bound = analysis._instance_binding(stmt, app.name)
-                if bound is not None and isinstance(stmt, cst.SimpleStatementLine):
-                    self._adapt_binding(stmt, bound, str(why))
-            return
-        body = app.node.body
-        assert isinstance(body, cst.IndentedBlock)
-        new_body = [conversion.node if s is app.made else s for s in body.body]
+        new_body = [conversion.node if s is inner else s for s in body.body]
         self._converted(
             app, app.node.with_changes(body=body.with_changes(body=new_body)), conversion
         )
