@@ -273,19 +273,23 @@ def test_handing_start_response_on_without_any_sign_of_http_is_not_an_app() -> N
     assert "def page(environ, start_response):" in results["views.py"].new_source
 
 
+#: Two WSGI apps that would convert on their own.
+TWO_PAGES = """
+    def index(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"index"]
+
+
+    def about(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"about"]
+"""
+
+
 def test_an_app_another_module_calls_as_wsgi_stays_wsgi() -> None:
     # views.index would convert on its own, but app.py hands it environ and start_response:
     # as ASGI it would break app.py, whatever becomes of app.py (here: adapted).
-    pages = """
-        def index(environ, start_response):
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"index"]
-
-
-        def about(environ, start_response):
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"about"]
-    """
+    pages = TWO_PAGES
     app = """
         import pages
         from pages import index
@@ -1134,16 +1138,7 @@ def test_middleware_a_flask_app_of_another_module_wraps_its_wsgi_app_with_stays_
 def test_apps_another_module_dispatches_to_through_a_table_stay_wsgi() -> None:
     """router.py looks its handler up in a table of imported apps and calls it the WSGI way:
     the apps it imports must stay WSGI (converted, the call would get a coroutine)."""
-    views = """
-        def index(environ, start_response):
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"index"]
-
-
-        def about(environ, start_response):
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"about"]
-    """
+    views = TWO_PAGES
     router = """
         import views
 
