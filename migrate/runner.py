@@ -536,10 +536,7 @@ def migrate_sources(
     callers = {
         relpath: wsgi_delegations(tree) for relpath, tree in trees.items() if tree is not None
     }
-    for relpath, names in ProjectIndex.from_summaries((), sources, callers).tables_wanted().items():
-        tree = trees.get(relpath)
-        if tree is not None:
-            callers[relpath] = callers.get(relpath, frozenset()) | table_delegations(tree, names)
+    callers = _with_table_delegations(callers, sources, trees.get)
     index = ProjectIndex.from_summaries(summaries, sources, callers)
     return {
         relpath: _transform(
@@ -1005,7 +1002,12 @@ def run_files(
                     revive=lambda kept, _: kept,
                 )  # fmt: skip
                 summaries.extend(summary for (summary,) in more if summary is not None)
-                callers = _with_table_delegations(callers, tasks, timeout)
+                by_relpath = {task.relpath: task for task in tasks}
+                callers = _with_table_delegations(
+                    callers,
+                    by_relpath,
+                    lambda relpath: _tree_of_task(by_relpath[relpath], timeout),
+                )
                 project = ProjectIndex.from_summaries(
                     summaries, (task.relpath for task in tasks), callers
                 )
@@ -1047,31 +1049,33 @@ def run_files(
 
 def _with_table_delegations(
     callers: dict[str, frozenset[Delegation]],
-    tasks: Sequence[FileTask],
-    timeout: float | None,
+    relpaths: Iterable[str],
+    tree_of: Callable[[str], ast.Module | None],
 ) -> dict[str, frozenset[Delegation]]:
     """``callers`` plus the WSGI uses made by the tables of routes that dispatchers of other
-    modules look their handlers up in (:func:`migrate.project.table_delegations`): those
-    modules are read here, being few and seldom among the files the rules see."""
-    wanted = ProjectIndex.from_summaries((), (task.relpath for task in tasks), callers)
-    tables = wanted.tables_wanted()
-    if not tables:
-        return callers
+    modules look their handlers up in (:func:`migrate.project.table_delegations`); ``tree_of``
+    gives a module's tree (None: it cannot be read or parsed, and its own scan says so)."""
+    tables = ProjectIndex.from_summaries((), relpaths, callers).tables_wanted()
     merged = dict(callers)
-    for task in tasks:
-        names = tables.get(task.relpath)
-        data = _read(task) if names else None
-        if names is None or not isinstance(data, bytes):
-            continue
-        try:
-            with time_limit(timeout):
-                tree = _cpython_tree(decode_source(data)[0])
-                found = table_delegations(tree, names) if tree is not None else frozenset()
-        except (FileTimeout, Exception):  # unreadable: its own scan reports it
-            continue
+    for relpath, names in tables.items():
+        tree = tree_of(relpath)
+        found = table_delegations(tree, names) if tree is not None else frozenset()
         if found:
-            merged[task.relpath] = merged.get(task.relpath, frozenset()) | found
+            merged[relpath] = merged.get(relpath, frozenset()) | found
     return merged
+
+
+def _tree_of_task(task: FileTask, timeout: float | None) -> ast.Module | None:
+    """CPython's tree of a file read now: the modules holding tables of routes are read here,
+    being few and seldom among the files the rules see."""
+    data = _read(task)
+    if not isinstance(data, bytes):
+        return None
+    try:
+        with time_limit(timeout):
+            return _cpython_tree(decode_source(data)[0])
+    except (FileTimeout, Exception):  # its own scan reports it
+        return None
 
 
 #: Runs of at most this many files run the rules once the whole project index is known
