@@ -538,19 +538,20 @@ class ServerRule(Rule):
         scope = self.get_metadata(ScopeProvider, name, None)
         return list(scope[name.value]) if scope is not None else []
 
+    def _assigned_value(self, node: cst.CSTNode | None) -> cst.BaseExpression | None:
+        """``value`` of ``name = value`` for the bound ``name`` node (None: another binding)."""
+        target = self._parent(node) if node is not None else None
+        assign = self._parent(target) if isinstance(target, cst.AssignTarget) else None
+        return assign.value if isinstance(assign, cst.Assign) else None
+
     def _may_hold_asgi(self, assignment: BaseAssignment) -> bool:
         if not isinstance(assignment, Assignment):
             return False
         node = assignment.node
         if isinstance(node, (cst.Import, cst.ImportFrom)):
             return True
-        target = self._parent(node)
-        assign = self._parent(target) if isinstance(target, cst.AssignTarget) else None
-        return (
-            isinstance(assign, cst.Assign)
-            and isinstance(assign.value, cst.Call)
-            and self._may_make_asgi(assign.value.func)
-        )
+        value = self._assigned_value(node)
+        return isinstance(value, cst.Call) and self._may_make_asgi(value.func)
 
     def _may_make_asgi(self, func: cst.BaseExpression) -> bool:
         """Calling ``func`` may give an ASGI app (see :meth:`_may_be_asgi_now`)."""
@@ -658,15 +659,10 @@ class ServerRule(Rule):
             return _is_wsgi_signature(node, skip_self=False)
         if isinstance(node, cst.ClassDef):
             return _is_wsgi_class(node)
-        target = self._parent(node)
-        assign = self._parent(target) if isinstance(target, cst.AssignTarget) else None
-        if not (
-            isinstance(assign, cst.Assign)
-            and isinstance(assign.value, cst.Call)
-            and isinstance(assign.value.func, cst.Name)
-        ):
+        value = self._assigned_value(node)
+        if not (isinstance(value, cst.Call) and isinstance(value.func, cst.Name)):
             return False
-        func = assign.value.func
+        func = value.func
         scope = self.get_metadata(ScopeProvider, func, None)
         bindings = list(scope[func.value]) if scope is not None else []
         return bool(bindings) and all(
@@ -693,12 +689,10 @@ class ServerRule(Rule):
         elif isinstance(node, cst.Import):
             names = {dotted_name(alias.name) for alias in node.names}
         else:
-            target = self._parent(node)
-            assign = self._parent(target) if isinstance(target, cst.AssignTarget) else None
-            if not isinstance(assign, cst.Assign) or not isinstance(assign.value, cst.Call):
+            value = self._assigned_value(node)
+            if not isinstance(value, cst.Call):
                 return None
-            func = assign.value.func
-            names = self._qualified_names(func)
+            names = self._qualified_names(value.func)
         for name in sorted(names):
             if name.split(".")[0] in WSGI_LIBRARIES:
                 return name
@@ -797,11 +791,7 @@ class ServerRule(Rule):
         node = assignment.node
         if isinstance(node, cst.FunctionDef):
             return node.asynchronous is not None
-        target = self._parent(node)
-        assign = self._parent(target) if isinstance(target, cst.AssignTarget) else None
-        if not isinstance(assign, cst.Assign):
-            return False
-        value = assign.value
+        value = self._assigned_value(node)
         if isinstance(value, cst.Name) and value.value != name:
             return self._certainly_asgi(value)  # app = application
         return isinstance(value, cst.Call) and self._makes_asgi(value.func)
@@ -825,12 +815,10 @@ class ServerRule(Rule):
                 if not _makes_asgi_app(node):
                     return False
             else:
-                target = self._parent(node) if node is not None else None
-                assign = self._parent(target) if isinstance(target, cst.AssignTarget) else None
+                value = self._assigned_value(node)
                 if not (
-                    isinstance(assign, cst.Assign)
-                    and isinstance(assign.value, cst.Call)
-                    and self._qualified_names(assign.value.func) & ASGI_MIDDLEWARE_MAKERS
+                    isinstance(value, cst.Call)
+                    and self._qualified_names(value.func) & ASGI_MIDDLEWARE_MAKERS
                 ):
                     return False
         return bool(self._assignments(func))
