@@ -567,7 +567,7 @@ def _factory_app(
     if any(
         next(global_references(s, name), None) is not None
         for s in factory.body.body
-        if s is not app and not _returns_name(s, name)
+        if s is not app and returned_name(s) != name
     ):
         return None
     return WsgiApp("factory", factory.name.value, factory, *sig, made=app)
@@ -610,15 +610,17 @@ def _dispatcher_signature(
     return None
 
 
-def _returns_name(stmt: cst.CSTNode, name: str) -> bool:
-    """``return name`` alone on its line."""
-    return (
+def returned_name(stmt: cst.CSTNode) -> str | None:
+    """``name`` for ``return name`` alone on its line (how a factory hands back what it
+    defines), else None."""
+    if (
         isinstance(stmt, cst.SimpleStatementLine)
         and len(stmt.body) == 1
         and isinstance(stmt.body[0], cst.Return)
-        and stmt.body[0].value is not None
-        and is_plain_name(stmt.body[0].value, name)
-    )
+        and isinstance(stmt.body[0].value, cst.Name)
+    ):
+        return stmt.body[0].value.value
+    return None
 
 
 def _find_uses(module: cst.Module, app: WsgiApp) -> None:

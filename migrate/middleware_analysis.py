@@ -32,7 +32,13 @@ from typing import Literal
 import libcst as cst
 
 from migrate import analysis, prefilter
-from migrate.analysis import is_plain_name, leading_params, positional_params, walk
+from migrate.analysis import (
+    is_plain_name,
+    leading_params,
+    positional_params,
+    returned_name,
+    walk,
+)
 
 MiddlewareKind = Literal["class", "factory", "decorator"]
 
@@ -243,14 +249,7 @@ def _factory_middleware(func: cst.FunctionDef) -> Middleware | None:
     app_param = params[0].name.value
     nested = {stmt.name.value: stmt for stmt in func.body.body if isinstance(stmt, cst.FunctionDef)}
     for stmt in func.body.body:
-        if not (
-            isinstance(stmt, cst.SimpleStatementLine)
-            and len(stmt.body) == 1
-            and isinstance(stmt.body[0], cst.Return)
-            and isinstance(stmt.body[0].value, cst.Name)
-        ):
-            continue
-        inner = nested.get(stmt.body[0].value.value)
+        inner = nested.get(returned_name(stmt) or "")
         if inner is None:
             continue
         sig = _wsgi_params(inner, method=False)
@@ -268,14 +267,9 @@ def _decorator_factory(func: cst.FunctionDef) -> Middleware | None:
         return None
     nested = {s.name.value: s for s in func.body.body if isinstance(s, cst.FunctionDef)}
     for stmt in func.body.body:
-        if (
-            isinstance(stmt, cst.SimpleStatementLine)
-            and len(stmt.body) == 1
-            and isinstance(stmt.body[0], cst.Return)
-            and isinstance(stmt.body[0].value, cst.Name)
-            and stmt.body[0].value.value in nested
-        ):
-            inner = _factory_middleware(nested[stmt.body[0].value.value])
+        name = returned_name(stmt)
+        if name is not None and name in nested:
+            inner = _factory_middleware(nested[name])
             if inner is not None:
                 inner.kind = "decorator"
                 inner.name = func.name.value
@@ -368,14 +362,7 @@ def is_asgi_middleware_factory(func: cst.FunctionDef) -> bool:
     a function returning such a factory (``@require("x")``)."""
     if func.asynchronous is not None or not isinstance(func.body, cst.IndentedBlock):
         return False
-    returned = {
-        s.body[0].value.value
-        for s in func.body.body
-        if isinstance(s, cst.SimpleStatementLine)
-        and len(s.body) == 1
-        and isinstance(s.body[0], cst.Return)
-        and isinstance(s.body[0].value, cst.Name)
-    }
+    returned = {name for s in func.body.body if (name := returned_name(s)) is not None}
     if any(
         isinstance(s, cst.FunctionDef)
         and s.name.value in returned
@@ -391,14 +378,7 @@ def is_asgi_middleware_factory(func: cst.FunctionDef) -> bool:
         and s.asynchronous is not None
         and len(positional_params(s) or []) == 3
     }
-    return any(
-        isinstance(s, cst.SimpleStatementLine)
-        and len(s.body) == 1
-        and isinstance(s.body[0], cst.Return)
-        and isinstance(s.body[0].value, cst.Name)
-        and s.body[0].value.value in nested
-        for s in func.body.body
-    )
+    return any(returned_name(s) in nested for s in func.body.body)
 
 
 def middleware_names(module: cst.Module) -> set[str]:

@@ -51,7 +51,7 @@ from libcst.metadata import (
 )
 
 from migrate import prefilter
-from migrate.analysis import called_name, dotted_name, import_statements
+from migrate.analysis import called_name, dotted_name, import_statements, returned_name
 from migrate.cst_helpers import add_imports, has_marker, with_marker
 from migrate.rules.base import Rule, marker_comment
 
@@ -328,13 +328,7 @@ def _makes_asgi_app(factory: cst.FunctionDef) -> bool:
         and stmt.asynchronous is not None
         and len(stmt.params.params) == 3
     }
-    return any(
-        isinstance(stmt, cst.SimpleStatementLine)
-        and isinstance(stmt.body[0], cst.Return)
-        and isinstance(stmt.body[0].value, cst.Name)
-        and stmt.body[0].value.value in made
-        for stmt in factory.body.body
-    )
+    return any(returned_name(stmt) in made for stmt in factory.body.body)
 
 
 def _is_wsgi_class(cls: cst.ClassDef) -> bool:
