@@ -18,7 +18,7 @@ from typing import Literal
 
 import libcst as cst
 
-from migrate import prefilter
+from migrate import cst_children, prefilter
 from migrate.wsgi_keys import is_known_key
 
 # --------------------------------------------------------------------------- text prefilter
@@ -39,19 +39,8 @@ _SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 _SCOPE_TYPES = frozenset(_SCOPES)
 
 
-# libcst computes ``node.children`` by running a visitor over the node each time it is asked,
-# and the analyses walk the same subtrees many times: on a large file that was most of the
-# run. Nodes are immutable, so their children are remembered. The entry holds the node itself,
-# so its id cannot be reused by another node while the entry lives. The runner empties the
-# cache after each file (:func:`forget_trees`), so it never keeps a finished file's tree alive;
-# the bound only guards one huge file.
-_CHILDREN: dict[int, tuple[cst.CSTNode, Sequence[cst.CSTNode]]] = {}
-_CHILDREN_MAX = 400_000
-
-
 def forget_trees() -> None:
     """Drop what the analyses remember about the trees they walked (one file's worth)."""
-    _CHILDREN.clear()
     _STATEMENTS.clear()
     _TEXTS.clear()
     _READ_ONLY_HELPERS.clear()
@@ -59,15 +48,10 @@ def forget_trees() -> None:
 
 
 def children_of(node: cst.CSTNode) -> Sequence[cst.CSTNode]:
-    """``node.children`` (in source order), computed once per node."""
-    entry = _CHILDREN.get(id(node))
-    if entry is not None and entry[0] is node:
-        return entry[1]
-    if len(_CHILDREN) >= _CHILDREN_MAX:
-        _CHILDREN.clear()
-    children = node.children
-    _CHILDREN[id(node)] = (node, children)
-    return children
+    """``node.children`` (in source order), read from the node's fields: the analyses walk
+    the same subtrees many times, and libcst builds a copy of the node each time it is asked
+    (see :mod:`migrate.cst_children`)."""
+    return cst_children.children(node)
 
 
 def walk(node: cst.CSTNode, *, into_scopes: bool = True) -> Iterator[cst.CSTNode]:
@@ -565,7 +549,7 @@ def _factory_app(
     ):
         return None
     if any(
-        next(global_references(s, name), None) is not None
+        global_references(s, name)
         for s in factory.body.body
         if s is not app and returned_name(s) != name
     ):
@@ -692,48 +676,57 @@ def middleware_names(module: cst.Module) -> set[str]:
 def mentions_outside_server_calls(node: cst.CSTNode, name: str, servers: set[str]) -> bool:
     """``name`` (the module-level name) is used under ``node`` other than as an argument of a
     WSGI server call."""
+    references = global_references(node, name)
+    if not references or not servers:
+        return bool(references)
     served: set[int] = set()
     for n in walk(node):
-        if isinstance(n, cst.Call) and _dotted(n.func) in servers:
+        if type(n) is cst.Call and _dotted(n.func) in servers:
             served.update(id(a.value) for a in n.args if is_plain_name(a.value, name))
-    return any(id(n) not in served for n in global_references(node, name))
+    return any(id(n) not in served for n in references)
 
 
-def global_references(node: cst.CSTNode, name: str) -> Iterator[cst.Name]:
+def global_references(node: cst.CSTNode, name: str) -> list[cst.Name]:
     """The :class:`~libcst.Name` nodes under ``node`` that may refer to the module-level
-    ``name``: not attribute names (``os.environ``), keyword names (``f(app=...)``), nor names
-    inside a function or lambda with a parameter of that name (``def Mw(app): ...``), which
-    shadows it."""
-    if isinstance(node, cst.Name):
-        if node.value == name:
-            yield node
-        return
-    if isinstance(node, cst.Attribute):
-        yield from global_references(node.value, name)
-        return
-    if isinstance(node, cst.Arg):
-        yield from global_references(node.value, name)
-        return
-    if isinstance(node, (cst.FunctionDef, cst.Lambda)):
-        params = node.params
-        all_params = [
-            *params.posonly_params,
-            *params.params,
-            *params.kwonly_params,
-            *(p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)),
-        ]
-        if any(p.name.value == name for p in all_params) or (
-            isinstance(node, cst.FunctionDef) and _binds_locally(node, name)
-        ):
-            # only what is evaluated outside the function: decorators and defaults
-            outside: list[cst.CSTNode] = [p.default for p in all_params if p.default is not None]
-            if isinstance(node, cst.FunctionDef):
-                outside += [d.decorator for d in node.decorators]
-            for part in outside:
-                yield from global_references(part, name)
-            return
-    for child in node.children:
-        yield from global_references(child, name)
+    ``name``, in source order: not attribute names (``os.environ``), keyword names
+    (``f(app=...)``), nor names inside a function or lambda with a parameter of that name
+    (``def Mw(app): ...``) or a local variable of it, which shadows it."""
+    found: list[cst.Name] = []
+    stack: list[cst.CSTNode] = [node]
+    while stack:
+        current = stack.pop()
+        # exact types: isinstance() on libcst's ABCs runs Python code
+        if type(current) is cst.Name:
+            if current.value == name:
+                found.append(current)
+        elif type(current) is cst.Attribute or type(current) is cst.Arg:
+            stack.append(current.value)
+        elif type(current) is cst.FunctionDef or type(current) is cst.Lambda:
+            found.extend(_references_in_function(current, name))
+        else:
+            stack.extend(reversed(children_of(current)))
+    return found
+
+
+def _references_in_function(func: cst.FunctionDef | cst.Lambda, name: str) -> list[cst.Name]:
+    """:func:`global_references` under a function or lambda: only in what is evaluated
+    outside it (decorators and defaults) when it shadows ``name``."""
+    params = func.params
+    all_params = [
+        *params.posonly_params,
+        *params.params,
+        *params.kwonly_params,
+        *(p for p in (params.star_arg, params.star_kwarg) if isinstance(p, cst.Param)),
+    ]
+    if not any(p.name.value == name for p in all_params):
+        inside = [ref for child in children_of(func) for ref in global_references(child, name)]
+        # walking the body for its bindings costs as much as the search: only where it counts
+        if not inside or not (isinstance(func, cst.FunctionDef) and _binds_locally(func, name)):
+            return inside
+    outside: list[cst.CSTNode] = [p.default for p in all_params if p.default is not None]
+    if isinstance(func, cst.FunctionDef):
+        outside = [d.decorator for d in func.decorators] + outside
+    return [ref for part in outside for ref in global_references(part, name)]
 
 
 def _binds_locally(func: cst.FunctionDef, name: str) -> bool:
