@@ -45,6 +45,7 @@ def forget_trees() -> None:
     _TEXTS.clear()
     _READ_ONLY_HELPERS.clear()
     _BINDINGS.clear()
+    prefilter.forget_tree()
 
 
 def children_of(node: cst.CSTNode) -> Sequence[cst.CSTNode]:

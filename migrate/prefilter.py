@@ -488,7 +488,7 @@ def _wsgi_params(func: ast.FunctionDef) -> list[str] | None:
 def _calls(func: ast.AST) -> Iterator[ast.Call]:
     """The calls of two or more positional arguments in ``func`` (``start_response(status,
     headers)``, ``app(environ, start)``: a WSGI call always has two)."""
-    for node in ast.walk(func):
+    for node in walk_ast(func):
         if isinstance(node, ast.Call) and _positional_count(node) >= 2:
             yield node
 
@@ -536,7 +536,7 @@ def _is_wsgi_callable(func: ast.FunctionDef, enclosing_params: frozenset[str]) -
     callables = set(_positional_params(func)[:2])
     shows_http = calls_a_parameter = hands_both_on = False
     discarded: set[int] = set()  # calls whose result is dropped (met before them: BFS)
-    for node in ast.walk(func):
+    for node in walk_ast(func):
         if isinstance(node, ast.Expr):
             discarded.add(id(node.value))
         elif isinstance(node, ast.Call):
@@ -574,7 +574,7 @@ def _is_middleware_class(node: ast.ClassDef) -> bool:
         return False
     # what the app returns is handed on or read: a wrapper of a signal handler or a
     # callback (``self.handler(signum, frame)``) drops it
-    discarded = {id(n.value) for n in ast.walk(call) if isinstance(n, ast.Expr)}
+    discarded = {id(n.value) for n in walk_ast(call) if isinstance(n, ast.Expr)}
     return any(
         _first_arg_is(c, params[0]) and isinstance(c.func, ast.Attribute) and id(c) not in discarded
         for c in _calls(call)
@@ -602,6 +602,37 @@ def _shape_of_module(tree: ast.Module) -> int:
         if found == _CALLABLE:
             break
     return found
+
+
+#: The nodes of the last module walked whole (see walk_ast): the scan of a file walks its
+#: tree several times (imports, calls, tables, shapes).
+_MODULE_NODES: list[tuple[ast.AST, list[ast.AST]]] = []
+
+
+def walk_ast(root: ast.AST) -> list[ast.AST]:
+    """``root`` and every node under it, in the order of :func:`ast.walk` (breadth first),
+    in half its time; a whole module's are remembered until another module is walked."""
+    if _MODULE_NODES and _MODULE_NODES[0][0] is root:
+        return _MODULE_NODES[0][1]
+    found = [root]
+    append = found.append
+    for node in found:  # it grows as it is read
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        append(item)
+            elif isinstance(value, ast.AST):
+                append(value)
+    if isinstance(root, ast.Module):
+        _MODULE_NODES[:] = [(root, found)]
+    return found
+
+
+def forget_tree() -> None:
+    """Drop the nodes remembered by :func:`walk_ast`."""
+    _MODULE_NODES.clear()
 
 
 _BLOCKS = ("body", "orelse", "finalbody", "handlers", "cases")
@@ -660,7 +691,7 @@ def _is_iterable_response_class(node: ast.ClassDef) -> bool:
     start_response = params[1]
     stored_as = {
         target.attr
-        for stmt in ast.walk(init)
+        for stmt in walk_ast(init)
         if isinstance(stmt, ast.Assign)
         and isinstance(stmt.value, ast.Name)
         and stmt.value.id == start_response

@@ -238,7 +238,7 @@ def _module_bindings(tree: ast.Module, source: str) -> dict[str, int]:
 
     def bind_stores(nodes: Iterable[ast.AST | None]) -> None:
         for node in nodes:
-            for sub in ast.walk(node) if node is not None else ():
+            for sub in prefilter.walk_ast(node) if node is not None else ():
                 if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
                     bind(sub.id)
 
@@ -267,7 +267,7 @@ def _module_bindings(tree: ast.Module, source: str) -> dict[str, int]:
             if isinstance(stmt, ast.ExceptHandler) and stmt.name:
                 bind(stmt.name)
             if isinstance(stmt, ast.match_case):
-                for sub in ast.walk(stmt.pattern):
+                for sub in prefilter.walk_ast(stmt.pattern):
                     name = getattr(sub, "name", None)
                     if isinstance(name, str):
                         bind(name)  # `case Point(x=a) as name` / `case [*rest]`
@@ -838,7 +838,7 @@ Imported = Mapping[str, tuple[str, str | None]]  # local name -> (module_ref, na
 
 def _import_bindings(tree: ast.Module) -> dict[str, tuple[str, str | None]]:
     imported: dict[str, tuple[str, str | None]] = {}
-    for node in ast.walk(tree):
+    for node in prefilter.walk_ast(tree):
         if isinstance(node, ast.ImportFrom):
             module_ref = "." * node.level + (node.module or "")
             for alias in node.names:
@@ -861,7 +861,7 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[Delegation]:
     tables it imports (``for pattern, view in urlpatterns`` after ``from urls import
     urlpatterns``: a :data:`TABLE` delegation, see :func:`table_delegations`)."""
     dispatchers: list[ast.AST] = []
-    for func in ast.walk(tree):
+    for func in prefilter.walk_ast(tree):
         if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         params = [p for p in _positional(func) if p not in ("self", "cls")][:2]
@@ -872,7 +872,7 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[Delegation]:
             if (target := _imported_target(wrapper, imported)) is not None:
                 yield target
         made: dict[str, tuple[str, str]] | None = None
-        for call in ast.walk(func):
+        for call in prefilter.walk_ast(func):
             if not isinstance(call, ast.Call):
                 continue
             handed = [getattr(a, "id", None) for a in call.args]
@@ -900,7 +900,7 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[Delegation]:
             argument
             for stmt in tree.body
             if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            for call in ast.walk(stmt)
+            for call in prefilter.walk_ast(stmt)
             if isinstance(call, ast.Call)
             and isinstance(call.func, ast.Name)
             and call.func.id in dispatching_classes
@@ -922,8 +922,8 @@ def _imported_tables(
     the arguments of the module-level calls): ``urlpatterns``, ``urls.ROUTES``, the tables a
     dispatcher may look handlers up in."""
     for root in roots:
-        called = {id(node.func) for node in ast.walk(root) if isinstance(node, ast.Call)}
-        for node in ast.walk(root):
+        called = {id(node.func) for node in prefilter.walk_ast(root) if isinstance(node, ast.Call)}
+        for node in prefilter.walk_ast(root):
             if (
                 isinstance(node, (ast.Name, ast.Attribute))
                 and isinstance(getattr(node, "ctx", None), ast.Load)
@@ -950,7 +950,7 @@ def table_delegations(tree: ast.Module, names: Iterable[str]) -> frozenset[Deleg
 def _imported_in_tables(roots: Iterable[ast.AST], imported: Imported) -> Iterator[tuple[str, str]]:
     """The imported functions in the dicts, lists, tuples and sets under ``roots``."""
     for root in roots:
-        for node in ast.walk(root):
+        for node in prefilter.walk_ast(root):
             if isinstance(node, ast.Dict):
                 items: list[ast.expr] = [v for v in node.values if v is not None]
             elif isinstance(node, (ast.List, ast.Tuple, ast.Set)):
@@ -966,7 +966,7 @@ def _made_by_imported(
     """The local names of ``func`` bound to what an imported callable returns (``app =
     make_app()``): that callable, which makes what the name holds."""
     made: dict[str, tuple[str, str]] = {}
-    for stmt in ast.walk(func):
+    for stmt in prefilter.walk_ast(func):
         if (
             isinstance(stmt, ast.Assign)
             and len(stmt.targets) == 1
@@ -984,7 +984,7 @@ def _called_with_two_arguments(tree: ast.Module, imported: Imported) -> Iterator
     which makes middleware with an option, is no such call."""
     defined: set[str] = set()
     calls: list[ast.Call] = []
-    for node in ast.walk(tree):
+    for node in prefilter.walk_ast(tree):
         if isinstance(node, ast.FunctionDef):
             defined.add(node.name)
         elif isinstance(node, ast.Call) and len(node.args) == 2 and not node.keywords:
@@ -1024,7 +1024,7 @@ def _handed_to_consumers(tree: ast.Module, imported: Imported) -> Iterator[tuple
             for name in stmt.targets:
                 if isinstance(name, ast.Name):
                     bound[name.id] = stmt.value
-    for call in ast.walk(tree):
+    for call in prefilter.walk_ast(tree):
         if (
             isinstance(call, ast.Call)
             and call.args
@@ -1142,7 +1142,7 @@ def _calls_wsgi_way(cls: ast.ClassDef) -> bool:
             and isinstance(call.func.value.func, ast.Name)
             and call.func.value.func.id == "super"
             and len(call.args) >= 2
-            for call in ast.walk(method)
+            for call in prefilter.walk_ast(method)
         ):
             return True
     return False

@@ -49,7 +49,7 @@ from typing import Any, Literal, TypeVar
 import libcst as cst
 from libcst.metadata import MetadataWrapper
 
-from migrate import analysis
+from migrate import analysis, prefilter
 from migrate import cache as cache_module
 from migrate import rules as registry
 from migrate.cache import ResultCache
@@ -802,7 +802,7 @@ def _imported_names(tree: ast.Module) -> frozenset[str]:
     """Every name in the module's import statements: ``from pkg.http import respond`` gives
     pkg, http and respond (any of them may be a module of the run)."""
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in prefilter.walk_ast(tree):
         if isinstance(node, ast.ImportFrom):
             names.update((node.module or "").split("."))
             names.update(alias.name for alias in node.names)

@@ -391,7 +391,7 @@ class ServerRule(Rule):
         if not prefilter.imports_any(tree, source, SERVER_PACKAGES):
             return False
         spellings = set(_SERVER_FUNCTIONS)
-        for node in ast.walk(tree):
+        for node in prefilter.walk_ast(tree):
             if isinstance(node, ast.ImportFrom):
                 spellings.update(
                     alias.asname
@@ -400,7 +400,7 @@ class ServerRule(Rule):
                 )
         return any(
             isinstance(node, ast.Call) and _ast_called_name(node.func) in spellings
-            for node in ast.walk(tree)
+            for node in prefilter.walk_ast(tree)
         )
 
     @contextmanager
