@@ -1,4 +1,5 @@
-"""The children of a libcst node, in source order, for a fraction of what libcst charges.
+"""The children of a libcst node, in source order, for a fraction of what libcst charges; and
+:class:`TreeIndex`, the parents and the source order of a tree's nodes, built on them.
 
 ``CSTNode.children`` runs a visitor over the node and builds a copy of it (a dataclass
 construction and validation) on every call; the analyses ask for children millions of times
@@ -81,3 +82,52 @@ def _field_names(kind: type[cst.CSTNode]) -> list[str]:
     return (
         [field.name for field in dataclasses.fields(kind)] if dataclasses.is_dataclass(kind) else []
     )
+
+
+class TreeIndex:
+    """The parent and the place in source order of every node of a tree, from one walk.
+
+    What the rules need of libcst's ParentNodeProvider and PositionProvider when they only
+    ask which node holds which and which comes first: those providers visit the whole tree
+    with libcst's visitor (a third of a second on a module of 800 lines, most of what the
+    ``server`` rule took on it), this walk a tenth of that.
+    """
+
+    def __init__(self, root: cst.CSTNode) -> None:
+        self.root = root
+        self._parents: dict[int, cst.CSTNode] = {}
+        #: id -> (number in pre-order, number of its last descendant)
+        self._spans: dict[int, tuple[int, int]] = {}
+        starts: dict[int, int] = {}
+        number = 0
+        stack: list[tuple[cst.CSTNode, bool]] = [(root, False)]
+        while stack:
+            node, done = stack.pop()
+            if done:
+                self._spans[id(node)] = (starts[id(node)], number - 1)
+                continue
+            starts[id(node)] = number
+            number += 1
+            stack.append((node, True))
+            for child in reversed(children(node)):
+                self._parents[id(child)] = node
+                stack.append((child, False))
+
+    def parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
+        """The node holding ``node`` (None for the root, or a node not in the tree)."""
+        return self._parents.get(id(node))
+
+    def order(self, node: cst.CSTNode) -> int:
+        """A number growing in source order (an ancestor's is below its descendants'); -1
+        for a node not in the tree."""
+        return self._spans.get(id(node), (-1, -1))[0]
+
+    def contains(self, outer: cst.CSTNode, inner: cst.CSTNode) -> bool:
+        """``inner`` is ``outer`` or under it."""
+        span, within = self._spans.get(id(outer)), self._spans.get(id(inner))
+        return span is not None and within is not None and span[0] <= within[0] <= span[1]
+
+    def after(self, node: cst.CSTNode, other: cst.CSTNode) -> bool:
+        """``node`` starts after the end of ``other``."""
+        span, before = self._spans.get(id(node)), self._spans.get(id(other))
+        return span is not None and before is not None and span[0] > before[1]

@@ -42,11 +42,8 @@ import libcst as cst
 from libcst.metadata import (
     Assignment,
     BaseAssignment,
-    CodeRange,
     GlobalScope,
     MetadataWrapper,
-    ParentNodeProvider,
-    PositionProvider,
     ScopeProvider,
 )
 
@@ -350,13 +347,6 @@ def _leading(stmt: cst.BaseStatement) -> Sequence[cst.EmptyLine]:
     return lines
 
 
-def _contains(outer: CodeRange, inner: CodeRange) -> bool:
-    return (outer.start.line, outer.start.column) <= (inner.start.line, inner.start.column) and (
-        inner.end.line,
-        inner.end.column,
-    ) <= (outer.end.line, outer.end.column)
-
-
 #: The words every use of the servers the rule rewrites has in its imports or calls.
 SERVER_WORDS = ("make_server", "run_simple", "waitress")
 #: The packages their imports name.
@@ -372,11 +362,9 @@ class ServerRule(Rule):
         "become uvicorn.run(...) on the same host and port."
     )
 
-    METADATA_DEPENDENCIES = (  # type: ignore[assignment]  # the base declares none
-        PositionProvider,
-        ParentNodeProvider,
-        ScopeProvider,
-    )
+    # Parents and source order come from a TreeIndex: libcst's providers of them cost more
+    # than the scopes.
+    METADATA_DEPENDENCIES = (ScopeProvider,)  # type: ignore[assignment]  # the base declares none
 
     @classmethod
     def might_apply(cls, source: str) -> bool:
@@ -419,7 +407,7 @@ class ServerRule(Rule):
     def visit_Module(self, node: cst.Module) -> None:
         self._module = node
         self._plan = _Plan()
-        self._main_guards = []
+        self._main_guards: list[cst.CSTNode] = []
         collector = _CallCollector()
         node.visit(collector)
         calls = _may_call_a_server(node, collector.calls)
@@ -428,9 +416,7 @@ class ServerRule(Rule):
         # the module itself, not a copy: the plan is keyed by its nodes
         wrapper = MetadataWrapper(node, unsafe_skip_copy=True)
         self.metadata = wrapper.resolve_many(self.get_inherited_dependencies())
-        self._main_guards = [
-            self.get_metadata(PositionProvider, stmt) for stmt in node.body if _is_main_guard(stmt)
-        ]
+        self._main_guards = [stmt for stmt in node.body if _is_main_guard(stmt)]
         for call in calls:
             kind = self._kind_of(call)
             if kind is None:
@@ -467,8 +453,7 @@ class ServerRule(Rule):
         return {q.name for q in scope.get_qualified_names_for(node)}
 
     def _parent(self, node: cst.CSTNode) -> cst.CSTNode | None:
-        parent: cst.CSTNode | None = self.get_metadata(ParentNodeProvider, node, None)
-        return parent
+        return self.tree_index().parent(node)
 
     def _statement_of(self, node: cst.CSTNode) -> cst.CSTNode | None:
         current: cst.CSTNode | None = node
@@ -622,8 +607,9 @@ class ServerRule(Rule):
                     f"`{app.value}` is a local name here, so it may still be a WSGI app: "
                     "make sure it is ASGI"
                 )
-            where = self.get_metadata(PositionProvider, assignment.node, None)
-            if where is not None and any(_contains(g, where) for g in self._main_guards):
+            if any(
+                self.tree_index().contains(guard, assignment.node) for guard in self._main_guards
+            ):
                 return (
                     f"`{app.value}` is built in the `__main__` block, so it may still be a WSGI "
                     "app: make sure it is ASGI"
@@ -768,16 +754,13 @@ class ServerRule(Rule):
         if all(isinstance(a.scope, GlobalScope) for a in assignments):
             # a module-level name holds what it was bound to last: ``app = WsgiToAsgi(app)``
             # after ``def app(environ, start_response)``
-            last = max(assignments, key=self._line_of_binding)
+            last = max(assignments, key=self._place_of_binding)
             return self._binds_asgi(last, app.value)
         return all(self._binds_asgi(a, app.value) for a in assignments)
 
-    def _line_of_binding(self, assignment: BaseAssignment) -> int:
+    def _place_of_binding(self, assignment: BaseAssignment) -> int:
         node = getattr(assignment, "node", None)
-        if not isinstance(node, cst.CSTNode):
-            return 0
-        where = self.get_metadata(PositionProvider, node, None)
-        return where.start.line if where is not None else 0
+        return self.tree_index().order(node) if isinstance(node, cst.CSTNode) else -1
 
     def _binds_asgi(self, assignment: BaseAssignment, name: str) -> bool:
         if not isinstance(assignment, Assignment):
@@ -893,7 +876,6 @@ class ServerRule(Rule):
         if scope is None or len(scope.assignments[name.value]) != 1:
             raise self._used_otherwise(f"`{name.value}`")
         (assignment,) = scope.assignments[name.value]
-        owner_range = self.get_metadata(PositionProvider, owner)
         serve: cst.Call | None = None
         closes: list[cst.CSTNode] = []
         for access in assignment.references:
@@ -909,13 +891,9 @@ class ServerRule(Rule):
                 and self.get_metadata(ScopeProvider, ref, None) is scope
             ):
                 raise self._used_otherwise(f"`{name.value}`")
-            where = self.get_metadata(PositionProvider, outer)
             if attr.attr.value == "serve_forever" and serve is None:
-                after = (where.start.line, where.start.column) > (
-                    owner_range.end.line,
-                    owner_range.end.column,
-                )
-                inside = _contains(owner_range, where)
+                after = self.tree_index().after(outer, owner)
+                inside = self.tree_index().contains(owner, outer)
                 if (isinstance(owner, cst.With) and not inside) or (
                     not isinstance(owner, cst.With) and not after
                 ):

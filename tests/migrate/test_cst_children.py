@@ -11,6 +11,7 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
+from libcst.metadata import MetadataWrapper, ParentNodeProvider, PositionProvider
 
 from migrate import cst_children
 
@@ -157,3 +158,36 @@ def test_this_projects_own_code() -> None:
     root = Path(__file__).resolve().parents[2]
     for path in sorted((root / "migrate").rglob("*.py")):
         assert_same_children(cst.parse_module(path.read_bytes()))
+
+
+def test_tree_index_agrees_with_libcsts_parents_and_positions() -> None:
+    module = cst.parse_module(EVERY_KIND_OF_SYNTAX)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    parents = wrapper.resolve(ParentNodeProvider)
+    positions = wrapper.resolve(PositionProvider)
+    index = cst_children.TreeIndex(module)
+    statements = [n for n in positions if isinstance(n, cst.BaseStatement)]
+    assert len(statements) > 50
+    for node, parent in parents.items():
+        assert index.parent(node) is parent
+    assert index.parent(module) is None
+    for outer in statements:
+        for inner in statements:
+            start, end = positions[outer].start, positions[outer].end
+            where = positions[inner].start
+            # statements do not share a start: source order, containment and "after" by
+            # position are what the index says
+            assert (index.order(outer) < index.order(inner)) == (
+                (start.line, start.column) < (where.line, where.column)
+            )
+            inside = (start.line, start.column) <= (where.line, where.column) and (
+                positions[inner].end.line,
+                positions[inner].end.column,
+            ) <= (end.line, end.column)
+            assert index.contains(outer, inner) == inside
+            assert index.after(inner, outer) == (
+                (where.line, where.column) > (end.line, end.column)
+            )
+    stranger = cst.Name("elsewhere")
+    assert index.parent(stranger) is None and index.order(stranger) == -1
+    assert not index.contains(module, stranger) and not index.after(stranger, module)
