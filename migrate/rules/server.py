@@ -48,7 +48,7 @@ from libcst.metadata import (
 )
 
 from migrate import prefilter
-from migrate.analysis import called_name, dotted_name, import_statements, returned_name
+from migrate.analysis import called_name, dotted_name, import_statements, returned_name, walk
 from migrate.cst_helpers import add_imports, has_marker, with_marker
 from migrate.rules.base import Rule, marker_comment
 
@@ -124,6 +124,11 @@ def _ast_called_name(func: ast.expr) -> str | None:
     return None
 
 
+def calls_in(node: cst.CSTNode) -> list[cst.Call]:
+    """Every call under ``node``, in source order."""
+    return [n for n in walk(node) if type(n) is cst.Call]
+
+
 def _may_call_a_server(module: cst.Module, calls: Sequence[cst.Call]) -> list[cst.Call]:
     """The calls that may be of a server function, by the name called: a superset of what
     the qualified names find (an import can rename the function, nothing else can: a name
@@ -139,15 +144,6 @@ def _may_call_a_server(module: cst.Module, calls: Sequence[cst.Call]) -> list[cs
                 and called_name(alias.name) in _SERVER_FUNCTIONS
             )
     return [call for call in calls if called_name(call.func) in spellings]
-
-
-class _CallCollector(cst.CSTVisitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[cst.Call] = []
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(node)
 
 
 class _NameCollector(cst.CSTVisitor):
@@ -408,9 +404,7 @@ class ServerRule(Rule):
         self._module = node
         self._plan = _Plan()
         self._main_guards: list[cst.CSTNode] = []
-        collector = _CallCollector()
-        node.visit(collector)
-        calls = _may_call_a_server(node, collector.calls)
+        calls = _may_call_a_server(node, calls_in(node))
         if not calls:
             return
         # the module itself, not a copy: the plan is keyed by its nodes
