@@ -55,11 +55,15 @@ _LETTER_ESCAPE = r"\\(?:[xuUN0-7]|\n)"
 # A (header, value) pair: its first item a string that may hold a header name (see
 # is_header_name): a word then a hyphen ("Content-Type"), a capitalised word ("Location"), or
 # what the text alone cannot tell: an escape, or a word joined to the next string ("x" "-y").
-_HEADERS_TEXT = re.compile(
-    r"""[,(\[](?:\s|#[^\n]*(?:\n|$))*\((?:\s|#[^\n]*(?:\n|$))*[uUrR]?["']{1,3}"""
+_PAIR_TEXT = (
+    r"""\((?:\s|#[^\n]*(?:\n|$))*[uUrR]?["']{1,3}"""
     rf"""(?:[A-Za-z][A-Za-z0-9]*(?:-|{_LETTER_ESCAPE}|["'](?:\s|#[^\n]*\n)*[uUrR]?["'])"""
     rf"""|[A-Z][a-z]*["']|{_LETTER_ESCAPE})"""
 )
+_HEADERS_TEXT = re.compile(r"""[,(\[](?:\s|#[^\n]*(?:\n|$))*""" + _PAIR_TEXT)
+#: The pair alone (found much faster, as the engine looks for its "(" first): every match
+#: of _HEADERS_TEXT holds one.
+_HEADER_PAIR = re.compile(_PAIR_TEXT)
 # "def name(" and its parameter text up to the first ")" (a default like "x=f()" cuts it short,
 # which _parameter_names notices)
 _DEF_PARAMS = re.compile(r"def\s+(\w+)\s*\(([^)]*)")  # no \b first: a plain "def" is found faster
@@ -106,7 +110,11 @@ class _Text:
 
     def shows_http(self) -> bool:
         if self._shows_http is None:
-            self._shows_http = self.quoted()[0] or bool(_HEADERS_TEXT.search(self.source))
+            self._shows_http = self.quoted()[0] or (
+                # most files have no pair at all
+                _HEADER_PAIR.search(self.source) is not None
+                and _HEADERS_TEXT.search(self.source) is not None
+            )
         return self._shows_http
 
     def parameters(self) -> tuple[set[str], set[str]]:
@@ -315,9 +323,8 @@ def _may_hold_wsgi_callable(text: _Text) -> bool:
             re.search(rf"[(,]\s*(?:{_alternatives(names)})\s*,\s*{_STATUS_NUMBER}", source)
             is not None
         )
-    # a parameter called by its plain name (not an attribute: ``.name(``); no \b first, where
-    # the regex engine would try every position
-    if re.search(rf"(?<![\w.])(?:{_alternatives(names)})\s*\({_FIRST_ARGUMENT}[,*(]", source):
+    # a parameter called by its plain name (not an attribute: ``.name(``)
+    if _called_by_plain_name(source, names):
         return True
     # start_response handed on, not merely named in a parameter list: to a sub-app with
     # the environ (``return sub(environ, start_response)``)...
@@ -342,6 +349,21 @@ def _may_hold_wsgi_callable(text: _Text) -> bool:
         call = _enclosing_call(source, match.start() + 1)
         if call is None or _STATUS_IN_CALL.search(call):
             return True
+    return False
+
+
+def _called_by_plain_name(source: str, names: Iterable[str]) -> bool:
+    """One of ``names`` is called with two arguments or more: ``name(x, ...``, not
+    ``obj.name(`` nor ``other_name(``. The regex starts at the names, which the engine finds
+    fast; what stands before one is looked at here (a lookbehind first would make the
+    engine try every position of the text)."""
+    call = re.compile(rf"(?:{_alternatives(names)})\s*\({_FIRST_ARGUMENT}[,*(]")
+    position = 0
+    while (match := call.search(source, position)) is not None:
+        start = match.start()
+        if start == 0 or not (source[start - 1].isalnum() or source[start - 1] in "_."):
+            return True
+        position = start + 1  # a match may start inside this one
     return False
 
 

@@ -761,22 +761,21 @@ WSGIREF_HANDLERS = frozenset(
 
 #: Text some module using an app of another module the WSGI way must hold (see
 #: :func:`may_use_wsgi_apps`): each of :data:`WSGI_CONSUMERS` and wsgiref's handlers is
-#: spelled with one of these, in its import or where it is called.
-_WSGI_USE_WORDS = (
+#: spelled with one of these, in its import or where it is called. The first ones are found
+#: only in a text holding one of :data:`_WSGI_MIDDLEWARE_WORDS`, which is looked for first.
+_WSGI_WORDS = ("wsgiref", "WsgiToAsgi", "WSGIMiddleware", "wsgi_app")  # Flask's app.wsgi_app
+_OTHER_WSGI_USE_WORDS = (
     "werkzeug",
-    "wsgiref",
     "TestApp",
-    "WsgiToAsgi",
-    "WSGIMiddleware",
     "start_response",
     "super().__call__",  # a subclass of an app class, calling it the WSGI way
-    "wsgi_app",  # Flask's app.wsgi_app = Mw(app.wsgi_app)
 )
 
 
 #: Words in the name or the module of most WSGI middleware (``SentryWsgiMiddleware`` from
-#: ``sentry_sdk.integrations.wsgi``, newrelic's ``WSGIApplicationWrapper``, ``WhiteNoise``).
-_WSGI_MIDDLEWARE_WORDS = ("wsgi", "Wsgi", "WSGI", "WhiteNoise")
+#: ``sentry_sdk.integrations.wsgi``, newrelic's ``WSGIApplicationWrapper``), and in those of
+#: :data:`_WSGI_WORDS`.
+_WSGI_MIDDLEWARE_WORDS = ("wsgi", "Wsgi", "WSGI")
 #: ``application = Mw(app`` at module level: a call given a name first, bound to a name.
 _MODULE_LEVEL_WRAP = re.compile(
     r"(?m)^[A-Za-z_]\w*\s*=\s*[A-Za-z_][\w.]*\(\s*(?!__)[A-Za-z_]\w*\s*[,)]"
@@ -789,10 +788,14 @@ def may_use_wsgi_apps(source: str) -> bool:
     call one the WSGI way with its own ``start_response``, or wrap one in WSGI middleware
     at module level? A module whose second parameter has another name passes only if the
     rules look at it (a sign of HTTP)."""
-    return "import" in source and (
-        prefilter.has_any(source, _WSGI_USE_WORDS)
+    if "import" not in source:
+        return False
+    wsgi = prefilter.has_any(source, _WSGI_MIDDLEWARE_WORDS)
+    return (
+        (wsgi and prefilter.has_any(source, _WSGI_WORDS))
+        or prefilter.has_any(source, _OTHER_WSGI_USE_WORDS)
         or (
-            prefilter.has_any(source, _WSGI_MIDDLEWARE_WORDS)
+            (wsgi or prefilter.has_any(source, ("WhiteNoise",)))
             and _MODULE_LEVEL_WRAP.search(source) is not None
         )
     )

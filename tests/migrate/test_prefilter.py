@@ -426,3 +426,19 @@ def test_a_helper_handing_on_its_first_parameter_with_a_status_passes_the_text_s
         'HEADERS = [("Content-Type", "text/html")]\n'
     )
     assert may_hold_wsgi_callable(source)
+
+
+@pytest.mark.parametrize(
+    "text, called",
+    [
+        ("respond('200 OK', headers)", True),
+        ("    return respond(status, [])", True),
+        ("self.respond('200 OK', headers)", False),  # a method of something else
+        ("my_respond('200 OK', headers)", False),  # another name ending the same
+        ("respond('200 OK')", False),  # one argument: not start_response
+        # the first match (ba, after an x) is no call of a name; one starts inside it
+        ("xba(a(1, 2)", True),
+    ],
+)
+def test_a_parameter_called_by_its_plain_name(text: str, called: bool) -> None:
+    assert prefilter._called_by_plain_name(text, ["respond", "a", "ba"]) is called
