@@ -14,8 +14,8 @@ is tried again on the next run.
 
 Every entry also depends on the code doing the work. The cache file's name is a
 fingerprint of: this package's own source files, the selected rules (and the source files
-of rules from elsewhere), the per-file time limit, the Python version and the roots of the
-run. Changing any of them starts a fresh cache, never a stale answer.
+of rules from elsewhere), the per-file time limit, the versions of Python and libcst and the
+roots of the run. Changing any of them starts a fresh cache, never a stale answer.
 
 The cache lives outside the project (``$WSGI2ASGI_CACHE_DIR``, else
 ``$XDG_CACHE_HOME/wsgi2asgi``, else ``~/.cache/wsgi2asgi``): a dry run writes nothing into
@@ -56,12 +56,24 @@ def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def libcst_version() -> str:
+    """The version of libcst, whose parser and code generation every result goes through."""
+    try:
+        from libcst._version import __version__  # free: libcst is imported already
+    except ImportError:  # laid out otherwise: its distribution's metadata says it
+        import importlib.metadata
+
+        return importlib.metadata.version("libcst")
+    return str(__version__)
+
+
 def fingerprint(
     rule_modules: Iterable[Path], settings: Sequence[str], roots: Sequence[Path]
 ) -> str:
     """What every entry depends on besides the file itself (see the module docstring)."""
     digest = hashlib.blake2b(digest_size=16)
-    for part in (f"format {FORMAT}", sys.version, *settings, *(str(r) for r in roots)):
+    parts = (f"format {FORMAT}", sys.version, f"libcst {libcst_version()}", *settings)
+    for part in (*parts, *(str(r) for r in roots)):
         digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
     sources = {*PACKAGE_DIR.rglob("*.py"), *rule_modules}
     for source in sorted(sources):

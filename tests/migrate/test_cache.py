@@ -3,6 +3,7 @@ redoing the work, and anything that could change a result makes it work again.""
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import time
@@ -128,6 +129,15 @@ def test_the_fingerprint_covers_rules_settings_code_and_roots(tmp_path: Path) ->
     )
     rule_file.write_text("# version 2\n")
     assert base != cache_module.fingerprint([rule_file], ["rule a", "timeout 120"], [tmp_path])
+
+
+def test_the_fingerprint_covers_the_libcst_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cache_module.libcst_version() == importlib.metadata.version("libcst")
+    before = cache_module.fingerprint([], ["rule a"], [tmp_path])
+    monkeypatch.setattr(cache_module, "libcst_version", lambda: "99.0")
+    assert cache_module.fingerprint([], ["rule a"], [tmp_path]) != before
 
 
 def test_the_index_key_does_not_depend_on_set_order() -> None:
