@@ -409,7 +409,10 @@ def _run_rules(
             rule = rule_class(
                 dataclasses.replace(context, source=current, original_line=original_line)
             )
-            code = wrapper.visit(rule).code
+            transformed = wrapper.visit(rule)
+            # a rule with nothing to do hands its module back as it got it: that is the text
+            # it was parsed from (libcst's round trip is exact), without a code generation
+            code = current if transformed is wrapper.module else transformed.code
         except Exception as exc:
             if _caused_by_timeout(exc):  # libcst's own cleanup can turn our timeout into a KeyError
                 raise FileTimeout from exc

@@ -109,6 +109,17 @@ class _Plan:
     def touches(self, node: cst.CSTNode) -> bool:
         return node in self.remove_stmts or node in self.flatten or node in self.markers
 
+    def is_empty(self) -> bool:
+        return not (
+            self.replace_calls
+            or self.remove_stmts
+            or self.flatten
+            or self.drop_finally
+            or self.markers
+            or self.wrapped_apps
+            or self.asgi_wrapped
+        )
+
 
 #: The last name of each server function (``make_server``, ``run_simple``, ``serve``).
 _SERVER_FUNCTIONS = frozenset(
@@ -400,13 +411,13 @@ class ServerRule(Rule):
 
     # -- planning (on the original tree, where metadata lives) ------------------------------
 
-    def visit_Module(self, node: cst.Module) -> None:
+    def visit_Module(self, node: cst.Module) -> bool:
         self._module = node
         self._plan = _Plan()
         self._main_guards: list[cst.CSTNode] = []
         calls = _may_call_a_server(node, calls_in(node))
         if not calls:
-            return
+            return False
         # the module itself, not a copy: the plan is keyed by its nodes
         wrapper = MetadataWrapper(node, unsafe_skip_copy=True)
         self.metadata = wrapper.resolve_many(self.get_inherited_dependencies())
@@ -427,6 +438,9 @@ class ServerRule(Rule):
                     self._plan_waitress(call, stmt)
             except _Manual as problem:
                 self._keep_serving(stmt, call, kind, str(problem))
+        # the leave_ methods carry the plan out; with none, the module is left as it is,
+        # without a walk that would rebuild every node of it
+        return not self._plan.is_empty()
 
     def _kind_of(self, call: cst.Call) -> str | None:
         names = self._qualified_names(call.func)
