@@ -21,12 +21,18 @@ as uvicorn requires::
                    use_reloader=True)                          port=5000, reload=True)
 
 ``import uvicorn`` is added; ``make_server`` / ``run_simple`` / ``waitress`` imports are removed
-when nothing else uses them. Every rewrite is reported as ``converted``.
+when nothing else uses them. A rewrite serving an app the module shows to be ASGI is reported
+as ``converted``. Any other app (imported, made elsewhere, an expression, built in the
+``__main__`` block, still WSGI, from a WSGI library) is served as ``as_asgi(app)``: the
+adapter hands an ASGI app on as it is and adapts a WSGI one, so the entry point serves what it
+served before (``adapted``).
 
 Left alone with a ``# migrate[server]: ...`` marker (kind ``manual``) saying what a person must
 do: custom ``server_class``/``handler_class``, ``ssl_context``, threads/processes options, other
 server options uvicorn has no exact equivalent for, server objects used for anything but
-``serve_forever()``, and apps that are not a module-level name (so may still be WSGI). A werkzeug
+``serve_forever()``, and a reloader serving an app the module cannot show to be ASGI (uvicorn
+needs an import string there, which ``as_asgi`` cannot wrap). Where such a call serves an app
+that may be ASGI after the run, it gets it through ``adapters.as_wsgi`` (``adapted``). A werkzeug
 debugger (``use_debugger``) is converted but marked, since uvicorn has no interactive debugger.
 Already-uvicorn code and marked statements are left as they are, so the rule is idempotent.
 """
@@ -415,6 +421,8 @@ class ServerRule(Rule):
         self._module = node
         self._plan = _Plan()
         self._main_guards: list[cst.CSTNode] = []
+        #: Why the last uvicorn.run call made serves its app through as_asgi.
+        self._why_as_asgi = ""
         calls = _may_call_a_server(node, calls_in(node))
         if not calls:
             return False
@@ -601,40 +609,32 @@ class ServerRule(Rule):
         if not isinstance(app, cst.Name):
             return (
                 f"the application `{self._code(app)}` is an expression, not a module-level name, "
-                "so it may still be a WSGI app: make sure it is ASGI"
+                "so it may still be a WSGI app"
             )
         scope = self.get_metadata(ScopeProvider, app, None)
         assignments = list(scope[app.value]) if scope is not None else []
         if not assignments:
-            return f"`{app.value}` is not defined in this module: make sure it is an ASGI app"
+            return f"`{app.value}` is not defined in this module"
         for assignment in assignments:
             if not isinstance(assignment, Assignment):
-                return f"`{app.value}` is not defined in this module: make sure it is an ASGI app"
+                return f"`{app.value}` is not defined in this module"
             if not isinstance(assignment.scope, GlobalScope):
-                return (
-                    f"`{app.value}` is a local name here, so it may still be a WSGI app: "
-                    "make sure it is ASGI"
-                )
+                return f"`{app.value}` is a local name here, so it may still be a WSGI app"
             if any(
                 self.tree_index().contains(guard, assignment.node) for guard in self._main_guards
             ):
                 return (
-                    f"`{app.value}` is built in the `__main__` block, so it may still be a WSGI "
-                    "app: make sure it is ASGI"
+                    f"`{app.value}` is built in the `__main__` block, so it may still be a WSGI app"
                 )
         for assignment in assignments:
             origin = self._wsgi_library_origin(assignment)
             if origin is not None:
                 return (
                     f"`{app.value}` comes from {origin}, a WSGI library this migration does not "
-                    "rewrite, so it is still a WSGI app: make it ASGI (or wrap it in "
-                    "adapters.WsgiToAsgi)"
+                    "rewrite, so it is still a WSGI app"
                 )
         if all(self._still_wsgi(a) for a in assignments):
-            return (
-                f"`{app.value}` is still a WSGI callable: convert it to ASGI (rule "
-                "wsgi-app) or wrap it in adapters.WsgiToAsgi"
-            )
+            return f"`{app.value}` is still a WSGI callable"
         return None
 
     def _still_wsgi(self, assignment: BaseAssignment) -> bool:
@@ -688,32 +688,40 @@ class ServerRule(Rule):
 
     def _uvicorn_call(
         self,
-        app: cst.Name,
+        app: cst.BaseExpression,
         host: str,
         port: str,
         *,
         reload: str | None = None,
         extra: Sequence[str] = (),
     ) -> cst.Call:
-        """``uvicorn.run(app, ...)``; an app this module cannot show to be ASGI (imported,
-        made by a function of another module: Flask's ``create_app()``) goes through
-        ``adapters.as_asgi``, which hands an ASGI app on as it is and adapts a WSGI one."""
-        certain = self._certainly_asgi(app)
+        """``uvicorn.run(app, ...)``. An app this module cannot show to be ASGI goes through
+        ``adapters.as_asgi``, which hands an ASGI app on as it is and adapts a WSGI one: one
+        imported or made by a function of another module (Flask's ``create_app()``), one
+        from a WSGI library, one still WSGI here, one built in the ``__main__`` block."""
+        problem = self._app_problem(app)
+        certain = problem is None and isinstance(app, cst.Name) and self._certainly_asgi(app)
         if reload is not None:
-            if not certain:
+            if not (certain and isinstance(app, cst.Name)):
+                why = problem or (
+                    f"nothing here shows that `{self._code(app)}` is an ASGI app (it may still "
+                    "be WSGI)"
+                )
                 raise _Manual(
-                    f"reload needs an import string, and nothing here shows that `{app.value}` "
-                    "is an ASGI app (it may still be WSGI): make sure it is, then serve it with "
-                    f'uvicorn.run("module:{app.value}", host=..., port=..., reload=True)'
+                    f"reload needs an import string, and {why}: make sure it is ASGI, then "
+                    f'serve it with uvicorn.run("module:app", host=..., port=..., reload=True)'
                 )
             if not self.context.module_name:
                 raise _Manual("reload needs an import string but the module name is not known")
             target = f'"{self.context.module_name}:{app.value}"'
-        elif certain:
+        elif certain and isinstance(app, cst.Name):
             target = app.value
         else:
-            target = f"as_asgi({app.value})"
+            target = f"as_asgi({self._code(app)})"
             self._plan.asgi_wrapped = True
+            self._why_as_asgi = problem or (
+                f"nothing here shows that `{self._code(app)}` is an ASGI app (it is made elsewhere)"
+            )
         args = [target, f"host={host}", f"port={port}"]
         if reload is not None:
             args.append(f"reload={reload}")
@@ -729,11 +737,11 @@ class ServerRule(Rule):
             return '"0.0.0.0"'
         return self._code(host)
 
-    def _require_app(self, app: cst.BaseExpression | None, hint: str) -> cst.Name:
-        problem = self._app_problem(app)
-        if problem is not None:
-            raise _Manual(f"{problem}, then serve it with {hint}")
-        assert isinstance(app, cst.Name)
+    def _require_app(self, app: cst.BaseExpression | None, hint: str) -> cst.BaseExpression:
+        if app is None:
+            raise _Manual(
+                f"no application is passed: check the call, then serve the app with {hint}"
+            )
         return app
 
     def _convert(self, call: cst.Call, new: cst.Call, target: str, what: str) -> None:
@@ -745,9 +753,9 @@ class ServerRule(Rule):
             self.report(
                 call,
                 "adapted",
-                f"{what} now runs on uvicorn: {code}; nothing here shows that "
-                f"`{self._code(served.args[0].value)}` is an ASGI app (it is made elsewhere), so "
-                "uvicorn gets it through adapters.as_asgi, which hands an ASGI app on as it is",
+                f"{what} now runs on uvicorn: {code}; {self._why_as_asgi}: uvicorn gets it "
+                "through adapters.as_asgi, which hands an ASGI app on as it is and adapts a WSGI "
+                "one",
             )
             return
         self.report(call, "converted", f"{what} now runs on uvicorn: {code}")

@@ -350,7 +350,6 @@ UNCERTAIN_CALL_MODULE = """\
         ('run_simple("", 5000, app, threaded=True)', "threaded"),
         ("waitress.serve(app, port=8080, threads=8)", "threads"),
         ('waitress.serve(app, listen="127.0.0.1:8080 [::1]:8080")', "once per address"),
-        ('make_server("", 8000, create_app()).serve_forever()', "create_app()"),
     ],
 )
 def test_uncertain_calls_keep_their_server_and_get_the_app_through_as_wsgi(
@@ -365,10 +364,7 @@ def test_uncertain_calls_keep_their_server_and_get_the_app_through_as_wsgi(
     (change,) = result.changes
     assert change.kind == "adapted"
     assert needle in change.message and "through adapters.as_wsgi" in change.message
-    app = "create_app()" if "create_app" in call else "app"
-    wrapped = call.replace(f", {app}", f", as_wsgi({app})").replace(
-        f"serve({app},", f"serve(as_wsgi({app}),"
-    )
+    wrapped = call.replace(", app", ", as_wsgi(app)").replace("serve(app,", "serve(as_wsgi(app),")
     expected = (
         textwrap.dedent(source)
         .replace(f"    {call}", f"    # migrate[server]: {change.message}\n    {wrapped}")
@@ -381,22 +377,38 @@ def test_uncertain_calls_keep_their_server_and_get_the_app_through_as_wsgi(
 
 
 @pytest.mark.parametrize(
-    ("call", "needle"),
+    ("call", "app", "reason"),
     [
-        ('make_server("", 8000, wsgi_app).serve_forever()', "still a WSGI callable"),
-        ('make_server("", 8000, svc.wsgi_app).serve_forever()', "svc.wsgi_app"),
+        ('make_server("", 8000, wsgi_app).serve_forever()', "wsgi_app", "still a WSGI callable"),
+        (
+            'make_server("", 8000, svc.wsgi_app).serve_forever()',
+            "svc.wsgi_app",
+            "`svc.wsgi_app` is an expression",
+        ),
+        (
+            'make_server("", 8000, create_app()).serve_forever()',
+            "create_app()",
+            "`create_app()` is an expression",
+        ),
     ],
 )
-def test_calls_serving_what_stays_wsgi_only_get_a_marker(call: str, needle: str) -> None:
+def test_an_app_that_may_still_be_wsgi_is_served_by_uvicorn_through_as_asgi(
+    call: str, app: str, reason: str
+) -> None:
+    """Whatever the app is (still WSGI, or what an expression gives), uvicorn can serve it
+    through adapters.as_asgi, which adapts a WSGI app and hands an ASGI app on as it is."""
     source = UNCERTAIN_CALL_MODULE.format(call=call)
     result = run(source)
     (change,) = result.changes
-    assert change.kind == "manual"
-    assert needle in change.message
-    expected = textwrap.dedent(source).replace(
-        f"    {call}", f"    # migrate[server]: {change.message}\n    {call}"
+    assert change.kind == "adapted"
+    assert reason in change.message and "through adapters.as_asgi" in change.message
+    expected = (
+        textwrap.dedent(source)
+        .replace(f"    {call}", f'    uvicorn.run(as_asgi({app}), host="0.0.0.0", port=8000)')
+        .replace("from wsgiref.simple_server import make_server\n", "import uvicorn\n")
+        .replace("QuietHandler\n", "QuietHandler\nfrom adapters import as_asgi\n", 1)
     )
-    assert result.new_source == expected  # code left alone, imports too
+    assert result.new_source == expected
     again = run(result.new_source)
     assert again.new_source == result.new_source
     assert again.changes == []
@@ -418,7 +430,7 @@ def test_server_object_used_otherwise() -> None:
     assert 'httpd = make_server("", 8000, as_wsgi(app))' in result.new_source
 
 
-def test_app_built_in_main_block_is_not_trusted() -> None:
+def test_app_built_in_main_block_goes_through_as_asgi() -> None:
     result = run(
         """\
         from wsgiref.simple_server import make_server
@@ -431,7 +443,8 @@ def test_app_built_in_main_block_is_not_trusted() -> None:
     )
     assert [c.kind for c in result.changes] == ["adapted"]
     assert "`__main__` block" in result.changes[0].message
-    assert 'make_server("", 8000, as_wsgi(app)).serve_forever()' in result.new_source
+    assert 'uvicorn.run(as_asgi(app), host="0.0.0.0", port=8000)' in result.new_source
+    assert "make_server" not in result.new_source
 
 
 # ------------------------------------------------------------------------------ behaviour
@@ -566,11 +579,12 @@ def test_wsgi_def_rebound_to_an_asgi_wrapper_is_trusted() -> None:
         ("import flask\napp = flask.Flask(__name__)", "flask.Flask"),
     ],
 )
-def test_apps_from_wsgi_libraries_are_not_trusted(setup: str, origin: str) -> None:
+def test_apps_from_wsgi_libraries_go_through_as_asgi(setup: str, origin: str) -> None:
     result = run(f"import waitress\n{setup}\nwaitress.serve(app, port=8080)\n")
-    assert [c.kind for c in result.changes] == ["manual"]
+    assert [c.kind for c in result.changes] == ["adapted"]
     assert f"comes from {origin}" in result.changes[0].message
-    assert "waitress.serve(app, port=8080)" in result.new_source
+    assert 'uvicorn.run(as_asgi(app), host="0.0.0.0", port=8080)' in result.new_source
+    assert "waitress" not in result.new_source
 
 
 MIDDLEWARE_STACK = """\
@@ -592,14 +606,15 @@ if __name__ == "__main__":
 """
 
 
-def test_instance_of_a_still_wsgi_middleware_is_not_trusted() -> None:
+def test_instance_of_a_still_wsgi_middleware_goes_through_as_asgi() -> None:
     source = MIDDLEWARE_STACK.format(
         call="def __call__(self, environ, start_response):\n"
         "        return self.app(environ, start_response)"
     )
     result = migrate_source(source, rules=[ServerRule], relpath="svc.py")
-    assert [c.kind for c in result.changes] == ["manual"]
+    assert [c.kind for c in result.changes] == ["adapted"]
     assert "`application` is still a WSGI callable" in result.changes[0].message
+    assert 'uvicorn.run(as_asgi(application), host="0.0.0.0", port=8000)' in result.new_source
 
 
 def test_instance_of_an_asgi_middleware_is_trusted() -> None:
@@ -612,7 +627,7 @@ def test_instance_of_an_asgi_middleware_is_trusted() -> None:
     assert 'uvicorn.run(application, host="0.0.0.0", port=8000)' in result.new_source
 
 
-def test_pep3333_iterable_class_is_not_trusted() -> None:
+def test_pep3333_iterable_class_goes_through_as_asgi() -> None:
     result = run(
         """\
         import waitress
@@ -628,7 +643,8 @@ def test_pep3333_iterable_class_is_not_trusted() -> None:
         waitress.serve(App, port=8080)
         """
     )
-    assert [c.kind for c in result.changes] == ["manual"]
+    assert [c.kind for c in result.changes] == ["adapted"]
+    assert 'uvicorn.run(as_asgi(App), host="0.0.0.0", port=8080)' in result.new_source
 
 
 # --------------------------------------------------------------------------- prefilters
@@ -719,8 +735,8 @@ def test_a_server_call_serving_what_a_converted_factory_makes_keeps_working(
     tmp_path: Path, started: list[subprocess.Popen[bytes]]
 ) -> None:
     """The wsgi-app rule makes ``make_app()`` return an ASGI app; the server call serving
-    ``make_app()`` (an expression: the server rule cannot tell what it is) keeps its WSGI
-    server and gets it through adapters.as_wsgi, so ``python svc.py`` answers as before."""
+    ``make_app()`` (an expression: the server rule cannot tell what it is) becomes uvicorn,
+    which gets it through adapters.as_asgi, so ``python svc.py`` answers as before."""
     before = textwrap.dedent(
         """\
         from wsgiref.simple_server import make_server
@@ -747,7 +763,7 @@ def test_a_server_call_serving_what_a_converted_factory_makes_keeps_working(
         ("wsgi-app", "converted"),
     ]
     assert "async def app(scope, receive, send):" in result.new_source
-    assert 'make_server("127.0.0.1", 8765, as_wsgi(make_app("hi")))' in result.new_source
+    assert 'uvicorn.run(as_asgi(make_app("hi")), host="127.0.0.1", port=8765)' in result.new_source
     answers = []
     for name, source in (("before", before), ("after", result.new_source)):
         (tmp_path / name).mkdir()
@@ -802,3 +818,78 @@ def test_a_flask_app_made_by_create_app_is_served_by_uvicorn_through_as_asgi(
         answers.append((response.status_code, response.text, response.headers.get("server", "")))
     assert [a[:2] for a in answers] == [(200, "pong 1")] * 2
     assert "Werkzeug" in answers[0][2] and answers[1][2] == "uvicorn"
+
+
+STILL_WSGI_ENTRY_POINTS = {
+    # a Flask app (a WSGI library: no rule converts it) served by waitress
+    "flask app, waitress": (
+        """\
+        import waitress
+        from flask import Flask, request
+
+        app = Flask(__name__)
+
+
+        @app.route("/ping")
+        def ping():
+            return f"pong {request.args.get('x', '')}"
+
+
+        if __name__ == "__main__":
+            waitress.serve(app, listen="127.0.0.1:8765")
+        """,
+        'uvicorn.run(as_asgi(app), host="127.0.0.1", port=8765)',
+        "comes from flask.Flask",
+    ),
+    # Pyramid's hello world shape: the app is built in the __main__ block, and the server
+    # object is kept in a name until serve_forever()
+    "app built in the main block": (
+        """\
+        from wsgiref.simple_server import make_server
+
+
+        def make_wsgi_app():
+            def app(environ, start_response):
+                query = environ.get("QUERY_STRING", "").partition("=")[2]
+                start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+                return [f"pong {query}".encode()]
+
+            return app
+
+
+        if __name__ == "__main__":
+            app = make_wsgi_app()
+            server = make_server("127.0.0.1", 8765, app)
+            server.serve_forever()
+        """,
+        'uvicorn.run(as_asgi(app), host="127.0.0.1", port=8765)',
+        "built in the `__main__` block",
+    ),
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", sorted(STILL_WSGI_ENTRY_POINTS))
+def test_an_entry_point_serving_a_wsgi_app_moves_to_uvicorn_through_as_asgi(
+    name: str, tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    """An app the rules leave WSGI (or cannot vouch for) no longer keeps its entry point on
+    a WSGI server with a manual marker: uvicorn serves it through adapters.as_asgi, and
+    ``python svc.py`` answers as before."""
+    source, served, reason = STILL_WSGI_ENTRY_POINTS[name]
+    before = textwrap.dedent(source)
+    result = migrate_source(before, relpath="svc.py")
+    server_changes = [c for c in result.changes if c.rule == "server"]
+    assert [c.kind for c in server_changes] == ["adapted"]
+    assert reason in server_changes[0].message
+    assert served in result.new_source
+    answers = []
+    for where, text in (("before", before), ("after", result.new_source)):
+        (tmp_path / where).mkdir()
+        response = get_from_script(text, tmp_path / where, started, "/ping?x=1")
+        answers.append((response.status_code, response.text, response.headers["content-type"]))
+        assert (response.headers.get("server") == "uvicorn") == (where == "after")
+    assert answers[0] == answers[1]
+    assert answers[0][:2] == (200, "pong 1")
+    again = migrate_source(result.new_source, relpath="svc.py")
+    assert again.new_source == result.new_source and again.changes == []
