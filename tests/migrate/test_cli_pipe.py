@@ -106,3 +106,27 @@ def test_piped_dry_run_is_a_patch_equal_to_write(tmp_path: Path) -> None:
     again = run_migrate([".", "--check"], written, hooks)
     assert (again.returncode, again.stdout) == (0, b"")
     assert b"No files would be changed" in again.stderr
+
+
+def test_a_project_package_named_like_the_standard_librarys_does_not_break_the_tool(
+    tmp_path: Path,
+) -> None:
+    """``python3 -m migrate .`` at the root of a project that has its own ``json`` package
+    (or ``http``, ``types``...): ``python -m`` puts the current folder first on sys.path, and
+    the tool (libcst imports ``json``) must not import the project's package instead."""
+    project = tmp_path / "project"
+    (project / "json").mkdir(parents=True)
+    (project / "json" / "__init__.py").write_text("raise ImportError('the project json')\n")
+    (project / "http.py").write_text("raise ImportError('the project http')\n")
+    (project / "app.py").write_text(APP)
+    completed = subprocess.run(
+        [sys.executable, "-m", "migrate", "--check", "."],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert b"ImportError" not in completed.stderr, completed.stderr.decode()
+    assert completed.returncode == 1  # --check: app.py would change
+    assert b"3 files checked" in completed.stderr
