@@ -149,6 +149,18 @@ def _stmt(text: str) -> cst.BaseStatement:
     return cst.parse_statement(text)
 
 
+def _is_text(node: cst.BaseExpression) -> bool:
+    """A ``str`` literal (``"ok"``, an f-string): a body chunk no WSGI server sends (it
+    answers 500 before the headers go out), where ASGI servers fail after the start."""
+    if isinstance(node, cst.SimpleString):
+        return "b" not in node.prefix.lower()
+    if isinstance(node, cst.FormattedString):
+        return True
+    if isinstance(node, cst.ConcatenatedString):
+        return _is_text(node.left)
+    return False
+
+
 def _is_safe(node: cst.BaseExpression) -> bool:
     """Expressions treated as unable to raise: literals, names, attribute reads, f-strings,
     ``str()``/``range()``/``.encode()`` of those. Code the rule moves past the response
@@ -888,6 +900,8 @@ class ResponseRewriter:
         if chunk is not None:
             if state is NOT_STARTED:
                 raise Unconvertible("sends body before start_response")
+            if _is_text(chunk):
+                raise Unconvertible("sends text (str) as the body, which WSGI servers refuse (PEP 3333 wants bytes)")
             lead: Sequence[cst.EmptyLine] = stmt.leading_lines
             if isinstance(state, Pending):
                 if not _is_safe(chunk):
@@ -964,6 +978,8 @@ class ResponseRewriter:
                 )
             raise Unconvertible("returns an iterable the rule cannot see into")
         chunks = [e.value for e in value.elements]
+        if any(_is_text(c) for c in chunks):
+            raise Unconvertible("returns text (str) as the body, which WSGI servers refuse (PEP 3333 wants bytes)")
         lead = list(stmt.leading_lines)
         if isinstance(state, Pending) and not all(_is_safe(c) for c in chunks):
             name = self.fresh("body")

@@ -539,6 +539,18 @@ ADAPTED_CASES = {
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [repr(environ.get("myapp.user", "anonymous")).encode()]
     """,
+    # a Python 2 leftover (gunicorn's examples/bad.py): WSGI servers answer 500 before any
+    # header goes out; converted, the ASGI server would fail after the start
+    "text body": """
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return ["ok"]
+    """,
+    "text chunk yielded": """
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield f"path {environ['PATH_INFO']}"
+    """,
 }
 
 
