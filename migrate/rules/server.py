@@ -718,7 +718,6 @@ class ServerRule(Rule):
             target = app.value
         else:
             target = f"as_asgi({self._code(app)})"
-            self._plan.asgi_wrapped = True
             self._why_as_asgi = problem or (
                 f"nothing here shows that `{self._code(app)}` is an ASGI app (it is made elsewhere)"
             )
@@ -750,6 +749,7 @@ class ServerRule(Rule):
         code = cst.Module([]).code_for_node(new)
         served = new.args[0].value
         if isinstance(served, cst.Call) and dotted_name(served.func) == "as_asgi":
+            self._plan.asgi_wrapped = True  # the import it needs
             self.report(
                 call,
                 "adapted",
@@ -853,6 +853,15 @@ class ServerRule(Rule):
                     "make_server(...).serve_forever()",
                 )
                 return
+        if not isinstance(app, cst.Name):
+            # uvicorn.run takes the place of serve_forever(): an expression evaluated there
+            # would run after the code between the two (a name is read there as well, but
+            # evaluating it does nothing else)
+            raise _Manual(
+                f"the application `{self._code(app)}` is computed where the server is made, "
+                "before the code up to serve_forever(): bind it to a name first, then serve it "
+                f"with {hint}"
+            )
         # with make_server(...) as httpd: ... httpd.serve_forever()
         if isinstance(parent, cst.WithItem) and isinstance(stmt, cst.With):
             if (

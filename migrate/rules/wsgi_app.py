@@ -901,7 +901,9 @@ class ResponseRewriter:
             if state is NOT_STARTED:
                 raise Unconvertible("sends body before start_response")
             if _is_text(chunk):
-                raise Unconvertible("sends text (str) as the body, which WSGI servers refuse (PEP 3333 wants bytes)")
+                raise Unconvertible(
+                    "sends text (str) as the body, which WSGI servers refuse (PEP 3333 wants bytes)"
+                )
             lead: Sequence[cst.EmptyLine] = stmt.leading_lines
             if isinstance(state, Pending):
                 if not _is_safe(chunk):
@@ -979,7 +981,9 @@ class ResponseRewriter:
             raise Unconvertible("returns an iterable the rule cannot see into")
         chunks = [e.value for e in value.elements]
         if any(_is_text(c) for c in chunks):
-            raise Unconvertible("returns text (str) as the body, which WSGI servers refuse (PEP 3333 wants bytes)")
+            raise Unconvertible(
+                "returns text (str) as the body, which WSGI servers refuse (PEP 3333 wants bytes)"
+            )
         lead = list(stmt.leading_lines)
         if isinstance(state, Pending) and not all(_is_safe(c) for c in chunks):
             name = self.fresh("body")

@@ -428,6 +428,30 @@ def test_server_object_used_otherwise() -> None:
     assert [c.kind for c in result.changes] == ["adapted"]
     assert result.new_source.splitlines()[5].startswith("# migrate[server]: `httpd` made by")
     assert 'httpd = make_server("", 8000, as_wsgi(app))' in result.new_source
+    # only what is used is imported (the uvicorn.run planned first was given up)
+    assert "from adapters import as_wsgi\n" in result.new_source
+    assert "as_asgi" not in result.new_source
+
+
+def test_an_app_computed_where_the_server_is_made_keeps_its_place() -> None:
+    """uvicorn.run would take the place of serve_forever(): ``create_app()`` would then run
+    after the code in between. The server stays, and gets the app through as_wsgi."""
+    result = run(
+        """\
+        from wsgiref.simple_server import make_server
+        from svc_app import create_app
+
+        if __name__ == "__main__":
+            httpd = make_server("", 8000, create_app())
+            print("serving")
+            httpd.serve_forever()
+        """
+    )
+    (change,) = result.changes
+    assert change.kind == "adapted"
+    assert "`create_app()` is computed where the server is made" in change.message
+    assert 'httpd = make_server("", 8000, as_wsgi(create_app()))' in result.new_source
+    assert "as_asgi" not in result.new_source and "import uvicorn" not in result.new_source
 
 
 def test_app_built_in_main_block_goes_through_as_asgi() -> None:
