@@ -74,6 +74,11 @@ def names_in(node: cst.CSTNode) -> set[str]:
     return {n.value for n in walk(node) if type(n) is cst.Name}
 
 
+def calls_in(node: cst.CSTNode) -> list[cst.Call]:
+    """Every call under ``node``, in source order."""
+    return [n for n in walk(node) if type(n) is cst.Call]
+
+
 def mentions(node: cst.CSTNode, name: str, *, into_scopes: bool = True) -> bool:
     return any(type(n) is cst.Name and n.value == name for n in walk(node, into_scopes=into_scopes))
 
@@ -583,7 +588,7 @@ def _dispatcher_signature(
     ]
     # what it returns holds the handler's answer: ``return handler(environ, start_response)``,
     # ``return map(encode, handler(environ, start_response))``
-    for call in (n for value in returned for n in walk(value) if isinstance(n, cst.Call)):
+    for call in (found for value in returned for found in calls_in(value)):
         handed = [a.value for a in call.args if a.keyword is None and not a.star]
         if (
             len(handed) >= 2
@@ -681,9 +686,9 @@ def mentions_outside_server_calls(node: cst.CSTNode, name: str, servers: set[str
     if not references or not servers:
         return bool(references)
     served: set[int] = set()
-    for n in walk(node):
-        if type(n) is cst.Call and _dotted(n.func) in servers:
-            served.update(id(a.value) for a in n.args if is_plain_name(a.value, name))
+    for call in calls_in(node):
+        if _dotted(call.func) in servers:
+            served.update(id(a.value) for a in call.args if is_plain_name(a.value, name))
     return any(id(n) not in served for n in references)
 
 

@@ -54,7 +54,13 @@ from libcst.metadata import (
 )
 
 from migrate import prefilter
-from migrate.analysis import called_name, dotted_name, import_statements, returned_name, walk
+from migrate.analysis import (
+    called_name,
+    calls_in,
+    dotted_name,
+    import_statements,
+    returned_name,
+)
 from migrate.cst_helpers import add_imports, has_marker, with_marker
 from migrate.rules.base import Rule, marker_comment
 
@@ -139,11 +145,6 @@ def _ast_called_name(func: ast.expr) -> str | None:
     if isinstance(func, ast.Attribute):
         return func.attr
     return None
-
-
-def calls_in(node: cst.CSTNode) -> list[cst.Call]:
-    """Every call under ``node``, in source order."""
-    return [n for n in walk(node) if type(n) is cst.Call]
 
 
 def _may_call_a_server(module: cst.Module, calls: Sequence[cst.Call]) -> list[cst.Call]:

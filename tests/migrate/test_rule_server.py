@@ -18,13 +18,13 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, QualifiedNameProvider
 
+from migrate.analysis import calls_in
 from migrate.rules.server import (
     MAKE_SERVER,
     RUN_SIMPLE,
     WAITRESS_SERVE,
     ServerRule,
     _may_call_a_server,
-    calls_in,
 )
 from migrate.runner import SourceResult, migrate_source
 
