@@ -422,8 +422,6 @@ class ServerRule(Rule):
         self._module = node
         self._plan = _Plan()
         self._main_guards: list[cst.CSTNode] = []
-        #: Why the last uvicorn.run call made serves its app through as_asgi.
-        self._why_as_asgi = ""
         calls = _may_call_a_server(node, calls_in(node))
         if not calls:
             return False
@@ -695,13 +693,15 @@ class ServerRule(Rule):
         *,
         reload: str | None = None,
         extra: Sequence[str] = (),
-    ) -> cst.Call:
-        """``uvicorn.run(app, ...)``. An app this module cannot show to be ASGI goes through
-        ``adapters.as_asgi``, which hands an ASGI app on as it is and adapts a WSGI one: one
-        imported or made by a function of another module (Flask's ``create_app()``), one
-        from a WSGI library, one still WSGI here, one built in the ``__main__`` block."""
+    ) -> tuple[cst.Call, str | None]:
+        """``uvicorn.run(app, ...)``, and why it gets the app through ``adapters.as_asgi``
+        (None: as it is). An app this module cannot show to be ASGI goes through as_asgi,
+        which hands an ASGI app on as it is and adapts a WSGI one: one imported or made by a
+        function of another module (Flask's ``create_app()``), one from a WSGI library, one
+        still WSGI here, one built in the ``__main__`` block."""
         problem = self._app_problem(app)
         certain = problem is None and isinstance(app, cst.Name) and self._certainly_asgi(app)
+        why_as_asgi: str | None = None
         if reload is not None:
             if not (certain and isinstance(app, cst.Name)):
                 why = problem or (
@@ -719,7 +719,7 @@ class ServerRule(Rule):
             target = app.value
         else:
             target = f"as_asgi({self._code(app)})"
-            self._why_as_asgi = problem or (
+            why_as_asgi = problem or (
                 f"nothing here shows that `{self._code(app)}` is an ASGI app (it is made elsewhere)"
             )
         args = [target, f"host={host}", f"port={port}"]
@@ -728,7 +728,7 @@ class ServerRule(Rule):
         args.extend(extra)
         call = cst.parse_expression(f"uvicorn.run({', '.join(args)})")
         assert isinstance(call, cst.Call)
-        return call
+        return call, why_as_asgi
 
     def _host(self, host: cst.BaseExpression | None, default: str) -> str:
         if host is None:
@@ -744,17 +744,20 @@ class ServerRule(Rule):
             )
         return app
 
-    def _convert(self, call: cst.Call, new: cst.Call, target: str, what: str) -> None:
+    def _convert(
+        self, call: cst.Call, new: cst.Call, why_as_asgi: str | None, target: str, what: str
+    ) -> None:
+        """Plan replacing ``call`` by ``new`` (from :meth:`_uvicorn_call`, with its reason
+        for as_asgi) and report it."""
         self._plan.replace_calls[call] = new
         self._plan.converted_targets.add(target)
         code = cst.Module([]).code_for_node(new)
-        served = new.args[0].value
-        if isinstance(served, cst.Call) and dotted_name(served.func) == "as_asgi":
+        if why_as_asgi is not None:
             self._plan.asgi_wrapped = True  # the import it needs
             self.report(
                 call,
                 "adapted",
-                f"{what} now runs on uvicorn: {code}; {self._why_as_asgi}: uvicorn gets it "
+                f"{what} now runs on uvicorn: {code}; {why_as_asgi}: uvicorn gets it "
                 "through adapters.as_asgi, which hands an ASGI app on as it is and adapts a WSGI "
                 "one",
             )
@@ -834,7 +837,7 @@ class ServerRule(Rule):
         if "host" not in args or "port" not in args:
             raise _Manual("make_server() without host and port: check the call")
         app = self._require_app(args.get("app"), hint)
-        new = self._uvicorn_call(
+        new, why_as_asgi = self._uvicorn_call(
             app, self._host(args["host"], '"0.0.0.0"'), self._code(args["port"])
         )
 
@@ -850,6 +853,7 @@ class ServerRule(Rule):
                 self._convert(
                     outer,
                     new,
+                    why_as_asgi,
                     "wsgiref.simple_server.make_server",
                     "make_server(...).serve_forever()",
                 )
@@ -871,7 +875,7 @@ class ServerRule(Rule):
                 or not isinstance(parent.asname.name, cst.Name)
             ):
                 raise self._used_otherwise("the server")
-            self._plan_server_variable(parent.asname.name, stmt, new)
+            self._plan_server_variable(parent.asname.name, stmt, new, why_as_asgi)
             self._plan.flatten.add(stmt)
             return
         # httpd = make_server(...); ...; httpd.serve_forever()
@@ -883,7 +887,7 @@ class ServerRule(Rule):
             and len(stmt.body) == 1
             and isinstance(self._parent(stmt), (cst.IndentedBlock, cst.Module))
         ):
-            self._plan_server_variable(parent.targets[0].target, stmt, new)
+            self._plan_server_variable(parent.targets[0].target, stmt, new, why_as_asgi)
             self._plan.remove_stmts.add(stmt)
             return
         raise self._used_otherwise("the server object")
@@ -896,7 +900,9 @@ class ServerRule(Rule):
             "to control it) and port those uses"
         )
 
-    def _plan_server_variable(self, name: cst.Name, owner: cst.CSTNode, new: cst.Call) -> None:
+    def _plan_server_variable(
+        self, name: cst.Name, owner: cst.CSTNode, new: cst.Call, why_as_asgi: str | None
+    ) -> None:
         """``name`` holds the server; plan replacing its only ``serve_forever()``."""
         scope = self.get_metadata(ScopeProvider, name, None)
         if scope is None or len(scope.assignments[name.value]) != 1:
@@ -952,7 +958,11 @@ class ServerRule(Rule):
             elif owner_try.orelse is None:
                 self._plan.flatten.add(owner_try)
         self._convert(
-            serve, new, "wsgiref.simple_server.make_server", "make_server(...) + serve_forever()"
+            serve,
+            new,
+            why_as_asgi,
+            "wsgiref.simple_server.make_server",
+            "make_server(...) + serve_forever()",
         )
 
     # werkzeug
@@ -1000,11 +1010,13 @@ class ServerRule(Rule):
             reload = self._code(reloader)
             if "reloader_interval" in args:
                 extra.append(f"reload_delay={self._code(args['reloader_interval'])}")
-        new = self._uvicorn_call(
+        new, why_as_asgi = self._uvicorn_call(
             app, self._host(args["hostname"], '"0.0.0.0"'), self._code(args["port"]),
             reload=reload, extra=extra,
         )  # fmt: skip
-        self._convert(call, new, "werkzeug.serving.run_simple", "werkzeug run_simple()")
+        self._convert(
+            call, new, why_as_asgi, "werkzeug.serving.run_simple", "werkzeug run_simple()"
+        )
         self._plan.converted_targets.add("werkzeug.run_simple")
         if not _is_literal(args.get("use_debugger"), False):
             self._mark(
@@ -1054,9 +1066,8 @@ class ServerRule(Rule):
             host = self._host(args.get("host"), '"0.0.0.0"')
             port = self._waitress_port(args.get("port"))
         app = self._require_app(args.get("app"), hint)
-        self._convert(
-            call, self._uvicorn_call(app, host, port), "waitress.serve", "waitress.serve()"
-        )
+        new, why_as_asgi = self._uvicorn_call(app, host, port)
+        self._convert(call, new, why_as_asgi, "waitress.serve", "waitress.serve()")
 
     def _waitress_port(self, port: cst.BaseExpression | None) -> str:
         if port is None:
