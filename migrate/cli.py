@@ -24,6 +24,7 @@ from rich.text import Text
 
 from migrate import cache as cache_module
 from migrate import rules as rules_registry
+from migrate.blocking.table import BlockingTable, use_table
 from migrate.cache import ResultCache
 from migrate.config import ConfigError, Settings, load_settings
 from migrate.diffing import file_diff, write_diff
@@ -325,7 +326,13 @@ def main(
         if progress is not None:
             on_start = progress.start
             on_progress = functools.partial(progress.advance, progress.task_ids[0])
-        cache = None if no_cache or not settings.cache else _cache(selected_rules, timeout, roots)
+        table = BlockingTable(tuple(settings.blocking), tuple(settings.non_blocking))
+        use_table(table)
+        cache = (
+            None
+            if no_cache or not settings.cache
+            else _cache(selected_rules, timeout, roots, table)
+        )
         for result in run_files(
             tasks,
             selected_rules,
@@ -361,7 +368,9 @@ def main(
     sys.exit(exit_code)
 
 
-def _cache(rules: Sequence[type[Rule]], timeout: float, roots: Sequence[Path]) -> ResultCache:
+def _cache(
+    rules: Sequence[type[Rule]], timeout: float, roots: Sequence[Path], table: BlockingTable
+) -> ResultCache:
     """The results kept from earlier runs with the same rules, settings and roots."""
     elsewhere = [  # rules from outside this package: their code is part of the fingerprint
         Path(file)
@@ -369,7 +378,11 @@ def _cache(rules: Sequence[type[Rule]], timeout: float, roots: Sequence[Path]) -
         if (file := getattr(sys.modules.get(rule.__module__), "__file__", None))
         and not Path(file).resolve().is_relative_to(cache_module.PACKAGE_DIR)
     ]
-    settings = [*(f"{rule.__module__}.{rule.__qualname__}" for rule in rules), f"timeout {timeout}"]
+    settings = [
+        *(f"{rule.__module__}.{rule.__qualname__}" for rule in rules),
+        f"timeout {timeout}",
+        f"blocking {table.blocking!r} non_blocking {table.non_blocking!r}",
+    ]
     fingerprint = cache_module.fingerprint(elsewhere, settings, roots)
     return ResultCache(cache_module.default_directory(), fingerprint)
 

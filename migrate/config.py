@@ -2,7 +2,9 @@
 
 Found by walking up from the first PATH to the first pyproject.toml that has the table.
 Keys: ``select``, ``ignore``, ``exclude`` (lists of strings, or one comma-separated
-string), ``jobs`` (an integer) and ``cache`` (true or false). Command-line flags win over
+string), ``jobs`` (an integer), ``cache`` (true or false), and ``blocking`` /
+``non_blocking`` (qualified names or ``fnmatch`` patterns, ``"mylib.client.*"``: calls the
+blocking-call table of :mod:`migrate.blocking.table` should count as blocking / as cheap). Command-line flags win over
 these; ``--exclude`` globs are added to the configured ones.
 """
 
@@ -21,7 +23,7 @@ else:  # pragma: no cover - Python 3.10
     except ImportError:
         tomllib = None  # type: ignore[assignment, unused-ignore]
 
-KNOWN_KEYS = ("select", "ignore", "exclude", "jobs", "cache")
+KNOWN_KEYS = ("select", "ignore", "exclude", "jobs", "cache", "blocking", "non_blocking")
 
 
 class ConfigError(Exception):
@@ -36,6 +38,9 @@ class Settings:
     jobs: int | None = None
     #: Use and keep results of earlier runs (``--no-cache`` turns it off for one run).
     cache: bool = True
+    #: Calls to count as blocking / as cheap, before the built-in table.
+    blocking: list[str] = field(default_factory=list)
+    non_blocking: list[str] = field(default_factory=list)
     #: The pyproject.toml the settings came from, if any.
     source: Path | None = None
     #: Problems worth telling the user that do not stop the run.
@@ -99,6 +104,9 @@ def load_settings(start: Path) -> Settings:
         settings.ignore = _string_list(table["ignore"], "ignore", pyproject)
     if "exclude" in table:
         settings.exclude = _string_list(table["exclude"], "exclude", pyproject)
+    for key in ("blocking", "non_blocking"):
+        if key in table:
+            setattr(settings, key, _string_list(table[key], key, pyproject))
     if "jobs" in table:
         jobs = table["jobs"]
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:

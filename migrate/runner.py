@@ -52,6 +52,7 @@ from libcst.metadata import MetadataWrapper
 from migrate import analysis, prefilter
 from migrate import cache as cache_module
 from migrate import rules as registry
+from migrate.blocking.table import BlockingTable, active_table, use_table
 from migrate.cache import ResultCache
 from migrate.project import (
     Delegation,
@@ -842,8 +843,9 @@ _worker_rules: list[type[Rule]] = []
 _worker_timeout: list[float | None] = [DEFAULT_FILE_TIMEOUT]
 
 
-def _init_worker(refs: Sequence[RuleRef], timeout: float | None) -> None:
+def _init_worker(refs: Sequence[RuleRef], timeout: float | None, table: BlockingTable) -> None:
     global _worker_rules
+    use_table(table)
     _worker_rules = [load_rule(ref) for ref in refs]
     _worker_timeout[0] = timeout
 
@@ -924,7 +926,9 @@ def run_files(
         if executor is None and jobs > 1 and files > 2:
             refs = [rule_ref(rule) for rule in rules]
             executor = ProcessPoolExecutor(
-                max_workers=jobs, initializer=_init_worker, initargs=(refs, timeout)
+                max_workers=jobs,
+                initializer=_init_worker,
+                initargs=(refs, timeout, active_table()),
             )
         return executor
 

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar, Literal
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from migrate.analysis import statement_texts
+from migrate.blocking.table import BlockingTable, active_table
 from migrate.cst_children import TreeIndex
 from migrate.markers import MARKER_RE, marker_comment
 
@@ -78,6 +79,9 @@ class FileContext:
     #: A line of that text -> the same line in the file as it was before the run (earlier
     #: rules may have inserted markers above it); None: the text is the file's.
     original_line: Callable[[int], int] | None = None
+    #: The blocking-call table of the run (the project's ``[tool.wsgi2asgi] blocking`` and
+    #: ``non_blocking`` lists before the built-in ones, :mod:`migrate.blocking.table`).
+    blocking: BlockingTable = field(default_factory=active_table)
 
 
 class Rule(cst.CSTTransformer):

@@ -116,6 +116,7 @@ from migrate.analysis import (
     mentions,
     string_value,
 )
+from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
 from migrate.cst_helpers import add_imports, has_marker, is_docstring, with_marker
 from migrate.project import HelperSummary, Lookup, ProjectIndex, imported_function
 from migrate.rules.base import FileContext, Rule, marker_comment
@@ -1233,6 +1234,8 @@ class Conversion:
     node: cst.FunctionDef
     details: list[str]
     use: EnvironUse
+    #: what the module must import for blocking calls moved off the loop
+    imports: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 def convert_callable(
@@ -1247,8 +1250,14 @@ def convert_callable(
     role: Literal["app", "helper"] = "app",
     middleware: set[str] | frozenset[str] = frozenset(),
     imported: ImportedHelpers | None = None,
+    blocking: ModuleFacts | None = None,
+    cls: cst.ClassDef | None = None,
 ) -> Conversion:
     """The ASGI version of one WSGI callable, or :class:`Unconvertible`.
+
+    With ``blocking`` (the module's facts for :mod:`migrate.blocking`), the calls of the
+    new async function that may block are moved off the event loop (``cls``: the class
+    whose method it is); where that cannot be done faithfully it is Unconvertible.
 
     With ``delegates`` (the members of its call group, converted with it), ``return
     f(environ, start_response, *extra)`` calls of them become ``return await f(scope, receive,
@@ -1407,7 +1416,17 @@ def convert_callable(
         details.append("helpers get an environ built from the scope")
     if responder.collector_uses:
         details.append("WSGI responses sent through asgi_helpers.StartResponse")
-    return Conversion(new_func, details, use)
+    imports: list[tuple[str, str | None]] = []
+    if blocking is not None:
+        try:
+            offloaded = offload_blocking(new_func, blocking, cls=cls)
+        except CannotOffload as why:
+            raise Unconvertible(str(why)) from None
+        new_func = offloaded.node
+        imports = offloaded.imports
+        if offloaded.detail():
+            details.append(offloaded.detail())
+    return Conversion(new_func, details, use, imports)
 
 
 def _middleware_decorators(
@@ -1590,6 +1609,8 @@ class WsgiAppRule(Rule):
         self._module: cst.Module | None = None
         #: Helpers of other modules of the run (None: the run gave no project knowledge).
         self.imported: ImportedHelpers | None = None
+        #: What the module binds, for moving blocking calls off the loop (migrate.blocking).
+        self.blocking: ModuleFacts | None = None
 
     # -- planning on the original module -------------------------------------------------
 
@@ -1597,6 +1618,7 @@ class WsgiAppRule(Rule):
         """Plan every change from the original module; all of them replace module-level
         statements, which :meth:`leave_Module` does (so no need to walk into the tree)."""
         self._module = node
+        self.blocking = ModuleFacts(node, self.context.blocking, known_helpers=frozenset({HELPERS}))
         if self.context.project is not None:
             self.imported = ImportedHelpers(node, self.context.project, self.context.relpath)
         # A handler whose responses all come from helpers of other modules is an app too,
@@ -1664,6 +1686,7 @@ class WsgiAppRule(Rule):
                         helpers=helpers,
                         middleware=self.middleware,
                         imported=self.imported,
+                        blocking=self.blocking,
                     )
                 except Unconvertible as why:
                     self._adapt_definition(app, str(why))
@@ -1713,6 +1736,7 @@ class WsgiAppRule(Rule):
                         role="helper" if member.is_helper else "app",
                         middleware=self.middleware,
                         imported=self.imported,
+                        blocking=self.blocking,
                     )
                 except Unconvertible as why:
                     problems.append(f"`{member.name}`: {why}")
@@ -1756,6 +1780,7 @@ class WsgiAppRule(Rule):
     ) -> None:
         self.replacements[id(member.node)] = conversion.node
         self.imports.add(("adapters", HELPERS))
+        self.imports.update(conversion.imports)
         if conversion.use.uses_sys:
             self.imports.add(("sys", None))
         roles = {m.name: _role(m, group) for m in group.members}
@@ -1805,6 +1830,8 @@ class WsgiAppRule(Rule):
                 # decorators kept only when ASGI middleware: a __call__'s never are
                 middleware=self.middleware if factory else frozenset(),
                 imported=self.imported,
+                blocking=self.blocking,
+                cls=app.node if isinstance(app.node, cst.ClassDef) else None,
             )
         except Unconvertible as why:
             for stmt in module.body:
@@ -1822,6 +1849,7 @@ class WsgiAppRule(Rule):
     def _converted(self, app: WsgiApp, new_node: cst.BaseStatement, conversion: Conversion) -> None:
         self.replacements[id(app.node)] = new_node
         self.imports.add(("adapters", HELPERS))
+        self.imports.update(conversion.imports)
         if conversion.use.uses_sys:
             self.imports.add(("sys", None))
         details = f" ({', '.join(conversion.details)})" if conversion.details else ""

@@ -92,6 +92,7 @@ import libcst as cst
 from migrate import analysis, prefilter, wsgi_keys
 from migrate import middleware_analysis as mwa
 from migrate.analysis import is_plain_name, mentions, string_value
+from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
 from migrate.cst_helpers import (
     add_imports,
     has_marker,
@@ -469,13 +470,22 @@ class Converted:
     details: list[str]
     #: imports the WSGI code needed that the ASGI code may not (``io`` for ``BytesIO``)
     maybe_unused: set[tuple[str, str | None]] = field(default_factory=set)
+    #: what blocking calls moved off the loop need (:mod:`migrate.blocking`)
+    imports: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 class Converter:
     """The ASGI version of one middleware's WSGI callable, or :class:`Unconvertible`."""
 
-    def __init__(self, mw: Middleware, aliases: dict[str, str], helpers: dict[str, set[int]]):
+    def __init__(
+        self,
+        mw: Middleware,
+        aliases: dict[str, str],
+        helpers: dict[str, set[int]],
+        blocking: ModuleFacts | None = None,
+    ):
         self.mw = mw
+        self.blocking = blocking
         self.aliases = aliases
         self.helpers = helpers
         self.used = analysis.names_in(mw.node)
@@ -543,7 +553,17 @@ class Converter:
             raise Unconvertible(
                 "the environ or start_response is used in a way the rule cannot follow"
             )
-        return Converted(new, self.details, self.maybe_unused)
+        imports: list[tuple[str, str | None]] = []
+        if self.blocking is not None:
+            cls = self.mw.node if isinstance(self.mw.node, cst.ClassDef) else None
+            try:
+                offloaded = offload_blocking(new, self.blocking, cls=cls)
+            except CannotOffload as why:
+                raise Unconvertible(str(why)) from None
+            new, imports = offloaded.node, offloaded.imports
+            if offloaded.detail():
+                self.details.append(offloaded.detail())
+        return Converted(new, self.details, self.maybe_unused, imports)
 
     def nested_defs(self, stmts: Sequence[cst.BaseStatement]) -> dict[str, cst.FunctionDef]:
         """The functions defined in the body (start_response wrappers, capture functions);
@@ -1201,17 +1221,18 @@ class WsgiMiddlewareRule(Rule):
             aliases = analysis.wsgiref_util_aliases(node)
             helpers = analysis.read_only_environ_helpers(node)
             marked = _marker_messages(node, self.rule_id)
+            facts = ModuleFacts(node, self.context.blocking, known_helpers=frozenset({HELPERS}))
         for mw in found:
             if has_marker(mw.node, self.rule_id, module=node) or any(
                 text.startswith(f"`{mw.name}` ") for text in marked
             ):
                 continue
-            blocking = self.blocking_uses(node, mw)
-            if blocking:
-                self.manual(mw, blocking)
+            kept_by = self.uses_keeping_it_wsgi(node, mw)
+            if kept_by:
+                self.manual(mw, kept_by)
                 continue
             try:
-                converted = Converter(mw, aliases, helpers).convert()
+                converted = Converter(mw, aliases, helpers, facts).convert()
             except Unconvertible as why:
                 self.adapt(mw, str(why))
                 self.adapted_now.add(mw.name)
@@ -1225,7 +1246,7 @@ class WsgiMiddlewareRule(Rule):
         # statements holding a plan: no walk over the whole tree (seconds on a big module).
         return False
 
-    def blocking_uses(self, module: cst.Module, mw: Middleware) -> str:
+    def uses_keeping_it_wsgi(self, module: cst.Module, mw: Middleware) -> str:
         """Why ``mw`` must stay WSGI for the code of this module that uses it ("" if it can be
         converted): every use must be a module-level stack ``x = Mw(app, ...)``, or a
         decorator once the wsgi-app rule converts decorated apps."""
@@ -1460,6 +1481,7 @@ class WsgiMiddlewareRule(Rule):
             )
         self.replacements[id(mw.node)] = new
         self.unused |= conv.maybe_unused
+        self.imports.update(conv.imports)
         if analysis.names_in(new) & {HELPERS}:
             self.imports.add(("adapters", HELPERS))
         details = f" ({', '.join(conv.details)})" if conv.details else ""

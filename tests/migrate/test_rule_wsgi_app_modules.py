@@ -206,13 +206,14 @@ def test_handlers_using_helpers_of_another_module_are_converted() -> None:
         "environ = asgi_helpers.build_environ(scope, await asgi_helpers.read_body(receive))" in code
     )
     assert code.count("asgi_helpers.build_environ(scope)") == 3  # hello, whoami, app
-    # response helpers get a start_response collector, whatever module attribute spells them
+    # response helpers get a start_response collector, whatever module attribute spells them;
+    # code of another module may block, so it runs in the request's thread
     assert (
         "    response = asgi_helpers.StartResponse()\n"
-        '    body = web.text_response(response, 200, f"hello {name}")\n'
+        '    body = await run_blocking(web.text_response, response, 200, f"hello {name}")\n'
         "    return await response.send(send, body)\n"
     ) in code
-    assert 'body = lines(response, ["one", "two", "drei"])' in code
+    assert 'body = await run_blocking(lines, response, ["one", "two", "drei"])' in code
     assert_same_project_behaviour(before, after, "app", REQUESTS)
 
 
@@ -592,7 +593,9 @@ def test_the_rule_follows_every_import_spelling() -> None:
             imports,
             results["app.py"].changes,
         )
-        assert f"body = {callee}(response, 'hi')" in results["app.py"].new_source
+        assert (
+            f"body = await run_blocking({callee}, response, 'hi')" in results["app.py"].new_source
+        )
 
 
 # --------------------------------------------------------------------------- notes_api

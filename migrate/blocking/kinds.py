@@ -1,0 +1,377 @@
+"""Which calls of a function may block, and which values hold something that blocks.
+
+Every value a function handles gets one of three kinds, joined over all its bindings (the
+analysis is flow-insensitive, so it errs towards "may block"):
+
+- ``DATA``: plain values (literals, scope reads, results of cheap calls, modules, functions);
+- ``UNKNOWN``: values the analysis cannot type (parameters, results of calls into code it
+  cannot see); a method called on one blocks unless it is a method of a builtin type
+  (:data:`~migrate.blocking.table.PURE_METHODS`);
+- ``RESOURCE``: what a blocking call returned (a connection, a cursor, a file, rows read
+  through them): every method called on it blocks, iterating over it blocks, and a cheap
+  call handed one (``list(cursor)``) blocks too.
+
+A call blocks (:meth:`FunctionFacts.blocks`) when the table says so, when it reaches code it
+cannot see (an installed package the table does not know, another module, a callable held
+in a variable), when it is a function or method of the module (or a nested def) whose body
+has a call that blocks (followed to any depth), or when it is a method of a value that is
+not ``DATA`` (above). Calls already awaited are async code and never block.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from migrate import analysis
+from migrate.analysis import ImportBinding
+from migrate.blocking.table import BLOCKING_BUILTINS, DATA_METHODS, PURE_METHODS, BlockingTable
+
+DATA, UNKNOWN, RESOURCE = 0, 1, 2
+Kind = int
+
+_BUILTINS = frozenset(dir(builtins))
+#: Builtins that iterate over what they are given (a cursor handed to one is read).
+_CONSUMERS = frozenset(
+    [
+        "list",
+        "tuple",
+        "set",
+        "frozenset",
+        "dict",
+        "sorted",
+        "sum",
+        "min",
+        "max",
+        "any",
+        "all",
+        "enumerate",
+        "zip",
+        "map",
+        "filter",
+        "iter",
+        "next",
+        "reversed",
+        "bytes",
+        "bytearray",
+    ]
+)
+_DATA_NODES = (
+    cst.BaseNumber,
+    cst.SimpleString,
+    cst.ConcatenatedString,
+    cst.FormattedString,
+    cst.Comparison,
+    cst.Ellipsis,
+)
+
+
+@dataclass
+class ModuleFacts:
+    """What one module binds at its top level, shared by the analyses of its functions."""
+
+    module: cst.Module
+    table: BlockingTable
+    #: local names that stand for a module of :mod:`adapters` the rules import themselves
+    known_helpers: frozenset[str] = frozenset()
+    imports: dict[str, ImportBinding] = field(init=False)
+    functions: dict[str, cst.FunctionDef] = field(init=False)
+    classes: dict[str, cst.ClassDef] = field(init=False)
+    global_values: dict[str, list[cst.BaseExpression]] = field(init=False)
+    _summaries: dict[int, bool] = field(init=False, default_factory=dict)
+    _global_kinds: dict[str, Kind] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.imports = analysis.import_bindings(self.module)
+        self.functions = {}
+        self.classes = {}
+        self.global_values = {}
+        for stmt in self.module.body:
+            if isinstance(stmt, cst.FunctionDef):
+                self.functions[stmt.name.value] = stmt
+            elif isinstance(stmt, cst.ClassDef):
+                self.classes[stmt.name.value] = stmt
+            else:
+                for target, value in _bindings(stmt):
+                    self.global_values.setdefault(target, []).append(value)
+
+    def qualified(self, node: cst.BaseExpression) -> str | None:
+        """``os.path.exists`` for ``os.path.exists`` / ``from os import path; path.exists``;
+        None when the root name is not an import of the module (or a known helper)."""
+        parts: list[str] = []
+        while isinstance(node, cst.Attribute):
+            parts.append(node.attr.value)
+            node = node.value
+        if not isinstance(node, cst.Name):
+            return None
+        root = node.value
+        if root in self.known_helpers:
+            return ".".join(["adapters", root, *reversed(parts)])
+        binding = self.imports.get(root)
+        if binding is None:
+            return None
+        base = binding.module if binding.name is None else f"{binding.module}.{binding.name}"
+        return ".".join([base, *reversed(parts)])
+
+    def global_kind(self, name: str) -> Kind:
+        if name in self._global_kinds:
+            return self._global_kinds[name]
+        self._global_kinds[name] = UNKNOWN  # while it is worked out (a value naming itself)
+        outer = FunctionFacts(self, None, None)
+        kind = max((outer.kind(v) for v in self.global_values.get(name, [])), default=UNKNOWN)
+        self._global_kinds[name] = kind
+        return kind
+
+    def function_blocks(self, func: cst.FunctionDef, cls: cst.ClassDef | None) -> bool:
+        """Whether a sync function of the module (a method of ``cls``) has a call that blocks."""
+        key = id(func)
+        if key in self._summaries:
+            return self._summaries[key]
+        self._summaries[key] = False  # recursion: the other calls of the cycle decide
+        facts = FunctionFacts(self, func, cls)
+        verdict = func.asynchronous is None and any(
+            facts.blocks(call) for call in facts.calls(func.body)
+        )
+        self._summaries[key] = verdict
+        return verdict
+
+
+def _bindings(stmt: cst.CSTNode) -> Iterator[tuple[str, cst.BaseExpression]]:
+    """(name, value) for ``name = value`` (and each name of a tuple target) under ``stmt``,
+    not entering nested scopes."""
+    for node in analysis.walk(stmt, into_scopes=False):
+        targets: list[cst.BaseExpression] = []
+        value: cst.BaseExpression | None = None
+        if isinstance(node, cst.Assign):
+            targets, value = [t.target for t in node.targets], node.value
+        elif isinstance(node, (cst.AnnAssign, cst.AugAssign, cst.NamedExpr)):
+            targets, value = [node.target], node.value
+        if value is not None:
+            for target in targets:
+                for name in _target_names(target):
+                    yield name, value
+
+
+def _target_names(target: cst.BaseExpression) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for el in target.elements for n in _target_names(el.value)]
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    return []
+
+
+class FunctionFacts:
+    """The kinds of the names of one function, and the verdict on each of its calls."""
+
+    def __init__(
+        self,
+        module: ModuleFacts,
+        func: cst.FunctionDef | None,
+        cls: cst.ClassDef | None,
+        *,
+        data_params: frozenset[str] = frozenset(),
+    ) -> None:
+        self.module = module
+        self.func = func
+        self.cls = cls
+        self.locals: dict[str, list[cst.BaseExpression | _Iterated | None]] = {}
+        self.nested: dict[str, cst.FunctionDef] = {}
+        self._kinds: dict[str, Kind] = {}
+        if func is None:
+            return
+        params = func.params
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            name = param.name.value
+            self.locals[name] = [None] if name not in data_params else []
+        for star in (params.star_arg, params.star_kwarg):
+            if isinstance(star, cst.Param):
+                self.locals[star.name.value] = []  # a tuple / dict of the caller's values
+        for node in analysis.walk(func.body):
+            if isinstance(node, cst.FunctionDef):
+                self.nested[node.name.value] = node
+                self.locals.setdefault(node.name.value, [])
+            elif isinstance(node, (cst.For, cst.CompFor)):
+                for name in _target_names(node.target):
+                    self.locals.setdefault(name, []).append(_Iterated(node.iter))
+            elif isinstance(node, cst.WithItem) and node.asname is not None:
+                for name in _target_names(node.asname.name):
+                    self.locals.setdefault(name, []).append(node.item)
+            elif isinstance(node, cst.ExceptHandler) and node.name is not None:
+                for name in _target_names(node.name.name):
+                    self.locals.setdefault(name, [])
+            elif isinstance(node, (cst.Import, cst.ImportFrom)):
+                self.locals.update(
+                    {n: [None] for n in analysis._import_names(node) | _plain_imports(node)}
+                )
+        for name, value in _bindings(func.body):
+            self.locals.setdefault(name, []).append(value)
+
+    # ------------------------------------------------------------------ kinds
+
+    def name_kind(self, name: str) -> Kind:
+        if name in self._kinds:
+            return self._kinds[name]
+        if name in self.locals:
+            self._kinds[name] = DATA  # while it is worked out (x = x + 1)
+            kinds = [UNKNOWN if v is None else self.kind(v) for v in self.locals[name]]
+            self._kinds[name] = max(kinds, default=DATA)
+            return self._kinds[name]
+        module = self.module
+        if (
+            name in module.imports
+            or name in module.functions
+            or name in module.classes
+            or name in module.known_helpers
+        ):
+            return DATA
+        if name in module.global_values:
+            return module.global_kind(name)
+        return DATA if name in _BUILTINS else UNKNOWN
+
+    def kind(self, node: cst.BaseExpression | _Iterated) -> Kind:
+        if isinstance(node, _Iterated):
+            return self.kind(node.iterable)
+        if isinstance(node, (cst.Await, cst.Lambda, cst.GeneratorExp, *_DATA_NODES)):
+            return DATA
+        if isinstance(node, cst.Name):
+            return self.name_kind(node.value)
+        if isinstance(node, (cst.Attribute, cst.Subscript)):
+            if self.module.qualified(node) is not None:
+                return DATA
+            return self.kind(node.value)
+        if isinstance(node, cst.Call):
+            if not self.blocks(node):
+                return DATA
+            if isinstance(node.func, cst.Attribute) and node.func.attr.value in DATA_METHODS:
+                return DATA  # conn.execute(...).fetchall(), f.read(): what was read
+            return RESOURCE if self._returns_resource(node) else UNKNOWN
+        if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
+            return max((self.kind(el.value) for el in node.elements), default=DATA)
+        if isinstance(node, cst.Dict):
+            return max(
+                (self.kind(el.value) for el in node.elements if hasattr(el, "value")),
+                default=DATA,
+            )
+        if isinstance(node, (cst.ListComp, cst.SetComp, cst.DictComp)):
+            return DATA
+        if isinstance(node, cst.BinaryOperation):
+            return max(self.kind(node.left), self.kind(node.right))
+        if isinstance(node, cst.BooleanOperation):
+            return max(self.kind(node.left), self.kind(node.right))
+        if isinstance(node, cst.IfExp):
+            return max(self.kind(node.body), self.kind(node.orelse))
+        if isinstance(node, cst.UnaryOperation):
+            return self.kind(node.expression)
+        if isinstance(node, cst.NamedExpr):
+            return self.kind(node.value)
+        return UNKNOWN
+
+    def _returns_resource(self, call: cst.Call) -> bool:
+        """A call of the table, or a method of a resource, hands back a resource; other
+        blocking calls (a helper of the module, an unknown function) hand back what the
+        analysis cannot type... unless what they got was a resource."""
+        func = call.func
+        qualified = self.module.qualified(func)
+        if qualified is not None or (isinstance(func, cst.Name) and func.value in _BUILTINS):
+            return True
+        if isinstance(func, cst.Attribute) and self.kind(func.value) != DATA:
+            return True
+        return any(self.kind(arg.value) == RESOURCE for arg in call.args)
+
+    # ------------------------------------------------------------------ calls
+
+    def calls(self, body: cst.CSTNode) -> Iterator[cst.Call]:
+        """The calls under ``body`` that are not awaited (nested defs included: they run when
+        called, and a nested def a blocking call reaches is called)."""
+        awaited = {id(n.expression) for n in analysis.walk(body) if isinstance(n, cst.Await)}
+        for node in analysis.walk(body):
+            if isinstance(node, cst.Call) and id(node) not in awaited:
+                yield node
+
+    def blocks(self, call: cst.Call) -> bool:
+        """Whether ``call`` may block (see the module's docstring)."""
+        func = call.func
+        if any(self.kind(arg.value) == RESOURCE for arg in call.args) and self._consumes(func):
+            return True
+        qualified = self.module.qualified(func)
+        if qualified is not None:
+            return self.module.table.verdict(qualified) != "cheap"
+        if isinstance(func, cst.Name):
+            return self._name_call_blocks(func.value)
+        if isinstance(func, cst.Attribute):
+            owner = func.value
+            if isinstance(owner, cst.Name) and owner.value in ("self", "cls") and self.cls:
+                method = analysis.method_named(self.cls, func.attr.value)
+                if method is not None:
+                    return self.module.function_blocks(method, self.cls)
+            owner_class = self._class_of(owner)
+            if owner_class is not None:
+                method = analysis.method_named(owner_class, func.attr.value)
+                if method is not None:
+                    return self.module.function_blocks(method, owner_class)
+            owner_kind = self.kind(owner)
+            if owner_kind == DATA:
+                return False
+            if owner_kind == UNKNOWN:
+                return func.attr.value not in PURE_METHODS
+            return True
+        return True  # a call of a call, of a subscript...: code the analysis cannot see
+
+    def _class_of(self, owner: cst.BaseExpression) -> cst.ClassDef | None:
+        """The class of the module ``owner`` is (``Store.method``) or whose instance it is
+        (``store = Store()`` at module level, never rebound)."""
+        if not isinstance(owner, cst.Name) or owner.value in self.locals:
+            return None
+        classes = self.module.classes
+        if owner.value in classes:
+            return classes[owner.value]
+        values = self.module.global_values.get(owner.value, [])
+        if len(values) == 1:
+            value = values[0]
+            if isinstance(value, cst.Call) and isinstance(value.func, cst.Name):
+                return classes.get(value.func.value)
+        return None
+
+    def _consumes(self, func: cst.BaseExpression) -> bool:
+        if isinstance(func, cst.Name):
+            return func.value in _CONSUMERS and func.value not in self.locals
+        return isinstance(func, cst.Attribute) and func.attr.value == "join"
+
+    def _name_call_blocks(self, name: str) -> bool:
+        module = self.module
+        if name in self.nested:
+            return module.function_blocks(self.nested[name], self.cls)
+        if name in self.locals:
+            return True  # a callable held in a variable: anything
+        if name in module.functions:
+            return module.function_blocks(module.functions[name], None)
+        if name in module.classes:
+            init = analysis.method_named(module.classes[name], "__init__")
+            return init is not None and module.function_blocks(init, module.classes[name])
+        if name in module.global_values:
+            return True
+        if name in _BUILTINS:
+            return name in BLOCKING_BUILTINS
+        return True
+
+
+@dataclass(frozen=True)
+class _Iterated:
+    """What a loop target is bound to: an item of ``iterable``."""
+
+    iterable: cst.BaseExpression
+
+
+def _plain_imports(node: cst.Import | cst.ImportFrom) -> set[str]:
+    if isinstance(node, cst.Import):
+        return {
+            analysis._dotted(alias.name).split(".")[0] for alias in node.names if not alias.asname
+        }
+    if isinstance(node.names, cst.ImportStar):
+        return set()
+    return {analysis._dotted(alias.name) for alias in node.names if not alias.asname}

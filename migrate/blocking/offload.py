@@ -1,0 +1,413 @@
+"""Move the calls that may block out of a function the rules made async.
+
+Given the async version of a function (the rules' output, with its generated ``await send``
+and scope reads), :func:`offload_blocking` rewrites, the way a careful person would:
+
+- ``time.sleep(x)`` -> ``await asyncio.sleep(x)``;
+- any other call that may block (:mod:`migrate.blocking.kinds`) -> ``await run_blocking(f,
+  *args)`` (:func:`adapters.blocking.run_blocking`: the request's own thread of a pool sized
+  for I/O, so a connection opened in one call is used in the next on the same thread);
+- a comprehension that calls one, or iterates over what one returned, and a call handed a
+  lambda or generator expression that does -> the whole expression in one thread hop
+  (``await run_blocking(lambda: ...)``): the lazy parts run where they are consumed;
+- a ``with`` over a blocking object (a file, a connection as a transaction) -> the whole
+  statement in a nested function run in the thread, its assigned names handed back.
+
+Where that cannot be done faithfully it raises :class:`CannotOffload` with the reason, and the
+rule keeps the code WSGI behind the adapter: a loop over what a blocking call returned (a
+cursor, a file: its items are read one by one on the loop), a lazy construct that blocks and
+escapes (a lambda or generator stored or returned), a ``with`` over a blocking object whose
+body is also response code or leaves early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+
+from migrate import analysis
+from migrate.blocking.kinds import DATA, RESOURCE, FunctionFacts, ModuleFacts, _bindings
+from migrate.blocking.table import ASYNC_EQUIVALENTS
+
+RUN_BLOCKING = "run_blocking"
+RUN_BLOCKING_IMPORT = ("adapters.blocking", RUN_BLOCKING)
+
+
+class CannotOffload(Exception):
+    """A call that may block cannot be moved off the event loop faithfully (the message says
+    where and why)."""
+
+
+@dataclass
+class Offloaded:
+    node: cst.FunctionDef
+    #: calls now run in the request's thread
+    moved: int = 0
+    #: blocking calls replaced by their async equivalent (``await asyncio.sleep``)
+    awaited: int = 0
+
+    @property
+    def imports(self) -> list[tuple[str, str | None]]:
+        """What the module must import for the rewritten function."""
+        found: list[tuple[str, str | None]] = []
+        if self.moved:
+            found.append(RUN_BLOCKING_IMPORT)
+        if self.awaited:
+            found.append(("asyncio", None))
+        return found
+
+    def detail(self) -> str:
+        """For the change's message ("" when nothing moved)."""
+        parts = []
+        if self.moved:
+            parts.append(
+                f"{self.moved} blocking call{'s' if self.moved != 1 else ''} moved to threads"
+            )
+        if self.awaited:
+            parts.append(f"{self.awaited} time.sleep() awaited as asyncio.sleep()")
+        return ", ".join(parts)
+
+
+def offload_blocking(
+    func: cst.FunctionDef,
+    module: ModuleFacts,
+    *,
+    cls: cst.ClassDef | None = None,
+    data_params: Sequence[str] = ("scope", "receive", "send"),
+) -> Offloaded:
+    """``func`` (async) with its blocking calls moved off the loop; see the module docstring."""
+    facts = FunctionFacts(module, func, cls, data_params=frozenset(data_params))
+    taken = analysis.names_in(module.module)
+    offload = _Offload(facts, taken)
+    body = func.body.visit(offload)
+    assert isinstance(body, cst.BaseSuite)
+    if offload.moved:
+        _check_name_free(module, RUN_BLOCKING, "adapters.blocking")
+    if offload.awaited:
+        _check_name_free(module, "asyncio", None)
+    return Offloaded(func.with_changes(body=body), offload.moved, offload.awaited)
+
+
+def _check_name_free(module: ModuleFacts, name: str, source: str | None) -> None:
+    binding = module.imports.get(name)
+    if binding is not None:
+        if (binding.module, binding.name) == ((source, name) if source else (name, None)):
+            return
+        raise CannotOffload(f"the module binds `{name}` to something else")
+    if name in module.functions or name in module.classes or name in module.global_values:
+        raise CannotOffload(f"the module binds `{name}` to something else")
+
+
+def _await(call: cst.BaseExpression) -> cst.Await:
+    return cst.Await(expression=call)
+
+
+def _run_blocking(args: Sequence[cst.Arg]) -> cst.Await:
+    return _await(cst.Call(func=cst.Name(RUN_BLOCKING), args=list(args)))
+
+
+def _in_thread(expr: cst.BaseExpression) -> cst.Await:
+    """``await run_blocking(lambda: expr)``."""
+    bare = expr.with_changes(lpar=(), rpar=()) if hasattr(expr, "lpar") else expr
+    lam = cst.Lambda(params=cst.Parameters(), body=bare)
+    return _run_blocking([cst.Arg(lam)])
+
+
+class _Offload(cst.CSTTransformer):
+    def __init__(self, facts: FunctionFacts, taken: set[str]) -> None:
+        self.facts = facts
+        self.taken = taken | analysis.names_in(facts.func) if facts.func else taken
+        self.awaited_calls: set[int] = {
+            id(n.expression)
+            for n in analysis.walk(facts.func.body if facts.func else cst.Module([]))
+            if isinstance(n, cst.Await)
+        }
+        self.moved = 0
+        self.awaited = 0
+
+    # ------------------------------------------------------------ what to skip
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        # a nested async def (a rule's send wrapper) is async code too; a sync one is judged
+        # as a whole where it is called
+        return node.asynchronous is not None
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        if self._needs_thread(node):
+            raise CannotOffload(
+                "a lambda calls something that may block where no thread can run it "
+                "(it is stored or returned, not handed to a call)"
+            )
+        return False
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> bool:
+        if self._needs_thread(node):
+            raise CannotOffload(
+                "a generator expression calls something that may block, or reads a blocking "
+                "object, lazily (it is stored or returned, not handed to a call)"
+            )
+        return False
+
+    # ------------------------------------------------------------ analysis
+
+    def _needs_thread(self, node: cst.CSTNode) -> bool:
+        """``node`` holds a call that blocks, or iterates over a resource."""
+        facts = self.facts
+        for sub in analysis.walk(node):
+            if (
+                isinstance(sub, cst.Call)
+                and id(sub) not in self.awaited_calls
+                and facts.blocks(sub)
+            ):
+                return True
+            if isinstance(sub, cst.CompFor) and facts.kind(sub.iter) == RESOURCE:
+                return True
+        return False
+
+    def _lazy_args(self, call: cst.Call) -> bool:
+        return any(
+            isinstance(arg.value, (cst.Lambda, cst.GeneratorExp)) and self._needs_thread(arg.value)
+            for arg in call.args
+        )
+
+    # ------------------------------------------------------------ calls
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        if id(node) not in self.awaited_calls and self._lazy_args(node):
+            if any(isinstance(n, cst.Await) for n in analysis.walk(node)):
+                raise CannotOffload("a call handed a lazy blocking argument also awaits")
+            return False  # the whole call moves; see leave_Call
+        return True
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        if id(original_node) in self.awaited_calls:
+            return updated_node
+        if self._lazy_args(original_node):
+            self.moved += 1
+            return _in_thread(original_node)
+        if not self.facts.blocks(original_node):
+            return updated_node
+        qualified = self.facts.module.qualified(original_node.func)
+        if qualified in ASYNC_EQUIVALENTS:
+            self.awaited += 1
+            return _await(
+                updated_node.with_changes(func=cst.parse_expression(ASYNC_EQUIVALENTS[qualified]))
+            )
+        self.moved += 1
+        func = updated_node.func
+        return _run_blocking([cst.Arg(func), *_last_without_comma(updated_node.args)])
+
+    # comprehensions: evaluated at once, so the whole of one moves in one hop
+    def visit_ListComp(self, node: cst.ListComp) -> bool:
+        return self._visit_comp(node)
+
+    def visit_SetComp(self, node: cst.SetComp) -> bool:
+        return self._visit_comp(node)
+
+    def visit_DictComp(self, node: cst.DictComp) -> bool:
+        return self._visit_comp(node)
+
+    def _visit_comp(self, node: cst.BaseExpression) -> bool:
+        if not self._needs_thread(node):
+            return True
+        if any(isinstance(n, cst.Await) for n in analysis.walk(node)):
+            raise CannotOffload("a comprehension both awaits and calls something that may block")
+        return False
+
+    def leave_ListComp(
+        self, original_node: cst.ListComp, updated_node: cst.ListComp
+    ) -> cst.BaseExpression:
+        return self._leave_comp(original_node, updated_node)
+
+    def leave_SetComp(
+        self, original_node: cst.SetComp, updated_node: cst.SetComp
+    ) -> cst.BaseExpression:
+        return self._leave_comp(original_node, updated_node)
+
+    def leave_DictComp(
+        self, original_node: cst.DictComp, updated_node: cst.DictComp
+    ) -> cst.BaseExpression:
+        return self._leave_comp(original_node, updated_node)
+
+    def _leave_comp(
+        self, original_node: cst.BaseExpression, updated_node: cst.BaseExpression
+    ) -> cst.BaseExpression:
+        if original_node is updated_node and self._needs_thread(original_node):
+            self.moved += 1
+            return _in_thread(original_node)
+        return updated_node
+
+    # an awaited call used as a value: ``(await f(x)).y``
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.Attribute:
+        return updated_node.with_changes(value=_parenthesized(updated_node.value))
+
+    def leave_Subscript(
+        self, original_node: cst.Subscript, updated_node: cst.Subscript
+    ) -> cst.Subscript:
+        return updated_node.with_changes(value=_parenthesized(updated_node.value))
+
+    # ------------------------------------------------------------ statements
+
+    def visit_For(self, node: cst.For) -> None:
+        if node.asynchronous is None and self.facts.kind(node.iter) == RESOURCE:
+            raise CannotOffload(
+                "it loops over what a blocking call returned (a cursor, a file, rows): each "
+                "item would be read on the event loop"
+            )
+
+    def visit_With(self, node: cst.With) -> bool:
+        # over a blocking object the whole statement moves (see leave_With): not its parts
+        return node.asynchronous is not None or all(
+            self.facts.kind(item.item) == DATA for item in node.items
+        )
+
+    def leave_With(
+        self, original_node: cst.With, updated_node: cst.With
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        if original_node.asynchronous is not None or all(
+            self.facts.kind(item.item) == DATA for item in original_node.items
+        ):
+            return updated_node
+        return self._with_in_thread(original_node)
+
+    def _with_in_thread(self, node: cst.With) -> cst.FlattenSentinel[cst.BaseStatement]:
+        for sub in analysis.walk(node, into_scopes=False):
+            if isinstance(sub, (cst.Await, cst.Yield, cst.Return, cst.Break, cst.Continue)):
+                raise CannotOffload(
+                    "a `with` over a blocking object (a file, a connection) also holds "
+                    "response code or leaves the function early; it cannot run in a thread as a "
+                    "whole"
+                )
+            if isinstance(sub, (cst.Global, cst.Nonlocal)):
+                raise CannotOffload("a `with` over a blocking object declares global names")
+        assigned = {name for name, _ in _bindings(node)} | {
+            name
+            for sub in analysis.walk(node, into_scopes=False)
+            if isinstance(sub, (cst.For, cst.CompFor))
+            for name in _names_of(sub.target)
+        }
+        func = self.facts.func
+        assert func is not None
+        outside = _names_outside(func, node)
+        read_inside = analysis.names_in(node)
+        for name in assigned:
+            if name in outside.bound and name in read_inside and not _only_stored(node, name):
+                raise CannotOffload(
+                    f"a `with` over a blocking object reads and rebinds `{name}`; it cannot run "
+                    "in a thread as a whole"
+                )
+        handed_back = sorted(name for name in assigned if name in outside.read)
+        helper = self._fresh("_blocking_block")
+        body: list[cst.BaseStatement] = [node.with_changes(leading_lines=())]
+        if handed_back:
+            body.append(cst.parse_statement(f"return {', '.join(handed_back)}\n"))
+        nested = cst.FunctionDef(
+            name=cst.Name(helper),
+            params=cst.Parameters(),
+            body=cst.IndentedBlock(body=body),
+            leading_lines=node.leading_lines,
+        )
+        call = f"await {RUN_BLOCKING}({helper})"
+        line = f"{', '.join(handed_back)} = {call}\n" if handed_back else f"{call}\n"
+        self.moved += 1
+        return cst.FlattenSentinel([nested, cst.parse_statement(line)])
+
+    def _fresh(self, base: str) -> str:
+        name, n = base, 1
+        while name in self.taken:
+            n += 1
+            name = f"{base}_{n}"
+        self.taken.add(name)
+        return name
+
+
+def _parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:
+    if isinstance(node, cst.Await) and not node.lpar:
+        return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return node
+
+
+def _last_without_comma(args: Sequence[cst.Arg]) -> list[cst.Arg]:
+    args = list(args)
+    if args and args[-1].comma is not cst.MaybeSentinel.DEFAULT:
+        args[-1] = args[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return args
+
+
+def _names_of(target: cst.BaseExpression) -> list[str]:
+    return [n.value for n in analysis.walk(target) if isinstance(n, cst.Name)]
+
+
+@dataclass
+class _Outside:
+    bound: set[str]
+    read: set[str]
+
+
+def _names_outside(func: cst.FunctionDef, node: cst.CSTNode) -> _Outside:
+    """The names ``func`` binds (parameters, assignments) and mentions, outside ``node``."""
+    bound = {p.name.value for p in analysis.walk(func.params) if isinstance(p, cst.Param)}
+    read: set[str] = set()
+    stack: list[cst.CSTNode] = [func.body]
+    while stack:
+        current = stack.pop()
+        if current is node:
+            continue
+        if isinstance(current, cst.Name):
+            read.add(current.value)
+        stack.extend(analysis.children_of(current))
+    for name, _ in _bindings(_Without(node).strip(func.body)):
+        bound.add(name)
+    return _Outside(bound, read)
+
+
+class _Without(cst.CSTTransformer):
+    """``func.body`` with one statement taken out (to find what the rest binds)."""
+
+    def __init__(self, node: cst.CSTNode) -> None:
+        self.node = node
+
+    def strip(self, body: cst.BaseSuite) -> cst.CSTNode:
+        stripped = body.visit(self)
+        assert isinstance(stripped, cst.CSTNode)
+        return stripped
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
+        if original_node is self.node:
+            return cst.RemovalSentinel.REMOVE  # type: ignore[return-value]
+        return updated_node
+
+
+def _only_stored(node: cst.CSTNode, name: str) -> bool:
+    """Every mention of ``name`` under ``node`` is the target of a plain assignment or a
+    ``with ... as`` / ``for`` target, and the first mention is one (so the block does not read
+    the value it had before)."""
+    first_store: int | None = None
+    first_load: int | None = None
+    stores: set[int] = set()
+    for sub in analysis.walk(node):
+        if isinstance(sub, cst.Assign):
+            if analysis.mentions(sub.value, name) and any(
+                analysis.mentions(target.target, name) for target in sub.targets
+            ):
+                return False  # x = f(x): the value is read first
+            for target in sub.targets:
+                stores.update(
+                    id(n) for n in analysis.walk(target.target) if isinstance(n, cst.Name)
+                )
+        elif isinstance(sub, cst.AsName):
+            stores.update(id(n) for n in analysis.walk(sub.name) if isinstance(n, cst.Name))
+    for position, sub in enumerate(analysis.walk(node)):
+        if isinstance(sub, cst.Name) and sub.value == name:
+            if id(sub) in stores:
+                first_store = position if first_store is None else first_store
+            else:
+                first_load = position if first_load is None else first_load
+    return first_load is None or (first_store is not None and first_store < first_load)

@@ -1,0 +1,110 @@
+"""``adapters.blocking.run_blocking`` and ``adapters.watchdog.LoopWatchdog``."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import sqlite3
+import threading
+import time
+
+import httpx
+import pytest
+
+from adapters.blocking import run_blocking
+from adapters.watchdog import LoopWatchdog, Stall
+from tests.servers import serve_asgi
+
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+
+def test_one_request_keeps_one_thread_and_two_requests_get_two() -> None:
+    async def request() -> tuple[int, int, int]:
+        first = await run_blocking(threading.get_ident)
+        second = await run_blocking(threading.get_ident)
+        return first, second, threading.get_ident()
+
+    async def main() -> list[tuple[int, int, int]]:
+        return await asyncio.gather(request(), request())  # each in a task of its own
+
+    (a1, a2, loop_a), (b1, b2, loop_b) = asyncio.run(main())
+    assert a1 == a2 and b1 == b2  # a request's calls share a thread
+    assert a1 != b1  # two requests do not
+    assert loop_a not in (a1, b1) and loop_a == loop_b
+
+
+def test_a_sqlite_connection_made_in_one_call_works_in_the_next() -> None:
+    async def main() -> int:
+        conn = await run_blocking(sqlite3.connect, ":memory:")
+        cursor = await run_blocking(conn.execute, "SELECT 41 + 1")
+        row = await run_blocking(cursor.fetchone)
+        await run_blocking(conn.close)
+        return int(row[0])
+
+    assert asyncio.run(main()) == 42
+
+
+def test_contextvars_kwargs_and_errors_reach_the_thread() -> None:
+    def show(prefix: str, *, suffix: str) -> str:
+        return prefix + request_id.get() + suffix
+
+    def fail() -> None:
+        raise KeyError("gone")
+
+    async def main() -> str:
+        request_id.set("r-7")
+        with pytest.raises(KeyError, match="gone"):
+            await run_blocking(fail)
+        return await run_blocking(show, "<", suffix=">")
+
+    assert asyncio.run(main()) == "<r-7>"
+
+
+def test_two_served_requests_wait_on_a_barrier_together() -> None:
+    barrier = threading.Barrier(2, timeout=10)
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            return
+        await run_blocking(barrier.wait)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"met"})
+
+    with serve_asgi(app) as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        bodies = list(pool.map(lambda _: httpx.get(url, timeout=30).text, range(2)))
+    assert bodies == ["met", "met"]
+
+
+def test_the_watchdog_names_the_request_and_the_place_once() -> None:
+    stalls: list[Stall] = []
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        time.sleep(0.3)  # blocks the loop on purpose
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"slow"})
+
+    watched = LoopWatchdog(app, threshold=0.05, on_block=stalls.append)
+    with serve_asgi(watched) as url:
+        for _ in range(3):
+            assert httpx.get(url + "/slow/path", timeout=30).text == "slow"
+    assert len(stalls) == 1, stalls  # the same place is reported once
+    stall = stalls[0]
+    assert (stall.method, stall.path) == ("GET", "/slow/path")
+    assert stall.seconds >= 0.05
+    assert "time.sleep(0.3)" in "".join(stall.stack)
+    assert stall.place[0] == __file__
+
+
+def test_the_watchdog_stays_quiet_when_the_loop_is_free() -> None:
+    stalls: list[Stall] = []
+
+    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(0.2)
+        await run_blocking(time.sleep, 0.2)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    with serve_asgi(LoopWatchdog(app, threshold=0.05, on_block=stalls.append)) as url:
+        assert httpx.get(url, timeout=30).text == "ok"
+    assert stalls == []

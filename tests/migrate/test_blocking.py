@@ -1,0 +1,303 @@
+"""Never block the event loop: code the rules make async runs its blocking calls in threads.
+
+Each conversion is checked three ways: the kinds and message of the change, the behaviour
+(before as WSGI, after as ASGI, same requests), and -- where calls moved -- concurrency
+without timing: two requests must be inside a ``threading.Barrier(2)`` at once, which a
+blocked event loop never allows (the barrier times out and the request fails).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import textwrap
+
+import httpx
+import pytest
+
+from migrate.blocking.table import BlockingTable, active_table, use_table
+from migrate.rules.wsgi_app import WsgiAppRule
+from migrate.rules.wsgi_middleware import WsgiMiddlewareRule
+from tests.harness import Req, assert_idempotent, assert_same_behaviour, load_module, migrate_text
+from tests.servers import serve_asgi
+
+
+def migrated(before: str, *kinds: str, rule: type = WsgiAppRule) -> tuple[str, list[str]]:
+    after, changes = migrate_text(before, rule)
+    assert [c.kind for c in changes] == list(kinds), changes
+    assert_idempotent(after, rule)
+    return after, [c.message for c in changes]
+
+
+def assert_two_requests_meet(after: str, path: str, app_name: str = "app") -> None:
+    """Two concurrent requests to ``path`` both answer 200: each reaches the barrier of the
+    app while the other is inside it."""
+    module = load_module(after)
+    with serve_asgi(getattr(module, app_name)) as url:
+
+        def get() -> int:
+            return httpx.get(url + path, timeout=30).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            statuses = list(pool.map(lambda _: get(), range(2)))
+    assert statuses == [200, 200]
+
+
+SQLITE_HELPER = """
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+
+DB = os.path.join(tempfile.mkdtemp(), "notes.db")
+BARRIER = threading.Barrier(2, timeout=10)
+
+def setup():
+    conn = sqlite3.connect(DB)
+    conn.execute("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT)")
+    conn.execute("INSERT INTO notes (text) VALUES ('first'), ('second')")
+    conn.commit()
+    conn.close()
+
+setup()
+
+def fetch_notes():
+    conn = sqlite3.connect(DB)
+    try:
+        return [row[0] for row in conn.execute("SELECT text FROM notes ORDER BY id")]
+    finally:
+        conn.close()
+
+def app(environ, start_response):
+    path = environ.get("PATH_INFO", "/")
+    if path == "/meet":
+        BARRIER.wait()
+    time.sleep(0.01)  # database latency
+    body = json.dumps({"path": path, "notes": fetch_notes()}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+def test_sleep_and_a_database_helper_move_off_the_loop() -> None:
+    after, messages = migrated(SQLITE_HELPER, "converted")
+    assert "await asyncio.sleep(0.01)" in after
+    assert "await run_blocking(BARRIER.wait)" in after
+    assert '"notes": await run_blocking(fetch_notes)' in after
+    assert "2 blocking calls moved to threads" in messages[0]
+    assert "1 time.sleep() awaited as asyncio.sleep()" in messages[0]
+    assert_same_behaviour(SQLITE_HELPER, after, [Req("GET", "/"), Req("GET", "/x")])
+    assert_two_requests_meet(after, "/meet")
+
+
+def test_a_connection_opened_in_one_call_is_used_in_the_next_on_the_same_thread() -> None:
+    # sqlite3 refuses a connection used from another thread than the one that made it: each
+    # request's blocking calls run on one thread, in order
+    before = """
+    import sqlite3
+
+    def app(environ, start_response):
+        conn = sqlite3.connect(":memory:")
+        try:
+            conn.execute("CREATE TABLE t (n INTEGER)")
+            conn.execute("INSERT INTO t VALUES (?)", (len(environ.get("QUERY_STRING", "")),))
+            count = conn.execute("SELECT n FROM t").fetchone()[0]
+        finally:
+            conn.close()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(count).encode()]
+    """
+    after, _ = migrated(before, "converted")
+    assert "conn = await run_blocking(sqlite3.connect" in after
+    assert '(await run_blocking(conn.execute, "SELECT n FROM t")).fetchone' in after
+    assert "await run_blocking(conn.close)" in after
+    assert_same_behaviour(before, after, [Req("GET", "/?abc"), Req("GET", "/")])
+
+
+def test_a_with_block_over_a_file_runs_in_one_thread_hop() -> None:
+    before = """
+    import os
+    import tempfile
+
+    PATH = os.path.join(tempfile.mkdtemp(), "motd.txt")
+    with open(PATH, "w") as f:
+        f.write("hello from disk")
+
+    def app(environ, start_response):
+        with open(PATH) as handle:
+            text = handle.read()
+            size = len(text)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Size", str(size))])
+        return [text.encode()]
+    """
+    after, messages = migrated(before, "converted")
+    assert "def _blocking_block():" in after
+    assert "size, text = await run_blocking(_blocking_block)" in after
+    assert "1 blocking call moved to threads" in messages[0]
+    assert_same_behaviour(before, after, [Req("GET", "/")])
+
+
+def test_a_comprehension_over_a_cursor_moves_whole() -> None:
+    before = """
+    import sqlite3
+
+    def app(environ, start_response):
+        conn = sqlite3.connect(":memory:")
+        cur = conn.execute("SELECT 1 UNION SELECT 2")
+        items = [str(row[0]) for row in cur]
+        conn.close()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [",".join(items).encode()]
+    """
+    after, _ = migrated(before, "converted")
+    assert "items = await run_blocking(lambda: [str(row[0]) for row in cur])" in after
+    assert_same_behaviour(before, after, [Req("GET", "/")])
+
+
+def test_blocking_reached_through_helpers_and_methods() -> None:
+    # the module's own helpers and methods are followed to any depth; pure ones stay as is
+    before = """
+    import threading
+
+    BARRIER = threading.Barrier(2, timeout=10)
+
+    def meet():
+        BARRIER.wait()
+
+    class Greeter:
+        def greeting(self, name):
+            return "hello " + name.title()
+
+        def wait_and_greet(self, name):
+            meet()
+            return self.greeting(name)
+
+    GREETER = Greeter()
+
+    def app(environ, start_response):
+        name = environ.get("QUERY_STRING", "") or "world"
+        if environ["PATH_INFO"] == "/meet":
+            text = GREETER.wait_and_greet(name)
+        else:
+            text = GREETER.greeting(name)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [text.encode()]
+    """
+    after, _ = migrated(before, "converted")
+    assert "text = await run_blocking(GREETER.wait_and_greet, name)" in after
+    assert "text = GREETER.greeting(name)" in after
+    assert_same_behaviour(before, after, [Req("GET", "/?ada"), Req("GET", "/")])
+    assert_two_requests_meet(after, "/meet")
+
+
+@pytest.mark.parametrize(
+    ("code", "why"),
+    [
+        (
+            """
+            import sqlite3
+
+            def app(environ, start_response):
+                conn = sqlite3.connect(":memory:")
+                out = []
+                for row in conn.execute("SELECT 1 UNION SELECT 2"):
+                    out.append(str(row[0]))
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [",".join(out).encode()]
+            """,
+            "loops over what a blocking call returned",
+        ),
+        (
+            """
+            import threading
+
+            LOCK = threading.Lock()
+
+            def app(environ, start_response):
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                with LOCK:
+                    return [b"locked"]
+            """,
+            "also holds response code",
+        ),
+        (
+            """
+            import time
+
+            def app(environ, start_response):
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                slow = (time.sleep(0) or b"x" for _ in range(2))
+                return [b"".join(slow)]
+            """,
+            "generator expression calls something that may block",
+        ),
+    ],
+)
+def test_what_cannot_move_faithfully_stays_wsgi_behind_the_adapter(code: str, why: str) -> None:
+    after, messages = migrated(code, "adapted")
+    assert why in messages[0]
+    assert "WsgiToAsgi(_app_wsgi)" in after
+    assert_same_behaviour(code, after, [Req("GET", "/")])
+
+
+def test_middleware_made_async_moves_its_blocking_calls() -> None:
+    before = """
+    import threading
+    import time
+
+    BARRIER = threading.Barrier(2, timeout=10)
+
+    class Throttle:
+        def __init__(self, app, delay=0.0):
+            self.app = app
+            self.delay = delay
+
+        def __call__(self, environ, start_response):
+            if environ["PATH_INFO"] == "/meet":
+                BARRIER.wait()
+            time.sleep(self.delay)
+            environ["HTTP_X_THROTTLED"] = "yes"
+            return self.app(environ, start_response)
+
+    def inner(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ.get("HTTP_X_THROTTLED", "no").encode()]
+
+    app = Throttle(inner, delay=0.001)
+    """
+    after, changes = migrate_text(before, WsgiMiddlewareRule)
+    after, more = migrate_text(after, WsgiAppRule)
+    kinds = [c.kind for c in [*changes, *more]]
+    assert kinds == ["converted", "converted"], [*changes, *more]
+    assert "await asyncio.sleep(self.delay)" in after
+    assert "await run_blocking(BARRIER.wait)" in after
+    assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/x")])
+    assert_two_requests_meet(after, "/meet")
+
+
+def test_the_projects_own_lists_come_first() -> None:
+    table = BlockingTable(blocking=("mylib.cache.*",), non_blocking=("requests.utils.*",))
+    assert table.verdict("mylib.cache.get") == "blocks"
+    assert table.verdict("requests.utils.quote") == "cheap"
+    assert table.verdict("requests.get") == "blocks"
+    assert table.verdict("json.dumps") == "cheap"
+    assert table.verdict("somelib.compute") == "unknown"
+    before = """
+    from mylib import fastmath
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(fastmath.square(3)).encode()]
+    """
+    after, _ = migrated(before, "converted")
+    assert "await run_blocking(fastmath.square, 3)" in after  # unknown package: may block
+    previous = active_table()
+    use_table(BlockingTable(non_blocking=("mylib.fastmath.*",)))
+    try:
+        after, _ = migrated(before, "converted")
+    finally:
+        use_table(previous)
+    assert "str(fastmath.square(3))" in textwrap.dedent(after)
+    assert "run_blocking" not in after
