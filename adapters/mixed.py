@@ -242,7 +242,14 @@ def wsgi_middleware(
     The inner ASGI app is served to the middleware through :class:`AsgiToWsgi` (or unwrapped,
     if it is a :class:`WsgiToAsgi`), and the result served back through :class:`WsgiToAsgi`.
     Non-HTTP scopes (lifespan, websocket) bypass the WSGI middleware and reach the inner app.
+
+    A class stays a class: ``wsgi_middleware(LegacyWsgiAuth)`` is then a subclass of it, with
+    the same constructor signature and class attributes, whose instances are ASGI apps
+    (``isinstance``, subclassing and ``Auth.option`` keep working). Its name drops the
+    ``_...Wsgi`` that ``migrate`` gives the WSGI class it keeps (``_AuthWsgi`` -> ``Auth``).
     """
+    if isinstance(middleware, type):
+        return _asgi_subclass(middleware, adapter_options)
 
     @functools.wraps(middleware, updated=())
     def wrap(app: Any, *args: Any, **kwargs: Any) -> ASGIApp:
@@ -251,6 +258,37 @@ def wsgi_middleware(
         return _HttpOnly(wrapped, inner_asgi)
 
     return wrap
+
+
+def _asgi_subclass(cls: type, adapter_options: dict[str, Any]) -> type:
+    wsgi_init = getattr(cls, "__init__")  # noqa: B009 (mypy refuses cls.__init__)
+    wsgi_call = cls.__call__
+
+    @functools.wraps(wsgi_init)
+    def __init__(self: Any, app: Any, *args: Any, **kwargs: Any) -> None:
+        wsgi_init(self, as_wsgi(app), *args, **kwargs)
+        wsgi_app = functools.partial(wsgi_call, self)
+        self.__dict__["_asgi_app"] = _HttpOnly(
+            WsgiToAsgi(wsgi_app, **adapter_options), as_asgi(app, **adapter_options)
+        )
+
+    async def __call__(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi_app(scope, receive, send)
+
+    name = cls.__name__
+    if name.startswith("_") and name.endswith("Wsgi") and len(name) > 5:
+        name = name[1:-4]
+    namespace = {
+        "__init__": __init__,
+        "__call__": __call__,
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__.rsplit(".", 1)[0] + "." + name
+        if "." in cls.__qualname__
+        else name,
+        "__doc__": cls.__doc__,
+        "__wsgi_middleware__": cls,
+    }
+    return type(cls)(name, (cls,), namespace)
 
 
 class _HttpOnly:

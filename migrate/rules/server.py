@@ -53,7 +53,7 @@ from libcst.metadata import (
     ScopeProvider,
 )
 
-from migrate import prefilter
+from migrate import analysis, prefilter
 from migrate.analysis import (
     called_name,
     calls_in,
@@ -280,6 +280,30 @@ class _ImportCleaner(cst.CSTTransformer):
         if not updated_node.body:
             return updated_node.with_changes(body=[cst.SimpleStatementLine([cst.Pass()])])
         return updated_node
+
+
+def _import_in_main_block(module: cst.Module) -> cst.Module:
+    """``import uvicorn`` as the first statement of the module's ``__main__`` block that
+    calls it, unless that block imports it already."""
+    body = list(module.body)
+    for index, stmt in enumerate(body):
+        if not (_is_main_guard(stmt) and isinstance(stmt, cst.If)):
+            continue
+        block = stmt.body
+        if not isinstance(block, cst.IndentedBlock) or "uvicorn" not in analysis.names_in(block):
+            continue
+        if any(
+            isinstance(small, cst.Import)
+            and any(dotted_name(a.name) == "uvicorn" for a in small.names)
+            for node in block.body
+            if isinstance(node, cst.SimpleStatementLine)
+            for small in node.body
+        ):
+            return module
+        first = cst.SimpleStatementLine([cst.Import([cst.ImportAlias(cst.Name("uvicorn"))])])
+        body[index] = stmt.with_changes(body=block.with_changes(body=[first, *block.body]))
+        return module.with_changes(body=body)
+    return add_imports(module, [("uvicorn", None)])
 
 
 def _fix_commas(aliases: Sequence[cst.ImportAlias]) -> list[cst.ImportAlias]:
@@ -1158,7 +1182,23 @@ class ServerRule(Rule):
             if isinstance(stmt, cst.SimpleStatementLine)
             for small in stmt.body
         )
-        cleaner = _ImportCleaner(self._plan.converted_targets, used.names, not has_uvicorn)
+        # uvicorn serves only the `if __name__ == "__main__":` block: imported there, so that
+        # importing the app (under another server, in a test) does not need uvicorn
+        guards = [
+            guard
+            for guard in self._main_guards
+            if any(self.tree_index().contains(guard, call) for call in self._plan.replace_calls)
+        ]
+        in_main_block = (
+            not has_uvicorn
+            and len(guards) == 1
+            and all(self.tree_index().contains(guards[0], c) for c in self._plan.replace_calls)
+        )
+        cleaner = _ImportCleaner(
+            self._plan.converted_targets, used.names, not has_uvicorn and not in_main_block
+        )
         cleaned = updated_node.visit(cleaner)
         assert isinstance(cleaned, cst.Module)
+        if in_main_block:
+            return _import_in_main_block(cleaned)
         return add_imports(cleaned, [("uvicorn", None)])

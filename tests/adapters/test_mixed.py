@@ -357,3 +357,41 @@ def test_scope_keys_set_by_asgi_middleware_cross_a_wsgi_layer() -> None:
         response = httpx.get(url + "/", timeout=10)
     assert response.headers["x-a"] == "1"
     assert response.json() == {"user": "grace", "state": 1}
+
+
+class _StampWsgi:
+    """A WSGI middleware class, as ``migrate`` keeps one it adapts."""
+
+    header = "X-Stamp"
+
+    def __init__(self, app: Any, value: str = "v1", *, also: str = "") -> None:
+        self.app = app
+        self.value = value + also
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        def stamped(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            return start_response(status, [*headers, (self.header, self.value)], exc_info)
+
+        return self.app(environ, stamped)
+
+
+def test_a_wsgi_middleware_class_stays_a_class_with_its_signature_and_attributes() -> None:
+    import inspect
+
+    Stamp = wsgi_middleware(_StampWsgi)
+    assert isinstance(Stamp, type) and issubclass(Stamp, _StampWsgi)
+    assert Stamp.__name__ == "Stamp" and Stamp.header == "X-Stamp"
+    assert str(inspect.signature(Stamp)) == str(inspect.signature(_StampWsgi))
+
+    class Louder(Stamp):  # type: ignore[misc, valid-type]
+        header = "X-Louder"
+
+    async def inner(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"inner"})
+
+    app = Louder(inner, "v2", also="!")
+    assert isinstance(app, Stamp) and is_asgi_app(app)
+    with serve_asgi(app) as url:
+        response = httpx.get(url)
+    assert (response.text, response.headers["x-louder"]) == ("inner", "v2!")

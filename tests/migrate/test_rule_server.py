@@ -27,6 +27,7 @@ from migrate.rules.server import (
     _may_call_a_server,
 )
 from migrate.runner import SourceResult, migrate_source
+from tests.harness import load_module
 
 ASGI_APP = """
 async def app(scope, receive, send):
@@ -80,12 +81,12 @@ def test_wsgiref_with_block() -> None:
         ''',
         '''\
         """Service."""
-        import uvicorn
 
         from svc_app import app
         from adapters import as_asgi
 
         if __name__ == "__main__":
+            import uvicorn
             # the dev server
             print("Serving on port 8000...")
             uvicorn.run(as_asgi(app), host="0.0.0.0", port=8000)
@@ -110,9 +111,9 @@ def test_wsgiref_chained_call_keeps_other_imports() -> None:
         from wsgiref.simple_server import WSGIServer
         from svc_app import app
         from adapters import as_asgi
-        import uvicorn
 
         if __name__ == "__main__":
+            import uvicorn
             uvicorn.run(as_asgi(app), host="127.0.0.1", port=8080)
         """,
         ["adapted"],
@@ -161,11 +162,11 @@ def test_werkzeug_run_simple() -> None:
             run_simple("0.0.0.0", 5000, app, use_reloader=False, threaded=False)
         """,
         """\
-        import uvicorn
         from svc_app import app
         from adapters import as_asgi
 
         if __name__ == "__main__":
+            import uvicorn
             uvicorn.run(as_asgi(app), host="0.0.0.0", port=5000)
         """,
         ["adapted"],
@@ -185,13 +186,13 @@ def test_werkzeug_reloader_uses_an_import_string() -> None:
             run_simple("localhost", 5000, app, use_reloader=True)
         """,
         """\
-        import uvicorn
         from adapters import WsgiToAsgi
         from svc_app import wsgi_app
 
         app = WsgiToAsgi(wsgi_app)
 
         if __name__ == "__main__":
+            import uvicorn
             uvicorn.run("pkg.svc:app", host="localhost", port=5000, reload=True)
         """,
         ["converted"],
@@ -227,11 +228,11 @@ def test_werkzeug_debugger_is_converted_and_marked() -> None:
             serving.run_simple("", 5000, app, use_debugger=True)
         """,
         """\
-        import uvicorn
         from svc_app import app
         from adapters import as_asgi
 
         if __name__ == "__main__":
+            import uvicorn
             # migrate[server]: uvicorn has no interactive debugger like werkzeug's use_debugger: tracebacks go to the log; add a debug error page middleware if you need one
             uvicorn.run(as_asgi(app), host="0.0.0.0", port=5000)
         """,
@@ -290,10 +291,10 @@ def test_waitress_serve_forms() -> None:
 
 def test_already_uvicorn_is_left_alone() -> None:
     source = """\
-        import uvicorn
         from svc_app import app
 
         if __name__ == "__main__":
+            import uvicorn
             uvicorn.run(app, host="0.0.0.0", port=8000)
         """
     result = run(source)
@@ -405,8 +406,11 @@ def test_an_app_that_may_still_be_wsgi_is_served_by_uvicorn_through_as_asgi(
     expected = (
         textwrap.dedent(source)
         .replace(f"    {call}", f'    uvicorn.run(as_asgi({app}), host="0.0.0.0", port=8000)')
-        .replace("from wsgiref.simple_server import make_server\n", "import uvicorn\n")
+        .replace("from wsgiref.simple_server import make_server\n", "")
         .replace("QuietHandler\n", "QuietHandler\nfrom adapters import as_asgi\n", 1)
+        .replace(
+            'if __name__ == "__main__":\n', 'if __name__ == "__main__":\n    import uvicorn\n', 1
+        )
     )
     assert result.new_source == expected
     again = run(result.new_source)
@@ -917,3 +921,27 @@ def test_an_entry_point_serving_a_wsgi_app_moves_to_uvicorn_through_as_asgi(
     assert answers[0][:2] == (200, "pong 1")
     again = migrate_source(result.new_source, relpath="svc.py")
     assert again.new_source == result.new_source and again.changes == []
+
+
+def test_the_app_imports_where_uvicorn_is_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # uvicorn serves the __main__ block only: it is imported there, so a worker, a test or
+    # another server importing the app does not need it
+    result = run(
+        """\
+        import os
+        from wsgiref.simple_server import make_server
+
+        def application(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"hi"]
+
+        if __name__ == "__main__":
+            make_server("127.0.0.1", int(os.environ.get("PORT", "8000")), application).serve_forever()
+        """
+    )
+    assert [c.kind for c in result.changes] == ["adapted"]
+    assert "\nimport uvicorn" not in result.new_source
+    assert 'if __name__ == "__main__":\n    import uvicorn\n' in result.new_source
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn now fails
+    module = load_module(result.new_source)
+    assert callable(module.application)

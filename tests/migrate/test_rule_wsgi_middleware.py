@@ -932,3 +932,37 @@ def test_stacked_app_left_as_wsgi_is_adapted_below_the_middleware(name: str) -> 
     ), changes
     assert_same_behaviour(before, after, [GET, Req("GET", "/x")], asgi_servers=("uvicorn",))
     assert_pipeline_idempotent(after)
+
+
+def test_an_adapted_middleware_class_is_still_a_class() -> None:
+    # kept WSGI (it hands start_response to code the rule cannot follow), it stays a class:
+    # subclasses, isinstance and class attributes keep working, and it wraps ASGI apps
+    before = """
+    def _forward(start_response, status, headers):
+        return start_response(status, headers + [("X-Tagged", "yes")])
+
+    class Tagger:
+        label = "tagged"
+
+        def __init__(self, app, prefix=""):
+            self.app = app
+            self.prefix = prefix
+
+        def __call__(self, environ, start_response):
+            def tagged(status, headers, exc_info=None):
+                return _forward(start_response, status, headers)
+            return self.app(environ, tagged)
+
+    def inner(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ["PATH_INFO"].encode()]
+
+    app = Tagger(inner, prefix="p")
+    """
+    after, changes = migrate_module(before)
+    assert [c.kind for c in changes] == ["adapted", "converted"], changes
+    assert_pipeline_idempotent(after)
+    module = load_module(after)
+    assert isinstance(module.Tagger, type) and module.Tagger.label == "tagged"
+    assert isinstance(module.app, module.Tagger)
+    assert_same_behaviour(before, after, [Req("GET", "/a"), Req("POST", "/b", body=b"x")])
