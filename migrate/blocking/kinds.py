@@ -272,12 +272,15 @@ class FunctionFacts:
         return UNKNOWN
 
     def _returns_resource(self, call: cst.Call) -> bool:
-        """A call of the table, or a method of a resource, hands back a resource; other
-        blocking calls (a helper of the module, an unknown function) hand back what the
-        analysis cannot type... unless what they got was a resource."""
+        """A blocking call of the table (``open``, ``sqlite3.connect``), or a method of a
+        resource, hands back a resource; other blocking calls (a helper, a function of another
+        module or package) hand back what the analysis cannot type... unless what they were
+        handed was a resource."""
         func = call.func
         qualified = self.module.qualified(func)
-        if qualified is not None or (isinstance(func, cst.Name) and func.value in _BUILTINS):
+        if qualified is not None and self.module.table.verdict(qualified) == "blocks":
+            return True
+        if isinstance(func, cst.Name) and func.value in BLOCKING_BUILTINS:
             return True
         if isinstance(func, cst.Attribute) and self.kind(func.value) != DATA:
             return True
