@@ -89,18 +89,7 @@ class ThreadPool:
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(*args)`` in the pool with the caller's context; await its result."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        ctx = contextvars.copy_context()
-
-        def job() -> None:
-            try:
-                result = ctx.run(fn, *args)
-            except BaseException as exc:
-                _call_soon(loop, _set_exception, future, exc)
-            else:
-                _call_soon(loop, _set_result, future, result)
-
+        job, future = awaited_job(fn, args, {})
         self.submit(job)
         return await future
 
@@ -114,6 +103,26 @@ class ThreadPool:
         if wait:
             for thread in threads:
                 thread.join(timeout)
+
+
+def awaited_job(
+    fn: Callable[..., T], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Callable[[], None], asyncio.Future[T]]:
+    """A job for a thread that runs ``fn(*args, **kwargs)`` with the caller's contextvars, and
+    the future of the running loop it hands the result (or the exception) to."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+    ctx = contextvars.copy_context()
+
+    def job() -> None:
+        try:
+            result = ctx.run(fn, *args, **kwargs)
+        except BaseException as exc:
+            _call_soon(loop, _set_exception, future, exc)
+        else:
+            _call_soon(loop, _set_result, future, result)
+
+    return job, future
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., object], *args: Any) -> None:

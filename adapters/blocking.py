@@ -20,14 +20,13 @@ The pool size is ``WSGI2ASGI_BLOCKING_THREADS`` (default 40), read at the first 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import os
 import threading
 from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
-from adapters._threadpool import ThreadPool, _call_soon, _set_exception, _set_result
+from adapters._threadpool import ThreadPool, awaited_job
 
 __all__ = ["blocking_pool", "run_blocking", "set_blocking_threads"]
 
@@ -100,18 +99,7 @@ def _forget(task: asyncio.Task[Any]) -> None:
 
 async def run_blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` on this request's thread of the blocking pool; its result."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-    ctx = contextvars.copy_context()
-
-    def job() -> None:
-        try:
-            result = ctx.run(fn, *args, **kwargs)
-        except BaseException as exc:
-            _call_soon(loop, _set_exception, future, exc)
-        else:
-            _call_soon(loop, _set_result, future, result)
-
+    job, future = awaited_job(fn, args, kwargs)
     _lane().jobs.put(job)
     return await future
 

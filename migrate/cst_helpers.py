@@ -141,3 +141,10 @@ def with_marker(node: cst.BaseStatement, comment: str) -> cst.BaseStatement:
         line = cst.EmptyLine(comment=cst.Comment(comment))
         return node.with_changes(leading_lines=[*node.leading_lines, line])
     return node
+
+
+def paren_await(node: cst.BaseExpression) -> cst.BaseExpression:
+    """``(await x)`` where ``await x`` is the value of an attribute, subscript or call."""
+    if isinstance(node, cst.Await) and not node.lpar:
+        return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return node

@@ -182,6 +182,7 @@ class FunctionFacts:
         self.locals: dict[str, list[cst.BaseExpression | _Iterated | None]] = {}
         self.nested: dict[str, cst.FunctionDef] = {}
         self._kinds: dict[str, Kind] = {}
+        self._verdicts: dict[int, bool] = {}
         if func is None:
             return
         params = func.params
@@ -205,11 +206,12 @@ class FunctionFacts:
                 for name in _target_names(node.name.name):
                     self.locals.setdefault(name, [])
             elif isinstance(node, (cst.Import, cst.ImportFrom)):
-                self.locals.update(
-                    {n: [None] for n in analysis._import_names(node) | _plain_imports(node)}
-                )
+                analysis._bind_definitions_and_imports(node, self._bind_unknown)
         for name, value in _bindings(func.body):
             self.locals.setdefault(name, []).append(value)
+
+    def _bind_unknown(self, name: str) -> None:
+        self.locals[name] = [None]
 
     # ------------------------------------------------------------------ kinds
 
@@ -297,7 +299,14 @@ class FunctionFacts:
                 yield node
 
     def blocks(self, call: cst.Call) -> bool:
-        """Whether ``call`` may block (see the module's docstring)."""
+        """Whether ``call`` may block (see the module's docstring); worked out once per call
+        (the rewrite asks again for the calls inside a call, a comprehension, a lambda)."""
+        verdict = self._verdicts.get(id(call))
+        if verdict is None:
+            verdict = self._verdicts[id(call)] = self._blocks(call)
+        return verdict
+
+    def _blocks(self, call: cst.Call) -> bool:
         func = call.func
         if any(self.kind(arg.value) == RESOURCE for arg in call.args) and self._consumes(func):
             return True
@@ -368,13 +377,3 @@ class _Iterated:
     """What a loop target is bound to: an item of ``iterable``."""
 
     iterable: cst.BaseExpression
-
-
-def _plain_imports(node: cst.Import | cst.ImportFrom) -> set[str]:
-    if isinstance(node, cst.Import):
-        return {
-            analysis._dotted(alias.name).split(".")[0] for alias in node.names if not alias.asname
-        }
-    if isinstance(node.names, cst.ImportStar):
-        return set()
-    return {analysis._dotted(alias.name) for alias in node.names if not alias.asname}

@@ -30,6 +30,7 @@ import libcst as cst
 from migrate import analysis
 from migrate.blocking.kinds import DATA, RESOURCE, FunctionFacts, ModuleFacts, _bindings
 from migrate.blocking.table import ASYNC_EQUIVALENTS
+from migrate.cst_helpers import paren_await
 
 RUN_BLOCKING = "run_blocking"
 RUN_BLOCKING_IMPORT = ("adapters.blocking", RUN_BLOCKING)
@@ -79,8 +80,7 @@ def offload_blocking(
 ) -> Offloaded:
     """``func`` (async) with its blocking calls moved off the loop; see the module docstring."""
     facts = FunctionFacts(module, func, cls, data_params=frozenset(data_params))
-    taken = analysis.names_in(module.module)
-    offload = _Offload(facts, taken)
+    offload = _Offload(facts, func)
     body = func.body.visit(offload)
     assert isinstance(body, cst.BaseSuite)
     if offload.moved:
@@ -116,14 +116,16 @@ def _in_thread(expr: cst.BaseExpression) -> cst.Await:
 
 
 class _Offload(cst.CSTTransformer):
-    def __init__(self, facts: FunctionFacts, taken: set[str]) -> None:
+    def __init__(self, facts: FunctionFacts, func: cst.FunctionDef) -> None:
         self.facts = facts
-        self.taken = taken | analysis.names_in(facts.func) if facts.func else taken
+        self.func = func
         self.awaited_calls: set[int] = {
-            id(n.expression)
-            for n in analysis.walk(facts.func.body if facts.func else cst.Module([]))
-            if isinstance(n, cst.Await)
+            id(n.expression) for n in analysis.walk(func.body) if isinstance(n, cst.Await)
         }
+        #: calls, comprehensions and lambdas/generators visit_ found must move whole
+        self.move_whole: set[int] = set()
+        #: names of the module and the function, once a new one is needed (_fresh)
+        self.taken: set[str] | None = None
         self.moved = 0
         self.awaited = 0
 
@@ -181,13 +183,14 @@ class _Offload(cst.CSTTransformer):
         if id(node) not in self.awaited_calls and self._lazy_args(node):
             if any(isinstance(n, cst.Await) for n in analysis.walk(node)):
                 raise CannotOffload("a call handed a lazy blocking argument also awaits")
+            self.move_whole.add(id(node))
             return False  # the whole call moves; see leave_Call
         return True
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if id(original_node) in self.awaited_calls:
             return updated_node
-        if self._lazy_args(original_node):
+        if id(original_node) in self.move_whole:
             self.moved += 1
             return _in_thread(original_node)
         if not self.facts.blocks(original_node):
@@ -217,6 +220,7 @@ class _Offload(cst.CSTTransformer):
             return True
         if any(isinstance(n, cst.Await) for n in analysis.walk(node)):
             raise CannotOffload("a comprehension both awaits and calls something that may block")
+        self.move_whole.add(id(node))
         return False
 
     def leave_ListComp(
@@ -237,7 +241,7 @@ class _Offload(cst.CSTTransformer):
     def _leave_comp(
         self, original_node: cst.BaseExpression, updated_node: cst.BaseExpression
     ) -> cst.BaseExpression:
-        if original_node is updated_node and self._needs_thread(original_node):
+        if id(original_node) in self.move_whole:
             self.moved += 1
             return _in_thread(original_node)
         return updated_node
@@ -246,12 +250,12 @@ class _Offload(cst.CSTTransformer):
     def leave_Attribute(
         self, original_node: cst.Attribute, updated_node: cst.Attribute
     ) -> cst.Attribute:
-        return updated_node.with_changes(value=_parenthesized(updated_node.value))
+        return updated_node.with_changes(value=paren_await(updated_node.value))
 
     def leave_Subscript(
         self, original_node: cst.Subscript, updated_node: cst.Subscript
     ) -> cst.Subscript:
-        return updated_node.with_changes(value=_parenthesized(updated_node.value))
+        return updated_node.with_changes(value=paren_await(updated_node.value))
 
     # ------------------------------------------------------------ statements
 
@@ -263,19 +267,19 @@ class _Offload(cst.CSTTransformer):
             )
 
     def visit_With(self, node: cst.With) -> bool:
-        # over a blocking object the whole statement moves (see leave_With): not its parts
-        return node.asynchronous is not None or all(
+        if node.asynchronous is not None or all(
             self.facts.kind(item.item) == DATA for item in node.items
-        )
+        ):
+            return True
+        self.move_whole.add(id(node))
+        return False  # over a blocking object the whole statement moves: see leave_With
 
     def leave_With(
         self, original_node: cst.With, updated_node: cst.With
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
-        if original_node.asynchronous is not None or all(
-            self.facts.kind(item.item) == DATA for item in original_node.items
-        ):
-            return updated_node
-        return self._with_in_thread(original_node)
+        if id(original_node) in self.move_whole:
+            return self._with_in_thread(original_node)
+        return updated_node
 
     def _with_in_thread(self, node: cst.With) -> cst.FlattenSentinel[cst.BaseStatement]:
         for sub in analysis.walk(node, into_scopes=False):
@@ -293,9 +297,7 @@ class _Offload(cst.CSTTransformer):
             if isinstance(sub, (cst.For, cst.CompFor))
             for name in _names_of(sub.target)
         }
-        func = self.facts.func
-        assert func is not None
-        outside = _names_outside(func, node)
+        outside = _names_outside(self.func, node)
         read_inside = analysis.names_in(node)
         for name in assigned:
             if name in outside.bound and name in read_inside and not _only_stored(node, name):
@@ -320,18 +322,14 @@ class _Offload(cst.CSTTransformer):
         return cst.FlattenSentinel([nested, cst.parse_statement(line)])
 
     def _fresh(self, base: str) -> str:
+        if self.taken is None:
+            self.taken = analysis.names_in(self.facts.module.module) | analysis.names_in(self.func)
         name, n = base, 1
         while name in self.taken:
             n += 1
             name = f"{base}_{n}"
         self.taken.add(name)
         return name
-
-
-def _parenthesized(node: cst.BaseExpression) -> cst.BaseExpression:
-    if isinstance(node, cst.Await) and not node.lpar:
-        return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    return node
 
 
 def _last_without_comma(args: Sequence[cst.Arg]) -> list[cst.Arg]:

@@ -1184,15 +1184,9 @@ class ServerRule(Rule):
         )
         # uvicorn serves only the `if __name__ == "__main__":` block: imported there, so that
         # importing the app (under another server, in a test) does not need uvicorn
-        guards = [
-            guard
+        in_main_block = not has_uvicorn and any(
+            all(self.tree_index().contains(guard, call) for call in self._plan.replace_calls)
             for guard in self._main_guards
-            if any(self.tree_index().contains(guard, call) for call in self._plan.replace_calls)
-        ]
-        in_main_block = (
-            not has_uvicorn
-            and len(guards) == 1
-            and all(self.tree_index().contains(guards[0], c) for c in self._plan.replace_calls)
         )
         cleaner = _ImportCleaner(
             self._plan.converted_targets, used.names, not has_uvicorn and not in_main_block

@@ -117,7 +117,7 @@ from migrate.analysis import (
     string_value,
 )
 from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
-from migrate.cst_helpers import add_imports, has_marker, is_docstring, with_marker
+from migrate.cst_helpers import add_imports, has_marker, is_docstring, paren_await, with_marker
 from migrate.project import HelperSummary, Lookup, ProjectIndex, imported_function
 from migrate.rules.base import FileContext, Rule, marker_comment
 
@@ -500,12 +500,12 @@ class EnvironRewriter(cst.CSTTransformer):
             return self._read(key, "subscript", None).with_changes(
                 lpar=original_node.lpar, rpar=original_node.rpar
             )
-        return updated_node.with_changes(value=_paren_await(updated_node.value))
+        return updated_node.with_changes(value=paren_await(updated_node.value))
 
     def leave_Attribute(
         self, original_node: cst.Attribute, updated_node: cst.Attribute
     ) -> cst.BaseExpression:
-        return updated_node.with_changes(value=_paren_await(updated_node.value))
+        return updated_node.with_changes(value=paren_await(updated_node.value))
 
     def leave_Comparison(
         self, original_node: cst.Comparison, updated_node: cst.Comparison
@@ -561,7 +561,7 @@ class EnvironRewriter(cst.CSTTransformer):
             return updated_node.with_changes(
                 func=self._e(f"{HELPERS}.{fn}"), args=[first, *updated_node.args[1:]]
             )
-        return updated_node.with_changes(func=_paren_await(updated_node.func))
+        return updated_node.with_changes(func=paren_await(updated_node.func))
 
     def _is_path_dance(self, node: cst.Call) -> bool:
         """``environ["PATH_INFO"].encode("latin-1").decode("utf-8")``."""
@@ -605,13 +605,6 @@ def _small(text: str) -> cst.BaseSmallStatement:
     stmt = _stmt(text)
     assert isinstance(stmt, cst.SimpleStatementLine)
     return stmt.body[0]
-
-
-def _paren_await(node: cst.BaseExpression) -> cst.BaseExpression:
-    """``(await x)`` where ``await x`` is the value of an attribute, subscript or call."""
-    if isinstance(node, cst.Await) and not node.lpar:
-        return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-    return node
 
 
 # --------------------------------------------------------------------------- response
@@ -1418,15 +1411,23 @@ def convert_callable(
         details.append("WSGI responses sent through asgi_helpers.StartResponse")
     imports: list[tuple[str, str | None]] = []
     if blocking is not None:
-        try:
-            offloaded = offload_blocking(new_func, blocking, cls=cls)
-        except CannotOffload as why:
-            raise Unconvertible(str(why)) from None
-        new_func = offloaded.node
-        imports = offloaded.imports
-        if offloaded.detail():
-            details.append(offloaded.detail())
+        new_func, imports = off_the_loop(new_func, blocking, cls, details)
     return Conversion(new_func, details, use, imports)
+
+
+def off_the_loop(
+    func: cst.FunctionDef, blocking: ModuleFacts, cls: cst.ClassDef | None, details: list[str]
+) -> tuple[cst.FunctionDef, list[tuple[str, str | None]]]:
+    """``func`` (made async) with its blocking calls moved off the event loop
+    (:mod:`migrate.blocking`), and the imports that needs; what moved is added to
+    ``details``. Unconvertible where that cannot be done faithfully."""
+    try:
+        offloaded = offload_blocking(func, blocking, cls=cls)
+    except CannotOffload as why:
+        raise Unconvertible(str(why)) from None
+    if offloaded.detail():
+        details.append(offloaded.detail())
+    return offloaded.node, offloaded.imports
 
 
 def _middleware_decorators(
@@ -1618,7 +1619,6 @@ class WsgiAppRule(Rule):
         """Plan every change from the original module; all of them replace module-level
         statements, which :meth:`leave_Module` does (so no need to walk into the tree)."""
         self._module = node
-        self.blocking = ModuleFacts(node, self.context.blocking, known_helpers=frozenset({HELPERS}))
         if self.context.project is not None:
             self.imported = ImportedHelpers(node, self.context.project, self.context.relpath)
         # A handler whose responses all come from helpers of other modules is an app too,
@@ -1628,6 +1628,7 @@ class WsgiAppRule(Rule):
         groups = analysis.find_call_groups(node, apps, responder)
         if not groups and not apps:
             return False
+        self.blocking = ModuleFacts(node, self.context.blocking, known_helpers=frozenset({HELPERS}))
         self.middleware = analysis.middleware_names(node)
         aliases = analysis.wsgiref_util_aliases(node)
         helpers = analysis.read_only_environ_helpers(node)

@@ -92,7 +92,7 @@ import libcst as cst
 from migrate import analysis, prefilter, wsgi_keys
 from migrate import middleware_analysis as mwa
 from migrate.analysis import is_plain_name, mentions, string_value
-from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
+from migrate.blocking import ModuleFacts
 from migrate.cst_helpers import (
     add_imports,
     has_marker,
@@ -109,6 +109,7 @@ from migrate.rules.wsgi_app import (
     EnvironRewriter,
     ResponseRewriter,
     Unconvertible,
+    off_the_loop,
 )
 
 _INNER = "__w2a_inner__"
@@ -556,13 +557,7 @@ class Converter:
         imports: list[tuple[str, str | None]] = []
         if self.blocking is not None:
             cls = self.mw.node if isinstance(self.mw.node, cst.ClassDef) else None
-            try:
-                offloaded = offload_blocking(new, self.blocking, cls=cls)
-            except CannotOffload as why:
-                raise Unconvertible(str(why)) from None
-            new, imports = offloaded.node, offloaded.imports
-            if offloaded.detail():
-                self.details.append(offloaded.detail())
+            new, imports = off_the_loop(new, self.blocking, cls, self.details)
         return Converted(new, self.details, self.maybe_unused, imports)
 
     def nested_defs(self, stmts: Sequence[cst.BaseStatement]) -> dict[str, cst.FunctionDef]:
