@@ -192,6 +192,32 @@ def test_blocking_reached_through_helpers_and_methods() -> None:
     assert_two_requests_meet(after, "/meet")
 
 
+def test_what_an_offloaded_call_returns_can_be_called() -> None:
+    # make_reader() may block (it reaches open()); the function it returns is called on the
+    # loop only if it is cheap -- here it is not known, so it moves too
+    before = """
+    import os
+    import tempfile
+
+    PATH = os.path.join(tempfile.mkdtemp(), "data.txt")
+    with open(PATH, "w") as f:
+        f.write("0123456789")
+
+    def make_reader(path):
+        handle = open(path)
+        return handle.read
+
+    def app(environ, start_response):
+        size = int(environ.get("QUERY_STRING") or 4)
+        text = make_reader(PATH)(size)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [text.encode()]
+    """
+    after, _ = migrated(before, "converted")
+    assert "await run_blocking(await run_blocking(make_reader, PATH), size)" in after
+    assert_same_behaviour(before, after, [Req("GET", "/?3"), Req("GET", "/")])
+
+
 @pytest.mark.parametrize(
     ("code", "why"),
     [
