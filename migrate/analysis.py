@@ -643,6 +643,10 @@ def _find_uses(module: cst.Module, app: WsgiApp) -> None:
             if "WsgiToAsgi" in text and _wrapped_in_adapter(stmt, name):
                 app.already_adapted = True
             elif _alias_of(stmt, name):
+                # ``app = admin``: what the module does with the alias, it does with the app
+                alias = _name_assignment(stmt)
+                assert alias is not None
+                names.add(alias[0])
                 continue
             elif _is_stack_use(stmt, name, middleware):
                 if not any(use is stmt for use in app.stack_uses):

@@ -170,7 +170,10 @@ class Middleware:
 def calls_inner(node: cst.CSTNode, spellings: set[str], environ: str) -> bool:
     """``node`` calls the wrapped app (one of ``spellings``) with the environ first, and
     uses what it returns: a middleware hands the app's response on (or reads it), where a
-    wrapper of a signal handler or a callback, ``self.handler(signum, frame)``, drops it."""
+    wrapper of a signal handler or a callback, ``self.handler(signum, frame)``, drops it.
+    The call is a WSGI call, two positional arguments and nothing else: a decorator that
+    hands a view more (``func(environ, start_response, *args, **kwargs)``) wraps a view,
+    which is no WSGI app, and is no middleware."""
     discarded = {
         id(small.value)
         for n in walk(node)
@@ -182,7 +185,8 @@ def calls_inner(node: cst.CSTNode, spellings: set[str], environ: str) -> bool:
         isinstance(n, cst.Call)
         and id(n) not in discarded
         and analysis.dotted_name(n.func) in spellings
-        and n.args
+        and len(n.args) == 2
+        and all(a.keyword is None and not a.star for a in n.args)
         and is_plain_name(n.args[0].value, environ)
         for n in walk(node)
     )

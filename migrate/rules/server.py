@@ -61,6 +61,7 @@ from migrate.analysis import (
     import_statements,
     returned_name,
 )
+from migrate.app_values import ASGI_MAKERS, ASGI_MIDDLEWARE_MAKERS
 from migrate.cst_helpers import add_imports, has_marker, with_marker
 from migrate.rules.base import Rule, marker_comment
 
@@ -73,21 +74,6 @@ WSGI_LIBRARIES = frozenset(
     {"wsgiref", "werkzeug", "flask", "django", "bottle", "pyramid", "falcon", "webob", "paste"}
 )
 
-#: What makes an ASGI app when called, by qualified name: the adapters, the ASGI middleware
-#: the wsgi-middleware rule puts in place of WSGI middleware, ASGI frameworks.
-ASGI_MAKERS = frozenset(
-    {
-        "adapters.WsgiToAsgi", "adapters.as_asgi", "adapters.Router",
-        "adapters.wsgi.WsgiToAsgi", "adapters.mixed.as_asgi", "adapters.mixed.Router",
-        "asgiref.wsgi.WsgiToAsgi", "a2wsgi.WSGIMiddleware", "uvicorn.middleware.wsgi.WSGIMiddleware",
-        "uvicorn.middleware.proxy_headers.ProxyHeadersMiddleware",
-        "starlette.applications.Starlette", "starlette.middleware.wsgi.WSGIMiddleware",
-        "fastapi.FastAPI", "fastapi.applications.FastAPI", "quart.Quart", "quart.app.Quart",
-        "django.core.asgi.get_asgi_application", "falcon.asgi.App",
-    }
-)  # fmt: skip
-#: What makes ASGI middleware (``Mw = wsgi_middleware(_MwWsgi)``; ``Mw(app)`` is ASGI).
-ASGI_MIDDLEWARE_MAKERS = frozenset({"adapters.wsgi_middleware", "adapters.mixed.wsgi_middleware"})
 
 _MAKE_SERVER_PARAMS = ("host", "port", "app", "server_class", "handler_class")
 _RUN_SIMPLE_PARAMS = (

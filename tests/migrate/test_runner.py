@@ -463,7 +463,7 @@ if __name__ == "__main__":
     [
         (
             (Path(__file__).resolve().parents[2] / "sample_projects" / "notes_api" / "app.py"),
-            {"wsgi-middleware", "wsgi-app"},
+            {"wsgi-middleware", "wsgi-app", "served-app"},
         ),
         (KEPT_SERVER, {"server"}),
     ],

@@ -1,0 +1,397 @@
+"""What each module-level name holds once the module has run: a WSGI app, an ASGI app, a
+maker of either (a class, a factory, a middleware), or something this analysis cannot tell.
+
+The top-level statements are read in order, the way the interpreter runs them: ``def`` and
+``class`` bind what their shape says, ``name = expr`` binds what ``expr`` makes (``App()``,
+``Mw(app)``, ``WsgiToAsgi(app)``, ``functools.partial(Mw, prefix="/x")``, another name), and a
+``for`` over a literal tuple or list (``for mw in (A, B): app = mw(app)``) runs once per
+element. Whatever else binds a name makes it unknown. The ``__main__`` block is left out: it
+serves the module's apps, it does not make them.
+
+It also tells which names are *served*: a name holding an app that nothing else of the
+module hands on (to a router, to middleware, in a table, to another name), so it is the
+module's entry point, what ``uvicorn module:name`` names. The contract is about those:
+after a run they hold ASGI apps.
+
+Recognising a WSGI callable here does not depend on how its response is written: a plain
+``def`` (or ``__call__``) of two positional parameters named the WSGI way (``environ``/``env``,
+``start_response``/``sr``/``respond``...), the second one called or handed on. How its
+status and headers reach ``start_response`` (a helper, a ``Headers`` object, a method of a
+response class) does not matter: an app is an app by how it is called and served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import libcst as cst
+
+from migrate import analysis
+from migrate.analysis import (
+    global_references,
+    is_plain_name,
+    positional_params,
+    returned_name,
+    walk,
+)
+
+Protocol = Literal["wsgi", "asgi"]
+
+#: What makes an ASGI app when called, by qualified name: the adapters, the ASGI middleware
+#: the wsgi-middleware rule puts in place of WSGI middleware, ASGI frameworks.
+ASGI_MAKERS = frozenset(
+    {
+        "adapters.WsgiToAsgi", "adapters.as_asgi", "adapters.Router",
+        "adapters.wsgi.WsgiToAsgi", "adapters.mixed.as_asgi", "adapters.mixed.Router",
+        "asgiref.wsgi.WsgiToAsgi", "a2wsgi.WSGIMiddleware", "uvicorn.middleware.wsgi.WSGIMiddleware",
+        "uvicorn.middleware.proxy_headers.ProxyHeadersMiddleware",
+        "starlette.applications.Starlette", "starlette.middleware.wsgi.WSGIMiddleware",
+        "fastapi.FastAPI", "fastapi.applications.FastAPI", "quart.Quart", "quart.app.Quart",
+        "django.core.asgi.get_asgi_application", "falcon.asgi.App",
+    }
+)  # fmt: skip
+#: What makes ASGI middleware (``Mw = wsgi_middleware(_MwWsgi)``; ``Mw(app)`` is ASGI).
+ASGI_MIDDLEWARE_MAKERS = frozenset({"adapters.wsgi_middleware", "adapters.mixed.wsgi_middleware"})
+#: What makes a WSGI app from an ASGI one.
+WSGI_MAKERS = frozenset({"adapters.AsgiToWsgi", "adapters.as_wsgi", "adapters.mixed.as_wsgi"})
+_PARTIAL = frozenset({"functools.partial"})
+
+
+@dataclass(frozen=True)
+class Value:
+    """What a name holds: an app speaking ``protocol``, or (``maker``) a callable whose
+    result is one: a class, a factory, a middleware."""
+
+    protocol: Protocol
+    maker: bool
+    #: How the module made it, for messages: "the WSGI app class `Api`".
+    how: str
+    #: A maker's own name (``Api``), for what it makes.
+    name: str = ""
+    #: An app's middleware, innermost first (their names).
+    layers: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        if not self.layers:
+            return self.how
+        names = [f"`{layer}`" for layer in self.layers]
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        return f"{self.how} wrapped in {listed}" + (" (innermost first)" if len(names) > 1 else "")
+
+
+@dataclass(frozen=True)
+class Served:
+    """A module-level name that holds a WSGI app nothing else in the module uses."""
+
+    name: str
+    value: Value
+    #: The last top-level statement that binds the name or uses it (``app.add(...)``):
+    #: after it, the name holds its final app.
+    final_at: cst.BaseStatement
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def _named_the_wsgi_way(environ: str, start_response: str) -> bool:
+    second = start_response.lower()
+    return (
+        environ.lower().startswith("env")
+        or "start" in second
+        or "respon" in second
+        or second in ("sr", "resp")
+    )
+
+
+def wsgi_params(func: cst.FunctionDef, *, method: bool) -> tuple[str, str] | None:
+    """``(environ, start_response)`` of a WSGI callable: a plain ``def`` with exactly two
+    required positional parameters (after ``self``), named the WSGI way, the second one
+    called or handed to a call (so a wrapper of ``def on_event(event, callback)`` is not
+    one unless its names say WSGI)."""
+    if func.asynchronous is not None:
+        return None
+    params = positional_params(func)
+    if params is None:
+        return None
+    if method:
+        params = params[1:]
+    if len(params) != 2 or any(p.default is not None for p in params):
+        return None
+    environ, start_response = params[0].name.value, params[1].name.value
+    if not _named_the_wsgi_way(environ, start_response):
+        return None
+    for node in walk(func.body):
+        if isinstance(node, cst.Call) and (
+            is_plain_name(node.func, start_response)
+            or any(is_plain_name(arg.value, start_response) for arg in node.args)
+        ):
+            return environ, start_response
+    return None
+
+
+def is_asgi_callable(func: cst.FunctionDef, *, method: bool) -> bool:
+    """``async def app(scope, receive, send)`` (after ``self``)."""
+    params = positional_params(func)
+    return (
+        func.asynchronous is not None and params is not None and len(params) == (4 if method else 3)
+    )
+
+
+def _nested_app(func: cst.FunctionDef) -> Protocol | None:
+    """The protocol of the app a factory or closure middleware defines and returns."""
+    if not isinstance(func.body, cst.IndentedBlock):
+        return None
+    returned = {name for s in func.body.body if (name := returned_name(s)) is not None}
+    for stmt in func.body.body:
+        if isinstance(stmt, cst.FunctionDef) and stmt.name.value in returned:
+            if is_asgi_callable(stmt, method=False):
+                return "asgi"
+            if wsgi_params(stmt, method=False) is not None:
+                return "wsgi"
+            made = _nested_app(stmt)  # def require(token): def decorator(app): ...
+            if made is not None:
+                return made
+    return None
+
+
+def definition_value(stmt: cst.FunctionDef | cst.ClassDef) -> Value | None:
+    """What a ``def`` or ``class`` statement binds its name to, when it is an app or a maker
+    of apps (decorators aside)."""
+    name = stmt.name.value
+    if isinstance(stmt, cst.ClassDef):
+        call = analysis.method_named(stmt, "__call__")
+        if call is not None and is_asgi_callable(call, method=True):
+            return Value("asgi", True, f"the ASGI app class `{name}`", name)
+        if call is not None and wsgi_params(call, method=True) is not None:
+            return Value("wsgi", True, f"the WSGI app class `{name}`", name)
+        if analysis.is_iterable_app_class(stmt):
+            return Value("wsgi", False, f"the PEP 3333 iterable class `{name}`")
+        return None
+    if is_asgi_callable(stmt, method=False):
+        return Value("asgi", False, f"the ASGI function `{name}`")
+    if wsgi_params(stmt, method=False) is not None:
+        return Value("wsgi", False, f"the WSGI function `{name}`")
+    made = _nested_app(stmt)
+    if made is not None:
+        return Value(made, True, f"the {made.upper()} app factory `{name}`", name)
+    return None
+
+
+# --------------------------------------------------------------------------- the module
+
+
+def _main_guard(stmt: cst.CSTNode) -> bool:
+    return analysis._is_main_guard(stmt)
+
+
+def _unrolled(loop: cst.For) -> list[cst.BaseExpression] | None:
+    """The elements of ``for x in (A, B, C):`` over a literal tuple or list, whose body
+    only assigns (what the loop means once per element), else None."""
+    if loop.orelse is not None or not isinstance(loop.target, cst.Name):
+        return None
+    if not isinstance(loop.iter, (cst.Tuple, cst.List)):
+        return None
+    if any(isinstance(e, cst.StarredElement) for e in loop.iter.elements):
+        return None
+    body = loop.body
+    if not isinstance(body, cst.IndentedBlock) or not all(
+        isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, cst.Assign) for x in s.body)
+        for s in body.body
+    ):
+        return None
+    return [e.value for e in loop.iter.elements]
+
+
+def _bound_names(stmt: cst.CSTNode) -> set[str]:
+    """Names a top-level statement binds at module level (not in nested scopes)."""
+    bound: set[str] = set()
+    for node in walk(stmt, into_scopes=False):
+        targets: list[cst.CSTNode] = []
+        if isinstance(node, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For)):
+            targets = [node.target]
+        elif isinstance(node, cst.AsName):
+            targets = [node.name]
+        elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            bound.add(node.name.value)
+        elif isinstance(node, cst.ImportAlias):
+            asname = node.asname.name if node.asname is not None else None
+            if isinstance(asname, cst.Name):
+                bound.add(asname.value)
+            elif asname is None:
+                bound.add(analysis.dotted_name(node.name).split(".")[0])
+        for target in targets:
+            bound |= {n.value for n in walk(target) if isinstance(n, cst.Name)}
+    return bound
+
+
+class ModuleValues:
+    """Reads a module's top-level statements once (see the module docstring)."""
+
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        self.env: dict[str, Value | None] = {}
+        #: name -> the top-level statement that bound it last.
+        self.bound_at: dict[str, cst.BaseStatement] = {}
+        qualified = ASGI_MAKERS | ASGI_MIDDLEWARE_MAKERS | WSGI_MAKERS | _PARTIAL
+        self._spellings = analysis.import_spellings(module, qualified)
+        for stmt in module.body:
+            if not _main_guard(stmt):
+                self._run(stmt, self.env)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _run(self, stmt: cst.BaseStatement, env: dict[str, Value | None]) -> None:
+        if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            value = definition_value(stmt)
+            for decorator in reversed(stmt.decorators):
+                value = self._apply(self.eval(decorator.decorator, env), value, decorator.decorator)
+            self._bind(env, stmt.name.value, value, stmt)
+        elif isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                self._run_small(small, env, stmt)
+        elif isinstance(stmt, cst.For) and (elements := _unrolled(stmt)) is not None:
+            assert isinstance(stmt.target, cst.Name) and isinstance(stmt.body, cst.IndentedBlock)
+            for element in elements:
+                self._bind(env, stmt.target.value, self.eval(element, env), stmt)
+                for line in stmt.body.body:
+                    assert isinstance(line, cst.SimpleStatementLine)
+                    for small in line.body:
+                        self._run_small(small, env, stmt)
+        elif isinstance(stmt, cst.If) and isinstance(stmt.body, cst.IndentedBlock):
+            # ``if DEBUG: app = Mw(app)``: what both ways give, where they agree
+            taken, other = dict(env), dict(env)
+            for line in stmt.body.body:
+                self._run(line, taken)
+            orelse = stmt.orelse
+            if isinstance(orelse, cst.If):
+                self._run(orelse, other)
+            elif isinstance(orelse, cst.Else) and isinstance(orelse.body, cst.IndentedBlock):
+                for line in orelse.body.body:
+                    self._run(line, other)
+            for name in {*taken, *other}:
+                a, b = taken.get(name), other.get(name)
+                if a is not env.get(name) or b is not env.get(name):
+                    same = a is not None and b is not None and a.protocol == b.protocol
+                    same = same and a is not None and b is not None and a.maker == b.maker
+                    self._bind(env, name, a if same else None, stmt)
+        else:
+            for name in _bound_names(stmt):
+                self._bind(env, name, None, stmt)
+
+    def _run_small(
+        self, small: cst.BaseSmallStatement, env: dict[str, Value | None], stmt: cst.BaseStatement
+    ) -> None:
+        if isinstance(small, cst.Assign):
+            value = self.eval(small.value, env)
+            for target in small.targets:
+                self._bind_target(env, target.target, value, stmt)
+        elif isinstance(small, cst.AnnAssign) and small.value is not None:
+            self._bind_target(env, small.target, self.eval(small.value, env), stmt)
+        else:
+            for name in _bound_names(small):
+                self._bind(env, name, None, stmt)
+
+    def _bind_target(
+        self,
+        env: dict[str, Value | None],
+        target: cst.BaseExpression,
+        value: Value | None,
+        stmt: cst.BaseStatement,
+    ) -> None:
+        if isinstance(target, cst.Name):
+            self._bind(env, target.value, value, stmt)
+        elif isinstance(target, (cst.Tuple, cst.List)):  # a, b = ...
+            for name in {n.value for n in walk(target) if isinstance(n, cst.Name)}:
+                self._bind(env, name, None, stmt)
+        # x.attr = ..., x[key] = ...: x is the same object
+
+    def _bind(
+        self, env: dict[str, Value | None], name: str, value: Value | None, stmt: cst.BaseStatement
+    ) -> None:
+        env[name] = value
+        if env is self.env:
+            self.bound_at[name] = stmt
+
+    # -- values ------------------------------------------------------------------------
+
+    def _qualified(self, node: cst.BaseExpression) -> str | None:
+        return self._spellings.get(analysis.dotted_name(node))
+
+    def eval(
+        self, expr: cst.BaseExpression, env: dict[str, Value | None] | None = None
+    ) -> Value | None:
+        """What ``expr`` makes, at this point of the module."""
+        env = self.env if env is None else env
+        if isinstance(expr, cst.Name):
+            return env.get(expr.value)
+        if not isinstance(expr, cst.Call):
+            return None
+        qualified = self._qualified(expr.func)
+        if qualified in ASGI_MAKERS:
+            return Value("asgi", False, f"`{analysis.dotted_name(expr.func)}(...)`")
+        if qualified in WSGI_MAKERS:
+            return Value("wsgi", False, f"`{analysis.dotted_name(expr.func)}(...)`")
+        if qualified in ASGI_MIDDLEWARE_MAKERS:
+            return Value("asgi", True, "ASGI middleware made by adapters.wsgi_middleware")
+        if qualified in _PARTIAL:
+            inner = self.eval(expr.args[0].value, env) if expr.args else None
+            return inner if inner is not None and inner.maker else None
+        argument = self.eval(expr.args[0].value, env) if expr.args else None
+        return self._apply(self.eval(expr.func, env), argument, expr.func)
+
+    def _apply(
+        self, maker: Value | None, argument: Value | None, spelled: cst.BaseExpression
+    ) -> Value | None:
+        """What calling ``maker`` gives (an instance of a class, what a factory or a
+        middleware returns)."""
+        if maker is None or not maker.maker:
+            return None
+        name = maker.name or analysis.dotted_name(spelled) or "it"
+        if argument is not None and not argument.maker:  # middleware around an app
+            return Value(maker.protocol, False, argument.how, layers=(*argument.layers, name))
+        return Value(maker.protocol, False, f"what `{name}(...)` made ({maker.how})")
+
+    # -- answers -----------------------------------------------------------------------
+
+    def served_wsgi_apps(self) -> list[Served]:
+        """The names holding a WSGI app once the module has run that no code of the module
+        hands on: the module's WSGI entry points, each with the statement after which it
+        holds its final app."""
+        body = [s for s in self.module.body if not _main_guard(s)]
+        place = {id(s): i for i, s in enumerate(body)}
+        found: list[Served] = []
+        for name, value in self.env.items():
+            if value is None or value.maker or value.protocol != "wsgi":
+                continue
+            final = place[id(self.bound_at[name])]
+            used = self._final_uses(name, body, final)
+            if used is not None:
+                found.append(Served(name, value, body[max(final, used)]))
+        return found
+
+    def _final_uses(self, name: str, body: Sequence[cst.BaseStatement], final: int) -> int | None:
+        """Where the last statement touching ``name``'s final app through an attribute only
+        (``app.add(...)``) stands, ``final`` if none; None when some code hands the app on
+        or reads it otherwise (a function at request time, a later statement)."""
+        last = final
+        for index, stmt in enumerate(body):
+            references = global_references(stmt, name)
+            if not references or stmt is body[final]:
+                continue
+            if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                if stmt.name.value != name:
+                    return None  # it runs later: it sees the final app
+                continue
+            if index < final:
+                continue  # it saw an earlier app under the name
+            bases = {
+                id(node.value)
+                for node in walk(stmt)
+                if isinstance(node, cst.Attribute) and is_plain_name(node.value, name)
+            }
+            if any(id(r) not in bases for r in references):
+                return None
+            last = index
+        return last

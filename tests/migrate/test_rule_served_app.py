@@ -1,0 +1,236 @@
+"""Rule ``served-app``: after a run, the name a module serves holds an ASGI app.
+
+Every case runs the whole pipeline (the rules before it decide what stays WSGI), serves the
+module before as WSGI (wsgiref) and after as ASGI (uvicorn, hypercorn), and replays the same
+requests. The patterns are the ones the other rules leave WSGI: apps whose status and headers
+reach ``start_response`` in ways they do not follow, instances of router classes filled in
+after they are made, middleware stacks built in a loop.
+"""
+
+from __future__ import annotations
+
+import inspect
+import textwrap
+
+from migrate.runner import SourceResult, migrate_source
+from tests.harness import Req, assert_same_behaviour, load_module
+
+
+def migrate(source: str) -> SourceResult:
+    return migrate_source(textwrap.dedent(source))
+
+
+def served_app_changes(result: SourceResult) -> list[str]:
+    return [c.message for c in result.changes if c.rule == "served-app"]
+
+
+def assert_second_run_changes_nothing(result: SourceResult) -> None:
+    again = migrate_source(result.new_source)
+    assert again.new_source == result.new_source
+    assert not again.changes
+
+
+HEADERS_OBJECT = """
+    from wsgiref.headers import Headers
+
+
+    def _respond(start_response, status, headers, text):
+        body = text.encode("utf-8")
+        headers["Content-Length"] = str(len(body))
+        start_response(status, headers.items())
+        return [body]
+
+
+    def page(environ, start_response):
+        h = Headers()
+        h.add_header("Content-Type", "text/plain", charset="utf-8")
+        return _respond(start_response, "200 OK", h, "page " + environ["PATH_INFO"])
+
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"].startswith("/page"):
+            return page(environ, start_response)
+        h = Headers([("Content-Type", "text/plain")])
+        return _respond(start_response, "404 Not Found", h, "nothing here")
+"""
+
+
+def test_an_app_answering_through_a_headers_object_is_served_as_asgi() -> None:
+    result = migrate(HEADERS_OBJECT)
+    assert served_app_changes(result) == [
+        "`app` holds the WSGI function `app`, which no rule converted to ASGI: served through "
+        "adapters.WsgiToAsgi, so `app` is an ASGI app"
+    ]
+    module = load_module(result.new_source)
+    assert inspect.iscoroutinefunction(module.app.__call__)
+    # `page` is handed the request by `app`: it stays the WSGI function `app` calls
+    assert list(inspect.signature(module.page).parameters) == ["environ", "start_response"]
+    requests = [Req("GET", "/page/one"), Req("GET", "/other")]
+    assert_same_behaviour(HEADERS_OBJECT, result.new_source, requests)
+    assert_second_run_changes_nothing(result)
+
+
+ROUTER_FILLED_IN_LATER = """
+    import re
+
+
+    class Router:
+        def __init__(self):
+            self.routes = []
+
+        def add(self, pattern, handler):
+            self.routes.append((re.compile(pattern + "$"), handler))
+
+        def __call__(self, environ, start_response):
+            for regex, handler in self.routes:
+                match = regex.match(environ["PATH_INFO"])
+                if match:
+                    return handler(environ, start_response, **match.groupdict())
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no route"]
+
+
+    class Hello:
+        def __call__(self, environ, start_response, name):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [("hello " + name).encode()]
+
+
+    app = Router()
+    app.add("/hello/(?P<name>[a-z]+)", Hello())
+    app.add("/hi/(?P<name>[a-z]+)", Hello())
+"""
+
+
+def test_an_instance_filled_in_after_it_is_made_is_served_after_the_last_addition() -> None:
+    result = migrate(ROUTER_FILLED_IN_LATER)
+    assert len(served_app_changes(result)) == 1
+    assert result.new_source.rstrip().endswith(
+        'app.add("/hi/(?P<name>[a-z]+)", Hello())\n'
+        + result.new_source.rstrip().splitlines()[-2]
+        + "\napp = WsgiToAsgi(app)"
+    )
+    requests = [Req("GET", "/hello/ada"), Req("GET", "/hi/bob"), Req("GET", "/nope")]
+    assert_same_behaviour(ROUTER_FILLED_IN_LATER, result.new_source, requests)
+    assert_second_run_changes_nothing(result)
+
+
+STACK_BUILT_IN_A_LOOP = """
+    import functools
+
+
+    class Prefix:
+        def __init__(self, app, prefix=""):
+            self.app = app
+            self.prefix = prefix
+
+        def __call__(self, environ, start_response):
+            environ["SCRIPT_NAME"] = environ.get("HTTP_X_PREFIX", self.prefix)
+            return self.app(environ, start_response)
+
+
+    class Stamp:
+        def __init__(self, app):
+            self.app = app
+
+        def __call__(self, environ, start_response):
+            def stamped(status, headers, exc_info=None):
+                return start_response(status, headers + [("X-Stamp", "1")], exc_info)
+            return self.app(environ, stamped)
+
+
+    def inner(environ, start_response):
+        environ["my.key"] = "seen"
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [(environ["SCRIPT_NAME"] + environ["PATH_INFO"] + environ["my.key"]).encode()]
+
+
+    app = inner
+    for middleware in (functools.partial(Prefix, prefix="/base"), Stamp):
+        app = middleware(app)
+"""
+
+
+def test_a_stack_built_in_a_loop_is_served_whole_and_its_classes_stay_classes() -> None:
+    result = migrate(STACK_BUILT_IN_A_LOOP)
+    (message,) = served_app_changes(result)
+    assert "the WSGI function `inner` wrapped in `Prefix` and `Stamp` (innermost first)" in message
+    module = load_module(result.new_source)
+    assert inspect.isclass(module.Prefix) and inspect.isclass(module.Stamp)
+    requests = [Req("GET", "/x"), Req("GET", "/y", headers=(("X-Prefix", "/p"),))]
+    assert_same_behaviour(STACK_BUILT_IN_A_LOOP, result.new_source, requests)
+    assert_second_run_changes_nothing(result)
+
+
+CHOSEN_AT_IMPORT = """
+    import os
+
+
+    class Stamp:
+        def __init__(self, app):
+            self.app = app
+
+        def __call__(self, environ, start_response):
+            environ["stamp.seen"] = "yes"
+            return self.app(environ, start_response)
+
+
+    def inner(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [environ.get("stamp.seen", "no").encode()]
+
+
+    app = inner
+    for mw in (Stamp,):
+        app = mw(app)
+    if os.environ.get("W2A_TEST_NO_STAMP"):
+        app = inner
+"""
+
+
+def test_a_name_both_branches_of_an_if_leave_wsgi_is_served() -> None:
+    result = migrate(CHOSEN_AT_IMPORT)
+    assert len(served_app_changes(result)) == 1
+    assert_same_behaviour(CHOSEN_AT_IMPORT, result.new_source, [Req("GET", "/")])
+
+
+ROUTE_ARGUMENT_DECORATOR = """
+    def with_args(func):
+        def handler(environ, start_response):
+            return func(environ, start_response, *environ["route.args"])
+        return handler
+
+
+    @with_args
+    def item(environ, start_response, sku):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [sku.encode()]
+
+
+    def app(environ, start_response):
+        environ["route.args"] = (environ["PATH_INFO"].strip("/"),)
+        return item(environ, start_response)
+"""
+
+
+def test_a_decorator_handing_a_view_route_arguments_is_not_taken_for_middleware() -> None:
+    result = migrate(ROUTE_ARGUMENT_DECORATOR)
+    assert not [c for c in result.changes if c.rule == "wsgi-middleware"]
+    assert "def with_args(func):" in result.new_source
+    assert_same_behaviour(ROUTE_ARGUMENT_DECORATOR, result.new_source, [Req("GET", "/AB-1")])
+
+
+NOT_WSGI = """
+    def on_event(event, callback):
+        callback(event)
+
+
+    def relay(message, handler):
+        return handler(message)
+"""
+
+
+def test_functions_of_two_parameters_that_do_not_speak_wsgi_are_left_alone() -> None:
+    result = migrate(NOT_WSGI)
+    assert result.new_source == textwrap.dedent(NOT_WSGI)
+    assert not result.changes
