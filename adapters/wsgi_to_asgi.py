@@ -500,6 +500,18 @@ class WsgiToAsgi:
         """The wrapped app, under asgiref's attribute name."""
         return self.wsgi_app
 
+    def __getattr__(self, name: str) -> Any:
+        # Only for names the adapter lacks: a module that serves ``app = WsgiToAsgi(app)``
+        # keeps ``app.config``, ``app.route``, ``app.logger`` working in its views.
+        # Dunders stay the adapter's own (copy, pickle and inspect probe them).
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            wrapped = self.__dict__["wsgi_app"]
+        except KeyError:
+            raise AttributeError(name) from None
+        return getattr(wrapped, name)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":

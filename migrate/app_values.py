@@ -22,13 +22,14 @@ response class) does not matter: an app is an app by how it is called and served
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import libcst as cst
 
-from migrate import analysis
+from migrate import analysis, prefilter
 from migrate.analysis import (
     global_references,
     is_plain_name,
@@ -57,6 +58,21 @@ ASGI_MIDDLEWARE_MAKERS = frozenset({"adapters.wsgi_middleware", "adapters.mixed.
 #: What makes a WSGI app from an ASGI one.
 WSGI_MAKERS = frozenset({"adapters.AsgiToWsgi", "adapters.as_wsgi", "adapters.mixed.as_wsgi"})
 _PARTIAL = frozenset({"functools.partial"})
+#: What makes a WSGI app of a framework no rule converts (yet), by qualified name -> the
+#: framework. Django is not here: its project gets an ``asgi.py`` (the framework rules).
+WSGI_FRAMEWORK_MAKERS = {
+    "flask.Flask": "Flask", "flask.app.Flask": "Flask",
+    "falcon.App": "Falcon", "falcon.API": "Falcon", "falcon.app.App": "Falcon",
+    "bottle.Bottle": "Bottle", "bottle.default_app": "Bottle", "bottle.app": "Bottle",
+    "cherrypy.Application": "CherryPy", "cherrypy.tree.mount": "CherryPy",
+    "webob.dec.wsgify": "WebOb", "paste.urlmap.URLMap": "Paste",
+    "werkzeug.middleware.dispatcher.DispatcherMiddleware": "Werkzeug",
+    "werkzeug.middleware.proxy_fix.ProxyFix": "Werkzeug",
+    "werkzeug.middleware.shared_data.SharedDataMiddleware": "Werkzeug",
+}  # fmt: skip
+#: Methods whose result is a framework's WSGI app: Pyramid's ``config.make_wsgi_app()``,
+#: web.py's ``web.application(urls, globals()).wsgifunc()``.
+WSGI_MAKING_METHODS = {"make_wsgi_app": "Pyramid", "wsgifunc": "web.py"}
 
 
 @dataclass(frozen=True)
@@ -66,7 +82,8 @@ class Value:
 
     protocol: Protocol
     maker: bool
-    #: How the module made it, for messages: "the WSGI app class `Api`".
+    #: For messages: how the module made the app ("the WSGI function `app`"), or for a
+    #: maker, what calling it gives ("an instance of the WSGI app class `Api`").
     how: str
     #: A maker's own name (``Api``), for what it makes.
     name: str = ""
@@ -90,6 +107,31 @@ class Served:
     #: The last top-level statement that binds the name or uses it (``app.add(...)``):
     #: after it, the name holds its final app.
     final_at: cst.BaseStatement
+
+
+def may_make_wsgi_apps(source: str) -> bool:
+    """Cheap text test: could ``source`` bind a name to a WSGI app this module reads (a
+    WSGI callable, a framework's app maker named, or an entry point calling an app factory
+    of another module: ``app = create_app()``, under a name apps go by)?"""
+    return (
+        prefilter.may_hold_wsgi_callable(source)
+        or may_name_a_framework(source)
+        or _ENTRY_POINT.search(source) is not None
+    )
+
+
+#: ``app = create_app()``, ``application = make_app(settings)``, ``wsgi_app = pkg.main()``.
+_ENTRY_POINT = re.compile(r"^(?:\w*app\w*|api|wsgi)\s*=\s*[\w.]+\(", re.MULTILINE)
+
+
+def may_name_a_framework(source: str) -> bool:
+    """Cheap text test: ``source`` may call a framework's WSGI app maker."""
+    return any(word in source for word in _FRAMEWORK_WORDS)
+
+
+_FRAMEWORK_WORDS = frozenset(
+    {q.split(".")[0] for q in WSGI_FRAMEWORK_MAKERS} | set(WSGI_MAKING_METHODS)
+)
 
 
 # --------------------------------------------------------------------------- shapes
@@ -163,9 +205,9 @@ def definition_value(stmt: cst.FunctionDef | cst.ClassDef) -> Value | None:
     if isinstance(stmt, cst.ClassDef):
         call = analysis.method_named(stmt, "__call__")
         if call is not None and is_asgi_callable(call, method=True):
-            return Value("asgi", True, f"the ASGI app class `{name}`", name)
+            return Value("asgi", True, f"an instance of the ASGI app class `{name}`", name)
         if call is not None and wsgi_params(call, method=True) is not None:
-            return Value("wsgi", True, f"the WSGI app class `{name}`", name)
+            return Value("wsgi", True, f"an instance of the WSGI app class `{name}`", name)
         if analysis.is_iterable_app_class(stmt):
             return Value("wsgi", False, f"the PEP 3333 iterable class `{name}`")
         return None
@@ -175,7 +217,7 @@ def definition_value(stmt: cst.FunctionDef | cst.ClassDef) -> Value | None:
         return Value("wsgi", False, f"the WSGI function `{name}`")
     made = _nested_app(stmt)
     if made is not None:
-        return Value(made, True, f"the {made.upper()} app factory `{name}`", name)
+        return Value(made, True, f"the {made.upper()} app the factory `{name}` makes", name)
     return None
 
 
@@ -204,15 +246,25 @@ def _unrolled(loop: cst.For) -> list[cst.BaseExpression] | None:
     return [e.value for e in loop.iter.elements]
 
 
+def _target_names(target: cst.CSTNode) -> set[str]:
+    """Names an assignment target binds: ``a``, ``a, b``; not ``a.x`` nor ``a[k]``."""
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return {n for e in target.elements for n in _target_names(e.value)}
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    return set()
+
+
 def _bound_names(stmt: cst.CSTNode) -> set[str]:
     """Names a top-level statement binds at module level (not in nested scopes)."""
     bound: set[str] = set()
     for node in walk(stmt, into_scopes=False):
-        targets: list[cst.CSTNode] = []
         if isinstance(node, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For)):
-            targets = [node.target]
+            bound |= _target_names(node.target)
         elif isinstance(node, cst.AsName):
-            targets = [node.name]
+            bound |= _target_names(node.name)
         elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             bound.add(node.name.value)
         elif isinstance(node, cst.ImportAlias):
@@ -221,20 +273,29 @@ def _bound_names(stmt: cst.CSTNode) -> set[str]:
                 bound.add(asname.value)
             elif asname is None:
                 bound.add(analysis.dotted_name(node.name).split(".")[0])
-        for target in targets:
-            bound |= {n.value for n in walk(target) if isinstance(n, cst.Name)}
     return bound
 
 
 class ModuleValues:
     """Reads a module's top-level statements once (see the module docstring)."""
 
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(
+        self, module: cst.Module, imported: Callable[[str], Value | None] | None = None
+    ) -> None:
         self.module = module
+        #: What a dotted name imported from another module of the run makes when called
+        #: (an app factory there), if known.
+        self.imported = imported
         self.env: dict[str, Value | None] = {}
         #: name -> the top-level statement that bound it last.
         self.bound_at: dict[str, cst.BaseStatement] = {}
-        qualified = ASGI_MAKERS | ASGI_MIDDLEWARE_MAKERS | WSGI_MAKERS | _PARTIAL
+        qualified = (
+            ASGI_MAKERS
+            | ASGI_MIDDLEWARE_MAKERS
+            | WSGI_MAKERS
+            | _PARTIAL
+            | set(WSGI_FRAMEWORK_MAKERS)
+        )
         self._spellings = analysis.import_spellings(module, qualified)
         for stmt in module.body:
             if not _main_guard(stmt):
@@ -245,6 +306,8 @@ class ModuleValues:
     def _run(self, stmt: cst.BaseStatement, env: dict[str, Value | None]) -> None:
         if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
             value = definition_value(stmt)
+            if value is None and isinstance(stmt, cst.FunctionDef):
+                value = self._factory_value(stmt, env)
             for decorator in reversed(stmt.decorators):
                 value = self._apply(self.eval(decorator.decorator, env), value, decorator.decorator)
             self._bind(env, stmt.name.value, value, stmt)
@@ -279,6 +342,43 @@ class ModuleValues:
         else:
             for name in _bound_names(stmt):
                 self._bind(env, name, None, stmt)
+
+    def _factory_value(self, func: cst.FunctionDef, env: dict[str, Value | None]) -> Value | None:
+        """A function whose every ``return`` hands back an app of one protocol (``def
+        create_app(): app = Flask(__name__); ...; return app``) is a maker of such apps."""
+        if func.asynchronous is not None or not isinstance(func.body, cst.IndentedBlock):
+            return None
+        returned = [
+            node.value
+            for node in walk(func.body, into_scopes=False)
+            if isinstance(node, cst.Return)
+        ]
+        if not returned or any(value is None for value in returned):
+            return None
+        local = dict(env)
+        params = func.params
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            local[param.name.value] = None
+        for stmt in func.body.body:
+            self._run(stmt, local)
+        values = [self.eval(value, local) for value in returned if value is not None]
+        first = values[0]
+        if first is None or first.maker:
+            return None
+        if any(v is None or v.maker or v.protocol != first.protocol for v in values):
+            return None
+        name = func.name.value
+        return Value(first.protocol, True, f"{first.describe()} made by `{name}()`", name)
+
+    def factories(self) -> dict[str, Value]:
+        """The module-level functions that make apps (what other modules may import)."""
+        return {
+            name: value
+            for name, value in self.env.items()
+            if value is not None
+            and value.maker
+            and isinstance(self.bound_at.get(name), cst.FunctionDef)
+        }
 
     def _run_small(
         self, small: cst.BaseSmallStatement, env: dict[str, Value | None], stmt: cst.BaseStatement
@@ -335,11 +435,24 @@ class ModuleValues:
             return Value("wsgi", False, f"`{analysis.dotted_name(expr.func)}(...)`")
         if qualified in ASGI_MIDDLEWARE_MAKERS:
             return Value("asgi", True, "ASGI middleware made by adapters.wsgi_middleware")
+        if qualified in WSGI_FRAMEWORK_MAKERS:
+            framework = WSGI_FRAMEWORK_MAKERS[qualified]
+            return Value(
+                "wsgi", False, f"a {framework} app (`{analysis.dotted_name(expr.func)}(...)`)"
+            )
+        if isinstance(expr.func, cst.Attribute) and expr.func.attr.value in WSGI_MAKING_METHODS:
+            framework = WSGI_MAKING_METHODS[expr.func.attr.value]
+            return Value(
+                "wsgi", False, f"a {framework} app (`{analysis.dotted_name(expr.func)}()`)"
+            )
         if qualified in _PARTIAL:
             inner = self.eval(expr.args[0].value, env) if expr.args else None
             return inner if inner is not None and inner.maker else None
         argument = self.eval(expr.args[0].value, env) if expr.args else None
-        return self._apply(self.eval(expr.func, env), argument, expr.func)
+        maker = self.eval(expr.func, env)
+        if maker is None and self.imported is not None:
+            maker = self.imported(analysis.dotted_name(expr.func))
+        return self._apply(maker, argument, expr.func)
 
     def _apply(
         self, maker: Value | None, argument: Value | None, spelled: cst.BaseExpression
@@ -351,7 +464,7 @@ class ModuleValues:
         name = maker.name or analysis.dotted_name(spelled) or "it"
         if argument is not None and not argument.maker:  # middleware around an app
             return Value(maker.protocol, False, argument.how, layers=(*argument.layers, name))
-        return Value(maker.protocol, False, f"what `{name}(...)` made ({maker.how})")
+        return Value(maker.protocol, False, maker.how)
 
     # -- answers -----------------------------------------------------------------------
 
@@ -380,18 +493,25 @@ class ModuleValues:
             references = global_references(stmt, name)
             if not references or stmt is body[final]:
                 continue
-            if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-                if stmt.name.value != name:
-                    return None  # it runs later: it sees the final app
-                continue
-            if index < final:
-                continue  # it saw an earlier app under the name
             bases = {
                 id(node.value)
                 for node in walk(stmt)
                 if isinstance(node, cst.Attribute) and is_plain_name(node.value, name)
             }
             if any(id(r) not in bases for r in references):
-                return None
-            last = index
+                if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) and stmt.name.value == name:
+                    continue  # its own definition
+                if index < final and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                    continue  # it saw an earlier app under the name
+                return None  # handed on; a function sees the final app when it runs
+            # ``app.add(...)``, ``@app.route(...)``, ``app.config[...]`` in a view: the
+            # adapter hands attributes on to the app it serves, so they keep working; at
+            # module level they build the app, which must be complete before it is served
+            definition = isinstance(stmt, (cst.FunctionDef, cst.ClassDef))
+            decorators = (
+                stmt.decorators if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) else ()
+            )
+            builds = not definition or any(global_references(d, name) for d in decorators)
+            if index > final and builds:
+                last = index
         return last

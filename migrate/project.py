@@ -31,7 +31,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from migrate import prefilter
+from migrate import app_values, prefilter
 from migrate.wsgi_keys import is_known_key
 
 #: Reads of the request body the built environ serves the same (its ``wsgi.input`` holds it).
@@ -79,6 +79,9 @@ class ModuleSummary:
     #: Module-level names that are not plain functions the summary could check, with why
     #: (``("JsonResponse", "is a class")``).
     others: tuple[tuple[str, str], ...] = ()
+    #: Module-level functions that return apps (``def create_app(): app = Flask(...); ...;
+    #: return app``): (name, protocol, how), see :mod:`migrate.app_values`.
+    app_factories: tuple[tuple[str, str, str], ...] = ()
 
     def helper(self, name: str) -> HelperSummary | None:
         for helper in self.helpers:
@@ -103,7 +106,9 @@ def might_summarize(source: str) -> bool:
     which the WSGI text prefilter looks for. (:func:`summarize` returns None whenever this
     is False, so whatever it misses stays unproven: the importing app stays adapted.)"""
     return "def" in source and (
-        prefilter.names_a_cgi_key(source) or prefilter.may_hold_wsgi_callable(source)
+        prefilter.names_a_cgi_key(source)
+        or prefilter.may_hold_wsgi_callable(source)
+        or app_values.may_name_a_framework(source)
     )
 
 
@@ -189,9 +194,25 @@ def summarize(
                 distrust,
             )
         )
-    if not helpers and not others:
+    factories = _app_factories(source)
+    if not helpers and not others and not factories:
         return None
-    return ModuleSummary(relpath, module_name, tuple(helpers), tuple(others))
+    return ModuleSummary(relpath, module_name, tuple(helpers), tuple(others), factories)
+
+
+def _app_factories(source: str) -> tuple[tuple[str, str, str], ...]:
+    """The functions of the module that return a framework's app (read with libcst, for
+    the modules that name a framework only: most have none)."""
+    if "return" not in source or not app_values.may_name_a_framework(source):
+        return ()
+    import libcst as cst  # only here: the rest of the summary reads CPython's AST
+
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError:
+        return ()
+    found = app_values.ModuleValues(module).factories()
+    return tuple((name, value.protocol, value.how) for name, value in sorted(found.items()))
 
 
 def _may_use_params(func: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> bool:
@@ -697,6 +718,18 @@ class ProjectIndex:
             summary = self.by_relpath.get(relpath)
             if summary is not None:
                 return summary
+        return None
+
+    def app_factory(
+        self, importer_relpath: str, module_ref: str, name: str
+    ) -> tuple[str, str] | None:
+        """``(protocol, how)`` when ``name`` of the module ``module_ref`` returns an app."""
+        summary = self.module(importer_relpath, module_ref)
+        if summary is None:
+            return None
+        for factory, protocol, how in summary.app_factories:
+            if factory == name:
+                return protocol, how
         return None
 
     def lookup(self, importer_relpath: str, module_ref: str, name: str) -> Lookup:

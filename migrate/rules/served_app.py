@@ -21,12 +21,14 @@ modules of the run use the WSGI way are left to the ``wsgi-app`` rule's markers.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 
 import libcst as cst
 
-from migrate import prefilter
-from migrate.app_values import ModuleValues, Served
+from migrate import analysis
+from migrate.app_values import ModuleValues, Protocol, Served, Value, may_make_wsgi_apps
 from migrate.cst_helpers import add_imports, with_marker
+from migrate.project import imported_function
 from migrate.rules.base import FileContext, Rule, marker_comment
 
 
@@ -39,7 +41,7 @@ class ServedAppRule(Rule):
 
     @classmethod
     def might_apply(cls, source: str) -> bool:
-        return prefilter.may_hold_wsgi_callable(source)
+        return may_make_wsgi_apps(source)
 
     @classmethod
     def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
@@ -52,11 +54,34 @@ class ServedAppRule(Rule):
 
     def visit_Module(self, node: cst.Module) -> bool:
         project = self.context.project
-        for served in ModuleValues(node).served_wsgi_apps():
+        imported = self._imported_factories(node) if project is not None else None
+        for served in ModuleValues(node, imported).served_wsgi_apps():
             if project is not None and project.callers_of(self.context.relpath, served.name):
                 continue  # other modules use it the WSGI way: the wsgi-app rule says so
             self._adapt(served)
         return False
+
+    def _imported_factories(self, module: cst.Module) -> Callable[[str], Value | None]:
+        """What a call of a name imported from another module of the run makes, when the
+        project index knows that function returns an app (``create_app()``)."""
+        project = self.context.project
+        assert project is not None
+        bindings = analysis.import_bindings(module)
+        bound = analysis.module_level_bindings(module)
+
+        def factory(callee: str) -> Value | None:
+            first, *rest = callee.split(".") if callee else [""]
+            binding = bindings.get(first)
+            if binding is None or bound.get(first, 0) != 1 or "*" in bound:
+                return None
+            target = imported_function((binding.module, binding.name), rest)
+            found = project.app_factory(self.context.relpath, *target) if target else None
+            if found is None or found[0] not in ("wsgi", "asgi"):
+                return None
+            protocol: Protocol = "wsgi" if found[0] == "wsgi" else "asgi"
+            return Value(protocol, True, found[1], target[1] if target else callee)
+
+        return factory
 
     def _adapt(self, served: Served) -> None:
         name = served.name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import copy
 import logging
 import os
 import subprocess
@@ -1143,3 +1144,29 @@ def test_tiny_get_is_one_hop_each_way_and_no_extra_task() -> None:
     assert submits == [1] and len(wakeups) <= 1
     # only the driver's tasks: no body pump, no disconnect watcher
     assert tasks_seen == [["__call__", "main"]] * 2
+
+
+def test_the_adapter_hands_attributes_it_lacks_on_to_the_wrapped_app() -> None:
+    """``app = WsgiToAsgi(app)`` at the end of a module: views that read ``app.config`` at
+    request time keep working; the adapter's own names and dunders stay its own."""
+
+    class Framework:
+        def __init__(self) -> None:
+            self.config = {"GREETING": "hi"}
+            self.wsgi_app = "the framework's own wsgi_app"
+
+        def route(self, path: str) -> str:
+            return "route " + path
+
+        def __call__(self, environ: dict[str, object], start_response: object) -> list[bytes]:
+            return []
+
+    wrapped = Framework()
+    adapter = WsgiToAsgi(wrapped)
+    assert adapter.config == {"GREETING": "hi"}
+    assert adapter.route("/x") == "route /x"
+    assert adapter.wsgi_app is wrapped  # the adapter's attribute, not the framework's
+    with pytest.raises(AttributeError):
+        adapter.no_such_attribute  # noqa: B018
+    assert not hasattr(adapter, "__wrapped__")
+    copy.copy(adapter)  # copy probes dunders: they are not looked up on the app

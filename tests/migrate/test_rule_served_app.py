@@ -12,8 +12,11 @@ from __future__ import annotations
 import inspect
 import textwrap
 
+import pytest
+
 from migrate.runner import SourceResult, migrate_source
-from tests.harness import Req, assert_same_behaviour, load_module
+from tests.harness import Req, assert_same_behaviour, assert_same_project_behaviour, load_module
+from tests.migrate.test_rule_wsgi_app_modules import dedented, migrate_project
 
 
 def migrate(source: str) -> SourceResult:
@@ -234,3 +237,126 @@ def test_functions_of_two_parameters_that_do_not_speak_wsgi_are_left_alone() -> 
     result = migrate(NOT_WSGI)
     assert result.new_source == textwrap.dedent(NOT_WSGI)
     assert not result.changes
+
+
+# --------------------------------------------------------------------------- frameworks
+
+FLASK = """
+    from flask import Flask, current_app, jsonify, request
+
+    app = Flask(__name__)
+    app.config["GREETING"] = "hello"
+
+
+    @app.route("/greet")
+    def greet():
+        # the module-level name is read at request time, through the adapter
+        return jsonify(greeting=app.config["GREETING"], who=request.args.get("who", "-"))
+
+
+    @app.post("/echo")
+    def echo():
+        return jsonify(got=request.get_json(), debug=current_app.debug)
+"""
+
+FALCON = """
+    import falcon
+
+
+    class Items:
+        def on_get(self, req, resp):
+            resp.media = {"items": [1, 2], "limit": req.get_param_as_int("limit", default=5)}
+
+        def on_post(self, req, resp):
+            resp.status = falcon.HTTP_201
+            resp.media = req.get_media()
+
+
+    app = falcon.App()
+    app.add_route("/items", Items())
+"""
+
+BOTTLE = """
+    from bottle import Bottle, request
+
+    app = Bottle()
+
+
+    @app.route("/hello/<name>")
+    def hello(name):
+        return {"hello": name, "q": request.query.get("q", "")}
+"""
+
+PYRAMID_PACKAGE = """
+    from pyramid.config import Configurator
+    from pyramid.response import Response
+
+
+    def hello(request):
+        return Response("hello " + request.matchdict["name"], content_type="text/plain")
+
+
+    def main(settings):
+        config = Configurator(settings=settings)
+        config.add_route("hello", "/hello/{name}")
+        config.add_view(hello, route_name="hello")
+        return config.make_wsgi_app()
+"""
+
+JSON = (("Content-Type", "application/json"),)
+FLASK_REQUESTS = [
+    Req("GET", "/greet?who=ada"),
+    Req("POST", "/echo", headers=JSON, body=b'{"a": 1}'),
+    Req("GET", "/missing"),
+]
+FALCON_REQUESTS = [
+    Req("GET", "/items?limit=3"),
+    Req("POST", "/items", headers=JSON, body=b'{"b": 2}'),
+    Req("DELETE", "/items"),
+]
+# (Bottle's error pages name the server's port: only pages that do not)
+BOTTLE_REQUESTS = [Req("GET", "/hello/bob?q=x"), Req("GET", "/hello/ada")]
+
+
+@pytest.mark.parametrize(
+    "source, framework, requests",
+    [
+        (FLASK, "Flask", FLASK_REQUESTS),
+        (FALCON, "Falcon", FALCON_REQUESTS),
+        (BOTTLE, "Bottle", BOTTLE_REQUESTS),
+    ],
+    ids=["flask", "falcon", "bottle"],
+)
+def test_a_framework_app_is_served_as_asgi_after_it_is_built(
+    source: str, framework: str, requests: list[Req]
+) -> None:
+    result = migrate(source)
+    (message,) = served_app_changes(result)
+    assert f"a {framework} app" in message
+    # after the last statement that builds it (routes, config)
+    assert result.new_source.rstrip().endswith("app = WsgiToAsgi(app)")
+    assert_same_behaviour(source, result.new_source, requests)
+    assert_second_run_changes_nothing(result)
+
+
+def test_an_app_a_factory_of_another_module_makes_is_served_as_asgi() -> None:
+    """``app = main(settings)`` in an entry-point module: the project index knows ``main``
+    returns a Pyramid app."""
+    before = dedented(
+        {
+            "shop/__init__.py": PYRAMID_PACKAGE,
+            "wsgi.py": 'from shop import main\n\napp = main({"shop.name": "x"})\n',
+        }
+    )
+    after, results = migrate_project(before)
+    assert after["shop/__init__.py"] == before["shop/__init__.py"]
+    (change,) = results["wsgi.py"].changes
+    assert change.kind == "adapted"
+    assert "a Pyramid app (`config.make_wsgi_app()`) made by `main()`" in change.message
+    requests = [Req("GET", "/hello/ada"), Req("GET", "/nope")]
+    assert_same_project_behaviour(before, after, "wsgi", requests)
+
+
+def test_a_call_of_an_unknown_function_is_left_alone() -> None:
+    source = "from elsewhere import make_thing\n\napp = make_thing()\n"
+    assert not migrate(source).changes
