@@ -92,6 +92,7 @@ class _Call:
     """One request. Attributes are written by one thread only, noted per group."""
 
     __slots__ = (
+        "cancel_armed",
         "consumed",
         "disconnect_grace",
         "drain_waiter",
@@ -135,6 +136,7 @@ class _Call:
         self.produced = 0
         self.drain_waiter: asyncio.Future[None] | None = None
         self.task: asyncio.Task[None] | None = None
+        self.cancel_armed = False
 
     # ---- WSGI thread ---------------------------------------------------------------
 
@@ -214,6 +216,7 @@ class _Call:
                 self.pending = None
                 return message
             if self.finished:
+                self.told()
                 return {"type": "http.disconnect"}
             if self.more_body and not self.reading:
                 self.reading = True
@@ -239,6 +242,7 @@ class _Call:
         kind = message["type"]
         if kind == "http.response.body" and self.state == _STARTED:
             if self.finished:
+                self.told()
                 raise ClientDisconnected("the WSGI server closed the response")
             body = message.get("body", b"")
             if type(body) is not bytes:
@@ -280,6 +284,7 @@ class _Call:
         elif kind == "http.response.trailers":
             pass  # never offered; tolerated and dropped
         elif self.finished and self.state != _COMPLETE:
+            self.told()
             raise ClientDisconnected("the WSGI server closed the response")
         else:
             raise RuntimeError(f"unexpected ASGI message {kind!r} in response state {self.state}")
@@ -294,6 +299,7 @@ class _Call:
             finally:
                 self.drain_waiter = None
         if self.finished:
+            self.told()
             raise ClientDisconnected("the WSGI server closed the response")
 
     def finish(self) -> None:
@@ -307,11 +313,24 @@ class _Call:
             _wake(self.drain_waiter)
 
     def closed_early(self) -> None:
-        """The WSGI server closed the iterable before the response was complete."""
+        """The WSGI server closed the iterable before the response was complete. An app
+        waiting in ``receive()`` or ``send()`` is told first (``http.disconnect``,
+        :class:`ClientDisconnected`), and only then does its grace period start: it is never
+        cancelled before it could hear of the disconnect, whatever the grace or the order in
+        which the loop runs the wake-ups."""
+        waiting = bool(self.waiters) or self.drain_waiter is not None
         self.finish()
+        if not waiting:
+            self.told()
+
+    def told(self) -> None:
+        """The app has heard of the disconnect (or cannot, being busy elsewhere): cancel it
+        if it is still running ``disconnect_grace`` seconds from now."""
         task = self.task
-        if task is not None and not task.done() and self.state != _COMPLETE:
-            self.loop.call_later(self.disconnect_grace, task.cancel)
+        if self.cancel_armed or task is None or task.done() or self.state == _COMPLETE:
+            return
+        self.cancel_armed = True
+        self.loop.call_later(self.disconnect_grace, task.cancel)
 
     def fail(self, exc: BaseException) -> None:
         if self.finished and isinstance(exc, (OSError, asyncio.CancelledError)):
@@ -417,6 +436,13 @@ class _Lifespan:
 
         async def send(message: Message) -> None:
             kind = message["type"]
+            if not str(kind).startswith("lifespan."):
+                # an app without lifespan that answers every scope (a bare Starlette
+                # StreamingResponse): stop it at its first message, as uvicorn does, so it
+                # spends nothing (a body iterator, a counter) on a request that is not one
+                raise RuntimeError(
+                    f"ASGI app sent {kind!r} on the lifespan scope: it does not support lifespan"
+                )
             if kind == "lifespan.startup.complete" and not started.done():
                 started.set_result(True)
             elif kind == "lifespan.startup.failed" and not started.done():
@@ -432,7 +458,7 @@ class _Lifespan:
             exc = None if task.cancelled() else task.exception()
             if not started.done():  # the app does not do lifespan: fine
                 self.supported = False
-                logger.debug("ASGI app does not support lifespan: %r", exc)
+                logger.info("ASGI app does not support lifespan (%r): running without it", exc)
                 started.set_result(False)
             elif exc is not None:
                 logger.error("Exception in ASGI lifespan", exc_info=exc)

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 from wsgiref.util import FileWrapper, setup_testing_defaults
 from wsgiref.validate import validator
@@ -542,6 +543,43 @@ def test_early_close_makes_app_see_disconnect_and_send_raise(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+@pytest.mark.parametrize("grace", [0.0, 0.05])
+def test_a_watcher_in_receive_hears_the_early_close_before_any_cancel(grace: float) -> None:
+    """Even with no grace at all, an app waiting in ``receive()`` (a second task watching
+    for the disconnect while the first streams) is told before it is cancelled."""
+    events: list[str] = []
+    finished = threading.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        await receive()
+
+        async def watch() -> None:
+            events.append((await receive())["type"])
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": CT})
+            while True:
+                await send({"type": "http.response.body", "body": b"tick", "more_body": True})
+                await asyncio.sleep(0.001)
+        except asyncio.CancelledError:
+            events.append("cancelled")
+            raise
+        except ClientDisconnected:
+            events.append("send raised")
+        finally:
+            await asyncio.shield(watcher)
+            finished.set()
+
+    result = AsgiToWsgi(app, disconnect_grace=grace)(make_environ(), Response().start_response)
+    assert next(iter(result)) == b"tick"
+    result.close()  # type: ignore[attr-defined]
+    assert finished.wait(5)
+    assert events[0] == "http.disconnect"
+
+
 def test_app_ignoring_disconnect_is_cancelled_after_grace() -> None:
     finished = threading.Event()
     cancelled = []
@@ -710,6 +748,42 @@ def test_app_without_lifespan_support_is_tolerated(caplog: pytest.LogCaptureFixt
         _, body = call(app)
     assert body == b"hello"
     assert not caplog.records
+
+
+def test_an_app_answering_the_lifespan_scope_with_http_spends_nothing_on_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bare Starlette ``StreamingResponse`` used as the app answers every scope the same
+    way: its body iterator must not be spent on the lifespan scope, or the first request
+    gets an empty body. Lifespan ends for that app at its first HTTP message (said once)."""
+    from starlette.responses import StreamingResponse
+
+    def rows() -> Iterator[bytes]:
+        yield b"row 1\n"
+        yield b"row 2\n"
+
+    wsgi = AsgiToWsgi(StreamingResponse(rows(), media_type="text/plain"))
+    with caplog.at_level(logging.INFO, logger="adapters.asgi_to_wsgi"):
+        response = Response()
+        body = b"".join(wsgi(make_environ(), response.start_response))
+    assert body == b"row 1\nrow 2\n"
+    said = [r for r in caplog.records if "does not support lifespan" in r.getMessage()]
+    assert len(said) == 1
+    assert "'http.response.start' on the lifespan scope" in said[0].getMessage()
+
+
+def test_an_app_without_lifespan_that_counts_scopes_counts_only_requests() -> None:
+    calls: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": CT})
+        calls.append(scope["type"])  # what it did after its first message is not kept
+        await send({"type": "http.response.body", "body": str(len(calls)).encode()})
+
+    wsgi = AsgiToWsgi(app)
+    assert b"".join(wsgi(make_environ(), Response().start_response)) == b"1"
+    assert b"".join(wsgi(make_environ(), Response().start_response)) == b"2"
+    assert calls == ["http", "http"]
 
 
 def test_lifespan_startup_failure_fails_requests() -> None:
