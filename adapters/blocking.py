@@ -6,12 +6,16 @@ for I/O (40 threads, like ``WsgiToAsgi``'s; not the loop's default executor, whi
 ``cpu_count + 4``), with the caller's contextvars.
 
 Every blocking call of one request runs on the *same* thread, in order: the request (its
-asyncio task) borrows one thread of the pool at its first blocking call and gives it back when
+asyncio task) borrows one thread (a "lane") at its first blocking call and gives it back when
 it ends, as a threaded WSGI server gives each request one thread. Objects bound to the thread
 that made them keep working: a ``sqlite3`` connection opened in one call and used in the next,
 a ``threading.local`` cache, a driver's per-thread session. When every thread is lent, a
 request's first blocking call waits for one (the same back-pressure as a WSGI server's
 ``--threads``).
+
+A lane given back stays parked on its own queue, so the next request's first call wakes it
+directly: one thread hand-off per call and one back, as few as ``WsgiToAsgi`` needs for a
+whole request (a lane never wakes only to be handed back).
 
 The pool size is ``WSGI2ASGI_BLOCKING_THREADS`` (default 40), read at the first call, or
 :func:`set_blocking_threads` at start-up.
@@ -22,92 +26,153 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+from collections import deque
 from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
-from adapters._threadpool import ThreadPool, awaited_job
+from adapters._threadpool import awaited_job
 
-__all__ = ["blocking_pool", "run_blocking", "set_blocking_threads"]
+__all__ = ["run_blocking", "set_blocking_threads"]
 
 T = TypeVar("T")
 _Job = Callable[[], None]
 
 DEFAULT_THREADS = 40
-_pool: ThreadPool | None = None
-_pool_lock = threading.Lock()
-#: request task -> the thread it borrowed (its lane)
-_lanes: dict[asyncio.Task[Any], _Lane] = {}
 
 
 class _Lane:
-    """One pool thread serving one task's jobs in order until the task ends."""
+    """One thread running the jobs put on its queue, in order, for one task at a time."""
 
     __slots__ = ("jobs",)
 
-    def __init__(self, pool: ThreadPool) -> None:
+    def __init__(self) -> None:
         self.jobs: SimpleQueue[_Job | None] = SimpleQueue()
-        pool.submit(self._serve)
+        threading.Thread(target=self._serve, name="wsgi2asgi-blocking", daemon=True).start()
 
     def _serve(self) -> None:
         get = self.jobs.get
         while (job := get()) is not None:
-            job()
+            job()  # awaited_job's jobs never raise: they hand the outcome to the loop
             del job
 
-    def release(self, _task: object = None) -> None:
+    def stop(self) -> None:
         self.jobs.put(None)
 
 
-def blocking_pool() -> ThreadPool:
-    """The process-wide pool blocking calls run in (created on first use)."""
-    global _pool
-    if _pool is None:
-        with _pool_lock:
-            if _pool is None:
+class _Lanes:
+    """The lanes of the process: lent to tasks, parked, and the tasks waiting for one."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.lock = threading.Lock()  # tasks of loops in other threads may share them
+        self.lent: dict[asyncio.Task[Any], _Lane] = {}
+        self.parked: list[_Lane] = []  # LIFO: the warmest thread first
+        self.started = 0
+        self.waiting: deque[asyncio.Future[_Lane]] = deque()
+
+    def of(self, task: asyncio.Task[Any]) -> _Lane | asyncio.Future[_Lane]:
+        """``task``'s lane: its own, a parked one, a new one; or a future for the first lane
+        given back when all are lent."""
+        with self.lock:
+            lane = self.lent.get(task)
+            if lane is not None:
+                return lane
+            if self.parked:
+                lane = self.parked.pop()
+            elif self.started < self.size:
+                self.started += 1
+                lane = _Lane()
+            else:
+                waiter: asyncio.Future[_Lane] = asyncio.get_running_loop().create_future()
+                self.waiting.append(waiter)
+                return waiter
+            self.lent[task] = lane
+        task.add_done_callback(self.give_back)
+        return lane
+
+    def lend(self, task: asyncio.Task[Any], lane: _Lane) -> None:
+        with self.lock:
+            self.lent[task] = lane
+        task.add_done_callback(self.give_back)
+
+    def give_back(self, task: asyncio.Task[Any]) -> None:
+        with self.lock:
+            lane = self.lent.pop(task, None)
+            if lane is None:
+                return
+            if task.cancelled():
+                # it may have left a job running: later work must not queue behind it
+                lane.stop()
+                self.started -= 1
+                lane = _Lane() if self.waiting else None
+                if lane is not None:
+                    self.started += 1
+            while self.waiting:
+                waiter = self.waiting.popleft()
+                if not waiter.done():  # a waiter whose task was cancelled is skipped
+                    assert lane is not None
+                    waiter.get_loop().call_soon_threadsafe(_hand, waiter, lane, self)
+                    return
+            if lane is not None:
+                self.parked.append(lane)
+
+
+def _hand(waiter: asyncio.Future[_Lane], lane: _Lane, lanes: _Lanes) -> None:
+    if waiter.done():  # cancelled meanwhile: the lane goes to the next one
+        with lanes.lock:
+            lanes.parked.append(lane)
+        return
+    waiter.set_result(lane)
+
+
+_lanes: _Lanes | None = None
+_lanes_lock = threading.Lock()
+
+
+def _all_lanes() -> _Lanes:
+    global _lanes
+    if _lanes is None:
+        with _lanes_lock:
+            if _lanes is None:
                 size = int(os.environ.get("WSGI2ASGI_BLOCKING_THREADS") or DEFAULT_THREADS)
-                _pool = ThreadPool(size, name="wsgi2asgi-blocking")
-    return _pool
+                _lanes = _Lanes(size)
+    return _lanes
 
 
 def set_blocking_threads(max_workers: int) -> None:
     """Size the pool (call at start-up, before the first request): the old server's
     ``--threads`` is a good value."""
-    global _pool
-    with _pool_lock:
-        old, _pool = _pool, ThreadPool(max_workers, name="wsgi2asgi-blocking")
+    global _lanes
+    if max_workers < 1:
+        raise ValueError("max_workers must be at least 1")
+    with _lanes_lock:
+        old, _lanes = _lanes, _Lanes(max_workers)
     if old is not None:
-        old.shutdown(wait=False)
-
-
-def _lane() -> _Lane:
-    task = asyncio.current_task()
-    if task is None:  # pragma: no cover - a coroutine always runs in a task under asyncio
-        raise RuntimeError("run_blocking() must be awaited inside an asyncio task")
-    lane = _lanes.get(task)
-    if lane is None:
-        lane = _lanes[task] = _Lane(blocking_pool())
-        task.add_done_callback(_forget)
-    return lane
-
-
-def _forget(task: asyncio.Task[Any]) -> None:
-    lane = _lanes.pop(task, None)
-    if lane is not None:
-        lane.release()
+        with old.lock:
+            for lane in old.parked:
+                lane.stop()
+            old.parked.clear()
 
 
 async def run_blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     """``fn(*args, **kwargs)`` on this request's thread of the blocking pool; its result."""
+    task = asyncio.current_task()
+    if task is None:  # pragma: no cover - a coroutine always runs in a task under asyncio
+        raise RuntimeError("run_blocking() must be awaited inside an asyncio task")
+    lanes = _all_lanes()
+    lane = lanes.of(task)
+    if not isinstance(lane, _Lane):
+        lane = await lane
+        lanes.lend(task, lane)
     job, future = awaited_job(fn, args, kwargs)
-    _lane().jobs.put(job)
+    lane.jobs.put(job)
     return await future
 
 
 def _after_fork() -> None:
-    global _pool
-    _lanes.clear()
-    _pool = None
+    global _lanes
+    _lanes = None  # the parent's threads do not exist here
 
 
 if hasattr(os, "register_at_fork"):

@@ -29,6 +29,7 @@ import libcst as cst
 
 from migrate import analysis
 from migrate.blocking.kinds import DATA, RESOURCE, FunctionFacts, ModuleFacts, _bindings
+from migrate.blocking.segments import Segments
 from migrate.blocking.table import ASYNC_EQUIVALENTS
 from migrate.cst_helpers import paren_await
 
@@ -80,14 +81,38 @@ def offload_blocking(
 ) -> Offloaded:
     """``func`` (async) with its blocking calls moved off the loop; see the module docstring."""
     facts = FunctionFacts(module, func, cls, data_params=frozenset(data_params))
-    offload = _Offload(facts, func)
+    fresh = _FreshNames(module.module, func)
+    # whole runs of statements first (one hop each), then what is left call by call
+    segments = Segments(func, facts, fresh)
+    func = segments.rewrite()
+    offload = _Offload(facts, func, fresh)
     body = func.body.visit(offload)
     assert isinstance(body, cst.BaseSuite)
-    if offload.moved:
+    moved = offload.moved + segments.moved
+    if moved:
         _check_name_free(module, RUN_BLOCKING, "adapters.blocking")
     if offload.awaited:
         _check_name_free(module, "asyncio", None)
-    return Offloaded(func.with_changes(body=body), offload.moved, offload.awaited)
+    return Offloaded(func.with_changes(body=body), moved, offload.awaited)
+
+
+class _FreshNames:
+    """Names for generated helpers that nothing of the module or the function uses."""
+
+    def __init__(self, module: cst.Module, func: cst.FunctionDef) -> None:
+        self.module = module
+        self.func = func
+        self.taken: set[str] | None = None
+
+    def __call__(self, base: str) -> str:
+        if self.taken is None:  # walked only once a name is needed
+            self.taken = analysis.names_in(self.module) | analysis.names_in(self.func)
+        name, n = base, 1
+        while name in self.taken:
+            n += 1
+            name = f"{base}_{n}"
+        self.taken.add(name)
+        return name
 
 
 def _check_name_free(module: ModuleFacts, name: str, source: str | None) -> None:
@@ -116,16 +141,15 @@ def _in_thread(expr: cst.BaseExpression) -> cst.Await:
 
 
 class _Offload(cst.CSTTransformer):
-    def __init__(self, facts: FunctionFacts, func: cst.FunctionDef) -> None:
+    def __init__(self, facts: FunctionFacts, func: cst.FunctionDef, fresh: _FreshNames) -> None:
         self.facts = facts
         self.func = func
+        self.fresh = fresh
         self.awaited_calls: set[int] = {
             id(n.expression) for n in analysis.walk(func.body) if isinstance(n, cst.Await)
         }
         #: calls, comprehensions and lambdas/generators visit_ found must move whole
         self.move_whole: set[int] = set()
-        #: names of the module and the function, once a new one is needed (_fresh)
-        self.taken: set[str] | None = None
         self.moved = 0
         self.awaited = 0
 
@@ -306,7 +330,7 @@ class _Offload(cst.CSTTransformer):
                     "in a thread as a whole"
                 )
         handed_back = sorted(name for name in assigned if name in outside.read)
-        helper = self._fresh("_blocking_block")
+        helper = self.fresh("_blocking_block")
         body: list[cst.BaseStatement] = [node.with_changes(leading_lines=())]
         if handed_back:
             body.append(cst.parse_statement(f"return {', '.join(handed_back)}\n"))
@@ -320,16 +344,6 @@ class _Offload(cst.CSTTransformer):
         line = f"{', '.join(handed_back)} = {call}\n" if handed_back else f"{call}\n"
         self.moved += 1
         return cst.FlattenSentinel([nested, cst.parse_statement(line)])
-
-    def _fresh(self, base: str) -> str:
-        if self.taken is None:
-            self.taken = analysis.names_in(self.facts.module.module) | analysis.names_in(self.func)
-        name, n = base, 1
-        while name in self.taken:
-            n += 1
-            name = f"{base}_{n}"
-        self.taken.add(name)
-        return name
 
 
 def _last_without_comma(args: Sequence[cst.Arg]) -> list[cst.Arg]:

@@ -108,3 +108,45 @@ def test_the_watchdog_stays_quiet_when_the_loop_is_free() -> None:
     with serve_asgi(LoopWatchdog(app, threshold=0.05, on_block=stalls.append)) as url:
         assert httpx.get(url, timeout=30).text == "ok"
     assert stalls == []
+
+
+def test_when_every_thread_is_lent_a_request_waits_for_one_given_back() -> None:
+    from adapters import blocking
+
+    async def request() -> set[int]:
+        first = await run_blocking(threading.get_ident)
+        await asyncio.sleep(0.01)  # holds its thread while it waits
+        return {first, await run_blocking(threading.get_ident)}
+
+    async def main() -> list[set[int]]:
+        return await asyncio.gather(*(request() for _ in range(5)))
+
+    blocking.set_blocking_threads(2)
+    try:
+        threads = asyncio.run(main())
+    finally:
+        blocking.set_blocking_threads(blocking.DEFAULT_THREADS)
+    assert all(len(used) == 1 for used in threads)  # each request kept its one thread
+    assert len(set().union(*threads)) == 2  # and no more than two ever ran
+
+
+def test_a_request_cancelled_in_a_blocking_call_does_not_hold_up_the_next() -> None:
+    from adapters import blocking
+
+    release = threading.Event()
+
+    async def main() -> int:
+        stuck = asyncio.ensure_future(run_blocking(release.wait, 10))
+        await asyncio.sleep(0.05)
+        stuck.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await stuck
+        # the one thread is still inside release.wait(): the next request gets another
+        return await asyncio.wait_for(asyncio.ensure_future(run_blocking(lambda: 7)), 5)
+
+    blocking.set_blocking_threads(1)
+    try:
+        assert asyncio.run(main()) == 7
+    finally:
+        release.set()
+        blocking.set_blocking_threads(blocking.DEFAULT_THREADS)

@@ -92,28 +92,62 @@ def test_sleep_and_a_database_helper_move_off_the_loop() -> None:
     assert_two_requests_meet(after, "/meet")
 
 
-def test_a_connection_opened_in_one_call_is_used_in_the_next_on_the_same_thread() -> None:
-    # sqlite3 refuses a connection used from another thread than the one that made it: each
-    # request's blocking calls run on one thread, in order
+def test_a_connection_opened_before_an_await_is_used_after_it_on_the_same_thread() -> None:
+    # sqlite3 refuses a connection used from another thread than the one that made it: the
+    # request body is read (awaited) between the hop that opens it and the hop that uses it,
+    # and every hop of a request runs on its one thread
     before = """
     import sqlite3
 
     def app(environ, start_response):
         conn = sqlite3.connect(":memory:")
+        conn.execute("CREATE TABLE t (body TEXT)")
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(size)
         try:
-            conn.execute("CREATE TABLE t (n INTEGER)")
-            conn.execute("INSERT INTO t VALUES (?)", (len(environ.get("QUERY_STRING", "")),))
-            count = conn.execute("SELECT n FROM t").fetchone()[0]
+            conn.execute("INSERT INTO t VALUES (?)", (body.decode(),))
+            count = conn.execute("SELECT count(*), max(body) FROM t").fetchone()
         finally:
             conn.close()
         start_response("200 OK", [("Content-Type", "text/plain")])
-        return [str(count).encode()]
+        return [repr(count).encode()]
+    """
+    after, messages = migrated(before, "converted")
+    assert after.count("await run_blocking(_blocking_block") == 2, after
+    assert "6 blocking calls moved to threads" in messages[0]
+    requests = [Req("POST", "/", body=b"hello"), Req("POST", "/", body=b"")]
+    assert_same_behaviour(before, after, requests)
+
+
+def test_the_work_after_a_blocking_call_goes_to_the_thread_with_it() -> None:
+    """Up to the next await, what follows a blocking call (decoding, encoding) runs in the
+    same hop, as it ran in the WSGI thread; what comes before it stays on the loop."""
+    before = """
+    import json
+    import sqlite3
+
+    def app(environ, start_response):
+        name = environ.get("QUERY_STRING") or "world"
+        conn = sqlite3.connect(":memory:")
+        row = conn.execute("SELECT upper(?)", (name,)).fetchone()
+        conn.close()
+        body = json.dumps({"hello": row[0]}).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
     """
     after, _ = migrated(before, "converted")
-    assert "conn = await run_blocking(sqlite3.connect" in after
-    assert '(await run_blocking(conn.execute, "SELECT n FROM t")).fetchone' in after
-    assert "await run_blocking(conn.close)" in after
-    assert_same_behaviour(before, after, [Req("GET", "/?abc"), Req("GET", "/")])
+    lines = [line.strip() for line in after.splitlines()]
+    block = lines.index("def _blocking_block():")
+    assert lines[block - 1].startswith("name = ")  # before the first blocking call: the loop
+    assert lines[block + 1 : block + 6] == [
+        'conn = sqlite3.connect(":memory:")',
+        'row = conn.execute("SELECT upper(?)", (name,)).fetchone()',
+        "conn.close()",
+        'body = json.dumps({"hello": row[0]}).encode()',
+        "return body",
+    ]
+    assert "body = await run_blocking(_blocking_block)" in lines
+    assert_same_behaviour(before, after, [Req("GET", "/?ada"), Req("GET", "/")])
 
 
 def test_a_with_block_over_a_file_runs_in_one_thread_hop() -> None:
@@ -135,24 +169,44 @@ def test_a_with_block_over_a_file_runs_in_one_thread_hop() -> None:
     after, messages = migrated(before, "converted")
     assert "def _blocking_block():" in after
     assert "size, text = await run_blocking(_blocking_block)" in after
-    assert "1 blocking call moved to threads" in messages[0]
+    assert "2 blocking calls moved to threads" in messages[0]
     assert_same_behaviour(before, after, [Req("GET", "/")])
 
 
 def test_a_comprehension_over_a_cursor_moves_whole() -> None:
+    # the comprehension reads the cursor where it runs: in the thread, with the work after it
+    before = """
+    import sqlite3
+
+    CONN = sqlite3.connect(":memory:", check_same_thread=False)
+
+    def app(environ, start_response):
+        items = [str(row[0]) for row in CONN.execute("SELECT 1 UNION SELECT 2")]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [",".join(items).encode()]
+    """
+    after, _ = migrated(before, "converted")
+    block = after[after.index("def _blocking_block():") : after.index("await run_blocking")]
+    assert 'items = [str(row[0]) for row in CONN.execute("SELECT 1 UNION SELECT 2")]' in block
+    assert_same_behaviour(before, after, [Req("GET", "/")])
+
+
+def test_a_loop_over_a_cursor_runs_in_the_thread_with_its_block() -> None:
+    # a cursor is read row by row where it is iterated: the loop goes to the thread whole
     before = """
     import sqlite3
 
     def app(environ, start_response):
         conn = sqlite3.connect(":memory:")
-        cur = conn.execute("SELECT 1 UNION SELECT 2")
-        items = [str(row[0]) for row in cur]
+        lines = []
+        for row in conn.execute("SELECT 1 UNION SELECT 2"):
+            lines.append("row %d" % row[0])
         conn.close()
         start_response("200 OK", [("Content-Type", "text/plain")])
-        return [",".join(items).encode()]
+        return ["\\n".join(lines).encode()]
     """
     after, _ = migrated(before, "converted")
-    assert "items = await run_blocking(lambda: [str(row[0]) for row in cur])" in after
+    assert "for row in conn.execute" in after and "def _blocking_block():" in after
     assert_same_behaviour(before, after, [Req("GET", "/")])
 
 
@@ -229,9 +283,10 @@ def test_what_an_offloaded_call_returns_can_be_called() -> None:
                 conn = sqlite3.connect(":memory:")
                 out = []
                 for row in conn.execute("SELECT 1 UNION SELECT 2"):
-                    out.append(str(row[0]))
+                    # reading the request (an await once ASGI) inside the loop over the cursor
+                    out.append(environ["wsgi.input"].read(1) + str(row[0]).encode())
                 start_response("200 OK", [("Content-Type", "text/plain")])
-                return [",".join(out).encode()]
+                return [b",".join(out)]
             """,
             "loops over what a blocking call returned",
         ),
@@ -265,7 +320,7 @@ def test_what_cannot_move_faithfully_stays_wsgi_behind_the_adapter(code: str, wh
     after, messages = migrated(code, "adapted")
     assert why in messages[0]
     assert "WsgiToAsgi(_app_wsgi)" in after
-    assert_same_behaviour(code, after, [Req("GET", "/")])
+    assert_same_behaviour(code, after, [Req("POST", "/", body=b"ab")])
 
 
 def test_middleware_made_async_moves_its_blocking_calls() -> None:

@@ -207,10 +207,13 @@ def test_handlers_using_helpers_of_another_module_are_converted() -> None:
     )
     assert code.count("asgi_helpers.build_environ(scope)") == 3  # hello, whoami, app
     # response helpers get a start_response collector, whatever module attribute spells them;
-    # code of another module may block, so it runs in the request's thread
+    # code of another module may block, so it runs in the request's thread (with the work
+    # before the response goes out, in one hop)
     assert (
-        "    response = asgi_helpers.StartResponse()\n"
-        '    body = await run_blocking(web.text_response, response, 200, f"hello {name}")\n'
+        "        response = asgi_helpers.StartResponse()\n"
+        '        body = web.text_response(response, 200, f"hello {name}")\n'
+        "        return body, response\n"
+        "    body, response = await run_blocking(_blocking_block)\n"
         "    return await response.send(send, body)\n"
     ) in code
     assert 'body = await run_blocking(lines, response, ["one", "two", "drei"])' in code
