@@ -74,40 +74,46 @@ class _Lanes:
     def of(self, task: asyncio.Task[Any]) -> _Lane | asyncio.Future[_Lane]:
         """``task``'s lane: its own, a parked one, a new one; or a future for the first lane
         given back when all are lent."""
-        with self.lock:
-            lane = self.lent.get(task)
-            if lane is not None:
-                return lane
-            if self.parked:
-                lane = self.parked.pop()
-            elif self.started < self.size:
-                self.started += 1
-                lane = _Lane()
-            else:
-                waiter: asyncio.Future[_Lane] = asyncio.get_running_loop().create_future()
-                self.waiting.append(waiter)
-                return waiter
-            self.lent[task] = lane
-        task.add_done_callback(self.give_back)
+        # the common paths take no lock: dict and list operations are atomic
+        lane = self.lent.get(task)
+        if lane is not None:
+            return lane
+        try:
+            lane = self.parked.pop()
+        except IndexError:
+            with self.lock:
+                if self.started < self.size:
+                    self.started += 1
+                    lane = _Lane()
+                elif self.parked:  # given back meanwhile (a loop in another thread)
+                    lane = self.parked.pop()
+                else:
+                    waiter: asyncio.Future[_Lane] = asyncio.get_running_loop().create_future()
+                    self.waiting.append(waiter)
+                    return waiter
+        self.lend(task, lane)
         return lane
 
     def lend(self, task: asyncio.Task[Any], lane: _Lane) -> None:
-        with self.lock:
-            self.lent[task] = lane
+        self.lent[task] = lane
         task.add_done_callback(self.give_back)
 
     def give_back(self, task: asyncio.Task[Any]) -> None:
+        lane = self.lent.pop(task, None)
+        if lane is None:
+            return
+        if not self.waiting and not task.cancelled():
+            self.parked.append(lane)
+            return
         with self.lock:
-            lane = self.lent.pop(task, None)
-            if lane is None:
-                return
             if task.cancelled():
                 # it may have left a job running: later work must not queue behind it
                 lane.stop()
                 self.started -= 1
-                lane = _Lane() if self.waiting else None
-                if lane is not None:
+                lane = None
+                if self.waiting:
                     self.started += 1
+                    lane = _Lane()
             while self.waiting:
                 waiter = self.waiting.popleft()
                 if not waiter.done():  # a waiter whose task was cancelled is skipped
