@@ -280,8 +280,13 @@ class ModuleValues:
     """Reads a module's top-level statements once (see the module docstring)."""
 
     def __init__(
-        self, module: cst.Module, imported: Callable[[str], Value | None] | None = None
+        self,
+        module: cst.Module,
+        imported: Callable[[str], Value | None] | None = None,
+        *,
+        until: cst.CSTNode | None = None,
     ) -> None:
+        """``until``: stop before that top-level statement (what the names hold there)."""
         self.module = module
         #: What a dotted name imported from another module of the run makes when called
         #: (an app factory there), if known.
@@ -298,6 +303,8 @@ class ModuleValues:
         )
         self._spellings = analysis.import_spellings(module, qualified)
         for stmt in module.body:
+            if stmt is until:
+                break
             if not _main_guard(stmt):
                 self._run(stmt, self.env)
 

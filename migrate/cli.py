@@ -47,7 +47,7 @@ from migrate.runner import (
     run_files,
     select_rules,
 )
-from migrate.writing import WriteError, atomic_write, rewrite_in_place, write_copy
+from migrate.writing import WriteError, atomic_write, create_file, rewrite_in_place, write_copy
 
 EXIT_OK = 0
 EXIT_WOULD_CHANGE = 1
@@ -342,8 +342,9 @@ def main(
             on_progress=on_progress,
             cache=cache,
         ):
-            outcome = _handle_result(result, mode, cwd, output, out_root, out_base)
-            summary.outcomes.append(outcome)
+            for each in (result, *result.companions):
+                outcome = _handle_result(each, mode, cwd, output, out_root, out_base)
+                summary.outcomes.append(outcome)
 
     if cache is not None:
         summary.notes.extend(cache.problems)
@@ -405,19 +406,23 @@ def _handle_result(
         if mode == "diff" and changed:
             assert result.old_bytes is not None and result.new_bytes is not None
             write_diff(
-                file_diff(result.old_bytes, result.new_bytes, display),
+                file_diff(result.old_bytes, result.new_bytes, display, created=result.created),
                 output.stdout,
                 output.diff_console(),
             )
         elif mode == "check" and changed:
             output.line(display)
+        elif mode == "write" and changed and result.created:
+            assert result.new_bytes is not None
+            create_file(result.path, result.new_bytes)
         elif mode == "write" and changed:
             assert result.old_bytes is not None and result.new_bytes is not None
             rewrite_in_place(result.path, result.old_bytes, result.new_bytes)
         elif mode == "out" and out_root is not None and out_base is not None:
             target = out_root / result.path.relative_to(out_base)
             if changed:
-                write_copy(target, result.new_bytes, source=result.path)
+                source = None if result.created else result.path
+                write_copy(target, result.new_bytes, source=source)
             else:
                 write_copy(target, source=result.path)
     except WriteError as exc:

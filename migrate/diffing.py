@@ -81,9 +81,11 @@ def unified_diff(old: bytes, new: bytes, old_name: str, new_name: str, context: 
     return b"".join(out)
 
 
-def file_diff(old: bytes, new: bytes, display_path: str) -> bytes:
-    """The diff of one file with git-style ``a/`` and ``b/`` prefixes (``patch -p1``, ``git apply``)."""
-    return unified_diff(old, new, f"a/{display_path}", f"b/{display_path}")
+def file_diff(old: bytes, new: bytes, display_path: str, *, created: bool = False) -> bytes:
+    """The diff of one file with git-style ``a/`` and ``b/`` prefixes (``patch -p1``, ``git apply``);
+    a file the run creates comes from ``/dev/null``, as git writes it."""
+    old_name = "/dev/null" if created else f"a/{display_path}"
+    return unified_diff(old, new, old_name, f"b/{display_path}")
 
 
 def write_diff(diff: bytes, stream: BinaryIO, color_console: Console | None = None) -> None:

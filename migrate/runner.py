@@ -29,6 +29,7 @@ import importlib
 import io
 import itertools
 import os
+import posixpath
 import re
 import signal
 import symtable
@@ -65,6 +66,7 @@ from migrate.project import (
     wsgi_delegations,
 )
 from migrate.rules import Change, FileContext, Rule
+from migrate.rules.base import NewFile
 
 FileStatus = Literal["changed", "unchanged", "error"]
 
@@ -99,6 +101,8 @@ class SourceResult:
     changes: list[Change]
     #: Ids of the rules that ran (their ``might_apply`` said yes).
     rules_run: list[str] = field(default_factory=list)
+    #: Files the rules create beside this one.
+    new_files: list[NewFile] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -120,6 +124,10 @@ class FileResult:
     #: The bytes read and the bytes to write; only set when ``status == "changed"``.
     old_bytes: bytes | None = None
     new_bytes: bytes | None = None
+    #: A file the run creates (``old_bytes`` is empty; it does not exist yet).
+    created: bool = False
+    #: The files the rules create beside this one, each a result of its own.
+    companions: tuple[FileResult, ...] = ()
 
 
 # --------------------------------------------------------------------------- rule selection
@@ -381,7 +389,11 @@ def _run_rules(
     # come first: the rules' text tests, then their shape tests on CPython's AST. CPython's
     # parser (about 20x faster than libcst) runs on every file anyway, so that a file which
     # does not parse is reported whether or not a rule would touch it.
+    claiming = [rule for rule in rules if rule.claims(context.relpath, source)]
+    if claiming:  # the file is theirs alone
+        rules = claiming
     candidates = _prefilter(source, rules)[0] if prefiltered is None else prefiltered
+    candidates = [rule for rule in candidates if rule in rules]
     if not candidates:
         return SourceResult(source, [])
     _stage[0] = "parsing"
@@ -390,6 +402,7 @@ def _run_rules(
     # the code, after which the next rule gets a fresh parse of the new text.
     wrapper: MetadataWrapper | None = MetadataWrapper(_parse(source), unsafe_skip_copy=True)
     changes: list[Change] = []
+    new_files: list[NewFile] = []
     rules_run: list[str] = []
     current = source
     for rule_class in rules:
@@ -421,6 +434,7 @@ def _run_rules(
                 f"rule {rule_class.rule_id} crashed: {describe_exception(exc)}"
             ) from exc
         changes.extend(rule.changes)
+        new_files.extend(rule.new_files)
         if code != current:
             current = code
             wrapper = None  # parsed again only if another rule runs
@@ -437,7 +451,9 @@ def _run_rules(
             )
         if problem is not None and wrapper is None:
             _reparse(current, rules_run)
-    return SourceResult(current, changes, rules_run, new_source_differs=current != source)
+    return SourceResult(
+        current, changes, rules_run, new_files, new_source_differs=current != source
+    )
 
 
 def _original_lines(changed: str, original: str) -> Callable[[int], int]:
@@ -596,12 +612,16 @@ def migrate_file_bytes(
     rules: Sequence[type[Rule]],
     context: FileContext,
     prefiltered: Sequence[type[Rule]] | None = None,
+    new_files: list[NewFile] | None = None,
 ) -> tuple[FileStatus, list[Change], bytes | None, str | None]:
     """(status, changes, new bytes or None, error or None) for one file's content
-    (``prefiltered``: see :func:`_transform`)."""
+    (``prefiltered``: see :func:`_transform`); the files the rules create beside it are
+    added to ``new_files``."""
     try:
         text, encoding = decode_source(data)
         result = _transform(text, rules, context, prefiltered)
+        if new_files is not None:
+            new_files.extend(result.new_files)
         if result.new_source == text:
             return "unchanged", result.changes, None, None
         new_data = encode_source(result.new_source, encoding)
@@ -686,10 +706,54 @@ def _migrated(
     prefiltered: Sequence[type[Rule]] | None = None,
 ) -> FileResult:
     context = FileContext(task.relpath, module_name_for(task.relpath), project=project)
-    status, changes, new_data, error = migrate_file_bytes(data, rules, context, prefiltered)
+    new_files: list[NewFile] = []
+    status, changes, new_data, error = migrate_file_bytes(
+        data, rules, context, prefiltered, new_files
+    )
+    companions = companion_results(task, new_files, rules, project) if status != "error" else ()
     if status == "changed":
-        return FileResult(task.path, task.relpath, status, changes, None, data, new_data)
-    return FileResult(task.path, task.relpath, status, changes, error)
+        return FileResult(
+            task.path, task.relpath, status, changes, None, data, new_data, companions=companions
+        )
+    return FileResult(task.path, task.relpath, status, changes, error, companions=companions)
+
+
+def companion_results(
+    task: FileTask,
+    new_files: Sequence[NewFile],
+    rules: Sequence[type[Rule]],
+    project: ProjectIndex | None,
+) -> tuple[FileResult, ...]:
+    """The results for the files the rules create beside ``task``'s file, leaving out those
+    whose name exists already (a file of the user's is never replaced). The rules run on a
+    new file too (what it holds may need them: WSGI middleware around the app), as on any."""
+    folder = posixpath.dirname(task.relpath)
+    results = []
+    for new in new_files:
+        path = task.path.parent / new.name
+        if path.exists() or path.is_symlink():
+            continue
+        relpath = posixpath.join(folder, new.name)
+        context = FileContext(relpath, module_name_for(relpath), project=project)
+        try:
+            migrated = _transform(new.text, rules, context)
+        except MigrationError as exc:
+            results.append(FileResult(path, relpath, "error", error=f"not created: {exc}"))
+            continue
+        created = Change(new.rule, 1, new.kind, new.message)
+        results.append(
+            FileResult(
+                path,
+                relpath,
+                "changed",
+                [created, *migrated.changes],
+                None,
+                b"",
+                migrated.new_source.encode("utf-8"),
+                created=True,
+            )
+        )
+    return tuple(results)
 
 
 @dataclass
@@ -1043,7 +1107,7 @@ def run_files(
                         lambda task: process_file(task, rules, timeout, project), (project,),
                     ),
                     keep=lambda result: result.status != "error",
-                    revive=lambda kept, task: dataclasses.replace(kept, path=task.path),
+                    revive=_revived,
                 )  # fmt: skip
                 for index, result in zip(waiting, transformed, strict=True):
                     yield from known(index, result)
@@ -1094,6 +1158,17 @@ def _worth_keeping(scan: ScanResult) -> bool:
     return scan.result is None or scan.result.status != "error"  # errors are never kept
 
 
+def _revived(kept: FileResult, task: FileTask) -> FileResult:
+    """A cached result for ``task``'s file: its path, and its companions checked again
+    (a file of that name may exist by now)."""
+    companions = tuple(
+        dataclasses.replace(c, path=task.path.parent / c.path.name)
+        for c in kept.companions
+        if not (task.path.parent / c.path.name).exists()
+    )
+    return dataclasses.replace(kept, path=task.path, companions=companions)
+
+
 def _content_hashes(tasks: Sequence[FileTask]) -> list[str | None]:
     """The hash of every file's bytes (None: unreadable, the scan will say why)."""
     hashes: list[str | None] = []
@@ -1124,10 +1199,8 @@ def _scan_for(kept: ScanResult, task: FileTask) -> ScanResult:
     """A kept scan, with the paths of this run."""
     return dataclasses.replace(
         kept,
-        result=None if kept.result is None else dataclasses.replace(kept.result, path=task.path),
-        tentative=(
-            None if kept.tentative is None else dataclasses.replace(kept.tentative, path=task.path)
-        ),
+        result=None if kept.result is None else _revived(kept.result, task),
+        tentative=None if kept.tentative is None else _revived(kept.tentative, task),
     )
 
 

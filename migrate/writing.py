@@ -89,6 +89,14 @@ def rewrite_in_place(path: Path, expected_old: bytes, new: bytes) -> None:
     atomic_write(real, new, stat.S_IMODE(st.st_mode))
 
 
+def create_file(path: Path, data: bytes) -> None:
+    """Create ``path`` with ``data`` (atomically), refusing when something is there already
+    (made since the run looked)."""
+    if path.exists() or path.is_symlink():
+        raise WriteError("a file of that name exists now; not written")
+    atomic_write(path, data)
+
+
 def write_copy(target: Path, data: bytes | None = None, source: Path | None = None) -> None:
     """Write ``data`` (or copy ``source``, keeping its metadata) to ``target`` for ``--out``."""
     try:

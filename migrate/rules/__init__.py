@@ -8,12 +8,19 @@ and add it to :data:`RULES`.
 from __future__ import annotations
 
 from migrate.rules.base import Change, ChangeKind, FileContext, Rule
+from migrate.rules.django_asgi import DjangoAsgiRule
 from migrate.rules.served_app import ServedAppRule
 from migrate.rules.server import ServerRule
 from migrate.rules.wsgi_app import WsgiAppRule
 from migrate.rules.wsgi_middleware import WsgiMiddlewareRule
 
-RULES: tuple[type[Rule], ...] = (WsgiMiddlewareRule, WsgiAppRule, ServedAppRule, ServerRule)
+RULES: tuple[type[Rule], ...] = (
+    WsgiMiddlewareRule,
+    WsgiAppRule,
+    DjangoAsgiRule,
+    ServedAppRule,
+    ServerRule,
+)
 
 
 def rules_by_id() -> dict[str, type[Rule]]:

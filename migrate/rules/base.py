@@ -44,6 +44,7 @@ __all__ = [
     "Change",
     "ChangeKind",
     "FileContext",
+    "NewFile",
     "Rule",
     "marker_comment",
 ]
@@ -58,6 +59,19 @@ class Change:
 
     rule: str
     line: int
+    kind: ChangeKind
+    message: str
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A file a rule creates beside the one it migrates (Django's ``asgi.py`` beside its
+    ``wsgi.py``). The runner drops it when a file of that name exists already."""
+
+    rule: str
+    #: The file's name, in the folder of the migrated file.
+    name: str
+    text: str
     kind: ChangeKind
     message: str
 
@@ -109,6 +123,8 @@ class Rule(cst.CSTTransformer):
         super().__init__()
         self.context = context
         self.changes: list[Change] = []
+        #: Files to create beside this one (:meth:`create_beside`).
+        self.new_files: list[NewFile] = []
         self._visited_module: cst.Module | None = None
         self._positions: Mapping[cst.CSTNode, CodeRange] | None = None
         self._statement_lines: dict[int, int] | None = None
@@ -127,6 +143,13 @@ class Rule(cst.CSTTransformer):
         file the rule would change is a bug (the file would be silently skipped).
         """
         raise NotImplementedError
+
+    @classmethod
+    def claims(cls, relpath: str, source: str) -> bool:
+        """This rule takes the whole file: the other rules leave it alone (Django's
+        ``wsgi.py``, which keeps serving WSGI while the rule writes its ``asgi.py``). A cheap
+        test, like :meth:`might_apply`. The default claims nothing."""
+        return False
 
     @classmethod
     def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
@@ -177,6 +200,11 @@ class Rule(cst.CSTTransformer):
         if self._tree is None or self._tree.root is not self._visited_module:
             self._tree = TreeIndex(self._visited_module)
         return self._tree
+
+    def create_beside(self, name: str, text: str, kind: ChangeKind, message: str) -> None:
+        """Create the file ``name`` in this file's folder with ``text`` (reported as a change
+        at its line 1), unless a file of that name exists already."""
+        self.new_files.append(NewFile(self.rule_id, name, text, kind, message))
 
     def report(self, node: cst.CSTNode, kind: ChangeKind, message: str) -> None:
         """Record a change made at ``node`` (an *original* node, which has position metadata)."""

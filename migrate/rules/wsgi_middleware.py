@@ -92,6 +92,7 @@ import libcst as cst
 from migrate import analysis, prefilter, wsgi_keys
 from migrate import middleware_analysis as mwa
 from migrate.analysis import is_plain_name, mentions, string_value
+from migrate.app_values import ModuleValues
 from migrate.blocking import ModuleFacts
 from migrate.cst_helpers import (
     add_imports,
@@ -1361,7 +1362,7 @@ class WsgiMiddlewareRule(Rule):
                     call = bottom
                     continue
                 if needs_asgi:
-                    self.plan_bottom(stmt, call, bottom, apps, asgi_defs, asgi_now)
+                    self.plan_bottom(module, stmt, call, bottom, apps, asgi_defs, asgi_now)
                 break
 
     def plan_foreign_stack(
@@ -1413,6 +1414,7 @@ class WsgiMiddlewareRule(Rule):
 
     def plan_bottom(
         self,
+        module: cst.Module,
         stmt: cst.SimpleStatementLine,
         call: cst.Call,
         bottom: cst.BaseExpression,
@@ -1432,6 +1434,10 @@ class WsgiMiddlewareRule(Rule):
             name = None
         if name in asgi_defs:
             return
+        if name is not None:
+            held = ModuleValues(module, until=stmt).env.get(name)
+            if held is not None and held.protocol == "asgi" and not held.maker:
+                return  # ``application = get_asgi_application()`` above: ASGI already
         if isinstance(bottom, cst.Call) and (
             analysis.dotted_name(bottom.func) in self.known_middleware
         ):

@@ -1,0 +1,113 @@
+"""Rule ``django-asgi``: a Django project's ``wsgi.py`` gets its ``asgi.py``.
+
+Django serves ASGI itself (``django.core.asgi.get_asgi_application``), so a project moves by
+gaining the entry point Django's own ``startproject`` writes since 3.0::
+
+    # mysite/wsgi.py (kept: runserver and       # mysite/asgi.py (new)
+    # WSGI servers go on using it)
+    import os                                   import os
+    from django.core.wsgi import (              from django.core.asgi import (
+        get_wsgi_application)                       get_asgi_application)
+    os.environ.setdefault(                      os.environ.setdefault(
+        "DJANGO_SETTINGS_MODULE",                   "DJANGO_SETTINGS_MODULE",
+        "mysite.settings")                          "mysite.settings")
+    application = get_wsgi_application()        application = get_asgi_application()
+
+``asgi.py`` is ``wsgi.py`` with the WSGI names replaced, so whatever else it does first (a
+``sys.path`` entry, loading a ``.env``) is done the same way, and the other rules then migrate
+it like any module: WSGI middleware wrapping the app afterwards (``application =
+WhiteNoise(application)``) becomes its ASGI counterpart there. ``uvicorn
+mysite.asgi:application`` serves the project. The rule claims ``wsgi.py``: no rule changes it.
+Nothing is created when an ``asgi.py`` exists.
+"""
+
+from __future__ import annotations
+
+import posixpath
+
+import libcst as cst
+
+from migrate import analysis
+from migrate.rules.base import Rule
+
+GET_WSGI = "django.core.wsgi.get_wsgi_application"
+
+
+class _ToAsgi(cst.CSTTransformer):
+    """wsgi.py's text, the WSGI names made ASGI ones."""
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+        if updated_node.value == "get_wsgi_application":
+            return updated_node.with_changes(value="get_asgi_application")
+        return updated_node
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.Attribute:
+        if analysis.dotted_name(updated_node) == "django.core.wsgi":
+            return updated_node.with_changes(attr=cst.Name("asgi"))
+        return updated_node
+
+    def leave_SimpleString(
+        self, original_node: cst.SimpleString, updated_node: cst.SimpleString
+    ) -> cst.SimpleString:
+        # the docstring Django writes: "WSGI config for mysite project. It exposes the WSGI
+        # callable ..."
+        return updated_node.with_changes(value=updated_node.value.replace("WSGI", "ASGI"))
+
+
+class DjangoAsgiRule(Rule):
+    rule_id = "django-asgi"
+    summary = (
+        "A Django project's wsgi.py gets an asgi.py beside it (get_asgi_application, same "
+        "settings); wsgi.py stays as it is, for runserver and WSGI servers."
+    )
+
+    @classmethod
+    def might_apply(cls, source: str) -> bool:
+        return "get_wsgi_application" in source
+
+    @classmethod
+    def claims(cls, relpath: str, source: str) -> bool:
+        # runserver and WSGI servers go on importing wsgi.py: no rule changes it
+        return posixpath.basename(relpath) == "wsgi.py" and "get_wsgi_application" in source
+
+    def visit_Module(self, node: cst.Module) -> bool:
+        relpath = self.context.relpath
+        if posixpath.basename(relpath) != "wsgi.py":
+            return False
+        spellings = analysis.import_spellings(node, frozenset({GET_WSGI}))
+        binding = self._binding(node, set(spellings))
+        if binding is None:
+            return False
+        asgi = posixpath.join(posixpath.dirname(relpath), "asgi.py")
+        project = self.context.project
+        if project is not None and asgi in project.files:
+            return False
+        name = analysis._name_assignment(binding)
+        assert name is not None
+        index = node.body.index(binding)
+        wrapped = any(analysis.global_references(s, name[0]) for s in node.body[index + 1 :])
+        module = self.context.module_name.rsplit(".", 1)[0] + ".asgi"
+        if "." not in self.context.module_name:
+            module = "asgi"
+        message = (
+            "asgi.py created beside wsgi.py (get_asgi_application(), the same settings"
+            + (", the wrapping after it migrated by the rules" if wrapped else "")
+            + f"): `uvicorn {module}:{name[0]}` serves the project; wsgi.py stays as it is, "
+            "for runserver and WSGI servers"
+        )
+        self.create_beside("asgi.py", node.visit(_ToAsgi()).code, "converted", message)
+        return False
+
+    def _binding(self, module: cst.Module, spellings: set[str]) -> cst.BaseStatement | None:
+        """``application = get_wsgi_application()`` at module level."""
+        for stmt in module.body:
+            assigned = analysis._name_assignment(stmt)
+            if (
+                assigned is not None
+                and isinstance(assigned[1], cst.Call)
+                and analysis.dotted_name(assigned[1].func) in spellings
+            ):
+                return stmt
+        return None

@@ -1,0 +1,251 @@
+"""Rule ``django-asgi``: a Django project with only ``wsgi.py`` gets ``asgi.py``.
+
+The project is migrated by the real CLI; before, ``mysite.wsgi:application`` is served by
+wsgiref, after, ``mysite.asgi:application`` by uvicorn, each in a process of its own (Django's
+settings are per process), and the same requests get the same answers. The created file goes
+through every mode: the piped diff creates it under ``git apply`` and ``patch -p1``,
+``--write`` and ``--out`` write it, ``--check`` lists it, and a second run changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+WSGI = '''\
+"""
+WSGI config for mysite project.
+
+It exposes the WSGI callable as a module-level variable named ``application``.
+"""
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+
+application = get_wsgi_application()
+'''
+
+PROJECT = {
+    "manage.py": "import os, sys\n",
+    "mysite/__init__.py": "",
+    "mysite/settings.py": """
+        SECRET_KEY = "test-only-secret"
+        DEBUG = False
+        ALLOWED_HOSTS = ["*"]
+        ROOT_URLCONF = "mysite.urls"
+        INSTALLED_APPS = []
+        DATABASES = {}
+        MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
+        USE_TZ = True
+    """,
+    "mysite/urls.py": """
+        import json
+
+        from django.http import JsonResponse
+        from django.urls import path
+        from django.views.decorators.csrf import csrf_exempt
+
+
+        def hello(request):
+            return JsonResponse({"hello": request.GET.get("name", "world"), "path": request.path})
+
+
+        @csrf_exempt
+        def echo(request):
+            return JsonResponse({"method": request.method, "got": json.loads(request.body)})
+
+
+        urlpatterns = [path("hello/", hello), path("echo/", echo)]
+    """,
+    "mysite/wsgi.py": WSGI,
+}
+
+
+def write_project(root: Path) -> None:
+    for relpath, text in PROJECT.items():
+        path = root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text) if relpath != "mysite/wsgi.py" else text)
+
+
+def migrate(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "migrate", ".", *args],
+        cwd=root,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.parts and "__pycache__" not in p.parts
+    }
+
+
+WSGIREF = """
+import socket, sys
+from wsgiref.simple_server import WSGIServer, make_server
+from mysite.wsgi import application
+
+class Inherited(WSGIServer):
+    def server_bind(self):
+        self.socket.close()
+        self.socket = socket.socket(fileno=int(sys.argv[1]))
+        self.server_address = self.socket.getsockname()
+        self.server_name, self.server_port = self.server_address[:2]
+        self.setup_environ()
+
+make_server("127.0.0.1", 0, application, server_class=Inherited).serve_forever()
+"""
+
+
+@contextlib.contextmanager
+def served(root: Path, kind: str) -> Iterator[str]:
+    """The project served in a process of its own, on a socket bound here."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    fd = sock.fileno()
+    if kind == "wsgi":
+        cmd = [sys.executable, "-c", WSGIREF, str(fd)]
+    else:
+        cmd = [sys.executable, "-m", "uvicorn", "mysite.asgi:application", "--fd", str(fd)]
+        cmd += ["--log-level", "warning", "--lifespan", "off"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(REPO)])}
+    proc = subprocess.Popen(cmd, cwd=root, env=env, pass_fds=[fd])
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(url + "/hello/", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError(f"{kind} server did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        sock.close()
+
+
+def answers(url: str) -> list[tuple[int, str, object]]:
+    out = []
+    with httpx.Client(base_url=url, timeout=10) as client:
+        for method, path, body in [
+            ("GET", "/hello/?name=ada", None),
+            ("GET", "/hello", None),  # APPEND_SLASH: 301
+            ("POST", "/echo/", {"a": [1, 2]}),
+            ("GET", "/missing/", None),
+        ]:
+            response = client.request(method, path, json=body)
+            content = (
+                response.json()
+                if response.headers.get("content-type", "").startswith("application/json")
+                else response.status_code
+            )
+            out.append((response.status_code, response.headers.get("location", ""), content))
+    return out
+
+
+def test_a_django_project_gets_an_asgi_py_that_serves_it_the_same(tmp_path: Path) -> None:
+    before, after = tmp_path / "before", tmp_path / "after"
+    write_project(before)
+    write_project(after)
+    result = migrate(after, "--write", "--report", str(tmp_path / "report.json"))
+    assert result.returncode == 0, result.stderr.decode()
+    asgi = (after / "mysite" / "asgi.py").read_text()
+    assert "from django.core.asgi import get_asgi_application" in asgi
+    assert 'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")' in asgi
+    assert "ASGI config for mysite project." in asgi
+    assert (after / "mysite" / "wsgi.py").read_text() == WSGI  # kept for runserver
+    report = json.loads((tmp_path / "report.json").read_text())
+    (created,) = [f for f in report["files"] if f["path"] == "mysite/asgi.py"]
+    assert created["status"] == "changed"
+    assert [c["kind"] for c in created["changes"]] == ["converted"]
+    assert (
+        "`uvicorn mysite.asgi:application` serves the project" in created["changes"][0]["message"]
+    )
+
+    with served(before, "wsgi") as url:
+        expected = answers(url)
+    with served(after, "asgi") as url:
+        got = answers(url)
+    assert expected[0][2] == {"hello": "ada", "path": "/hello/"}
+    assert got == expected
+
+    again = migrate(after, "--check")
+    assert again.returncode == 0, again.stdout.decode()
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_the_new_file_goes_through_every_mode(tmp_path: Path) -> None:
+    dry, written, patched, source = (tmp_path / n for n in ("dry", "written", "patched", "src"))
+    for root in (dry, written, patched, source):
+        write_project(root)
+    check = migrate(dry, "--check")
+    assert (check.returncode, check.stdout) == (1, b"mysite/asgi.py\n")
+    diff = migrate(dry)
+    assert diff.returncode == 0
+    assert diff.stdout.startswith(b"--- /dev/null\n+++ b/mysite/asgi.py\n@@ -0,0 +1,12 @@\n")
+    assert tree(dry) == tree(source)  # a dry run writes nothing
+    assert migrate(written, "--write").returncode == 0
+    (tmp_path / "changes.patch").write_bytes(diff.stdout)
+    subprocess.run(["git", "init", "-q"], cwd=dry, check=True)
+    subprocess.run(["git", "apply", "../changes.patch"], cwd=dry, check=True)
+    assert tree(dry) == tree(written)
+    if shutil.which("patch") is not None:
+        subprocess.run(
+            ["patch", "-p1", "--quiet", "-i", "../changes.patch"], cwd=patched, check=True
+        )
+        assert tree(patched) == tree(written)
+    out = tmp_path / "out"
+    assert migrate(source, "--out", str(out)).returncode == 0
+    assert tree(out) == tree(written)
+    assert "mysite/asgi.py" not in tree(source)  # --out leaves the source alone
+
+
+def test_an_existing_asgi_py_is_never_replaced(tmp_path: Path) -> None:
+    write_project(tmp_path)
+    mine = "# my own asgi.py\napplication = None\n"
+    (tmp_path / "mysite" / "asgi.py").write_text(mine)
+    result = migrate(tmp_path, "--write")
+    assert result.returncode == 0
+    assert (tmp_path / "mysite" / "asgi.py").read_text() == mine
+
+
+def test_wsgi_middleware_around_the_app_is_migrated_in_asgi_py_and_kept_in_wsgi_py(
+    tmp_path: Path,
+) -> None:
+    write_project(tmp_path)
+    wrapped = WSGI + "\nfrom whitenoise import WhiteNoise\napplication = WhiteNoise(application)\n"
+    (tmp_path / "mysite" / "wsgi.py").write_text(wrapped)
+    result = migrate(tmp_path, "--write")
+    assert result.returncode == 0, result.stderr.decode()
+    assert (tmp_path / "mysite" / "wsgi.py").read_text() == wrapped  # runserver's, untouched
+    asgi = (tmp_path / "mysite" / "asgi.py").read_text()
+    assert "application = get_asgi_application()" in asgi
+    assert "ServeStaticASGI(" in asgi and "WhiteNoise(" not in asgi
+    assert migrate(tmp_path, "--check").returncode == 0
