@@ -207,8 +207,9 @@ async def asgi_upload(scope: Scope, receive: Receive, send: Send) -> None:
 # WSGI app -> ASGI app.  "native" is not an adapter: the caller uses the native ASGI app.
 # "router" and "wsgi-mw" measure the runtime for half-migrated apps: adapters.Router with the
 # WSGI app mounted at "/", and adapters.wsgi_middleware running a pass-through WSGI middleware
-# around the native ASGI app (two adapter hops: ASGI -> WSGI -> ASGI).
-W2A_IMPLS = ("native", "ours", "router", "wsgi-mw", "a2wsgi", "asgiref", "uvicorn")
+# around the native ASGI app (two adapter hops: ASGI -> WSGI -> ASGI). "watchdog" is ours
+# under adapters.watchdog.LoopWatchdog (switched on): what the watchdog costs.
+W2A_IMPLS = ("native", "ours", "watchdog", "router", "wsgi-mw", "a2wsgi", "asgiref", "uvicorn")
 W2A_PEERS = ("a2wsgi", "asgiref", "uvicorn")
 # ASGI app -> WSGI app.
 A2W_IMPLS = ("native", "ours", "a2wsgi")
@@ -217,6 +218,7 @@ A2W_PEERS = ("a2wsgi",)
 LABELS = {
     "native": "native (ceiling)",
     "ours": "ours (adapters)",
+    "watchdog": "ours under LoopWatchdog (on)",
     "router": "ours: Router({'/': wsgi_app})",
     "wsgi-mw": "ours: wsgi_middleware(mw)(asgi_app)",
     "a2wsgi": "a2wsgi",
@@ -279,6 +281,10 @@ class PassThroughWsgiMiddleware:
 def w2a_app(impl: str, wsgi_app: WSGIApp, native: ASGIApp) -> ASGIApp:
     if impl == "native":
         return native
+    if impl == "watchdog":
+        from adapters.watchdog import LoopWatchdog
+
+        return cast(ASGIApp, LoopWatchdog(wrap_wsgi("ours", wsgi_app)))
     if impl == "router":
         from adapters import Router
 
