@@ -228,6 +228,56 @@ def leading_params(func: cst.FunctionDef) -> list[cst.Param]:
     return [*func.params.posonly_params, *func.params.params]
 
 
+def two_params(func: cst.FunctionDef, *, method: bool) -> tuple[str, str] | None:
+    """The names of the two required positional parameters of a plain ``def`` (after
+    ``self`` for a ``method``) that has exactly those: the shape of a WSGI callable."""
+    if func.asynchronous is not None:
+        return None
+    params = positional_params(func)
+    if params is None:
+        return None
+    if method:
+        params = params[1:]
+    if len(params) != 2 or any(p.default is not None for p in params):
+        return None
+    return params[0].name.value, params[1].name.value
+
+
+def target_names(target: cst.CSTNode) -> set[str]:
+    """Names an assignment target binds: ``a``, ``a, b``, ``*rest``; not ``a.x`` nor
+    ``a[k]`` (they change an object ``a`` holds)."""
+    if isinstance(target, cst.Name):
+        return {target.value}
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return {n for e in target.elements for n in target_names(e.value)}
+    if isinstance(target, cst.StarredElement):
+        return target_names(target.value)
+    return set()
+
+
+def bound_names(node: cst.CSTNode) -> set[str]:
+    """Names the code under ``node`` binds in its own scope: assignments, ``for`` and
+    ``with``/``except`` ``as`` targets, walrus, ``del``, imports, ``def``/``class`` names;
+    not the variables of comprehensions nor anything inside nested scopes."""
+    found: set[str] = set()
+    for sub in walk(node, into_scopes=False):
+        if isinstance(
+            sub, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For, cst.NamedExpr, cst.Del)
+        ):
+            found |= target_names(sub.target)
+        elif isinstance(sub, cst.AsName):
+            found |= target_names(sub.name)
+        elif isinstance(sub, (cst.FunctionDef, cst.ClassDef)):
+            found.add(sub.name.value)
+        elif isinstance(sub, cst.ImportAlias):
+            asname = sub.asname.name if sub.asname is not None else None
+            if isinstance(asname, cst.Name):
+                found.add(asname.value)
+            elif asname is None:
+                found.add(dotted_name(sub.name).split(".")[0])
+    return found
+
+
 def _calls_param(func: cst.FunctionDef, index: int) -> bool:
     """``func``'s positional parameter ``index`` is called with a status and headers."""
     params = positional_params(func)

@@ -152,16 +152,10 @@ def wsgi_params(func: cst.FunctionDef, *, method: bool) -> tuple[str, str] | Non
     required positional parameters (after ``self``), named the WSGI way, the second one
     called or handed to a call (so a wrapper of ``def on_event(event, callback)`` is not
     one unless its names say WSGI)."""
-    if func.asynchronous is not None:
-        return None
-    params = positional_params(func)
+    params = analysis.two_params(func, method=method)
     if params is None:
         return None
-    if method:
-        params = params[1:]
-    if len(params) != 2 or any(p.default is not None for p in params):
-        return None
-    environ, start_response = params[0].name.value, params[1].name.value
+    environ, start_response = params
     if not _named_the_wsgi_way(environ, start_response):
         return None
     for node in walk(func.body):
@@ -246,36 +240,6 @@ def _unrolled(loop: cst.For) -> list[cst.BaseExpression] | None:
     return [e.value for e in loop.iter.elements]
 
 
-def _target_names(target: cst.CSTNode) -> set[str]:
-    """Names an assignment target binds: ``a``, ``a, b``; not ``a.x`` nor ``a[k]``."""
-    if isinstance(target, cst.Name):
-        return {target.value}
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return {n for e in target.elements for n in _target_names(e.value)}
-    if isinstance(target, cst.StarredElement):
-        return _target_names(target.value)
-    return set()
-
-
-def _bound_names(stmt: cst.CSTNode) -> set[str]:
-    """Names a top-level statement binds at module level (not in nested scopes)."""
-    bound: set[str] = set()
-    for node in walk(stmt, into_scopes=False):
-        if isinstance(node, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For)):
-            bound |= _target_names(node.target)
-        elif isinstance(node, cst.AsName):
-            bound |= _target_names(node.name)
-        elif isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            bound.add(node.name.value)
-        elif isinstance(node, cst.ImportAlias):
-            asname = node.asname.name if node.asname is not None else None
-            if isinstance(asname, cst.Name):
-                bound.add(asname.value)
-            elif asname is None:
-                bound.add(analysis.dotted_name(node.name).split(".")[0])
-    return bound
-
-
 class ModuleValues:
     """Reads a module's top-level statements once (see the module docstring)."""
 
@@ -347,7 +311,7 @@ class ModuleValues:
                     same = same and a is not None and b is not None and a.maker == b.maker
                     self._bind(env, name, a if same else None, stmt)
         else:
-            for name in _bound_names(stmt):
+            for name in analysis.bound_names(stmt):
                 self._bind(env, name, None, stmt)
 
     def _factory_value(self, func: cst.FunctionDef, env: dict[str, Value | None]) -> Value | None:
@@ -397,7 +361,7 @@ class ModuleValues:
         elif isinstance(small, cst.AnnAssign) and small.value is not None:
             self._bind_target(env, small.target, self.eval(small.value, env), stmt)
         else:
-            for name in _bound_names(small):
+            for name in analysis.bound_names(small):
                 self._bind(env, name, None, stmt)
 
     def _bind_target(

@@ -192,17 +192,7 @@ def calls_inner(node: cst.CSTNode, spellings: set[str], environ: str) -> bool:
     )
 
 
-def _wsgi_params(func: cst.FunctionDef, *, method: bool) -> tuple[str, str] | None:
-    if func.asynchronous is not None:
-        return None
-    params = positional_params(func)
-    if params is None:
-        return None
-    if method:
-        params = params[1:]
-    if len(params) != 2 or any(p.default is not None for p in params):
-        return None
-    return params[0].name.value, params[1].name.value
+_wsgi_params = analysis.two_params
 
 
 def _class_middleware(cls: cst.ClassDef) -> Middleware | None:

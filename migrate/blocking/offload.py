@@ -29,7 +29,7 @@ import libcst as cst
 
 from migrate import analysis
 from migrate.blocking.kinds import DATA, RESOURCE, FunctionFacts, ModuleFacts, _bindings
-from migrate.blocking.segments import Segments
+from migrate.blocking.segments import Segments, in_thread
 from migrate.blocking.table import ASYNC_EQUIVALENTS
 from migrate.cst_helpers import paren_await
 
@@ -331,19 +331,11 @@ class _Offload(cst.CSTTransformer):
                 )
         handed_back = sorted(name for name in assigned if name in outside.read)
         helper = self.fresh("_blocking_block")
-        body: list[cst.BaseStatement] = [node.with_changes(leading_lines=())]
-        if handed_back:
-            body.append(cst.parse_statement(f"return {', '.join(handed_back)}\n"))
-        nested = cst.FunctionDef(
-            name=cst.Name(helper),
-            params=cst.Parameters(),
-            body=cst.IndentedBlock(body=body),
-            leading_lines=node.leading_lines,
+        statements = in_thread(
+            helper, [node.with_changes(leading_lines=())], handed_back, node.leading_lines
         )
-        call = f"await {RUN_BLOCKING}({helper})"
-        line = f"{', '.join(handed_back)} = {call}\n" if handed_back else f"{call}\n"
         self.moved += 1
-        return cst.FlattenSentinel([nested, cst.parse_statement(line)])
+        return cst.FlattenSentinel(statements)
 
 
 def _last_without_comma(args: Sequence[cst.Arg]) -> list[cst.Arg]:

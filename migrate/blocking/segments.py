@@ -42,32 +42,6 @@ CHANNEL = frozenset({"receive", "send"})
 RUN_BLOCKING = "run_blocking"
 
 
-def bound_names(node: cst.CSTNode) -> set[str]:
-    """Names a statement (or a function body) binds in its own scope: assignment, ``for``,
-    ``with``/``except`` ``as``, ``del``, imports, ``def``/``class`` names, walrus; not the
-    variables of comprehensions nor anything in nested scopes."""
-    found: set[str] = set()
-    for sub in analysis.walk(node, into_scopes=False):
-        targets: list[cst.CSTNode] = []
-        if isinstance(
-            sub, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For, cst.NamedExpr, cst.Del)
-        ):
-            targets = [sub.target]
-        elif isinstance(sub, cst.AsName):
-            targets = [sub.name]
-        elif isinstance(sub, (cst.FunctionDef, cst.ClassDef)):
-            found.add(sub.name.value)
-        elif isinstance(sub, cst.ImportAlias):
-            asname = sub.asname.name if sub.asname is not None else None
-            if isinstance(asname, cst.Name):
-                found.add(asname.value)
-            elif asname is None:
-                found.add(analysis.dotted_name(sub.name).split(".")[0])
-        for target in targets:
-            found |= {n.value for n in analysis.walk(target) if isinstance(n, cst.Name)}
-    return found
-
-
 def _leaves(stmt: cst.CSTNode) -> bool:
     """``stmt`` holds a ``break``/``continue`` of a loop around it."""
 
@@ -115,7 +89,7 @@ class Segments:
         self.shared: list[list[str]] = []
         bound = outside | self.globals
         for run in self.runs:
-            assigned = set().union(*(bound_names(s) for s in run))
+            assigned = set().union(*(analysis.bound_names(s) for s in run))
             used_after = self._mentioned_outside(func.body, {id(s) for s in run})
             self.shared.append(sorted((assigned & bound) - self.globals))
             first_bound = sorted(n for n in assigned - bound if n in used_after)
@@ -134,7 +108,7 @@ class Segments:
             # what an await hands back is data (the body read from ``receive``)
             if isinstance(sub, cst.Assign) and not isinstance(sub.value, cst.Await)
             for target in sub.targets
-            for name in bound_names(target)
+            for name in analysis.bound_names(target)
             for value in [sub.value]
         ]
         changed = True
@@ -255,7 +229,7 @@ class Segments:
         self, run: Sequence[cst.BaseStatement], shared: list[str], handed_back: list[str]
     ) -> list[cst.BaseStatement]:
         self.moved += sum(self._blocks(s) for s in run)
-        assigned = set().union(*(bound_names(s) for s in run))
+        assigned = set().union(*(analysis.bound_names(s) for s in run))
         declared: list[cst.BaseStatement] = []
         if shared:
             declared.append(cst.parse_statement(f"nonlocal {', '.join(shared)}\n"))
@@ -270,17 +244,29 @@ class Segments:
             else ()
         )
         body = [*declared, first.with_changes(leading_lines=()), *run[1:]]
-        if handed_back:
-            body.append(cst.parse_statement(f"return {', '.join(handed_back)}\n"))
-        nested = cst.FunctionDef(
-            name=cst.Name(helper),
-            params=cst.Parameters(),
-            body=cst.IndentedBlock(body=body),
-            leading_lines=leading,
-        )
-        call = f"await {RUN_BLOCKING}({helper})"
-        line = f"{', '.join(handed_back)} = {call}\n" if handed_back else f"{call}\n"
-        return [nested, cst.parse_statement(line)]
+        return in_thread(helper, body, handed_back, leading)
+
+
+def in_thread(
+    helper: str,
+    body: Sequence[cst.BaseStatement],
+    handed_back: Sequence[str],
+    leading: Sequence[cst.EmptyLine],
+) -> list[cst.BaseStatement]:
+    """``def helper(): body; return handed_back`` and ``handed_back = await
+    run_blocking(helper)``: statements run in the request's thread in one hop."""
+    statements = list(body)
+    if handed_back:
+        statements.append(cst.parse_statement(f"return {', '.join(handed_back)}\n"))
+    nested = cst.FunctionDef(
+        name=cst.Name(helper),
+        params=cst.Parameters(),
+        body=cst.IndentedBlock(body=statements),
+        leading_lines=leading,
+    )
+    call = f"await {RUN_BLOCKING}({helper})"
+    line = f"{', '.join(handed_back)} = {call}\n" if handed_back else f"{call}\n"
+    return [nested, cst.parse_statement(line)]
 
 
 def _blocks_of(node: cst.CSTNode) -> Iterator[cst.IndentedBlock]:
@@ -298,7 +284,7 @@ def _blocks_of(node: cst.CSTNode) -> Iterator[cst.IndentedBlock]:
 def _own_bindings(stmt: cst.BaseStatement) -> set[str]:
     """What a statement binds itself, its inner blocks left to their own statements."""
     if isinstance(stmt, (cst.SimpleStatementLine, cst.FunctionDef, cst.ClassDef)):
-        return bound_names(stmt)
+        return analysis.bound_names(stmt)
     found: set[str] = set()
     if isinstance(stmt, cst.For):
         found |= {n.value for n in analysis.walk(stmt.target) if isinstance(n, cst.Name)}
