@@ -96,6 +96,11 @@ class _Plan:
     #: ``try`` statements whose ``finally:`` only closed the server
     drop_finally: set[cst.CSTNode] = field(default_factory=set)
     markers: dict[cst.CSTNode, list[str]] = field(default_factory=dict)
+    #: statements to put before a statement (``set_blocking_threads(8)`` before the
+    #: ``uvicorn.run`` that replaces ``waitress.serve(..., threads=8)``)
+    insert_before: dict[cst.CSTNode, list[cst.BaseStatement]] = field(default_factory=dict)
+    #: imports those statements need
+    imports: set[tuple[str, str | None]] = field(default_factory=set)
     #: qualified names whose imports may go once unused
     converted_targets: set[str] = field(default_factory=set)
     #: WSGI server calls left as they are, with the app they serve (ASGI now) given through
@@ -105,7 +110,12 @@ class _Plan:
     asgi_wrapped: bool = False
 
     def touches(self, node: cst.CSTNode) -> bool:
-        return node in self.remove_stmts or node in self.flatten or node in self.markers
+        return (
+            node in self.remove_stmts
+            or node in self.flatten
+            or node in self.markers
+            or node in self.insert_before
+        )
 
     def is_empty(self) -> bool:
         return not (
@@ -755,7 +765,13 @@ class ServerRule(Rule):
         return app
 
     def _convert(
-        self, call: cst.Call, new: cst.Call, why_as_asgi: str | None, target: str, what: str
+        self,
+        call: cst.Call,
+        new: cst.Call,
+        why_as_asgi: str | None,
+        target: str,
+        what: str,
+        note: str = "",
     ) -> None:
         """Plan replacing ``call`` by ``new`` (from :meth:`_uvicorn_call`, with its reason
         for as_asgi) and report it."""
@@ -767,12 +783,12 @@ class ServerRule(Rule):
             self.report(
                 call,
                 "adapted",
-                f"{what} now runs on uvicorn: {code}; {why_as_asgi}: uvicorn gets it "
+                f"{what} now runs on uvicorn: {code}{note}; {why_as_asgi}: uvicorn gets it "
                 "through adapters.as_asgi, which hands an ASGI app on as it is and adapts a WSGI "
                 "one",
             )
             return
-        self.report(call, "converted", f"{what} now runs on uvicorn: {code}")
+        self.report(call, "converted", f"{what} now runs on uvicorn: {code}{note}")
 
     def _certainly_asgi(self, app: cst.Name) -> bool:
         """Every binding of ``app`` here makes an ASGI app, whatever other modules become:
@@ -1043,7 +1059,7 @@ class ServerRule(Rule):
         if not self._is_statement_call(call):
             raise _Manual(f"the result of waitress.serve() is used: replace the call with {hint}")
         args = self._bind(call, ("app",), "waitress.serve()")
-        options = sorted(set(args) - {"app", "host", "port", "listen"})
+        options = sorted(set(args) - {"app", "host", "port", "listen", "threads"})
         if options:
             threads = (
                 " (threads: an ASGI server runs the app on an event loop, blocking code "
@@ -1077,7 +1093,21 @@ class ServerRule(Rule):
             port = self._waitress_port(args.get("port"))
         app = self._require_app(args.get("app"), hint)
         new, why_as_asgi = self._uvicorn_call(app, host, port)
-        self._convert(call, new, why_as_asgi, "waitress.serve", "waitress.serve()")
+        pool = args.get("threads")
+        note = ""
+        if pool is not None:
+            # waitress' threads bounded how many requests blocked at once: the same bound for
+            # the blocking calls the codemod moved to threads
+            size = self._code(pool)
+            self._plan.insert_before[stmt] = [
+                cst.parse_statement(f"set_blocking_threads({size})\n")
+            ]
+            self._plan.imports.add(("adapters.blocking", "set_blocking_threads"))
+            note = (
+                f"; threads={size} sizes the thread pool of the blocking calls moved off the "
+                f"loop (adapters.blocking.set_blocking_threads({size}))"
+            )
+        self._convert(call, new, why_as_asgi, "waitress.serve", "waitress.serve()", note)
 
     def _waitress_port(self, port: cst.BaseExpression | None) -> str:
         if port is None:
@@ -1130,6 +1160,15 @@ class ServerRule(Rule):
                     produced = [cst.SimpleStatementLine(body=list(inner.body))]
             for message in self._plan.markers.get(orig, []):
                 produced[0] = with_marker(produced[0], message)
+            inserted = self._plan.insert_before.get(orig, [])
+            if inserted:
+                first = produced[0]
+                produced = [
+                    inserted[0].with_changes(leading_lines=_leading(first)),
+                    *inserted[1:],
+                    first.with_changes(leading_lines=()),
+                    *produced[1:],
+                ]
             if pending and produced:
                 first = produced[0]
                 produced[0] = first.with_changes(leading_lines=[*pending, *_leading(first)])
@@ -1157,6 +1196,8 @@ class ServerRule(Rule):
             updated_node = add_imports(updated_node, [("adapters", "as_wsgi")])
         if self._plan.asgi_wrapped:
             updated_node = add_imports(updated_node, [("adapters", "as_asgi")])
+        if self._plan.imports:
+            updated_node = add_imports(updated_node, sorted(self._plan.imports, key=str))
         if not self._plan.replace_calls:
             return updated_node
         used = _NameCollector()

@@ -349,7 +349,7 @@ UNCERTAIN_CALL_MODULE = """\
         ('make_server("", 8000, app, handler_class=QuietHandler).serve_forever()', "handler_class"),
         ('run_simple("", 5000, app, ssl_context="adhoc")', "ssl_certfile"),
         ('run_simple("", 5000, app, threaded=True)', "threaded"),
-        ("waitress.serve(app, port=8080, threads=8)", "threads"),
+        ('waitress.serve(app, port=8080, url_scheme="https")', "url_scheme"),
         ('waitress.serve(app, listen="127.0.0.1:8080 [::1]:8080")', "once per address"),
     ],
 )
@@ -945,3 +945,52 @@ def test_the_app_imports_where_uvicorn_is_not_installed(monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn now fails
     module = load_module(result.new_source)
     assert callable(module.application)
+
+
+def test_waitress_threads_size_the_pool_of_the_blocking_calls(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``threads=8`` bounded how many requests could block at once under waitress: the
+    converted code's blocking calls get the same bound."""
+    before = """
+    import waitress
+
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+    if __name__ == "__main__":
+        waitress.serve(app, host="127.0.0.1", port=8080, threads=8)
+    """
+    after = """
+    from adapters.blocking import set_blocking_threads
+
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+    if __name__ == "__main__":
+        import uvicorn
+        set_blocking_threads(8)
+        uvicorn.run(app, host="127.0.0.1", port=8080)
+    """
+    result = check(before, after, ["converted"])
+    assert "threads=8 sizes the thread pool of the blocking calls" in result.changes[0].message
+    # run as __main__ with uvicorn.run stubbed: the pool is sized before the server starts
+    import types
+
+    from adapters import blocking
+
+    served: list[int] = []
+    fake = types.ModuleType("uvicorn")
+    fake.run = lambda app, **kw: served.append(blocking._all_lanes().size)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "uvicorn", fake)
+    try:
+        exec(compile(result.new_source, "svc.py", "exec"), {"__name__": "__main__"})
+    finally:
+        blocking.set_blocking_threads(blocking.DEFAULT_THREADS)
+    assert served == [8]
