@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import wsgiref.util
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote_from_bytes
@@ -295,6 +295,14 @@ def wsgi_or_asgi(app: Any) -> WsgiOrAsgi:
         application = as_asgi(RequestCounter(security_headers(asgi_helpers.wsgi_or_asgi(app))))
     """
     return WsgiOrAsgi(app)
+
+
+def environ_extra(scope: Scope) -> Mapping[str, Any]:
+    """The environ keys the code in front of this app set for it (a middleware's own
+    ``myapp.user``, ``REMOTE_USER``): ``scope["wsgi.environ"]``, or none. What a WSGI app
+    read as ``environ["myapp.user"]`` an ASGI app reads as ``environ_extra(scope)["myapp.user"]``."""
+    carried: Mapping[str, Any] | None = scope.get(WSGI_ENVIRON_KEY)
+    return carried if carried is not None else {}
 
 
 def with_environ_key(scope: Scope, key: str, value: Any) -> Scope:

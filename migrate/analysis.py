@@ -133,7 +133,10 @@ def _is_status_literal(node: cst.BaseExpression) -> bool:
 def _is_headers_literal(node: cst.BaseExpression) -> bool:
     """A non-empty list/tuple of 2-tuples, one of them at least named like a header
     (``("Content-Type", ...)``): a list of pairs of names is no sign of HTTP, and the
-    prefilters never let one through alone (see :func:`prefilter.is_header_name`)."""
+    prefilters never let one through alone (see :func:`prefilter.is_header_name`). Also
+    such a literal joined to more headers: ``[("Content-Type", "text/plain")] + extra``."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+        return _is_headers_literal(node.left) or _is_headers_literal(node.right)
     if not (isinstance(node, (cst.List, cst.Tuple)) and node.elements):
         return False
     pairs = [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ALWAYS_PRESENT_KEYS", "header_of_key", "is_known_key"]
+__all__ = ["ALWAYS_PRESENT_KEYS", "header_of_key", "is_carried_key", "is_known_key"]
 
 #: Keys every WSGI server sets (so ``.get(key, default)`` never uses the default).
 ALWAYS_PRESENT_KEYS = frozenset(
@@ -42,3 +42,11 @@ def header_of_key(key: str) -> str | None:
 
 def is_known_key(key: str) -> bool:
     return key in ALWAYS_PRESENT_KEYS or key == "wsgi.input" or header_of_key(key) is not None
+
+
+def is_carried_key(key: str) -> bool:
+    """A key no server sets for every request but code in front of the app does (its own
+    ``myapp.session``, ``beaker.session``, ``REMOTE_USER``): under ASGI, middleware hands
+    such keys on in ``scope["wsgi.environ"]`` (``adapters.asgi_helpers.with_environ_key``,
+    and the adapters keep a WSGI environ there), so an app reads them from it."""
+    return not is_known_key(key) and not key.startswith("wsgi.")

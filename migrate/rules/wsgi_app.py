@@ -150,6 +150,11 @@ def _stmt(text: str) -> cst.BaseStatement:
     return cst.parse_statement(text)
 
 
+def _quoted(text: str) -> str:
+    """``text`` as a string literal, in double quotes where it can be."""
+    return f'"{text}"' if text.isprintable() and not set(text) & {'"', "\\"} else repr(text)
+
+
 def _is_text(node: cst.BaseExpression) -> bool:
     """A ``str`` literal (``"ok"``, an f-string): a body chunk no WSGI server sends (it
     answers 500 before the headers go out), where ASGI servers fail after the start."""
@@ -462,6 +467,13 @@ class EnvironRewriter(cst.CSTTransformer):
                 return self._e(f"{headers}[{header!r}]".replace("'", '"'))
             args = f'"{header}"' + (f", {_code(default)}" if default is not None else "")
             return self._e(f"{headers}.get({args})")
+        if wsgi_keys.is_carried_key(key):
+            # ``.get(key, default)`` stays a .get with the same default, evaluated as before
+            extra = f"{HELPERS}.environ_extra(scope)"
+            if form == "subscript":
+                return self._e(f"{extra}[{_quoted(key)}]")
+            args = _quoted(key) + (f", {_code(default)}" if default is not None else "")
+            return self._e(f"{extra}.get({args})")
         if key not in wsgi_keys.ALWAYS_PRESENT_KEYS:
             if key == "wsgi.input":
                 raise Unconvertible(
@@ -516,9 +528,13 @@ class EnvironRewriter(cst.CSTTransformer):
         header = wsgi_keys.header_of_key(key)
         negate = isinstance(original_node.comparisons[0].operator, cst.NotIn)
         self.use.reads += 1
+        op = "not in" if negate else "in"
+        if header is None and wsgi_keys.is_carried_key(key):
+            return self._e(f"{_quoted(key)} {op} {HELPERS}.environ_extra(scope)").with_changes(
+                lpar=original_node.lpar, rpar=original_node.rpar
+            )
         if header is None:
             raise Unconvertible(f"tests `{key!r} in environ`")
-        op = "not in" if negate else "in"
         return self._e(f'"{header}" {op} {HELPERS}.request_headers(scope)').with_changes(
             lpar=original_node.lpar, rpar=original_node.rpar
         )

@@ -532,11 +532,6 @@ ADAPTED_CASES = {
             yield b"Hello from "
             yield self.environ["PATH_INFO"].encode("latin-1")
     """,
-    "unknown environ key": """
-    def app(environ, start_response):
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [repr(environ.get("myapp.user", "anonymous")).encode()]
-    """,
     # a Python 2 leftover (gunicorn's examples/bad.py): WSGI servers answer 500 before any
     # header goes out; converted, the ASGI server would fail after the start
     "text body": """
@@ -871,3 +866,41 @@ def test_apps_a_factory_made_for_a_wsgi_dispatcher_stay_wsgi_under_it() -> None:
     ]
     assert_idempotent(after)
     assert_same_behaviour(before, after, [Req("GET", "/blog/x"), Req("GET", "/z")])
+
+
+CARRIED_KEYS = """
+class Auth:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        if "HTTP_X_USER" in environ:
+            environ["myapp.user"] = environ["HTTP_X_USER"]
+            environ["REMOTE_USER"] = environ["HTTP_X_USER"].upper()
+        return self.app(environ, start_response)
+
+
+def inner(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    user = environ.get("myapp.user", "anonymous")
+    known = "REMOTE_USER" in environ and environ["REMOTE_USER"]
+    return [f"{user} {known}".encode()]
+
+
+app = Auth(inner)
+"""
+
+
+def test_keys_a_middleware_adds_to_the_environ_are_read_from_what_it_hands_on() -> None:
+    """``environ["myapp.user"]`` set by middleware in front: the converted app reads it from
+    the keys the middleware hands on (``asgi_helpers.environ_extra(scope)``), converted or
+    adapted, as a WSGI app read them from its environ."""
+    from migrate.runner import migrate_source
+
+    result = migrate_source(CARRIED_KEYS)
+    assert [c.kind for c in result.changes if c.rule == "wsgi-app"] == ["converted"]
+    after = result.new_source
+    assert 'asgi_helpers.environ_extra(scope).get("myapp.user", "anonymous")' in after
+    assert '"REMOTE_USER" in asgi_helpers.environ_extra(scope)' in after
+    requests = [Req("GET", "/", headers=(("X-User", "ada"),)), Req("GET", "/")]
+    assert_same_behaviour(CARRIED_KEYS, after, requests)

@@ -561,7 +561,8 @@ class Mw:
         return self.app(environ, start_response)
 """,
         (GET, Req("GET", "/", headers=[("X-User", "ann")])),
-        inner_kind="adapted",
+        # the key the middleware adds reaches the converted app in scope["wsgi.environ"]
+        inner_kind="converted",
         inner="""
 
 def inner(environ, start_response):
