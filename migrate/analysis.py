@@ -1049,15 +1049,24 @@ def written_names(node: cst.CSTNode) -> set[str]:
     return _assigned_names(node)
 
 
-_READ_ONLY_HELPERS: list[tuple[cst.Module, dict[str, set[int]]]] = []
+class EnvironHelpers(dict[str, set[int]]):
+    """:func:`read_only_environ_helpers`: name -> indexes of environ parameters, and which of
+    the helpers read the request body from it (``environ["wsgi.input"].read(size)``)."""
+
+    body_readers: frozenset[str] = frozenset()
 
 
-def read_only_environ_helpers(module: cst.Module) -> dict[str, set[int]]:
+_READ_ONLY_HELPERS: list[tuple[cst.Module, EnvironHelpers]] = []
+
+
+def read_only_environ_helpers(module: cst.Module) -> EnvironHelpers:
     """Module-level functions that only *read* an environ they are handed: function name ->
     indexes of such positional parameters. Reads are ``p[KEY]``, ``p.get(KEY...)``,
-    ``KEY in p`` of known keys other than ``wsgi.input``, ``wsgiref.util.request_uri(p)`` /
-    ``application_uri(p)``, and handing ``p`` on to another such helper. Worked out once
-    per module (both WSGI rules ask); the caller must not change what it gets."""
+    ``KEY in p`` of known keys and of keys middleware adds (``myapp.user``), one
+    ``p["wsgi.input"].read(...)`` (a helper reading the body: :attr:`EnvironHelpers.body_readers`),
+    ``wsgiref.util.request_uri(p)`` / ``application_uri(p)``, and handing ``p`` on to another
+    such helper. Worked out once per module (both WSGI rules ask); the caller must not change
+    what it gets."""
     if _READ_ONLY_HELPERS and _READ_ONLY_HELPERS[0][0] is module:
         return _READ_ONLY_HELPERS[0][1]
     result = _read_only_environ_helpers(module)
@@ -1065,7 +1074,7 @@ def read_only_environ_helpers(module: cst.Module) -> dict[str, set[int]]:
     return result
 
 
-def _read_only_environ_helpers(module: cst.Module) -> dict[str, set[int]]:
+def _read_only_environ_helpers(module: cst.Module) -> EnvironHelpers:
     aliases = wsgiref_util_aliases(module)
     functions = {
         stmt.name.value: stmt
@@ -1088,35 +1097,69 @@ def _read_only_environ_helpers(module: cst.Module) -> dict[str, set[int]]:
         return param in written[name]
 
     changed = True
+    reads_body: set[str] = set()
     while changed:
         changed = False
+        reads_body.clear()
         for name, indexes in candidates.items():
             func = functions[name]
             params = positional_params(func) or []
             for index in sorted(indexes):
                 param = params[index].name.value
                 # most parameters are used otherwise than read early in the body: that test first
-                if not _only_reads(func.body, param, candidates, aliases) or writes(name, param):
+                how = _only_reads(func.body, param, candidates, aliases)
+                if how is None or writes(name, param):
                     indexes.discard(index)
                     changed = True
+                elif how == "body":
+                    reads_body.add(name)
     for name, indexes in candidates.items():
         if indexes:
             result[name] = indexes
-    return result
+    # a helper handing the environ on to one that reads the body reads it too
+    body_readers = set(reads_body) & set(result)
+    grown = True
+    while grown:
+        grown = False
+        for name in set(result) - body_readers:
+            if any(
+                dotted_name(n.func) in body_readers
+                for n in walk(functions[name].body)
+                if isinstance(n, cst.Call)
+            ):
+                body_readers.add(name)
+                grown = True
+    found = EnvironHelpers(result)
+    found.body_readers = frozenset(body_readers)
+    return found
 
 
 def _only_reads(
     body: cst.CSTNode, param: str, helpers: dict[str, set[int]], aliases: dict[str, str]
-) -> bool:
-    """``param`` (not written to in ``body``) is only read there (see
-    :func:`read_only_environ_helpers`)."""
+) -> str | None:
+    """How ``param`` (not written to in ``body``) is only read there (see
+    :func:`read_only_environ_helpers`): ``"body"`` when the request body is read from it
+    once, ``""`` for other reads; None when it is used otherwise."""
     allowed: set[int] = set()  # ids of Name nodes that are part of a read
     uses = 0
+    # ``param["wsgi.input"].read(...)``: the one body read a helper may do
+    body_reads = [
+        n.func.value
+        for n in walk(body)
+        if isinstance(n, cst.Call)
+        and isinstance(n.func, cst.Attribute)
+        and n.func.attr.value == "read"
+        and environ_read_key(n.func.value, param) == "wsgi.input"
+    ]
+    if len(body_reads) > 1:
+        return None
     for node in walk(body):
         key = environ_read_key(node, param) or environ_membership_key(node, param)
         if key is not None:
-            if key == "wsgi.input" or not is_known_key(key):
-                return False
+            if key == "wsgi.input" and not any(node is read for read in body_reads):
+                return None
+            if key != "wsgi.input" and not is_known_key(key) and key.startswith("wsgi."):
+                return None
             allowed.add(id(_environ_name_in(node, param)))
             continue
         if isinstance(node, cst.Call):
@@ -1136,8 +1179,10 @@ def _only_reads(
         if isinstance(node, cst.Name) and node.value == param:
             uses += 1
             if id(node) not in allowed:
-                return False
-    return uses > 0
+                return None
+    if not uses:
+        return None
+    return "body" if body_reads else ""
 
 
 def _environ_name_in(node: cst.CSTNode, environ: str) -> cst.CSTNode | None:

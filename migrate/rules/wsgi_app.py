@@ -387,6 +387,8 @@ class EnvironRewriter(cst.CSTTransformer):
             if arg.keyword is None and not arg.star and index in self.helpers.get(callee, set()):
                 self._allow(arg.value)
                 self.use.needs_environ = True
+                body_readers: frozenset[str] = getattr(self.helpers, "body_readers", frozenset())
+                self.use.needs_body = self.use.needs_body or callee in body_readers
                 continue
             reader = self.imported.environ_reader(callee) if self.imported is not None else None
             if (

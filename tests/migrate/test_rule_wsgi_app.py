@@ -904,3 +904,38 @@ def test_keys_a_middleware_adds_to_the_environ_are_read_from_what_it_hands_on() 
     assert '"REMOTE_USER" in asgi_helpers.environ_extra(scope)' in after
     requests = [Req("GET", "/", headers=(("X-User", "ada"),)), Req("GET", "/")]
     assert_same_behaviour(CARRIED_KEYS, after, requests)
+
+
+FORM_HELPER = """
+from urllib.parse import parse_qs
+
+
+def _form(environ):
+    size = int(environ.get("CONTENT_LENGTH") or 0)
+    return parse_qs(environ["wsgi.input"].read(size).decode("utf-8"))
+
+
+def app(environ, start_response):
+    form = _form(environ) if environ["REQUEST_METHOD"] == "POST" else {}
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [repr(sorted(form.items())).encode()]
+"""
+
+
+def test_a_helper_of_the_module_reading_the_body_gets_an_environ_with_it() -> None:
+    after = migrated(FORM_HELPER, "converted")
+    assert (
+        "environ = asgi_helpers.build_environ(scope, await asgi_helpers.read_body(receive))"
+        in after
+    )
+    assert "def _form(environ):" in after  # the helper itself stays as it is
+    requests = [
+        Req(
+            "POST",
+            "/",
+            headers=(("Content-Type", "application/x-www-form-urlencoded"),),
+            body=b"a=1&b=two",
+        ),
+        Req("GET", "/"),
+    ]
+    assert_same_behaviour(FORM_HELPER, after, requests)
