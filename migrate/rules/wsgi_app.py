@@ -1181,16 +1181,47 @@ class ResponseRewriter:
             return small.value.args[0].value
         return None
 
+    def _only_handed_on(self, node: cst.Try) -> bool:
+        """The try's body produces responses only as ``return helper(start_response, ...)``
+        (the helper sends start and body at once, nothing of the body runs between them),
+        and no handler can catch what ``send`` raises (an ``OSError``, a ``RuntimeError``,
+        a cancellation): a handler then runs exactly when it ran under WSGI, before any
+        response went out."""
+        if analysis.contains_yield(node.body):
+            return False
+        for sub in analysis.walk(node.body, into_scopes=False):
+            if isinstance(sub, cst.Call) and (
+                is_plain_name(sub.func, self.start_response)
+                or (self.write is not None and is_plain_name(sub.func, self.write))
+            ):
+                return False
+        handing = {
+            id(arg.value)
+            for sub in analysis.walk(node.body, into_scopes=False)
+            if isinstance(sub, cst.Return) and isinstance(sub.value, cst.Call)
+            for arg in sub.value.args
+        }
+        for sub in analysis.walk(node.body, into_scopes=False):
+            if (
+                isinstance(sub, cst.Name)
+                and sub.value == self.start_response
+                and id(sub) not in handing
+            ):
+                return False  # start_response handed on otherwise than in a return
+        return all(_narrow_handler(handler) for handler in node.handlers)
+
     def try_(self, node: cst.Try, state: State, out: list[cst.BaseStatement]) -> State:
         if node.finalbody is not None and self.has_ops(node.finalbody):
             raise Unconvertible("the response is produced in a finally block")
-        if node.handlers and self.has_ops(node.body):
+        handed_on = bool(node.handlers) and node.finalbody is None and self._only_handed_on(node)
+        if node.handlers and self.has_ops(node.body) and not handed_on:
             raise Unconvertible("the response is produced inside a try block with except handlers")
-        self.guarded += 1
+        # the helpers a return hands start_response to send the whole response in the body
+        self.guarded += 0 if handed_on else 1
         try:
             body, s_body = self.suite(node.body, state)
         finally:
-            self.guarded -= 1
+            self.guarded -= 0 if handed_on else 1
         # handlers and else run inside the finally block, if there is one
         outer = 1 if node.finalbody is not None else 0
         self.guarded += outer
@@ -1210,6 +1241,32 @@ class ResponseRewriter:
             self.guarded -= outer
         out.append(node.with_changes(body=body, handlers=handlers, orelse=orelse))
         return self.merge(states)
+
+
+#: Exception types a handler may name that catch what an ASGI ``send`` can raise.
+_SEND_ERRORS = frozenset(
+    {
+        "BaseException", "Exception", "OSError", "IOError", "EnvironmentError", "error",
+        "RuntimeError", "CancelledError", "ConnectionError", "ConnectionResetError",
+        "ConnectionAbortedError", "BrokenPipeError", "ClientDisconnected",
+    }
+)  # fmt: skip
+
+
+def _narrow_handler(handler: cst.ExceptHandler) -> bool:
+    """``except SomeError:`` naming only types that cannot catch a failed ``send``."""
+    if handler.type is None:
+        return False
+    types = (
+        [e.value for e in handler.type.elements]
+        if isinstance(handler.type, cst.Tuple)
+        else [handler.type]
+    )
+    return all(
+        isinstance(t, (cst.Name, cst.Attribute))
+        and analysis.dotted_name(t).rsplit(".", 1)[-1] not in _SEND_ERRORS
+        for t in types
+    )
 
 
 def _bytes_literal(data: bytes) -> str:

@@ -939,3 +939,45 @@ def test_a_helper_of_the_module_reading_the_body_gets_an_environ_with_it() -> No
         Req("GET", "/"),
     ]
     assert_same_behaviour(FORM_HELPER, after, requests)
+
+
+TRY_AROUND_HELPERS = """
+import json
+
+
+class AppError(Exception):
+    def __init__(self, status, detail):
+        self.status, self.detail = status, detail
+
+
+def reply(start_response, status, payload):
+    body = json.dumps(payload).encode()
+    start_response(status, [("Content-Type", "application/json")])
+    return [body]
+
+
+def app(environ, start_response):
+    try:
+        if environ["PATH_INFO"] == "/fail":
+            raise AppError("502 Bad Gateway", "upstream failed")
+        if environ["PATH_INFO"] == "/bad-json":
+            return reply(start_response, "200 OK", {"value": json.loads("{oops")})
+        return reply(start_response, "200 OK", {"path": environ["PATH_INFO"]})
+    except AppError as err:
+        return reply(start_response, err.status, {"error": err.detail})
+    except ValueError:
+        return reply(start_response, "400 Bad Request", {"error": "bad json"})
+"""
+
+
+def test_responses_a_try_hands_to_helpers_convert_when_no_handler_catches_a_failed_send() -> None:
+    """``except AppError``/``ValueError`` run before any response went out, under WSGI as
+    under ASGI: the helper sends start and body at once, and nothing ``send`` raises (an
+    OSError, a RuntimeError) is caught by them."""
+    after = migrated(TRY_AROUND_HELPERS, "converted", "converted")  # reply, app
+    assert 'return await reply(send, err.status, {"error": err.detail})' in after
+    requests = [Req("GET", "/ok"), Req("GET", "/fail"), Req("GET", "/bad-json")]
+    assert_same_behaviour(TRY_AROUND_HELPERS, after, requests)
+    broad = TRY_AROUND_HELPERS.replace("except ValueError:", "except Exception:")
+    after = migrated(broad, "adapted")
+    assert "inside a try block with except handlers" in after or "try or with block" in after
