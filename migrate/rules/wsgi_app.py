@@ -1213,7 +1213,9 @@ class ResponseRewriter:
     def try_(self, node: cst.Try, state: State, out: list[cst.BaseStatement]) -> State:
         if node.finalbody is not None and self.has_ops(node.finalbody):
             raise Unconvertible("the response is produced in a finally block")
-        handed_on = bool(node.handlers) and node.finalbody is None and self._only_handed_on(node)
+        # a ``finally`` (closing a connection) then runs once the response went out, where
+        # under WSGI it ran once the body was made: nothing the client sees changes
+        handed_on = self._only_handed_on(node)
         if node.handlers and self.has_ops(node.body) and not handed_on:
             raise Unconvertible("the response is produced inside a try block with except handlers")
         # the helpers a return hands start_response to send the whole response in the body

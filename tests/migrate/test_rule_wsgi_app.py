@@ -981,3 +981,39 @@ def test_responses_a_try_hands_to_helpers_convert_when_no_handler_catches_a_fail
     broad = TRY_AROUND_HELPERS.replace("except ValueError:", "except Exception:")
     after = migrated(broad, "adapted")
     assert "inside a try block with except handlers" in after or "try or with block" in after
+
+
+FINALLY_CLOSES = """
+import json
+import sqlite3
+
+
+def respond(start_response, status, payload):
+    body = json.dumps(payload).encode()
+    start_response(status, [("Content-Type", "application/json")])
+    return [body]
+
+
+def items(environ, start_response, conn):
+    rows = conn.execute("SELECT 1 UNION SELECT 2").fetchall()
+    return respond(start_response, "200 OK", {"items": [r[0] for r in rows]})
+
+
+def app(environ, start_response):
+    conn = sqlite3.connect(":memory:")
+    try:
+        if environ["PATH_INFO"] == "/items":
+            return items(environ, start_response, conn)
+        return respond(start_response, "404 Not Found", {"error": "not found"})
+    finally:
+        conn.close()
+"""
+
+
+def test_a_connection_closed_in_finally_around_the_responses_converts() -> None:
+    """The ``finally`` closes the connection once the response went out (under WSGI: once
+    the body was made); the connection, made in the request's thread, is used and closed
+    there: every hop of a request runs on its one thread."""
+    after = migrated(FINALLY_CLOSES, "converted", "converted", "converted")
+    assert "await run_blocking(conn.close)" in after
+    assert_same_behaviour(FINALLY_CLOSES, after, [Req("GET", "/items"), Req("GET", "/x")])
