@@ -412,10 +412,11 @@ class ModuleValues:
                 "wsgi", False, f"a {framework} app (`{analysis.dotted_name(expr.func)}(...)`)"
             )
         if isinstance(expr.func, cst.Attribute) and expr.func.attr.value in WSGI_MAKING_METHODS:
-            framework = WSGI_MAKING_METHODS[expr.func.attr.value]
-            return Value(
-                "wsgi", False, f"a {framework} app (`{analysis.dotted_name(expr.func)}()`)"
-            )
+            method = expr.func.attr.value
+            # ``config.make_wsgi_app()``; ``web.application(...).wsgifunc()`` has no dotted name
+            dotted = analysis.dotted_name(expr.func)
+            spelled = dotted if dotted and not dotted.startswith(".") else method
+            return Value("wsgi", False, f"a {WSGI_MAKING_METHODS[method]} app (`{spelled}()`)")
         if qualified in _PARTIAL:
             inner = self.eval(expr.args[0].value, env) if expr.args else None
             return inner if inner is not None and inner.maker else None
