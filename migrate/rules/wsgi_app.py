@@ -119,6 +119,7 @@ from migrate.analysis import (
 from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
 from migrate.cst_helpers import add_imports, has_marker, is_docstring, paren_await, with_marker
 from migrate.project import HelperSummary, Lookup, ProjectIndex, imported_function
+from migrate.route_tables import RouteTable, find_route_tables
 from migrate.rules.base import FileContext, Rule, marker_comment
 
 HELPERS = "asgi_helpers"
@@ -1712,7 +1713,21 @@ class WsgiAppRule(Rule):
         grouped: set[int] = set()
         found = {id(app) for app in apps}
         called_elsewhere = self._called_elsewhere([*apps, *(m for g in groups for m in g.members)])
+        for table in find_route_tables(node, apps):
+            members = [*table.apps, *(a for a in apps if a.name in table.dispatchers)]
+            if any(
+                id(a) in grouped
+                or a.name in called_elsewhere
+                or a.already_adapted
+                or has_marker(a.node, self.rule_id, module=node)
+                for a in members
+            ):
+                continue
+            if self._plan_table(table, members, aliases, helpers):
+                grouped.update(id(a) for a in members)
         for group in groups:
+            if all(m.app is not None and id(m.app) in grouped for m in group.members):
+                continue  # a route table's, converted with it
             callers = {
                 m.name: called_elsewhere[m.name]
                 for m in group.members
@@ -1774,6 +1789,41 @@ class WsgiAppRule(Rule):
                 self._plan_maker(app, node, aliases, helpers)
         self.changes.sort(key=lambda change: change.line)
         return False
+
+    # -- route tables -----------------------------------------------------------------
+
+    def _plan_table(
+        self,
+        table: RouteTable,
+        members: Sequence[WsgiApp],
+        aliases: dict[str, str],
+        helpers: dict[str, set[int]],
+    ) -> bool:
+        """Convert the apps of a route table and its dispatchers together, or none of them
+        (the dispatchers hand the request to what the table holds)."""
+        conversions: dict[str, Conversion] = {}
+        for app in members:
+            assert isinstance(app.node, cst.FunctionDef)
+            try:
+                conversions[app.name] = convert_callable(
+                    app.node,
+                    app.environ,
+                    app.start_response,
+                    method=False,
+                    aliases=aliases,
+                    helpers=helpers,
+                    delegates=table.delegates(app.name) if app.name in table.dispatchers else None,
+                    middleware=self.middleware,
+                    imported=self.imported,
+                    blocking=self.blocking,
+                )
+            except Unconvertible:
+                return False  # each stays as it was (and is said so, one by one)
+        for app in members:
+            conversion = conversions[app.name]
+            conversion.details.append(f"with the route table `{table.name}`")
+            self._converted(app, conversion.node, conversion)
+        return True
 
     # -- call groups ------------------------------------------------------------------
 

@@ -711,10 +711,10 @@ def test_what_only_looks_like_a_factory_is_left_alone(head: str, tail: str) -> N
 # --------------------------------------------------------------------------- dispatchers
 
 
-def test_dispatcher_handing_requests_to_handlers_looked_up_at_run_time_is_adapted() -> None:
-    """An app that picks a handler by path and hands it the request: what it hands it to is
-    not known, so it stays WSGI behind adapters.WsgiToAsgi (it was silently left before), and
-    the handlers in its table stay WSGI too."""
+def test_dispatcher_handing_requests_to_handlers_of_its_table_converts_with_them() -> None:
+    """An app that picks a handler by path from a table of the module's apps (its default
+    one of them too) and hands it the request: the table's apps and the dispatcher convert
+    together (see migrate.route_tables)."""
     before = """
     def index(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/plain")])
@@ -732,15 +732,37 @@ def test_dispatcher_handing_requests_to_handlers_looked_up_at_run_time_is_adapte
     """
     after, changes = migrate_text(before)
     assert sorted((c.kind, c.message.split("`")[1]) for c in changes) == [
-        ("adapted", "app"),
-        ("manual", "index"),
-        ("manual", "not_found"),
+        ("converted", "app"),
+        ("converted", "index"),
+        ("converted", "not_found"),
     ]
-    (adapted,) = [c for c in changes if c.kind == "adapted"]
-    assert adapted.message.endswith("it hands start_response to `handler()`")
-    assert "app = WsgiToAsgi(_app_wsgi)" in after
+    assert "return await handler(scope, receive, send)" in after
     assert_idempotent(after)
     assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/x")])
+
+
+def test_dispatcher_whose_table_holds_what_the_module_does_not_define_is_adapted() -> None:
+    """A handler of unknown origin in the table: the dispatcher stays WSGI behind the adapter,
+    and the module's handlers with it."""
+    before = """
+    from elsewhere import legacy
+
+    def index(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"index"]
+
+    ROUTES = {"/": index, "/legacy": legacy}
+
+    def app(environ, start_response):
+        handler = ROUTES.get(environ["PATH_INFO"])
+        return handler(environ, start_response)
+    """
+    after, changes = migrate_text(before)
+    assert sorted((c.kind, c.message.split("`")[1]) for c in changes) == [
+        ("adapted", "app"),
+        ("manual", "index"),
+    ]
+    assert "app = WsgiToAsgi(_app_wsgi)" in after
 
 
 def test_dispatcher_whose_answer_is_wrapped_in_what_it_returns_is_adapted() -> None:
@@ -1017,3 +1039,45 @@ def test_a_connection_closed_in_finally_around_the_responses_converts() -> None:
     after = migrated(FINALLY_CLOSES, "converted", "converted", "converted")
     assert "await run_blocking(conn.close)" in after
     assert_same_behaviour(FINALLY_CLOSES, after, [Req("GET", "/items"), Req("GET", "/x")])
+
+
+ROUTE_TABLE = """
+import json
+
+
+def stats(environ, start_response):
+    body = json.dumps({"path": environ["PATH_INFO"]}).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+
+
+def progress(environ, start_response):
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"step 1\\n")
+    write(b"step 2\\n")
+    return [b"done\\n"]
+
+
+ROUTES = {"/stats": stats, "/progress": progress}
+
+
+def application(environ, start_response):
+    handler = ROUTES.get(environ.get("PATH_INFO", ""))
+    if handler is None:
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"unknown\\n"]
+    return handler(environ, start_response)
+"""
+
+
+def test_a_route_table_and_its_dispatcher_convert_together() -> None:
+    after = migrated(ROUTE_TABLE, "converted", "converted", "converted")
+    assert "return await handler(scope, receive, send)" in after
+    assert 'ROUTES = {"/stats": stats, "/progress": progress}' in after
+    requests = [Req("GET", "/stats"), Req("GET", "/progress"), Req("GET", "/nope")]
+    assert_same_behaviour(ROUTE_TABLE, after, requests, app_name="application")
+    # one app of the table that cannot convert keeps the whole table and dispatcher WSGI
+    lazy = ROUTE_TABLE.replace('return [b"done\\n"]', 'return (b"x" for _ in range(2))')
+    assert lazy != ROUTE_TABLE
+    after = migrated(lazy, "manual", "manual", "adapted")
+    assert_same_behaviour(lazy, after, requests, app_name="application")
