@@ -102,7 +102,7 @@ import ast
 import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import libcst as cst
 
@@ -1770,16 +1770,8 @@ class WsgiAppRule(Rule):
             elif app.kind == "function":
                 assert isinstance(app.node, cst.FunctionDef)
                 try:
-                    conversion = convert_callable(
-                        app.node,
-                        app.environ,
-                        app.start_response,
-                        method=False,
-                        aliases=aliases,
-                        helpers=helpers,
-                        middleware=self.middleware,
-                        imported=self.imported,
-                        blocking=self.blocking,
+                    conversion = self._convert_function(
+                        app.node, app.environ, app.start_response, aliases, helpers
                     )
                 except Unconvertible as why:
                     self._adapt_definition(app, str(why))
@@ -1789,6 +1781,29 @@ class WsgiAppRule(Rule):
                 self._plan_maker(app, node, aliases, helpers)
         self.changes.sort(key=lambda change: change.line)
         return False
+
+    def _convert_function(
+        self,
+        node: cst.FunctionDef,
+        environ: str,
+        start_response: str,
+        aliases: dict[str, str],
+        helpers: dict[str, set[int]],
+        **options: Any,
+    ) -> Conversion:
+        """:func:`convert_callable` for a module-level function, with what the module knows."""
+        return convert_callable(
+            node,
+            environ,
+            start_response,
+            method=False,
+            aliases=aliases,
+            helpers=helpers,
+            middleware=self.middleware,
+            imported=self.imported,
+            blocking=self.blocking,
+            **options,
+        )
 
     # -- route tables -----------------------------------------------------------------
 
@@ -1805,17 +1820,13 @@ class WsgiAppRule(Rule):
         for app in members:
             assert isinstance(app.node, cst.FunctionDef)
             try:
-                conversions[app.name] = convert_callable(
+                conversions[app.name] = self._convert_function(
                     app.node,
                     app.environ,
                     app.start_response,
-                    method=False,
-                    aliases=aliases,
-                    helpers=helpers,
+                    aliases,
+                    helpers,
                     delegates=table.delegates(app.name) if app.name in table.dispatchers else None,
-                    middleware=self.middleware,
-                    imported=self.imported,
-                    blocking=self.blocking,
                 )
             except Unconvertible:
                 return False  # each stays as it was (and is said so, one by one)
@@ -1853,18 +1864,14 @@ class WsgiAppRule(Rule):
             delegates = {m.name: m.delegate for m in group.members}
             for member in group.members:
                 try:
-                    conversions[member.name] = convert_callable(
+                    conversions[member.name] = self._convert_function(
                         member.node,
                         member.environ,
                         member.start_response,
-                        method=False,
-                        aliases=aliases,
-                        helpers=helpers,
+                        aliases,
+                        helpers,
                         delegates=delegates,
                         role="helper" if member.is_helper else "app",
-                        middleware=self.middleware,
-                        imported=self.imported,
-                        blocking=self.blocking,
                     )
                 except Unconvertible as why:
                     problems.append(f"`{member.name}`: {why}")
