@@ -218,10 +218,6 @@ def definition_value(stmt: cst.FunctionDef | cst.ClassDef) -> Value | None:
 # --------------------------------------------------------------------------- the module
 
 
-def _main_guard(stmt: cst.CSTNode) -> bool:
-    return analysis._is_main_guard(stmt)
-
-
 def _unrolled(loop: cst.For) -> list[cst.BaseExpression] | None:
     """The elements of ``for x in (A, B, C):`` over a literal tuple or list, whose body
     only assigns (what the loop means once per element), else None."""
@@ -269,7 +265,7 @@ class ModuleValues:
         for stmt in module.body:
             if stmt is until:
                 break
-            if not _main_guard(stmt):
+            if not analysis._is_main_guard(stmt):
                 self._run(stmt, self.env)
 
     # -- reading -----------------------------------------------------------------------
@@ -307,8 +303,11 @@ class ModuleValues:
             for name in {*taken, *other}:
                 a, b = taken.get(name), other.get(name)
                 if a is not env.get(name) or b is not env.get(name):
-                    same = a is not None and b is not None and a.protocol == b.protocol
-                    same = same and a is not None and b is not None and a.maker == b.maker
+                    same = (
+                        a is not None
+                        and b is not None
+                        and (a.protocol, a.maker) == (b.protocol, b.maker)
+                    )
                     self._bind(env, name, a if same else None, stmt)
         else:
             for name in analysis.bound_names(stmt):
@@ -444,7 +443,7 @@ class ModuleValues:
         """The names holding a WSGI app once the module has run that no code of the module
         hands on: the module's WSGI entry points, each with the statement after which it
         holds its final app."""
-        body = [s for s in self.module.body if not _main_guard(s)]
+        body = [s for s in self.module.body if not analysis._is_main_guard(s)]
         place = {id(s): i for i, s in enumerate(body)}
         found: list[Served] = []
         for name, value in self.env.items():

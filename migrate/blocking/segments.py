@@ -103,13 +103,12 @@ class Segments:
         ``StartResponse(send)``, a wrapper; not what awaiting them gives), to a fixed point."""
         channel = set(CHANNEL)
         bindings = [
-            (name, value)
+            (name, sub.value)
             for sub in analysis.walk(self.func.body)
             # what an await hands back is data (the body read from ``receive``)
             if isinstance(sub, cst.Assign) and not isinstance(sub.value, cst.Await)
             for target in sub.targets
             for name in analysis.bound_names(target)
-            for value in [sub.value]
         ]
         changed = True
         while changed:

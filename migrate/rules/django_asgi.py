@@ -28,13 +28,27 @@ import posixpath
 import libcst as cst
 
 from migrate import analysis
+from migrate.cst_helpers import is_docstring
 from migrate.rules.base import Rule
 
 GET_WSGI = "django.core.wsgi.get_wsgi_application"
 
 
 class _ToAsgi(cst.CSTTransformer):
-    """wsgi.py's text, the WSGI names made ASGI ones."""
+    """wsgi.py's text, the WSGI names made ASGI ones (and its docstring)."""
+
+    def __init__(self, module: cst.Module) -> None:
+        super().__init__()
+        first = module.body[0] if module.body else None
+        docstring = (
+            first.body[0].value
+            if first is not None
+            and is_docstring(first)
+            and isinstance(first, cst.SimpleStatementLine)
+            and isinstance(first.body[0], cst.Expr)
+            else None
+        )
+        self.docstring = docstring if isinstance(docstring, cst.SimpleString) else None
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
         if updated_node.value == "get_wsgi_application":
@@ -51,8 +65,10 @@ class _ToAsgi(cst.CSTTransformer):
     def leave_SimpleString(
         self, original_node: cst.SimpleString, updated_node: cst.SimpleString
     ) -> cst.SimpleString:
-        # the docstring Django writes: "WSGI config for mysite project. It exposes the WSGI
-        # callable ..."
+        # only the docstring Django writes: "WSGI config for mysite project. It exposes the
+        # WSGI callable ..."; other strings (a settings value, a log line) stay as they are
+        if original_node is not self.docstring:
+            return updated_node
         return updated_node.with_changes(value=updated_node.value.replace("WSGI", "ASGI"))
 
 
@@ -97,7 +113,7 @@ class DjangoAsgiRule(Rule):
             + f"): `uvicorn {module}:{name[0]}` serves the project; wsgi.py stays as it is, "
             "for runserver and WSGI servers"
         )
-        self.create_beside("asgi.py", node.visit(_ToAsgi()).code, "converted", message)
+        self.create_beside("asgi.py", node.visit(_ToAsgi(node)).code, "converted", message)
         return False
 
     def _binding(self, module: cst.Module, spellings: set[str]) -> cst.BaseStatement | None:

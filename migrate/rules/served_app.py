@@ -20,7 +20,6 @@ modules of the run use the WSGI way are left to the ``wsgi-app`` rule's markers.
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Callable
 
 import libcst as cst
@@ -42,10 +41,6 @@ class ServedAppRule(Rule):
     @classmethod
     def might_apply(cls, source: str) -> bool:
         return may_make_wsgi_apps(source)
-
-    @classmethod
-    def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
-        return True
 
     def __init__(self, context: FileContext) -> None:
         super().__init__(context)

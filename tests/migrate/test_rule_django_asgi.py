@@ -249,3 +249,13 @@ def test_wsgi_middleware_around_the_app_is_migrated_in_asgi_py_and_kept_in_wsgi_
     assert "application = get_asgi_application()" in asgi
     assert "ServeStaticASGI(" in asgi and "WhiteNoise(" not in asgi
     assert migrate(tmp_path, "--check").returncode == 0
+
+
+def test_only_the_docstring_says_asgi_where_it_said_wsgi(tmp_path: Path) -> None:
+    write_project(tmp_path)
+    logged = WSGI + 'print("serving the WSGI app")\n'
+    (tmp_path / "mysite" / "wsgi.py").write_text(logged)
+    assert migrate(tmp_path, "--write").returncode == 0
+    asgi = (tmp_path / "mysite" / "asgi.py").read_text()
+    assert "ASGI config for mysite project." in asgi
+    assert 'print("serving the WSGI app")' in asgi
