@@ -143,14 +143,30 @@ def _set_exception(future: asyncio.Future[Any], exc: BaseException) -> None:
 _default: ThreadPool | None = None
 _default_lock = threading.Lock()
 
+#: Threads per process for blocking work (like anyio's default), unless the environment
+#: variable says otherwise: the deployment files of a migrated project carry the old
+#: server's ``--threads`` there when it asked for more.
+DEFAULT_THREADS = 40
+THREADS_VARIABLE = "WSGI2ASGI_BLOCKING_THREADS"
+
+
+def configured_threads() -> int:
+    """``$WSGI2ASGI_BLOCKING_THREADS``, else :data:`DEFAULT_THREADS`."""
+    text = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_THREADS
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{THREADS_VARIABLE} must be a positive whole number, not {text!r}")
+    return int(text)
+
 
 def default_pool() -> ThreadPool:
-    """The process-wide pool (40 workers, like anyio's default) used when no pool is given."""
+    """The process-wide pool (:func:`configured_threads` workers) used when no pool is given."""
     global _default
     if _default is None:
         with _default_lock:
             if _default is None:
-                _default = ThreadPool(40)
+                _default = ThreadPool(configured_threads())
     return _default
 
 

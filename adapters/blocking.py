@@ -31,14 +31,13 @@ from collections.abc import Callable
 from queue import SimpleQueue
 from typing import Any, TypeVar
 
-from adapters._threadpool import awaited_job
+from adapters._threadpool import DEFAULT_THREADS as DEFAULT_THREADS  # the pool size by default
+from adapters._threadpool import awaited_job, configured_threads
 
 __all__ = ["run_blocking", "set_blocking_threads"]
 
 T = TypeVar("T")
 _Job = Callable[[], None]
-
-DEFAULT_THREADS = 40
 
 
 class _Lane:
@@ -141,8 +140,7 @@ def _all_lanes() -> _Lanes:
     if _lanes is None:
         with _lanes_lock:
             if _lanes is None:
-                size = int(os.environ.get("WSGI2ASGI_BLOCKING_THREADS") or DEFAULT_THREADS)
-                _lanes = _Lanes(size)
+                _lanes = _Lanes(configured_threads())
     return _lanes
 
 

@@ -39,11 +39,16 @@ from migrate.reporting import (
     report_json,
 )
 from migrate.rules import Rule
+from migrate.rules.deployment import DeploymentRule
+from migrate.rules.deployment.apps import PythonOutcome
+from migrate.rules.deployment.run import is_deployment_file, is_deployment_name, migrate_deployment
+from migrate.rules.deployment.targets import TARGETS, Target
 from migrate.runner import (
     DEFAULT_FILE_TIMEOUT,
     FileResult,
     FileTask,
     UnknownRuleError,
+    decode_source,
     run_files,
     select_rules,
 )
@@ -233,6 +238,13 @@ def _quiet_on_broken_pipe(command: Callable[..., None]) -> Callable[..., None]:
     help="Do not use or keep results of earlier runs (kept in $WSGI2ASGI_CACHE_DIR, else "
     "~/.cache/wsgi2asgi; never in the project).",
 )
+@click.option(
+    "--server",
+    type=click.Choice(TARGETS),
+    default=None,
+    help="The server deployment files move to (default: gunicorn with uvicorn workers where "
+    "gunicorn ran, else uvicorn).",
+)
 @click.option("--list-rules", is_flag=True, help="List the rules (id and summary) and exit.")
 @click.version_option(package_name="wsgi2asgi")
 @_quiet_on_broken_pipe
@@ -249,6 +261,7 @@ def main(
     exclude_globs: tuple[str, ...],
     timeout: float,
     no_cache: bool,
+    server: Target | None,
     list_rules: bool,
 ) -> None:
     """Migrate the WSGI code under PATH... to ASGI.
@@ -300,7 +313,16 @@ def main(
                 raise click.UsageError(f"--out {out_dir} must not contain PATH {root}")
         prune.append(out_root)
 
-    found = discover(paths, [*settings.exclude, *exclude_globs], prune=prune, cwd=cwd)
+    deploying = DeploymentRule in selected_rules
+    found = discover(
+        paths,
+        [*settings.exclude, *exclude_globs],
+        prune=prune,
+        cwd=cwd,
+        also=is_deployment_name if deploying else None,
+    )
+    deployment_files = [f for f in found.files if deploying and is_deployment_file(f.relpath)]
+    python_files = [f for f in found.files if f not in deployment_files]
     summary = RunSummary(skipped=list(found.skipped))
     summary.notes.extend(settings.warnings)
     if not selected_rules:
@@ -314,7 +336,8 @@ def main(
         stderr_is_terminal=sys.stderr.isatty(),
     )
     stderr_console = make_stderr_console(output.stderr_is_terminal)
-    tasks = [FileTask(f.path, f.relpath) for f in found.files]
+    tasks = [FileTask(f.path, f.relpath) for f in python_files]
+    outcome = PythonOutcome()
     out_base = _out_base(roots) if out_root is not None else None
     effective_jobs = jobs if jobs is not None else settings.jobs
 
@@ -343,8 +366,12 @@ def main(
             cache=cache,
         ):
             for each in (result, *result.companions):
-                outcome = _handle_result(each, mode, cwd, output, out_root, out_base)
-                summary.outcomes.append(outcome)
+                summary.outcomes.append(_handle_result(each, mode, cwd, output, out_root, out_base))
+                if deployment_files:
+                    outcome.add(each.path, *_texts(each))
+        if deployment_files:
+            for each in migrate_deployment(deployment_files, outcome, roots, server):
+                summary.outcomes.append(_handle_result(each, mode, cwd, output, out_root, out_base))
 
     if cache is not None:
         summary.notes.extend(cache.problems)
@@ -367,6 +394,14 @@ def main(
     elif mode == "check" and summary.count("changed"):
         exit_code = EXIT_WOULD_CHANGE
     sys.exit(exit_code)
+
+
+def _texts(result: FileResult) -> tuple[str | None, str | None]:
+    """A Python file's text before (None: created) and after (None: unchanged) the run."""
+    if result.status != "changed" or result.new_bytes is None:
+        return None, None
+    old = None if result.created else decode_source(result.old_bytes or b"")[0]
+    return old, decode_source(result.new_bytes)[0]
 
 
 def _cache(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -265,9 +265,12 @@ class _Walker:
         python_only: bool,
         skipped: list[SkippedPath],
         prune: Sequence[Path],
+        also: Callable[[str], bool] | None = None,
     ) -> None:
         self.excludes = excludes
         self.python_only = python_only
+        #: Which other file names are wanted besides ``*.py`` (deployment files).
+        self.also = also
         self.skipped = skipped
         self.prune = [p.resolve() for p in prune]
 
@@ -309,8 +312,15 @@ class _Walker:
                 if self.prune and Path(path).resolve() in self.prune:
                     continue
                 yield from self._walk_dir(path, relpath + "/", real_root, ignore_files)
-            elif (not self.python_only or entry.name.endswith(".py")) and entry.is_file():
+            elif self._wanted(entry.name) and entry.is_file():
                 yield FoundFile(Path(path), relpath)
+
+    def _wanted(self, name: str) -> bool:
+        return (
+            not self.python_only
+            or name.endswith(".py")
+            or (self.also is not None and self.also(name))
+        )
 
     def _note_symlink(
         self, path: Path, real_root: Path, relpath: str, ignore_files: list[IgnoreFile]
@@ -324,7 +334,7 @@ class _Walker:
             return
         target = path.resolve()
         is_dir = target.is_dir()
-        if self.python_only and not is_dir and not path.name.endswith(".py"):
+        if not is_dir and not self._wanted(path.name):
             return
         if not target.exists():
             reason = "broken symlink, not followed"
@@ -350,8 +360,11 @@ def discover(
     python_only: bool = True,
     prune: Sequence[Path] = (),
     cwd: Path | None = None,
+    also: Callable[[str], bool] | None = None,
 ) -> Discovery:
     """Expand PATH arguments into files, in a deterministic order, without duplicates.
+
+    Besides ``*.py`` files, the walk takes those whose name ``also`` accepts.
 
     Explicitly named files are always taken (whatever their suffix or .gitignore says)
     unless an ``--exclude`` glob matches them. ``prune`` lists folders never walked into
@@ -359,7 +372,7 @@ def discover(
     """
     cwd = (cwd or Path.cwd()).absolute()
     result = Discovery()
-    walker = _Walker(excludes, python_only, result.skipped, prune)
+    walker = _Walker(excludes, python_only, result.skipped, prune, also)
     # Keyed by absolute path: walked files are never symlinks, so no resolve() (a syscall
     # per path component) is needed; a named file is keyed by its target as well.
     seen: set[str] = set()

@@ -8,6 +8,7 @@ and add it to :data:`RULES`.
 from __future__ import annotations
 
 from migrate.rules.base import Change, ChangeKind, FileContext, Rule
+from migrate.rules.deployment import DeploymentRule
 from migrate.rules.django_asgi import DjangoAsgiRule
 from migrate.rules.served_app import ServedAppRule
 from migrate.rules.server import ServerRule
@@ -20,6 +21,7 @@ RULES: tuple[type[Rule], ...] = (
     DjangoAsgiRule,
     ServedAppRule,
     ServerRule,
+    DeploymentRule,
 )
 
 

@@ -1,0 +1,190 @@
+"""What the app a command serves is after the run: ASGI, still WSGI, or unknown.
+
+A deployment file names an app as ``module:attr``. The module is looked up among the Python
+files of the run (from the folders the command may import from: the file's own folder, a
+``--chdir``/``--pythonpath``, the roots of the run), and the name is read in the module's
+migrated text with :class:`migrate.app_values.ModuleValues`, following ``from x import app``
+into other modules of the run. A Django ``wsgi.py`` (left WSGI for ``runserver``) whose
+sibling ``asgi.py`` holds the same name as ASGI points the command there.
+
+Only an app shown to be ASGI gets an ASGI server: anything else keeps its WSGI server.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import libcst as cst
+
+from migrate.app_values import ModuleValues
+from migrate.rules.deployment.commands import AppSpec
+
+Verdict = Literal["asgi", "wsgi", "unknown", "missing"]
+
+
+_IMPORT = re.compile(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_]\w*)", re.MULTILINE)
+
+
+@dataclass
+class PythonOutcome:
+    """The Python files of the run as they are after it."""
+
+    #: Every Python file of the run (absolute paths), created ones included.
+    files: set[Path] = field(default_factory=set)
+    #: The new text of the files the run changed or created.
+    changed: dict[Path, str] = field(default_factory=dict)
+    #: Top-level modules the migrated files import that the originals did not.
+    new_imports: set[str] = field(default_factory=set)
+    _modules: dict[Path, cst.Module | None] = field(default_factory=dict)
+
+    def add(self, path: Path, old_text: str | None, new_text: str | None) -> None:
+        """A file of the run: its text before (None: created) and after (None: unchanged)."""
+        self.files.add(path)
+        if new_text is not None:
+            self.changed[path] = new_text
+            before = set(_IMPORT.findall(old_text or ""))
+            self.new_imports.update(set(_IMPORT.findall(new_text)) - before)
+
+    @property
+    def uses_adapters(self) -> bool:
+        return "adapters" in self.new_imports
+
+    def __contains__(self, path: Path) -> bool:
+        return path in self.files
+
+    def text(self, path: Path) -> str:
+        if path in self.changed:
+            return self.changed[path]
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeError):
+            return ""
+
+    def module(self, path: Path) -> cst.Module | None:
+        if path not in self._modules:
+            try:
+                self._modules[path] = cst.parse_module(self.text(path))
+            except (cst.ParserSyntaxError, RecursionError):
+                self._modules[path] = None
+        return self._modules[path]
+
+
+@dataclass(frozen=True)
+class Resolution:
+    verdict: Verdict
+    #: The spec to serve (a Django ``wsgi`` module becomes its ``asgi`` sibling).
+    spec: AppSpec
+    #: The module file, when found.
+    path: Path | None = None
+    #: The app is Django's (``get_asgi_application``), which raises on lifespan events.
+    django: bool = False
+
+
+def resolve(spec: AppSpec, bases: Iterable[Path], outcome: PythonOutcome) -> Resolution:
+    """What ``spec`` names after the run, looked up from each folder of ``bases`` in turn."""
+    for base in bases:
+        path = _module_file(base, spec.module, outcome)
+        if path is None:
+            continue
+        verdict = _verdict(path, spec, outcome, base)
+        if verdict != "asgi" and path.name == "wsgi.py":
+            sibling = path.with_name("asgi.py")
+            package = spec.module.rpartition(".")[0]
+            moved = replace(spec, module=f"{package}.asgi" if package else "asgi")
+            if sibling in outcome and _verdict(sibling, moved, outcome, base) == "asgi":
+                return Resolution("asgi", moved, sibling, _is_django(outcome.text(sibling)))
+        return Resolution(verdict, spec, path, _is_django(outcome.text(path)))
+    return Resolution("missing", spec)
+
+
+def _is_django(text: str) -> bool:
+    return "get_asgi_application" in text
+
+
+def _module_file(base: Path, module: str, outcome: PythonOutcome) -> Path | None:
+    stem = base.joinpath(*module.split("."))
+    for candidate in (stem.with_name(stem.name + ".py"), stem / "__init__.py"):
+        if candidate in outcome:
+            return candidate
+    return None
+
+
+def _verdict(
+    path: Path, spec: AppSpec, outcome: PythonOutcome, base: Path, depth: int = 0
+) -> Verdict:
+    module = outcome.module(path)
+    if module is None:
+        return "unknown"
+    values = ModuleValues(module)
+    value = values.env.get(spec.attr)
+    if value is not None:
+        if value.maker != spec.call:
+            return "unknown"
+        return value.protocol
+    imported = _imported_from(module, spec.attr)
+    if imported is not None and depth < 5:
+        source, name = imported
+        target = (
+            _module_file(base, source, outcome)
+            if not source.startswith(".")
+            else (_relative_file(path, source, outcome))
+        )
+        if target is not None:
+            return _verdict(target, replace(spec, attr=name), outcome, base, depth + 1)
+    return "unknown"
+
+
+def _relative_file(path: Path, source: str, outcome: PythonOutcome) -> Path | None:
+    dots = len(source) - len(source.lstrip("."))
+    folder = path.parent
+    for _ in range(dots - 1):
+        folder = folder.parent
+    rest = source[dots:]
+    return _module_file(folder, rest, outcome) if rest else None
+
+
+def _imported_from(module: cst.Module, name: str) -> tuple[str, str] | None:
+    """(module, original name) of a top-level ``from module import original as name``."""
+    found: tuple[str, str] | None = None
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if not isinstance(small, cst.ImportFrom) or isinstance(small.names, cst.ImportStar):
+                continue
+            source = "." * len(small.relative) + (
+                _dotted(small.module) if small.module is not None else ""
+            )
+            for alias in small.names:
+                bound = alias.asname.name if alias.asname is not None else alias.name
+                if isinstance(bound, cst.Name) and bound.value == name:
+                    found = (source, _dotted(alias.name))
+    return found
+
+
+def _dotted(node: cst.BaseExpression) -> str:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        return f"{_dotted(node.value)}.{node.attr.value}"
+    return ""
+
+
+def bases_for(file_folder: Path, roots: Iterable[Path], extra: Iterable[str]) -> list[Path]:
+    """The folders a command started from ``file_folder`` may import its app from."""
+    bases: list[Path] = []
+    for folder in extra:
+        bases.append(
+            (file_folder / folder).resolve() if not folder.startswith("/") else file_folder
+        )
+    bases.append(file_folder)
+    bases.extend(roots)
+    seen: set[Path] = set()
+    return [b for b in bases if not (b in seen or seen.add(b))]  # type: ignore[func-returns-value]
+
+
+Resolver = Callable[[AppSpec, list[str]], Resolution]

@@ -1,0 +1,434 @@
+"""Where deployment files keep their command lines, and how a new one is written back.
+
+Each format finds its :class:`Site` objects: the text of one command (shell form) or one list
+of words (exec form), by its offsets in the file, with how a replacement is written and where
+a marker comment goes. Everything outside a site's span stays byte for byte.
+
+| file | command sites |
+|---|---|
+| ``Procfile`` | each ``name: command`` line |
+| ``Dockerfile`` / ``Containerfile`` | ``CMD``, ``ENTRYPOINT``, ``RUN`` (shell form, continuations included, and exec form ``["..."]``) |
+| ``docker-compose.yml`` / ``compose.yaml``, Kubernetes manifests | ``command:`` / ``entrypoint:`` / ``args:`` (a string, a flow list or a block list) |
+| systemd ``*.service`` | ``ExecStart=`` (and ``ExecStartPre=``...) |
+| supervisord (``*.conf`` with ``[program:...]``) | ``command=`` |
+| shell scripts (``*.sh``), Makefiles | every command line (recipes of a Makefile) |
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from migrate.rules.deployment.words import Word
+
+Form = Literal["shell", "exec"]
+
+
+@dataclass
+class Site:
+    """One command line in a file."""
+
+    #: 1-based line where it starts.
+    line: int
+    #: Offsets in the file text of what a rewrite replaces.
+    start: int
+    end: int
+    form: Form
+    #: For the shell form: the command's text (``text[start:end]``). For the exec form:
+    #: the list's words.
+    text: str = ""
+    words: tuple[Word, ...] = ()
+    #: Writes an exec-form list back in the file's syntax.
+    write_list: Callable[[list[str]], str] | None = None
+    #: Where a marker line goes (offset of a line start), and its indentation (None: the
+    #: indentation of the line there).
+    marker_at: int = 0
+    marker_indent: str | None = None
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    #: Comment syntax for markers ("" where the format has none: the report alone).
+    comment: str
+    sites: Callable[[str], Iterator[Site]]
+    #: Whether a shell runs the commands' text (else the text is split into words and run
+    #: directly: environment assignments then need the ``env`` program).
+    shell: bool = True
+    #: Checks a rewritten text reads back (raises ValueError when it does not).
+    check: Callable[[str], None] = lambda _text: None
+
+
+def _lines(text: str) -> Iterator[tuple[int, int, str]]:
+    """(1-based number, offset, line without its newline) for each line."""
+    offset = 0
+    for number, line in enumerate(text.splitlines(keepends=True), 1):
+        yield number, offset, line.rstrip("\r\n")
+        offset += len(line)
+
+
+def _line_start(text: str, offset: int) -> int:
+    return text.rfind("\n", 0, offset) + 1
+
+
+def indent_of(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def _continued(text: str, start: int) -> int:
+    """The end of a logical line starting at ``start`` (``\\``-newline continues it)."""
+    end = start
+    while True:
+        newline = text.find("\n", end)
+        if newline < 0:
+            return len(text)
+        line = text[end:newline].rstrip("\r")
+        if not line.endswith("\\"):
+            return end + len(line)
+        end = newline + 1
+
+
+# --------------------------------------------------------------------------- Procfile
+
+_PROCFILE_LINE = re.compile(r"^([A-Za-z0-9_-]+):[ \t]*")
+
+
+def procfile_sites(text: str) -> Iterator[Site]:
+    for number, offset, line in _lines(text):
+        match = _PROCFILE_LINE.match(line)
+        if match is None or not line[match.end() :].strip():
+            continue
+        start = offset + match.end()
+        end = offset + len(line.rstrip())
+        yield Site(number, start, end, "shell", text[start:end], marker_at=offset)
+
+
+# --------------------------------------------------------------------------- Dockerfile
+
+_DOCKER_INSTRUCTION = re.compile(r"^([ \t]*)(CMD|ENTRYPOINT|RUN)[ \t]+", re.IGNORECASE)
+
+
+def dockerfile_sites(text: str) -> Iterator[Site]:
+    offset = 0
+    number = 1
+    while offset < len(text):
+        end = _continued(text, offset)
+        line = text[offset:end]
+        match = _DOCKER_INSTRUCTION.match(line)
+        if match is not None:
+            start = offset + match.end()
+            body = text[start:end].rstrip()
+            site_end = start + len(body)
+            words = _json_list(body)
+            if words is not None:
+                yield Site(number, start, site_end, "exec", words=words,
+                           write_list=_json_writer(body), marker_at=offset)  # fmt: skip
+            elif not body.startswith("["):
+                yield Site(number, start, site_end, "shell", body, marker_at=offset)
+        number += text.count("\n", offset, end) + 1
+        newline = text.find("\n", end)
+        offset = len(text) if newline < 0 else newline + 1
+    return
+
+
+def _json_list(body: str) -> tuple[Word, ...] | None:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return tuple(Word.literal(v) for v in value)
+
+
+def _json_writer(original: str) -> Callable[[list[str]], str]:
+    """Writes a list the way ``original`` was written (spacing after commas kept)."""
+    spaced = ", " in original or ('",\n' not in original and ", " in original)
+    separator = ", " if spaced or "," not in original else ","
+    inner_space = original.startswith("[ ")
+
+    def write(values: list[str]) -> str:
+        items = separator.join(json.dumps(v) for v in values)
+        return f"[ {items} ]" if inner_space else f"[{items}]"
+
+    return write
+
+
+# --------------------------------------------------------------------------- YAML
+
+_YAML_KEY = re.compile(r"^([ \t]*(?:-[ \t]+)?)(command|entrypoint|args):[ \t]*(.*)$")
+
+
+def yaml_sites(text: str) -> Iterator[Site]:
+    """``command:``/``entrypoint:``/``args:`` values: a scalar string, a flow list, a block list.
+
+    ``args:`` right after a ``command:`` list of one server word (Kubernetes' split) is read
+    with it; alone it is no command of its own."""
+    lines = list(_lines(text))
+    index = 0
+    while index < len(lines):
+        number, offset, line = lines[index]
+        match = _YAML_KEY.match(line)
+        index += 1
+        if match is None or match.group(2) == "args":
+            continue
+        value = match.group(3)
+        value_start = offset + len(line) - len(value)
+        key_indent = len(match.group(1))
+        if value.strip() and not value.lstrip().startswith("#"):
+            scalar = _strip_yaml_comment(value)
+            if scalar.startswith("["):
+                words = _flow_list(scalar)
+                if words is not None:
+                    yield Site(number, value_start, value_start + len(scalar), "exec",
+                               words=words, write_list=_flow_writer(scalar), marker_at=offset)  # fmt: skip
+                continue
+            unquoted = _yaml_scalar(scalar)
+            if unquoted is None:
+                continue
+            shell_text, quote = unquoted
+            if quote:
+                yield Site(number, value_start, value_start + len(scalar), "exec",
+                           words=(Word.literal(shell_text),),
+                           write_list=_quoted_scalar_writer(quote), marker_at=offset)  # fmt: skip
+            else:
+                yield Site(number, value_start, value_start + len(scalar), "shell", scalar,
+                           marker_at=offset)  # fmt: skip
+            continue
+        # a block list: the following "- item" lines, deeper than the key or at its level
+        items: list[tuple[int, int, str]] = []
+        while index < len(lines):
+            _, item_offset, item_line = lines[index]
+            stripped = item_line.lstrip(" ")
+            depth = len(item_line) - len(stripped)
+            if not stripped.startswith("- ") or depth < key_indent:
+                break
+            items.append((item_offset, depth, stripped[2:]))
+            index += 1
+        if not items or len({depth for _, depth, _ in items}) != 1:
+            continue
+        values = [_yaml_scalar(_strip_yaml_comment(item)) for _, _, item in items]
+        if any(v is None for v in values):
+            continue
+        words = tuple(Word.literal(v[0]) for v in values if v is not None)
+        start = items[0][0]
+        last_offset, last_depth, last_item = items[-1]
+        end = last_offset + last_depth + 2 + len(_strip_yaml_comment(last_item))
+        yield Site(number, start, end, "exec", words=words,
+                   write_list=_block_writer(" " * items[0][1]), marker_at=offset)  # fmt: skip
+
+
+def _strip_yaml_comment(value: str) -> str:
+    """``value`` without a trailing `` # comment`` (outside quotes)."""
+    quote = ""
+    for index, char in enumerate(value):
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#" and (index == 0 or value[index - 1] in " \t"):
+            return value[:index].rstrip()
+    return value.rstrip()
+
+
+def _yaml_scalar(text: str) -> tuple[str, str] | None:
+    """(value, quote) of a one-line YAML scalar, or None when it is not one we can read."""
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        inner = text[1:-1]
+        if text[0] == '"':
+            try:
+                return json.loads(text), '"'
+            except ValueError:
+                return None
+        return inner.replace("''", "'"), "'"
+    if not text or text[0] in "[]{}&*!|>%@`'\"":
+        return None
+    return text, ""
+
+
+def _flow_list(text: str) -> tuple[Word, ...] | None:
+    if not text.endswith("]"):
+        return None
+    inner = text[1:-1].strip()
+    if not inner:
+        return None
+    values: list[str] = []
+    for item in _split_flow(inner):
+        scalar = _yaml_scalar(item.strip())
+        if scalar is None:
+            return None
+        values.append(scalar[0])
+    return tuple(Word.literal(v) for v in values)
+
+
+def _split_flow(inner: str) -> list[str]:
+    items, quote, current = [], "", []
+    for char in inner:
+        if quote:
+            current.append(char)
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+            current.append(char)
+        elif char == ",":
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    items.append("".join(current))
+    return items
+
+
+def _yaml_quote(value: str, prefer: str = '"') -> str:
+    if (
+        value
+        and re.fullmatch(r"[A-Za-z0-9_./:=@%+-][A-Za-z0-9_./:=@%+,-]*", value)
+        and not (
+            value.lower() in {"true", "false", "yes", "no", "on", "off", "null", "~"}
+            or re.fullmatch(r"[0-9.+-]+", value)
+        )
+    ):
+        return value
+    if prefer == "'":
+        return "'" + value.replace("'", "''") + "'"
+    return json.dumps(value)
+
+
+def _flow_writer(original: str) -> Callable[[list[str]], str]:
+    quoted = '"' in original or "'" in original
+    prefer = "'" if original.count("'") > original.count('"') else '"'
+
+    def write(values: list[str]) -> str:
+        items = [
+            (json.dumps(v) if prefer == '"' else _yaml_quote(v, "'")) if quoted else _yaml_quote(v)
+            for v in values
+        ]
+        return "[" + ", ".join(items) + "]"
+
+    return write
+
+
+def _block_writer(indent: str) -> Callable[[list[str]], str]:
+    def write(values: list[str]) -> str:
+        return f"\n{indent}".join(f"- {_yaml_quote(v)}" for v in values)
+
+    return write
+
+
+def _quoted_scalar_writer(quote: str) -> Callable[[list[str]], str]:
+    def write(values: list[str]) -> str:
+        (value,) = values
+        return _yaml_quote(value, quote) if quote == "'" else json.dumps(value)
+
+    return write
+
+
+def yaml_check(text: str) -> None:
+    try:
+        import yaml  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:  # PyYAML is not ours to require: the edits are line-local
+        return
+    try:
+        list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"the rewritten YAML does not load: {exc}") from None
+
+
+# --------------------------------------------------------------------------- ini-like
+
+_SYSTEMD_EXEC = re.compile(r"^([ \t]*ExecStart(?:Pre|Post)?[ \t]*=[ \t]*[-@:+!]*)")
+_SUPERVISOR_COMMAND = re.compile(r"^([ \t]*command[ \t]*=[ \t]*)")
+
+
+def _assignment_sites(pattern: re.Pattern[str]) -> Callable[[str], Iterator[Site]]:
+    def sites(text: str) -> Iterator[Site]:
+        offset, number = 0, 1
+        while offset < len(text):
+            end = _continued(text, offset)
+            match = pattern.match(text[offset:end])
+            if match is not None:
+                start = offset + match.end()
+                body = text[start:end].rstrip()
+                if body:
+                    yield Site(number, start, start + len(body), "shell", body, marker_at=offset)
+            number += text.count("\n", offset, end) + 1
+            newline = text.find("\n", end)
+            offset = len(text) if newline < 0 else newline + 1
+
+    return sites
+
+
+# --------------------------------------------------------------------------- shell, make
+
+
+def shell_sites(text: str) -> Iterator[Site]:
+    offset, number = 0, 1
+    while offset < len(text):
+        end = _continued(text, offset)
+        body = text[offset:end]
+        stripped = body.strip()
+        if stripped and not stripped.startswith("#"):
+            lead = len(body) - len(body.lstrip())
+            start = offset + lead
+            yield Site(number, start, start + len(body.strip()), "shell", body.strip(),
+                       marker_at=offset)  # fmt: skip
+        number += text.count("\n", offset, end) + 1
+        newline = text.find("\n", end)
+        offset = len(text) if newline < 0 else newline + 1
+
+
+def make_sites(text: str) -> Iterator[Site]:
+    for site in shell_sites(text):
+        if text[_line_start(text, site.start)] == "\t":
+            site.text = site.text.lstrip("@-+")
+            site.start = site.end - len(site.text)
+            site.marker_indent = ""  # a make comment: a tab would hand it to the shell
+            yield site
+
+
+# --------------------------------------------------------------------------- which format
+
+_COMPOSE = re.compile(r"^(docker-)?compose[\w.-]*\.ya?ml$")
+
+
+def format_for(name: str, text: str | None = None) -> Format | None:
+    """The format of a file named ``name`` (``text`` decides where the name alone cannot)."""
+    if name == "Procfile" or name.startswith("Procfile."):
+        return FORMATS["procfile"]
+    if (
+        name in ("Dockerfile", "Containerfile")
+        or name.startswith("Dockerfile.")
+        or (name.endswith((".dockerfile", ".Dockerfile")))
+    ):
+        return FORMATS["dockerfile"]
+    if _COMPOSE.match(name):
+        return FORMATS["yaml"]
+    if name.endswith((".yaml", ".yml")):
+        if text is None or ("containers:" in text and "apiVersion:" in text):
+            return FORMATS["yaml"]
+        return None
+    if name.endswith(".service"):
+        return FORMATS["systemd"]
+    if name.endswith(".conf") and (text is None or "[program:" in text):
+        return FORMATS["supervisor"]
+    if name.endswith(".sh"):
+        return FORMATS["shell"]
+    if name in ("Makefile", "GNUmakefile", "makefile") or name.endswith(".mk"):
+        return FORMATS["make"]
+    return None
+
+
+FORMATS = {
+    "procfile": Format("Procfile", "# ", procfile_sites),
+    "dockerfile": Format("Dockerfile", "# ", dockerfile_sites),
+    "yaml": Format("YAML", "# ", yaml_sites, shell=False, check=yaml_check),
+    "systemd": Format("systemd unit", "# ", _assignment_sites(_SYSTEMD_EXEC), shell=False),
+    "supervisor": Format("supervisord", "; ", _assignment_sites(_SUPERVISOR_COMMAND), shell=False),
+    "shell": Format("shell script", "# ", shell_sites),
+    "make": Format("Makefile", "# ", make_sites),
+}

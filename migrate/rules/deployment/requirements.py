@@ -1,0 +1,150 @@
+"""The project's dependencies gain what the migrated project needs, and lose nothing.
+
+What is needed: the servers the rewritten commands start (uvicorn, uvicorn-worker, ...) and
+the packages the migrated Python code imports that it did not before (``adapters`` is the
+wsgi2asgi distribution, ``uvicorn.run`` needs uvicorn). They go into the requirements files
+that list a WSGI server (the deployment's own), else the top ``requirements.txt``, and into
+``pyproject.toml``'s ``[project] dependencies`` when it lists a WSGI server or no
+requirements file took them. Nothing is removed: gunicorn still runs the uvicorn workers,
+and a command left WSGI still needs its server.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from migrate.config import tomllib  # type: ignore[attr-defined, unused-ignore]
+
+#: Requirement lines for what the migrated project may need, by distribution name.
+REQUIREMENTS = {
+    "uvicorn": "uvicorn>=0.36",
+    "uvicorn-worker": "uvicorn-worker>=0.4",
+    "gunicorn": "gunicorn>=21",
+    "hypercorn": "hypercorn",
+    "granian": "granian",
+    "wsgi2asgi": "wsgi2asgi",
+}
+#: Distributions of the modules migrated code imports.
+DISTRIBUTION_OF_MODULE = {"uvicorn": "uvicorn", "adapters": "wsgi2asgi", "hypercorn": "hypercorn"}
+WSGI_SERVERS = frozenset({"gunicorn", "waitress", "uwsgi", "mod-wsgi", "pyuwsgi"})
+_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_FILE = re.compile(r"^requirements([-_.][\w.-]*)?\.(txt|in)$")
+
+
+def is_requirements_file(relpath: str) -> bool:
+    parts = relpath.split("/")
+    name = parts[-1]
+    return bool(_FILE.match(name)) or (
+        len(parts) > 1 and parts[-2] == "requirements" and name.endswith((".txt", ".in"))
+    )
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def listed(text: str) -> set[str]:
+    """The distributions a requirements file names."""
+    names: set[str] = set()
+    for line in text.splitlines():
+        stripped = line.split("#", 1)[0].strip()
+        if not stripped or stripped.startswith("-"):
+            continue
+        match = _NAME.match(stripped)
+        if match:
+            names.add(normalized(match.group(1)))
+    return names
+
+
+def add_requirements(text: str, needed: Iterable[str]) -> tuple[str, list[str]]:
+    """``text`` with a line for each of ``needed`` it does not list, and those lines."""
+    present = listed(text)
+    added = [REQUIREMENTS.get(n, n) for n in needed if normalized(n) not in present]
+    if not added:
+        return text, []
+    newline = "\r\n" if "\r\n" in text else "\n"
+    if text and not text.endswith("\n"):
+        text += newline
+    return text + "".join(line + newline for line in added), added
+
+
+def pyproject_dependencies(text: str) -> set[str] | None:
+    """The names in ``[project] dependencies``, None when there is no such list (or no
+    TOML reader: Python 3.10 without tomli)."""
+    if tomllib is None:
+        return None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+    dependencies = data.get("project", {}).get("dependencies")
+    if not isinstance(dependencies, list):
+        return None
+    return {
+        normalized(m.group(1))
+        for item in dependencies
+        if isinstance(item, str) and (m := _NAME.match(item))
+    }
+
+
+def add_to_pyproject(text: str, needed: Iterable[str]) -> tuple[str, list[str]]:
+    """``text`` with the missing ones of ``needed`` appended to ``[project] dependencies``."""
+    present = pyproject_dependencies(text)
+    if present is None:
+        return text, []
+    added = [REQUIREMENTS.get(n, n) for n in needed if normalized(n) not in present]
+    if not added:
+        return text, []
+    section = re.search(r"^\[project\][ \t]*$", text, re.MULTILINE)
+    if section is None:
+        return text, []
+    key = re.compile(r"^dependencies[ \t]*=[ \t]*\[", re.MULTILINE).search(text, section.end())
+    if key is None:
+        return text, []
+    close = _closing_bracket(text, key.end())
+    if close is None:
+        return text, []
+    inner = text[key.end() : close]
+    newline = "\r\n" if "\r\n" in text else "\n"
+    if "\n" in inner:
+        items = [line for line in inner.splitlines() if line.strip()]
+        indent = re.match(r"[ \t]*", items[-1]).group(0) if items else "    "  # type: ignore[union-attr]
+        body = inner.rstrip(" \t\r\n")
+        comma = "" if not body.strip() or body.rstrip().endswith(",") else ","
+        insert = comma + "".join(f'{newline}{indent}"{line}",' for line in added)
+        new = text[: key.end()] + body + insert + inner[len(body) :] + text[close:]
+    else:
+        body = inner.rstrip()
+        joiner = ", " if body.strip() and not body.endswith(",") else (" " if body.strip() else "")
+        quoted = ", ".join(f'"{line}"' for line in added)
+        new = text[: key.end()] + body + joiner + quoted + text[key.end() + len(body) :]
+    assert tomllib is not None
+    tomllib.loads(new)  # it still reads (raises otherwise)
+    return new, added
+
+
+def _closing_bracket(text: str, start: int) -> int | None:
+    depth, quote, index = 1, "", start
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\" and quote == '"':
+                index += 2
+                continue
+            if char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char == "#":
+            newline = text.find("\n", index)
+            index = len(text) if newline < 0 else newline
+            continue
+        elif char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+            if depth == 0:
+                return index
+        index += 1
+    return None

@@ -1,0 +1,364 @@
+"""The deployment phase of a run: after the Python files, the files that start them.
+
+:func:`migrate_deployment` takes the deployment files the discovery found and what the Python
+files became (:class:`~migrate.rules.deployment.apps.PythonOutcome`), and returns one
+:class:`~migrate.runner.FileResult` per file, as the Python files get: the same diff, the same
+``--check``/``--write``/``--out``, the same report (``line`` points into the file). Command
+files go first (they say which servers the project now needs), then gunicorn config files
+(converted where the commands using them were), then the requirements.
+
+A file that cannot be decoded, or whose rewrite would not read back, is an error, left as it is.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shlex
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from migrate.discovery import FoundFile
+from migrate.rules.base import Change
+from migrate.rules.deployment import gunicorn_config, requirements
+from migrate.rules.deployment.apps import PythonOutcome, Resolution, bases_for, resolve
+from migrate.rules.deployment.commands import AppSpec, Invocation, find_invocation
+from migrate.rules.deployment.formats import FORMATS, Format, Site, format_for, indent_of
+from migrate.rules.deployment.targets import Context, Rewrite, Target, rewrite
+from migrate.rules.deployment.words import ShellSyntaxError, Word, shell_segments, values
+from migrate.runner import FileResult, MigrationError, decode_source, encode_source
+
+_Work = Callable[[str], tuple[str, list[Change]]]
+
+RULE = "deployment"
+MARKER = f"migrate[{RULE}]:"
+#: Words that say a line that cannot be read starts a WSGI server.
+_SERVER_WORDS = re.compile(r"\b(gunicorn|waitress-serve|uwsgi|mod_wsgi-express|flask\s+run)\b")
+_SHELLS = frozenset({"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/env sh"})
+
+
+def is_deployment_name(name: str) -> bool:
+    """Whether discovery should hand a file of this name to this phase (decided by name)."""
+    return (
+        format_for(name) is not None
+        or requirements.is_requirements_file(name)
+        or name == "pyproject.toml"
+        or gunicorn_config.is_config_name(name)
+        or name.endswith((".txt", ".in"))  # requirements/ folders: decided by path below
+    )
+
+
+def is_deployment_file(relpath: str) -> bool:
+    name = relpath.rsplit("/", 1)[-1]
+    return (
+        format_for(name) is not None
+        or requirements.is_requirements_file(relpath)
+        or name == "pyproject.toml"
+        or gunicorn_config.is_config_name(name)
+    )
+
+
+@dataclass
+class _Run:
+    roots: Sequence[Path]
+    outcome: PythonOutcome
+    server: Target | None
+    #: What the rewritten commands run (distribution names).
+    needs: set[str] = field(default_factory=set)
+    #: Folders of gunicorn commands, with the config file they name (None: the default).
+    gunicorn_commands: list[tuple[Path, str | None, bool]] = field(default_factory=list)
+
+
+def migrate_deployment(
+    files: Sequence[FoundFile],
+    outcome: PythonOutcome,
+    roots: Sequence[Path],
+    server: Target | None = None,
+) -> list[FileResult]:
+    """One result per file of ``files`` (in their order)."""
+    run = _Run(roots, outcome, server)
+    results: dict[int, FileResult] = {}
+    later: list[int] = []
+    configs: list[int] = []
+    for index, found in enumerate(files):
+        name = found.path.name
+        if gunicorn_config.is_config_name(name):
+            configs.append(index)
+        elif requirements.is_requirements_file(found.relpath) or name == "pyproject.toml":
+            later.append(index)
+        else:
+            results[index] = _guarded(found, functools.partial(_commands, found, run=run))
+    for index in configs:
+        found = files[index]
+        results[index] = _guarded(found, functools.partial(_gunicorn_config, found, run=run))
+    run.needs |= {
+        requirements.DISTRIBUTION_OF_MODULE[m]
+        for m in outcome.new_imports
+        if m in requirements.DISTRIBUTION_OF_MODULE
+    }
+    if outcome.uses_adapters:
+        run.needs.add("wsgi2asgi")
+    results.update(_dependencies([(i, files[i]) for i in later], run))
+    return [results[index] for index in range(len(files))]
+
+
+def _guarded(found: FoundFile, work: _Work) -> FileResult:
+    """Read, rewrite, check and encode one file; any failure is that file's error."""
+    try:
+        data = found.path.read_bytes()
+    except OSError as exc:
+        return FileResult(found.path, found.relpath, "error", error=f"cannot read: {exc.strerror}")
+    try:
+        text, encoding = decode_source(data)
+    except MigrationError as exc:
+        return FileResult(found.path, found.relpath, "error", error=str(exc))
+    try:
+        new_text, changes = work(text)
+        new_bytes = encode_source(new_text, encoding) if new_text != text else data
+    except (ValueError, UnicodeError) as exc:
+        return FileResult(found.path, found.relpath, "error", error=f"not rewritten: {exc}")
+    if new_bytes == data:
+        return FileResult(found.path, found.relpath, "unchanged", changes)
+    return FileResult(found.path, found.relpath, "changed", changes, None, data, new_bytes)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _commands(found: FoundFile, text: str, *, run: _Run) -> tuple[str, list[Change]]:
+    fmt = format_for(found.path.name, text)
+    if fmt is None:
+        return text, []
+    context = Context(
+        run.server,
+        lambda spec, extra: resolve(spec, bases_for(found.path.parent, run.roots, extra), run.outcome),
+        procfile=fmt is FORMATS["procfile"],
+        shell=fmt.shell,
+    )  # fmt: skip
+    edits: list[tuple[int, int, str]] = []
+    changes: list[Change] = []
+    for site in fmt.sites(text):
+        for rewritten, start, end, new in _site_rewrites(site, context, found.path.parent, run):
+            changes.append(Change(RULE, site.line, rewritten.kind, rewritten.message))
+            if new is not None:
+                edits.append((start, end, new))
+            elif fmt.comment and not _marked_above(text, site.marker_at):
+                edits.append((site.marker_at, site.marker_at, _marker(text, site, fmt, rewritten)))
+    new_text = _applied(text, edits)
+    if new_text != text:
+        fmt.check(new_text)
+    return new_text, changes
+
+
+def _site_rewrites(
+    site: Site, context: Context, folder: Path, run: _Run
+) -> list[tuple[Rewrite, int, int, str | None]]:
+    """(rewrite, start, end, new text or None) for each server command of the site."""
+    if site.form == "shell":
+        return [
+            (rw, site.start + start, site.start + end, new)
+            for rw, start, end, new in _shell_rewrites(
+                site.text, context, folder, run, shell=context.shell
+            )
+        ]
+    words = list(site.words)
+    assert site.write_list is not None
+    if len(words) == 3 and words[0].value in _SHELLS and words[1].value == "-c":
+        inner = words[2].value
+        found = _shell_rewrites(inner, context, folder, run)
+        new_inner = _applied(inner, [(s, e, n) for _, s, e, n in found if n is not None])
+        if new_inner == inner:
+            return [(rw, site.start, site.end, None) for rw, _, _, _ in found]
+        new = site.write_list([words[0].value, words[1].value, new_inner])
+        return [(rw, site.start, site.end, new) for rw, _, _, _ in found[:1]] + [
+            (rw, site.start, site.end, None) for rw, _, _, _ in found[1:] if rw.words is None
+        ]
+    invocation = find_invocation(words)
+    if invocation is None:
+        return []
+    rewritten = rewrite(invocation, context)
+    if rewritten is None:
+        return []
+    _record(invocation, rewritten, folder, run)
+    if rewritten.words is None:
+        return [(rewritten, site.start, site.end, None)]
+    new_values = values(rewritten.words)
+    if rewritten.env:
+        env = [f"{k}={v.value if isinstance(v, Word) else v}" for k, v in rewritten.env.items()]
+        new_values = ["env", *env, *new_values]
+    return [(rewritten, site.start, site.end, site.write_list(new_values))]
+
+
+def _shell_rewrites(
+    text: str, context: Context, folder: Path, run: _Run, *, shell: bool = True
+) -> list[tuple[Rewrite, int, int, str | None]]:
+    """(rewrite, start, end, new text or None) for each server command in shell ``text``."""
+    try:
+        segments = shell_segments(text)
+    except ShellSyntaxError as exc:
+        if _SERVER_WORDS.search(text):
+            message = (
+                f"a server command this tool cannot read with certainty ({exc}): check by hand"
+            )
+            return [(Rewrite("manual", message), 0, len(text), None)]
+        return []
+    found: list[tuple[Rewrite, int, int, str | None]] = []
+    for segment in segments:
+        invocation = find_invocation(segment.words)
+        if invocation is None:
+            continue
+        rewritten = rewrite(invocation, context)
+        if rewritten is None:
+            continue
+        _record(invocation, rewritten, folder, run)
+        first, last = segment.words[0], segment.words[-1]
+        start = (invocation.prefix or invocation.head)[0].start
+        if rewritten.words is None:
+            found.append((rewritten, first.start, last.end, None))
+            continue
+        env = [f"{k}={v.source if isinstance(v, Word) else v}" for k, v in rewritten.env.items()]
+        if env and not shell:
+            env.insert(0, "env")  # no shell reads the assignments: the env program does
+        new = " ".join([*env, _render(text, segment.words, rewritten.words)])
+        found.append((rewritten, start, last.end, new))
+    return found
+
+
+def _render(text: str, original: Sequence[Word], words: Sequence[Word | str]) -> str:
+    """Shell text for ``words``: what runs on from the original keeps its spacing (line
+    continuations too); a new word is quoted and joined with a space."""
+    position = {id(word): index for index, word in enumerate(original)}
+    out: list[str] = []
+    previous: Word | str | None = None
+    for word in words:
+        if out:
+            if (
+                isinstance(previous, Word)
+                and isinstance(word, Word)
+                and position.get(id(word), -2) == position.get(id(previous), -5) + 1
+            ):
+                out.append(text[previous.end : word.start])
+            else:
+                out.append(" ")
+        out.append(word.source if isinstance(word, Word) else _quote(word))
+        previous = word
+    return "".join(out)
+
+
+def _quote(value: str) -> str:
+    if value.startswith("$") or re.fullmatch(r"[\w@%+=:,./-]+", value):
+        return value
+    return shlex.quote(value)
+
+
+def _record(invocation: Invocation, rewritten: Rewrite, folder: Path, run: _Run) -> None:
+    if rewritten.words is not None:
+        run.needs.update(rewritten.needs)
+    if invocation.server == "gunicorn":
+        config = invocation.first("config")
+        path = config.value.value if config is not None and config.value is not None else None
+        run.gunicorn_commands.append((folder, path, rewritten.words is not None))
+
+
+def _marked_above(text: str, offset: int) -> bool:
+    if offset == 0:
+        return False
+    previous = text[_line_start(text, offset - 1) : offset]
+    return MARKER in previous
+
+
+def _line_start(text: str, offset: int) -> int:
+    return text.rfind("\n", 0, offset) + 1
+
+
+def _marker(text: str, site: Site, fmt: Format, rewritten: Rewrite) -> str:
+    end = text.find("\n", site.marker_at)
+    line = text[site.marker_at : len(text) if end < 0 else end]
+    indent = site.marker_indent if site.marker_indent is not None else indent_of(line)
+    newline = "\r\n" if line.endswith("\r") else "\n"
+    message = " ".join(rewritten.message.split())
+    return f"{indent}{fmt.comment}{MARKER} {message}{newline}"
+
+
+def _applied(text: str, edits: Sequence[tuple[int, int, str]]) -> str:
+    out: list[str] = []
+    at = 0
+    for start, end, new in sorted(edits, key=lambda e: (e[0], e[1])):
+        if start < at:
+            continue  # overlapping: the first one stands
+        out.append(text[at:start])
+        out.append(new)
+        at = end
+    out.append(text[at:])
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def _gunicorn_config(found: FoundFile, text: str, *, run: _Run) -> tuple[str, list[Change]]:
+    folder = found.path.parent
+    users = [
+        converted
+        for command_folder, named, converted in run.gunicorn_commands
+        if (named is not None and (command_folder / named).resolve() == found.path.resolve())
+        or (named is None and command_folder == folder)
+    ]
+
+    def resolver(spec: AppSpec) -> Resolution:
+        return resolve(spec, bases_for(folder, run.roots, ()), run.outcome)
+
+    new_text, change = gunicorn_config.migrate_config(text, users, resolver)
+    if change is None:
+        return text, []
+    if change.kind == "converted":
+        run.needs.update(("gunicorn", "uvicorn-worker"))
+    return new_text, [change]
+
+
+# --------------------------------------------------------------------------- dependencies
+
+
+def _dependencies(files: Sequence[tuple[int, FoundFile]], run: _Run) -> dict[int, FileResult]:
+    needed = sorted(run.needs)
+    texts: dict[int, str] = {}
+    for index, found in files:
+        try:
+            texts[index] = decode_source(found.path.read_bytes())[0]
+        except (OSError, MigrationError):
+            texts[index] = ""
+    reqs = [i for i, f in files if requirements.is_requirements_file(f.relpath)]
+    with_server = [i for i in reqs if requirements.listed(texts[i]) & requirements.WSGI_SERVERS]
+    chosen = set(with_server)
+    if not chosen:
+        tops = sorted(
+            (f.relpath.count("/"), i) for i, f in files if f.path.name == "requirements.txt"
+        )
+        chosen = {index for _, index in tops[:1]}
+    results: dict[int, FileResult] = {}
+    for index, found in files:
+        if found.path.name == "pyproject.toml":
+            listed = requirements.pyproject_dependencies(texts[index]) or set()
+            take = bool(listed & requirements.WSGI_SERVERS) or (not chosen and bool(listed))
+            work = _adder(requirements.add_to_pyproject, needed if take else [], found)
+        else:
+            work = _adder(requirements.add_requirements, needed if index in chosen else [], found)
+        results[index] = _guarded(found, work)
+    return results
+
+
+def _adder(
+    add: Callable[[str, list[str]], tuple[str, list[str]]], needed: list[str], found: FoundFile
+) -> _Work:
+    def work(text: str) -> tuple[str, list[Change]]:
+        if not needed:
+            return text, []
+        new_text, added = add(text, needed)
+        if not added:
+            return text, []
+        message = "the migrated project needs " + ", ".join(added)
+        line = text.count("\n") + 1
+        return new_text, [Change(RULE, line, "converted", message)]
+
+    return work

@@ -1,0 +1,559 @@
+"""A WSGI server command rewritten for an ASGI server, or left as it is with the reason.
+
+The target is chosen per command: gunicorn stays gunicorn with uvicorn workers
+(``-k uvicorn_worker.UvicornWorker``: workers, timeouts, binds, restarts, logging and its
+config file carry over; only the words that change are touched), every other server moves to
+uvicorn; ``--server`` picks one for all. Settings are carried by meaning, not by name
+(gunicorn's ``--keep-alive`` is uvicorn's ``--timeout-keep-alive``); a setting the target has
+no equivalent for is dropped and said in the message, or, where dropping it would change what
+the server does (a daemon, a user switch, a uWSGI socket), the command stays as it is and is
+marked ``manual``.
+
+``--threads N`` has no ASGI equivalent: a worker runs one event loop, and the blocking work
+of the migrated app runs on wsgi2asgi's thread pool (40 threads per process). A bound above
+that carries over as ``WSGI2ASGI_BLOCKING_THREADS=N`` in the command's environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from migrate.rules.base import ChangeKind
+from migrate.rules.deployment.apps import Resolution
+from migrate.rules.deployment.commands import (
+    ASGI_SERVERS,
+    AppSpec,
+    Bind,
+    Invocation,
+    Option,
+    parse_bind,
+)
+from migrate.rules.deployment.words import Word
+
+Target = Literal["uvicorn", "gunicorn", "hypercorn", "granian"]
+TARGETS: tuple[Target, ...] = ("uvicorn", "gunicorn", "hypercorn", "granian")
+UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
+#: What wsgi2asgi's thread pool holds per process (``adapters.blocking.DEFAULT_THREADS``).
+POOL_THREADS = 40
+THREADS_VARIABLE = "WSGI2ASGI_BLOCKING_THREADS"
+#: gunicorn worker classes that serve ASGI already.
+ASGI_WORKERS = frozenset(
+    {"uvicorn_worker.UvicornWorker", "uvicorn_worker.UvicornH11Worker", "asgi",
+     "uvicorn.workers.UvicornWorker", "uvicorn.workers.UvicornH11Worker"}
+)  # fmt: skip
+DEPRECATED_WORKERS = {
+    "uvicorn.workers.UvicornWorker": "uvicorn_worker.UvicornWorker",
+    "uvicorn.workers.UvicornH11Worker": "uvicorn_worker.UvicornH11Worker",
+}
+
+
+@dataclass
+class Rewrite:
+    """What becomes of one command."""
+
+    kind: ChangeKind
+    message: str
+    #: The new words of the command (prefix included); None: the command stays as it is.
+    words: list[Word | str] | None = None
+    #: Environment the new command needs (``WSGI2ASGI_BLOCKING_THREADS``).
+    env: dict[str, Word | str] = field(default_factory=dict)
+    #: The servers the new command runs (for the project's requirements).
+    needs: tuple[str, ...] = ()
+    #: The app it serves, as the message names it.
+    app: str = ""
+
+
+@dataclass
+class Context:
+    """What a command's rewrite depends on besides its words."""
+
+    #: ``--server``, when given.
+    server: Target | None
+    #: What the app named by a spec is after the run (given the folders to look in).
+    resolve: Callable[[AppSpec, list[str]], Resolution]
+    #: The file is a Procfile: the platform sets ``PORT`` and expects it to be served.
+    procfile: bool = False
+    #: A shell runs the command's text.
+    shell: bool = True
+    #: The settings a config file named by ``-c``/``--ini`` holds, when the run read it.
+    config_app: Callable[[str], str | None] = lambda _path: None
+
+
+def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
+    """The rewrite of ``invocation``; None where there is nothing to do (an ASGI server)."""
+    server = invocation.server
+    if server in ASGI_SERVERS:
+        return None
+    if server == "mod_wsgi":
+        return _manual(
+            "mod_wsgi has no ASGI mode: serve the app with uvicorn (or gunicorn with uvicorn "
+            "workers) behind Apache's mod_proxy (ProxyPass), then remove this command"
+        )
+    if server == "gunicorn":
+        worker = invocation.first("worker_class")
+        if worker is not None and worker.value is not None and worker.value.value in ASGI_WORKERS:
+            return _renamed_worker(invocation, worker)
+    if invocation.unknown:
+        names = ", ".join(sorted(set(invocation.unknown)))
+        return _manual(f"{server} options this tool does not know ({names}): rewrite by hand")
+    spec_word, spec = _app_of(invocation, context)
+    if spec is None:
+        what = f"`{spec_word.source}`" if spec_word is not None else "no app on its command line"
+        return _manual(f"{server} serves {what}, which this tool cannot look up: check by hand")
+    extra = [
+        o.value.value for o in invocation.options if o.key in ("chdir", "pythonpath") and o.value
+    ]
+    resolution = context.resolve(spec, extra)
+    named = f"`{spec.text()}`"
+    if resolution.verdict != "asgi":
+        why = {
+            "wsgi": "stays a WSGI app after the run",
+            "unknown": "the run cannot show to be an ASGI app",
+            "missing": "is not a module of this run",
+        }[resolution.verdict]
+        return _manual(f"{server} serves {named}, which {why}: the command keeps its WSGI server")
+    target: Target = context.server or ("gunicorn" if server == "gunicorn" else "uvicorn")
+    if server == "gunicorn" and target == "gunicorn":
+        return _gunicorn_in_place(invocation, spec_word, resolution)
+    serving = read_serving(invocation, context)
+    if serving.blockers:
+        return _manual(f"{server}: " + "; ".join(serving.blockers) + ": rewrite by hand")
+    return RENDERERS[target](invocation, serving, resolution)
+
+
+def _manual(message: str) -> Rewrite:
+    return Rewrite("manual", message)
+
+
+def _renamed_worker(invocation: Invocation, worker: Option) -> Rewrite | None:
+    assert worker.value is not None
+    new = DEPRECATED_WORKERS.get(worker.value.value)
+    if new is None:
+        return None
+    words = _replaced(invocation, _set_value(worker, new))
+    return Rewrite(
+        "converted",
+        f"gunicorn worker `{worker.value.value}` is deprecated (uvicorn 0.30): `{new}` from "
+        "the uvicorn-worker package",
+        words,
+        needs=("uvicorn-worker",),
+    )
+
+
+def _app_of(invocation: Invocation, context: Context) -> tuple[Word | None, AppSpec | None]:
+    """The word naming the app and what it names."""
+    server = invocation.server
+    if server == "uwsgi":
+        module = invocation.first("app")
+        if module is not None and module.value is not None and not module.value.dynamic:
+            return module.value, AppSpec.parse(module.value.value.replace("/", "."), "application")
+        wsgi_file = invocation.first("wsgi_file")
+        if wsgi_file is None or wsgi_file.value is None or wsgi_file.value.dynamic:
+            return None, None
+        path = wsgi_file.value.value
+        if not path.endswith(".py") or path.startswith("/"):
+            return wsgi_file.value, None
+        callable_ = invocation.first("callable")
+        attr = callable_.value.value if callable_ and callable_.value else "application"
+        return wsgi_file.value, AppSpec.parse(f"{path[:-3].replace('/', '.')}:{attr}")
+    if server == "flask":
+        word = (
+            invocation.first("app").value  # type: ignore[union-attr]
+            if invocation.first("app") is not None
+            else invocation.env.get("FLASK_APP")
+        )
+        if word is None or word.dynamic:
+            return word, None
+        return word, AppSpec.parse(word.value, "app")
+    if len(invocation.positionals) != 1:
+        return None, None
+    word = invocation.positionals[0]
+    if word.dynamic:
+        return word, None
+    return word, AppSpec.parse(word.value, "application")
+
+
+def _replaced(
+    invocation: Invocation, new: dict[int, str], drop: frozenset[int] = frozenset()
+) -> list[Word | str]:
+    """The invocation's words with some replaced (by ``id``) and some dropped."""
+    out: list[Word | str] = [*invocation.prefix, *invocation.head]
+    for word in invocation.body:
+        if id(word) in drop:
+            continue
+        out.append(new.get(id(word), word))
+    return out
+
+
+def _gunicorn_in_place(
+    invocation: Invocation, spec_word: Word | None, resolution: Resolution
+) -> Rewrite:
+    notes: list[str] = []
+    new: dict[int, str] = {}
+    drop: set[int] = set()
+    worker = invocation.first("worker_class")
+    if worker is not None and worker.value is not None:
+        new.update(_set_value(worker, UVICORN_WORKER))
+        note = _worker_note(worker.value.value)
+        if note:
+            notes.append(note)
+    env: dict[str, Word | str] = {}
+    for option in invocation.options:
+        if option.key == "threads":
+            drop.update(id(w) for w in option.words)
+            notes.append(_threads_note(option, env))
+        elif option.key == "worker_connections":
+            drop.update(id(w) for w in option.words)
+            notes.append(
+                f"`{_shown(option)}` dropped: uvicorn workers do not read it (each worker's "
+                "event loop takes every connection)"
+            )
+        elif option.key == "timeout":
+            notes.append(_timeout_note(option))
+        elif option.key == "access_log_format":
+            notes.append(
+                f"`{option.name}` is ignored by uvicorn workers (uvicorn logs its own format)"
+            )
+    if spec_word is not None and resolution.spec.module != AppSpec.parse(spec_word.value).module:  # type: ignore[union-attr]
+        new[id(spec_word)] = resolution.spec.text()
+    words = _replaced(invocation, new, frozenset(drop))
+    if worker is None:
+        at = len(invocation.prefix) + len(invocation.head)
+        words[at:at] = ["-k", UVICORN_WORKER]
+    message = f"gunicorn now runs uvicorn workers (`-k {UVICORN_WORKER}`) serving `{resolution.spec.text()}`"
+    return Rewrite(
+        "converted", _joined(message, notes), words, env, ("gunicorn", "uvicorn-worker"),
+        resolution.spec.text(),
+    )  # fmt: skip
+
+
+def _set_value(option: Option, value: str) -> dict[int, str]:
+    """How to give ``option`` another value: its value word, or its one word ``--name=v``."""
+    if len(option.words) == 2:
+        return {id(option.words[1]): value}
+    glue = "=" if option.name.startswith("--") else ""
+    return {id(option.words[0]): f"{option.name}{glue}{value}"}
+
+
+def _shown(option: Option) -> str:
+    return " ".join(w.source for w in option.words)
+
+
+def _worker_note(worker: str) -> str:
+    if worker in ("gevent", "eventlet") or "gevent" in worker or "eventlet" in worker:
+        return (
+            f"the {worker} worker is gone: its monkeypatching does not fit an asyncio loop; "
+            "concurrency now comes from the event loop and the thread pool"
+        )
+    return ""
+
+
+def _threads_note(option: Option, env: dict[str, Word | str]) -> str:
+    value = option.value
+    base = (
+        f"`{_shown(option)}` dropped: a worker runs one event loop, and the app's blocking "
+        f"work runs on wsgi2asgi's thread pool ({POOL_THREADS} threads per worker)"
+    )
+    if value is None:
+        return base
+    if value.dynamic:
+        env[THREADS_VARIABLE] = value
+        return base.replace(")", f", sized by {THREADS_VARIABLE}={value.source})", 1)
+    if value.value.isdigit() and int(value.value) > POOL_THREADS:
+        env[THREADS_VARIABLE] = value.value
+        return base.replace(f"{POOL_THREADS} threads", f"{value.value} threads", 1).replace(
+            ")", f", {THREADS_VARIABLE}={value.value})", 1
+        )
+    return base
+
+
+def _timeout_note(option: Option) -> str:
+    return (
+        f"`{_shown(option)}` now restarts a worker whose event loop stalls that long, "
+        "with its requests; it no longer cuts one slow request short"
+    )
+
+
+def _joined(message: str, notes: Sequence[str]) -> str:
+    return message + "".join(f"; {note}" for note in notes if note)
+
+
+# --------------------------------------------------------------------------- serving
+
+
+@dataclass
+class Serving:
+    """A command's settings, server-neutral, as the targets render them."""
+
+    spec: AppSpec
+    binds: list[Bind] = field(default_factory=list)
+    values: dict[str, Word] = field(default_factory=dict)
+    flags: set[str] = field(default_factory=set)
+    notes: list[str] = field(default_factory=list)
+    blockers: list[str] = field(default_factory=list)
+    env: dict[str, Word | str] = field(default_factory=dict)
+
+
+#: Settings carried to the target by meaning (key of :class:`Serving.values`).
+CARRIED = frozenset({
+    "workers", "root_path", "forwarded_allow_ips", "keepalive", "graceful_timeout",
+    "max_requests", "max_requests_jitter", "certfile", "keyfile", "ca_certs", "log_level",
+    "log_config", "backlog", "app_dir",
+})  # fmt: skip
+#: Options that change what the server does where no target can follow.
+BLOCKING = {
+    "daemon": "it runs as a daemon", "user": "it switches user", "group": "it switches group",
+    "umask": "it sets a umask", "env": "it sets environment variables (-e)",
+    "paste": "it serves a PasteDeploy config", "uwsgi_socket": "it speaks the uwsgi protocol "
+    "to a front server (nginx uwsgi_pass must become proxy_pass)",
+    "mount": "it mounts apps under prefixes", "static_map": "it serves static files",
+    "url_scheme": "it forces the URL scheme", "max_body_size": "it limits request bodies",
+    "max_header_size": "it limits request headers", "config": "its settings are in a config file",
+    "proxy_protocol": "it reads the PROXY protocol", "pid": "it writes a pid file",
+    "env_file": "it reads an env file",
+}  # fmt: skip
+
+
+def read_serving(invocation: Invocation, context: Context) -> Serving:
+    """The settings of ``invocation`` (notes and blockers for what does not carry over)."""
+    spec = _app_of(invocation, context)[1]
+    assert spec is not None
+    serving = Serving(spec)
+    host: Word | None = None
+    port: Word | None = None
+    for option in invocation.options:
+        key, value = option.key, option.value
+        if key == "bind" and value is not None:
+            bind = parse_bind(value)
+            if bind is None:
+                serving.blockers.append(f"cannot read the address `{value.source}`")
+            else:
+                serving.binds.append(bind)
+        elif key == "host":
+            host = value
+        elif key == "port":
+            port = value
+        elif key == "uds" and value is not None:
+            serving.binds.append(Bind(uds=value))
+        elif key in ("chdir", "pythonpath") and value is not None:
+            if "app_dir" in serving.values:
+                serving.blockers.append("it imports from more than one folder")
+            serving.values["app_dir"] = value
+        elif key in CARRIED and value is not None:
+            serving.values[key] = value
+        elif key in ("reload", "factory"):
+            serving.flags.add(key)
+        elif key in ("app", "wsgi_file", "callable"):
+            continue  # the app, read by _app_of
+        elif key == "threads":
+            serving.notes.append(_threads_note(option, serving.env))
+        elif key == "timeout":
+            serving.notes.append(
+                f"`{_shown(option)}` dropped: no ASGI server cuts a slow request short"
+            )
+        elif key == "forwarded_allow_ips":
+            serving.values[key] = value  # type: ignore[assignment]
+        elif key == "trusted_proxy_headers" and value is not None:
+            headers = {h.strip().lower() for h in value.value.replace(",", " ").split()}
+            if not headers <= {"x-forwarded-for", "x-forwarded-proto"}:
+                serving.blockers.append(
+                    f"it trusts proxy headers uvicorn does not read ({value.source})"
+                )
+        elif key in BLOCKING:
+            serving.blockers.append(f"{BLOCKING[key]} (`{_shown(option)}`)")
+        elif key == "worker_class" and value is not None:
+            note = _worker_note(value.value)
+            if note:
+                serving.notes.append(note)
+        else:
+            serving.notes.append(f"`{_shown(option)}` dropped")
+    if "factory" in serving.flags or spec.call:
+        serving.flags.add("factory")
+    if host is not None or port is not None:
+        serving.binds.append(Bind(host=host, port=port))
+    if len(serving.binds) > 1:
+        serving.blockers.append("it listens on more than one address")
+    if not serving.binds:
+        serving.binds.append(_default_bind(invocation.server, context, serving))
+    return serving
+
+
+def _default_bind(server: str, context: Context, serving: Serving) -> Bind:
+    """Where ``server`` listens when its command says nothing, spelled out for the target."""
+    if server == "waitress":
+        return Bind(Word.literal("0.0.0.0"), Word.literal("8080"))
+    if server == "flask":
+        return Bind(Word.literal("127.0.0.1"), Word.literal("5000"))
+    if server == "uwsgi":
+        serving.blockers.append("it has no --http address")
+        return Bind()
+    if context.procfile:  # gunicorn binds 0.0.0.0:$PORT where the platform sets PORT
+        return Bind(Word.literal("0.0.0.0"), Word("$PORT", "$PORT", dynamic=True))
+    serving.notes.append(
+        "gunicorn listened on 0.0.0.0:$PORT where PORT is set; uvicorn does not read PORT"
+    )
+    return Bind(Word.literal("127.0.0.1"), Word.literal("8000"))
+
+
+def _program(invocation: Invocation, name: str) -> list[Word | str]:
+    """The words starting ``name`` the way the original started its server."""
+    first = invocation.head[0].value
+    if len(invocation.head) >= 3 and invocation.head[1].value == "-m":
+        return [invocation.head[0], "-m", name.replace("-", "_")]
+    folder = first.rpartition("/")[0]
+    return [f"{folder}/{name}" if folder else name]
+
+
+def _uvicorn(invocation: Invocation, serving: Serving, resolution: Resolution) -> Rewrite:
+    words: list[Word | str] = [*invocation.prefix, *_program(invocation, "uvicorn")]
+    words.append(resolution.spec.text().removesuffix("()"))
+    if "factory" in serving.flags:
+        words.append("--factory")
+    bind = serving.binds[0]
+    if bind.uds is not None:
+        words += ["--uds", bind.uds]
+    elif bind.fd is not None:
+        words += ["--fd", bind.fd]
+    else:
+        if bind.host is not None:
+            words += ["--host", bind.host]
+        if bind.port is not None:
+            words += ["--port", bind.port]
+    names = {
+        "workers": "--workers", "root_path": "--root-path",
+        "forwarded_allow_ips": "--forwarded-allow-ips", "keepalive": "--timeout-keep-alive",
+        "graceful_timeout": "--timeout-graceful-shutdown", "max_requests": "--limit-max-requests",
+        "max_requests_jitter": "--limit-max-requests-jitter", "certfile": "--ssl-certfile",
+        "keyfile": "--ssl-keyfile", "ca_certs": "--ssl-ca-certs", "log_level": "--log-level",
+        "log_config": "--log-config", "backlog": "--backlog", "app_dir": "--app-dir",
+    }  # fmt: skip
+    for key, flag in names.items():
+        value = serving.values.get(key)
+        if value is None:
+            continue
+        if key == "root_path":
+            value = _root_path(value)
+            if value is None:
+                continue
+        words += [flag, value]
+    if "reload" in serving.flags:
+        words.append("--reload")
+    if resolution.django:
+        words += ["--lifespan", "off"]
+    message = f"{invocation.server} → uvicorn serving `{resolution.spec.text()}`"
+    return Rewrite(
+        "converted", _joined(message, serving.notes), words, serving.env, ("uvicorn",),
+        resolution.spec.text(),
+    )  # fmt: skip
+
+
+def _root_path(value: Word) -> Word | None:
+    """A mount prefix as uvicorn wants it: no trailing slash, and none at all for ``/``."""
+    if value.dynamic:
+        return value
+    text = value.value.rstrip("/")
+    return Word.literal(text) if text else None
+
+
+def _host_port(bind: Bind) -> Word | str:
+    if bind.uds is not None:
+        return f"unix:{bind.uds.value}"
+    if bind.fd is not None:
+        return f"fd://{bind.fd.value}"
+    host = bind.host.source if bind.host is not None else "127.0.0.1"
+    port = bind.port.source if bind.port is not None else "8000"
+    text = f"{host}:{port}"
+    return Word(text, text, dynamic="$" in text)
+
+
+def _gunicorn(invocation: Invocation, serving: Serving, resolution: Resolution) -> Rewrite:
+    words: list[Word | str] = [*invocation.prefix, *_program(invocation, "gunicorn")]
+    words += ["-k", UVICORN_WORKER, "-b", _host_port(serving.binds[0])]
+    names = {
+        "workers": "-w", "keepalive": "--keep-alive", "graceful_timeout": "--graceful-timeout",
+        "max_requests": "--max-requests", "max_requests_jitter": "--max-requests-jitter",
+        "forwarded_allow_ips": "--forwarded-allow-ips", "certfile": "--certfile",
+        "keyfile": "--keyfile", "ca_certs": "--ca-certs", "log_level": "--log-level",
+        "log_config": "--log-config", "backlog": "--backlog", "app_dir": "--chdir",
+    }  # fmt: skip
+    for key, flag in names.items():
+        if (value := serving.values.get(key)) is not None:
+            words += [flag, value]
+    if "root_path" in serving.values:
+        serving.notes.append("the mount prefix goes in SCRIPT_NAME for uvicorn workers")
+    if "reload" in serving.flags:
+        words.append("--reload")
+    app = resolution.spec.text()
+    if "factory" in serving.flags and not resolution.spec.call:
+        app += "()"
+    words.append(app)
+    message = (
+        f"{invocation.server} → gunicorn with uvicorn workers serving `{resolution.spec.text()}`"
+    )
+    return Rewrite(
+        "converted", _joined(message, serving.notes), words, serving.env,
+        ("gunicorn", "uvicorn-worker"), resolution.spec.text(),
+    )  # fmt: skip
+
+
+def _hypercorn(invocation: Invocation, serving: Serving, resolution: Resolution) -> Rewrite:
+    words: list[Word | str] = [*invocation.prefix, *_program(invocation, "hypercorn")]
+    words += ["-b", _host_port(serving.binds[0])]
+    names = {
+        "workers": "-w", "root_path": "--root-path", "keepalive": "--keep-alive",
+        "graceful_timeout": "--graceful-timeout", "max_requests": "--max-requests",
+        "max_requests_jitter": "--max-requests-jitter", "certfile": "--certfile",
+        "keyfile": "--keyfile", "ca_certs": "--ca-certs", "log_level": "--log-level",
+        "log_config": "--log-config", "backlog": "--backlog",
+    }  # fmt: skip
+    for key, flag in names.items():
+        if (value := serving.values.get(key)) is not None:
+            words += [flag, value]
+    if "forwarded_allow_ips" in serving.values:
+        serving.notes.append("hypercorn reads no proxy headers: add its ProxyFixMiddleware")
+    if "reload" in serving.flags:
+        words.append("--reload")
+    app = resolution.spec.text()
+    if "factory" in serving.flags and not resolution.spec.call:
+        app += "()"
+    words.append(app)
+    message = f"{invocation.server} → hypercorn serving `{resolution.spec.text()}`"
+    return Rewrite(
+        "converted", _joined(message, serving.notes), words, serving.env, ("hypercorn",),
+        resolution.spec.text(),
+    )  # fmt: skip
+
+
+def _granian(invocation: Invocation, serving: Serving, resolution: Resolution) -> Rewrite:
+    words: list[Word | str] = [*invocation.prefix, *_program(invocation, "granian")]
+    words += ["--interface", "asgi"]
+    bind = serving.binds[0]
+    if bind.uds is not None:
+        words += ["--uds", bind.uds]
+    else:
+        words += ["--host", bind.host or "127.0.0.1", "--port", bind.port or "8000"]
+    names = {
+        "workers": "--workers", "root_path": "--url-path-prefix",
+        "certfile": "--ssl-certificate", "keyfile": "--ssl-keyfile",
+        "log_level": "--log-level", "backlog": "--backlog",
+    }  # fmt: skip
+    for key, flag in names.items():
+        if (value := serving.values.get(key)) is not None:
+            words += [flag, value]
+    if "reload" in serving.flags:
+        words.append("--reload")
+    if "factory" in serving.flags:
+        words.append("--factory")
+    words.append(resolution.spec.text().removesuffix("()"))
+    message = f"{invocation.server} → granian serving `{resolution.spec.text()}`"
+    return Rewrite(
+        "converted", _joined(message, serving.notes), words, serving.env, ("granian",),
+        resolution.spec.text(),
+    )  # fmt: skip
+
+
+RENDERERS: dict[Target, Callable[[Invocation, Serving, Resolution], Rewrite]] = {
+    "uvicorn": _uvicorn, "gunicorn": _gunicorn, "hypercorn": _hypercorn, "granian": _granian,
+}  # fmt: skip
