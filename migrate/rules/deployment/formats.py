@@ -214,11 +214,12 @@ def yaml_sites(text: str) -> Iterator[Site]:
         if any(v is None for v in values):
             continue
         words = tuple(Word.literal(v[0]) for v in values if v is not None)
-        start = items[0][0]
+        start = items[0][0] + items[0][1]
         last_offset, last_depth, last_item = items[-1]
-        end = last_offset + last_depth + 2 + len(_strip_yaml_comment(last_item))
+        end = last_offset + last_depth + 2 + len(last_item)
+        written = [(v[0], item) for v, (_, _, item) in zip(values, items, strict=True) if v]
         yield Site(number, start, end, "exec", words=words,
-                   write_list=_block_writer(" " * items[0][1]), marker_at=offset)  # fmt: skip
+                   write_list=_block_writer(" " * items[0][1], written), marker_at=offset)  # fmt: skip
 
 
 def _strip_yaml_comment(value: str) -> str:
@@ -313,9 +314,21 @@ def _flow_writer(original: str) -> Callable[[list[str]], str]:
     return write
 
 
-def _block_writer(indent: str) -> Callable[[list[str]], str]:
+def _block_writer(indent: str, written: list[tuple[str, str]]) -> Callable[[list[str]], str]:
+    """Writes a block list; an item kept from ``written`` (value, text as written, comment
+    included) is written as it was."""
+
     def write(values: list[str]) -> str:
-        return f"\n{indent}".join(f"- {_yaml_quote(v)}" for v in values)
+        unused = list(written)
+        lines = []
+        for value in values:
+            same = next((item for item in unused if item[0] == value), None)
+            if same is not None:
+                unused = unused[unused.index(same) + 1 :]
+                lines.append(f"- {same[1]}")
+            else:
+                lines.append(f"- {_yaml_quote(value)}")
+        return f"\n{indent}".join(lines)
 
     return write
 

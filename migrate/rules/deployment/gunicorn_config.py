@@ -96,7 +96,7 @@ def migrate_config(
     if worker is None and _assigned(module, "worker_class"):
         return text, Change(RULE, 1, "manual", (
             "`worker_class` is computed: set it to uvicorn_worker.UvicornWorker by hand"))  # fmt: skip
-    quote = worker[1].quote if worker is not None else '"'
+    quote = worker[1].quote if worker is not None else _usual_quote(strings)
     new_worker = cst.SimpleString(f"{quote}{UVICORN_WORKER}{quote}")
     replacements: dict[cst.CSTNode, cst.CSTNode] = {}
     if worker is not None:
@@ -121,6 +121,12 @@ def migrate_config(
     message += "".join(f"; {note}" for note in notes)
     line = _line(text, worker[0]) if worker is not None else code.count("\n")
     return code, Change(RULE, line, "converted", message)
+
+
+def _usual_quote(strings: dict[str, tuple[cst.SimpleStatementLine, cst.SimpleString]]) -> str:
+    """The quote the file's settings are written with (double where it has none)."""
+    quotes = [string.quote for _, string in strings.values()]
+    return max(set(quotes), key=quotes.count) if quotes else '"'
 
 
 class _Replace(cst.CSTTransformer):

@@ -226,23 +226,23 @@ def _shell_rewrites(
 
 
 def _render(text: str, original: Sequence[Word], words: Sequence[Word | str]) -> str:
-    """Shell text for ``words``: what runs on from the original keeps its spacing (line
-    continuations too); a new word is quoted and joined with a space."""
+    """Shell text for ``words``: a word kept from the original follows the one kept before
+    it with the original spacing (line continuations too) where nothing was dropped between
+    them; a new word is quoted and joined with a space."""
     position = {id(word): index for index, word in enumerate(original)}
     out: list[str] = []
-    previous: Word | str | None = None
+    kept: Word | None = None
     for word in words:
-        if out:
-            if (
-                isinstance(previous, Word)
-                and isinstance(word, Word)
-                and position.get(id(word), -2) == position.get(id(previous), -5) + 1
-            ):
-                out.append(text[previous.end : word.start])
-            else:
+        if isinstance(word, Word) and id(word) in position:
+            adjacent = kept is not None and position[id(word)] == position[id(kept)] + 1
+            if out:
+                out.append(text[kept.end : word.start] if adjacent and kept else " ")
+            out.append(word.source)
+            kept = word
+        else:
+            if out:
                 out.append(" ")
-        out.append(word.source if isinstance(word, Word) else _quote(word))
-        previous = word
+            out.append(word.source if isinstance(word, Word) else _quote(word))
     return "".join(out)
 
 

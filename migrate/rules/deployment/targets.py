@@ -372,7 +372,10 @@ def read_serving(invocation: Invocation, context: Context) -> Serving:
     if "factory" in serving.flags or spec.call:
         serving.flags.add("factory")
     if host is not None or port is not None:
-        serving.binds.append(Bind(host=host, port=port))
+        default_host, default_port = DEFAULT_ADDRESS.get(invocation.server, ("127.0.0.1", "8000"))
+        serving.binds.append(
+            Bind(host or Word.literal(default_host), port or Word.literal(default_port))
+        )
     if len(serving.binds) > 1:
         serving.blockers.append("it listens on more than one address")
     if not serving.binds:
@@ -380,12 +383,15 @@ def read_serving(invocation: Invocation, context: Context) -> Serving:
     return serving
 
 
+#: Where a server listens by default (host, port).
+DEFAULT_ADDRESS = {"waitress": ("0.0.0.0", "8080"), "flask": ("127.0.0.1", "5000")}
+
+
 def _default_bind(server: str, context: Context, serving: Serving) -> Bind:
     """Where ``server`` listens when its command says nothing, spelled out for the target."""
-    if server == "waitress":
-        return Bind(Word.literal("0.0.0.0"), Word.literal("8080"))
-    if server == "flask":
-        return Bind(Word.literal("127.0.0.1"), Word.literal("5000"))
+    if server in DEFAULT_ADDRESS:
+        host, port = DEFAULT_ADDRESS[server]
+        return Bind(Word.literal(host), Word.literal(port))
     if server == "uwsgi":
         serving.blockers.append("it has no --http address")
         return Bind()

@@ -1,0 +1,399 @@
+"""Rule ``deployment``: the files that start a project start the migrated app.
+
+Each test writes a small project (a WSGI app and its deployment files), migrates it with the
+real CLI (``--out``, with a report) and reads what became of the deployment files. Running
+the rewritten commands for real is ``test_rule_deployment_served.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from migrate.cli import main
+from migrate.rules.deployment.commands import find_invocation, parse_bind
+from migrate.rules.deployment.words import ShellSyntaxError, Word, shell_segments
+
+APP = """\
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello"]
+"""
+
+
+def migrate_project(
+    tmp_path: Path, files: dict[str, str | bytes], *args: str
+) -> tuple[dict[str, str], list[dict[str, Any]], int]:
+    """The migrated text of every file, the report's changes (with their path), the exit code."""
+    source = tmp_path / "project"
+    for name, content in files.items():
+        path = source / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(textwrap.dedent(content))
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    result = CliRunner().invoke(
+        main,
+        [str(source), "--out", str(out), "--report", str(report), "-j", "1", "--no-cache", *args],
+        catch_exceptions=False,
+    )
+    texts = {
+        name: (out / name).read_text(errors="replace") for name in files if (out / name).exists()
+    }
+    data = json.loads(report.read_text())
+    changes = [
+        {**change, "path": entry["path"].rsplit("project/", 1)[-1]}
+        for entry in data["files"]
+        for change in entry["changes"]
+        if change["rule"] == "deployment"
+    ]
+    for entry in data["files"]:
+        if entry["status"] == "error":
+            changes.append(
+                {"path": entry["path"].rsplit("project/", 1)[-1], "error": entry["error"]}
+            )
+    return texts, changes, result.exit_code
+
+
+def again_changes_nothing(tmp_path: Path, migrated: dict[str, str], *args: str) -> None:
+    texts, _, _ = migrate_project(tmp_path / "again", dict(migrated), *args)
+    assert texts == migrated
+
+
+# --------------------------------------------------------------------------- words
+
+
+def test_shell_words_keep_quotes_spans_and_what_the_shell_expands() -> None:
+    text = "cd /app && exec gunicorn -b \"0.0.0.0:$PORT\" 'app:app' --name=a\\ b # comment"
+    first, second = shell_segments(text)
+    assert [w.value for w in first.words] == ["cd", "/app"]
+    assert [w.value for w in second.words] == [
+        "exec",
+        "gunicorn",
+        "-b",
+        "0.0.0.0:$PORT",
+        "app:app",
+        "--name=a b",
+    ]
+    bind = second.words[3]
+    assert bind.dynamic and text[bind.start : bind.end] == '"0.0.0.0:$PORT"'
+    assert not second.words[4].dynamic
+
+
+@pytest.mark.parametrize(
+    "text", ["gunicorn 'app:app", "gunicorn app:app <<EOF", "gunicorn $(cat app)"]
+)
+def test_shell_text_that_cannot_be_read_with_certainty_is_refused(text: str) -> None:
+    with pytest.raises(ShellSyntaxError):
+        shell_segments(text)
+
+
+def test_the_server_is_found_behind_wrappers_and_python_m() -> None:
+    command = "FOO=1 exec poetry run python3 -m gunicorn -w4 --bind=:80 app:app"
+    words = [word for segment in shell_segments(command) for word in segment.words]
+    invocation = find_invocation(words)
+    assert invocation is not None and invocation.server == "gunicorn"
+    assert [w.value for w in invocation.head] == ["python3", "-m", "gunicorn"]
+    assert invocation.first("workers").value.value == "4"  # type: ignore[union-attr]
+    assert invocation.first("bind").value.value == ":80"  # type: ignore[union-attr]
+    assert [w.value for w in invocation.positionals] == ["app:app"]
+    assert invocation.env["FOO"].value == "1"
+    assert find_invocation([Word.literal("python"), Word.literal("manage.py")]) is None
+
+
+def test_addresses_are_read_the_servers_way() -> None:
+    bind = parse_bind(Word.literal("*:8080"))
+    assert bind is not None and (bind.host.value, bind.port.value) == ("0.0.0.0", "8080")  # type: ignore[union-attr]
+    assert parse_bind(Word.literal("unix:/run/app.sock")).uds.value == "/run/app.sock"  # type: ignore[union-attr]
+    assert parse_bind(Word.literal("fd://3")).fd.value == "3"  # type: ignore[union-attr]
+    assert parse_bind(Word("$BIND", "$BIND", dynamic=True)) is None
+
+
+# --------------------------------------------------------------------------- command files
+
+
+def test_a_procfile_keeps_gunicorn_with_uvicorn_workers_and_drops_threads(tmp_path: Path) -> None:
+    texts, changes, code = migrate_project(
+        tmp_path,
+        {
+            "app.py": APP,
+            "Procfile": "web: gunicorn app:app --workers 3 --threads 8 --log-file -\nworker: python worker.py\n",
+        },
+    )
+    assert code == 0
+    assert texts["Procfile"] == (
+        "web: gunicorn -k uvicorn_worker.UvicornWorker app:app --workers 3 --log-file -\n"
+        "worker: python worker.py\n"
+    )
+    (change,) = changes
+    assert change["kind"] == "converted" and change["line"] == 1
+    assert "`--threads 8` dropped" in change["message"]
+    again_changes_nothing(tmp_path, texts)
+
+
+def test_a_procfile_moved_to_uvicorn_binds_the_platforms_port(tmp_path: Path) -> None:
+    texts, _, _ = migrate_project(
+        tmp_path,
+        {"app.py": APP, "Procfile": "web: gunicorn app:app -w 2 --keep-alive 10\n"},
+        "--server", "uvicorn",
+    )  # fmt: skip
+    assert texts["Procfile"] == (
+        "web: uvicorn app:app --host 0.0.0.0 --port $PORT --workers 2 --timeout-keep-alive 10\n"
+    )
+    again_changes_nothing(tmp_path, texts, "--server", "uvicorn")
+
+
+def test_dockerfile_exec_shell_and_sh_c_forms(tmp_path: Path) -> None:
+    dockerfile = """\
+        FROM python:3.11-slim
+        RUN pip install -r requirements.txt
+        CMD ["gunicorn", "-b", "0.0.0.0:8000", "-w", "2", "app:app"]
+        ENTRYPOINT gunicorn \\
+            --bind 0.0.0.0:8000 \\
+            app:app
+        CMD ["sh", "-c", "exec gunicorn -b 0.0.0.0:$PORT app:app"]
+    """
+    texts, changes, _ = migrate_project(tmp_path, {"app.py": APP, "Dockerfile": dockerfile})
+    assert texts["Dockerfile"] == textwrap.dedent("""\
+        FROM python:3.11-slim
+        RUN pip install -r requirements.txt
+        CMD ["gunicorn", "-k", "uvicorn_worker.UvicornWorker", "-b", "0.0.0.0:8000", "-w", "2", "app:app"]
+        ENTRYPOINT gunicorn -k uvicorn_worker.UvicornWorker \\
+            --bind 0.0.0.0:8000 \\
+            app:app
+        CMD ["sh", "-c", "exec gunicorn -k uvicorn_worker.UvicornWorker -b 0.0.0.0:$PORT app:app"]
+    """)
+    assert [c["line"] for c in changes] == [3, 4, 7]
+    again_changes_nothing(tmp_path, texts)
+
+
+def test_compose_strings_flow_and_block_lists(tmp_path: Path) -> None:
+    compose = """\
+        services:
+          web:
+            command: waitress-serve --listen=0.0.0.0:8080 --threads=64 app:app
+          api:
+            command: ["uwsgi", "--http", ":9090", "--wsgi-file", "app.py", "--callable", "app", "--processes", "4", "--master"]
+          admin:
+            entrypoint:
+              - gunicorn
+              - --bind=0.0.0.0:7000  # the admin port
+              - app:app
+    """
+    texts, changes, _ = migrate_project(tmp_path, {"app.py": APP, "docker-compose.yml": compose})
+    assert texts["docker-compose.yml"] == textwrap.dedent("""\
+        services:
+          web:
+            command: env WSGI2ASGI_BLOCKING_THREADS=64 uvicorn app:app --host 0.0.0.0 --port 8080
+          api:
+            command: ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "9090", "--workers", "4"]
+          admin:
+            entrypoint:
+              - gunicorn
+              - -k
+              - uvicorn_worker.UvicornWorker
+              - --bind=0.0.0.0:7000  # the admin port
+              - app:app
+    """)
+    assert "WSGI2ASGI_BLOCKING_THREADS=64" in changes[0]["message"]
+    again_changes_nothing(tmp_path, texts)
+
+
+def test_kubernetes_systemd_supervisord_scripts_and_makefiles(tmp_path: Path) -> None:
+    files = {
+        "app.py": APP,
+        "deploy/web.yaml": """\
+            apiVersion: apps/v1
+            kind: Deployment
+            spec:
+              template:
+                spec:
+                  containers:
+                    - name: web
+                      command: ["gunicorn", "--workers", "4", "app:app"]
+        """,
+        "deploy/app.service": "[Service]\nExecStart=/srv/venv/bin/gunicorn --workers 3 --bind unix:/run/app.sock app:app\n",
+        "deploy/supervisord.conf": "[program:web]\ncommand=/srv/venv/bin/waitress-serve --port=8001 app:app\n",
+        "run.sh": "#!/bin/sh\nset -e\nexec gunicorn app:app -t 60\n",
+        "Makefile": "serve:\n\t@gunicorn --reload app:app\n",
+    }
+    texts, changes, _ = migrate_project(tmp_path, files, "--server", "uvicorn")
+    assert texts["deploy/web.yaml"].endswith(
+        'command: ["uvicorn", "app:app", "--host", "127.0.0.1", "--port", "8000", "--workers", "4"]\n'
+    )
+    assert texts["deploy/app.service"] == (
+        "[Service]\nExecStart=/srv/venv/bin/uvicorn app:app --uds /run/app.sock --workers 3\n"
+    )
+    assert texts["deploy/supervisord.conf"] == (
+        "[program:web]\ncommand=/srv/venv/bin/uvicorn app:app --host 0.0.0.0 --port 8001\n"
+    )
+    assert (
+        texts["run.sh"] == "#!/bin/sh\nset -e\nexec uvicorn app:app --host 127.0.0.1 --port 8000\n"
+    )
+    assert texts["Makefile"] == "serve:\n\t@uvicorn app:app --host 127.0.0.1 --port 8000 --reload\n"
+    by_path = {c["path"]: c["message"] for c in changes}
+    assert "`-t 60` dropped" in by_path["run.sh"]
+    assert "uvicorn does not read PORT" in by_path["run.sh"]
+
+
+def test_flask_run_becomes_uvicorn_on_flasks_port(tmp_path: Path) -> None:
+    texts, _, _ = migrate_project(
+        tmp_path,
+        {
+            "hello.py": APP.replace("def app", "def app"),
+            "Procfile": "web: flask --app hello:app run --debug\n",
+        },
+    )
+    assert texts["Procfile"] == "web: uvicorn hello:app --host 127.0.0.1 --port 5000 --reload\n"
+
+
+# --------------------------------------------------------------------------- what stays
+
+
+def test_an_app_the_run_leaves_wsgi_keeps_its_server_with_a_marker(tmp_path: Path) -> None:
+    files = {"app.py": APP, "Procfile": "web: gunicorn app:app\n"}
+    texts, changes, _ = migrate_project(tmp_path, files, "--select", "deployment")
+    assert texts["Procfile"] == (
+        "# migrate[deployment]: gunicorn serves `app:app`, which stays a WSGI app after the "
+        "run: the command keeps its WSGI server\nweb: gunicorn app:app\n"
+    )
+    assert [c["kind"] for c in changes] == ["manual"]
+    again_changes_nothing(tmp_path, texts, "--select", "deployment")
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        ("gunicorn elsewhere:app", "is not a module of this run"),
+        ("gunicorn --frobnicate app:app", "options this tool does not know (--frobnicate)"),
+        ("gunicorn $APP_MODULE", "which this tool cannot look up"),
+        ("waitress-serve --unix-socket=/tmp/s --listen=:80 app:app", "more than one address"),
+        ("gunicorn --daemon app:app", None),
+        ("gunicorn 'app:app", "cannot read with certainty"),
+    ],
+)
+def test_what_cannot_be_rewritten_with_certainty_is_marked_and_left(
+    tmp_path: Path, command: str, reason: str | None
+) -> None:
+    texts, changes, _ = migrate_project(tmp_path, {"app.py": APP, "Procfile": f"web: {command}\n"})
+    if reason is None:  # gunicorn keeps its own options: --daemon carries over
+        assert (
+            texts["Procfile"]
+            == f"web: {command.replace('gunicorn', 'gunicorn -k uvicorn_worker.UvicornWorker')}\n"
+        )
+        return
+    marker, line = texts["Procfile"].splitlines()
+    assert line == f"web: {command}"
+    assert marker.startswith("# migrate[deployment]: ") and reason in marker
+    assert [c["kind"] for c in changes] == ["manual"]
+
+
+def test_options_uvicorn_cannot_follow_leave_the_command_alone(tmp_path: Path) -> None:
+    texts, changes, _ = migrate_project(
+        tmp_path,
+        {"app.py": APP, "Procfile": "web: gunicorn --user www app:app\n"},
+        "--server",
+        "uvicorn",
+    )
+    assert texts["Procfile"].endswith("web: gunicorn --user www app:app\n")
+    assert "it switches user" in changes[0]["message"]
+
+
+def test_asgi_servers_are_left_and_the_deprecated_uvicorn_worker_is_renamed(tmp_path: Path) -> None:
+    files = {
+        "app.py": APP,
+        "Procfile": "web: uvicorn app:app\nold: gunicorn -k uvicorn.workers.UvicornWorker app:app\n",
+    }
+    texts, changes, _ = migrate_project(tmp_path, files)
+    assert texts["Procfile"] == (
+        "web: uvicorn app:app\nold: gunicorn -k uvicorn_worker.UvicornWorker app:app\n"
+    )
+    assert "deprecated" in changes[0]["message"]
+
+
+def test_a_file_that_cannot_be_decoded_is_an_error_and_the_rest_is_done(tmp_path: Path) -> None:
+    files: dict[str, str | bytes] = {
+        "app.py": APP,
+        "Procfile": b"web: gunicorn app:app \xff\xfe\n",
+        "run.sh": "gunicorn app:app\n",
+    }
+    texts, changes, code = migrate_project(tmp_path, files)
+    assert code == 3
+    assert any(c.get("path") == "Procfile" and "decode" in c["error"] for c in changes)
+    assert texts["run.sh"] == "gunicorn -k uvicorn_worker.UvicornWorker app:app\n"
+
+
+# --------------------------------------------------------------------------- Django, configs
+
+
+DJANGO_WSGI = """\
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+application = get_wsgi_application()
+"""
+
+
+def test_django_commands_serve_the_asgi_module(tmp_path: Path) -> None:
+    files = {
+        "mysite/__init__.py": "",
+        "mysite/wsgi.py": DJANGO_WSGI,
+        "Procfile": "web: gunicorn mysite.wsgi --log-file -\n",
+        "run.sh": "gunicorn mysite.wsgi:application -b 127.0.0.1:8000\n",
+        "gunicorn.conf.py": "wsgi_app = \"mysite.wsgi:application\"\nworker_class = 'sync'\nthreads = 4\n",
+    }
+    texts, _, _ = migrate_project(tmp_path, files)
+    assert texts["Procfile"] == (
+        "web: gunicorn -k uvicorn_worker.UvicornWorker mysite.asgi:application --log-file -\n"
+    )
+    assert texts["gunicorn.conf.py"] == (
+        "wsgi_app = \"mysite.asgi:application\"\nworker_class = 'uvicorn_worker.UvicornWorker'\n"
+        "threads = 4\n"
+    )
+    uvicorn_texts, _, _ = migrate_project(tmp_path / "u", files, "--server", "uvicorn")
+    assert uvicorn_texts["run.sh"] == (
+        "uvicorn mysite.asgi:application --host 127.0.0.1 --port 8000 --lifespan off\n"
+    )
+
+
+def test_a_gunicorn_config_used_by_a_converted_command_gets_uvicorn_workers(tmp_path: Path) -> None:
+    files = {
+        "app.py": APP,
+        "Procfile": "web: gunicorn -c gunicorn_config.py app:app\n",
+        "gunicorn_config.py": "bind = '0.0.0.0:8000'\nworkers = 2\n",
+    }
+    texts, changes, _ = migrate_project(tmp_path, files)
+    assert texts["gunicorn_config.py"] == (
+        "bind = '0.0.0.0:8000'\nworkers = 2\nworker_class = 'uvicorn_worker.UvicornWorker'\n"
+    )
+    assert {c["path"] for c in changes} == {"Procfile", "gunicorn_config.py"}
+    again_changes_nothing(tmp_path, texts)
+
+
+def test_requirements_and_pyproject_gain_what_the_migrated_project_needs(tmp_path: Path) -> None:
+    files = {
+        "app.py": APP,
+        "Procfile": "web: gunicorn app:app\n",
+        "requirements.txt": "flask==3.0\ngunicorn==21.2",
+        "requirements-dev.txt": "pytest\n",
+        "pyproject.toml": '[project]\nname = "x"\ndependencies = [\n    "gunicorn>=21",\n]\n',
+    }
+    texts, _, _ = migrate_project(tmp_path, files)
+    assert texts["requirements.txt"] == (
+        "flask==3.0\ngunicorn==21.2\nuvicorn-worker>=0.4\nwsgi2asgi\n"
+    )
+    assert texts["requirements-dev.txt"] == "pytest\n"
+    assert texts["pyproject.toml"] == (
+        '[project]\nname = "x"\ndependencies = [\n    "gunicorn>=21",\n'
+        '    "uvicorn-worker>=0.4",\n    "wsgi2asgi",\n]\n'
+    )
+    again_changes_nothing(tmp_path, texts)

@@ -1,0 +1,218 @@
+"""The rewritten deployment files start servers that answer like the original ones.
+
+A project with a Procfile, a gunicorn.conf.py and a Dockerfile ``CMD`` is migrated by the CLI.
+The command lines the files hold are then run for real on 127.0.0.1, before (gunicorn's
+threaded workers serving the WSGI app) and after (gunicorn with two uvicorn workers, the
+config file's and the Procfile's; uvicorn alone with ``--server uvicorn``), and the same
+requests get the same status, headers and body.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.harness import IGNORED_HEADERS
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("gunicorn") is None or sys.platform == "win32", reason="needs gunicorn"
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+APP = """\
+import json
+from urllib.parse import parse_qs
+
+
+def app(environ, start_response):
+    path = environ.get("PATH_INFO", "/")
+    if path == "/":
+        body = b"home"
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "4")])
+        return [body]
+    if path == "/echo":
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        sent = environ["wsgi.input"].read(length).decode()
+        body = json.dumps({"query": query, "body": sent, "method": environ["REQUEST_METHOD"]}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("X-Echo", "1")])
+        return [body]
+    start_response("404 Not Found", [("Content-Type", "text/plain")])
+    return [b"no such page: " + path.encode()]
+"""
+
+REQUESTS = [
+    ("GET", "/", b""),
+    ("GET", "/echo?a=1&b=%C3%A9", b""),
+    ("POST", "/echo", b"x=1&y=two"),
+    ("GET", "/missing", b""),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+#: The port the Dockerfile's command names (the tests run it on a free one instead).
+DOCKER_PORT = "8000"
+
+
+def write_project(folder: Path) -> None:
+    files = {
+        "app.py": APP,
+        "Procfile": "web: gunicorn app:app --workers 2 --threads 4 --bind 127.0.0.1:$PORT\n",
+        "gunicorn.conf.py": 'workers = 2\nworker_class = "gthread"\nthreads = 4\n',
+        "Dockerfile": textwrap.dedent(f"""\
+            FROM python:3.11-slim
+            WORKDIR /srv
+            COPY . .
+            CMD ["gunicorn", "-c", "gunicorn.conf.py", "-b", "127.0.0.1:{DOCKER_PORT}", "app:app"]
+        """),
+        "requirements.txt": "gunicorn\n",
+    }
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+
+
+def migrate(source: Path, out: Path, *args: str) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "migrate",
+            str(source),
+            "--out",
+            str(out),
+            "-j",
+            "1",
+            "--no-cache",
+            *args,
+        ],
+        capture_output=True,
+        cwd=REPO,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+
+
+def procfile_command(folder: Path) -> str:
+    (line,) = (folder / "Procfile").read_text().splitlines()
+    return line.split(":", 1)[1].strip()
+
+
+def dockerfile_command(folder: Path) -> list[str]:
+    match = re.search(r"^CMD (\[.*\])$", (folder / "Dockerfile").read_text(), re.MULTILINE)
+    assert match is not None
+    command: list[str] = json.loads(match.group(1))
+    return command
+
+
+@contextlib.contextmanager
+def running(command: str | list[str], folder: Path) -> Iterator[str]:
+    """``command`` started in ``folder`` on a free port: a string through ``sh`` with
+    ``$PORT`` set, as a Procfile runs; a list as it is, its Dockerfile port replaced."""
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(REPO)}
+    if isinstance(command, str):
+        argv = ["sh", "-c", command]
+    else:
+        argv = [word.replace(f":{DOCKER_PORT}", f":{port}") for word in command]
+    process = subprocess.Popen(
+        argv, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"{argv} exited: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            # an HTTP answer, not a connect: a connect to a free port of the ephemeral range
+            # can reach itself (TCP simultaneous open)
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{argv} did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def answers(url: str) -> tuple[list[tuple[int, list[tuple[str, str]], bytes]], set[str]]:
+    """Each request's status, headers (but the server's own) and body; the Server headers."""
+    seen, servers = [], set()
+    no_reuse = httpx.Limits(max_keepalive_connections=0)  # answers must not hang on timing
+    with httpx.Client(base_url=url, timeout=20, limits=no_reuse) as client:
+        for method, path, body in REQUESTS:
+            response = client.request(method, path, content=body)
+            headers = sorted(
+                (k.lower(), v)
+                for k, v in response.headers.items()
+                if k.lower() not in IGNORED_HEADERS
+            )
+            seen.append((response.status_code, headers, response.content))
+            servers.add(response.headers.get("server", ""))
+    return seen, servers
+
+
+def test_procfile_and_dockerfile_commands_answer_the_same_after_the_run(tmp_path: Path) -> None:
+    source, out = tmp_path / "src", tmp_path / "out"
+    write_project(source)
+    migrate(source, out)
+    assert procfile_command(out) == (
+        "gunicorn -k uvicorn_worker.UvicornWorker app:app --workers 2 --bind 127.0.0.1:$PORT"
+    )
+    assert 'worker_class = "uvicorn_worker.UvicornWorker"' in (out / "gunicorn.conf.py").read_text()
+
+    with running(procfile_command(source), source) as url:
+        before, before_servers = answers(url)
+    assert before_servers == {"gunicorn"}
+    with running(procfile_command(out), out) as url:
+        after, after_servers = answers(url)
+    assert after_servers == {"uvicorn"}
+    assert after == before
+
+    with running(dockerfile_command(source), source) as url:
+        assert answers(url)[0] == before
+    with running(dockerfile_command(out), out) as url:
+        docker_after, servers = answers(url)
+    assert servers == {"uvicorn"} and docker_after == before
+
+
+def test_commands_moved_to_uvicorn_answer_the_same(tmp_path: Path) -> None:
+    source, out = tmp_path / "src", tmp_path / "out"
+    write_project(source)
+    migrate(source, out, "--server", "uvicorn")
+    assert procfile_command(out) == "uvicorn app:app --host 127.0.0.1 --port $PORT --workers 2"
+    with running(procfile_command(source), source) as url:
+        before, _ = answers(url)
+    with running(procfile_command(out), out) as url:
+        after, servers = answers(url)
+    assert servers == {"uvicorn"} and after == before
