@@ -41,7 +41,7 @@ from migrate.reporting import (
 from migrate.rules import Rule
 from migrate.rules.deployment import DeploymentRule
 from migrate.rules.deployment.apps import PythonOutcome
-from migrate.rules.deployment.run import is_deployment_file, is_deployment_name, migrate_deployment
+from migrate.rules.deployment.run import is_deployment_file, migrate_deployment
 from migrate.rules.deployment.targets import TARGETS, Target
 from migrate.runner import (
     DEFAULT_FILE_TIMEOUT,
@@ -319,7 +319,7 @@ def main(
         [*settings.exclude, *exclude_globs],
         prune=prune,
         cwd=cwd,
-        also=is_deployment_name if deploying else None,
+        also=is_deployment_file if deploying else None,
     )
     deployment_files = [f for f in found.files if deploying and is_deployment_file(f.relpath)]
     python_files = [f for f in found.files if f not in deployment_files]

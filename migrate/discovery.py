@@ -269,7 +269,7 @@ class _Walker:
     ) -> None:
         self.excludes = excludes
         self.python_only = python_only
-        #: Which other file names are wanted besides ``*.py`` (deployment files).
+        #: Which other files are wanted besides ``*.py`` (deployment files), by relpath.
         self.also = also
         self.skipped = skipped
         self.prune = [p.resolve() for p in prune]
@@ -312,14 +312,14 @@ class _Walker:
                 if self.prune and Path(path).resolve() in self.prune:
                     continue
                 yield from self._walk_dir(path, relpath + "/", real_root, ignore_files)
-            elif self._wanted(entry.name) and entry.is_file():
+            elif self._wanted(entry.name, relpath) and entry.is_file():
                 yield FoundFile(Path(path), relpath)
 
-    def _wanted(self, name: str) -> bool:
+    def _wanted(self, name: str, relpath: str) -> bool:
         return (
             not self.python_only
             or name.endswith(".py")
-            or (self.also is not None and self.also(name))
+            or (self.also is not None and self.also(relpath))
         )
 
     def _note_symlink(
@@ -334,7 +334,7 @@ class _Walker:
             return
         target = path.resolve()
         is_dir = target.is_dir()
-        if not is_dir and not self._wanted(path.name):
+        if not is_dir and not self._wanted(path.name, relpath):
             return
         if not target.exists():
             reason = "broken symlink, not followed"
@@ -364,7 +364,7 @@ def discover(
 ) -> Discovery:
     """Expand PATH arguments into files, in a deterministic order, without duplicates.
 
-    Besides ``*.py`` files, the walk takes those whose name ``also`` accepts.
+    Besides ``*.py`` files, the walk takes those whose relpath ``also`` accepts.
 
     Explicitly named files are always taken (whatever their suffix or .gitignore says)
     unless an ``--exclude`` glob matches them. ``prune`` lists folders never walked into

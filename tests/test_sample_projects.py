@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import pytest
 
+from migrate.rules.deployment.run import is_deployment_file
 from tests.servers import serve_asgi, serve_wsgi
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -276,9 +277,13 @@ def test_sample_project_end_to_end(project: str, tmp_path: Path) -> None:
     # 1. migrate a copy, with a report
     done = run_cli(f"sample_projects/{project}", "--out", str(out), "--report", str(report_file))
     assert done.returncode == 0, done.stderr.decode(errors="replace")
-    py_files = {f"sample_projects/{project}/{rel}" for rel in before if rel.endswith(".py")}
+    looked_at = {  # the Python files and the deployment files
+        f"sample_projects/{project}/{rel}"
+        for rel in before
+        if rel.endswith(".py") or is_deployment_file(rel)
+    }
     report = json.loads(report_file.read_text(encoding="utf-8"))
-    check_report(report, py_files)
+    check_report(report, looked_at)
     if sample.all_converted:
         assert report["summary"]["adapted"] == report["summary"]["manual"] == 0, report
     migrated = snapshot(out)

@@ -37,8 +37,8 @@ class PythonOutcome:
     files: set[Path] = field(default_factory=set)
     #: The new text of the files the run changed or created.
     changed: dict[Path, str] = field(default_factory=dict)
-    #: Top-level modules the migrated files import that the originals did not.
-    new_imports: set[str] = field(default_factory=set)
+    #: Top-level modules each migrated file imports that the original did not.
+    new_imports: dict[Path, set[str]] = field(default_factory=dict)
     _modules: dict[Path, cst.Module | None] = field(default_factory=dict)
 
     def add(self, path: Path, old_text: str | None, new_text: str | None) -> None:
@@ -47,11 +47,9 @@ class PythonOutcome:
         if new_text is not None:
             self.changed[path] = new_text
             before = set(_IMPORT.findall(old_text or ""))
-            self.new_imports.update(set(_IMPORT.findall(new_text)) - before)
-
-    @property
-    def uses_adapters(self) -> bool:
-        return "adapters" in self.new_imports
+            added = set(_IMPORT.findall(new_text)) - before
+            if added:
+                self.new_imports[path] = added
 
     def __contains__(self, path: Path) -> bool:
         return path in self.files
@@ -86,9 +84,12 @@ class Resolution:
 
 def resolve(spec: AppSpec, bases: Iterable[Path], outcome: PythonOutcome) -> Resolution:
     """What ``spec`` names after the run, looked up from each folder of ``bases`` in turn."""
-    for base in bases:
-        path = _module_file(base, spec.module, outcome)
-        if path is None:
+    for base in [*bases, None]:
+        if base is None:  # a command run elsewhere (a compose service's build folder)
+            base, path = _only_match(spec.module, outcome)
+        else:
+            path = _module_file(base, spec.module, outcome)
+        if path is None or base is None:
             continue
         verdict = _verdict(path, spec, outcome, base)
         if verdict != "asgi" and path.name == "wsgi.py":
@@ -103,6 +104,19 @@ def resolve(spec: AppSpec, bases: Iterable[Path], outcome: PythonOutcome) -> Res
 
 def _is_django(text: str) -> bool:
     return "get_asgi_application" in text
+
+
+def _only_match(module: str, outcome: PythonOutcome) -> tuple[Path | None, Path | None]:
+    """(base folder, file) of the one module of the run named ``module``, if just one."""
+    tail = module.split(".")
+    found = []
+    for path in outcome.files:
+        parts = path.with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if tuple(parts[-len(tail) :]) == tuple(tail):
+            found.append((Path(*parts[: -len(tail)]), path))
+    return found[0] if len(found) == 1 else (None, None)
 
 
 def _module_file(base: Path, module: str, outcome: PythonOutcome) -> Path | None:

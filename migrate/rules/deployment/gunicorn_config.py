@@ -22,6 +22,13 @@ from migrate.rules.deployment.commands import AppSpec
 from migrate.rules.deployment.targets import ASGI_WORKERS, UVICORN_WORKER
 
 RULE = "deployment"
+#: Settings whose meaning changes under uvicorn workers, and how.
+_CHANGED = {
+    "threads": "is not read by uvicorn workers (blocking work runs on wsgi2asgi's thread pool)",
+    "worker_connections": "is not read by uvicorn workers",
+    "timeout": "now restarts a worker whose event loop stalls that long, with its requests",
+    "access_log_format": "is ignored by uvicorn workers (uvicorn logs its own format)",
+}
 _NAMES = re.compile(r"^gunicorn([._-]?(conf|config|cfg|settings))?([._-][\w-]+)?\.py$")
 
 
@@ -111,10 +118,7 @@ def migrate_config(
         if code and not code.endswith(("\n", "\r")):
             code += newline
         code += f"worker_class = {new_worker.value}{newline}"
-    notes = []
-    for name in ("threads", "worker_connections"):
-        if name in code and _assigned(module, name):
-            notes.append(f"`{name}` is not read by uvicorn workers")
+    notes = [f"`{name}` {note}" for name, note in _CHANGED.items() if _assigned(module, name)]
     message = f'gunicorn runs uvicorn workers (`worker_class = "{UVICORN_WORKER}"`)'
     if new_app is not None:
         message += f" serving `{new_app}`"

@@ -38,17 +38,6 @@ _SERVER_WORDS = re.compile(r"\b(gunicorn|waitress-serve|uwsgi|mod_wsgi-express|f
 _SHELLS = frozenset({"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/env sh"})
 
 
-def is_deployment_name(name: str) -> bool:
-    """Whether discovery should hand a file of this name to this phase (decided by name)."""
-    return (
-        format_for(name) is not None
-        or requirements.is_requirements_file(name)
-        or name == "pyproject.toml"
-        or gunicorn_config.is_config_name(name)
-        or name.endswith((".txt", ".in"))  # requirements/ folders: decided by path below
-    )
-
-
 def is_deployment_file(relpath: str) -> bool:
     name = relpath.rsplit("/", 1)[-1]
     return (
@@ -64,8 +53,8 @@ class _Run:
     roots: Sequence[Path]
     outcome: PythonOutcome
     server: Target | None
-    #: What the rewritten commands run (distribution names).
-    needs: set[str] = field(default_factory=set)
+    #: What the migrated project needs (distribution names), each with the file needing it.
+    needs: list[tuple[Path, str]] = field(default_factory=list)
     #: Folders of gunicorn commands, with the config file they name (None: the default).
     gunicorn_commands: list[tuple[Path, str | None, bool]] = field(default_factory=list)
 
@@ -92,13 +81,12 @@ def migrate_deployment(
     for index in configs:
         found = files[index]
         results[index] = _guarded(found, functools.partial(_gunicorn_config, found, run=run))
-    run.needs |= {
-        requirements.DISTRIBUTION_OF_MODULE[m]
-        for m in outcome.new_imports
-        if m in requirements.DISTRIBUTION_OF_MODULE
-    }
-    if outcome.uses_adapters:
-        run.needs.add("wsgi2asgi")
+    run.needs.extend(
+        (path, requirements.DISTRIBUTION_OF_MODULE[module])
+        for path, modules in outcome.new_imports.items()
+        for module in modules
+        if module in requirements.DISTRIBUTION_OF_MODULE
+    )
     results.update(_dependencies([(i, files[i]) for i in later], run))
     return [results[index] for index in range(len(files))]
 
@@ -254,7 +242,8 @@ def _quote(value: str) -> str:
 
 def _record(invocation: Invocation, rewritten: Rewrite, folder: Path, run: _Run) -> None:
     if rewritten.words is not None:
-        run.needs.update(rewritten.needs)
+        where = rewritten.module or folder
+        run.needs.extend((where, need) for need in rewritten.needs)
     if invocation.server == "gunicorn":
         config = invocation.first("config")
         path = config.value.value if config is not None and config.value is not None else None
@@ -313,7 +302,7 @@ def _gunicorn_config(found: FoundFile, text: str, *, run: _Run) -> tuple[str, li
     if change is None:
         return text, []
     if change.kind == "converted":
-        run.needs.update(("gunicorn", "uvicorn-worker"))
+        run.needs.extend((found.path, need) for need in ("gunicorn", "uvicorn-worker"))
     return new_text, [change]
 
 
@@ -321,7 +310,6 @@ def _gunicorn_config(found: FoundFile, text: str, *, run: _Run) -> tuple[str, li
 
 
 def _dependencies(files: Sequence[tuple[int, FoundFile]], run: _Run) -> dict[int, FileResult]:
-    needed = sorted(run.needs)
     texts: dict[int, str] = {}
     for index, found in files:
         try:
@@ -338,6 +326,7 @@ def _dependencies(files: Sequence[tuple[int, FoundFile]], run: _Run) -> dict[int
         chosen = {index for _, index in tops[:1]}
     results: dict[int, FileResult] = {}
     for index, found in files:
+        needed = _needed_under(_project_folder(found), run)
         if found.path.name == "pyproject.toml":
             listed = requirements.pyproject_dependencies(texts[index]) or set()
             take = bool(listed & requirements.WSGI_SERVERS) or (not chosen and bool(listed))
@@ -346,6 +335,16 @@ def _dependencies(files: Sequence[tuple[int, FoundFile]], run: _Run) -> dict[int
             work = _adder(requirements.add_requirements, needed if index in chosen else [], found)
         results[index] = _guarded(found, work)
     return results
+
+
+def _project_folder(found: FoundFile) -> Path:
+    """The folder a dependency file is for (``requirements/base.txt``: the one above)."""
+    folder = found.path.parent
+    return folder.parent if folder.name == "requirements" else folder
+
+
+def _needed_under(folder: Path, run: _Run) -> list[str]:
+    return sorted({need for path, need in run.needs if path.is_relative_to(folder)})
 
 
 def _adder(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from migrate.rules.base import ChangeKind
@@ -63,6 +64,8 @@ class Rewrite:
     needs: tuple[str, ...] = ()
     #: The app it serves, as the message names it.
     app: str = ""
+    #: The module file of that app (the project the requirements are for).
+    module: Path | None = None
 
 
 @dataclass
@@ -225,7 +228,7 @@ def _gunicorn_in_place(
     message = f"gunicorn now runs uvicorn workers (`-k {UVICORN_WORKER}`) serving `{resolution.spec.text()}`"
     return Rewrite(
         "converted", _joined(message, notes), words, env, ("gunicorn", "uvicorn-worker"),
-        resolution.spec.text(),
+        resolution.spec.text(), resolution.path,
     )  # fmt: skip
 
 
@@ -451,7 +454,7 @@ def _uvicorn(invocation: Invocation, serving: Serving, resolution: Resolution) -
     message = f"{invocation.server} → uvicorn serving `{resolution.spec.text()}`"
     return Rewrite(
         "converted", _joined(message, serving.notes), words, serving.env, ("uvicorn",),
-        resolution.spec.text(),
+        resolution.spec.text(), resolution.path,
     )  # fmt: skip
 
 
@@ -500,7 +503,7 @@ def _gunicorn(invocation: Invocation, serving: Serving, resolution: Resolution) 
     )
     return Rewrite(
         "converted", _joined(message, serving.notes), words, serving.env,
-        ("gunicorn", "uvicorn-worker"), resolution.spec.text(),
+        ("gunicorn", "uvicorn-worker"), resolution.spec.text(), resolution.path,
     )  # fmt: skip
 
 
@@ -528,7 +531,7 @@ def _hypercorn(invocation: Invocation, serving: Serving, resolution: Resolution)
     message = f"{invocation.server} → hypercorn serving `{resolution.spec.text()}`"
     return Rewrite(
         "converted", _joined(message, serving.notes), words, serving.env, ("hypercorn",),
-        resolution.spec.text(),
+        resolution.spec.text(), resolution.path,
     )  # fmt: skip
 
 
@@ -556,7 +559,7 @@ def _granian(invocation: Invocation, serving: Serving, resolution: Resolution) -
     message = f"{invocation.server} → granian serving `{resolution.spec.text()}`"
     return Rewrite(
         "converted", _joined(message, serving.notes), words, serving.env, ("granian",),
-        resolution.spec.text(),
+        resolution.spec.text(), resolution.path,
     )  # fmt: skip
 
 
