@@ -397,3 +397,61 @@ def test_requirements_and_pyproject_gain_what_the_migrated_project_needs(tmp_pat
         '    "uvicorn-worker>=0.4",\n    "wsgi2asgi",\n]\n'
     )
     again_changes_nothing(tmp_path, texts)
+
+
+def test_settings_in_config_files_come_along_to_another_server(tmp_path: Path) -> None:
+    files = {
+        "app.py": APP,
+        "uwsgi.ini": "[uwsgi]\nmodule = app:app\nhttp = :8080\nprocesses = 4\nthreads = 2\nmaster = true\n",
+        "run.sh": "uwsgi --ini uwsgi.ini\n",
+        "web/app.py": APP,
+        "web/gunicorn.conf.py": "bind = ['127.0.0.1:9000']\nworkers = 3\nkeepalive = 5\n",
+        "web/Procfile": "web: gunicorn app:app --workers 2\n",
+    }
+    texts, changes, _ = migrate_project(tmp_path, files, "--server", "uvicorn")
+    assert texts["run.sh"] == "uvicorn app:app --host 0.0.0.0 --port 8080 --workers 4\n"
+    # the command line wins over the file it reads, as under gunicorn
+    assert texts["web/Procfile"] == (
+        "web: uvicorn app:app --host 127.0.0.1 --port 9000 --workers 2 --timeout-keep-alive 5\n"
+    )
+    messages = {c["path"]: c["message"] for c in changes}
+    assert "the settings of `uwsgi.ini` are on the command line now" in messages["run.sh"]
+
+
+def test_a_config_file_computed_at_run_time_keeps_the_command(tmp_path: Path) -> None:
+    files = {
+        "app.py": APP,
+        "gunicorn.conf.py": "import os\nworkers = int(os.environ.get('WEB_CONCURRENCY', 2))\n"
+        "def post_fork(server, worker):\n    pass\n",
+        "Procfile": "web: gunicorn app:app\n",
+    }
+    texts, changes, _ = migrate_project(tmp_path, files, "--server", "uvicorn")
+    assert texts["Procfile"].endswith("web: gunicorn app:app\n")
+    message = next(c["message"] for c in changes if c["path"] == "Procfile")
+    assert "computes `workers` at run time" in message and "hook `post_fork`" in message
+    # with gunicorn kept, the file is gunicorn's to read: only its worker class changes
+    kept, _, _ = migrate_project(tmp_path / "kept", files)
+    assert kept["Procfile"] == "web: gunicorn -k uvicorn_worker.UvicornWorker app:app\n"
+    assert kept["gunicorn.conf.py"].endswith('worker_class = "uvicorn_worker.UvicornWorker"\n')
+
+
+def test_check_and_write_cover_deployment_files(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(APP)
+    (tmp_path / "Procfile").write_text("web: gunicorn app:app\n")
+    runner = CliRunner()
+    check = runner.invoke(main, [str(tmp_path), "--check", "-j", "1", "--no-cache"])
+    assert check.exit_code == 1 and "Procfile" in check.output
+    write = runner.invoke(main, [str(tmp_path), "--write", "-j", "1", "--no-cache"])
+    assert write.exit_code == 0
+    assert (
+        tmp_path / "Procfile"
+    ).read_text() == "web: gunicorn -k uvicorn_worker.UvicornWorker app:app\n"
+    again = runner.invoke(main, [str(tmp_path), "--check", "-j", "1", "--no-cache"])
+    assert again.exit_code == 0, again.output
+
+
+def test_ignoring_the_rule_leaves_deployment_files_alone(tmp_path: Path) -> None:
+    texts, changes, _ = migrate_project(
+        tmp_path, {"app.py": APP, "Procfile": "web: gunicorn app:app\n"}, "--ignore", "deployment"
+    )
+    assert texts["Procfile"] == "web: gunicorn app:app\n" and changes == []

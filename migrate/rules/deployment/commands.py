@@ -151,7 +151,7 @@ _FLASK: dict[str, tuple[str, bool]] = {
     "--extra-files": ("drop", True), "--exclude-patterns": ("drop", True),
 }  # fmt: skip
 
-_TABLES = {"gunicorn": _GUNICORN, "waitress": _WAITRESS, "uwsgi": _UWSGI, "flask": _FLASK}
+TABLES = {"gunicorn": _GUNICORN, "waitress": _WAITRESS, "uwsgi": _UWSGI, "flask": _FLASK}
 
 
 @dataclass(frozen=True)
@@ -222,10 +222,10 @@ def find_invocation(words: Sequence[Word]) -> Invocation | None:
     invocation = Invocation(
         server, tuple(words[:start]), tuple(words[start:index]), env=env, body=tuple(words[index:])
     )
-    if server not in _TABLES:
+    if server not in TABLES:
         invocation.positionals = list(words[index:])
         return invocation
-    table = _TABLES[server]
+    table = TABLES[server]
     rest = list(words[index:])
     if server == "flask":
         # ``flask [group options] run [run options]``: only ``run`` starts a server
@@ -233,13 +233,13 @@ def find_invocation(words: Sequence[Word]) -> Invocation | None:
         if run_at is None:
             return None
         invocation.head = (*invocation.head, *rest[: run_at + 1])
-        _read_options(rest[:run_at], table, invocation)
+        read_options(rest[:run_at], table, invocation)
         rest = rest[run_at + 1 :]
-    _read_options(rest, table, invocation)
+    read_options(rest, table, invocation)
     return invocation
 
 
-def _read_options(
+def read_options(
     words: Sequence[Word], table: dict[str, tuple[str, bool]], into: Invocation
 ) -> None:
     index = 0

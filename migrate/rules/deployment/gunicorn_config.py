@@ -119,6 +119,11 @@ def migrate_config(
             code += newline
         code += f"worker_class = {new_worker.value}{newline}"
     notes = [f"`{name}` {note}" for name, note in _CHANGED.items() if _assigned(module, name)]
+    notes += [
+        f"the `{stmt.name.value}` hook is not called by uvicorn workers"
+        for stmt in module.body
+        if isinstance(stmt, cst.FunctionDef) and stmt.name.value in ("pre_request", "post_request")
+    ]
     message = f'gunicorn runs uvicorn workers (`worker_class = "{UVICORN_WORKER}"`)'
     if new_app is not None:
         message += f" serving `{new_app}`"

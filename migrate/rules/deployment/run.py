@@ -123,6 +123,7 @@ def _commands(found: FoundFile, text: str, *, run: _Run) -> tuple[str, list[Chan
         lambda spec, extra: resolve(spec, bases_for(found.path.parent, run.roots, extra), run.outcome),
         procfile=fmt is FORMATS["procfile"],
         shell=fmt.shell,
+        read_file=functools.partial(_read_beside, found.path.parent),
     )  # fmt: skip
     edits: list[tuple[int, int, str]] = []
     changes: list[Change] = []
@@ -137,6 +138,15 @@ def _commands(found: FoundFile, text: str, *, run: _Run) -> tuple[str, list[Chan
     if new_text != text:
         fmt.check(new_text)
     return new_text, changes
+
+
+def _read_beside(folder: Path, name: str) -> str | None:
+    """The text of ``name`` (a config file a command reads) from ``folder``, if it is there."""
+    path = folder / name
+    try:
+        return decode_source(path.read_bytes())[0] if path.is_file() else None
+    except (OSError, MigrationError):
+        return None
 
 
 def _site_rewrites(

@@ -22,14 +22,17 @@ from pathlib import Path
 from typing import Literal
 
 from migrate.rules.base import ChangeKind
+from migrate.rules.deployment import configs
 from migrate.rules.deployment.apps import Resolution
 from migrate.rules.deployment.commands import (
     ASGI_SERVERS,
+    TABLES,
     AppSpec,
     Bind,
     Invocation,
     Option,
     parse_bind,
+    read_options,
 )
 from migrate.rules.deployment.words import Word
 
@@ -80,8 +83,8 @@ class Context:
     procfile: bool = False
     #: A shell runs the command's text.
     shell: bool = True
-    #: The settings a config file named by ``-c``/``--ini`` holds, when the run read it.
-    config_app: Callable[[str], str | None] = lambda _path: None
+    #: The text of a file named by the command (a config file), None when there is none.
+    read_file: Callable[[str], str | None] = lambda _path: None
 
 
 def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
@@ -101,6 +104,11 @@ def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
     if invocation.unknown:
         names = ", ".join(sorted(set(invocation.unknown)))
         return _manual(f"{server} options this tool does not know ({names}): rewrite by hand")
+    on_command_line = invocation
+    invocation, config_note, config_blockers = _with_config(invocation, context)
+    if invocation.unknown:
+        names = ", ".join(sorted(set(invocation.unknown)))
+        return _manual(f"{config_note} has {server} options this tool does not know ({names})")
     spec_word, spec = _app_of(invocation, context)
     if spec is None:
         what = f"`{spec_word.source}`" if spec_word is not None else "no app on its command line"
@@ -118,12 +126,59 @@ def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
         }[resolution.verdict]
         return _manual(f"{server} serves {named}, which {why}: the command keeps its WSGI server")
     target: Target = context.server or ("gunicorn" if server == "gunicorn" else "uvicorn")
-    if server == "gunicorn" and target == "gunicorn":
-        return _gunicorn_in_place(invocation, spec_word, resolution)
+    if server == "gunicorn" and target == "gunicorn":  # its config file is rewritten apart
+        return _gunicorn_in_place(on_command_line, spec_word, resolution)
     serving = read_serving(invocation, context)
+    if config_note:
+        serving.notes.append(f"the settings of {config_note} are on the command line now")
+        serving.blockers.extend(config_blockers)
     if serving.blockers:
         return _manual(f"{server}: " + "; ".join(serving.blockers) + ": rewrite by hand")
     return RENDERERS[target](invocation, serving, resolution)
+
+
+def _with_config(invocation: Invocation, context: Context) -> tuple[Invocation, str, list[str]]:
+    """``invocation`` with the settings of the config file it reads (the command line's
+    win), that file's name ("" when it reads none), and what in it cannot be carried."""
+    server = invocation.server
+    if server == "gunicorn":
+        option = invocation.first("config")
+        name = option.value.value if option is not None and option.value is not None else None
+        if name is None:
+            name = "gunicorn.conf.py"  # gunicorn reads it from its folder by default
+        text = context.read_file(name)
+        if text is None:
+            return invocation, "", []
+        read = configs.gunicorn_options(text, name)
+    elif server == "uwsgi":
+        option = invocation.first("config")
+        files = [w.value for w in invocation.positionals if w.value.endswith(".ini")]
+        name = option.value.value if option is not None and option.value is not None else None
+        name = name or (files[0] if files else None)
+        text = context.read_file(name) if name is not None else None
+        if name is None or text is None:
+            return invocation, "", []
+        read = configs.uwsgi_ini_options(text, name)
+    else:
+        return invocation, "", []
+    merged = Invocation(
+        server, invocation.prefix, invocation.head, env=invocation.env, body=invocation.body
+    )
+    read_options(read.words, TABLES[server], merged)
+    keys_given = {o.key for o in invocation.options}
+    merged.options = [
+        o for o in merged.options if o.key not in keys_given or o.key not in SINGLE
+    ] + [o for o in invocation.options if o.key != "config"]
+    merged.unknown += invocation.unknown
+    merged.positionals = [w for w in invocation.positionals if not w.value.endswith(".ini")]
+    if not merged.positionals and read.app is not None:
+        merged.positionals = [read.app]
+    return merged, f"`{name}`", read.blockers
+
+
+#: Settings given once: the command line's value replaces the config file's.
+SINGLE = frozenset({"bind", "workers", "worker_class", "threads", "timeout", "keepalive",
+                    "graceful_timeout", "max_requests", "log_level", "app", "wsgi_file"})  # fmt: skip
 
 
 def _manual(message: str) -> Rewrite:
