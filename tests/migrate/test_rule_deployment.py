@@ -455,3 +455,37 @@ def test_ignoring_the_rule_leaves_deployment_files_alone(tmp_path: Path) -> None
         tmp_path, {"app.py": APP, "Procfile": "web: gunicorn app:app\n"}, "--ignore", "deployment"
     )
     assert texts["Procfile"] == "web: gunicorn app:app\n" and changes == []
+
+
+def test_commands_inside_quoted_strings_app_yaml_and_fly_toml(tmp_path: Path) -> None:
+    files = {
+        "app.py": APP,
+        "app.yaml": 'runtime: python312\nentrypoint: "gunicorn -b :$PORT app:app"\n',
+        "fly.toml": textwrap.dedent("""\
+            app = "notes"
+
+            [processes]
+              web = "gunicorn app:app --bind 0.0.0.0:8080"  # the web process
+              jobs = 'python jobs.py'
+
+            [experimental]
+              cmd = ["waitress-serve", "--port=8080", "app:app"]
+        """),
+        "compose.yaml": "services:\n  web:\n    command: 'sh -c \"gunicorn app:app && gunicorn app:app\"'\n",
+    }
+    texts, changes, _ = migrate_project(tmp_path, files)
+    assert texts["app.yaml"] == (
+        'runtime: python312\nentrypoint: "gunicorn -k uvicorn_worker.UvicornWorker -b :$PORT app:app"\n'
+    )
+    assert (
+        '  web = "gunicorn -k uvicorn_worker.UvicornWorker app:app --bind 0.0.0.0:8080"  # the web process\n'
+        in texts["fly.toml"]
+    )
+    assert (
+        '  cmd = ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "8080"]\n'
+        in texts["fly.toml"]
+    )
+    assert "jobs = 'python jobs.py'" in texts["fly.toml"]
+    assert [c["kind"] for c in changes if c["path"] == "compose.yaml"] == ["converted", "converted"]
+    assert texts["compose.yaml"].count("uvicorn_worker.UvicornWorker") == 2
+    again_changes_nothing(tmp_path, texts)

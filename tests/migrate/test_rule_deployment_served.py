@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -134,7 +135,10 @@ def running(command: str | list[str], folder: Path) -> Iterator[str]:
     if isinstance(command, str):
         argv = ["sh", "-c", command]
     else:
-        argv = [word.replace(f":{DOCKER_PORT}", f":{port}") for word in command]
+        argv = [
+            str(port) if word == DOCKER_PORT else word.replace(f":{DOCKER_PORT}", f":{port}")
+            for word in command
+        ]
     process = subprocess.Popen(
         argv, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         start_new_session=True,
@@ -182,6 +186,13 @@ def answers(url: str) -> tuple[list[tuple[int, list[tuple[str, str]], bytes]], s
     return seen, servers
 
 
+def without_length(seen: list[tuple[int, list[tuple[str, str]], bytes]]) -> list[object]:
+    return [
+        (status, [h for h in headers if h[0] != "content-length"], body)
+        for status, headers, body in seen
+    ]
+
+
 def test_procfile_and_dockerfile_commands_answer_the_same_after_the_run(tmp_path: Path) -> None:
     source, out = tmp_path / "src", tmp_path / "out"
     write_project(source)
@@ -216,3 +227,31 @@ def test_commands_moved_to_uvicorn_answer_the_same(tmp_path: Path) -> None:
     with running(procfile_command(out), out) as url:
         after, servers = answers(url)
     assert servers == {"uvicorn"} and after == before
+
+
+def test_a_compose_command_moved_from_waitress_to_uvicorn_answers_the_same(tmp_path: Path) -> None:
+    """Compose splits its ``command:`` string into words and runs them without a shell: the
+    thread bound the rewrite carries goes through the ``env`` program."""
+    source, out = tmp_path / "src", tmp_path / "out"
+    source.mkdir()
+    (source / "app.py").write_text(APP)
+    (source / "docker-compose.yml").write_text(
+        "services:\n  web:\n    build: .\n"
+        f"    command: waitress-serve --listen=127.0.0.1:{DOCKER_PORT} --threads=64 app:app\n"
+    )
+    migrate(source, out)
+    line = (out / "docker-compose.yml").read_text().splitlines()[-1]
+    command = shlex.split(line.split("command:", 1)[1])
+    assert command == [
+        "env", "WSGI2ASGI_BLOCKING_THREADS=64", "uvicorn", "app:app",
+        "--host", "127.0.0.1", "--port", DOCKER_PORT,
+    ]  # fmt: skip
+    original_line = (source / "docker-compose.yml").read_text().splitlines()[-1]
+    original = shlex.split(original_line.split("command:", 1)[1])
+    with running(original, source) as url:
+        before, before_servers = answers(url)
+    with running(command, out) as url:
+        after, servers = answers(url)
+    assert before_servers == {"waitress"} and servers == {"uvicorn"}
+    # waitress computes a Content-Length for a one-chunk body; uvicorn streams it (framing)
+    assert without_length(after) == without_length(before)

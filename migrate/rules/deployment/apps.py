@@ -20,6 +20,7 @@ from typing import Literal
 
 import libcst as cst
 
+from migrate.analysis import dotted_name
 from migrate.app_values import ModuleValues
 from migrate.rules.deployment.commands import AppSpec
 
@@ -171,21 +172,13 @@ def _imported_from(module: cst.Module, name: str) -> tuple[str, str] | None:
             if not isinstance(small, cst.ImportFrom) or isinstance(small.names, cst.ImportStar):
                 continue
             source = "." * len(small.relative) + (
-                _dotted(small.module) if small.module is not None else ""
+                dotted_name(small.module) if small.module is not None else ""
             )
             for alias in small.names:
                 bound = alias.asname.name if alias.asname is not None else alias.name
                 if isinstance(bound, cst.Name) and bound.value == name:
-                    found = (source, _dotted(alias.name))
+                    found = (source, dotted_name(alias.name))
     return found
-
-
-def _dotted(node: cst.BaseExpression) -> str:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        return f"{_dotted(node.value)}.{node.attr.value}"
-    return ""
 
 
 def bases_for(file_folder: Path, roots: Iterable[Path], extra: Iterable[str]) -> list[Path]:

@@ -9,6 +9,8 @@ a marker comment goes. Everything outside a site's span stays byte for byte.
 | ``Procfile`` | each ``name: command`` line |
 | ``Dockerfile`` / ``Containerfile`` | ``CMD``, ``ENTRYPOINT``, ``RUN`` (shell form, continuations included, and exec form ``["..."]``) |
 | ``docker-compose.yml`` / ``compose.yaml``, Kubernetes manifests | ``command:`` / ``entrypoint:`` / ``args:`` (a string, a flow list or a block list) |
+| App Engine ``app.yaml`` | ``entrypoint:`` |
+| ``fly.toml`` | ``[processes]`` commands, ``[experimental] cmd`` |
 | systemd ``*.service`` | ``ExecStart=`` (and ``ExecStartPre=``...) |
 | supervisord (``*.conf`` with ``[program:...]``) | ``command=`` |
 | shell scripts (``*.sh``), Makefiles | every command line (recipes of a Makefile) |
@@ -24,7 +26,7 @@ from typing import Literal
 
 from migrate.rules.deployment.words import Word
 
-Form = Literal["shell", "exec"]
+Form = Literal["shell", "exec", "quoted"]
 
 
 @dataclass
@@ -37,12 +39,15 @@ class Site:
     start: int
     end: int
     form: Form
-    #: For the shell form: the command's text (``text[start:end]``). For the exec form:
-    #: the list's words.
+    #: The shell form: the command's text (``text[start:end]``). The quoted form: the
+    #: command's text inside a string of the file (``text[start:end]`` is the string).
+    #: The exec form: the list's words.
     text: str = ""
     words: tuple[Word, ...] = ()
     #: Writes an exec-form list back in the file's syntax.
     write_list: Callable[[list[str]], str] | None = None
+    #: Writes a quoted-form string back in the file's syntax.
+    encode: Callable[[str], str] | None = None
     #: Where a marker line goes (offset of a line start), and its indentation (None: the
     #: indentation of the line there).
     marker_at: int = 0
@@ -191,9 +196,8 @@ def yaml_sites(text: str) -> Iterator[Site]:
                 continue
             shell_text, quote = unquoted
             if quote:
-                yield Site(number, value_start, value_start + len(scalar), "exec",
-                           words=(Word.literal(shell_text),),
-                           write_list=_quoted_scalar_writer(quote), marker_at=offset)  # fmt: skip
+                yield Site(number, value_start, value_start + len(scalar), "quoted", shell_text,
+                           encode=_quoted_scalar_writer(quote), marker_at=offset)  # fmt: skip
             else:
                 yield Site(number, value_start, value_start + len(scalar), "shell", scalar,
                            marker_at=offset)  # fmt: skip
@@ -333,10 +337,9 @@ def _block_writer(indent: str, written: list[tuple[str, str]]) -> Callable[[list
     return write
 
 
-def _quoted_scalar_writer(quote: str) -> Callable[[list[str]], str]:
-    def write(values: list[str]) -> str:
-        (value,) = values
-        return _yaml_quote(value, quote) if quote == "'" else json.dumps(value)
+def _quoted_scalar_writer(quote: str) -> Callable[[str], str]:
+    def write(value: str) -> str:
+        return "'" + value.replace("'", "''") + "'" if quote == "'" else json.dumps(value)
 
     return write
 
@@ -350,6 +353,51 @@ def yaml_check(text: str) -> None:
         list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
         raise ValueError(f"the rewritten YAML does not load: {exc}") from None
+
+
+# --------------------------------------------------------------------------- TOML (fly.toml)
+
+_TOML_SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*(#.*)?$")
+_TOML_STRING = re.compile(r"""^(\s*[\w"'.-]+\s*=\s*)("(?:[^"\\]|\\.)*"|'[^']*')\s*(#.*)?$""")
+_TOML_ARRAY = re.compile(r"^(\s*cmd\s*=\s*)(\[.*\])\s*(#.*)?$")
+
+
+def toml_sites(text: str) -> Iterator[Site]:
+    """fly.toml's ``[processes]`` commands (strings) and ``[experimental] cmd`` (a list)."""
+    section = ""
+    for number, offset, line in _lines(text):
+        header = _TOML_SECTION.match(line)
+        if header is not None:
+            section = header.group(1).strip()
+            continue
+        if section == "processes" and (match := _TOML_STRING.match(line)):
+            literal = match.group(2)
+            value = literal[1:-1] if literal.startswith("'") else json.loads(literal)
+            start = offset + match.end(1)
+            encode = _toml_literal if literal.startswith("'") else json.dumps
+            yield Site(number, start, start + len(literal), "quoted", value, encode=encode,
+                       marker_at=offset)  # fmt: skip
+        elif section == "experimental" and (match := _TOML_ARRAY.match(line)):
+            words = _json_list(match.group(2))
+            if words is not None:
+                start = offset + match.end(1)
+                yield Site(number, start, start + len(match.group(2)), "exec", words=words,
+                           write_list=_json_writer(match.group(2)), marker_at=offset)  # fmt: skip
+
+
+def _toml_literal(value: str) -> str:
+    return f"'{value}'" if "'" not in value and "\n" not in value else json.dumps(value)
+
+
+def toml_check(text: str) -> None:
+    from migrate.config import tomllib  # type: ignore[attr-defined, unused-ignore]
+
+    if tomllib is None:
+        return
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"the rewritten TOML does not load: {exc}") from None
 
 
 # --------------------------------------------------------------------------- ini-like
@@ -419,8 +467,10 @@ def format_for(name: str, text: str | None = None) -> Format | None:
         or (name.endswith((".dockerfile", ".Dockerfile")))
     ):
         return FORMATS["dockerfile"]
-    if _COMPOSE.match(name):
+    if _COMPOSE.match(name) or name in ("app.yaml", "app.yml"):  # app.yaml: App Engine
         return FORMATS["yaml"]
+    if name == "fly.toml":
+        return FORMATS["toml"]
     if name.endswith((".yaml", ".yml")):
         if text is None or ("containers:" in text and "apiVersion:" in text):
             return FORMATS["yaml"]
@@ -440,6 +490,7 @@ FORMATS = {
     "procfile": Format("Procfile", "# ", procfile_sites),
     "dockerfile": Format("Dockerfile", "# ", dockerfile_sites),
     "yaml": Format("YAML", "# ", yaml_sites, shell=False, check=yaml_check),
+    "toml": Format("fly.toml", "# ", toml_sites, shell=False, check=toml_check),
     "systemd": Format("systemd unit", "# ", _assignment_sites(_SYSTEMD_EXEC), shell=False),
     "supervisor": Format("supervisord", "; ", _assignment_sites(_SUPERVISOR_COMMAND), shell=False),
     "shell": Format("shell script", "# ", shell_sites),

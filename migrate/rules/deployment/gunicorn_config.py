@@ -11,6 +11,7 @@ message says what replaces them). Anything uncertain is marked and left as it is
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Callable, Sequence
 
@@ -89,7 +90,7 @@ def migrate_config(
         spec = AppSpec.parse(named) if isinstance(named, str) else None
         resolution = resolve(spec) if spec is not None else None
         if resolution is None or resolution.verdict != "asgi":
-            return text, Change(RULE, _line(text, app[0]), "manual", (
+            return text, Change(RULE, _line(text, "wsgi_app"), "manual", (
                 f"serves `{app[1].value}`, which the run did not make ASGI: the "
                 "config keeps its WSGI worker"))  # fmt: skip
         if resolution.spec != spec:
@@ -128,7 +129,7 @@ def migrate_config(
     if new_app is not None:
         message += f" serving `{new_app}`"
     message += "".join(f"; {note}" for note in notes)
-    line = _line(text, worker[0]) if worker is not None else code.count("\n")
+    line = _line(text, "worker_class") if worker is not None else code.count("\n")
     return code, Change(RULE, line, "converted", message)
 
 
@@ -147,9 +148,11 @@ class _Replace(cst.CSTTransformer):
         return self.replacements.get(original, updated)
 
 
-def _line(text: str, stmt: cst.CSTNode) -> int:
-    module = cst.parse_module(text)
-    code = module.code
-    target = cst.Module([]).code_for_node(stmt).strip()
-    at = code.find(target)
-    return code.count("\n", 0, at) + 1 if at >= 0 else 1
+def _line(text: str, setting: str) -> int:
+    """The line of the top-level assignment of ``setting`` (1 when there is none)."""
+    for stmt in ast.parse(text).body:
+        if isinstance(stmt, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == setting for target in stmt.targets
+        ):
+            return stmt.lineno
+    return 1

@@ -132,7 +132,9 @@ def _commands(found: FoundFile, text: str, *, run: _Run) -> tuple[str, list[Chan
             changes.append(Change(RULE, site.line, rewritten.kind, rewritten.message))
             if new is not None:
                 edits.append((start, end, new))
-            elif fmt.comment and not _marked_above(text, site.marker_at):
+            elif (
+                rewritten.words is None and fmt.comment and not _marked_above(text, site.marker_at)
+            ):
                 edits.append((site.marker_at, site.marker_at, _marker(text, site, fmt, rewritten)))
     new_text = _applied(text, edits)
     if new_text != text:
@@ -160,18 +162,21 @@ def _site_rewrites(
                 site.text, context, folder, run, shell=context.shell
             )
         ]
+    if site.form == "quoted":
+        assert site.encode is not None
+        return _inner_rewrites(
+            site.text, site.encode, (site.start, site.end), context, folder, run,
+            shell=context.shell,
+        )  # fmt: skip
     words = list(site.words)
     assert site.write_list is not None
+    write_list = site.write_list
     if len(words) == 3 and words[0].value in _SHELLS and words[1].value == "-c":
-        inner = words[2].value
-        found = _shell_rewrites(inner, context, folder, run)
-        new_inner = _applied(inner, [(s, e, n) for _, s, e, n in found if n is not None])
-        if new_inner == inner:
-            return [(rw, site.start, site.end, None) for rw, _, _, _ in found]
-        new = site.write_list([words[0].value, words[1].value, new_inner])
-        return [(rw, site.start, site.end, new) for rw, _, _, _ in found[:1]] + [
-            (rw, site.start, site.end, None) for rw, _, _, _ in found[1:] if rw.words is None
-        ]
+        head = [words[0].value, words[1].value]
+        return _inner_rewrites(
+            words[2].value, lambda text: write_list([*head, text]), (site.start, site.end),
+            context, folder, run, shell=True,
+        )  # fmt: skip
     invocation = find_invocation(words)
     if invocation is None:
         return []
@@ -186,6 +191,29 @@ def _site_rewrites(
         env = [f"{k}={v.value if isinstance(v, Word) else v}" for k, v in rewritten.env.items()]
         new_values = ["env", *env, *new_values]
     return [(rewritten, site.start, site.end, site.write_list(new_values))]
+
+
+def _inner_rewrites(
+    inner: str,
+    encode: Callable[[str], str],
+    span: tuple[int, int],
+    context: Context,
+    folder: Path,
+    run: _Run,
+    *,
+    shell: bool,
+) -> list[tuple[Rewrite, int, int, str | None]]:
+    """The rewrites of command text held in a string at ``span`` (``sh -c "..."``, a quoted
+    YAML or TOML value): the string is written again once, with every rewrite in it."""
+    found = _shell_rewrites(inner, context, folder, run, shell=shell)
+    new_inner = _applied(inner, [(s, e, n) for _, s, e, n in found if n is not None])
+    new = encode(new_inner) if new_inner != inner else None
+    out: list[tuple[Rewrite, int, int, str | None]] = []
+    for rewritten, _, _, edit in found:
+        out.append((rewritten, *span, new if edit is not None else None))
+        if edit is not None:
+            new = None  # one replacement of the whole string
+    return out
 
 
 def _shell_rewrites(
@@ -203,6 +231,15 @@ def _shell_rewrites(
         return []
     found: list[tuple[Rewrite, int, int, str | None]] = []
     for segment in segments:
+        words = segment.words
+        if len(words) == 3 and words[0].value in _SHELLS and words[1].value == "-c":
+            script = words[2]  # sh -c "...": the script is shell text of its own
+            inner = _inner_rewrites(
+                script.value, functools.partial(_requoted, script.source),
+                (script.start, script.end), context, folder, run, shell=True,
+            )  # fmt: skip
+            found.extend((rw, start, end, new) for rw, start, end, new in inner)
+            continue
         invocation = find_invocation(segment.words)
         if invocation is None:
             continue
@@ -242,6 +279,16 @@ def _render(text: str, original: Sequence[Word], words: Sequence[Word | str]) ->
                 out.append(" ")
             out.append(word.source if isinstance(word, Word) else _quote(word))
     return "".join(out)
+
+
+def _requoted(source: str, text: str) -> str:
+    """``text`` as one shell word, quoted the way ``source`` was (double quotes keep the
+    ``$VARIABLES`` in it for the shell to expand, as they were)."""
+    if source.startswith('"'):
+        return '"' + re.sub(r'(["\\`])', r"\\\1", text) + '"'
+    if "'" not in text:
+        return f"'{text}'"
+    return shlex.quote(text)
 
 
 def _quote(value: str) -> str:

@@ -134,7 +134,7 @@ def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
         serving.blockers.extend(config_blockers)
     if serving.blockers:
         return _manual(f"{server}: " + "; ".join(serving.blockers) + ": rewrite by hand")
-    return RENDERERS[target](invocation, serving, resolution)
+    return render(target, invocation, serving, resolution)
 
 
 def _with_config(invocation: Invocation, context: Context) -> tuple[Invocation, str, list[str]]:
@@ -470,154 +470,129 @@ def _program(invocation: Invocation, name: str) -> list[Word | str]:
     return [f"{folder}/{name}" if folder else name]
 
 
-def _uvicorn(invocation: Invocation, serving: Serving, resolution: Resolution) -> Rewrite:
-    words: list[Word | str] = [*invocation.prefix, *_program(invocation, "uvicorn")]
-    words.append(resolution.spec.text().removesuffix("()"))
-    if "factory" in serving.flags:
-        words.append("--factory")
-    bind = serving.binds[0]
-    if bind.uds is not None:
-        words += ["--uds", bind.uds]
-    elif bind.fd is not None:
-        words += ["--fd", bind.fd]
-    else:
-        if bind.host is not None:
-            words += ["--host", bind.host]
-        if bind.port is not None:
-            words += ["--port", bind.port]
-    names = {
-        "workers": "--workers", "root_path": "--root-path",
-        "forwarded_allow_ips": "--forwarded-allow-ips", "keepalive": "--timeout-keep-alive",
-        "graceful_timeout": "--timeout-graceful-shutdown", "max_requests": "--limit-max-requests",
-        "max_requests_jitter": "--limit-max-requests-jitter", "certfile": "--ssl-certfile",
-        "keyfile": "--ssl-keyfile", "ca_certs": "--ssl-ca-certs", "log_level": "--log-level",
-        "log_config": "--log-config", "backlog": "--backlog", "app_dir": "--app-dir",
-    }  # fmt: skip
-    for key, flag in names.items():
-        value = serving.values.get(key)
-        if value is None:
-            continue
-        if key == "root_path":
-            value = _root_path(value)
-            if value is None:
-                continue
-        words += [flag, value]
-    if "reload" in serving.flags:
-        words.append("--reload")
-    if resolution.django:
-        words += ["--lifespan", "off"]
-    message = f"{invocation.server} → uvicorn serving `{resolution.spec.text()}`"
-    return Rewrite(
-        "converted", _joined(message, serving.notes), words, serving.env, ("uvicorn",),
-        resolution.spec.text(), resolution.path,
-    )  # fmt: skip
-
-
 def _root_path(value: Word) -> Word | None:
-    """A mount prefix as uvicorn wants it: no trailing slash, and none at all for ``/``."""
+    """A mount prefix as ASGI servers want it: no trailing slash, none at all for ``/``
+    (uvicorn would make ``//path`` of every request)."""
     if value.dynamic:
         return value
     text = value.value.rstrip("/")
     return Word.literal(text) if text else None
 
 
-def _host_port(bind: Bind) -> Word | str:
+def _separate(bind: Bind) -> list[Word | str]:
+    """``--host H --port P`` / ``--uds PATH`` / ``--fd N``: uvicorn's and granian's way."""
     if bind.uds is not None:
-        return f"unix:{bind.uds.value}"
+        return ["--uds", bind.uds]
     if bind.fd is not None:
-        return f"fd://{bind.fd.value}"
+        return ["--fd", bind.fd]
+    return ["--host", bind.host or "127.0.0.1", "--port", bind.port or "8000"]
+
+
+def _joined_address(bind: Bind) -> list[Word | str]:
+    """``-b host:port`` / ``-b unix:PATH`` / ``-b fd://N``: gunicorn's and hypercorn's way."""
+    if bind.uds is not None:
+        return ["-b", f"unix:{bind.uds.value}"]
+    if bind.fd is not None:
+        return ["-b", f"fd://{bind.fd.value}"]
     host = bind.host.source if bind.host is not None else "127.0.0.1"
     port = bind.port.source if bind.port is not None else "8000"
     text = f"{host}:{port}"
-    return Word(text, text, dynamic="$" in text)
+    return ["-b", Word(text, text, dynamic="$" in text)]
 
 
-def _gunicorn(invocation: Invocation, serving: Serving, resolution: Resolution) -> Rewrite:
-    words: list[Word | str] = [*invocation.prefix, *_program(invocation, "gunicorn")]
-    words += ["-k", UVICORN_WORKER, "-b", _host_port(serving.binds[0])]
-    names = {
-        "workers": "-w", "keepalive": "--keep-alive", "graceful_timeout": "--graceful-timeout",
-        "max_requests": "--max-requests", "max_requests_jitter": "--max-requests-jitter",
-        "forwarded_allow_ips": "--forwarded-allow-ips", "certfile": "--certfile",
-        "keyfile": "--keyfile", "ca_certs": "--ca-certs", "log_level": "--log-level",
-        "log_config": "--log-config", "backlog": "--backlog", "app_dir": "--chdir",
-    }  # fmt: skip
-    for key, flag in names.items():
-        if (value := serving.values.get(key)) is not None:
-            words += [flag, value]
-    if "root_path" in serving.values:
-        serving.notes.append("the mount prefix goes in SCRIPT_NAME for uvicorn workers")
-    if "reload" in serving.flags:
-        words.append("--reload")
-    app = resolution.spec.text()
-    if "factory" in serving.flags and not resolution.spec.call:
-        app += "()"
-    words.append(app)
-    message = (
-        f"{invocation.server} → gunicorn with uvicorn workers serving `{resolution.spec.text()}`"
-    )
-    return Rewrite(
-        "converted", _joined(message, serving.notes), words, serving.env,
-        ("gunicorn", "uvicorn-worker"), resolution.spec.text(), resolution.path,
-    )  # fmt: skip
+@dataclass(frozen=True)
+class Style:
+    """How a target server is started: its words for each setting of :class:`Serving`."""
+
+    program: str
+    label: str
+    needs: tuple[str, ...]
+    #: Words right after the program (the worker class, the interface).
+    leading: tuple[str, ...]
+    address: Callable[[Bind], list[Word | str]]
+    #: :class:`Serving` value key -> option.
+    options: dict[str, str]
+    #: Serving keys the server has no option for -> what the message says.
+    missing: dict[str, str]
+    #: The app right after the leading words (else last).
+    app_first: bool
+    #: How a factory is marked: an option, or "" for gunicorn's ``module:factory()``.
+    factory: str
+    #: Words turning lifespan events off (Django raises on them); () where not possible.
+    no_lifespan: tuple[str, ...] = ()
 
 
-def _hypercorn(invocation: Invocation, serving: Serving, resolution: Resolution) -> Rewrite:
-    words: list[Word | str] = [*invocation.prefix, *_program(invocation, "hypercorn")]
-    words += ["-b", _host_port(serving.binds[0])]
-    names = {
-        "workers": "-w", "root_path": "--root-path", "keepalive": "--keep-alive",
-        "graceful_timeout": "--graceful-timeout", "max_requests": "--max-requests",
-        "max_requests_jitter": "--max-requests-jitter", "certfile": "--certfile",
-        "keyfile": "--keyfile", "ca_certs": "--ca-certs", "log_level": "--log-level",
-        "log_config": "--log-config", "backlog": "--backlog",
-    }  # fmt: skip
-    for key, flag in names.items():
-        if (value := serving.values.get(key)) is not None:
-            words += [flag, value]
-    if "forwarded_allow_ips" in serving.values:
-        serving.notes.append("hypercorn reads no proxy headers: add its ProxyFixMiddleware")
-    if "reload" in serving.flags:
-        words.append("--reload")
-    app = resolution.spec.text()
-    if "factory" in serving.flags and not resolution.spec.call:
-        app += "()"
-    words.append(app)
-    message = f"{invocation.server} → hypercorn serving `{resolution.spec.text()}`"
-    return Rewrite(
-        "converted", _joined(message, serving.notes), words, serving.env, ("hypercorn",),
-        resolution.spec.text(), resolution.path,
-    )  # fmt: skip
-
-
-def _granian(invocation: Invocation, serving: Serving, resolution: Resolution) -> Rewrite:
-    words: list[Word | str] = [*invocation.prefix, *_program(invocation, "granian")]
-    words += ["--interface", "asgi"]
-    bind = serving.binds[0]
-    if bind.uds is not None:
-        words += ["--uds", bind.uds]
-    else:
-        words += ["--host", bind.host or "127.0.0.1", "--port", bind.port or "8000"]
-    names = {
-        "workers": "--workers", "root_path": "--url-path-prefix",
-        "certfile": "--ssl-certificate", "keyfile": "--ssl-keyfile",
-        "log_level": "--log-level", "backlog": "--backlog",
-    }  # fmt: skip
-    for key, flag in names.items():
-        if (value := serving.values.get(key)) is not None:
-            words += [flag, value]
-    if "reload" in serving.flags:
-        words.append("--reload")
-    if "factory" in serving.flags:
-        words.append("--factory")
-    words.append(resolution.spec.text().removesuffix("()"))
-    message = f"{invocation.server} → granian serving `{resolution.spec.text()}`"
-    return Rewrite(
-        "converted", _joined(message, serving.notes), words, serving.env, ("granian",),
-        resolution.spec.text(), resolution.path,
-    )  # fmt: skip
-
-
-RENDERERS: dict[Target, Callable[[Invocation, Serving, Resolution], Rewrite]] = {
-    "uvicorn": _uvicorn, "gunicorn": _gunicorn, "hypercorn": _hypercorn, "granian": _granian,
+STYLES: dict[Target, Style] = {
+    "uvicorn": Style(
+        "uvicorn", "uvicorn", ("uvicorn",), (), _separate,
+        {"workers": "--workers", "root_path": "--root-path",
+         "forwarded_allow_ips": "--forwarded-allow-ips", "keepalive": "--timeout-keep-alive",
+         "graceful_timeout": "--timeout-graceful-shutdown", "max_requests": "--limit-max-requests",
+         "max_requests_jitter": "--limit-max-requests-jitter", "certfile": "--ssl-certfile",
+         "keyfile": "--ssl-keyfile", "ca_certs": "--ssl-ca-certs", "log_level": "--log-level",
+         "log_config": "--log-config", "backlog": "--backlog", "app_dir": "--app-dir"},
+        {}, app_first=True, factory="--factory", no_lifespan=("--lifespan", "off"),
+    ),
+    "gunicorn": Style(
+        "gunicorn", "gunicorn with uvicorn workers", ("gunicorn", "uvicorn-worker"),
+        ("-k", UVICORN_WORKER), _joined_address,
+        {"workers": "-w", "keepalive": "--keep-alive", "graceful_timeout": "--graceful-timeout",
+         "max_requests": "--max-requests", "max_requests_jitter": "--max-requests-jitter",
+         "forwarded_allow_ips": "--forwarded-allow-ips", "certfile": "--certfile",
+         "keyfile": "--keyfile", "ca_certs": "--ca-certs", "log_level": "--log-level",
+         "log_config": "--log-config", "backlog": "--backlog", "app_dir": "--chdir"},
+        {"root_path": "the mount prefix goes in SCRIPT_NAME for uvicorn workers"},
+        app_first=False, factory="",
+    ),
+    "hypercorn": Style(
+        "hypercorn", "hypercorn", ("hypercorn",), (), _joined_address,
+        {"workers": "-w", "root_path": "--root-path", "keepalive": "--keep-alive",
+         "graceful_timeout": "--graceful-timeout", "max_requests": "--max-requests",
+         "max_requests_jitter": "--max-requests-jitter", "certfile": "--certfile",
+         "keyfile": "--keyfile", "ca_certs": "--ca-certs", "log_level": "--log-level",
+         "log_config": "--log-config", "backlog": "--backlog"},
+        {"forwarded_allow_ips": "hypercorn reads no proxy headers: add its ProxyFixMiddleware"},
+        app_first=False, factory="",
+    ),
+    "granian": Style(
+        "granian", "granian", ("granian",), ("--interface", "asgi"), _separate,
+        {"workers": "--workers", "root_path": "--url-path-prefix",
+         "certfile": "--ssl-certificate", "keyfile": "--ssl-keyfile", "log_level": "--log-level",
+         "backlog": "--backlog"},
+        {"forwarded_allow_ips": "granian reads no proxy headers: wrap the app with "
+         "granian.utils.proxies.wrap_asgi_with_proxy_headers"},
+        app_first=False, factory="--factory",
+    ),
 }  # fmt: skip
+
+
+def render(
+    target: Target, invocation: Invocation, serving: Serving, resolution: Resolution
+) -> Rewrite:
+    """The command starting ``target`` with the settings of ``serving``."""
+    style = STYLES[target]
+    factory = "factory" in serving.flags or resolution.spec.call
+    app = resolution.spec.text().removesuffix("()")
+    if factory and not style.factory:
+        app += "()"
+    options: list[Word | str] = list(style.address(serving.binds[0]))
+    for key, flag in style.options.items():
+        value = serving.values.get(key)
+        if value is not None and key == "root_path":
+            value = _root_path(value)
+        if value is not None:
+            options += [flag, value]
+    notes = [note for key, note in style.missing.items() if key in serving.values]
+    if "reload" in serving.flags:
+        options.append("--reload")
+    if factory and style.factory:
+        options.append(style.factory)
+    if resolution.django:
+        options += style.no_lifespan
+    head = [*invocation.prefix, *_program(invocation, style.program), *style.leading]
+    words = [*head, app, *options] if style.app_first else [*head, *options, app]
+    message = f"{invocation.server} → {style.label} serving `{resolution.spec.text()}`"
+    return Rewrite(
+        "converted", _joined(message, [*serving.notes, *notes]), words, serving.env,
+        style.needs, resolution.spec.text(), resolution.path,
+    )  # fmt: skip
