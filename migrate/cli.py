@@ -321,7 +321,9 @@ def main(
         cwd=cwd,
         also=is_deployment_file if deploying else None,
     )
-    deployment_files = [f for f in found.files if deploying and is_deployment_file(f.relpath)]
+    deployment_files = [
+        f for f in found.files if deploying and is_deployment_file(f.relpath, str(f.path))
+    ]
     python_files = [f for f in found.files if f not in deployment_files]
     summary = RunSummary(skipped=list(found.skipped))
     summary.notes.extend(settings.warnings)

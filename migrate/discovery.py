@@ -265,11 +265,11 @@ class _Walker:
         python_only: bool,
         skipped: list[SkippedPath],
         prune: Sequence[Path],
-        also: Callable[[str], bool] | None = None,
+        also: Callable[[str, str], bool] | None = None,
     ) -> None:
         self.excludes = excludes
         self.python_only = python_only
-        #: Which other files are wanted besides ``*.py`` (deployment files), by relpath.
+        #: Which other files are wanted besides ``*.py`` (deployment files): (relpath, path).
         self.also = also
         self.skipped = skipped
         self.prune = [p.resolve() for p in prune]
@@ -312,14 +312,14 @@ class _Walker:
                 if self.prune and Path(path).resolve() in self.prune:
                     continue
                 yield from self._walk_dir(path, relpath + "/", real_root, ignore_files)
-            elif self._wanted(entry.name, relpath) and entry.is_file():
+            elif self._wanted(entry.name, relpath, path) and entry.is_file():
                 yield FoundFile(Path(path), relpath)
 
-    def _wanted(self, name: str, relpath: str) -> bool:
+    def _wanted(self, name: str, relpath: str, path: str) -> bool:
         return (
             not self.python_only
             or name.endswith(".py")
-            or (self.also is not None and self.also(relpath))
+            or (self.also is not None and self.also(relpath, path))
         )
 
     def _note_symlink(
@@ -334,7 +334,7 @@ class _Walker:
             return
         target = path.resolve()
         is_dir = target.is_dir()
-        if not is_dir and not self._wanted(path.name, relpath):
+        if not is_dir and not self._wanted(path.name, relpath, str(path)):
             return
         if not target.exists():
             reason = "broken symlink, not followed"
@@ -360,11 +360,11 @@ def discover(
     python_only: bool = True,
     prune: Sequence[Path] = (),
     cwd: Path | None = None,
-    also: Callable[[str], bool] | None = None,
+    also: Callable[[str, str], bool] | None = None,
 ) -> Discovery:
     """Expand PATH arguments into files, in a deterministic order, without duplicates.
 
-    Besides ``*.py`` files, the walk takes those whose relpath ``also`` accepts.
+    Besides ``*.py`` files, the walk takes those ``also`` accepts (given relpath and path).
 
     Explicitly named files are always taken (whatever their suffix or .gitignore says)
     unless an ``--exclude`` glob matches them. ``prune`` lists folders never walked into

@@ -489,3 +489,14 @@ def test_commands_inside_quoted_strings_app_yaml_and_fly_toml(tmp_path: Path) ->
     assert [c["kind"] for c in changes if c["path"] == "compose.yaml"] == ["converted", "converted"]
     assert texts["compose.yaml"].count("uvicorn_worker.UvicornWorker") == 2
     again_changes_nothing(tmp_path, texts)
+
+
+def test_scripts_without_a_suffix_are_read_by_their_shebang(tmp_path: Path) -> None:
+    start = "#!/usr/bin/env bash\nset -e\npython manage.py migrate\nexec gunicorn app:app --bind 0.0.0.0:5000\n"
+    files = {"app.py": APP, "compose/start": start, "LICENSE": "gunicorn app:app\n"}
+    texts, changes, _ = migrate_project(tmp_path, files)
+    assert texts["compose/start"].endswith(
+        "exec gunicorn -k uvicorn_worker.UvicornWorker app:app --bind 0.0.0.0:5000\n"
+    )
+    assert texts["LICENSE"] == "gunicorn app:app\n"
+    assert {c["path"] for c in changes} == {"compose/start"}

@@ -452,6 +452,18 @@ def make_sites(text: str) -> Iterator[Site]:
             yield site
 
 
+_SHEBANG = re.compile(rb"^#![ \t]*\S*/(?:env[ \t]+)?(?:ba|da|z|k)?sh\b")
+
+
+def is_shell_script(path: str) -> bool:
+    """Whether the file starts with a POSIX shell's ``#!`` line (read: its first bytes)."""
+    try:
+        with open(path, "rb") as file:
+            return bool(_SHEBANG.match(file.read(64)))
+    except OSError:
+        return False
+
+
 # --------------------------------------------------------------------------- which format
 
 _COMPOSE = re.compile(r"^(docker-)?compose[\w.-]*\.ya?ml$")

@@ -24,7 +24,14 @@ from migrate.rules.base import Change
 from migrate.rules.deployment import gunicorn_config, requirements
 from migrate.rules.deployment.apps import PythonOutcome, Resolution, bases_for, resolve
 from migrate.rules.deployment.commands import AppSpec, Invocation, find_invocation
-from migrate.rules.deployment.formats import FORMATS, Format, Site, format_for, indent_of
+from migrate.rules.deployment.formats import (
+    FORMATS,
+    Format,
+    Site,
+    format_for,
+    indent_of,
+    is_shell_script,
+)
 from migrate.rules.deployment.targets import Context, Rewrite, Target, rewrite
 from migrate.rules.deployment.words import ShellSyntaxError, Word, shell_segments, values
 from migrate.runner import FileResult, MigrationError, decode_source, encode_source
@@ -38,13 +45,16 @@ _SERVER_WORDS = re.compile(r"\b(gunicorn|waitress-serve|uwsgi|mod_wsgi-express|f
 _SHELLS = frozenset({"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/env sh"})
 
 
-def is_deployment_file(relpath: str) -> bool:
+def is_deployment_file(relpath: str, path: str | None = None) -> bool:
+    """Whether the file at ``relpath`` is one this phase reads: by its name, or for a name
+    without a suffix (``start``, ``docker-entrypoint``), by a shell's ``#!`` line at ``path``."""
     name = relpath.rsplit("/", 1)[-1]
     return (
         format_for(name) is not None
         or requirements.is_requirements_file(relpath)
         or name == "pyproject.toml"
         or gunicorn_config.is_config_name(name)
+        or ("." not in name and path is not None and is_shell_script(path))
     )
 
 
@@ -116,6 +126,8 @@ def _guarded(found: FoundFile, work: _Work) -> FileResult:
 
 def _commands(found: FoundFile, text: str, *, run: _Run) -> tuple[str, list[Change]]:
     fmt = format_for(found.path.name, text)
+    if fmt is None and "." not in found.path.name and text.startswith("#!"):
+        fmt = FORMATS["shell"]
     if fmt is None:
         return text, []
     context = Context(

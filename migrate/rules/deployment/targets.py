@@ -230,7 +230,10 @@ def _app_of(invocation: Invocation, context: Context) -> tuple[Word | None, AppS
     word = invocation.positionals[0]
     if word.dynamic:
         return word, None
-    return word, AppSpec.parse(word.value, "application")
+    spec = AppSpec.parse(word.value, "application")
+    if spec is not None and invocation.first("factory") is not None:  # waitress' --call
+        spec = AppSpec(spec.module, spec.attr, call=True)
+    return word, spec
 
 
 def _replaced(
