@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from adapters._threadpool import DEFAULT_THREADS as DEFAULT_THREADS  # the pool size by default
 from adapters._threadpool import awaited_job, configured_threads
 
-__all__ = ["run_blocking", "set_blocking_threads"]
+__all__ = ["AsyncFile", "run_blocking", "set_blocking_threads"]
 
 T = TypeVar("T")
 _Job = Callable[[], None]
@@ -181,3 +181,23 @@ def _after_fork() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
+
+
+class AsyncFile:
+    """A file opened, read and closed on the request's thread of the blocking pool, for
+    frameworks that await a stream's ``read()`` and ``close()`` (``falcon.asgi``'s
+    ``resp.stream``)."""
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    @classmethod
+    async def open(cls, *args: Any, **kwargs: Any) -> AsyncFile:
+        """``open(*args, **kwargs)`` in the pool."""
+        return cls(await run_blocking(open, *args, **kwargs))
+
+    async def read(self, size: int = -1) -> Any:
+        return await run_blocking(self._file.read, size)
+
+    async def close(self) -> None:
+        await run_blocking(self._file.close)

@@ -26,12 +26,13 @@ as the migration of that module may turn it into an ASGI helper.
 from __future__ import annotations
 
 import ast
-import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from migrate import app_values, prefilter
+from migrate.frameworks.falcon import FalconPlan, ModulePlan
+from migrate.module_paths import candidate_paths
 from migrate.wsgi_keys import is_known_key
 
 #: Reads of the request body the built environ serves the same (its ``wsgi.input`` holds it).
@@ -636,6 +637,8 @@ class ProjectIndex:
     #: relpath, name)``. A migration is the same with any index that answers those the same
     #: way (the runner uses that to finish most files in its first pass, with an empty index).
     queries: set[tuple[str, str, str]] = field(default_factory=set, compare=False)
+    #: Which Falcon apps of the run move to falcon.asgi, and what each module changes.
+    falcon: FalconPlan = field(default_factory=FalconPlan)
 
     @classmethod
     def from_summaries(
@@ -655,7 +658,14 @@ class ProjectIndex:
         kind, first, second = query
         if kind == "module":
             return self.module(first, second) is not None
+        if kind == "falcon":
+            return bool(self.falcon_plan(first))
         return bool(self.callers_of(first, second))
+
+    def falcon_plan(self, relpath: str) -> ModulePlan:
+        """What the module ``relpath`` changes for the run's Falcon apps."""
+        self.queries.add(("falcon", relpath, ""))
+        return self.falcon.for_module(relpath)
 
     def callers_of(self, relpath: str, name: str) -> list[str]:
         """The files of the run that use ``name`` of ``relpath`` as a WSGI app (call it
@@ -702,7 +712,7 @@ class ProjectIndex:
         return wanted
 
     def _file_of(self, importer_relpath: str, module_ref: str) -> str | None:
-        for relpath in _candidate_paths(importer_relpath, module_ref):
+        for relpath in candidate_paths(importer_relpath, module_ref):
             if relpath in self.files:
                 return relpath
         return None
@@ -714,7 +724,7 @@ class ProjectIndex:
         folder (a script's siblings: ``from http_utils import ...`` next to it) or, failing
         that, from a folder above it, nearest first (the run's root holds ``pkg.mod``)."""
         self.queries.add(("module", importer_relpath, module_ref))
-        for relpath in _candidate_paths(importer_relpath, module_ref):
+        for relpath in candidate_paths(importer_relpath, module_ref):
             summary = self.by_relpath.get(relpath)
             if summary is not None:
                 return summary
@@ -744,28 +754,6 @@ class ProjectIndex:
         if helper is None or helper.distrust:
             return Lookup(None, summary.relpath, summary.why_not(name))
         return Lookup(helper, summary.relpath)
-
-
-def _candidate_paths(importer_relpath: str, module_ref: str) -> Iterator[str]:
-    folder = posixpath.dirname(importer_relpath)
-    dots = len(module_ref) - len(module_ref.lstrip("."))
-    rest = module_ref[dots:].replace(".", "/")
-    if dots:
-        for _ in range(dots - 1):
-            if not folder:
-                return  # above the run's root: unknown
-            folder = posixpath.dirname(folder)
-        folders = [folder]
-    else:
-        folders = [folder]
-        while folder:
-            folder = posixpath.dirname(folder)
-            folders.append(folder)
-    for base in folders:
-        path = posixpath.join(base, rest) if rest else base
-        if rest:
-            yield f"{path}.py"
-        yield posixpath.join(path, "__init__.py") if path else "__init__.py"
 
 
 #: What takes a WSGI app and would break on an ASGI one: test clients, WSGI-to-ASGI adapters,

@@ -55,6 +55,8 @@ from migrate import cache as cache_module
 from migrate import rules as registry
 from migrate.blocking.table import BlockingTable, active_table, use_table
 from migrate.cache import ResultCache
+from migrate.frameworks.falcon import FalconFacts, facts_of, might_use_falcon
+from migrate.frameworks.falcon import plan as falcon_plan
 from migrate.project import (
     Delegation,
     ModuleSummary,
@@ -558,6 +560,14 @@ def migrate_sources(
     }
     callers = _with_table_delegations(callers, sources, trees.get)
     index = ProjectIndex.from_summaries(summaries, sources, callers)
+    index.falcon = falcon_plan(
+        (
+            facts_of(relpath, tree)
+            for relpath, tree in trees.items()
+            if tree is not None and might_use_falcon(sources[relpath])
+        ),
+        index.files,
+    )
     return {
         relpath: _transform(
             source, selected, FileContext(relpath, module_name_for(relpath), project=index)
@@ -780,6 +790,8 @@ class ScanResult:
     delegations: frozenset[Delegation] = frozenset()
     #: The hash of the bytes scanned (None: unreadable), for the result cache.
     content_hash: str | None = None
+    #: What the module tells about Falcon apps (a module mentioning falcon).
+    falcon: FalconFacts | None = None
 
 
 def scan_file(
@@ -816,7 +828,9 @@ def _scan(
             text, _ = decode_source(data)
             # a module using apps of others the WSGI way tells them (the AST is the syntax check)
             uses_apps = may_use_wsgi_apps(text)
-            candidates, tree = _prefilter(text, rules, want_tree=uses_apps)
+            uses_falcon = might_use_falcon(text)
+            candidates, tree = _prefilter(text, rules, want_tree=uses_apps or uses_falcon)
+            falcon = facts_of(task.relpath, tree) if uses_falcon and tree is not None else None
             summary = _summary_of(text, task.relpath, tree) if candidates else None
             queries: frozenset[tuple[str, str, str]] = frozenset()
             if candidates and rules_now:
@@ -840,12 +854,13 @@ def _scan(
         names = _imported_names(tree) if tree is not None else frozenset()
         if queries and migrated is not None and migrated.status != "error":
             return ScanResult(
-                None, summary, names, tentative=migrated, queries=queries, delegations=delegations
-            )
-        return ScanResult(migrated, summary, names, delegations=delegations)
+                None, summary, names, tentative=migrated, queries=queries,
+                delegations=delegations, falcon=falcon,
+            )  # fmt: skip
+        return ScanResult(migrated, summary, names, delegations=delegations, falcon=falcon)
     unchanged = FileResult(task.path, task.relpath, "unchanged")
     # the full test (might_summarize) waits until a file the rules run on imports the module
-    return ScanResult(unchanged, summarizable="def" in text, delegations=delegations)
+    return ScanResult(unchanged, summarizable="def" in text, delegations=delegations, falcon=falcon)
 
 
 def summarize_file(
@@ -1005,6 +1020,7 @@ def run_files(
             summarizable: list[int] = []
             scans_by_index: dict[int, ScanResult] = {}  # of the files in waiting
             callers: dict[str, frozenset[Delegation]] = {}
+            falcon_facts: list[FalconFacts] = []
             turn = 0  # results[:turn] were yielded
 
             def known(index: int, result: FileResult) -> Iterator[FileResult]:
@@ -1048,6 +1064,8 @@ def run_files(
                     summaries.append(scan.summary)
                 if scan.delegations:
                     callers[tasks[index].relpath] = scan.delegations
+                if scan.falcon is not None:
+                    falcon_facts.append(scan.falcon)
                 if scan.summarizable:
                     summarizable.append(index)
                 if scan.result is None:
@@ -1082,6 +1100,7 @@ def run_files(
                 project = ProjectIndex.from_summaries(
                     summaries, (task.relpath for task in tasks), callers
                 )
+                project.falcon = falcon_plan(falcon_facts, project.files)
                 # a result made with the empty index stands where the whole one adds nothing
                 for index in list(waiting):
                     scan = scans_by_index[index]
@@ -1096,6 +1115,7 @@ def run_files(
                         sorted(summaries, key=lambda s: s.relpath),
                         project.files,
                         project.wsgi_callers,
+                        project.falcon,
                     )
                 )
                 transformed = _through_cache(

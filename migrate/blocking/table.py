@@ -269,6 +269,15 @@ CHEAP: tuple[str, ...] = (
     "werkzeug.urls.*",
     "werkzeug.utils.escape",
     "werkzeug.security.safe_join",
+    "falcon.HTTP*",
+    "falcon.errors.*",
+    "falcon.http_error.*",
+    "falcon.http_status.*",
+    "falcon.redirects.*",
+    "falcon.uri.*",
+    "falcon.to_query_str",
+    "falcon.code_to_http_status",
+    "falcon.get_http_status",
 )
 
 #: Builtins that may block (the others are computation over their arguments).

@@ -10,6 +10,7 @@ from __future__ import annotations
 from migrate.rules.base import Change, ChangeKind, FileContext, Rule
 from migrate.rules.deployment import DeploymentRule
 from migrate.rules.django_asgi import DjangoAsgiRule
+from migrate.rules.falcon_asgi import FalconAsgiRule
 from migrate.rules.served_app import ServedAppRule
 from migrate.rules.server import ServerRule
 from migrate.rules.wsgi_app import WsgiAppRule
@@ -18,6 +19,7 @@ from migrate.rules.wsgi_middleware import WsgiMiddlewareRule
 RULES: tuple[type[Rule], ...] = (
     WsgiMiddlewareRule,
     WsgiAppRule,
+    FalconAsgiRule,
     DjangoAsgiRule,
     ServedAppRule,
     ServerRule,

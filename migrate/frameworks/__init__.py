@@ -1,0 +1,1 @@
+"""Analyses of web frameworks shared by the rules and the project index."""

@@ -1,0 +1,635 @@
+"""Which Falcon apps of the run move to ``falcon.asgi``, and what each module changes for it.
+
+A Falcon app is more than its ``falcon.App(...)`` call: the resources it routes to, its
+middleware, the hooks on their responders, its error handlers and sinks, in whatever modules
+of the run they live. ``falcon.asgi`` wants every one of them a coroutine (a sync responder,
+middleware method or error handler raises at start-up; a sync hook fails each request), so an
+app converts with all of them or not at all.
+
+Each module of the run that mentions falcon gives its :class:`FalconFacts` (from CPython's
+AST, during the scan); :func:`plan` joins them: it follows every app's parts through the
+imports to their definitions, checks each can be made a coroutine faithfully (see
+:func:`_body_blockers`), groups apps sharing a part (they convert together), and says, per
+module, what to change. Every module's rule reads the same plan, so the parts of one app
+change together across modules.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from migrate.module_paths import candidate_paths
+
+#: What makes a WSGI Falcon app, by qualified name.
+FALCON_APPS = frozenset({"falcon.App", "falcon.API", "falcon.app.App", "falcon.api.API"})
+HOOKS = frozenset({"falcon.before", "falcon.after", "falcon.hooks.before", "falcon.hooks.after"})
+RESPONDER = re.compile(r"^on_[a-z]+(_[a-z0-9_]+)?$")
+MIDDLEWARE_METHODS = ("process_request", "process_resource", "process_response")
+#: Position of ``req`` in each kind of callable (``self`` first for methods).
+REQ_AT = {"responder": 1, "middleware": 1, "hook": 0, "handler": 0, "sink": 0}
+#: Calls that may be handed ``req`` without reading its body.
+_SAFE_WITH_REQ = frozenset({"str", "repr", "print", "len", "id", "type", "isinstance", "getattr"})
+
+
+@dataclass(frozen=True)
+class Part:
+    """A callable of an app that must become a coroutine: a module-level function
+    (``name``), a method (``cls`` and ``name``), or the function a hook factory returns
+    (``factory`` and ``name``)."""
+
+    relpath: str
+    name: str
+    kind: str
+    cls: str = ""
+    factory: str = ""
+
+
+@dataclass(frozen=True)
+class AppFacts:
+    """A ``falcon.App(...)`` call: the k-th of its module in source order."""
+
+    index: int
+    line: int
+    #: Local names of what it routes to, uses as middleware, hands errors and sinks to.
+    resources: tuple[str, ...] = ()
+    middleware: tuple[str, ...] = ()
+    handlers: tuple[str, ...] = ()
+    sinks: tuple[str, ...] = ()
+    blockers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CallableFacts:
+    blockers: tuple[str, ...] = ()
+    #: For a hook factory: the nested function it returns.
+    returns: str = ""
+
+
+@dataclass(frozen=True)
+class ClassFacts:
+    responders: tuple[str, ...] = ()
+    middleware: tuple[str, ...] = ()
+    #: Hooks of its responders and of the class: (local name, made by a call of it).
+    hooks: tuple[tuple[str, bool], ...] = ()
+    blockers: tuple[str, ...] = ()
+    #: The blockers of each method, by name (for the responders and middleware methods).
+    method_blockers: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class FalconFacts:
+    """What one module tells about Falcon apps; small and picklable."""
+
+    relpath: str
+    #: local name -> (module as imported, ``.mod`` for a relative import; original name,
+    #: or "" for ``import module``).
+    imports: tuple[tuple[str, str, str], ...] = ()
+    apps: tuple[AppFacts, ...] = ()
+    classes: tuple[tuple[str, ClassFacts], ...] = ()
+    functions: tuple[tuple[str, CallableFacts], ...] = ()
+    #: Functions of the module used other than as a hook, handler or sink (called, stored).
+    used_directly: frozenset[str] = frozenset()
+
+
+# --------------------------------------------------------------------------- facts
+
+
+def might_use_falcon(source: str) -> bool:
+    return "falcon" in source
+
+
+def facts_of(relpath: str, tree: ast.Module) -> FalconFacts:
+    imports = tuple(_imports(tree))
+    qualified = _qualifier(imports)
+    apps = tuple(_apps(tree, qualified))
+    classes: list[tuple[str, ClassFacts]] = []
+    functions: list[tuple[str, CallableFacts]] = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ClassDef):
+            classes.append((stmt.name, _class_facts(stmt, qualified)))
+        elif isinstance(stmt, ast.FunctionDef):
+            functions.append((stmt.name, _function_facts(stmt)))
+    return FalconFacts(
+        relpath, imports, apps, tuple(classes), tuple(functions), _used_directly(tree)
+    )
+
+
+def _imports(tree: ast.Module) -> Iterator[tuple[str, str, str]]:
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                if alias.asname:
+                    yield alias.asname, alias.name, ""
+                else:
+                    head = alias.name.split(".")[0]
+                    yield head, head, ""
+        elif isinstance(stmt, ast.ImportFrom):
+            source = "." * stmt.level + (stmt.module or "")
+            for alias in stmt.names:
+                yield alias.asname or alias.name, source, alias.name
+
+
+def _qualifier(imports: Iterable[tuple[str, str, str]]) -> Mapping[str, str]:
+    """Local name -> its qualified name (``falcon``, ``falcon.App``...)."""
+    return {local: f"{module}.{name}" if name else module for local, module, name in imports}
+
+
+def _qualified(node: ast.expr, qualified: Mapping[str, str]) -> str:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return ""
+    head = qualified.get(node.id, "")
+    return ".".join([head, *reversed(parts)]) if head else ""
+
+
+def _apps(tree: ast.Module, qualified: Mapping[str, str]) -> Iterator[AppFacts]:
+    calls = sorted(
+        (
+            node
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Call) and _qualified(node.func, qualified) in FALCON_APPS
+        ),
+        key=lambda call: (call.lineno, call.col_offset),
+    )
+    scopes = [
+        tree,
+        *(n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))),
+    ]
+    for index, call in enumerate(calls):
+        yield _app_facts(index, call, scopes)
+
+
+def _app_facts(index: int, call: ast.Call, scopes: Sequence[ast.AST]) -> AppFacts:
+    blockers: list[str] = []
+    resources: list[str] = []
+    middleware: list[str] = []
+    handlers: list[str] = []
+    sinks: list[str] = []
+    for keyword in call.keywords:
+        if keyword.arg == "middleware":
+            items = (
+                keyword.value.elts
+                if isinstance(keyword.value, (ast.List, ast.Tuple))
+                else [keyword.value]
+            )
+            for item in items:
+                name = _made_by(item)
+                if name is None:
+                    blockers.append(
+                        f"middleware `{ast.unparse(item)}` is not an instance of a named class"
+                    )
+                else:
+                    middleware.append(name)
+    scope = next(s for s in scopes if call in _own_nodes(s))
+    name = _bound_name(scope, call)
+    if name is None:
+        blockers.append("the app is not bound to a name its module builds it under")
+    else:
+        instances = _instances(scope)
+        for node in _own_nodes(scope):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == name
+            ):
+                continue
+            method, args = node.func.attr, node.args
+            if method == "add_route" and len(args) >= 2:
+                target = _made_by(args[1]) or instances.get(_name(args[1]) or "")
+                if target is None:
+                    blockers.append(
+                        f"route `{ast.unparse(args[0])}` goes to `{ast.unparse(args[1])}`, not an instance of a named class"
+                    )
+                else:
+                    resources.append(target)
+            elif method == "add_middleware" and args:
+                items = args[0].elts if isinstance(args[0], (ast.List, ast.Tuple)) else [args[0]]
+                for item in items:
+                    made = _made_by(item)
+                    if made is None:
+                        blockers.append(
+                            f"middleware `{ast.unparse(item)}` is not an instance of a named class"
+                        )
+                    else:
+                        middleware.append(made)
+            elif method == "add_error_handler" and len(args) >= 2:
+                handler = _name(args[1])
+                if handler is None:
+                    blockers.append(
+                        f"error handler `{ast.unparse(args[1])}` is not a named function"
+                    )
+                else:
+                    handlers.append(handler)
+            elif method == "add_sink" and args:
+                sink = _name(args[0])
+                if sink is None:
+                    blockers.append(f"sink `{ast.unparse(args[0])}` is not a named function")
+                else:
+                    sinks.append(sink)
+            elif method.startswith("add_") and method not in ("add_static_route", "add_route"):
+                # a part this rule does not know how to make a coroutine: the app stays WSGI
+                blockers.append(f"`{name}.{method}(...)` is not known to this rule")
+    return AppFacts(
+        index,
+        call.lineno,
+        tuple(resources),
+        tuple(middleware),
+        tuple(handlers),
+        tuple(sinks),
+        tuple(blockers),
+    )
+
+
+def _own_nodes(scope: ast.AST) -> list[ast.AST]:
+    """The nodes of ``scope`` outside the functions and classes it defines."""
+    found: list[ast.AST] = []
+    stack = list(ast.iter_child_nodes(scope))
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            stack.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def _bound_name(scope: ast.AST, call: ast.Call) -> str | None:
+    for node in _own_nodes(scope):
+        if isinstance(node, ast.Assign) and node.value is call and len(node.targets) == 1:
+            return _name(node.targets[0])
+    return None
+
+
+def _instances(scope: ast.AST) -> dict[str, str]:
+    """Names bound once in ``scope`` to an instance of a named class: name -> class name."""
+    found: dict[str, str] = {}
+    for node in _own_nodes(scope):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            name = _name(node.targets[0])
+            made = _made_by(node.value)
+            if name is not None and made is not None:
+                found[name] = made
+    return found
+
+
+def _name(node: ast.expr) -> str | None:
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _made_by(node: ast.expr) -> str | None:
+    """``Cls`` of ``Cls(...)`` (or ``module.Cls(...)``, spelled dotted)."""
+    if not isinstance(node, ast.Call):
+        return None
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        return f"{func.value.id}.{func.attr}"
+    return None
+
+
+def _class_facts(cls: ast.ClassDef, qualified: Mapping[str, str]) -> ClassFacts:
+    responders: list[str] = []
+    middleware: list[str] = []
+    hooks: list[tuple[str, bool]] = []
+    blockers: list[str] = []
+    per_method: list[tuple[str, tuple[str, ...]]] = []
+    hooks.extend(_hooks(cls.decorator_list, qualified, blockers))
+    methods = {
+        s.name: s for s in cls.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+    for name, method in methods.items():
+        kind = (
+            "responder"
+            if RESPONDER.match(name)
+            else "middleware"
+            if name in MIDDLEWARE_METHODS
+            else ""
+        )
+        if not kind:
+            continue
+        if isinstance(method, ast.AsyncFunctionDef):
+            blockers.append(f"`{cls.name}.{name}` is async already")
+            continue
+        (responders if kind == "responder" else middleware).append(name)
+        hooks.extend(_hooks(method.decorator_list, qualified, blockers))
+        per_method.append((name, tuple(_body_blockers(method, kind, methods))))
+    for stmt in cls.body:
+        if (
+            isinstance(stmt, ast.Assign)
+            and any(isinstance(t, ast.Name) and RESPONDER.match(t.id) for t in stmt.targets)
+            and not (isinstance(stmt.value, ast.Name) and stmt.value.id in methods)
+        ):
+            blockers.append(f"a responder of `{cls.name}` is not a method of it")
+    return ClassFacts(
+        tuple(responders), tuple(middleware), tuple(hooks), tuple(blockers), tuple(per_method)
+    )
+
+
+def _hooks(
+    decorators: list[ast.expr], qualified: Mapping[str, str], blockers: list[str]
+) -> Iterator[tuple[str, bool]]:
+    for decorator in decorators:
+        if not (isinstance(decorator, ast.Call) and _qualified(decorator.func, qualified) in HOOKS):
+            if _qualified(
+                decorator.func if isinstance(decorator, ast.Call) else decorator, qualified
+            ).startswith("falcon"):
+                blockers.append(f"decorator `{ast.unparse(decorator)}` is not known to this rule")
+            continue
+        if not decorator.args:
+            continue
+        action = decorator.args[0]
+        if isinstance(action, ast.Name):
+            yield action.id, False
+        elif isinstance(action, ast.Call) and isinstance(action.func, ast.Name):
+            yield action.func.id, True
+        else:
+            blockers.append(f"hook `{ast.unparse(action)}` is not a named function")
+
+
+def _function_facts(func: ast.FunctionDef) -> CallableFacts:
+    returns = ""
+    nested = {s.name: s for s in func.body if isinstance(s, ast.FunctionDef)}
+    last = func.body[-1] if func.body else None
+    if (
+        isinstance(last, ast.Return)
+        and isinstance(last.value, ast.Name)
+        and last.value.id in nested
+    ):
+        returns = last.value.id
+        return CallableFacts(tuple(_body_blockers(nested[returns], "hook", {})), returns)
+    return CallableFacts(tuple(_body_blockers(func, "hook", {})))
+
+
+def _body_blockers(
+    func: ast.FunctionDef | ast.AsyncFunctionDef, kind: str, methods: Mapping[str, ast.AST]
+) -> Iterator[str]:
+    """What in ``func`` cannot be made a coroutine faithfully (its ``req`` is the parameter
+    at the kind's position)."""
+    params = [a.arg for a in [*func.args.posonlyargs, *func.args.args]]
+    at = REQ_AT[kind]
+    if len(params) <= at:
+        yield f"`{func.name}` takes no request"
+        return
+    req = params[at]
+    resp = params[at + 1] if len(params) > at + 1 else ""
+    for node in ast.walk(func):
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            yield f"`{func.name}` is a generator"
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == req and node.attr in ("env", "stream", "bounded_stream"):
+                yield f"`{func.name}` reads `{req}.{node.attr}`"
+            if node.value.id == resp and node.attr == "stream" and isinstance(node.ctx, ast.Store):
+                yield from _stream_blockers(func, node)
+        elif isinstance(node, ast.Call):
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                if (
+                    isinstance(arg, ast.Name)
+                    and arg.id == req
+                    and not _safe_with_req(node, methods)
+                ):
+                    yield f"`{func.name}` hands `{req}` to `{ast.unparse(node.func)}`"
+    for nested in ast.walk(func):
+        if nested is not func and isinstance(
+            nested, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+        ):
+            for inner in ast.walk(nested):
+                if (
+                    isinstance(inner, ast.Attribute)
+                    and isinstance(inner.value, ast.Name)
+                    and (inner.value.id == req and inner.attr in ("media", "get_media"))
+                ):
+                    yield f"`{func.name}` reads the body in a nested function"
+
+
+def _stream_blockers(func: ast.AST, target: ast.Attribute) -> Iterator[str]:
+    for node in ast.walk(func):
+        if isinstance(node, ast.Assign) and target in node.targets:
+            value = node.value
+            if not (
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Name)
+                and value.func.id == "open"
+            ):
+                yield "a response stream that is not a file opened with open()"
+
+
+def _safe_with_req(call: ast.Call, methods: Mapping[str, ast.AST]) -> bool:
+    func = call.func
+    if isinstance(func, ast.Name) and func.id in _SAFE_WITH_REQ:
+        return True
+    if (
+        isinstance(func, ast.Attribute)
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "self"
+        and func.attr in methods
+    ):
+        helper = methods[func.attr]
+        return not any(
+            isinstance(n, ast.Attribute)
+            and n.attr in ("media", "get_media", "stream", "bounded_stream", "env")
+            for n in ast.walk(helper)
+        )
+    return False
+
+
+def _used_directly(tree: ast.Module) -> frozenset[str]:
+    """Names of module-level functions read anywhere but as a hook, handler or sink
+    argument or their own definition."""
+    allowed: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = (
+                func.attr
+                if isinstance(func, ast.Attribute)
+                else func.id
+                if isinstance(func, ast.Name)
+                else ""
+            )
+            if name in ("before", "after", "add_error_handler", "add_sink"):
+                for arg in node.args:
+                    target = arg.func if isinstance(arg, ast.Call) else arg
+                    allowed.add(id(target))
+    return frozenset(
+        node.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and id(node) not in allowed
+    )
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class ModulePlan:
+    """What one module changes."""
+
+    #: The k-th ``falcon.App(...)`` calls of the module that become ``falcon.asgi.App``.
+    apps: frozenset[int] = frozenset()
+    #: The callables that become coroutines.
+    parts: frozenset[Part] = frozenset()
+    #: Apps that stay WSGI, with why (by index), for the marker.
+    refused: tuple[tuple[int, str], ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.apps or self.parts or self.refused)
+
+
+@dataclass(frozen=True)
+class FalconPlan:
+    modules: tuple[tuple[str, ModulePlan], ...] = ()
+
+    def for_module(self, relpath: str) -> ModulePlan:
+        return dict(self.modules).get(relpath, ModulePlan())
+
+
+@dataclass
+class _Group:
+    apps: list[tuple[str, int]] = field(default_factory=list)
+    parts: set[Part] = field(default_factory=set)
+    blockers: list[str] = field(default_factory=list)
+
+
+def plan(all_facts: Iterable[FalconFacts], files: Iterable[str]) -> FalconPlan:
+    """The conversion of every Falcon app of the run (``files``: every file of the run, as
+    imports look modules up in them; see the module docstring)."""
+    facts = {f.relpath: f for f in all_facts}
+    by_module = _Modules(facts, frozenset(files))
+    groups: list[_Group] = []
+    for module in facts.values():
+        for app in module.apps:
+            group = _Group([(module.relpath, app.index)], blockers=list(app.blockers))
+            _collect(module, app, by_module, group)
+            groups.append(group)
+    groups = _merged(groups)
+    per_module: dict[str, tuple[set[int], set[Part], list[tuple[int, str]]]] = {}
+    for group in groups:
+        for relpath, index in group.apps:
+            entry = per_module.setdefault(relpath, (set(), set(), []))
+            if group.blockers:
+                entry[2].append((index, group.blockers[0]))
+            else:
+                entry[0].add(index)
+        if not group.blockers:
+            for part in group.parts:
+                per_module.setdefault(part.relpath, (set(), set(), []))[1].add(part)
+    return FalconPlan(
+        tuple(
+            (relpath, ModulePlan(frozenset(apps), frozenset(parts), tuple(refused)))
+            for relpath, (apps, parts, refused) in sorted(per_module.items())
+        )
+    )
+
+
+def _merged(groups: list[_Group]) -> list[_Group]:
+    """Groups sharing a part joined (a resource of two apps converts with both)."""
+    merged: list[_Group] = []
+    for group in groups:
+        for other in [g for g in merged if g.parts & group.parts]:
+            merged.remove(other)
+            group = _Group(
+                other.apps + group.apps, other.parts | group.parts, other.blockers + group.blockers
+            )
+        merged.append(group)
+    return merged
+
+
+@dataclass(frozen=True)
+class _Modules:
+    """The facts of the run's modules, found the way an import finds them."""
+
+    facts: Mapping[str, FalconFacts]
+    files: frozenset[str]
+
+    def imported(self, importer: str, module_ref: str) -> FalconFacts | None:
+        for relpath in candidate_paths(importer, module_ref):
+            if relpath in self.files:
+                return self.facts.get(relpath)
+        return None
+
+
+def _resolve(
+    module: FalconFacts, local: str, by_module: _Modules
+) -> tuple[FalconFacts, str] | None:
+    """The module and module-level name ``local`` (``name`` or ``mod.name``) refers to."""
+    head, _, rest = local.partition(".")
+    for name, source, original in module.imports:
+        if name != head:
+            continue
+        if rest and not original:
+            target = by_module.imported(module.relpath, source)
+            return (target, rest) if target is not None else None
+        if not rest and original:
+            target = by_module.imported(module.relpath, source)
+            return (target, original) if target is not None else None
+        return None
+    if not rest and (head in dict(module.classes) or head in dict(module.functions)):
+        return module, head
+    return None
+
+
+def _collect(module: FalconFacts, app: AppFacts, by_module: _Modules, group: _Group) -> None:
+    for local in app.resources:
+        _collect_class(module, local, "resource", by_module, group)
+    for local in app.middleware:
+        _collect_class(module, local, "middleware", by_module, group)
+    for local, kind in [*((h, "handler") for h in app.handlers), *((s, "sink") for s in app.sinks)]:
+        _collect_function(module, local, kind, False, by_module, group)
+
+
+def _collect_class(
+    module: FalconFacts, local: str, role: str, by_module: _Modules, group: _Group
+) -> None:
+    found = _resolve(module, local, by_module)
+    if found is None:
+        group.blockers.append(f"`{local}` is not a class of this run this rule can read")
+        return
+    owner, name = found
+    cls = dict(owner.classes).get(name)
+    if cls is None:
+        group.blockers.append(f"`{local}` is not a class")
+        return
+    group.blockers.extend(cls.blockers)
+    methods = cls.responders if role == "resource" else cls.middleware
+    if not methods:
+        group.blockers.append(
+            f"`{name}` has no {'responders' if role == 'resource' else 'middleware methods'}"
+        )
+    blockers = dict(cls.method_blockers)
+    for method in methods:
+        group.blockers.extend(blockers.get(method, ()))
+        group.parts.add(Part(owner.relpath, method, "method", cls=name))
+    for hook, made in cls.hooks:
+        _collect_function(owner, hook, "hook", made, by_module, group)
+
+
+def _collect_function(
+    module: FalconFacts, local: str, kind: str, made: bool, by_module: _Modules, group: _Group
+) -> None:
+    found = _resolve(module, local, by_module)
+    if found is None:
+        group.blockers.append(f"`{local}` is not a function of this run this rule can read")
+        return
+    owner, name = found
+    func = dict(owner.functions).get(name)
+    if func is None:
+        group.blockers.append(f"`{local}` is not a function")
+        return
+    if made and not func.returns:
+        group.blockers.append(f"`{name}` does not return a nested function")
+        return
+    if not made and name in owner.used_directly:
+        group.blockers.append(f"`{name}` is also called directly")
+        return
+    group.blockers.extend(func.blockers)
+    if made:
+        group.parts.add(Part(owner.relpath, func.returns, kind, factory=name))
+    else:
+        group.parts.add(Part(owner.relpath, name, kind))

@@ -1,0 +1,246 @@
+"""Rule ``falcon-asgi``: Falcon apps move to ``falcon.asgi``, with every part they call.
+
+::
+
+    # before                                      # after
+    import falcon                                 import falcon
+                                                  import falcon.asgi
+
+    class Items:                                  class Items:
+        def on_get(self, req, resp):                  async def on_get(self, req, resp):
+            resp.media = find(req.get_param("q"))         resp.media = find(req.get_param("q"))
+
+        @falcon.before(require_key)                   @falcon.before(require_key)
+        def on_post(self, req, resp):                 async def on_post(self, req, resp):
+            resp.media = add(req.get_media())             resp.media = add(await req.get_media())
+
+    app = falcon.App(middleware=[Tenant()])       app = falcon.asgi.App(middleware=[Tenant()])
+    app.add_route("/items", Items())              app.add_route("/items", Items())
+
+An app converts together with everything it calls, wherever it is defined in the run
+(:mod:`migrate.frameworks.falcon` decides; every module reads the same plan): the responders of its resources,
+its middleware's ``process_*`` methods, the hooks on them (``falcon.before(fn)``, and the
+function a hook factory returns), its error handlers and sinks become coroutines; the body
+is read with ``await req.get_media()`` (``req.media`` too); a file given to ``resp.stream``
+is opened and read in the blocking pool (``await AsyncFile.open(...)``); any other call that
+may block runs there too (:mod:`migrate.blocking`). An app with a part the plan cannot
+convert faithfully (a sync generator as the stream, ``req.env``, ``req`` handed to code the
+rule cannot see, a resource that is not a class instance) stays WSGI, and ``served-app``
+serves it through the adapter. Falcon's ``testing.TestClient`` drives both kinds of apps, so
+the project's tests keep working.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.metadata import PositionProvider
+
+from migrate import analysis
+from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
+from migrate.cst_helpers import add_imports, paren_await
+from migrate.frameworks.falcon import FALCON_APPS, REQ_AT, ModulePlan, Part
+from migrate.rules.base import FileContext, Rule
+
+ASYNC_FILE = ("adapters.blocking", "AsyncFile")
+
+
+class FalconAsgiRule(Rule):
+    rule_id = "falcon-asgi"
+    summary = (
+        "Falcon apps become falcon.asgi apps: responders, middleware, hooks, error handlers "
+        "and sinks become coroutines across the modules of the run (or the app stays WSGI)."
+    )
+
+    @classmethod
+    def might_apply(cls, source: str) -> bool:
+        return "falcon" in source
+
+    def __init__(self, context: FileContext) -> None:
+        super().__init__(context)
+        self.plan = ModulePlan()
+        self.imports: list[tuple[str, str | None]] = []
+
+    def visit_Module(self, node: cst.Module) -> bool:
+        project = self.context.project
+        if project is None:
+            return False
+        self.plan = project.falcon_plan(self.context.relpath)
+        return False
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if not self.plan.apps and not self.plan.parts:
+            return updated_node
+        # found and reported in the module as given (nodes with positions), swapped at once
+        replacements = {**self._apps(original_node), **self._parts(original_node)}
+        module = original_node.visit(_Replace(replacements))
+        assert isinstance(module, cst.Module)
+        return add_imports(module, self.imports) if self.imports else module
+
+    # -- apps ---------------------------------------------------------------------------
+
+    def _apps(self, module: cst.Module) -> dict[int, cst.CSTNode]:
+        spellings = analysis.import_spellings(module, FALCON_APPS)
+        wrapper = cst.MetadataWrapper(module, unsafe_skip_copy=True)
+        positions = wrapper.resolve(PositionProvider)
+        calls = sorted(
+            (
+                node
+                for node in positions
+                if isinstance(node, cst.Call) and analysis.dotted_name(node.func) in spellings
+            ),
+            key=lambda call: (positions[call].start.line, positions[call].start.column),
+        )
+        chosen = {id(call): call for index, call in enumerate(calls) if index in self.plan.apps}
+        new_func = cst.parse_expression("falcon.asgi.App")
+        for call in chosen.values():
+            self.report(call, "converted", "Falcon app: falcon.asgi.App, its parts coroutines")
+        if chosen:
+            self.imports.append(("falcon.asgi", None))
+        return {id(c): c.with_changes(func=new_func) for c in chosen.values()}
+
+    # -- parts ---------------------------------------------------------------------------
+
+    def _parts(self, module: cst.Module) -> dict[int, cst.CSTNode]:
+        facts = ModuleFacts(module, self.context.blocking)
+        replacements: dict[int, cst.CSTNode] = {}
+        classes = {s.name.value: s for s in module.body if isinstance(s, cst.ClassDef)}
+        functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
+        for part in sorted(self.plan.parts, key=lambda p: (p.cls, p.factory, p.name)):
+            owner: cst.ClassDef | None = None
+            if part.cls:
+                owner = classes.get(part.cls)
+                body = owner.body.body if owner is not None else ()
+                func = next(
+                    (
+                        s
+                        for s in body
+                        if isinstance(s, cst.FunctionDef) and s.name.value == part.name
+                    ),
+                    None,
+                )
+            elif part.factory:
+                factory = functions.get(part.factory)
+                inner = factory.body.body if factory is not None else ()
+                func = next(
+                    (
+                        s
+                        for s in inner
+                        if isinstance(s, cst.FunctionDef) and s.name.value == part.name
+                    ),
+                    None,
+                )
+            else:
+                func = functions.get(part.name)
+            if func is None:
+                raise AssertionError(f"the plan names {part}, which {self.context.relpath} lacks")
+            replacements[id(func)] = self._coroutine(func, part, facts, owner)
+        return replacements
+
+    def _coroutine(
+        self, func: cst.FunctionDef, part: Part, facts: ModuleFacts, owner: cst.ClassDef | None
+    ) -> cst.FunctionDef:
+        params = [p.name.value for p in func.params.params]
+        kind = (
+            "responder"
+            if part.cls and part.name.startswith("on_")
+            else ("middleware" if part.cls else part.kind)
+        )
+        at = REQ_AT.get(kind, 0)
+        req = params[at]
+        resp = params[at + 1] if len(params) > at + 1 else ""
+        awaiting = _AwaitBody(req, resp)
+        body = func.body.visit(awaiting)
+        assert isinstance(body, cst.BaseSuite)
+        new = func.with_changes(asynchronous=cst.Asynchronous(), body=body)
+        if awaiting.files:
+            self.imports.append(ASYNC_FILE)
+        details = []
+        if awaiting.reads:
+            details.append(f"{awaiting.reads} body read{'s' if awaiting.reads > 1 else ''} awaited")
+        data = [p for p in params if p != "self"]
+        try:
+            offloaded = offload_blocking(new, facts, cls=owner, data_params=data)
+        except CannotOffload as why:
+            # the plan checked the shapes it knows; this one the analysis refuses: kept
+            # async without moving the call would block the loop, so the module says so
+            self.report(func, "manual", f"`{part.name}` is a coroutine now, but {why}: move "
+                        "that call off the event loop by hand")  # fmt: skip
+            return new
+        self.imports.extend(offloaded.imports)
+        if offloaded.detail():
+            details.append(offloaded.detail())
+        what = {
+            "hook": "hook", "handler": "error handler", "sink": "sink",
+        }.get(part.kind, "responder" if kind == "responder" else "middleware method")  # fmt: skip
+        name = f"{part.cls}.{part.name}" if part.cls else part.name
+        message = f"Falcon {what} `{name}` is a coroutine for falcon.asgi"
+        if details:
+            message += f" ({', '.join(details)})"
+        self.report(func, "converted", message)
+        return offloaded.node
+
+
+class _AwaitBody(cst.CSTTransformer):
+    """``req.get_media()`` awaited, ``req.media`` read as ``(await req.get_media())``,
+    ``resp.stream = open(...)`` opened in the blocking pool; nested functions untouched
+    (the plan refused bodies read there)."""
+
+    def __init__(self, req: str, resp: str) -> None:
+        super().__init__()
+        self.req, self.resp = req, resp
+        self.reads = 0
+        self.files = 0
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        func = updated_node.func
+        if (
+            isinstance(func, cst.Attribute)
+            and analysis.is_plain_name(func.value, self.req)
+            and func.attr.value == "get_media"
+        ):
+            self.reads += 1
+            return cst.Await(updated_node)
+        return updated_node
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        if (
+            analysis.is_plain_name(updated_node.value, self.req)
+            and updated_node.attr.value == "media"
+        ):
+            self.reads += 1
+            return paren_await(cst.Await(cst.parse_expression(f"{self.req}.get_media()")))
+        return updated_node
+
+    def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
+        target = updated_node.targets[0].target if len(updated_node.targets) == 1 else None
+        value = updated_node.value
+        if (
+            isinstance(target, cst.Attribute)
+            and analysis.is_plain_name(target.value, self.resp)
+            and target.attr.value == "stream"
+            and isinstance(value, cst.Call)
+            and analysis.is_plain_name(value.func, "open")
+        ):
+            self.files += 1
+            opened = value.with_changes(func=cst.parse_expression("AsyncFile.open"))
+            return updated_node.with_changes(value=cst.Await(opened))
+        return updated_node
+
+
+class _Replace(cst.CSTTransformer):
+    """Nodes swapped by identity (the ones found in the tree being visited)."""
+
+    def __init__(self, replacements: dict[int, cst.CSTNode]) -> None:
+        super().__init__()
+        self.replacements = replacements
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
+        return self.replacements.get(id(original_node), updated_node)

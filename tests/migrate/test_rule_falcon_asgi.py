@@ -1,0 +1,282 @@
+"""Rule ``falcon-asgi``: a Falcon app moves to ``falcon.asgi`` with every part it calls,
+across the modules of the run, or stays WSGI (served through the adapter) as a whole.
+
+Each example migrates a small project with :func:`migrate.runner.migrate_sources` (what a run
+over its folder does), serves the app before as WSGI (wsgiref) and after as ASGI (uvicorn,
+hypercorn) and compares the answers.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import textwrap
+from collections.abc import Mapping
+
+import falcon.asgi
+import falcon.testing
+import httpx
+
+from migrate.runner import SourceResult, migrate_sources
+from tests.harness import Req, assert_same_project_behaviour, load_project
+from tests.servers import serve_asgi
+
+
+def migrate_project(files: Mapping[str, str]) -> tuple[dict[str, str], dict[str, SourceResult]]:
+    """The files after a run over all of them, and the results; a second run changes nothing."""
+    before = {relpath: textwrap.dedent(source).lstrip("\n") for relpath, source in files.items()}
+    results = migrate_sources(before)
+    after = {relpath: result.new_source for relpath, result in results.items()}
+    again = migrate_sources(after)
+    for relpath, result in again.items():
+        assert result.new_source == after[relpath], f"second run changed {relpath}"
+    return after, results
+
+
+def kinds(results: Mapping[str, SourceResult], rule: str) -> list[str]:
+    return [c.kind for r in results.values() for c in r.changes if c.rule == rule]
+
+
+HOOKS = """
+    import falcon
+
+    KEYS = {"k1": "warehouse"}
+
+
+    def require_key(req, resp, resource, params):
+        if req.get_header("X-Key") not in KEYS:
+            raise falcon.HTTPUnauthorized(title="key", challenges=['Key realm="x"'])
+        req.context.client = KEYS[req.get_header("X-Key")]
+
+
+    def limit_body(max_bytes):
+        def hook(req, resp, resource, params):
+            if (req.content_length or 0) > max_bytes:
+                raise falcon.HTTPContentTooLarge(title="too large")
+
+        return hook
+"""
+
+RESOURCES = """
+    import os
+
+    import falcon
+
+    from hooks import limit_body, require_key
+
+    HERE = os.path.dirname(os.path.abspath(__file__))
+    ITEMS = {1: {"id": 1, "name": "hammer"}}
+
+
+    def checked(doc):
+        if not isinstance(doc, dict) or not doc.get("name"):
+            raise falcon.HTTPBadRequest(title="name is required")
+        return {"name": doc["name"]}
+
+
+    class Items:
+        def on_get(self, req, resp):
+            limit = req.get_param_as_int("limit", min_value=1, default=10)
+            resp.media = {"items": list(ITEMS.values())[:limit], "tenant": req.context.tenant}
+
+        @falcon.before(require_key)
+        @falcon.before(limit_body(64))
+        def on_post(self, req, resp):
+            item = dict(checked(req.get_media()), id=len(ITEMS) + 1, by=req.context.client)
+            ITEMS[item["id"]] = item
+            resp.status = falcon.HTTP_201
+            resp.location = "/items/%d" % item["id"]
+            resp.media = item
+
+
+    class Item:
+        def on_get(self, req, resp, item_id):
+            if item_id not in ITEMS:
+                raise falcon.HTTPNotFound(description="no item %d" % item_id)
+            resp.media = ITEMS[item_id]
+
+        def on_put(self, req, resp, item_id):
+            ITEMS[item_id] = dict(checked(req.media), id=item_id)
+            resp.media = ITEMS[item_id]
+
+
+    class Notes:
+        def on_get(self, req, resp):
+            path = os.path.join(HERE, "notes.txt")
+            with open(path, "w") as out:
+                out.write("line\\n" * 500)
+            resp.content_type = falcon.MEDIA_TEXT
+            resp.content_length = os.path.getsize(path)
+            resp.stream = open(path, "rb")
+"""
+
+APP = """
+    import falcon
+
+    from resources import Item, Items, Notes
+
+
+    class Tenant:
+        def process_request(self, req, resp):
+            req.context.tenant = req.get_header("X-Tenant", default="public")
+
+        def process_response(self, req, resp, resource, req_succeeded):
+            resp.set_header("X-Tenant", req.context.tenant)
+            if not req_succeeded:
+                resp.set_header("X-Failed", "1")
+
+
+    def value_error(req, resp, ex, params):
+        resp.status = falcon.HTTP_422
+        resp.media = {"error": str(ex)}
+
+
+    def fallback(req, resp):
+        resp.media = {"sink": req.path}
+
+
+    app = falcon.App(middleware=[Tenant()])
+    app.add_route("/items", Items())
+    app.add_route("/items/{item_id:int}", Item())
+    app.add_route("/notes.txt", Notes())
+    app.add_error_handler(ValueError, value_error)
+    app.add_sink(fallback, prefix="/legacy")
+"""
+
+PROJECT = {"hooks.py": HOOKS, "resources.py": RESOURCES, "app.py": APP}
+
+REQUESTS = [
+    Req("GET", "/items"),
+    Req("GET", "/items?limit=0", headers=(("X-Tenant", "acme"),)),
+    Req("GET", "/items/1"),
+    Req("GET", "/items/9"),
+    Req("POST", "/items", headers=(("Content-Type", "application/json"),), body=b'{"name": "saw"}'),
+    Req("POST", "/items", headers=(("Content-Type", "application/json"), ("X-Key", "k1")),
+        body=b'{"name": "saw"}'),
+    Req("POST", "/items", headers=(("Content-Type", "application/json"), ("X-Key", "k1")),
+        body=b'{"name": "' + b"x" * 80 + b'"}'),
+    Req("POST", "/items", headers=(("Content-Type", "application/json"), ("X-Key", "k1")),
+        body=b"{nope"),
+    Req("PUT", "/items/1", headers=(("Content-Type", "application/json"),), body=b'{"name": "mallet"}'),
+    Req("PUT", "/items/1", headers=(("Content-Type", "application/json"),), body=b"[]"),
+    Req("GET", "/items/1"),
+    Req("DELETE", "/items/1"),
+    Req("GET", "/notes.txt"),
+    Req("GET", "/legacy/page?x=1"),
+]  # fmt: skip
+
+
+def test_an_app_and_its_parts_in_three_modules_become_falcon_asgi() -> None:
+    after, results = migrate_project(PROJECT)
+    assert "app = falcon.asgi.App(middleware=[Tenant()])" in after["app.py"]
+    assert "async def process_request(self, req, resp):" in after["app.py"]
+    assert "async def value_error(req, resp, ex, params):" in after["app.py"]
+    assert "async def fallback(req, resp):" in after["app.py"]
+    assert "async def require_key(req, resp, resource, params):" in after["hooks.py"]
+    assert "    async def hook(req, resp, resource, params):" in after["hooks.py"]
+    assert "checked(await req.get_media())" in after["resources.py"]
+    assert "checked((await req.get_media()))" in after["resources.py"]
+    assert 'resp.stream = await AsyncFile.open(path, "rb")' in after["resources.py"]
+    assert "def checked(doc):" in after["resources.py"]  # a plain helper stays as it is
+    assert set(kinds(results, "falcon-asgi")) == {"converted"}
+    assert not any(c.rule == "served-app" for r in results.values() for c in r.changes)
+    assert_same_project_behaviour(PROJECT, after, "app", REQUESTS)
+    # the project's tests drive the ASGI app with the same client
+    migrated = load_project(after, "app").app
+    assert isinstance(migrated, falcon.asgi.App)
+    assert falcon.testing.TestClient(migrated).simulate_get("/items/1").json["name"] == "hammer"
+
+
+BLOCKING = {
+    "app.py": """
+        import threading
+
+        import falcon
+
+        BOTH = threading.Barrier(2, timeout=5)
+
+
+        class Meeting:
+            def on_get(self, req, resp):
+                BOTH.wait()  # both requests must be in here at once
+                resp.media = {"met": True}
+
+
+        app = falcon.App()
+        app.add_route("/meet", Meeting())
+    """,
+}
+
+
+def test_blocking_calls_of_responders_run_off_the_event_loop() -> None:
+    after, results = migrate_project(BLOCKING)
+    assert kinds(results, "falcon-asgi") == ["converted", "converted"]
+    assert "await run_blocking(" in after["app.py"]  # the wait and what follows, in one hop
+    app = load_project(after, "app").app
+    with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: httpx.get(url + "/meet", timeout=10), range(2)))
+    assert [a.status_code for a in answers] == [200, 200]
+
+
+def test_an_app_with_a_part_it_cannot_convert_stays_wsgi_in_every_module() -> None:
+    files = dict(PROJECT)
+    files["resources.py"] = (
+        RESOURCES
+        + """
+
+    class Upload:
+        def on_post(self, req, resp):
+            resp.media = {"size": len(req.bounded_stream.read())}
+    """
+    )
+    files["app.py"] = (
+        APP.replace(
+            "from resources import Item, Items, Notes",
+            "from resources import Item, Items, Notes, Upload",
+        )
+        + """
+    app.add_route("/upload", Upload())
+    """
+    )
+    after, results = migrate_project(files)
+    assert kinds(results, "falcon-asgi") == []
+    assert after["hooks.py"] == textwrap.dedent(HOOKS).lstrip("\n")  # its hooks stay sync
+    assert "async def" not in after["resources.py"]
+    assert kinds(results, "served-app") == ["adapted"]  # served through the adapter
+    assert_same_project_behaviour(
+        files, after, "app", [*REQUESTS[:4], Req("POST", "/upload", body=b"12345")]
+    )
+
+
+def test_apps_sharing_a_resource_convert_together_or_not_at_all() -> None:
+    files = {
+        "resources.py": RESOURCES.replace("from hooks import limit_body, require_key", "")
+        .replace("@falcon.before(require_key)", "")
+        .replace("@falcon.before(limit_body(64))", "")
+        .replace("by=req.context.client", "by=1"),
+        "public.py": """
+            import falcon
+
+            from resources import Items
+
+            app = falcon.App()
+            app.add_route("/items", Items())
+        """,
+        "admin.py": """
+            import falcon
+
+            from resources import Items
+
+
+            def stream_all(req, resp):
+                resp.stream = (chunk for chunk in [b"a", b"b"])
+
+
+            app = falcon.App()
+            app.add_route("/items", Items())
+            app.add_sink(stream_all, prefix="/all")
+        """,
+    }
+    after, results = migrate_project(files)
+    assert kinds(results, "falcon-asgi") == []
+    assert "async def" not in after["resources.py"]
+    assert "falcon.asgi" not in after["public.py"]
