@@ -379,6 +379,7 @@ def _body_blockers(
         return
     req = params[at]
     resp = params[at + 1] if len(params) > at + 1 else ""
+    yield from _media_iterated(func, req)
     for node in ast.walk(func):
         if isinstance(node, (ast.Yield, ast.YieldFrom)):
             yield f"`{func.name}` is a generator"
@@ -408,16 +409,52 @@ def _body_blockers(
                     yield f"`{func.name}` reads the body in a nested function"
 
 
+def _media_iterated(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> Iterator[str]:
+    """A body iterated over: a multipart form (which Falcon parses by default) is iterated
+    with ``async for`` under falcon.asgi, its parts read with awaits."""
+
+    def is_media(node: ast.expr) -> bool:
+        if isinstance(node, ast.Call):
+            node = node.func
+            if not (isinstance(node, ast.Attribute) and node.attr == "get_media"):
+                return False
+        return (
+            isinstance(node, ast.Attribute)
+            and node.attr in ("media", "get_media")
+            and isinstance(node.value, ast.Name)
+            and node.value.id == req
+        )
+
+    media_names = {
+        target.id
+        for node in ast.walk(func)
+        if isinstance(node, ast.Assign) and is_media(node.value)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+    for node in ast.walk(func):
+        iters = [node.iter] if isinstance(node, ast.For) else []
+        if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            iters = [generator.iter for generator in node.generators]
+        for it in iters:
+            if is_media(it) or (isinstance(it, ast.Name) and it.id in media_names):
+                yield f"`{func.name}` iterates over the body's media (a multipart form)"
+
+
 def _stream_blockers(func: ast.AST, target: ast.Attribute) -> Iterator[str]:
+    """``resp.stream = open(...)`` is the one assignment of the stream the rule rewrites
+    (an async file); any other (a generator, a value unpacked from a tuple) stays sync."""
     for node in ast.walk(func):
         if isinstance(node, ast.Assign) and target in node.targets:
             value = node.value
-            if not (
-                isinstance(value, ast.Call)
+            if (
+                len(node.targets) == 1
+                and isinstance(value, ast.Call)
                 and isinstance(value.func, ast.Name)
                 and value.func.id == "open"
             ):
-                yield "a response stream that is not a file opened with open()"
+                return
+    yield "a response stream that is not a file opened with open()"
 
 
 def _safe_with_req(call: ast.Call, methods: Mapping[str, ast.AST]) -> bool:

@@ -700,6 +700,8 @@ class ServerRule(Rule):
             if not isinstance(value, cst.Call):
                 return None
             names = self._qualified_names(value.func)
+        if names & ASGI_MAKERS:  # the ASGI side of a library with both (falcon.asgi.App)
+            return None
         for name in sorted(names):
             if name.split(".")[0] in WSGI_LIBRARIES:
                 return name

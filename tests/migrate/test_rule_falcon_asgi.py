@@ -280,3 +280,77 @@ def test_apps_sharing_a_resource_convert_together_or_not_at_all() -> None:
     assert kinds(results, "falcon-asgi") == []
     assert "async def" not in after["resources.py"]
     assert "falcon.asgi" not in after["public.py"]
+
+
+def refused(resource_body: str) -> list[str]:
+    """The falcon-asgi changes of a one-module app whose resource has ``resource_body``."""
+    methods = textwrap.indent(textwrap.dedent(resource_body).strip("\n"), "    ")
+    source = (
+        f"import falcon\n\n\nclass Things:\n{methods}\n\n\n"
+        'app = falcon.App()\napp.add_route("/things", Things())\n'
+    )
+    _, results = migrate_project({"app.py": source})
+    return kinds(results, "falcon-asgi")
+
+
+def test_bodies_falcon_asgi_reads_differently_keep_the_app_wsgi() -> None:
+    # a multipart form is iterated with `async for` under falcon.asgi
+    assert (
+        refused("""
+        def on_post(self, req, resp):
+            resp.media = [part.name for part in req.get_media()]
+    """)
+        == []
+    )
+    assert (
+        refused("""
+        def on_post(self, req, resp):
+            form = req.media
+            for part in form:
+                pass
+    """)
+        == []
+    )
+    # a sync file object unpacked into resp.stream
+    assert (
+        refused("""
+        def on_get(self, req, resp):
+            resp.stream, resp.content_length = open("x", "rb"), 1
+    """)
+        == []
+    )
+    assert (
+        refused("""
+        def on_get(self, req, resp):
+            resp.media = {"raw": req.env["RAW_URI"]}
+    """)
+        == []
+    )
+    assert refused("""
+        def on_get(self, req, resp):
+            resp.media = {"ok": True}
+    """) == ["converted", "converted"]
+
+
+def test_a_server_entry_point_serves_the_converted_app_as_is() -> None:
+    source = """
+        from wsgiref.simple_server import make_server
+
+        import falcon
+
+
+        class Quote:
+            def on_get(self, req, resp):
+                resp.media = {"quote": "hi"}
+
+
+        app = falcon.App()
+        app.add_route("/quote", Quote())
+
+        if __name__ == "__main__":
+            with make_server("", 8000, app) as httpd:
+                httpd.serve_forever()
+    """
+    after, results = migrate_project({"app.py": source})
+    assert 'uvicorn.run(app, host="0.0.0.0", port=8000)' in after["app.py"]
+    assert set(kinds(results, "server")) == {"converted"}
