@@ -621,18 +621,32 @@ def _collect(module: FalconFacts, app: AppFacts, by_module: _Modules, group: _Gr
         _collect_function(module, local, kind, False, by_module, group)
 
 
+def _defined(
+    module: FalconFacts, local: str, what: str, by_module: _Modules, group: _Group
+) -> tuple[FalconFacts, str, ClassFacts | CallableFacts] | None:
+    """The module, name and facts of the class or function (``what``) ``local`` names, or
+    None with the reason among the group's blockers."""
+    found = _resolve(module, local, by_module)
+    if found is None:
+        group.blockers.append(f"`{local}` is not a {what} of this run this rule can read")
+        return None
+    owner, name = found
+    table = dict(owner.classes) if what == "class" else dict(owner.functions)
+    facts = table.get(name)
+    if facts is None:
+        group.blockers.append(f"`{local}` is not a {what}")
+        return None
+    return owner, name, facts
+
+
 def _collect_class(
     module: FalconFacts, local: str, role: str, by_module: _Modules, group: _Group
 ) -> None:
-    found = _resolve(module, local, by_module)
+    found = _defined(module, local, "class", by_module, group)
     if found is None:
-        group.blockers.append(f"`{local}` is not a class of this run this rule can read")
         return
-    owner, name = found
-    cls = dict(owner.classes).get(name)
-    if cls is None:
-        group.blockers.append(f"`{local}` is not a class")
-        return
+    owner, name, cls = found
+    assert isinstance(cls, ClassFacts)
     group.blockers.extend(cls.blockers)
     methods = cls.responders if role == "resource" else cls.middleware
     if not methods:
@@ -650,15 +664,11 @@ def _collect_class(
 def _collect_function(
     module: FalconFacts, local: str, kind: str, made: bool, by_module: _Modules, group: _Group
 ) -> None:
-    found = _resolve(module, local, by_module)
+    found = _defined(module, local, "function", by_module, group)
     if found is None:
-        group.blockers.append(f"`{local}` is not a function of this run this rule can read")
         return
-    owner, name = found
-    func = dict(owner.functions).get(name)
-    if func is None:
-        group.blockers.append(f"`{local}` is not a function")
-        return
+    owner, name, func = found
+    assert isinstance(func, CallableFacts)
     if made and not func.returns:
         group.blockers.append(f"`{name}` does not return a nested function")
         return

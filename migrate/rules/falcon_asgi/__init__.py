@@ -109,26 +109,9 @@ class FalconAsgiRule(Rule):
             owner: cst.ClassDef | None = None
             if part.cls:
                 owner = classes.get(part.cls)
-                body = owner.body.body if owner is not None else ()
-                func = next(
-                    (
-                        s
-                        for s in body
-                        if isinstance(s, cst.FunctionDef) and s.name.value == part.name
-                    ),
-                    None,
-                )
+                func = _def_in(owner, part.name)
             elif part.factory:
-                factory = functions.get(part.factory)
-                inner = factory.body.body if factory is not None else ()
-                func = next(
-                    (
-                        s
-                        for s in inner
-                        if isinstance(s, cst.FunctionDef) and s.name.value == part.name
-                    ),
-                    None,
-                )
+                func = _def_in(functions.get(part.factory), part.name)
             else:
                 func = functions.get(part.name)
             if func is None:
@@ -178,6 +161,12 @@ class FalconAsgiRule(Rule):
             message += f" ({', '.join(details)})"
         self.report(func, "converted", message)
         return offloaded.node
+
+
+def _def_in(owner: cst.ClassDef | cst.FunctionDef | None, name: str) -> cst.FunctionDef | None:
+    """The ``def name`` directly in the body of ``owner`` (a class, a hook factory)."""
+    body = owner.body.body if owner is not None else ()
+    return next((s for s in body if isinstance(s, cst.FunctionDef) and s.name.value == name), None)
 
 
 class _AwaitBody(cst.CSTTransformer):
