@@ -219,7 +219,9 @@ def _app_facts(index: int, call: ast.Call, scopes: Sequence[ast.AST]) -> AppFact
                         )
                     else:
                         middleware.append(made)
-            elif method == "add_error_handler" and len(args) >= 2:
+            elif method == "add_error_handler" and len(args) < 2:
+                blockers.append("an error handler taken from the exception class (its `handle`)")
+            elif method == "add_error_handler":
                 handler = _name(args[1])
                 if handler is None:
                     blockers.append(
@@ -301,6 +303,9 @@ def _class_facts(cls: ast.ClassDef, qualified: Mapping[str, str]) -> ClassFacts:
     blockers: list[str] = []
     per_method: list[tuple[str, tuple[str, ...]]] = []
     hooks.extend(_hooks(cls.decorator_list, qualified, blockers))
+    if any(not (isinstance(base, ast.Name) and base.id == "object") for base in cls.bases):
+        # responders or middleware methods it inherits would stay sync (falcon.asgi refuses them)
+        blockers.append(f"`{cls.name}` inherits from `{ast.unparse(cls.bases[0])}`")
     methods = {
         s.name: s for s in cls.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
@@ -312,7 +317,7 @@ def _class_facts(cls: ast.ClassDef, qualified: Mapping[str, str]) -> ClassFacts:
             if name in MIDDLEWARE_METHODS
             else ""
         )
-        if not kind:
+        if not kind or f"{name}_async" in methods:  # falcon.asgi calls the _async one
             continue
         if isinstance(method, ast.AsyncFunctionDef):
             blockers.append(f"`{cls.name}.{name}` is async already")
@@ -389,6 +394,14 @@ def _body_blockers(
             if node.value.id == resp and node.attr == "stream" and isinstance(node.ctx, ast.Store):
                 yield from _stream_blockers(func, node)
         elif isinstance(node, ast.Call):
+            called = node.func
+            if (
+                isinstance(called, ast.Attribute)
+                and isinstance(called.value, ast.Name)
+                and called.value.id == "self"
+                and (RESPONDER.match(called.attr) or called.attr in MIDDLEWARE_METHODS)
+            ):
+                yield f"`{func.name}` calls the responder `{called.attr}` (a coroutine now)"
             for arg in [*node.args, *(k.value for k in node.keywords)]:
                 if (
                     isinstance(arg, ast.Name)

@@ -326,10 +326,67 @@ def test_bodies_falcon_asgi_reads_differently_keep_the_app_wsgi() -> None:
     """)
         == []
     )
+    # a responder delegating to another, which becomes a coroutine
+    assert (
+        refused("""
+        def on_get(self, req, resp):
+            resp.media = {"ok": True}
+
+        def on_head(self, req, resp):
+            self.on_get(req, resp)
+    """)
+        == []
+    )
     assert refused("""
         def on_get(self, req, resp):
             resp.media = {"ok": True}
     """) == ["converted", "converted"]
+
+
+def test_parts_the_rule_cannot_see_keep_the_app_wsgi() -> None:
+    inherited = """
+        import falcon
+
+
+        class Base:
+            def on_get(self, req, resp):
+                resp.media = {"base": True}
+
+
+        class Things(Base):
+            def on_post(self, req, resp):
+                resp.media = {"posted": True}
+
+
+        app = falcon.App()
+        app.add_route("/things", Things())
+    """
+    _, results = migrate_project({"app.py": inherited})
+    assert kinds(results, "falcon-asgi") == []
+    handled_by_class = """
+        import falcon
+
+
+        class Gone(Exception):
+            @staticmethod
+            def handle(req, resp, ex, params):
+                resp.status = falcon.HTTP_410
+
+
+        class Things:
+            def on_get(self, req, resp):
+                raise Gone()
+
+
+        app = falcon.App()
+        app.add_route("/things", Things())
+        app.add_error_handler(Gone)
+    """
+    after, results = migrate_project({"app.py": handled_by_class})
+    assert kinds(results, "falcon-asgi") == []
+    assert_same_project_behaviour(
+        {"app.py": handled_by_class}, after, "app", [Req("GET", "/things")]
+    )
 
 
 def test_a_server_entry_point_serves_the_converted_app_as_is() -> None:
