@@ -92,6 +92,9 @@ class FalconFacts:
     functions: tuple[tuple[str, CallableFacts], ...] = ()
     #: Functions of the module used other than as a hook, handler or sink (called, stored).
     used_directly: frozenset[str] = frozenset()
+    #: Responder and middleware method names read as attributes of something other than
+    #: ``self`` (``resource.on_get(req, resp)`` in a test): such a method must stay sync.
+    methods_read: frozenset[str] = frozenset()
 
 
 # --------------------------------------------------------------------------- facts
@@ -112,9 +115,17 @@ def facts_of(relpath: str, tree: ast.Module) -> FalconFacts:
             classes.append((stmt.name, _class_facts(stmt, qualified)))
         elif isinstance(stmt, ast.FunctionDef):
             functions.append((stmt.name, _function_facts(stmt)))
-    return FalconFacts(
-        relpath, imports, apps, tuple(classes), tuple(functions), _used_directly(tree)
+    methods_read = frozenset(
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and (RESPONDER.match(node.attr) or node.attr in MIDDLEWARE_METHODS)
+        and not (isinstance(node.value, ast.Name) and node.value.id == "self")
     )
+    return FalconFacts(
+        relpath, imports, apps, tuple(classes), tuple(functions), _used_directly(tree),
+        methods_read,
+    )  # fmt: skip
 
 
 def _imports(tree: ast.Module) -> Iterator[tuple[str, str, str]]:
@@ -552,11 +563,19 @@ def plan(all_facts: Iterable[FalconFacts], files: Iterable[str]) -> FalconPlan:
     imports look modules up in them; see the module docstring)."""
     facts = {f.relpath: f for f in all_facts}
     by_module = _Modules(facts, frozenset(files))
+    read_directly = {
+        name: module.relpath for module in facts.values() for name in module.methods_read
+    }
     groups: list[_Group] = []
     for module in facts.values():
         for app in module.apps:
             group = _Group([(module.relpath, app.index)], blockers=list(app.blockers))
             _collect(module, app, by_module, group)
+            group.blockers.extend(
+                f"`{part.cls}.{part.name}` is called directly in {read_directly[part.name]}"
+                for part in sorted(group.parts, key=lambda p: (p.relpath, p.cls, p.name))
+                if part.cls and part.name in read_directly
+            )
             groups.append(group)
     groups = _merged(groups)
     per_module: dict[str, tuple[set[int], set[Part], list[tuple[int, str]]]] = {}

@@ -411,3 +411,34 @@ def test_a_server_entry_point_serves_the_converted_app_as_is() -> None:
     after, results = migrate_project({"app.py": source})
     assert 'uvicorn.run(app, host="0.0.0.0", port=8000)' in after["app.py"]
     assert set(kinds(results, "server")) == {"converted"}
+
+
+def test_a_responder_a_test_calls_directly_keeps_the_app_wsgi() -> None:
+    files = {
+        "app.py": """
+            import falcon
+
+
+            class Things:
+                def on_get(self, req, resp):
+                    resp.media = {"ok": True}
+
+
+            app = falcon.App()
+            app.add_route("/things", Things())
+        """,
+        "test_app.py": """
+            import falcon.testing
+
+            from app import Things
+
+
+            def test_on_get():
+                resp = falcon.Response()
+                Things().on_get(falcon.testing.create_req(), resp)
+                assert resp.media == {"ok": True}
+        """,
+    }
+    after, results = migrate_project(files)
+    assert kinds(results, "falcon-asgi") == []
+    assert "async def" not in after["app.py"]
