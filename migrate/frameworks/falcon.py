@@ -198,8 +198,8 @@ def _app_facts(index: int, call: ast.Call, scopes: Sequence[ast.AST]) -> AppFact
                 else:
                     middleware.append(name)
     scope = next(s for s in scopes if call in _own_nodes(s))
-    name = _bound_name(scope, call)
-    if name is None:
+    names = _bound_names(scope, call)
+    if not names:
         blockers.append("the app is not bound to a name its module builds it under")
     else:
         instances = _instances(scope)
@@ -208,9 +208,10 @@ def _app_facts(index: int, call: ast.Call, scopes: Sequence[ast.AST]) -> AppFact
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
                 and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == name
+                and node.func.value.id in names
             ):
                 continue
+            name = node.func.value.id
             method, args = node.func.attr, node.args
             if method == "add_route" and len(args) >= 2:
                 target = _made_by(args[1]) or instances.get(_name(args[1]) or "")
@@ -272,11 +273,13 @@ def _own_nodes(scope: ast.AST) -> list[ast.AST]:
     return found
 
 
-def _bound_name(scope: ast.AST, call: ast.Call) -> str | None:
+def _bound_names(scope: ast.AST, call: ast.Call) -> set[str]:
+    """The names ``call`` is bound to (``api = application = falcon.App()``: both)."""
     for node in _own_nodes(scope):
-        if isinstance(node, ast.Assign) and node.value is call and len(node.targets) == 1:
-            return _name(node.targets[0])
-    return None
+        if isinstance(node, ast.Assign) and node.value is call:
+            names = {_name(target) for target in node.targets}
+            return set() if None in names else {n for n in names if n is not None}
+    return set()
 
 
 def _instances(scope: ast.AST) -> dict[str, str]:

@@ -389,6 +389,26 @@ def test_parts_the_rule_cannot_see_keep_the_app_wsgi() -> None:
     )
 
 
+def test_an_app_bound_to_two_names_converts() -> None:
+    source = """
+        import falcon
+
+
+        class Resource(object):
+            def on_get(self, req, resp):
+                resp.text = "hi"
+
+
+        api = application = falcon.App()
+        api.add_route("/", Resource())
+    """
+    after, results = migrate_project({"app.py": source})
+    assert "api = application = falcon.asgi.App()" in after["app.py"]
+    assert_same_project_behaviour(
+        {"app.py": source}, after, "app", [Req("GET", "/")], app_name="application"
+    )
+
+
 def test_a_server_entry_point_serves_the_converted_app_as_is() -> None:
     source = """
         from wsgiref.simple_server import make_server
