@@ -148,3 +148,17 @@ def paren_await(node: cst.BaseExpression) -> cst.BaseExpression:
     if isinstance(node, cst.Await) and not node.lpar:
         return node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
     return node
+
+
+class ReplaceNodes(cst.CSTTransformer):
+    """Swaps nodes by identity: ``{id(original): new}``, for nodes of the tree it visits
+    (a rule finds and reports on the original nodes, then rewrites them in one pass)."""
+
+    def __init__(self, replacements: dict[int, cst.CSTNode]) -> None:
+        super().__init__()
+        self.replacements = replacements
+
+    def on_leave(  # type: ignore[override]
+        self, original_node: cst.CSTNode, updated_node: cst.CSTNode
+    ) -> cst.CSTNode:
+        return self.replacements.get(id(original_node), updated_node)

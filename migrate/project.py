@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 from migrate import app_values, prefilter
 from migrate.frameworks.falcon import FalconPlan, ModulePlan
+from migrate.frameworks.flask import FlaskPlan
+from migrate.frameworks.flask import ModulePlan as FlaskModulePlan
 from migrate.module_paths import candidate_paths
 from migrate.wsgi_keys import is_known_key
 
@@ -639,6 +641,8 @@ class ProjectIndex:
     queries: set[tuple[str, str, str]] = field(default_factory=set, compare=False)
     #: Which Falcon apps of the run move to falcon.asgi, and what each module changes.
     falcon: FalconPlan = field(default_factory=FalconPlan)
+    #: Whether the run's Flask code moves to Quart, and what each module changes.
+    flask: FlaskPlan = field(default_factory=FlaskPlan)
 
     @classmethod
     def from_summaries(
@@ -660,7 +664,14 @@ class ProjectIndex:
             return self.module(first, second) is not None
         if kind == "falcon":
             return bool(self.falcon_plan(first))
+        if kind == "flask":
+            return bool(self.flask_plan(first))
         return bool(self.callers_of(first, second))
+
+    def flask_plan(self, relpath: str) -> FlaskModulePlan:
+        """What the module ``relpath`` changes for the move of the run's Flask code to Quart."""
+        self.queries.add(("flask", relpath, ""))
+        return self.flask.for_module(relpath)
 
     def falcon_plan(self, relpath: str) -> ModulePlan:
         """What the module ``relpath`` changes for the run's Falcon apps."""

@@ -57,6 +57,9 @@ from migrate.blocking.table import BlockingTable, active_table, use_table
 from migrate.cache import ResultCache
 from migrate.frameworks.falcon import FalconFacts, facts_of, might_use_falcon
 from migrate.frameworks.falcon import plan as falcon_plan
+from migrate.frameworks.flask import FlaskFacts, might_use_flask
+from migrate.frameworks.flask import facts_of as flask_facts
+from migrate.frameworks.flask import plan as flask_plan
 from migrate.project import (
     Delegation,
     ModuleSummary,
@@ -568,6 +571,14 @@ def migrate_sources(
         ),
         index.files,
     )
+    index.flask = flask_plan(
+        (
+            flask_facts(relpath, tree)
+            for relpath, tree in trees.items()
+            if tree is not None and might_use_flask(sources[relpath])
+        ),
+        index.files,
+    )
     return {
         relpath: _transform(
             source, selected, FileContext(relpath, module_name_for(relpath), project=index)
@@ -792,6 +803,8 @@ class ScanResult:
     content_hash: str | None = None
     #: What the module tells about Falcon apps (a module mentioning falcon).
     falcon: FalconFacts | None = None
+    #: What the module tells about Flask code (a module mentioning flask).
+    flask: FlaskFacts | None = None
 
 
 def scan_file(
@@ -829,8 +842,12 @@ def _scan(
             # a module using apps of others the WSGI way tells them (the AST is the syntax check)
             uses_apps = may_use_wsgi_apps(text)
             uses_falcon = might_use_falcon(text)
-            candidates, tree = _prefilter(text, rules, want_tree=uses_apps or uses_falcon)
+            uses_flask = might_use_flask(text)
+            candidates, tree = _prefilter(
+                text, rules, want_tree=uses_apps or uses_falcon or uses_flask
+            )
             falcon = facts_of(task.relpath, tree) if uses_falcon and tree is not None else None
+            flask = flask_facts(task.relpath, tree) if uses_flask and tree is not None else None
             summary = _summary_of(text, task.relpath, tree) if candidates else None
             queries: frozenset[tuple[str, str, str]] = frozenset()
             if candidates and rules_now:
@@ -855,9 +872,11 @@ def _scan(
         if queries and migrated is not None and migrated.status != "error":
             return ScanResult(
                 None, summary, names, tentative=migrated, queries=queries,
-                delegations=delegations, falcon=falcon,
+                delegations=delegations, falcon=falcon, flask=flask,
             )  # fmt: skip
-        return ScanResult(migrated, summary, names, delegations=delegations, falcon=falcon)
+        return ScanResult(
+            migrated, summary, names, delegations=delegations, falcon=falcon, flask=flask
+        )
     unchanged = FileResult(task.path, task.relpath, "unchanged")
     # the full test (might_summarize) waits until a file the rules run on imports the module
     return ScanResult(unchanged, summarizable="def" in text, delegations=delegations, falcon=falcon)
@@ -1021,6 +1040,7 @@ def run_files(
             scans_by_index: dict[int, ScanResult] = {}  # of the files in waiting
             callers: dict[str, frozenset[Delegation]] = {}
             falcon_facts: list[FalconFacts] = []
+            flask_facts_found: list[FlaskFacts] = []
             turn = 0  # results[:turn] were yielded
 
             def known(index: int, result: FileResult) -> Iterator[FileResult]:
@@ -1066,6 +1086,8 @@ def run_files(
                     callers[tasks[index].relpath] = scan.delegations
                 if scan.falcon is not None:
                     falcon_facts.append(scan.falcon)
+                if scan.flask is not None:
+                    flask_facts_found.append(scan.flask)
                 if scan.summarizable:
                     summarizable.append(index)
                 if scan.result is None:
@@ -1101,6 +1123,7 @@ def run_files(
                     summaries, (task.relpath for task in tasks), callers
                 )
                 project.falcon = falcon_plan(falcon_facts, project.files)
+                project.flask = flask_plan(flask_facts_found, project.files)
                 # a result made with the empty index stands where the whole one adds nothing
                 for index in list(waiting):
                     scan = scans_by_index[index]
@@ -1116,6 +1139,7 @@ def run_files(
                         project.files,
                         project.wsgi_callers,
                         project.falcon,
+                        project.flask,
                     )
                 )
                 transformed = _through_cache(

@@ -180,9 +180,12 @@ class Segments:
                 first = next((i for i, s in enumerate(run) if self._blocks(s)), len(run))
                 for s in run[:first]:
                     self._find(s)
-                if len(run) - first > 1 or (run[first:] and self._moves_whole(run[first])):
+                alone = run[first] if len(run) - first == 1 else None
+                if len(run) - first > 1 or (
+                    alone is not None and (self._moves_whole(alone) or self._blocks(alone) > 1)
+                ):  # several statements, or one with several blocking calls: one hop
                     self.runs.append(run[first:])
-                elif run[first:]:  # one statement: its calls move one by one, as they read
+                elif run[first:]:  # one statement, one call: it moves as it reads
                     self._find(run[first])
                 run = []
                 if stmt is not None:

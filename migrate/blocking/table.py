@@ -278,6 +278,31 @@ CHEAP: tuple[str, ...] = (
     "falcon.to_query_str",
     "falcon.code_to_http_status",
     "falcon.get_http_status",
+    # Flask's request-context API and Quart's, the same names: cheap reads of the request,
+    # the app's config and the session, and building responses. (Not ``g``: what a project
+    # keeps there, a database connection, blocks, and belongs to the request's thread.)
+    *(
+        f"{framework}.{name}"
+        for framework in ("flask", "quart")
+        for name in (
+            "request.args.*",
+            "request.headers.*",
+            "request.cookies.*",
+            "request.view_args.*",
+            "current_app.config.*",
+            "session.get",
+            "session.pop",
+            "session.setdefault",
+            "session.clear",
+            "jsonify",
+            "abort",
+            "url_for",
+            "redirect",
+            "get_flashed_messages",
+            "escape",
+            "Response",
+        )
+    ),
 )
 
 #: Builtins that may block (the others are computation over their arguments).

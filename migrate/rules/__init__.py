@@ -11,6 +11,7 @@ from migrate.rules.base import Change, ChangeKind, FileContext, Rule
 from migrate.rules.deployment import DeploymentRule
 from migrate.rules.django_asgi import DjangoAsgiRule
 from migrate.rules.falcon_asgi import FalconAsgiRule
+from migrate.rules.flask_quart import FlaskQuartRule
 from migrate.rules.served_app import ServedAppRule
 from migrate.rules.server import ServerRule
 from migrate.rules.wsgi_app import WsgiAppRule
@@ -20,6 +21,7 @@ RULES: tuple[type[Rule], ...] = (
     WsgiMiddlewareRule,
     WsgiAppRule,
     FalconAsgiRule,
+    FlaskQuartRule,
     DjangoAsgiRule,
     ServedAppRule,
     ServerRule,

@@ -402,7 +402,7 @@ def test_an_app_bound_to_two_names_converts() -> None:
         api = application = falcon.App()
         api.add_route("/", Resource())
     """
-    after, results = migrate_project({"app.py": source})
+    after, _ = migrate_project({"app.py": source})
     assert "api = application = falcon.asgi.App()" in after["app.py"]
     assert_same_project_behaviour(
         {"app.py": source}, after, "app", [Req("GET", "/")], app_name="application"

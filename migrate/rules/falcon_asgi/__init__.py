@@ -37,7 +37,7 @@ from libcst.metadata import PositionProvider
 
 from migrate import analysis
 from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
-from migrate.cst_helpers import add_imports, paren_await
+from migrate.cst_helpers import ReplaceNodes, add_imports, paren_await
 from migrate.frameworks.falcon import FALCON_APPS, REQ_AT, ModulePlan, Part
 from migrate.rules.base import FileContext, Rule
 
@@ -72,7 +72,7 @@ class FalconAsgiRule(Rule):
             return updated_node
         # found and reported in the module as given (nodes with positions), swapped at once
         replacements = {**self._apps(original_node), **self._parts(original_node)}
-        module = original_node.visit(_Replace(replacements))
+        module = original_node.visit(ReplaceNodes(replacements))
         assert isinstance(module, cst.Module)
         return add_imports(module, self.imports) if self.imports else module
 
@@ -222,14 +222,3 @@ class _AwaitBody(cst.CSTTransformer):
             opened = value.with_changes(func=cst.parse_expression("AsyncFile.open"))
             return updated_node.with_changes(value=cst.Await(opened))
         return updated_node
-
-
-class _Replace(cst.CSTTransformer):
-    """Nodes swapped by identity (the ones found in the tree being visited)."""
-
-    def __init__(self, replacements: dict[int, cst.CSTNode]) -> None:
-        super().__init__()
-        self.replacements = replacements
-
-    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
-        return self.replacements.get(id(original_node), updated_node)

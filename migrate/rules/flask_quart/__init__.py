@@ -1,0 +1,228 @@
+"""Rule ``flask-quart``: the run's Flask code moves to Quart, or all of it stays on Flask.
+
+::
+
+    # before                                       # after
+    from flask import Flask, jsonify, request      from quart import Quart, jsonify, request
+
+    app = Flask(__name__)                          app = Quart(__name__)
+
+    @app.post("/tasks")                            @app.post("/tasks")
+    def create_task():                             async def create_task():
+        fields = validated(request.get_json())         fields = validated(await request.get_json())
+        row = insert(fields)                           row = await run_blocking(insert, fields)
+        return jsonify(row), 201                       return jsonify(row), 201
+
+:mod:`migrate.frameworks.flask` decides for the whole run (Flask's globals tie its modules
+together) and says, per module, which functions become coroutines (views, hooks, error
+handlers, teardown functions registered by a call, and every function that calls one of
+them or awaits Quart) and which calls are awaited. Inside a coroutine, ``request.get_json()``,
+``request.get_data()``, ``request.json``/``data``/``form``/``files``/``values``,
+``render_template*``, ``make_response`` and ``flash`` are awaited, and every call that may
+block runs in the blocking pool (:mod:`migrate.blocking`), with the request's context. A run
+the plan refuses is left as it is: ``served-app`` serves its app through the adapter.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from migrate import analysis
+from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
+from migrate.cst_helpers import ReplaceNodes, add_imports, paren_await
+from migrate.frameworks.flask import AWAITED_CALLS, AWAITED_REQUEST, ModulePlan
+from migrate.rules.base import FileContext, Rule
+
+RENAMED = {"Flask": "Quart"}
+
+
+class FlaskQuartRule(Rule):
+    rule_id = "flask-quart"
+    summary = (
+        "Flask code moves to Quart: imports, async views, hooks and the helpers calling them, "
+        "awaited request data and templates (the whole run, or none of it)."
+    )
+
+    @classmethod
+    def might_apply(cls, source: str) -> bool:
+        return "flask" in source
+
+    def __init__(self, context: FileContext) -> None:
+        super().__init__(context)
+        self.plan = ModulePlan()
+
+    def visit_Module(self, node: cst.Module) -> bool:
+        project = self.context.project
+        if project is not None:
+            self.plan = project.flask_plan(self.context.relpath)
+        return False
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if not self.plan.convert:
+            return updated_node
+        module = original_node
+        flask_names = _flask_names(module)
+        replacements: dict[int, cst.CSTNode] = {}
+        needed: list[tuple[str, str | None]] = []
+        facts = ModuleFacts(module, self.context.blocking)
+        for stmt in module.body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value in self.plan.coroutines:
+                replacements[id(stmt)], imports = self._coroutine(stmt, flask_names, facts)
+                needed.extend(imports)
+        flask_imports = self._imports(module)
+        if flask_imports:
+            message = "imports of flask now import quart (Flask → Quart)"
+            self.report(flask_imports[0], "converted", message)
+        rename_flask = flask_names.get("Flask") == "Flask"
+        renamed = module.visit(ReplaceNodes(replacements)).visit(_ToQuart(rename_flask))
+        assert isinstance(renamed, cst.Module)
+        return add_imports(renamed, needed) if needed else renamed
+
+    def _imports(self, module: cst.Module) -> list[cst.CSTNode]:
+        return [
+            node
+            for node in analysis.import_statements(module)
+            if (isinstance(node, cst.ImportFrom) and node.module is not None
+                and analysis.dotted_name(node.module).split(".")[0] == "flask")
+            or (isinstance(node, cst.Import)
+                and any(analysis.dotted_name(a.name).split(".")[0] == "flask" for a in node.names))
+        ]  # fmt: skip
+
+    def _coroutine(
+        self, func: cst.FunctionDef, flask_names: dict[str, str], facts: ModuleFacts
+    ) -> tuple[cst.FunctionDef, list[tuple[str, str | None]]]:
+        """``func`` as a coroutine, and the imports that needs."""
+        awaiting = _AwaitQuart(flask_names, self.plan.awaited)
+        body = func.body.visit(awaiting)
+        assert isinstance(body, cst.BaseSuite)
+        new = func.with_changes(asynchronous=cst.Asynchronous(), body=body)
+        details = []
+        if awaiting.count:
+            details.append(f"{awaiting.count} call{'s' if awaiting.count > 1 else ''} awaited")
+        try:
+            offloaded = offload_blocking(new, facts, data_params=())
+        except CannotOffload as why:
+            self.report(func, "manual", f"`{func.name.value}` is a coroutine now, but {why}: "
+                        "move that call off the event loop by hand")  # fmt: skip
+            return new, []
+        if offloaded.detail():
+            details.append(offloaded.detail())
+        message = f"`{func.name.value}` is a Quart coroutine"
+        self.report(func, "converted", message + (f" ({', '.join(details)})" if details else ""))
+        return offloaded.node, offloaded.imports
+
+
+def _flask_names(module: cst.Module) -> dict[str, str]:
+    """Local name -> flask's name, for what the module imports from flask."""
+    names: dict[str, str] = {}
+    for node in analysis.import_statements(module):
+        if (
+            isinstance(node, cst.ImportFrom)
+            and node.module is not None
+            and analysis.dotted_name(node.module) == "flask"
+            and not isinstance(node.names, cst.ImportStar)
+        ):
+            for alias in node.names:
+                original = analysis.dotted_name(alias.name)
+                local = alias.asname.name if alias.asname is not None else alias.name
+                if isinstance(local, cst.Name):
+                    names[local.value] = original
+    return names
+
+
+class _AwaitQuart(cst.CSTTransformer):
+    """Quart's awaitables and the run's coroutines awaited (nested functions untouched: the
+    plan refused awaitables there)."""
+
+    def __init__(self, flask_names: dict[str, str], awaited: frozenset[str]) -> None:
+        super().__init__()
+        self.request = {local for local, name in flask_names.items() if name == "request"}
+        self.awaited_calls = {
+            local for local, name in flask_names.items() if name in AWAITED_CALLS
+        } | set(awaited)
+        self.count = 0
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        func = updated_node.func
+        if isinstance(func, cst.Name) and func.value in self.awaited_calls:
+            self.count += 1
+            return cst.Await(updated_node)
+        if (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.value.value in self.request
+            and AWAITED_REQUEST.get(func.attr.value) == "call"
+        ):
+            self.count += 1
+            return cst.Await(updated_node)
+        return updated_node
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        value = updated_node.value
+        how = AWAITED_REQUEST.get(updated_node.attr.value)
+        if not (isinstance(value, cst.Name) and value.value in self.request) or how in (
+            None,
+            "call",
+        ):
+            return updated_node
+        self.count += 1
+        if how == "await":
+            return paren_await(cst.Await(updated_node))
+        return paren_await(cst.Await(cst.parse_expression(f"{value.value}.{how}()")))
+
+
+class _ToQuart(cst.CSTTransformer):
+    """``flask`` imports and names made ``quart`` ones (``Flask`` is ``Quart``)."""
+
+    def __init__(self, rename_flask: bool) -> None:
+        super().__init__()
+        #: the module's name ``Flask`` is flask's (imported without an alias)
+        self.rename_flask = rename_flask
+
+    def leave_ImportFrom(
+        self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom
+    ) -> cst.ImportFrom:
+        if updated_node.module is None or analysis.dotted_name(updated_node.module) != "flask":
+            return updated_node
+        names = updated_node.names
+        if not isinstance(names, cst.ImportStar):
+            names = [
+                a.with_changes(
+                    name=cst.Name(
+                        RENAMED.get(analysis.dotted_name(a.name), analysis.dotted_name(a.name))
+                    )
+                )
+                for a in names
+            ]
+        return updated_node.with_changes(module=cst.Name("quart"), names=names)
+
+    def leave_Import(self, original_node: cst.Import, updated_node: cst.Import) -> cst.Import:
+        return updated_node.with_changes(
+            names=[
+                a.with_changes(name=cst.Name("quart"))
+                if analysis.dotted_name(a.name) == "flask"
+                else a
+                for a in updated_node.names
+            ]
+        )
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.Attribute:
+        if isinstance(updated_node.value, cst.Name) and updated_node.value.value == "flask":
+            attr = RENAMED.get(updated_node.attr.value, updated_node.attr.value)
+            return updated_node.with_changes(value=cst.Name("quart"), attr=cst.Name(attr))
+        return updated_node
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+        if self.rename_flask and updated_node.value == "Flask":
+            return updated_node.with_changes(value="Quart")
+        return updated_node
