@@ -84,6 +84,9 @@ class ServedAppRule(Rule):
             f"`{name}` holds {served.value.describe()}, which no rule converted to ASGI: served "
             f"through adapters.WsgiToAsgi, so `{name}` is an ASGI app"
         )
+        why = self._why_framework_stays(served)
+        if why:
+            message += f" ({why})"
         binding: cst.BaseStatement = cst.parse_statement(f"{name} = WsgiToAsgi({name})\n")
         if isinstance(served.final_at, cst.BaseCompoundStatement):
             assert isinstance(binding, cst.SimpleStatementLine)
@@ -92,6 +95,20 @@ class ServedAppRule(Rule):
             with_marker(binding, marker_comment(self.rule_id, message))
         )
         self.report(served.final_at, "adapted", message)
+
+    def _why_framework_stays(self, served: Served) -> str:
+        """Why the framework rule left a Flask or Falcon app on WSGI, from its plan."""
+        project = self.context.project
+        if project is None:
+            return ""
+        how = served.value.describe()
+        if "Flask" in how and (refused := project.flask_plan(self.context.relpath).refused):
+            return f"the run stays on Flask: {refused}"
+        if "Falcon" in how:
+            reasons = [why for _, why in project.falcon_plan(self.context.relpath).refused]
+            if reasons:
+                return f"it stays on Falcon's WSGI App: {reasons[0]}"
+        return ""
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         if not self.after:

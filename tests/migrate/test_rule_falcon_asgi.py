@@ -242,6 +242,8 @@ def test_an_app_with_a_part_it_cannot_convert_stays_wsgi_in_every_module() -> No
     assert after["hooks.py"] == textwrap.dedent(HOOKS).lstrip("\n")  # its hooks stay sync
     assert "async def" not in after["resources.py"]
     assert kinds(results, "served-app") == ["adapted"]  # served through the adapter
+    (message,) = [c.message for r in results.values() for c in r.changes if c.rule == "served-app"]
+    assert "it stays on Falcon's WSGI App: `on_post` reads `req.bounded_stream`" in message
     assert_same_project_behaviour(
         files, after, "app", [*REQUESTS[:4], Req("POST", "/upload", body=b"12345")]
     )

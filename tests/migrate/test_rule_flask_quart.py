@@ -1,0 +1,228 @@
+"""Rule ``flask-quart``: the run's Flask code moves to Quart, or all of it stays on Flask.
+
+Each example migrates a small project with :func:`migrate.runner.migrate_sources`, serves the
+Flask app before as WSGI (wsgiref) and the Quart app after as ASGI (uvicorn, hypercorn), and
+compares the answers.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import textwrap
+from collections.abc import Mapping
+
+import httpx
+import quart
+
+from migrate.runner import SourceResult, migrate_sources
+from tests.harness import Req, assert_same_project_behaviour, load_project
+from tests.servers import serve_asgi
+
+
+def migrate_project(files: Mapping[str, str]) -> tuple[dict[str, str], dict[str, SourceResult]]:
+    """The files after a run over all of them, and the results; a second run changes nothing."""
+    before = {relpath: textwrap.dedent(source).lstrip("\n") for relpath, source in files.items()}
+    results = migrate_sources(before)
+    after = {relpath: result.new_source for relpath, result in results.items()}
+    again = migrate_sources(after)
+    for relpath, result in again.items():
+        assert result.new_source == after[relpath], f"second run changed {relpath}"
+    return after, results
+
+
+def kinds(results: Mapping[str, SourceResult], rule: str) -> list[str]:
+    return [c.kind for r in results.values() for c in r.changes if c.rule == rule]
+
+
+DB = """
+    import sqlite3
+
+    from flask import current_app, g
+
+
+    def get_db():
+        if "db" not in g:
+            g.db = sqlite3.connect(current_app.config["DATABASE"])
+            g.db.row_factory = sqlite3.Row
+        return g.db
+
+
+    def close_db(exc=None):
+        db = g.pop("db", None)
+        if db is not None:
+            db.close()
+
+
+    def init_db(path):
+        with sqlite3.connect(path) as conn:
+            conn.execute("DROP TABLE IF EXISTS note")
+            conn.execute("CREATE TABLE note (id INTEGER PRIMARY KEY, title TEXT UNIQUE)")
+            conn.execute("INSERT INTO note (title) VALUES ('first')")
+"""
+
+VIEWS = """
+    from flask import Blueprint, abort, jsonify, render_template_string, request
+
+    from db import get_db
+
+    pages = Blueprint("pages", __name__)
+
+
+    def page(title, body):
+        return render_template_string("<h1>{{ t }}</h1><p>{{ b }}</p>", t=title, b=body)
+
+
+    @pages.route("/hello/<name>")
+    def hello(name):
+        return page("Hello", name)
+
+
+    @pages.post("/echo")
+    def echo():
+        return jsonify(form=request.form.get("x"), args=request.args.get("q", ""))
+
+
+    @pages.get("/notes/<int:note_id>")
+    def note(note_id):
+        row = get_db().execute("SELECT * FROM note WHERE id = ?", (note_id,)).fetchone()
+        if row is None:
+            abort(404)
+        return jsonify(id=row["id"], title=row["title"])
+"""
+
+APP = """
+    import os
+    import sqlite3
+    import tempfile
+
+    from flask import Flask, jsonify, request
+
+    from db import close_db, get_db, init_db
+    from views import pages
+
+    app = Flask(__name__)
+    app.config["DATABASE"] = os.path.join(tempfile.mkdtemp(), "notes.sqlite3")
+    app.teardown_appcontext(close_db)
+    app.register_blueprint(pages)
+    init_db(app.config["DATABASE"])
+
+
+    @app.post("/notes")
+    def create():
+        payload = request.get_json()
+        if not isinstance(payload, dict) or not payload.get("title"):
+            return jsonify(error="title required"), 422
+        db = get_db()
+        cur = db.execute("INSERT INTO note (title) VALUES (?)", (payload["title"],))
+        db.commit()
+        return jsonify(id=cur.lastrowid), 201
+
+
+    @app.errorhandler(sqlite3.IntegrityError)
+    def conflict(error):
+        return jsonify(error="conflict"), 409
+
+
+    @app.errorhandler(404)
+    def not_found(error):
+        return jsonify(error="not found", path=request.path), 404
+"""
+
+PROJECT = {"db.py": DB, "views.py": VIEWS, "app.py": APP}
+JSON = (("Content-Type", "application/json"),)
+REQUESTS = [
+    Req("GET", "/hello/Zo%C3%AB"),
+    Req("POST", "/echo?q=1", (("Content-Type", "application/x-www-form-urlencoded"),), b"x=%C3%A9"),
+    Req("GET", "/notes/1"),
+    Req("GET", "/notes/9"),
+    Req("POST", "/notes", JSON, b'{"title": "second"}'),
+    Req("POST", "/notes", JSON, b'{"title": "second"}'),
+    Req("POST", "/notes", JSON, b'{"nope": 1}'),
+    Req("GET", "/notes/2"),
+    Req("GET", "/nowhere"),
+]
+
+
+def test_a_flask_project_in_three_modules_moves_to_quart() -> None:
+    after, results = migrate_project(PROJECT)
+    assert "from quart import Quart, jsonify, request" in after["app.py"]
+    assert "app = Quart(__name__)" in after["app.py"]
+    assert "payload = await request.get_json()" in after["app.py"]
+    assert "async def close_db(exc=None):" in after["db.py"]  # registered by a call elsewhere
+    assert "def get_db():" in after["db.py"] and "async def get_db" not in after["db.py"]
+    assert "async def page(title, body):" in after["views.py"]  # awaits Quart, so a coroutine
+    assert 'return await page("Hello", name)' in after["views.py"]
+    assert 'form=(await request.form).get("x")' in after["views.py"]
+    assert set(kinds(results, "flask-quart")) == {"converted"}
+    assert not any(c.rule == "served-app" for r in results.values() for c in r.changes)
+    assert_same_project_behaviour(PROJECT, after, "app", REQUESTS)
+    assert isinstance(load_project(after, "app").app, quart.Quart)
+
+
+BLOCKING = {
+    "app.py": """
+        import threading
+
+        from flask import Flask, jsonify
+
+        app = Flask(__name__)
+        BOTH = threading.Barrier(2, timeout=5)
+
+
+        @app.get("/meet")
+        def meet():
+            BOTH.wait()  # both requests must be in here at once
+            return jsonify(met=True)
+    """,
+}
+
+
+def test_blocking_calls_of_views_run_off_the_event_loop() -> None:
+    after, results = migrate_project(BLOCKING)
+    assert kinds(results, "flask-quart") == ["converted", "converted"]
+    app = load_project(after, "app").app
+    with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: httpx.get(url + "/meet", timeout=10), range(2)))
+    assert [a.status_code for a in answers] == [200, 200]
+
+
+def stays_flask(files: Mapping[str, str]) -> None:
+    after, results = migrate_project(files)
+    assert kinds(results, "flask-quart") == []
+    for relpath, source in files.items():
+        assert "quart" not in after[relpath], relpath
+
+
+def test_an_extension_keeps_the_whole_run_on_flask() -> None:
+    stays_flask({**PROJECT, "app.py": "from flask_cors import CORS\n" + textwrap.dedent(APP)})
+
+
+def test_flasks_test_client_in_the_tests_keeps_the_run_on_flask() -> None:
+    stays_flask({
+        **PROJECT,
+        "test_app.py": """
+            from app import app
+
+            def test_hello():
+                assert app.test_client().get("/hello/x").status_code == 200
+        """,
+    })  # fmt: skip
+
+
+def test_a_coroutine_used_other_than_called_keeps_the_run_on_flask() -> None:
+    stays_flask({
+        **PROJECT,
+        "views.py": textwrap.dedent(VIEWS) + "\n\nPAGE_MAKERS = {'plain': page}\n",
+    })  # fmt: skip
+
+
+def test_the_adapted_app_says_why_the_run_stays_on_flask() -> None:
+    after, results = migrate_project(
+        {**PROJECT, "app.py": "from flask_cors import CORS\n" + textwrap.dedent(APP)}
+    )
+    (message,) = [c.message for r in results.values() for c in r.changes if c.rule == "served-app"]
+    assert "the run stays on Flask: it uses the Flask extension `flask_cors`" in message
+    assert_same_project_behaviour(
+        {**PROJECT, "app.py": "from flask_cors import CORS\n" + textwrap.dedent(APP)},
+        after, "app", REQUESTS[:4],
+    )  # fmt: skip
