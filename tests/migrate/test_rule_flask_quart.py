@@ -189,7 +189,7 @@ def test_blocking_calls_of_views_run_off_the_event_loop() -> None:
 def stays_flask(files: Mapping[str, str]) -> None:
     after, results = migrate_project(files)
     assert kinds(results, "flask-quart") == []
-    for relpath, source in files.items():
+    for relpath in files:
         assert "quart" not in after[relpath], relpath
 
 
