@@ -3,8 +3,9 @@
 
 The apps of ``benchmarks/blocking_apps/`` are plain WSGI handlers that spend their time in
 blocking calls: a sleep standing for a database round trip, a sqlite3 query through a module
-helper, an HTTP call to a local upstream service with urllib, a file read; and two Falcon
-apps (a JSON endpoint, a resource on sqlite3), migrated to ``falcon.asgi``. Each is served
+helper, an HTTP call to a local upstream service with urllib, a file read; two Falcon apps
+and two Flask apps (a JSON endpoint, a view on sqlite3), migrated to ``falcon.asgi`` and to
+Quart. Each is served
 
 * **before**: as written, by gunicorn ``-k gthread`` (one worker, ``--threads`` threads, 40 by
   default: the size of the adapters' I/O pool, so both sides may block as often at once);
@@ -59,7 +60,10 @@ from benchmarks.bench_adapters import (  # noqa: E402
 )
 
 APPS_DIR = Path(__file__).resolve().parent / "blocking_apps"
-APPS = ("sleep", "sqlite", "upstream", "files", "falcon_json", "falcon_sqlite")
+APPS = (
+    "sleep", "sqlite", "upstream", "files", "falcon_json", "falcon_sqlite", "flask_json",
+    "flask_sqlite",
+)  # fmt: skip
 WAYS = ("before", "adapted", "after")
 JSON = dict[str, Any]
 

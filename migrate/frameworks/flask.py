@@ -175,8 +175,14 @@ def _module_blockers(
         if isinstance(node, ast.Attribute):
             if node.attr in UNSUPPORTED_METHODS:
                 yield UNSUPPORTED_METHODS[node.attr]
-            elif node.attr in ("wsgi_app", "environ", "stream", "cli"):
-                yield f"it uses `.{node.attr}`"
+            elif node.attr in ("wsgi_app", "cli"):
+                yield f"it uses the app's `.{node.attr}`"
+            elif (
+                node.attr in ("environ", "stream")
+                and isinstance(node.value, ast.Name)
+                and flask_names.get(node.value.id) == "request"
+            ):
+                yield f"it reads `request.{node.attr}`"
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)

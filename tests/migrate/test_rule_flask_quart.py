@@ -102,6 +102,7 @@ APP = """
 
     app = Flask(__name__)
     app.config["DATABASE"] = os.path.join(tempfile.mkdtemp(), "notes.sqlite3")
+    app.config["MODE"] = os.environ.get("NOTES_MODE", "dev")  # not the request's environ
     app.teardown_appcontext(close_db)
     app.register_blueprint(pages)
     init_db(app.config["DATABASE"])
