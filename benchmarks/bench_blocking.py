@@ -130,6 +130,8 @@ def prepare(work: Path) -> tuple[Path, Path, dict[str, str]]:
             str(after),
             "--report",
             str(report),
+            "--enable",  # the native framework rules are opt-in: measured here
+            "flask-quart,falcon-asgi",
         ],
         timeout=300,
     )

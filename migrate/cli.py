@@ -149,7 +149,13 @@ def _settings(paths: Sequence[str]) -> Settings:
 
 def _list_rules() -> None:
     console = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
-    render_rule_list(console, [(rule.rule_id, rule.summary) for rule in rules_registry.RULES])
+    render_rule_list(
+        console,
+        [
+            (rule.rule_id, ("(opt-in: --enable) " if rule.opt_in else "") + rule.summary)
+            for rule in rules_registry.RULES
+        ],
+    )
 
 
 def _quiet_on_broken_pipe(command: Callable[..., None]) -> Callable[..., None]:
@@ -218,6 +224,14 @@ def _quiet_on_broken_pipe(command: Callable[..., None]) -> Callable[..., None]:
     help="Skip these rules (comma-separated, repeatable).",
 )
 @click.option(
+    "--enable",
+    "enable_values",
+    multiple=True,
+    metavar="RULE,...",
+    help="Also run these opt-in rules (flask-quart, falcon-asgi: native, but slower than the "
+    "adapter as measured; see the README).",
+)
+@click.option(
     "--exclude",
     "exclude_globs",
     multiple=True,
@@ -258,6 +272,7 @@ def main(
     jobs: int | None,
     select_values: tuple[str, ...],
     ignore_values: tuple[str, ...],
+    enable_values: tuple[str, ...],
     exclude_globs: tuple[str, ...],
     timeout: float,
     no_cache: bool,
@@ -297,8 +312,9 @@ def main(
     settings = _settings(paths)
     select = _split_ids(select_values) if select_values else settings.select
     ignore = _split_ids(ignore_values) if ignore_values else settings.ignore
+    enable = _split_ids(enable_values) if enable_values else settings.enable
     try:
-        selected_rules = select_rules(select, ignore)
+        selected_rules = select_rules(select, ignore, enable=enable)
     except UnknownRuleError as exc:
         raise click.UsageError(str(exc)) from None
 

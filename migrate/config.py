@@ -23,7 +23,9 @@ else:  # pragma: no cover - Python 3.10
     except ImportError:
         tomllib = None  # type: ignore[assignment, unused-ignore]
 
-KNOWN_KEYS = ("select", "ignore", "exclude", "jobs", "cache", "blocking", "non_blocking")
+KNOWN_KEYS = (
+    "select", "ignore", "enable", "exclude", "jobs", "cache", "blocking", "non_blocking",
+)  # fmt: skip
 
 
 class ConfigError(Exception):
@@ -34,6 +36,8 @@ class ConfigError(Exception):
 class Settings:
     select: list[str] | None = None
     ignore: list[str] = field(default_factory=list)
+    #: Opt-in rules to run as well (``--enable``).
+    enable: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     jobs: int | None = None
     #: Use and keep results of earlier runs (``--no-cache`` turns it off for one run).
@@ -102,6 +106,8 @@ def load_settings(start: Path) -> Settings:
         settings.select = _string_list(table["select"], "select", pyproject)
     if "ignore" in table:
         settings.ignore = _string_list(table["ignore"], "ignore", pyproject)
+    if "enable" in table:
+        settings.enable = _string_list(table["enable"], "enable", pyproject)
     if "exclude" in table:
         settings.exclude = _string_list(table["exclude"], "exclude", pyproject)
     for key in ("blocking", "non_blocking"):

@@ -165,14 +165,16 @@ def select_rules(
     select: Sequence[str] | None = None,
     ignore: Sequence[str] = (),
     available: Sequence[type[Rule]] | None = None,
+    enable: Sequence[str] = (),
 ) -> list[type[Rule]]:
-    """The rules to run, in registry order: ``select`` (all when None) minus ``ignore``.
+    """The rules to run, in registry order: ``select`` (when None: every rule but the opt-in
+    ones, plus those in ``enable``) minus ``ignore``.
 
     Raises :class:`UnknownRuleError` naming every unknown id.
     """
     rules = list(registry.RULES if available is None else available)
     known = {rule.rule_id for rule in rules}
-    unknown = [rid for rid in [*(select or ()), *ignore] if rid not in known]
+    unknown = [rid for rid in [*(select or ()), *ignore, *enable] if rid not in known]
     if unknown:
         listing = ", ".join(sorted(known)) or "none are registered"
         raise UnknownRuleError(
@@ -180,6 +182,8 @@ def select_rules(
         )
     if select is not None:
         rules = [rule for rule in rules if rule.rule_id in select]
+    else:
+        rules = [rule for rule in rules if not rule.opt_in or rule.rule_id in enable]
     rules = [rule for rule in rules if rule.rule_id not in ignore]
     chosen = {rule.rule_id for rule in rules}
     for rule in rules:

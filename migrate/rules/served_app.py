@@ -102,12 +102,20 @@ class ServedAppRule(Rule):
         if project is None:
             return ""
         how = served.value.describe()
-        if "Flask" in how and (refused := project.flask_plan(self.context.relpath).refused):
-            return f"the run stays on Flask: {refused}"
+        if "Flask" in how:
+            plan = project.flask_plan(self.context.relpath)
+            if plan.refused:
+                return f"the run stays on Flask: {plan.refused}"
+            if plan.convert:
+                return (
+                    "`--enable flask-quart` moves it to Quart, which served slower in our benchmark"
+                )
         if "Falcon" in how:
-            reasons = [why for _, why in project.falcon_plan(self.context.relpath).refused]
-            if reasons:
-                return f"it stays on Falcon's WSGI App: {reasons[0]}"
+            falcon = project.falcon_plan(self.context.relpath)
+            if falcon.refused:
+                return f"it stays on Falcon's WSGI App: {falcon.refused[0][1]}"
+            if falcon.apps:
+                return "`--enable falcon-asgi` moves it to falcon.asgi, which served slower in our benchmark"
         return ""
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:

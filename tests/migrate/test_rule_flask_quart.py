@@ -10,21 +10,28 @@ from __future__ import annotations
 import concurrent.futures
 import textwrap
 from collections.abc import Mapping
+from pathlib import Path
 
 import httpx
 import quart
+from click.testing import CliRunner
 
-from migrate.runner import SourceResult, migrate_sources
+from migrate.cli import main
+from migrate.rules import RULES
+from migrate.runner import SourceResult, migrate_sources, select_rules
 from tests.harness import Req, assert_same_project_behaviour, load_project
 from tests.servers import serve_asgi
+
+#: Every rule, the opt-in ones too (this rule is one).
+ALL_RULES = [rule.rule_id for rule in RULES]
 
 
 def migrate_project(files: Mapping[str, str]) -> tuple[dict[str, str], dict[str, SourceResult]]:
     """The files after a run over all of them, and the results; a second run changes nothing."""
     before = {relpath: textwrap.dedent(source).lstrip("\n") for relpath, source in files.items()}
-    results = migrate_sources(before)
+    results = migrate_sources(before, ALL_RULES)
     after = {relpath: result.new_source for relpath, result in results.items()}
-    again = migrate_sources(after)
+    again = migrate_sources(after, ALL_RULES)
     for relpath, result in again.items():
         assert result.new_source == after[relpath], f"second run changed {relpath}"
     return after, results
@@ -227,3 +234,26 @@ def test_the_adapted_app_says_why_the_run_stays_on_flask() -> None:
         {**PROJECT, "app.py": "from flask_cors import CORS\n" + textwrap.dedent(APP)},
         after, "app", REQUESTS[:4],
     )  # fmt: skip
+
+
+def test_quart_is_opt_in_and_the_adapted_app_says_how_to_ask_for_it(tmp_path: Path) -> None:
+    ids = [rule.rule_id for rule in select_rules()]
+    assert "flask-quart" not in ids and "falcon-asgi" not in ids
+    assert "flask-quart" in [rule.rule_id for rule in select_rules(enable=["flask-quart"])]
+    before = {r: textwrap.dedent(s).lstrip("\n") for r, s in PROJECT.items()}
+    (message,) = [
+        c.message
+        for result in migrate_sources(before).values()
+        for c in result.changes
+        if c.rule == "served-app"
+    ]
+    assert "`--enable flask-quart` moves it to Quart" in message
+    for relpath, source in before.items():
+        (tmp_path / relpath).write_text(source)
+    runner = CliRunner()
+    default = runner.invoke(main, [str(tmp_path), "--check", "--no-cache", "-j", "1"])
+    enabled = runner.invoke(
+        main, [str(tmp_path), "--enable", "flask-quart", "--no-cache", "-j", "1"]
+    )
+    assert "from quart" not in default.output and default.exit_code == 1  # would change
+    assert "+from quart import Quart, jsonify, request" in enabled.output

@@ -46,6 +46,7 @@ ASYNC_FILE = ("adapters.blocking", "AsyncFile")
 
 class FalconAsgiRule(Rule):
     rule_id = "falcon-asgi"
+    opt_in = True  # slower than the adapter, as measured: see the README
     summary = (
         "Falcon apps become falcon.asgi apps: responders, middleware, hooks, error handlers "
         "and sinks become coroutines across the modules of the run (or the app stays WSGI)."

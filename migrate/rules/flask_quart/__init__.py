@@ -38,6 +38,7 @@ RENAMED = {"Flask": "Quart"}
 
 class FlaskQuartRule(Rule):
     rule_id = "flask-quart"
+    opt_in = True  # slower than the adapter, as measured: see the README
     summary = (
         "Flask code moves to Quart: imports, async views, hooks and the helpers calling them, "
         "awaited request data and templates (the whole run, or none of it)."
