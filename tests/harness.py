@@ -37,8 +37,10 @@ from typing import Any
 import httpx
 import libcst
 
+from migrate.rules import RULES
 from migrate.rules.base import Change, FileContext, Rule
 from migrate.rules.wsgi_app import WsgiAppRule
+from migrate.runner import SourceResult, migrate_sources
 from tests.servers import serve_asgi, serve_wsgi
 
 IGNORED_HEADERS = frozenset({"date", "server", "transfer-encoding", "connection", "keep-alive"})
@@ -290,14 +292,35 @@ def assert_same_project_behaviour(
     )
 
 
+def migrate_project_twice(
+    files: Mapping[str, str], rule_ids: Sequence[str] | None = None
+) -> tuple[dict[str, str], dict[str, SourceResult]]:
+    """``files`` (``relpath -> source``, dedented) after a run over all of them, with every
+    rule by default (the opt-in ones too), and the results; a second run changes nothing."""
+    ids = [rule.rule_id for rule in RULES] if rule_ids is None else list(rule_ids)
+    before = {relpath: textwrap.dedent(source).lstrip("\n") for relpath, source in files.items()}
+    results = migrate_sources(before, ids)
+    after = {relpath: result.new_source for relpath, result in results.items()}
+    for relpath, result in migrate_sources(after, ids).items():
+        assert result.new_source == after[relpath], f"second run changed {relpath}"
+    return after, results
+
+
+def change_kinds(results: Mapping[str, SourceResult], rule: str) -> list[str]:
+    """The kinds of the changes ``rule`` made across ``results``."""
+    return [c.kind for r in results.values() for c in r.changes if c.rule == rule]
+
+
 __all__ = [
     "Outcome",
     "Req",
     "assert_idempotent",
     "assert_same_behaviour",
     "assert_same_project_behaviour",
+    "change_kinds",
     "load_module",
     "load_project",
+    "migrate_project_twice",
     "migrate_text",
     "served_outcomes",
     "served_project_outcomes",

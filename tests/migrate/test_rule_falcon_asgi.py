@@ -10,35 +10,23 @@ from __future__ import annotations
 
 import concurrent.futures
 import textwrap
-from collections.abc import Mapping
 
 import falcon.asgi
 import falcon.testing
 import httpx
 
-from migrate.rules import RULES
-from migrate.runner import SourceResult, migrate_sources
-from tests.harness import Req, assert_same_project_behaviour, load_project
+from tests.harness import (
+    Req,
+    assert_same_project_behaviour,
+    load_project,
+)
+from tests.harness import (
+    change_kinds as kinds,
+)
+from tests.harness import (
+    migrate_project_twice as migrate_project,
+)
 from tests.servers import serve_asgi
-
-#: Every rule, the opt-in ones too (this rule is one).
-ALL_RULES = [rule.rule_id for rule in RULES]
-
-
-def migrate_project(files: Mapping[str, str]) -> tuple[dict[str, str], dict[str, SourceResult]]:
-    """The files after a run over all of them, and the results; a second run changes nothing."""
-    before = {relpath: textwrap.dedent(source).lstrip("\n") for relpath, source in files.items()}
-    results = migrate_sources(before, ALL_RULES)
-    after = {relpath: result.new_source for relpath, result in results.items()}
-    again = migrate_sources(after, ALL_RULES)
-    for relpath, result in again.items():
-        assert result.new_source == after[relpath], f"second run changed {relpath}"
-    return after, results
-
-
-def kinds(results: Mapping[str, SourceResult], rule: str) -> list[str]:
-    return [c.kind for r in results.values() for c in r.changes if c.rule == rule]
-
 
 HOOKS = """
     import falcon
