@@ -18,13 +18,9 @@ import httpx
 from tests.harness import (
     Req,
     assert_same_project_behaviour,
+    change_kinds,
     load_project,
-)
-from tests.harness import (
-    change_kinds as kinds,
-)
-from tests.harness import (
-    migrate_project_twice as migrate_project,
+    migrate_project_twice,
 )
 from tests.servers import serve_asgi
 
@@ -158,7 +154,7 @@ REQUESTS = [
 
 
 def test_an_app_and_its_parts_in_three_modules_become_falcon_asgi() -> None:
-    after, results = migrate_project(PROJECT)
+    after, results = migrate_project_twice(PROJECT)
     assert "app = falcon.asgi.App(middleware=[Tenant()])" in after["app.py"]
     assert "async def process_request(self, req, resp):" in after["app.py"]
     assert "async def value_error(req, resp, ex, params):" in after["app.py"]
@@ -169,7 +165,7 @@ def test_an_app_and_its_parts_in_three_modules_become_falcon_asgi() -> None:
     assert "checked((await req.get_media()))" in after["resources.py"]
     assert 'resp.stream = await AsyncFile.open(path, "rb")' in after["resources.py"]
     assert "def checked(doc):" in after["resources.py"]  # a plain helper stays as it is
-    assert set(kinds(results, "falcon-asgi")) == {"converted"}
+    assert set(change_kinds(results, "falcon-asgi")) == {"converted"}
     assert not any(c.rule == "served-app" for r in results.values() for c in r.changes)
     assert_same_project_behaviour(PROJECT, after, "app", REQUESTS)
     # the project's tests drive the ASGI app with the same client
@@ -200,8 +196,8 @@ BLOCKING = {
 
 
 def test_blocking_calls_of_responders_run_off_the_event_loop() -> None:
-    after, results = migrate_project(BLOCKING)
-    assert kinds(results, "falcon-asgi") == ["converted", "converted"]
+    after, results = migrate_project_twice(BLOCKING)
+    assert change_kinds(results, "falcon-asgi") == ["converted", "converted"]
     assert "await run_blocking(" in after["app.py"]  # the wait and what follows, in one hop
     app = load_project(after, "app").app
     with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
@@ -229,11 +225,11 @@ def test_an_app_with_a_part_it_cannot_convert_stays_wsgi_in_every_module() -> No
     app.add_route("/upload", Upload())
     """
     )
-    after, results = migrate_project(files)
-    assert kinds(results, "falcon-asgi") == []
+    after, results = migrate_project_twice(files)
+    assert change_kinds(results, "falcon-asgi") == []
     assert after["hooks.py"] == textwrap.dedent(HOOKS).lstrip("\n")  # its hooks stay sync
     assert "async def" not in after["resources.py"]
-    assert kinds(results, "served-app") == ["adapted"]  # served through the adapter
+    assert change_kinds(results, "served-app") == ["adapted"]  # served through the adapter
     (message,) = [c.message for r in results.values() for c in r.changes if c.rule == "served-app"]
     assert "it stays on Falcon's WSGI App: `on_post` reads `req.bounded_stream`" in message
     assert_same_project_behaviour(
@@ -270,8 +266,8 @@ def test_apps_sharing_a_resource_convert_together_or_not_at_all() -> None:
             app.add_sink(stream_all, prefix="/all")
         """,
     }
-    after, results = migrate_project(files)
-    assert kinds(results, "falcon-asgi") == []
+    after, results = migrate_project_twice(files)
+    assert change_kinds(results, "falcon-asgi") == []
     assert "async def" not in after["resources.py"]
     assert "falcon.asgi" not in after["public.py"]
 
@@ -283,8 +279,8 @@ def refused(resource_body: str) -> list[str]:
         f"import falcon\n\n\nclass Things:\n{methods}\n\n\n"
         'app = falcon.App()\napp.add_route("/things", Things())\n'
     )
-    _, results = migrate_project({"app.py": source})
-    return kinds(results, "falcon-asgi")
+    _, results = migrate_project_twice({"app.py": source})
+    return change_kinds(results, "falcon-asgi")
 
 
 def test_bodies_falcon_asgi_reads_differently_keep_the_app_wsgi() -> None:
@@ -355,8 +351,8 @@ def test_parts_the_rule_cannot_see_keep_the_app_wsgi() -> None:
         app = falcon.App()
         app.add_route("/things", Things())
     """
-    _, results = migrate_project({"app.py": inherited})
-    assert kinds(results, "falcon-asgi") == []
+    _, results = migrate_project_twice({"app.py": inherited})
+    assert change_kinds(results, "falcon-asgi") == []
     handled_by_class = """
         import falcon
 
@@ -376,8 +372,8 @@ def test_parts_the_rule_cannot_see_keep_the_app_wsgi() -> None:
         app.add_route("/things", Things())
         app.add_error_handler(Gone)
     """
-    after, results = migrate_project({"app.py": handled_by_class})
-    assert kinds(results, "falcon-asgi") == []
+    after, results = migrate_project_twice({"app.py": handled_by_class})
+    assert change_kinds(results, "falcon-asgi") == []
     assert_same_project_behaviour(
         {"app.py": handled_by_class}, after, "app", [Req("GET", "/things")]
     )
@@ -396,7 +392,7 @@ def test_an_app_bound_to_two_names_converts() -> None:
         api = application = falcon.App()
         api.add_route("/", Resource())
     """
-    after, _ = migrate_project({"app.py": source})
+    after, _ = migrate_project_twice({"app.py": source})
     assert "api = application = falcon.asgi.App()" in after["app.py"]
     assert_same_project_behaviour(
         {"app.py": source}, after, "app", [Req("GET", "/")], app_name="application"
@@ -422,9 +418,9 @@ def test_a_server_entry_point_serves_the_converted_app_as_is() -> None:
             with make_server("", 8000, app) as httpd:
                 httpd.serve_forever()
     """
-    after, results = migrate_project({"app.py": source})
+    after, results = migrate_project_twice({"app.py": source})
     assert 'uvicorn.run(app, host="0.0.0.0", port=8000)' in after["app.py"]
-    assert set(kinds(results, "server")) == {"converted"}
+    assert set(change_kinds(results, "server")) == {"converted"}
 
 
 def test_a_responder_a_test_calls_directly_keeps_the_app_wsgi() -> None:
@@ -453,6 +449,6 @@ def test_a_responder_a_test_calls_directly_keeps_the_app_wsgi() -> None:
                 assert resp.media == {"ok": True}
         """,
     }
-    after, results = migrate_project(files)
-    assert kinds(results, "falcon-asgi") == []
+    after, results = migrate_project_twice(files)
+    assert change_kinds(results, "falcon-asgi") == []
     assert "async def" not in after["app.py"]

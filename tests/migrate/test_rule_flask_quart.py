@@ -21,13 +21,9 @@ from migrate.runner import migrate_sources, select_rules
 from tests.harness import (
     Req,
     assert_same_project_behaviour,
+    change_kinds,
     load_project,
-)
-from tests.harness import (
-    change_kinds as kinds,
-)
-from tests.harness import (
-    migrate_project_twice as migrate_project,
+    migrate_project_twice,
 )
 from tests.servers import serve_asgi
 
@@ -142,7 +138,7 @@ REQUESTS = [
 
 
 def test_a_flask_project_in_three_modules_moves_to_quart() -> None:
-    after, results = migrate_project(PROJECT)
+    after, results = migrate_project_twice(PROJECT)
     assert "from quart import Quart, jsonify, request" in after["app.py"]
     assert "app = Quart(__name__)" in after["app.py"]
     assert "payload = await request.get_json()" in after["app.py"]
@@ -151,7 +147,7 @@ def test_a_flask_project_in_three_modules_moves_to_quart() -> None:
     assert "async def page(title, body):" in after["views.py"]  # awaits Quart, so a coroutine
     assert 'return await page("Hello", name)' in after["views.py"]
     assert 'form=(await request.form).get("x")' in after["views.py"]
-    assert set(kinds(results, "flask-quart")) == {"converted"}
+    assert set(change_kinds(results, "flask-quart")) == {"converted"}
     assert not any(c.rule == "served-app" for r in results.values() for c in r.changes)
     assert_same_project_behaviour(PROJECT, after, "app", REQUESTS)
     assert isinstance(load_project(after, "app").app, quart.Quart)
@@ -176,8 +172,8 @@ BLOCKING = {
 
 
 def test_blocking_calls_of_views_run_off_the_event_loop() -> None:
-    after, results = migrate_project(BLOCKING)
-    assert kinds(results, "flask-quart") == ["converted", "converted"]
+    after, results = migrate_project_twice(BLOCKING)
+    assert change_kinds(results, "flask-quart") == ["converted", "converted"]
     app = load_project(after, "app").app
     with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
         answers = list(pool.map(lambda _: httpx.get(url + "/meet", timeout=10), range(2)))
@@ -185,8 +181,8 @@ def test_blocking_calls_of_views_run_off_the_event_loop() -> None:
 
 
 def stays_flask(files: Mapping[str, str]) -> None:
-    after, results = migrate_project(files)
-    assert kinds(results, "flask-quart") == []
+    after, results = migrate_project_twice(files)
+    assert change_kinds(results, "flask-quart") == []
     for relpath in files:
         assert "quart" not in after[relpath], relpath
 
@@ -215,7 +211,7 @@ def test_a_coroutine_used_other_than_called_keeps_the_run_on_flask() -> None:
 
 
 def test_the_adapted_app_says_why_the_run_stays_on_flask() -> None:
-    after, results = migrate_project(
+    after, results = migrate_project_twice(
         {**PROJECT, "app.py": "from flask_cors import CORS\n" + textwrap.dedent(APP)}
     )
     (message,) = [c.message for r in results.values() for c in r.changes if c.rule == "served-app"]
