@@ -629,6 +629,14 @@ def _small(text: str) -> cst.BaseSmallStatement:
 # --------------------------------------------------------------------------- response
 
 
+def _with_last(block: cst.BaseSuite, stmt: cst.BaseStatement) -> cst.BaseSuite:
+    """``block`` with ``stmt`` appended."""
+    if isinstance(block, cst.IndentedBlock):
+        return block.with_changes(body=[*block.body, stmt])
+    assert isinstance(block, cst.SimpleStatementSuite)  # ``if x: yield y`` on one line
+    return cst.IndentedBlock(body=[cst.SimpleStatementLine(body=block.body), stmt])
+
+
 @dataclass(eq=False)
 class Pending:
     """``start_response(status, headers)`` seen, response start not sent yet."""
@@ -642,10 +650,20 @@ class Pending:
     call: cst.Call | None = None
 
 
+@dataclass(eq=False)
+class MaybeStarted:
+    """After an ``if`` one branch of which sent the response start (its first chunk) while
+    the other left it pending: ``flag``, set by the branches that sent it, tells at run time
+    (the start goes out before the next chunk only if it has not yet, as under WSGI)."""
+
+    pending: Pending
+    flag: str
+
+
 NOT_STARTED = "not started"
 STARTED = "started"
 TERMINATED = "terminated"
-State = Pending | str
+State = Pending | MaybeStarted | str
 
 
 @dataclass
@@ -802,7 +820,8 @@ class ResponseRewriter:
         return any(isinstance(n, cst.Return) for n in analysis.walk(node, into_scopes=False))
 
     def check_between(self, node: cst.CSTNode, state: State) -> None:
-        if isinstance(state, Pending) and analysis.names_in(node) & state.names:
+        pending = state.pending if isinstance(state, MaybeStarted) else state
+        if isinstance(pending, Pending) and analysis.names_in(node) & pending.names:
             raise Unconvertible(
                 "code between start_response and the body uses the names it was given"
             )
@@ -818,6 +837,19 @@ class ResponseRewriter:
     def flush(self, state: State, out: list[cst.BaseStatement]) -> None:
         if isinstance(state, Pending):
             out.append(self.start_send(state))
+        elif isinstance(state, MaybeStarted):
+            out.append(self.start_unless_sent(state))
+
+    def start_unless_sent(
+        self, state: MaybeStarted, leading: Sequence[cst.EmptyLine] = ()
+    ) -> cst.BaseStatement:
+        """``if not started: await send(start)``."""
+        send = self.start_send(state.pending).with_changes(leading_lines=())
+        return cst.If(
+            test=_expr(f"not {state.flag}"),
+            body=cst.IndentedBlock(body=[send]),
+            leading_lines=leading,
+        )
 
     def block(
         self, stmts: Sequence[cst.BaseStatement], state: State
@@ -918,15 +950,20 @@ class ResponseRewriter:
                     "sends text (str) as the body, which WSGI servers refuse (PEP 3333 wants bytes)"
                 )
             lead: Sequence[cst.EmptyLine] = stmt.leading_lines
-            if isinstance(state, Pending):
+            if isinstance(state, (Pending, MaybeStarted)):
                 if not _is_safe(chunk):
                     name = self.fresh("chunk")
                     out.append(_stmt(f"{name} = {_code(chunk)}").with_changes(leading_lines=lead))
                     lead = ()
                     chunk = cst.Name(name)
-                out.append(
-                    self.start_send(state).with_changes(leading_lines=[*state.leading_lines, *lead])
-                )
+                if isinstance(state, MaybeStarted):
+                    out.append(self.start_unless_sent(state, lead))
+                else:
+                    out.append(
+                        self.start_send(state).with_changes(
+                            leading_lines=[*state.leading_lines, *lead]
+                        )
+                    )
                 lead = ()
             out.append(self.body_send(_code(chunk), True).with_changes(leading_lines=lead))
             return STARTED
@@ -962,6 +999,8 @@ class ResponseRewriter:
             return self.collected_return(stmt, node, node.value, state, out)
         if state is NOT_STARTED:
             raise Unconvertible("returns without calling start_response first")
+        if isinstance(state, MaybeStarted) and not self.generator:
+            raise Unconvertible("start_response and the body are on different paths")
         if self.generator:
             if node.value is not None:
                 raise Unconvertible("the generator returns a value")
@@ -1102,9 +1141,16 @@ class ResponseRewriter:
             out.append(stmt)
             return state
         if isinstance(stmt, cst.If):
-            new_if, state = self.if_(stmt, state)
+            new_if, merged = self.if_(stmt, state, top=True)
+            if isinstance(merged, MaybeStarted) and merged is not state:
+                # the flag the branches that send the start set, False before the if
+                init = _stmt(f"{merged.flag} = False").with_changes(
+                    leading_lines=new_if.leading_lines
+                )
+                out.append(init)
+                new_if = new_if.with_changes(leading_lines=())
             out.append(new_if)
-            return state
+            return merged
         if isinstance(stmt, cst.With):
             for item in stmt.items:
                 self.check_between(item, state)
@@ -1121,7 +1167,7 @@ class ResponseRewriter:
             return self.try_(stmt, state, out)
         raise Unconvertible(f"the response is produced inside a `{type(stmt).__name__}` statement")
 
-    def if_(self, node: cst.If, state: State) -> tuple[cst.If, State]:
+    def if_(self, node: cst.If, state: State, top: bool = False) -> tuple[cst.If, State]:
         if self.has_ops(node.test):
             raise Unconvertible("start_response or a yield inside a condition")
         self.check_between(node.test, state)
@@ -1133,13 +1179,28 @@ class ResponseRewriter:
         elif isinstance(node.orelse, cst.Else):
             else_body, s_else = self.suite(node.orelse.body, state)
             orelse = node.orelse.with_changes(body=else_body)
+        live = [s for s in (s_body, s_else) if s is not TERMINATED]
+        if (
+            top
+            and isinstance(state, Pending)
+            and STARTED in live
+            and state in live
+            and all(s is STARTED or s is state for s in live)
+            and not isinstance(node.orelse, cst.If)
+        ):
+            # one way sent the start with its first chunk, the other did not yet
+            flag = self.fresh("started")
+            body = _with_last(body, _stmt(f"{flag} = True")) if s_body is STARTED else body
+            if s_else is STARTED and isinstance(orelse, cst.Else):
+                orelse = orelse.with_changes(body=_with_last(orelse.body, _stmt(f"{flag} = True")))
+            return node.with_changes(body=body, orelse=orelse), MaybeStarted(state, flag)
         return node.with_changes(body=body, orelse=orelse), self.merge([s_body, s_else])
 
     def loop(self, node: cst.For | cst.While, state: State, out: list[cst.BaseStatement]) -> State:
         header: cst.CSTNode = node.iter if isinstance(node, cst.For) else node.test
         if self.has_ops(header) or (isinstance(node, cst.For) and self.has_ops(node.target)):
             raise Unconvertible("start_response or a yield inside a loop header")
-        if isinstance(state, Pending):
+        if isinstance(state, (Pending, MaybeStarted)):
             first = node.body.body[0] if isinstance(node.body, cst.IndentedBlock) else None
             first_chunk = self._chunk_of(first)
             if not (

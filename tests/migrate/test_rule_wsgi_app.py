@@ -121,6 +121,30 @@ def test_generator_with_work_before_the_first_chunk() -> None:
     assert_same_behaviour(before, after, [Req("GET", "/?a&b&c"), Req("GET", "/")])
 
 
+def test_generator_whose_first_chunk_is_sent_on_one_branch_only() -> None:
+    # the start goes out with the first chunk, whichever branch yields it: a run-time flag
+    # says whether it went, so an error before any chunk is still a 500 (nothing sent yet)
+    before = """
+    def app(environ, start_response):
+        query = environ.get("QUERY_STRING", "")
+        start_response("200 OK", [("Content-Type", "text/plain"), ("X-Kind", "export")])
+        if "preamble" in query:
+            yield b"preamble\\n"
+        if "fail" in query:
+            raise ValueError("no body for you")
+        yield query.upper().encode() + b"\\n"
+        yield b"end"
+    """
+    after = migrated(before, "converted")
+    assert "started = False" in after and "if not started:" in after
+    requests = [
+        Req("GET", "/?plain"),
+        Req("GET", "/?preamble"),
+        Req("GET", "/?fail"),  # 500 on both sides: the start had not gone out
+    ]  # (after a chunk, an error is a cut response: wsgiref's close-delimited one looks whole)
+    assert_same_behaviour(before, after, requests)
+
+
 def test_legacy_write_callable() -> None:
     before = """
     def app(environ, start_response):
