@@ -105,6 +105,7 @@ class _Call:
         "pending",
         "produced",
         "queue",
+        "raise_errors",
         "reading",
         "remaining",
         "state",
@@ -119,6 +120,7 @@ class _Call:
         self.queue: SimpleQueue[object] = SimpleQueue()
         self.limit = adapter.buffer_size
         self.wait_for_app = adapter.wait_for_app
+        self.raise_errors = adapter.raise_errors
         self.disconnect_grace = adapter.disconnect_grace
         # WSGI thread: request body source.
         self.input = environ.get("wsgi.input")
@@ -497,6 +499,9 @@ class AsgiToWsgi:
     * ``disconnect_grace`` (default 5 s): after the WSGI server closes the response
       early, how long the app may keep running before its task is cancelled.
     * ``startup_timeout`` (default 60 s), ``shutdown_timeout`` (default 10 s): lifespan.
+    * ``raise_errors`` (default False): when the app fails before its response started,
+      raise its exception to the caller, as a WSGI app would, instead of answering 500
+      (for WSGI middleware around it that handles errors; ``wsgi_middleware`` sets it).
     """
 
     def __init__(
@@ -509,8 +514,10 @@ class AsgiToWsgi:
         disconnect_grace: float = 5.0,
         startup_timeout: float | None = 60.0,
         shutdown_timeout: float | None = 10.0,
+        raise_errors: bool = False,
     ) -> None:
         self.app = app
+        self.raise_errors = raise_errors
         self.lifespan = lifespan
         self.wait_for_app = wait_for_app
         self.buffer_size = max(int(buffer_size), 0)
@@ -616,6 +623,8 @@ def _file_or_error(
             return wrapper(file, CHUNK) if wrapper else _FileIter(file)
     assert type(item) is _Failure
     exc = item.exc
+    if call.raise_errors:
+        raise exc
     start_response(
         "500 Internal Server Error", _error_headers(), (type(exc), exc, exc.__traceback__)
     )

@@ -254,10 +254,16 @@ def wsgi_middleware(
     @functools.wraps(middleware, updated=())
     def wrap(app: Any, *args: Any, **kwargs: Any) -> ASGIApp:
         inner_asgi = as_asgi(app, **adapter_options)
-        wrapped = WsgiToAsgi(middleware(as_wsgi(app), *args, **kwargs), **adapter_options)
+        wrapped = WsgiToAsgi(middleware(_inner_wsgi(app), *args, **kwargs), **adapter_options)
         return _HttpOnly(wrapped, inner_asgi)
 
     return wrap
+
+
+def _inner_wsgi(app: Any) -> WSGIApp:
+    """The app a WSGI middleware wraps, as WSGI: an ASGI app's errors before its response
+    reach the middleware as exceptions, as a WSGI app's would (error middleware sees them)."""
+    return as_wsgi(app, raise_errors=True)
 
 
 def _asgi_subclass(cls: type, adapter_options: dict[str, Any]) -> type:
@@ -266,7 +272,7 @@ def _asgi_subclass(cls: type, adapter_options: dict[str, Any]) -> type:
 
     @functools.wraps(wsgi_init)
     def __init__(self: Any, app: Any, *args: Any, **kwargs: Any) -> None:
-        wsgi_init(self, as_wsgi(app), *args, **kwargs)
+        wsgi_init(self, _inner_wsgi(app), *args, **kwargs)
         wsgi_app = functools.partial(wsgi_call, self)
         self.__dict__["_asgi_app"] = _HttpOnly(
             WsgiToAsgi(wsgi_app, **adapter_options), as_asgi(app, **adapter_options)

@@ -832,6 +832,9 @@ class ResponseRewriter:
             return TERMINATED
         if all(s is live[0] for s in live):
             return live[0]
+        maybe = next((s for s in live if isinstance(s, MaybeStarted)), None)
+        if maybe is not None and all(s is maybe or s is STARTED for s in live):
+            return maybe  # the branches that sent the start set its flag
         raise Unconvertible("start_response and the body are on different paths")
 
     def flush(self, state: State, out: list[cst.BaseStatement]) -> None:
@@ -843,11 +846,11 @@ class ResponseRewriter:
     def start_unless_sent(
         self, state: MaybeStarted, leading: Sequence[cst.EmptyLine] = ()
     ) -> cst.BaseStatement:
-        """``if not started: await send(start)``."""
+        """``if not started: await send(start); started = True``."""
         send = self.start_send(state.pending).with_changes(leading_lines=())
         return cst.If(
             test=_expr(f"not {state.flag}"),
-            body=cst.IndentedBlock(body=[send]),
+            body=cst.IndentedBlock(body=[send, _stmt(f"{state.flag} = True")]),
             leading_lines=leading,
         )
 
@@ -1203,20 +1206,26 @@ class ResponseRewriter:
         if isinstance(state, (Pending, MaybeStarted)):
             first = node.body.body[0] if isinstance(node.body, cst.IndentedBlock) else None
             first_chunk = self._chunk_of(first)
-            if not (
+            self.check_between(header, state)
+            if (
                 isinstance(node, cst.For)
                 and _is_safe(node.iter)
                 and first_chunk is not None
                 and _is_safe(first_chunk)
             ):
-                raise Unconvertible(
-                    "start_response is followed by a loop whose first step may fail"
-                )
-            self.check_between(header, state)
-            self.flush(state, out)
-            state = STARTED
+                self.flush(state, out)  # nothing before the first chunk can fail: send now
+                state = STARTED
+            elif isinstance(state, Pending):
+                # the first step may fail before any chunk (a 500 under WSGI): the first chunk
+                # sends the start, a flag says whether it went
+                flag = self.fresh("started")
+                out.append(_stmt(f"{flag} = False"))
+                state = MaybeStarted(state, flag)
         body, s_body = self.suite(node.body, state)
-        if s_body not in (state, TERMINATED):
+        allowed = (
+            (state, TERMINATED, STARTED) if isinstance(state, MaybeStarted) else (state, TERMINATED)
+        )
+        if s_body not in allowed:
             raise Unconvertible("start_response is called inside a loop")
         orelse = node.orelse
         s_out: State = state

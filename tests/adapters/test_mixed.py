@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import sys
 from typing import Any
 
 import flask
@@ -395,3 +397,48 @@ def test_a_wsgi_middleware_class_stays_a_class_with_its_signature_and_attributes
     with serve_asgi(app) as url:
         response = httpx.get(url)
     assert (response.text, response.headers["x-louder"]) == ("inner", "v2!")
+
+
+class _JsonErrors:
+    """WSGI error middleware: an exception of the app becomes a JSON 500 it writes itself."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        try:
+            return self.app(environ, start_response)
+        except LookupError as exc:
+            body = json.dumps({"error": str(exc)}).encode()
+            start_response("500 Internal Server Error", [("Content-Type", "application/json")])
+            return [body]
+
+
+async def _failing_asgi(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    raise KeyError("order 9")
+
+
+def test_wsgi_error_middleware_sees_the_errors_of_an_asgi_app_it_wraps() -> None:
+    # a WSGI app raises; the ASGI app the middleware now wraps must look the same to it
+    app = wsgi_middleware(_JsonErrors)(_failing_asgi)
+    with serve_asgi(app, "uvicorn") as url:
+        response = httpx.get(url + "/orders/9")
+    assert response.status_code == 500
+    assert response.json() == {"error": "'order 9'"}
+
+
+def test_asgi_to_wsgi_answers_500_unless_asked_to_raise() -> None:
+    environ = {
+        "REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": "", "SERVER_NAME": "x",
+        "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr,
+    }  # fmt: skip
+    seen: list[str] = []
+    body = AsgiToWsgi(_failing_asgi, lifespan=False)(environ, lambda s, h, e=None: seen.append(s))
+    assert seen == ["500 Internal Server Error"] and b"".join(body) == b"Internal Server Error"
+    with pytest.raises(KeyError):
+        AsgiToWsgi(_failing_asgi, lifespan=False, raise_errors=True)(
+            environ, lambda s, h, e=None: None
+        )

@@ -145,6 +145,23 @@ def test_generator_whose_first_chunk_is_sent_on_one_branch_only() -> None:
     assert_same_behaviour(before, after, requests)
 
 
+def test_generator_whose_loop_may_fail_before_its_first_chunk() -> None:
+    # the start goes out with the loop's first chunk; a failure before it is a 500, and an
+    # empty loop still sends the start with the end of the body
+    before = """
+    ROWS = {"a": [1, 2], "none": []}
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        for value in ROWS[environ.get("QUERY_STRING", "")]:
+            yield str(value).encode() + b"\\n"
+    """
+    after = migrated(before, "converted")
+    assert "started = False" in after
+    requests = [Req("GET", "/?a"), Req("GET", "/?none"), Req("GET", "/?missing")]
+    assert_same_behaviour(before, after, requests)
+
+
 def test_legacy_write_callable() -> None:
     before = """
     def app(environ, start_response):
