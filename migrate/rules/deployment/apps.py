@@ -12,8 +12,9 @@ Only an app shown to be ASGI gets an ASGI server: anything else keeps its WSGI s
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -182,16 +183,14 @@ def _imported_from(module: cst.Module, name: str) -> tuple[str, str] | None:
 
 
 def bases_for(file_folder: Path, roots: Iterable[Path], extra: Iterable[str]) -> list[Path]:
-    """The folders a command started from ``file_folder`` may import its app from."""
+    """The folders a command started from ``file_folder`` may import its app from: its
+    ``--chdir``/``--pythonpath`` (an absolute one names a folder of the machine it runs on,
+    not of this tree), its own folder, the roots of the run."""
     bases: list[Path] = []
     for folder in extra:
-        bases.append(
-            (file_folder / folder).resolve() if not folder.startswith("/") else file_folder
-        )
-    bases.append(file_folder)
-    bases.extend(roots)
-    seen: set[Path] = set()
-    return [b for b in bases if not (b in seen or seen.add(b))]  # type: ignore[func-returns-value]
-
-
-Resolver = Callable[[AppSpec, list[str]], Resolution]
+        if not folder.startswith("/"):
+            bases.append(Path(os.path.normpath(file_folder / folder)))
+    for base in [file_folder, *roots]:
+        if base not in bases:
+            bases.append(base)
+    return bases

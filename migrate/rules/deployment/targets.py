@@ -65,8 +65,6 @@ class Rewrite:
     env: dict[str, Word | str] = field(default_factory=dict)
     #: The servers the new command runs (for the project's requirements).
     needs: tuple[str, ...] = ()
-    #: The app it serves, as the message names it.
-    app: str = ""
     #: The module file of that app (the project the requirements are for).
     module: Path | None = None
 
@@ -286,7 +284,7 @@ def _gunicorn_in_place(
     message = f"gunicorn now runs uvicorn workers (`-k {UVICORN_WORKER}`) serving `{resolution.spec.text()}`"
     return Rewrite(
         "converted", _joined(message, notes), words, env, ("gunicorn", "uvicorn-worker"),
-        resolution.spec.text(), resolution.path,
+        resolution.path,
     )  # fmt: skip
 
 
@@ -597,5 +595,5 @@ def render(
     message = f"{invocation.server} → {style.label} serving `{resolution.spec.text()}`"
     return Rewrite(
         "converted", _joined(message, [*serving.notes, *notes]), words, serving.env,
-        style.needs, resolution.spec.text(), resolution.path,
+        style.needs, resolution.path,
     )  # fmt: skip

@@ -14,7 +14,6 @@ look inside it beyond what :func:`split_word` allows.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -150,11 +149,6 @@ def split_word(word: Word, separator: str) -> tuple[Word, Word] | None:
 
 def _part(text: str) -> Word:
     return Word(text, text, dynamic="$" in text or "`" in text)
-
-
-def render_shell(words: Sequence[Word | str]) -> str:
-    """Words as shell text: a word read from a text keeps its source, a new one is quoted."""
-    return " ".join(word.source if isinstance(word, Word) else shlex.quote(word) for word in words)
 
 
 def values(words: Sequence[Word | str]) -> list[str]:
