@@ -500,3 +500,61 @@ def test_scripts_without_a_suffix_are_read_by_their_shebang(tmp_path: Path) -> N
     )
     assert texts["LICENSE"] == "gunicorn app:app\n"
     assert {c["path"] for c in changes} == {"compose/start"}
+
+
+def test_a_command_split_over_two_keys_is_read_and_written_as_one(tmp_path: Path) -> None:
+    manifest = """\
+        apiVersion: apps/v1
+        kind: Deployment
+        spec:
+          template:
+            spec:
+              containers:
+                - name: web
+                  command: ["gunicorn"]
+                  image: shop:1.0  # between the two lists, kept
+                  args:
+                    - --bind=0.0.0.0:8000
+                    - --threads=8
+                    - app:app
+                - name: worker
+                  command: ["python", "worker.py"]
+                  args: ["--queue", "default"]
+    """
+    compose = """\
+        services:
+          web:
+            entrypoint: ["waitress-serve"]
+            command: ["--port=8080", "app:app"]
+    """
+    files = {"app.py": APP, "deploy/web.yaml": manifest, "compose.yaml": compose}
+    texts, changes, _ = migrate_project(tmp_path, files)
+    item = "            - "  # the args items, as dedented
+    assert texts["deploy/web.yaml"] == textwrap.dedent(manifest).replace(
+        f"{item}--bind=0.0.0.0:8000\n{item}--threads=8\n",
+        f"{item}-k\n{item}uvicorn_worker.UvicornWorker\n{item}--bind=0.0.0.0:8000\n",
+    )
+    assert texts["compose.yaml"].endswith(
+        '    entrypoint: ["uvicorn"]\n    command: ["app:app", "--host", "0.0.0.0", "--port", "8080"]\n'
+    )
+    assert [c["kind"] for c in changes] == ["converted", "converted"]
+    again_changes_nothing(tmp_path, texts)
+
+
+def test_a_dockerfile_entrypoint_and_its_cmd_are_one_command(tmp_path: Path) -> None:
+    dockerfile = """\
+        FROM python:3.12 AS build
+        CMD ["python", "-m", "build"]
+
+        FROM python:3.12-slim
+        ENTRYPOINT ["gunicorn"]
+        EXPOSE 8000
+        CMD ["-b", "0.0.0.0:8000", "--threads", "4", "app:app"]
+    """
+    texts, changes, _ = migrate_project(tmp_path, {"app.py": APP, "Dockerfile": dockerfile})
+    assert texts["Dockerfile"] == textwrap.dedent(dockerfile).replace(
+        'CMD ["-b", "0.0.0.0:8000", "--threads", "4", "app:app"]',
+        'CMD ["-k", "uvicorn_worker.UvicornWorker", "-b", "0.0.0.0:8000", "app:app"]',
+    )
+    assert [c["line"] for c in changes] == [5]
+    again_changes_nothing(tmp_path, texts)

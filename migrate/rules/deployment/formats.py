@@ -117,26 +117,50 @@ _DOCKER_INSTRUCTION = re.compile(r"^([ \t]*)(CMD|ENTRYPOINT|RUN)[ \t]+", re.IGNO
 
 
 def dockerfile_sites(text: str) -> Iterator[Site]:
-    offset = 0
-    number = 1
+    """Each stage's ``CMD``/``ENTRYPOINT``/``RUN``; an exec-form ``ENTRYPOINT`` and the
+    exec-form ``CMD`` after it in its stage are one site (Docker runs them as one command)."""
+    stage: list[tuple[str, Site]] = []
+    offset, number = 0, 1
     while offset < len(text):
         end = _continued(text, offset)
         line = text[offset:end]
+        if line.lstrip().upper().startswith("FROM "):
+            yield from _stage_sites(stage, text)
+            stage = []
         match = _DOCKER_INSTRUCTION.match(line)
         if match is not None:
             start = offset + match.end()
             body = text[start:end].rstrip()
             site_end = start + len(body)
             words = _json_list(body)
+            instruction = match.group(2).upper()
             if words is not None:
-                yield Site(number, start, site_end, "exec", words=words,
-                           write_list=_json_writer(body), marker_at=offset)  # fmt: skip
+                stage.append((instruction, Site(number, start, site_end, "exec", words=words,
+                              write_list=_json_writer(body), marker_at=offset)))  # fmt: skip
             elif not body.startswith("["):
-                yield Site(number, start, site_end, "shell", body, marker_at=offset)
+                stage.append((instruction, Site(number, start, site_end, "shell", body,
+                              marker_at=offset)))  # fmt: skip
         number += text.count("\n", offset, end) + 1
         newline = text.find("\n", end)
         offset = len(text) if newline < 0 else newline + 1
-    return
+    yield from _stage_sites(stage, text)
+
+
+def _stage_sites(stage: list[tuple[str, Site]], text: str) -> Iterator[Site]:
+    entrypoint = next((site for kind, site in reversed(stage) if kind == "ENTRYPOINT"), None)
+    cmd = next((site for kind, site in reversed(stage) if kind == "CMD"), None)
+    joined = (
+        entrypoint is not None
+        and cmd is not None
+        and entrypoint.form == cmd.form == "exec"
+        and entrypoint.start < cmd.start
+    )
+    for _, site in stage:
+        if joined and site is entrypoint:
+            assert entrypoint is not None and cmd is not None
+            yield _joined(entrypoint, cmd, text)
+        elif not (joined and site is cmd):
+            yield site
 
 
 def _json_list(body: str) -> tuple[Word, ...] | None:
@@ -167,63 +191,122 @@ def _json_writer(original: str) -> Callable[[list[str]], str]:
 _YAML_KEY = re.compile(r"^([ \t]*(?:-[ \t]+)?)(command|entrypoint|args):[ \t]*(.*)$")
 
 
-def yaml_sites(text: str) -> Iterator[Site]:
-    """``command:``/``entrypoint:``/``args:`` values: a scalar string, a flow list, a block list.
+#: A key whose list the next key's list continues (Kubernetes runs ``command`` + ``args``,
+#: compose ``entrypoint`` + ``command``).
+_CONTINUED_BY = {"command": "args", "entrypoint": "command"}
 
-    ``args:`` right after a ``command:`` list of one server word (Kubernetes' split) is read
-    with it; alone it is no command of its own."""
+
+def yaml_sites(text: str) -> Iterator[Site]:
+    """``command:``/``entrypoint:`` values: a scalar string, a flow list, a block list. A list
+    whose command goes on in the next key of the same mapping (``command: ["gunicorn"]`` then
+    ``args: [...]``) is one site: both lists, the text between them kept as it is."""
     lines = list(_lines(text))
+    consumed: set[int] = set()
     index = 0
     while index < len(lines):
-        number, offset, line = lines[index]
-        match = _YAML_KEY.match(line)
-        index += 1
-        if match is None or match.group(2) == "args":
-            continue
-        value = match.group(3)
-        value_start = offset + len(line) - len(value)
-        key_indent = len(match.group(1))
-        if value.strip() and not value.lstrip().startswith("#"):
-            scalar = _strip_yaml_comment(value)
-            if scalar.startswith("["):
-                words = _flow_list(scalar)
-                if words is not None:
-                    yield Site(number, value_start, value_start + len(scalar), "exec",
-                               words=words, write_list=_flow_writer(scalar), marker_at=offset)  # fmt: skip
-                continue
-            unquoted = _yaml_scalar(scalar)
-            if unquoted is None:
-                continue
-            shell_text, quote = unquoted
-            if quote:
-                yield Site(number, value_start, value_start + len(scalar), "quoted", shell_text,
-                           encode=_quoted_scalar_writer(quote), marker_at=offset)  # fmt: skip
-            else:
-                yield Site(number, value_start, value_start + len(scalar), "shell", scalar,
-                           marker_at=offset)  # fmt: skip
-            continue
-        # a block list: the following "- item" lines, deeper than the key or at its level
-        items: list[tuple[int, int, str]] = []
-        while index < len(lines):
-            _, item_offset, item_line = lines[index]
-            stripped = item_line.lstrip(" ")
-            depth = len(item_line) - len(stripped)
-            if not stripped.startswith("- ") or depth < key_indent:
-                break
-            items.append((item_offset, depth, stripped[2:]))
+        match = _YAML_KEY.match(lines[index][2])
+        if match is None or match.group(2) == "args" or index in consumed:
             index += 1
-        if not items or len({depth for _, depth, _ in items}) != 1:
             continue
-        values = [_yaml_scalar(_strip_yaml_comment(item)) for _, _, item in items]
-        if any(v is None for v in values):
+        site, after = _yaml_value(lines, index, match)
+        if site is None:
+            index = after
             continue
-        words = tuple(Word.literal(v[0]) for v in values if v is not None)
-        start = items[0][0] + items[0][1]
-        last_offset, last_depth, last_item = items[-1]
-        end = last_offset + last_depth + 2 + len(last_item)
-        written = [(v[0], item) for v, (_, _, item) in zip(values, items, strict=True) if v]
-        yield Site(number, start, end, "exec", words=words,
-                   write_list=_block_writer(" " * items[0][1], written), marker_at=offset)  # fmt: skip
+        follow = _following_key(lines, after, match, _CONTINUED_BY.get(match.group(2), ""))
+        if site.form == "exec" and follow is not None:
+            more, _ = _yaml_value(lines, follow, _YAML_KEY.match(lines[follow][2]))
+            if more is not None and more.form == "exec":
+                consumed.add(follow)
+                site = _joined(site, more, text)
+        yield site
+        index = after
+
+
+def _yaml_value(
+    lines: list[tuple[int, int, str]], index: int, match: re.Match[str] | None
+) -> tuple[Site | None, int]:
+    """The site of the value of the key on line ``index``, and the index after it."""
+    assert match is not None
+    number, offset, line = lines[index]
+    value = match.group(3)
+    value_start = offset + len(line) - len(value)
+    key_indent = len(match.group(1))
+    index += 1
+    if value.strip() and not value.lstrip().startswith("#"):
+        scalar = _strip_yaml_comment(value)
+        end = value_start + len(scalar)
+        if scalar.startswith("["):
+            words = _flow_list(scalar)
+            if words is None:
+                return None, index
+            return Site(number, value_start, end, "exec", words=words,
+                        write_list=_flow_writer(scalar), marker_at=offset), index  # fmt: skip
+        unquoted = _yaml_scalar(scalar)
+        if unquoted is None:
+            return None, index
+        shell_text, quote = unquoted
+        if quote:
+            return Site(number, value_start, end, "quoted", shell_text,
+                        encode=_quoted_scalar_writer(quote), marker_at=offset), index  # fmt: skip
+        return Site(number, value_start, end, "shell", scalar, marker_at=offset), index
+    # a block list: the following "- item" lines, deeper than the key or at its level
+    items: list[tuple[int, int, str]] = []
+    while index < len(lines):
+        _, item_offset, item_line = lines[index]
+        stripped = item_line.lstrip(" ")
+        depth = len(item_line) - len(stripped)
+        if not stripped.startswith("- ") or depth < key_indent:
+            break
+        items.append((item_offset, depth, stripped[2:]))
+        index += 1
+    if not items or len({depth for _, depth, _ in items}) != 1:
+        return None, index
+    values = [_yaml_scalar(_strip_yaml_comment(item)) for _, _, item in items]
+    if any(v is None for v in values):
+        return None, index
+    words = tuple(Word.literal(v[0]) for v in values if v is not None)
+    start = items[0][0] + items[0][1]
+    last_offset, last_depth, last_item = items[-1]
+    end = last_offset + last_depth + 2 + len(last_item)
+    written = [(v[0], item) for v, (_, _, item) in zip(values, items, strict=True) if v]
+    return Site(number, start, end, "exec", words=words,
+                write_list=_block_writer(" " * items[0][1], written), marker_at=offset), index  # fmt: skip
+
+
+def _following_key(
+    lines: list[tuple[int, int, str]], index: int, match: re.Match[str], key: str
+) -> int | None:
+    """The line of ``key:`` later in the mapping of ``match``'s key, if there is one."""
+    if not key:
+        return None
+    indent = len(match.group(1))
+    for at in range(index, len(lines)):
+        line = lines[at][2]
+        stripped = line.lstrip(" ")
+        if not stripped or stripped.startswith("#"):
+            continue
+        depth = len(line) - len(stripped)
+        if depth < indent or (depth == indent - 2 and stripped.startswith("- ")):
+            return None  # the mapping ended
+        other = _YAML_KEY.match(line)
+        if other is not None and other.group(1) == " " * indent and other.group(2) == key:
+            return at
+    return None
+
+
+def _joined(first: Site, second: Site, text: str) -> Site:
+    """One exec site of two lists a runtime concatenates; a rewrite's words are split back
+    at the first list's length (any split runs the same command)."""
+    assert first.write_list is not None and second.write_list is not None
+    split, between = len(first.words), text[first.end : second.start]
+    write_first, write_second = first.write_list, second.write_list
+
+    def write(values: list[str]) -> str:
+        rest = values[split:]
+        return write_first(values[:split]) + between + (write_second(rest) if rest else "[]")
+
+    return Site(first.line, first.start, second.end, "exec", words=(*first.words, *second.words),
+                write_list=write, marker_at=first.marker_at)  # fmt: skip
 
 
 def _strip_yaml_comment(value: str) -> str:
