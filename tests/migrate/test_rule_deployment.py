@@ -277,6 +277,7 @@ def test_an_app_the_run_leaves_wsgi_keeps_its_server_with_a_marker(tmp_path: Pat
         ("waitress-serve --unix-socket=/tmp/s --listen=:80 app:app", "more than one address"),
         ("gunicorn --daemon app:app", None),
         ("gunicorn 'app:app", "cannot read with certainty"),
+        ("uwsgi /code/etc/uwsgi.ini", "its settings are in `/code/etc/uwsgi.ini`, not a file of"),
     ],
 )
 def test_what_cannot_be_rewritten_with_certainty_is_marked_and_left(
@@ -558,3 +559,15 @@ def test_a_dockerfile_entrypoint_and_its_cmd_are_one_command(tmp_path: Path) -> 
     )
     assert [c["line"] for c in changes] == [5]
     again_changes_nothing(tmp_path, texts)
+
+
+def test_an_entrypoint_script_that_runs_cmd_leaves_cmd_read_alone(tmp_path: Path) -> None:
+    dockerfile = """\
+        FROM python:3.12-slim
+        ENTRYPOINT ["/srv/docker-entrypoint.sh"]
+        CMD ["gunicorn", "-b", "0.0.0.0:8000", "app:app"]
+    """
+    texts, _, _ = migrate_project(tmp_path, {"app.py": APP, "Dockerfile": dockerfile})
+    assert texts["Dockerfile"].endswith(
+        'CMD ["gunicorn", "-k", "uvicorn_worker.UvicornWorker", "-b", "0.0.0.0:8000", "app:app"]\n'
+    )

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
+from migrate.rules.deployment.commands import find_invocation
 from migrate.rules.deployment.words import Word
 
 Form = Literal["shell", "exec", "quoted"]
@@ -154,6 +155,7 @@ def _stage_sites(stage: list[tuple[str, Site]], text: str) -> Iterator[Site]:
         and cmd is not None
         and entrypoint.form == cmd.form == "exec"
         and entrypoint.start < cmd.start
+        and _starts_a_server(entrypoint, cmd)
     )
     for _, site in stage:
         if joined and site is entrypoint:
@@ -215,7 +217,7 @@ def yaml_sites(text: str) -> Iterator[Site]:
         follow = _following_key(lines, after, match, _CONTINUED_BY.get(match.group(2), ""))
         if site.form == "exec" and follow is not None:
             more, _ = _yaml_value(lines, follow, _YAML_KEY.match(lines[follow][2]))
-            if more is not None and more.form == "exec":
+            if more is not None and more.form == "exec" and _starts_a_server(site, more):
                 consumed.add(follow)
                 site = _joined(site, more, text)
         yield site
@@ -292,6 +294,12 @@ def _following_key(
         if other is not None and other.group(1) == " " * indent and other.group(2) == key:
             return at
     return None
+
+
+def _starts_a_server(first: Site, second: Site) -> bool:
+    """The two lists together start a server (else the first is a script that runs the
+    second, ``exec "$@"``: each is read alone)."""
+    return find_invocation([*first.words, *second.words]) is not None
 
 
 def _joined(first: Site, second: Site, text: str) -> Site:

@@ -108,6 +108,8 @@ def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
         names = ", ".join(sorted(set(invocation.unknown)))
         return _manual(f"{config_note} has {server} options this tool does not know ({names})")
     spec_word, spec = _app_of(invocation, context)
+    if spec is None and config_blockers and not config_note:
+        return _manual(f"{server}: {config_blockers[0]}: check by hand")
     if spec is None:
         what = f"`{spec_word.source}`" if spec_word is not None else "no app on its command line"
         return _manual(f"{server} serves {what}, which this tool cannot look up: check by hand")
@@ -153,9 +155,11 @@ def _with_config(invocation: Invocation, context: Context) -> tuple[Invocation, 
         files = [w.value for w in invocation.positionals if w.value.endswith(".ini")]
         name = option.value.value if option is not None and option.value is not None else None
         name = name or (files[0] if files else None)
-        text = context.read_file(name) if name is not None else None
-        if name is None or text is None:
+        if name is None:
             return invocation, "", []
+        text = context.read_file(name)
+        if text is None:  # its app is named there: nothing here says which
+            return invocation, "", [f"its settings are in `{name}`, not a file of this tree"]
         read = configs.uwsgi_ini_options(text, name)
     else:
         return invocation, "", []
