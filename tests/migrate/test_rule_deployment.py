@@ -571,3 +571,27 @@ def test_an_entrypoint_script_that_runs_cmd_leaves_cmd_read_alone(tmp_path: Path
     assert texts["Dockerfile"].endswith(
         'CMD ["gunicorn", "-k", "uvicorn_worker.UvicornWorker", "-b", "0.0.0.0:8000", "app:app"]\n'
     )
+
+
+def test_a_compose_service_runs_its_app_from_its_build_folder(tmp_path: Path) -> None:
+    files = {
+        "web/app.py": APP,
+        "web/requirements.txt": "Flask==1.1.1\ngunicorn==20.0.4\n",
+        "other/app.py": APP,  # a second app.py: the build folder tells them apart
+        "compose.yaml": """\
+            services:
+              web:
+                build:
+                  context: web
+                command: gunicorn -w 3 -b 0.0.0.0:8000 app:app
+        """,
+    }
+    texts, changes, _ = migrate_project(tmp_path, files)
+    assert "command: gunicorn -k uvicorn_worker.UvicornWorker -w 3" in texts["compose.yaml"]
+    # uvicorn-worker cannot install beside gunicorn 20: the pin is marked, not changed
+    assert texts["web/requirements.txt"] == (
+        "Flask==1.1.1\n# migrate[deployment]: uvicorn-worker needs gunicorn>=21: raise this pin\n"
+        "gunicorn==20.0.4\nuvicorn-worker>=0.4\nwsgi2asgi\n"
+    )
+    assert ("web/requirements.txt", "manual") in {(c["path"], c["kind"]) for c in changes}
+    again_changes_nothing(tmp_path, texts)

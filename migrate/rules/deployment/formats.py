@@ -53,6 +53,9 @@ class Site:
     #: indentation of the line there).
     marker_at: int = 0
     marker_indent: str | None = None
+    #: The folder (relative to the file's) the command runs its app from, where the file
+    #: says so (a compose service's ``build:`` context).
+    app_folder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +223,7 @@ def yaml_sites(text: str) -> Iterator[Site]:
             if more is not None and more.form == "exec" and _starts_a_server(site, more):
                 consumed.add(follow)
                 site = _joined(site, more, text)
+        site.app_folder = _build_context(lines, index, len(match.group(1)))
         yield site
         index = after
 
@@ -293,6 +297,48 @@ def _following_key(
         other = _YAML_KEY.match(line)
         if other is not None and other.group(1) == " " * indent and other.group(2) == key:
             return at
+    return None
+
+
+_BUILD = re.compile(r"^([ \t]*)(build|context):[ \t]*(.*)$")
+
+
+def _build_context(lines: list[tuple[int, int, str]], index: int, indent: int) -> str | None:
+    """The ``build:`` folder of the mapping holding line ``index`` (a compose service), as a
+    string or as ``build: {context: ...}``; None without one."""
+    start = index
+    while start > 0:  # back to the first line of the mapping
+        line = lines[start - 1][2]
+        stripped = line.lstrip(" ")
+        depth = len(line) - len(stripped)
+        if stripped and not stripped.startswith("#") and depth < indent:
+            break
+        start -= 1
+    for at in range(start, len(lines)):
+        line = lines[at][2]
+        stripped = line.lstrip(" ")
+        depth = len(line) - len(stripped)
+        if at > index and stripped and not stripped.startswith("#") and depth < indent:
+            return None  # the mapping ended
+        match = _BUILD.match(line)
+        if match is None or len(match.group(1)) != indent or match.group(2) != "build":
+            continue
+        value = _strip_yaml_comment(match.group(3))
+        if value:
+            scalar = _yaml_scalar(value)
+            return scalar[0] if scalar is not None else None
+        for inner in lines[at + 1 :]:
+            nested = _BUILD.match(inner[2])
+            if (
+                nested is not None
+                and len(nested.group(1)) > indent
+                and nested.group(2) == "context"
+            ):
+                scalar = _yaml_scalar(_strip_yaml_comment(nested.group(3)))
+                return scalar[0] if scalar is not None else None
+            if inner[2].strip() and len(inner[2]) - len(inner[2].lstrip(" ")) <= indent:
+                return None
+        return None
     return None
 
 

@@ -69,6 +69,29 @@ def add_requirements(text: str, needed: Iterable[str]) -> tuple[str, list[str]]:
     return text + "".join(line + newline for line in added), added
 
 
+#: What a distribution the rewrites add needs of another one: (needed, name, lowest major).
+NEEDS_AT_LEAST = {"uvicorn-worker": ("gunicorn", 21)}
+_PIN = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(==|<=|<|~=)\s*(\d+)")
+
+
+def too_old_pins(text: str, needed: Iterable[str]) -> list[tuple[int, str]]:
+    """(line number, why) of the pins in a requirements file that keep what ``needed``
+    depends on below the version it needs (``gunicorn==20.0.4`` for uvicorn-worker)."""
+    floors = {
+        NEEDS_AT_LEAST[n][0]: (n, NEEDS_AT_LEAST[n][1]) for n in needed if n in NEEDS_AT_LEAST
+    }
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        match = _PIN.match(line.split("#", 1)[0])
+        if match is None or normalized(match.group(1)) not in floors:
+            continue
+        needer, floor = floors[normalized(match.group(1))]
+        operator, major = match.group(2), int(match.group(3))
+        if major < floor or (operator == "<" and major <= floor):
+            found.append((number, f"{needer} needs {match.group(1)}>={floor}: raise this pin"))
+    return found
+
+
 def pyproject_dependencies(text: str) -> set[str] | None:
     """The names in ``[project] dependencies``, None when there is no such list (or no
     TOML reader: Python 3.10 without tomli)."""

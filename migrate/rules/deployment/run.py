@@ -12,6 +12,7 @@ A file that cannot be decoded, or whose rewrite would not read back, is an error
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import shlex
@@ -167,6 +168,11 @@ def _site_rewrites(
     site: Site, context: Context, folder: Path, run: _Run
 ) -> list[tuple[Rewrite, int, int, str | None]]:
     """(rewrite, start, end, new text or None) for each server command of the site."""
+    if site.app_folder is not None:  # the app is imported from there first
+        hint, resolve = site.app_folder, context.resolve
+        context = dataclasses.replace(
+            context, resolve=lambda spec, extra: resolve(spec, [hint, *extra])
+        )
     if site.form == "shell":
         return [
             (rw, site.start + start, site.start + end, new)
@@ -416,6 +422,17 @@ def _needed_under(folder: Path, run: _Run) -> list[str]:
     return sorted({need for path, need in run.needs if path.is_relative_to(folder)})
 
 
+def _pins_marked(text: str, needed: list[str]) -> tuple[str, list[Change]]:
+    """``text`` with a marker above each pin too old for what the run added."""
+    lines = text.splitlines(keepends=True)
+    changes = []
+    for number, why in reversed(requirements.too_old_pins(text, needed)):
+        changes.append(Change(RULE, number, "manual", why))
+        if MARKER not in (lines[number - 2] if number > 1 else ""):
+            lines.insert(number - 1, f"# {MARKER} {why}\n")
+    return "".join(lines), list(reversed(changes))
+
+
 def _adder(
     add: Callable[[str, list[str]], tuple[str, list[str]]], needed: list[str], found: FoundFile
 ) -> _Work:
@@ -426,7 +443,10 @@ def _adder(
         if not added:
             return text, []
         message = "the migrated project needs " + ", ".join(added)
-        line = text.count("\n") + 1
-        return new_text, [Change(RULE, line, "converted", message)]
+        changes = [Change(RULE, text.count("\n") + 1, "converted", message)]
+        if add is requirements.add_requirements:
+            new_text, pinned = _pins_marked(new_text, needed)
+            changes.extend(pinned)
+        return new_text, changes
 
     return work
