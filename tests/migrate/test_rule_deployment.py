@@ -595,3 +595,17 @@ def test_a_compose_service_runs_its_app_from_its_build_folder(tmp_path: Path) ->
     )
     assert ("web/requirements.txt", "manual") in {(c["path"], c["kind"]) for c in changes}
     again_changes_nothing(tmp_path, texts)
+
+
+def test_flask_run_takes_its_app_and_address_from_the_dockerfiles_env(tmp_path: Path) -> None:
+    dockerfile = """\
+        FROM python:3.12-slim
+        ENV FLASK_APP hello.py
+        ENV FLASK_RUN_PORT=8000 FLASK_RUN_HOST=0.0.0.0
+        CMD ["flask", "run"]
+    """
+    hello = APP.replace("def app(", "def server(")  # flask finds the module's one app
+    texts, _, _ = migrate_project(tmp_path, {"hello.py": hello, "Dockerfile": dockerfile})
+    assert texts["Dockerfile"].endswith(
+        'CMD ["uvicorn", "hello:server", "--host", "0.0.0.0", "--port", "8000"]\n'
+    )

@@ -82,6 +82,8 @@ class Resolution:
     path: Path | None = None
     #: The app is Django's (``get_asgi_application``), which raises on lifespan events.
     django: bool = False
+    #: The module's names holding an ASGI app after the run (where ``spec`` is not one).
+    asgi_names: tuple[str, ...] = ()
 
 
 def resolve(spec: AppSpec, bases: Iterable[Path], outcome: PythonOutcome) -> Resolution:
@@ -100,8 +102,19 @@ def resolve(spec: AppSpec, bases: Iterable[Path], outcome: PythonOutcome) -> Res
             moved = replace(spec, module=f"{package}.asgi" if package else "asgi")
             if sibling in outcome and _verdict(sibling, moved, outcome, base) == "asgi":
                 return Resolution("asgi", moved, sibling, _is_django(outcome.text(sibling)))
-        return Resolution(verdict, spec, path, _is_django(outcome.text(path)))
+        others = () if verdict == "asgi" else _asgi_names(path, outcome)
+        return Resolution(verdict, spec, path, _is_django(outcome.text(path)), others)
     return Resolution("missing", spec)
+
+
+def _asgi_names(path: Path, outcome: PythonOutcome) -> tuple[str, ...]:
+    module = outcome.module(path)
+    if module is None:
+        return ()
+    env = ModuleValues(module).env
+    return tuple(
+        n for n, v in env.items() if v is not None and v.protocol == "asgi" and not v.maker
+    )
 
 
 def _is_django(text: str) -> bool:

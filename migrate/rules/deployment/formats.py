@@ -21,11 +21,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from migrate.rules.deployment.commands import find_invocation
-from migrate.rules.deployment.words import Word
+from migrate.rules.deployment.words import ShellSyntaxError, Word, shell_segments
 
 Form = Literal["shell", "exec", "quoted"]
 
@@ -56,6 +56,8 @@ class Site:
     #: The folder (relative to the file's) the command runs its app from, where the file
     #: says so (a compose service's ``build:`` context).
     app_folder: str | None = None
+    #: Environment the file gives the command (a Dockerfile stage's ``ENV``).
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,13 +126,16 @@ def dockerfile_sites(text: str) -> Iterator[Site]:
     """Each stage's ``CMD``/``ENTRYPOINT``/``RUN``; an exec-form ``ENTRYPOINT`` and the
     exec-form ``CMD`` after it in its stage are one site (Docker runs them as one command)."""
     stage: list[tuple[str, Site]] = []
+    env: dict[str, str] = {}
     offset, number = 0, 1
     while offset < len(text):
         end = _continued(text, offset)
         line = text[offset:end]
         if line.lstrip().upper().startswith("FROM "):
             yield from _stage_sites(stage, text)
-            stage = []
+            stage, env = [], {}
+        if line.lstrip().upper().startswith("ENV "):
+            env = {**env, **_docker_env(line.lstrip()[4:])}
         match = _DOCKER_INSTRUCTION.match(line)
         if match is not None:
             start = offset + match.end()
@@ -140,14 +145,26 @@ def dockerfile_sites(text: str) -> Iterator[Site]:
             instruction = match.group(2).upper()
             if words is not None:
                 stage.append((instruction, Site(number, start, site_end, "exec", words=words,
-                              write_list=_json_writer(body), marker_at=offset)))  # fmt: skip
+                              write_list=_json_writer(body), marker_at=offset, env=env)))  # fmt: skip
             elif not body.startswith("["):
                 stage.append((instruction, Site(number, start, site_end, "shell", body,
-                              marker_at=offset)))  # fmt: skip
+                              marker_at=offset, env=env)))  # fmt: skip
         number += text.count("\n", offset, end) + 1
         newline = text.find("\n", end)
         offset = len(text) if newline < 0 else newline + 1
     yield from _stage_sites(stage, text)
+
+
+def _docker_env(body: str) -> dict[str, str]:
+    """``ENV KEY=value KEY2="v w"`` or the old ``ENV KEY value``: the values it sets that are
+    literal (a ``$`` reference is left out: the command then cannot rely on it)."""
+    try:
+        words = [w.value for s in shell_segments(body) for w in s.words if not w.dynamic]
+    except ShellSyntaxError:
+        return {}
+    if words and "=" not in words[0]:
+        return {words[0]: " ".join(words[1:])} if len(words) > 1 else {}
+    return dict(word.split("=", 1) for word in words if "=" in word)
 
 
 def _stage_sites(stage: list[tuple[str, Site]], text: str) -> Iterator[Site]:

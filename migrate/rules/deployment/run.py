@@ -168,6 +168,8 @@ def _site_rewrites(
     site: Site, context: Context, folder: Path, run: _Run
 ) -> list[tuple[Rewrite, int, int, str | None]]:
     """(rewrite, start, end, new text or None) for each server command of the site."""
+    if site.env:
+        context = dataclasses.replace(context, env=site.env)
     if site.app_folder is not None:  # the app is imported from there first
         hint, resolve = site.app_folder, context.resolve
         context = dataclasses.replace(

@@ -16,7 +16,7 @@ that carries over as ``WSGI2ASGI_BLOCKING_THREADS=N`` in the command's environme
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -81,12 +81,16 @@ class Context:
     procfile: bool = False
     #: A shell runs the command's text.
     shell: bool = True
+    #: Environment the file gives the command (a Dockerfile's ``ENV``).
+    env: Mapping[str, str] = field(default_factory=dict)
     #: The text of a file named by the command (a config file), None when there is none.
     read_file: Callable[[str], str | None] = lambda _path: None
 
 
 def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
     """The rewrite of ``invocation``; None where there is nothing to do (an ASGI server)."""
+    for name, value in context.env.items():  # the command line's own assignments win
+        invocation.env.setdefault(name, Word.literal(value))
     server = invocation.server
     if server in ASGI_SERVERS:
         return None
@@ -117,6 +121,16 @@ def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
         o.value.value for o in invocation.options if o.key in ("chdir", "pythonpath") and o.value
     ]
     resolution = context.resolve(spec, extra)
+    if (
+        resolution.verdict != "asgi"
+        and server == "flask"
+        and ":" not in (spec_word.value if spec_word else ":")
+        and len(resolution.asgi_names) == 1
+    ):
+        # flask finds `app`, `application` or the module's one Flask app: after the run,
+        # the module's one ASGI app
+        spec = AppSpec(spec.module, resolution.asgi_names[0])
+        resolution = context.resolve(spec, extra)
     named = f"`{spec.text()}`"
     if resolution.verdict != "asgi":
         why = {
@@ -226,7 +240,10 @@ def _app_of(invocation: Invocation, context: Context) -> tuple[Word | None, AppS
         )
         if word is None or word.dynamic:
             return word, None
-        return word, AppSpec.parse(word.value, "app")
+        target, colon, attr = word.value.partition(":")
+        if target.endswith(".py"):  # FLASK_APP=hello.py, a file of the working folder
+            target = target[: -len(".py")].replace("/", ".")
+        return word, AppSpec.parse(f"{target}{colon}{attr}", "app")
     if len(invocation.positionals) != 1:
         return None, None
     word = invocation.positionals[0]
@@ -434,6 +451,9 @@ def read_serving(invocation: Invocation, context: Context) -> Serving:
             serving.notes.append(f"`{_shown(option)}` dropped")
     if "factory" in serving.flags or spec.call:
         serving.flags.add("factory")
+    if invocation.server == "flask":  # flask run reads FLASK_RUN_HOST / FLASK_RUN_PORT
+        host = host or invocation.env.get("FLASK_RUN_HOST")
+        port = port or invocation.env.get("FLASK_RUN_PORT")
     if host is not None or port is not None:
         default_host, default_port = DEFAULT_ADDRESS.get(invocation.server, ("127.0.0.1", "8000"))
         serving.binds.append(
