@@ -609,3 +609,19 @@ def test_flask_run_takes_its_app_and_address_from_the_dockerfiles_env(tmp_path: 
     assert texts["Dockerfile"].endswith(
         'CMD ["uvicorn", "hello:server", "--host", "0.0.0.0", "--port", "8000"]\n'
     )
+
+
+def test_a_bug_on_one_deployment_file_costs_that_file_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from migrate.rules.deployment import formats
+
+    def broken(text: str) -> Any:
+        raise IndexError("a bug")
+
+    monkeypatch.setitem(formats.FORMATS, "procfile", formats.Format("Procfile", "# ", broken))
+    files = {"app.py": APP, "Procfile": "web: gunicorn app:app\n", "run.sh": "gunicorn app:app\n"}
+    texts, changes, code = migrate_project(tmp_path, files)
+    assert code == 3
+    assert any(c.get("path") == "Procfile" and "internal error" in c["error"] for c in changes)
+    assert texts["run.sh"] == "gunicorn -k uvicorn_worker.UvicornWorker app:app\n"

@@ -35,7 +35,13 @@ from migrate.rules.deployment.formats import (
 )
 from migrate.rules.deployment.targets import Context, Rewrite, Target, rewrite
 from migrate.rules.deployment.words import ShellSyntaxError, Word, shell_segments, values
-from migrate.runner import FileResult, MigrationError, decode_source, encode_source
+from migrate.runner import (
+    FileResult,
+    MigrationError,
+    decode_source,
+    describe_exception,
+    encode_source,
+)
 
 _Work = Callable[[str], tuple[str, list[Change]]]
 
@@ -117,6 +123,9 @@ def _guarded(found: FoundFile, work: _Work) -> FileResult:
         new_bytes = encode_source(new_text, encoding) if new_text != text else data
     except (ValueError, UnicodeError) as exc:
         return FileResult(found.path, found.relpath, "error", error=f"not rewritten: {exc}")
+    except Exception as exc:  # a bug of ours must cost one file, not the run
+        error = f"internal error: {describe_exception(exc)}"
+        return FileResult(found.path, found.relpath, "error", error=error)
     if new_bytes == data:
         return FileResult(found.path, found.relpath, "unchanged", changes)
     return FileResult(found.path, found.relpath, "changed", changes, None, data, new_bytes)
