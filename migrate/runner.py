@@ -55,9 +55,9 @@ from migrate import cache as cache_module
 from migrate import rules as registry
 from migrate.blocking.table import BlockingTable, active_table, use_table
 from migrate.cache import ResultCache
-from migrate.frameworks.falcon import FalconFacts, facts_of, might_use_falcon
+from migrate.frameworks.falcon import FalconFacts, FalconPlan, facts_of, might_use_falcon
 from migrate.frameworks.falcon import plan as falcon_plan
-from migrate.frameworks.flask import FlaskFacts, might_use_flask
+from migrate.frameworks.flask import FlaskFacts, FlaskPlan, might_use_flask
 from migrate.frameworks.flask import facts_of as flask_facts
 from migrate.frameworks.flask import plan as flask_plan
 from migrate.project import (
@@ -850,8 +850,8 @@ def _scan(
             candidates, tree = _prefilter(
                 text, rules, want_tree=uses_apps or uses_falcon or uses_flask
             )
-            falcon = facts_of(task.relpath, tree) if uses_falcon and tree is not None else None
-            flask = flask_facts(task.relpath, tree) if uses_flask and tree is not None else None
+            falcon = _facts(facts_of, task.relpath, tree) if uses_falcon else None
+            flask = _facts(flask_facts, task.relpath, tree) if uses_flask else None
             summary = _summary_of(text, task.relpath, tree) if candidates else None
             queries: frozenset[tuple[str, str, str]] = frozenset()
             if candidates and rules_now:
@@ -884,6 +884,36 @@ def _scan(
     unchanged = FileResult(task.path, task.relpath, "unchanged")
     # the full test (might_summarize) waits until a file the rules run on imports the module
     return ScanResult(unchanged, summarizable="def" in text, delegations=delegations, falcon=falcon)
+
+
+_F = TypeVar("_F")
+_P = TypeVar("_P")
+
+
+def _facts(
+    make: Callable[[str, ast.Module], _F], relpath: str, tree: ast.Module | None
+) -> _F | None:
+    """A framework's facts of one module; None when it has none, or when the analysis
+    failed (the framework rule then leaves the module's apps to the adapter)."""
+    if tree is None:
+        return None
+    try:
+        return make(relpath, tree)
+    except Exception:  # a bug of the analysis must not make the file an error
+        return None
+
+
+def _plan(
+    make: Callable[[Sequence[_F], frozenset[str]], _P],
+    facts: Sequence[_F],
+    files: frozenset[str],
+    empty: _P,
+) -> _P:
+    """A framework's plan for the run; the empty plan (nothing converted) if it failed."""
+    try:
+        return make(facts, files)
+    except Exception:  # a bug of the plan must not stop the run: the apps stay adapted
+        return empty
 
 
 def summarize_file(
@@ -1126,8 +1156,8 @@ def run_files(
                 project = ProjectIndex.from_summaries(
                     summaries, (task.relpath for task in tasks), callers
                 )
-                project.falcon = falcon_plan(falcon_facts, project.files)
-                project.flask = flask_plan(flask_facts_found, project.files)
+                project.falcon = _plan(falcon_plan, falcon_facts, project.files, FalconPlan())
+                project.flask = _plan(flask_plan, flask_facts_found, project.files, FlaskPlan())
                 # a result made with the empty index stands where the whole one adds nothing
                 for index in list(waiting):
                     scan = scans_by_index[index]
