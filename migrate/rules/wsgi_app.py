@@ -1012,6 +1012,8 @@ class ResponseRewriter:
             out.append(self.bare_return())
             return TERMINATED
         value = node.value
+        if isinstance(value, cst.GeneratorExp):
+            return self.generator_return(stmt, value, state, out)
         if not isinstance(value, (cst.List, cst.Tuple)) or not all(
             isinstance(e, cst.Element) for e in value.elements
         ):
@@ -1056,6 +1058,46 @@ class ResponseRewriter:
         sends.append(self.body_send(_code(chunks[-1]) if chunks else 'b""', False))
         sends[0] = sends[0].with_changes(leading_lines=lead)
         out.extend(sends)
+        out.append(self.bare_return())
+        return TERMINATED
+
+    def generator_return(
+        self,
+        stmt: cst.SimpleStatementLine,
+        value: cst.GeneratorExp,
+        state: State,
+        out: list[cst.BaseStatement],
+    ) -> State:
+        """``return (chunk for x in items)`` -> the loop the server would have run over it:
+        ``for x in items: await send(chunk)``, the start with the first chunk when it is
+        still pending (a run-time flag), the end of the body after the loop."""
+        comp = value.for_in
+        if comp.inner_for_in is not None or comp.asynchronous is not None or len(comp.ifs) > 1:
+            raise Unconvertible("returns a generator expression with several loops")
+        if _is_text(value.elt):
+            raise Unconvertible(
+                "returns text (str) as the body, which WSGI servers refuse (PEP 3333 wants bytes)"
+            )
+        self.check_between(comp.iter, state)
+        if isinstance(state, Pending):
+            flag = self.fresh("started")
+            out.append(_stmt(f"{flag} = False").with_changes(leading_lines=stmt.leading_lines))
+            state = MaybeStarted(state, flag)
+        chunk = self.fresh("chunk")
+        sends: list[cst.BaseStatement] = [_stmt(f"{chunk} = {_code(value.elt)}")]
+        if isinstance(state, MaybeStarted):
+            sends.append(self.start_unless_sent(state))
+        sends.append(self.body_send(chunk, True))
+        body: cst.BaseSuite = cst.IndentedBlock(body=sends)
+        if comp.ifs:
+            body = cst.IndentedBlock(
+                body=[cst.If(test=comp.ifs[0].test, body=cst.IndentedBlock(body=sends))]
+            )
+        loop = cst.For(target=comp.target, iter=comp.iter, body=body)
+        out.append(loop if isinstance(state, MaybeStarted) else loop.with_changes(
+            leading_lines=stmt.leading_lines))  # fmt: skip
+        self.flush(state, out)
+        out.append(self.body_send('b""', False))
         out.append(self.bare_return())
         return TERMINATED
 

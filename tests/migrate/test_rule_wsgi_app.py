@@ -162,6 +162,25 @@ def test_generator_whose_loop_may_fail_before_its_first_chunk() -> None:
     assert_same_behaviour(before, after, requests)
 
 
+def test_a_returned_generator_expression_is_the_loop_the_server_would_run() -> None:
+    before = """
+    ROWS = {"a": [1, 2, 3], "none": []}
+
+    def app(environ, start_response):
+        query = environ.get("QUERY_STRING", "")
+        if query.startswith("log"):
+            write = start_response("200 OK", [("Content-Type", "text/csv")])
+            write(b"n\\r\\n")
+            return (("%d\\r\\n" % n).encode() for n in range(3))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return (str(v).encode() for v in ROWS[query] if v != 2)
+    """
+    after = migrated(before, "converted")
+    assert "for n in range(3):" in after and "started = False" in after
+    requests = [Req("GET", "/?log"), Req("GET", "/?a"), Req("GET", "/?none"), Req("GET", "/?zz")]
+    assert_same_behaviour(before, after, requests)
+
+
 def test_legacy_write_callable() -> None:
     before = """
     def app(environ, start_response):
@@ -1118,7 +1137,7 @@ def test_a_route_table_and_its_dispatcher_convert_together() -> None:
     requests = [Req("GET", "/stats"), Req("GET", "/progress"), Req("GET", "/nope")]
     assert_same_behaviour(ROUTE_TABLE, after, requests, app_name="application")
     # one app of the table that cannot convert keeps the whole table and dispatcher WSGI
-    lazy = ROUTE_TABLE.replace('return [b"done\\n"]', 'return (b"x" for _ in range(2))')
+    lazy = ROUTE_TABLE.replace('return [b"done\\n"]', 'return iter([b"x", b"y"])')
     assert lazy != ROUTE_TABLE
     after = migrated(lazy, "manual", "manual", "adapted")
     assert_same_behaviour(lazy, after, requests, app_name="application")
