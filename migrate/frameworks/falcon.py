@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from migrate.frameworks import offload_blocker
 from migrate.module_paths import candidate_paths
 
 #: What makes a WSGI Falcon app, by qualified name.
@@ -399,6 +400,8 @@ def _body_blockers(
     req = params[at]
     resp = params[at + 1] if len(params) > at + 1 else ""
     yield from _media_iterated(func, req)
+    if unsafe := offload_blocker(func):
+        yield unsafe
     for node in ast.walk(func):
         if isinstance(node, (ast.Yield, ast.YieldFrom)):
             yield f"`{func.name}` is a generator"

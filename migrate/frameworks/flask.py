@@ -21,6 +21,7 @@ import ast
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from migrate.frameworks import offload_blocker
 from migrate.module_paths import candidate_paths
 
 #: flask's names whose call must be awaited under Quart.
@@ -80,6 +81,8 @@ class FunctionFacts:
     awaits: bool
     #: Module-level names it calls (functions of the module or imported names).
     calls: tuple[str, ...]
+    #: Why it cannot become a coroutine whose blocking calls all leave the loop ("": it can).
+    unsafe: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,8 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
         if awaits and _nested_awaitables(func, flask_names):
             blockers.append(f"`{name}` reads the request body in a nested function")
         calls = tuple(sorted(_called_names(func)))
-        facts.append(FunctionFacts(name, decorated or name in registered, awaits, calls))
+        registered_here = decorated or name in registered
+        facts.append(FunctionFacts(name, registered_here, awaits, calls, offload_blocker(func)))
         if any(
             isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
             and n is not func
@@ -361,6 +365,7 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
             if any(resolve(facts[relpath], callee) in coroutines for callee in fn.calls):
                 coroutines.add((relpath, name))
                 changed = True
+    blockers.extend(by_key[key].unsafe for key in sorted(coroutines) if by_key[key].unsafe)
     for relpath, name in sorted(coroutines):
         for module in facts.values():
             for local in module.referenced:

@@ -316,6 +316,16 @@ def test_bodies_falcon_asgi_reads_differently_keep_the_app_wsgi() -> None:
     """)
         == []
     )
+    # a return inside a with: its blocking work could not all leave the event loop
+    assert (
+        refused("""
+        def on_get(self, req, resp):
+            with open(__file__) as source:
+                resp.text = source.readline()
+                return
+    """)
+        == []
+    )
     # a responder delegating to another, which becomes a coroutine
     assert (
         refused("""

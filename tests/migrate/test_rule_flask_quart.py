@@ -203,6 +203,17 @@ def test_flasks_test_client_in_the_tests_keeps_the_run_on_flask() -> None:
     })  # fmt: skip
 
 
+def test_a_view_whose_blocking_work_cannot_all_leave_the_loop_keeps_the_run_on_flask() -> None:
+    views = textwrap.dedent(VIEWS) + textwrap.dedent("""
+
+        @pages.get("/source")
+        def source():
+            with open(__file__) as handle:
+                return jsonify(first=handle.readline())
+    """)
+    stays_flask({**PROJECT, "views.py": views})
+
+
 def test_a_coroutine_used_other_than_called_keeps_the_run_on_flask() -> None:
     stays_flask({
         **PROJECT,
