@@ -3,6 +3,48 @@
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from migrate.module_paths import candidate_paths
+
+F = TypeVar("F")
+
+#: An import binding: (local name, module as imported with ``.`` for a relative import,
+#: original name or "" for ``import module``).
+ImportBinding = tuple[str, str, str]
+
+
+def import_bindings(nodes: Iterable[ast.AST]) -> Iterator[ImportBinding]:
+    """The bindings of the import statements among ``nodes`` (a module's body, or every
+    node of it)."""
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                head = alias.name.split(".")[0]
+                yield (alias.asname or head), (alias.name if alias.asname else head), ""
+        elif isinstance(node, ast.ImportFrom):
+            source = "." * node.level + (node.module or "")
+            for alias in node.names:
+                yield alias.asname or alias.name, source, alias.name
+
+
+@dataclass(frozen=True)
+class Modules(Generic[F]):
+    """A framework's facts of the run's modules, found the way an import finds them."""
+
+    facts: Mapping[str, F]
+    #: Every file of the run: an import names the first candidate that exists.
+    files: frozenset[str]
+
+    def imported(self, importer: str, module_ref: str) -> F | None:
+        """The facts of the module ``module_ref`` imported from the file ``importer``
+        (None: not a module of the run, or one without facts)."""
+        for relpath in candidate_paths(importer, module_ref):
+            if relpath in self.files:
+                return self.facts.get(relpath)
+        return None
 
 
 def offload_blocker(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str:

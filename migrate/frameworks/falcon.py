@@ -21,8 +21,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from migrate.frameworks import offload_blocker
-from migrate.module_paths import candidate_paths
+from migrate.frameworks import Modules, import_bindings, offload_blocker
 
 #: What makes a WSGI Falcon app, by qualified name.
 FALCON_APPS = frozenset({"falcon.App", "falcon.API", "falcon.app.App", "falcon.api.API"})
@@ -106,7 +105,7 @@ def might_use_falcon(source: str) -> bool:
 
 
 def facts_of(relpath: str, tree: ast.Module) -> FalconFacts:
-    imports = tuple(_imports(tree))
+    imports = tuple(import_bindings(tree.body))
     qualified = _qualifier(imports)
     apps = tuple(_apps(tree, qualified))
     classes: list[tuple[str, ClassFacts]] = []
@@ -127,21 +126,6 @@ def facts_of(relpath: str, tree: ast.Module) -> FalconFacts:
         relpath, imports, apps, tuple(classes), tuple(functions), _used_directly(tree),
         methods_read,
     )  # fmt: skip
-
-
-def _imports(tree: ast.Module) -> Iterator[tuple[str, str, str]]:
-    for stmt in tree.body:
-        if isinstance(stmt, ast.Import):
-            for alias in stmt.names:
-                if alias.asname:
-                    yield alias.asname, alias.name, ""
-                else:
-                    head = alias.name.split(".")[0]
-                    yield head, head, ""
-        elif isinstance(stmt, ast.ImportFrom):
-            source = "." * stmt.level + (stmt.module or "")
-            for alias in stmt.names:
-                yield alias.asname or alias.name, source, alias.name
 
 
 def _qualifier(imports: Iterable[tuple[str, str, str]]) -> Mapping[str, str]:
@@ -185,19 +169,7 @@ def _app_facts(index: int, call: ast.Call, scopes: Sequence[ast.AST]) -> AppFact
     sinks: list[str] = []
     for keyword in call.keywords:
         if keyword.arg == "middleware":
-            items = (
-                keyword.value.elts
-                if isinstance(keyword.value, (ast.List, ast.Tuple))
-                else [keyword.value]
-            )
-            for item in items:
-                name = _made_by(item)
-                if name is None:
-                    blockers.append(
-                        f"middleware `{ast.unparse(item)}` is not an instance of a named class"
-                    )
-                else:
-                    middleware.append(name)
+            _add_middleware(keyword.value, middleware, blockers)
     scope = next(s for s in scopes if call in _own_nodes(s))
     names = _bound_names(scope, call)
     if not names:
@@ -223,15 +195,7 @@ def _app_facts(index: int, call: ast.Call, scopes: Sequence[ast.AST]) -> AppFact
                 else:
                     resources.append(target)
             elif method == "add_middleware" and args:
-                items = args[0].elts if isinstance(args[0], (ast.List, ast.Tuple)) else [args[0]]
-                for item in items:
-                    made = _made_by(item)
-                    if made is None:
-                        blockers.append(
-                            f"middleware `{ast.unparse(item)}` is not an instance of a named class"
-                        )
-                    else:
-                        middleware.append(made)
+                _add_middleware(args[0], middleware, blockers)
             elif method == "add_error_handler" and len(args) < 2:
                 blockers.append("an error handler taken from the exception class (its `handle`)")
             elif method == "add_error_handler":
@@ -260,6 +224,17 @@ def _app_facts(index: int, call: ast.Call, scopes: Sequence[ast.AST]) -> AppFact
         tuple(sinks),
         tuple(blockers),
     )
+
+
+def _add_middleware(given: ast.expr, middleware: list[str], blockers: list[str]) -> None:
+    """The classes of the middleware ``given`` (an instance, or a list of them)."""
+    items = given.elts if isinstance(given, (ast.List, ast.Tuple)) else [given]
+    for item in items:
+        made = _made_by(item)
+        if made is None:
+            blockers.append(f"middleware `{ast.unparse(item)}` is not an instance of a named class")
+        else:
+            middleware.append(made)
 
 
 def _own_nodes(scope: ast.AST) -> list[ast.AST]:
@@ -568,7 +543,7 @@ def plan(all_facts: Iterable[FalconFacts], files: Iterable[str]) -> FalconPlan:
     """The conversion of every Falcon app of the run (``files``: every file of the run, as
     imports look modules up in them; see the module docstring)."""
     facts = {f.relpath: f for f in all_facts}
-    by_module = _Modules(facts, frozenset(files))
+    by_module = Modules(facts, frozenset(files))
     read_directly = {
         name: module.relpath for module in facts.values() for name in module.methods_read
     }
@@ -616,22 +591,8 @@ def _merged(groups: list[_Group]) -> list[_Group]:
     return merged
 
 
-@dataclass(frozen=True)
-class _Modules:
-    """The facts of the run's modules, found the way an import finds them."""
-
-    facts: Mapping[str, FalconFacts]
-    files: frozenset[str]
-
-    def imported(self, importer: str, module_ref: str) -> FalconFacts | None:
-        for relpath in candidate_paths(importer, module_ref):
-            if relpath in self.files:
-                return self.facts.get(relpath)
-        return None
-
-
 def _resolve(
-    module: FalconFacts, local: str, by_module: _Modules
+    module: FalconFacts, local: str, by_module: Modules[FalconFacts]
 ) -> tuple[FalconFacts, str] | None:
     """The module and module-level name ``local`` (``name`` or ``mod.name``) refers to."""
     head, _, rest = local.partition(".")
@@ -650,7 +611,9 @@ def _resolve(
     return None
 
 
-def _collect(module: FalconFacts, app: AppFacts, by_module: _Modules, group: _Group) -> None:
+def _collect(
+    module: FalconFacts, app: AppFacts, by_module: Modules[FalconFacts], group: _Group
+) -> None:
     for local in app.resources:
         _collect_class(module, local, "resource", by_module, group)
     for local in app.middleware:
@@ -660,7 +623,7 @@ def _collect(module: FalconFacts, app: AppFacts, by_module: _Modules, group: _Gr
 
 
 def _defined(
-    module: FalconFacts, local: str, what: str, by_module: _Modules, group: _Group
+    module: FalconFacts, local: str, what: str, by_module: Modules[FalconFacts], group: _Group
 ) -> tuple[FalconFacts, str, ClassFacts | CallableFacts] | None:
     """The module, name and facts of the class or function (``what``) ``local`` names, or
     None with the reason among the group's blockers."""
@@ -678,7 +641,7 @@ def _defined(
 
 
 def _collect_class(
-    module: FalconFacts, local: str, role: str, by_module: _Modules, group: _Group
+    module: FalconFacts, local: str, role: str, by_module: Modules[FalconFacts], group: _Group
 ) -> None:
     found = _defined(module, local, "class", by_module, group)
     if found is None:
@@ -700,7 +663,12 @@ def _collect_class(
 
 
 def _collect_function(
-    module: FalconFacts, local: str, kind: str, made: bool, by_module: _Modules, group: _Group
+    module: FalconFacts,
+    local: str,
+    kind: str,
+    made: bool,
+    by_module: Modules[FalconFacts],
+    group: _Group,
 ) -> None:
     found = _defined(module, local, "function", by_module, group)
     if found is None:

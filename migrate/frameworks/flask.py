@@ -21,8 +21,7 @@ import ast
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from migrate.frameworks import offload_blocker
-from migrate.module_paths import candidate_paths
+from migrate.frameworks import Modules, import_bindings, offload_blocker
 
 #: flask's names whose call must be awaited under Quart.
 AWAITED_CALLS = frozenset({"render_template", "render_template_string", "make_response", "flash"})
@@ -104,7 +103,7 @@ class FlaskFacts:
 
 
 def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
-    imports = tuple(_imports(tree))
+    imports = tuple(import_bindings(ast.walk(tree)))  # nested ones too
     flask_names = {
         local: original
         for local, module, original in imports
@@ -150,18 +149,6 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
         relpath, uses_flask, imports, tuple(facts), elsewhere,
         _referenced(tree, set(functions)), tuple(blockers),
     )  # fmt: skip
-
-
-def _imports(tree: ast.Module) -> Iterator[tuple[str, str, str]]:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                head = alias.name.split(".")[0]
-                yield (alias.asname or head), (alias.name if alias.asname else head), ""
-        elif isinstance(node, ast.ImportFrom):
-            source = "." * node.level + (node.module or "")
-            for alias in node.names:
-                yield alias.asname or alias.name, source, alias.name
 
 
 def _module_blockers(
@@ -329,20 +316,18 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
         return FlaskPlan()
     blockers = [b for f in facts.values() for b in f.blockers]
 
+    lookup = Modules(facts, files)
+
     def resolve(module: FlaskFacts, local: str) -> tuple[str, str] | None:
         """(relpath, name) of the module-level function ``local`` names in ``module``."""
         if any(fn.name == local for fn in module.functions):
             return module.relpath, local
         for name, source, original in module.imports:
             if name == local and original:
-                for relpath in candidate_paths(module.relpath, source):
-                    if relpath in files:
-                        target = facts.get(relpath)
-                        if target is not None and any(
-                            fn.name == original for fn in target.functions
-                        ):
-                            return relpath, original
-                        return None
+                target = lookup.imported(module.relpath, source)
+                if target is not None and any(fn.name == original for fn in target.functions):
+                    return target.relpath, original
+                return None
         return None
 
     by_key = {(f.relpath, fn.name): fn for f in facts.values() for fn in f.functions}

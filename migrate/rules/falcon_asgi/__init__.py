@@ -38,7 +38,7 @@ from libcst.metadata import PositionProvider
 from migrate import analysis
 from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
 from migrate.cst_helpers import ReplaceNodes, add_imports, paren_await
-from migrate.frameworks.falcon import FALCON_APPS, REQ_AT, ModulePlan, Part
+from migrate.frameworks.falcon import FALCON_APPS, REQ_AT, ModulePlan, Part, might_use_falcon
 from migrate.rules.base import FileContext, Rule
 
 ASYNC_FILE = ("adapters.blocking", "AsyncFile")
@@ -54,7 +54,7 @@ class FalconAsgiRule(Rule):
 
     @classmethod
     def might_apply(cls, source: str) -> bool:
-        return "falcon" in source
+        return might_use_falcon(source)
 
     def __init__(self, context: FileContext) -> None:
         super().__init__(context)
