@@ -12,15 +12,23 @@ One analysis for every rule that makes code async (``wsgi-app``, ``wsgi-middlewa
 """
 
 from migrate.blocking.kinds import FunctionFacts, ModuleFacts
-from migrate.blocking.offload import CannotOffload, Offloaded, offload_blocking
+from migrate.blocking.offload import (
+    CannotOffload,
+    Coroutine,
+    Offloaded,
+    as_coroutine,
+    offload_blocking,
+)
 from migrate.blocking.table import DEFAULT_TABLE, BlockingTable
 
 __all__ = [
     "DEFAULT_TABLE",
     "BlockingTable",
     "CannotOffload",
+    "Coroutine",
     "FunctionFacts",
     "ModuleFacts",
     "Offloaded",
+    "as_coroutine",
     "offload_blocking",
 ]

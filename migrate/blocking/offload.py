@@ -96,6 +96,46 @@ def offload_blocking(
     return Offloaded(func.with_changes(body=body), moved, offload.awaited)
 
 
+@dataclass
+class Coroutine:
+    """A function a framework rule made a coroutine (:func:`as_coroutine`)."""
+
+    node: cst.FunctionDef
+    imports: list[tuple[str, str | None]]
+    #: What moved off the loop, for the change's message ("" when nothing did).
+    detail: str
+    #: Why its blocking calls could not all leave the loop ("": they did).
+    refused: str = ""
+
+    def manual_message(self, name: str) -> str:
+        return (
+            f"`{name}` is a coroutine now, but {self.refused}: move that call off the event "
+            "loop by hand"
+        )
+
+
+def as_coroutine(
+    func: cst.FunctionDef,
+    awaiting: cst.CSTTransformer,
+    module: ModuleFacts,
+    *,
+    cls: cst.ClassDef | None = None,
+    data_params: Sequence[str] = (),
+) -> Coroutine:
+    """``func`` as a coroutine: its body through ``awaiting`` (which awaits what the framework
+    made awaitable), ``async def``, its blocking calls moved off the loop
+    (:func:`offload_blocking`; when that cannot be done, ``refused`` says why and the calls
+    stay where they are)."""
+    body = func.body.visit(awaiting)
+    assert isinstance(body, cst.BaseSuite)
+    made = func.with_changes(asynchronous=cst.Asynchronous(), body=body)
+    try:
+        offloaded = offload_blocking(made, module, cls=cls, data_params=data_params)
+    except CannotOffload as why:
+        return Coroutine(made, [], "", str(why))
+    return Coroutine(offloaded.node, offloaded.imports, offloaded.detail())
+
+
 class _FreshNames:
     """Names for generated helpers that nothing of the module or the function uses."""
 

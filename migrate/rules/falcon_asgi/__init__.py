@@ -36,7 +36,7 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from migrate import analysis
-from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
+from migrate.blocking import ModuleFacts, as_coroutine
 from migrate.cst_helpers import ReplaceNodes, add_imports, paren_await
 from migrate.frameworks.falcon import FALCON_APPS, REQ_AT, ModulePlan, Part, might_use_falcon
 from migrate.rules.base import FileContext, Rule
@@ -133,26 +133,21 @@ class FalconAsgiRule(Rule):
         req = params[at]
         resp = params[at + 1] if len(params) > at + 1 else ""
         awaiting = _AwaitBody(req, resp)
-        body = func.body.visit(awaiting)
-        assert isinstance(body, cst.BaseSuite)
-        new = func.with_changes(asynchronous=cst.Asynchronous(), body=body)
+        data = [p for p in params if p != "self"]
+        made = as_coroutine(func, awaiting, facts, cls=owner, data_params=data)
         if awaiting.files:
             self.imports.append(ASYNC_FILE)
-        details = []
-        if awaiting.reads:
-            details.append(f"{awaiting.reads} body read{'s' if awaiting.reads > 1 else ''} awaited")
-        data = [p for p in params if p != "self"]
-        try:
-            offloaded = offload_blocking(new, facts, cls=owner, data_params=data)
-        except CannotOffload as why:
+        if made.refused:
             # the plan checked the shapes it knows; this one the analysis refuses: kept
             # async without moving the call would block the loop, so the module says so
-            self.report(func, "manual", f"`{part.name}` is a coroutine now, but {why}: move "
-                        "that call off the event loop by hand")  # fmt: skip
-            return new
-        self.imports.extend(offloaded.imports)
-        if offloaded.detail():
-            details.append(offloaded.detail())
+            self.report(func, "manual", made.manual_message(part.name))
+            return made.node
+        self.imports.extend(made.imports)
+        details = [made.detail] if made.detail else []
+        if awaiting.reads:
+            details.insert(
+                0, f"{awaiting.reads} body read{'s' if awaiting.reads > 1 else ''} awaited"
+            )
         what = {
             "hook": "hook", "handler": "error handler", "sink": "sink",
         }.get(part.kind, "responder" if kind == "responder" else "middleware method")  # fmt: skip
@@ -161,7 +156,7 @@ class FalconAsgiRule(Rule):
         if details:
             message += f" ({', '.join(details)})"
         self.report(func, "converted", message)
-        return offloaded.node
+        return made.node
 
 
 def _def_in(owner: cst.ClassDef | cst.FunctionDef | None, name: str) -> cst.FunctionDef | None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import libcst as cst
 
 from migrate import analysis
-from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
+from migrate.blocking import ModuleFacts, as_coroutine
 from migrate.cst_helpers import ReplaceNodes, add_imports, paren_await
 from migrate.frameworks.flask import AWAITED_CALLS, AWAITED_REQUEST, ModulePlan
 from migrate.rules.base import FileContext, Rule
@@ -94,23 +94,16 @@ class FlaskQuartRule(Rule):
     ) -> tuple[cst.FunctionDef, list[tuple[str, str | None]]]:
         """``func`` as a coroutine, and the imports that needs."""
         awaiting = _AwaitQuart(flask_names, self.plan.awaited)
-        body = func.body.visit(awaiting)
-        assert isinstance(body, cst.BaseSuite)
-        new = func.with_changes(asynchronous=cst.Asynchronous(), body=body)
-        details = []
+        made = as_coroutine(func, awaiting, facts)
+        if made.refused:
+            self.report(func, "manual", made.manual_message(func.name.value))
+            return made.node, []
+        details = [made.detail] if made.detail else []
         if awaiting.count:
-            details.append(f"{awaiting.count} call{'s' if awaiting.count > 1 else ''} awaited")
-        try:
-            offloaded = offload_blocking(new, facts, data_params=())
-        except CannotOffload as why:
-            self.report(func, "manual", f"`{func.name.value}` is a coroutine now, but {why}: "
-                        "move that call off the event loop by hand")  # fmt: skip
-            return new, []
-        if offloaded.detail():
-            details.append(offloaded.detail())
+            details.insert(0, f"{awaiting.count} call{'s' if awaiting.count > 1 else ''} awaited")
         message = f"`{func.name.value}` is a Quart coroutine"
         self.report(func, "converted", message + (f" ({', '.join(details)})" if details else ""))
-        return offloaded.node, offloaded.imports
+        return made.node, made.imports
 
 
 def _flask_names(module: cst.Module) -> dict[str, str]:
