@@ -22,7 +22,7 @@ from typing import Literal
 import libcst as cst
 
 from migrate.analysis import dotted_name
-from migrate.app_values import ModuleValues
+from migrate.app_values import ModuleValues, Value
 from migrate.rules.deployment.commands import AppSpec
 
 Verdict = Literal["asgi", "wsgi", "unknown", "missing"]
@@ -42,6 +42,7 @@ class PythonOutcome:
     #: Top-level modules each migrated file imports that the original did not.
     new_imports: dict[Path, set[str]] = field(default_factory=dict)
     _modules: dict[Path, cst.Module | None] = field(default_factory=dict)
+    _values: dict[Path, dict[str, Value | None] | None] = field(default_factory=dict)
 
     def add(self, path: Path, old_text: str | None, new_text: str | None) -> None:
         """A file of the run: its text before (None: created) and after (None: unchanged)."""
@@ -71,6 +72,13 @@ class PythonOutcome:
             except (cst.ParserSyntaxError, RecursionError):
                 self._modules[path] = None
         return self._modules[path]
+
+    def values(self, path: Path) -> dict[str, Value | None] | None:
+        """What each module-level name of the file holds after the run (read once)."""
+        if path not in self._values:
+            module = self.module(path)
+            self._values[path] = None if module is None else ModuleValues(module).env
+        return self._values[path]
 
 
 @dataclass(frozen=True)
@@ -108,10 +116,9 @@ def resolve(spec: AppSpec, bases: Iterable[Path], outcome: PythonOutcome) -> Res
 
 
 def _asgi_names(path: Path, outcome: PythonOutcome) -> tuple[str, ...]:
-    module = outcome.module(path)
-    if module is None:
+    env = outcome.values(path)
+    if env is None:
         return ()
-    env = ModuleValues(module).env
     return tuple(
         n for n, v in env.items() if v is not None and v.protocol == "asgi" and not v.maker
     )
@@ -145,11 +152,10 @@ def _module_file(base: Path, module: str, outcome: PythonOutcome) -> Path | None
 def _verdict(
     path: Path, spec: AppSpec, outcome: PythonOutcome, base: Path, depth: int = 0
 ) -> Verdict:
-    module = outcome.module(path)
-    if module is None:
+    module, env = outcome.module(path), outcome.values(path)
+    if module is None or env is None:
         return "unknown"
-    values = ModuleValues(module)
-    value = values.env.get(spec.attr)
+    value = env.get(spec.attr)
     if value is not None:
         if value.maker != spec.call:
             return "unknown"

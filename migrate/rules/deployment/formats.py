@@ -81,7 +81,8 @@ def _lines(text: str) -> Iterator[tuple[int, int, str]]:
         offset += len(line)
 
 
-def _line_start(text: str, offset: int) -> int:
+def line_start(text: str, offset: int) -> int:
+    """The offset where the line holding ``offset`` starts."""
     return text.rfind("\n", 0, offset) + 1
 
 
@@ -599,7 +600,7 @@ def shell_sites(text: str) -> Iterator[Site]:
 
 def make_sites(text: str) -> Iterator[Site]:
     for site in shell_sites(text):
-        if text[_line_start(text, site.start)] == "\t":
+        if text[line_start(text, site.start)] == "\t":
             site.text = site.text.lstrip("@-+")
             site.start = site.end - len(site.text)
             site.marker_indent = ""  # a make comment: a tab would hand it to the shell

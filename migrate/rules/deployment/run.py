@@ -32,6 +32,7 @@ from migrate.rules.deployment.formats import (
     format_for,
     indent_of,
     is_shell_script,
+    line_start,
 )
 from migrate.rules.deployment.targets import Context, Rewrite, Target, rewrite
 from migrate.rules.deployment.words import ShellSyntaxError, Word, shell_segments, values
@@ -108,10 +109,11 @@ def migrate_deployment(
     return [results[index] for index in range(len(files))]
 
 
-def _guarded(found: FoundFile, work: _Work) -> FileResult:
-    """Read, rewrite, check and encode one file; any failure is that file's error."""
+def _guarded(found: FoundFile, work: _Work, data: bytes | None = None) -> FileResult:
+    """Read (unless ``data`` holds its bytes already), rewrite, check and encode one file;
+    any failure is that file's error."""
     try:
-        data = found.path.read_bytes()
+        data = found.path.read_bytes() if data is None else data
     except OSError as exc:
         return FileResult(found.path, found.relpath, "error", error=f"cannot read: {exc.strerror}")
     try:
@@ -339,12 +341,8 @@ def _record(invocation: Invocation, rewritten: Rewrite, folder: Path, run: _Run)
 def _marked_above(text: str, offset: int) -> bool:
     if offset == 0:
         return False
-    previous = text[_line_start(text, offset - 1) : offset]
+    previous = text[line_start(text, offset - 1) : offset]
     return MARKER in previous
-
-
-def _line_start(text: str, offset: int) -> int:
-    return text.rfind("\n", 0, offset) + 1
 
 
 def _marker(text: str, site: Site, fmt: Format, rewritten: Rewrite) -> str:
@@ -396,10 +394,12 @@ def _gunicorn_config(found: FoundFile, text: str, *, run: _Run) -> tuple[str, li
 
 
 def _dependencies(files: Sequence[tuple[int, FoundFile]], run: _Run) -> dict[int, FileResult]:
+    data: dict[int, bytes] = {}
     texts: dict[int, str] = {}
     for index, found in files:
         try:
-            texts[index] = decode_source(found.path.read_bytes())[0]
+            data[index] = found.path.read_bytes()
+            texts[index] = decode_source(data[index])[0]
         except (OSError, MigrationError):
             texts[index] = ""
     reqs = [i for i, f in files if requirements.is_requirements_file(f.relpath)]
@@ -419,7 +419,7 @@ def _dependencies(files: Sequence[tuple[int, FoundFile]], run: _Run) -> dict[int
             work = _adder(requirements.add_to_pyproject, needed if take else [], found)
         else:
             work = _adder(requirements.add_requirements, needed if index in chosen else [], found)
-        results[index] = _guarded(found, work)
+        results[index] = _guarded(found, work, data.get(index))
     return results
 
 

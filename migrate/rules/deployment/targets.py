@@ -367,7 +367,6 @@ def _joined(message: str, notes: Sequence[str]) -> str:
 class Serving:
     """A command's settings, server-neutral, as the targets render them."""
 
-    spec: AppSpec
     binds: list[Bind] = field(default_factory=list)
     values: dict[str, Word] = field(default_factory=dict)
     flags: set[str] = field(default_factory=set)
@@ -398,9 +397,7 @@ BLOCKING = {
 
 def read_serving(invocation: Invocation, context: Context) -> Serving:
     """The settings of ``invocation`` (notes and blockers for what does not carry over)."""
-    spec = _app_of(invocation, context)[1]
-    assert spec is not None
-    serving = Serving(spec)
+    serving = Serving()
     host: Word | None = None
     port: Word | None = None
     for option in invocation.options:
@@ -449,8 +446,6 @@ def read_serving(invocation: Invocation, context: Context) -> Serving:
                 serving.notes.append(note)
         else:
             serving.notes.append(f"`{_shown(option)}` dropped")
-    if "factory" in serving.flags or spec.call:
-        serving.flags.add("factory")
     if invocation.server == "flask":  # flask run reads FLASK_RUN_HOST / FLASK_RUN_PORT
         host = host or invocation.env.get("FLASK_RUN_HOST")
         port = port or invocation.env.get("FLASK_RUN_PORT")
