@@ -843,6 +843,17 @@ class ResponseRewriter:
         elif isinstance(state, MaybeStarted):
             out.append(self.start_unless_sent(state))
 
+    def start_flag(
+        self,
+        pending: Pending,
+        out: list[cst.BaseStatement],
+        leading: Sequence[cst.EmptyLine] = (),
+    ) -> MaybeStarted:
+        """``started = False`` added to ``out``: from here the first chunk sends the start."""
+        flag = self.fresh("started")
+        out.append(_stmt(f"{flag} = False").with_changes(leading_lines=leading))
+        return MaybeStarted(pending, flag)
+
     def start_unless_sent(
         self, state: MaybeStarted, leading: Sequence[cst.EmptyLine] = ()
     ) -> cst.BaseStatement:
@@ -1080,9 +1091,7 @@ class ResponseRewriter:
             )
         self.check_between(comp.iter, state)
         if isinstance(state, Pending):
-            flag = self.fresh("started")
-            out.append(_stmt(f"{flag} = False").with_changes(leading_lines=stmt.leading_lines))
-            state = MaybeStarted(state, flag)
+            state = self.start_flag(state, out, stmt.leading_lines)
         chunk = self.fresh("chunk")
         sends: list[cst.BaseStatement] = [_stmt(f"{chunk} = {_code(value.elt)}")]
         if isinstance(state, MaybeStarted):
@@ -1260,9 +1269,7 @@ class ResponseRewriter:
             elif isinstance(state, Pending):
                 # the first step may fail before any chunk (a 500 under WSGI): the first chunk
                 # sends the start, a flag says whether it went
-                flag = self.fresh("started")
-                out.append(_stmt(f"{flag} = False"))
-                state = MaybeStarted(state, flag)
+                state = self.start_flag(state, out)
         body, s_body = self.suite(node.body, state)
         allowed = (
             (state, TERMINATED, STARTED) if isinstance(state, MaybeStarted) else (state, TERMINATED)
