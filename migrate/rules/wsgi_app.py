@@ -1090,8 +1090,10 @@ class ResponseRewriter:
                 "returns text (str) as the body, which WSGI servers refuse (PEP 3333 wants bytes)"
             )
         self.check_between(comp.iter, state)
+        lead: Sequence[cst.EmptyLine] = stmt.leading_lines  # the return's comments
         if isinstance(state, Pending):
-            state = self.start_flag(state, out, stmt.leading_lines)
+            state = self.start_flag(state, out, lead)
+            lead = ()
         chunk = self.fresh("chunk")
         sends: list[cst.BaseStatement] = [_stmt(f"{chunk} = {_code(value.elt)}")]
         if isinstance(state, MaybeStarted):
@@ -1103,8 +1105,7 @@ class ResponseRewriter:
                 body=[cst.If(test=comp.ifs[0].test, body=cst.IndentedBlock(body=sends))]
             )
         loop = cst.For(target=comp.target, iter=comp.iter, body=body)
-        out.append(loop if isinstance(state, MaybeStarted) else loop.with_changes(
-            leading_lines=stmt.leading_lines))  # fmt: skip
+        out.append(loop.with_changes(leading_lines=lead))
         self.flush(state, out)
         out.append(self.body_send('b""', False))
         out.append(self.bare_return())
