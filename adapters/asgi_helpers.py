@@ -315,6 +315,15 @@ def with_environ_key(scope: Scope, key: str, value: Any) -> Scope:
     return {**scope, WSGI_ENVIRON_KEY: carried}
 
 
+def without_environ_key(scope: Scope, key: str) -> Scope:
+    """A copy of ``scope`` without the environ key ``key`` that code in front of this app set
+    (see :func:`with_environ_key`): what ``environ.pop(key, None)`` does to a WSGI environ."""
+    carried = scope.get(WSGI_ENVIRON_KEY)
+    if not carried or key not in carried:
+        return scope
+    return {**scope, WSGI_ENVIRON_KEY: {k: v for k, v in carried.items() if k != key}}
+
+
 class StartResponse:
     """A PEP 3333 ``start_response`` for WSGI code that an ASGI app still calls (a response
     helper from another module): it keeps the status and headers, and :meth:`send` sends

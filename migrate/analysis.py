@@ -281,17 +281,31 @@ def bound_names(node: cst.CSTNode) -> set[str]:
     return found
 
 
-def _calls_param(func: cst.FunctionDef, index: int) -> bool:
-    """``func``'s positional parameter ``index`` is called with a status and headers."""
+def _calls_param(func: cst.FunctionDef, index: int, call: cst.Call | None = None) -> bool:
+    """``func``'s positional parameter ``index`` is called with a status and headers. The
+    status may be another parameter of ``func`` (``def respond(start_response, status,
+    headers, text)``): then ``call``, a call of ``func``, must pass a status line there."""
     params = positional_params(func)
     if params is None or index >= len(params):
         return False
-    name = params[index].name.value
+    names = [p.name.value for p in params]
     for node in walk(func.body):
-        if isinstance(node, cst.Call) and is_plain_name(node.func, name):
+        if isinstance(node, cst.Call) and is_plain_name(node.func, names[index]):
             positional = [a.value for a in node.args if a.keyword is None and not a.star]
-            if len(positional) >= 2 and looks_like_response_start(func.body, *positional[:2]):
+            if len(positional) < 2:
+                continue
+            if looks_like_response_start(func.body, *positional[:2]):
                 return True
+            status = positional[0]
+            if call is not None and isinstance(status, cst.Name) and status.value in names:
+                at = names.index(status.value)
+                args = call.args
+                if (
+                    at < len(args)
+                    and not any(a.keyword is not None or a.star for a in args[: at + 1])
+                    and _is_status_literal(args[at].value)
+                ):
+                    return True
     return False
 
 
@@ -310,7 +324,7 @@ def delegates_start_response(
                     is_plain_name(arg.value, start_response)
                     and arg.keyword is None
                     and not arg.star
-                    and _calls_param(func, index)
+                    and _calls_param(func, index, node)
                 ):
                     return True
     return False
@@ -1431,6 +1445,21 @@ def _responders(
         for index in range(len(positional_params(func) or []))
         if _calls_param(func, index)
     }
+    # parameters that get their status from the caller: the calls show it is one
+    for func in funcs.values():
+        for node in walk(func.body):
+            if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
+                callee = funcs.get(node.func.value)
+                if callee is None:
+                    continue
+                for index, arg in enumerate(node.args):
+                    if (
+                        isinstance(arg.value, cst.Name)
+                        and arg.keyword is None
+                        and not arg.star
+                        and _calls_param(callee, index, node)
+                    ):
+                        result.add((node.func.value, index))
     if responder is not None:
         result |= _handing_to_responders(funcs, responder)
     changed = True

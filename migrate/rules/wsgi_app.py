@@ -106,7 +106,7 @@ from typing import Any, Literal
 
 import libcst as cst
 
-from migrate import analysis, prefilter, wsgi_keys
+from migrate import analysis, prefilter, scope_writes, wsgi_keys
 from migrate.analysis import (
     CallGroup,
     Delegate,
@@ -117,7 +117,14 @@ from migrate.analysis import (
     string_value,
 )
 from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
-from migrate.cst_helpers import add_imports, has_marker, is_docstring, paren_await, with_marker
+from migrate.cst_helpers import (
+    add_imports,
+    has_marker,
+    is_docstring,
+    paren_await,
+    single_statement,
+    with_marker,
+)
 from migrate.project import HelperSummary, Lookup, ProjectIndex, imported_function
 from migrate.route_tables import RouteTable, find_route_tables
 from migrate.rules.base import FileContext, Rule, marker_comment
@@ -302,9 +309,15 @@ class EnvironRewriter(cst.CSTTransformer):
         self.shift_calls: set[int] = set()
         self.body_read_calls: set[int] = set()
         self.body_read_subscripts: set[int] = set()
+        #: the rewritten reads (``await asgi_helpers.read_body(receive)``), by id
+        self.body_read_results: set[int] = set()
         self.genexp_depth = 0
         self.fstring_quotes: list[str] = []
         self.use = EnvironUse()
+        #: The function changes its scope (shifts the path, writes environ keys): a helper
+        #: gets an environ built from the scope as it is at the call, not at the start.
+        self.environ_at_call = False
+        self.helper_args: set[int] = set()
 
     def _e(self, text: str) -> cst.BaseExpression:
         """Parse generated code, with single quotes inside a double-quoted f-string."""
@@ -387,6 +400,7 @@ class EnvironRewriter(cst.CSTTransformer):
                 continue
             if arg.keyword is None and not arg.star and index in self.helpers.get(callee, set()):
                 self._allow(arg.value)
+                self.helper_args.add(id(arg.value))
                 self.use.needs_environ = True
                 body_readers: frozenset[str] = getattr(self.helpers, "body_readers", frozenset())
                 self.use.needs_body = self.use.needs_body or callee in body_readers
@@ -400,6 +414,7 @@ class EnvironRewriter(cst.CSTTransformer):
                 and index in reader[1].environ_params
             ):
                 self._allow(arg.value)  # a faithful environ built from the scope is handed over
+                self.helper_args.add(id(arg.value))
                 self.use.needs_environ = True
                 self.use.needs_body = self.use.needs_body or index in reader[1].body_params
                 continue
@@ -453,12 +468,16 @@ class EnvironRewriter(cst.CSTTransformer):
 
     # -- rewriting (bottom-up) ----------------------------------------------------------
 
-    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
+    def leave_Name(
+        self, original_node: cst.Name, updated_node: cst.Name
+    ) -> cst.BaseExpression:
         if original_node.value == self.environ and id(original_node) not in self.allowed:
             raise Unconvertible(
                 f"`{self.environ}` (the environ) is used in a way the rule cannot follow "
                 "(handed to other code, stored or iterated)"
             )
+        if self.environ_at_call and id(original_node) in self.helper_args:
+            return self._e(f"{HELPERS}.build_environ(scope)")
         return updated_node
 
     def _read(self, key: str, form: str, default: cst.BaseExpression | None) -> cst.BaseExpression:
@@ -552,9 +571,11 @@ class EnvironRewriter(cst.CSTTransformer):
             if self.use.body_reads > 1:
                 raise Unconvertible("reads the request body more than once")
             args = "".join(f", {_code(a.value)}" for a in updated_node.args)
-            return self._e(f"await {HELPERS}.read_body(receive{args})").with_changes(
+            read = self._e(f"await {HELPERS}.read_body(receive{args})").with_changes(
                 lpar=original_node.lpar, rpar=original_node.rpar
             )
+            self.body_read_results.add(id(read))
+            return read
         key = analysis.environ_read_key(original_node, env)
         if key is not None:
             default = updated_node.args[1].value if len(updated_node.args) == 2 else None
@@ -618,6 +639,76 @@ class EnvironRewriter(cst.CSTTransformer):
             return updated_node
         self.use.shifts += 1
         return _small(f"_, scope = {HELPERS}.shift_path_info(scope)")
+
+
+class ScopeChanges(cst.CSTTransformer):
+    """Before the environ reads are rewritten: writes to the environ become scope statements
+    (:mod:`migrate.scope_writes`), and a path shift that is the first thing an assignment
+    evaluates (``action = shift_path_info(environ) or "view"``) gets a line of its own, which
+    the rewriter turns into ``action, scope = asgi_helpers.shift_path_info(scope)``."""
+
+    def __init__(self, environ: str, aliases: Mapping[str, str]) -> None:
+        super().__init__()
+        self.environ = environ
+        self.aliases = aliases
+        self.writes = scope_writes.Writes()
+        self.shifts = False
+
+    @property
+    def changes_scope(self) -> bool:
+        return self.shifts or self.writes.count > 0
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def _is_shift(self, node: cst.BaseExpression) -> bool:
+        return (
+            isinstance(node, cst.Call)
+            and self.aliases.get(analysis.dotted_name(node.func)) == "shift_path_info"
+            and len(node.args) == 1
+            and is_plain_name(node.args[0].value, self.environ)
+        )
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        small = single_statement(original_node)
+        if small is None:
+            return updated_node
+        if any(self._is_shift(n) for n in analysis.walk(small) if isinstance(n, cst.Call)):
+            self.shifts = True
+        try:
+            new = scope_writes.write_statement(small, self.environ, self.writes)
+        except scope_writes.CannotWrite as why:
+            raise Unconvertible(str(why)) from None
+        if new is not None:
+            return _stmt(new).with_changes(
+                leading_lines=original_node.leading_lines,
+                trailing_whitespace=original_node.trailing_whitespace,
+            )
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+            and isinstance(small.value, cst.BooleanOperation)
+            and self._is_shift(small.value.left)
+        ):
+            name = small.targets[0].target.value
+            first = cst.SimpleStatementLine(
+                body=[small.with_changes(value=small.value.left)],
+                leading_lines=original_node.leading_lines,
+            )
+            rest = small.with_changes(value=small.value.with_changes(left=cst.Name(name)))
+            return cst.FlattenSentinel(
+                [first, original_node.with_changes(body=[rest], leading_lines=())]
+            )
+        return updated_node
 
 
 def _small(text: str) -> cst.BaseSmallStatement:
@@ -1503,19 +1594,34 @@ def convert_callable(
     taken = (other_params - {environ, start_response}) & {"scope", "receive", "send"}
     if taken:
         raise Unconvertible(f"it already uses the name(s) {', '.join(sorted(taken))}")
-    if environ in analysis.written_names(func.body):
+    scope_changes = ScopeChanges(environ, aliases)
+    prepared = func.body.visit(scope_changes)
+    assert isinstance(prepared, cst.IndentedBlock)
+    if environ in analysis.written_names(prepared):
         raise Unconvertible(f"it writes to `{environ}` (the environ)")
-    if start_response in analysis.written_names(func.body):
+    if start_response in analysis.written_names(prepared):
         raise Unconvertible(f"it rebinds `{start_response}`")
-    generator = analysis.contains_yield(func.body)
+    generator = analysis.contains_yield(prepared)
 
     rewriter = EnvironRewriter(environ, start_response, aliases, helpers, delegates, imported)
-    body = func.body.visit(rewriter)
+    rewriter.environ_at_call = scope_changes.changes_scope
+    body = prepared.visit(rewriter)
     assert isinstance(body, cst.IndentedBlock)
     use = rewriter.use
-    if use.needs_environ and use.shifts:
-        raise Unconvertible("it both shifts the path and hands the environ to helpers")
-    if use.body_reads and hands_request_on:
+    writes = scope_changes.writes
+    if writes.count and not (hands_request_on or use.needs_environ):
+        raise Unconvertible(
+            f"it sets environ[{writes.keys[0]!r}] without handing the request on: only the "
+            "code around it could read that, which an ASGI app cannot give it"
+        )
+    if use.needs_body and scope_changes.changes_scope:
+        raise Unconvertible(
+            "it changes the request (path or environ keys) and hands the environ to a helper "
+            "that reads the request body"
+        )
+    if use.body_reads and hands_request_on and _may_follow(
+        body.body, rewriter.body_read_results, _handing_on_calls(body, delegates)
+    ):
         raise Unconvertible("it reads the request body and hands the request on")
     if use.needs_body and hands_request_on:
         raise Unconvertible(
@@ -1563,7 +1669,9 @@ def convert_callable(
                 f"    return await {HELPERS}.handle_non_http(scope, receive, send)\n"
             )
         )
-    if use.needs_environ and use.needs_body:
+    if rewriter.environ_at_call:
+        pass  # each helper gets an environ built at its call
+    elif use.needs_environ and use.needs_body:
         prologue.append(
             _stmt(f"{environ} = {HELPERS}.build_environ(scope, await {HELPERS}.read_body(receive))")
         )
@@ -1597,6 +1705,8 @@ def convert_callable(
     details = []
     if use.reads:
         details.append(f"{use.reads} environ read{'s' if use.reads != 1 else ''}")
+    if writes.count:
+        details.append("environ writes become a changed copy of the scope")
     if use.wsgiref or use.shifts:
         details.append("wsgiref.util helpers")
     if use.body_reads:
@@ -1611,6 +1721,73 @@ def convert_callable(
     if blocking is not None:
         new_func, imports = off_the_loop(new_func, blocking, cls, details)
     return Conversion(new_func, details, use, imports)
+
+
+def _handing_on_calls(body: cst.CSTNode, delegates: Mapping[str, Delegate]) -> set[int]:
+    """The calls under ``body`` (rewritten) that hand the request to a member of the group."""
+    return {
+        id(node)
+        for node in analysis.walk(body)
+        if isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Name)
+        and (delegate := delegates.get(node.func.value)) is not None
+        and delegate.environ is not None
+    }
+
+
+def _may_follow(stmts: Sequence[cst.BaseStatement], first: set[int], then: set[int]) -> bool:
+    """Whether a node of ``then`` may run after a node of ``first`` (both sets of ids of
+    nodes under ``stmts``), following branches: a branch that ends with ``return`` or
+    ``raise`` does not go on. Loops and ``try`` are taken whole (conservative)."""
+
+    def has(node: cst.CSTNode, ids: set[int]) -> bool:
+        return any(id(n) in ids for n in analysis.walk(node))
+
+    def flow(block: Sequence[cst.BaseStatement], after: bool) -> tuple[bool | None, bool]:
+        """(whether a ``first`` node ran on a path that goes on -- None: no path goes on,
+        whether a ``then`` node may follow one)"""
+        state: bool | None = after
+        for stmt in block:
+            if state is None:
+                return None, False  # unreachable
+            if isinstance(stmt, cst.If):
+                if has(stmt.test, first):
+                    state = True
+                if state and has(stmt.test, then):
+                    return state, True
+                taken, follows = flow(_body(stmt.body), state)
+                if follows:
+                    return taken, True
+                if stmt.orelse is None:
+                    other: bool | None = state
+                elif isinstance(stmt.orelse, cst.If):
+                    other, follows = flow([stmt.orelse], state)
+                else:
+                    other, follows = flow(_body(stmt.orelse.body), state)
+                if follows:
+                    return other, True
+                state = None if taken is None and other is None else bool(taken or other)
+                continue
+            if isinstance(stmt, cst.BaseCompoundStatement):
+                if has(stmt, first) and has(stmt, then):
+                    return True, True
+                if state and has(stmt, then):
+                    return state, True
+                state = state or has(stmt, first)
+                continue
+            if state and has(stmt, then):
+                return state, True
+            state = state or has(stmt, first)
+            assert isinstance(stmt, cst.SimpleStatementLine)
+            if any(isinstance(small, (cst.Return, cst.Raise)) for small in stmt.body):
+                state = None
+        return state, False
+
+    return flow(stmts, False)[1]
+
+
+def _body(suite: cst.BaseSuite) -> Sequence[cst.BaseStatement]:
+    return suite.body if isinstance(suite, cst.IndentedBlock) else [cst.SimpleStatementLine(suite.body)]
 
 
 def off_the_loop(

@@ -89,7 +89,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from migrate import analysis, prefilter, wsgi_keys
+from migrate import analysis, prefilter, scope_writes
 from migrate import middleware_analysis as mwa
 from migrate.analysis import is_plain_name, mentions, string_value
 from migrate.app_values import ModuleValues
@@ -128,54 +128,6 @@ def _stmt(text: str) -> cst.BaseStatement:
     return cst.parse_statement(text)
 
 
-# --------------------------------------------------------------------------- environ writes
-
-
-#: Environ keys a WSGI server computes from the request (the adapters never carry them over).
-_DERIVED_KEYS = frozenset(
-    {"REMOTE_PORT", "REQUEST_URI", "RAW_URI", "CONTENT_TYPE", "CONTENT_LENGTH"}
-)
-
-
-@dataclass
-class Writes:
-    count: int = 0
-    replaced_input: bool = False
-    keys: list[str] = field(default_factory=list)
-    #: custom keys handed on to WSGI apps behind in scope["wsgi.environ"]
-    carried: list[str] = field(default_factory=list)
-
-
-def environ_write(key: str, value: str, writes: Writes) -> str:
-    """The statement (text) giving the scope what ``environ[key] = value`` gives the environ."""
-    writes.count += 1
-    writes.keys.append(key)
-    header = wsgi_keys.header_of_key(key)
-    if header is not None:
-        return f'scope = {HELPERS}.with_request_header(scope, "{header}", {value})'
-    if key == "PATH_INFO":
-        return f"scope = {HELPERS}.with_wsgi_path(scope, path_info={value})"
-    if key == "SCRIPT_NAME":
-        return f"scope = {HELPERS}.with_wsgi_path(scope, script_name={value})"
-    if key == "REQUEST_METHOD":
-        return f'scope = {{**scope, "method": {value}}}'
-    if key == "QUERY_STRING":
-        return f'scope = {{**scope, "query_string": ({value}).encode("latin-1")}}'
-    if key == "wsgi.url_scheme":
-        return f'scope = {{**scope, "scheme": {value}}}'
-    if not (
-        wsgi_keys.is_known_key(key)
-        or key in _DERIVED_KEYS
-        or key.startswith(("HTTP_", "wsgi.", "asgi."))
-    ):
-        writes.carried.append(key)
-        return f'scope = {HELPERS}.with_environ_key(scope, "{key}", {value})'
-    raise Unconvertible(
-        f"it sets environ[{key!r}] for the wrapped app, which an ASGI app cannot read "
-        "from the scope"
-    )
-
-
 def _bytesio_arg(node: cst.BaseExpression) -> cst.BaseExpression | None:
     if (
         isinstance(node, cst.Call)
@@ -195,7 +147,7 @@ class Prepare(cst.CSTTransformer):
     def __init__(self, mw: Middleware) -> None:
         super().__init__()
         self.mw = mw
-        self.writes = Writes()
+        self.writes = scope_writes.Writes()
         #: names handed to the wrapped app as start_response: by a `return` / by buffering
         self.returned: set[str] = set()
         self.buffered: set[str] = set()
@@ -262,19 +214,11 @@ class Prepare(cst.CSTTransformer):
                     )
                 self.writes.replaced_input = True
                 new = f"receive = {HELPERS}.replay_body({_code(body)}, receive)"
-            elif key is not None:
-                new = environ_write(key, _code(small.value), self.writes)
-        elif isinstance(small, cst.AugAssign) and isinstance(small.operator, cst.AddAssign):
-            key = analysis.environ_subscript_key(small.target, env)
-            if key is not None:
-                value = f'{env}["{key}"] + {_code(small.value)}'
-                new = environ_write(key, value, self.writes)
-        elif isinstance(small, cst.Del):
-            key = analysis.environ_subscript_key(small.target, env)
-            header = wsgi_keys.header_of_key(key) if key else None
-            if header is not None:
-                self.writes.count += 1
-                new = f'scope = {HELPERS}.with_request_header(scope, "{header}", None)'
+        if new is None:
+            try:
+                new = scope_writes.write_statement(small, env, self.writes)
+            except scope_writes.CannotWrite as why:
+                raise Unconvertible(str(why)) from None
         if new is None:
             return updated_node
         stmt = _stmt(new)

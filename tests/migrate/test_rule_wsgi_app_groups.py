@@ -306,7 +306,7 @@ FALLBACK_CASES = {
                 return hello(environ, start_response)
             return page(environ, start_response, environ["PATH_INFO"])
         """,
-        "`page`: it writes to `environ` (the environ)",
+        "`page`: it sets environ['app.title'] without handing the request on",
     ),
     "sub-app also kept in a route table": (
         """
