@@ -243,7 +243,7 @@ class FunctionFacts:
         if isinstance(node, cst.Name):
             return self.name_kind(node.value)
         if isinstance(node, (cst.Attribute, cst.Subscript)):
-            if self.module.qualified(node) is not None:
+            if self.module.qualified(node) is not None or _is_request_body(node):
                 return DATA
             return self.kind(node.value)
         if isinstance(node, cst.Call):
@@ -370,6 +370,18 @@ class FunctionFacts:
         if name in _BUILTINS:
             return name in BLOCKING_BUILTINS
         return True
+
+
+def _is_request_body(node: cst.Attribute | cst.Subscript) -> bool:
+    """``x["wsgi.input"]``: the request body of an environ. Code the rules make async gets
+    an environ only from ``asgi_helpers.build_environ``, whose body is already in memory
+    (read from ``receive()`` before), so reading it never waits on the network."""
+    return (
+        isinstance(node, cst.Subscript)
+        and len(node.slice) == 1
+        and isinstance(node.slice[0].slice, cst.Index)
+        and analysis.string_value(node.slice[0].slice.value) == "wsgi.input"
+    )
 
 
 @dataclass(frozen=True)

@@ -246,6 +246,29 @@ def test_blocking_reached_through_helpers_and_methods() -> None:
     assert_two_requests_meet(after, "/meet")
 
 
+def test_a_helper_reading_the_body_of_the_built_environ_stays_on_the_loop() -> None:
+    # the environ a converted app hands its helpers is built from the scope with the body
+    # already read: its wsgi.input is in memory, so the helper does not go to a thread
+    before = """
+    from urllib.parse import parse_qs
+
+    def form(environ):
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        return parse_qs(environ["wsgi.input"].read(size).decode())
+
+    def app(environ, start_response):
+        name = form(environ).get("name", ["world"])[0]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [("hello " + name).encode()]
+    """
+    after, _ = migrated(before, "converted")
+    assert "name = form(environ).get(" in after
+    assert "run_blocking" not in after
+    form = [("Content-Type", "application/x-www-form-urlencoded")]
+    requests = [Req("POST", "/", form, b"name=ada"), Req("POST", "/", form, b"")]
+    assert_same_behaviour(before, after, requests)
+
+
 def test_what_an_offloaded_call_returns_can_be_called() -> None:
     # make_reader() may block (it reaches open()); the function it returns is called on the
     # loop only if it is cheap -- here it is not known, so it moves too: the statement's two
