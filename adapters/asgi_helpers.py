@@ -297,6 +297,20 @@ def wsgi_or_asgi(app: Any) -> WsgiOrAsgi:
     return WsgiOrAsgi(app)
 
 
+#: Environ keys a WSGI server computes from the connection (never carried to the code behind).
+_SERVER_KEYS = frozenset(
+    {
+        "SERVER_NAME",
+        "SERVER_PORT",
+        "SERVER_PROTOCOL",
+        "REMOTE_ADDR",
+        "REMOTE_PORT",
+        "REQUEST_URI",
+        "RAW_URI",
+    }
+)
+
+
 def environ_extra(scope: Scope) -> Mapping[str, Any]:
     """The environ keys the code in front of this app set for it (a middleware's own
     ``myapp.user``, ``REMOTE_USER``): ``scope["wsgi.environ"]``, or none. What a WSGI app
@@ -313,6 +327,27 @@ def with_environ_key(scope: Scope, key: str, value: Any) -> Scope:
     carried = dict(scope.get(WSGI_ENVIRON_KEY) or {})
     carried[key] = value
     return {**scope, WSGI_ENVIRON_KEY: carried}
+
+
+def with_environ_value(scope: Scope, key: str, value: Any) -> Scope:
+    """A copy of ``scope`` giving the code behind what ``environ[key] = value`` gives it, for a
+    key only known when the code runs (``environ[self.environ_key] = user``): a request header
+    for ``HTTP_*``/``CONTENT_*``, the path, method, query or scheme for theirs, else a key of
+    the code's own (:func:`with_environ_key`). Keys a WSGI server computes raise ValueError."""
+    if key in ("CONTENT_TYPE", "CONTENT_LENGTH") or key.startswith("HTTP_"):
+        return with_request_header(
+            scope, key.removeprefix("HTTP_").lower().replace("_", "-"), value
+        )
+    if key in ("PATH_INFO", "SCRIPT_NAME"):
+        return with_wsgi_path(scope, **{key.lower(): value})
+    fields = {"REQUEST_METHOD": "method", "wsgi.url_scheme": "scheme"}
+    if key in fields:
+        return {**scope, fields[key]: value}
+    if key == "QUERY_STRING":
+        return {**scope, "query_string": value.encode("latin-1")}
+    if key.startswith(("wsgi.", "asgi.")) or key in _SERVER_KEYS:
+        raise ValueError(f"environ[{key!r}] cannot be set for an ASGI app")
+    return with_environ_key(scope, key, value)
 
 
 def without_environ_key(scope: Scope, key: str) -> Scope:

@@ -1095,6 +1095,26 @@ def _read_only_environ_helpers(module: cst.Module) -> EnvironHelpers:
         for stmt in module.body
         if isinstance(stmt, cst.FunctionDef) and stmt.asynchronous is None
     }
+    # methods, as their class's code calls them: ``self._key_from`` (``self`` being the
+    # method's own first parameter); their argument ``i`` is parameter ``i + 1``
+    skipped: dict[str, int] = {}
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for cls in module.body:
+        if not isinstance(cls, cst.ClassDef) or not isinstance(cls.body, cst.IndentedBlock):
+            continue
+        for stmt in cls.body.body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.asynchronous is None:
+                params = positional_params(stmt)
+                if params and not stmt.name.value.startswith("__"):
+                    key = f"{params[0].name.value}.{stmt.name.value}"
+                    functions[key] = stmt
+                    skipped[key] = 1
+                    if key in seen:
+                        twice.add(key)
+                    seen.add(key)
+    for key in twice:  # two classes' methods of one name: which one a call means is unknown
+        del functions[key]
     result: dict[str, set[int]] = {}
     # Optimistic fixed point: assume every candidate is read-only, drop the ones that are not.
     candidates: dict[str, set[int]] = {}
@@ -1102,7 +1122,7 @@ def _read_only_environ_helpers(module: cst.Module) -> EnvironHelpers:
         params = positional_params(func)
         if params is None or func.decorators:
             continue
-        candidates[name] = set(range(len(params)))
+        candidates[name] = set(range(len(params) - skipped.get(name, 0)))
     written: dict[str, set[str]] = {}  # by function, worked out for the few that only read
 
     def writes(name: str, param: str) -> bool:
@@ -1119,7 +1139,7 @@ def _read_only_environ_helpers(module: cst.Module) -> EnvironHelpers:
             func = functions[name]
             params = positional_params(func) or []
             for index in sorted(indexes):
-                param = params[index].name.value
+                param = params[index + skipped.get(name, 0)].name.value
                 # most parameters are used otherwise than read early in the body: that test first
                 how = _only_reads(func.body, param, candidates, aliases)
                 if how is None or writes(name, param):

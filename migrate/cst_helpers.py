@@ -162,3 +162,11 @@ class ReplaceNodes(cst.CSTTransformer):
         self, original_node: cst.CSTNode, updated_node: cst.CSTNode
     ) -> cst.CSTNode:
         return self.replacements.get(id(original_node), updated_node)
+
+
+def suite_statements(suite: cst.BaseSuite) -> list[cst.BaseStatement]:
+    """The statements of a block, a one-line suite (``if x: return y``) as one statement each."""
+    if isinstance(suite, cst.IndentedBlock):
+        return list(suite.body)
+    assert isinstance(suite, cst.SimpleStatementSuite)
+    return [cst.SimpleStatementLine(body=[s]) for s in suite.body]

@@ -516,3 +516,61 @@ def only_middleware_decorators(func: cst.FunctionDef, middleware: set[str]) -> b
         in middleware
         for d in func.decorators
     )
+
+
+def request_methods(module: cst.Module, mw: Middleware) -> list[cst.FunctionDef]:
+    """The methods of a middleware class its ``__call__`` hands the whole request to, directly
+    or through one another: ``return self._preflight(environ, start_response, origin)``, the
+    environ and start_response first after ``self``. Such a method is part of the middleware
+    (it answers, or calls the wrapped app itself) and becomes ASGI with it. A method whose name
+    is used anywhere else in the module (another call, a subclass, a reference) is not one: it
+    may be called as WSGI from there."""
+    if mw.kind != "class" or not isinstance(mw.node, cst.ClassDef):
+        return []
+    methods = {
+        s.name.value: s
+        for s in mw.node.body.body
+        if isinstance(s, cst.FunctionDef) and s.name.value not in ("__call__", "__init__")
+    }
+    found: dict[str, cst.FunctionDef] = {}
+    handing: dict[str, int] = {}  # method name -> calls handing it the request
+    todo = [(mw.call, mw.environ, mw.start_response)]
+    while todo:
+        func, environ, start_response = todo.pop()
+        params = positional_params(func) or []
+        if not params:
+            continue
+        self_name = params[0].name.value
+        for node in walk(func.body):
+            if not (
+                isinstance(node, cst.Call)
+                and isinstance(node.func, cst.Attribute)
+                and is_plain_name(node.func.value, self_name)
+                and node.func.attr.value in methods
+                and len(node.args) >= 2
+                and all(a.keyword is None and not a.star for a in node.args[:2])
+                and is_plain_name(node.args[0].value, environ)
+                and is_plain_name(node.args[1].value, start_response)
+            ):
+                continue
+            name = node.func.attr.value
+            handing[name] = handing.get(name, 0) + 1
+            method = methods[name]
+            taken = positional_params(method)
+            if (
+                name in found
+                or method.asynchronous is not None
+                or method.decorators
+                or taken is None
+                or len(taken) < 3
+                or any(p.default is not None for p in taken[:3])
+            ):
+                continue
+            found[name] = method
+            todo.append((method, taken[1].name.value, taken[2].name.value))
+    uses: dict[str, int] = {}
+    for node in walk(module):  # attribute names are Name nodes too
+        if isinstance(node, cst.Name) and node.value in found:
+            uses[node.value] = uses.get(node.value, 0) + 1
+    # every use is a hand-off call (the method's own name in its `def` counts once)
+    return [m for name, m in found.items() if uses.get(name, 0) == handing[name] + 1]

@@ -97,9 +97,19 @@ def write_statement(small: cst.BaseSmallStatement, environ: str, writes: Writes)
     ``environ.pop(KEY[, default])`` whose result is unused; None for any other statement.
     (``environ["wsgi.input"]`` is the caller's: it is the request body.)"""
     if isinstance(small, cst.Assign) and len(small.targets) == 1:
-        key = analysis.environ_subscript_key(small.targets[0].target, environ)
+        target = small.targets[0].target
+        key = analysis.environ_subscript_key(target, environ)
         if key is not None and key != "wsgi.input":
             return environ_write(key, _code(small.value), writes)
+        computed = _computed_key(target, environ)
+        if computed is not None:
+            # which part of the scope it is becomes known when the code runs
+            writes.count += 1
+            writes.keys.append(_code(computed))
+            return (
+                f"scope = {HELPERS}.with_environ_value(scope, {_code(computed)}, "
+                f"{_code(small.value)})"
+            )
     elif isinstance(small, cst.AugAssign) and isinstance(small.operator, cst.AddAssign):
         key = analysis.environ_subscript_key(small.target, environ)
         if key is not None:
@@ -113,6 +123,20 @@ def write_statement(small: cst.BaseSmallStatement, environ: str, writes: Writes)
         key = popped_key(small.value, environ)
         if key is not None:
             return environ_removal(key, writes, may_be_missing=True)
+    return None
+
+
+def _computed_key(node: cst.BaseExpression, environ: str) -> cst.BaseExpression | None:
+    """``expr`` of ``environ[expr]`` when it is not a literal (``environ[self.key]``)."""
+    if (
+        isinstance(node, cst.Subscript)
+        and is_plain_name(node.value, environ)
+        and len(node.slice) == 1
+        and isinstance(node.slice[0].slice, cst.Index)
+        and analysis.string_value(node.slice[0].slice.value) is None
+        and not isinstance(node.slice[0].slice.value, (cst.SimpleString, cst.ConcatenatedString))
+    ):
+        return node.slice[0].slice.value
     return None
 
 

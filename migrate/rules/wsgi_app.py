@@ -123,6 +123,7 @@ from migrate.cst_helpers import (
     is_docstring,
     paren_await,
     single_statement,
+    suite_statements,
     with_marker,
 )
 from migrate.project import HelperSummary, Lookup, ProjectIndex, imported_function
@@ -386,7 +387,7 @@ class EnvironRewriter(cst.CSTTransformer):
         if fn == "shift_path_info" and id(node) in self.shift_calls:
             self._allow(node.args[0].value)
             return
-        delegate = self.delegates.get(callee) if isinstance(node.func, cst.Name) else None
+        delegate = self.delegates.get(callee) if callee else None
         for index, arg in enumerate(node.args):
             if not is_plain_name(arg.value, env):
                 continue
@@ -468,9 +469,7 @@ class EnvironRewriter(cst.CSTTransformer):
 
     # -- rewriting (bottom-up) ----------------------------------------------------------
 
-    def leave_Name(
-        self, original_node: cst.Name, updated_node: cst.Name
-    ) -> cst.BaseExpression:
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
         if original_node.value == self.environ and id(original_node) not in self.allowed:
             raise Unconvertible(
                 f"`{self.environ}` (the environ) is used in a way the rule cannot follow "
@@ -1092,8 +1091,7 @@ class ResponseRewriter:
     ) -> State:
         if (
             isinstance(node.value, cst.Call)
-            and isinstance(node.value.func, cst.Name)
-            and node.value.func.value in self.delegates
+            and analysis.dotted_name(node.value.func) in self.delegates
         ):
             return self.delegate_return(stmt, node, node.value, state, out)
         if (
@@ -1228,8 +1226,8 @@ class ResponseRewriter:
         """``return f(environ, start_response, *extra)`` -> ``return await f(scope, receive,
         send, *extra)``; ``return helper(start_response, ...)`` -> ``return await helper(send,
         ...)``. The callee produces the whole response."""
-        assert isinstance(call.func, cst.Name)
-        name = call.func.value
+        name = analysis.dotted_name(call.func)
+        assert name is not None
         delegate = self.delegates[name]
         self.check_handing_on(name, state)
         args = list(call.args)
@@ -1619,8 +1617,10 @@ def convert_callable(
             "it changes the request (path or environ keys) and hands the environ to a helper "
             "that reads the request body"
         )
-    if use.body_reads and hands_request_on and _may_follow(
-        body.body, rewriter.body_read_results, _handing_on_calls(body, delegates)
+    if (
+        use.body_reads
+        and hands_request_on
+        and _may_follow(body.body, rewriter.body_read_results, _handing_on_calls(body, delegates))
     ):
         raise Unconvertible("it reads the request body and hands the request on")
     if use.needs_body and hands_request_on:
@@ -1729,8 +1729,7 @@ def _handing_on_calls(body: cst.CSTNode, delegates: Mapping[str, Delegate]) -> s
         id(node)
         for node in analysis.walk(body)
         if isinstance(node, cst.Call)
-        and isinstance(node.func, cst.Name)
-        and (delegate := delegates.get(node.func.value)) is not None
+        and (delegate := delegates.get(analysis.dotted_name(node.func) or "")) is not None
         and delegate.environ is not None
     }
 
@@ -1755,7 +1754,7 @@ def _may_follow(stmts: Sequence[cst.BaseStatement], first: set[int], then: set[i
                     state = True
                 if state and has(stmt.test, then):
                     return state, True
-                taken, follows = flow(_body(stmt.body), state)
+                taken, follows = flow(suite_statements(stmt.body), state)
                 if follows:
                     return taken, True
                 if stmt.orelse is None:
@@ -1763,7 +1762,7 @@ def _may_follow(stmts: Sequence[cst.BaseStatement], first: set[int], then: set[i
                 elif isinstance(stmt.orelse, cst.If):
                     other, follows = flow([stmt.orelse], state)
                 else:
-                    other, follows = flow(_body(stmt.orelse.body), state)
+                    other, follows = flow(suite_statements(stmt.orelse.body), state)
                 if follows:
                     return other, True
                 state = None if taken is None and other is None else bool(taken or other)
@@ -1784,10 +1783,6 @@ def _may_follow(stmts: Sequence[cst.BaseStatement], first: set[int], then: set[i
         return state, False
 
     return flow(stmts, False)[1]
-
-
-def _body(suite: cst.BaseSuite) -> Sequence[cst.BaseStatement]:
-    return suite.body if isinstance(suite, cst.IndentedBlock) else [cst.SimpleStatementLine(suite.body)]
 
 
 def off_the_loop(

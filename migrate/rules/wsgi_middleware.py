@@ -84,14 +84,14 @@ middleware is adapted. Second runs change nothing.
 from __future__ import annotations
 
 import ast
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
 from migrate import analysis, prefilter, scope_writes
 from migrate import middleware_analysis as mwa
-from migrate.analysis import is_plain_name, mentions, string_value
+from migrate.analysis import Delegate, is_plain_name, mentions, string_value
 from migrate.app_values import ModuleValues
 from migrate.blocking import ModuleFacts
 from migrate.cst_helpers import (
@@ -99,6 +99,7 @@ from migrate.cst_helpers import (
     has_marker,
     is_docstring,
     single_statement,
+    suite_statements,
     with_marker,
 )
 from migrate.middleware_analysis import Middleware
@@ -214,7 +215,7 @@ class Prepare(cst.CSTTransformer):
                     )
                 self.writes.replaced_input = True
                 new = f"receive = {HELPERS}.replay_body({_code(body)}, receive)"
-        if new is None:
+        if new is None and small is not None:
             try:
                 new = scope_writes.write_statement(small, env, self.writes)
             except scope_writes.CannotWrite as why:
@@ -418,6 +419,50 @@ class Converted:
     maybe_unused: set[tuple[str, str | None]] = field(default_factory=set)
     #: what blocking calls moved off the loop need (:mod:`migrate.blocking`)
     imports: list[tuple[str, str | None]] = field(default_factory=list)
+    #: the class's request methods (:func:`mwa.request_methods`), converted: id(old) -> new
+    methods: dict[int, cst.FunctionDef] = field(default_factory=dict)
+
+
+def convert_middleware(
+    module: cst.Module,
+    mw: Middleware,
+    aliases: dict[str, str],
+    helpers: dict[str, set[int]],
+    blocking: ModuleFacts | None = None,
+) -> Converted:
+    """The ASGI version of ``mw``'s WSGI callable and of the methods of its class it hands the
+    whole request to (they become ``async def m(self, scope, receive, send, *extra)``), or
+    :class:`Unconvertible` naming the one that could not be converted."""
+    methods = mwa.request_methods(module, mw)
+
+    def delegates(func: cst.FunctionDef) -> dict[str, Delegate]:
+        self_name = (analysis.positional_params(func) or [])[0].name.value
+        return {
+            f"{self_name}.{m.name.value}": Delegate(environ=0, start_response=1) for m in methods
+        }
+
+    converted = Converter(mw, aliases, helpers, blocking, delegates=delegates(mw.call)).convert()
+    for method in methods:
+        params = analysis.positional_params(method) or []
+        part = replace(
+            mw, call=method, environ=params[1].name.value, start_response=params[2].name.value
+        )
+        try:
+            done = Converter(
+                part, aliases, helpers, blocking, delegates=delegates(method), request_method=True
+            ).convert()
+        except Unconvertible as why:
+            raise Unconvertible(
+                f"`{method.name.value}()`, which it hands the request to: {why}"
+            ) from None
+        converted.methods[id(method)] = done.node
+        converted.details.extend(d for d in done.details if d not in converted.details)
+        converted.maybe_unused |= done.maybe_unused
+        converted.imports.extend(done.imports)
+    if methods:
+        names = ", ".join(f"`{m.name.value}()`" for m in methods)
+        converted.details.append(f"with the method{'s' if len(methods) > 1 else ''} {names}")
+    return converted
 
 
 class Converter:
@@ -429,9 +474,17 @@ class Converter:
         aliases: dict[str, str],
         helpers: dict[str, set[int]],
         blocking: ModuleFacts | None = None,
+        *,
+        delegates: Mapping[str, Delegate] | None = None,
+        request_method: bool = False,
     ):
         self.mw = mw
         self.blocking = blocking
+        #: methods of the class handed the whole request (``return self._m(environ,
+        #: start_response)``): converted with it, called as ``await self._m(scope, receive, send)``
+        self.delegates: Mapping[str, Delegate] = delegates or {}
+        #: ``mw.call`` is one of those methods: no scope-type guard, and it may answer alone
+        self.request_method = request_method
         self.aliases = aliases
         self.helpers = helpers
         self.used = analysis.names_in(mw.node)
@@ -462,7 +515,7 @@ class Converter:
         taken = analysis.names_in(func.body) & {"scope", "receive", "send", HELPERS}
         if taken:
             raise Unconvertible(f"it already uses the name(s) {', '.join(sorted(taken))}")
-        stmts = _body(func.body)
+        stmts = suite_statements(func.body)
         if mw.environ in {n.value for s in stmts for n in _rebound_names(s)}:
             raise Unconvertible("it rebinds the environ")
         if mw.start_response in {n.value for s in stmts for n in _rebound_names(s)}:
@@ -480,11 +533,15 @@ class Converter:
         else:
             body = self.plain_form(stmts, nested)
         body = _space_defs(body)
-        guard = _stmt(f'if scope["type"] != "http":\n    return {self.inner_await("send")}\n')
+        guard = [_stmt(f'if scope["type"] != "http":\n    return {self.inner_await("send")}\n')]
         func = self.mw.call
         params = [cst.Param(cst.Name(n)) for n in ("scope", "receive", "send")]
         if self.mw.kind == "class":
-            params.insert(0, cst.Param((analysis.positional_params(func) or [])[0].name))
+            old_params = analysis.positional_params(func) or []
+            params.insert(0, cst.Param(old_params[0].name))
+            if self.request_method:
+                guard = []  # the __call__ that hands it the request has checked
+                params.extend(old_params[3:])
         block = (
             func.body if isinstance(func.body, cst.IndentedBlock) else cst.IndentedBlock(body=[])
         )
@@ -492,7 +549,7 @@ class Converter:
             asynchronous=cst.Asynchronous(),
             params=cst.Parameters(params=params),
             returns=None,
-            body=block.with_changes(body=[*docstring, guard, *body]),
+            body=block.with_changes(body=[*docstring, *guard, *body]),
         )
         left = cst.IndentedBlock(body=body)
         if mentions(left, self.mw.environ) or mentions(left, self.mw.start_response):
@@ -543,13 +600,16 @@ class Converter:
         prepared = cst.IndentedBlock(body=stmts).visit(prepare)
         assert isinstance(prepared, cst.IndentedBlock)
         rewriter = EnvironRewriter(
-            self.mw.environ, self.mw.start_response, self.aliases, self.helpers
+            self.mw.environ, self.mw.start_response, self.aliases, self.helpers, self.delegates
         )
+        # a helper that only reads the environ gets one built from the scope as it is at the
+        # call (after the writes before it)
+        rewriter.environ_at_call = True
         block = prepared.visit(rewriter)
         assert isinstance(block, cst.IndentedBlock)
         use = rewriter.use
-        if use.needs_environ:
-            raise Unconvertible("it hands the environ to helper functions")
+        if use.needs_body:
+            raise Unconvertible("it hands the environ to a helper that reads the request body")
         if use.body_reads and not prepare.writes.replaced_input:
             raise Unconvertible(
                 "it reads the request body without handing it on "
@@ -559,6 +619,8 @@ class Converter:
             raise Unconvertible("it uses environ['wsgi.errors']")
         if use.reads:
             self.details.append(f"{use.reads} environ read{'s' if use.reads != 1 else ''}")
+        if use.needs_environ:
+            self.details.append("helpers get an environ built from the scope")
         if prepare.writes.count:
             self.details.append("environ writes become a changed copy of the scope")
         for key in prepare.writes.carried:
@@ -613,7 +675,7 @@ class Converter:
                 )
             work.append(stmt)
         work, prepare = self.rewrite_environ(work)
-        responder = ResponseRewriter(sr, False, set(self.used))
+        responder = ResponseRewriter(sr, False, set(self.used), delegates=self.delegates)
         out, state = responder.block(work, NOT_STARTED)
         if state is not TERMINATED:
             raise Unconvertible("a path ends without calling the wrapped app or answering")
@@ -637,7 +699,7 @@ class Converter:
                 if target not in nested or mentions(nested[target], sr):
                     raise Unconvertible("it buffers the body with start_response itself")
             self.details.append("the wrapped app's response is buffered")
-        if not (prepare.returned or prepare.buffered or guarded):
+        if not (prepare.returned or prepare.buffered or guarded or self.request_method):
             raise Unconvertible("it never calls the wrapped app in a way the rule can follow")
         if any(
             n not in prepare.returned
@@ -697,7 +759,7 @@ class Converter:
                 raise Unconvertible("the response loop has except/else blocks")
             assert isinstance(try_.body, cst.IndentedBlock)
             tail = list(try_.body.body)
-            final = [s for s in _body(try_.finalbody.body) if not _is_close(s, result)]
+            final = [s for s in suite_statements(try_.finalbody.body) if not _is_close(s, result)]
         transform = self.transform(tail, result, stmts[:index])
         sensitive = (result, self.mw.environ, self.mw.start_response)
         for stmt in final:
@@ -904,13 +966,6 @@ def _yielded(stmt: cst.BaseStatement) -> cst.BaseExpression | None:
     return None
 
 
-def _body(suite: cst.BaseSuite) -> list[cst.BaseStatement]:
-    if isinstance(suite, cst.IndentedBlock):
-        return list(suite.body)
-    assert isinstance(suite, cst.SimpleStatementSuite)
-    return [cst.SimpleStatementLine(body=[s]) for s in suite.body]
-
-
 def _is_close(stmt: cst.BaseStatement, result: str) -> bool:
     """``result.close()`` or ``if hasattr(result, "close"): result.close()``."""
     small = single_statement(stmt)
@@ -918,7 +973,7 @@ def _is_close(stmt: cst.BaseStatement, result: str) -> bool:
         return analysis.dotted_name(small.value.func) == f"{result}.close"
     if isinstance(stmt, cst.If) and stmt.orelse is None:
         test = stmt.test
-        body = _body(stmt.body)
+        body = suite_statements(stmt.body)
         return (
             isinstance(test, cst.Call)
             and analysis.dotted_name(test.func) == "hasattr"
@@ -1172,7 +1227,7 @@ class WsgiMiddlewareRule(Rule):
                 self.manual(mw, kept_by)
                 continue
             try:
-                converted = Converter(mw, aliases, helpers, facts).convert()
+                converted = convert_middleware(node, mw, aliases, helpers, facts)
             except Unconvertible as why:
                 self.adapt(mw, str(why))
                 self.adapted_now.add(mw.name)
@@ -1414,7 +1469,9 @@ class WsgiMiddlewareRule(Rule):
     def converted(self, mw: Middleware, conv: Converted) -> None:
         if mw.kind == "class":
             assert isinstance(mw.node, cst.ClassDef) and isinstance(mw.node.body, cst.IndentedBlock)
-            body = [conv.node if s is mw.call else s for s in mw.node.body.body]
+            body = [
+                conv.node if s is mw.call else conv.methods.get(id(s), s) for s in mw.node.body.body
+            ]
             new: cst.BaseStatement = mw.node.with_changes(body=mw.node.body.with_changes(body=body))
             what = "WSGI middleware class"
         else:

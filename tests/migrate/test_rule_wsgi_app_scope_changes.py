@@ -90,8 +90,14 @@ HOST = ("Host", "docs.example")
 FORM = ("Content-Type", "application/x-www-form-urlencoded")
 SECTION_REQUESTS = [
     Req("GET", path, [HOST])
-    for path in ("/", "/docs/", "/docs/intro", "/docs/intro/raw?x=1", "/docs/caf%C3%A9",
-                 "/docs//intro/./show")
+    for path in (
+        "/",
+        "/docs/",
+        "/docs/intro",
+        "/docs/intro/raw?x=1",
+        "/docs/caf%C3%A9",
+        "/docs//intro/./show",
+    )
 ] + [
     Req("POST", "/docs/new/edit", [HOST, FORM], b"text=fresh+page"),
     Req("GET", "/docs/new", [HOST]),
@@ -170,8 +176,11 @@ def test_a_body_read_on_a_branch_that_returns_does_not_stop_a_hand_on() -> None:
     after, changes = migrated(BODY_ON_ONE_BRANCH)
     assert [kind for kind, _ in changes] == ["converted", "converted"]
     assert "await not_found(scope, receive, send)" in after
-    requests = [Req("POST", "/", [("Content-Type", "application/json")], b'{"a": 1}'),
-                Req("GET", "/"), Req("GET", "/x")]
+    requests = [
+        Req("POST", "/", [("Content-Type", "application/json")], b'{"a": 1}'),
+        Req("GET", "/"),
+        Req("GET", "/x"),
+    ]
     assert_same_behaviour(BODY_ON_ONE_BRANCH, after, requests)
 
 

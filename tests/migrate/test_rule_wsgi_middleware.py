@@ -741,6 +741,73 @@ class _Closing:
         (GET,),
         kind="adapted",
     ),
+    # the class hands the whole request to its own methods: they become ASGI with it
+    "request handed to methods of the class": Case(
+        """
+class Mw:
+    def __init__(self, app, origins=("https://a.example",)):
+        self.app = app
+        self.origins = set(origins)
+
+    def __call__(self, environ, start_response):
+        origin = environ.get("HTTP_ORIGIN")
+        if environ["REQUEST_METHOD"] == "OPTIONS" and origin:
+            return self._preflight(environ, start_response, origin)
+        if origin in self.origins:
+            return self._decorated(environ, start_response, origin)
+        return self.app(environ, start_response)
+
+    def _preflight(self, environ, start_response, origin):
+        if origin not in self.origins:
+            start_response("403 Forbidden", [("Content-Type", "text/plain")])
+            return [b"rejected"]
+        start_response("204 No Content", [("Access-Control-Allow-Origin", origin)])
+        return []
+
+    def _decorated(self, environ, start_response, origin):
+        def cors_start_response(status, headers, exc_info=None):
+            headers = list(headers) + [("Access-Control-Allow-Origin", origin)]
+            return start_response(status, headers, exc_info)
+        return self.app(environ, cors_start_response)
+""",
+        (
+            GET,
+            Req("GET", "/x", [("Origin", "https://a.example")]),
+            Req("OPTIONS", "/x", [("Origin", "https://a.example")]),
+            Req("OPTIONS", "/x", [("Origin", "https://b.example")]),
+        ),
+    ),
+    # keys of its own set, removed, or named by an attribute; a method reads the environ
+    "environ keys set, popped and named by an attribute": Case(
+        """
+class Mw:
+    def __init__(self, app, keys=("k1",), environ_key="demo.scopes"):
+        self.app = app
+        self.keys = keys
+        self.environ_key = environ_key
+
+    def _key_from(self, environ):
+        return environ.get("HTTP_X_API_KEY") or None
+
+    def __call__(self, environ, start_response):
+        environ.pop("REMOTE_USER", None)
+        key = self._key_from(environ)
+        if key in self.keys:
+            environ["REMOTE_USER"] = "user-" + key
+            environ[self.environ_key] = ("read", "write")
+        else:
+            environ[self.environ_key] = ()
+        return self.app(environ, start_response)
+""",
+        (GET, Req("GET", "/x", [("X-API-Key", "k1")]), Req("GET", "/x", [("X-API-Key", "no")])),
+        inner="""
+
+def inner(environ, start_response):
+    body = "{} {}".format(environ.get("REMOTE_USER"), environ.get("demo.scopes")).encode()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+""",
+    ),
 }
 
 
