@@ -39,6 +39,7 @@ from migrate.analysis import (
     returned_name,
     walk,
 )
+from migrate.cst_helpers import single_statement
 
 MiddlewareKind = Literal["class", "factory", "decorator"]
 
@@ -427,10 +428,76 @@ def _stack_arguments(expr: cst.BaseExpression, middleware: set[str]) -> set[int]
     return inner if inner is not None else {id(first)}
 
 
+@dataclass
+class StackLoop:
+    """``for mw in (A, functools.partial(B, option=1), C): app = mw(app)``: a stack built
+    in a loop, innermost first (what ``app = C(B(A(app), option=1))`` builds)."""
+
+    #: the name the loop wraps and binds (``app``)
+    target: str
+    #: the middleware names of the layers, and the Name nodes that spell them in the loop
+    layers: list[str]
+    layer_nodes: set[int]
+
+
+_PARTIALS = frozenset({"functools.partial", "partial"})
+
+
+def stack_loop(stmt: cst.CSTNode) -> StackLoop | None:
+    """``stmt`` as a :class:`StackLoop`, or None."""
+    if not (
+        isinstance(stmt, cst.For)
+        and stmt.orelse is None
+        and stmt.asynchronous is None
+        and isinstance(stmt.target, cst.Name)
+        and isinstance(stmt.iter, (cst.Tuple, cst.List))
+        and stmt.iter.elements
+        and isinstance(stmt.body, cst.IndentedBlock)
+        and len(stmt.body.body) == 1
+    ):
+        return None
+    small = single_statement(stmt.body.body[0])
+    if not (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+        and isinstance(small.value, cst.Call)
+        and is_plain_name(small.value.func, stmt.target.value)
+        and len(small.value.args) == 1
+        and small.value.args[0].keyword is None
+        and not small.value.args[0].star
+        and is_plain_name(small.value.args[0].value, small.targets[0].target.value)
+    ):
+        return None
+    layers: list[str] = []
+    nodes: set[int] = set()
+    for element in stmt.iter.elements:
+        value = element.value
+        if isinstance(element, cst.StarredElement):
+            return None
+        if (
+            isinstance(value, cst.Call)
+            and analysis.dotted_name(value.func) in _PARTIALS
+            and value.args
+            and value.args[0].keyword is None
+            and not value.args[0].star
+        ):
+            value = value.args[0].value
+        if not isinstance(value, cst.Name):
+            return None
+        layers.append(value.value)
+        nodes.add(id(value))
+    return StackLoop(small.targets[0].target.value, layers, nodes)
+
+
 def is_middleware_stack_use(stmt: cst.CSTNode, name: str, middleware: set[str]) -> bool:
     """``stmt`` is ``x = A(B(name, ...), ...)``: ``name`` is only the app at the bottom of a
-    stack of ASGI middleware (``middleware`` from :func:`middleware_names`). Such a use is
-    fine for a WSGI app that is converted to ASGI: the stack expects an ASGI app."""
+    stack of ASGI middleware (``middleware`` from :func:`middleware_names`), or the app a
+    :class:`StackLoop` of them wraps. Such a use is fine for a WSGI app that is converted to
+    ASGI: the stack expects an ASGI app."""
+    loop = stack_loop(stmt)
+    if loop is not None:
+        return loop.target == name and all(layer in middleware for layer in loop.layers)
     if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
         return False
     small = stmt.body[0]
@@ -499,7 +566,10 @@ def stack_result_uses(module: cst.Module, stack: cst.CSTNode, middleware: set[st
 
 
 def bound_names(stmt: cst.CSTNode) -> list[str]:
-    """The plain names a module-level ``x = y = ...`` assigns."""
+    """The plain names a module-level ``x = y = ...`` (or a :class:`StackLoop`) assigns."""
+    loop = stack_loop(stmt)
+    if loop is not None:
+        return [loop.target]
     if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
         return []
     small = stmt.body[0]

@@ -382,7 +382,7 @@ def send_wrapper(
     func = cst.parse_statement("\n".join(lines) + "\n")
     assert isinstance(func, cst.FunctionDef)
     spliced_in = {
-        "__w2a_user__": (start.body or [_stmt("pass")]) if start is not None else [],
+        "__w2a_user__": start.body if start is not None else [],
         "__w2a_observe__": transform.observe if transform is not None else [],
     }
 
@@ -883,7 +883,15 @@ def _callees(stmt: cst.CSTNode) -> set[str]:
 
 
 def _stack_use(stmt: cst.CSTNode, name: str) -> bool:
-    """``x = ...Mw(app, ...)...`` at module level, ``name`` only ever called there."""
+    """``x = ...Mw(app, ...)...`` at module level, ``name`` only ever called there; or a
+    layer of a stack built in a loop (:class:`mwa.StackLoop`), only spelled as one there."""
+    loop = mwa.stack_loop(stmt)
+    if loop is not None:
+        return name in loop.layers and all(
+            id(node) in loop.layer_nodes
+            for node in analysis.walk(stmt)
+            if isinstance(node, cst.Name) and node.value == name
+        )
     small = single_statement(stmt)
     if not isinstance(small, cst.Assign) or not all(
         isinstance(t.target, cst.Name) for t in small.targets

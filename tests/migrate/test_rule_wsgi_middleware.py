@@ -808,6 +808,38 @@ def inner(environ, start_response):
     return [body]
 """,
     ),
+    # the stack is built by a loop over the layers, innermost first
+    "stack built in a loop": Case(
+        """
+import functools
+
+
+class Mw:
+    def __init__(self, app, prefix=""):
+        self.app = app
+        self.prefix = prefix
+
+    def __call__(self, environ, start_response):
+        if self.prefix and environ["PATH_INFO"].startswith(self.prefix):
+            environ["SCRIPT_NAME"] = self.prefix
+            environ["PATH_INFO"] = environ["PATH_INFO"][len(self.prefix):] or "/"
+        return self.app(environ, start_response)
+
+
+class NoStore:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        def no_store(status, headers, exc_info=None):
+            return start_response(status, list(headers) + [("Cache-Control", "no-store")], exc_info)
+        return self.app(environ, no_store)
+""",
+        (GET, Req("GET", "/admin/users?x=1"), Req("POST", "/admin")),
+        stack="""app = inner
+for layer in (functools.partial(Mw, prefix="/admin"), NoStore):
+    app = layer(app)""",
+    ),
 }
 
 
@@ -844,6 +876,7 @@ STACK_AWARE = (
     "json body validation 400",
     "proxy fix",
     "environ key injection",
+    "stack built in a loop",
 )
 
 
