@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import wsgiref.util
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote_from_bytes
@@ -266,6 +266,48 @@ async def buffered_response(
 
     await app(scope, receive, collect)
     return b"".join(chunks)
+
+
+class CollectedResponse:
+    """The body of an ASGI app, collected, as the iterable its WSGI form would have returned:
+    the chunks, then the error the app raised after its response started, if it did."""
+
+    def __init__(self, chunks: list[bytes], error: BaseException | None) -> None:
+        self.chunks = chunks
+        self.error = error
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.chunks
+        if self.error is not None:
+            raise self.error
+
+
+async def collected_response(
+    app: Any, scope: Scope, receive: Receive, start_response: Callable[..., Any]
+) -> CollectedResponse:
+    """Runs the ASGI ``app`` to the end; its status and headers go to the WSGI
+    ``start_response``-like callable, its body is what the result iterates over: the ASGI
+    form of ``app_iter = app(environ, start_response)`` in a middleware that then consumes
+    ``app_iter`` whole. An error before the response started is raised here (as a WSGI app
+    raises when called), a later one while iterating, after the chunks sent before it."""
+    chunks: list[bytes] = []
+    started = False
+
+    async def collect(message: Message) -> None:
+        nonlocal started
+        if message["type"] == "http.response.start":
+            started = True
+            start_response(*wsgi_response_start(message))
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    try:
+        await app(scope, receive, collect)
+    except Exception as error:
+        if not started:
+            raise
+        return CollectedResponse(chunks, error)
+    return CollectedResponse(chunks, None)
 
 
 class WsgiOrAsgi(WsgiToAsgi):

@@ -116,6 +116,7 @@ from migrate.rules.wsgi_app import (
 
 _INNER = "__w2a_inner__"
 _BUFFER = "__w2a_buffer__"
+_COLLECT = "__w2a_collect__"
 _GUARDED = "__w2a_guarded__"
 _DEF = "__w2a_def_"
 _BLANK = cst.EmptyLine(indent=False)
@@ -152,6 +153,13 @@ class Prepare(cst.CSTTransformer):
         #: names handed to the wrapped app as start_response: by a `return` / by buffering
         self.returned: set[str] = set()
         self.buffered: set[str] = set()
+        #: ``R = inner(environ, Y)`` lines whose response R is consumed whole (see
+        #: :func:`_consumed_responses`), worked out on the outermost block
+        self.consumed: set[int] | None = None
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        if self.consumed is None:
+            self.consumed = _consumed_responses(node, self)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return False
@@ -206,6 +214,11 @@ class Prepare(cst.CSTTransformer):
             if joined is not None and isinstance(target_node, cst.Name):
                 self.buffered.add(joined)
                 new = f"{target_node.value} = {_BUFFER}({joined})"
+            elif id(original_node) in (self.consumed or ()):
+                target = self.inner_call(small.value)
+                assert target is not None and isinstance(target_node, cst.Name)
+                self.buffered.add(target)
+                new = f"{target_node.value} = {_COLLECT}({target})"
             elif key == "wsgi.input":
                 body = _bytesio_arg(small.value)
                 if body is None:
@@ -228,6 +241,59 @@ class Prepare(cst.CSTTransformer):
             leading_lines=original_node.leading_lines,
             trailing_whitespace=original_node.trailing_whitespace,
         )
+
+
+def _consumed_responses(block: cst.IndentedBlock, prepare: Prepare) -> set[int]:
+    """ids of the lines ``R = inner(environ, Y)`` (module-level names aside) whose response
+    ``R`` the middleware consumes whole before it answers: ``R`` is bound once, and only
+    iterated by ``for`` loops that run to the end (no break, return or yield in them, nothing
+    sent through start_response there), and closed (``hasattr(R, "close")``, ``R.close()``).
+    Such a response can be the ASGI app's body collected first: the WSGI middleware had
+    nothing out before the loop ended either."""
+    mw = prepare.mw
+    found: set[int] = set()
+    for stmt in block.body:
+        small = single_statement(stmt)
+        if not (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+            and prepare.inner_call(small.value) is not None
+        ):
+            continue
+        name = small.targets[0].target.value
+        allowed: set[int] = {id(small.targets[0].target)}
+        ok = True
+        for node in analysis.walk(block):
+            if isinstance(node, cst.For) and is_plain_name(node.iter, name):
+                if any(
+                    isinstance(n, (cst.Break, cst.Return, cst.Yield))
+                    for n in analysis.walk(node.body)
+                ) or mentions(node, mw.start_response):
+                    ok = False
+                allowed.add(id(node.iter))
+            elif isinstance(node, cst.Call) and (
+                analysis.dotted_name(node.func) == "hasattr"
+                and len(node.args) == 2
+                and is_plain_name(node.args[0].value, name)
+                and string_value(node.args[1].value) == "close"
+            ):
+                allowed.add(id(node.args[0].value))
+            elif (
+                isinstance(node, cst.Call)
+                and isinstance(node.func, cst.Attribute)
+                and node.func.attr.value == "close"
+                and is_plain_name(node.func.value, name)
+                and not node.args
+            ):
+                allowed.add(id(node.func.value))
+            elif isinstance(node, cst.Name) and node.value == name and id(node) not in allowed:
+                ok = False
+        if ok and any(
+            isinstance(n, cst.For) and is_plain_name(n.iter, name) for n in analysis.walk(block)
+        ):
+            found.add(id(stmt))
+    return found
 
 
 def _guard_try(stmt: cst.BaseStatement, mw: Middleware) -> cst.Try | None:
@@ -542,6 +608,8 @@ class Converter:
             if self.request_method:
                 guard = []  # the __call__ that hands it the request has checked
                 params.extend(old_params[3:])
+        if not (docstring or guard):
+            body = _no_blank_first(body)  # the top of the block
         block = (
             func.body if isinstance(func.body, cst.IndentedBlock) else cst.IndentedBlock(body=[])
         )
@@ -1022,6 +1090,14 @@ def _space_defs(body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
     return out
 
 
+def _no_blank_first(body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    """``body`` without blank lines above its first statement (the top of a block)."""
+    if not body or not isinstance(body[0], (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+        return body
+    kept = [line for line in body[0].leading_lines if line.comment is not None]
+    return [body[0].with_changes(leading_lines=kept), *body[1:]]
+
+
 def _strip_final_return(stmt: cst.BaseStatement) -> cst.BaseStatement:
     """The generated bare ``return`` at the end of the except handlers of a last ``try``."""
     if not isinstance(stmt, cst.Try):
@@ -1084,14 +1160,18 @@ class Finish(cst.CSTTransformer):
         elif (
             isinstance(small, cst.Assign)
             and isinstance(small.value, cst.Call)
-            and (analysis.dotted_name(small.value.func) == _BUFFER)
+            and (analysis.dotted_name(small.value.func) in (_BUFFER, _COLLECT))
         ):
             arg = small.value.args[0].value
             assert isinstance(arg, cst.Name)
             target = _code(small.targets[0].target)
+            helper = (
+                "buffered_response"
+                if analysis.dotted_name(small.value.func) == _BUFFER
+                else "collected_response"
+            )
             new = _stmt(
-                f"{target} = await {HELPERS}.buffered_response("
-                f"{conv.mw.inner}, scope, receive, {arg.value})"
+                f"{target} = await {HELPERS}.{helper}({conv.mw.inner}, scope, receive, {arg.value})"
             )
         elif (
             isinstance(small, cst.Expr)

@@ -808,6 +808,72 @@ def inner(environ, start_response):
     return [body]
 """,
     ),
+    # the wrapped app's response is consumed whole before the middleware answers
+    "response consumed whole": Case(
+        """
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        response = {}
+        chunks = []
+
+        def capture(status, headers, exc_info=None):
+            response["status"], response["headers"] = status, list(headers)
+            return chunks.append
+
+        app_iter = self.app(environ, capture)
+        try:
+            for chunk in app_iter:
+                chunks.append(chunk)
+        finally:
+            if hasattr(app_iter, "close"):
+                app_iter.close()
+        body = b"".join(chunks).upper()
+        headers = [(k, v) for k, v in response["headers"] if k.lower() != "content-length"]
+        start_response(response["status"], headers + [("Content-Length", str(len(body)))])
+        return [body]
+""",
+        (GET, Req("GET", "/write"), Req("GET", "/stream"), Req("POST", "/x", body=b"abc")),
+        inner="""
+
+def inner(environ, start_response):
+    if environ["PATH_INFO"] == "/write":
+        write = start_response("201 Created", [("Content-Type", "text/plain")])
+        write(b"written ")
+        return [b"and returned"]
+    if environ["PATH_INFO"] == "/stream":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return (b"part %d " % i for i in range(3))
+    body = environ["REQUEST_METHOD"].encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+""",
+    ),
+    # a loop that may stop early reads only part of the response: not collected whole
+    "response read only in part": Case(
+        """
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        seen = {}
+
+        def capture(status, headers, exc_info=None):
+            seen["status"] = status
+
+        first = b""
+        for chunk in self.app(environ, capture):
+            first = chunk
+            break
+        start_response(seen["status"], [("Content-Type", "text/plain")])
+        return [first]
+""",
+        (GET,),
+        kind="adapted",
+    ),
     # the stack is built by a loop over the layers, innermost first
     "stack built in a loop": Case(
         """
