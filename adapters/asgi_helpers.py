@@ -29,6 +29,7 @@ from urllib.parse import quote_from_bytes
 from adapters._non_http import handle_non_http
 from adapters._types import ExcInfo, Message, Receive, ResponseHeaders, Scope, Send
 from adapters.asgi_to_wsgi import AsgiToWsgi
+from adapters.blocking import run_blocking
 from adapters.environ import WSGI_ENVIRON_KEY, environ_from_scope, wsgi_paths
 from adapters.mixed import is_asgi_app
 from adapters.wsgi_to_asgi import WsgiToAsgi
@@ -266,6 +267,36 @@ async def buffered_response(
 
     await app(scope, receive, collect)
     return b"".join(chunks)
+
+
+class FileWrapper:
+    """``environ["wsgi.file_wrapper"]`` for converted code (PEP 3333's optional
+    platform-specific file handling): ``FileWrapper(filelike, blksize)``, sent with
+    :func:`send_file`. Iterating it reads the file in blocks, as ``wsgiref``'s does."""
+
+    def __init__(self, filelike: Any, blksize: int = 8192) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+
+    def __iter__(self) -> Iterator[bytes]:
+        while block := self.filelike.read(self.blksize):
+            yield block
+
+    def close(self) -> None:
+        if hasattr(self.filelike, "close"):
+            self.filelike.close()
+
+
+async def send_file(send: Send, response: FileWrapper) -> None:
+    """Sends the body of ``response`` (the response start has gone out): its blocks read in
+    the thread pool for blocking calls, the file closed there at the end, as a WSGI server
+    closes what it iterated."""
+    try:
+        while block := await run_blocking(response.filelike.read, response.blksize):
+            await send({"type": "http.response.body", "body": block, "more_body": True})
+    finally:
+        await run_blocking(response.close)
+    await send({"type": "http.response.body", "body": b""})
 
 
 class CollectedResponse:

@@ -28,7 +28,13 @@ import libcst as cst
 
 from migrate import analysis
 from migrate.analysis import ImportBinding
-from migrate.blocking.table import BLOCKING_BUILTINS, DATA_METHODS, PURE_METHODS, BlockingTable
+from migrate.blocking.table import (
+    BLOCKING_BUILTINS,
+    DATA_METHODS,
+    PURE_METHODS,
+    RETURNS_DATA,
+    BlockingTable,
+)
 
 DATA, UNKNOWN, RESOURCE = 0, 1, 2
 Kind = int
@@ -251,6 +257,8 @@ class FunctionFacts:
                 return DATA
             if isinstance(node.func, cst.Attribute) and node.func.attr.value in DATA_METHODS:
                 return DATA  # conn.execute(...).fetchall(), f.read(): what was read
+            if self.module.qualified(node.func) in RETURNS_DATA:
+                return DATA  # os.path.realpath(p), os.stat(p): a value, not a handle
             return RESOURCE if self._returns_resource(node) else UNKNOWN
         if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
             return max((self.kind(el.value) for el in node.elements), default=DATA)
@@ -284,9 +292,21 @@ class FunctionFacts:
             return True
         if isinstance(func, cst.Name) and func.value in BLOCKING_BUILTINS:
             return True
-        if isinstance(func, cst.Attribute) and self.kind(func.value) != DATA:
+        if (
+            isinstance(func, cst.Attribute)
+            and self.kind(func.value) != DATA
+            and self._own_method(func) is None
+        ):
             return True
         return any(self.kind(arg.value) == RESOURCE for arg in call.args)
+
+    def _own_method(self, func: cst.Attribute) -> cst.FunctionDef | None:
+        """The method of the function's class ``self.name`` / ``cls.name`` is: a helper of
+        the module, whose result is not a resource for being a method's."""
+        owner = func.value
+        if isinstance(owner, cst.Name) and owner.value in ("self", "cls") and self.cls:
+            return analysis.method_named(self.cls, func.attr.value)
+        return None
 
     # ------------------------------------------------------------------ calls
 
@@ -317,10 +337,9 @@ class FunctionFacts:
             return self._name_call_blocks(func.value)
         if isinstance(func, cst.Attribute):
             owner = func.value
-            if isinstance(owner, cst.Name) and owner.value in ("self", "cls") and self.cls:
-                method = analysis.method_named(self.cls, func.attr.value)
-                if method is not None:
-                    return self.module.function_blocks(method, self.cls)
+            method = self._own_method(func)
+            if method is not None:
+                return self.module.function_blocks(method, self.cls)
             owner_class = self._class_of(owner)
             if owner_class is not None:
                 method = analysis.method_named(owner_class, func.attr.value)

@@ -421,6 +421,39 @@ DATA_METHODS = frozenset(
     ]
 )
 
+#: Blocking functions that hand back plain data (a path, a size, a flag, a stat result,
+#: names), not a handle: using their result does not block.
+RETURNS_DATA = frozenset(
+    [
+        "os.path.exists",
+        "os.path.lexists",
+        "os.path.isfile",
+        "os.path.isdir",
+        "os.path.islink",
+        "os.path.ismount",
+        "os.path.getsize",
+        "os.path.getmtime",
+        "os.path.getatime",
+        "os.path.getctime",
+        "os.path.realpath",
+        "os.path.samefile",
+        "os.stat",
+        "os.lstat",
+        "os.listdir",
+        "os.access",
+        "os.getcwd",
+        "os.readlink",
+        "time.sleep",
+        "glob.glob",
+        "socket.gethostbyname",
+        "socket.gethostname",
+        "subprocess.run",
+        "subprocess.call",
+        "subprocess.check_call",
+        "subprocess.check_output",
+    ]
+)
+
 #: The async spelling of a blocking call, where it is the same call on the loop.
 ASYNC_EQUIVALENTS = {"time.sleep": "asyncio.sleep"}
 

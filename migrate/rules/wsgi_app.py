@@ -283,6 +283,8 @@ class EnvironUse:
     shifts: int = 0
     wsgiref: int = 0
     uses_sys: bool = False
+    #: names bound to ``environ["wsgi.file_wrapper"]`` (now ``asgi_helpers.FileWrapper``)
+    file_wrappers: set[str] = field(default_factory=set)
 
 
 class EnvironRewriter(cst.CSTTransformer):
@@ -454,6 +456,12 @@ class EnvironRewriter(cst.CSTTransformer):
         return None
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        if (
+            analysis.environ_read_key(node.value, self.environ) == "wsgi.file_wrapper"
+            and len(node.targets) == 1
+            and isinstance(node.targets[0].target, cst.Name)
+        ):
+            self.use.file_wrappers.add(node.targets[0].target.value)
         call = self._shift_call(node.value)
         if (
             call is not None
@@ -495,6 +503,9 @@ class EnvironRewriter(cst.CSTTransformer):
                 return self._e(f"{extra}[{_quoted(key)}]")
             args = _quoted(key) + (f", {_code(default)}" if default is not None else "")
             return self._e(f"{extra}.get({args})")
+        if key == "wsgi.file_wrapper":
+            # every ASGI server here has one: the WSGI default is never used
+            return self._e(f"{HELPERS}.FileWrapper")
         if key not in wsgi_keys.ALWAYS_PRESENT_KEYS:
             if key == "wsgi.input":
                 raise Unconvertible(
@@ -783,6 +794,9 @@ class ResponseRewriter:
     collector_uses: int = 0
     collector_name: str | None = None
     body_name: str | None = None
+    #: Names bound to ``asgi_helpers.FileWrapper`` (``environ["wsgi.file_wrapper"]`` once):
+    #: ``return wrapper(file, size)`` sends the file, read in the thread pool.
+    file_wrappers: frozenset[str] = frozenset()
 
     # -- code generation ------------------------------------------------------------------
 
@@ -1114,6 +1128,10 @@ class ResponseRewriter:
         value = node.value
         if isinstance(value, cst.GeneratorExp):
             return self.generator_return(stmt, value, state, out)
+        if isinstance(value, cst.Call) and (
+            analysis.dotted_name(value.func) in {*self.file_wrappers, f"{HELPERS}.FileWrapper"}
+        ):
+            return self.file_return(stmt, value, state, out)
         if not isinstance(value, (cst.List, cst.Tuple)) or not all(
             isinstance(e, cst.Element) for e in value.elements
         ):
@@ -1158,6 +1176,26 @@ class ResponseRewriter:
         sends.append(self.body_send(_code(chunks[-1]) if chunks else 'b""', False))
         sends[0] = sends[0].with_changes(leading_lines=lead)
         out.extend(sends)
+        out.append(self.bare_return())
+        return TERMINATED
+
+    def file_return(
+        self,
+        stmt: cst.SimpleStatementLine,
+        call: cst.Call,
+        state: State,
+        out: list[cst.BaseStatement],
+    ) -> State:
+        """``return wrapper(open(path, "rb"), size)`` after start_response -> the file made
+        first (an error opening it is still an error before the response), the start, then
+        its blocks read in the thread pool and sent (``asgi_helpers.send_file``)."""
+        if not isinstance(state, Pending) or self.guarded:
+            raise Unconvertible("returns wsgi.file_wrapper's result where the rule cannot follow")
+        name = self.fresh("file")
+        made = call.with_changes(func=_expr(f"{HELPERS}.FileWrapper"))
+        out.append(_stmt(f"{name} = {_code(made)}").with_changes(leading_lines=stmt.leading_lines))
+        out.append(self.start_send(state).with_changes(leading_lines=state.leading_lines))
+        out.append(_stmt(f"await {HELPERS}.send_file(send, {name})"))
         out.append(self.bare_return())
         return TERMINATED
 
@@ -1554,7 +1592,14 @@ def convert_callable(
     delegates = delegates or {}
     if imported is not None:
         imported = imported.inside(func)
-    if func.decorators and len(_middleware_decorators(func, middleware)) != len(func.decorators):
+    static = role == "helper" and [analysis.dotted_name(d.decorator) for d in func.decorators] == [
+        "staticmethod"
+    ]
+    if (
+        func.decorators
+        and not static
+        and len(_middleware_decorators(func, middleware)) != len(func.decorators)
+    ):
         raise Unconvertible("it is decorated (the decorator expects a WSGI callable)")
     if not isinstance(func.body, cst.IndentedBlock):
         raise Unconvertible("it is written on one line")
@@ -1643,6 +1688,7 @@ def convert_callable(
         delegates=delegates,
         collected=frozenset(collected),
         collects=imported is not None,
+        file_wrappers=bound_once(use.file_wrappers, body),
     )
     new_stmts, state = responder.block(stmts, NOT_STARTED)
     if generator:
@@ -1721,6 +1767,23 @@ def convert_callable(
     if blocking is not None:
         new_func, imports = off_the_loop(new_func, blocking, cls, details)
     return Conversion(new_func, details, use, imports)
+
+
+def bound_once(names: set[str], body: cst.CSTNode) -> frozenset[str]:
+    """Those of ``names`` that ``body`` binds exactly once (a plain ``name = ...``)."""
+    counts: dict[str, int] = {}
+    for node in analysis.walk(body):
+        targets: list[cst.BaseExpression] = []
+        if isinstance(node, cst.Assign):
+            targets = [t.target for t in node.targets]
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor)):
+            targets = [node.target]
+        elif isinstance(node, (cst.AsName, cst.NamedExpr)):
+            targets = [node.name if isinstance(node, cst.AsName) else node.target]
+        for target in targets:
+            for name in analysis.names_in(target) & names:
+                counts[name] = counts.get(name, 0) + 1
+    return frozenset(name for name in names if counts.get(name) == 1)
 
 
 def _handing_on_calls(body: cst.CSTNode, delegates: Mapping[str, Delegate]) -> set[int]:

@@ -111,6 +111,8 @@ from migrate.rules.wsgi_app import (
     EnvironRewriter,
     ResponseRewriter,
     Unconvertible,
+    bound_once,
+    convert_callable,
     off_the_loop,
 )
 
@@ -485,7 +487,7 @@ class Converted:
     maybe_unused: set[tuple[str, str | None]] = field(default_factory=set)
     #: what blocking calls moved off the loop need (:mod:`migrate.blocking`)
     imports: list[tuple[str, str | None]] = field(default_factory=list)
-    #: the class's request methods (:func:`mwa.request_methods`), converted: id(old) -> new
+    #: the class's hand-off methods (:func:`mwa.hand_off_methods`), converted: id(old) -> new
     methods: dict[int, cst.FunctionDef] = field(default_factory=dict)
 
 
@@ -497,36 +499,60 @@ def convert_middleware(
     blocking: ModuleFacts | None = None,
 ) -> Converted:
     """The ASGI version of ``mw``'s WSGI callable and of the methods of its class it hands the
-    whole request to (they become ``async def m(self, scope, receive, send, *extra)``), or
-    :class:`Unconvertible` naming the one that could not be converted."""
-    methods = mwa.request_methods(module, mw)
+    whole request to (they become ``async def m(self, scope, receive, send, *extra)``) or the
+    response to (``start_response`` becomes ``send``), or :class:`Unconvertible` naming the
+    one that could not be converted."""
+    methods = mwa.hand_off_methods(module, mw)
+    cls = mw.node if isinstance(mw.node, cst.ClassDef) else None
 
     def delegates(func: cst.FunctionDef) -> dict[str, Delegate]:
         self_name = (analysis.positional_params(func) or [])[0].name.value
         return {
-            f"{self_name}.{m.name.value}": Delegate(environ=0, start_response=1) for m in methods
+            f"{self_name}.{m.node.name.value}": (
+                Delegate(environ=0, start_response=1)
+                if m.role == "request"
+                else Delegate(environ=None, start_response=0)
+            )
+            for m in methods
         }
 
     converted = Converter(mw, aliases, helpers, blocking, delegates=delegates(mw.call)).convert()
     for method in methods:
-        params = analysis.positional_params(method) or []
-        part = replace(
-            mw, call=method, environ=params[1].name.value, start_response=params[2].name.value
-        )
+        node = method.node
+        params = analysis.positional_params(node) or []
+        own = params if node.decorators else params[1:]  # a static method has no self
         try:
-            done = Converter(
-                part, aliases, helpers, blocking, delegates=delegates(method), request_method=True
-            ).convert()
+            if method.role == "request":
+                part = replace(
+                    mw, call=node, environ=own[0].name.value, start_response=own[1].name.value
+                )
+                done = Converter(
+                    part, aliases, helpers, blocking, delegates=delegates(node), request_method=True
+                ).convert()
+                new, details, imports = done.node, done.details, done.imports
+                converted.maybe_unused |= done.maybe_unused
+            else:
+                conversion = convert_callable(
+                    node,
+                    "",
+                    own[0].name.value,
+                    method=False,
+                    role="helper",
+                    aliases=aliases,
+                    helpers=helpers,
+                    blocking=blocking,
+                    cls=cls,
+                )
+                new, details, imports = conversion.node, conversion.details, conversion.imports
         except Unconvertible as why:
             raise Unconvertible(
-                f"`{method.name.value}()`, which it hands the request to: {why}"
+                f"`{node.name.value}()`, which it hands the {method.role} to: {why}"
             ) from None
-        converted.methods[id(method)] = done.node
-        converted.details.extend(d for d in done.details if d not in converted.details)
-        converted.maybe_unused |= done.maybe_unused
-        converted.imports.extend(done.imports)
+        converted.methods[id(node)] = new
+        converted.details.extend(d for d in details if d not in converted.details)
+        converted.imports.extend(imports)
     if methods:
-        names = ", ".join(f"`{m.name.value}()`" for m in methods)
+        names = ", ".join(f"`{m.node.name.value}()`" for m in methods)
         converted.details.append(f"with the method{'s' if len(methods) > 1 else ''} {names}")
     return converted
 
@@ -556,6 +582,7 @@ class Converter:
         self.used = analysis.names_in(mw.node)
         self.details: list[str] = []
         self.maybe_unused: set[tuple[str, str | None]] = set()
+        self.file_wrappers: set[str] = set()
 
     def fresh(self, base: str) -> str:
         name = base
@@ -676,6 +703,7 @@ class Converter:
         block = prepared.visit(rewriter)
         assert isinstance(block, cst.IndentedBlock)
         use = rewriter.use
+        self.file_wrappers = use.file_wrappers
         if use.needs_body:
             raise Unconvertible("it hands the environ to a helper that reads the request body")
         if use.body_reads and not prepare.writes.replaced_input:
@@ -743,7 +771,13 @@ class Converter:
                 )
             work.append(stmt)
         work, prepare = self.rewrite_environ(work)
-        responder = ResponseRewriter(sr, False, set(self.used), delegates=self.delegates)
+        responder = ResponseRewriter(
+            sr,
+            False,
+            set(self.used),
+            delegates=self.delegates,
+            file_wrappers=bound_once(self.file_wrappers, cst.IndentedBlock(body=work)),
+        )
         out, state = responder.block(work, NOT_STARTED)
         if state is not TERMINATED:
             raise Unconvertible("a path ends without calling the wrapped app or answering")

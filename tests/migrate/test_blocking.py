@@ -12,8 +12,11 @@ import concurrent.futures
 import textwrap
 
 import httpx
+import libcst as cst
 import pytest
 
+from migrate.blocking import ModuleFacts
+from migrate.blocking.kinds import FunctionFacts
 from migrate.blocking.table import BlockingTable, active_table, use_table
 from migrate.rules.wsgi_app import WsgiAppRule
 from migrate.rules.wsgi_middleware import WsgiMiddlewareRule
@@ -267,6 +270,42 @@ def test_a_helper_reading_the_body_of_the_built_environ_stays_on_the_loop() -> N
     form = [("Content-Type", "application/x-www-form-urlencoded")]
     requests = [Req("POST", "/", form, b"name=ada"), Req("POST", "/", form, b"")]
     assert_same_behaviour(before, after, requests)
+
+
+def test_values_read_from_the_file_system_are_plain_data() -> None:
+    # os.path.realpath() blocks, the path it gives back does not; nor does what a method of
+    # the class computes from a file (it is not a handle for being a method's result)
+    module = cst.parse_module(
+        textwrap.dedent(
+            """
+            import os
+
+            class Files:
+                def size_of(self, path):
+                    with open(path, "rb") as f:
+                        return len(f.read())
+
+                def handle(self, path):
+                    full = os.path.realpath(path)
+                    inside = full.startswith("/tmp")
+                    size = self.size_of(full)
+                    return inside, str(size).isdigit()
+            """
+        )
+    )
+    cls = module.body[1]
+    assert isinstance(cls, cst.ClassDef) and isinstance(cls.body, cst.IndentedBlock)
+    handle = cls.body.body[1]
+    assert isinstance(handle, cst.FunctionDef)
+    facts = FunctionFacts(ModuleFacts(module, active_table()), handle, cls)
+    verdicts = {cst.Module([]).code_for_node(c): facts.blocks(c) for c in facts.calls(handle.body)}
+    assert verdicts == {
+        "os.path.realpath(path)": True,
+        'full.startswith("/tmp")': False,
+        "self.size_of(full)": True,
+        "str(size).isdigit()": False,
+        "str(size)": False,
+    }
 
 
 def test_what_an_offloaded_call_returns_can_be_called() -> None:

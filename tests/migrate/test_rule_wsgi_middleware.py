@@ -874,6 +874,54 @@ class Mw:
         (GET,),
         kind="adapted",
     ),
+    # files sent through wsgi.file_wrapper; the error pages come from a static method
+    "files through wsgi.file_wrapper": Case(
+        """
+import os
+import tempfile
+from wsgiref.util import FileWrapper
+
+ROOT = tempfile.mkdtemp()
+with open(os.path.join(ROOT, "big.bin"), "wb") as f:
+    f.write(bytes(range(256)) * 100)
+with open(os.path.join(ROOT, "empty.txt"), "wb") as f:
+    pass
+
+
+class Mw:
+    def __init__(self, app, root=ROOT):
+        self.app = app
+        self.root = os.path.realpath(root)
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith("/files/"):
+            return self.app(environ, start_response)
+        full = os.path.realpath(os.path.join(self.root, path[len("/files/"):]))
+        if not full.startswith(self.root + os.sep):
+            return self._plain(start_response, "403 Forbidden", "forbidden")
+        if not os.path.isfile(full):
+            return self._plain(start_response, "404 Not Found", "no file")
+        headers = [("Content-Type", "application/octet-stream"),
+                   ("Content-Length", str(os.path.getsize(full)))]
+        start_response("200 OK", headers)
+        wrapper = environ.get("wsgi.file_wrapper", FileWrapper)
+        return wrapper(open(full, "rb"), 1000)
+
+    @staticmethod
+    def _plain(start_response, status, text):
+        body = text.encode()
+        start_response(status, [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+""",
+        (
+            GET,
+            Req("GET", "/files/big.bin"),
+            Req("GET", "/files/empty.txt"),
+            Req("GET", "/files/missing"),
+            Req("GET", "/files/../../etc/passwd"),
+        ),
+    ),
     # the stack is built by a loop over the layers, innermost first
     "stack built in a loop": Case(
         """
