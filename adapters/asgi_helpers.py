@@ -19,7 +19,9 @@ the UTF-8 path apps get with ``environ["PATH_INFO"].encode("latin-1").decode("ut
 
 from __future__ import annotations
 
+import asyncio
 import io
+import threading
 import wsgiref.util
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from http import HTTPStatus
@@ -35,12 +37,17 @@ from adapters.mixed import is_asgi_app
 from adapters.wsgi_to_asgi import WsgiToAsgi
 
 __all__ = [
+    "CollectedResponse",
+    "FileWrapper",
+    "RequestStream",
     "StartResponse",
     "WsgiOrAsgi",
     "application_uri",
     "asgi_response_start",
     "buffered_response",
     "build_environ",
+    "collected_response",
+    "environ_extra",
     "handle_non_http",
     "path_info",
     "read_body",
@@ -50,17 +57,92 @@ __all__ = [
     "request_path",
     "request_uri",
     "script_name",
+    "send_file",
     "server_name",
     "server_port",
     "shift_path_info",
     "with_environ_key",
+    "with_environ_value",
     "with_request_header",
     "with_wsgi_path",
+    "without_environ_key",
     "wsgi_or_asgi",
     "wsgi_response_start",
 ]
 
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+class RequestStream:
+    """``environ["wsgi.input"]`` for converted code that hands the body stream to code that
+    reads it synchronously (a hashing helper, ``cgi.FieldStorage``): the body as it arrives,
+    never all of it in memory. A read waits for ``receive()``, so whatever reads it must run
+    off the event loop (the migrated code calls it through ``run_blocking``); a read on the
+    loop's thread raises rather than hang the loop."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._buffer = bytearray()
+        self._more = True
+
+    def _pull(self) -> bool:
+        """One more message of the body into the buffer; False at its end."""
+        if not self._more:
+            return False
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError(
+                "the request body stream was read on the event loop's thread: read it in "
+                "adapters.blocking.run_blocking"
+            )
+        message: Message = asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
+        if message["type"] != "http.request":
+            self._more = False
+            return False
+        self._buffer += message.get("body", b"")
+        self._more = message.get("more_body", False)
+        return True
+
+    async def _next(self) -> Message:
+        return await self._receive()
+
+    def _take(self, size: int) -> bytes:
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            while self._pull():
+                pass
+            return self._take(len(self._buffer))
+        while len(self._buffer) < size and self._pull():
+            pass
+        return self._take(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        limit = -1 if size is None else size
+        while (
+            b"\n" not in self._buffer and (limit < 0 or len(self._buffer) < limit) and self._pull()
+        ):
+            pass
+        end = self._buffer.find(b"\n") + 1 or len(self._buffer)
+        return self._take(end if limit < 0 else min(end, limit))
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        lines: list[bytes] = []
+        total = 0
+        while line := self.readline():
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
 
 
 async def read_body(receive: Receive, limit: int | None = None) -> bytes:

@@ -33,6 +33,7 @@ from migrate.blocking.table import (
     DATA_METHODS,
     PURE_METHODS,
     RETURNS_DATA,
+    STREAM_MAKERS,
     BlockingTable,
 )
 
@@ -65,6 +66,8 @@ _CONSUMERS = frozenset(
         "bytearray",
     ]
 )
+#: Builtins that hand back a lazy iterator: when a call of one blocks, iterating it does.
+_LAZY = frozenset(["iter", "map", "filter", "zip", "reversed", "enumerate"])
 _DATA_NODES = (
     cst.BaseNumber,
     cst.SimpleString,
@@ -253,6 +256,17 @@ class FunctionFacts:
                 return DATA
             return self.kind(node.value)
         if isinstance(node, cst.Call):
+            if analysis.dotted_name(node.func) in STREAM_MAKERS:
+                return RESOURCE  # made on the loop, read in a thread
+            if (
+                isinstance(node.func, cst.Name)
+                and node.func.value in self.module.classes
+                and node.func.value not in self.locals
+                and any(self.kind(arg.value) == RESOURCE for arg in node.args)
+            ):
+                return RESOURCE  # an object of the module holding one (a stream wrapper)
+            if self._lazy_over_blocking(node):
+                return RESOURCE  # ``iter(lambda: f.read(n), b"")``: each step of it blocks
             if not self.blocks(node):
                 return DATA
             if isinstance(node.func, cst.Attribute) and node.func.attr.value in DATA_METHODS:
@@ -299,6 +313,24 @@ class FunctionFacts:
         ):
             return True
         return any(self.kind(arg.value) == RESOURCE for arg in call.args)
+
+    def _lazy_over_blocking(self, call: cst.Call) -> bool:
+        """A builtin that hands back a lazy iterator (``iter``, ``map``...) over a resource
+        or over a function that blocks (``lambda: f.read(n)``)."""
+        func = call.func
+        if not (
+            isinstance(func, cst.Name) and func.value in _LAZY and func.value not in self.locals
+        ):
+            return False
+        for arg in call.args:
+            value = arg.value
+            if self.kind(value) == RESOURCE:
+                return True
+            if isinstance(value, cst.Lambda) and any(
+                isinstance(n, cst.Call) and self.blocks(n) for n in analysis.walk(value.body)
+            ):
+                return True
+        return False
 
     def _own_method(self, func: cst.Attribute) -> cst.FunctionDef | None:
         """The method of the function's class ``self.name`` / ``cls.name`` is: a helper of

@@ -35,7 +35,7 @@ import libcst as cst
 
 from migrate import analysis
 from migrate.blocking.kinds import DATA, RESOURCE, FunctionFacts
-from migrate.blocking.table import ASYNC_EQUIVALENTS
+from migrate.blocking.table import ASYNC_EQUIVALENTS, STREAM_MAKERS
 
 #: Names of the ASGI channel: what touches them stays on the loop.
 CHANNEL = frozenset({"receive", "send"})
@@ -114,7 +114,7 @@ class Segments:
         while changed:
             changed = False
             for name, value in bindings:
-                if name not in channel and analysis.names_in(value) & channel:
+                if name not in channel and _names_outside_streams(value) & channel:
                     channel.add(name)
                     changed = True
         return channel
@@ -269,6 +269,21 @@ def in_thread(
     call = f"await {RUN_BLOCKING}({helper})"
     line = f"{', '.join(handed_back)} = {call}\n" if handed_back else f"{call}\n"
     return [nested, cst.parse_statement(line)]
+
+
+def _names_outside_streams(node: cst.CSTNode) -> set[str]:
+    """The names under ``node``, leaving out the arguments of a request stream
+    (``asgi_helpers.RequestStream(receive)`` is made to be read in a thread)."""
+    found: set[str] = set()
+    stack: list[cst.CSTNode] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Call) and analysis.dotted_name(current.func) in STREAM_MAKERS:
+            continue
+        if isinstance(current, cst.Name):
+            found.add(current.value)
+        stack.extend(analysis.children_of(current))
+    return found
 
 
 def _blocks_of(node: cst.CSTNode) -> Iterator[cst.IndentedBlock]:

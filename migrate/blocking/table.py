@@ -454,6 +454,11 @@ RETURNS_DATA = frozenset(
     ]
 )
 
+#: Calls of the code the rules write that make, without blocking, an object whose every
+#: use blocks: the request body as a stream (read in a worker thread, see
+#: ``adapters.asgi_helpers.RequestStream``).
+STREAM_MAKERS = frozenset(["asgi_helpers.RequestStream"])
+
 #: The async spelling of a blocking call, where it is the same call on the loop.
 ASYNC_EQUIVALENTS = {"time.sleep": "asyncio.sleep"}
 

@@ -283,6 +283,8 @@ class EnvironUse:
     shifts: int = 0
     wsgiref: int = 0
     uses_sys: bool = False
+    #: ``environ["wsgi.input"]`` handed on as a stream (``asgi_helpers.RequestStream``)
+    streams: int = 0
     #: names bound to ``environ["wsgi.file_wrapper"]`` (now ``asgi_helpers.FileWrapper``)
     file_wrappers: set[str] = field(default_factory=set)
 
@@ -541,6 +543,19 @@ class EnvironRewriter(cst.CSTTransformer):
         if key is not None:
             if key == "wsgi.input" and id(original_node) in self.body_read_subscripts:
                 return updated_node  # part of a .read() call, replaced there
+            if key == "wsgi.input":
+                # the stream itself, handed to code that reads it: the body as it arrives,
+                # read off the loop (what reads it blocks, see migrate.blocking)
+                if self.genexp_depth:
+                    raise Unconvertible("uses the request stream inside a generator expression")
+                self.use.streams += 1
+                if self.use.streams > 1:
+                    raise Unconvertible("uses the request stream environ['wsgi.input'] twice")
+                stream = self._e(f"{HELPERS}.RequestStream(receive)").with_changes(
+                    lpar=original_node.lpar, rpar=original_node.rpar
+                )
+                self.body_read_results.add(id(stream))
+                return stream
             return self._read(key, "subscript", None).with_changes(
                 lpar=original_node.lpar, rpar=original_node.rpar
             )
@@ -1662,8 +1677,10 @@ def convert_callable(
             "it changes the request (path or environ keys) and hands the environ to a helper "
             "that reads the request body"
         )
+    if use.streams and (use.body_reads or use.needs_body):
+        raise Unconvertible("reads the request body both as a stream and whole")
     if (
-        use.body_reads
+        (use.body_reads or use.streams)
         and hands_request_on
         and _may_follow(body.body, rewriter.body_read_results, _handing_on_calls(body, delegates))
     ):
@@ -1757,6 +1774,8 @@ def convert_callable(
         details.append("wsgiref.util helpers")
     if use.body_reads:
         details.append("request body read from receive()")
+    if use.streams:
+        details.append("request body streamed to code that reads it off the loop")
     if generator or responder.write:
         details.append("streamed body")
     if use.needs_environ:
@@ -1897,7 +1916,14 @@ def _check_delegate_call(
     expected = {delegate.start_response: start_response}
     if delegate.environ is not None:
         expected[delegate.environ] = environ
+    last = max(expected)
     for index, arg in enumerate(call.args):
+        if arg.star == "**" and index > last:
+            # keyword arguments after the request (``**match.groupdict()``) fill the
+            # member's own parameters, which keep their names
+            if mentions(arg.value, start_response) or (environ and mentions(arg.value, environ)):
+                raise Unconvertible(f"it hands `{name}()` the environ or start_response twice")
+            continue
         if arg.star:
             raise Unconvertible(f"it calls `{name}()` with *args or **kwargs")
         wanted = expected.get(index)

@@ -706,7 +706,7 @@ class Converter:
         self.file_wrappers = use.file_wrappers
         if use.needs_body:
             raise Unconvertible("it hands the environ to a helper that reads the request body")
-        if use.body_reads and not prepare.writes.replaced_input:
+        if (use.body_reads or use.streams) and not prepare.writes.replaced_input:
             raise Unconvertible(
                 "it reads the request body without handing it on "
                 "(environ['wsgi.input'] = io.BytesIO(body))"

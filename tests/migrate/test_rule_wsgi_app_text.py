@@ -171,7 +171,7 @@ def test_app_used_by_other_code_gets_a_manual_marker_once() -> None:
             "        pass\n"
             "    start_response('200 OK', [])\n"
             "    return [b'x']\n",
-            "request stream",
+            "loops over what a blocking call returned",
         ),
         (
             "def app(environ, start_response):\n"
