@@ -28,6 +28,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote_from_bytes
 
+from adapters._lines import LineReading
 from adapters._non_http import handle_non_http
 from adapters._types import ExcInfo, Message, Receive, ResponseHeaders, Scope, Send
 from adapters.asgi_to_wsgi import AsgiToWsgi
@@ -73,7 +74,7 @@ __all__ = [
 _PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
-class RequestStream:
+class RequestStream(LineReading):
     """``environ["wsgi.input"]`` for converted code that hands the body stream to code that
     reads it synchronously (a hashing helper, ``cgi.FieldStorage``): the body as it arrives,
     never all of it in memory. A read waits for ``receive()``, so whatever reads it must run
@@ -129,20 +130,6 @@ class RequestStream:
             pass
         end = self._buffer.find(b"\n") + 1 or len(self._buffer)
         return self._take(end if limit < 0 else min(end, limit))
-
-    def readlines(self, hint: int | None = -1) -> list[bytes]:
-        lines: list[bytes] = []
-        total = 0
-        while line := self.readline():
-            lines.append(line)
-            total += len(line)
-            if hint is not None and 0 < hint <= total:
-                break
-        return lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        while line := self.readline():
-            yield line
 
 
 async def read_body(receive: Receive, limit: int | None = None) -> bytes:

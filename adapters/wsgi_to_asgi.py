@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
+from adapters._lines import LineReading
 from adapters._non_http import handle_non_http
 from adapters._threadpool import ThreadPool, default_pool
 from adapters._types import (
@@ -612,7 +613,7 @@ async def _spool_body(
             return spool, str(size)
 
 
-class _Input:
+class _Input(LineReading):
     """``wsgi.input`` for a body that arrives in several messages: pulled on demand."""
 
     def __init__(self, chan: _Channel) -> None:
@@ -673,16 +674,3 @@ class _Input:
         data = bytes(buf[:end])
         del buf[:end]
         return data
-
-    def readlines(self, hint: int | None = -1) -> list[bytes]:
-        lines, total = [], 0
-        while line := self.readline():
-            lines.append(line)
-            total += len(line)
-            if hint is not None and 0 < hint <= total:
-                break
-        return lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        while line := self.readline():
-            yield line

@@ -170,3 +170,17 @@ def suite_statements(suite: cst.BaseSuite) -> list[cst.BaseStatement]:
         return list(suite.body)
     assert isinstance(suite, cst.SimpleStatementSuite)
     return [cst.SimpleStatementLine(body=[s]) for s in suite.body]
+
+
+class OwnScopeTransformer(cst.CSTTransformer):
+    """A transformer that stays in the scope it is given: nested functions, classes and
+    lambdas are scopes of their own, left as they are."""
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False

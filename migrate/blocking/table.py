@@ -24,6 +24,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 #: Blocking calls and constructors of blocking objects.
+#: File-system queries: they block, and give plain data (a flag, a size, a path).
+_FILE_SYSTEM_QUERIES: tuple[str, ...] = (
+    "os.path.exists",
+    "os.path.lexists",
+    "os.path.isfile",
+    "os.path.isdir",
+    "os.path.islink",
+    "os.path.ismount",
+    "os.path.getsize",
+    "os.path.getmtime",
+    "os.path.getatime",
+    "os.path.getctime",
+    "os.path.realpath",
+    "os.path.samefile",
+)
+
 BLOCKING: tuple[str, ...] = (
     # the standard library
     "time.sleep",
@@ -54,18 +70,7 @@ BLOCKING: tuple[str, ...] = (
     "os.rmdir",
     "os.sendfile",
     "os.fsync",
-    "os.path.exists",
-    "os.path.lexists",
-    "os.path.isfile",
-    "os.path.isdir",
-    "os.path.islink",
-    "os.path.ismount",
-    "os.path.getsize",
-    "os.path.getmtime",
-    "os.path.getatime",
-    "os.path.getctime",
-    "os.path.realpath",
-    "os.path.samefile",
+    *_FILE_SYSTEM_QUERIES,
     "pathlib.*",
     "shutil.*",
     "glob.*",
@@ -425,18 +430,7 @@ DATA_METHODS = frozenset(
 #: names), not a handle: using their result does not block.
 RETURNS_DATA = frozenset(
     [
-        "os.path.exists",
-        "os.path.lexists",
-        "os.path.isfile",
-        "os.path.isdir",
-        "os.path.islink",
-        "os.path.ismount",
-        "os.path.getsize",
-        "os.path.getmtime",
-        "os.path.getatime",
-        "os.path.getctime",
-        "os.path.realpath",
-        "os.path.samefile",
+        *_FILE_SYSTEM_QUERIES,
         "os.stat",
         "os.lstat",
         "os.listdir",

@@ -118,6 +118,7 @@ from migrate.analysis import (
 )
 from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
 from migrate.cst_helpers import (
+    OwnScopeTransformer,
     add_imports,
     has_marker,
     is_docstring,
@@ -666,7 +667,7 @@ class EnvironRewriter(cst.CSTTransformer):
         return _small(f"_, scope = {HELPERS}.shift_path_info(scope)")
 
 
-class ScopeChanges(cst.CSTTransformer):
+class ScopeChanges(OwnScopeTransformer):
     """Before the environ reads are rewritten: writes to the environ become scope statements
     (:mod:`migrate.scope_writes`), and a path shift that is the first thing an assignment
     evaluates (``action = shift_path_info(environ) or "view"``) gets a line of its own, which
@@ -682,15 +683,6 @@ class ScopeChanges(cst.CSTTransformer):
     @property
     def changes_scope(self) -> bool:
         return self.shifts or self.writes.count > 0
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
 
     def _is_shift(self, node: cst.BaseExpression) -> bool:
         return (

@@ -95,6 +95,7 @@ from migrate.analysis import Delegate, is_plain_name, mentions, string_value
 from migrate.app_values import ModuleValues
 from migrate.blocking import ModuleFacts
 from migrate.cst_helpers import (
+    OwnScopeTransformer,
     add_imports,
     has_marker,
     is_docstring,
@@ -144,7 +145,7 @@ def _bytesio_arg(node: cst.BaseExpression) -> cst.BaseExpression | None:
     return None
 
 
-class Prepare(cst.CSTTransformer):
+class Prepare(OwnScopeTransformer):
     """Turns environ writes into scope statements and the calls of the wrapped app into
     placeholders the response rewriter can walk past (it sees them as ``raise``)."""
 
@@ -162,15 +163,6 @@ class Prepare(cst.CSTTransformer):
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         if self.consumed is None:
             self.consumed = _consumed_responses(node, self)
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
 
     def inner_call(self, node: cst.BaseExpression | None) -> str | None:
         """``X`` for a call ``inner(environ, X)`` of the wrapped app."""
