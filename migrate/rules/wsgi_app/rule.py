@@ -1,0 +1,610 @@
+"""The rule: finding the apps of a module, their groups and route tables, converting or adapting
+each, and writing the module back."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import libcst as cst
+
+from migrate import analysis, prefilter
+from migrate.analysis import (
+    CallGroup,
+    GroupMember,
+    WsgiApp,
+)
+from migrate.blocking import ModuleFacts
+from migrate.cst_helpers import (
+    add_imports,
+    has_marker,
+    with_marker,
+)
+from migrate.route_tables import RouteTable, find_route_tables
+from migrate.rules import wsgi_app as package
+from migrate.rules.base import FileContext, Rule, marker_comment
+from migrate.rules.wsgi_app.common import HELPERS, Unconvertible, _code, _expr, _stmt
+from migrate.rules.wsgi_app.convert import (
+    Conversion,
+    _middleware_decorators,
+    convert_callable,
+)
+from migrate.rules.wsgi_app.imported import ImportedHelpers
+
+
+def _role(member: GroupMember, group: CallGroup) -> str:
+    if member.is_helper:
+        return "response helper"
+    apps = {m.name for m in group.members if not m.is_helper}
+    return "dispatcher" if apps & set(member.callees) else "sub-app"
+
+
+def _names(names: Sequence[str], limit: int = 3) -> str:
+    shown = [f"`{n}`" for n in dict.fromkeys(names)]
+    if len(shown) > limit:
+        return f"{', '.join(shown[:limit])} and {len(shown) - limit} more"
+    return ", ".join(shown)
+
+
+def _imported_problems(group: CallGroup, imported: ImportedHelpers | None = None) -> list[str]:
+    """``start_response`` handed to imported functions, one line per module they come from:
+    without knowledge of the project the rule sees one module at a time, so it cannot
+    convert them together. With it (``imported``), whether each call may hand the helper an
+    ``asgi_helpers.StartResponse`` instead, or why not, is found when its caller is converted
+    (:func:`_check_collector_call`)."""
+    if imported is not None:
+        return []  # converting each member tells, for every call, whether and why not
+    by_source: dict[str, tuple[list[str], list[str]]] = {}
+    for member, callee, source in group.imported_uses:
+        users, callees = by_source.setdefault(source, ([], []))
+        users.append(member)
+        callees.append(callee)
+    problems = []
+    for source, (users, callees) in by_source.items():
+        verb = "uses" if len(set(users)) == 1 else "use"
+        problems.append(
+            f"{_names(users)} {verb} {_names(callees, 4)} from {source} with start_response; "
+            "convert them together"
+        )
+    return problems
+
+
+def _group_reason(group: CallGroup, problems: list[str]) -> str:
+    """Why a call group stays WSGI, for its markers."""
+    if len(group.names) == 1:
+        # a group of one is an app alone: its problems, said of "it"
+        (name,) = group.names
+        problems = [
+            problem.removeprefix(f"`{name}`: ").replace(f"`{name}` ", "it ", 1)
+            if problem.startswith(f"`{name}`")
+            else problem
+            for problem in problems
+        ]
+    unique = list(dict.fromkeys(problems))
+    # the same problem, seen once by the group and once by the conversion, said once
+    unique = [p for p in unique if not any(o != p and o.startswith(p) for o in unique)]
+    text = "; ".join(unique[:3])
+    if len(unique) > 3:
+        text += f" (and {len(unique) - 3} more)"
+    if len(group.names) == 1:
+        return text
+    shown = _names(group.names)
+    return f"it is converted only together with its call group ({shown}), which cannot be: {text}"
+
+
+class _WrapBottoms(cst.CSTTransformer):
+    """``name`` at the bottom of a middleware stack (ids from ``_stack_arguments``) ->
+    ``WsgiToAsgi(name)``."""
+
+    def __init__(self, bottoms: set[int], names: set[str]) -> None:
+        super().__init__()
+        self.bottoms = bottoms
+        self.names = names
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
+        if (
+            isinstance(original_node, cst.Name)
+            and id(original_node) in self.bottoms
+            and original_node.value in self.names
+        ):
+            return _expr(f"WsgiToAsgi({original_node.value})")
+        return updated_node
+
+
+class WsgiAppRule(Rule):
+    rule_id = "wsgi-app"
+    summary = "WSGI applications become native ASGI apps (or are served through WsgiToAsgi)."
+
+    @classmethod
+    def might_apply(cls, source: str) -> bool:
+        return analysis.may_hold_wsgi_app(source)
+
+    @classmethod
+    def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
+        # a middleware class is the wsgi-middleware rule's (this one sees it as an app only
+        # if its __call__ shows HTTP itself)
+        return prefilter.has_wsgi_shape(tree, middleware_classes=False)
+
+    def __init__(self, context: FileContext) -> None:
+        super().__init__(context)
+        self.replacements: dict[
+            int, cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]
+        ] = {}
+        self.imports: set[tuple[str, str | None]] = set()
+        #: Local names of ASGI middleware (see :func:`analysis.middleware_names`).
+        self.middleware: set[str] = set()
+        self._module: cst.Module | None = None
+        #: Helpers of other modules of the run (None: the run gave no project knowledge).
+        self.imported: ImportedHelpers | None = None
+        #: What the module binds, for moving blocking calls off the loop (migrate.blocking).
+        self.blocking: ModuleFacts | None = None
+
+    # -- planning on the original module -------------------------------------------------
+
+    def visit_Module(self, node: cst.Module) -> bool:
+        """Plan every change from the original module; all of them replace module-level
+        statements, which :meth:`leave_Module` does (so no need to walk into the tree)."""
+        self._module = node
+        if self.context.project is not None:
+            self.imported = ImportedHelpers(node, self.context.project, self.context.relpath)
+        # A handler whose responses all come from helpers of other modules is an app too,
+        # when the index vouches for those helpers.
+        responder = self.imported.takes_start_response if self.imported else None
+        apps = analysis.find_apps(node, responder)
+        groups = analysis.find_call_groups(node, apps, responder)
+        if not groups and not apps:
+            return False
+        self.blocking = ModuleFacts(node, self.context.blocking, known_helpers=frozenset({HELPERS}))
+        self.middleware = analysis.middleware_names(node)
+        aliases = analysis.wsgiref_util_aliases(node)
+        helpers = analysis.read_only_environ_helpers(node)
+        grouped: set[int] = set()
+        found = {id(app) for app in apps}
+        called_elsewhere = self._called_elsewhere([*apps, *(m for g in groups for m in g.members)])
+        for table in find_route_tables(node, apps):
+            members = [*table.apps, *(a for a in apps if a.name in table.dispatchers)]
+            if any(
+                id(a) in grouped
+                or a.name in called_elsewhere
+                or a.already_adapted
+                or has_marker(a.node, self.rule_id, module=node)
+                for a in members
+            ):
+                continue
+            if self._plan_table(table, members, aliases, helpers):
+                grouped.update(id(a) for a in members)
+        for group in groups:
+            if all(m.app is not None and id(m.app) in grouped for m in group.members):
+                continue  # a route table's, converted with it
+            callers = {
+                m.name: called_elsewhere[m.name]
+                for m in group.members
+                if m.name in called_elsewhere
+            }
+            if callers:
+                # every member keeps its WSGI definition under its name: another module calls it
+                for member in group.members:
+                    if member.app is not None and not any(
+                        has_marker(member.app.node, rule, module=node)
+                        for rule in (self.rule_id, "wsgi-middleware")
+                    ):
+                        self._called_by_other_modules(member.app, callers)
+                grouped.update(id(m.app) for m in group.members if m.app is not None)
+            elif len(group.members) > 1 or group.problems or group.imported_uses:
+                self._plan_group(group, node, aliases, helpers, found)
+                grouped.update(id(m.app) for m in group.members if m.app is not None)
+        for app in apps:
+            if id(app) in grouped:
+                continue
+            if app.already_adapted or has_marker(app.node, self.rule_id, module=node):
+                continue
+            if app.kind == "callable-class" and has_marker(
+                app.node, "wsgi-middleware", module=node
+            ):
+                continue  # the middleware rule left it as WSGI middleware, and said why
+            if app.name in called_elsewhere:
+                self._called_by_other_modules(app, {app.name: called_elsewhere[app.name]})
+                continue
+            if app.makes_instances and not app.instances:
+                # used here otherwise (wrapped by the middleware rule's adapter, made inside
+                # a function): those uses decide, not this rule
+                if not app.other_uses and not app.stack_uses:
+                    self._made_elsewhere(app)
+                continue
+            if app.other_uses:
+                self._manual(app)
+            elif app.kind == "iterable-class":
+                self._adapt_definition(app, "PEP 3333 iterable classes are not converted natively")
+            elif app.kind == "function":
+                assert isinstance(app.node, cst.FunctionDef)
+                try:
+                    conversion = self._convert_function(
+                        app.node, app.environ, app.start_response, aliases, helpers
+                    )
+                except Unconvertible as why:
+                    self._adapt_definition(app, str(why))
+                else:
+                    self._converted(app, conversion.node, conversion)
+            else:
+                self._plan_maker(app, node, aliases, helpers)
+        self.changes.sort(key=lambda change: change.line)
+        return False
+
+    def _convert_function(
+        self,
+        node: cst.FunctionDef,
+        environ: str,
+        start_response: str,
+        aliases: dict[str, str],
+        helpers: dict[str, set[int]],
+        **options: Any,
+    ) -> Conversion:
+        """:func:`convert_callable` for a module-level function, with what the module knows."""
+        return convert_callable(
+            node,
+            environ,
+            start_response,
+            method=False,
+            aliases=aliases,
+            helpers=helpers,
+            middleware=self.middleware,
+            imported=self.imported,
+            blocking=self.blocking,
+            **options,
+        )
+
+    # -- route tables -----------------------------------------------------------------
+
+    def _plan_table(
+        self,
+        table: RouteTable,
+        members: Sequence[WsgiApp],
+        aliases: dict[str, str],
+        helpers: dict[str, set[int]],
+    ) -> bool:
+        """Convert the apps of a route table and its dispatchers together, or none of them
+        (the dispatchers hand the request to what the table holds)."""
+        conversions: dict[str, Conversion] = {}
+        for app in members:
+            assert isinstance(app.node, cst.FunctionDef)
+            try:
+                conversions[app.name] = self._convert_function(
+                    app.node,
+                    app.environ,
+                    app.start_response,
+                    aliases,
+                    helpers,
+                    delegates=table.delegates(app.name) if app.name in table.dispatchers else None,
+                )
+            except Unconvertible:
+                return False  # each stays as it was (and is said so, one by one)
+        for app in members:
+            conversion = conversions[app.name]
+            conversion.details.append(f"with the route table `{table.name}`")
+            self._converted(app, conversion.node, conversion)
+        return True
+
+    # -- call groups ------------------------------------------------------------------
+
+    def _plan_group(
+        self,
+        group: CallGroup,
+        module: cst.Module,
+        aliases: dict[str, str],
+        helpers: dict[str, set[int]],
+        found: set[int],
+    ) -> None:
+        """Convert every member of ``group`` or none: a half-converted group would hand an
+        ASGI ``send`` to WSGI code (or the reverse)."""
+        problems = _imported_problems(group, self.imported) + group.problems
+        for member in group.members:
+            if member.app is not None and member.app.already_adapted:
+                problems.append(
+                    f"`{member.name}` is served through adapters.WsgiToAsgi here, so it stays WSGI"
+                )
+            if has_marker(member.node, self.rule_id, module=module):
+                problems.append(f"`{member.name}` was left as WSGI by an earlier run")
+        for name, stmt in group.stray_uses:
+            problems.append(f"`{name}` is also used at line {self.line_of(stmt)}")
+        conversions: dict[str, Conversion] = {}
+        if not any(m.app is not None and m.app.already_adapted for m in group.members):
+            # also when the group cannot convert: every reason goes into the markers
+            delegates = {m.name: m.delegate for m in group.members}
+            for member in group.members:
+                try:
+                    conversions[member.name] = self._convert_function(
+                        member.node,
+                        member.environ,
+                        member.start_response,
+                        aliases,
+                        helpers,
+                        delegates=delegates,
+                        role="helper" if member.is_helper else "app",
+                    )
+                except Unconvertible as why:
+                    problems.append(f"`{member.name}`: {why}")
+        if not problems and package.CONVERTS_CALL_GROUPS:
+            for member in group.members:
+                self._converted_member(group, member, conversions[member.name])
+            return
+        # fall back for the whole group, as for apps one by one (helpers, and apps only the
+        # group sees, are left alone)
+        reason = _group_reason(group, problems) if problems else None
+        for member in group.members:
+            app = member.app
+            if (
+                app is None
+                or id(app) not in found
+                or app.already_adapted
+                or has_marker(app.node, self.rule_id, module=module)
+            ):
+                continue
+            if app.other_uses:
+                self._manual(app, reason)
+                continue
+            assert isinstance(app.node, cst.FunctionDef)
+            try:
+                convert_callable(
+                    app.node,
+                    app.environ,
+                    app.start_response,
+                    method=False,
+                    aliases=aliases,
+                    helpers=helpers,
+                    middleware=self.middleware,
+                )
+            except Unconvertible as why:
+                self._adapt_definition(app, reason or str(why))
+            else:  # not reached: a member alone hands start_response on or is called
+                self._adapt_definition(app, reason or "it belongs to a call group")
+
+    def _converted_member(
+        self, group: CallGroup, member: GroupMember, conversion: Conversion
+    ) -> None:
+        self.replacements[id(member.node)] = conversion.node
+        self.imports.add(("adapters", HELPERS))
+        self.imports.update(conversion.imports)
+        if conversion.use.uses_sys:
+            self.imports.add(("sys", None))
+        roles = {m.name: _role(m, group) for m in group.members}
+        related = [*member.callers, *(c for c in member.callees if c not in member.callers)]
+        shown = ", ".join(f"`{name}` ({roles[name]})" for name in related[:4])
+        if len(related) > 4:
+            shown += f" and {len(related) - 4} more"
+        details = list(conversion.details)
+        if member.is_helper:
+            details.insert(0, f"takes `send` instead of `{member.start_response}`")
+        elif member.callers and len(analysis.positional_params(member.node) or []) > 2:
+            details.insert(0, "extra arguments kept")
+        extra = f" ({', '.join(details)})" if details else ""
+        what = "response helper" if member.is_helper else "WSGI app"
+        # a group of one: an app whose responses all come from helpers of other modules
+        together = f" together with {shown}" if shown else ""
+        self.report(
+            member.node, "converted", f"{what} `{member.name}` converted to ASGI{together}{extra}"
+        )
+
+    def _plan_maker(
+        self,
+        app: WsgiApp,
+        module: cst.Module,
+        aliases: dict[str, str],
+        helpers: dict[str, set[int]],
+    ) -> None:
+        """A class's ``__call__``, or the app a factory defines, is converted where it stands,
+        so the instances, or what the factory returns, are ASGI apps; if it cannot be, the
+        names bound to what the class or factory makes get it through ``WsgiToAsgi``."""
+        factory = app.kind == "factory"
+        if factory:
+            assert isinstance(app.node, cst.FunctionDef)
+            inner = app.made
+        else:
+            assert isinstance(app.node, cst.ClassDef)
+            inner = analysis.method_named(app.node, "__call__")
+        assert inner is not None
+        try:
+            conversion = convert_callable(
+                inner,
+                app.environ,
+                app.start_response,
+                method=not factory,
+                aliases=aliases,
+                helpers=helpers,
+                # decorators kept only when ASGI middleware: a __call__'s never are
+                middleware=self.middleware if factory else frozenset(),
+                imported=self.imported,
+                blocking=self.blocking,
+                cls=app.node if isinstance(app.node, cst.ClassDef) else None,
+            )
+        except Unconvertible as why:
+            for stmt in module.body:
+                bound = analysis._instance_binding(stmt, app.name)
+                if bound is not None and isinstance(stmt, cst.SimpleStatementLine):
+                    self._adapt_binding(stmt, bound, str(why))
+            return
+        body = app.node.body
+        assert isinstance(body, cst.IndentedBlock)
+        new_body = [conversion.node if s is inner else s for s in body.body]
+        self._converted(
+            app, app.node.with_changes(body=body.with_changes(body=new_body)), conversion
+        )
+
+    def _converted(self, app: WsgiApp, new_node: cst.BaseStatement, conversion: Conversion) -> None:
+        self.replacements[id(app.node)] = new_node
+        self.imports.add(("adapters", HELPERS))
+        self.imports.update(conversion.imports)
+        if conversion.use.uses_sys:
+            self.imports.add(("sys", None))
+        details = f" ({', '.join(conversion.details)})" if conversion.details else ""
+        if app.kind == "factory" and app.made is not None:
+            message = (
+                f"WSGI app `{app.made.name.value}` made by `{app.name}` converted to ASGI: "
+                f"`{app.name}()` returns an ASGI app{details}"
+            )
+        else:
+            what = "WSGI app" if app.kind == "function" else "WSGI app class"
+            message = f"{what} `{app.name}` converted to ASGI{details}"
+        self.report(app.node, "converted", message)
+
+    def _adapt_definition(
+        self,
+        app: WsgiApp,
+        reason: str,
+        *,
+        kind: Literal["adapted", "manual"] = "adapted",
+        message: str | None = None,
+    ) -> None:
+        """``def _name_wsgi`` and ``name = WsgiToAsgi(_name_wsgi)``. ASGI middleware decorators
+        (``@auth``) move onto the binding, around the adapter: ``name = auth(WsgiToAsgi(...))``."""
+        private = f"_{app.name}_wsgi"
+        outer = _middleware_decorators(app.node, self.middleware)
+        renamed = app.node.with_changes(
+            name=cst.Name(private), decorators=app.node.decorators[len(outer) :]
+        )
+        value = f"WsgiToAsgi({private})"
+        for decorator in reversed(outer):
+            value = f"{_code(decorator.decorator)}({value})"
+        if message is None:
+            message = f"`{app.name}` kept as WSGI and served through adapters.WsgiToAsgi: {reason}"
+        binding = with_marker(_stmt(f"{app.name} = {value}"), marker_comment(self.rule_id, message))
+        if isinstance(binding, cst.SimpleStatementLine):
+            blank = [cst.EmptyLine(), cst.EmptyLine()]
+            binding = binding.with_changes(leading_lines=[*blank, *binding.leading_lines])
+        self.replacements[id(app.node)] = cst.FlattenSentinel([renamed, binding])
+        self.imports.add(("adapters", "WsgiToAsgi"))
+        self.report(app.node, kind, message)
+
+    def _adapt_binding(self, stmt: cst.SimpleStatementLine, name: str, reason: str) -> None:
+        small = stmt.body[0]
+        assert isinstance(small, cst.Assign)
+        message = f"`{name}` kept as WSGI and served through adapters.WsgiToAsgi: {reason}"
+        wrapped = stmt.with_changes(
+            body=[small.with_changes(value=_expr(f"WsgiToAsgi({_code(small.value)})"))]
+        )
+        self.replacements[id(stmt)] = with_marker(wrapped, marker_comment(self.rule_id, message))
+        self.imports.add(("adapters", "WsgiToAsgi"))
+        self.report(stmt, "adapted", message)
+
+    def _called_elsewhere(
+        self, apps: Sequence[WsgiApp | analysis.GroupMember]
+    ) -> dict[str, list[str]]:
+        """name -> the files of the run that call it as a WSGI app (none without a project)."""
+        project = self.context.project
+        if project is None:
+            return {}
+        found: dict[str, list[str]] = {}
+        for app in apps:
+            # an app class is used through its instances (``application = App()``)
+            names = [app.name, *(app.instances if isinstance(app, WsgiApp) else ())]
+            callers = sorted(
+                {file for name in names for file in project.callers_of(self.context.relpath, name)}
+            )
+            if callers:
+                found[app.name] = callers
+        return found
+
+    def _called_by_other_modules(self, app: WsgiApp, callers: Mapping[str, list[str]]) -> None:
+        """Leave ``app`` as it is, under its name, with a marker: other modules of the run call
+        it (or a member of its call group) the WSGI way, which would break once it is ASGI."""
+        said = "; ".join(
+            f"{', '.join(files[:3])} {'use' if len(files) > 1 else 'uses'} `{name}` the WSGI way"
+            for name, files in callers.items()
+        )
+        message = (
+            f"WSGI app `{app.name}` left as WSGI: {said} (a call with environ and "
+            "start_response, a start_response handed to it, a WSGI test client or adapter, a "
+            "subclass, WSGI middleware of a package outside the run, a table of routes a WSGI "
+            "dispatcher looks it up in), which would break once it is ASGI: convert them "
+            "together (or serve the final app through adapters.WsgiToAsgi)"
+        )
+        self.replacements[id(app.node)] = with_marker(
+            app.node, marker_comment(self.rule_id, message)
+        )
+        self.report(app.node, "manual", message)
+
+    def _made_elsewhere(self, app: WsgiApp) -> None:
+        """A class or a factory of WSGI apps with no module-level name holding what it makes:
+        how its apps are served is out of sight (a library's public API, an entry point of
+        another module), so it stays WSGI, and says so."""
+        what = "WSGI app class" if app.kind == "callable-class" else "WSGI app factory"
+        message = (
+            f"{what} `{app.name}` left as WSGI: no name of this module holds an app it makes, "
+            "so the rule cannot see how they are served: convert it together with the code "
+            f"that calls `{app.name}()`, or serve what that makes through adapters.WsgiToAsgi"
+        )
+        assert isinstance(app.node, (cst.FunctionDef, cst.ClassDef))
+        self.replacements[id(app.node)] = with_marker(
+            app.node, marker_comment(self.rule_id, message)
+        )
+        self.report(app.node, "manual", message)
+
+    def _manual(self, app: WsgiApp, reason: str | None = None) -> None:
+        lines = ", ".join(dict.fromkeys(str(self.line_of(use)) for use in app.other_uses[:3]))
+        what = "WSGI app factory" if app.kind == "factory" else "WSGI app"
+        message = (
+            f"{what} `{app.name}` is also used by other code here (line {lines}); "
+            "left as WSGI: "
+            + (
+                reason
+                or "convert it together with its users, or serve the final app "
+                "through adapters.WsgiToAsgi"
+            )
+        )
+        node = app.node
+        assert isinstance(node, (cst.FunctionDef, cst.ClassDef))
+        if isinstance(node, cst.FunctionDef) and _middleware_decorators(node, self.middleware):
+            # the ASGI middleware decorating it needs an ASGI app: the name becomes one
+            message = (
+                f"WSGI app `{app.name}` is also used by other code here (line {lines}); kept "
+                f"as WSGI (as `_{app.name}_wsgi`) and served through adapters.WsgiToAsgi under "
+                f"its ASGI middleware decorators, so `{app.name}` is now an ASGI app: check "
+                "those uses" + (f" ({reason})" if reason else "")
+            )
+            self._adapt_definition(app, "", kind="manual", message=message)
+        else:
+            self.replacements[id(node)] = with_marker(node, marker_comment(self.rule_id, message))
+            self.report(node, "manual", message)
+        self._adapt_stack_uses(app)
+
+    def _adapt_stack_uses(self, app: WsgiApp) -> None:
+        """``x = Mw(name)`` with ASGI middleware around an app that stays WSGI under its name:
+        ``x = Mw(WsgiToAsgi(name))``."""
+        from migrate import middleware_analysis
+
+        for stmt in app.stack_uses:
+            if not isinstance(stmt, cst.SimpleStatementLine) or id(stmt) in self.replacements:
+                continue
+            small = stmt.body[0]
+            assert isinstance(small, cst.Assign)
+            bottoms = middleware_analysis._stack_arguments(small.value, self.middleware) or set()
+            names = app.instances if app.makes_instances else [app.name]
+            value = small.value.visit(_WrapBottoms(bottoms, set(names)))
+            assert isinstance(value, cst.BaseExpression)
+            message = (
+                f"`{app.name}` stays a WSGI app inside the ASGI middleware stack, served "
+                "through adapters.WsgiToAsgi"
+            )
+            wrapped = stmt.with_changes(body=[small.with_changes(value=value)])
+            self.replacements[id(stmt)] = with_marker(
+                wrapped, marker_comment(self.rule_id, message)
+            )
+            self.imports.add(("adapters", "WsgiToAsgi"))
+            self.report(stmt, "adapted", message)
+
+    # -- applying -------------------------------------------------------------------------
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if not self.replacements:
+            return updated_node
+        body: list[cst.BaseStatement] = []
+        for stmt in updated_node.body:
+            new = self.replacements.get(id(stmt), stmt)
+            if isinstance(new, cst.FlattenSentinel):
+                body.extend(new.nodes)
+            else:
+                body.append(new)
+        module = updated_node.with_changes(body=body)
+        if not self.imports:
+            return module
+        return add_imports(module, sorted(self.imports, key=lambda i: (i[0], i[1] or "")))
