@@ -281,10 +281,13 @@ def bound_names(node: cst.CSTNode) -> set[str]:
     return found
 
 
-def _calls_param(func: cst.FunctionDef, index: int, call: cst.Call | None = None) -> bool:
+def _calls_param(
+    func: cst.FunctionDef, index: int, call: cst.Call | None = None, skip: int = 0
+) -> bool:
     """``func``'s positional parameter ``index`` is called with a status and headers. The
     status may be another parameter of ``func`` (``def respond(start_response, status,
-    headers, text)``): then ``call``, a call of ``func``, must pass a status line there."""
+    headers, text)``): then ``call``, a call of ``func``, must pass a status line there (its
+    arguments fill the parameters after the first ``skip``: 1 for ``self.respond(...)``)."""
     params = positional_params(func)
     if params is None or index >= len(params):
         return False
@@ -298,10 +301,10 @@ def _calls_param(func: cst.FunctionDef, index: int, call: cst.Call | None = None
                 return True
             status = positional[0]
             if call is not None and isinstance(status, cst.Name) and status.value in names:
-                at = names.index(status.value)
+                at = names.index(status.value) - skip
                 args = call.args
                 if (
-                    at < len(args)
+                    0 <= at < len(args)
                     and not any(a.keyword is not None or a.star for a in args[: at + 1])
                     and _is_status_literal(args[at].value)
                 ):
@@ -341,6 +344,7 @@ def wsgi_signature(
     method: bool = False,
     functions: dict[str, cst.FunctionDef] | None = None,
     responder: Responder | None = None,
+    cls: cst.ClassDef | None = None,
 ) -> tuple[str, str] | None:
     """``(environ_name, start_response_name)`` if ``func`` has the shape of a WSGI callable:
     exactly two required positional parameters (after ``self`` for a method), the second
@@ -365,7 +369,38 @@ def wsgi_signature(
         return environ, start_response
     if responder is not None and _hands_to_responder(func.body, start_response, responder):
         return environ, start_response
+    if cls is not None and _hands_to_own_method(func, start_response, cls):
+        return environ, start_response
     return None
+
+
+def _hands_to_own_method(func: cst.FunctionDef, start_response: str, cls: cst.ClassDef) -> bool:
+    """``start_response`` is handed to a method of ``cls`` (static or not) that calls it with a
+    status and headers: ``return self._respond(start_response, 404, data)``."""
+    params = positional_params(func) or []
+    if not params or not isinstance(cls.body, cst.IndentedBlock):
+        return False
+    self_name = params[0].name.value
+    methods = {s.name.value: s for s in cls.body.body if isinstance(s, cst.FunctionDef)}
+    for node in walk(func.body):
+        if not (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and is_plain_name(node.func.value, self_name)
+            and node.func.attr.value in methods
+        ):
+            continue
+        method = methods[node.func.attr.value]
+        static = [dotted_name(d.decorator) for d in method.decorators] == ["staticmethod"]
+        skip = 0 if static else 1
+        for at, arg in enumerate(node.args):
+            if arg.keyword is not None or arg.star:
+                break
+            if is_plain_name(arg.value, start_response) and _calls_param(
+                method, at + skip, node, skip
+            ):
+                return True
+    return False
 
 
 def _hands_to_responder(body: cst.CSTNode, start_response: str, responder: Responder) -> bool:
@@ -570,7 +605,7 @@ def find_apps(module: cst.Module, responder: Responder | None = None) -> list[Ws
         elif isinstance(stmt, cst.ClassDef):
             call = method_named(stmt, "__call__")
             sig = (
-                wsgi_signature(call, method=True, functions=functions)
+                wsgi_signature(call, method=True, functions=functions, cls=stmt)
                 or _dispatcher_signature(call, functions, method=True)
                 if call and not call.asynchronous
                 else None

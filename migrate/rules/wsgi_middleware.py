@@ -103,6 +103,7 @@ from migrate.cst_helpers import (
     suite_statements,
     with_marker,
 )
+from migrate.hand_offs import hand_off_methods
 from migrate.middleware_analysis import Middleware
 from migrate.rules.base import MARKER_RE, FileContext, Rule, marker_comment
 from migrate.rules.wsgi_app import (
@@ -113,8 +114,13 @@ from migrate.rules.wsgi_app import (
     ResponseRewriter,
     Unconvertible,
     bound_once,
-    convert_callable,
     off_the_loop,
+)
+from migrate.rules.wsgi_app.convert import (
+    ConvertedMethod,
+    convert_hand_offs,
+    hand_off_delegates,
+    hand_offs_detail,
 )
 
 _INNER = "__w2a_inner__"
@@ -479,7 +485,7 @@ class Converted:
     maybe_unused: set[tuple[str, str | None]] = field(default_factory=set)
     #: what blocking calls moved off the loop need (:mod:`migrate.blocking`)
     imports: list[tuple[str, str | None]] = field(default_factory=list)
-    #: the class's hand-off methods (:func:`mwa.hand_off_methods`), converted: id(old) -> new
+    #: the class's hand-off methods (:func:`migrate.hand_offs.hand_off_methods`), converted: id(old) -> new
     methods: dict[int, cst.FunctionDef] = field(default_factory=dict)
 
 
@@ -494,58 +500,32 @@ def convert_middleware(
     whole request to (they become ``async def m(self, scope, receive, send, *extra)``) or the
     response to (``start_response`` becomes ``send``), or :class:`Unconvertible` naming the
     one that could not be converted."""
-    methods = mwa.hand_off_methods(module, mw)
-    cls = mw.node if isinstance(mw.node, cst.ClassDef) else None
+    if not isinstance(mw.node, cst.ClassDef):
+        return Converter(mw, aliases, helpers, blocking).convert()
+    cls = mw.node
+    methods = hand_off_methods(module, cls, mw.call, mw.environ, mw.start_response)
 
-    def delegates(func: cst.FunctionDef) -> dict[str, Delegate]:
-        self_name = (analysis.positional_params(func) or [])[0].name.value
-        return {
-            f"{self_name}.{m.node.name.value}": (
-                Delegate(environ=0, start_response=1)
-                if m.role == "request"
-                else Delegate(environ=None, start_response=0)
-            )
-            for m in methods
-        }
+    def convert_request(
+        node: cst.FunctionDef, environ: str, start_response: str, delegates: dict[str, Delegate]
+    ) -> ConvertedMethod:
+        part = replace(mw, call=node, environ=environ, start_response=start_response)
+        done = Converter(
+            part, aliases, helpers, blocking, delegates=delegates, request_method=True
+        ).convert()
+        return ConvertedMethod(done.node, done.details, done.imports, done.maybe_unused)
 
-    converted = Converter(mw, aliases, helpers, blocking, delegates=delegates(mw.call)).convert()
-    for method in methods:
-        node = method.node
-        params = analysis.positional_params(node) or []
-        own = params if node.decorators else params[1:]  # a static method has no self
-        try:
-            if method.role == "request":
-                part = replace(
-                    mw, call=node, environ=own[0].name.value, start_response=own[1].name.value
-                )
-                done = Converter(
-                    part, aliases, helpers, blocking, delegates=delegates(node), request_method=True
-                ).convert()
-                new, details, imports = done.node, done.details, done.imports
-                converted.maybe_unused |= done.maybe_unused
-            else:
-                conversion = convert_callable(
-                    node,
-                    "",
-                    own[0].name.value,
-                    method=False,
-                    role="helper",
-                    aliases=aliases,
-                    helpers=helpers,
-                    blocking=blocking,
-                    cls=cls,
-                )
-                new, details, imports = conversion.node, conversion.details, conversion.imports
-        except Unconvertible as why:
-            raise Unconvertible(
-                f"`{node.name.value}()`, which it hands the {method.role} to: {why}"
-            ) from None
-        converted.methods[id(node)] = new
-        converted.details.extend(d for d in details if d not in converted.details)
-        converted.imports.extend(imports)
+    converted = Converter(
+        mw, aliases, helpers, blocking, delegates=hand_off_delegates(methods, mw.call)
+    ).convert()
+    for old, new in convert_hand_offs(
+        methods, cls, convert_request, aliases=aliases, helpers=helpers, blocking=blocking
+    ).items():
+        converted.methods[old] = new.node
+        converted.details.extend(d for d in new.details if d not in converted.details)
+        converted.imports.extend(new.imports)
+        converted.maybe_unused |= new.maybe_unused
     if methods:
-        names = ", ".join(f"`{m.node.name.value}()`" for m in methods)
-        converted.details.append(f"with the method{'s' if len(methods) > 1 else ''} {names}")
+        converted.details.append(hand_offs_detail(methods))
     return converted
 
 

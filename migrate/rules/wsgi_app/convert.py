@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -19,6 +19,7 @@ from migrate.cst_helpers import (
     is_docstring,
     suite_statements,
 )
+from migrate.hand_offs import HandOff
 from migrate.project import Lookup
 from migrate.rules.wsgi_app.common import HELPERS, Unconvertible, _stmt
 from migrate.rules.wsgi_app.environ import EnvironRewriter, EnvironUse, ScopeChanges
@@ -44,7 +45,7 @@ def convert_callable(
     aliases: dict[str, str],
     helpers: dict[str, set[int]],
     delegates: Mapping[str, Delegate] | None = None,
-    role: Literal["app", "helper"] = "app",
+    role: Literal["app", "helper", "request-method"] = "app",
     middleware: set[str] | frozenset[str] = frozenset(),
     imported: ImportedHelpers | None = None,
     blocking: ModuleFacts | None = None,
@@ -60,7 +61,9 @@ def convert_callable(
     f(environ, start_response, *extra)`` calls of them become ``return await f(scope, receive,
     send, *extra)``. ``role="helper"``: ``func`` is a response helper, which gets
     ``start_response`` (its parameter of that name becomes ``send``) but no environ (pass
-    ``""``); an app (``role="app"``) may take extra parameters after the two WSGI ones.
+    ``""``); an app (``role="app"``) may take extra parameters after the two WSGI ones;
+    ``role="request-method"``: a method its class's ``__call__`` hands the request to (no
+    check of the scope's type: the caller made it).
     Decorators are kept when they are all ASGI middleware (``middleware``, from
     :func:`analysis.middleware_names`): they then get the ASGI app they expect.
 
@@ -102,7 +105,7 @@ def convert_callable(
             is_plain_name(a.value, start_response) for a in node.args
         ):
             callee = analysis.dotted_name(node.func) or "other code"
-            delegate = delegates.get(callee) if isinstance(node.func, cst.Name) else None
+            delegate = delegates.get(callee)
             lookup = imported.lookup(callee) if imported is not None and delegate is None else None
             if lookup is not None:
                 _check_collector_call(node, callee, lookup, start_response, id(node) in returned)
@@ -216,7 +219,7 @@ def convert_callable(
     old_params = analysis.positional_params(func) or []
     params = [cst.Param(cst.Name(n)) for n in ("scope", "receive", "send")]
     if method:
-        params.insert(0, cst.Param(old_params[0].name))
+        params = [cst.Param(old_params[0].name), *params, *old_params[3:]]
     elif role == "helper":
         params = [
             cst.Param(cst.Name("send")) if p.name.value == start_response else p for p in old_params
@@ -427,3 +430,85 @@ def _check_collector_call(
             f"it hands start_response to `{callee}()` from {lookup.module} where that function "
             "does not only call it"
         )
+
+
+# --------------------------------------------------------------------------- hand-off methods
+
+
+@dataclass
+class ConvertedMethod:
+    """A method of a class converted with it (see :func:`convert_hand_offs`)."""
+
+    node: cst.FunctionDef
+    details: list[str]
+    imports: list[tuple[str, str | None]]
+    #: imports the WSGI code needed that the ASGI code may not
+    maybe_unused: set[tuple[str, str | None]] = field(default_factory=set)
+
+
+#: Converts a method handed the whole request: ``(method, environ name, start_response name,
+#: the delegates it may hand on to)``; the rule's own way (an app's or a middleware's).
+RequestMethodConverter = Callable[[cst.FunctionDef, str, str, dict[str, Delegate]], ConvertedMethod]
+
+
+def hand_off_delegates(methods: Sequence[HandOff], func: cst.FunctionDef) -> dict[str, Delegate]:
+    """How ``func`` (a method of the class) calls its hand-off methods: ``self._m(environ,
+    start_response, ...)`` for the request, ``self._m(start_response, ...)`` for the response."""
+    self_name = (analysis.positional_params(func) or [])[0].name.value
+    return {
+        f"{self_name}.{m.node.name.value}": (
+            Delegate(environ=0, start_response=1)
+            if m.role == "request"
+            else Delegate(environ=None, start_response=0)
+        )
+        for m in methods
+    }
+
+
+def convert_hand_offs(
+    methods: Sequence[HandOff],
+    cls: cst.ClassDef,
+    convert_request: RequestMethodConverter,
+    *,
+    aliases: dict[str, str],
+    helpers: dict[str, set[int]],
+    blocking: ModuleFacts | None,
+) -> dict[int, ConvertedMethod]:
+    """The class's hand-off methods (:func:`migrate.hand_offs.hand_off_methods`) converted:
+    ``id(old method) -> converted``. A method handed the response (``start_response`` first)
+    becomes a response helper (``start_response`` -> ``send``); one handed the whole request
+    goes through ``convert_request``. :class:`Unconvertible` names the method that cannot be."""
+    done: dict[int, ConvertedMethod] = {}
+    for method in methods:
+        node = method.node
+        params = analysis.positional_params(node) or []
+        own = params if node.decorators else params[1:]  # a static method has no self
+        try:
+            if method.role == "request":
+                converted = convert_request(
+                    node, own[0].name.value, own[1].name.value, hand_off_delegates(methods, node)
+                )
+            else:
+                conversion = convert_callable(
+                    node,
+                    "",
+                    own[0].name.value,
+                    method=False,
+                    role="helper",
+                    aliases=aliases,
+                    helpers=helpers,
+                    blocking=blocking,
+                    cls=cls,
+                )
+                converted = ConvertedMethod(conversion.node, conversion.details, conversion.imports)
+        except Unconvertible as why:
+            raise Unconvertible(
+                f"`{node.name.value}()`, which it hands the {method.role} to: {why}"
+            ) from None
+        done[id(node)] = converted
+    return done
+
+
+def hand_offs_detail(methods: Sequence[HandOff]) -> str:
+    names = ", ".join(f"`{m.node.name.value}()`" for m in methods)
+    return f"with the method{'s' if len(methods) > 1 else ''} {names}"

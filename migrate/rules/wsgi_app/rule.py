@@ -12,6 +12,7 @@ import libcst as cst
 from migrate import analysis, prefilter
 from migrate.analysis import (
     CallGroup,
+    Delegate,
     GroupMember,
     WsgiApp,
 )
@@ -21,14 +22,19 @@ from migrate.cst_helpers import (
     has_marker,
     with_marker,
 )
+from migrate.hand_offs import hand_off_methods
 from migrate.route_tables import RouteTable, find_route_tables
 from migrate.rules import wsgi_app as package
 from migrate.rules.base import FileContext, Rule, marker_comment
 from migrate.rules.wsgi_app.common import HELPERS, Unconvertible, _code, _expr, _stmt
 from migrate.rules.wsgi_app.convert import (
     Conversion,
+    ConvertedMethod,
     _middleware_decorators,
     convert_callable,
+    convert_hand_offs,
+    hand_off_delegates,
+    hand_offs_detail,
 )
 from migrate.rules.wsgi_app.imported import ImportedHelpers
 
@@ -403,11 +409,19 @@ class WsgiAppRule(Rule):
             assert isinstance(app.node, cst.ClassDef)
             inner = analysis.method_named(app.node, "__call__")
         assert inner is not None
-        try:
-            conversion = convert_callable(
-                inner,
-                app.environ,
-                app.start_response,
+        cls = app.node if isinstance(app.node, cst.ClassDef) else None
+        # the methods the class hands the request or the response to convert with it
+        methods = (
+            hand_off_methods(module, cls, inner, app.environ, app.start_response) if cls else []
+        )
+
+        def convert(
+            func: cst.FunctionDef, environ: str, start_response: str, **options: Any
+        ) -> Conversion:
+            return convert_callable(
+                func,
+                environ,
+                start_response,
                 method=not factory,
                 aliases=aliases,
                 helpers=helpers,
@@ -415,7 +429,36 @@ class WsgiAppRule(Rule):
                 middleware=self.middleware if factory else frozenset(),
                 imported=self.imported,
                 blocking=self.blocking,
-                cls=app.node if isinstance(app.node, cst.ClassDef) else None,
+                cls=cls,
+                **options,
+            )
+
+        def convert_request(
+            func: cst.FunctionDef, environ: str, start_response: str, delegates: dict[str, Delegate]
+        ) -> ConvertedMethod:
+            done = convert(
+                func, environ, start_response, delegates=delegates, role="request-method"
+            )
+            return ConvertedMethod(done.node, done.details, done.imports)
+
+        try:
+            conversion = convert(
+                inner,
+                app.environ,
+                app.start_response,
+                delegates=hand_off_delegates(methods, inner) if methods else None,
+            )
+            converted = (
+                convert_hand_offs(
+                    methods,
+                    cls,
+                    convert_request,
+                    aliases=aliases,
+                    helpers=helpers,
+                    blocking=self.blocking,
+                )
+                if cls and methods
+                else {}
             )
         except Unconvertible as why:
             for stmt in module.body:
@@ -423,9 +466,21 @@ class WsgiAppRule(Rule):
                 if bound is not None and isinstance(stmt, cst.SimpleStatementLine):
                     self._adapt_binding(stmt, bound, str(why))
             return
+        for method in converted.values():
+            conversion.imports.extend(method.imports)
+            conversion.details.extend(
+                d
+                for d in method.details
+                if d not in conversion.details and not d.endswith(("environ read", "environ reads"))
+            )
+        if methods:
+            conversion.details.append(hand_offs_detail(methods))
         body = app.node.body
         assert isinstance(body, cst.IndentedBlock)
-        new_body = [conversion.node if s is inner else s for s in body.body]
+        new_body = [
+            conversion.node if s is inner else converted[id(s)].node if id(s) in converted else s
+            for s in body.body
+        ]
         self._converted(
             app, app.node.with_changes(body=body.with_changes(body=new_body)), conversion
         )
