@@ -92,10 +92,9 @@ def test_a_stream_handed_to_helpers_is_read_off_the_loop_as_it_arrives() -> None
     after, changes = migrate_text(UPLOADS)
     assert_idempotent(after)
     assert {c.kind for c in changes} == {"converted"}, changes
-    assert "await run_blocking(hash_stream, asgi_helpers.RequestStream(receive), length, algo," in (
-        after
-    )
-    assert "stream = LimitedStream(asgi_helpers.RequestStream(receive)," in after
+    assert "request_stream = asgi_helpers.RequestStream(receive)" in after
+    assert "await run_blocking(hash_stream, request_stream, length, algo," in after
+    assert "stream = LimitedStream(request_stream," in after
     assert "return await hashed(scope, receive, send, **match.groupdict())" in after
     requests = [
         Req("PUT", "/sha256/big", body=BIG),
@@ -114,6 +113,26 @@ def test_a_stream_handed_to_helpers_is_read_off_the_loop_as_it_arrives() -> None
 
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             assert list(pool.map(lambda _: put(), range(2))) == [200, 200]
+
+
+LINES = """
+def app(environ, start_response):
+    count = 0
+    for line in environ["wsgi.input"]:
+        count += 1
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"%d lines" % count]
+"""
+
+
+def test_a_loop_over_the_stream_moves_to_the_pool_whole() -> None:
+    after, changes = migrate_text(LINES)
+    assert_idempotent(after)
+    assert [c.kind for c in changes] == ["converted"], changes
+    assert "for line in request_stream:" in after
+    # waitress ends wsgi.input at the request's length (wsgiref would wait for more)
+    requests = [Req("POST", "/", body=b"a\nb\nc\n" * 5000), Req("POST", "/", body=b"x")]
+    assert_same_behaviour(LINES, after, requests, wsgi_server="waitress")
 
 
 TWO_STREAMS = """

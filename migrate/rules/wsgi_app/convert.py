@@ -130,6 +130,9 @@ def convert_callable(
 
     rewriter = EnvironRewriter(environ, start_response, aliases, helpers, delegates, imported)
     rewriter.environ_at_call = scope_changes.changes_scope
+    taken_names = analysis.names_in(func)
+    while rewriter.stream_name in taken_names:
+        rewriter.stream_name += "_"
     body = prepared.visit(rewriter)
     assert isinstance(body, cst.IndentedBlock)
     use = rewriter.use
@@ -199,6 +202,8 @@ def convert_callable(
                 f"    return await {HELPERS}.handle_non_http(scope, receive, send)\n"
             )
         )
+    if use.streams:
+        prologue.append(_stmt(f"{rewriter.stream_name} = {HELPERS}.RequestStream(receive)"))
     if rewriter.environ_at_call:
         pass  # each helper gets an environ built at its call
     elif use.needs_environ and use.needs_body:

@@ -83,6 +83,8 @@ class EnvironRewriter(cst.CSTTransformer):
         #: The function changes its scope (shifts the path, writes environ keys): a helper
         #: gets an environ built from the scope as it is at the call, not at the start.
         self.environ_at_call = False
+        #: the name the request stream is bound to, when ``environ["wsgi.input"]`` is handed on
+        self.stream_name = "request_stream"
         self.helper_args: set[int] = set()
 
     def _e(self, text: str) -> cst.BaseExpression:
@@ -312,9 +314,9 @@ class EnvironRewriter(cst.CSTTransformer):
                 self.use.streams += 1
                 if self.use.streams > 1:
                     raise Unconvertible("uses the request stream environ['wsgi.input'] twice")
-                stream = self._e(f"{HELPERS}.RequestStream(receive)").with_changes(
-                    lpar=original_node.lpar, rpar=original_node.rpar
-                )
+                # made on the loop at the top of the function (it waits there for nothing),
+                # so the statement using it can move to the blocking pool whole
+                stream = cst.Name(self.stream_name)
                 self.body_read_results.add(id(stream))
                 return stream
             return self._read(key, "subscript", None).with_changes(
