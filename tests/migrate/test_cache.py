@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from migrate import cache as cache_module
-from migrate import runner
 from migrate.cache import ResultCache
 from migrate.cli import main
 from migrate.runner import FileResult, FileTask, run_files, select_rules
+from migrate.runner import files as run_phase
 from tests.migrate.test_runner import APP_MODULE as APP
 from tests.migrate.test_runner import HELPERS_MODULE as HELPERS
 
@@ -42,9 +42,9 @@ def outcome(results: list[FileResult]) -> list[tuple[str, str, list[str], bytes 
 def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     """How often the runner scanned and transformed a file (in this process: jobs=1)."""
     calls = {"scan": 0, "transform": 0}
-    scan, process = runner.scan_file, runner.process_file
+    scan, process = run_phase.scan_file, run_phase.process_file
 
-    def counting_scan(*args: object, **kwargs: object) -> runner.ScanResult:
+    def counting_scan(*args: object, **kwargs: object) -> run_phase.ScanResult:
         calls["scan"] += 1
         return scan(*args, **kwargs)  # type: ignore[arg-type]
 
@@ -52,8 +52,8 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
         calls["transform"] += 1
         return process(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(runner, "scan_file", counting_scan)
-    monkeypatch.setattr(runner, "process_file", counting_process)
+    monkeypatch.setattr(run_phase, "scan_file", counting_scan)
+    monkeypatch.setattr(run_phase, "process_file", counting_process)
     return calls
 
 
@@ -67,7 +67,7 @@ def test_a_second_run_takes_every_result_from_the_cache(
     tmp_path: Path, counted: dict[str, int], monkeypatch: pytest.MonkeyPatch, big_run: bool
 ) -> None:
     if big_run:  # the rules run during the scan, as on a tree of more files
-        monkeypatch.setattr(runner, "RULES_WAIT_UP_TO", 0)
+        monkeypatch.setattr(run_phase, "RULES_WAIT_UP_TO", 0)
     tasks = write_tree(
         tmp_path / "proj", {"helpers.py": HELPERS, "app.py": APP, "other.py": "x = 1\n"}
     )

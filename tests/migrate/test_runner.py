@@ -9,7 +9,7 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from migrate import project, runner
+from migrate import project
 from migrate.diffing import file_diff, split_lines
 from migrate.rules.base import FileContext
 from migrate.runner import (
@@ -22,6 +22,8 @@ from migrate.runner import (
     run_files,
     select_rules,
 )
+from migrate.runner import files as run_phase
+from migrate.runner import source as source_phase
 from tests.migrate.cli_test_rules import (
     TEST_RULES,
     AsyncApplicationRule,
@@ -145,7 +147,8 @@ def test_run_files_in_processes_keeps_order(tmp_path: Path) -> None:
 def test_a_timeout_that_libcst_turned_into_another_error_is_still_a_timeout() -> None:
     """libcst's cleanup code can raise (a KeyError) while our per-file timer fires: that is a
     timeout, never a crash of the rule."""
-    from migrate.runner import FileTimeout, _caused_by_timeout
+    from migrate.runner import FileTimeout
+    from migrate.runner.source import _caused_by_timeout
 
     try:
         try:
@@ -196,7 +199,7 @@ def run_size(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
     """Both ways run_files works: on a small run the rules wait for the project index; on a
     big one they run during the scan and again where the index answers their lookups."""
     if request.param == "big run":
-        monkeypatch.setattr(runner, "RULES_WAIT_UP_TO", 0)
+        monkeypatch.setattr(run_phase, "RULES_WAIT_UP_TO", 0)
     return str(request.param)
 
 
@@ -416,10 +419,10 @@ def test_lines_of_what_rules_made_map_to_the_original_file() -> None:
     original = "a\nb\nc\nd\ne\n"
     # a marker inserted above line 2, line 4 rewritten into two lines, line 5 kept
     changed = "a\n# marker\nb\nc\nD1\nD2\ne\n"
-    to_original = runner._original_lines(changed, original)
+    to_original = source_phase._original_lines(changed, original)
     assert [to_original(line) for line in range(1, 8)] == [1, 1, 2, 3, 4, 4, 5]
     # lines removed above: what follows moves up
-    to_original = runner._original_lines("a\nd\ne\n", original)
+    to_original = source_phase._original_lines("a\nd\ne\n", original)
     assert [to_original(line) for line in range(1, 4)] == [1, 4, 5]
 
 
@@ -478,7 +481,7 @@ def test_a_second_run_generates_no_code(
     text = source.read_text(encoding="utf-8") if isinstance(source, Path) else source
     first = migrate_source(text)
     assert first.changes
-    candidates = runner._prefilter(first.new_source, select_rules(None))[0]
+    candidates = source_phase._prefilter(first.new_source, select_rules(None))[0]
     assert {rule.rule_id for rule in candidates} == rules_left_with_nothing_to_do
 
     def no_code_generation(module: object) -> str:
