@@ -20,7 +20,7 @@ never by name. A WSGI middleware is
   ``app(environ, ...)`` and returns it (a closure factory, also usable as ``@mw``).
 
 The ``wsgi-app`` rule uses :func:`middleware_names` / :func:`is_middleware_stack_use` (through
-:mod:`migrate.analysis`) so that an app wrapped in (converted) middleware, ``app = Auth(inner)``
+:mod:`migrate.app_finding`) so that an app wrapped in (converted) middleware, ``app = Auth(inner)``
 or ``@auth``, is still converted instead of being left as WSGI.
 """
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from migrate import analysis
-from migrate.analysis import Delegate, WsgiApp, global_references, is_plain_name
+from migrate.analysis import global_references, is_plain_name
+from migrate.app_finding import Delegate, WsgiApp
 
 
 @dataclass

@@ -89,9 +89,10 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from migrate import analysis, prefilter, scope_writes
+from migrate import analysis, app_finding, prefilter, scope_writes
 from migrate import middleware_analysis as mwa
-from migrate.analysis import Delegate, is_plain_name, mentions, string_value
+from migrate.analysis import is_plain_name, mentions, string_value
+from migrate.app_finding import Delegate
 from migrate.app_values import ModuleValues
 from migrate.blocking import ModuleFacts
 from migrate.cst_helpers import (
@@ -1414,7 +1415,7 @@ class WsgiMiddlewareRule(Rule):
         the app at the bottom must be ASGI too. A WSGI app of this module is left to the
         wsgi-app rule once it converts stacked apps; until then (and for apps from elsewhere)
         it is served through the adapters."""
-        apps = {a.name: a for a in analysis.find_apps(module)}
+        apps = {a.name: a for a in app_finding.find_apps(module)}
         self.known_middleware = asgi_middleware | self.adapted_now
         for app in list(apps.values()):
             for instance in app.instances:
@@ -1463,7 +1464,7 @@ class WsgiMiddlewareRule(Rule):
         module: cst.Module,
         stmt: cst.SimpleStatementLine,
         top: cst.Call,
-        apps: dict[str, analysis.WsgiApp],
+        apps: dict[str, app_finding.WsgiApp],
         imported: set[str],
     ) -> bool:
         """``app = Imported(Other(inner))``: middleware from other modules (converted there to
@@ -1511,7 +1512,7 @@ class WsgiMiddlewareRule(Rule):
         stmt: cst.SimpleStatementLine,
         call: cst.Call,
         bottom: cst.BaseExpression,
-        apps: dict[str, analysis.WsgiApp],
+        apps: dict[str, app_finding.WsgiApp],
         asgi_defs: set[str],
         asgi_now: set[str],
     ) -> None:

@@ -10,10 +10,10 @@ import libcst as cst
 
 from migrate import analysis
 from migrate.analysis import (
-    Delegate,
     is_plain_name,
     mentions,
 )
+from migrate.app_finding import Delegate
 from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
 from migrate.cst_helpers import (
     is_docstring,
@@ -65,7 +65,7 @@ def convert_callable(
     ``role="request-method"``: a method its class's ``__call__`` hands the request to (no
     check of the scope's type: the caller made it).
     Decorators are kept when they are all ASGI middleware (``middleware``, from
-    :func:`analysis.middleware_names`): they then get the ASGI app they expect.
+    :func:`app_finding.middleware_names`): they then get the ASGI app they expect.
 
     With ``imported`` (knowledge of the other modules of the run), the environ may be handed
     to environ readers of other modules (they get one built from the scope), start_response

@@ -10,10 +10,10 @@ import libcst as cst
 
 from migrate import analysis, scope_writes, wsgi_keys
 from migrate.analysis import (
-    Delegate,
     is_plain_name,
     string_value,
 )
+from migrate.app_finding import Delegate
 from migrate.cst_helpers import (
     OwnScopeTransformer,
     paren_await,

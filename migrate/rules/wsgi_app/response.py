@@ -10,11 +10,11 @@ import libcst as cst
 
 from migrate import analysis
 from migrate.analysis import (
-    Delegate,
     is_plain_name,
     mentions,
     string_value,
 )
+from migrate.app_finding import Delegate
 from migrate.rules.wsgi_app.common import (
     HELPERS,
     Unconvertible,

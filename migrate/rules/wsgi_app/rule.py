@@ -9,13 +9,8 @@ from typing import Any, Literal
 
 import libcst as cst
 
-from migrate import analysis, prefilter
-from migrate.analysis import (
-    CallGroup,
-    Delegate,
-    GroupMember,
-    WsgiApp,
-)
+from migrate import analysis, app_finding, prefilter
+from migrate.app_finding import CallGroup, Delegate, GroupMember, WsgiApp
 from migrate.blocking import ModuleFacts
 from migrate.cst_helpers import (
     add_imports,
@@ -138,7 +133,7 @@ class WsgiAppRule(Rule):
             int, cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]
         ] = {}
         self.imports: set[tuple[str, str | None]] = set()
-        #: Local names of ASGI middleware (see :func:`analysis.middleware_names`).
+        #: Local names of ASGI middleware (see :func:`app_finding.middleware_names`).
         self.middleware: set[str] = set()
         self._module: cst.Module | None = None
         #: Helpers of other modules of the run (None: the run gave no project knowledge).
@@ -157,12 +152,12 @@ class WsgiAppRule(Rule):
         # A handler whose responses all come from helpers of other modules is an app too,
         # when the index vouches for those helpers.
         responder = self.imported.takes_start_response if self.imported else None
-        apps = analysis.find_apps(node, responder)
-        groups = analysis.find_call_groups(node, apps, responder)
+        apps = app_finding.find_apps(node, responder)
+        groups = app_finding.find_call_groups(node, apps, responder)
         if not groups and not apps:
             return False
         self.blocking = ModuleFacts(node, self.context.blocking, known_helpers=frozenset({HELPERS}))
-        self.middleware = analysis.middleware_names(node)
+        self.middleware = app_finding.middleware_names(node)
         aliases = analysis.wsgiref_util_aliases(node)
         helpers = analysis.read_only_environ_helpers(node)
         grouped: set[int] = set()
@@ -462,7 +457,7 @@ class WsgiAppRule(Rule):
             )
         except Unconvertible as why:
             for stmt in module.body:
-                bound = analysis._instance_binding(stmt, app.name)
+                bound = app_finding._instance_binding(stmt, app.name)
                 if bound is not None and isinstance(stmt, cst.SimpleStatementLine):
                     self._adapt_binding(stmt, bound, str(why))
             return
@@ -542,7 +537,7 @@ class WsgiAppRule(Rule):
         self.report(stmt, "adapted", message)
 
     def _called_elsewhere(
-        self, apps: Sequence[WsgiApp | analysis.GroupMember]
+        self, apps: Sequence[WsgiApp | app_finding.GroupMember]
     ) -> dict[str, list[str]]:
         """name -> the files of the run that call it as a WSGI app (none without a project)."""
         project = self.context.project
