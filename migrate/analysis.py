@@ -1,4 +1,5 @@
-"""Shared analysis of WSGI code: which names are WSGI applications, and how ``environ`` is used.
+"""Shared analysis of WSGI code: the shape of a WSGI callable, and how ``environ`` is used
+(which names of a module are apps, and how the module uses them: :mod:`migrate.app_finding`).
 
 Everything here only looks at a libcst tree and never changes it. Recognition is by shape,
 never by name: a WSGI callable takes two positional parameters (after ``self`` for a
