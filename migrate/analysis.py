@@ -378,22 +378,11 @@ def wsgi_signature(
 def _hands_to_own_method(func: cst.FunctionDef, start_response: str, cls: cst.ClassDef) -> bool:
     """``start_response`` is handed to a method of ``cls`` (static or not) that calls it with a
     status and headers: ``return self._respond(start_response, 404, data)``."""
-    params = positional_params(func) or []
-    if not params or not isinstance(cls.body, cst.IndentedBlock):
+    if not isinstance(cls.body, cst.IndentedBlock):
         return False
-    self_name = params[0].name.value
     methods = {s.name.value: s for s in cls.body.body if isinstance(s, cst.FunctionDef)}
-    for node in walk(func.body):
-        if not (
-            isinstance(node, cst.Call)
-            and isinstance(node.func, cst.Attribute)
-            and is_plain_name(node.func.value, self_name)
-            and node.func.attr.value in methods
-        ):
-            continue
-        method = methods[node.func.attr.value]
-        static = [dotted_name(d.decorator) for d in method.decorators] == ["staticmethod"]
-        skip = 0 if static else 1
+    for node, method in own_method_calls(func, methods):
+        skip = 0 if is_static(method) else 1
         for at, arg in enumerate(node.args):
             if arg.keyword is not None or arg.star:
                 break
@@ -402,6 +391,30 @@ def _hands_to_own_method(func: cst.FunctionDef, start_response: str, cls: cst.Cl
             ):
                 return True
     return False
+
+
+def own_method_calls(
+    func: cst.FunctionDef, methods: dict[str, cst.FunctionDef]
+) -> Iterator[tuple[cst.Call, cst.FunctionDef]]:
+    """The calls ``self.name(...)`` in the body of the method ``func`` (``self`` being its first
+    parameter) of one of ``methods`` of its class (name -> definition), with that method."""
+    params = positional_params(func) or []
+    if not params:
+        return
+    self_name = params[0].name.value
+    for node in walk(func.body):
+        if (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and is_plain_name(node.func.value, self_name)
+            and node.func.attr.value in methods
+        ):
+            yield node, methods[node.func.attr.value]
+
+
+def is_static(method: cst.FunctionDef) -> bool:
+    """Decorated ``@staticmethod`` (and with nothing else): no ``self`` among its parameters."""
+    return [dotted_name(d.decorator) for d in method.decorators] == ["staticmethod"]
 
 
 def _hands_to_responder(body: cst.CSTNode, start_response: str, responder: Responder) -> bool:

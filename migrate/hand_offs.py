@@ -51,28 +51,14 @@ def hand_off_methods(
     todo: list[tuple[cst.FunctionDef, str, str]] = [(call, environ, start_response)]
     while todo:
         func, environ, start_response = todo.pop()
-        params = positional_params(func) or []
-        if not params:
-            continue
-        self_name = params[0].name.value
-        for node in walk(func.body):
-            if not (
-                isinstance(node, cst.Call)
-                and isinstance(node.func, cst.Attribute)
-                and is_plain_name(node.func.value, self_name)
-                and node.func.attr.value in methods
-                and node.args
-                and all(a.keyword is None and not a.star for a in node.args[:2])
-            ):
+        for node, method in analysis.own_method_calls(func, methods):
+            if not node.args or any(a.keyword is not None or a.star for a in node.args[:2]):
                 continue
-            name = node.func.attr.value
-            method = methods[name]
+            name = method.name.value
             taken = positional_params(method)
             if method.asynchronous is not None or taken is None:
                 continue
-            static = [analysis.dotted_name(d.decorator) for d in method.decorators] == [
-                "staticmethod"
-            ]
+            static = analysis.is_static(method)
             own = taken if static else taken[1:]  # the parameters the call's arguments fill
             first = node.args[0].value
             if (
@@ -104,9 +90,9 @@ def hand_off_methods(
             if todo_entry is not None:
                 todo.append(todo_entry)
     uses: dict[str, int] = {}
-    for node in walk(module):  # attribute names are Name nodes too
-        if isinstance(node, cst.Name) and node.value in found:
-            uses[node.value] = uses.get(node.value, 0) + 1
+    for seen in walk(module):  # attribute names are Name nodes too
+        if isinstance(seen, cst.Name) and seen.value in found:
+            uses[seen.value] = uses.get(seen.value, 0) + 1
     # every use is a hand-off call (the method's own name in its `def` counts once)
     return [
         m

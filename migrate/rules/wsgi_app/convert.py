@@ -74,9 +74,7 @@ def convert_callable(
     delegates = delegates or {}
     if imported is not None:
         imported = imported.inside(func)
-    static = role == "helper" and [analysis.dotted_name(d.decorator) for d in func.decorators] == [
-        "staticmethod"
-    ]
+    static = role == "helper" and analysis.is_static(func)
     if (
         func.decorators
         and not static
