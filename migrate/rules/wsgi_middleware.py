@@ -105,6 +105,7 @@ from migrate.cst_helpers import (
     with_marker,
 )
 from migrate.hand_offs import hand_off_methods
+from migrate.local_names import variable_uses
 from migrate.middleware_analysis import Middleware
 from migrate.rules.base import MARKER_RE, FileContext, Rule, marker_comment
 from migrate.rules.wsgi_app import (
@@ -578,7 +579,8 @@ class Converter:
                 getattr(decorator.decorator, "func", decorator.decorator)
             ) not in ("functools.wraps", "wraps"):
                 raise Unconvertible("its wrapped function has decorators other than wraps()")
-        taken = analysis.names_in(func.body) & {"scope", "receive", "send", HELPERS}
+        # attribute and keyword names (``sock.send``, ``f(scope=x)``) are not in the way
+        taken = variable_uses(func.body) & {"scope", "receive", "send", HELPERS}
         if taken:
             raise Unconvertible(f"it already uses the name(s) {', '.join(sorted(taken))}")
         stmts = suite_statements(func.body)

@@ -189,3 +189,54 @@ def test_a_body_read_before_a_hand_on_keeps_the_group_wsgi() -> None:
     assert "async def" not in after
     assert any("reads the request body and hands the request on" in m for _, m in changes)
     assert_same_behaviour(BODY_THEN_HAND_ON, after, [Req("POST", "/", body=b"abcdef")])
+
+
+OWN_NAMES = """
+import json
+
+
+class Outbox:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, message, scope="all"):
+        self.sent.append((scope, message))
+        return len(self.sent)
+
+
+OUTBOX = Outbox()
+
+
+def app(environ, start_response):
+    scope = environ.get("HTTP_X_SCOPE", "read")
+    send = [part for part in scope.split(",") if part]
+    count = OUTBOX.send(json.dumps(send), scope=scope)
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"scope": scope, "parts": send, "count": count}).encode()]
+"""
+
+GLOBAL_SEND = """
+def send(text):
+    return text.upper()
+
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [send(environ["PATH_INFO"]).encode()]
+"""
+
+
+def test_an_app_whose_own_variables_are_called_scope_or_send_is_converted() -> None:
+    after, changes = migrated(OWN_NAMES)
+    assert [kind for kind, _ in changes] == ["converted"], changes
+    assert 'scope_ = asgi_helpers.request_headers(scope).get("x-scope", "read")' in after
+    assert "count = OUTBOX.send(json.dumps(send_), scope=scope_)" in after
+    requests = [Req("GET", "/", [("X-Scope", "read,write")]), Req("GET", "/")]
+    assert_same_behaviour(OWN_NAMES, after, requests)
+
+
+def test_an_app_calling_a_global_named_send_stays_wsgi() -> None:
+    after, changes = migrated(GLOBAL_SEND)
+    assert [kind for kind, _ in changes] == ["adapted"]
+    assert "already uses the name send" in changes[0][1]
+    assert_same_behaviour(GLOBAL_SEND, after, [Req("GET", "/abc")])

@@ -20,6 +20,7 @@ from migrate.cst_helpers import (
     suite_statements,
 )
 from migrate.hand_offs import HandOff
+from migrate.local_names import NameTaken, free_names
 from migrate.project import Lookup
 from migrate.rules.wsgi_app.common import HELPERS, Unconvertible, _stmt
 from migrate.rules.wsgi_app.environ import EnvironRewriter, EnvironUse, ScopeChanges
@@ -83,9 +84,11 @@ def convert_callable(
         raise Unconvertible("it is decorated (the decorator expects a WSGI callable)")
     if not isinstance(func.body, cst.IndentedBlock):
         raise Unconvertible("it is written on one line")
-    taken = analysis.names_in(func.body) & {"scope", "receive", "send", HELPERS}
-    if taken:
-        raise Unconvertible(f"it already uses the name(s) {', '.join(sorted(taken))}")
+    try:
+        # its own variables called scope, receive, send get other names
+        func = free_names(func, ("scope", "receive", "send", HELPERS))
+    except NameTaken as name:
+        raise Unconvertible(f"it already uses the name {name} for what it does not bind") from None
     for node in analysis.walk(func.body):
         if node is func.body:
             continue
