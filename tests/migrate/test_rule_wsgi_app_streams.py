@@ -153,3 +153,28 @@ def test_a_stream_used_twice_stays_wsgi() -> None:
     assert [c.kind for c in changes] == ["adapted"]
     assert "twice" in changes[0].message
     assert_same_behaviour(TWO_STREAMS, after, [Req("POST", "/", body=b"a\nb\nc\n")])
+
+
+STREAM_BY_GET = """
+import hashlib
+
+
+def digest(stream, size):
+    return hashlib.sha256(stream.read(size) if stream is not None else b"").hexdigest()
+
+
+def app(environ, start_response):
+    stream = environ.get("wsgi.input")
+    text = digest(stream, int(environ.get("CONTENT_LENGTH") or 0))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [text.encode()]
+"""
+
+
+def test_the_stream_taken_with_get_is_the_same_stream() -> None:
+    after, changes = migrate_text(STREAM_BY_GET)
+    assert_idempotent(after)
+    assert [c.kind for c in changes] == ["converted"], changes
+    assert "stream = request_stream" in after
+    requests = [Req("POST", "/", body=b"abc"), Req("POST", "/", body=BIG), Req("POST", "/")]
+    assert_same_behaviour(STREAM_BY_GET, after, requests)

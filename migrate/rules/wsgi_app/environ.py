@@ -299,6 +299,20 @@ class EnvironRewriter(cst.CSTTransformer):
             self.use.uses_sys = True
         return self._e(simple[key])
 
+    def _stream(self) -> cst.BaseExpression:
+        """``environ["wsgi.input"]`` itself, handed to code that reads it: the body as it
+        arrives, read off the loop (what reads it blocks, see :mod:`migrate.blocking`), made on
+        the loop at the top of the function (it waits there for nothing), so a statement using
+        it can move to the blocking pool whole."""
+        if self.genexp_depth:
+            raise Unconvertible("uses the request stream inside a generator expression")
+        self.use.streams += 1
+        if self.use.streams > 1:
+            raise Unconvertible("uses the request stream environ['wsgi.input'] twice")
+        stream = cst.Name(self.stream_name)
+        self.body_read_results.add(id(stream))
+        return stream
+
     def leave_Subscript(
         self, original_node: cst.Subscript, updated_node: cst.Subscript
     ) -> cst.BaseExpression:
@@ -307,18 +321,7 @@ class EnvironRewriter(cst.CSTTransformer):
             if key == "wsgi.input" and id(original_node) in self.body_read_subscripts:
                 return updated_node  # part of a .read() call, replaced there
             if key == "wsgi.input":
-                # the stream itself, handed to code that reads it: the body as it arrives,
-                # read off the loop (what reads it blocks, see migrate.blocking)
-                if self.genexp_depth:
-                    raise Unconvertible("uses the request stream inside a generator expression")
-                self.use.streams += 1
-                if self.use.streams > 1:
-                    raise Unconvertible("uses the request stream environ['wsgi.input'] twice")
-                # made on the loop at the top of the function (it waits there for nothing),
-                # so the statement using it can move to the blocking pool whole
-                stream = cst.Name(self.stream_name)
-                self.body_read_results.add(id(stream))
-                return stream
+                return self._stream()
             return self._read(key, "subscript", None).with_changes(
                 lpar=original_node.lpar, rpar=original_node.rpar
             )
@@ -368,9 +371,11 @@ class EnvironRewriter(cst.CSTTransformer):
         if key is not None:
             default = updated_node.args[1].value if len(updated_node.args) == 2 else None
             if key == "wsgi.input":
-                raise Unconvertible(
-                    "uses the request stream environ['wsgi.input'] beyond one read()"
-                )
+                if default is not None and not _is_safe(default):
+                    raise Unconvertible(
+                        "the default of environ.get('wsgi.input', ...) has side effects"
+                    )
+                return self._stream()  # every server gives one: the default is never used
             return self._read(key, "get", default).with_changes(
                 lpar=original_node.lpar, rpar=original_node.rpar
             )
