@@ -33,9 +33,9 @@ from adapters._non_http import handle_non_http
 from adapters._types import ExcInfo, Message, Receive, ResponseHeaders, Scope, Send
 from adapters.asgi_to_wsgi import AsgiToWsgi
 from adapters.blocking import run_blocking
-from adapters.environ import WSGI_ENVIRON_KEY, environ_from_scope, wsgi_paths
+from adapters.environ import DERIVED_KEYS, WSGI_ENVIRON_KEY, environ_from_scope, wsgi_paths
 from adapters.mixed import is_asgi_app
-from adapters.wsgi_to_asgi import WsgiToAsgi
+from adapters.wsgi_to_asgi import FileWrapper, WsgiToAsgi
 
 __all__ = [
     "CollectedResponse",
@@ -326,34 +326,7 @@ async def buffered_response(
     """Runs the ASGI ``app`` and gives its whole body; its status and headers go to the WSGI
     ``start_response``-like callable first: the ASGI form of
     ``body = b"".join(app(environ, start_response))``."""
-    chunks: list[bytes] = []
-
-    async def collect(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            start_response(*wsgi_response_start(message))
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, collect)
-    return b"".join(chunks)
-
-
-class FileWrapper:
-    """``environ["wsgi.file_wrapper"]`` for converted code (PEP 3333's optional
-    platform-specific file handling): ``FileWrapper(filelike, blksize)``, sent with
-    :func:`send_file`. Iterating it reads the file in blocks, as ``wsgiref``'s does."""
-
-    def __init__(self, filelike: Any, blksize: int = 8192) -> None:
-        self.filelike = filelike
-        self.blksize = blksize
-
-    def __iter__(self) -> Iterator[bytes]:
-        while block := self.filelike.read(self.blksize):
-            yield block
-
-    def close(self) -> None:
-        if hasattr(self.filelike, "close"):
-            self.filelike.close()
+    return b"".join(await collected_response(app, scope, receive, start_response))
 
 
 async def send_file(send: Send, response: FileWrapper) -> None:
@@ -364,7 +337,9 @@ async def send_file(send: Send, response: FileWrapper) -> None:
         while block := await run_blocking(response.filelike.read, response.blksize):
             await send({"type": "http.response.body", "body": block, "more_body": True})
     finally:
-        await run_blocking(response.close)
+        close = getattr(response, "close", None)
+        if close is not None:
+            await run_blocking(close)
     await send({"type": "http.response.body", "body": b""})
 
 
@@ -439,20 +414,6 @@ def wsgi_or_asgi(app: Any) -> WsgiOrAsgi:
     return WsgiOrAsgi(app)
 
 
-#: Environ keys a WSGI server computes from the connection (never carried to the code behind).
-_SERVER_KEYS = frozenset(
-    {
-        "SERVER_NAME",
-        "SERVER_PORT",
-        "SERVER_PROTOCOL",
-        "REMOTE_ADDR",
-        "REMOTE_PORT",
-        "REQUEST_URI",
-        "RAW_URI",
-    }
-)
-
-
 def environ_extra(scope: Scope) -> Mapping[str, Any]:
     """The environ keys the code in front of this app set for it (a middleware's own
     ``myapp.user``, ``REMOTE_USER``): ``scope["wsgi.environ"]``, or none. What a WSGI app
@@ -487,7 +448,7 @@ def with_environ_value(scope: Scope, key: str, value: Any) -> Scope:
         return {**scope, fields[key]: value}
     if key == "QUERY_STRING":
         return {**scope, "query_string": value.encode("latin-1")}
-    if key.startswith(("wsgi.", "asgi.")) or key in _SERVER_KEYS:
+    if key.startswith(("wsgi.", "asgi.")) or key in DERIVED_KEYS:  # the server's own
         raise ValueError(f"environ[{key!r}] cannot be set for an ASGI app")
     return with_environ_key(scope, key, value)
 

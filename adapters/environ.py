@@ -39,7 +39,7 @@ __all__ = ["base_environ", "environ_from_scope", "wsgi_paths"]
 #: The key under which a scope built from a WSGI environ keeps that environ.
 WSGI_ENVIRON_KEY = "wsgi.environ"
 # Keys computed from the scope: never carried over from an older environ, which could be stale.
-_DERIVED = frozenset(
+DERIVED_KEYS = frozenset(
     {
         "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE",
         "CONTENT_LENGTH", "SERVER_NAME", "SERVER_PORT", "SERVER_PROTOCOL", "REMOTE_ADDR",
@@ -198,6 +198,6 @@ def environ_from_scope(
 
 def _carry_environ_keys(old: Environ, new: Environ) -> None:
     for key, value in old.items():
-        if key in new or key in _DERIVED or key.startswith(("HTTP_", "wsgi.", "asgi.")):
+        if key in new or key in DERIVED_KEYS or key.startswith(("HTTP_", "wsgi.", "asgi.")):
             continue
         new[key] = value

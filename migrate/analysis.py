@@ -844,21 +844,25 @@ def environ_membership_key(node: cst.CSTNode, environ: str) -> str | None:
     return None
 
 
+def written_targets(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """The targets code under ``node`` writes to: assignments (plain, augmented, annotated,
+    walrus), ``for`` and comprehension targets, ``with``/``except`` ``as`` names, ``del``."""
+    for n in walk(node):
+        if isinstance(n, cst.Assign):
+            yield from (t.target for t in n.targets)
+        elif isinstance(n, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor, cst.Del)):
+            yield n.target
+        elif isinstance(n, cst.AsName):
+            yield n.name
+        elif isinstance(n, cst.NamedExpr):
+            yield n.target
+
+
 def _assigned_names(node: cst.CSTNode) -> set[str]:
     """Names written to under ``node`` (assignment, augmented, for/with targets, del)."""
     written: set[str] = set()
-    for n in walk(node):
-        targets: Sequence[cst.CSTNode] = ()
-        if isinstance(n, cst.Assign):
-            targets = [t.target for t in n.targets]
-        elif isinstance(n, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor, cst.Del)):
-            targets = [n.target]
-        elif isinstance(n, cst.AsName):
-            targets = [n.name]
-        elif isinstance(n, cst.NamedExpr):
-            targets = [n.target]
-        for target in targets:
-            written |= names_in(target)
+    for target in written_targets(node):
+        written |= names_in(target)
     return written
 
 

@@ -7,6 +7,10 @@ import libcst as cst
 from migrate.analysis import dotted_name
 from migrate.markers import MARKER_RE
 
+#: How the code the WSGI rules write names ``adapters.asgi_helpers`` (``from adapters import
+#: asgi_helpers``).
+HELPERS = "asgi_helpers"
+
 
 def add_imports(module: cst.Module, imports: list[tuple[str, str | None]]) -> cst.Module:
     """Add ``import module`` (name None) or ``from module import name``, unless already there.

@@ -16,8 +16,7 @@ import libcst as cst
 
 from migrate import analysis, wsgi_keys
 from migrate.analysis import is_plain_name
-
-HELPERS = "asgi_helpers"
+from migrate.cst_helpers import HELPERS
 
 #: Environ keys a WSGI server computes from the request (the adapters never carry them over).
 _DERIVED_KEYS = frozenset(

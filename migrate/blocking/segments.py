@@ -110,11 +110,18 @@ class Segments:
             for target in sub.targets
             for name in analysis.bound_names(target)
         ]
+        # the arguments of a request stream (``asgi_helpers.RequestStream(receive)``) do not
+        # count: it is made to be read in a thread
+        streams = {
+            id(sub)
+            for sub in analysis.walk(self.func.body)
+            if isinstance(sub, cst.Call) and analysis.dotted_name(sub.func) in STREAM_MAKERS
+        }
         changed = True
         while changed:
             changed = False
             for name, value in bindings:
-                if name not in channel and _names_outside_streams(value) & channel:
+                if name not in channel and self._mentioned_outside(value, streams) & channel:
                     channel.add(name)
                     changed = True
         return channel
@@ -269,21 +276,6 @@ def in_thread(
     call = f"await {RUN_BLOCKING}({helper})"
     line = f"{', '.join(handed_back)} = {call}\n" if handed_back else f"{call}\n"
     return [nested, cst.parse_statement(line)]
-
-
-def _names_outside_streams(node: cst.CSTNode) -> set[str]:
-    """The names under ``node``, leaving out the arguments of a request stream
-    (``asgi_helpers.RequestStream(receive)`` is made to be read in a thread)."""
-    found: set[str] = set()
-    stack: list[cst.CSTNode] = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, cst.Call) and analysis.dotted_name(current.func) in STREAM_MAKERS:
-            continue
-        if isinstance(current, cst.Name):
-            found.add(current.value)
-        stack.extend(analysis.children_of(current))
-    return found
 
 
 def _blocks_of(node: cst.CSTNode) -> Iterator[cst.IndentedBlock]:

@@ -122,7 +122,7 @@ from migrate.rules.wsgi_app.convert import (
     ConvertedMethod,
     convert_hand_offs,
     hand_off_delegates,
-    hand_offs_detail,
+    merge_hand_offs,
 )
 
 _INNER = "__w2a_inner__"
@@ -519,15 +519,13 @@ def convert_middleware(
     converted = Converter(
         mw, aliases, helpers, blocking, delegates=hand_off_delegates(methods, mw.call)
     ).convert()
-    for old, new in convert_hand_offs(
+    done = convert_hand_offs(
         methods, cls, convert_request, aliases=aliases, helpers=helpers, blocking=blocking
-    ).items():
+    )
+    for old, new in done.items():
         converted.methods[old] = new.node
-        converted.details.extend(d for d in new.details if d not in converted.details)
-        converted.imports.extend(new.imports)
         converted.maybe_unused |= new.maybe_unused
-    if methods:
-        converted.details.append(hand_offs_detail(methods))
+    merge_hand_offs(converted.details, converted.imports, done, methods)
     return converted
 
 

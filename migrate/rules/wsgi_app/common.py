@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-HELPERS = "asgi_helpers"
+from migrate.cst_helpers import HELPERS as HELPERS  # the rule's modules take it from here
+
 _LATIN1 = frozenset({"latin-1", "latin1", "iso-8859-1", "iso8859-1", "l1"})
 _UTF8 = frozenset({"utf-8", "utf8"})
 

@@ -262,19 +262,11 @@ def convert_callable(
 
 
 def bound_once(names: set[str], body: cst.CSTNode) -> frozenset[str]:
-    """Those of ``names`` that ``body`` binds exactly once (a plain ``name = ...``)."""
+    """Those of ``names`` that ``body`` writes to exactly once (a plain ``name = ...``)."""
     counts: dict[str, int] = {}
-    for node in analysis.walk(body):
-        targets: list[cst.BaseExpression] = []
-        if isinstance(node, cst.Assign):
-            targets = [t.target for t in node.targets]
-        elif isinstance(node, (cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor)):
-            targets = [node.target]
-        elif isinstance(node, (cst.AsName, cst.NamedExpr)):
-            targets = [node.name if isinstance(node, cst.AsName) else node.target]
-        for target in targets:
-            for name in analysis.names_in(target) & names:
-                counts[name] = counts.get(name, 0) + 1
+    for target in analysis.written_targets(body):
+        for name in analysis.names_in(target) & names:
+            counts[name] = counts.get(name, 0) + 1
     return frozenset(name for name in names if counts.get(name) == 1)
 
 
@@ -515,6 +507,22 @@ def convert_hand_offs(
     return done
 
 
-def hand_offs_detail(methods: Sequence[HandOff]) -> str:
-    names = ", ".join(f"`{m.node.name.value}()`" for m in methods)
-    return f"with the method{'s' if len(methods) > 1 else ''} {names}"
+def merge_hand_offs(
+    details: list[str],
+    imports: list[tuple[str, str | None]],
+    converted: dict[int, ConvertedMethod],
+    methods: Sequence[HandOff],
+) -> None:
+    """What the class's converted hand-off methods add to the report of its ``__call__``
+    (``details``, ``imports``): their own details once each (their environ read counts left
+    out: the caller's count stands), and which methods they are."""
+    for method in converted.values():
+        imports.extend(method.imports)
+        details.extend(
+            d
+            for d in method.details
+            if d not in details and not d.endswith(("environ read", "environ reads"))
+        )
+    if methods:
+        names = ", ".join(f"`{m.node.name.value}()`" for m in methods)
+        details.append(f"with the method{'s' if len(methods) > 1 else ''} {names}")

@@ -29,7 +29,7 @@ from migrate.rules.wsgi_app.convert import (
     convert_callable,
     convert_hand_offs,
     hand_off_delegates,
-    hand_offs_detail,
+    merge_hand_offs,
 )
 from migrate.rules.wsgi_app.imported import ImportedHelpers
 
@@ -461,15 +461,7 @@ class WsgiAppRule(Rule):
                 if bound is not None and isinstance(stmt, cst.SimpleStatementLine):
                     self._adapt_binding(stmt, bound, str(why))
             return
-        for method in converted.values():
-            conversion.imports.extend(method.imports)
-            conversion.details.extend(
-                d
-                for d in method.details
-                if d not in conversion.details and not d.endswith(("environ read", "environ reads"))
-            )
-        if methods:
-            conversion.details.append(hand_offs_detail(methods))
+        merge_hand_offs(conversion.details, conversion.imports, converted, methods)
         body = app.node.body
         assert isinstance(body, cst.IndentedBlock)
         new_body = [
