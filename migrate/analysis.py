@@ -105,6 +105,15 @@ def contains_yield(node: cst.CSTNode) -> bool:
     return any(isinstance(n, cst.Yield) for n in walk(node, into_scopes=False))
 
 
+def returns_nothing(func: cst.FunctionDef) -> bool:
+    """``func`` is no generator and none of its own ``return`` statements gives a value: what
+    it does, it does to its arguments (a response helper that only starts the response)."""
+    return not any(
+        isinstance(n, cst.Yield) or (isinstance(n, cst.Return) and n.value is not None)
+        for n in walk(func.body, into_scopes=False)
+    )
+
+
 _STATUS_RE = re.compile(r"[1-9][0-9][0-9](?: |$)")
 
 
@@ -370,14 +379,20 @@ def wsgi_signature(
         return environ, start_response
     if responder is not None and _hands_to_responder(func.body, start_response, responder):
         return environ, start_response
-    if cls is not None and _hands_to_own_method(func, start_response, cls):
+    if cls is not None and _hands_to_own_method(
+        func, start_response, cls, shape_only=reads_cgi_keys(func.body, environ)
+    ):
         return environ, start_response
     return None
 
 
-def _hands_to_own_method(func: cst.FunctionDef, start_response: str, cls: cst.ClassDef) -> bool:
+def _hands_to_own_method(
+    func: cst.FunctionDef, start_response: str, cls: cst.ClassDef, *, shape_only: bool = False
+) -> bool:
     """``start_response`` is handed to a method of ``cls`` (static or not) that calls it with a
-    status and headers: ``return self._respond(start_response, 404, data)``."""
+    status and headers: ``return self._respond(start_response, 404, data)``. With
+    ``shape_only`` (``func`` shows it is WSGI otherwise: it reads the environ with CGI keys),
+    two positional arguments are enough (``start_response(self.status, self._headers())``)."""
     if not isinstance(cls.body, cst.IndentedBlock):
         return False
     methods = {s.name.value: s for s in cls.body.body if isinstance(s, cst.FunctionDef)}
@@ -386,11 +401,22 @@ def _hands_to_own_method(func: cst.FunctionDef, start_response: str, cls: cst.Cl
         for at, arg in enumerate(node.args):
             if arg.keyword is not None or arg.star:
                 break
-            if is_plain_name(arg.value, start_response) and _calls_param(
-                method, at + skip, node, skip
+            if is_plain_name(arg.value, start_response) and (
+                _calls_param(method, at + skip, node, skip)
+                or (shape_only and _calls_param_with_two(method, at + skip))
             ):
                 return True
     return False
+
+
+def _calls_param_with_two(func: cst.FunctionDef, index: int) -> bool:
+    """``func``'s positional parameter ``index`` is called with two positional arguments."""
+    params = positional_params(func)
+    return (
+        params is not None
+        and index < len(params)
+        and calls_with_status_and_headers(func.body, params[index].name.value)
+    )
 
 
 def own_method_calls(
@@ -958,13 +984,20 @@ def _read_only_environ_helpers(module: cst.Module) -> EnvironHelpers:
     for name, indexes in candidates.items():
         if indexes:
             result[name] = indexes
+    for cls in module.body:
+        if isinstance(cls, cst.ClassDef):
+            kept = _environ_keeper(module, cls, result, aliases)
+            if kept is not None:
+                result[cls.name.value] = {kept[0]}
+                if kept[1]:
+                    reads_body.add(cls.name.value)
     # a helper handing the environ on to one that reads the body reads it too
     body_readers = set(reads_body) & set(result)
     grown = True
     while grown:
         grown = False
         for name in set(result) - body_readers:
-            if any(
+            if name in functions and any(
                 dotted_name(n.func) in body_readers
                 for n in walk(functions[name].body)
                 if isinstance(n, cst.Call)
@@ -976,12 +1009,96 @@ def _read_only_environ_helpers(module: cst.Module) -> EnvironHelpers:
     return found
 
 
+_KEPT = "__kept_environ__"
+
+
+class _KeptEnviron(cst.CSTTransformer):
+    """Every ``x.attr`` -> the name :data:`_KEPT`; ``self.attr = param`` (storing the environ)
+    and the class's own definition -> ``pass``/dropped: what is left reads the kept environ
+    or does not."""
+
+    def __init__(self, attr: str, store: set[int]) -> None:
+        super().__init__()
+        self.attr = attr
+        self.store = store
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        if self.attr and original_node.attr.value == self.attr:
+            return cst.Name(_KEPT)
+        return updated_node
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.SimpleStatementLine:
+        if id(original_node) in self.store:
+            return updated_node.with_changes(body=[cst.Pass()])
+        return updated_node
+
+
+def _environ_keeper(
+    module: cst.Module, cls: cst.ClassDef, helpers: dict[str, set[int]], aliases: dict[str, str]
+) -> tuple[int, bool] | None:
+    """A class of the module that keeps an environ it is handed and only reads it (``class
+    Request: def __init__(self, environ): self.environ = environ``, then ``self.environ.get(
+    "QUERY_STRING")`` in its methods, ``req.environ["HTTP_COOKIE"]`` anywhere in the module):
+    ``Request(environ)`` is then a read-only helper. ``(index of the environ argument,
+    whether the body is read)``, or None. Every ``x.attr`` of the module counts as a use of
+    the kept environ (attributes have no types here): each must be a read."""
+    if cls.bases and not all(is_plain_name(b.value, "object") for b in cls.bases):
+        return None
+    init = method_named(cls, "__init__")
+    params = positional_params(init) if init is not None else None
+    if init is None or not params or init.decorators:
+        return None
+    self_name = params[0].name.value
+    stored: dict[str, tuple[str, int]] = {}  # param -> (attribute, statement id)
+    for stmt in init.body.body if isinstance(init.body, cst.IndentedBlock) else ():
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            continue
+        small = stmt.body[0]
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(target := small.targets[0].target, cst.Attribute)
+            and is_plain_name(target.value, self_name)
+            and isinstance(small.value, cst.Name)
+        ):
+            stored[small.value.value] = (target.attr.value, id(stmt))
+    for index, param in enumerate(params[1:]):
+        if param.name.value not in stored:
+            continue
+        attr, statement = stored[param.name.value]
+        if param.default is not None:
+            continue
+        kept = module.visit(_KeptEnviron(attr, {statement}))
+        if _KEPT in written_names(kept):
+            return None
+        if any(a == attr and p != param.name.value for p, (a, _) in stored.items()):
+            return None  # another parameter stored under the same name
+        how = _only_reads(kept, _KEPT, helpers, aliases, unused=True)
+        # the parameter itself, also read in __init__ before it is stored
+        own_body = init.body.visit(_KeptEnviron("", {statement}))
+        assert isinstance(own_body, cst.CSTNode)
+        own = _only_reads(own_body, param.name.value, helpers, aliases, unused=True)
+        if how is None or own is None or param.name.value in written_names(own_body):
+            return None
+        return index, how == "body" or own == "body"
+    return None
+
+
 def _only_reads(
-    body: cst.CSTNode, param: str, helpers: dict[str, set[int]], aliases: dict[str, str]
+    body: cst.CSTNode,
+    param: str,
+    helpers: dict[str, set[int]],
+    aliases: dict[str, str],
+    *,
+    unused: bool = False,
 ) -> str | None:
     """How ``param`` (not written to in ``body``) is only read there (see
     :func:`read_only_environ_helpers`): ``"body"`` when the request body is read from it
-    once, ``""`` for other reads; None when it is used otherwise."""
+    once, ``""`` for other reads (or none, with ``unused``); None when it is used otherwise."""
     allowed: set[int] = set()  # ids of Name nodes that are part of a read
     uses = 0
     # ``param["wsgi.input"].read(...)``: the one body read a helper may do
@@ -1022,7 +1139,7 @@ def _only_reads(
             uses += 1
             if id(node) not in allowed:
                 return None
-    if not uses:
+    if not uses and not unused:
         return None
     return "body" if body_reads else ""
 

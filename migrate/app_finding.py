@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from migrate import middleware_analysis
+from migrate import analysis, middleware_analysis
 from migrate.analysis import (
     SERVER_FUNCTIONS,
     AppKind,
@@ -44,6 +44,7 @@ from migrate.analysis import (
     walk,
     wsgi_signature,
 )
+from migrate.instances import Classes, InstanceFlow, callee_key
 
 
 @dataclass
@@ -135,7 +136,72 @@ def find_apps(module: cst.Module, responder: Responder | None = None) -> list[Ws
                 apps.append(WsgiApp("iterable-class", stmt.name.value, stmt))
     for app in apps:
         _find_uses(module, app)
+    apps.extend(_serving_instances(module, apps, functions))
     return apps
+
+
+def instance_flow(module: cst.Module, apps: Sequence[WsgiApp]) -> InstanceFlow:
+    """Where the instances of the module's WSGI app classes that no module-level name holds
+    (responses, made per request) go (:class:`migrate.instances.InstanceFlow`)."""
+    classes = {a.name for a in apps if a.kind == "callable-class" and not a.instances}
+    cached = _FLOW_CACHE.get(id(module))
+    if cached is not None and cached[0] is module and cached[1].classes == classes:
+        return cached[1]
+    flow = InstanceFlow(module, classes)
+    _FLOW_CACHE.clear()
+    _FLOW_CACHE[id(module)] = (module, flow)
+    return flow
+
+
+_FLOW_CACHE: dict[int, tuple[cst.Module, InstanceFlow]] = {}
+
+
+def _serving_instances(
+    module: cst.Module, apps: list[WsgiApp], functions: dict[str, cst.FunctionDef]
+) -> list[WsgiApp]:
+    """Functions of two parameters that return what an instance of a WSGI app class of the
+    module answers: ``return Response(page)(environ, start_response)``, ``response =
+    route(Request(environ)); return response(environ, start_response)``. They are apps."""
+    known = {a.name for a in apps}
+    flow = instance_flow(module, apps)
+    if not flow.classes:
+        return []
+    found = []
+    for name, func in functions.items():
+        params = positional_params(func)
+        if (
+            name in known
+            or func.decorators
+            or params is None
+            or len(params) != 2
+            or any(p.default is not None for p in params)
+        ):
+            continue
+        environ, start_response = params[0].name.value, params[1].name.value
+        local = flow.locals_of(func)
+        for node in walk(func.body, into_scopes=False):
+            if (
+                isinstance(node, cst.Return)
+                and isinstance(node.value, cst.Call)
+                and _hands_both(node.value, environ, start_response)
+                and flow.made(node.value.func, local)
+            ):
+                app = WsgiApp("function", name, func, environ, start_response)
+                _find_uses(module, app)
+                found.append(app)
+                break
+    return found
+
+
+def _hands_both(call: cst.Call, environ: str, start_response: str) -> bool:
+    """``call`` is ``x(environ, start_response)``: the request handed on whole."""
+    args = call.args
+    return (
+        len(args) == 2
+        and all(a.keyword is None and not a.star for a in args)
+        and is_plain_name(args[0].value, environ)
+        and is_plain_name(args[1].value, start_response)
+    )
 
 
 def _factory_app(
@@ -294,6 +360,9 @@ class Delegate:
 
     environ: int | None
     start_response: int
+    #: A response helper that only starts the response (calls start_response, returns
+    #: nothing): ``self.start(start_response)`` before the app returns the body.
+    starts_only: bool = False
 
 
 @dataclass(eq=False)
@@ -311,6 +380,10 @@ class GroupMember:
     app: WsgiApp | None = None
     callers: list[str] = field(default_factory=list)
     callees: list[str] = field(default_factory=list)
+    #: Callees that are instances of WSGI app classes of the module it hands the request to
+    #: (``response(environ, start_response)``; ``Response()`` for ``Response(page)(...)``):
+    #: how the call names them (:func:`migrate.instances.callee_key`) -> their classes.
+    instance_calls: dict[str, Classes] = field(default_factory=dict)
 
     @property
     def is_helper(self) -> bool:
@@ -330,6 +403,9 @@ class CallGroup:
     stray_uses: list[tuple[str, cst.CSTNode]] = field(default_factory=list)
     #: ``(member name, callee, module)``: start_response handed to an imported function.
     imported_uses: list[tuple[str, str, str]] = field(default_factory=list)
+    #: WSGI app classes of the module whose instances members hand the request to: they
+    #: become ASGI with the group.
+    classes: list[str] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
@@ -374,6 +450,8 @@ def find_call_groups(
         queue.append(member)
 
     queue: list[GroupMember] = []
+    flow = instance_flow(module, apps)
+    instance_sites: set[int] = set()
     seeds = [*by_name.values(), *_chained_apps(module, defs, {a.name for a in apps}, responder)]
     for app in seeds:
         assert isinstance(app.node, cst.FunctionDef)
@@ -398,6 +476,25 @@ def find_call_groups(
             if not sr_at:
                 continue
             callee = _dotted(call.func)
+            classes = (
+                flow.made(call.func, flow.locals_of(member.node))
+                if not (isinstance(call.func, cst.Name) and callee in defs)
+                else frozenset()
+            )
+            if classes:
+                key = callee_key(call.func)
+                if key is None or not _hands_both(call, member.environ, member.start_response):
+                    found.append(
+                        f"`{member.name}` hands start_response to an instance of "
+                        f"{_listed(classes)} in a way the rule cannot follow"
+                    )
+                    continue
+                member.instance_calls[key] = classes
+                instance_sites.add(id(call))
+                for name in classes:
+                    parent.setdefault(name, name)
+                    parent[find(name)] = find(member.name)
+                continue
             if not (isinstance(call.func, cst.Name) and callee in defs):
                 source = imported.get(callee.split(".")[0]) if callee else None
                 if source is not None:
@@ -418,7 +515,7 @@ def find_call_groups(
             if env_at == [0] and sr_at == [1]:
                 delegate = Delegate(0, 1)
             elif not env_at and len(sr_at) == 1:
-                delegate = Delegate(None, sr_at[0])
+                delegate = Delegate(None, sr_at[0], analysis.returns_nothing(defs[callee][0]))
             if (
                 delegate is None
                 or len(defs[callee]) != 1
@@ -461,6 +558,12 @@ def find_call_groups(
         group.members.append(member)
         group.problems.extend(problems.get(member.name, []))
         group.imported_uses.extend(foreign.get(member.name, []))
+    for name in sorted(flow.classes):
+        if name in parent and (holder := groups.get(find(name))) is not None:
+            holder.classes.append(name)
+    escapes = [(c, n) for c, n in flow.escapes(instance_sites)] if instance_sites else []
+    for group in groups.values():
+        group.stray_uses.extend((c, n) for c, n in escapes if c in group.classes)
     member_defs = {id(m.node) for m in members.values()}
     exported = _dunder_all(module)
     for group in groups.values():
@@ -474,6 +577,10 @@ def find_call_groups(
                 (member.name, stmt) for stmt in _stray_uses(module, member, member_defs, sites)
             )
     return list(groups.values())
+
+
+def _listed(classes: Classes) -> str:
+    return ", ".join(f"`{c}`" for c in sorted(classes))
 
 
 def _dunder_all(module: cst.Module) -> set[str]:

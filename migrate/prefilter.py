@@ -584,6 +584,34 @@ def _is_wsgi_callable(func: ast.FunctionDef, enclosing_params: frozenset[str]) -
     return shows_http and (calls_a_parameter or hands_both_on)
 
 
+def _is_app_class(node: ast.ClassDef) -> bool:
+    """A sync ``__call__`` that looks like a WSGI callable by itself, or that hands its
+    start_response to a method of the class that calls it (``self.start(start_response)``),
+    the class showing HTTP somewhere (the status and headers may come from other methods)."""
+    methods = {n.name: n for n in node.body if isinstance(n, ast.FunctionDef)}
+    call = methods.get("__call__")
+    if call is None or (params := _wsgi_params(call)) is None:
+        return False
+    if _is_wsgi_callable(call, frozenset()):
+        return True
+    handed_to = {
+        c.func.attr
+        for c in walk_ast(call)
+        if isinstance(c, ast.Call)
+        and isinstance(c.func, ast.Attribute)
+        and isinstance(c.func.value, ast.Name)
+        and c.func.value.id in _RECEIVERS
+        and any(isinstance(a, ast.Name) and a.id == params[1] for a in c.args)
+    }
+    responders = [
+        m
+        for name in handed_to
+        if (m := methods.get(name)) is not None
+        and any(isinstance(c.func, ast.Name) and c.func.id in _params(m) for c in _calls(m))
+    ]
+    return bool(responders) and any(_is_http_literal(n) for n in walk_ast(node))
+
+
 def _is_middleware_class(node: ast.ClassDef) -> bool:
     """``__init__`` plus a sync ``__call__(self, environ, start_response)`` that calls an
     attribute of self with the environ first: ``return self.app(environ, start)``."""
@@ -681,12 +709,7 @@ def _shape(node: ast.AST, enclosing_params: frozenset[str]) -> int:
     if isinstance(node, ast.ClassDef):
         # The rules see a class through its __call__ (an app or a middleware class) or as a
         # PEP 3333 iterable class; its other methods and what they hold are never an app.
-        if _is_iterable_response_class(node) or any(
-            isinstance(method, ast.FunctionDef)
-            and method.name == "__call__"
-            and _is_wsgi_callable(method, frozenset())
-            for method in node.body
-        ):
+        if _is_iterable_response_class(node) or _is_app_class(node):
             return _CALLABLE
         return _MIDDLEWARE_CLASS if _is_middleware_class(node) else _NOTHING
     if isinstance(node, ast.FunctionDef) and _is_wsgi_callable(node, enclosing_params):

@@ -92,6 +92,9 @@ class ModuleFacts:
     global_values: dict[str, list[cst.BaseExpression]] = field(init=False)
     _summaries: dict[int, bool] = field(init=False, default_factory=dict)
     _global_kinds: dict[str, Kind] = field(init=False, default_factory=dict)
+    _param_classes: dict[tuple[int, str], cst.ClassDef | None] = field(
+        init=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self.imports = analysis.import_bindings(self.module)
@@ -133,6 +136,63 @@ class ModuleFacts:
         kind = max((outer.kind(v) for v in self.global_values.get(name, [])), default=UNKNOWN)
         self._global_kinds[name] = kind
         return kind
+
+    def param_class(self, func: cst.FunctionDef, param: str) -> cst.ClassDef | None:
+        """The class of the module every call of the module-level function ``func`` hands
+        its parameter ``param`` an instance of (``route(Request(environ))``, ``create(req)``
+        with ``req`` such a parameter of the caller), when the module uses ``func`` only by
+        calling it; else None. Calls from other modules are not this module's to convert."""
+        key = (id(func), param)
+        if key in self._param_classes:
+            return self._param_classes[key]
+        self._param_classes[key] = None  # recursion: a cycle of calls proves nothing
+        found = self._param_class(func, param)
+        self._param_classes[key] = found
+        return found
+
+    def _param_class(self, func: cst.FunctionDef, param: str) -> cst.ClassDef | None:
+        name = func.name.value
+        params = analysis.positional_params(func)
+        if self.functions.get(name) is not func or params is None:
+            return None
+        index = next((i for i, p in enumerate(params) if p.name.value == param), None)
+        if index is None or params[index].default is not None:
+            return None
+        found: cst.ClassDef | None = None
+        calls = 0
+        for caller, caller_cls in self._callers():
+            facts: FunctionFacts | None = None
+            for node in analysis.walk(caller.body if caller is not None else self.module):
+                if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node.name.value == name:
+                    continue
+                if not (isinstance(node, cst.Call) and analysis.is_plain_name(node.func, name)):
+                    continue
+                args = node.args
+                if len(args) <= index or any(
+                    a.keyword is not None or a.star for a in args[: index + 1]
+                ):
+                    return None
+                if facts is None:
+                    facts = FunctionFacts(self, caller, caller_cls)
+                cls = facts.class_of_value(args[index].value)
+                if cls is None or (found is not None and cls is not found):
+                    return None
+                found = cls
+                calls += 1
+        mentions = sum(
+            1 for n in analysis.walk(self.module) if isinstance(n, cst.Name) and n.value == name
+        )
+        # every mention is one of those calls, or the definition's own name
+        return found if calls and mentions == calls + 1 else None
+
+    def _callers(self) -> Iterator[tuple[cst.FunctionDef | None, cst.ClassDef | None]]:
+        for stmt in self.module.body:
+            if isinstance(stmt, cst.FunctionDef):
+                yield stmt, None
+            elif isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
+                for member in stmt.body.body:
+                    if isinstance(member, cst.FunctionDef):
+                        yield member, stmt
 
     def function_blocks(self, func: cst.FunctionDef, cls: cst.ClassDef | None) -> bool:
         """Whether a sync function of the module (a method of ``cls``) has a call that blocks."""
@@ -385,10 +445,31 @@ class FunctionFacts:
             return True
         return True  # a call of a call, of a subscript...: code the analysis cannot see
 
+    def class_of_value(self, value: cst.BaseExpression) -> cst.ClassDef | None:
+        """The class of the module ``value`` is an instance of: ``Request(environ)``, a local
+        only ever bound to such a call, a parameter every call hands one
+        (:meth:`ModuleFacts.param_class`)."""
+        classes = self.module.classes
+        if isinstance(value, cst.Call) and isinstance(value.func, cst.Name):
+            if value.func.value in self.locals:
+                return None
+            return classes.get(value.func.value)
+        if not isinstance(value, cst.Name) or value.value not in self.locals:
+            return None
+        bound = self.locals[value.value]
+        if bound == [None] and self.func is not None and self.cls is None:
+            return self.module.param_class(self.func, value.value)
+        made = [self.class_of_value(b) if isinstance(b, cst.Call) else None for b in bound]
+        first = made[0] if made else None
+        return first if first is not None and all(c is first for c in made) else None
+
     def _class_of(self, owner: cst.BaseExpression) -> cst.ClassDef | None:
         """The class of the module ``owner`` is (``Store.method``) or whose instance it is
-        (``store = Store()`` at module level, never rebound)."""
-        if not isinstance(owner, cst.Name) or owner.value in self.locals:
+        (``store = Store()`` at module level, never rebound; a local or a parameter:
+        :meth:`class_of_value`)."""
+        if isinstance(owner, cst.Name) and owner.value in self.locals:
+            return self.class_of_value(owner)
+        if not isinstance(owner, cst.Name):
             return None
         classes = self.module.classes
         if owner.value in classes:
@@ -400,6 +481,17 @@ class FunctionFacts:
                 return classes.get(value.func.value)
         return None
 
+    def _is_class_param(self, name: str) -> bool:
+        """``name`` is the first parameter of a class method (``cls``), never rebound."""
+        func = self.func
+        if func is None or not any(
+            isinstance(d.decorator, cst.Name) and d.decorator.value == "classmethod"
+            for d in func.decorators
+        ):
+            return False
+        params = analysis.leading_params(func)
+        return bool(params) and params[0].name.value == name and self.locals.get(name) == [None]
+
     def _consumes(self, func: cst.BaseExpression) -> bool:
         if isinstance(func, cst.Name):
             return func.value in _CONSUMERS and func.value not in self.locals
@@ -409,6 +501,9 @@ class FunctionFacts:
         module = self.module
         if name in self.nested:
             return module.function_blocks(self.nested[name], self.cls)
+        if self.cls is not None and self._is_class_param(name):
+            init = analysis.method_named(self.cls, "__init__")  # ``cls(...)``: the class
+            return init is not None and module.function_blocks(init, self.cls)
         if name in self.locals:
             return True  # a callable held in a variable: anything
         if name in module.functions:

@@ -20,12 +20,13 @@ from migrate.cst_helpers import (
     suite_statements,
 )
 from migrate.hand_offs import HandOff
+from migrate.instances import callee_key
 from migrate.local_names import NameTaken, free_names
 from migrate.project import Lookup
 from migrate.rules.wsgi_app.common import HELPERS, Unconvertible, _stmt
 from migrate.rules.wsgi_app.environ import EnvironRewriter, EnvironUse, ScopeChanges
 from migrate.rules.wsgi_app.imported import ImportedHelpers
-from migrate.rules.wsgi_app.response import NOT_STARTED, TERMINATED, ResponseRewriter
+from migrate.rules.wsgi_app.response import NOT_STARTED, TERMINATED, Pending, ResponseRewriter
 
 
 @dataclass
@@ -105,7 +106,7 @@ def convert_callable(
         if isinstance(node, cst.Call) and any(
             is_plain_name(a.value, start_response) for a in node.args
         ):
-            callee = analysis.dotted_name(node.func) or "other code"
+            callee = callee_key(node.func) or "other code"
             delegate = delegates.get(callee)
             lookup = imported.lookup(callee) if imported is not None and delegate is None else None
             if lookup is not None:
@@ -156,10 +157,11 @@ def convert_callable(
         and _may_follow(body.body, rewriter.body_read_results, _handing_on_calls(body, delegates))
     ):
         raise Unconvertible("it reads the request body and hands the request on")
-    if use.needs_body and hands_request_on:
-        raise Unconvertible(
-            "it hands the environ to a helper that reads the request body, and hands the request on"
-        )
+    # the body read for a helper is given again to the member it hands the request to
+    replayed = use.needs_body and hands_request_on and not rewriter.environ_at_call
+    request_body = "request_body"
+    while request_body in taken_names:
+        request_body += "_"
     if use.needs_body and use.body_reads:
         raise Unconvertible(
             "it reads the request body and hands the environ to a helper that reads it too"
@@ -177,8 +179,14 @@ def convert_callable(
         collected=frozenset(collected),
         collects=imported is not None,
         file_wrappers=bound_once(use.file_wrappers, body),
+        receive=f"{HELPERS}.replay_body({request_body}, receive)" if replayed else "receive",
     )
     new_stmts, state = responder.block(stmts, NOT_STARTED)
+    if role == "helper" and isinstance(state, Pending) and analysis.returns_nothing(func):
+        # a helper that only starts the response: the start goes out as it returns, and its
+        # callers send the body (nothing that may fail runs between: they check)
+        responder.flush(state, new_stmts)
+        state = TERMINATED
     if generator:
         if state is NOT_STARTED:
             raise Unconvertible("the generator may finish without calling start_response")
@@ -207,6 +215,9 @@ def convert_callable(
         prologue.append(_stmt(f"{rewriter.stream_name} = {HELPERS}.RequestStream(receive)"))
     if rewriter.environ_at_call:
         pass  # each helper gets an environ built at its call
+    elif replayed:
+        prologue.append(_stmt(f"{request_body} = await {HELPERS}.read_body(receive)"))
+        prologue.append(_stmt(f"{environ} = {HELPERS}.build_environ(scope, {request_body})"))
     elif use.needs_environ and use.needs_body:
         prologue.append(
             _stmt(f"{environ} = {HELPERS}.build_environ(scope, await {HELPERS}.read_body(receive))")
@@ -276,7 +287,7 @@ def _handing_on_calls(body: cst.CSTNode, delegates: Mapping[str, Delegate]) -> s
         id(node)
         for node in analysis.walk(body)
         if isinstance(node, cst.Call)
-        and (delegate := delegates.get(analysis.dotted_name(node.func) or "")) is not None
+        and (delegate := delegates.get(callee_key(node.func) or "")) is not None
         and delegate.environ is not None
     }
 
@@ -373,8 +384,8 @@ def _check_delegate_call(
 ) -> None:
     """``call`` hands the environ and start_response to a member of the group exactly where
     the member takes them, and is what the function returns."""
-    name = analysis.dotted_name(call.func)
-    if not returned:
+    name = callee_key(call.func)
+    if not returned and not delegate.starts_only:
         raise Unconvertible(
             f"it calls `{name}()` with start_response other than as `return {name}(...)`"
         )
@@ -457,7 +468,9 @@ def hand_off_delegates(methods: Sequence[HandOff], func: cst.FunctionDef) -> dic
         f"{self_name}.{m.node.name.value}": (
             Delegate(environ=0, start_response=1)
             if m.role == "request"
-            else Delegate(environ=None, start_response=0)
+            else Delegate(
+                environ=None, start_response=0, starts_only=analysis.returns_nothing(m.node)
+            )
         )
         for m in methods
     }

@@ -19,6 +19,7 @@ from migrate.cst_helpers import (
     paren_await,
     single_statement,
 )
+from migrate.instances import callee_key
 from migrate.rules.wsgi_app.common import (
     _LATIN1,
     _UTF8,
@@ -154,7 +155,8 @@ class EnvironRewriter(cst.CSTTransformer):
         if fn == "shift_path_info" and id(node) in self.shift_calls:
             self._allow(node.args[0].value)
             return
-        delegate = self.delegates.get(callee) if callee else None
+        key = callee_key(node.func)
+        delegate = self.delegates.get(key) if key else None
         for index, arg in enumerate(node.args):
             if not is_plain_name(arg.value, env):
                 continue

@@ -15,6 +15,7 @@ from migrate.analysis import (
     string_value,
 )
 from migrate.app_finding import Delegate
+from migrate.instances import callee_key
 from migrate.rules.wsgi_app.common import (
     HELPERS,
     Unconvertible,
@@ -52,6 +53,10 @@ class MaybeStarted:
 
 NOT_STARTED = "not started"
 STARTED = "started"
+#: A helper that only starts the response (see ``Delegate.starts_only``) sent the start: the
+#: body follows, and nothing that may fail can run before it (under WSGI a failure there was
+#: still the server's 500, the start not being out yet).
+HEADERS_SENT = "headers sent"
 TERMINATED = "terminated"
 State = Pending | MaybeStarted | str
 
@@ -71,6 +76,9 @@ class ResponseRewriter:
     delegates: Mapping[str, Delegate] = field(default_factory=dict)
     #: Depth of try/with blocks around the statement being rewritten.
     guarded: int = 0
+    #: What a member handed the request gets as ``receive``: the body again
+    #: (``asgi_helpers.replay_body(...)``) when it was read for a helper first.
+    receive: str = "receive"
     #: Response helpers of other modules handed start_response (dotted callees, checked by
     #: :func:`_check_collector_call`): ``return json_response(start_response, ...)`` becomes
     #: ``return await response.send(send, json_response(response, ...))`` with ``response``
@@ -104,7 +112,10 @@ class ResponseRewriter:
             if len(code) != 3 or not code.isdigit():
                 raise Unconvertible(f"status {value!r} is not a valid HTTP status")
             return str(int(code))
-        return f"int({_code(status)}.split(None, 1)[0])"
+        code = _code(status)
+        if not isinstance(status, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)):
+            code = f"({code})"  # ``"%d %s" % (code, reason)`` is split whole
+        return f"int({code}.split(None, 1)[0])"
 
     @staticmethod
     def headers_code(headers: cst.BaseExpression) -> str:
@@ -213,6 +224,10 @@ class ResponseRewriter:
         return any(isinstance(n, cst.Return) for n in analysis.walk(node, into_scopes=False))
 
     def check_between(self, node: cst.CSTNode, state: State) -> None:
+        if state is HEADERS_SENT and not _cannot_fail(node):
+            raise Unconvertible(
+                "code between the helper that starts the response and the body may fail"
+            )
         pending = state.pending if isinstance(state, MaybeStarted) else state
         if isinstance(pending, Pending) and analysis.names_in(node) & pending.names:
             raise Unconvertible(
@@ -309,6 +324,8 @@ class ResponseRewriter:
         ):
             call = small.value
             write = small.targets[0].target.value
+        if write is None and isinstance(call, cst.Call) and self.starter(call) is not None:
+            return self.starter_call(stmt, call, state, out)
         if isinstance(call, cst.Call) and is_plain_name(call.func, sr):
             args = call.args
             if len(args) == 3 or any(a.keyword and a.keyword.value == "exc_info" for a in args):
@@ -392,10 +409,7 @@ class ResponseRewriter:
         state: State,
         out: list[cst.BaseStatement],
     ) -> State:
-        if (
-            isinstance(node.value, cst.Call)
-            and analysis.dotted_name(node.value.func) in self.delegates
-        ):
+        if isinstance(node.value, cst.Call) and callee_key(node.value.func) in self.delegates:
             return self.delegate_return(stmt, node, node.value, state, out)
         if (
             isinstance(node.value, cst.Call)
@@ -527,6 +541,39 @@ class ResponseRewriter:
         out.append(self.bare_return())
         return TERMINATED
 
+    def starter(self, call: cst.Call) -> Delegate | None:
+        """The delegate ``call`` hands start_response to, if it only starts the response."""
+        delegate = self.delegates.get(callee_key(call.func) or "")
+        if delegate is None or not delegate.starts_only:
+            return None
+        at = delegate.start_response
+        args = call.args
+        if len(args) <= at or not is_plain_name(args[at].value, self.start_response):
+            return None
+        return delegate
+
+    def starter_call(
+        self,
+        stmt: cst.SimpleStatementLine,
+        call: cst.Call,
+        state: State,
+        out: list[cst.BaseStatement],
+    ) -> State:
+        """``self.start(start_response)`` -> ``await self.start(send)``: the start goes out."""
+        delegate = self.starter(call)
+        assert delegate is not None
+        if state is not NOT_STARTED:
+            raise Unconvertible("start_response may be called twice")
+        if self.guarded:
+            raise Unconvertible("the response is started inside a try or with block")
+        args = list(call.args)
+        args[delegate.start_response] = args[delegate.start_response].with_changes(
+            value=cst.Name("send")
+        )
+        awaited = cst.Expr(cst.Await(expression=call.with_changes(args=args)))
+        out.append(stmt.with_changes(body=[awaited]))
+        return HEADERS_SENT
+
     def check_handing_on(self, name: str, state: State) -> None:
         """``return name(..., start_response, ...)`` can become ASGI only where the callee
         then produces the whole response."""
@@ -553,7 +600,7 @@ class ResponseRewriter:
         """``return f(environ, start_response, *extra)`` -> ``return await f(scope, receive,
         send, *extra)``; ``return helper(start_response, ...)`` -> ``return await helper(send,
         ...)``. The callee produces the whole response."""
-        name = analysis.dotted_name(call.func)
+        name = callee_key(call.func)
         assert name is not None
         delegate = self.delegates[name]
         self.check_handing_on(name, state)
@@ -562,7 +609,7 @@ class ResponseRewriter:
         args[delegate.start_response] = sr_arg.with_changes(value=cst.Name("send"))
         if delegate.environ is not None:
             env_arg = args[delegate.environ]
-            receive = cst.Arg(cst.Name("receive"), comma=env_arg.comma)
+            receive = cst.Arg(_expr(self.receive), comma=env_arg.comma)
             args[delegate.environ] = env_arg.with_changes(
                 value=cst.Name("scope"),
                 comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
@@ -780,6 +827,33 @@ class ResponseRewriter:
             self.guarded -= outer
         out.append(node.with_changes(body=body, handlers=handlers, orelse=orelse))
         return self.merge(states)
+
+
+def _cannot_fail(node: cst.CSTNode) -> bool:
+    """``node`` (a statement or an ``if`` test) cannot raise: ``pass``, or an expression
+    :func:`_is_safe` trusts, compared or combined (``scope["method"] == "HEAD" or
+    self.status == 304``)."""
+    if isinstance(node, cst.SimpleStatementLine):
+        return all(isinstance(small, cst.Pass) for small in node.body)
+    if isinstance(node, cst.BooleanOperation):
+        return _cannot_fail(node.left) and _cannot_fail(node.right)
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+        return _cannot_fail(node.expression)
+    if isinstance(node, cst.Comparison):
+        return _cannot_fail(node.left) and all(
+            isinstance(c.operator, (cst.Equal, cst.NotEqual, cst.Is, cst.IsNot))
+            and _cannot_fail(c.comparator)
+            for c in node.comparisons
+        )
+    if isinstance(node, cst.Subscript):
+        # a key every HTTP scope has
+        index = node.slice[0].slice if len(node.slice) == 1 else None
+        key = string_value(index.value) if isinstance(index, cst.Index) else None
+        return is_plain_name(node.value, "scope") and key in _SCOPE_KEYS
+    return isinstance(node, cst.BaseExpression) and _is_safe(node)
+
+
+_SCOPE_KEYS = frozenset({"type", "method", "path", "query_string", "headers", "scheme"})
 
 
 #: Exception types a handler may name that catch what an ASGI ``send`` can raise.

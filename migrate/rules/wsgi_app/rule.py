@@ -192,9 +192,10 @@ class WsgiAppRule(Rule):
                     ):
                         self._called_by_other_modules(member.app, callers)
                 grouped.update(id(m.app) for m in group.members if m.app is not None)
-            elif len(group.members) > 1 or group.problems or group.imported_uses:
-                self._plan_group(group, node, aliases, helpers, found)
+            elif len(group.members) > 1 or group.problems or group.imported_uses or group.classes:
+                self._plan_group(group, node, aliases, helpers, found, apps)
                 grouped.update(id(m.app) for m in group.members if m.app is not None)
+                grouped.update(id(a) for a in apps if a.name in group.classes)
         for app in apps:
             if id(app) in grouped:
                 continue
@@ -295,9 +296,11 @@ class WsgiAppRule(Rule):
         aliases: dict[str, str],
         helpers: dict[str, set[int]],
         found: set[int],
+        apps: Sequence[WsgiApp] = (),
     ) -> None:
         """Convert every member of ``group`` or none: a half-converted group would hand an
-        ASGI ``send`` to WSGI code (or the reverse)."""
+        ASGI ``send`` to WSGI code (or the reverse). The WSGI app classes whose instances it
+        serves (``group.classes``) convert with it."""
         problems = _imported_problems(group, self.imported) + group.problems
         for member in group.members:
             if member.app is not None and member.app.already_adapted:
@@ -313,6 +316,7 @@ class WsgiAppRule(Rule):
             # also when the group cannot convert: every reason goes into the markers
             delegates = {m.name: m.delegate for m in group.members}
             for member in group.members:
+                served = {key: Delegate(0, 1) for key in member.instance_calls}
                 try:
                     conversions[member.name] = self._convert_function(
                         member.node,
@@ -320,19 +324,45 @@ class WsgiAppRule(Rule):
                         member.start_response,
                         aliases,
                         helpers,
-                        delegates=delegates,
+                        delegates={**delegates, **served},
                         role="helper" if member.is_helper else "app",
                     )
                 except Unconvertible as why:
                     problems.append(f"`{member.name}`: {why}")
+        classes = [a for a in apps if a.name in group.classes]
+        converted_classes: dict[str, tuple[cst.ClassDef | cst.FunctionDef, Conversion]] = {}
+        for app in classes:
+            callers = self._called_elsewhere([app])
+            if callers:
+                problems.append(
+                    f"`{app.name}` is used the WSGI way by {', '.join(callers[app.name][:2])}"
+                )
+                continue
+            try:
+                converted_classes[app.name] = self._convert_class(app, module, aliases, helpers)
+            except Unconvertible as why:
+                problems.append(f"`{app.name}`: {why}")
         if not problems and package.CONVERTS_CALL_GROUPS:
             for member in group.members:
                 self._converted_member(group, member, conversions[member.name])
+            for app in classes:
+                new_class, conversion = converted_classes[app.name]
+                users = [
+                    m.name
+                    for m in group.members
+                    if any(app.name in c for c in m.instance_calls.values())
+                ]
+                conversion.details.append(
+                    f"its instances answer requests for {_names(users)}, converted with it"
+                )
+                self._converted(app, new_class, conversion)
             return
         # fall back for the whole group, as for apps one by one (helpers, and apps only the
         # group sees, are left alone)
         reason = _group_reason(group, problems) if problems else None
         for member in group.members:
+            if member.app is None:
+                continue
             app = member.app
             if (
                 app is None
@@ -343,6 +373,9 @@ class WsgiAppRule(Rule):
                 continue
             if app.other_uses:
                 self._manual(app, reason)
+                continue
+            if member.instance_calls and reason:
+                self._adapt_definition(app, reason)
                 continue
             assert isinstance(app.node, cst.FunctionDef)
             try:
@@ -396,6 +429,26 @@ class WsgiAppRule(Rule):
         """A class's ``__call__``, or the app a factory defines, is converted where it stands,
         so the instances, or what the factory returns, are ASGI apps; if it cannot be, the
         names bound to what the class or factory makes get it through ``WsgiToAsgi``."""
+        try:
+            new_node, conversion = self._convert_class(app, module, aliases, helpers)
+        except Unconvertible as why:
+            for stmt in module.body:
+                bound = app_finding._instance_binding(stmt, app.name)
+                if bound is not None and isinstance(stmt, cst.SimpleStatementLine):
+                    self._adapt_binding(stmt, bound, str(why))
+            return
+        self._converted(app, new_node, conversion)
+
+    def _convert_class(
+        self,
+        app: WsgiApp,
+        module: cst.Module,
+        aliases: dict[str, str],
+        helpers: dict[str, set[int]],
+    ) -> tuple[cst.ClassDef | cst.FunctionDef, Conversion]:
+        """The class with its ``__call__`` (and the methods it hands the request or the
+        response to) converted, or the factory with the app it defines converted; or
+        :class:`Unconvertible`."""
         factory = app.kind == "factory"
         if factory:
             assert isinstance(app.node, cst.FunctionDef)
@@ -436,31 +489,24 @@ class WsgiAppRule(Rule):
             )
             return ConvertedMethod(done.node, done.details, done.imports)
 
-        try:
-            conversion = convert(
-                inner,
-                app.environ,
-                app.start_response,
-                delegates=hand_off_delegates(methods, inner) if methods else None,
+        conversion = convert(
+            inner,
+            app.environ,
+            app.start_response,
+            delegates=hand_off_delegates(methods, inner) if methods else None,
+        )
+        converted = (
+            convert_hand_offs(
+                methods,
+                cls,
+                convert_request,
+                aliases=aliases,
+                helpers=helpers,
+                blocking=self.blocking,
             )
-            converted = (
-                convert_hand_offs(
-                    methods,
-                    cls,
-                    convert_request,
-                    aliases=aliases,
-                    helpers=helpers,
-                    blocking=self.blocking,
-                )
-                if cls and methods
-                else {}
-            )
-        except Unconvertible as why:
-            for stmt in module.body:
-                bound = app_finding._instance_binding(stmt, app.name)
-                if bound is not None and isinstance(stmt, cst.SimpleStatementLine):
-                    self._adapt_binding(stmt, bound, str(why))
-            return
+            if cls and methods
+            else {}
+        )
         merge_hand_offs(conversion.details, conversion.imports, converted, methods)
         body = app.node.body
         assert isinstance(body, cst.IndentedBlock)
@@ -468,9 +514,7 @@ class WsgiAppRule(Rule):
             conversion.node if s is inner else converted[id(s)].node if id(s) in converted else s
             for s in body.body
         ]
-        self._converted(
-            app, app.node.with_changes(body=body.with_changes(body=new_body)), conversion
-        )
+        return app.node.with_changes(body=body.with_changes(body=new_body)), conversion
 
     def _converted(self, app: WsgiApp, new_node: cst.BaseStatement, conversion: Conversion) -> None:
         self.replacements[id(app.node)] = new_node
