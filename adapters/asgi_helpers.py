@@ -462,6 +462,43 @@ def without_environ_key(scope: Scope, key: str) -> Scope:
     return {**scope, WSGI_ENVIRON_KEY: {k: v for k, v in carried.items() if k != key}}
 
 
+class HeldStart:
+    """The ``send`` an error-page middleware hands the app it guards: the response start is
+    held until the first body chunk with bytes (or the end of the body), as a WSGI server
+    holds the headers, so until then the middleware's page may still replace the response::
+
+        response = asgi_helpers.HeldStart(send)
+        try:
+            await app(scope, receive, response)
+        except Exception:
+            if response.started:
+                raise
+            ...  # send the error page with ``send``
+    """
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self._start: Message | None = None
+        #: Whether the start went out: the response can no longer be replaced.
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if not self.started:
+            if message["type"] == "http.response.start":
+                self._start = message
+                return
+            if self._start is not None:
+                if (
+                    message["type"] == "http.response.body"
+                    and not message.get("body")
+                    and message.get("more_body", False)
+                ):
+                    return  # nothing to send yet
+                self.started = True
+                await self._send(self._start)
+        await self._send(message)
+
+
 class StartResponse:
     """A PEP 3333 ``start_response`` for WSGI code that an ASGI app still calls (a response
     helper from another module): it keeps the status and headers, and :meth:`send` sends

@@ -104,7 +104,7 @@ from migrate.cst_helpers import (
     suite_statements,
     with_marker,
 )
-from migrate.hand_offs import hand_off_methods
+from migrate.hand_offs import HandOff, hand_off_methods
 from migrate.local_names import variable_uses
 from migrate.middleware_analysis import Middleware
 from migrate.rules.base import MARKER_RE, FileContext, Rule, marker_comment
@@ -412,8 +412,9 @@ def send_wrapper(
     message: str,
     start: StartWrapper | None,
     transform: BodyTransform | None,
+    target: str = "send",
 ) -> cst.FunctionDef:
-    """``async def name(message): ...; await send(message)``."""
+    """``async def name(message): ...; await send(message)`` (``target``: what it sends to)."""
     m = message
     lines = [f"async def {name}({m}):"]
     if transform is not None and transform.nonlocals:
@@ -446,7 +447,7 @@ def send_wrapper(
             lines += [f"            {c} += {tail}" for tail in transform.tails]
         if changes or transform.tails:
             lines += [f'        {m} = {{**{m}, "body": {c}}}']
-    lines.append(f"    await send({m})")
+    lines.append(f"    await {target}({m})")
     func = cst.parse_statement("\n".join(lines) + "\n")
     assert isinstance(func, cst.FunctionDef)
     spliced_in = {
@@ -489,6 +490,8 @@ class Converted:
     imports: list[tuple[str, str | None]] = field(default_factory=list)
     #: the class's hand-off methods (:func:`migrate.hand_offs.hand_off_methods`), converted: id(old) -> new
     methods: dict[int, cst.FunctionDef] = field(default_factory=dict)
+    #: ids of the class's methods folded into the converted callable (dropped)
+    removed: set[int] = field(default_factory=set)
 
 
 def convert_middleware(
@@ -504,8 +507,14 @@ def convert_middleware(
     one that could not be converted."""
     if not isinstance(mw.node, cst.ClassDef):
         return Converter(mw, aliases, helpers, blocking).convert()
+    folded = _fold_catching_iterator(module, mw)
+    observe = None
+    if folded is not None:
+        module, mw, observe = folded.module, folded.mw, folded.observe
     cls = mw.node
+    assert isinstance(cls, cst.ClassDef)
     methods = hand_off_methods(module, cls, mw.call, mw.environ, mw.start_response)
+    originals = _strip_handler_exc_info(module, mw, methods)
 
     def convert_request(
         node: cst.FunctionDef, environ: str, start_response: str, delegates: dict[str, Delegate]
@@ -517,16 +526,264 @@ def convert_middleware(
         return ConvertedMethod(done.node, done.details, done.imports, done.maybe_unused)
 
     converted = Converter(
-        mw, aliases, helpers, blocking, delegates=hand_off_delegates(methods, mw.call)
+        mw,
+        aliases,
+        helpers,
+        blocking,
+        delegates=hand_off_delegates(methods, mw.call),
+        observe=observe,
     ).convert()
+    if folded is not None:
+        converted.removed.add(id(folded.method))
+        converted.details.append(
+            f"`{folded.method.name.value}()`, which iterated the response, folded in"
+        )
     done = convert_hand_offs(
         methods, cls, convert_request, aliases=aliases, helpers=helpers, blocking=blocking
     )
     for old, new in done.items():
-        converted.methods[old] = new.node
+        converted.methods[originals.get(old, old)] = new.node
         converted.maybe_unused |= new.maybe_unused
     merge_hand_offs(converted.details, converted.imports, done, methods)
     return converted
+
+
+@dataclass
+class _Folded:
+    """A catching iterator folded into an error page (see :func:`_fold_catching_iterator`)."""
+
+    module: cst.Module
+    mw: Middleware
+    #: the generator method it folded in (dropped from the class)
+    method: cst.FunctionDef
+    observe: BodyTransform
+
+
+def _fold_catching_iterator(module: cst.Module, mw: Middleware) -> _Folded | None:
+    """Error middleware that guards both phases of a WSGI response, the call and the
+    iteration, with the same page::
+
+        def __call__(self, environ, start_response):
+            try:
+                app_iter = self.app(environ, start_response)
+            except Exception:
+                return self._error(environ, start_response, sys.exc_info())
+            return self._guard(environ, start_response, app_iter)
+
+        def _guard(self, environ, start_response, app_iter):
+            sent = False
+            try:
+                try:
+                    for chunk in app_iter:
+                        sent = sent or bool(chunk)
+                        yield chunk
+                except Exception:
+                    if sent:
+                        raise
+                    yield from self._error(environ, start_response, sys.exc_info())
+            finally:
+                if hasattr(app_iter, "close"):
+                    app_iter.close()
+
+    An ASGI app has one phase (``await app(...)``), so this converts only where the two
+    handlers are the same while no chunk has gone out (the second one's leading ``if sent:
+    ...; raise`` aside): then it is the error page around one call, the loop's own code
+    (``sent = ...``) observing the body in the send wrapper. Returns the class with
+    ``__call__`` rewritten to that form (``try: return self.app(environ, start_response)``)
+    and the generator method dropped, or None."""
+    if not isinstance(mw.node, cst.ClassDef) or not isinstance(mw.node.body, cst.IndentedBlock):
+        return None
+    stmts = suite_statements(mw.call.body)
+    if len(stmts) < 2:
+        return None
+    guard, last = stmts[-2], single_statement(stmts[-1])
+    if not (
+        isinstance(guard, cst.Try)
+        and guard.handlers
+        and guard.orelse is None
+        and guard.finalbody is None
+        and len(suite_statements(guard.body)) == 1
+        and isinstance(assign := single_statement(suite_statements(guard.body)[0]), cst.Assign)
+        and len(assign.targets) == 1
+        and isinstance(result := assign.targets[0].target, cst.Name)
+        and Prepare(mw).inner_call(assign.value) == mw.start_response
+        and isinstance(last, cst.Return)
+        and isinstance(call := last.value, cst.Call)
+        and isinstance(call.func, cst.Attribute)
+        and isinstance(call.func.value, cst.Name)
+    ):
+        return None
+    self_name = (analysis.positional_params(mw.call) or [cst.Param(cst.Name("self"))])[0].name
+    method = analysis.method_named(mw.node, call.func.attr.value)
+    params = analysis.positional_params(method) if method is not None else None
+    handed = [mw.environ, mw.start_response, result.value]
+    if (
+        method is None
+        or params is None
+        or call.func.value.value != self_name.value
+        or method.decorators
+        or method.asynchronous is not None
+        or [p.name.value for p in params[1:]] != handed
+        or [a.value.value if isinstance(a.value, cst.Name) else None for a in call.args] != handed
+        or any(a.keyword is not None or a.star for a in call.args)
+        or sum(
+            1
+            for n in analysis.walk(module)
+            if isinstance(n, cst.Name) and n.value == method.name.value
+        )
+        != 2
+    ):
+        return None
+    body = suite_statements(method.body)
+    if is_docstring(body[0]):
+        body = body[1:]
+    if not body or not isinstance(body[-1], cst.Try):
+        return None
+    *init, outer = body
+    assert isinstance(outer, cst.Try)
+    inner = outer
+    if outer.finalbody is not None and not outer.handlers and outer.orelse is None:
+        finals = suite_statements(outer.finalbody.body)
+        inner_stmts = suite_statements(outer.body)
+        if not all(_is_close(s, result.value) for s in finals) or len(inner_stmts) != 1:
+            return None
+        if not isinstance(inner_stmts[0], cst.Try):
+            return None
+        inner = inner_stmts[0]
+    loop = suite_statements(inner.body)
+    if (
+        inner.finalbody is not None
+        or inner.orelse is not None
+        or len(inner.handlers) != len(guard.handlers)
+        or len(loop) != 1
+        or not isinstance(loop[0], cst.For)
+        or loop[0].orelse is not None
+        or not isinstance(loop[0].target, cst.Name)
+        or not is_plain_name(loop[0].iter, result.value)
+    ):
+        return None
+    chunk = loop[0].target.value
+    loop_body = suite_statements(loop[0].body)
+    if not loop_body or not is_plain_name(_yielded(loop_body[-1]) or cst.Name("_"), chunk):
+        return None
+    observe = list(loop_body[:-1])
+    init_block = cst.IndentedBlock(body=list(init))
+    if analysis.contains_yield(init_block) or any(
+        mentions(init_block, n) for n in (*handed, self_name.value)
+    ):
+        return None
+    handlers = []
+    for first, second in zip(guard.handlers, inner.handlers, strict=True):
+        if (
+            (_code(first.type) if first.type else None)
+            != (_code(second.type) if second.type else None)
+            or first.name
+            or second.name
+        ):
+            return None
+        h2 = suite_statements(second.body)
+        lead = [h2[0]] if h2 and _reraises(h2[0]) else []
+        if not _same_response(suite_statements(first.body), h2[len(lead) :]):
+            return None
+        handlers.append(
+            first.with_changes(
+                body=first.body.with_changes(body=[*lead, *suite_statements(first.body)])
+            )
+        )
+    names = {n.value for s in observe for n in _rebound_names(s)} - {chunk}
+    bound = {n.value for s in init for n in _rebound_names(s)}
+    if names - bound or any(mentions(cst.IndentedBlock(body=observe), n) for n in handed):
+        return None
+    new_guard = guard.with_changes(
+        body=guard.body.with_changes(body=[_stmt(f"return {_code(assign.value)}")]),
+        handlers=handlers,
+    )
+    new_call = mw.call.with_changes(
+        body=mw.call.body.with_changes(body=[*stmts[:-2], *init, new_guard])
+    )
+    new_class = mw.node.with_changes(
+        body=mw.node.body.with_changes(
+            body=[new_call if s is mw.call else s for s in mw.node.body.body if s is not method]
+        )
+    )
+    new_module = module.with_changes(body=[new_class if s is mw.node else s for s in module.body])
+    transform = BodyTransform(chunk, None, [], observe, sorted(names))
+    return _Folded(new_module, replace(mw, node=new_class, call=new_call), method, transform)
+
+
+def _same_response(first: Sequence[cst.BaseStatement], second: Sequence[cst.BaseStatement]) -> bool:
+    """``return X`` and ``for c in X: yield c`` (or ``yield from X``): the same response."""
+    if len(first) != 1 or len(second) != 1:
+        return False
+    returned = single_statement(first[0])
+    if not isinstance(returned, cst.Return) or returned.value is None:
+        return False
+    expected = _code(returned.value)
+    yielded = single_statement(second[0])
+    if (
+        isinstance(yielded, cst.Expr)
+        and isinstance(yielded.value, cst.Yield)
+        and isinstance(yielded.value.value, cst.From)
+    ):
+        return _code(yielded.value.value.item) == expected
+    loop = second[0]
+    if not isinstance(loop, cst.For) or loop.orelse is not None:
+        return False
+    inner = suite_statements(loop.body)
+    return (
+        isinstance(loop.target, cst.Name)
+        and _code(loop.iter) == expected
+        and len(inner) == 1
+        and is_plain_name(_yielded(inner[0]) or cst.Name("_"), loop.target.value)
+    )
+
+
+def _reraises(stmt: cst.BaseStatement) -> bool:
+    """``if flag: ...; raise``: an ``if`` (no else) whose block ends with a bare ``raise``."""
+    if not isinstance(stmt, cst.If) or stmt.orelse is not None:
+        return False
+    last = suite_statements(stmt.body)[-1:]
+    small = single_statement(last[0]) if last else None
+    return isinstance(small, cst.Raise) and small.exc is None
+
+
+def _strip_handler_exc_info(
+    module: cst.Module, mw: Middleware, methods: list[HandOff]
+) -> dict[int, int]:
+    """The hand-off methods only the error-page handlers call (``except Exception: return
+    self._error(environ, start_response, sys.exc_info())``) lose the ``exc_info`` of their
+    ``start_response`` calls, as the handlers' own calls do: the page is sent only while the
+    response has not started, where PEP 3333 ``start_response`` with ``exc_info`` just
+    replaces the status and headers. ``methods`` are changed in place; returns ``id(new
+    node) -> id(original node)``."""
+    handled: dict[str, int] = {}
+    for stmt in suite_statements(mw.call.body):
+        guard = _guard_try(stmt, mw)
+        for handler in guard.handlers if guard is not None else ():
+            for node in analysis.walk(handler):
+                if isinstance(node, cst.Name):
+                    handled[node.value] = handled.get(node.value, 0) + 1
+    if not handled:
+        return {}
+    uses: dict[str, int] = {}
+    for node in analysis.walk(module):
+        if isinstance(node, cst.Name) and node.value in handled:
+            uses[node.value] = uses.get(node.value, 0) + 1
+    originals: dict[int, int] = {}
+    for method in methods:
+        name = method.node.name.value
+        if name not in handled or uses.get(name) != handled[name] + 1:  # + its ``def``
+            continue
+        params = analysis.positional_params(method.node) or []
+        own = params if analysis.is_static(method.node) else params[1:]
+        at = 1 if method.role == "request" else 0
+        if len(own) <= at:
+            continue
+        stripped = method.node.visit(StripExcInfo(own[at].name.value))
+        assert isinstance(stripped, cst.FunctionDef)
+        originals[id(stripped)] = id(method.node)
+        method.node = stripped
+    return originals
 
 
 class Converter:
@@ -541,6 +798,7 @@ class Converter:
         *,
         delegates: Mapping[str, Delegate] | None = None,
         request_method: bool = False,
+        observe: BodyTransform | None = None,
     ):
         self.mw = mw
         self.blocking = blocking
@@ -555,6 +813,9 @@ class Converter:
         self.details: list[str] = []
         self.maybe_unused: set[tuple[str, str | None]] = set()
         self.file_wrappers: set[str] = set()
+        #: code observing the body that runs in the guard's send wrapper (a catching
+        #: iterator folded into an error page: :func:`_fold_catching_iterator`)
+        self.observe: BodyTransform | None = observe
 
     def fresh(self, base: str) -> str:
         name = base
@@ -1199,9 +1460,12 @@ class Finish(cst.CSTTransformer):
         )
 
     def tracker_name(self) -> str:
+        """What the guarded app is handed as ``send``: the :class:`asgi_helpers.HeldStart`
+        itself, or a wrapper observing the body in front of it."""
         if not self.tracker:
-            self.tracker = self.converter.fresh("send_wrapper")
-            self.started = self.converter.fresh("response_started")
+            self.started = self.converter.fresh("response")
+            observe = self.converter.observe
+            self.tracker = self.converter.fresh("send_wrapper") if observe else self.started
         return self.tracker
 
     def leave_Try(self, original_node: cst.Try, updated_node: cst.Try) -> cst.Try:
@@ -1213,36 +1477,32 @@ class Finish(cst.CSTTransformer):
             and mentions(body, self.tracker)
         ):
             return updated_node
-        reraise = _stmt(f"if {self.started}:\n    raise\n")
+        reraise = _stmt(f"if {self.started}.started:\n    raise\n")
         handlers = []
         for handler in updated_node.handlers:
             h_body = handler.body
             assert isinstance(h_body, cst.IndentedBlock)
-            handlers.append(
-                handler.with_changes(body=h_body.with_changes(body=[reraise, *h_body.body]))
-            )
+            # the handler's own ``if sent_any: ...; raise`` (a folded catching iterator) first
+            at = 1 if h_body.body and _reraises(h_body.body[0]) else 0
+            stmts = [*h_body.body[:at], reraise, *h_body.body[at:]]
+            handlers.append(handler.with_changes(body=h_body.with_changes(body=stmts)))
         return updated_node.with_changes(handlers=handlers)
 
     def expand_guard(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         """Put the response tracker in front of the guarded try."""
-        message = self.converter.fresh("message")
-        setup = [
-            _stmt(f"{self.started} = False"),
-            _stmt(
-                f"async def {self.tracker}({message}):\n"
-                f"    nonlocal {self.started}\n"
-                f'    if {message}["type"] == "http.response.start":\n'
-                f"        {self.started} = True\n"
-                f"    await send({message})\n"
-            ).with_changes(leading_lines=[_BLANK]),
-        ]
+        setup = [_stmt(f"{self.started} = {HELPERS}.HeldStart(send)")]
+        observe = self.converter.observe
+        if observe is not None:
+            wrapper = send_wrapper(
+                self.tracker, self.converter.fresh("message"), None, observe, self.started
+            )
+            setup.append(wrapper.with_changes(leading_lines=[_BLANK]))
         out: list[cst.BaseStatement] = []
         for stmt in body:
             if isinstance(stmt, cst.Try) and mentions(stmt.body, self.tracker):
-                first, second = setup
-                out.append(first.with_changes(leading_lines=stmt.leading_lines))
-                out.append(second)
-                out.append(stmt.with_changes(leading_lines=[_BLANK]))
+                out.append(setup[0].with_changes(leading_lines=stmt.leading_lines))
+                out.extend(setup[1:])
+                out.append(stmt.with_changes(leading_lines=[_BLANK] if len(setup) > 1 else ()))
             else:
                 out.append(stmt)
         return out
@@ -1565,7 +1825,9 @@ class WsgiMiddlewareRule(Rule):
         if mw.kind == "class":
             assert isinstance(mw.node, cst.ClassDef) and isinstance(mw.node.body, cst.IndentedBlock)
             body = [
-                conv.node if s is mw.call else conv.methods.get(id(s), s) for s in mw.node.body.body
+                conv.node if s is mw.call else conv.methods.get(id(s), s)
+                for s in mw.node.body.body
+                if id(s) not in conv.removed
             ]
             new: cst.BaseStatement = mw.node.with_changes(body=mw.node.body.with_changes(body=body))
             what = "WSGI middleware class"

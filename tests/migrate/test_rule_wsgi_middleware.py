@@ -36,6 +36,65 @@ def inner(environ, start_response):
 """
 
 
+# Error middleware guarding both phases of a WSGI response (the call, then the iteration in
+# a generator method) with the same page: one try around the ASGI call, the loop's own code
+# observing the body in the send wrapper.
+CATCHING_ITERATOR = """
+import sys
+
+
+class Mw:
+    def __init__(self, app):
+        self.app = app
+        self.late_errors = 0
+
+    def _page(self, environ, start_response, exc_info):
+        start_response("500 Internal Server Error", [("Content-Type", "text/plain")], exc_info)
+        return [("failed on %s" % environ["PATH_INFO"]).encode()]
+
+    def __call__(self, environ, start_response):
+        try:
+            app_iter = self.app(environ, start_response)
+        except Exception:
+            return self._page(environ, start_response, sys.exc_info())
+        return self._guard(environ, start_response, app_iter)
+
+    def _guard(self, environ, start_response, app_iter):
+        sent = 0
+        try:
+            try:
+                for chunk in app_iter:
+                    sent += len(chunk)
+                    yield chunk
+            except Exception:
+                if sent:
+                    self.late_errors += 1
+                    raise
+                yield from self._page(environ, start_response, sys.exc_info())
+        finally:
+            if hasattr(app_iter, "close"):
+                app_iter.close()
+"""
+
+# a generator app: it fails before its first chunk on /late (start_response already
+# called), which the error page still replaces, as a WSGI server had sent nothing
+STREAMING_INNER = """
+
+def inner(environ, start_response):
+    if environ["PATH_INFO"] == "/boom":
+        raise RuntimeError("boom")
+    return stream(environ, start_response)
+
+
+def stream(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    if environ["PATH_INFO"] == "/late":
+        raise KeyError("late")
+    for word in ("one ", "two ", environ["PATH_INFO"]):
+        yield word.encode()
+"""
+
+
 @dataclass(frozen=True)
 class Case:
     source: str
@@ -388,6 +447,46 @@ class Mw:
             return [page]
 """,
         (GET, Req("GET", "/boom")),
+    ),
+    "error page from a method, with exc_info": Case(
+        """
+import json
+import sys
+
+
+class Mw:
+    def __init__(self, app):
+        self.app = app
+
+    def _page(self, environ, start_response, exc_info):
+        body = json.dumps({"error": exc_info[0].__name__, "path": environ["PATH_INFO"]})
+        start_response("500 Internal Server Error", [("Content-Type", "application/json")],
+                       exc_info)
+        return [body.encode()]
+
+    def __call__(self, environ, start_response):
+        try:
+            return self.app(environ, start_response)
+        except Exception:
+            return self._page(environ, start_response, sys.exc_info())
+""",
+        (GET, Req("GET", "/boom")),
+    ),
+    "catching iterator folded into the error page": Case(
+        CATCHING_ITERATOR,
+        (GET, Req("GET", "/boom"), Req("GET", "/late"), Req("GET", "/stream")),
+        inner=STREAMING_INNER,
+    ),
+    "catching iterator with a different late page stays WSGI": Case(
+        CATCHING_ITERATOR.replace(
+            "yield from self._page(environ, start_response, sys.exc_info())",
+            'start_response("502 Bad Gateway", [], sys.exc_info())\n                yield b"late"',
+        ),
+        # not /late: the app below an adapted middleware is ASGI, and an ASGI app has one
+        # phase, so the adapter cannot tell the middleware its error came from iterating
+        (GET, Req("GET", "/boom")),
+        kind="adapted",
+        inner=STREAMING_INNER,
     ),
     "body uppercasing with content-length fix": Case(
         """
