@@ -899,9 +899,51 @@ def written_names(node: cst.CSTNode) -> set[str]:
 
 class EnvironHelpers(dict[str, set[int]]):
     """:func:`read_only_environ_helpers`: name -> indexes of environ parameters, and which of
-    the helpers read the request body from it (``environ["wsgi.input"].read(size)``)."""
+    the helpers read the request body from it (``environ["wsgi.input"].read(size)``). The
+    classes of the module that keep an environ and only read it (:func:`_environ_keeper`)
+    are worked out when asked for (:meth:`indexes`): checking one takes a pass over the
+    whole module."""
 
     body_readers: frozenset[str] = frozenset()
+
+    def __init__(
+        self,
+        found: dict[str, set[int]],
+        module: cst.Module | None = None,
+        aliases: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(found)
+        self._module = module
+        self._aliases = aliases or {}
+        self._keepers: dict[str, tuple[int, bool] | None] = {}
+
+    def indexes(self, name: str | None) -> set[int]:
+        """The positions ``name`` (a callee) takes an environ it only reads at."""
+        if name is None:
+            return set()
+        if name in self:
+            return self[name]
+        kept = self._keeper(name)
+        return {kept[0]} if kept is not None else set()
+
+    def reads_body(self, name: str | None) -> bool:
+        if name is None:
+            return False
+        kept = self._keeper(name) if name not in self else None
+        return name in self.body_readers or (kept is not None and kept[1])
+
+    def _keeper(self, name: str) -> tuple[int, bool] | None:
+        if name not in self._keepers:
+            self._keepers[name] = None
+            module = self._module
+            for cls in module.body if module is not None else ():
+                if isinstance(cls, cst.ClassDef) and cls.name.value == name:
+                    attributes = _environ_attributes(cls)
+                    if attributes and module is not None:
+                        self._keepers[name] = _environ_keeper(
+                            module, cls, self, self._aliases, attributes
+                        )
+        return self._keepers[name]
 
 
 _READ_ONLY_HELPERS: list[tuple[cst.Module, EnvironHelpers]] = []
@@ -984,13 +1026,6 @@ def _read_only_environ_helpers(module: cst.Module) -> EnvironHelpers:
     for name, indexes in candidates.items():
         if indexes:
             result[name] = indexes
-    for cls in module.body:
-        if isinstance(cls, cst.ClassDef):
-            kept = _environ_keeper(module, cls, result, aliases)
-            if kept is not None:
-                result[cls.name.value] = {kept[0]}
-                if kept[1]:
-                    reads_body.add(cls.name.value)
     # a helper handing the environ on to one that reads the body reads it too
     body_readers = set(reads_body) & set(result)
     grown = True
@@ -1004,7 +1039,7 @@ def _read_only_environ_helpers(module: cst.Module) -> EnvironHelpers:
             ):
                 body_readers.add(name)
                 grown = True
-    found = EnvironHelpers(result)
+    found = EnvironHelpers(result, module, aliases)
     found.body_readers = frozenset(body_readers)
     return found
 
@@ -1037,8 +1072,36 @@ class _KeptEnviron(cst.CSTTransformer):
         return updated_node
 
 
+def _environ_attributes(cls: cst.ClassDef) -> set[str]:
+    """Attribute names the methods of ``cls`` read like an environ (``self.environ[
+    "PATH_INFO"]``, ``self.env.get("HTTP_COOKIE")``): where it may keep one."""
+    found: set[str] = set()
+    for node in walk(cls.body):
+        owner: cst.BaseExpression | None = None
+        key: cst.BaseExpression | None = None
+        if isinstance(node, cst.Subscript) and len(node.slice) == 1:
+            index = node.slice[0].slice
+            owner, key = node.value, index.value if isinstance(index, cst.Index) else None
+        elif (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value == "get"
+            and node.args
+        ):
+            owner, key = node.func.value, node.args[0].value
+        if isinstance(owner, cst.Attribute) and key is not None:
+            text = string_value(key)
+            if text is not None and (is_known_key(text) or text.startswith("wsgi.")):
+                found.add(owner.attr.value)
+    return found
+
+
 def _environ_keeper(
-    module: cst.Module, cls: cst.ClassDef, helpers: dict[str, set[int]], aliases: dict[str, str]
+    module: cst.Module,
+    cls: cst.ClassDef,
+    helpers: dict[str, set[int]],
+    aliases: dict[str, str],
+    environ_attributes: set[str],
 ) -> tuple[int, bool] | None:
     """A class of the module that keeps an environ it is handed and only reads it (``class
     Request: def __init__(self, environ): self.environ = environ``, then ``self.environ.get(
@@ -1070,6 +1133,8 @@ def _environ_keeper(
         if param.name.value not in stored:
             continue
         attr, statement = stored[param.name.value]
+        if attr not in environ_attributes:
+            continue
         if param.default is not None:
             continue
         kept = module.visit(_KeptEnviron(attr, {statement}))

@@ -163,9 +163,9 @@ def _serving_instances(
     module answers: ``return Response(page)(environ, start_response)``, ``response =
     route(Request(environ)); return response(environ, start_response)``. They are apps."""
     known = {a.name for a in apps}
-    flow = instance_flow(module, apps)
-    if not flow.classes:
+    if not any(a.kind == "callable-class" and not a.instances for a in apps):
         return []
+    flow: InstanceFlow | None = None  # made only for a function that may serve one
     found = []
     for name, func in functions.items():
         params = positional_params(func)
@@ -178,14 +178,18 @@ def _serving_instances(
         ):
             continue
         environ, start_response = params[0].name.value, params[1].name.value
-        local = flow.locals_of(func)
         for node in walk(func.body, into_scopes=False):
-            if (
+            if not (
                 isinstance(node, cst.Return)
                 and isinstance(node.value, cst.Call)
                 and _hands_both(node.value, environ, start_response)
-                and flow.made(node.value.func, local)
+                and not (
+                    isinstance(node.value.func, cst.Name) and node.value.func.value in functions
+                )
             ):
+                continue
+            flow = flow or instance_flow(module, apps)
+            if flow.made(node.value.func, flow.locals_of(func)):
                 app = WsgiApp("function", name, func, environ, start_response)
                 _find_uses(module, app)
                 found.append(app)
@@ -450,7 +454,13 @@ def find_call_groups(
         queue.append(member)
 
     queue: list[GroupMember] = []
-    flow = instance_flow(module, apps)
+    flows: list[InstanceFlow] = []  # made when a member hands start_response to a value
+
+    def flow_() -> InstanceFlow:
+        if not flows:
+            flows.append(instance_flow(module, apps))
+        return flows[0]
+
     instance_sites: set[int] = set()
     seeds = [*by_name.values(), *_chained_apps(module, defs, {a.name for a in apps}, responder)]
     for app in seeds:
@@ -477,8 +487,9 @@ def find_call_groups(
                 continue
             callee = _dotted(call.func)
             classes = (
-                flow.made(call.func, flow.locals_of(member.node))
+                flow_().made(call.func, flow_().locals_of(member.node))
                 if not (isinstance(call.func, cst.Name) and callee in defs)
+                and any(a.kind == "callable-class" and not a.instances for a in apps)
                 else frozenset()
             )
             if classes:
@@ -558,10 +569,10 @@ def find_call_groups(
         group.members.append(member)
         group.problems.extend(problems.get(member.name, []))
         group.imported_uses.extend(foreign.get(member.name, []))
-    for name in sorted(flow.classes):
+    for name in sorted(flows[0].classes if flows else ()):
         if name in parent and (holder := groups.get(find(name))) is not None:
             holder.classes.append(name)
-    escapes = [(c, n) for c, n in flow.escapes(instance_sites)] if instance_sites else []
+    escapes = list(flows[0].escapes(instance_sites)) if flows and instance_sites else []
     for group in groups.values():
         group.stray_uses.extend((c, n) for c, n in escapes if c in group.classes)
     member_defs = {id(m.node) for m in members.values()}

@@ -168,12 +168,11 @@ class EnvironRewriter(cst.CSTTransformer):
             ):
                 self._allow(arg.value)  # handed on to a member of the group: rewritten later
                 continue
-            if arg.keyword is None and not arg.star and index in self.helpers.get(callee, set()):
+            if arg.keyword is None and not arg.star and index in _indexes(self.helpers, callee):
                 self._allow(arg.value)
                 self.helper_args.add(id(arg.value))
                 self.use.needs_environ = True
-                body_readers: frozenset[str] = getattr(self.helpers, "body_readers", frozenset())
-                self.use.needs_body = self.use.needs_body or callee in body_readers
+                self.use.needs_body = self.use.needs_body or _reads_body(self.helpers, callee)
                 continue
             reader = self.imported.environ_reader(callee) if self.imported is not None else None
             if (
@@ -495,3 +494,14 @@ class ScopeChanges(OwnScopeTransformer):
                 [first, original_node.with_changes(body=[rest], leading_lines=())]
             )
         return updated_node
+
+
+def _indexes(helpers: Mapping[str, set[int]], callee: str | None) -> set[int]:
+    """Where ``callee`` takes an environ it only reads (see ``analysis.EnvironHelpers``)."""
+    if isinstance(helpers, analysis.EnvironHelpers):
+        return helpers.indexes(callee)
+    return helpers.get(callee, set()) if callee else set()
+
+
+def _reads_body(helpers: Mapping[str, set[int]], callee: str | None) -> bool:
+    return isinstance(helpers, analysis.EnvironHelpers) and helpers.reads_body(callee)
