@@ -181,6 +181,26 @@ def test_a_returned_generator_expression_is_the_loop_the_server_would_run() -> N
     assert_same_behaviour(before, after, requests)
 
 
+def test_yield_from_is_the_loop_over_what_it_delegates_to() -> None:
+    # a chunk source that fails before its first chunk is still a 500 (the start waits for it)
+    before = """
+    ROWS = {"a": [1, 2], "none": []}
+
+    def lines(key):
+        for value in ROWS[key]:
+            yield b"%d\\n" % value
+
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield from lines(environ.get("QUERY_STRING", ""))
+        yield b"end\\n"
+    """
+    after = migrated(before, "converted")
+    assert "for chunk in lines(" in after and "yield" not in after.split("def app")[1]
+    requests = [Req("GET", "/?a"), Req("GET", "/?none"), Req("GET", "/?missing")]
+    assert_same_behaviour(before, after, requests)
+
+
 def test_legacy_write_callable() -> None:
     before = """
     def app(environ, start_response):

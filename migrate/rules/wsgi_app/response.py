@@ -352,8 +352,22 @@ class ResponseRewriter:
             return self.return_(stmt, small, state, out)
         # yield chunk / write(chunk)
         chunk: cst.BaseExpression | None = None
+        if (
+            isinstance(small, cst.Expr)
+            and isinstance(small.value, cst.Yield)
+            and isinstance(small.value.value, cst.From)
+        ):
+            # ``yield from chunks``: the loop a generator runs over them
+            item = self.fresh("chunk")
+            loop = cst.For(
+                target=cst.Name(item),
+                iter=small.value.value.item,
+                body=cst.IndentedBlock(body=[_stmt(f"yield {item}")]),
+                leading_lines=stmt.leading_lines,
+            )
+            return self.compound(loop, state, out)
         if isinstance(small, cst.Expr) and isinstance(small.value, cst.Yield):
-            if small.value.value is None or isinstance(small.value.value, cst.From):
+            if small.value.value is None:
                 raise Unconvertible("yields something other than a chunk")
             chunk = small.value.value
         elif (
