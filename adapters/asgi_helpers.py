@@ -23,7 +23,7 @@ import asyncio
 import io
 import threading
 import wsgiref.util
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote_from_bytes
@@ -460,6 +460,34 @@ def without_environ_key(scope: Scope, key: str) -> Scope:
     if not carried or key not in carried:
         return scope
     return {**scope, WSGI_ENVIRON_KEY: {k: v for k, v in carried.items() if k != key}}
+
+
+class AppClass(type):
+    """The metaclass of a class that is itself an ASGI 3 app (a PEP 3333 iterable class,
+    converted): calling the class with ``scope, receive, send`` makes an instance with them
+    and awaits its ``respond(scope, receive, send)``. The name still holds a class, and every
+    server takes it for an ASGI 3 app (a coroutine ``__call__``; uvicorn also asks a class
+    for ``__await__``)."""
+
+    async def __call__(cls, scope: Scope, receive: Receive, send: Send) -> None:
+        instance = super().__call__(scope, receive, send)
+        await instance.respond(scope, receive, send)
+
+    def __await__(cls) -> Any:  # what uvicorn looks for on a class; a class is not awaited
+        raise TypeError(f"{cls.__name__} is an ASGI app: call it with scope, receive, send")
+
+
+def app_class(app: Callable[[Scope, Receive, Send], Awaitable[None]], name: str) -> type:
+    """``app`` as an ASGI 3 app that is a class (:class:`AppClass`): for a name that held a
+    class (a PEP 3333 iterable class kept as WSGI behind the adapter) and must still hold one."""
+
+    async def respond(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, send)
+
+    def __init__(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        pass
+
+    return AppClass(name, (), {"__init__": __init__, "respond": respond, "__wrapped__": app})
 
 
 class HeldStart:

@@ -51,6 +51,7 @@ ASGI_MAKERS = frozenset(
         "starlette.applications.Starlette", "starlette.middleware.wsgi.WSGIMiddleware",
         "fastapi.FastAPI", "fastapi.applications.FastAPI", "quart.Quart", "quart.app.Quart",
         "django.core.asgi.get_asgi_application", "falcon.asgi.App",
+        "adapters.asgi_helpers.app_class",
     }
 )  # fmt: skip
 #: What makes ASGI middleware (``Mw = wsgi_middleware(_MwWsgi)``; ``Mw(app)`` is ASGI).
@@ -197,6 +198,14 @@ def definition_value(stmt: cst.FunctionDef | cst.ClassDef) -> Value | None:
     of apps (decorators aside)."""
     name = stmt.name.value
     if isinstance(stmt, cst.ClassDef):
+        if any(
+            a.keyword is not None
+            and a.keyword.value == "metaclass"
+            and analysis.dotted_name(a.value) in ("asgi_helpers.AppClass", "AppClass")
+            for a in stmt.keywords
+        ):
+            # a converted PEP 3333 iterable class: the class itself is the app
+            return Value("asgi", False, f"the ASGI app class `{name}` (asgi_helpers.AppClass)")
         call = analysis.method_named(stmt, "__call__")
         if call is not None and is_asgi_callable(call, method=True):
             return Value("asgi", True, f"an instance of the ASGI app class `{name}`", name)

@@ -367,7 +367,7 @@ class ResponseRewriter:
             )
             return self.compound(loop, state, out)
         if isinstance(small, cst.Expr) and isinstance(small.value, cst.Yield):
-            if small.value.value is None:
+            if not isinstance(small.value.value, cst.BaseExpression):
                 raise Unconvertible("yields something other than a chunk")
             chunk = small.value.value
         elif (

@@ -32,6 +32,7 @@ from migrate.rules.wsgi_app.convert import (
     merge_hand_offs,
 )
 from migrate.rules.wsgi_app.imported import ImportedHelpers
+from migrate.rules.wsgi_app.iterable_class import convert_iterable_class
 
 
 def _role(member: GroupMember, group: CallGroup) -> str:
@@ -217,7 +218,7 @@ class WsgiAppRule(Rule):
             if app.other_uses:
                 self._manual(app)
             elif app.kind == "iterable-class":
-                self._adapt_definition(app, "PEP 3333 iterable classes are not converted natively")
+                self._plan_iterable_class(app, aliases, helpers)
             elif app.kind == "function":
                 assert isinstance(app.node, cst.FunctionDef)
                 try:
@@ -439,6 +440,34 @@ class WsgiAppRule(Rule):
             return
         self._converted(app, new_node, conversion)
 
+    def _plan_iterable_class(
+        self, app: WsgiApp, aliases: dict[str, str], helpers: dict[str, set[int]]
+    ) -> None:
+        """A PEP 3333 iterable class becomes a class that is an ASGI app (``__await__``), or
+        stays WSGI behind the adapter, still a class (``asgi_helpers.app_class``)."""
+        cls = app.node
+        assert isinstance(cls, cst.ClassDef)
+
+        def convert(func: cst.FunctionDef, environ: str, start_response: str) -> Conversion:
+            return convert_callable(
+                func,
+                environ,
+                start_response,
+                method=True,
+                aliases=aliases,
+                helpers=helpers,
+                imported=self.imported,
+                blocking=self.blocking,
+                cls=cls,
+            )
+
+        try:
+            new_class, conversion = convert_iterable_class(cls, convert)
+        except Unconvertible as why:
+            self._adapt_definition(app, str(why), as_class=True)
+        else:
+            self._converted(app, new_class, conversion)
+
     def _convert_class(
         self,
         app: WsgiApp,
@@ -540,15 +569,20 @@ class WsgiAppRule(Rule):
         *,
         kind: Literal["adapted", "manual"] = "adapted",
         message: str | None = None,
+        as_class: bool = False,
     ) -> None:
         """``def _name_wsgi`` and ``name = WsgiToAsgi(_name_wsgi)``. ASGI middleware decorators
-        (``@auth``) move onto the binding, around the adapter: ``name = auth(WsgiToAsgi(...))``."""
+        (``@auth``) move onto the binding, around the adapter: ``name = auth(WsgiToAsgi(...))``.
+        ``as_class``: the name held a class, and still does (``asgi_helpers.app_class``)."""
         private = f"_{app.name}_wsgi"
         outer = _middleware_decorators(app.node, self.middleware)
         renamed = app.node.with_changes(
             name=cst.Name(private), decorators=app.node.decorators[len(outer) :]
         )
         value = f"WsgiToAsgi({private})"
+        if as_class:
+            value = f'{HELPERS}.app_class({value}, "{app.name}")'
+            self.imports.add(("adapters", HELPERS))
         for decorator in reversed(outer):
             value = f"{_code(decorator.decorator)}({value})"
         if message is None:
