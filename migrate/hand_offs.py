@@ -24,6 +24,9 @@ class HandOff:
     #: gets only start_response, first (``self._plain(start_response, "403 Forbidden", text)``,
     #: a static method or not), and answers.
     role: Literal["request", "response"]
+    #: The local name a method handing the request on binds it to when it looks it up by a
+    #: name made at run time (``handler = getattr(self, "do_" + method, None)``), else None.
+    via: str | None = None
 
 
 def hand_off_methods(
@@ -89,6 +92,15 @@ def hand_off_methods(
             found[name] = HandOff(method, role)
             if todo_entry is not None:
                 todo.append(todo_entry)
+    looked_up = _looked_up(module, cls, call, methods)
+    for hand_off, local in looked_up:
+        name = hand_off.node.name.value
+        if name not in found:
+            found[name] = hand_off
+            handing[name] = 0
+        elif found[name].role != "request":
+            mixed.add(name)
+        found[name] = HandOff(found[name].node, "request", local)
     uses: dict[str, int] = {}
     for seen in walk(module):  # attribute names are Name nodes too
         if isinstance(seen, cst.Name) and seen.value in found:
@@ -99,3 +111,69 @@ def hand_off_methods(
         for name, m in found.items()
         if name not in mixed and uses.get(name, 0) == handing[name] + 1
     ]
+
+
+def _looked_up(
+    module: cst.Module,
+    cls: cst.ClassDef,
+    call: cst.FunctionDef,
+    methods: dict[str, cst.FunctionDef],
+) -> list[tuple[HandOff, str]]:
+    """The methods ``call`` looks up by a name made at run time and hands the request to::
+
+        handler = getattr(self, "do_" + environ["REQUEST_METHOD"], None)
+        if handler is None: ...
+        return handler(environ, start_response)
+
+    Every method of the class whose name has the prefix is one (each a WSGI callable after
+    ``self``), with the local name the lookup binds. None when the class is subclassed in
+    the module or anything sets an attribute of that prefix (the lookup could find that)."""
+    params = positional_params(call) or []
+    if not params:
+        return []
+    self_name = params[0].name.value
+    found: list[tuple[HandOff, str]] = []
+    for node in walk(call.body, into_scopes=False):
+        if not (
+            isinstance(node, cst.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0].target, cst.Name)
+            and isinstance(lookup := node.value, cst.Call)
+            and is_plain_name(lookup.func, "getattr")
+            and len(lookup.args) in (2, 3)
+            and is_plain_name(lookup.args[0].value, self_name)
+            and isinstance(made := lookup.args[1].value, cst.BinaryOperation)
+            and isinstance(made.operator, cst.Add)
+            and (prefix := analysis.string_value(made.left))
+            and (len(lookup.args) == 2 or is_plain_name(lookup.args[2].value, "None"))
+        ):
+            continue
+        local = node.targets[0].target.value
+        named = [m for name, m in methods.items() if name.startswith(prefix)]
+        if not named or any(
+            m.asynchronous is not None
+            or m.decorators
+            or [p.default for p in positional_params(m) or []] != [None, None, None]
+            for m in named
+        ):
+            return []
+        if _set_or_subclassed(module, cls, prefix):
+            return []
+        found.extend((HandOff(m, "request", local), local) for m in named)
+    return found
+
+
+def _set_or_subclassed(module: cst.Module, cls: cst.ClassDef, prefix: str) -> bool:
+    """A class of the module subclasses ``cls``, or an attribute named with ``prefix`` is
+    set anywhere (``self.do_PATCH = handler``)."""
+    name = cls.name.value
+    for node in walk(module):
+        if isinstance(node, cst.ClassDef) and any(is_plain_name(b.value, name) for b in node.bases):
+            return True
+        if (
+            isinstance(node, cst.AssignTarget)
+            and isinstance(node.target, cst.Attribute)
+            and node.target.attr.value.startswith(prefix)
+        ):
+            return True
+    return False

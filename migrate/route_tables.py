@@ -35,6 +35,10 @@ class RouteTable:
     apps: list[WsgiApp]
     #: dispatcher -> the local names it binds to lookups in the table
     dispatchers: dict[str, set[str]] = field(default_factory=dict)
+    #: For a list of tuples (``[(pattern, handler), ...]``): where the handler stands in each
+    #: tuple, and how many items each has; None for a dict.
+    handler_at: int | None = None
+    width: int = 0
 
     def delegates(self, dispatcher: str) -> dict[str, Delegate]:
         """The local handler names of ``dispatcher``, called ``(environ, start_response)``."""
@@ -48,11 +52,63 @@ def _lookup(value: cst.BaseExpression, table: str) -> bool:
     return isinstance(value, cst.Subscript) and is_plain_name(value.value, table)
 
 
+def _pairs_table(
+    stmt: cst.SimpleStatementLine,
+    name: str,
+    table: cst.List | cst.Tuple,
+    functions: dict[str, WsgiApp],
+) -> RouteTable | None:
+    """``ROUTES = [(re.compile("^/$"), index), (re.compile("^/items$"), items)]``: tuples of
+    one width, each holding an app of the module at the same place and no app elsewhere."""
+    rows = [e.value for e in table.elements]
+    if not rows or any(
+        not isinstance(e, cst.Element) or not isinstance(r, cst.Tuple)
+        for e, r in zip(table.elements, rows, strict=True)
+    ):
+        return None
+    widths = {len(r.elements) for r in rows if isinstance(r, cst.Tuple)}
+    if len(widths) != 1 or (width := widths.pop()) < 2:
+        return None
+    places = None
+    for row in rows:
+        assert isinstance(row, cst.Tuple)
+        items = [e.value for e in row.elements]
+        if any(not isinstance(e, cst.Element) for e in row.elements):
+            return None
+        at = {i for i, v in enumerate(items) if isinstance(v, cst.Name) and v.value in functions}
+        if len(at) != 1 or (places is not None and at != places):
+            return None
+        places = at
+        if any(
+            analysis.mentions(v, f) for i, v in enumerate(items) if i not in at for f in functions
+        ):
+            return None
+    assert places is not None
+    (handler_at,) = places
+    apps = []
+    for row in rows:
+        assert isinstance(row, cst.Tuple)
+        handler = row.elements[handler_at].value
+        assert isinstance(handler, cst.Name)
+        if functions[handler.value] not in apps:
+            apps.append(functions[handler.value])
+    return RouteTable(name, stmt, apps, handler_at=handler_at, width=width)
+
+
 def find_route_tables(module: cst.Module, apps: list[WsgiApp]) -> list[RouteTable]:
     functions = {a.name: a for a in apps if a.kind == "function"}
     found: list[RouteTable] = []
     for stmt in module.body:
         assigned = analysis._name_assignment(stmt)
+        if (
+            assigned is not None
+            and isinstance(assigned[1], (cst.List, cst.Tuple))
+            and isinstance(stmt, cst.SimpleStatementLine)
+        ):
+            pairs = _pairs_table(stmt, assigned[0], assigned[1], functions)
+            if pairs is not None and _dispatchers(module, pairs, functions):
+                found.append(pairs)
+            continue
         if assigned is None or not isinstance(assigned[1], cst.Dict) or not assigned[1].elements:
             continue
         name, table = assigned
@@ -84,6 +140,24 @@ def _dispatchers(module: cst.Module, route: RouteTable, functions: dict[str, Wsg
         locals_: set[str] = set()
         lookups: set[int] = set()
         for node in analysis.walk(stmt.body):
+            if route.handler_at is not None:
+                # ``for pattern, handler in ROUTES:``: the handler bound where it stands
+                if isinstance(node, cst.For) and is_plain_name(node.iter, route.name):
+                    target = node.target
+                    if not (
+                        isinstance(target, cst.Tuple)
+                        and len(target.elements) == route.width
+                        and all(
+                            isinstance(e, cst.Element) and isinstance(e.value, cst.Name)
+                            for e in target.elements
+                        )
+                    ):
+                        return False
+                    handler = target.elements[route.handler_at].value
+                    assert isinstance(handler, cst.Name)
+                    locals_.add(handler.value)
+                    lookups.add(id(node.iter))
+                continue
             if isinstance(node, cst.Assign) and _lookup(node.value, route.name):
                 if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
                     return False
@@ -93,7 +167,8 @@ def _dispatchers(module: cst.Module, route: RouteTable, functions: dict[str, Wsg
                 lookups.update(id(n) for n in analysis.walk(node.value))
         if not locals_ or any(id(r) not in lookups for r in references):
             return False
-        if not _only_called_in_returns(stmt, locals_, dispatcher):
+        table = route.name if route.handler_at is not None else None
+        if not _only_called_in_returns(stmt, locals_, dispatcher, table=table):
             return False
         route.dispatchers[dispatcher.name] = locals_
     return bool(route.dispatchers)
@@ -117,11 +192,26 @@ def _default_joins(
     return False
 
 
-def _only_called_in_returns(func: cst.FunctionDef, names: set[str], app: WsgiApp) -> bool:
-    """Each name is only compared (``is None``), reassigned from the table, or called as
+def _only_called_in_returns(
+    func: cst.FunctionDef, names: set[str], app: WsgiApp, *, table: str | None = None
+) -> bool:
+    """Each name is only compared (``is None``), bound from the table (a lookup, or, for a
+    list ``table``, the target of a ``for`` over it, never bound otherwise), or called as
     ``return name(environ, start_response)``."""
     allowed: set[int] = set()
     for node in analysis.walk(func.body):
+        if table is not None:
+            if isinstance(node, cst.For) and is_plain_name(node.iter, table):
+                allowed.update(id(n) for n in analysis.walk(node.target))
+            elif isinstance(
+                node, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.NamedExpr, cst.For)
+            ):
+                if analysis.names_in(node.target) & names:
+                    return False  # bound otherwise than by the loop over the table
+            elif isinstance(node, (cst.Global, cst.Nonlocal, cst.AsName)) and (
+                analysis.names_in(node) & names
+            ):
+                return False
         if isinstance(node, cst.Return) and isinstance(node.value, cst.Call):
             call = node.value
             if (

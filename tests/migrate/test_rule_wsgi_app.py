@@ -833,6 +833,79 @@ def test_dispatcher_handing_requests_to_handlers_of_its_table_converts_with_them
     assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/x")])
 
 
+PAIRS = """
+import re
+
+
+def home(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"home"]
+
+
+def order(environ, start_response):
+    number, = environ["shop.args"]
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("order %s, %s" % (number, environ["REQUEST_METHOD"])).encode()]
+
+
+ROUTES = [
+    (re.compile(r"^/$"), ("GET",), home),
+    (re.compile(r"^/orders/(\\d+)$"), ("GET", "DELETE"), order),
+]
+
+
+def app(environ, start_response):
+    path = environ.get("PATH_INFO", "")
+    for pattern, methods, handler in ROUTES:
+        match = pattern.match(path)
+        if match is None:
+            continue
+        if environ["REQUEST_METHOD"] not in methods:
+            start_response("405 Method Not Allowed", [("Allow", ", ".join(methods))])
+            return [b""]
+        environ["shop.args"] = match.groups()
+        return handler(environ, start_response)
+    start_response("404 Not Found", [("Content-Type", "text/plain")])
+    return [b"no route"]
+"""
+
+
+def test_a_dispatcher_looping_over_a_list_of_routes_converts_with_them() -> None:
+    after = migrated(PAIRS, "converted", "converted", "converted")
+    assert "for pattern, methods, handler in ROUTES:" in after
+    assert "return await handler(scope, receive, send)" in after
+    requests = [
+        Req("GET", "/"),
+        Req("GET", "/orders/12"),
+        Req("DELETE", "/orders/7"),
+        Req("POST", "/orders/7"),
+        Req("GET", "/nowhere"),
+    ]
+    assert_same_behaviour(PAIRS, after, requests)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # the handler is bound otherwise too
+        (
+            "        return handler(environ,",
+            "        handler = order\n        return handler(environ,",
+        ),
+        # the table is used otherwise
+        ("def app(environ", "FIRST = ROUTES[0]\n\n\ndef app(environ"),
+        # a row holds no app of the module
+        ('    (re.compile(r"^/$"), ("GET",), home),', '    (re.compile(r"^/$"), ("GET",), len),'),
+    ],
+)
+def test_a_list_of_routes_used_otherwise_keeps_the_dispatcher_wsgi(change: tuple[str, str]) -> None:
+    before = PAIRS.replace(*change)
+    assert before != PAIRS
+    after, changes = migrate_text(before)
+    app_changes = [c for c in changes if c.message.split("`")[1] == "app"]
+    assert [c.kind for c in app_changes] == ["adapted"], changes
+
+
 def test_dispatcher_whose_table_holds_what_the_module_does_not_define_is_adapted() -> None:
     """A handler of unknown origin in the table: the dispatcher stays WSGI behind the adapter,
     and the module's handlers with it."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 import inspect
 import textwrap
 
+import pytest
+
 from migrate.runner import migrate_source
 from tests.harness import Req, assert_idempotent, assert_same_behaviour, load_module, migrate_text
 
@@ -100,3 +102,66 @@ def test_a_method_also_called_from_outside_keeps_the_class_wsgi() -> None:
     assert "def _reply(start_response, status, payload):" in result.new_source
     requests = [Req("GET", "/notes"), Req("GET", "/notes/1")]
     assert_same_behaviour(SHARED_METHOD, result.new_source, requests)
+
+
+BY_METHOD = """
+import json
+
+NOTES = {"1": "first"}
+
+
+class NotesApp(object):
+    def __call__(self, environ, start_response):
+        handler = getattr(self, "do_" + environ["REQUEST_METHOD"], None)
+        if handler is None:
+            start_response("405 Method Not Allowed", [("Allow", "GET, POST")])
+            return [b""]
+        return handler(environ, start_response)
+
+    def do_GET(self, environ, start_response):
+        body = json.dumps(NOTES, sort_keys=True).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+
+    def do_POST(self, environ, start_response):
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        NOTES[str(len(NOTES) + 1)] = environ["wsgi.input"].read(size).decode()
+        start_response("201 Created", [("Content-Type", "text/plain")])
+        return [b"created"]
+
+
+app = NotesApp()
+"""
+
+
+def test_methods_looked_up_by_a_name_made_at_run_time_convert_with_the_class() -> None:
+    after, changes = migrate_text(BY_METHOD)
+    assert_idempotent(after)
+    assert [c.kind for c in changes] == ["converted"], changes
+    assert "return await handler(scope, receive, send)" in after
+    assert "async def do_GET(self, scope, receive, send):" in after
+    requests = [
+        Req("GET", "/"),
+        Req("POST", "/", body=b"second"),
+        Req("GET", "/"),
+        Req("DELETE", "/"),
+        Req("HEAD", "/"),
+    ]
+    assert_same_behaviour(BY_METHOD, after, requests)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        # a subclass may add a WSGI method the lookup finds
+        "class MoreNotes(NotesApp):\n    pass\n",
+        # so may an attribute set at run time
+        "app.do_PUT = app.do_POST\n",
+    ],
+)
+def test_a_lookup_that_may_find_more_keeps_the_class_wsgi(tail: str) -> None:
+    before = BY_METHOD + "\n\n" + tail
+    result = migrate_source(textwrap.dedent(before))
+    assert not any(c.kind == "converted" for c in result.changes), result.changes
+    assert "def do_GET(self, environ, start_response):" in result.new_source
+    assert_same_behaviour(before, result.new_source, [Req("GET", "/"), Req("DELETE", "/")])

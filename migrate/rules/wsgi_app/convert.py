@@ -464,7 +464,7 @@ def hand_off_delegates(methods: Sequence[HandOff], func: cst.FunctionDef) -> dic
     """How ``func`` (a method of the class) calls its hand-off methods: ``self._m(environ,
     start_response, ...)`` for the request, ``self._m(start_response, ...)`` for the response."""
     self_name = (analysis.positional_params(func) or [])[0].name.value
-    return {
+    delegates = {
         f"{self_name}.{m.node.name.value}": (
             Delegate(environ=0, start_response=1)
             if m.role == "request"
@@ -474,6 +474,9 @@ def hand_off_delegates(methods: Sequence[HandOff], func: cst.FunctionDef) -> dic
         )
         for m in methods
     }
+    # ``handler = getattr(self, "do_" + method, None)``: the methods looked up by name
+    delegates.update({m.via: Delegate(0, 1) for m in methods if m.via is not None})
+    return delegates
 
 
 def convert_hand_offs(
