@@ -10,6 +10,7 @@ from __future__ import annotations
 from migrate.rules.base import Change, ChangeKind, FileContext, Rule
 from migrate.rules.deployment import DeploymentRule
 from migrate.rules.django_asgi import DjangoAsgiRule
+from migrate.rules.django_settings import DjangoSettingsRule
 from migrate.rules.falcon_asgi import FalconAsgiRule
 from migrate.rules.flask_quart import FlaskQuartRule
 from migrate.rules.served_app import ServedAppRule
@@ -23,6 +24,7 @@ RULES: tuple[type[Rule], ...] = (
     FalconAsgiRule,
     FlaskQuartRule,
     DjangoAsgiRule,
+    DjangoSettingsRule,
     ServedAppRule,
     ServerRule,
     DeploymentRule,

@@ -901,7 +901,7 @@ def test_a_dispatcher_looping_over_a_list_of_routes_converts_with_them() -> None
 def test_a_list_of_routes_used_otherwise_keeps_the_dispatcher_wsgi(change: tuple[str, str]) -> None:
     before = PAIRS.replace(*change)
     assert before != PAIRS
-    after, changes = migrate_text(before)
+    _, changes = migrate_text(before)
     app_changes = [c for c in changes if c.message.split("`")[1] == "app"]
     assert [c.kind for c in app_changes] == ["adapted"], changes
 

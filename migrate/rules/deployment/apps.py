@@ -29,6 +29,9 @@ Verdict = Literal["asgi", "wsgi", "unknown", "missing"]
 
 
 _IMPORT = re.compile(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_]\w*)", re.MULTILINE)
+#: A module named by its dotted path in a string (Django settings: ``"servestatic.middleware.
+#: ServeStaticMiddleware"`` in ``MIDDLEWARE``): the project needs it as much as an import.
+_DOTTED = re.compile(r"""["']([A-Za-z_]\w*)\.[A-Za-z_][\w.]*["']""")
 
 
 @dataclass
@@ -49,8 +52,8 @@ class PythonOutcome:
         self.files.add(path)
         if new_text is not None:
             self.changed[path] = new_text
-            before = set(_IMPORT.findall(old_text or ""))
-            added = set(_IMPORT.findall(new_text)) - before
+            before = {*_IMPORT.findall(old_text or ""), *_DOTTED.findall(old_text or "")}
+            added = {*_IMPORT.findall(new_text), *_DOTTED.findall(new_text)} - before
             if added:
                 self.new_imports[path] = added
 

@@ -24,9 +24,15 @@ REQUIREMENTS = {
     "hypercorn": "hypercorn",
     "granian": "granian",
     "wsgi2asgi": "wsgi2asgi",
+    "servestatic": "servestatic",
 }
 #: Distributions of the modules migrated code imports.
-DISTRIBUTION_OF_MODULE = {"uvicorn": "uvicorn", "adapters": "wsgi2asgi", "hypercorn": "hypercorn"}
+DISTRIBUTION_OF_MODULE = {
+    "uvicorn": "uvicorn",
+    "adapters": "wsgi2asgi",
+    "hypercorn": "hypercorn",
+    "servestatic": "servestatic",
+}
 WSGI_SERVERS = frozenset({"gunicorn", "waitress", "uwsgi", "mod-wsgi", "pyuwsgi"})
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _FILE = re.compile(r"^requirements([-_.][\w.-]*)?\.(txt|in)$")
