@@ -94,10 +94,11 @@ def _is_settings(module: cst.Module) -> bool:
 
 
 def _generators(module: cst.Module) -> set[str]:
-    """Module-level generator functions (sync)."""
+    """The names of the module's sync generator functions, at any depth (a view often
+    defines its rows generator inside itself)."""
     return {
         s.name.value
-        for s in module.body
+        for s in analysis.walk(module)
         if isinstance(s, cst.FunctionDef)
         and s.asynchronous is None
         and analysis.contains_yield(s.body)

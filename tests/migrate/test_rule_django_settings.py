@@ -240,11 +240,20 @@ def export(request):
 
 def squares(request):
     return StreamingHttpResponse(("%d\\n" % (n * n) for n in range(3)))
+
+
+def report(request):
+    def lines():
+        yield "total\\n"
+
+    response = StreamingHttpResponse(lines())
+    response["Content-Disposition"] = "attachment"
+    return response
 """
 
 
 def test_a_sync_generator_given_to_a_streaming_response_is_marked() -> None:
     migrated, results = migrate_project_twice({"shop/views.py": STREAMING})
     text = migrated["shop/views.py"]
-    assert text.count("# migrate[django-settings]: StreamingHttpResponse is given a sync") == 2
-    assert [c.kind for c in results["shop/views.py"].changes] == ["manual", "manual"]
+    assert text.count("# migrate[django-settings]: StreamingHttpResponse is given a sync") == 3
+    assert [c.kind for c in results["shop/views.py"].changes] == ["manual"] * 3
