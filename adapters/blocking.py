@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from adapters._threadpool import DEFAULT_THREADS as DEFAULT_THREADS  # the pool size by default
 from adapters._threadpool import awaited_job, configured_threads
 
-__all__ = ["AsyncFile", "run_blocking", "set_blocking_threads"]
+__all__ = ["AsyncFile", "run_blocking", "run_blocking_last", "set_blocking_threads"]
 
 T = TypeVar("T")
 _Job = Callable[[], None]
@@ -172,6 +172,18 @@ async def run_blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     job, future = awaited_job(fn, args, kwargs)
     lane.jobs.put(job)
     return await future
+
+
+async def run_blocking_last(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """:func:`run_blocking` for a request's last blocking call (``migrate`` writes it where a
+    request makes a single one): the thread is given back as soon as the call returns,
+    not when the request ends, as ``WsgiToAsgi`` frees its thread once the WSGI app has
+    answered. Nothing of the request can need that thread again."""
+    result = await run_blocking(fn, *args, **kwargs)
+    task = asyncio.current_task()
+    if task is not None:
+        _all_lanes().give_back(task)
+    return result
 
 
 def _after_fork() -> None:

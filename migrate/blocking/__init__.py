@@ -17,6 +17,7 @@ from migrate.blocking.offload import (
     Coroutine,
     Offloaded,
     as_coroutine,
+    give_thread_back_early,
     offload_blocking,
 )
 from migrate.blocking.table import DEFAULT_TABLE, BlockingTable
@@ -30,5 +31,6 @@ __all__ = [
     "ModuleFacts",
     "Offloaded",
     "as_coroutine",
+    "give_thread_back_early",
     "offload_blocking",
 ]

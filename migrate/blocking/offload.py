@@ -96,6 +96,56 @@ def offload_blocking(
     return Offloaded(func.with_changes(body=body), moved, offload.awaited)
 
 
+RUN_BLOCKING_LAST = "run_blocking_last"
+
+#: What a request may await after its one blocking call without needing a thread again.
+_NO_THREAD_AWAITS = frozenset({"send", "receive", "asyncio.sleep"})
+
+
+def give_thread_back_early(func: cst.FunctionDef) -> cst.FunctionDef | None:
+    """``func`` with its one ``await run_blocking(...)`` made ``await run_blocking_last(...)``
+    (the thread freed as soon as the call returns), when that is its only blocking call, it
+    runs at most once (no loop around it) and nothing else ``func`` awaits can block
+    (only ``send``, ``receive``, ``asyncio.sleep`` and the adapters' helpers); else None.
+    For an app nothing else calls: a caller could block after it returns."""
+    hops: list[cst.Call] = []
+    for node in analysis.walk(func.body, into_scopes=False):
+        if not isinstance(node, cst.Await):
+            continue
+        call = node.expression
+        callee = analysis.dotted_name(call.func) if isinstance(call, cst.Call) else None
+        if callee == RUN_BLOCKING:
+            assert isinstance(call, cst.Call)
+            hops.append(call)
+        elif callee is None or not (
+            callee in _NO_THREAD_AWAITS or callee.startswith("asgi_helpers.")
+        ):
+            return None
+        if callee and callee.startswith("asgi_helpers.") and "Stream" in callee:
+            return None  # pragma: no cover - a stream is read in the thread
+    if len(hops) != 1:
+        return None
+    hop = hops[0]
+    for node in analysis.walk(func.body, into_scopes=False):
+        if isinstance(node, (cst.For, cst.While)) and any(n is hop for n in analysis.walk(node)):
+            return None
+    if any(
+        isinstance(n, cst.Name) and n.value in ("RequestStream", RUN_BLOCKING_LAST)
+        for n in analysis.walk(func)
+    ):
+        return None
+
+    class _Last(cst.CSTTransformer):
+        def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+            if original_node is hop:
+                return updated_node.with_changes(func=cst.Name(RUN_BLOCKING_LAST))
+            return updated_node
+
+    new = func.visit(_Last())
+    assert isinstance(new, cst.FunctionDef)
+    return new
+
+
 @dataclass
 class Coroutine:
     """A function a framework rule made a coroutine (:func:`as_coroutine`)."""

@@ -150,3 +150,30 @@ def test_a_request_cancelled_in_a_blocking_call_does_not_hold_up_the_next() -> N
     finally:
         release.set()
         blocking.set_blocking_threads(blocking.DEFAULT_THREADS)
+
+
+def test_the_last_blocking_call_gives_its_thread_back_at_once() -> None:
+    # one thread: a request still sending its response (here: waiting) no longer holds it
+    # after its last blocking call, so the next request's call runs meanwhile
+    from adapters import blocking
+
+    async def main() -> list[int]:
+        sending = asyncio.Event()
+        done: list[int] = []
+
+        async def first() -> None:
+            done.append(await blocking.run_blocking_last(lambda: 1))
+            await sending.wait()  # the response going out, slowly
+
+        async def second() -> None:
+            done.append(await run_blocking(lambda: 2))
+            sending.set()
+
+        await asyncio.wait_for(asyncio.gather(first(), second()), 5)
+        return done
+
+    blocking.set_blocking_threads(1)
+    try:
+        assert asyncio.run(main()) == [1, 2]
+    finally:
+        blocking.set_blocking_threads(blocking.DEFAULT_THREADS)

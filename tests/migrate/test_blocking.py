@@ -149,7 +149,7 @@ def test_the_work_after_a_blocking_call_goes_to_the_thread_with_it() -> None:
         'body = json.dumps({"hello": row[0]}).encode()',
         "return body",
     ]
-    assert "body = await run_blocking(_blocking_block)" in lines
+    assert "body = await run_blocking_last(_blocking_block)" in lines
     assert_same_behaviour(before, after, [Req("GET", "/?ada"), Req("GET", "/")])
 
 
@@ -171,7 +171,7 @@ def test_a_with_block_over_a_file_runs_in_one_thread_hop() -> None:
     """
     after, messages = migrated(before, "converted")
     assert "def _blocking_block():" in after
-    assert "size, text = await run_blocking(_blocking_block)" in after
+    assert "size, text = await run_blocking_last(_blocking_block)" in after
     assert "2 blocking calls moved to threads" in messages[0]
     assert_same_behaviour(before, after, [Req("GET", "/")])
 
@@ -243,7 +243,7 @@ def test_blocking_reached_through_helpers_and_methods() -> None:
         return [text.encode()]
     """
     after, _ = migrated(before, "converted")
-    assert "text = await run_blocking(GREETER.wait_and_greet, name)" in after
+    assert "text = await run_blocking_last(GREETER.wait_and_greet, name)" in after
     assert "text = GREETER.greeting(name)" in after
     assert_same_behaviour(before, after, [Req("GET", "/?ada"), Req("GET", "/")])
     assert_two_requests_meet(after, "/meet")
@@ -332,7 +332,7 @@ def test_what_an_offloaded_call_returns_can_be_called() -> None:
     """
     after, _ = migrated(before, "converted")
     assert "        text = make_reader(PATH)(size)\n" in after
-    assert "text = await run_blocking(_blocking_block)" in after
+    assert "text = await run_blocking_last(_blocking_block)" in after
     assert_same_behaviour(before, after, [Req("GET", "/?3"), Req("GET", "/")])
 
 
@@ -437,7 +437,7 @@ def test_the_projects_own_lists_come_first() -> None:
         return [str(fastmath.square(3)).encode()]
     """
     after, _ = migrated(before, "converted")
-    assert "await run_blocking(fastmath.square, 3)" in after  # unknown package: may block
+    assert "await run_blocking_last(fastmath.square, 3)" in after  # unknown package: may block
     previous = active_table()
     use_table(BlockingTable(non_blocking=("mylib.fastmath.*",)))
     try:

@@ -11,7 +11,7 @@ import libcst as cst
 
 from migrate import analysis, app_finding, prefilter
 from migrate.app_finding import CallGroup, Delegate, GroupMember, WsgiApp
-from migrate.blocking import ModuleFacts
+from migrate.blocking import ModuleFacts, give_thread_back_early
 from migrate.cst_helpers import (
     add_imports,
     has_marker,
@@ -93,6 +93,22 @@ def _group_reason(group: CallGroup, problems: list[str]) -> str:
         return text
     shown = _names(group.names)
     return f"it is converted only together with its call group ({shown}), which cannot be: {text}"
+
+
+def _served_alone(conversion: Conversion) -> None:
+    """An app nothing else of the module calls, whose one blocking call is its last: its
+    thread is given back as soon as that call returns (``run_blocking_last``), as
+    ``WsgiToAsgi`` frees its thread once the WSGI app answered, not when the response went out."""
+    early = give_thread_back_early(conversion.node)
+    if early is None:
+        return
+    conversion.node = early
+    conversion.imports = [
+        ("adapters.blocking", "run_blocking_last")
+        if i == ("adapters.blocking", "run_blocking")
+        else i
+        for i in conversion.imports
+    ]
 
 
 class _WrapBottoms(cst.CSTTransformer):
@@ -228,6 +244,7 @@ class WsgiAppRule(Rule):
                 except Unconvertible as why:
                     self._adapt_definition(app, str(why))
                 else:
+                    _served_alone(conversion)
                     self._converted(app, conversion.node, conversion)
             else:
                 self._plan_maker(app, node, aliases, helpers)
@@ -345,6 +362,8 @@ class WsgiAppRule(Rule):
                 problems.append(f"`{app.name}`: {why}")
         if not problems and package.CONVERTS_CALL_GROUPS:
             for member in group.members:
+                if not member.callers and not member.is_helper:
+                    _served_alone(conversions[member.name])
                 self._converted_member(group, member, conversions[member.name])
             for app in classes:
                 new_class, conversion = converted_classes[app.name]
