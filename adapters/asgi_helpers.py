@@ -329,10 +329,19 @@ async def buffered_response(
     return b"".join(await collected_response(app, scope, receive, start_response))
 
 
-async def send_file(send: Send, response: FileWrapper) -> None:
+async def send_file(send: Send, response: FileWrapper, scope: Scope | None = None) -> None:
     """Sends the body of ``response`` (the response start has gone out): its blocks read in
     the thread pool for blocking calls, the file closed there at the end, as a WSGI server
-    closes what it iterated."""
+    closes what it iterated. Where the server offers ``http.response.pathsend`` (``scope``'s
+    extensions) and the body is the whole file, unread, it sends the file's path instead."""
+    if scope is not None and "http.response.pathsend" in (scope.get("extensions") or ()):
+        path = await run_blocking(response.sendable_path, None)
+        if path is not None:
+            close = getattr(response, "close", None)
+            if close is not None:
+                await run_blocking(close)
+            await send({"type": "http.response.pathsend", "path": path})
+            return
     try:
         while block := await run_blocking(response.filelike.read, response.blksize):
             await send({"type": "http.response.body", "body": block, "more_body": True})

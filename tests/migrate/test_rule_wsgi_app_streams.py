@@ -10,8 +10,11 @@ two uploads hashed at once meet at a barrier (the loop is never blocked by a rea
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+from pathlib import Path
 from textwrap import dedent
+from typing import Any
 
 import httpx
 
@@ -178,3 +181,53 @@ def test_the_stream_taken_with_get_is_the_same_stream() -> None:
     assert "stream = request_stream" in after
     requests = [Req("POST", "/", body=b"abc"), Req("POST", "/", body=BIG), Req("POST", "/")]
     assert_same_behaviour(STREAM_BY_GET, after, requests)
+
+
+FILES = """
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def app(environ, start_response):
+    path = os.path.join(HERE, "page.txt")
+    size = os.path.getsize(path)
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(size))])
+    return environ["wsgi.file_wrapper"](open(path, "rb"), 4096)
+"""
+
+
+def test_a_file_is_sent_by_path_where_the_server_offers_pathsend(tmp_path: Path) -> None:
+    after, changes = migrate_text(FILES)
+    assert [c.kind for c in changes] == ["converted"], changes
+    assert "await asgi_helpers.send_file(send, file, scope)" in after
+    (tmp_path / "page.txt").write_bytes(b"x" * 10_000)
+    module = load_module(
+        after.replace("os.path.dirname(os.path.abspath(__file__))", repr(str(tmp_path)))
+    )
+
+    def served(extensions: dict[str, Any]) -> list[dict[str, Any]]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/",
+            "headers": [],
+            "extensions": extensions,
+        }
+        asyncio.run(module.app(scope, receive, send))
+        return sent
+
+    by_path = served({"http.response.pathsend": {}})
+    assert [m["type"] for m in by_path] == ["http.response.start", "http.response.pathsend"]
+    assert by_path[1]["path"] == str(tmp_path / "page.txt")
+    read = served({})
+    assert [m["type"] for m in read[:2]] == ["http.response.start", "http.response.body"]
+    assert b"".join(m.get("body", b"") for m in read[1:]) == b"x" * 10_000

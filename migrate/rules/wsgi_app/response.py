@@ -512,7 +512,7 @@ class ResponseRewriter:
         made = call.with_changes(func=_expr(f"{HELPERS}.FileWrapper"))
         out.append(_stmt(f"{name} = {_code(made)}").with_changes(leading_lines=stmt.leading_lines))
         out.append(self.start_send(state).with_changes(leading_lines=state.leading_lines))
-        out.append(_stmt(f"await {HELPERS}.send_file(send, {name})"))
+        out.append(_stmt(f"await {HELPERS}.send_file(send, {name}, scope)"))
         out.append(self.bare_return())
         return TERMINATED
 
