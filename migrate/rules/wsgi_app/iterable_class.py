@@ -119,15 +119,13 @@ def convert_iterable_class(cls: cst.ClassDef, convert: Convert) -> tuple[cst.Cla
     if cls.keywords:
         raise Unconvertible("it has a metaclass or class keywords")
     iter_self = iter_params[0].name.value
+    if any(
+        isinstance(target, cst.Attribute) and target.attr.value in stored
+        for target in analysis.written_targets(iterate.body)
+    ):
+        raise Unconvertible("its __iter__ sets what __init__ kept")
     body = iterate.body.visit(_Stored(iter_self, stored))
     assert isinstance(body, cst.IndentedBlock)
-    if any(
-        isinstance(n, cst.Attribute)
-        and is_plain_name(n.value, iter_self)
-        and n.attr.value in stored
-        for n in analysis.walk(body)
-    ):
-        raise Unconvertible("its __iter__ writes what __init__ kept")  # pragma: no cover
     close = method_named(cls, "close")
     if close is not None:
         # as a WSGI server does once the iteration ends, however it ends
@@ -199,11 +197,30 @@ def _end_inside(func: cst.FunctionDef) -> cst.FunctionDef:
         len(stmts) >= 2
         and isinstance(stmts[-2], cst.Try)
         and isinstance(stmts[-2].body, cst.IndentedBlock)
-        and isinstance(stmts[-1], cst.SimpleStatementLine)
-        and "http.response.body" in cst.Module(body=[stmts[-1]]).code
+        and _sends_body(stmts[-1])
     ):
         try_ = stmts[-2]
         assert isinstance(try_.body, cst.IndentedBlock)
         moved = try_.with_changes(body=try_.body.with_changes(body=[*try_.body.body, stmts[-1]]))
         stmts[-2:] = [moved]
     return func.with_changes(body=body.with_changes(body=stmts))
+
+
+def _sends_body(stmt: cst.BaseStatement) -> bool:
+    """``await send({"type": "http.response.body", ...})``."""
+    small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and stmt.body else None
+    if not (
+        isinstance(small, cst.Expr)
+        and isinstance(small.value, cst.Await)
+        and isinstance(call := small.value.expression, cst.Call)
+        and is_plain_name(call.func, "send")
+        and call.args
+        and isinstance(message := call.args[0].value, cst.Dict)
+    ):
+        return False
+    return any(
+        isinstance(e, cst.DictElement)
+        and analysis.string_value(e.key) == "type"
+        and analysis.string_value(e.value) == "http.response.body"
+        for e in message.elements
+    )
