@@ -915,6 +915,10 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[Delegation]:
                 continue
             if (target := _imported_target(call.func, imported)) is not None:
                 yield target
+            elif isinstance(call.func, ast.Call) and (
+                target := _imported_target(call.func.func, imported)
+            ):
+                yield target  # Response(page)(environ, start_response): what it makes
             elif handed[:2] == params:
                 if made is None:
                     made = _made_by_imported(func, imported)

@@ -18,8 +18,16 @@ import concurrent.futures
 import inspect
 
 import httpx
+import pytest
 
-from tests.harness import Req, assert_idempotent, assert_same_behaviour, load_module, migrate_text
+from tests.harness import (
+    Req,
+    assert_idempotent,
+    assert_same_behaviour,
+    load_module,
+    migrate_project_twice,
+    migrate_text,
+)
 from tests.servers import serve_asgi
 
 SHOP = """
@@ -199,6 +207,31 @@ def test_an_instance_kept_out_of_sight_keeps_the_class_wsgi() -> None:
     assert_same_behaviour(ESCAPING, after, SHOP_REQUESTS[:2], app_name="application")
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # a subclass could answer otherwise
+        ("def show(req, who):", "class Plain(Response):\n    pass\n\n\ndef show(req, who):"),
+        # a method hands the instance out
+        (
+            "    def header_list(self):",
+            "    def chained(self):\n        return self\n\n    def header_list(self):",
+        ),
+        # an instance handed to other code
+        ("    return reply\n", "    print(reply)\n    return reply\n"),
+        # the class used as a value
+        ("def route(req):\n", "KINDS = [Response]\n\n\ndef route(req):\n"),
+    ],
+)
+def test_a_response_class_used_out_of_sight_stays_wsgi(old: str, new: str) -> None:
+    before = SHOP.replace(old, new, 1)
+    assert before != SHOP
+    after, changes = migrate_text(before)
+    assert "def __call__(self, environ, start_response):" in after
+    assert not any("`Response` converted" in c.message for c in changes), changes
+    assert_same_behaviour(before, after, SHOP_REQUESTS[:2], app_name="application")
+
+
 FAILING_AFTER_START = SHOP.replace(
     '        if environ["REQUEST_METHOD"] == "HEAD" or self.code == 304:',
     '        if environ["REQUEST_METHOD"] == "HEAD" or self.check(environ):',
@@ -261,3 +294,40 @@ def test_an_app_class_whose_start_comes_from_another_method_is_found() -> None:
     assert [c.kind for c in changes] == ["converted"], changes
     assert "async def begin(self, send):" in after
     assert_same_behaviour(PAGE, after, [Req("GET", "/"), Req("HEAD", "/")])
+
+
+WEB = """
+class Page(object):
+    def __init__(self, text):
+        self.text = text
+
+    def __call__(self, environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [self.text.encode()]
+
+
+def page(text):
+    return Page(text)
+
+
+def app(environ, start_response):
+    return page("home")(environ, start_response)
+"""
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        "from web import Page\n\n\ndef legacy(environ, start_response):\n"
+        '    return Page("old")(environ, start_response)\n',
+        "from web import page\n\n\ndef legacy(environ, start_response):\n"
+        '    response = page("old")\n    return response(environ, start_response)\n',
+    ],
+)
+def test_instances_another_module_serves_the_wsgi_way_keep_the_class_wsgi(other: str) -> None:
+    after, results = migrate_project_twice({"web.py": WEB, "other.py": other})
+    assert "def __call__(self, environ, start_response):" in after["web.py"]
+    assert not any(c.kind == "converted" for c in results["web.py"].changes)
+    assert any("served the WSGI way by other.py" in c.message for c in results["web.py"].changes)
+    alone, _ = migrate_project_twice({"web.py": WEB})
+    assert "async def __call__(self, scope, receive, send):" in alone["web.py"]

@@ -349,11 +349,23 @@ class WsgiAppRule(Rule):
                     problems.append(f"`{member.name}`: {why}")
         classes = [a for a in apps if a.name in group.classes]
         converted_classes: dict[str, tuple[cst.ClassDef | cst.FunctionDef, Conversion]] = {}
+        flow = app_finding.instance_flow(module, apps) if classes else None
         for app in classes:
-            callers = self._called_elsewhere([app])
-            if callers:
+            assert flow is not None
+            # the class, and the functions of the module making its instances (``route``),
+            # may be served the WSGI way by other modules of the run
+            makers = [
+                name for name, made in flow.makers.items() if "." not in name and app.name in made
+            ]
+            project = self.context.project
+            users = sorted(
+                {f for name in makers for f in project.callers_of(self.context.relpath, name)}
+                if project is not None
+                else set()
+            )
+            if users:
                 problems.append(
-                    f"`{app.name}` is used the WSGI way by {', '.join(callers[app.name][:2])}"
+                    f"`{app.name}`'s instances are served the WSGI way by {', '.join(users[:2])}"
                 )
                 continue
             try:
