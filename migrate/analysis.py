@@ -1072,6 +1072,29 @@ class _KeptEnviron(cst.CSTTransformer):
         return updated_node
 
 
+def stored_parameters(init: cst.FunctionDef) -> dict[str, tuple[str, cst.SimpleStatementLine]]:
+    """The parameters ``__init__`` keeps as they are: ``self.environ = environ`` (a statement
+    of its own, in its top-level block) -> ``{"environ": ("environ", statement)}``."""
+    params = positional_params(init) or leading_params(init)
+    if not params or not isinstance(init.body, cst.IndentedBlock):
+        return {}
+    self_name = params[0].name.value
+    stored: dict[str, tuple[str, cst.SimpleStatementLine]] = {}
+    for stmt in init.body.body:
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            continue
+        small = stmt.body[0]
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(target := small.targets[0].target, cst.Attribute)
+            and is_plain_name(target.value, self_name)
+            and isinstance(small.value, cst.Name)
+        ):
+            stored[small.value.value] = (target.attr.value, stmt)
+    return stored
+
+
 def _environ_attributes(cls: cst.ClassDef) -> set[str]:
     """Attribute names the methods of ``cls`` read like an environ (``self.environ[
     "PATH_INFO"]``, ``self.env.get("HTTP_COOKIE")``): where it may keep one."""
@@ -1115,24 +1138,12 @@ def _environ_keeper(
     params = positional_params(init) if init is not None else None
     if init is None or not params or init.decorators:
         return None
-    self_name = params[0].name.value
-    stored: dict[str, tuple[str, int]] = {}  # param -> (attribute, statement id)
-    for stmt in init.body.body if isinstance(init.body, cst.IndentedBlock) else ():
-        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
-            continue
-        small = stmt.body[0]
-        if (
-            isinstance(small, cst.Assign)
-            and len(small.targets) == 1
-            and isinstance(target := small.targets[0].target, cst.Attribute)
-            and is_plain_name(target.value, self_name)
-            and isinstance(small.value, cst.Name)
-        ):
-            stored[small.value.value] = (target.attr.value, id(stmt))
+    stored = stored_parameters(init)
     for index, param in enumerate(params[1:]):
         if param.name.value not in stored:
             continue
-        attr, statement = stored[param.name.value]
+        attr, stmt = stored[param.name.value]
+        statement = id(stmt)
         if attr not in environ_attributes:
             continue
         if param.default is not None:

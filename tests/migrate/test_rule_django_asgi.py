@@ -9,20 +9,17 @@ through every mode: the piped diff creates it under ``git apply`` and ``patch -p
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.django_served import served
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,55 +99,6 @@ def tree(root: Path) -> dict[str, bytes]:
     }
 
 
-WSGIREF = """
-import socket, sys
-from wsgiref.simple_server import WSGIServer, make_server
-from mysite.wsgi import application
-
-class Inherited(WSGIServer):
-    def server_bind(self):
-        self.socket.close()
-        self.socket = socket.socket(fileno=int(sys.argv[1]))
-        self.server_address = self.socket.getsockname()
-        self.server_name, self.server_port = self.server_address[:2]
-        self.setup_environ()
-
-make_server("127.0.0.1", 0, application, server_class=Inherited).serve_forever()
-"""
-
-
-@contextlib.contextmanager
-def served(root: Path, kind: str) -> Iterator[str]:
-    """The project served in a process of its own, on a socket bound here."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    fd = sock.fileno()
-    if kind == "wsgi":
-        cmd = [sys.executable, "-c", WSGIREF, str(fd)]
-    else:
-        cmd = [sys.executable, "-m", "uvicorn", "mysite.asgi:application", "--fd", str(fd)]
-        cmd += ["--log-level", "warning", "--lifespan", "off"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(REPO)])}
-    proc = subprocess.Popen(cmd, cwd=root, env=env, pass_fds=[fd])
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(url + "/hello/", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"{kind} server did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        sock.close()
-
-
 def answers(url: str) -> list[tuple[int, str, object]]:
     out = []
     with httpx.Client(base_url=url, timeout=10) as client:
@@ -189,9 +137,9 @@ def test_a_django_project_gets_an_asgi_py_that_serves_it_the_same(tmp_path: Path
         "`uvicorn mysite.asgi:application` serves the project" in created["changes"][0]["message"]
     )
 
-    with served(before, "wsgi") as url:
+    with served(before, "wsgi", "mysite", "/hello/") as url:
         expected = answers(url)
-    with served(after, "asgi") as url:
+    with served(after, "asgi", "mysite", "/hello/") as url:
         got = answers(url)
     assert expected[0][2] == {"hello": "ada", "path": "/hello/"}
     assert got == expected

@@ -10,20 +10,16 @@ included) with the same status, headers and body.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.django_served import served
 from tests.harness import migrate_project_twice
 
 REPO = Path(__file__).resolve().parents[2]
@@ -75,64 +71,12 @@ PROJECT = {
     "requirements.txt": "django>=5\nwhitenoise>=6\n",
 }
 
-WSGIREF = """
-import socket, sys
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from shop.wsgi import application
-
-class Inherited(WSGIServer):
-    def server_bind(self):
-        self.socket.close()
-        self.socket = socket.socket(fileno=int(sys.argv[1]))
-        self.server_address = self.socket.getsockname()
-        self.server_name, self.server_port = self.server_address[:2]
-        self.setup_environ()
-
-class Quiet(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-make_server("127.0.0.1", 0, application, server_class=Inherited, handler_class=Quiet).serve_forever()
-"""
-
 
 def write(root: Path, files: dict[str, str]) -> None:
     for relpath, text in files.items():
         path = root / relpath
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).lstrip("\n"))
-
-
-@contextlib.contextmanager
-def served(root: Path, kind: str) -> Iterator[str]:
-    """The project served in a process of its own (Django's settings are per process)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    fd = sock.fileno()
-    if kind == "wsgi":
-        cmd = [sys.executable, "-c", WSGIREF, str(fd)]
-    else:
-        cmd = [sys.executable, "-m", "uvicorn", "shop.asgi:application", "--fd", str(fd)]
-        cmd += ["--log-level", "warning", "--lifespan", "off"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(REPO)])}
-    proc = subprocess.Popen(cmd, cwd=root, env=env, pass_fds=[fd])
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(url + "/", timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"{kind} server did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        sock.close()
 
 
 def answers(url: str) -> list[tuple[int, dict[str, str], bytes]]:
@@ -171,9 +115,9 @@ def test_whitenoise_becomes_servestatic_and_serves_the_same(tmp_path: Path) -> N
         '"CONN_MAX_AGE": 0' in settings and "# migrate[django-settings]: CONN_MAX_AGE" in settings
     )
     assert "servestatic" in (after / "requirements.txt").read_text()
-    with served(before, "wsgi") as url:
+    with served(before, "wsgi", "shop", "/") as url:
         expected = answers(url)
-    with served(after, "asgi") as url:
+    with served(after, "asgi", "shop", "/") as url:
         got = answers(url)
     assert expected[1][0] == 200 and expected[1][2] == b"body { color: red; }\n"
     assert expected[2][0] == 304

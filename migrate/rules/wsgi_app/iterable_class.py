@@ -36,7 +36,7 @@ from collections.abc import Callable
 import libcst as cst
 
 from migrate import analysis
-from migrate.analysis import is_plain_name, method_named, positional_params
+from migrate.analysis import is_plain_name, method_named, positional_params, stored_parameters
 from migrate.cst_helpers import suite_statements
 from migrate.rules.wsgi_app.common import HELPERS, Unconvertible, _stmt
 from migrate.rules.wsgi_app.convert import Conversion
@@ -76,21 +76,18 @@ def convert_iterable_class(cls: cst.ClassDef, convert: Convert) -> tuple[cst.Cla
     params = positional_params(init) or []
     self_name = params[0].name.value
     environ, start_response = params[1].name.value, params[2].name.value
-    stored: dict[str, str] = {}  # attribute -> _ENVIRON / _START
+    kept_params = stored_parameters(init)
+    stored: dict[str, str] = {  # attribute -> _ENVIRON / _START
+        attr: _ENVIRON if param == environ else _START
+        for param, (attr, _) in kept_params.items()
+        if param in (environ, start_response)
+    }
+    storing = {
+        id(stmt) for param, (_, stmt) in kept_params.items() if param in (environ, start_response)
+    }
     kept: list[cst.BaseStatement] = []
     for stmt in suite_statements(init.body):
-        small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else None
-        if (
-            isinstance(small, cst.Assign)
-            and len(small.targets) == 1
-            and isinstance(target := small.targets[0].target, cst.Attribute)
-            and is_plain_name(target.value, self_name)
-            and isinstance(small.value, cst.Name)
-            and small.value.value in (environ, start_response)
-            and isinstance(stmt, cst.SimpleStatementLine)
-            and len(stmt.body) == 1
-        ):
-            stored[target.attr.value] = _ENVIRON if small.value.value == environ else _START
+        if id(stmt) in storing:
             continue
         if analysis.mentions(stmt, environ) or analysis.mentions(stmt, start_response):
             raise Unconvertible("its __init__ uses the environ or start_response")
