@@ -1166,9 +1166,21 @@ def _may_be_start_response(arg: ast.expr, defined: set[str]) -> bool:
 
 def _calls_wsgi_way(cls: ast.ClassDef) -> bool:
     """A subclass whose own ``__call__`` is WSGI-shaped (two parameters or more after
-    ``self``) or calls ``super().__call__(environ, start_response)``: its base class must
-    stay a WSGI app."""
+    ``self``) or calls ``super().__call__(environ, start_response)``, or that has a method
+    calling its second parameter with a status and headers (``def do_PUT(self, environ,
+    start_response)``, a ``_reply(self, start_response, ...)`` override): its base class must
+    stay a WSGI app (it hands requests to its methods, which the subclass's may replace)."""
     for method in cls.body:
+        if isinstance(method, ast.FunctionDef) and method.name != "__call__":
+            params = [p for p in _positional(method) if p not in ("self", "cls")]
+            if any(
+                isinstance(call, ast.Call)
+                and isinstance(call.func, ast.Name)
+                and call.func.id in params[:2]
+                and len(call.args) >= 2
+                for call in prefilter.walk_ast(method)
+            ):
+                return True
         if not (isinstance(method, ast.FunctionDef) and method.name == "__call__"):
             continue
         if len([p for p in _positional(method) if p not in ("self", "cls")]) >= 2:

@@ -17,7 +17,14 @@ import textwrap
 import pytest
 
 from migrate.runner import migrate_source
-from tests.harness import Req, assert_idempotent, assert_same_behaviour, load_module, migrate_text
+from tests.harness import (
+    Req,
+    assert_idempotent,
+    assert_same_behaviour,
+    load_module,
+    migrate_project_twice,
+    migrate_text,
+)
 
 NOTES = """
 import json
@@ -165,3 +172,14 @@ def test_a_lookup_that_may_find_more_keeps_the_class_wsgi(tail: str) -> None:
     assert not any(c.kind == "converted" for c in result.changes), result.changes
     assert "def do_GET(self, environ, start_response):" in result.new_source
     assert_same_behaviour(before, result.new_source, [Req("GET", "/"), Req("DELETE", "/")])
+
+
+def test_a_subclass_in_another_module_adding_a_wsgi_method_keeps_the_class_wsgi() -> None:
+    more = (
+        "from notes import NotesApp\n\n\nclass MoreNotes(NotesApp):\n"
+        "    def do_PUT(self, environ, start_response):\n"
+        '        start_response("204 No Content", [])\n        return [b""]\n'
+    )
+    after, results = migrate_project_twice({"notes.py": BY_METHOD, "more.py": more})
+    assert "def do_GET(self, environ, start_response):" in after["notes.py"]
+    assert any("more.py uses `NotesApp`" in c.message for c in results["notes.py"].changes)
