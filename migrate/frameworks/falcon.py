@@ -622,6 +622,23 @@ def _collect(
         _collect_function(module, local, kind, False, by_module, group)
 
 
+def _called_elsewhere(owner: FalconFacts, name: str, by_module: Modules[FalconFacts]) -> str:
+    """A module of the run that imports ``name`` from ``owner`` (``from hooks import
+    check_token``) and calls it, or reads it, other than as a hook, handler or sink: it would
+    get a coroutine function. Its path, or ""."""
+    for module in by_module.facts.values():
+        if module is owner:
+            continue
+        for local, source, original in module.imports:
+            if (
+                original == name
+                and local in module.used_directly
+                and by_module.imported(module.relpath, source) is owner
+            ):
+                return module.relpath
+    return ""
+
+
 def _defined(
     module: FalconFacts, local: str, what: str, by_module: Modules[FalconFacts], group: _Group
 ) -> tuple[FalconFacts, str, ClassFacts | CallableFacts] | None:
@@ -680,6 +697,9 @@ def _collect_function(
         return
     if not made and name in owner.used_directly:
         group.blockers.append(f"`{name}` is also called directly")
+        return
+    if not made and (caller := _called_elsewhere(owner, name, by_module)):
+        group.blockers.append(f"`{name}` is also called directly in {caller}")
         return
     group.blockers.extend(func.blockers)
     if made:

@@ -462,3 +462,23 @@ def test_a_responder_a_test_calls_directly_keeps_the_app_wsgi() -> None:
     after, results = migrate_project_twice(files)
     assert change_kinds(results, "falcon-asgi") == []
     assert "async def" not in after["app.py"]
+
+
+def test_a_hook_another_module_calls_directly_keeps_the_app_wsgi() -> None:
+    check = """
+        import falcon.testing
+
+        from hooks import require_key
+
+
+        def test_require_key():
+            req = falcon.testing.create_req(headers={"X-Key": "k1"})
+            require_key(req, falcon.Response(), None, {})
+            assert req.context.client == "warehouse"
+    """
+    after, results = migrate_project_twice({**PROJECT, "test_hooks.py": check})
+    assert change_kinds(results, "falcon-asgi") == []
+    assert "async def require_key" not in after["hooks.py"]
+    # the same project without that test converts
+    converted, _ = migrate_project_twice(PROJECT)
+    assert "async def require_key" in converted["hooks.py"]
