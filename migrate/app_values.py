@@ -90,6 +90,9 @@ class Value:
     name: str = ""
     #: An app's middleware, innermost first (their names).
     layers: tuple[str, ...] = ()
+    #: Made by a class of another module of the run that its own module may turn ASGI: it is
+    #: WSGI or ASGI after the run, which only importing it tells (``adapters.as_asgi``).
+    either: bool = False
 
     def describe(self) -> str:
         if not self.layers:
@@ -284,6 +287,8 @@ class ModuleValues:
             value = definition_value(stmt)
             if value is None and isinstance(stmt, cst.FunctionDef):
                 value = self._factory_value(stmt, env)
+            if value is None and isinstance(stmt, cst.ClassDef):
+                value = self._inherited(stmt, env)
             for decorator in reversed(stmt.decorators):
                 value = self._apply(self.eval(decorator.decorator, env), value, decorator.decorator)
             self._bind(env, stmt.name.value, value, stmt)
@@ -321,6 +326,23 @@ class ModuleValues:
         else:
             for name in analysis.bound_names(stmt):
                 self._bind(env, name, None, stmt)
+
+    def _inherited(self, cls: cst.ClassDef, env: dict[str, Value | None]) -> Value | None:
+        """A class without a ``__call__`` of its own whose one base is an app class (of the
+        module, or one another module of the run may still leave WSGI): its instances are
+        what the base's are."""
+        if len(cls.bases) != 1 or analysis.method_named(cls, "__call__") is not None:
+            return None
+        base = cls.bases[0].value
+        found = self.eval(base, env)
+        if found is None and self.imported is not None:
+            found = self.imported(analysis.dotted_name(base) or "")
+        if found is None or not found.maker:
+            return None
+        name = cls.name.value
+        return Value(
+            found.protocol, True, f"an instance of `{name}`, {found.how}", name, either=found.either
+        )
 
     def _factory_value(self, func: cst.FunctionDef, env: dict[str, Value | None]) -> Value | None:
         """A function whose every ``return`` hands back an app of one protocol (``def
@@ -443,8 +465,14 @@ class ModuleValues:
             return None
         name = maker.name or analysis.dotted_name(spelled) or "it"
         if argument is not None and not argument.maker:  # middleware around an app
-            return Value(maker.protocol, False, argument.how, layers=(*argument.layers, name))
-        return Value(maker.protocol, False, maker.how)
+            return Value(
+                maker.protocol,
+                False,
+                argument.how,
+                layers=(*argument.layers, name),
+                either=maker.either or argument.either,
+            )
+        return Value(maker.protocol, False, maker.how, either=maker.either)
 
     # -- answers -----------------------------------------------------------------------
 

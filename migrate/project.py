@@ -753,6 +753,13 @@ class ProjectIndex:
                 return protocol, how
         return None
 
+    def app_class(self, importer_relpath: str, module_ref: str, name: str) -> bool:
+        """``name`` of the module ``module_ref`` is a class whose ``__call__`` (or
+        ``__init__``) takes an environ and start_response: its instances (or itself) may be
+        WSGI apps, whatever its module makes of it."""
+        summary = self.module(importer_relpath, module_ref)  # the query the cache keys on
+        return summary is not None and (name, "is a class") in summary.others
+
     def lookup(self, importer_relpath: str, module_ref: str, name: str) -> Lookup:
         """The helper ``name`` of the module ``module_ref`` (as imported from
         ``importer_relpath``)."""

@@ -46,6 +46,7 @@ class ServedAppRule(Rule):
         super().__init__(context)
         #: statement -> the bindings to add after it
         self.after: dict[int, list[cst.BaseStatement]] = {}
+        self.imports: set[tuple[str, str]] = set()
 
     def visit_Module(self, node: cst.Module) -> bool:
         project = self.context.project
@@ -71,6 +72,19 @@ class ServedAppRule(Rule):
                 return None
             target = imported_function((binding.module, binding.name), rest)
             found = project.app_factory(self.context.relpath, *target) if target else None
+            if (
+                found is None
+                and target is not None
+                and project.app_class(self.context.relpath, *target)
+            ):
+                # a WSGI app class there, which its module may or may not make ASGI
+                return Value(
+                    "wsgi",
+                    True,
+                    f"an instance of the app class `{target[1]}` of {target[0]}",
+                    target[1],
+                    either=True,
+                )
             if found is None or found[0] not in ("wsgi", "asgi"):
                 return None
             protocol: Protocol = "wsgi" if found[0] == "wsgi" else "asgi"
@@ -80,14 +94,26 @@ class ServedAppRule(Rule):
 
     def _adapt(self, served: Served) -> None:
         name = served.name
-        message = (
-            f"`{name}` holds {served.value.describe()}, which no rule converted to ASGI: served "
-            f"through adapters.WsgiToAsgi, so `{name}` is an ASGI app"
-        )
+        if served.value.either:
+            # its class's module decides whether it stays WSGI: serving it tells
+            message = (
+                f"`{name}` holds {served.value.describe()}, which may still be a WSGI app after "
+                f"the run (its module decides): served through adapters.as_asgi, which wraps "
+                f"it in WsgiToAsgi only if it is, so `{name}` is an ASGI app either way"
+            )
+            wrapper = "as_asgi"
+            self.imports.add(("adapters", "as_asgi"))
+        else:
+            message = (
+                f"`{name}` holds {served.value.describe()}, which no rule converted to ASGI: "
+                f"served through adapters.WsgiToAsgi, so `{name}` is an ASGI app"
+            )
+            wrapper = "WsgiToAsgi"
+            self.imports.add(("adapters", "WsgiToAsgi"))
         why = self._why_framework_stays(served)
         if why:
             message += f" ({why})"
-        binding: cst.BaseStatement = cst.parse_statement(f"{name} = WsgiToAsgi({name})\n")
+        binding: cst.BaseStatement = cst.parse_statement(f"{name} = {wrapper}({name})\n")
         if isinstance(served.final_at, cst.BaseCompoundStatement):
             assert isinstance(binding, cst.SimpleStatementLine)
             binding = binding.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
@@ -126,4 +152,4 @@ class ServedAppRule(Rule):
             body.append(stmt)
             body.extend(self.after.get(id(original), ()))
         module = updated_node.with_changes(body=body)
-        return add_imports(module, [("adapters", "WsgiToAsgi")])
+        return add_imports(module, sorted(self.imports))

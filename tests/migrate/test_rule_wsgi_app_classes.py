@@ -21,6 +21,7 @@ from tests.harness import (
     Req,
     assert_idempotent,
     assert_same_behaviour,
+    assert_same_project_behaviour,
     load_module,
     migrate_project_twice,
     migrate_text,
@@ -183,3 +184,20 @@ def test_a_subclass_in_another_module_adding_a_wsgi_method_keeps_the_class_wsgi(
     after, results = migrate_project_twice({"notes.py": BY_METHOD, "more.py": more})
     assert "def do_GET(self, environ, start_response):" in after["notes.py"]
     assert any("more.py uses `NotesApp`" in c.message for c in results["notes.py"].changes)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "    greeting = 'hush'\n",  # the base converts: the subclass's instances are ASGI
+        "    def do_PUT(self, environ, start_response):\n"  # the base stays WSGI
+        '        start_response("204 No Content", [])\n        return [b""]\n',
+    ],
+)
+def test_an_instance_of_a_subclass_of_an_app_class_of_another_module_is_served(extra: str) -> None:
+    other = f"from notes import NotesApp\n\n\nclass MoreNotes(NotesApp):\n{extra}\n\napp = MoreNotes()\n"
+    before = {"notes.py": BY_METHOD, "more.py": other}
+    after, _ = migrate_project_twice(before)
+    assert "app = as_asgi(app)" in after["more.py"]
+    requests = [Req("GET", "/"), Req("POST", "/", body=b"more"), Req("PUT", "/")]
+    assert_same_project_behaviour(before, after, "more", requests)
