@@ -18,13 +18,14 @@ that name the WSGI way, in a ``return``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
 
 from migrate import analysis
 from migrate.analysis import global_references, is_plain_name
-from migrate.app_finding import Delegate, WsgiApp
+from migrate.app_finding import Delegate, WsgiApp, _instance_binding
 
 
 @dataclass
@@ -97,7 +98,12 @@ def _pairs_table(
 
 def find_route_tables(module: cst.Module, apps: list[WsgiApp]) -> list[RouteTable]:
     functions = {a.name: a for a in apps if a.kind == "function"}
-    found: list[RouteTable] = []
+    found: list[RouteTable] = [
+        class_table
+        for app in apps
+        if app.kind == "callable-class" and app.instances
+        if (class_table := _class_table(module, app, functions)) is not None
+    ]
     for stmt in module.body:
         assigned = analysis._name_assignment(stmt)
         if (
@@ -125,6 +131,84 @@ def find_route_tables(module: cst.Module, apps: list[WsgiApp]) -> list[RouteTabl
         if _dispatchers(module, route, functions):
             found.append(route)
     return found
+
+
+def _class_table(
+    module: cst.Module, app: WsgiApp, functions: dict[str, WsgiApp]
+) -> RouteTable | None:
+    """A dispatching class whose routes are given to its constructor, as a list of tuples
+    holding apps of the module (``app = SubDomainApp([("localhost", hello), (".*", bye)])``),
+    kept as they are (``self.mapping = mapping``) and looped over by ``__call__`` (``for
+    pattern, app in self.mapping: ... return app(environ, start_response)``). Every instance
+    of the module is made with such a list, and nothing else reads or sets the attribute."""
+    cls = app.node
+    assert isinstance(cls, cst.ClassDef)
+    init, call = analysis.method_named(cls, "__init__"), analysis.method_named(cls, "__call__")
+    params = analysis.positional_params(init) if init is not None else None
+    if init is None or call is None or not params or len(params) < 2 or app.other_uses:
+        return None
+    stored = analysis.stored_parameters(init)
+    param = params[1].name.value
+    if param not in stored:
+        return None
+    attr, store = stored[param]
+    table: RouteTable | None = None
+    for stmt in module.body:
+        if _instance_binding(stmt, app.name) is None:
+            continue
+        assert isinstance(stmt, cst.SimpleStatementLine)
+        made = analysis._name_assignment(stmt)
+        assert made is not None and isinstance(made[1], cst.Call)
+        args = made[1].args
+        literal = args[0].value if len(args) == 1 and args[0].keyword is None else None
+        if not isinstance(literal, (cst.List, cst.Tuple)):
+            return None
+        rows = _pairs_table(stmt, f"{app.name}.{attr}", literal, functions)
+        if rows is None or (
+            table is not None and (rows.handler_at, rows.width) != (table.handler_at, table.width)
+        ):
+            return None
+        if table is None:
+            table = rows
+        else:
+            table.apps.extend(a for a in rows.apps if a not in table.apps)
+    if table is None:
+        return None
+    self_name = (analysis.positional_params(call) or [cst.Param(cst.Name("self"))])[0].name.value
+
+    def is_table(expr: cst.BaseExpression) -> bool:
+        return (
+            isinstance(expr, cst.Attribute)
+            and is_plain_name(expr.value, self_name)
+            and expr.attr.value == attr
+        )
+
+    # the attribute: set by the constructor only, read by __call__'s loops only
+    loops = [n for n in analysis.walk(call.body) if isinstance(n, cst.For) and is_table(n.iter)]
+    uses = [
+        n for n in analysis.walk(module) if isinstance(n, cst.Attribute) and n.attr.value == attr
+    ]
+    allowed = {id(loop.iter) for loop in loops} | {
+        id(n) for n in analysis.walk(store) if isinstance(n, cst.Attribute)
+    }
+    if not loops or any(id(n) not in allowed for n in uses):
+        return None
+    handlers: set[str] = set()
+    for loop in loops:
+        target = loop.target
+        if not (
+            isinstance(target, cst.Tuple)
+            and len(target.elements) == table.width
+            and all(isinstance(e.value, cst.Name) for e in target.elements)
+        ):
+            return None
+        handler = target.elements[table.handler_at or 0].value
+        assert isinstance(handler, cst.Name)
+        handlers.add(handler.value)
+    if not _only_called_in_returns(call, handlers, app, is_table=is_table):
+        return None
+    table.dispatchers[app.name] = handlers
+    return table
 
 
 def _dispatchers(module: cst.Module, route: RouteTable, functions: dict[str, WsgiApp]) -> bool:
@@ -193,15 +277,22 @@ def _default_joins(
 
 
 def _only_called_in_returns(
-    func: cst.FunctionDef, names: set[str], app: WsgiApp, *, table: str | None = None
+    func: cst.FunctionDef,
+    names: set[str],
+    app: WsgiApp,
+    *,
+    table: str | None = None,
+    is_table: Callable[[cst.BaseExpression], bool] | None = None,
 ) -> bool:
     """Each name is only compared (``is None``), bound from the table (a lookup, or, for a
     list ``table``, the target of a ``for`` over it, never bound otherwise), or called as
     ``return name(environ, start_response)``."""
     allowed: set[int] = set()
+    if table is not None and is_table is None:
+        is_table = lambda expr: is_plain_name(expr, table)  # noqa: E731
     for node in analysis.walk(func.body):
-        if table is not None:
-            if isinstance(node, cst.For) and is_plain_name(node.iter, table):
+        if is_table is not None:
+            if isinstance(node, cst.For) and is_table(node.iter):
                 allowed.update(id(n) for n in analysis.walk(node.target))
             elif isinstance(
                 node, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.NamedExpr, cst.For)

@@ -906,6 +906,62 @@ def test_a_list_of_routes_used_otherwise_keeps_the_dispatcher_wsgi(change: tuple
     assert [c.kind for c in app_changes] == ["adapted"], changes
 
 
+BY_METHOD_AND_PATH = """
+class Router(object):
+    def __init__(self, routes, fallback_text="nothing here"):
+        self.routes = routes
+        self.fallback_text = fallback_text
+
+    def __call__(self, environ, start_response):
+        for method, path, view in self.routes:
+            if environ["REQUEST_METHOD"] == method and environ["PATH_INFO"] == path:
+                return view(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [self.fallback_text.encode()]
+
+
+def listing(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"all the things"]
+
+
+def create(environ, start_response):
+    size = int(environ.get("CONTENT_LENGTH") or 0)
+    start_response("201 Created", [("Content-Type", "text/plain")])
+    return [b"made " + environ["wsgi.input"].read(size)]
+
+
+app = Router([("GET", "/things", listing), ("POST", "/things", create)])
+"""
+
+
+def test_a_class_given_its_routes_by_its_constructor_converts_with_them() -> None:
+    after = migrated(BY_METHOD_AND_PATH, "converted", "converted", "converted")
+    assert "async def __call__(self, scope, receive, send):" in after
+    assert "return await view(scope, receive, send)" in after
+    requests = [
+        Req("GET", "/things"),
+        Req("POST", "/things", body=b"one"),
+        Req("DELETE", "/things"),
+        Req("GET", "/other"),
+    ]
+    assert_same_behaviour(BY_METHOD_AND_PATH, after, requests)
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        'app.routes.append(("PUT", "/things", create))\n',  # the table changed later
+        'ROUTES = [("GET", "/", listing)]\nother = Router(ROUTES)\n',  # not a literal
+    ],
+)
+def test_a_class_whose_routes_change_out_of_sight_stays_wsgi(tail: str) -> None:
+    before = BY_METHOD_AND_PATH + tail
+    after, changes = migrate_text(before)
+    assert "def __call__(self, environ, start_response):" in after
+    assert not any("`Router` converted" in c.message for c in changes), changes
+
+
 def test_dispatcher_whose_table_holds_what_the_module_does_not_define_is_adapted() -> None:
     """A handler of unknown origin in the table: the dispatcher stays WSGI behind the adapter,
     and the module's handlers with it."""

@@ -285,24 +285,26 @@ class WsgiAppRule(Rule):
     ) -> bool:
         """Convert the apps of a route table and its dispatchers together, or none of them
         (the dispatchers hand the request to what the table holds)."""
-        conversions: dict[str, Conversion] = {}
+        conversions: dict[str, tuple[cst.BaseStatement, Conversion]] = {}
         for app in members:
-            assert isinstance(app.node, cst.FunctionDef)
+            delegates = table.delegates(app.name) if app.name in table.dispatchers else None
             try:
-                conversions[app.name] = self._convert_function(
-                    app.node,
-                    app.environ,
-                    app.start_response,
-                    aliases,
-                    helpers,
-                    delegates=table.delegates(app.name) if app.name in table.dispatchers else None,
+                if isinstance(app.node, cst.ClassDef):
+                    # a dispatching class given the routes by its constructor
+                    conversions[app.name] = self._convert_class(
+                        app, self._module_node(), aliases, helpers, delegates=delegates
+                    )
+                    continue
+                conversion = self._convert_function(
+                    app.node, app.environ, app.start_response, aliases, helpers, delegates=delegates
                 )
+                conversions[app.name] = (conversion.node, conversion)
             except Unconvertible:
                 return False  # each stays as it was (and is said so, one by one)
         for app in members:
-            conversion = conversions[app.name]
+            node, conversion = conversions[app.name]
             conversion.details.append(f"with the route table `{table.name}`")
-            self._converted(app, conversion.node, conversion)
+            self._converted(app, node, conversion)
         return True
 
     # -- call groups ------------------------------------------------------------------
@@ -499,12 +501,17 @@ class WsgiAppRule(Rule):
         else:
             self._converted(app, new_class, conversion)
 
+    def _module_node(self) -> cst.Module:
+        assert self._module is not None
+        return self._module
+
     def _convert_class(
         self,
         app: WsgiApp,
         module: cst.Module,
         aliases: dict[str, str],
         helpers: dict[str, set[int]],
+        delegates: Mapping[str, Delegate] | None = None,
     ) -> tuple[cst.ClassDef | cst.FunctionDef, Conversion]:
         """The class with its ``__call__`` (and the methods it hands the request or the
         response to) converted, or the factory with the app it defines converted; or
@@ -553,7 +560,11 @@ class WsgiAppRule(Rule):
             inner,
             app.environ,
             app.start_response,
-            delegates=hand_off_delegates(methods, inner) if methods else None,
+            delegates={
+                **(hand_off_delegates(methods, inner) if methods else {}),
+                **(delegates or {}),
+            }
+            or None,
         )
         converted = (
             convert_hand_offs(
