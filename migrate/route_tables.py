@@ -26,6 +26,7 @@ import libcst as cst
 from migrate import analysis
 from migrate.analysis import global_references, is_plain_name
 from migrate.app_finding import Delegate, WsgiApp, _instance_binding
+from migrate.cst_helpers import suite_statements
 
 
 @dataclass
@@ -147,11 +148,11 @@ def _class_table(
     params = analysis.positional_params(init) if init is not None else None
     if init is None or call is None or not params or len(params) < 2 or app.other_uses:
         return None
-    stored = analysis.stored_parameters(init)
     param = params[1].name.value
-    if param not in stored:
+    kept = _kept_routes(init, param)
+    if kept is None:
         return None
-    attr, store = stored[param]
+    attr, store, repacked = kept
     table: RouteTable | None = None
     for stmt in module.body:
         if _instance_binding(stmt, app.name) is None:
@@ -160,8 +161,10 @@ def _class_table(
         made = analysis._name_assignment(stmt)
         assert made is not None and isinstance(made[1], cst.Call)
         args = made[1].args
-        literal = args[0].value if len(args) == 1 and args[0].keyword is None else None
-        if not isinstance(literal, (cst.List, cst.Tuple)):
+        literal = args[0].value if args and args[0].keyword is None and not args[0].star else None
+        if not isinstance(literal, (cst.List, cst.Tuple)) or any(
+            analysis.mentions(a, name) for a in args[1:] for name in functions
+        ):
             return None
         rows = _pairs_table(stmt, f"{app.name}.{attr}", literal, functions)
         if rows is None or (
@@ -174,6 +177,18 @@ def _class_table(
             table.apps.extend(a for a in rows.apps if a not in table.apps)
     if table is None:
         return None
+    if repacked is not None:
+        # ``[(re.compile(p), view) for p, view in routes]``: where the view went
+        targets, items = repacked
+        if len(targets) != table.width:
+            return None
+        view = targets[table.handler_at or 0]
+        at = [i for i, item in enumerate(items) if is_plain_name(item, view)]
+        if len(at) != 1 or any(
+            analysis.mentions(item, view) for i, item in enumerate(items) if i != at[0]
+        ):
+            return None
+        table.handler_at, table.width = at[0], len(items)
     self_name = (analysis.positional_params(call) or [cst.Param(cst.Name("self"))])[0].name.value
 
     def is_table(expr: cst.BaseExpression) -> bool:
@@ -209,6 +224,61 @@ def _class_table(
         return None
     table.dispatchers[app.name] = handlers
     return table
+
+
+def _kept_routes(
+    init: cst.FunctionDef, param: str
+) -> tuple[str, cst.SimpleStatementLine, tuple[list[str], list[cst.BaseExpression]] | None] | None:
+    """How ``__init__`` keeps the routes it is given (its parameter ``param``): ``(attribute,
+    the statement, None)`` for ``self.routes = routes``; for ``self.routes =
+    [(re.compile(pattern), view) for pattern, view in routes]``, also the names the loop
+    unpacks and the items of each new tuple."""
+    stored = analysis.stored_parameters(init)
+    if param in stored:
+        attr, kept = stored[param]
+        return attr, kept, None
+    params = analysis.positional_params(init) or []
+    self_name = params[0].name.value if params else "self"
+    for stmt in suite_statements(init.body):
+        small = (
+            stmt.body[0]
+            if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
+            else None
+        )
+        if not (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(target := small.targets[0].target, cst.Attribute)
+            and is_plain_name(target.value, self_name)
+            and isinstance(comp := small.value, cst.ListComp)
+            and isinstance(comp.elt, cst.Tuple)
+            and comp.for_in.inner_for_in is None
+            and not comp.for_in.ifs
+            and comp.for_in.asynchronous is None
+            and is_plain_name(comp.for_in.iter, param)
+            and isinstance(comp.for_in.target, cst.Tuple)
+            and all(isinstance(e.value, cst.Name) for e in comp.for_in.target.elements)
+        ):
+            continue
+        assert isinstance(stmt, cst.SimpleStatementLine)
+        names = [
+            e.value.value for e in comp.for_in.target.elements if isinstance(e.value, cst.Name)
+        ]
+        if len(set(names)) != len(names):
+            return None
+        items = [e.value for e in comp.elt.elements]
+        attribute_names = {
+            id(n.attr) for n in analysis.walk(init.body) if isinstance(n, cst.Attribute)
+        }
+        uses = sum(
+            1
+            for n in analysis.walk(init.body)
+            if isinstance(n, cst.Name) and n.value == param and id(n) not in attribute_names
+        )
+        if uses != 1:  # the routes are read by the comprehension only
+            return None
+        return target.attr.value, stmt, (names, items)
+    return None
 
 
 def _dispatchers(module: cst.Module, route: RouteTable, functions: dict[str, WsgiApp]) -> bool:

@@ -948,6 +948,26 @@ def test_a_class_given_its_routes_by_its_constructor_converts_with_them() -> Non
     assert_same_behaviour(BY_METHOD_AND_PATH, after, requests)
 
 
+COMPILED = (
+    BY_METHOD_AND_PATH.replace(
+        "        self.routes = routes\n",
+        '        self.routes = [(m, re.compile(p + "$"), v) for m, p, v in routes]\n',
+    )
+    .replace(
+        '            if environ["REQUEST_METHOD"] == method and environ["PATH_INFO"] == path:',
+        '            if environ["REQUEST_METHOD"] == method and path.match(environ["PATH_INFO"]):',
+    )
+    .replace("class Router(object):", "import re\n\n\nclass Router(object):")
+)
+
+
+def test_routes_the_constructor_compiles_first_convert_too() -> None:
+    assert "re.compile" in COMPILED and "path.match" in COMPILED
+    after = migrated(COMPILED, "converted", "converted", "converted")
+    requests = [Req("GET", "/things"), Req("POST", "/things", body=b"two"), Req("GET", "/x")]
+    assert_same_behaviour(COMPILED, after, requests)
+
+
 @pytest.mark.parametrize(
     "tail",
     [
