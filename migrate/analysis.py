@@ -1072,14 +1072,16 @@ class _KeptEnviron(cst.CSTTransformer):
         return updated_node
 
 
-def stored_parameters(init: cst.FunctionDef) -> dict[str, tuple[str, cst.SimpleStatementLine]]:
-    """The parameters ``__init__`` keeps as they are: ``self.environ = environ`` (a statement
-    of its own, in its top-level block) -> ``{"environ": ("environ", statement)}``."""
+def self_assignments(
+    init: cst.FunctionDef,
+) -> list[tuple[str, cst.BaseExpression, cst.SimpleStatementLine]]:
+    """``self.attr = value`` in ``__init__``'s top-level block, each alone on its line:
+    ``(attr, value, statement)``."""
     params = positional_params(init) or leading_params(init)
     if not params or not isinstance(init.body, cst.IndentedBlock):
-        return {}
+        return []
     self_name = params[0].name.value
-    stored: dict[str, tuple[str, cst.SimpleStatementLine]] = {}
+    found = []
     for stmt in init.body.body:
         if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
             continue
@@ -1089,10 +1091,19 @@ def stored_parameters(init: cst.FunctionDef) -> dict[str, tuple[str, cst.SimpleS
             and len(small.targets) == 1
             and isinstance(target := small.targets[0].target, cst.Attribute)
             and is_plain_name(target.value, self_name)
-            and isinstance(small.value, cst.Name)
         ):
-            stored[small.value.value] = (target.attr.value, stmt)
-    return stored
+            found.append((target.attr.value, small.value, stmt))
+    return found
+
+
+def stored_parameters(init: cst.FunctionDef) -> dict[str, tuple[str, cst.SimpleStatementLine]]:
+    """The parameters ``__init__`` keeps as they are: ``self.environ = environ`` ->
+    ``{"environ": ("environ", statement)}``."""
+    return {
+        value.value: (attr, stmt)
+        for attr, value, stmt in self_assignments(init)
+        if isinstance(value, cst.Name)
+    }
 
 
 def _environ_attributes(cls: cst.ClassDef) -> set[str]:

@@ -140,10 +140,16 @@ def find_apps(module: cst.Module, responder: Responder | None = None) -> list[Ws
     return apps
 
 
+def response_classes(apps: Sequence[WsgiApp]) -> set[str]:
+    """The module's WSGI app classes that no module-level name holds an instance of: their
+    instances are made per request (responses), followed by :func:`instance_flow`."""
+    return {a.name for a in apps if a.kind == "callable-class" and not a.instances}
+
+
 def instance_flow(module: cst.Module, apps: Sequence[WsgiApp]) -> InstanceFlow:
-    """Where the instances of the module's WSGI app classes that no module-level name holds
-    (responses, made per request) go (:class:`migrate.instances.InstanceFlow`)."""
-    classes = {a.name for a in apps if a.kind == "callable-class" and not a.instances}
+    """Where the instances of the module's :func:`response_classes` go
+    (:class:`migrate.instances.InstanceFlow`)."""
+    classes = response_classes(apps)
     cached = _FLOW_CACHE.get(id(module))
     if cached is not None and cached[0] is module and cached[1].classes == classes:
         return cached[1]
@@ -163,7 +169,7 @@ def _serving_instances(
     module answers: ``return Response(page)(environ, start_response)``, ``response =
     route(Request(environ)); return response(environ, start_response)``. They are apps."""
     known = {a.name for a in apps}
-    if not any(a.kind == "callable-class" and not a.instances for a in apps):
+    if not response_classes(apps):
         return []
     flow: InstanceFlow | None = None  # made only for a function that may serve one
     found = []
@@ -462,6 +468,7 @@ def find_call_groups(
         return flows[0]
 
     instance_sites: set[int] = set()
+    has_responses = bool(response_classes(apps))
     seeds = [*by_name.values(), *_chained_apps(module, defs, {a.name for a in apps}, responder)]
     for app in seeds:
         assert isinstance(app.node, cst.FunctionDef)
@@ -488,8 +495,7 @@ def find_call_groups(
             callee = _dotted(call.func)
             classes = (
                 flow_().made(call.func, flow_().locals_of(member.node))
-                if not (isinstance(call.func, cst.Name) and callee in defs)
-                and any(a.kind == "callable-class" and not a.instances for a in apps)
+                if has_responses and not (isinstance(call.func, cst.Name) and callee in defs)
                 else frozenset()
             )
             if classes:

@@ -70,13 +70,11 @@ def _returns(func: cst.FunctionDef) -> list[cst.Return]:
 
 @dataclass
 class _Scope:
-    """A function (or the module's own statements) and its names bound only to instances."""
+    """A function, or the module's own statements (``func`` None)."""
 
-    node: cst.CSTNode
     func: cst.FunctionDef | None
-    #: For a method: its class, and whether its first parameter is the class (``cls``).
+    #: For a method: its class.
     cls: cst.ClassDef | None = None
-    locals: Mapping[str, Classes] | None = None
 
 
 class InstanceFlow:
@@ -216,14 +214,14 @@ class InstanceFlow:
             yield from self._escapes_in(scope, calls)
 
     def _scopes(self) -> Iterator[_Scope]:
-        yield _Scope(self.module, None)
+        yield _Scope(None)
         for stmt in self.module.body:
             if isinstance(stmt, cst.FunctionDef):
-                yield _Scope(stmt, stmt)
+                yield _Scope(stmt)
             elif isinstance(stmt, cst.ClassDef) and isinstance(stmt.body, cst.IndentedBlock):
                 for member in stmt.body.body:
                     if isinstance(member, cst.FunctionDef):
-                        yield _Scope(member, member, stmt)
+                        yield _Scope(member, stmt)
 
     def _followed(self, name: str) -> Classes:
         """What a mention of ``name`` refers to: a class, or a function making instances."""

@@ -26,7 +26,6 @@ import libcst as cst
 from migrate import analysis
 from migrate.analysis import global_references, is_plain_name
 from migrate.app_finding import Delegate, WsgiApp, _instance_binding
-from migrate.cst_helpers import suite_statements
 
 
 @dataclass
@@ -220,7 +219,7 @@ def _class_table(
         handler = target.elements[table.handler_at or 0].value
         assert isinstance(handler, cst.Name)
         handlers.add(handler.value)
-    if not _only_called_in_returns(call, handlers, app, is_table=is_table):
+    if not _only_called_in_returns(call, handlers, app, loop_over=is_table):
         return None
     table.dispatchers[app.name] = handlers
     return table
@@ -237,20 +236,9 @@ def _kept_routes(
     if param in stored:
         attr, kept = stored[param]
         return attr, kept, None
-    params = analysis.positional_params(init) or []
-    self_name = params[0].name.value if params else "self"
-    for stmt in suite_statements(init.body):
-        small = (
-            stmt.body[0]
-            if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1
-            else None
-        )
+    for attr, comp, stmt in analysis.self_assignments(init):
         if not (
-            isinstance(small, cst.Assign)
-            and len(small.targets) == 1
-            and isinstance(target := small.targets[0].target, cst.Attribute)
-            and is_plain_name(target.value, self_name)
-            and isinstance(comp := small.value, cst.ListComp)
+            isinstance(comp, cst.ListComp)
             and isinstance(comp.elt, cst.Tuple)
             and comp.for_in.inner_for_in is None
             and not comp.for_in.ifs
@@ -260,7 +248,6 @@ def _kept_routes(
             and all(isinstance(e.value, cst.Name) for e in comp.for_in.target.elements)
         ):
             continue
-        assert isinstance(stmt, cst.SimpleStatementLine)
         names = [
             e.value.value for e in comp.for_in.target.elements if isinstance(e.value, cst.Name)
         ]
@@ -277,7 +264,7 @@ def _kept_routes(
         )
         if uses != 1:  # the routes are read by the comprehension only
             return None
-        return target.attr.value, stmt, (names, items)
+        return attr, stmt, (names, items)
     return None
 
 
@@ -321,8 +308,8 @@ def _dispatchers(module: cst.Module, route: RouteTable, functions: dict[str, Wsg
                 lookups.update(id(n) for n in analysis.walk(node.value))
         if not locals_ or any(id(r) not in lookups for r in references):
             return False
-        table = route.name if route.handler_at is not None else None
-        if not _only_called_in_returns(stmt, locals_, dispatcher, table=table):
+        loop_over = _names_the(route.name) if route.handler_at is not None else None
+        if not _only_called_in_returns(stmt, locals_, dispatcher, loop_over=loop_over):
             return False
         route.dispatchers[dispatcher.name] = locals_
     return bool(route.dispatchers)
@@ -346,23 +333,25 @@ def _default_joins(
     return False
 
 
+def _names_the(table: str) -> Callable[[cst.BaseExpression], bool]:
+    """Whether an expression is the module-level table ``table`` itself."""
+    return lambda expr: is_plain_name(expr, table)
+
+
 def _only_called_in_returns(
     func: cst.FunctionDef,
     names: set[str],
     app: WsgiApp,
     *,
-    table: str | None = None,
-    is_table: Callable[[cst.BaseExpression], bool] | None = None,
+    loop_over: Callable[[cst.BaseExpression], bool] | None = None,
 ) -> bool:
     """Each name is only compared (``is None``), bound from the table (a lookup, or, for a
-    list ``table``, the target of a ``for`` over it, never bound otherwise), or called as
-    ``return name(environ, start_response)``."""
+    list, the target of a ``for`` over what ``loop_over`` says is the table, never bound
+    otherwise), or called as ``return name(environ, start_response)``."""
     allowed: set[int] = set()
-    if table is not None and is_table is None:
-        is_table = lambda expr: is_plain_name(expr, table)  # noqa: E731
     for node in analysis.walk(func.body):
-        if is_table is not None:
-            if isinstance(node, cst.For) and is_table(node.iter):
+        if loop_over is not None:
+            if isinstance(node, cst.For) and loop_over(node.iter):
                 allowed.update(id(n) for n in analysis.walk(node.target))
             elif isinstance(
                 node, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.NamedExpr, cst.For)

@@ -162,7 +162,7 @@ class ModuleFacts:
         calls = 0
         for caller, caller_cls in self._callers():
             facts: FunctionFacts | None = None
-            for node in analysis.walk(caller.body if caller is not None else self.module):
+            for node in analysis.walk(caller.body):
                 if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node.name.value == name:
                     continue
                 if not (isinstance(node, cst.Call) and analysis.is_plain_name(node.func, name)):
@@ -185,7 +185,7 @@ class ModuleFacts:
         # every mention is one of those calls, or the definition's own name
         return found if calls and mentions == calls + 1 else None
 
-    def _callers(self) -> Iterator[tuple[cst.FunctionDef | None, cst.ClassDef | None]]:
+    def _callers(self) -> Iterator[tuple[cst.FunctionDef, cst.ClassDef | None]]:
         for stmt in self.module.body:
             if isinstance(stmt, cst.FunctionDef):
                 yield stmt, None

@@ -31,7 +31,7 @@ from migrate import analysis
 from migrate.blocking.kinds import DATA, RESOURCE, FunctionFacts, ModuleFacts, _bindings
 from migrate.blocking.segments import Segments, in_thread
 from migrate.blocking.table import ASYNC_EQUIVALENTS
-from migrate.cst_helpers import paren_await
+from migrate.cst_helpers import ReplaceNodes, paren_await
 
 RUN_BLOCKING = "run_blocking"
 RUN_BLOCKING_IMPORT = ("adapters.blocking", RUN_BLOCKING)
@@ -121,8 +121,6 @@ def give_thread_back_early(func: cst.FunctionDef) -> cst.FunctionDef | None:
             callee in _NO_THREAD_AWAITS or callee.startswith("asgi_helpers.")
         ):
             return None
-        if callee and callee.startswith("asgi_helpers.") and "Stream" in callee:
-            return None  # pragma: no cover - a stream is read in the thread
     if len(hops) != 1:
         return None
     hop = hops[0]
@@ -133,15 +131,9 @@ def give_thread_back_early(func: cst.FunctionDef) -> cst.FunctionDef | None:
         isinstance(n, cst.Name) and n.value in ("RequestStream", RUN_BLOCKING_LAST)
         for n in analysis.walk(func)
     ):
-        return None
-
-    class _Last(cst.CSTTransformer):
-        def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
-            if original_node is hop:
-                return updated_node.with_changes(func=cst.Name(RUN_BLOCKING_LAST))
-            return updated_node
-
-    new = func.visit(_Last())
+        return None  # a stream read in the thread after the hop; a name already taken
+    last = hop.with_changes(func=cst.Name(RUN_BLOCKING_LAST))
+    new = func.visit(ReplaceNodes({id(hop): last}))
     assert isinstance(new, cst.FunctionDef)
     return new
 

@@ -37,7 +37,7 @@ import libcst as cst
 
 from migrate import analysis
 from migrate.analysis import is_plain_name, method_named, positional_params, stored_parameters
-from migrate.cst_helpers import suite_statements
+from migrate.cst_helpers import single_statement, suite_statements
 from migrate.rules.wsgi_app.common import HELPERS, Unconvertible, _stmt
 from migrate.rules.wsgi_app.convert import Conversion
 
@@ -205,7 +205,7 @@ def _end_inside(func: cst.FunctionDef) -> cst.FunctionDef:
 
 def _sends_body(stmt: cst.BaseStatement) -> bool:
     """``await send({"type": "http.response.body", ...})``."""
-    small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) and stmt.body else None
+    small = single_statement(stmt)
     if not (
         isinstance(small, cst.Expr)
         and isinstance(small.value, cst.Await)

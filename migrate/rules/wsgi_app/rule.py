@@ -351,13 +351,16 @@ class WsgiAppRule(Rule):
                     problems.append(f"`{member.name}`: {why}")
         classes = [a for a in apps if a.name in group.classes]
         converted_classes: dict[str, tuple[cst.ClassDef | cst.FunctionDef, Conversion]] = {}
+        # the classes whose instances the group serves (find_call_groups made the flow)
         flow = app_finding.instance_flow(module, apps) if classes else None
-        for app in classes:
+        for cls_app in classes:
             assert flow is not None
             # the class, and the functions of the module making its instances (``route``),
             # may be served the WSGI way by other modules of the run
             makers = [
-                name for name, made in flow.makers.items() if "." not in name and app.name in made
+                name
+                for name, made in flow.makers.items()
+                if "." not in name and cls_app.name in made
             ]
             project = self.context.project
             users = sorted(
@@ -367,36 +370,36 @@ class WsgiAppRule(Rule):
             )
             if users:
                 problems.append(
-                    f"`{app.name}`'s instances are served the WSGI way by {', '.join(users[:2])}"
+                    f"`{cls_app.name}`'s instances are served the WSGI way by {', '.join(users[:2])}"
                 )
                 continue
             try:
-                converted_classes[app.name] = self._convert_class(app, module, aliases, helpers)
+                converted_classes[cls_app.name] = self._convert_class(
+                    cls_app, module, aliases, helpers
+                )
             except Unconvertible as why:
-                problems.append(f"`{app.name}`: {why}")
+                problems.append(f"`{cls_app.name}`: {why}")
         if not problems and package.CONVERTS_CALL_GROUPS:
             for member in group.members:
                 if not member.callers and not member.is_helper:
                     _served_alone(conversions[member.name])
                 self._converted_member(group, member, conversions[member.name])
-            for app in classes:
-                new_class, conversion = converted_classes[app.name]
+            for cls_app in classes:
+                new_class, conversion = converted_classes[cls_app.name]
                 users = [
                     m.name
                     for m in group.members
-                    if any(app.name in c for c in m.instance_calls.values())
+                    if any(cls_app.name in c for c in m.instance_calls.values())
                 ]
                 conversion.details.append(
                     f"its instances answer requests for {_names(users)}, converted with it"
                 )
-                self._converted(app, new_class, conversion)
+                self._converted(cls_app, new_class, conversion)
             return
         # fall back for the whole group, as for apps one by one (helpers, and apps only the
         # group sees, are left alone)
         reason = _group_reason(group, problems) if problems else None
         for member in group.members:
-            if member.app is None:
-                continue
             app = member.app
             if (
                 app is None
