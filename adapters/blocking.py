@@ -24,6 +24,8 @@ The pool size is ``WSGI2ASGI_BLOCKING_THREADS`` (default 40), read at the first 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import os
 import threading
 from collections import deque
@@ -34,7 +36,13 @@ from typing import Any, TypeVar
 from adapters._threadpool import DEFAULT_THREADS as DEFAULT_THREADS  # the pool size by default
 from adapters._threadpool import awaited_job, configured_threads
 
-__all__ = ["AsyncFile", "run_blocking", "run_blocking_last", "set_blocking_threads"]
+__all__ = [
+    "AsyncFile",
+    "blocking_command",
+    "run_blocking",
+    "run_blocking_last",
+    "set_blocking_threads",
+]
 
 T = TypeVar("T")
 _Job = Callable[[], None]
@@ -184,6 +192,54 @@ async def run_blocking_last(fn: Callable[..., T], /, *args: Any, **kwargs: Any) 
     if task is not None:
         _all_lanes().give_back(task)
     return result
+
+
+def blocking_command(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn``, a sync function that an async framework calls on the event loop's thread
+    outside any request (a CLI command under Quart's ``with_appcontext``), run on its task's
+    thread of the blocking pool, which the caller waits for.
+
+    The task's later :func:`run_blocking` calls (an app context's teardown closing a database
+    connection the command opened) then run on the thread that made the objects they use, as
+    the command and its teardown shared one thread under Flask. Called with no running task,
+    ``fn`` runs where it is called."""
+
+    @functools.wraps(fn)
+    def on_task_thread(*args: Any, **kwargs: Any) -> T:
+        try:
+            task = asyncio.current_task()
+        except RuntimeError:  # no running loop
+            task = None
+        if task is None:
+            return fn(*args, **kwargs)
+        lanes = _all_lanes()
+        lane = lanes.of(task)
+        if not isinstance(lane, _Lane):  # every lane lent: this caller cannot await one
+            lane.cancel()
+            with lanes.lock:
+                lanes.started += 1
+            lane = _Lane()
+            lanes.lend(task, lane)
+        outcome: list[Any] = []
+        done = threading.Event()
+        ctx = contextvars.copy_context()
+
+        def job() -> None:
+            try:
+                outcome.append((True, ctx.run(fn, *args, **kwargs)))
+            except BaseException as exc:  # handed back to the caller's thread
+                outcome.append((False, exc))
+            finally:
+                done.set()
+
+        lane.jobs.put(job)
+        done.wait()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
+
+    return on_task_thread
 
 
 def _after_fork() -> None:

@@ -18,7 +18,7 @@ AST); :func:`plan` joins them. The first blocker found is the reason every modul
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from migrate.frameworks import Modules, import_bindings, offload_blocker
@@ -54,15 +54,16 @@ HOOK_DECORATORS = frozenset({
 #: ``app.method(function)`` / ``app.method(key, function)`` registrations.
 REGISTRATIONS = {
     "before_request": 0, "after_request": 0, "teardown_request": 0, "teardown_appcontext": 0,
-    "register_error_handler": 1,
+    "register_error_handler": 1, "add_url_rule": 2,
 }  # fmt: skip
+#: The keyword a registration may name its function with instead.
+REGISTRATION_KEYWORDS = {"add_url_rule": "view_func"}
 #: Method calls that mean the project drives Flask in ways Quart does differently.
 UNSUPPORTED_METHODS = {
     "test_client": "its tests use Flask's test client (Quart's is async: convert them by hand)",
     "test_request_context": "it uses test_request_context (async under Quart)",
     "app_context": "it uses app_context() (async with under Quart)",
     "test_cli_runner": "its tests use Flask's CLI runner",
-    "add_url_rule": "it registers views with add_url_rule",
     "context_processor": "it has template context processors",
 }  # fmt: skip
 
@@ -82,6 +83,18 @@ class FunctionFacts:
     calls: tuple[str, ...]
     #: Why it cannot become a coroutine whose blocking calls all leave the loop ("": it can).
     unsafe: str = ""
+    #: Local names of the plain decorators over it (``@login_required``), innermost last.
+    decorated_by: tuple[str, ...] = ()
+    #: A view decorator of the classic shape (``def deco(view): @wraps(view) def
+    #: wrapper(...): ... return view(...); return wrapper``): the wrapper's name.
+    wrapper: str = ""
+    #: A click command of the app's CLI (``@app.cli.command()``, ``@group.command()`` of an
+    #: app's group, or a ``@click.command`` the module adds with ``app.cli.add_command``).
+    cli_command: bool = False
+    #: ``@click.command``/``@click.group`` ("command", "group"), and the module's click
+    #: group it is a command of (``@translate.command()``).
+    click: str = ""
+    click_group: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,6 +110,8 @@ class FlaskFacts:
     #: (stored, passed, called from a method or at module level).
     referenced: frozenset[str] = frozenset()
     blockers: tuple[str, ...] = ()
+    #: Local names the module adds to an app's CLI (``app.cli.add_command(init_db_command)``).
+    cli_added: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- facts
@@ -113,22 +128,19 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
     blockers = list(_module_blockers(tree, imports, flask_names))
     functions = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef)}
     registered = _registered(tree)
+    cli = _Cli(tree, functions)
+    blockers.extend(cli.blockers)
     facts: list[FunctionFacts] = []
     for name, func in functions.items():
         decorated = any(_is_view_decorator(d) for d in func.decorator_list)
-        awaits = _uses_awaitables(func, flask_names)
-        if awaits and _nested_awaitables(func, flask_names):
-            blockers.append(f"`{name}` reads the request body in a nested function")
-        calls = tuple(sorted(_called_names(func)))
-        registered_here = decorated or name in registered
-        facts.append(FunctionFacts(name, registered_here, awaits, calls, offload_blocker(func)))
-        if any(
-            isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and n is not func
-            and any(_is_view_decorator(d) for d in n.decorator_list)
-            for n in ast.walk(func)
-        ):
-            blockers.append(f"`{name}` defines views inside it")
+        facts.append(_function_facts(name, func, decorated or name in registered, flask_names, cli))
+        facts.extend(
+            _function_facts(f"{name}.{view.name}", view, True, flask_names, cli)
+            for view in _nested_views(func)
+        )
+    for fn in facts:
+        if fn.awaits and _nested_awaitables(_named(functions, fn.name), flask_names):
+            blockers.append(f"`{fn.name}` reads the request body in a nested function")
     for stmt in tree.body:
         if isinstance(stmt, ast.AsyncFunctionDef) and any(
             _is_view_decorator(d) for d in stmt.decorator_list
@@ -147,8 +159,197 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
     elsewhere = tuple(sorted(n for n in registered if n not in functions))
     return FlaskFacts(
         relpath, uses_flask, imports, tuple(facts), elsewhere,
-        _referenced(tree, set(functions)), tuple(blockers),
+        _referenced(tree, set(functions)), tuple(blockers), tuple(cli.added),
     )  # fmt: skip
+
+
+def _function_facts(
+    name: str,
+    func: ast.FunctionDef,
+    registered: bool,
+    flask_names: Mapping[str, str],
+    cli: _Cli,
+) -> FunctionFacts:
+    plain = tuple(
+        d.id if isinstance(d, ast.Name) else f"?{ast.unparse(d)}"
+        for d in func.decorator_list
+        if not _is_view_decorator(d) and not cli.is_decorator(d)
+    )
+    return FunctionFacts(
+        name,
+        registered,
+        _uses_awaitables(func, flask_names),
+        tuple(sorted(_called_names(func))),
+        offload_blocker(func),
+        plain,
+        _wrapper_of(func),
+        name in cli.commands,
+        cli.click.get(name, ""),
+        next((g for g, names in cli.subcommands.items() if name in names), ""),
+    )
+
+
+def _named(functions: Mapping[str, ast.FunctionDef], qualified: str) -> ast.FunctionDef:
+    """The function ``qualified`` names: a module-level one, or ``outer.view`` nested in it."""
+    outer, _, inner = qualified.partition(".")
+    func = functions[outer]
+    return next(v for v in _nested_views(func) if v.name == inner) if inner else func
+
+
+def _own_nodes(func: ast.FunctionDef) -> Iterator[ast.AST]:
+    """The nodes of ``func``, without the views defined inside it (views of their own)."""
+    stack = list(ast.iter_child_nodes(func))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FunctionDef) and any(
+            _is_view_decorator(d) for d in node.decorator_list
+        ):
+            continue
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _nested_views(func: ast.FunctionDef) -> Iterator[ast.FunctionDef]:
+    """The views an app factory defines (``@app.route("/hello") def hello(): ...`` inside
+    ``create_app``)."""
+    for node in ast.walk(func):
+        if (
+            node is not func
+            and isinstance(node, ast.FunctionDef)
+            and any(_is_view_decorator(d) for d in node.decorator_list)
+        ):
+            yield node
+
+
+def _wrapper_of(func: ast.FunctionDef) -> str:
+    """The wrapper's name when ``func`` is a view decorator of the classic shape::
+
+        def login_required(view):
+            @functools.wraps(view)
+            def wrapped_view(**kwargs):
+                ...
+                return view(**kwargs)
+
+            return wrapped_view
+
+    where the wrapped view is only ever called; "" otherwise."""
+    args = func.args
+    if len(args.args) != 1 or args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
+        return ""
+    param = args.args[0].arg
+    body = [s for s in func.body if not _is_docstring(s)]
+    if len(body) != 2:
+        return ""
+    wrapper, ret = body
+    if not (
+        isinstance(wrapper, ast.FunctionDef)
+        and isinstance(ret, ast.Return)
+        and isinstance(ret.value, ast.Name)
+        and ret.value.id == wrapper.name
+        and all(_is_wraps(d, param) for d in wrapper.decorator_list)
+    ):
+        return ""
+    called = {id(n.func) for n in ast.walk(wrapper) if isinstance(n, ast.Call)}
+    uses = [n for n in ast.walk(wrapper) if isinstance(n, ast.Name) and n.id == param]
+    wraps_args = {id(a) for d in wrapper.decorator_list if isinstance(d, ast.Call) for a in d.args}
+    if any(id(n) not in called and id(n) not in wraps_args for n in uses):
+        return ""
+    nested = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+    if any(isinstance(n, nested) and n is not wrapper for n in ast.walk(wrapper)):
+        return ""
+    return wrapper.name
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+
+
+def _is_wraps(decorator: ast.expr, param: str) -> bool:
+    """``@functools.wraps(param)`` or ``@wraps(param)``."""
+    if not (isinstance(decorator, ast.Call) and len(decorator.args) == 1):
+        return False
+    target, arg = decorator.func, decorator.args[0]
+    named = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+    return named == "wraps" and isinstance(arg, ast.Name) and arg.id == param
+
+
+class _Cli:
+    """The module's click commands of an app's CLI: ``@app.cli.command()``, ``@bp.cli.group()``
+    and the commands of such a group, ``app.cli.add_command(name)`` (the added command or
+    group may be a function of another module: the plan resolves it)."""
+
+    def __init__(self, tree: ast.Module, functions: Mapping[str, ast.FunctionDef]) -> None:
+        self.commands: set[str] = set()
+        self.groups: set[str] = set()
+        self.added: list[str] = []
+        self.blockers: list[str] = []
+        allowed: set[int] = set()  # the ``X.cli`` nodes of the forms above
+        for name, func in functions.items():
+            for decorator in func.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if not (isinstance(target, ast.Attribute) and _is_cli(target.value)):
+                    continue
+                allowed.add(id(target.value))
+                if isinstance(decorator, ast.Call) and any(
+                    k.arg == "with_appcontext" for k in decorator.keywords
+                ):
+                    self.blockers.append(f"CLI command `{name}` chooses its app context")
+                if target.attr == "command":
+                    self.commands.add(name)
+                elif target.attr == "group":
+                    self.groups.add(name)
+        #: module functions decorated ``@click.command``/``@click.group``, and the commands
+        #: of each module group (``@translate.command()``)
+        self.click: dict[str, str] = {}
+        self.subcommands: dict[str, set[str]] = {}
+        for name, func in functions.items():
+            for decorator in func.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if not isinstance(target, ast.Attribute) or target.attr not in ("command", "group"):
+                    continue
+                if isinstance(target.value, ast.Name) and target.value.id == "click":
+                    self.click[name] = target.attr
+                elif isinstance(target.value, ast.Name) and target.value.id in functions:
+                    self.subcommands.setdefault(target.value.id, set()).add(name)
+        for group in self.groups:
+            self.commands |= self.subcommands.get(group, set())
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "add_command"
+                and _is_cli(node.func.value)
+                and len(node.args) == 1
+                and isinstance(node.args[0], ast.Name)
+            ):
+                allowed.add(id(node.func.value))
+                self.added.append(node.args[0].id)
+        for local in self.added:
+            if self.click.get(local) == "command":
+                self.commands.add(local)
+            elif self.click.get(local) == "group":
+                self.commands |= self.subcommands.get(local, set())
+            elif local in functions:
+                self.blockers.append(f"it adds `{local}` to the CLI, which is no click command")
+        for node in ast.walk(tree):
+            if _is_cli(node) and id(node) not in allowed:
+                self.blockers.append("it uses the app's `.cli` other than to add commands")
+                break
+
+    def is_decorator(self, decorator: ast.expr) -> bool:
+        """A click decorator (``@app.cli.command()``, ``@click.option(...)``...)."""
+        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+        while isinstance(target, ast.Attribute):
+            if _is_cli(target) or (isinstance(target.value, ast.Name) and (
+                target.value.id == "click" or target.value.id in self.subcommands
+            )):  # fmt: skip
+                return True
+            target = target.value
+        return False
+
+
+def _is_cli(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "cli"
 
 
 def _module_blockers(
@@ -166,7 +367,7 @@ def _module_blockers(
         if isinstance(node, ast.Attribute):
             if node.attr in UNSUPPORTED_METHODS:
                 yield UNSUPPORTED_METHODS[node.attr]
-            elif node.attr in ("wsgi_app", "cli"):
+            elif node.attr == "wsgi_app":
                 yield f"it uses the app's `.{node.attr}`"
             elif (
                 node.attr in ("environ", "stream")
@@ -200,19 +401,25 @@ def _is_view_decorator(decorator: ast.expr) -> bool:
 
 def _registered(tree: ast.Module) -> set[str]:
     """Names of functions registered by calls (``app.teardown_appcontext(close_db)``,
-    ``app.errorhandler(404)(handler)``)."""
+    ``app.add_url_rule("/", view_func=index)``, ``app.errorhandler(404)(handler)``)."""
     found: set[str] = set()
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        func = node.func
-        if isinstance(func, ast.Attribute) and func.attr in REGISTRATIONS:
-            registered = node.args[REGISTRATIONS[func.attr] :][:1]
-            found.update(arg.id for arg in registered if isinstance(arg, ast.Name))
-        first = node.args[0] if node.args else None
-        if isinstance(func, ast.Call) and _is_view_decorator(func) and isinstance(first, ast.Name):
-            found.add(first.id)
+        if isinstance(node, ast.Call):
+            found.update(a.id for a in _registration_args(node) if isinstance(a, ast.Name))
     return found
+
+
+def _registration_args(call: ast.Call) -> list[ast.expr]:
+    """The function arguments ``call`` registers, if it is a registration."""
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr in REGISTRATIONS:
+        keyword = REGISTRATION_KEYWORDS.get(func.attr)
+        return call.args[REGISTRATIONS[func.attr] :][:1] + [
+            k.value for k in call.keywords if keyword and k.arg == keyword
+        ]
+    if isinstance(func, ast.Call) and _is_view_decorator(func):
+        return call.args[:1]
+    return []
 
 
 def _is_awaitable(node: ast.AST, flask_names: Mapping[str, str]) -> bool:
@@ -225,7 +432,7 @@ def _is_awaitable(node: ast.AST, flask_names: Mapping[str, str]) -> bool:
 
 
 def _uses_awaitables(func: ast.FunctionDef, flask_names: Mapping[str, str]) -> bool:
-    return any(_is_awaitable(node, flask_names) for node in ast.walk(func))
+    return any(_is_awaitable(node, flask_names) for node in _own_nodes(func))
 
 
 def _nested_awaitables(func: ast.FunctionDef, flask_names: Mapping[str, str]) -> bool:
@@ -234,8 +441,8 @@ def _nested_awaitables(func: ast.FunctionDef, flask_names: Mapping[str, str]) ->
     nested = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.GeneratorExp)
     return any(
         _is_awaitable(inner, flask_names)
-        for node in ast.walk(func)
-        if node is not func and isinstance(node, nested)
+        for node in _own_nodes(func)
+        if isinstance(node, nested)
         for inner in ast.walk(node)
     )
 
@@ -243,31 +450,28 @@ def _nested_awaitables(func: ast.FunctionDef, flask_names: Mapping[str, str]) ->
 def _called_names(func: ast.FunctionDef) -> set[str]:
     return {
         node.func.id
-        for node in ast.walk(func)
+        for node in _own_nodes(func)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
     }
 
 
 def _referenced(tree: ast.Module, functions: set[str]) -> frozenset[str]:
-    """Names read other than as the callee of a call inside a module-level function, a
-    decorator or a registration (those are what the rule rewrites)."""
+    """Names read other than as the callee of a call inside a module-level function or a view
+    it defines, a decorator or a registration (those are what the rule rewrites)."""
     allowed: set[int] = set()
     for stmt in tree.body:
         if isinstance(stmt, ast.FunctionDef):
-            allowed.update(
-                id(node.func)
-                for node in ast.walk(stmt)
-                if isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and not _inside_nested(stmt, node)
-            )
+            for func in (stmt, *_nested_views(stmt)):
+                allowed.update(
+                    id(node.func)
+                    for node in ast.walk(func)
+                    if isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Name)
+                    and not _inside_nested(func, node)
+                )
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        func = node.func
-        registration = isinstance(func, ast.Attribute) and func.attr in REGISTRATIONS
-        if registration or (isinstance(func, ast.Call) and _is_view_decorator(func)):
-            allowed.update(id(a) for a in node.args)
+        if isinstance(node, ast.Call):
+            allowed.update(id(a) for a in _registration_args(node))
     return frozenset(
         node.id
         for node in ast.walk(tree)
@@ -295,6 +499,10 @@ class ModulePlan:
     coroutines: frozenset[str] = frozenset()
     awaited: frozenset[str] = frozenset()
     refused: str = ""
+    #: View decorators whose wrapper becomes a coroutine awaiting the view.
+    async_wrappers: frozenset[str] = frozenset()
+    #: Click commands of an app's CLI: run in an app context (Flask pushed one for each).
+    cli_commands: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:
         return self.convert or bool(self.refused)
@@ -345,12 +553,23 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
     while changed:  # callers of coroutines are coroutines
         changed = False
         for (relpath, name), fn in by_key.items():
-            if (relpath, name) in coroutines:
+            if (relpath, name) in coroutines or fn.wrapper:
                 continue
             if any(resolve(facts[relpath], callee) in coroutines for callee in fn.calls):
                 coroutines.add((relpath, name))
                 changed = True
     blockers.extend(by_key[key].unsafe for key in sorted(coroutines) if by_key[key].unsafe)
+    blockers.extend(
+        f"`{name}` of {relpath} becomes a coroutine and defines views"
+        for relpath, name in coroutines
+        if any(other.startswith(f"{name}.") for r, other in coroutines if r == relpath)
+    )
+    wrappers = _async_wrappers(facts, by_key, coroutines, resolve, blockers)
+    commands = _cli_commands(facts, by_key, resolve, blockers)
+    blockers.extend(
+        f"CLI command `{name}` of {relpath} calls a coroutine of the run"
+        for relpath, name in sorted(commands & coroutines)
+    )
     for relpath, name in sorted(coroutines):
         for module in facts.values():
             for local in module.referenced:
@@ -358,7 +577,7 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
                     blockers.append(
                         f"`{name}` of {relpath} is used in {module.relpath} other than called"
                     )
-    involved = {relpath for relpath, _ in coroutines} | set(flask_modules)
+    involved = {relpath for relpath, _ in coroutines | wrappers | commands} | set(flask_modules)
     if blockers:
         reason = blockers[0]
         return FlaskPlan(tuple((r, ModulePlan(refused=reason)) for r in sorted(flask_modules)))
@@ -372,5 +591,75 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
             for callee in fn.calls
             if resolve(module, callee) in coroutines
         )
-        modules.append((relpath, ModulePlan(True, own, awaited)))
+        modules.append((relpath, ModulePlan(
+            True, own, awaited,
+            async_wrappers=frozenset(n for r, n in wrappers if r == relpath),
+            cli_commands=frozenset(n for r, n in commands if r == relpath),
+        )))  # fmt: skip
     return FlaskPlan(tuple(modules))
+
+
+Key = tuple[str, str]
+Resolve = Callable[[FlaskFacts, str], "Key | None"]
+
+
+def _async_wrappers(
+    facts: Mapping[str, FlaskFacts],
+    by_key: Mapping[Key, FunctionFacts],
+    coroutines: set[Key],
+    resolve: Resolve,
+    blockers: list[str],
+) -> set[Key]:
+    """The view decorators over coroutines, whose wrappers must become coroutines too
+    (blockers added for decorators that cannot)."""
+    wrappers: set[Key] = set()
+    uses: dict[Key, list[Key]] = {}
+    for key, fn in by_key.items():
+        for local in fn.decorated_by:
+            target = None if local.startswith("?") else resolve(facts[key[0]], local)
+            if target is None or not by_key[target].wrapper:
+                if key in coroutines:
+                    blockers.append(
+                        f"`{fn.name}` is decorated by `{local.lstrip('?')}`, "
+                        "which the rule cannot make wrap a coroutine"
+                    )
+                continue
+            uses.setdefault(target, []).append(key)
+    for target, decorated in uses.items():
+        made_async = [key for key in decorated if key in coroutines]
+        if made_async and len(made_async) < len(decorated):
+            other = next(key for key in decorated if key not in coroutines)
+            blockers.append(f"`{target[1]}` decorates coroutines and `{other[1]}`, which is not")
+        elif made_async:
+            wrappers.add(target)
+    for key, fn in by_key.items():
+        calls_coroutine = any(resolve(facts[key[0]], c) in coroutines for c in fn.calls)
+        if fn.wrapper and key not in wrappers and calls_coroutine:
+            blockers.append(f"the wrapper of `{fn.name}` calls a coroutine of the run")
+    return wrappers
+
+
+def _cli_commands(
+    facts: Mapping[str, FlaskFacts],
+    by_key: Mapping[Key, FunctionFacts],
+    resolve: Resolve,
+    blockers: list[str],
+) -> set[Key]:
+    """The click commands of the apps' CLIs, wherever they are defined."""
+    commands = {key for key, fn in by_key.items() if fn.cli_command}
+    for module in facts.values():
+        for local in module.cli_added:
+            if any(fn.name == local for fn in module.functions):
+                continue  # the module's own: its facts say
+            target = resolve(module, local)
+            kind = by_key[target].click if target is not None else ""
+            if kind == "command" and target is not None:
+                commands.add(target)
+            elif kind == "group" and target is not None:
+                commands.update(
+                    key for key, fn in by_key.items()
+                    if key[0] == target[0] and fn.click_group == target[1]
+                )  # fmt: skip
+            else:
+                blockers.append(f"{module.relpath} adds `{local}` to the CLI: not a click command")
+    return commands

@@ -96,6 +96,9 @@ class FileContext:
     #: The blocking-call table of the run (the project's ``[tool.wsgi2asgi] blocking`` and
     #: ``non_blocking`` lists before the built-in ones, :mod:`migrate.blocking.table`).
     blocking: BlockingTable = field(default_factory=active_table)
+    #: The ids of the rules this run runs (an opt-in rule's work is another's business only
+    #: when it runs).
+    run_rules: frozenset[str] = frozenset()
 
 
 class Rule(cst.CSTTransformer):

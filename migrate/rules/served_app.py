@@ -88,9 +88,22 @@ class ServedAppRule(Rule):
             if found is None or found[0] not in ("wsgi", "asgi"):
                 return None
             protocol: Protocol = "wsgi" if found[0] == "wsgi" else "asgi"
+            if target is not None and "Flask" in found[1] and self._moves_to_quart(*target):
+                protocol = "asgi"  # the factory's module makes a Quart app after the run
             return Value(protocol, True, found[1], target[1] if target else callee)
 
         return factory
+
+    def _moves_to_quart(self, module_ref: str, name: str) -> bool:
+        """The module ``module_ref`` moves to Quart in this run (``flask-quart``)."""
+        project = self.context.project
+        summary = project.module(self.context.relpath, module_ref) if project else None
+        return (
+            project is not None
+            and summary is not None
+            and "flask-quart" in self.context.run_rules
+            and project.flask_plan(summary.relpath).convert
+        )
 
     def _adapt(self, served: Served) -> None:
         name = served.name

@@ -229,6 +229,7 @@ def _run_rules(
     # come first: the rules' text tests, then their shape tests on CPython's AST. CPython's
     # parser (about 20x faster than libcst) runs on every file anyway, so that a file which
     # does not parse is reported whether or not a rule would touch it.
+    context = dataclasses.replace(context, run_rules=frozenset(r.rule_id for r in rules))
     claiming = [rule for rule in rules if rule.claims(context.relpath, source)]
     if claiming:  # the file is theirs alone
         rules = claiming

@@ -8,6 +8,10 @@ compares the answers.
 from __future__ import annotations
 
 import concurrent.futures
+import os
+import sqlite3
+import subprocess
+import sys
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
@@ -254,3 +258,182 @@ def test_quart_is_opt_in_and_the_adapted_app_says_how_to_ask_for_it(tmp_path: Pa
     )
     assert "from quart" not in default.output and default.exit_code == 1  # would change
     assert "+from quart import Quart, jsonify, request" in enabled.output
+
+
+# An app factory in a package, the shape of Flask's tutorial: views defined inside the factory,
+# a view decorator, views registered with add_url_rule, a CLI command reading a resource.
+FACTORY = {
+    "notes/__init__.py": """
+        import os
+        import sqlite3
+
+        from flask import Flask
+
+        SCHEMA = os.path.join(os.path.dirname(__file__), "schema.sql")
+
+
+        def create_app(config=None):
+            app = Flask(__name__)
+            app.config.update(config or {})
+            if not os.path.exists(app.config["DATABASE"]):
+                with open(SCHEMA) as schema, sqlite3.connect(app.config["DATABASE"]) as conn:
+                    conn.executescript(schema.read())
+
+            @app.route("/ping")
+            def ping():
+                return "pong"
+
+            from . import db
+            from .views import bp, count
+
+            db.init_app(app)
+            app.register_blueprint(bp)
+            app.add_url_rule("/", endpoint="index")
+            app.add_url_rule("/count", "count", count)
+            return app
+    """,
+    "notes/db.py": """
+        import sqlite3
+
+        import click
+        from flask import current_app, g
+
+
+        def get_db():
+            if "db" not in g:
+                g.db = sqlite3.connect(current_app.config["DATABASE"])
+            return g.db
+
+
+        def close_db(error=None):
+            db = g.pop("db", None)
+            if db is not None:
+                db.close()
+
+
+        def init_db():
+            db = get_db()
+            with current_app.open_resource("schema.sql") as f:
+                db.executescript(f.read().decode("utf8"))
+            db.execute("INSERT INTO note (title) VALUES ('from the CLI')")
+            db.commit()
+
+
+        @click.command("init-db")
+        def init_db_command():
+            init_db()
+            click.echo("Initialized the database.")
+
+
+        def init_app(app):
+            app.teardown_appcontext(close_db)
+            app.cli.add_command(init_db_command)
+    """,
+    "notes/views.py": """
+        import functools
+
+        from flask import Blueprint, jsonify, redirect, request, url_for
+
+        from .db import get_db
+
+        bp = Blueprint("notes", __name__)
+
+
+        def token_required(view):
+            @functools.wraps(view)
+            def wrapped_view(**kwargs):
+                if request.args.get("token") != "s3cret":
+                    return jsonify(error="token required"), 401
+                return view(**kwargs)
+
+            return wrapped_view
+
+
+        @bp.route("/")
+        def index():
+            rows = get_db().execute("SELECT id, title FROM note ORDER BY id").fetchall()
+            return jsonify([{"id": i, "title": t} for i, t in rows])
+
+
+        @bp.post("/notes")
+        @token_required
+        def add():
+            db = get_db()
+            db.execute("INSERT INTO note (title) VALUES (?)", (request.form["title"],))
+            db.commit()
+            return redirect(url_for("index"))
+
+
+        def count():
+            (n,) = get_db().execute("SELECT COUNT(*) FROM note").fetchone()
+            return jsonify(n=n)
+    """,
+    "wsgi.py": """
+        import os
+        import tempfile
+
+        from notes import create_app
+
+        DATABASE = os.environ.get("NOTES_DB") or os.path.join(tempfile.mkdtemp(), "notes.sqlite3")
+        app = create_app({"DATABASE": DATABASE})
+    """,
+}
+SCHEMA = {
+    "notes/schema.sql": "DROP TABLE IF EXISTS note;\nCREATE TABLE note (id INTEGER PRIMARY KEY, title TEXT);\n"
+}
+FORM = (("Content-Type", "application/x-www-form-urlencoded"),)
+FACTORY_REQUESTS = [
+    Req("GET", "/ping"),
+    Req("GET", "/"),
+    Req("POST", "/notes", FORM, b"title=first"),
+    Req("POST", "/notes?token=s3cret", FORM, b"title=Zo%C3%AB"),
+    Req("GET", "/"),
+    Req("GET", "/count"),
+    Req("GET", "/nowhere"),
+]
+
+
+def test_an_app_factory_its_decorated_views_and_cli_command_move_to_quart() -> None:
+    after, results = migrate_project_twice(FACTORY)
+    init, db, views = after["notes/__init__.py"], after["notes/db.py"], after["notes/views.py"]
+    assert "    async def ping():" in init  # a view the factory defines
+    assert "async def count():" in views  # registered with add_url_rule
+    assert "    async def wrapped_view(**kwargs):" in views
+    assert "        return await view(**kwargs)" in views
+    assert '@click.command("init-db")\n@with_appcontext\n@blocking_command\n' in db
+    assert 'with open(os.path.join(current_app.root_path, "schema.sql"), "rb") as f:' in db
+    assert set(change_kinds(results, "flask-quart")) == {"converted"}
+    assert_same_project_behaviour(
+        {**FACTORY, **SCHEMA}, {**after, **SCHEMA}, "wsgi", FACTORY_REQUESTS
+    )
+
+
+def test_the_cli_command_runs_in_an_app_context_as_under_flask(tmp_path: Path) -> None:
+    after, _ = migrate_project_twice(FACTORY)
+    outputs = []
+    for cli, files in (("flask", FACTORY), ("quart", after)):
+        folder = tmp_path / cli
+        for relpath, text in {**files, **SCHEMA}.items():
+            (folder / relpath).parent.mkdir(parents=True, exist_ok=True)
+            (folder / relpath).write_text(textwrap.dedent(text))
+        database = folder / "notes.sqlite3"
+        env = {**os.environ, "NOTES_DB": str(database), "PYTHONPATH": str(Path.cwd())}
+        # the command opens a connection on `g`; the app context's teardown closes it
+        done = subprocess.run(
+            [sys.executable, "-m", cli, "--app", "wsgi", "init-db"],
+            cwd=folder, env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        with sqlite3.connect(database) as conn:
+            outputs.append((done.stdout, conn.execute("SELECT title FROM note").fetchall()))
+    assert outputs[0] == outputs[1] == ("Initialized the database.\n", [("from the CLI",)])
+
+
+def test_a_decorator_over_views_and_other_functions_keeps_the_run_on_flask() -> None:
+    views = textwrap.dedent(FACTORY["notes/views.py"]) + textwrap.dedent("""
+
+        @token_required
+        def not_a_view():
+            return "plain"
+    """)
+    stays_flask({**FACTORY, "notes/views.py": views})

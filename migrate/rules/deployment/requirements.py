@@ -25,6 +25,7 @@ REQUIREMENTS = {
     "granian": "granian",
     "wsgi2asgi": "wsgi2asgi",
     "servestatic": "servestatic",
+    "quart": "quart",
 }
 #: Distributions of the modules migrated code imports.
 DISTRIBUTION_OF_MODULE = {
@@ -32,6 +33,7 @@ DISTRIBUTION_OF_MODULE = {
     "adapters": "wsgi2asgi",
     "hypercorn": "hypercorn",
     "servestatic": "servestatic",
+    "quart": "quart",
 }
 WSGI_SERVERS = frozenset({"gunicorn", "waitress", "uwsgi", "mod-wsgi", "pyuwsgi"})
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")

@@ -29,7 +29,7 @@ import libcst as cst
 
 from migrate import analysis
 from migrate.blocking import ModuleFacts, as_coroutine
-from migrate.cst_helpers import ReplaceNodes, add_imports, paren_await
+from migrate.cst_helpers import ReplaceNodes, add_imports, paren_await, suite_statements
 from migrate.frameworks.flask import AWAITED_CALLS, AWAITED_REQUEST, ModulePlan
 from migrate.rules.base import FileContext, Rule
 
@@ -67,9 +67,34 @@ class FlaskQuartRule(Rule):
         needed: list[tuple[str, str | None]] = []
         facts = ModuleFacts(module, self.context.blocking)
         for stmt in module.body:
-            if isinstance(stmt, cst.FunctionDef) and stmt.name.value in self.plan.coroutines:
-                replacements[id(stmt)], imports = self._coroutine(stmt, flask_names, facts)
+            if not isinstance(stmt, cst.FunctionDef):
+                continue
+            name = stmt.name.value
+            converted: list[tuple[cst.FunctionDef, frozenset[str]]] = []
+            if name in self.plan.coroutines:
+                converted.append((stmt, frozenset()))
+            converted.extend(
+                (view, frozenset())
+                for view in _nested_views(stmt)
+                if f"{name}.{view.name.value}" in self.plan.coroutines
+            )
+            if name in self.plan.async_wrappers:
+                converted.append(_wrapper(stmt))
+            for func, also_awaited in converted:
+                replacements[id(func)], imports = self._coroutine(
+                    func, flask_names, facts, also_awaited
+                )
                 needed.extend(imports)
+            if name in self.plan.cli_commands:
+                replacements[id(stmt)] = _in_app_context(stmt)
+                needed.extend(CLI_IMPORTS)
+                message = (
+                    f"`{name}` runs in an app context, on a thread of the blocking pool "
+                    "(Flask pushed one for every command of the app; Quart does not)"
+                )
+                self.report(stmt, "converted", message)
+        if _opens_resources(module):
+            needed.append(("os", None))
         flask_imports = self._imports(module)
         if flask_imports:
             message = "imports of flask now import quart (Flask → Quart)"
@@ -90,10 +115,14 @@ class FlaskQuartRule(Rule):
         ]  # fmt: skip
 
     def _coroutine(
-        self, func: cst.FunctionDef, flask_names: dict[str, str], facts: ModuleFacts
+        self,
+        func: cst.FunctionDef,
+        flask_names: dict[str, str],
+        facts: ModuleFacts,
+        also_awaited: frozenset[str],
     ) -> tuple[cst.FunctionDef, list[tuple[str, str | None]]]:
         """``func`` as a coroutine, and the imports that needs."""
-        awaiting = _AwaitQuart(flask_names, self.plan.awaited)
+        awaiting = _AwaitQuart(flask_names, self.plan.awaited | also_awaited)
         made = as_coroutine(func, awaiting, facts)
         if made.refused:
             self.report(func, "manual", made.manual_message(func.name.value))
@@ -124,6 +153,60 @@ def _flask_names(module: cst.Module) -> dict[str, str]:
     return names
 
 
+CLI_IMPORTS = [("quart.cli", "with_appcontext"), ("adapters.blocking", "blocking_command")]
+
+
+def _nested_views(func: cst.FunctionDef) -> list[cst.FunctionDef]:
+    """The views an app factory defines inside it (the plan names them ``outer.view``)."""
+    found: list[cst.FunctionDef] = []
+
+    class _Find(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+            if node is not func and node.decorators:
+                found.append(node)
+
+    func.visit(_Find())
+    return found
+
+
+def _wrapper(decorator: cst.FunctionDef) -> tuple[cst.FunctionDef, frozenset[str]]:
+    """The wrapper a view decorator returns, and the name of the view it calls (awaited)."""
+    param = decorator.params.params[0].name.value
+    wrapper = next(s for s in suite_statements(decorator.body) if isinstance(s, cst.FunctionDef))
+    return wrapper, frozenset({param})
+
+
+def _in_app_context(command: cst.FunctionDef) -> cst.FunctionDef:
+    """``@with_appcontext`` and ``@blocking_command`` under the command's decorators."""
+    added = [cst.Decorator(cst.Name(name)) for _, name in CLI_IMPORTS]
+    return command.with_changes(decorators=[*command.decorators, *added])
+
+
+def _opens_resources(module: cst.Module) -> bool:
+    return any(_is_open_resource(node) for node in analysis.calls_in(module))
+
+
+def _is_open_resource(node: cst.Call) -> bool:
+    func = node.func
+    return (
+        isinstance(func, cst.Attribute) and func.attr.value == "open_resource" and bool(node.args)
+    )
+
+
+def _sync_open_resource(call: cst.Call) -> cst.Call:
+    """``x.open_resource(path, ...)``, a coroutine under Quart, as what Flask's does:
+    ``open(os.path.join(x.root_path, path), mode)``, ``mode`` "rb" unless given."""
+    assert isinstance(call.func, cst.Attribute)
+    first, *rest = call.args
+    root = cst.Attribute(call.func.value, cst.Name("root_path"))
+    joined = cst.parse_expression("os.path.join()").with_changes(
+        args=[cst.Arg(root), first.with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+    )
+    if not any(a.keyword is None or a.keyword.value == "mode" for a in rest):
+        rest.insert(0, cst.Arg(cst.SimpleString('"rb"')))
+    return call.with_changes(func=cst.Name("open"), args=[cst.Arg(joined), *rest])
+
+
 class _AwaitQuart(cst.CSTTransformer):
     """Quart's awaitables and the run's coroutines awaited (nested functions untouched: the
     plan refused awaitables there)."""
@@ -144,6 +227,8 @@ class _AwaitQuart(cst.CSTTransformer):
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         func = updated_node.func
+        if _is_open_resource(updated_node):
+            return _sync_open_resource(updated_node)
         if isinstance(func, cst.Name) and func.value in self.awaited_calls:
             self.count += 1
             return cst.Await(updated_node)
@@ -215,6 +300,11 @@ class _ToQuart(cst.CSTTransformer):
             attr = RENAMED.get(updated_node.attr.value, updated_node.attr.value)
             return updated_node.with_changes(value=cst.Name("quart"), attr=cst.Name(attr))
         return updated_node
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        return (
+            _sync_open_resource(updated_node) if _is_open_resource(updated_node) else updated_node
+        )
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.Name:
         if self.rename_flask and updated_node.value == "Flask":
