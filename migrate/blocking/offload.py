@@ -227,8 +227,14 @@ class _Offload(cst.CSTTransformer):
         self.facts = facts
         self.func = func
         self.fresh = fresh
+        # what is awaited, and the async context managers an `async with` enters: async code
         self.awaited_calls: set[int] = {
             id(n.expression) for n in analysis.walk(func.body) if isinstance(n, cst.Await)
+        } | {
+            id(item.item)
+            for n in analysis.walk(func.body)
+            if isinstance(n, cst.With) and n.asynchronous is not None
+            for item in n.items
         }
         #: calls, comprehensions and lambdas/generators visit_ found must move whole
         self.move_whole: set[int] = set()

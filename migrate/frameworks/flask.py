@@ -21,7 +21,7 @@ import ast
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from migrate.frameworks import Modules, import_bindings, offload_blocker
+from migrate.frameworks import Modules, flask_tests, import_bindings, offload_blocker
 
 #: flask's names whose call must be awaited under Quart.
 AWAITED_CALLS = frozenset({"render_template", "render_template_string", "make_response", "flash"})
@@ -60,16 +60,12 @@ REGISTRATIONS = {
 REGISTRATION_KEYWORDS = {"add_url_rule": "view_func"}
 #: Method calls that mean the project drives Flask in ways Quart does differently.
 UNSUPPORTED_METHODS = {
-    "test_client": "its tests use Flask's test client (Quart's is async: convert them by hand)",
-    "test_request_context": "it uses test_request_context (async under Quart)",
-    "app_context": "it uses app_context() (async with under Quart)",
-    "test_cli_runner": "its tests use Flask's CLI runner",
     "context_processor": "it has template context processors",
 }  # fmt: skip
 
 
 def might_use_flask(source: str) -> bool:
-    return "flask" in source or "test_client" in source or "app_context" in source
+    return any(word in source for word in ("flask", "client", "app_context"))
 
 
 @dataclass(frozen=True)
@@ -112,6 +108,8 @@ class FlaskFacts:
     blockers: tuple[str, ...] = ()
     #: Local names the module adds to an app's CLI (``app.cli.add_command(init_db_command)``).
     cli_added: tuple[str, ...] = ()
+    #: The module's tree when it uses Flask's testing API (the tests are planned together).
+    test_tree: ast.Module | None = None
 
 
 # --------------------------------------------------------------------------- facts
@@ -160,6 +158,7 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
     return FlaskFacts(
         relpath, uses_flask, imports, tuple(facts), elsewhere,
         _referenced(tree, set(functions)), tuple(blockers), tuple(cli.added),
+        tree if flask_tests.is_test_module(relpath, tree) else None,
     )  # fmt: skip
 
 
@@ -503,6 +502,8 @@ class ModulePlan:
     async_wrappers: frozenset[str] = frozenset()
     #: Click commands of an app's CLI: run in an app context (Flask pushed one for each).
     cli_commands: frozenset[str] = frozenset()
+    #: A test module: what its tests become (Quart's test client is async).
+    tests: flask_tests.TestModulePlan | None = None
 
     def __bool__(self) -> bool:
         return self.convert or bool(self.refused)
@@ -577,7 +578,16 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
                     blockers.append(
                         f"`{name}` of {relpath} is used in {module.relpath} other than called"
                     )
+    tests = {r: f.test_tree for r, f in facts.items() if f.test_tree is not None}
+    test_plans, test_blockers = flask_tests.analyse(tests)
+    blockers.extend(test_blockers)
+    blockers.extend(
+        f"the test `{name}` of {relpath} calls a coroutine of the run"
+        for relpath, name in sorted(coroutines)
+        if relpath in tests
+    )
     involved = {relpath for relpath, _ in coroutines | wrappers | commands} | set(flask_modules)
+    involved |= set(tests)
     if blockers:
         reason = blockers[0]
         return FlaskPlan(tuple((r, ModulePlan(refused=reason)) for r in sorted(flask_modules)))
@@ -595,6 +605,7 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
             True, own, awaited,
             async_wrappers=frozenset(n for r, n in wrappers if r == relpath),
             cli_commands=frozenset(n for r, n in commands if r == relpath),
+            tests=test_plans.get(relpath),
         )))  # fmt: skip
     return FlaskPlan(tuple(modules))
 

@@ -437,3 +437,113 @@ def test_a_decorator_over_views_and_other_functions_keeps_the_run_on_flask() -> 
             return "plain"
     """)
     stays_flask({**FACTORY, "notes/views.py": views})
+
+
+# The project's own tests, on Flask's test client: they move to Quart's async one.
+FACTORY_TESTS = {
+    "tests/conftest.py": """
+        import os
+        import tempfile
+
+        import pytest
+
+        from notes import create_app
+        from notes.db import get_db
+
+
+        @pytest.fixture
+        def app():
+            path = os.path.join(tempfile.mkdtemp(), "test.sqlite3")
+            app = create_app({"TESTING": True, "DATABASE": path})
+            with app.app_context():
+                get_db().execute("INSERT INTO note (title) VALUES ('seeded')")
+                get_db().commit()
+            yield app
+            os.unlink(path)
+
+
+        @pytest.fixture
+        def client(app):
+            return app.test_client()
+
+
+        class Writer:
+            def __init__(self, client):
+                self._client = client
+
+            def add(self, title):
+                return self._client.post("/notes?token=s3cret", data={"title": title})
+
+
+        @pytest.fixture
+        def writer(client):
+            return Writer(client)
+    """,
+    "tests/test_notes.py": """
+        import pytest
+
+        from notes.db import get_db
+
+
+        def test_ping(client):
+            assert client.get("/ping").data == b"pong"
+
+
+        def test_index_lists_the_seeded_note(client):
+            response = client.get("/")
+            assert response.status_code == 200
+            assert response.json == [{"id": 1, "title": "seeded"}]
+
+
+        @pytest.mark.parametrize("title", ["second", "Zoë"])
+        def test_add_redirects_and_stores(writer, app, title):
+            response = writer.add(title)
+            assert response.headers["Location"] == "/"
+            with app.app_context():
+                (n,) = get_db().execute("SELECT COUNT(*) FROM note").fetchone()
+            assert n == 2
+
+
+        def test_a_token_is_required(client):
+            response = client.post("/notes", data={"title": "x"})
+            assert response.status_code == 401
+            assert "token required" in response.get_data(as_text=True)
+
+
+        def test_count(client, writer):
+            writer.add("more")
+            assert client.get("/count").get_json() == {"n": 2}
+    """,
+}
+
+
+def run_pytest(files: Mapping[str, str], folder: Path) -> subprocess.CompletedProcess[str]:
+    for relpath, text in {**files, **SCHEMA}.items():
+        (folder / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (folder / relpath).write_text(textwrap.dedent(text))
+    env = {**os.environ, "PYTHONPATH": f"{folder}{os.pathsep}{Path.cwd()}"}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_the_projects_tests_move_to_quarts_async_test_client(tmp_path: Path) -> None:
+    after, results = migrate_project_twice({**FACTORY, **FACTORY_TESTS})
+    conftest, tests = after["tests/conftest.py"], after["tests/test_notes.py"]
+    assert "@pytest_asyncio.fixture\nasync def app():" in conftest
+    assert "    async with app.app_context():" in conftest
+    assert "def client(app):\n    return app.test_client()" in conftest  # stays sync
+    assert "        return await self._client.post(" in conftest
+    assert 'form={"title": title}' in conftest
+    assert "@pytest.mark.asyncio\nasync def test_ping(client):" in tests
+    assert '(await (await client.get("/ping")).get_data()) == b"pong"' in tests
+    assert "response = await writer.add(title)" in tests
+    assert "(await response.get_json()) ==" in tests
+    assert "(await response.get_data(as_text=True))" in tests
+    assert set(change_kinds(results, "flask-quart")) == {"converted"}
+    before_run = run_pytest({**FACTORY, **FACTORY_TESTS}, tmp_path / "before")
+    after_run = run_pytest(after, tmp_path / "after")
+    assert before_run.returncode == 0, before_run.stdout[-2000:]
+    assert after_run.returncode == 0, after_run.stdout[-3000:]
+    assert "6 passed" in before_run.stdout and "6 passed" in after_run.stdout

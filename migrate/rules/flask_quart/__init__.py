@@ -30,8 +30,9 @@ import libcst as cst
 from migrate import analysis
 from migrate.blocking import ModuleFacts, as_coroutine
 from migrate.cst_helpers import ReplaceNodes, add_imports, paren_await, suite_statements
-from migrate.frameworks.flask import AWAITED_CALLS, AWAITED_REQUEST, ModulePlan
+from migrate.frameworks.flask import AWAITED_CALLS, AWAITED_REQUEST, ModulePlan, might_use_flask
 from migrate.rules.base import FileContext, Rule
+from migrate.rules.flask_quart.tests import async_tests
 
 RENAMED = {"Flask": "Quart"}
 
@@ -46,7 +47,7 @@ class FlaskQuartRule(Rule):
 
     @classmethod
     def might_apply(cls, source: str) -> bool:
-        return "flask" in source
+        return might_use_flask(source)  # the project's tests too
 
     def __init__(self, context: FileContext) -> None:
         super().__init__(context)
@@ -95,6 +96,11 @@ class FlaskQuartRule(Rule):
                 self.report(stmt, "converted", message)
         if _opens_resources(module):
             needed.append(("os", None))
+        if self.plan.tests is not None:
+            app_globals = frozenset(k for k, v in flask_names.items() if v == "g")
+            made, imports = async_tests(module, self.plan.tests, facts, self.report, app_globals)
+            replacements.update(made)
+            needed.extend(imports)
         flask_imports = self._imports(module)
         if flask_imports:
             message = "imports of flask now import quart (Flask → Quart)"
