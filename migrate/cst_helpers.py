@@ -10,6 +10,12 @@ from migrate.markers import MARKER_RE
 #: How the code the WSGI rules write names ``adapters.asgi_helpers`` (``from adapters import
 #: asgi_helpers``).
 HELPERS = "asgi_helpers"
+_EMPTY = cst.Module(body=[])
+
+
+def code_of(node: cst.CSTNode) -> str:
+    """The source of ``node`` (default formatting of a module: 4 spaces, ``\n``)."""
+    return _EMPTY.code_for_node(node)
 
 
 def add_imports(module: cst.Module, imports: list[tuple[str, str | None]]) -> cst.Module:

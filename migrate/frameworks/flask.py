@@ -64,8 +64,13 @@ UNSUPPORTED_METHODS = {
 }  # fmt: skip
 
 
-def might_use_flask(source: str) -> bool:
-    return any(word in source for word in ("flask", "client", "app_context"))
+def might_use_flask(source: str, relpath: str | None = None) -> bool:
+    """A text test for the modules that may take part: Flask's, and the project's tests of
+    it (a test module may only name a ``client`` fixture; ``relpath`` None: any file may be
+    one)."""
+    if any(word in source for word in ("flask", "test_client", "app_context")):
+        return True
+    return "client" in source and (relpath is None or flask_tests.is_test_path(relpath))
 
 
 @dataclass(frozen=True)
@@ -84,8 +89,8 @@ class FunctionFacts:
     #: A view decorator of the classic shape (``def deco(view): @wraps(view) def
     #: wrapper(...): ... return view(...); return wrapper``): the wrapper's name.
     wrapper: str = ""
-    #: A click command of the app's CLI (``@app.cli.command()``, ``@group.command()`` of an
-    #: app's group, or a ``@click.command`` the module adds with ``app.cli.add_command``).
+    #: A click command of the app's CLI by its decorators (``@app.cli.command()``,
+    #: ``@group.command()`` of an app's group; ``app.cli.add_command`` is the plan's business).
     cli_command: bool = False
     #: ``@click.command``/``@click.group`` ("command", "group"), and the module's click
     #: group it is a command of (``@translate.command()``).
@@ -116,22 +121,23 @@ class FlaskFacts:
 
 
 def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
-    imports = tuple(import_bindings(ast.walk(tree)))  # nested ones too
+    nodes = list(ast.walk(tree))  # walked once: every question below reads this list
+    imports = tuple(import_bindings(nodes))  # nested ones too
     flask_names = {
         local: original
         for local, module, original in imports
         if module == "flask" or module.startswith("flask.")
     }
     uses_flask = bool(flask_names) or any(m == "flask" for _, m, _ in imports)
-    blockers = list(_module_blockers(tree, imports, flask_names))
+    blockers = list(_module_blockers(nodes, imports, flask_names))
     functions = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef)}
-    registered = _registered(tree)
-    cli = _Cli(tree, functions)
+    registered = _registered(nodes)
+    cli = _Cli(nodes, functions)
     blockers.extend(cli.blockers)
     facts: list[FunctionFacts] = []
     for name, func in functions.items():
-        decorated = any(_is_view_decorator(d) for d in func.decorator_list)
-        facts.append(_function_facts(name, func, decorated or name in registered, flask_names, cli))
+        registered_here = _is_view(func) or name in registered
+        facts.append(_function_facts(name, func, registered_here, flask_names, cli))
         facts.extend(
             _function_facts(f"{name}.{view.name}", view, True, flask_names, cli)
             for view in _nested_views(func)
@@ -140,9 +146,7 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
         if fn.awaits and _nested_awaitables(_named(functions, fn.name), flask_names):
             blockers.append(f"`{fn.name}` reads the request body in a nested function")
     for stmt in tree.body:
-        if isinstance(stmt, ast.AsyncFunctionDef) and any(
-            _is_view_decorator(d) for d in stmt.decorator_list
-        ):
+        if isinstance(stmt, ast.AsyncFunctionDef) and _is_view(stmt):
             blockers.append(f"`{stmt.name}` is an async view already")
         if isinstance(stmt, ast.ClassDef) and uses_flask:
             for node in ast.walk(stmt):
@@ -157,8 +161,8 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
     elsewhere = tuple(sorted(n for n in registered if n not in functions))
     return FlaskFacts(
         relpath, uses_flask, imports, tuple(facts), elsewhere,
-        _referenced(tree, set(functions)), tuple(blockers), tuple(cli.added),
-        tree if flask_tests.is_test_module(relpath, tree) else None,
+        _referenced(tree, nodes), tuple(blockers), tuple(cli.added),
+        tree if flask_tests.is_test_module(relpath, nodes) else None,
     )  # fmt: skip
 
 
@@ -200,9 +204,7 @@ def _own_nodes(func: ast.FunctionDef) -> Iterator[ast.AST]:
     stack = list(ast.iter_child_nodes(func))
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.FunctionDef) and any(
-            _is_view_decorator(d) for d in node.decorator_list
-        ):
+        if isinstance(node, ast.FunctionDef) and _is_view(node):
             continue
         yield node
         stack.extend(ast.iter_child_nodes(node))
@@ -212,11 +214,7 @@ def _nested_views(func: ast.FunctionDef) -> Iterator[ast.FunctionDef]:
     """The views an app factory defines (``@app.route("/hello") def hello(): ...`` inside
     ``create_app``)."""
     for node in ast.walk(func):
-        if (
-            node is not func
-            and isinstance(node, ast.FunctionDef)
-            and any(_is_view_decorator(d) for d in node.decorator_list)
-        ):
+        if node is not func and isinstance(node, ast.FunctionDef) and _is_view(node):
             yield node
 
 
@@ -274,45 +272,39 @@ def _is_wraps(decorator: ast.expr, param: str) -> bool:
 
 class _Cli:
     """The module's click commands of an app's CLI: ``@app.cli.command()``, ``@bp.cli.group()``
-    and the commands of such a group, ``app.cli.add_command(name)`` (the added command or
-    group may be a function of another module: the plan resolves it)."""
+    and the commands of such a group; the names ``app.cli.add_command(name)`` adds (the plan
+    resolves them: the command or group may be a function of another module)."""
 
-    def __init__(self, tree: ast.Module, functions: Mapping[str, ast.FunctionDef]) -> None:
+    def __init__(self, nodes: list[ast.AST], functions: Mapping[str, ast.FunctionDef]) -> None:
         self.commands: set[str] = set()
         self.groups: set[str] = set()
         self.added: list[str] = []
         self.blockers: list[str] = []
-        allowed: set[int] = set()  # the ``X.cli`` nodes of the forms above
-        for name, func in functions.items():
-            for decorator in func.decorator_list:
-                target = decorator.func if isinstance(decorator, ast.Call) else decorator
-                if not (isinstance(target, ast.Attribute) and _is_cli(target.value)):
-                    continue
-                allowed.add(id(target.value))
-                if isinstance(decorator, ast.Call) and any(
-                    k.arg == "with_appcontext" for k in decorator.keywords
-                ):
-                    self.blockers.append(f"CLI command `{name}` chooses its app context")
-                if target.attr == "command":
-                    self.commands.add(name)
-                elif target.attr == "group":
-                    self.groups.add(name)
         #: module functions decorated ``@click.command``/``@click.group``, and the commands
         #: of each module group (``@translate.command()``)
         self.click: dict[str, str] = {}
         self.subcommands: dict[str, set[str]] = {}
+        allowed: set[int] = set()  # the ``X.cli`` nodes of the forms above
         for name, func in functions.items():
             for decorator in func.decorator_list:
                 target = decorator.func if isinstance(decorator, ast.Call) else decorator
                 if not isinstance(target, ast.Attribute) or target.attr not in ("command", "group"):
                     continue
-                if isinstance(target.value, ast.Name) and target.value.id == "click":
+                owner = target.value
+                if _is_cli(owner):
+                    allowed.add(id(owner))
+                    if isinstance(decorator, ast.Call) and any(
+                        k.arg == "with_appcontext" for k in decorator.keywords
+                    ):
+                        self.blockers.append(f"CLI command `{name}` chooses its app context")
+                    (self.commands if target.attr == "command" else self.groups).add(name)
+                elif isinstance(owner, ast.Name) and owner.id == "click":
                     self.click[name] = target.attr
-                elif isinstance(target.value, ast.Name) and target.value.id in functions:
-                    self.subcommands.setdefault(target.value.id, set()).add(name)
+                elif isinstance(owner, ast.Name) and owner.id in functions:
+                    self.subcommands.setdefault(owner.id, set()).add(name)
         for group in self.groups:
             self.commands |= self.subcommands.get(group, set())
-        for node in ast.walk(tree):
+        for node in nodes:
             if (
                 isinstance(node, ast.Call)
                 and isinstance(node.func, ast.Attribute)
@@ -323,14 +315,7 @@ class _Cli:
             ):
                 allowed.add(id(node.func.value))
                 self.added.append(node.args[0].id)
-        for local in self.added:
-            if self.click.get(local) == "command":
-                self.commands.add(local)
-            elif self.click.get(local) == "group":
-                self.commands |= self.subcommands.get(local, set())
-            elif local in functions:
-                self.blockers.append(f"it adds `{local}` to the CLI, which is no click command")
-        for node in ast.walk(tree):
+        for node in nodes:
             if _is_cli(node) and id(node) not in allowed:
                 self.blockers.append("it uses the app's `.cli` other than to add commands")
                 break
@@ -352,7 +337,7 @@ def _is_cli(node: ast.AST) -> bool:
 
 
 def _module_blockers(
-    tree: ast.Module, imports: Iterable[tuple[str, str, str]], flask_names: Mapping[str, str]
+    nodes: list[ast.AST], imports: Iterable[tuple[str, str, str]], flask_names: Mapping[str, str]
 ) -> Iterator[str]:
     for _, module, original in imports:
         top = module.split(".")[0]
@@ -362,7 +347,7 @@ def _module_blockers(
             yield f"it imports `{module}`"
         elif module == "flask" and original and original not in SAME_NAMES | {"Flask"}:
             yield UNSUPPORTED.get(original, f"it uses flask's `{original}`")
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Attribute):
             if node.attr in UNSUPPORTED_METHODS:
                 yield UNSUPPORTED_METHODS[node.attr]
@@ -391,6 +376,11 @@ def _module_blockers(
             yield "it builds a Response from a value that may be a generator"
 
 
+def _is_view(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    """A view, hook or error handler by its decorators."""
+    return any(_is_view_decorator(d) for d in func.decorator_list)
+
+
 def _is_view_decorator(decorator: ast.expr) -> bool:
     target = decorator.func if isinstance(decorator, ast.Call) else decorator
     return isinstance(target, ast.Attribute) and (
@@ -398,11 +388,11 @@ def _is_view_decorator(decorator: ast.expr) -> bool:
     )
 
 
-def _registered(tree: ast.Module) -> set[str]:
+def _registered(nodes: list[ast.AST]) -> set[str]:
     """Names of functions registered by calls (``app.teardown_appcontext(close_db)``,
     ``app.add_url_rule("/", view_func=index)``, ``app.errorhandler(404)(handler)``)."""
     found: set[str] = set()
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Call):
             found.update(a.id for a in _registration_args(node) if isinstance(a, ast.Name))
     return found
@@ -454,7 +444,7 @@ def _called_names(func: ast.FunctionDef) -> set[str]:
     }
 
 
-def _referenced(tree: ast.Module, functions: set[str]) -> frozenset[str]:
+def _referenced(tree: ast.Module, nodes: list[ast.AST]) -> frozenset[str]:
     """Names read other than as the callee of a call inside a module-level function or a view
     it defines, a decorator or a registration (those are what the rule rewrites)."""
     allowed: set[int] = set()
@@ -468,12 +458,12 @@ def _referenced(tree: ast.Module, functions: set[str]) -> frozenset[str]:
                     and isinstance(node.func, ast.Name)
                     and not _inside_nested(func, node)
                 )
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, ast.Call):
             allowed.update(id(a) for a in _registration_args(node))
     return frozenset(
         node.id
-        for node in ast.walk(tree)
+        for node in nodes
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and id(node) not in allowed
     )
 
@@ -656,12 +646,11 @@ def _cli_commands(
     resolve: Resolve,
     blockers: list[str],
 ) -> set[Key]:
-    """The click commands of the apps' CLIs, wherever they are defined."""
+    """The click commands of the apps' CLIs, wherever they are defined: those the
+    decorators say, and those ``app.cli.add_command(name)`` adds (a command, or a group's)."""
     commands = {key for key, fn in by_key.items() if fn.cli_command}
     for module in facts.values():
         for local in module.cli_added:
-            if any(fn.name == local for fn in module.functions):
-                continue  # the module's own: its facts say
             target = resolve(module, local)
             kind = by_key[target].click if target is not None else ""
             if kind == "command" and target is not None:

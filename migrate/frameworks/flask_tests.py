@@ -23,7 +23,7 @@ lambda or a nested function, a client kept in a structure) keeps the whole run o
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 #: The test client's request methods (each gives a response).
@@ -62,11 +62,17 @@ class TestModulePlan:
         return next((f for f in self.functions if f.qualname == qualname), None)
 
 
-def is_test_module(relpath: str, tree: ast.Module) -> bool:
-    """A module of the project's tests: it uses Flask's testing API, or pytest collects it."""
+def is_test_path(relpath: str) -> bool:
+    """A file pytest collects (or its ``conftest.py``)."""
     name = relpath.rsplit("/", 1)[-1]
-    return (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py") or any(
-        isinstance(node, ast.Attribute) and node.attr in TESTING_API for node in ast.walk(tree)
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+
+
+def is_test_module(relpath: str, nodes: Iterable[ast.AST]) -> bool:
+    """A module of the project's tests (``nodes``: all of its tree): pytest collects it, or it
+    uses Flask's testing API."""
+    return is_test_path(relpath) or any(
+        isinstance(node, ast.Attribute) and node.attr in TESTING_API for node in nodes
     )
 
 
@@ -85,12 +91,18 @@ class _Function:
     is_async: bool = False
     returns_response: bool = False
 
+    def known(self) -> tuple[int, int, int, int, int, bool, bool]:
+        """How much is known (every part only grows)."""
+        return (
+            len(self.clients), len(self.responses), len(self.instances), len(self.awaited),
+            len(self.response_calls), self.is_async, self.returns_response,
+        )  # fmt: skip
+
 
 class TestAnalysis:
     """The test modules of a run, analysed together (conftest fixtures serve every module)."""
 
     def __init__(self, trees: Mapping[str, ast.Module]) -> None:
-        self.trees = trees
         self.blockers: list[str] = []
         self.functions: dict[str, dict[str, _Function]] = {r: {} for r in trees}
         #: fixture name -> "client" or the class of the tests it gives an instance of
@@ -100,9 +112,8 @@ class TestAnalysis:
         for relpath, tree in trees.items():
             self._collect(relpath, tree)
         self._fixture_kinds()
-        for _ in range(10):  # to a fixed point: async-ness and responses spread by calls
-            if not self._spread():
-                break
+        while self._spread():  # what a function holds only grows: a fixed point comes
+            pass
 
     # ------------------------------------------------------------------ collecting
 
@@ -149,10 +160,8 @@ class TestAnalysis:
         return changed
 
     def _type(self, relpath: str, fn: _Function) -> bool:
-        before = (
-            len(fn.clients), len(fn.responses), len(fn.awaited), fn.is_async,
-            fn.returns_response, len(fn.instances),
-        )  # fmt: skip
+        """Type what ``fn`` holds with what is known so far; whether that grew."""
+        before = fn.known()
         args = fn.node.args
         for param in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
             kind = self.fixtures.get(param.arg)
@@ -191,11 +200,7 @@ class TestAnalysis:
         fn.returns_response = bool(returned) and all(
             self._is_response(relpath, fn, value) for value in returned
         )
-        after = (
-            len(fn.clients), len(fn.responses), len(fn.awaited), fn.is_async,
-            fn.returns_response, len(fn.instances),
-        )  # fmt: skip
-        return before != after
+        return fn.known() != before
 
     def _keeps_client(self, relpath: str, cls: str, attribute: str) -> bool:
         """Every construction of ``cls`` in the tests hands a client where ``__init__``

@@ -88,13 +88,13 @@ class ServedAppRule(Rule):
             if found is None or found[0] not in ("wsgi", "asgi"):
                 return None
             protocol: Protocol = "wsgi" if found[0] == "wsgi" else "asgi"
-            if target is not None and "Flask" in found[1] and self._moves_to_quart(*target):
+            if target is not None and "Flask" in found[1] and self._moves_to_quart(target[0]):
                 protocol = "asgi"  # the factory's module makes a Quart app after the run
             return Value(protocol, True, found[1], target[1] if target else callee)
 
         return factory
 
-    def _moves_to_quart(self, module_ref: str, name: str) -> bool:
+    def _moves_to_quart(self, module_ref: str) -> bool:
         """The module ``module_ref`` moves to Quart in this run (``flask-quart``)."""
         project = self.context.project
         summary = project.module(self.context.relpath, module_ref) if project else None

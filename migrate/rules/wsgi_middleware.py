@@ -98,6 +98,7 @@ from migrate.blocking import ModuleFacts
 from migrate.cst_helpers import (
     OwnScopeTransformer,
     add_imports,
+    code_of,
     has_marker,
     is_docstring,
     single_statement,
@@ -131,10 +132,6 @@ _COLLECT = "__w2a_collect__"
 _GUARDED = "__w2a_guarded__"
 _DEF = "__w2a_def_"
 _BLANK = cst.EmptyLine(indent=False)
-
-
-def _code(node: cst.CSTNode) -> str:
-    return cst.Module(body=[]).code_for_node(node)
 
 
 def _stmt(text: str) -> cst.BaseStatement:
@@ -229,7 +226,7 @@ class Prepare(OwnScopeTransformer):
                         "other than io.BytesIO(body)"
                     )
                 self.writes.replaced_input = True
-                new = f"receive = {HELPERS}.replay_body({_code(body)}, receive)"
+                new = f"receive = {HELPERS}.replay_body({code_of(body)}, receive)"
         if new is None and small is not None:
             try:
                 new = scope_writes.write_statement(small, env, self.writes)
@@ -389,8 +386,8 @@ def start_wrapper(func: cst.FunctionDef, start_response: str) -> StartWrapper:
         params[0].name.value,
         params[1].name.value,
         stmts[:-1],
-        _code(args[0].value),
-        _code(args[1].value),
+        code_of(args[0].value),
+        code_of(args[1].value),
     )
 
 
@@ -675,8 +672,8 @@ def _fold_catching_iterator(module: cst.Module, mw: Middleware) -> _Folded | Non
     handlers = []
     for first, second in zip(guard.handlers, inner.handlers, strict=True):
         if (
-            (_code(first.type) if first.type else None)
-            != (_code(second.type) if second.type else None)
+            (code_of(first.type) if first.type else None)
+            != (code_of(second.type) if second.type else None)
             or first.name
             or second.name
         ):
@@ -695,7 +692,7 @@ def _fold_catching_iterator(module: cst.Module, mw: Middleware) -> _Folded | Non
     if names - bound or any(mentions(cst.IndentedBlock(body=observe), n) for n in handed):
         return None
     new_guard = guard.with_changes(
-        body=guard.body.with_changes(body=[_stmt(f"return {_code(assign.value)}")]),
+        body=guard.body.with_changes(body=[_stmt(f"return {code_of(assign.value)}")]),
         handlers=handlers,
     )
     new_call = mw.call.with_changes(
@@ -718,21 +715,21 @@ def _same_response(first: Sequence[cst.BaseStatement], second: Sequence[cst.Base
     returned = single_statement(first[0])
     if not isinstance(returned, cst.Return) or returned.value is None:
         return False
-    expected = _code(returned.value)
+    expected = code_of(returned.value)
     yielded = single_statement(second[0])
     if (
         isinstance(yielded, cst.Expr)
         and isinstance(yielded.value, cst.Yield)
         and isinstance(yielded.value.value, cst.From)
     ):
-        return _code(yielded.value.value.item) == expected
+        return code_of(yielded.value.value.item) == expected
     loop = second[0]
     if not isinstance(loop, cst.For) or loop.orelse is not None:
         return False
     inner = suite_statements(loop.body)
     return (
         isinstance(loop.target, cst.Name)
-        and _code(loop.iter) == expected
+        and code_of(loop.iter) == expected
         and len(inner) == 1
         and is_plain_name(_yielded(inner[0]) or cst.Name("_"), loop.target.value)
     )
@@ -1162,7 +1159,7 @@ class Converter:
             value = _yielded(stmt)
             if value is None or mentions(value, chunk):
                 raise Unconvertible("after the response loop it does more than yield")
-            tails.append(_code(value))
+            tails.append(code_of(value))
         for node in [expr, *(_yielded(s) for s in tail[1:])]:
             assert node is not None
             if any(mentions(node, n) for n in (result, self.mw.environ, self.mw.start_response)):
@@ -1171,7 +1168,7 @@ class Converter:
             return None
         if observe:
             self.details.append("code observing the body runs in the send wrapper")
-        return BodyTransform(chunk, _code(expr), tails, observe, nonlocals)
+        return BodyTransform(chunk, code_of(expr), tails, observe, nonlocals)
 
     def observer_names(
         self,
@@ -1265,7 +1262,7 @@ def _return_the_response(stmts: list[cst.BaseStatement], mw: Middleware) -> list
             and analysis.dotted_name(previous.value.func) in mw.inner_spellings
             and sum(mentions(s, small.value.value) for s in stmts) == 2
         ):
-            returned = _stmt(f"return {_code(previous.value)}")
+            returned = _stmt(f"return {code_of(previous.value)}")
             assignment = out[-1]
             assert isinstance(returned, cst.SimpleStatementLine)
             assert isinstance(assignment, cst.SimpleStatementLine)
@@ -1294,7 +1291,7 @@ def _name_the_response(stmts: list[cst.BaseStatement], prepare: Prepare) -> list
             call = small.value.value.item
             stmt = _stmt(f"yield from {result.value}")
         if call is not None:
-            out.append(_stmt(f"{result.value} = {_code(call)}"))
+            out.append(_stmt(f"{result.value} = {code_of(call)}"))
         out.append(stmt)
     return out
 
@@ -1432,7 +1429,7 @@ class Finish(cst.CSTTransformer):
         ):
             arg = small.value.args[0].value
             assert isinstance(arg, cst.Name)
-            target = _code(small.targets[0].target)
+            target = code_of(small.targets[0].target)
             helper = (
                 "buffered_response"
                 if analysis.dotted_name(small.value.func) == _BUFFER
@@ -1807,7 +1804,7 @@ class WsgiMiddlewareRule(Rule):
                 ),
             )
         else:
-            text = _code(bottom)
+            text = code_of(bottom)
             wrapper, why = (
                 "as_asgi",
                 (
@@ -1875,7 +1872,7 @@ class WsgiMiddlewareRule(Rule):
         """``spellings``: the module's spellings of :data:`middleware_analysis.THIRD_PARTY`;
         ``paste``: of Paste's middleware."""
         self.has_starlette = any(
-            "starlette" in _code(n) for n in analysis.import_statements(module)
+            "starlette" in code_of(n) for n in analysis.import_statements(module)
         )
         for stmt in module.body:
             small = single_statement(stmt)
@@ -1955,7 +1952,7 @@ class WsgiMiddlewareRule(Rule):
         result = self.third_party_or_bottom(original_node, updated_node)
         if id(original_node) in self.foreign_bottoms and isinstance(result, cst.Call):
             first = result.args[0]
-            dual = cst.parse_expression(f"{HELPERS}.wsgi_or_asgi({_code(first.value)})")
+            dual = cst.parse_expression(f"{HELPERS}.wsgi_or_asgi({code_of(first.value)})")
             result = result.with_changes(args=[first.with_changes(value=dual), *result.args[1:]])
         if id(original_node) in self.foreign_tops:
             result = cst.Call(func=cst.Name("as_asgi"), args=[cst.Arg(result)])
@@ -1975,7 +1972,7 @@ class WsgiMiddlewareRule(Rule):
         if kind is None:
             return updated_node
         stmt = self.statement_of_call[id(original_node)]
-        callee = _code(updated_node.func)
+        callee = code_of(updated_node.func)
         if kind == "ProxyFix":
             return self.proxy_fix(original_node, updated_node, stmt, callee)
         if kind == "DispatcherMiddleware":
@@ -2034,7 +2031,7 @@ class WsgiMiddlewareRule(Rule):
         self.report(original, "converted", message)
         app = updated.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         return cst.parse_expression(
-            f'ProxyHeadersMiddleware({_code(app.value)}, trusted_hosts="127.0.0.1")'
+            f'ProxyHeadersMiddleware({code_of(app.value)}, trusted_hosts="127.0.0.1")'
         )
 
     def dispatcher(
@@ -2045,19 +2042,19 @@ class WsgiMiddlewareRule(Rule):
             return self.adapted_call(
                 original, updated, stmt, callee, "called with arguments the rule cannot map"
             )
-        app, mounts = _code(args[0].value), args[1].value
+        app, mounts = code_of(args[0].value), args[1].value
         if isinstance(mounts, cst.Dict) and all(
             isinstance(e, cst.DictElement) and string_value(e.key) not in ("", "/")
             for e in mounts.elements
         ):
             items = [
-                f"{_code(e.key)}: {_code(e.value)}"
+                f"{code_of(e.key)}: {code_of(e.value)}"
                 for e in mounts.elements
                 if isinstance(e, cst.DictElement)
             ]
             routes = "{" + ", ".join([*items, f'"/": {app}']) + "}"
         else:
-            routes = f'{{**{_code(mounts)}, "/": {app}}}'
+            routes = f'{{**{code_of(mounts)}, "/": {app}}}'
         self.imports.add(("adapters", "Router"))
         self.report(
             original,
@@ -2079,11 +2076,11 @@ class WsgiMiddlewareRule(Rule):
             )
         ):
             items = [
-                f"{_code(e.key)}: StaticFiles(directory={_code(e.value)})"
+                f"{code_of(e.key)}: StaticFiles(directory={code_of(e.value)})"
                 for e in exports.elements
                 if isinstance(e, cst.DictElement)
             ]
-            routes = "{" + ", ".join([*items, f'"/": {_code(args[0].value)}']) + "}"
+            routes = "{" + ", ".join([*items, f'"/": {code_of(args[0].value)}']) + "}"
             self.imports.add(("adapters", "Router"))
             self.imports.add(("starlette.staticfiles", "StaticFiles"))
             self.report(
@@ -2156,7 +2153,7 @@ def proxy_fix_problems(call: cst.Call) -> list[str]:
         key = arg.keyword.value if arg.keyword else (names[index] if index < 5 else "?")
         number = arg.value
         if arg.star or key not in values or not isinstance(number, cst.Integer):
-            problems.append(f"argument `{_code(arg.value)}` is not a literal hop count")
+            problems.append(f"argument `{code_of(arg.value)}` is not a literal hop count")
             continue
         values[key] = int(number.value)
     for key in ("x_host", "x_port", "x_prefix"):

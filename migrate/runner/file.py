@@ -303,7 +303,7 @@ def _scan(
             # a module using apps of others the WSGI way tells them (the AST is the syntax check)
             uses_apps = may_use_wsgi_apps(text)
             uses_falcon = might_use_falcon(text)
-            uses_flask = might_use_flask(text)
+            uses_flask = might_use_flask(text, task.relpath)
             candidates, tree = _prefilter(
                 text, rules, want_tree=uses_apps or uses_falcon or uses_flask
             )

@@ -411,7 +411,7 @@ def migrate_sources(
         (
             flask_facts(relpath, tree)
             for relpath, tree in trees.items()
-            if tree is not None and might_use_flask(sources[relpath])
+            if tree is not None and might_use_flask(sources[relpath], relpath)
         ),
         index.files,
     )

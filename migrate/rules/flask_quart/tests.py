@@ -9,7 +9,7 @@ import libcst as cst
 
 from migrate import analysis
 from migrate.blocking import ModuleFacts, as_coroutine
-from migrate.cst_helpers import paren_await, with_marker
+from migrate.cst_helpers import code_of, paren_await, with_marker
 from migrate.frameworks.flask_tests import (
     APP_CONTEXTS,
     CLIENT_CONTEXTS,
@@ -23,11 +23,6 @@ from migrate.rules.base import ChangeKind
 
 Imports = list[tuple[str, str | None]]
 Report = Callable[[cst.CSTNode, ChangeKind, str], None]
-_CODE = cst.Module([])
-
-
-def code(node: cst.CSTNode) -> str:
-    return _CODE.code_for_node(node)
 
 
 def async_tests(
@@ -99,7 +94,7 @@ def _async_fixture(func: cst.FunctionDef) -> cst.FunctionDef:
     for decorator in func.decorators:
         target = decorator.decorator
         callee = target.func if isinstance(target, cst.Call) else target
-        if code(callee) in ("pytest.fixture", "fixture"):
+        if code_of(callee) in ("pytest.fixture", "fixture"):
             new = cst.parse_expression("pytest_asyncio.fixture")
             target = target.with_changes(func=new) if isinstance(target, cst.Call) else new
         decorators.append(decorator.with_changes(decorator=target))
@@ -132,12 +127,12 @@ class _AwaitTestClient(cst.CSTTransformer):
     def _response_call(self, call: cst.Call) -> bool:
         func = call.func
         if isinstance(func, cst.Attribute) and func.attr.value in REQUEST_METHODS:
-            return code(func.value) in self.planned.clients
-        return code(func) in self.planned.response_calls
+            return code_of(func.value) in self.planned.clients
+        return code_of(func) in self.planned.response_calls
 
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         func = updated_node.func
-        callee = code(original_node.func)
+        callee = code_of(original_node.func)
         if callee in self.planned.awaited:
             self.count += 1
             if isinstance(func, cst.Attribute) and func.attr.value in REQUEST_METHODS:
@@ -166,7 +161,7 @@ class _AwaitTestClient(cst.CSTTransformer):
         return paren_await(cst.Await(call))
 
     def leave_With(self, original_node: cst.With, updated_node: cst.With) -> cst.With:
-        if any(code(item.item) in self.planned.clients for item in original_node.items):
+        if any(code_of(item.item) in self.planned.clients for item in original_node.items):
             self.client_blocks.append(original_node.body)
         if any(self._async_context(item.item) for item in original_node.items):
             self.count += 1
@@ -184,11 +179,11 @@ class _AwaitTestClient(cst.CSTTransformer):
     def _async_context(self, context: cst.BaseExpression) -> bool:
         if isinstance(context, cst.Call) and isinstance(context.func, cst.Attribute):
             method = context.func.attr.value
-            owner = code(context.func.value)
+            owner = code_of(context.func.value)
             return method in APP_CONTEXTS or (
                 method in CLIENT_CONTEXTS and owner in self.planned.clients
             ) or method == "test_client"  # fmt: skip
-        return code(context) in self.planned.clients
+        return code_of(context) in self.planned.clients
 
 
 def _form_keyword(args: Sequence[cst.Arg]) -> list[cst.Arg]:

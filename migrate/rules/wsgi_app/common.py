@@ -14,10 +14,6 @@ class Unconvertible(Exception):
     """The rewrite cannot be shown equivalent; the message says why."""
 
 
-def _code(node: cst.CSTNode) -> str:
-    return cst.Module(body=[]).code_for_node(node)
-
-
 def _expr(text: str) -> cst.BaseExpression:
     return cst.parse_expression(text)
 

@@ -16,6 +16,7 @@ from migrate.analysis import (
 from migrate.app_finding import Delegate
 from migrate.cst_helpers import (
     OwnScopeTransformer,
+    code_of,
     paren_await,
     single_statement,
 )
@@ -25,7 +26,6 @@ from migrate.rules.wsgi_app.common import (
     _UTF8,
     HELPERS,
     Unconvertible,
-    _code,
     _expr,
     _is_safe,
     _quoted,
@@ -260,14 +260,14 @@ class EnvironRewriter(cst.CSTTransformer):
             headers = f"{HELPERS}.request_headers(scope)"
             if form == "subscript":
                 return self._e(f"{headers}[{header!r}]".replace("'", '"'))
-            args = f'"{header}"' + (f", {_code(default)}" if default is not None else "")
+            args = f'"{header}"' + (f", {code_of(default)}" if default is not None else "")
             return self._e(f"{headers}.get({args})")
         if wsgi_keys.is_carried_key(key):
             # ``.get(key, default)`` stays a .get with the same default, evaluated as before
             extra = f"{HELPERS}.environ_extra(scope)"
             if form == "subscript":
                 return self._e(f"{extra}[{_quoted(key)}]")
-            args = _quoted(key) + (f", {_code(default)}" if default is not None else "")
+            args = _quoted(key) + (f", {code_of(default)}" if default is not None else "")
             return self._e(f"{extra}.get({args})")
         if key == "wsgi.file_wrapper":
             # every ASGI server here has one: the WSGI default is never used
@@ -362,7 +362,7 @@ class EnvironRewriter(cst.CSTTransformer):
             self.use.reads += 1
             if self.use.body_reads > 1:
                 raise Unconvertible("reads the request body more than once")
-            args = "".join(f", {_code(a.value)}" for a in updated_node.args)
+            args = "".join(f", {code_of(a.value)}" for a in updated_node.args)
             read = self._e(f"await {HELPERS}.read_body(receive{args})").with_changes(
                 lpar=original_node.lpar, rpar=original_node.rpar
             )
@@ -424,7 +424,7 @@ class EnvironRewriter(cst.CSTTransformer):
         if call is None or id(call) not in self.shift_calls:
             return updated_node
         self.use.shifts += 1
-        target = _code(original_node.targets[0].target)
+        target = code_of(original_node.targets[0].target)
         return _small(f"{target}, scope = {HELPERS}.shift_path_info(scope)")
 
     def leave_Expr(self, original_node: cst.Expr, updated_node: cst.Expr) -> cst.BaseSmallStatement:

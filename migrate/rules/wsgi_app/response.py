@@ -15,11 +15,11 @@ from migrate.analysis import (
     string_value,
 )
 from migrate.app_finding import Delegate
+from migrate.cst_helpers import code_of
 from migrate.instances import callee_key
 from migrate.rules.wsgi_app.common import (
     HELPERS,
     Unconvertible,
-    _code,
     _expr,
     _is_safe,
     _is_text,
@@ -112,7 +112,7 @@ class ResponseRewriter:
             if len(code) != 3 or not code.isdigit():
                 raise Unconvertible(f"status {value!r} is not a valid HTTP status")
             return str(int(code))
-        code = _code(status)
+        code = code_of(status)
         if not isinstance(status, (cst.Name, cst.Attribute, cst.Call, cst.Subscript)):
             code = f"({code})"  # ``"%d %s" % (code, reason)`` is split whole
         return f"int({code}.split(None, 1)[0])"
@@ -139,7 +139,7 @@ class ResponseRewriter:
             return "[\n" + "".join(f"            {item},\n" for item in items) + "        ]"
         return (
             '[(name.lower().encode("latin-1"), value.encode("latin-1")) '
-            f"for name, value in {_code(headers)}]"
+            f"for name, value in {code_of(headers)}]"
         )
 
     def start_send(self, pending: Pending) -> cst.BaseStatement:
@@ -391,7 +391,7 @@ class ResponseRewriter:
             if isinstance(state, (Pending, MaybeStarted)):
                 if not _is_safe(chunk):
                     name = self.fresh("chunk")
-                    out.append(_stmt(f"{name} = {_code(chunk)}").with_changes(leading_lines=lead))
+                    out.append(_stmt(f"{name} = {code_of(chunk)}").with_changes(leading_lines=lead))
                     lead = ()
                     chunk = cst.Name(name)
                 if isinstance(state, MaybeStarted):
@@ -403,7 +403,7 @@ class ResponseRewriter:
                         )
                     )
                 lead = ()
-            out.append(self.body_send(_code(chunk), True).with_changes(leading_lines=lead))
+            out.append(self.body_send(code_of(chunk), True).with_changes(leading_lines=lead))
             return STARTED
         if isinstance(small, cst.Raise):
             out.append(stmt)
@@ -479,8 +479,8 @@ class ResponseRewriter:
         lead = list(stmt.leading_lines)
         if isinstance(state, Pending) and not all(_is_safe(c) for c in chunks):
             name = self.fresh("body")
-            codes = ", ".join(_code(c) for c in chunks)
-            joined = _code(chunks[0]) if len(chunks) == 1 else f'b"".join([{codes}])'
+            codes = ", ".join(code_of(c) for c in chunks)
+            joined = code_of(chunks[0]) if len(chunks) == 1 else f'b"".join([{codes}])'
             out.append(_stmt(f"{name} = {joined}").with_changes(leading_lines=lead))
             lead = []
             chunks = [cst.Name(name)]
@@ -489,8 +489,8 @@ class ResponseRewriter:
                 self.start_send(state).with_changes(leading_lines=[*state.leading_lines, *lead])
             )
             lead = []
-        sends = [self.body_send(_code(c), True) for c in chunks[:-1]]
-        sends.append(self.body_send(_code(chunks[-1]) if chunks else 'b""', False))
+        sends = [self.body_send(code_of(c), True) for c in chunks[:-1]]
+        sends.append(self.body_send(code_of(chunks[-1]) if chunks else 'b""', False))
         sends[0] = sends[0].with_changes(leading_lines=lead)
         out.extend(sends)
         out.append(self.bare_return())
@@ -510,7 +510,9 @@ class ResponseRewriter:
             raise Unconvertible("returns wsgi.file_wrapper's result where the rule cannot follow")
         name = self.fresh("file")
         made = call.with_changes(func=_expr(f"{HELPERS}.FileWrapper"))
-        out.append(_stmt(f"{name} = {_code(made)}").with_changes(leading_lines=stmt.leading_lines))
+        out.append(
+            _stmt(f"{name} = {code_of(made)}").with_changes(leading_lines=stmt.leading_lines)
+        )
         out.append(self.start_send(state).with_changes(leading_lines=state.leading_lines))
         out.append(_stmt(f"await {HELPERS}.send_file(send, {name}, scope)"))
         out.append(self.bare_return())
@@ -539,7 +541,7 @@ class ResponseRewriter:
             state = self.start_flag(state, out, lead)
             lead = ()
         chunk = self.fresh("chunk")
-        sends: list[cst.BaseStatement] = [_stmt(f"{chunk} = {_code(value.elt)}")]
+        sends: list[cst.BaseStatement] = [_stmt(f"{chunk} = {code_of(value.elt)}")]
         if isinstance(state, MaybeStarted):
             sends.append(self.start_unless_sent(state))
         sends.append(self.body_send(chunk, True))
@@ -913,7 +915,7 @@ def _header_bytes(node: cst.BaseExpression, is_name: bool) -> str:
             return _bytes_literal(value.encode("latin-1"))
         except UnicodeEncodeError:
             raise Unconvertible("a response header is not latin-1") from None
-    code = _code(node)
+    code = code_of(node)
     if not isinstance(
         node, (cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.FormattedString)
     ):

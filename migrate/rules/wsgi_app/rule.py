@@ -14,6 +14,7 @@ from migrate.app_finding import CallGroup, Delegate, GroupMember, WsgiApp
 from migrate.blocking import ModuleFacts, give_thread_back_early
 from migrate.cst_helpers import (
     add_imports,
+    code_of,
     has_marker,
     with_marker,
 )
@@ -21,7 +22,7 @@ from migrate.hand_offs import hand_off_methods
 from migrate.route_tables import RouteTable, find_route_tables
 from migrate.rules import wsgi_app as package
 from migrate.rules.base import FileContext, Rule, marker_comment
-from migrate.rules.wsgi_app.common import HELPERS, Unconvertible, _code, _expr, _stmt
+from migrate.rules.wsgi_app.common import HELPERS, Unconvertible, _expr, _stmt
 from migrate.rules.wsgi_app.convert import (
     Conversion,
     ConvertedMethod,
@@ -629,7 +630,7 @@ class WsgiAppRule(Rule):
             value = f'{HELPERS}.app_class({value}, "{app.name}")'
             self.imports.add(("adapters", HELPERS))
         for decorator in reversed(outer):
-            value = f"{_code(decorator.decorator)}({value})"
+            value = f"{code_of(decorator.decorator)}({value})"
         if message is None:
             message = f"`{app.name}` kept as WSGI and served through adapters.WsgiToAsgi: {reason}"
         binding = with_marker(_stmt(f"{app.name} = {value}"), marker_comment(self.rule_id, message))
@@ -645,7 +646,7 @@ class WsgiAppRule(Rule):
         assert isinstance(small, cst.Assign)
         message = f"`{name}` kept as WSGI and served through adapters.WsgiToAsgi: {reason}"
         wrapped = stmt.with_changes(
-            body=[small.with_changes(value=_expr(f"WsgiToAsgi({_code(small.value)})"))]
+            body=[small.with_changes(value=_expr(f"WsgiToAsgi({code_of(small.value)})"))]
         )
         self.replacements[id(stmt)] = with_marker(wrapped, marker_comment(self.rule_id, message))
         self.imports.add(("adapters", "WsgiToAsgi"))
