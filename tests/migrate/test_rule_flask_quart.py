@@ -429,6 +429,54 @@ def test_the_cli_command_runs_in_an_app_context_as_under_flask(tmp_path: Path) -
     assert outputs[0] == outputs[1] == ("Initialized the database.\n", [("from the CLI",)])
 
 
+BLOCKING_FACTORY = {
+    "app.py": """
+        import functools
+        import threading
+
+        from flask import Flask, jsonify
+
+        BOTH = threading.Barrier(2, timeout=5)
+
+
+        def met_first(view):
+            @functools.wraps(view)
+            def wrapped_view(**kwargs):
+                BOTH.wait()  # both requests must be in the wrapper at once
+                return view(**kwargs)
+
+            return wrapped_view
+
+
+        def create_app():
+            app = Flask(__name__)
+
+            @app.get("/meet")
+            @met_first
+            def meet():
+                BOTH.wait()  # and in the view the factory defines
+                return jsonify(met=True)
+
+            return app
+
+
+        app = create_app()
+    """,
+}
+
+
+def test_blocking_calls_of_a_factorys_views_and_their_wrapper_run_off_the_event_loop() -> None:
+    after, results = migrate_project_twice(BLOCKING_FACTORY)
+    assert "    async def wrapped_view(**kwargs):" in after["app.py"]
+    assert "    @met_first\n    async def meet():" in after["app.py"]
+    assert set(change_kinds(results, "flask-quart")) == {"converted"}
+    app = load_project(after, "app").app
+    assert isinstance(app, quart.Quart)
+    with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: httpx.get(url + "/meet", timeout=10), range(2)))
+    assert [a.status_code for a in answers] == [200, 200]
+
+
 def test_a_decorator_over_views_and_other_functions_keeps_the_run_on_flask() -> None:
     views = textwrap.dedent(FACTORY["notes/views.py"]) + textwrap.dedent("""
 
