@@ -394,9 +394,7 @@ def main(
     if cache is not None:
         summary.notes.extend(cache.problems)
     if out_root is not None and out_base is not None:
-        _copy_other_files(
-            roots, out_root, out_base, found.files, [*settings.exclude, *exclude_globs], summary
-        )
+        _copy_other_files(roots, out_root, out_base, found.files, summary)
 
     exit_code = EXIT_OK
     if report_file is not None:
@@ -488,15 +486,15 @@ def _copy_other_files(
     out_root: Path,
     out_base: Path,
     processed: Sequence[FoundFile],
-    excludes: Sequence[str],
     summary: RunSummary,
 ) -> None:
-    """``--out`` copies the whole tree: also the files no rule looks at (templates, configs...)."""
+    """``--out`` copies the whole tree: also the files no rule looks at (templates, configs...)
+    and those ``--exclude`` kept from the rules (excluded from the migration, not the copy)."""
     done = {found.path.resolve() for found in processed}
     for root in roots:
         if not root.is_dir():
             continue
-        for found in walk_all_files(root, excludes, prune=[out_root]).files:
+        for found in walk_all_files(root, prune=[out_root]).files:
             if found.path.resolve() in done:
                 continue
             done.add(found.path.resolve())

@@ -399,12 +399,11 @@ def discover(
     return result
 
 
-def walk_all_files(
-    root: Path, excludes: Sequence[str] = (), prune: Sequence[Path] = ()
-) -> Discovery:
+def walk_all_files(root: Path, prune: Sequence[Path] = ()) -> Discovery:
     """Every file of the tree under ``root`` (not only ``*.py``), with the same skipping
-    rules as :func:`discover`; used by ``--out`` to copy the files no rule touches."""
+    rules as :func:`discover` but ``--exclude`` (a file kept from the rules is still part of
+    the project); used by ``--out`` to copy the files no rule touches."""
     result = Discovery()
-    walker = _Walker(excludes, False, result.skipped, prune)
+    walker = _Walker((), False, result.skipped, prune)
     result.files.extend(walker.walk(root.absolute()))
     return result

@@ -234,6 +234,14 @@ def test_out_writes_a_migrated_copy_of_the_whole_tree() -> None:
     assert Path("proj/app.py").read_text() == APP
 
 
+def test_out_copies_excluded_files_unchanged() -> None:
+    make_tree({"app.py": APP, "legacy/app.py": APP, "legacy/notes.txt": "n\n"})
+    assert run("proj", "--exclude", "legacy", "--out", "copy").exit_code == 0
+    assert Path("copy/app.py").read_text() == MIGRATED_APP
+    assert Path("copy/legacy/app.py").read_text() == APP  # not migrated, not lost
+    assert Path("copy/legacy/notes.txt").read_text() == "n\n"
+
+
 def test_out_inside_the_tree_is_not_walked_and_out_around_path_is_refused() -> None:
     make_tree({"app.py": APP})
     assert run("proj", "--out", "proj/migrated").exit_code == 0
