@@ -21,10 +21,18 @@ import ast
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from migrate.frameworks import Modules, flask_tests, import_bindings, offload_blocker
+from migrate.frameworks import (
+    Modules,
+    flask_files,
+    flask_tests,
+    import_bindings,
+    offload_blocker,
+)
 
 #: flask's names whose call must be awaited under Quart.
-AWAITED_CALLS = frozenset({"render_template", "render_template_string", "make_response", "flash"})
+AWAITED_CALLS = frozenset({
+    "render_template", "render_template_string", "make_response", "flash", *flask_files.SENDERS,
+})  # fmt: skip
 #: ``request`` attributes that are awaitables under Quart: attribute -> how it is awaited.
 AWAITED_REQUEST = {
     "get_json": "call", "get_data": "call", "json": "get_json", "data": "get_data",
@@ -35,13 +43,13 @@ SAME_NAMES = frozenset({
     "Blueprint", "Response", "Request", "abort", "current_app", "g", "jsonify", "redirect",
     "request", "session", "url_for", "render_template", "render_template_string",
     "make_response", "flash", "get_flashed_messages", "after_this_request", "escape", "Markup",
-    "has_request_context", "has_app_context", "json", "Config",
+    "has_request_context", "has_app_context", "json", "Config", *flask_files.SENDERS,
 })  # fmt: skip
+#: flask's names that are the same under Quart and never awaited (``flask.jsonify`` may stay).
+PLAIN_NAMES = (SAME_NAMES | {"Flask"}) - AWAITED_CALLS - {"request"}
 #: What keeps the run on Flask, by flask name.
 UNSUPPORTED = {
     "stream_with_context": "streams a response with stream_with_context",
-    "send_file": "sends files (send_file's arguments differ under Quart)",
-    "send_from_directory": "sends files (send_from_directory's arguments differ under Quart)",
     "views": "uses class-based views", "View": "uses class-based views",
     "MethodView": "uses class-based views",
 }  # fmt: skip
@@ -134,6 +142,10 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
     registered = _registered(nodes)
     cli = _Cli(nodes, functions)
     blockers.extend(cli.blockers)
+    blockers.extend(
+        flask_files.blockers(nodes, flask_names, lambda f: _is_view(f) or f.name in registered)
+    )
+    blockers.extend(_app_creation_blockers(nodes, flask_names))
     facts: list[FunctionFacts] = []
     for name, func in functions.items():
         registered_here = _is_view(func) or name in registered
@@ -347,8 +359,16 @@ def _module_blockers(
             yield f"it imports `{module}`"
         elif module == "flask" and original and original not in SAME_NAMES | {"Flask"}:
             yield UNSUPPORTED.get(original, f"it uses flask's `{original}`")
+    modules = {local for local, module, original in imports if module == "flask" and not original}
     for node in nodes:
-        if isinstance(node, ast.Attribute):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in modules
+            and node.attr not in PLAIN_NAMES
+        ):
+            yield f"it reaches `{node.value.id}.{node.attr}` through the module: the rule cannot await it"
+        elif isinstance(node, ast.Attribute):
             if node.attr in UNSUPPORTED_METHODS:
                 yield UNSUPPORTED_METHODS[node.attr]
             elif node.attr == "wsgi_app":
@@ -374,6 +394,37 @@ def _module_blockers(
             and not isinstance(node.args[0], ast.Constant)
         ):
             yield "it builds a Response from a value that may be a generator"
+
+
+def _app_creation_blockers(nodes: list[ast.AST], flask_names: Mapping[str, str]) -> Iterator[str]:
+    """An app must be made by ``name = Flask(...)``: the rule sets Flask's file caching
+    default on ``name`` right after (Quart's caches files for 12 hours)."""
+    assigned = {
+        id(node.value)
+        for node in nodes
+        if isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+    }
+    for node in nodes:
+        if (
+            isinstance(node, ast.Call)
+            and id(node) not in assigned
+            and _is_flask_class(node.func, flask_names)
+        ):
+            yield "it makes an app other than as `name = Flask(...)`"
+            return
+
+
+def _is_flask_class(node: ast.expr, flask_names: Mapping[str, str]) -> bool:
+    if isinstance(node, ast.Name):
+        return flask_names.get(node.id) == "Flask"
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "Flask"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "flask"
+    )
 
 
 def _is_view(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:

@@ -177,7 +177,7 @@ BLOCKING = {
 
 def test_blocking_calls_of_views_run_off_the_event_loop() -> None:
     after, results = migrate_project_twice(BLOCKING)
-    assert change_kinds(results, "flask-quart") == ["converted", "converted"]
+    assert change_kinds(results, "flask-quart") == ["converted"] * 3  # import, app, view
     app = load_project(after, "app").app
     with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
         answers = list(pool.map(lambda _: httpx.get(url + "/meet", timeout=10), range(2)))
@@ -193,6 +193,21 @@ def stays_flask(files: Mapping[str, str]) -> None:
 
 def test_an_extension_keeps_the_whole_run_on_flask() -> None:
     stays_flask({**PROJECT, "app.py": "from flask_cors import CORS\n" + textwrap.dedent(APP)})
+
+
+def test_quarts_coroutines_reached_through_the_flask_module_keep_the_run_on_flask() -> None:
+    stays_flask({
+        "app.py": """
+            import flask
+
+            app = flask.Flask(__name__)
+
+
+            @app.get("/")
+            def index():
+                return flask.jsonify(name=flask.request.args.get("name"))
+        """,
+    })  # fmt: skip
 
 
 def test_flasks_test_client_in_the_tests_keeps_the_run_on_flask() -> None:

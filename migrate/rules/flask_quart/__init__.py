@@ -31,7 +31,9 @@ from migrate import analysis
 from migrate.blocking import ModuleFacts, as_coroutine
 from migrate.cst_helpers import ReplaceNodes, add_imports, paren_await, suite_statements
 from migrate.frameworks.flask import AWAITED_CALLS, AWAITED_REQUEST, ModulePlan, might_use_flask
+from migrate.frameworks.flask_files import SENDERS
 from migrate.rules.base import FileContext, Rule
+from migrate.rules.flask_quart.files import KeepFlaskFileCaching, apps_made, quart_sender_call
 from migrate.rules.flask_quart.tests import async_tests
 
 RENAMED = {"Flask": "Quart"}
@@ -96,6 +98,10 @@ class FlaskQuartRule(Rule):
                 self.report(stmt, "converted", message)
         if _opens_resources(module):
             needed.append(("os", None))
+        if _sends_files(module, flask_names):
+            needed.append(("os", None))
+            if "current_app" not in flask_names.values():
+                needed.append(("quart", "current_app"))
         if self.plan.tests is not None:
             app_globals = frozenset(k for k, v in flask_names.items() if v == "g")
             made, imports = async_tests(module, self.plan.tests, facts, self.report, app_globals)
@@ -106,7 +112,12 @@ class FlaskQuartRule(Rule):
             message = "imports of flask now import quart (Flask → Quart)"
             self.report(flask_imports[0], "converted", message)
         rename_flask = flask_names.get("Flask") == "Flask"
-        renamed = module.visit(ReplaceNodes(replacements)).visit(_ToQuart(rename_flask))
+        app_classes = frozenset(k for k, v in flask_names.items() if v == "Flask") | {"flask.Flask"}
+        for made in apps_made(module, app_classes):
+            message = "the app sends files with Flask's caching default (revalidated on every use)"
+            self.report(made, "converted", message)
+        renamed = module.visit(ReplaceNodes(replacements)).visit(KeepFlaskFileCaching(app_classes))
+        renamed = renamed.visit(_ToQuart(rename_flask))
         assert isinstance(renamed, cst.Module)
         return add_imports(renamed, needed) if needed else renamed
 
@@ -192,6 +203,14 @@ def _opens_resources(module: cst.Module) -> bool:
     return any(_is_open_resource(node) for node in analysis.calls_in(module))
 
 
+def _sends_files(module: cst.Module, flask_names: dict[str, str]) -> bool:
+    senders = {local for local, name in flask_names.items() if name in SENDERS}
+    return any(
+        isinstance(node.func, cst.Name) and node.func.value in senders
+        for node in analysis.calls_in(module)
+    )
+
+
 def _is_open_resource(node: cst.Call) -> bool:
     func = node.func
     return (
@@ -223,6 +242,11 @@ class _AwaitQuart(cst.CSTTransformer):
         self.awaited_calls = {
             local for local, name in flask_names.items() if name in AWAITED_CALLS
         } | set(awaited)
+        self.senders = {local: name for local, name in flask_names.items() if name in SENDERS}
+        #: the module's name of Quart's ``current_app`` (the rule imports it if need be)
+        self.current_app = next(
+            (local for local, name in flask_names.items() if name == "current_app"), "current_app"
+        )
         self.count = 0
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -237,6 +261,9 @@ class _AwaitQuart(cst.CSTTransformer):
             return _sync_open_resource(updated_node)
         if isinstance(func, cst.Name) and func.value in self.awaited_calls:
             self.count += 1
+            if func.value in self.senders:
+                call = quart_sender_call(updated_node, self.senders[func.value], self.current_app)
+                return cst.Await(call)
             return cst.Await(updated_node)
         if (
             isinstance(func, cst.Attribute)
