@@ -16,12 +16,14 @@ from adapters.mixed import (
     is_asgi_app,
     wsgi_middleware,
 )
+from adapters.proxy_fix import ProxyFix
 from adapters.scope import scope_from_environ
 from adapters.wsgi_to_asgi import WsgiToAsgi
 
 __all__ = [
     "AsgiToWsgi",
     "ClientDisconnected",
+    "ProxyFix",
     "RequestTooLarge",
     "Router",
     "ThreadPool",

@@ -48,6 +48,7 @@ ASGI_MAKERS = frozenset(
         "adapters.wsgi.WsgiToAsgi", "adapters.mixed.as_asgi", "adapters.mixed.Router",
         "asgiref.wsgi.WsgiToAsgi", "a2wsgi.WSGIMiddleware", "uvicorn.middleware.wsgi.WSGIMiddleware",
         "uvicorn.middleware.proxy_headers.ProxyHeadersMiddleware",
+        "adapters.ProxyFix", "adapters.proxy_fix.ProxyFix",
         "starlette.applications.Starlette", "starlette.middleware.wsgi.WSGIMiddleware",
         "fastapi.FastAPI", "fastapi.applications.FastAPI", "quart.Quart", "quart.app.Quart",
         "django.core.asgi.get_asgi_application", "falcon.asgi.App",
@@ -100,6 +101,12 @@ class Value:
         names = [f"`{layer}`" for layer in self.layers]
         listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
         return f"{self.how} wrapped in {listed}" + (" (innermost first)" if len(names) > 1 else "")
+
+
+def asgi_factory_name(factory: str) -> str:
+    """The name of the ASGI factory the ``served-app`` rule puts beside a WSGI app factory
+    (``create_app`` → ``create_asgi_app``; the deployment rule serves it in its place)."""
+    return f"{factory[:-4]}_asgi_app" if factory.endswith("_app") else f"{factory}_asgi"
 
 
 @dataclass(frozen=True)

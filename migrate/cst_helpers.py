@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import libcst as cst
 
 from migrate.analysis import dotted_name
@@ -78,6 +80,22 @@ def add_imports(module: cst.Module, imports: list[tuple[str, str | None]]) -> cs
         if not first.leading_lines or first.leading_lines[0].comment is not None:
             after[0] = first.with_changes(leading_lines=[cst.EmptyLine(), *first.leading_lines])
     return module.with_changes(body=[*body[:end], *new, *after])
+
+
+def remove_unused_imports(
+    module: cst.Module, imports: Iterable[tuple[str, str | None]], asname: str | None = None
+) -> cst.Module:
+    """``module`` without those of ``imports`` (module, name or None for ``import module``)
+    that nothing uses any more (libcst's ``RemoveImportsVisitor``), imported as ``asname``
+    if given."""
+    # imported here: libcst.codemod is slow to import, and most runs never need it
+    from libcst.codemod import CodemodContext
+    from libcst.codemod.visitors import RemoveImportsVisitor
+
+    context = CodemodContext()
+    for module_name, obj in sorted(imports, key=lambda i: (i[0], i[1] or "")):
+        RemoveImportsVisitor.remove_unused_import(context, module_name, obj, asname)
+    return RemoveImportsVisitor(context).transform_module(module)
 
 
 def _docstring_first(module: cst.Module) -> bool:

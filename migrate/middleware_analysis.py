@@ -121,6 +121,11 @@ PASTE_MIDDLEWARE = frozenset(
     }
 )
 
+#: werkzeug's ``ProxyFix`` and its settings after the app, in order: ``adapters.ProxyFix``
+#: takes the same.
+PROXY_FIX = "werkzeug.middleware.proxy_fix.ProxyFix"
+PROXY_FIX_SETTINGS = ("x_for", "x_proto", "x_host", "x_port", "x_prefix")
+
 #: The packages :data:`THIRD_PARTY` (and Paste's middleware) are imported from.
 THIRD_PARTY_PACKAGES = frozenset({"werkzeug", "whitenoise", "paste"})
 
@@ -129,6 +134,8 @@ THIRD_PARTY_PACKAGES = frozenset({"werkzeug", "whitenoise", "paste"})
 ASGI_MIDDLEWARE = frozenset(
     {
         "uvicorn.middleware.proxy_headers.ProxyHeadersMiddleware",
+        "adapters.ProxyFix",
+        "adapters.proxy_fix.ProxyFix",
         "servestatic.ServeStaticASGI",
         "adapters.wsgi_middleware",
         "adapters.mixed.wsgi_middleware",

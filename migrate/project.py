@@ -666,6 +666,8 @@ class ProjectIndex:
             return bool(self.falcon_plan(first))
         if kind == "flask":
             return bool(self.flask_plan(first))
+        if kind == "served":
+            return self.served_elsewhere(first, second)
         return bool(self.callers_of(first, second))
 
     def flask_plan(self, relpath: str) -> FlaskModulePlan:
@@ -693,8 +695,8 @@ class ProjectIndex:
     def _gives(self, importer: str, delegation: Delegation, relpath: str, name: str) -> bool:
         """``delegation`` of ``importer`` is a WSGI use of ``name`` of ``relpath``."""
         module_ref, called, *via = delegation
-        if via == [TABLE]:
-            return False  # names a table, not an app (see table_delegations)
+        if via in ([TABLE], [SERVED]):
+            return False  # names a table, or a factory served from there: no WSGI use
         if called != name or not self._may_give(self._file_of(importer, module_ref), relpath):
             return False
         # middleware of a module of the run is migrated with the app: no WSGI use
@@ -711,6 +713,19 @@ class ProjectIndex:
             return True
         package = imported.removesuffix("__init__.py")
         return package != imported and package != "" and relpath.startswith(package)
+
+    def served_elsewhere(self, relpath: str, name: str) -> bool:
+        """Another module of the run binds a module-level name to what the function ``name``
+        of ``relpath`` returns (``app = create_app()``): that name is what is served."""
+        self.queries.add(("served", relpath, name))
+        return any(
+            via == [SERVED]
+            and called == name
+            and self._may_give(self._file_of(importer, ref), relpath)
+            for importer, delegations in self.wsgi_callers.items()
+            if importer != relpath
+            for ref, called, *via in delegations
+        )
 
     def tables_wanted(self) -> dict[str, set[str]]:
         """relpath of a module of the run -> its names that a dispatcher of another module
@@ -871,6 +886,7 @@ def wsgi_delegations(tree: ast.Module) -> frozenset[Delegation]:
             *_subclassed_or_wrapped(tree, imported),
             *_handed_to_consumers(tree, imported),
             *_wrapped_in_imported_middleware(tree, imported),
+            *_served_results(tree, imported),
         }
     )
 
@@ -954,6 +970,22 @@ def _handed_on(tree: ast.Module, imported: Imported) -> Iterator[Delegation]:
         ]
         yield from _imported_tables([*dispatchers, *module_calls], imported)
         yield from _imported_in_tables([tree], imported)
+
+
+#: The third part of a :data:`Delegation` saying that the importer binds a module-level
+#: name to what its function returns (``app = create_app()``): no WSGI use, but what is served.
+SERVED = "#served"
+
+
+def _served_results(tree: ast.Module, imported: Imported) -> Iterator[tuple[str, str, str]]:
+    """The imported functions whose result a module-level name holds (``app = make_app()``)."""
+    for stmt in tree.body:
+        if (
+            isinstance(stmt, ast.Assign)
+            and isinstance(stmt.value, ast.Call)
+            and (target := _imported_target(stmt.value.func, imported)) is not None
+        ):
+            yield (*target, SERVED)
 
 
 #: The third part of a :data:`Delegation` saying that its name is a table of routes a WSGI
@@ -1087,6 +1119,8 @@ _NOT_WSGI_MIDDLEWARE = frozenset(
         "adapters.as_wsgi",
         "adapters.Router",
         "uvicorn.middleware.proxy_headers.ProxyHeadersMiddleware",
+        "adapters.ProxyFix",
+        "adapters.proxy_fix.ProxyFix",
     }
 )
 

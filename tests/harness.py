@@ -256,12 +256,13 @@ def served_project_outcomes(
     server: str,
     asgi: bool,
     app_name: str = "app",
+    config: Mapping[str, Any] | None = None,
 ) -> list[Outcome]:
-    """Load the project ``files``, serve ``module``'s ``app_name`` with ``server``, replay
-    ``requests``."""
+    """Load the project ``files``, serve ``module``'s ``app_name`` with ``server`` (given
+    ``config``), replay ``requests``."""
     app: Any = getattr(load_project(files, module), app_name)
     serve = serve_asgi if asgi else serve_wsgi
-    with serve(app, server) as url:
+    with serve(app, server, **(config or {})) as url:
         return _replay(url, requests)
 
 
@@ -274,10 +275,11 @@ def assert_same_project_behaviour(
     wsgi_server: str = "wsgiref",
     asgi_servers: Sequence[str] = ("uvicorn", "hypercorn"),
     app_name: str = "app",
+    server_config: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> None:
     """:func:`assert_same_behaviour` for a project of several modules: ``before`` (``relpath
     -> source``) with ``module``'s app served as WSGI, and ``after`` served as ASGI, answer
-    every request the same way."""
+    every request the same way. ``server_config``: each ASGI server's settings, by name."""
     assert requests, "give at least one request"
     expected = served_project_outcomes(
         before, module, requests, server=wsgi_server, asgi=False, app_name=app_name
@@ -287,7 +289,13 @@ def assert_same_project_behaviour(
         expected,
         asgi_servers,
         lambda server: served_project_outcomes(
-            after, module, requests, server=server, asgi=True, app_name=app_name
+            after,
+            module,
+            requests,
+            server=server,
+            asgi=True,
+            app_name=app_name,
+            config=(server_config or {}).get(server),
         ),
     )
 

@@ -22,12 +22,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from migrate.frameworks import (
+    ImportBinding,
     Modules,
     flask_files,
     flask_tests,
     import_bindings,
     offload_blocker,
 )
+from migrate.middleware_analysis import PROXY_FIX, PROXY_FIX_SETTINGS
 
 #: flask's names whose call must be awaited under Quart.
 AWAITED_CALLS = frozenset({
@@ -47,6 +49,20 @@ SAME_NAMES = frozenset({
 })  # fmt: skip
 #: flask's names that are the same under Quart and never awaited (``flask.jsonify`` may stay).
 PLAIN_NAMES = (SAME_NAMES | {"Flask"}) - AWAITED_CALLS - {"request"}
+#: What to do about a Flask extension to move to Quart, by its package.
+EXTENSION_ADVICE = {
+    "flask_login": "quart-auth does its job with another API (move to it by hand)",
+    "flask_cors": "quart-cors does its job (`app = cors(app, allow_origin=...)`)",
+    "flask_wtf": "Quart-WTF is its port",
+    "flask_session": "Quart-Session is its port",
+    "flask_limiter": "quart-rate-limiter does its job",
+    "flask_babel": "Quart-Babel is its port",
+    "flask_sqlalchemy": (
+        "quart-flask-patch runs it on Quart (its queries then block the event loop: move "
+        "them to SQLAlchemy's asyncio API)"
+    ),
+    "": "quart-flask-patch runs many Flask extensions on Quart, blocking calls and all",
+}
 #: What keeps the run on Flask, by flask name.
 UNSUPPORTED = {
     "stream_with_context": "streams a response with stream_with_context",
@@ -354,12 +370,14 @@ def _module_blockers(
     for _, module, original in imports:
         top = module.split(".")[0]
         if top.startswith("flask_") or module.startswith("flask.ext"):
-            yield f"it uses the Flask extension `{module}` (no drop-in Quart version)"
+            advice = EXTENSION_ADVICE.get(top, EXTENSION_ADVICE[""])
+            yield f"it uses the Flask extension `{module}`, with no drop-in Quart version: {advice}"
         elif module.startswith("flask.") and module not in ("flask.json",):
             yield f"it imports `{module}`"
         elif module == "flask" and original and original not in SAME_NAMES | {"Flask"}:
             yield UNSUPPORTED.get(original, f"it uses flask's `{original}`")
     modules = {local for local, module, original in imports if module == "flask" and not original}
+    proxied = _proxied_wsgi_apps(nodes, imports)
     for node in nodes:
         if (
             isinstance(node, ast.Attribute)
@@ -371,7 +389,7 @@ def _module_blockers(
         elif isinstance(node, ast.Attribute):
             if node.attr in UNSUPPORTED_METHODS:
                 yield UNSUPPORTED_METHODS[node.attr]
-            elif node.attr == "wsgi_app":
+            elif node.attr == "wsgi_app" and id(node) not in proxied:
                 yield f"it uses the app's `.{node.attr}`"
             elif (
                 node.attr in ("environ", "stream")
@@ -394,6 +412,41 @@ def _module_blockers(
             and not isinstance(node.args[0], ast.Constant)
         ):
             yield "it builds a Response from a value that may be a generator"
+
+
+def _proxied_wsgi_apps(nodes: list[ast.AST], imports: Iterable[ImportBinding]) -> set[int]:
+    """The ``.wsgi_app`` nodes of ``X.wsgi_app = ProxyFix(X.wsgi_app, ...)`` statements with
+    werkzeug's ``ProxyFix`` and its settings only: the rule makes them ``X.asgi_app =
+    adapters.ProxyFix(X.asgi_app, ...)``, the same trust in front of Quart's ASGI app."""
+    spellings = {local for local, module, name in imports if f"{module}.{name}" == PROXY_FIX}
+    found: set[int] = set()
+    for node in nodes:
+        if not (isinstance(node, ast.Assign) and len(node.targets) == 1):
+            continue
+        target, call = node.targets[0], node.value
+        if (
+            _is_wsgi_app_of(target, "")
+            and isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Name)
+            and call.func.id in spellings
+            and call.args
+            and _is_wsgi_app_of(call.args[0], ast.unparse(target.value))  # type: ignore[attr-defined]
+            and len(call.args) <= 1 + len(PROXY_FIX_SETTINGS)
+            and not any(isinstance(a, ast.Starred) for a in call.args)
+            and all(k.arg in PROXY_FIX_SETTINGS for k in call.keywords)
+        ):
+            found.update((id(target), id(call.args[0])))
+    return found
+
+
+def _is_wsgi_app_of(node: ast.expr, owner: str) -> bool:
+    """``node`` is ``X.wsgi_app`` for a name ``X`` (``owner``, if given)."""
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "wsgi_app"
+        and isinstance(node.value, ast.Name)
+        and (not owner or node.value.id == owner)
+    )
 
 
 def _app_creation_blockers(nodes: list[ast.AST], flask_names: Mapping[str, str]) -> Iterator[str]:

@@ -20,12 +20,19 @@ modules of the run use the WSGI way are left to the ``wsgi-app`` rule's markers.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import libcst as cst
 
 from migrate import analysis
-from migrate.app_values import ModuleValues, Protocol, Served, Value, may_make_wsgi_apps
+from migrate.app_values import (
+    ModuleValues,
+    Protocol,
+    Served,
+    Value,
+    asgi_factory_name,
+    may_make_wsgi_apps,
+)
 from migrate.cst_helpers import add_imports, with_marker
 from migrate.project import imported_function
 from migrate.rules.base import FileContext, Rule, marker_comment
@@ -51,11 +58,66 @@ class ServedAppRule(Rule):
     def visit_Module(self, node: cst.Module) -> bool:
         project = self.context.project
         imported = self._imported_factories(node) if project is not None else None
-        for served in ModuleValues(node, imported).served_wsgi_apps():
+        values = ModuleValues(node, imported)
+        for served in values.served_wsgi_apps():
             if project is not None and project.callers_of(self.context.relpath, served.name):
                 continue  # other modules use it the WSGI way: the wsgi-app rule says so
             self._adapt(served)
+        for factory, value in self._unserved_factories(node, values):
+            self._add_asgi_factory(factory, value)
         return False
+
+    def _unserved_factories(
+        self, module: cst.Module, values: ModuleValues
+    ) -> Iterator[tuple[cst.FunctionDef, Value]]:
+        """The module's factories of WSGI apps whose apps no module-level name of the run
+        holds (``app = create_app()`` here or elsewhere: that name is served)."""
+        factories = values.factories()
+        bound = analysis.module_level_bindings(module)
+        served_here = {
+            analysis.dotted_name(small.value.func)
+            for stmt in module.body
+            if isinstance(stmt, cst.SimpleStatementLine)
+            for small in stmt.body
+            if isinstance(small, cst.Assign) and isinstance(small.value, cst.Call)
+        }
+        project = self.context.project
+        for stmt in module.body:
+            if not isinstance(stmt, cst.FunctionDef) or stmt.name.value not in factories:
+                continue
+            name, value = stmt.name.value, factories[stmt.name.value]
+            elsewhere = project is not None and project.served_elsewhere(self.context.relpath, name)
+            if (
+                value.protocol == "wsgi"
+                and not value.either
+                and asgi_factory_name(name) not in bound
+                and name not in served_here
+                and not elsewhere
+            ):
+                yield stmt, value
+
+    def _add_asgi_factory(self, factory: cst.FunctionDef, value: Value) -> None:
+        """An ASGI factory beside a factory of WSGI apps, for ``uvicorn --factory``: the
+        factory itself keeps its WSGI app (its tests, its CLI and its callers use it)."""
+        name, asgi_name = factory.name.value, asgi_factory_name(factory.name.value)
+        message = (
+            f"{value.describe()}, which no rule converted to ASGI: `{asgi_name}` serves it "
+            f"through adapters.WsgiToAsgi for ASGI servers (`uvicorn --factory "
+            f"{self.context.module_name}:{asgi_name}`); `{name}` still returns the WSGI app "
+            "its callers and tests use"
+        )
+        why = self._why_framework_stays(value)
+        if why:
+            message += f" ({why})"
+        made = cst.parse_statement(
+            f"def {asgi_name}(*args, **kwargs):\n    return WsgiToAsgi({name}(*args, **kwargs))\n"
+        )
+        made = made.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
+        self.after.setdefault(id(factory), []).append(
+            with_marker(made, marker_comment(self.rule_id, message))
+        )
+        self.imports.add(("adapters", "WsgiToAsgi"))
+        self.report(factory, "adapted", message)
 
     def _imported_factories(self, module: cst.Module) -> Callable[[str], Value | None]:
         """What a call of a name imported from another module of the run makes, when the
@@ -123,7 +185,7 @@ class ServedAppRule(Rule):
             )
             wrapper = "WsgiToAsgi"
             self.imports.add(("adapters", "WsgiToAsgi"))
-        why = self._why_framework_stays(served)
+        why = self._why_framework_stays(served.value)
         if why:
             message += f" ({why})"
         binding: cst.BaseStatement = cst.parse_statement(f"{name} = {wrapper}({name})\n")
@@ -135,12 +197,12 @@ class ServedAppRule(Rule):
         )
         self.report(served.final_at, "adapted", message)
 
-    def _why_framework_stays(self, served: Served) -> str:
+    def _why_framework_stays(self, value: Value) -> str:
         """Why the framework rule left a Flask or Falcon app on WSGI, from its plan."""
         project = self.context.project
         if project is None:
             return ""
-        how = served.value.describe()
+        how = value.describe()
         if "Flask" in how:
             plan = project.flask_plan(self.context.relpath)
             if plan.refused:

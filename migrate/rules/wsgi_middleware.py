@@ -72,9 +72,8 @@ converts it, or serves it as ``Mw(WsgiToAsgi(inner))`` when it stays WSGI
 middleware imported from other modules (converted there, or not) around a WSGI app becomes
 ``as_asgi(Mw(asgi_helpers.wsgi_or_asgi(inner)))``, which works either way (``adapted``).
 
-Third-party middleware: ``ProxyFix(app, x_for=1, x_proto=1)`` becomes uvicorn's
-``ProxyHeadersMiddleware(app, trusted_hosts="127.0.0.1")`` (other hop counts, ``x_host``,
-``x_port``, ``x_prefix``: adapted), ``DispatcherMiddleware(app, mounts)`` becomes
+Third-party middleware: ``ProxyFix(app, x_for=1, x_proto=1, ...)`` becomes
+``adapters.ProxyFix`` with the same arguments (the same trust, for an ASGI app), ``DispatcherMiddleware(app, mounts)`` becomes
 ``adapters.Router({**mounts, "/": app})``, ``SharedDataMiddleware`` becomes Starlette's
 ``StaticFiles`` under ``Router`` when the module already imports starlette (else adapted),
 ``WhiteNoise(app, ...)`` becomes ``servestatic.ServeStaticASGI(app, ...)``, and Paste
@@ -101,6 +100,7 @@ from migrate.cst_helpers import (
     code_of,
     has_marker,
     is_docstring,
+    remove_unused_imports,
     single_statement,
     suite_statements,
     with_marker,
@@ -2020,19 +2020,15 @@ class WsgiMiddlewareRule(Rule):
         problems = proxy_fix_problems(updated)
         if problems:
             return self.adapted_call(original, updated, stmt, callee, "; ".join(problems))
-        self.imports.add(("uvicorn.middleware.proxy_headers", "ProxyHeadersMiddleware"))
-        message = (
-            f"`{callee}` became uvicorn's ProxyHeadersMiddleware: it trusts X-Forwarded-For/"
-            "Proto only on connections from trusted_hosts (here 127.0.0.1, a proxy on this "
-            "machine) where ProxyFix trusted every connection; list your proxies' addresses "
-            "in trusted_hosts"
+        self.imports.add(("adapters", None))
+        self.report(
+            original,
+            "converted",
+            f"`{callee}` became adapters.ProxyFix: the same headers trusted from the same "
+            "number of proxies, for an ASGI app (serve it with uvicorn's --no-proxy-headers, "
+            "so that it alone decides: uvicorn applies X-Forwarded-For/Proto from 127.0.0.1)",
         )
-        self.markers.setdefault(id(stmt), []).append(marker_comment(self.rule_id, message))
-        self.report(original, "converted", message)
-        app = updated.args[0].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        return cst.parse_expression(
-            f'ProxyHeadersMiddleware({code_of(app.value)}, trusted_hosts="127.0.0.1")'
-        )
+        return updated.with_changes(func=cst.parse_expression("adapters.ProxyFix"))
 
     def dispatcher(
         self, original: cst.Call, updated: cst.Call, stmt: cst.SimpleStatementLine, callee: str
@@ -2131,43 +2127,20 @@ class WsgiMiddlewareRule(Rule):
                     body.append(new)
             module = module.with_changes(body=body)
         if self.unused:
-            # imported here, as in cst_helpers.add_imports (libcst.codemod is slow to import)
-            from libcst.codemod import CodemodContext
-            from libcst.codemod.visitors import RemoveImportsVisitor
-
-            context = CodemodContext()
-            for module_name, obj in sorted(self.unused, key=lambda i: (i[0], i[1] or "")):
-                RemoveImportsVisitor.remove_unused_import(context, module_name, obj)
-            module = RemoveImportsVisitor(context).transform_module(module)
+            module = remove_unused_imports(module, self.unused)
         if self.imports:
             module = add_imports(module, sorted(self.imports, key=lambda i: (i[0], i[1] or "")))
         return module
 
 
 def proxy_fix_problems(call: cst.Call) -> list[str]:
-    """Why ``ProxyFix(app, ...)`` cannot become uvicorn's ProxyHeadersMiddleware (empty: it can)."""
-    values = {"x_for": 1, "x_proto": 1, "x_host": 0, "x_port": 0, "x_prefix": 0}
-    names = list(values)
-    problems: list[str] = []
-    for index, arg in enumerate(call.args[1:]):
-        key = arg.keyword.value if arg.keyword else (names[index] if index < 5 else "?")
-        number = arg.value
-        if arg.star or key not in values or not isinstance(number, cst.Integer):
-            problems.append(f"argument `{code_of(arg.value)}` is not a literal hop count")
-            continue
-        values[key] = int(number.value)
-    for key in ("x_host", "x_port", "x_prefix"):
-        if values[key]:
-            problems.append(
-                f"{key}={values[key]} has no counterpart in uvicorn's "
-                "ProxyHeadersMiddleware (X-Forwarded-For/Proto only)"
-            )
-    if values["x_for"] != 1 or values["x_proto"] != 1:
-        problems.append(
-            "ProxyHeadersMiddleware always trusts exactly the X-Forwarded-For "
-            "and X-Forwarded-Proto headers"
-        )
-    return problems
+    """Why ``ProxyFix(app, ...)`` cannot become ``adapters.ProxyFix`` (empty: it can)."""
+    names = mwa.PROXY_FIX_SETTINGS
+    return [
+        f"argument `{code_of(arg)}` is not one of ProxyFix's hop counts"
+        for index, arg in enumerate(call.args[1:])
+        if arg.star or (arg.keyword.value not in names if arg.keyword else index >= len(names))
+    ]
 
 
 def _marker_messages(module: cst.Module, rule_id: str) -> list[str]:

@@ -400,6 +400,60 @@ def test_requirements_and_pyproject_gain_what_the_migrated_project_needs(tmp_pat
     again_changes_nothing(tmp_path, texts)
 
 
+FLASK_APP = """
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.get("/")
+def index():
+    return "hi"
+"""
+FLASK_TESTS = """
+import pytest
+
+from app import app
+
+
+@pytest.fixture
+def client():
+    return app.test_client()
+
+
+def test_index(client):
+    assert client.get("/").data == b"hi"
+"""
+
+
+def test_the_test_dependencies_gain_the_plugin_the_migrated_tests_need(tmp_path: Path) -> None:
+    pyproject = (
+        '[project]\nname = "x"\ndependencies = ["flask"]\n\n'
+        '[project.optional-dependencies]\ntest = ["pytest", "coverage"]\ndocs = ["sphinx"]\n\n'
+        '[dependency-groups]\ndev = [\n    "pytest>=8",\n]\nlint = ["ruff"]\n'
+    )
+    files = {
+        "app.py": FLASK_APP,
+        "tests/test_app.py": FLASK_TESTS,
+        "requirements.txt": "flask\n",
+        "requirements-dev.txt": "pytest\n",
+        "pyproject.toml": pyproject,
+    }
+    texts, changes, _ = migrate_project(tmp_path, files, "--enable", "flask-quart")
+    assert "@pytest.mark.asyncio" in texts["tests/test_app.py"]
+    assert texts["requirements-dev.txt"] == "pytest\npytest-asyncio\n"
+    assert texts["pyproject.toml"] == pyproject.replace(
+        'test = ["pytest", "coverage"]', 'test = ["pytest", "coverage", "pytest-asyncio"]'
+    ).replace('    "pytest>=8",\n', '    "pytest>=8",\n    "pytest-asyncio",\n')
+    assert texts["requirements.txt"] == "flask\nquart\n"  # the app's own dependency
+    assert {c["path"] for c in changes} == {
+        "requirements.txt",
+        "requirements-dev.txt",
+        "pyproject.toml",
+    }
+    again_changes_nothing(tmp_path, texts)
+
+
 def test_settings_in_config_files_come_along_to_another_server(tmp_path: Path) -> None:
     files = {
         "app.py": APP,

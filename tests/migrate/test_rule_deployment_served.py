@@ -255,3 +255,47 @@ def test_a_compose_command_moved_from_waitress_to_uvicorn_answers_the_same(tmp_p
     assert before_servers == {"waitress"} and servers == {"uvicorn"}
     # waitress computes a Content-Length for a one-chunk body; uvicorn streams it (framing)
     assert without_length(after) == without_length(before)
+
+
+FACTORY = """\
+from flask import Flask, jsonify, request
+
+
+def create_app(config=None):
+    app = Flask(__name__)
+    app.config.update(config or {})
+
+    @app.get("/")
+    def home():
+        return "home"
+
+    @app.route("/echo", methods=["GET", "POST"])
+    def echo():
+        body = request.get_data(as_text=True)
+        return jsonify(query=request.args.to_dict(flat=False), body=body, method=request.method)
+
+    return app
+"""
+
+
+def test_an_app_factory_served_by_gunicorn_is_served_as_asgi_by_its_sibling(
+    tmp_path: Path,
+) -> None:
+    """``gunicorn 'shop:create_app()'``: the factory's ASGI sibling (served-app) is served."""
+    source = tmp_path / "src"
+    (source / "shop").mkdir(parents=True)
+    (source / "shop" / "__init__.py").write_text(FACTORY)
+    (source / "Procfile").write_text("web: gunicorn 'shop:create_app()' --bind 127.0.0.1:$PORT\n")
+    with running(procfile_command(source), source) as url:
+        before, _ = answers(url)
+    for server, expected in (
+        ((), "gunicorn -k uvicorn_worker.UvicornWorker 'shop:create_asgi_app()' "),
+        (("--server", "uvicorn"), "uvicorn shop:create_asgi_app --host 127.0.0.1 "),
+    ):
+        out = tmp_path / ("out" + "-".join(server))
+        migrate(source, out, *server)
+        assert procfile_command(out).startswith(expected)
+        assert "def create_asgi_app(*args, **kwargs):" in (out / "shop/__init__.py").read_text()
+        with running(procfile_command(out), out) as url:
+            after, servers = answers(url)
+        assert servers == {"uvicorn"} and after == before

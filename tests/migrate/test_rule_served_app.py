@@ -363,3 +363,52 @@ def test_an_app_a_factory_of_another_module_makes_is_served_as_asgi() -> None:
 def test_a_call_of_an_unknown_function_is_left_alone() -> None:
     source = "from elsewhere import make_thing\n\napp = make_thing()\n"
     assert not migrate(source).changes
+
+
+FLASK_FACTORY = textwrap.dedent("""\
+    from flask import Flask, jsonify, request
+
+
+    def create_app(config=None):
+        app = Flask(__name__)
+        app.config.update(config or {})
+
+        @app.route("/greet")
+        def greet():
+            return jsonify(who=request.args.get("who", "-"), name=app.config.get("NAME"))
+
+        return app
+""")
+
+
+def test_a_factory_no_module_serves_gets_an_asgi_sibling_for_asgi_servers() -> None:
+    before = FLASK_FACTORY
+    result = migrate(before)
+    (message,) = served_app_changes(result)
+    assert "a Flask app (`Flask(...)`) made by `create_app()`" in message
+    assert "`uvicorn --factory example:create_asgi_app`" in message
+    assert result.new_source.endswith(
+        "def create_asgi_app(*args, **kwargs):\n    return WsgiToAsgi(create_app(*args, **kwargs))\n"
+    )
+    assert "def create_app(config=None):\n    app = Flask(__name__)" in result.new_source
+    assert_second_run_changes_nothing(result)
+    requests = [Req("GET", "/greet?who=ada"), Req("GET", "/missing")]
+    served = '\napp = create_app({"NAME": "shop"})\n'
+    assert_same_behaviour(
+        before + served, result.new_source + served.replace("create_", "create_asgi_"), requests
+    )
+
+
+@pytest.mark.parametrize(
+    "served",
+    ["app = create_app()\n", "from shop import create_app\n\napp = create_app()\n"],
+    ids=["in its module", "in another module"],
+)
+def test_a_factory_whose_app_a_module_serves_gets_no_sibling(served: str) -> None:
+    files = {"shop/__init__.py": FLASK_FACTORY}
+    if served.startswith("from"):
+        files["wsgi.py"] = served
+    else:
+        files["shop/__init__.py"] += "\n\n" + served
+    after, _ = migrate_project(dedented(files))
+    assert "create_asgi_app" not in after["shop/__init__.py"]

@@ -779,13 +779,44 @@ def inner(environ, start_response):
 """,
         stack="app = ProxyFix(inner, x_for=1, x_proto=1)",
     ),
-    "proxy fix with x_prefix": Case(
+    "proxy fix with every header": Case(
         """
 from werkzeug.middleware.proxy_fix import ProxyFix
 """,
-        (GET, Req("GET", "/p", headers=[("X-Forwarded-Prefix", "/base")])),
+        (
+            GET,
+            Req("GET", "/p", headers=[("X-Forwarded-Prefix", "/base")]),
+            Req(
+                "GET",
+                "/p?q=1",
+                headers=[
+                    ("X-Forwarded-For", "192.0.2.1, 198.51.100.1, 203.0.113.7"),
+                    ("X-Forwarded-Host", "shop.example:8443"),
+                    ("X-Forwarded-Port", "9443"),
+                    ("X-Forwarded-Prefix", "/base"),
+                ],
+            ),
+        ),
+        inner="""
+
+def inner(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    seen = ["REMOTE_ADDR", "SCRIPT_NAME", "PATH_INFO"]
+    if "HTTP_X_FORWARDED_HOST" in environ:  # else the servers' own ports differ
+        seen += ["HTTP_HOST", "SERVER_PORT"]
+    return [" ".join(environ[key] for key in seen).encode()]
+""",
+        stack="app = ProxyFix(inner, x_for=2, x_proto=1, x_host=1, x_port=1, x_prefix=1)",
+    ),
+    "proxy fix with options unpacked": Case(
+        """
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+OPTIONS = {"x_for": 1}
+""",
+        (GET, Req("GET", "/p", headers=[("X-Forwarded-For", "203.0.113.7")])),
         kind="adapted",
-        stack="app = ProxyFix(inner, x_for=1, x_proto=1, x_prefix=1)",
+        stack="app = ProxyFix(inner, **OPTIONS)",
     ),
     "dispatcher": Case(
         """

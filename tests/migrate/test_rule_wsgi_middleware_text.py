@@ -261,11 +261,8 @@ def test_third_party_middleware() -> None:
     site = WhiteNoise(inner, root="static/", prefix="assets/")
     """)
     assert sorted(kinds) == ["adapted", "adapted", "adapted", "converted", "converted", "converted"]
-    assert (
-        'app = ProxyHeadersMiddleware(Router({"/api": api, "/": inner}), trusted_hosts="127.0.0.1")'
-        in after
-    )
-    assert "from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware" in after
+    assert 'app = adapters.ProxyFix(Router({"/api": api, "/": inner}), x_for=1, x_proto=1)' in after
+    assert "import adapters\n" in after
     assert "werkzeug.middleware.proxy_fix" not in after
     assert "werkzeug.middleware.dispatcher" not in after
     assert "whitenoise" not in after
@@ -278,18 +275,25 @@ def test_third_party_middleware() -> None:
     assert "Starlette's StaticFiles (mounted with adapters.Router) is the ASGI counterpart" in after
 
 
-def test_proxy_fix_with_prefix_is_adapted() -> None:
+def test_proxy_fix_keeps_its_settings_and_only_unpacked_ones_are_adapted() -> None:
     after, kinds = rule("""
     from werkzeug.middleware.proxy_fix import ProxyFix
     from myproject import inner
 
-    app = ProxyFix(inner, x_for=1, x_proto=1, x_host=1, x_prefix=1)
+    app = ProxyFix(inner, 2, 1, x_host=1, x_prefix=1)
+    """)
+    assert kinds == ["adapted", "converted"]  # as_asgi: `inner` may still be a WSGI app
+    assert "app = adapters.ProxyFix(as_asgi(inner), 2, 1, x_host=1, x_prefix=1)" in after
+    assert "werkzeug" not in after
+    after, kinds = rule("""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+    from myproject import inner, options
+
+    app = ProxyFix(inner, **options)
     """)
     assert kinds == ["adapted"]
-    assert (
-        "app = wsgi_middleware(ProxyFix)(inner, x_for=1, x_proto=1, x_host=1, x_prefix=1)" in after
-    )
-    assert "x_host=1 has no counterpart" in after and "x_prefix=1 has no counterpart" in after
+    assert "app = wsgi_middleware(ProxyFix)(inner, **options)" in after
+    assert "argument `**options` is not one of ProxyFix's hop counts" in after
 
 
 def test_shared_data_with_starlette_becomes_static_files() -> None:
@@ -533,7 +537,7 @@ def index():
 app = ProxyFix(app, x_for=1)
 """
     after, changes = migrate_module(before)
-    assert "app = ProxyHeadersMiddleware(as_asgi(app)" in after
+    assert "app = adapters.ProxyFix(as_asgi(app)" in after
     assert "manual" not in {c.kind for c in changes}
     requests = [Req("GET", "/", headers=[("X-Forwarded-For", "203.0.113.7")])]
     assert_same_behaviour(before, after, requests)

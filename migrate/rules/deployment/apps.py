@@ -22,7 +22,7 @@ from typing import Literal
 import libcst as cst
 
 from migrate.analysis import dotted_name
-from migrate.app_values import ModuleValues, Value
+from migrate.app_values import ModuleValues, Value, asgi_factory_name
 from migrate.rules.deployment.commands import AppSpec
 
 Verdict = Literal["asgi", "wsgi", "unknown", "missing"]
@@ -32,6 +32,8 @@ _IMPORT = re.compile(r"^[ \t]*(?:from|import)[ \t]+([A-Za-z_]\w*)", re.MULTILINE
 #: A module named by its dotted path in a string (Django settings: ``"servestatic.middleware.
 #: ServeStaticMiddleware"`` in ``MIDDLEWARE``): the project needs it as much as an import.
 _DOTTED = re.compile(r"""["']([A-Za-z_]\w*)\.[A-Za-z_][\w.]*["']""")
+#: What migrated tests use that a pytest plugin gives, by the words they use it with.
+TEST_PLUGINS = {"pytest_asyncio": "pytest-asyncio", "pytest.mark.asyncio": "pytest-asyncio"}
 
 
 @dataclass
@@ -44,6 +46,8 @@ class PythonOutcome:
     changed: dict[Path, str] = field(default_factory=dict)
     #: Top-level modules each migrated file imports that the original did not.
     new_imports: dict[Path, set[str]] = field(default_factory=dict)
+    #: The test plugins (distributions) each migrated file uses that the original did not.
+    new_test_plugins: dict[Path, set[str]] = field(default_factory=dict)
     _modules: dict[Path, cst.Module | None] = field(default_factory=dict)
     _values: dict[Path, dict[str, Value | None] | None] = field(default_factory=dict)
 
@@ -56,6 +60,13 @@ class PythonOutcome:
             added = {*_IMPORT.findall(new_text), *_DOTTED.findall(new_text)} - before
             if added:
                 self.new_imports[path] = added
+            plugins = {
+                plugin
+                for words, plugin in TEST_PLUGINS.items()
+                if words in new_text and words not in (old_text or "")
+            }
+            if plugins:
+                self.new_test_plugins[path] = plugins
 
     def __contains__(self, path: Path) -> bool:
         return path in self.files
@@ -107,6 +118,11 @@ def resolve(spec: AppSpec, bases: Iterable[Path], outcome: PythonOutcome) -> Res
         if path is None or base is None:
             continue
         verdict = _verdict(path, spec, outcome, base)
+        if verdict == "wsgi" and spec.call:
+            # the ASGI factory the served-app rule put beside a factory of WSGI apps
+            sibling_factory = replace(spec, attr=asgi_factory_name(spec.attr))
+            if _verdict(path, sibling_factory, outcome, base) == "asgi":
+                return Resolution("asgi", sibling_factory, path)
         if verdict != "asgi" and path.name == "wsgi.py":
             sibling = path.with_name("asgi.py")
             package = spec.module.rpartition(".")[0]

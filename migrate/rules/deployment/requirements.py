@@ -26,6 +26,7 @@ REQUIREMENTS = {
     "wsgi2asgi": "wsgi2asgi",
     "servestatic": "servestatic",
     "quart": "quart",
+    "pytest-asyncio": "pytest-asyncio",
 }
 #: Distributions of the modules migrated code imports.
 DISTRIBUTION_OF_MODULE = {
@@ -37,7 +38,7 @@ DISTRIBUTION_OF_MODULE = {
 }
 WSGI_SERVERS = frozenset({"gunicorn", "waitress", "uwsgi", "mod-wsgi", "pyuwsgi"})
 _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-_FILE = re.compile(r"^requirements([-_.][\w.-]*)?\.(txt|in)$")
+_FILE = re.compile(r"^(requirements([-_.][\w.-]*)?|(test|tests|dev)[-_]requirements)\.(txt|in)$")
 
 
 def is_requirements_file(relpath: str) -> bool:
@@ -124,14 +125,54 @@ def add_to_pyproject(text: str, needed: Iterable[str]) -> tuple[str, list[str]]:
     present = pyproject_dependencies(text)
     if present is None:
         return text, []
+    return _add_to_list(text, "project", "dependencies", needed, present)
+
+
+#: The tables of pyproject.toml whose lists are dependency sets (extras, PEP 735 groups).
+TEST_TABLES = ("project.optional-dependencies", "dependency-groups")
+
+
+def add_to_pyproject_tests(text: str, needed: Iterable[str]) -> tuple[str, list[str]]:
+    """``text`` with the missing ones of ``needed`` appended to each list of extras or
+    dependency groups that names pytest (the project's test dependencies)."""
+    if tomllib is None:
+        return text, []
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return text, []
+    added: list[str] = []
+    for table in TEST_TABLES:
+        lists: object = data
+        for part in table.split("."):
+            lists = lists.get(part, {}) if isinstance(lists, dict) else {}
+        for key, items in lists.items() if isinstance(lists, dict) else []:
+            present = {
+                normalized(m.group(1))
+                for item in (items if isinstance(items, list) else [])
+                if isinstance(item, str) and (m := _NAME.match(item))
+            }
+            if "pytest" in present:
+                text, more = _add_to_list(text, table, key, needed, present)
+                added.extend(line for line in more if line not in added)
+    return text, added
+
+
+def _add_to_list(
+    text: str, table: str, key_name: str, needed: Iterable[str], present: set[str]
+) -> tuple[str, list[str]]:
+    """``text`` with the missing ones of ``needed`` appended to the list ``key_name`` of the
+    table ``[table]`` (written as a table header, with the list one of its keys)."""
     added = [REQUIREMENTS.get(n, n) for n in needed if normalized(n) not in present]
     if not added:
         return text, []
-    section = re.search(r"^\[project\][ \t]*$", text, re.MULTILINE)
+    section = re.search(rf"^\[{re.escape(table)}\][ \t]*$", text, re.MULTILINE)
     if section is None:
         return text, []
-    key = re.compile(r"^dependencies[ \t]*=[ \t]*\[", re.MULTILINE).search(text, section.end())
-    if key is None:
+    key_pattern = rf"^{re.escape(key_name)}[ \t]*=[ \t]*\["
+    key = re.compile(key_pattern, re.MULTILINE).search(text, section.end())
+    next_section = re.compile(r"^\[", re.MULTILINE).search(text, section.end())
+    if key is None or (next_section is not None and next_section.start() < key.start()):
         return text, []
     close = _closing_bracket(text, key.end())
     if close is None:

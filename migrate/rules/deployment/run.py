@@ -73,6 +73,8 @@ class _Run:
     server: Target | None
     #: What the migrated project needs (distribution names), each with the file needing it.
     needs: list[tuple[Path, str]] = field(default_factory=list)
+    #: What its migrated tests need (pytest plugins), each with the test file needing it.
+    test_needs: list[tuple[Path, str]] = field(default_factory=list)
     #: Folders of gunicorn commands, with the config file they name (None: the default).
     gunicorn_commands: list[tuple[Path, str | None, bool]] = field(default_factory=list)
 
@@ -104,6 +106,9 @@ def migrate_deployment(
         for path, modules in outcome.new_imports.items()
         for module in modules
         if module in requirements.DISTRIBUTION_OF_MODULE
+    )
+    run.test_needs.extend(
+        (path, plugin) for path, plugins in outcome.new_test_plugins.items() for plugin in plugins
     )
     results.update(_dependencies([(i, files[i]) for i in later], run))
     return [results[index] for index in range(len(files))]
@@ -412,15 +417,31 @@ def _dependencies(files: Sequence[tuple[int, FoundFile]], run: _Run) -> dict[int
         chosen = {index for _, index in tops[:1]}
     results: dict[int, FileResult] = {}
     for index, found in files:
-        needed = _needed_under(_project_folder(found), run)
+        needed = _needed_under(_project_folder(found), run.needs)
+        # the tests' plugins go where the project lists pytest (its test dependencies)
+        test_needed = _needed_under(_project_folder(found), run.test_needs)
         if found.path.name == "pyproject.toml":
             listed = requirements.pyproject_dependencies(texts[index]) or set()
             take = bool(listed & requirements.WSGI_SERVERS) or (not chosen and bool(listed))
             work = _adder(requirements.add_to_pyproject, needed if take else [], found)
+            if test_needed:
+                tests = _adder(requirements.add_to_pyproject_tests, test_needed, found)
+                work = _then(work, tests)
         else:
-            work = _adder(requirements.add_requirements, needed if index in chosen else [], found)
+            lists_pytest = "pytest" in requirements.listed(texts[index])
+            needed = [*(needed if index in chosen else []), *(test_needed if lists_pytest else [])]
+            work = _adder(requirements.add_requirements, needed, found)
         results[index] = _guarded(found, work, data.get(index))
     return results
+
+
+def _then(first: _Work, second: _Work) -> _Work:
+    def work(text: str) -> tuple[str, list[Change]]:
+        text, changes = first(text)
+        text, more = second(text)
+        return text, changes + more
+
+    return work
 
 
 def _project_folder(found: FoundFile) -> Path:
@@ -429,8 +450,8 @@ def _project_folder(found: FoundFile) -> Path:
     return folder.parent if folder.name == "requirements" else folder
 
 
-def _needed_under(folder: Path, run: _Run) -> list[str]:
-    return sorted({need for path, need in run.needs if path.is_relative_to(folder)})
+def _needed_under(folder: Path, needs: Sequence[tuple[Path, str]]) -> list[str]:
+    return sorted({need for path, need in needs if path.is_relative_to(folder)})
 
 
 def _pins_marked(text: str, needed: list[str]) -> tuple[str, list[Change]]:

@@ -296,7 +296,8 @@ def _gunicorn_in_place(
             notes.append(
                 f"`{option.name}` is ignored by uvicorn workers (uvicorn logs its own format)"
             )
-    if spec_word is not None and resolution.spec.module != AppSpec.parse(spec_word.value).module:  # type: ignore[union-attr]
+    # wsgi.py's asgi.py sibling, or a factory's ASGI sibling, serves in its place
+    if spec_word is not None and resolution.spec != AppSpec.parse(spec_word.value):
         new[id(spec_word)] = resolution.spec.text()
     words = _replaced(invocation, new, frozenset(drop))
     if worker is None:

@@ -29,11 +29,19 @@ import libcst as cst
 
 from migrate import analysis
 from migrate.blocking import ModuleFacts, as_coroutine
-from migrate.cst_helpers import ReplaceNodes, add_imports, paren_await, suite_statements
+from migrate.cst_helpers import (
+    ReplaceNodes,
+    add_imports,
+    paren_await,
+    remove_unused_imports,
+    suite_statements,
+)
 from migrate.frameworks.flask import AWAITED_CALLS, AWAITED_REQUEST, ModulePlan, might_use_flask
 from migrate.frameworks.flask_files import SENDERS
+from migrate.middleware_analysis import PROXY_FIX
 from migrate.rules.base import FileContext, Rule
 from migrate.rules.flask_quart.files import KeepFlaskFileCaching, apps_made, quart_sender_call
+from migrate.rules.flask_quart.proxies import AsgiProxyFix
 from migrate.rules.flask_quart.tests import async_tests
 
 RENAMED = {"Flask": "Quart"}
@@ -113,12 +121,26 @@ class FlaskQuartRule(Rule):
             self.report(flask_imports[0], "converted", message)
         rename_flask = flask_names.get("Flask") == "Flask"
         app_classes = frozenset(k for k, v in flask_names.items() if v == "Flask") | {"flask.Flask"}
-        for made in apps_made(module, app_classes):
+        for app_line in apps_made(module, app_classes):
             message = "the app sends files with Flask's caching default (revalidated on every use)"
-            self.report(made, "converted", message)
+            self.report(app_line, "converted", message)
+        proxies = AsgiProxyFix(module)
         renamed = module.visit(ReplaceNodes(replacements)).visit(KeepFlaskFileCaching(app_classes))
-        renamed = renamed.visit(_ToQuart(rename_flask))
+        renamed = renamed.visit(proxies).visit(_ToQuart(rename_flask))
         assert isinstance(renamed, cst.Module)
+        for assign in proxies.found:
+            message = (
+                "werkzeug's ProxyFix is adapters.ProxyFix around the ASGI app, trusting the "
+                "same proxies; serve it with uvicorn's --no-proxy-headers, so that it alone "
+                "decides (uvicorn applies X-Forwarded-For/Proto from 127.0.0.1 itself)"
+            )
+            self.report(assign, "converted", message)
+        if proxies.found:
+            needed.append(("adapters", None))
+            werkzeug = [(PROXY_FIX.rsplit(".", 1)[0], "ProxyFix")]
+            for spelling in proxies.spellings:
+                as_name = None if spelling == "ProxyFix" else spelling
+                renamed = remove_unused_imports(renamed, werkzeug, as_name)
         return add_imports(renamed, needed) if needed else renamed
 
     def _imports(self, module: cst.Module) -> list[cst.CSTNode]:
