@@ -377,12 +377,18 @@ def _body_blockers(
     yield from _media_iterated(func, req)
     if unsafe := offload_blocker(func):
         yield unsafe
+    reads = _stream_reads(func, req)
     for node in ast.walk(func):
         if isinstance(node, (ast.Yield, ast.YieldFrom)):
             yield f"`{func.name}` is a generator"
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            if node.value.id == req and node.attr in ("env", "stream", "bounded_stream"):
-                yield f"`{func.name}` reads `{req}.{node.attr}`"
+            if (
+                node.value.id == req
+                and node.attr in ("env", "stream", "bounded_stream")
+                and id(node) not in reads
+            ):
+                how = "other than with .read()" if node.attr != "env" else ""
+                yield f"`{func.name}` reads `{req}.{node.attr}`" + (f" {how}" if how else "")
             if node.value.id == resp and node.attr == "stream" and isinstance(node.ctx, ast.Store):
                 yield from _stream_blockers(func, node)
         elif isinstance(node, ast.Call):
@@ -412,6 +418,38 @@ def _body_blockers(
                     and (inner.value.id == req and inner.attr in ("media", "get_media"))
                 ):
                     yield f"`{func.name}` reads the body in a nested function"
+
+
+def _stream_reads(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> set[int]:
+    """The ``req.stream``/``req.bounded_stream`` nodes of ``req.stream.read(...)`` calls in
+    ``func`` itself (not in a nested function): awaited under falcon.asgi, where the stream
+    reads the same bytes (``size`` of them, fewer only at the end; all of them without)."""
+    nested = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+    inside = {
+        id(inner)
+        for node in ast.walk(func)
+        if node is not func and isinstance(node, nested)
+        for inner in ast.walk(node)
+    }
+    return {
+        id(node.func.value)
+        for node in ast.walk(func)
+        if isinstance(node, ast.Call)
+        and id(node) not in inside
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "read"
+        and len(node.args) + len(node.keywords) <= 1
+        and _is_req_stream(node.func.value, req)
+    }
+
+
+def _is_req_stream(node: ast.expr, req: str) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr in ("stream", "bounded_stream")
+        and isinstance(node.value, ast.Name)
+        and node.value.id == req
+    )
 
 
 def _media_iterated(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> Iterator[str]:

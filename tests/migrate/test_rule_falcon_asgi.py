@@ -211,9 +211,13 @@ def test_an_app_with_a_part_it_cannot_convert_stays_wsgi_in_every_module() -> No
         RESOURCES
         + """
 
+    def size_of(stream):
+        return len(stream.read())
+
+
     class Upload:
         def on_post(self, req, resp):
-            resp.media = {"size": len(req.bounded_stream.read())}
+            resp.media = {"size": size_of(req.bounded_stream)}  # the stream handed on
     """
     )
     files["app.py"] = (
@@ -231,7 +235,10 @@ def test_an_app_with_a_part_it_cannot_convert_stays_wsgi_in_every_module() -> No
     assert "async def" not in after["resources.py"]
     assert change_kinds(results, "served-app") == ["adapted"]  # served through the adapter
     (message,) = [c.message for r in results.values() for c in r.changes if c.rule == "served-app"]
-    assert "it stays on Falcon's WSGI App: `on_post` reads `req.bounded_stream`" in message
+    assert (
+        "it stays on Falcon's WSGI App: `on_post` reads `req.bounded_stream` other than with "
+        ".read()"
+    ) in message
     assert_same_project_behaviour(
         files, after, "app", [*REQUESTS[:4], Req("POST", "/upload", body=b"12345")]
     )
@@ -341,6 +348,64 @@ def test_bodies_falcon_asgi_reads_differently_keep_the_app_wsgi() -> None:
         def on_get(self, req, resp):
             resp.media = {"ok": True}
     """) == ["converted", "converted"]
+
+
+UPLOADS = {
+    "app.py": """
+        import hashlib
+
+        import falcon
+
+
+        class Upload:
+            def on_post(self, req, resp):
+                digest, size = hashlib.sha256(), 0
+                while True:
+                    chunk = req.bounded_stream.read(4096)
+                    if not chunk:
+                        break
+                    digest.update(chunk)
+                    size += len(chunk)
+                resp.media = {"sha256": digest.hexdigest(), "read": size}
+
+            def on_put(self, req, resp):
+                # (unbounded, req.stream.read() would wait for the connection to close under
+                # a WSGI server such as wsgiref: falcon.asgi's stream is always bounded)
+                resp.text = req.bounded_stream.read().decode().upper()
+                resp.content_type = falcon.MEDIA_TEXT
+
+
+        app = falcon.App()
+        app.add_route("/upload", Upload())
+    """,
+}
+BODY = bytes(range(256)) * 80  # 20 KB: several reads, and several ASGI messages
+
+
+def test_request_streams_read_with_read_are_awaited() -> None:
+    after, results = migrate_project_twice(UPLOADS)
+    assert "chunk = await req.bounded_stream.read(4096)" in after["app.py"]
+    assert "resp.text = (await req.bounded_stream.read()).decode().upper()" in after["app.py"]
+    assert set(change_kinds(results, "falcon-asgi")) == {"converted"}
+    requests = [
+        Req("POST", "/upload", body=BODY),
+        Req("POST", "/upload"),
+        Req("PUT", "/upload", body="zoë".encode()),
+    ]
+    assert_same_project_behaviour(UPLOADS, after, "app", requests)
+    # read otherwise (iterated, handed on, in a nested function), it keeps the app WSGI
+    for body in (
+        "for line in req.stream: pass",
+        "resp.media = json.load(req.bounded_stream)",
+        "read = lambda: req.stream.read()",
+    ):
+        assert (
+            refused(f"""
+        def on_post(self, req, resp):
+            {body}
+    """)
+            == []
+        ), body
 
 
 def test_parts_the_rule_cannot_see_keep_the_app_wsgi() -> None:

@@ -166,7 +166,8 @@ def _def_in(owner: cst.ClassDef | cst.FunctionDef | None, name: str) -> cst.Func
 
 
 class _AwaitBody(cst.CSTTransformer):
-    """``req.get_media()`` awaited, ``req.media`` read as ``(await req.get_media())``,
+    """``req.get_media()`` and ``req.stream.read(...)`` awaited, ``req.media`` read as
+    ``(await req.get_media())``,
     ``resp.stream = open(...)`` opened in the blocking pool; nested functions untouched
     (the plan refused bodies read there)."""
 
@@ -188,6 +189,12 @@ class _AwaitBody(cst.CSTTransformer):
             isinstance(func, cst.Attribute)
             and analysis.is_plain_name(func.value, self.req)
             and func.attr.value == "get_media"
+        ) or (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "read"
+            and isinstance(func.value, cst.Attribute)
+            and analysis.is_plain_name(func.value.value, self.req)
+            and func.value.attr.value in ("stream", "bounded_stream")
         ):
             self.reads += 1
             return cst.Await(updated_node)
