@@ -188,7 +188,8 @@ def stays_flask(files: Mapping[str, str]) -> None:
     after, results = migrate_project_twice(files)
     assert change_kinds(results, "flask-quart") == []
     for relpath in files:
-        assert "quart" not in after[relpath], relpath
+        code = [line for line in after[relpath].splitlines() if not line.lstrip().startswith("#")]
+        assert "quart" not in "\n".join(code), relpath  # (a marker may name quart-cors)
 
 
 def test_an_extension_keeps_the_whole_run_on_flask() -> None:
