@@ -306,6 +306,7 @@ CHEAP: tuple[str, ...] = (
             "get_flashed_messages",
             "escape",
             "Response",
+            "stream_with_context",
         )
     ),
 )

@@ -25,6 +25,7 @@ from migrate.frameworks import (
     ImportBinding,
     Modules,
     flask_files,
+    flask_streams,
     flask_tests,
     import_bindings,
     offload_blocker,
@@ -46,6 +47,7 @@ SAME_NAMES = frozenset({
     "request", "session", "url_for", "render_template", "render_template_string",
     "make_response", "flash", "get_flashed_messages", "after_this_request", "escape", "Markup",
     "has_request_context", "has_app_context", "json", "Config", *flask_files.SENDERS,
+    "stream_with_context",
 })  # fmt: skip
 #: flask's names that are the same under Quart and never awaited (``flask.jsonify`` may stay).
 PLAIN_NAMES = (SAME_NAMES | {"Flask"}) - AWAITED_CALLS - {"request"}
@@ -65,7 +67,6 @@ EXTENSION_ADVICE = {
 }
 #: What keeps the run on Flask, by flask name.
 UNSUPPORTED = {
-    "stream_with_context": "streams a response with stream_with_context",
     "views": "uses class-based views", "View": "uses class-based views",
     "MethodView": "uses class-based views",
 }  # fmt: skip
@@ -120,6 +121,9 @@ class FunctionFacts:
     #: group it is a command of (``@translate.command()``).
     click: str = ""
     click_group: str = ""
+    #: The generators defined in its body that it streams as response bodies (async
+    #: generators under Quart: :mod:`migrate.frameworks.flask_streams`).
+    streams: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,12 +166,18 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
         flask_files.blockers(nodes, flask_names, lambda f: _is_view(f) or f.name in registered)
     )
     blockers.extend(_app_creation_blockers(nodes, flask_names))
+    qualified = {
+        **functions,
+        **{f"{n}.{view.name}": view for n, f in functions.items() for view in _nested_views(f)},
+    }
+    streamed = flask_streams.streams(qualified, nodes, flask_names)
+    blockers.extend(streamed.blockers)
     facts: list[FunctionFacts] = []
     for name, func in functions.items():
         registered_here = _is_view(func) or name in registered
-        facts.append(_function_facts(name, func, registered_here, flask_names, cli))
+        facts.append(_function_facts(name, func, registered_here, flask_names, cli, streamed))
         facts.extend(
-            _function_facts(f"{name}.{view.name}", view, True, flask_names, cli)
+            _function_facts(f"{name}.{view.name}", view, True, flask_names, cli, streamed)
             for view in _nested_views(func)
         )
     for fn in facts:
@@ -200,6 +210,7 @@ def _function_facts(
     registered: bool,
     flask_names: Mapping[str, str],
     cli: _Cli,
+    streamed: flask_streams.Streams,
 ) -> FunctionFacts:
     plain = tuple(
         d.id if isinstance(d, ast.Name) else f"?{ast.unparse(d)}"
@@ -217,6 +228,7 @@ def _function_facts(
         name in cli.commands,
         cli.click.get(name, ""),
         next((g for g, names in cli.subcommands.items() if name in names), ""),
+        tuple(streamed.generators.get(name, ())),
     )
 
 
@@ -404,14 +416,6 @@ def _module_blockers(
             and any(k.arg not in ("host", "port", "debug") for k in node.keywords)
         ):
             yield "app.run(...) has options Quart's run lacks"
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and flask_names.get(node.func.id) == "Response"
-            and node.args
-            and not isinstance(node.args[0], ast.Constant)
-        ):
-            yield "it builds a Response from a value that may be a generator"
 
 
 def _proxied_wsgi_apps(nodes: list[ast.AST], imports: Iterable[ImportBinding]) -> set[int]:
@@ -598,6 +602,8 @@ class ModulePlan:
     cli_commands: frozenset[str] = frozenset()
     #: A test module: what its tests become (Quart's test client is async).
     tests: flask_tests.TestModulePlan | None = None
+    #: (function, generator defined in it) pairs: the generator becomes an async generator.
+    streams: frozenset[tuple[str, str]] = frozenset()
 
     def __bool__(self) -> bool:
         return self.convert or bool(self.refused)
@@ -655,6 +661,11 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
                 changed = True
     blockers.extend(by_key[key].unsafe for key in sorted(coroutines) if by_key[key].unsafe)
     blockers.extend(
+        f"`{fn.name}` of {relpath} streams a response but stays a sync function"
+        for (relpath, name), fn in sorted(by_key.items())
+        if fn.streams and (relpath, name) not in coroutines
+    )
+    blockers.extend(
         f"`{name}` of {relpath} becomes a coroutine and defines views"
         for relpath, name in coroutines
         if any(other.startswith(f"{name}.") for r, other in coroutines if r == relpath)
@@ -700,6 +711,7 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
             async_wrappers=frozenset(n for r, n in wrappers if r == relpath),
             cli_commands=frozenset(n for r, n in commands if r == relpath),
             tests=test_plans.get(relpath),
+            streams=frozenset((fn.name, g) for fn in module.functions for g in fn.streams),
         )))  # fmt: skip
     return FlaskPlan(tuple(modules))
 

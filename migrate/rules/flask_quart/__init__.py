@@ -81,20 +81,31 @@ class FlaskQuartRule(Rule):
             if not isinstance(stmt, cst.FunctionDef):
                 continue
             name = stmt.name.value
-            converted: list[tuple[cst.FunctionDef, frozenset[str]]] = []
+            converted: list[tuple[cst.FunctionDef, frozenset[str], str]] = []
             if name in self.plan.coroutines:
-                converted.append((stmt, frozenset()))
+                converted.append((stmt, frozenset(), name))
             converted.extend(
-                (view, frozenset())
+                (view, frozenset(), f"{name}.{view.name.value}")
                 for view in _nested_views(stmt)
                 if f"{name}.{view.name.value}" in self.plan.coroutines
             )
             if name in self.plan.async_wrappers:
-                converted.append(_wrapper(stmt))
-            for func, also_awaited in converted:
-                replacements[id(func)], imports = self._coroutine(
-                    func, flask_names, facts, also_awaited
+                converted.append((*_wrapper(stmt), ""))
+            for func, also_awaited, qualified in converted:
+                streamed = {g for f, g in self.plan.streams if f == qualified}
+                streaming = func
+                if streamed:
+                    streaming, imports = self._async_generators(func, streamed, flask_names, facts)
+                    needed.extend(imports)
+                coroutine, imports = self._coroutine(
+                    streaming, flask_names, facts, also_awaited, report_at=func
                 )
+                if streamed:
+                    wrappers = {k for k, v in flask_names.items() if v == "stream_with_context"}
+                    fixed = coroutine.visit(_QuartStreamWithContext(wrappers, streamed))
+                    assert isinstance(fixed, cst.FunctionDef)
+                    coroutine = fixed
+                replacements[id(func)] = coroutine
                 needed.extend(imports)
             if name in self.plan.cli_commands:
                 replacements[id(stmt)] = _in_app_context(stmt)
@@ -112,8 +123,8 @@ class FlaskQuartRule(Rule):
                 needed.append(("quart", "current_app"))
         if self.plan.tests is not None:
             app_globals = frozenset(k for k, v in flask_names.items() if v == "g")
-            made, imports = async_tests(module, self.plan.tests, facts, self.report, app_globals)
-            replacements.update(made)
+            tests, imports = async_tests(module, self.plan.tests, facts, self.report, app_globals)
+            replacements.update(tests)
             needed.extend(imports)
         flask_imports = self._imports(module)
         if flask_imports:
@@ -159,19 +170,47 @@ class FlaskQuartRule(Rule):
         flask_names: dict[str, str],
         facts: ModuleFacts,
         also_awaited: frozenset[str],
+        *,
+        report_at: cst.FunctionDef | None = None,
+        what: str = "a Quart coroutine",
     ) -> tuple[cst.FunctionDef, list[tuple[str, str | None]]]:
-        """``func`` as a coroutine, and the imports that needs."""
+        """``func`` as a coroutine, and the imports that needs (reported at ``report_at``,
+        the function as the module has it, when ``func`` is already a changed copy)."""
+        original = report_at if report_at is not None else func
         awaiting = _AwaitQuart(flask_names, self.plan.awaited | also_awaited)
         made = as_coroutine(func, awaiting, facts)
         if made.refused:
-            self.report(func, "manual", made.manual_message(func.name.value))
+            self.report(original, "manual", made.manual_message(func.name.value))
             return made.node, []
         details = [made.detail] if made.detail else []
         if awaiting.count:
             details.insert(0, f"{awaiting.count} call{'s' if awaiting.count > 1 else ''} awaited")
-        message = f"`{func.name.value}` is a Quart coroutine"
-        self.report(func, "converted", message + (f" ({', '.join(details)})" if details else ""))
+        message = f"`{func.name.value}` is {what}"
+        self.report(
+            original, "converted", message + (f" ({', '.join(details)})" if details else "")
+        )
         return made.node, made.imports
+
+    def _async_generators(
+        self,
+        func: cst.FunctionDef,
+        generators: set[str],
+        flask_names: dict[str, str],
+        facts: ModuleFacts,
+    ) -> tuple[cst.FunctionDef, list[tuple[str, str | None]]]:
+        """``func`` with the generators it streams (defined in its body) made async
+        generators (``stream_with_context(gen(...))`` is put in Quart's form once ``func`` is a
+        coroutine: the blocking analysis knows the one form, not the other)."""
+        imports: list[tuple[str, str | None]] = []
+        body: list[cst.BaseStatement] = []
+        for stmt in suite_statements(func.body):
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value in generators:
+                what = f"an async generator `{func.name.value}` streams"
+                stmt, more = self._coroutine(stmt, flask_names, facts, frozenset(), what=what)
+                imports.extend(more)
+            body.append(stmt)
+        assert isinstance(func.body, cst.IndentedBlock)
+        return func.with_changes(body=func.body.with_changes(body=body)), imports
 
 
 def _flask_names(module: cst.Module) -> dict[str, str]:
@@ -311,6 +350,32 @@ class _AwaitQuart(cst.CSTTransformer):
         if how == "await":
             return paren_await(cst.Await(updated_node))
         return paren_await(cst.Await(cst.parse_expression(f"{value.value}.{how}()")))
+
+
+class _QuartStreamWithContext(cst.CSTTransformer):
+    """``stream_with_context(gen(...))`` → ``stream_with_context(gen)(...)``: Quart's wraps
+    the async generator function (Flask's, the generator)."""
+
+    def __init__(self, wrappers: set[str], generators: set[str]) -> None:
+        super().__init__()
+        self.wrappers, self.generators = wrappers, generators
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        if not (
+            isinstance(updated_node.func, cst.Name)
+            and updated_node.func.value in self.wrappers
+            and len(updated_node.args) == 1
+        ):
+            return updated_node
+        inner = updated_node.args[0].value
+        if not (
+            isinstance(inner, cst.Call)
+            and isinstance(inner.func, cst.Name)
+            and inner.func.value in self.generators
+        ):
+            return updated_node
+        wrapped = updated_node.with_changes(args=[cst.Arg(inner.func)])
+        return inner.with_changes(func=wrapped)
 
 
 class _ToQuart(cst.CSTTransformer):

@@ -1,0 +1,202 @@
+"""Streamed responses under Quart: which generators become async generators, and what keeps
+the run on Flask.
+
+Flask streams a response from a generator it iterates in the server's thread after the view
+returned (``stream_with_context`` keeps the request's context for it). Quart iterates a sync
+generator in the loop's default executor, one ``next()`` at a time on any of its few threads
+(a sqlite connection then fails, a thread-bound session is lost), and takes async generators
+on the loop. So a generator a view streams becomes an async generator, its blocking calls in
+the blocking pool on the request's thread, where it is defined in the view's body and used
+only there as the body of its response::
+
+    def generate():                                async def generate():
+        for row in rows():                             for row in await run_blocking(rows):
+            yield ",".join(row) + "\\n"                     yield ",".join(row) + "\\n"
+    return Response(generate(), mimetype=...)      return Response(generate(), mimetype=...)
+
+``stream_with_context(generate())`` becomes Quart's form, ``stream_with_context(generate)()``.
+A response body that is certainly text (a string, ``json.dumps(...)``, an f-string...) is no
+stream; any other (a generator of elsewhere, a list, a value the analysis cannot read) keeps
+the run on Flask.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+#: Calls whose result is certainly text (``str`` or ``bytes``).
+TEXT_MAKERS = frozenset({
+    "dumps", "str", "repr", "format", "join", "encode", "decode", "render_template",
+    "render_template_string", "upper", "lower", "strip", "replace", "hexdigest",
+})  # fmt: skip
+#: What makes a response from a body: flask's Response and the app's response class.
+RESPONSE_CLASS_ATTRS = frozenset({"response_class"})
+
+
+@dataclass
+class Streams:
+    """What one module streams: the generators to make async, by enclosing function
+    (``view`` or ``outer.view``), and why the run cannot move (empty: it can)."""
+
+    generators: dict[str, list[str]] = field(default_factory=dict)
+    blockers: list[str] = field(default_factory=list)
+
+
+def streams(
+    functions: Mapping[str, ast.FunctionDef], nodes: list[ast.AST], flask_names: Mapping[str, str]
+) -> Streams:
+    """The module's streamed responses; ``functions``: its module-level functions and the
+    views they define, by qualified name (``create_app.index``)."""
+    found = Streams()
+    responses = {local for local, name in flask_names.items() if name == "Response"}
+    wrappers = {local for local, name in flask_names.items() if name == "stream_with_context"}
+    checked: set[int] = set()
+    for qualified, func in functions.items():
+        generators = {
+            stmt.name: stmt
+            for stmt in func.body
+            if isinstance(stmt, ast.FunctionDef) and _is_generator(stmt)
+        }
+        used: set[str] = set()
+        for node in _own_nodes(func):
+            if isinstance(node, ast.Call) and (
+                _is_response(node.func, responses) or _named(node.func) in wrappers
+            ):
+                checked.add(id(node))
+                body = node.args[0] if node.args else None
+                if _named(node.func) in wrappers and body is not None:
+                    generator = _streamed(body, generators, set())
+                else:
+                    generator = _streamed(body, generators, wrappers) if body is not None else ""
+                if generator:
+                    used.add(generator)
+                elif body is not None and not _is_text(body, func):
+                    found.blockers.append(
+                        f"`{qualified}` builds a response from a value that may be a generator"
+                    )
+            elif isinstance(node, ast.Return) and node.value is not None:
+                value = (
+                    node.value.elts[0]
+                    if isinstance(node.value, ast.Tuple) and node.value.elts
+                    else node.value
+                )
+                generator = _streamed(value, generators, wrappers)
+                if generator:
+                    used.add(generator)
+        for name, definition in generators.items():
+            if name not in used:
+                continue
+            reason = _generator_blocker(definition, func, name, wrappers)
+            if reason:
+                found.blockers.append(f"`{qualified}` streams `{name}`, which {reason}")
+            else:
+                found.generators.setdefault(qualified, []).append(name)
+    for node in nodes:
+        if (
+            isinstance(node, ast.Call)
+            and id(node) not in checked
+            and (_is_response(node.func, responses) or _named(node.func) in wrappers)
+            and node.args
+            and not _is_text(node.args[0], None)
+        ):
+            found.blockers.append("it builds a response from a value that may be a generator")
+    return found
+
+
+def _own_nodes(func: ast.FunctionDef) -> Iterator[ast.AST]:
+    """The nodes of ``func`` without those of the functions and lambdas defined inside it."""
+    stack = list(ast.iter_child_nodes(func))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def _named(node: ast.expr) -> str:
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def _is_response(node: ast.expr, responses: set[str]) -> bool:
+    """``Response`` (flask's) or ``app.response_class`` / ``current_app.response_class``."""
+    return _named(node) in responses or (
+        isinstance(node, ast.Attribute) and node.attr in RESPONSE_CLASS_ATTRS
+    )
+
+
+def _streamed(node: ast.expr, generators: Mapping[str, ast.FunctionDef], wrappers: set[str]) -> str:
+    """The generator of ``generators`` whose iterator ``node`` is (``generate()``, or
+    ``stream_with_context(generate())`` when ``wrappers`` names it); "" otherwise."""
+    if not isinstance(node, ast.Call):
+        return ""
+    if _named(node.func) in wrappers and len(node.args) == 1 and not node.keywords:
+        return _streamed(node.args[0], generators, set())
+    return _named(node.func) if _named(node.func) in generators else ""
+
+
+def _is_generator(func: ast.FunctionDef) -> bool:
+    return any(isinstance(node, (ast.Yield, ast.YieldFrom)) for node in _own_nodes(func))
+
+
+def _generator_blocker(
+    generator: ast.FunctionDef, view: ast.FunctionDef, name: str, wrappers: set[str]
+) -> str:
+    """Why ``generator`` cannot be an async generator streamed as it is ("": it can)."""
+    own = list(_own_nodes(generator))
+    if any(isinstance(node, ast.YieldFrom) for node in own):
+        return "uses `yield from` (no async generator can)"
+    if any(isinstance(node, ast.Return) and node.value is not None for node in own):
+        return "returns a value"
+    if any(_named(d) not in wrappers for d in generator.decorator_list):
+        return "is decorated"
+    if any(
+        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        for node in ast.walk(generator)
+        if node is not generator
+    ):
+        return "defines functions of its own"
+    # its name is only ever called, as the body of the response
+    calls = {id(node.func) for node in _own_nodes(view) if isinstance(node, ast.Call)}
+    for node in _own_nodes(view):
+        if isinstance(node, ast.Name) and node.id == name and id(node) not in calls:
+            return "is used other than called"
+    return ""
+
+
+def _is_text(node: ast.expr, func: ast.FunctionDef | None) -> bool:
+    """``node`` is certainly a ``str`` or ``bytes`` (a local: given only such values)."""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, (str, bytes))
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
+        return _is_text(node.left, func) or (
+            isinstance(node.op, ast.Add) and _is_text(node.right, func)
+        )
+    if isinstance(node, ast.Call):
+        callee = node.func
+        named = callee.attr if isinstance(callee, ast.Attribute) else _named(callee)
+        return named in TEXT_MAKERS
+    if isinstance(node, ast.Name) and func is not None:
+        own = list(_own_nodes(func))
+        values = [
+            stmt.value
+            for stmt in own
+            if isinstance(stmt, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == node.id for t in stmt.targets)
+        ]
+        stores = sum(
+            isinstance(n, ast.Name) and n.id == node.id and isinstance(n.ctx, ast.Store)
+            for n in own
+        )
+        params = {a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]}
+        return (
+            bool(values)
+            and stores == len(values)  # bound by nothing else (no +=, loop, unpacking)
+            and node.id not in params
+            and all(_is_text(v, func) for v in values)
+        )
+    return False
