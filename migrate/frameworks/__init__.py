@@ -57,3 +57,46 @@ def offload_blocker(func: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
         ):
             return f"`{func.name}` returns from inside a `with` block"
     return ""
+
+
+def own_nodes(func: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of ``func`` without those of the functions and lambdas defined inside it
+    (nor those definitions themselves)."""
+    stack = list(ast.iter_child_nodes(func))
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+def is_generator(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return any(isinstance(node, (ast.Yield, ast.YieldFrom)) for node in own_nodes(func))
+
+
+def stream_blockers(
+    generator: ast.FunctionDef,
+    enclosing: ast.FunctionDef | ast.AsyncFunctionDef,
+    decorators: Iterable[str] = (),
+) -> Iterator[str]:
+    """Why ``generator``, defined in ``enclosing`` and streamed as a response body, cannot
+    become an async generator as it is (the framework's async side takes only those);
+    ``decorators``: the names it may be decorated with (Flask's ``stream_with_context``)."""
+    own = list(own_nodes(generator))
+    if any(isinstance(node, ast.YieldFrom) for node in own):
+        yield "uses `yield from` (no async generator can)"
+    if any(isinstance(node, ast.Return) and node.value is not None for node in own):
+        yield "returns a value"
+    allowed = set(decorators)
+    if any(not (isinstance(d, ast.Name) and d.id in allowed) for d in generator.decorator_list):
+        yield "is decorated"
+    nested = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+    if any(isinstance(n, nested) for n in ast.walk(generator) if n is not generator):
+        yield "defines functions of its own"
+    calls = {id(node.func) for node in own_nodes(enclosing) if isinstance(node, ast.Call)}
+    if any(
+        isinstance(node, ast.Name) and node.id == generator.name and id(node) not in calls
+        for node in own_nodes(enclosing)
+    ):
+        yield "is used other than called"

@@ -21,7 +21,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from migrate.frameworks import Modules, import_bindings, offload_blocker
+from migrate.frameworks import (
+    Modules,
+    import_bindings,
+    is_generator,
+    offload_blocker,
+    stream_blockers,
+)
 
 #: What makes a WSGI Falcon app, by qualified name.
 FALCON_APPS = frozenset({"falcon.App", "falcon.API", "falcon.app.App", "falcon.api.API"})
@@ -378,10 +384,10 @@ def _body_blockers(
     if unsafe := offload_blocker(func):
         yield unsafe
     reads = _stream_reads(func, req)
+    if is_generator(func):
+        yield f"`{func.name}` is a generator"
     for node in ast.walk(func):
-        if isinstance(node, (ast.Yield, ast.YieldFrom)):
-            yield f"`{func.name}` is a generator"
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
             if (
                 node.value.id == req
                 and node.attr in ("env", "stream", "bounded_stream")
@@ -484,20 +490,40 @@ def _media_iterated(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> I
                 yield f"`{func.name}` iterates over the body's media (a multipart form)"
 
 
-def _stream_blockers(func: ast.AST, target: ast.Attribute) -> Iterator[str]:
-    """``resp.stream = open(...)`` is the one assignment of the stream the rule rewrites
-    (an async file); any other (a generator, a value unpacked from a tuple) stays sync."""
+def _stream_blockers(
+    func: ast.FunctionDef | ast.AsyncFunctionDef, target: ast.Attribute
+) -> Iterator[str]:
+    """The assignments of the stream the rule rewrites: ``resp.stream = open(...)`` (an async
+    file) and ``resp.stream = generate(...)`` of a generator defined in the responder's body
+    and only called (an async generator); any other (a generator of elsewhere, a value
+    unpacked from a tuple) stays sync."""
     for node in ast.walk(func):
         if isinstance(node, ast.Assign) and target in node.targets:
             value = node.value
-            if (
-                len(node.targets) == 1
-                and isinstance(value, ast.Call)
-                and isinstance(value.func, ast.Name)
-                and value.func.id == "open"
-            ):
+            called = (
+                value.func.id
+                if isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
+                else ""
+            )
+            if len(node.targets) == 1 and called == "open":
                 return
-    yield "a response stream that is not a file opened with open()"
+            generator = streamed_generators(func).get(called) if len(node.targets) == 1 else None
+            if generator is not None:
+                yield from (
+                    f"`{func.name}` streams `{called}`, which {why}"
+                    for why in stream_blockers(generator, func)
+                )
+                return
+    yield "a response stream that is not a file opened with open() or a generator of the responder"
+
+
+def streamed_generators(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, ast.FunctionDef]:
+    """The generator functions defined in ``func``'s body (statements of it)."""
+    return {
+        stmt.name: stmt
+        for stmt in func.body
+        if isinstance(stmt, ast.FunctionDef) and is_generator(stmt)
+    }
 
 
 def _safe_with_req(call: ast.Call, methods: Mapping[str, ast.AST]) -> bool:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterator, Mapping
 
+from migrate.frameworks import own_nodes
+
 #: flask's file senders and the number of positional arguments Quart's takes in the same order.
 SENDERS = {"send_file": 4, "send_from_directory": 2}
 #: Flask's keyword -> Quart's (None: the same name).
@@ -50,7 +52,7 @@ def blockers(
     for func in nodes:
         if not isinstance(func, ast.FunctionDef):
             continue
-        own = list(_own_nodes(func))
+        own = list(own_nodes(func))
         for call in own:
             if isinstance(call, ast.Call) and _sender(call, senders):
                 placed.add(id(call))
@@ -155,14 +157,3 @@ def _assigned(name: str, own: list[ast.AST]) -> Iterator[ast.expr | None]:
 
 def _binds(target: ast.AST, name: str) -> bool:
     return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target))
-
-
-def _own_nodes(func: ast.FunctionDef) -> Iterator[ast.AST]:
-    """The nodes of ``func`` without those of the functions and lambdas defined inside it."""
-    stack = list(ast.iter_child_nodes(func))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            continue
-        yield node
-        stack.extend(ast.iter_child_nodes(node))

@@ -23,8 +23,10 @@ the run on Flask.
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from migrate.frameworks import is_generator, own_nodes, stream_blockers
 
 #: Calls whose result is certainly text (``str`` or ``bytes``).
 TEXT_MAKERS = frozenset({
@@ -57,10 +59,10 @@ def streams(
         generators = {
             stmt.name: stmt
             for stmt in func.body
-            if isinstance(stmt, ast.FunctionDef) and _is_generator(stmt)
+            if isinstance(stmt, ast.FunctionDef) and is_generator(stmt)
         }
         used: set[str] = set()
-        for node in _own_nodes(func):
+        for node in own_nodes(func):
             if isinstance(node, ast.Call) and (
                 _is_response(node.func, responses) or _named(node.func) in wrappers
             ):
@@ -88,7 +90,7 @@ def streams(
         for name, definition in generators.items():
             if name not in used:
                 continue
-            reason = _generator_blocker(definition, func, name, wrappers)
+            reason = next(stream_blockers(definition, func, wrappers), "")
             if reason:
                 found.blockers.append(f"`{qualified}` streams `{name}`, which {reason}")
             else:
@@ -103,17 +105,6 @@ def streams(
         ):
             found.blockers.append("it builds a response from a value that may be a generator")
     return found
-
-
-def _own_nodes(func: ast.FunctionDef) -> Iterator[ast.AST]:
-    """The nodes of ``func`` without those of the functions and lambdas defined inside it."""
-    stack = list(ast.iter_child_nodes(func))
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            continue
-        yield node
-        stack.extend(ast.iter_child_nodes(node))
 
 
 def _named(node: ast.expr) -> str:
@@ -137,35 +128,6 @@ def _streamed(node: ast.expr, generators: Mapping[str, ast.FunctionDef], wrapper
     return _named(node.func) if _named(node.func) in generators else ""
 
 
-def _is_generator(func: ast.FunctionDef) -> bool:
-    return any(isinstance(node, (ast.Yield, ast.YieldFrom)) for node in _own_nodes(func))
-
-
-def _generator_blocker(
-    generator: ast.FunctionDef, view: ast.FunctionDef, name: str, wrappers: set[str]
-) -> str:
-    """Why ``generator`` cannot be an async generator streamed as it is ("": it can)."""
-    own = list(_own_nodes(generator))
-    if any(isinstance(node, ast.YieldFrom) for node in own):
-        return "uses `yield from` (no async generator can)"
-    if any(isinstance(node, ast.Return) and node.value is not None for node in own):
-        return "returns a value"
-    if any(_named(d) not in wrappers for d in generator.decorator_list):
-        return "is decorated"
-    if any(
-        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
-        for node in ast.walk(generator)
-        if node is not generator
-    ):
-        return "defines functions of its own"
-    # its name is only ever called, as the body of the response
-    calls = {id(node.func) for node in _own_nodes(view) if isinstance(node, ast.Call)}
-    for node in _own_nodes(view):
-        if isinstance(node, ast.Name) and node.id == name and id(node) not in calls:
-            return "is used other than called"
-    return ""
-
-
 def _is_text(node: ast.expr, func: ast.FunctionDef | None) -> bool:
     """``node`` is certainly a ``str`` or ``bytes`` (a local: given only such values)."""
     if isinstance(node, ast.Constant):
@@ -181,7 +143,7 @@ def _is_text(node: ast.expr, func: ast.FunctionDef | None) -> bool:
         named = callee.attr if isinstance(callee, ast.Attribute) else _named(callee)
         return named in TEXT_MAKERS
     if isinstance(node, ast.Name) and func is not None:
-        own = list(_own_nodes(func))
+        own = list(own_nodes(func))
         values = [
             stmt.value
             for stmt in own

@@ -408,6 +408,76 @@ def test_request_streams_read_with_read_are_awaited() -> None:
         ), body
 
 
+STREAMS = {
+    "app.py": """
+        import threading
+
+        import falcon
+
+        BOTH = threading.Barrier(2, timeout=5)
+
+
+        class Report:
+            def on_get(self, req, resp):
+                limit = req.get_param_as_int("limit", default=3)
+
+                def rows():
+                    yield b"n,square\\n"
+                    for n in range(limit):
+                        yield f"{n},{n * n}\\n".encode()
+
+                resp.content_type = "text/csv"
+                resp.stream = rows()
+
+
+        class Meet:
+            def on_get(self, req, resp):
+                def chunks():
+                    yield b"waiting\\n"
+                    BOTH.wait()  # both streams must be in here at once
+                    yield b"met\\n"
+
+                resp.stream = chunks()
+
+
+        app = falcon.App()
+        app.add_route("/report", Report())
+        app.add_route("/meet", Meet())
+    """,
+}
+
+
+def test_a_generator_a_responder_streams_becomes_an_async_generator() -> None:
+    after, results = migrate_project_twice(STREAMS)
+    assert "        async def rows():" in after["app.py"]
+    assert "            await run_blocking(BOTH.wait)" in after["app.py"]
+    assert set(change_kinds(results, "falcon-asgi")) == {"converted"}
+    requests = [Req("GET", "/report?limit=4"), Req("GET", "/report")]
+    assert_same_project_behaviour(STREAMS, after, "app", requests)
+    app = load_project(after, "app").app
+    with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: httpx.get(url + "/meet", timeout=10), range(2)))
+    assert [(a.status_code, a.text) for a in answers] == [(200, "waiting\nmet\n")] * 2
+    # a generator of elsewhere, or one falcon.asgi could not iterate, keeps the app WSGI
+    assert (
+        refused("""
+        def on_get(self, req, resp):
+            resp.stream = iter([b"a"])
+    """)
+        == []
+    )
+    assert (
+        refused("""
+        def on_get(self, req, resp):
+            def parts():
+                yield from [b"a", b"b"]
+
+            resp.stream = parts()
+    """)
+        == []
+    )
+
+
 def test_parts_the_rule_cannot_see_keep_the_app_wsgi() -> None:
     inherited = """
         import falcon

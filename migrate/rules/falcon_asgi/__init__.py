@@ -37,7 +37,7 @@ from libcst.metadata import PositionProvider
 
 from migrate import analysis
 from migrate.blocking import ModuleFacts, as_coroutine
-from migrate.cst_helpers import ReplaceNodes, add_imports, paren_await
+from migrate.cst_helpers import ReplaceNodes, add_imports, paren_await, suite_statements
 from migrate.frameworks.falcon import FALCON_APPS, REQ_AT, ModulePlan, Part, might_use_falcon
 from migrate.rules.base import FileContext, Rule
 
@@ -120,6 +120,30 @@ class FalconAsgiRule(Rule):
             replacements[id(func)] = self._coroutine(func, part, facts, owner)
         return replacements
 
+    def _async_generators(
+        self, func: cst.FunctionDef, resp: str, facts: ModuleFacts, owner: cst.ClassDef | None
+    ) -> cst.FunctionDef:
+        """``func`` with the generators it defines and streams (``resp.stream = gen()``)
+        made async generators: falcon.asgi takes no other (the plan refused the rest)."""
+        streamed = _streamed_names(func, resp)
+        if not streamed:
+            return func
+        body: list[cst.BaseStatement] = []
+        for stmt in suite_statements(func.body):
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value in streamed:
+                made = as_coroutine(stmt, cst.CSTTransformer(), facts, cls=owner)
+                name = f"`{stmt.name.value}`, streamed by `{func.name.value}`,"
+                if made.refused:
+                    self.report(stmt, "manual", made.manual_message(stmt.name.value))
+                else:
+                    self.imports.extend(made.imports)
+                    detail = f" ({made.detail})" if made.detail else ""
+                    self.report(stmt, "converted", f"{name} is an async generator{detail}")
+                stmt = made.node
+            body.append(stmt)
+        assert isinstance(func.body, cst.IndentedBlock)
+        return func.with_changes(body=func.body.with_changes(body=body))
+
     def _coroutine(
         self, func: cst.FunctionDef, part: Part, facts: ModuleFacts, owner: cst.ClassDef | None
     ) -> cst.FunctionDef:
@@ -132,9 +156,10 @@ class FalconAsgiRule(Rule):
         at = REQ_AT.get(kind, 0)
         req = params[at]
         resp = params[at + 1] if len(params) > at + 1 else ""
+        streaming = self._async_generators(func, resp, facts, owner)
         awaiting = _AwaitBody(req, resp)
         data = [p for p in params if p != "self"]
-        made = as_coroutine(func, awaiting, facts, cls=owner, data_params=data)
+        made = as_coroutine(streaming, awaiting, facts, cls=owner, data_params=data)
         if awaiting.files:
             self.imports.append(ASYNC_FILE)
         if made.refused:
@@ -157,6 +182,25 @@ class FalconAsgiRule(Rule):
             message += f" ({', '.join(details)})"
         self.report(func, "converted", message)
         return made.node
+
+
+def _streamed_names(func: cst.FunctionDef, resp: str) -> set[str]:
+    """The functions ``func`` defines in its body and calls in ``resp.stream = name(...)``."""
+    defined = {
+        stmt.name.value for stmt in suite_statements(func.body) if isinstance(stmt, cst.FunctionDef)
+    }
+    return {
+        node.value.func.value
+        for node in analysis.walk(func)
+        if isinstance(node, cst.Assign)
+        and len(node.targets) == 1
+        and isinstance(target := node.targets[0].target, cst.Attribute)
+        and analysis.is_plain_name(target.value, resp)
+        and target.attr.value == "stream"
+        and isinstance(node.value, cst.Call)
+        and isinstance(node.value.func, cst.Name)
+        and node.value.func.value in defined
+    }
 
 
 def _def_in(owner: cst.ClassDef | cst.FunctionDef | None, name: str) -> cst.FunctionDef | None:
