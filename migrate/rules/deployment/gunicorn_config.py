@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 import libcst as cst
 
+from migrate.analysis import _name_assignment
 from migrate.rules.base import Change
 from migrate.rules.deployment.apps import Resolution
 from migrate.rules.deployment.commands import AppSpec
@@ -40,16 +41,10 @@ def is_config_name(name: str) -> bool:
 def _top_strings(module: cst.Module) -> dict[str, tuple[cst.SimpleStatementLine, cst.SimpleString]]:
     found = {}
     for stmt in module.body:
-        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
-            continue
-        small = stmt.body[0]
-        if (
-            isinstance(small, cst.Assign)
-            and len(small.targets) == 1
-            and isinstance(small.targets[0].target, cst.Name)
-            and isinstance(small.value, cst.SimpleString)
-        ):
-            found[small.targets[0].target.value] = (stmt, small.value)
+        assigned = _name_assignment(stmt)
+        if assigned is not None and isinstance(assigned[1], cst.SimpleString):
+            assert isinstance(stmt, cst.SimpleStatementLine)
+            found[assigned[0]] = (stmt, assigned[1])
     return found
 
 

@@ -88,18 +88,12 @@ class KeepFlaskFileCaching(cst.CSTTransformer):
 
 def app_made(line: cst.SimpleStatementLine, app_classes: frozenset[str]) -> str:
     """The name ``line`` assigns an app to (``app = Flask(__name__)``), else ""."""
-    if len(line.body) != 1:
+    assigned = analysis._name_assignment(line)
+    if assigned is None:
         return ""
-    stmt = line.body[0]
-    if (
-        isinstance(stmt, cst.Assign)
-        and len(stmt.targets) == 1
-        and isinstance(stmt.targets[0].target, cst.Name)
-        and isinstance(stmt.value, cst.Call)
-        and analysis.dotted_name(stmt.value.func) in app_classes
-    ):
-        return stmt.targets[0].target.value
-    return ""
+    name, value = assigned
+    made = isinstance(value, cst.Call) and analysis.dotted_name(value.func) in app_classes
+    return name if made else ""
 
 
 def apps_made(module: cst.Module, app_classes: frozenset[str]) -> list[cst.SimpleStatementLine]:
