@@ -376,13 +376,23 @@ def _is_cli(node: ast.AST) -> bool:
     return isinstance(node, ast.Attribute) and node.attr == "cli"
 
 
+def extensions_of(imports: Iterable[ImportBinding]) -> tuple[tuple[str, str], ...]:
+    """(module, what to do) of the Flask extensions among ``imports``."""
+    found: dict[str, str] = {}
+    for _, module, _ in imports:
+        top = module.split(".")[0]
+        if top.startswith("flask_") or module.startswith("flask.ext"):
+            found.setdefault(module, EXTENSION_ADVICE.get(top, EXTENSION_ADVICE[""]))
+    return tuple(found.items())
+
+
 def _module_blockers(
     nodes: list[ast.AST], imports: Iterable[tuple[str, str, str]], flask_names: Mapping[str, str]
 ) -> Iterator[str]:
     for _, module, original in imports:
         top = module.split(".")[0]
         if top.startswith("flask_") or module.startswith("flask.ext"):
-            advice = EXTENSION_ADVICE.get(top, EXTENSION_ADVICE[""])
+            advice = dict(extensions_of([("", module, original)]))[module]
             yield f"it uses the Flask extension `{module}`, with no drop-in Quart version: {advice}"
         elif module.startswith("flask.") and module not in ("flask.json",):
             yield f"it imports `{module}`"
@@ -604,6 +614,9 @@ class ModulePlan:
     tests: flask_tests.TestModulePlan | None = None
     #: (function, generator defined in it) pairs: the generator becomes an async generator.
     streams: frozenset[tuple[str, str]] = frozenset()
+    #: In a refused run, the Flask extensions the module imports, with what to do instead
+    #: (the rule marks their imports: the first things to change by hand).
+    extensions: tuple[tuple[str, str], ...] = ()
 
     def __bool__(self) -> bool:
         return self.convert or bool(self.refused)
@@ -695,7 +708,10 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
     involved |= set(tests)
     if blockers:
         reason = blockers[0]
-        return FlaskPlan(tuple((r, ModulePlan(refused=reason)) for r in sorted(flask_modules)))
+        return FlaskPlan(tuple(
+            (r, ModulePlan(refused=reason, extensions=extensions_of(facts[r].imports)))
+            for r in sorted(flask_modules)
+        ))  # fmt: skip
     modules = []
     for relpath in sorted(involved):
         module = facts[relpath]

@@ -184,16 +184,17 @@ def test_blocking_calls_of_views_run_off_the_event_loop() -> None:
     assert [a.status_code for a in answers] == [200, 200]
 
 
-def stays_flask(files: Mapping[str, str]) -> None:
+def stays_flask(files: Mapping[str, str], markers: int = 0) -> None:
+    """The run stays on Flask, with ``markers`` manual markers (on extension imports)."""
     after, results = migrate_project_twice(files)
-    assert change_kinds(results, "flask-quart") == []
+    assert change_kinds(results, "flask-quart") == ["manual"] * markers
     for relpath in files:
         code = [line for line in after[relpath].splitlines() if not line.lstrip().startswith("#")]
         assert "quart" not in "\n".join(code), relpath  # (a marker may name quart-cors)
 
 
 def test_an_extension_keeps_the_whole_run_on_flask() -> None:
-    stays_flask({**PROJECT, "app.py": "from flask_cors import CORS\n" + textwrap.dedent(APP)})
+    stays_flask({**PROJECT, "app.py": "from flask_cors import CORS\n" + textwrap.dedent(APP)}, 1)
 
 
 def test_quarts_coroutines_reached_through_the_flask_module_keep_the_run_on_flask() -> None:
@@ -239,6 +240,22 @@ def test_a_coroutine_used_other_than_called_keeps_the_run_on_flask() -> None:
         **PROJECT,
         "views.py": textwrap.dedent(VIEWS) + "\n\nPAGE_MAKERS = {'plain': page}\n",
     })  # fmt: skip
+
+
+def test_each_flask_extension_is_marked_with_what_to_use_under_quart() -> None:
+    files = {
+        **PROJECT,
+        "app.py": "from flask_cors import CORS\n" + textwrap.dedent(APP),
+        "views.py": "import flask_login\n" + textwrap.dedent(VIEWS),
+    }
+    after, results = migrate_project_twice(files)  # the markers once
+    assert after["app.py"].startswith(
+        "# migrate[flask-quart]: `flask_cors` is a Flask extension with no drop-in Quart "
+        "version, which keeps the run on Flask (served through the adapter): quart-cors"
+    )
+    assert "# migrate[flask-quart]: `flask_login` is a Flask extension" in after["views.py"]
+    assert "quart-auth" in after["views.py"]
+    assert change_kinds(results, "flask-quart") == ["manual", "manual"]
 
 
 def test_the_adapted_app_says_why_the_run_stays_on_flask() -> None:

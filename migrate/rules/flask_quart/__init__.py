@@ -32,14 +32,17 @@ from migrate.blocking import ModuleFacts, as_coroutine
 from migrate.cst_helpers import (
     ReplaceNodes,
     add_imports,
+    has_marker,
     paren_await,
     remove_unused_imports,
+    single_statement,
     suite_statements,
+    with_marker,
 )
 from migrate.frameworks.flask import AWAITED_CALLS, AWAITED_REQUEST, ModulePlan, might_use_flask
 from migrate.frameworks.flask_files import SENDERS
 from migrate.middleware_analysis import PROXY_FIX
-from migrate.rules.base import FileContext, Rule
+from migrate.rules.base import FileContext, Rule, marker_comment
 from migrate.rules.flask_quart.files import KeepFlaskFileCaching, apps_made, quart_sender_call
 from migrate.rules.flask_quart.proxies import AsgiProxyFix
 from migrate.rules.flask_quart.tests import async_tests
@@ -70,6 +73,8 @@ class FlaskQuartRule(Rule):
         return False
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if self.plan.extensions:
+            return self._mark_extensions(original_node, updated_node)
         if not self.plan.convert:
             return updated_node
         module = original_node
@@ -153,6 +158,25 @@ class FlaskQuartRule(Rule):
                 as_name = None if spelling == "ProxyFix" else spelling
                 renamed = remove_unused_imports(renamed, werkzeug, as_name)
         return add_imports(renamed, needed) if needed else renamed
+
+    def _mark_extensions(self, original: cst.Module, updated: cst.Module) -> cst.Module:
+        """A ``manual`` marker on each import of a Flask extension, saying what to use under
+        Quart: what keeps the run on Flask, to change by hand."""
+        advice = dict(self.plan.extensions)
+        body: list[cst.BaseStatement] = []
+        for stmt, changed in zip(original.body, updated.body, strict=True):
+            new: cst.BaseStatement = changed
+            imported = [m for m in _imported_modules(stmt) if m in advice]
+            if imported and not has_marker(stmt, self.rule_id, module=original):
+                module = imported[0]
+                message = (
+                    f"`{module}` is a Flask extension with no drop-in Quart version, which keeps "
+                    f"the run on Flask (served through the adapter): {advice[module]}"
+                )
+                new = with_marker(new, marker_comment(self.rule_id, message))
+                self.report(stmt, "manual", message)
+            body.append(new)
+        return updated.with_changes(body=body)
 
     def _imports(self, module: cst.Module) -> list[cst.CSTNode]:
         return [
@@ -350,6 +374,16 @@ class _AwaitQuart(cst.CSTTransformer):
         if how == "await":
             return paren_await(cst.Await(updated_node))
         return paren_await(cst.Await(cst.parse_expression(f"{value.value}.{how}()")))
+
+
+def _imported_modules(stmt: cst.CSTNode) -> list[str]:
+    """The modules an import statement (alone on its line) imports from."""
+    small = single_statement(stmt)
+    if isinstance(small, cst.ImportFrom) and small.module is not None and not small.relative:
+        return [analysis.dotted_name(small.module)]
+    if isinstance(small, cst.Import):
+        return [analysis.dotted_name(alias.name) for alias in small.names]
+    return []
 
 
 class _QuartStreamWithContext(cst.CSTTransformer):
