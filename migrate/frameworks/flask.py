@@ -27,6 +27,7 @@ from migrate.frameworks import (
     flask_files,
     flask_streams,
     flask_tests,
+    flask_uploads,
     import_bindings,
     offload_blocker,
 )
@@ -172,6 +173,9 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
     }
     streamed = flask_streams.streams(qualified, nodes, flask_names)
     blockers.extend(streamed.blockers)
+    views = {id(func) for func in qualified.values()}
+    for func in qualified.values():
+        blockers.extend(flask_uploads.upload_blockers(func, flask_names, views))
     facts: list[FunctionFacts] = []
     for name, func in functions.items():
         registered_here = _is_view(func) or name in registered

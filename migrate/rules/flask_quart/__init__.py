@@ -46,6 +46,7 @@ from migrate.rules.base import FileContext, Rule, marker_comment
 from migrate.rules.flask_quart.files import KeepFlaskFileCaching, apps_made, quart_sender_call
 from migrate.rules.flask_quart.proxies import AsgiProxyFix
 from migrate.rules.flask_quart.tests import async_tests
+from migrate.rules.flask_quart.uploads import is_upload_save, upload_names
 
 RENAMED = {"Flask": "Quart"}
 
@@ -201,7 +202,7 @@ class FlaskQuartRule(Rule):
         """``func`` as a coroutine, and the imports that needs (reported at ``report_at``,
         the function as the module has it, when ``func`` is already a changed copy)."""
         original = report_at if report_at is not None else func
-        awaiting = _AwaitQuart(flask_names, self.plan.awaited | also_awaited)
+        awaiting = _AwaitQuart(flask_names, self.plan.awaited | also_awaited, func)
         made = as_coroutine(func, awaiting, facts)
         if made.refused:
             self.report(original, "manual", made.manual_message(func.name.value))
@@ -321,9 +322,13 @@ class _AwaitQuart(cst.CSTTransformer):
     """Quart's awaitables and the run's coroutines awaited (nested functions untouched: the
     plan refused awaitables there)."""
 
-    def __init__(self, flask_names: dict[str, str], awaited: frozenset[str]) -> None:
+    def __init__(
+        self, flask_names: dict[str, str], awaited: frozenset[str], func: cst.FunctionDef
+    ) -> None:
         super().__init__()
         self.request = {local for local, name in flask_names.items() if name == "request"}
+        #: the names bound to uploads in the function (their save() is awaited)
+        self.uploads = upload_names(func, self.request)
         self.awaited_calls = {
             local for local, name in flask_names.items() if name in AWAITED_CALLS
         } | set(awaited)
@@ -344,6 +349,9 @@ class _AwaitQuart(cst.CSTTransformer):
         func = updated_node.func
         if _is_open_resource(updated_node):
             return _sync_open_resource(updated_node)
+        if is_upload_save(original_node, self.uploads, self.request):
+            self.count += 1
+            return cst.Await(updated_node)
         if isinstance(func, cst.Name) and func.value in self.awaited_calls:
             self.count += 1
             if func.value in self.senders:
