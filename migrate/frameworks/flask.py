@@ -84,6 +84,17 @@ REGISTRATIONS = {
 }  # fmt: skip
 #: The keyword a registration may name its function with instead.
 REGISTRATION_KEYWORDS = {"add_url_rule": "view_func"}
+#: Methods of Flask's app, response and request objects that are coroutines under Quart
+#: (``open_resource`` is rewritten; the request's ``get_json``/``get_data`` are awaited, and a
+#: test's response getters: :mod:`flask_tests`): called on anything else, they keep the run
+#: on Flask (unawaited, they would do nothing).
+QUART_COROUTINE_METHODS = frozenset({
+    "make_response", "send_static_file", "open_instance_resource", "full_dispatch_request",
+    "handle_exception", "handle_http_exception", "handle_user_exception",
+    "make_default_options_response", "preprocess_request", "process_response",
+    "update_template_context", "do_teardown_appcontext", "do_teardown_request",
+    "finalize_request", "add_etag", "make_conditional", "freeze", "get_data", "get_json",
+})  # fmt: skip
 #: Method calls that mean the project drives Flask in ways Quart does differently.
 UNSUPPORTED_METHODS = {
     "context_processor": "it has template context processors",
@@ -158,7 +169,8 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
         if module == "flask" or module.startswith("flask.")
     }
     uses_flask = bool(flask_names) or any(m == "flask" for _, m, _ in imports)
-    blockers = list(_module_blockers(nodes, imports, flask_names))
+    test_module = flask_tests.is_test_module(relpath, nodes)
+    blockers = list(_module_blockers(nodes, imports, flask_names, test_module))
     functions = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef)}
     registered = _registered(nodes)
     cli = _Cli(nodes, functions)
@@ -204,7 +216,7 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
     return FlaskFacts(
         relpath, uses_flask, imports, tuple(facts), elsewhere,
         _referenced(tree, nodes), tuple(blockers), tuple(cli.added),
-        tree if flask_tests.is_test_module(relpath, nodes) else None,
+        tree if test_module else None,
     )  # fmt: skip
 
 
@@ -391,7 +403,10 @@ def extensions_of(imports: Iterable[ImportBinding]) -> tuple[tuple[str, str], ..
 
 
 def _module_blockers(
-    nodes: list[ast.AST], imports: Iterable[tuple[str, str, str]], flask_names: Mapping[str, str]
+    nodes: list[ast.AST],
+    imports: Iterable[tuple[str, str, str]],
+    flask_names: Mapping[str, str],
+    test_module: bool,
 ) -> Iterator[str]:
     for _, module, original in imports:
         top = module.split(".")[0]
@@ -412,6 +427,9 @@ def _module_blockers(
             and node.attr not in PLAIN_NAMES
         ):
             yield f"it reaches `{node.value.id}.{node.attr}` through the module: the rule cannot await it"
+        elif isinstance(node, ast.Call) and _calls_quart_coroutine(node, flask_names, test_module):
+            assert isinstance(node.func, ast.Attribute)
+            yield f"it calls `.{node.func.attr}()`, a coroutine under Quart, on `{ast.unparse(node.func.value)}`"
         elif isinstance(node, ast.Attribute):
             if node.attr in UNSUPPORTED_METHODS:
                 yield UNSUPPORTED_METHODS[node.attr]
@@ -430,6 +448,21 @@ def _module_blockers(
             and any(k.arg not in ("host", "port", "debug") for k in node.keywords)
         ):
             yield "app.run(...) has options Quart's run lacks"
+
+
+def _calls_quart_coroutine(
+    call: ast.Call, flask_names: Mapping[str, str], test_module: bool
+) -> bool:
+    """``x.make_response(...)``, ``response.add_etag()``...: a method that is a coroutine
+    under Quart, on anything but the request (whose getters are awaited) or, in the
+    project's tests, a response (whose getters the tests' rule awaits)."""
+    func = call.func
+    if not (isinstance(func, ast.Attribute) and func.attr in QUART_COROUTINE_METHODS):
+        return False
+    owner = func.value
+    if isinstance(owner, ast.Name) and flask_names.get(owner.id) == "request":
+        return func.attr not in AWAITED_REQUEST
+    return not (test_module and func.attr in ("get_data", "get_json"))
 
 
 def _proxied_wsgi_apps(nodes: list[ast.AST], imports: Iterable[ImportBinding]) -> set[int]:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
+import pytest
 import quart
 from click.testing import CliRunner
 
@@ -208,6 +209,46 @@ def test_quarts_coroutines_reached_through_the_flask_module_keep_the_run_on_flas
             @app.get("/")
             def index():
                 return flask.jsonify(name=flask.request.args.get("name"))
+        """,
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        'current_app.make_response(("hi", 201))',
+        "app.send_static_file('site.css')",
+        "jsonify(a=1).make_conditional(request)",
+    ],
+)
+def test_a_method_that_is_a_coroutine_under_quart_keeps_the_run_on_flask(call: str) -> None:
+    """Unawaited, it would do nothing under Quart: the rule awaits the request's getters only."""
+    stays_flask({
+        "app.py": f"""
+            from flask import Flask, current_app, jsonify, request
+
+            app = Flask(__name__)
+
+
+            @app.get("/")
+            def index():
+                return {call}
+        """,
+    })  # fmt: skip
+
+
+def test_a_hook_reading_the_responses_data_keeps_the_run_on_flask() -> None:
+    stays_flask({
+        "app.py": """
+            from flask import Flask
+
+            app = Flask(__name__)
+
+
+            @app.after_request
+            def sized(response):
+                response.headers["X-Size"] = str(len(response.get_data()))
+                return response
         """,
     })  # fmt: skip
 
