@@ -401,6 +401,12 @@ def _body_blockers(
             called = node.func
             if (
                 isinstance(called, ast.Attribute)
+                and called.attr == "render_body"
+                and not (isinstance(called.value, ast.Name) and called.value.id == resp and resp)
+            ):
+                yield f"`{func.name}` renders a body other than its `{resp or 'resp'}`'s"
+            if (
+                isinstance(called, ast.Attribute)
                 and isinstance(called.value, ast.Name)
                 and called.value.id == "self"
                 and (RESPONDER.match(called.attr) or called.attr in MIDDLEWARE_METHODS)
@@ -424,6 +430,8 @@ def _body_blockers(
                     and (inner.value.id == req and inner.attr in ("media", "get_media"))
                 ):
                     yield f"`{func.name}` reads the body in a nested function"
+                if isinstance(inner, ast.Attribute) and inner.attr == "render_body":
+                    yield f"`{func.name}` renders the body in a nested function"
 
 
 def _stream_reads(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> set[int]:

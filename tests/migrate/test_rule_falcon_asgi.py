@@ -478,6 +478,38 @@ def test_a_generator_a_responder_streams_becomes_an_async_generator() -> None:
     )
 
 
+RENDERED = {
+    "app.py": """
+        import hashlib
+
+        import falcon
+
+
+        class ETags:
+            def process_response(self, req, resp, resource, req_succeeded):
+                body = resp.render_body()
+                if body is not None:
+                    resp.etag = hashlib.sha256(body).hexdigest()[:16]
+
+
+        class Items:
+            def on_get(self, req, resp):
+                resp.media = {"items": [1, 2, 3]}
+
+
+        app = falcon.App(middleware=[ETags()])
+        app.add_route("/items", Items())
+    """,
+}
+
+
+def test_a_middleware_rendering_the_body_awaits_it() -> None:
+    after, results = migrate_project_twice(RENDERED)
+    assert "body = await resp.render_body()" in after["app.py"]
+    assert set(change_kinds(results, "falcon-asgi")) == {"converted"}
+    assert_same_project_behaviour(RENDERED, after, "app", [Req("GET", "/items"), Req("GET", "/x")])
+
+
 def test_parts_the_rule_cannot_see_keep_the_app_wsgi() -> None:
     inherited = """
         import falcon

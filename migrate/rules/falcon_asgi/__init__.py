@@ -210,7 +210,8 @@ def _def_in(owner: cst.ClassDef | cst.FunctionDef | None, name: str) -> cst.Func
 
 
 class _AwaitBody(cst.CSTTransformer):
-    """``req.get_media()`` and ``req.stream.read(...)`` awaited, ``req.media`` read as
+    """``req.get_media()``, ``req.stream.read(...)`` and ``resp.render_body()`` awaited,
+    ``req.media`` read as
     ``(await req.get_media())``,
     ``resp.stream = open(...)`` opened in the blocking pool; nested functions untouched
     (the plan refused bodies read there)."""
@@ -230,15 +231,23 @@ class _AwaitBody(cst.CSTTransformer):
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         func = updated_node.func
         if (
-            isinstance(func, cst.Attribute)
-            and analysis.is_plain_name(func.value, self.req)
-            and func.attr.value == "get_media"
-        ) or (
-            isinstance(func, cst.Attribute)
-            and func.attr.value == "read"
-            and isinstance(func.value, cst.Attribute)
-            and analysis.is_plain_name(func.value.value, self.req)
-            and func.value.attr.value in ("stream", "bounded_stream")
+            (
+                isinstance(func, cst.Attribute)
+                and analysis.is_plain_name(func.value, self.req)
+                and func.attr.value == "get_media"
+            )
+            or (
+                isinstance(func, cst.Attribute)
+                and analysis.is_plain_name(func.value, self.resp)
+                and func.attr.value == "render_body"
+            )
+            or (
+                isinstance(func, cst.Attribute)
+                and func.attr.value == "read"
+                and isinstance(func.value, cst.Attribute)
+                and analysis.is_plain_name(func.value.value, self.req)
+                and func.value.attr.value in ("stream", "bounded_stream")
+            )
         ):
             self.reads += 1
             return cst.Await(updated_node)
