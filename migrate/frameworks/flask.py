@@ -95,6 +95,19 @@ QUART_COROUTINE_METHODS = frozenset({
     "update_template_context", "do_teardown_appcontext", "do_teardown_request",
     "finalize_request", "add_etag", "make_conditional", "freeze", "get_data", "get_json",
 })  # fmt: skip
+#: Flask's request attributes Quart's request lacks (the WSGI environ, its stream, the WSGI
+#: server's flags; ``remote_user``: REMOTE_USER, set by an auth proxy or WSGI middleware).
+WSGI_REQUEST_ATTRIBUTES = frozenset({
+    "environ", "stream", "input_stream", "remote_user", "is_multithread", "is_multiprocess",
+    "is_run_once", "application", "want_form_data_parsed",
+})  # fmt: skip
+#: Attributes of Flask's responses and app (names no other common object has) that Quart's
+#: lack: ``response.call_on_close(f)`` would raise AttributeError.
+WSGI_ONLY_ATTRIBUTES = frozenset({
+    "call_on_close", "get_wsgi_response", "get_wsgi_headers", "get_app_iter", "iter_encoded",
+    "autocorrect_location_header", "calculate_content_length", "is_streamed", "force_type",
+    "ensure_sync", "async_to_sync",
+})  # fmt: skip
 #: Method calls that mean the project drives Flask in ways Quart does differently.
 UNSUPPORTED_METHODS = {
     "context_processor": "it has template context processors",
@@ -436,11 +449,13 @@ def _module_blockers(
             elif node.attr == "wsgi_app" and id(node) not in proxied:
                 yield f"it uses the app's `.{node.attr}`"
             elif (
-                node.attr in ("environ", "stream")
+                node.attr in WSGI_REQUEST_ATTRIBUTES
                 and isinstance(node.value, ast.Name)
                 and flask_names.get(node.value.id) == "request"
             ):
-                yield f"it reads `request.{node.attr}`"
+                yield f"it reads `request.{node.attr}`, which Quart's request lacks"
+            elif node.attr in WSGI_ONLY_ATTRIBUTES:
+                yield f"it uses `.{node.attr}`, which Quart's responses and app lack"
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)

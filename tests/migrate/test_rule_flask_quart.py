@@ -237,6 +237,30 @@ def test_a_method_that_is_a_coroutine_under_quart_keeps_the_run_on_flask(call: s
     })  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "code",
+    [
+        "request.remote_user or '-'",
+        "request.input_stream.read()",
+        "Response('x').call_on_close(print) or 'x'",
+    ],
+)
+def test_what_quarts_request_and_response_lack_keeps_the_run_on_flask(code: str) -> None:
+    """Under Quart it would raise AttributeError."""
+    stays_flask({
+        "app.py": f"""
+            from flask import Flask, Response, request
+
+            app = Flask(__name__)
+
+
+            @app.get("/")
+            def index():
+                return {code}
+        """,
+    })  # fmt: skip
+
+
 def test_a_hook_reading_the_responses_data_keeps_the_run_on_flask() -> None:
     stays_flask({
         "app.py": """
