@@ -184,6 +184,10 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
     uses_flask = bool(flask_names) or any(m == "flask" for _, m, _ in imports)
     test_module = flask_tests.is_test_module(relpath, nodes)
     blockers = list(_module_blockers(nodes, imports, flask_names, test_module))
+    if entered := flask_tests.app_contexts_outside_tests(relpath, nodes):
+        blockers.append(
+            f"it enters `.{entered}()` outside the tests (Quart's: `async with`, in a coroutine)"
+        )
     functions = {s.name: s for s in tree.body if isinstance(s, ast.FunctionDef)}
     registered = _registered(nodes)
     cli = _Cli(nodes, functions)

@@ -69,10 +69,24 @@ def is_test_path(relpath: str) -> bool:
 
 
 def is_test_module(relpath: str, nodes: Iterable[ast.AST]) -> bool:
-    """A module of the project's tests (``nodes``: all of its tree): pytest collects it, or it
-    uses Flask's testing API."""
-    return is_test_path(relpath) or any(
-        isinstance(node, ast.Attribute) and node.attr in TESTING_API for node in nodes
+    """A module of the project's tests (``nodes``: all of its tree): pytest collects it, it
+    is in a tests folder, or it uses Flask's test client. (An app context entered anywhere
+    else, in a script or a job, is no test: :func:`app_contexts_outside_tests`.)"""
+    parts = relpath.split("/")[:-1]
+    return (
+        is_test_path(relpath)
+        or any(part in ("tests", "test") for part in parts)
+        or any(isinstance(node, ast.Attribute) and node.attr == "test_client" for node in nodes)
+    )
+
+
+def app_contexts_outside_tests(relpath: str, nodes: Iterable[ast.AST]) -> str:
+    """The context a module that is no test module enters (``app_context``...), if any:
+    Quart's are entered with ``async with``, in a coroutine."""
+    if is_test_module(relpath, nodes := list(nodes)):
+        return ""
+    return next(
+        (n.attr for n in nodes if isinstance(n, ast.Attribute) and n.attr in APP_CONTEXTS), ""
     )
 
 

@@ -261,6 +261,22 @@ def test_what_quarts_request_and_response_lack_keeps_the_run_on_flask(code: str)
     })  # fmt: skip
 
 
+def test_an_app_context_entered_outside_the_tests_keeps_the_run_on_flask() -> None:
+    """A script or job's ``with app.app_context():`` (Quart's is entered with ``async with``)."""
+    stays_flask({
+        **PROJECT,
+        "jobs.py": """
+            from app import app
+            from db import get_db
+
+
+            def count_notes():
+                with app.app_context():
+                    return get_db().execute("SELECT COUNT(*) FROM note").fetchone()[0]
+        """,
+    })  # fmt: skip
+
+
 def test_a_hook_reading_the_responses_data_keeps_the_run_on_flask() -> None:
     stays_flask({
         "app.py": """
