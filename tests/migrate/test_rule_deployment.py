@@ -665,6 +665,27 @@ def test_flask_run_takes_its_app_and_address_from_the_dockerfiles_env(tmp_path: 
     )
 
 
+def test_a_stage_built_from_another_keeps_its_env(tmp_path: Path) -> None:
+    dockerfile = """\
+        FROM --platform=$BUILDPLATFORM python:3.12-slim AS builder
+        ENV FLASK_APP hello.py
+        ENV FLASK_RUN_PORT=8000 FLASK_RUN_HOST=0.0.0.0
+        CMD ["flask", "run"]
+
+        FROM builder AS dev-envs
+        RUN pip install debugpy
+        CMD ["flask", "run"]
+
+        FROM python:3.12-slim AS other
+        CMD ["flask", "run"]
+    """
+    hello = APP.replace("def app(", "def server(")
+    texts, changes, _ = migrate_project(tmp_path, {"hello.py": hello, "Dockerfile": dockerfile})
+    uvicorn = 'CMD ["uvicorn", "hello:server", "--host", "0.0.0.0", "--port", "8000"]'
+    assert texts["Dockerfile"].count(uvicorn) == 2  # the builder's stage and the one built on it
+    assert [c["kind"] for c in changes if c["path"] == "Dockerfile"].count("manual") == 1  # other
+
+
 def test_a_bug_on_one_deployment_file_costs_that_file_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

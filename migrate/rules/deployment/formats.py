@@ -128,13 +128,19 @@ def dockerfile_sites(text: str) -> Iterator[Site]:
     exec-form ``CMD`` after it in its stage are one site (Docker runs them as one command)."""
     stage: list[tuple[str, Site]] = []
     env: dict[str, str] = {}
+    #: the environment each named stage ends with: ``FROM builder AS dev`` starts with it
+    stages: dict[str, dict[str, str]] = {}
+    name = ""
     offset, number = 0, 1
     while offset < len(text):
         end = _continued(text, offset)
         line = text[offset:end]
         if line.lstrip().upper().startswith("FROM "):
             yield from _stage_sites(stage, text)
-            stage, env = [], {}
+            if name:
+                stages[name] = env
+            base, name = _from_line(line)
+            stage, env = [], dict(stages.get(base, {}))
         if line.lstrip().upper().startswith("ENV "):
             env = {**env, **_docker_env(line.lstrip()[4:])}
         match = _DOCKER_INSTRUCTION.match(line)
@@ -154,6 +160,15 @@ def dockerfile_sites(text: str) -> Iterator[Site]:
         newline = text.find("\n", end)
         offset = len(text) if newline < 0 else newline + 1
     yield from _stage_sites(stage, text)
+
+
+def _from_line(line: str) -> tuple[str, str]:
+    """(base, stage name) of ``FROM [--platform=...] base [AS name]``, lowercased as Docker
+    matches them."""
+    words = [w for w in line.split()[1:] if not w.startswith("--")]
+    base = words[0].lower() if words else ""
+    named = len(words) >= 3 and words[1].upper() == "AS"
+    return base, words[2].lower() if named else ""
 
 
 def _docker_env(body: str) -> dict[str, str]:
