@@ -152,6 +152,24 @@ def test_a_request_cancelled_in_a_blocking_call_does_not_hold_up_the_next() -> N
         blocking.set_blocking_threads(blocking.DEFAULT_THREADS)
 
 
+def test_a_requests_last_call_runs_on_its_thread_and_a_single_call_on_any() -> None:
+    """After earlier calls (a connection opened on the request's thread), the last one runs
+    there too; a request's single call takes the next free thread of the shared pool."""
+    from adapters import blocking
+
+    async def request(calls: int) -> tuple[str, ...]:
+        names = [await run_blocking(threading.current_thread) for _ in range(calls - 1)]
+        names.append(await blocking.run_blocking_last(threading.current_thread))
+        return tuple(t.name for t in names)
+
+    async def main() -> list[tuple[str, ...]]:
+        return [await asyncio.ensure_future(request(n)) for n in (3, 1)]
+
+    several, single = asyncio.run(main())
+    assert len(set(several)) == 1 and several[0].startswith("wsgi2asgi-blocking")
+    assert single[0].startswith("wsgi2asgi-") and not single[0].startswith("wsgi2asgi-blocking")
+
+
 def test_the_last_blocking_call_gives_its_thread_back_at_once() -> None:
     # one thread: a request still sending its response (here: waiting) no longer holds it
     # after its last blocking call, so the next request's call runs meanwhile
@@ -162,6 +180,7 @@ def test_the_last_blocking_call_gives_its_thread_back_at_once() -> None:
         done: list[int] = []
 
         async def first() -> None:
+            await run_blocking(lambda: None)  # it holds the one thread now
             done.append(await blocking.run_blocking_last(lambda: 1))
             await sending.wait()  # the response going out, slowly
 
