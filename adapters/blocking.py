@@ -20,8 +20,9 @@ whole request (a lane never wakes only to be handed back).
 A request's single blocking call (``run_blocking_last`` before any other, what ``migrate``
 writes where a request makes one) needs no lane: it goes to the shared pool of
 ``WsgiToAsgi`` (:func:`adapters._threadpool.default_pool`), whose free threads take the next
-queued call at once, where a lane given back waits for the loop to hand it on (15% more
-requests per second on a sqlite view at 16 and 64 connections, ``benchmarks/bench_blocking.py``).
+queued call at once, where a lane given back waits for the loop to hand it on (on the sqlite
+app of ``benchmarks/bench_blocking.py`` at 64 connections: 1.10x the adapter's requests per
+second, where lanes gave 0.92x).
 
 The pool size is ``WSGI2ASGI_BLOCKING_THREADS`` (default 40), read at the first call, or
 :func:`set_blocking_threads` at start-up.
