@@ -94,6 +94,8 @@ class Value:
     #: Made by a class of another module of the run that its own module may turn ASGI: it is
     #: WSGI or ASGI after the run, which only importing it tells (``adapters.as_asgi``).
     either: bool = False
+    #: What made an app: the maker's name (``create_app``), for the framework rules' reasons.
+    made_by: str = ""
 
     def describe(self) -> str:
         if not self.layers:
@@ -479,7 +481,7 @@ class ModuleValues:
                 layers=(*argument.layers, name),
                 either=maker.either or argument.either,
             )
-        return Value(maker.protocol, False, maker.how, either=maker.either)
+        return Value(maker.protocol, False, maker.how, either=maker.either, made_by=maker.name)
 
     # -- answers -----------------------------------------------------------------------
 

@@ -53,6 +53,9 @@ class ServedAppRule(Rule):
         super().__init__(context)
         #: statement -> the bindings to add after it
         self.after: dict[int, list[cst.BaseStatement]] = {}
+        #: factory of another module of the run -> that module (its plans say why its app
+        #: stays WSGI)
+        self.made_in: dict[str, str] = {}
         self.imports: set[tuple[str, str]] = set()
 
     def visit_Module(self, node: cst.Module) -> bool:
@@ -152,6 +155,10 @@ class ServedAppRule(Rule):
             protocol: Protocol = "wsgi" if found[0] == "wsgi" else "asgi"
             if target is not None and "Flask" in found[1] and self._moves_to_quart(target[0]):
                 protocol = "asgi"  # the factory's module makes a Quart app after the run
+            if target is not None:
+                made_in = project.module(self.context.relpath, target[0])
+                if made_in is not None:
+                    self.made_in[target[1]] = made_in.relpath
             return Value(protocol, True, found[1], target[1] if target else callee)
 
         return factory
@@ -203,8 +210,10 @@ class ServedAppRule(Rule):
         if project is None:
             return ""
         how = value.describe()
+        maker = value.name or value.made_by
+        relpath = self.made_in.get(maker, self.context.relpath)
         if "Flask" in how:
-            plan = project.flask_plan(self.context.relpath)
+            plan = project.flask_plan(relpath)
             if plan.refused:
                 return f"the run stays on Flask: {plan.refused}"
             if plan.convert:
@@ -212,7 +221,7 @@ class ServedAppRule(Rule):
                     "`--enable flask-quart` moves it to Quart, which served slower in our benchmark"
                 )
         if "Falcon" in how:
-            falcon = project.falcon_plan(self.context.relpath)
+            falcon = project.falcon_plan(relpath)
             if falcon.refused:
                 return f"it stays on Falcon's WSGI App: {falcon.refused[0][1]}"
             if falcon.apps:

@@ -412,3 +412,13 @@ def test_a_factory_whose_app_a_module_serves_gets_no_sibling(served: str) -> Non
         files["shop/__init__.py"] += "\n\n" + served
     after, _ = migrate_project(dedented(files))
     assert "create_asgi_app" not in after["shop/__init__.py"]
+
+
+def test_an_app_a_factory_of_another_module_makes_says_why_its_framework_stays() -> None:
+    files = {
+        "shop/__init__.py": "import flask_login\n" + FLASK_FACTORY,
+        "wsgi.py": "from shop import create_app\n\napp = create_app()\n",
+    }
+    _, results = migrate_project(dedented(files))
+    (change,) = results["wsgi.py"].changes
+    assert "(the run stays on Flask: it uses the Flask extension `flask_login`" in change.message
