@@ -128,6 +128,11 @@ class ModuleFacts:
         base = binding.module if binding.name is None else f"{binding.module}.{binding.name}"
         return ".".join([base, *reversed(parts)])
 
+    def made_async(self, func: cst.FunctionDef) -> None:
+        """``func`` of the module becomes an ``async def`` in this run (an async generator a
+        view streams): calling it runs nothing of it, so blocks nothing."""
+        self._summaries[id(func)] = False
+
     def global_kind(self, name: str) -> Kind:
         if name in self._global_kinds:
             return self._global_kinds[name]

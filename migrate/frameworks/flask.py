@@ -149,6 +149,9 @@ class FunctionFacts:
     #: The generators defined in its body that it streams as response bodies (async
     #: generators under Quart: :mod:`migrate.frameworks.flask_streams`).
     streams: tuple[str, ...] = ()
+    #: A module-level generator the module's views stream as a response body (an async
+    #: generator under Quart, called as before, never awaited).
+    async_generator: bool = False
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,7 @@ def _function_facts(
         cli.click.get(name, ""),
         next((g for g, names in cli.subcommands.items() if name in names), ""),
         tuple(streamed.generators.get(name, ())),
+        name in streamed.module_generators,
     )
 
 
@@ -670,6 +674,8 @@ class ModulePlan:
     tests: flask_tests.TestModulePlan | None = None
     #: (function, generator defined in it) pairs: the generator becomes an async generator.
     streams: frozenset[tuple[str, str]] = frozenset()
+    #: Module-level generators its views stream: async generators, called as before.
+    async_generators: frozenset[str] = frozenset()
     #: In a refused run, the Flask extensions the module imports, with what to do instead
     #: (the rule marks their imports: the first things to change by hand).
     extensions: tuple[tuple[str, str], ...] = ()
@@ -709,7 +715,10 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
         return None
 
     by_key = {(f.relpath, fn.name): fn for f in facts.values() for fn in f.functions}
-    coroutines = {key for key, fn in by_key.items() if fn.registered or fn.awaits}
+    generators = {key for key, fn in by_key.items() if fn.async_generator}
+    coroutines = {
+        key for key, fn in by_key.items() if (fn.registered or fn.awaits) and key not in generators
+    }
     for module in facts.values():
         for local in module.registered_elsewhere:
             target = resolve(module, local)
@@ -723,12 +732,23 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
     while changed:  # callers of coroutines are coroutines
         changed = False
         for (relpath, name), fn in by_key.items():
-            if (relpath, name) in coroutines or fn.wrapper:
+            if (relpath, name) in coroutines or fn.wrapper or (relpath, name) in generators:
                 continue
             if any(resolve(facts[relpath], callee) in coroutines for callee in fn.calls):
                 coroutines.add((relpath, name))
                 changed = True
-    blockers.extend(by_key[key].unsafe for key in sorted(coroutines) if by_key[key].unsafe)
+    blockers.extend(
+        by_key[key].unsafe for key in sorted(coroutines | generators) if by_key[key].unsafe
+    )
+    blockers.extend(
+        f"`{name}` of {relpath}, a streamed generator, is used by {module.relpath}"
+        for module in facts.values()
+        for fn in module.functions
+        for local in (*fn.calls, *module.referenced)
+        if (target := resolve(module, local)) in generators
+        and (relpath := target[0]) != module.relpath
+        and (name := target[1])
+    )
     blockers.extend(
         f"`{fn.name}` of {relpath} streams a response but stays a sync function"
         for (relpath, name), fn in sorted(by_key.items())
@@ -784,6 +804,7 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
             cli_commands=frozenset(n for r, n in commands if r == relpath),
             tests=test_plans.get(relpath),
             streams=frozenset((fn.name, g) for fn in module.functions for g in fn.streams),
+            async_generators=frozenset(n for r, n in generators if r == relpath),
         )))  # fmt: skip
     return FlaskPlan(tuple(modules))
 

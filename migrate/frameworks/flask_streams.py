@@ -43,6 +43,8 @@ class Streams:
     (``view`` or ``outer.view``), and why the run cannot move (empty: it can)."""
 
     generators: dict[str, list[str]] = field(default_factory=dict)
+    #: Module-level generator functions the module's views stream (only that way).
+    module_generators: set[str] = field(default_factory=set)
     blockers: list[str] = field(default_factory=list)
 
 
@@ -55,12 +57,18 @@ def streams(
     responses = {local for local, name in flask_names.items() if name == "Response"}
     wrappers = {local for local, name in flask_names.items() if name == "stream_with_context"}
     checked: set[int] = set()
+    module_generators = {
+        name: func for name, func in functions.items() if "." not in name and is_generator(func)
+    }
+    module_used: set[str] = set()
+    streamed_calls: set[int] = set()  # the ``generate(...)`` calls streamed
     for qualified, func in functions.items():
-        generators = {
+        local = {
             stmt.name: stmt
             for stmt in func.body
             if isinstance(stmt, ast.FunctionDef) and is_generator(stmt)
         }
+        generators = {**module_generators, **local}
         used: set[str] = set()
         for node in own_nodes(func):
             if isinstance(node, ast.Call) and (
@@ -69,11 +77,13 @@ def streams(
                 checked.add(id(node))
                 body = node.args[0] if node.args else None
                 if _named(node.func) in wrappers and body is not None:
-                    generator = _streamed(body, generators, set())
+                    call = _stream_call(body, generators, set())
                 else:
-                    generator = _streamed(body, generators, wrappers) if body is not None else ""
-                if generator:
-                    used.add(generator)
+                    call = _stream_call(body, generators, wrappers) if body is not None else None
+                generator = _named(call.func) if call is not None else ""
+                if call is not None:
+                    streamed_calls.add(id(call))
+                    (used if generator in local else module_used).add(generator)
                 elif body is not None and not _is_text(body, func):
                     found.blockers.append(
                         f"`{qualified}` builds a response from a value that may be a generator"
@@ -84,10 +94,12 @@ def streams(
                     if isinstance(node.value, ast.Tuple) and node.value.elts
                     else node.value
                 )
-                generator = _streamed(value, generators, wrappers)
-                if generator:
-                    used.add(generator)
-        for name, definition in generators.items():
+                call = _stream_call(value, generators, wrappers)
+                if call is not None:
+                    streamed_calls.add(id(call))
+                    generator = _named(call.func)
+                    (used if generator in local else module_used).add(generator)
+        for name, definition in local.items():
             if name not in used:
                 continue
             reason = next(stream_blockers(definition, func, wrappers), "")
@@ -95,6 +107,24 @@ def streams(
                 found.blockers.append(f"`{qualified}` streams `{name}`, which {reason}")
             else:
                 found.generators.setdefault(qualified, []).append(name)
+    for name in sorted(module_used):
+        reason = next(
+            stream_blockers(module_generators[name], module_generators[name], wrappers), ""
+        )
+        called = {
+            id(node.func)
+            for node in nodes
+            if isinstance(node, ast.Call) and id(node) in streamed_calls
+        }
+        if not reason and any(
+            isinstance(node, ast.Name) and node.id == name and id(node) not in called
+            for node in nodes
+        ):
+            reason = "is used other than as a response's body"
+        if reason:
+            found.blockers.append(f"the module streams `{name}`, which {reason}")
+        else:
+            found.module_generators.add(name)
     for node in nodes:
         if (
             isinstance(node, ast.Call)
@@ -118,14 +148,16 @@ def _is_response(node: ast.expr, responses: set[str]) -> bool:
     )
 
 
-def _streamed(node: ast.expr, generators: Mapping[str, ast.FunctionDef], wrappers: set[str]) -> str:
-    """The generator of ``generators`` whose iterator ``node`` is (``generate()``, or
-    ``stream_with_context(generate())`` when ``wrappers`` names it); "" otherwise."""
+def _stream_call(
+    node: ast.expr, generators: Mapping[str, ast.FunctionDef], wrappers: set[str]
+) -> ast.Call | None:
+    """The call of a generator of ``generators`` whose iterator ``node`` is (``generate()``,
+    or in ``stream_with_context(generate())`` when ``wrappers`` names it)."""
     if not isinstance(node, ast.Call):
-        return ""
+        return None
     if _named(node.func) in wrappers and len(node.args) == 1 and not node.keywords:
-        return _streamed(node.args[0], generators, set())
-    return _named(node.func) if _named(node.func) in generators else ""
+        return _stream_call(node.args[0], generators, set())
+    return node if _named(node.func) in generators else None
 
 
 def _is_text(node: ast.expr, func: ast.FunctionDef | None) -> bool:

@@ -108,6 +108,81 @@ def test_a_blocking_call_in_a_stream_runs_off_the_event_loop() -> None:
     assert [(a.status_code, a.text) for a in answers] == [(200, "waiting\nmet\n")] * 2
 
 
+MODULE_GENERATORS = {
+    "app.py": """
+        import sqlite3
+        import threading
+
+        from flask import Flask, Response, request, stream_with_context
+
+        app = Flask(__name__)
+        BOTH = threading.Barrier(2, timeout=5)
+
+
+        def query(sql, args):
+            with sqlite3.connect(":memory:") as db:
+                return db.execute(sql, args).fetchone()
+
+
+        def squares(limit):
+            yield "n,square\\n"
+            for n in range(limit):
+                yield "%d,%d\\n" % query("SELECT ?, ? * ?", (n, n, n))
+
+
+        def greeting():
+            yield "Hello "
+            yield request.args.get("name", "you")
+
+
+        def meeting():
+            yield "waiting\\n"
+            BOTH.wait()  # both streams must be in here at once
+            yield "met\\n"
+
+
+        @app.get("/squares.csv")
+        def export():
+            return Response(squares(int(request.args.get("limit", "3"))), mimetype="text/csv")
+
+
+        @app.get("/hello")
+        def hello():
+            return stream_with_context(greeting())
+
+
+        @app.get("/meet")
+        def meet():
+            return Response(meeting(), mimetype="text/plain")
+    """,
+}
+
+
+def test_module_level_generators_the_views_stream_become_async_generators() -> None:
+    after, results = migrate_project_twice(MODULE_GENERATORS)
+    app = after["app.py"]
+    assert "async def squares(limit):" in app and "async def greeting():" in app
+    assert (
+        'return Response(squares(int(request.args.get("limit", "3"))), mimetype="text/csv")' in app
+    )
+    assert "return stream_with_context(greeting)()" in app
+    assert set(change_kinds(results, "flask-quart")) == {"converted"}
+    requests = [Req("GET", "/squares.csv?limit=4"), Req("GET", "/hello?name=Zo%C3%AB")]
+    assert_same_project_behaviour(MODULE_GENERATORS, after, "app", requests)
+    served = load_project(after, "app").app
+    with serve_asgi(served, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: httpx.get(url + "/meet", timeout=10), range(2)))
+    assert [(a.status_code, a.text) for a in answers] == [(200, "waiting\nmet\n")] * 2
+
+
+def test_a_streamed_module_generator_used_otherwise_keeps_the_run_on_flask() -> None:
+    source = textwrap.dedent(MODULE_GENERATORS["app.py"]).lstrip() + "\n\nROWS = list(squares(2))\n"
+    plan = flask.plan([flask.facts_of("app.py", ast.parse(source))], ["app.py"])
+    assert "streams `squares`, which is used other than as a response's body" in (
+        plan.for_module("app.py").refused
+    )
+
+
 def refusal(view_body: str) -> str:
     source = (
         textwrap.dedent("""
@@ -138,7 +213,7 @@ def refusal(view_body: str) -> str:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ("return Response(rows())", "may be a generator"),
+        ("return Response(iter(rows()))", "may be a generator"),
         ("return Response([b'a', b'b'])", "may be a generator"),
         (
             "def gen():\n    yield from rows()\nreturn Response(gen())",

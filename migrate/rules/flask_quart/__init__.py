@@ -84,6 +84,9 @@ class FlaskQuartRule(Rule):
         needed: list[tuple[str, str | None]] = []
         facts = ModuleFacts(module, self.context.blocking)
         for stmt in module.body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value in self.plan.async_generators:
+                facts.made_async(stmt)
+        for stmt in module.body:
             if not isinstance(stmt, cst.FunctionDef):
                 continue
             name = stmt.name.value
@@ -97,6 +100,12 @@ class FlaskQuartRule(Rule):
             )
             if name in self.plan.async_wrappers:
                 converted.append((*_wrapper(stmt), ""))
+            if name in self.plan.async_generators:
+                what = "an async generator streamed as a response's body"
+                replacements[id(stmt)], imports = self._coroutine(
+                    stmt, flask_names, facts, frozenset(), what=what
+                )
+                needed.extend(imports)
             for func, also_awaited, qualified in converted:
                 streamed = {g for f, g in self.plan.streams if f == qualified}
                 streaming = func
@@ -106,9 +115,10 @@ class FlaskQuartRule(Rule):
                 coroutine, imports = self._coroutine(
                     streaming, flask_names, facts, also_awaited, report_at=func
                 )
-                if streamed:
+                if streamed or self.plan.async_generators:
                     wrappers = {k for k, v in flask_names.items() if v == "stream_with_context"}
-                    fixed = coroutine.visit(_QuartStreamWithContext(wrappers, streamed))
+                    generators = streamed | set(self.plan.async_generators)
+                    fixed = coroutine.visit(_QuartStreamWithContext(wrappers, generators))
                     assert isinstance(fixed, cst.FunctionDef)
                     coroutine = fixed
                 replacements[id(func)] = coroutine
