@@ -446,6 +446,16 @@ RETURNS_DATA = frozenset(
         "subprocess.call",
         "subprocess.check_call",
         "subprocess.check_output",
+        # paths and names of what they made
+        "tempfile.mkdtemp",
+        "tempfile.mkstemp",
+        "tempfile.gettempdir",
+        "os.makedirs",
+        "os.mkdir",
+        "shutil.copy",
+        "shutil.copy2",
+        "shutil.copyfile",
+        "shutil.move",
     ]
 )
 

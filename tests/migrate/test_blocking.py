@@ -308,6 +308,22 @@ def test_values_read_from_the_file_system_are_plain_data() -> None:
     }
 
 
+def test_a_folder_made_at_import_is_a_plain_path() -> None:
+    # tempfile.mkdtemp() blocks; the path it returns is data: joining it does not
+    module = cst.parse_module(
+        'import os\nimport tempfile\n\nFOLDER = tempfile.mkdtemp()\n\n\n'
+        'def where(name):\n    return os.path.getsize(os.path.join(FOLDER, name))\n'
+    )
+    where = module.body[-1]
+    assert isinstance(where, cst.FunctionDef)
+    facts = FunctionFacts(ModuleFacts(module, active_table()), where, None)
+    verdicts = {cst.Module([]).code_for_node(c): facts.blocks(c) for c in facts.calls(where.body)}
+    assert verdicts == {
+        "os.path.getsize(os.path.join(FOLDER, name))": True,
+        "os.path.join(FOLDER, name)": False,
+    }
+
+
 def test_what_an_offloaded_call_returns_can_be_called() -> None:
     # make_reader() may block (it reaches open()); the function it returns is called on the
     # loop only if it is cheap -- here it is not known, so it moves too: the statement's two
