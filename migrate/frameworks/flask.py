@@ -440,6 +440,16 @@ def _module_blockers(
             yield UNSUPPORTED.get(original, f"it uses flask's `{original}`")
     modules = {local for local, module, original in imports if module == "flask" and not original}
     proxied = _proxied_wsgi_apps(nodes, imports)
+    #: the names the module binds to apps (``app = Flask(__name__)``), whose run() matters
+    apps = {
+        target.id
+        for node in nodes
+        if isinstance(node, ast.Assign)
+        and isinstance(node.value, ast.Call)
+        and _is_flask_class(node.value.func, flask_names)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
     for node in nodes:
         if (
             isinstance(node, ast.Attribute)
@@ -468,6 +478,8 @@ def _module_blockers(
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
             and node.func.attr == "run"
+            and isinstance(node.func.value, ast.Name)
+            and node.func.value.id in apps
             and any(k.arg not in ("host", "port", "debug") for k in node.keywords)
         ):
             yield "app.run(...) has options Quart's run lacks"

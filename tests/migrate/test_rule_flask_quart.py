@@ -277,6 +277,34 @@ def test_an_app_context_entered_outside_the_tests_keeps_the_run_on_flask() -> No
     })  # fmt: skip
 
 
+def test_only_the_apps_run_with_options_quart_lacks_keeps_the_run_on_flask() -> None:
+    app = """
+        from flask import Flask
+
+        app = Flask(__name__)
+
+
+        @app.get("/")
+        def index():
+            return "hi"
+
+
+        class Job:
+            def __call__(self, *args, **kwargs):
+                return self.run(*args, **kwargs)  # no app's run
+
+            def run(self, *args, **kwargs):
+                return args
+
+
+        if __name__ == "__main__":
+            app.run(port=5001)
+    """
+    after, results = migrate_project_twice({"app.py": app})
+    assert "from quart import Quart" in after["app.py"]
+    stays_flask({"app.py": app.replace("app.run(port=5001)", "app.run(port=5001, threaded=True)")})
+
+
 def test_a_hook_reading_the_responses_data_keeps_the_run_on_flask() -> None:
     stays_flask({
         "app.py": """
