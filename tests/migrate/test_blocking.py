@@ -311,8 +311,8 @@ def test_values_read_from_the_file_system_are_plain_data() -> None:
 def test_a_folder_made_at_import_is_a_plain_path() -> None:
     # tempfile.mkdtemp() blocks; the path it returns is data: joining it does not
     module = cst.parse_module(
-        'import os\nimport tempfile\n\nFOLDER = tempfile.mkdtemp()\n\n\n'
-        'def where(name):\n    return os.path.getsize(os.path.join(FOLDER, name))\n'
+        "import os\nimport tempfile\n\nFOLDER = tempfile.mkdtemp()\n\n\n"
+        "def where(name):\n    return os.path.getsize(os.path.join(FOLDER, name))\n"
     )
     where = module.body[-1]
     assert isinstance(where, cst.FunctionDef)

@@ -300,7 +300,7 @@ def test_only_the_apps_run_with_options_quart_lacks_keeps_the_run_on_flask() -> 
         if __name__ == "__main__":
             app.run(port=5001)
     """
-    after, results = migrate_project_twice({"app.py": app})
+    after, _ = migrate_project_twice({"app.py": app})
     assert "from quart import Quart" in after["app.py"]
     stays_flask({"app.py": app.replace("app.run(port=5001)", "app.run(port=5001, threaded=True)")})
 
