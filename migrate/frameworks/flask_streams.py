@@ -33,6 +33,8 @@ TEXT_MAKERS = frozenset({
     "dumps", "str", "repr", "format", "join", "encode", "decode", "render_template",
     "render_template_string", "upper", "lower", "strip", "replace", "hexdigest",
 })  # fmt: skip
+#: The keywords Quart's Response takes (Flask's also takes ``direct_passthrough``).
+RESPONSE_ARGUMENTS = frozenset({"response", "status", "headers", "mimetype", "content_type"})
 #: What makes a response from a body: flask's Response and the app's response class.
 RESPONSE_CLASS_ATTRS = frozenset({"response_class"})
 
@@ -126,6 +128,14 @@ def streams(
         else:
             found.module_generators.add(name)
     for node in nodes:
+        if (
+            isinstance(node, ast.Call)
+            and _is_response(node.func, responses)
+            and any(k.arg not in RESPONSE_ARGUMENTS for k in node.keywords)
+        ):
+            found.blockers.append(
+                "it builds a response with arguments Quart's Response lacks (direct_passthrough)"
+            )
         if (
             isinstance(node, ast.Call)
             and id(node) not in checked

@@ -229,6 +229,11 @@ def test_other_bodies_that_may_be_generators_keep_the_run_on_flask(body: str, re
     assert reason in refusal(body)
 
 
+def test_a_response_argument_quart_lacks_keeps_the_run_on_flask() -> None:
+    reason = refusal("return Response('x', direct_passthrough=True)")
+    assert "arguments Quart's Response lacks" in reason
+
+
 def test_text_bodies_are_no_streams() -> None:
     assert refusal("text = 'a' + 'b'\nreturn Response(text)") == ""
     assert refusal("return Response(f'{1}', mimetype='text/plain')") == ""
