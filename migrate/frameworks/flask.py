@@ -30,6 +30,7 @@ from migrate.frameworks import (
     flask_uploads,
     import_bindings,
     offload_blocker,
+    own_nodes,
 )
 from migrate.middleware_analysis import PROXY_FIX, PROXY_FIX_SETTINGS
 
@@ -208,6 +209,13 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
     views = {id(func) for func in qualified.values()}
     for func in qualified.values():
         blockers.extend(flask_uploads.upload_blockers(func, flask_names, views))
+    if not test_module:  # (a test's responses: the tests' rule awaits their getters)
+        hooks = _response_hooks(nodes)
+        blockers.extend(
+            reason
+            for name, func in qualified.items()
+            for reason in _response_data_reads(name, func, flask_names, hooks)
+        )
     facts: list[FunctionFacts] = []
     for name, func in functions.items():
         registered_here = _is_view(func) or name in registered
@@ -483,6 +491,65 @@ def _module_blockers(
             and any(k.arg not in ("host", "port", "debug") for k in node.keywords)
         ):
             yield "app.run(...) has options Quart's run lacks"
+
+
+#: flask's names whose call makes a response, and the hooks handed one.
+RESPONSE_MAKERS = frozenset({
+    "make_response", "jsonify", "Response", "redirect", "send_file", "send_from_directory",
+})  # fmt: skip
+RESPONSE_HOOKS = frozenset({"after_request", "after_app_request"})
+
+
+def _response_data_reads(
+    name: str, func: ast.FunctionDef, flask_names: Mapping[str, str], hooks: set[str]
+) -> Iterator[str]:
+    """``response.data`` / ``.json`` read in ``func`` (coroutines under Quart: ``len(
+    response.data)`` would fail) of a response it makes or, as an ``after_request`` hook,
+    is handed."""
+    responses: set[str] = set()
+    params = [a.arg for a in [*func.args.posonlyargs, *func.args.args]]
+    if (name in hooks or any(_hook_decorator(d) for d in func.decorator_list)) and params:
+        responses.add(params[0])
+    for node in own_nodes(func):
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Call)
+            and flask_names.get(_called(node.value.func)) in RESPONSE_MAKERS
+        ):
+            responses.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    for node in own_nodes(func):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in ("data", "json")
+            and isinstance(node.ctx, ast.Load)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in responses
+        ):
+            yield f"`{name}` reads `{node.value.id}.{node.attr}`, a coroutine under Quart"
+            return
+
+
+def _called(func: ast.expr) -> str:
+    return func.id if isinstance(func, ast.Name) else ""
+
+
+def _hook_decorator(decorator: ast.expr) -> bool:
+    """``@app.after_request`` (``@bp.after_app_request``): the hook is handed the response."""
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return isinstance(target, ast.Attribute) and target.attr in RESPONSE_HOOKS
+
+
+def _response_hooks(nodes: list[ast.AST]) -> set[str]:
+    """The functions registered by ``app.after_request(f)``."""
+    return {
+        node.args[0].id
+        for node in nodes
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in RESPONSE_HOOKS
+        and len(node.args) == 1
+        and isinstance(node.args[0], ast.Name)
+    }
 
 
 def _calls_quart_coroutine(

@@ -305,9 +305,12 @@ def test_only_the_apps_run_with_options_quart_lacks_keeps_the_run_on_flask() -> 
     stays_flask({"app.py": app.replace("app.run(port=5001)", "app.run(port=5001, threaded=True)")})
 
 
-def test_a_hook_reading_the_responses_data_keeps_the_run_on_flask() -> None:
+@pytest.mark.parametrize(
+    "read", ["len(response.get_data())", "len(response.data)", "response.json is None"]
+)
+def test_a_hook_reading_the_responses_data_keeps_the_run_on_flask(read: str) -> None:
     stays_flask({
-        "app.py": """
+        "app.py": f"""
             from flask import Flask
 
             app = Flask(__name__)
@@ -315,10 +318,30 @@ def test_a_hook_reading_the_responses_data_keeps_the_run_on_flask() -> None:
 
             @app.after_request
             def sized(response):
-                response.headers["X-Size"] = str(len(response.get_data()))
+                response.headers["X-Size"] = str({read})
                 return response
         """,
     })  # fmt: skip
+
+
+def test_data_of_what_is_no_response_is_no_obstacle() -> None:
+    after, _ = migrate_project_twice({
+        "app.py": """
+            from flask import Flask, jsonify
+
+            app = Flask(__name__)
+
+
+            class Payload:
+                data = b"x"
+
+
+            @app.errorhandler(404)
+            def missing(error):
+                return jsonify(payload=Payload().data.decode(), error=str(error)), 404
+        """,
+    })  # fmt: skip
+    assert "async def missing(error):" in after["app.py"]
 
 
 def test_flasks_test_client_in_the_tests_keeps_the_run_on_flask() -> None:
