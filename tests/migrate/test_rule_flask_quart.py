@@ -213,6 +213,28 @@ def test_quarts_coroutines_reached_through_the_flask_module_keep_the_run_on_flas
     })  # fmt: skip
 
 
+def one_view(returned: str) -> dict[str, str]:
+    """An app of one view returning ``returned``."""
+    return {
+        "app.py": f"""
+            from flask import Flask, Response, current_app, jsonify, request
+
+            app = Flask(__name__)
+
+
+            @app.get("/")
+            def index():
+                return {returned}
+        """,
+    }
+
+
+def test_the_one_view_app_itself_moves_to_quart() -> None:
+    """(So what keeps the one-view apps below on Flask is what each returns.)"""
+    _, results = migrate_project_twice(one_view("jsonify(user=request.args.get('u'))"))
+    assert set(change_kinds(results, "flask-quart")) == {"converted"}
+
+
 @pytest.mark.parametrize(
     "call",
     [
@@ -223,18 +245,7 @@ def test_quarts_coroutines_reached_through_the_flask_module_keep_the_run_on_flas
 )
 def test_a_method_that_is_a_coroutine_under_quart_keeps_the_run_on_flask(call: str) -> None:
     """Unawaited, it would do nothing under Quart: the rule awaits the request's getters only."""
-    stays_flask({
-        "app.py": f"""
-            from flask import Flask, current_app, jsonify, request
-
-            app = Flask(__name__)
-
-
-            @app.get("/")
-            def index():
-                return {call}
-        """,
-    })  # fmt: skip
+    stays_flask(one_view(call))
 
 
 @pytest.mark.parametrize(
@@ -247,18 +258,7 @@ def test_a_method_that_is_a_coroutine_under_quart_keeps_the_run_on_flask(call: s
 )
 def test_what_quarts_request_and_response_lack_keeps_the_run_on_flask(code: str) -> None:
     """Under Quart it would raise AttributeError."""
-    stays_flask({
-        "app.py": f"""
-            from flask import Flask, Response, request
-
-            app = Flask(__name__)
-
-
-            @app.get("/")
-            def index():
-                return {code}
-        """,
-    })  # fmt: skip
+    stays_flask(one_view(code))
 
 
 def test_an_app_context_entered_outside_the_tests_keeps_the_run_on_flask() -> None:
