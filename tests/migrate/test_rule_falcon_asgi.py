@@ -510,6 +510,35 @@ def test_a_middleware_rendering_the_body_awaits_it() -> None:
     assert_same_project_behaviour(RENDERED, after, "app", [Req("GET", "/items"), Req("GET", "/x")])
 
 
+ANNOTATED = {
+    "resources.py": """
+        import falcon
+
+
+        class Things:
+            def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+                resp.media = {"q": req.get_param("q")}
+    """,
+    "app.py": """
+        import falcon
+
+        from resources import Things
+
+        app = falcon.App()
+        app.add_route("/things", Things())
+    """,
+}
+
+
+def test_responders_annotated_with_falcons_classes_get_falcon_asgis() -> None:
+    after, _ = migrate_project_twice(ANNOTATED)
+    assert (
+        "async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:"
+    ) in after["resources.py"]
+    assert "import falcon.asgi\n" in after["resources.py"]  # evaluated when the class is made
+    assert_same_project_behaviour(ANNOTATED, after, "app", [Req("GET", "/things?q=1")])
+
+
 def test_parts_the_rule_cannot_see_keep_the_app_wsgi() -> None:
     inherited = """
         import falcon

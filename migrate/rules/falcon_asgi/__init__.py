@@ -181,7 +181,37 @@ class FalconAsgiRule(Rule):
         if details:
             message += f" ({', '.join(details)})"
         self.report(func, "converted", message)
-        return made.node
+        annotated = _asgi_annotations(made.node)
+        if annotated is not made.node:
+            self.imports.append(("falcon.asgi", None))
+        return annotated
+
+
+#: The WSGI classes a responder's parameters may be annotated with -> falcon.asgi's.
+ASGI_CLASSES = {"falcon.Request": "falcon.asgi.Request", "falcon.Response": "falcon.asgi.Response"}
+
+
+def _asgi_annotations(func: cst.FunctionDef) -> cst.FunctionDef:
+    """``req: falcon.Request`` → ``req: falcon.asgi.Request`` (and ``Response``): the
+    objects a falcon.asgi app hands over (``await req.get_media()`` type-checks); ``func``
+    itself when no parameter is annotated so."""
+    if not any(
+        p.annotation is not None and analysis.dotted_name(p.annotation.annotation) in ASGI_CLASSES
+        for p in func.params.params
+    ):
+        return func
+    params = [
+        param.with_changes(
+            annotation=param.annotation.with_changes(
+                annotation=cst.parse_expression(ASGI_CLASSES[spelled])
+            )
+        )
+        if param.annotation is not None
+        and (spelled := analysis.dotted_name(param.annotation.annotation)) in ASGI_CLASSES
+        else param
+        for param in func.params.params
+    ]
+    return func.with_changes(params=func.params.with_changes(params=params))
 
 
 def _streamed_names(func: cst.FunctionDef, resp: str) -> set[str]:
