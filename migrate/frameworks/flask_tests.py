@@ -331,8 +331,60 @@ class TestAnalysis:
                     f"`{fn.qualname}` calls `{ast.unparse(node.func)}`, "
                     "on a test client the analysis cannot follow"
                 )
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in REQUEST_METHODS
+                and ast.unparse(node.func.value) in fn.clients
+                and (why := _client_arguments_blocker(node))
+            ):
+                self.blockers.append(f"`{fn.qualname}` {why}")
         if fn.is_async and fn.cls and fn.node.name.startswith("__"):
             self.blockers.append(f"`{fn.qualname}` would have to be a coroutine")
+
+
+#: The keywords of Flask's test client requests that Quart's takes (``data`` as a dict is
+#: its ``form``; ``content_type`` goes into its ``headers``).
+CLIENT_KEYWORDS = frozenset(
+    {"data", "json", "headers", "query_string", "follow_redirects", "auth", "content_type"}
+)
+#: Calls whose result is certainly text (a body for Quart's ``data``).
+_TEXT_CALLS = frozenset({"dumps", "encode", "urlencode", "format", "join"})
+
+
+def _client_arguments_blocker(call: ast.Call) -> str:
+    """Why a request of Flask's test client cannot be said to Quart's ("": it can)."""
+    keywords = {k.arg: k.value for k in call.keywords}
+    if None in keywords:
+        return "unpacks arguments into a test client request"
+    other = sorted(str(k) for k in keywords if k not in CLIENT_KEYWORDS)
+    if other:
+        return f"passes a test client request `{other[0]}`, which Quart's client lacks"
+    data = keywords.get("data")
+    if isinstance(data, ast.Dict):
+        if any(isinstance(v, ast.Tuple) for v in data.values):
+            return "uploads files through the test client's data (Quart's takes files=)"
+    elif data is not None and not _is_text(data):
+        return "passes the test client data the analysis cannot read (Quart's takes text)"
+    query = keywords.get("query_string")
+    if query is not None and not isinstance(query, ast.Dict):
+        return "passes a query string that is no dict literal (Quart's takes a dict)"
+    headers = keywords.get("headers")
+    if "content_type" in keywords and headers is not None and not isinstance(headers, ast.Dict):
+        return "passes content_type besides headers the analysis cannot read"
+    return ""
+
+
+def _is_text(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, (str, bytes))
+    if isinstance(node, ast.JoinedStr):
+        return True
+    if isinstance(node, ast.Call):
+        callee = node.func
+        named = callee.attr if isinstance(callee, ast.Attribute) else getattr(callee, "id", "")
+        return named in _TEXT_CALLS
+    return False
 
 
 def _is_fixture(func: ast.FunctionDef) -> bool:

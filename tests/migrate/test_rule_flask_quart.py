@@ -7,6 +7,7 @@ compares the answers.
 
 from __future__ import annotations
 
+import ast
 import concurrent.futures
 import os
 import sqlite3
@@ -22,6 +23,7 @@ import quart
 from click.testing import CliRunner
 
 from migrate.cli import main
+from migrate.frameworks import flask
 from migrate.runner import migrate_sources, select_rules
 from tests.harness import (
     Req,
@@ -760,3 +762,86 @@ def test_the_projects_tests_move_to_quarts_async_test_client(tmp_path: Path) -> 
     assert before_run.returncode == 0, before_run.stdout[-2000:]
     assert after_run.returncode == 0, after_run.stdout[-3000:]
     assert "6 passed" in before_run.stdout and "6 passed" in after_run.stdout
+
+
+ECHO = {
+    "app.py": """
+        from flask import Flask, jsonify, request
+
+        app = Flask(__name__)
+
+
+        @app.post("/echo")
+        def echo():
+            response = jsonify(got=request.get_json(), kind=request.content_type)
+            response.headers["X-Trace"] = request.headers.get("X-Trace", "-")
+            return response
+    """,
+    "tests/test_echo.py": """
+        import json
+
+        import pytest
+
+        from app import app
+
+
+        @pytest.fixture
+        def client():
+            return app.test_client()
+
+
+        def test_json_with_its_content_type(client):
+            response = client.post("/echo", data=json.dumps({"a": 1}), content_type="application/json")
+            assert response.json == {"got": {"a": 1}, "kind": "application/json"}
+
+
+        def test_content_type_beside_headers(client):
+            response = client.post(
+                "/echo", data='{"b": 2}', headers={"X-Trace": "t1"}, content_type="application/json"
+            )
+            assert response.headers["X-Trace"] == "t1" and response.json["got"] == {"b": 2}
+    """,
+}
+
+
+def test_a_test_clients_content_type_becomes_a_header(tmp_path: Path) -> None:
+    after, results = migrate_project_twice(ECHO)
+    tests = after["tests/test_echo.py"]
+    assert 'data=json.dumps({"a": 1}), headers={"Content-Type": "application/json"})' in tests
+    assert 'headers={"X-Trace": "t1", "Content-Type": "application/json"}' in tests
+    assert set(change_kinds(results, "flask-quart")) == {"converted"}
+    before_run, after_run = (
+        run_pytest(ECHO, tmp_path / "before"),
+        run_pytest(after, tmp_path / "after"),
+    )
+    assert "2 passed" in before_run.stdout and "2 passed" in after_run.stdout, after_run.stdout
+
+
+@pytest.mark.parametrize(
+    ("call", "reason"),
+    [
+        ('client.post("/echo", data=payload)', "data the analysis cannot read"),
+        ('client.get("/echo", query_string="a=1")', "no dict literal"),
+        ('client.get("/echo", environ_base={"REMOTE_ADDR": "1.2.3.4"})', "`environ_base`"),
+        ('client.post("/echo", data={"f": (io.BytesIO(b"x"), "f.txt")})', "uploads files"),
+    ],
+)
+def test_a_test_client_request_quart_cannot_make_keeps_the_run_on_flask(
+    call: str, reason: str
+) -> None:
+    test = f"""
+        import io
+
+        from app import app
+
+
+        def test_it():
+            client = app.test_client()
+            payload = {{"a": 1}}
+            {call}
+    """
+    files = {**ECHO, "tests/test_echo.py": test}
+    sources = {k: textwrap.dedent(v).lstrip() for k, v in files.items()}
+    facts = [flask.facts_of(k, ast.parse(v)) for k, v in sources.items()]
+    refused = flask.plan(facts, list(sources)).for_module("app.py").refused
+    assert reason in refused

@@ -188,10 +188,25 @@ class _AwaitTestClient(cst.CSTTransformer):
 
 def _form_keyword(args: Sequence[cst.Arg]) -> list[cst.Arg]:
     """``data={...}`` (form fields under Flask's client) → ``form={...}`` (Quart's ``data``
-    takes bytes or text only)."""
-    return [
+    takes bytes or text only); ``content_type=x`` → a ``Content-Type`` header (Quart's
+    client has no such argument)."""
+    made = [
         a.with_changes(keyword=cst.Name("form"))
         if a.keyword is not None and a.keyword.value == "data" and isinstance(a.value, cst.Dict)
         else a
         for a in args
     ]
+    content_type = next((a for a in made if a.keyword and a.keyword.value == "content_type"), None)
+    if content_type is None:
+        return made
+    entry = cst.DictElement(cst.SimpleString('"Content-Type"'), content_type.value)
+    made = [a for a in made if a is not content_type]
+    headers = next((a for a in made if a.keyword and a.keyword.value == "headers"), None)
+    if headers is not None and isinstance(headers.value, cst.Dict):
+        merged = headers.value.with_changes(elements=[*headers.value.elements, entry])
+        return [a.with_changes(value=merged) if a is headers else a for a in made]
+    made[-1] = made[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+    added = cst.Arg(cst.Dict([entry]), keyword=cst.Name("headers"), equal=cst.AssignEqual(
+        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
+    ))  # fmt: skip
+    return [*made, added]
