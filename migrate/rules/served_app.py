@@ -96,6 +96,7 @@ class ServedAppRule(Rule):
                 and asgi_factory_name(name) not in bound
                 and name not in served_here
                 and not elsewhere
+                and _callable_bare(stmt)
             ):
                 yield stmt, value
 
@@ -237,3 +238,16 @@ class ServedAppRule(Rule):
             body.extend(self.after.get(id(original), ()))
         module = updated_node.with_changes(body=body)
         return add_imports(module, sorted(self.imports))
+
+
+def _callable_bare(func: cst.FunctionDef) -> bool:
+    """``func()`` is a valid call (every parameter has a default), as ``uvicorn --factory``
+    and ``gunicorn 'module:factory()'`` make it: Pyramid's ``main(global_config, **settings)``
+    is not, and an ASGI factory beside it would serve nothing."""
+    params = func.params
+    required = [
+        p
+        for p in (*params.posonly_params, *params.params, *params.kwonly_params)
+        if p.default is None
+    ]
+    return not required

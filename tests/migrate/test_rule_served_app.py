@@ -422,3 +422,13 @@ def test_an_app_a_factory_of_another_module_makes_says_why_its_framework_stays()
     _, results = migrate_project(dedented(files))
     (change,) = results["wsgi.py"].changes
     assert "(the run stays on Flask: it uses the Flask extension `flask_login`" in change.message
+
+
+def test_a_factory_that_needs_arguments_gets_no_sibling() -> None:
+    """``uvicorn --factory`` calls it with none: Pyramid's ``main(global_config, **settings)``."""
+    result = migrate(
+        PYRAMID_PACKAGE.replace("def main(settings):", "def main(global_config, **settings):")
+    )
+    assert "main_asgi" not in result.new_source
+    bare = migrate(PYRAMID_PACKAGE.replace("def main(settings):", "def main(settings=None):"))
+    assert "def main_asgi(*args, **kwargs):" in bare.new_source
