@@ -57,6 +57,21 @@ def upload_blockers(
             return
     parents = {id(child): node for node in nodes for child in ast.iter_child_nodes(node)}
     for node in nodes:
+        if isinstance(node, ast.Attribute) and _files(node, requests):
+            parent = parents.get(id(node))
+            reached = (
+                isinstance(parent, ast.Subscript)
+                or (isinstance(parent, ast.Attribute) and parent.attr in ONE | MANY | {"keys"})
+                or isinstance(parent, (ast.Compare, ast.For, ast.If, ast.UnaryOp, ast.BoolOp))
+            )
+            if not reached:
+                how = f".{parent.attr}()" if isinstance(parent, ast.Attribute) else ""
+                yield (
+                    f"`{func.name}` reads the uploads (`request.files{how}`) where the rule "
+                    "cannot follow them (their save() is a coroutine)"
+                )
+                return
+    for node in nodes:
         if (
             isinstance(node, ast.expr)
             and _is_upload(node, requests)

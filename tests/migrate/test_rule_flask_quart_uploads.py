@@ -95,6 +95,8 @@ def test_uploads_are_saved_under_quart() -> None:
         "keep(request.files['photo'])",
         "photo = request.files['photo']\nkeep(photo)",
         "photo = request.files['photo']\nlater = lambda: photo.save('x')",
+        "for name, upload in request.files.items():\n    upload.save('/tmp/' + name)",
+        "uploads = dict(request.files)",
     ],
 )
 def test_an_upload_the_rule_cannot_follow_keeps_the_run_on_flask(body: str) -> None:
