@@ -448,6 +448,17 @@ def _module_blockers(
             yield UNSUPPORTED.get(original, f"it uses flask's `{original}`")
     modules = {local for local, module, original in imports if module == "flask" and not original}
     proxied = _proxied_wsgi_apps(nodes, imports)
+    called = {id(node.func) for node in nodes if isinstance(node, ast.Call)}
+    for node in nodes:
+        if (
+            isinstance(node, ast.Attribute)
+            and AWAITED_REQUEST.get(node.attr) == "call"
+            and isinstance(node.value, ast.Name)
+            and flask_names.get(node.value.id) == "request"
+            and id(node) not in called
+        ):
+            yield f"it hands `request.{node.attr}` on uncalled (a coroutine function under Quart)"
+            break
     #: the names the module binds to apps (``app = Flask(__name__)``), whose run() matters
     apps = {
         target.id

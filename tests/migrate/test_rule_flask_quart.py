@@ -263,6 +263,11 @@ def test_what_quarts_request_and_response_lack_keeps_the_run_on_flask(code: str)
     stays_flask(one_view(code))
 
 
+def test_a_request_getter_handed_on_uncalled_keeps_the_run_on_flask() -> None:
+    """``parse = request.get_json`` then ``parse()``: the rule awaits direct calls only."""
+    stays_flask(one_view("jsonify(got=(lambda read: read())(request.get_json))"))
+
+
 def test_an_app_context_entered_outside_the_tests_keeps_the_run_on_flask() -> None:
     """A script or job's ``with app.app_context():`` (Quart's is entered with ``async with``)."""
     stays_flask({
