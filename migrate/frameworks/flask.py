@@ -96,6 +96,8 @@ QUART_COROUTINE_METHODS = frozenset({
     "update_template_context", "do_teardown_appcontext", "do_teardown_request",
     "finalize_request", "add_etag", "make_conditional", "freeze", "get_data", "get_json",
 })  # fmt: skip
+#: flask's functions whose Quart counterparts take fewer keywords: the keywords they take.
+QUART_KEYWORDS = {"redirect": frozenset({"location", "code"})}
 #: Flask's request attributes Quart's request lacks (the WSGI environ, its stream, the WSGI
 #: server's flags; ``remote_user``: REMOTE_USER, set by an auth proxy or WSGI middleware).
 WSGI_REQUEST_ATTRIBUTES = frozenset({
@@ -449,6 +451,15 @@ def _module_blockers(
     modules = {local for local, module, original in imports if module == "flask" and not original}
     proxied = _proxied_wsgi_apps(nodes, imports)
     called = {id(node.func) for node in nodes if isinstance(node, ast.Call)}
+    for node in nodes:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and (allowed := QUART_KEYWORDS.get(flask_names.get(node.func.id, ""))) is not None
+            and any(k.arg not in allowed for k in node.keywords)
+        ):
+            yield f"it passes `{node.func.id}` an argument Quart's lacks"
+            break
     for node in nodes:
         if (
             isinstance(node, ast.Attribute)

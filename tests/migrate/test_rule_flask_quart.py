@@ -219,7 +219,7 @@ def one_view(returned: str) -> dict[str, str]:
     """An app of one view returning ``returned``."""
     return {
         "app.py": f"""
-            from flask import Flask, Response, current_app, jsonify, request
+            from flask import Flask, Response, current_app, jsonify, redirect, request
 
             app = Flask(__name__)
 
@@ -256,6 +256,7 @@ def test_a_method_that_is_a_coroutine_under_quart_keeps_the_run_on_flask(call: s
         "request.remote_user or '-'",
         "request.input_stream.read()",
         "Response('x').call_on_close(print) or 'x'",
+        "redirect('/', code=301, Response=Response)",
     ],
 )
 def test_what_quarts_request_and_response_lack_keeps_the_run_on_flask(code: str) -> None:
