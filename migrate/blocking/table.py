@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from migrate.frameworks import FLASK_SIGNALS
+
 #: Blocking calls and constructors of blocking objects.
 #: File-system queries: they block, and give plain data (a flag, a size, a path).
 _FILE_SYSTEM_QUERIES: tuple[str, ...] = (
@@ -308,6 +310,13 @@ CHEAP: tuple[str, ...] = (
             "Response",
             "stream_with_context",
         )
+    ),
+    # connecting a receiver to one of their signals (what receivers do is their own code)
+    *(
+        f"{framework}.{signal}.{method}"
+        for framework in ("flask", "quart")
+        for signal in FLASK_SIGNALS
+        for method in ("connect", "connect_via", "connected_to", "disconnect")
     ),
 )
 

@@ -11,6 +11,13 @@ from migrate.module_paths import candidate_paths
 
 F = TypeVar("F")
 
+#: Flask's blinker signals, the same in Quart (which runs a sync receiver in a thread).
+FLASK_SIGNALS = (
+    "template_rendered", "before_render_template", "request_started", "request_finished",
+    "request_tearing_down", "got_request_exception", "appcontext_tearing_down",
+    "appcontext_pushed", "appcontext_popped", "message_flashed",
+)  # fmt: skip
+
 #: An import binding: (local name, module as imported with ``.`` for a relative import,
 #: original name or "" for ``import module``).
 ImportBinding = tuple[str, str, str]

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from migrate.frameworks import (
+    FLASK_SIGNALS,
     ImportBinding,
     Modules,
     flask_files,
@@ -49,7 +50,7 @@ SAME_NAMES = frozenset({
     "request", "session", "url_for", "render_template", "render_template_string",
     "make_response", "flash", "get_flashed_messages", "after_this_request", "escape", "Markup",
     "has_request_context", "has_app_context", "json", "Config", *flask_files.SENDERS,
-    "stream_with_context",
+    "stream_with_context", *FLASK_SIGNALS,
 })  # fmt: skip
 #: flask's names that are the same under Quart and never awaited (``flask.jsonify`` may stay).
 PLAIN_NAMES = (SAME_NAMES | {"Flask"}) - AWAITED_CALLS - {"request"}

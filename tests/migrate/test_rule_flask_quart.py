@@ -851,3 +851,47 @@ def test_a_test_client_request_quart_cannot_make_keeps_the_run_on_flask(
     facts = [flask.facts_of(k, ast.parse(v)) for k, v in sources.items()]
     refused = flask.plan(facts, list(sources)).for_module("app.py").refused
     assert reason in refused
+
+
+SIGNALS = {
+    "app.py": """
+        from flask import Flask, render_template_string
+
+        app = Flask(__name__)
+
+
+        @app.get("/hello/<name>")
+        def hello(name):
+            return render_template_string("<p>{{ who }}</p>", who=name)
+    """,
+    "tests/test_hello.py": """
+        import pytest
+        from flask import template_rendered
+
+        from app import app
+
+
+        @pytest.fixture
+        def client():
+            return app.test_client()
+
+
+        def test_the_page_is_rendered_with_its_context(client):
+            seen = []
+
+            def record(sender, template, context, **extra):
+                seen.append(context["who"])
+
+            with template_rendered.connected_to(record, app):
+                response = client.get("/hello/ada")
+            assert response.data == b"<p>ada</p>" and seen == ["ada"]
+    """,
+}
+
+
+def test_the_tests_listening_to_flasks_signals_move_to_quart(tmp_path: Path) -> None:
+    after, results = migrate_project_twice(SIGNALS)
+    assert "from quart import template_rendered" in after["tests/test_hello.py"]
+    assert set(change_kinds(results, "flask-quart")) == {"converted"}  # no manual marker
+    before_run, after_run = run_pytest(SIGNALS, tmp_path / "a"), run_pytest(after, tmp_path / "b")
+    assert "1 passed" in before_run.stdout and "1 passed" in after_run.stdout, after_run.stdout
