@@ -18,9 +18,8 @@ directly: one thread hand-off per call and one back, as few as ``WsgiToAsgi`` ne
 whole request (a lane never wakes only to be handed back).
 
 A request's single blocking call (``run_blocking_last`` before any other, what ``migrate``
-writes where a request makes one) needs no lane: it goes to the shared pool of
-``WsgiToAsgi`` (:func:`adapters._threadpool.default_pool`), whose free threads take the next
-queued call at once, where a lane given back waits for the loop to hand it on (on the sqlite
+writes where a request makes one) needs no lane: it goes to a pool of the same size whose
+free threads take the next queued call at once (the kind of pool ``WsgiToAsgi`` uses), where a lane given back waits for the loop to hand it on (on the sqlite
 app of ``benchmarks/bench_blocking.py`` at 64 connections: 1.10x the adapter's requests per
 second, where lanes gave 0.92x).
 
@@ -41,7 +40,7 @@ from queue import SimpleQueue
 from typing import Any, TypeVar
 
 from adapters._threadpool import DEFAULT_THREADS as DEFAULT_THREADS  # the pool size by default
-from adapters._threadpool import awaited_job, configured_threads, default_pool
+from adapters._threadpool import ThreadPool, awaited_job, configured_threads
 
 __all__ = [
     "AsyncFile",
@@ -79,6 +78,8 @@ class _Lanes:
 
     def __init__(self, size: int) -> None:
         self.size = size
+        #: the pool of a request's single call (:func:`run_blocking_last` before any other)
+        self.single = ThreadPool(size, name="wsgi2asgi-single")
         self.lock = threading.Lock()  # tasks of loops in other threads may share them
         self.lent: dict[asyncio.Task[Any], _Lane] = {}
         self.parked: list[_Lane] = []  # LIFO: the warmest thread first
@@ -168,6 +169,7 @@ def set_blocking_threads(max_workers: int) -> None:
     with _lanes_lock:
         old, _lanes = _lanes, _Lanes(max_workers)
     if old is not None:
+        old.single.shutdown(wait=False)
         with old.lock:
             for lane in old.parked:
                 lane.stop()
@@ -201,7 +203,7 @@ async def run_blocking_last(fn: Callable[..., T], /, *args: Any, **kwargs: Any) 
         # threads take the next call from its queue as soon as they are free, where a lane
         # given back waits for the loop to hand it on
         job, future = awaited_job(fn, args, kwargs)
-        default_pool().submit(job)
+        lanes.single.submit(job)
         return await future
     result = await run_blocking(fn, *args, **kwargs)
     if task is not None:

@@ -167,7 +167,24 @@ def test_a_requests_last_call_runs_on_its_thread_and_a_single_call_on_any() -> N
 
     several, single = asyncio.run(main())
     assert len(set(several)) == 1 and several[0].startswith("wsgi2asgi-blocking")
-    assert single[0].startswith("wsgi2asgi-") and not single[0].startswith("wsgi2asgi-blocking")
+    assert single[0].startswith("wsgi2asgi-single")
+
+
+def test_single_calls_share_a_pool_of_the_configured_size() -> None:
+    from adapters import blocking
+
+    async def single() -> str:
+        thread = await blocking.run_blocking_last(threading.current_thread)
+        return thread.name
+
+    async def main() -> set[str]:
+        return set(await asyncio.gather(*(single() for _ in range(8))))
+
+    blocking.set_blocking_threads(1)
+    try:
+        assert len(asyncio.run(main())) == 1  # eight requests, one thread
+    finally:
+        blocking.set_blocking_threads(blocking.DEFAULT_THREADS)
 
 
 def test_the_last_blocking_call_gives_its_thread_back_at_once() -> None:
