@@ -107,3 +107,41 @@ def stream_blockers(
         for node in own_nodes(enclosing)
     ):
         yield "is used other than called"
+
+
+def plain_name(node: ast.expr) -> str:
+    """``f`` for the name ``f``, else "" (a called name: ``plain_name(call.func)``)."""
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+def callee_name(call: ast.Call) -> str:
+    """The last part of what ``call`` calls: ``join`` of ``os.path.join(...)``, ``str`` of
+    ``str(...)`` ("" for anything else)."""
+    callee = call.func
+    return callee.attr if isinstance(callee, ast.Attribute) else plain_name(callee)
+
+
+def assigned_values(name: str, own: Iterable[ast.AST]) -> Iterator[ast.expr | None]:
+    """What the local ``name`` is given among ``own`` (a function's own nodes): each value of
+    ``name = value``, None for a binding of any other kind (unpacking, ``+=``, a loop, ``with
+    ... as``, a walrus, a chained assignment)."""
+    for node in own:
+        if isinstance(node, ast.Assign):
+            if any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+                yield node.value if len(node.targets) == 1 else None
+            elif any(_binds(target, name) for target in node.targets):
+                yield None
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and _binds(node.target, name):
+            yield node.value if isinstance(node, ast.AnnAssign) else None
+        elif isinstance(node, (ast.For, ast.With, ast.NamedExpr, ast.comprehension)):
+            targets = (
+                [node.target]
+                if not isinstance(node, ast.With)
+                else [i.optional_vars for i in node.items if i.optional_vars is not None]
+            )
+            if any(_binds(t, name) for t in targets):
+                yield None
+
+
+def _binds(target: ast.AST, name: str) -> bool:
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target))

@@ -26,6 +26,8 @@ from migrate.frameworks import (
     import_bindings,
     is_generator,
     offload_blocker,
+    own_nodes,
+    plain_name,
     stream_blockers,
 )
 
@@ -438,18 +440,10 @@ def _stream_reads(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> set
     """The ``req.stream``/``req.bounded_stream`` nodes of ``req.stream.read(...)`` calls in
     ``func`` itself (not in a nested function): awaited under falcon.asgi, where the stream
     reads the same bytes (``size`` of them, fewer only at the end; all of them without)."""
-    nested = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
-    inside = {
-        id(inner)
-        for node in ast.walk(func)
-        if node is not func and isinstance(node, nested)
-        for inner in ast.walk(node)
-    }
     return {
         id(node.func.value)
-        for node in ast.walk(func)
+        for node in own_nodes(func)
         if isinstance(node, ast.Call)
-        and id(node) not in inside
         and isinstance(node.func, ast.Attribute)
         and node.func.attr == "read"
         and len(node.args) + len(node.keywords) <= 1
@@ -508,11 +502,7 @@ def _stream_blockers(
     for node in ast.walk(func):
         if isinstance(node, ast.Assign) and target in node.targets:
             value = node.value
-            called = (
-                value.func.id
-                if isinstance(value, ast.Call) and isinstance(value.func, ast.Name)
-                else ""
-            )
+            called = plain_name(value.func) if isinstance(value, ast.Call) else ""
             if len(node.targets) == 1 and called == "open":
                 return
             generator = streamed_generators(func).get(called) if len(node.targets) == 1 else None

@@ -32,6 +32,7 @@ from migrate.frameworks import (
     import_bindings,
     offload_blocker,
     own_nodes,
+    plain_name,
 )
 from migrate.middleware_analysis import PROXY_FIX, PROXY_FIX_SETTINGS
 
@@ -537,7 +538,7 @@ def _response_data_reads(
         if (
             isinstance(node, ast.Assign)
             and isinstance(node.value, ast.Call)
-            and flask_names.get(_called(node.value.func)) in RESPONSE_MAKERS
+            and flask_names.get(plain_name(node.value.func)) in RESPONSE_MAKERS
         ):
             responses.update(t.id for t in node.targets if isinstance(t, ast.Name))
     for node in own_nodes(func):
@@ -550,10 +551,6 @@ def _response_data_reads(
         ):
             yield f"`{name}` reads `{node.value.id}.{node.attr}`, a coroutine under Quart"
             return
-
-
-def _called(func: ast.expr) -> str:
-    return func.id if isinstance(func, ast.Name) else ""
 
 
 def _hook_decorator(decorator: ast.expr) -> bool:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterator, Mapping
 
-from migrate.frameworks import own_nodes
+from migrate.frameworks import assigned_values, callee_name, own_nodes
 
 #: flask's file senders and the number of positional arguments Quart's takes in the same order.
 SENDERS = {"send_file": 4, "send_from_directory": 2}
@@ -116,44 +116,14 @@ def _is_path(node: ast.expr, func: ast.FunctionDef, own: list[ast.AST], view: bo
     if isinstance(node, ast.JoinedStr):
         return True
     if isinstance(node, ast.Call):
-        callee = node.func
-        named = callee.attr if isinstance(callee, ast.Attribute) else getattr(callee, "id", "")
-        return named in PATH_MAKERS
+        return callee_name(node) in PATH_MAKERS
     if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Div, ast.Mod)):
         return _is_path(node.left, func, own, view)
     if isinstance(node, ast.Name):
         if any(a.arg == node.id for a in func.args.args + func.args.kwonlyargs):
             return view  # a view's parameters are its URL's values: strings (or numbers)
-        values = list(_assigned(node.id, own))
+        values = list(assigned_values(node.id, own))
         return bool(values) and all(
             value is not None and _is_path(value, func, own, view) for value in values
         )
     return False
-
-
-def _assigned(name: str, own: list[ast.AST]) -> Iterator[ast.expr | None]:
-    """What ``name`` is given in the function (None: bound some other way)."""
-    for node in own:
-        if isinstance(node, ast.Assign):
-            if any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-                yield node.value if len(node.targets) == 1 else None
-            elif any(
-                isinstance(inner, ast.Name) and inner.id == name
-                for target in node.targets
-                for inner in ast.walk(target)
-            ):
-                yield None
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and _binds(node.target, name):
-            yield node.value if isinstance(node, ast.AnnAssign) else None
-        elif isinstance(node, (ast.For, ast.With, ast.NamedExpr, ast.comprehension)):
-            targets = (
-                [node.target]
-                if not isinstance(node, ast.With)
-                else [i.optional_vars for i in node.items if i.optional_vars is not None]
-            )
-            if any(_binds(t, name) for t in targets):
-                yield None
-
-
-def _binds(target: ast.AST, name: str) -> bool:
-    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target))

@@ -26,7 +26,14 @@ import ast
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from migrate.frameworks import is_generator, own_nodes, stream_blockers
+from migrate.frameworks import (
+    assigned_values,
+    callee_name,
+    is_generator,
+    own_nodes,
+    plain_name,
+    stream_blockers,
+)
 
 #: Calls whose result is certainly text (``str`` or ``bytes``).
 TEXT_MAKERS = frozenset({
@@ -74,15 +81,15 @@ def streams(
         used: set[str] = set()
         for node in own_nodes(func):
             if isinstance(node, ast.Call) and (
-                _is_response(node.func, responses) or _named(node.func) in wrappers
+                _is_response(node.func, responses) or plain_name(node.func) in wrappers
             ):
                 checked.add(id(node))
                 body = node.args[0] if node.args else None
-                if _named(node.func) in wrappers and body is not None:
+                if plain_name(node.func) in wrappers and body is not None:
                     call = _stream_call(body, generators, set())
                 else:
                     call = _stream_call(body, generators, wrappers) if body is not None else None
-                generator = _named(call.func) if call is not None else ""
+                generator = plain_name(call.func) if call is not None else ""
                 if call is not None:
                     streamed_calls.add(id(call))
                     (used if generator in local else module_used).add(generator)
@@ -99,7 +106,7 @@ def streams(
                 call = _stream_call(value, generators, wrappers)
                 if call is not None:
                     streamed_calls.add(id(call))
-                    generator = _named(call.func)
+                    generator = plain_name(call.func)
                     (used if generator in local else module_used).add(generator)
         for name, definition in local.items():
             if name not in used:
@@ -139,7 +146,7 @@ def streams(
         if (
             isinstance(node, ast.Call)
             and id(node) not in checked
-            and (_is_response(node.func, responses) or _named(node.func) in wrappers)
+            and (_is_response(node.func, responses) or plain_name(node.func) in wrappers)
             and node.args
             and not _is_text(node.args[0], None)
         ):
@@ -147,13 +154,9 @@ def streams(
     return found
 
 
-def _named(node: ast.expr) -> str:
-    return node.id if isinstance(node, ast.Name) else ""
-
-
 def _is_response(node: ast.expr, responses: set[str]) -> bool:
     """``Response`` (flask's) or ``app.response_class`` / ``current_app.response_class``."""
-    return _named(node) in responses or (
+    return plain_name(node) in responses or (
         isinstance(node, ast.Attribute) and node.attr in RESPONSE_CLASS_ATTRS
     )
 
@@ -165,9 +168,9 @@ def _stream_call(
     or in ``stream_with_context(generate())`` when ``wrappers`` names it)."""
     if not isinstance(node, ast.Call):
         return None
-    if _named(node.func) in wrappers and len(node.args) == 1 and not node.keywords:
+    if plain_name(node.func) in wrappers and len(node.args) == 1 and not node.keywords:
         return _stream_call(node.args[0], generators, set())
-    return node if _named(node.func) in generators else None
+    return node if plain_name(node.func) in generators else None
 
 
 def _is_text(node: ast.expr, func: ast.FunctionDef | None) -> bool:
@@ -181,26 +184,13 @@ def _is_text(node: ast.expr, func: ast.FunctionDef | None) -> bool:
             isinstance(node.op, ast.Add) and _is_text(node.right, func)
         )
     if isinstance(node, ast.Call):
-        callee = node.func
-        named = callee.attr if isinstance(callee, ast.Attribute) else _named(callee)
-        return named in TEXT_MAKERS
+        return callee_name(node) in TEXT_MAKERS
     if isinstance(node, ast.Name) and func is not None:
-        own = list(own_nodes(func))
-        values = [
-            stmt.value
-            for stmt in own
-            if isinstance(stmt, ast.Assign)
-            and any(isinstance(t, ast.Name) and t.id == node.id for t in stmt.targets)
-        ]
-        stores = sum(
-            isinstance(n, ast.Name) and n.id == node.id and isinstance(n.ctx, ast.Store)
-            for n in own
-        )
+        values = list(assigned_values(node.id, own_nodes(func)))
         params = {a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]}
         return (
             bool(values)
-            and stores == len(values)  # bound by nothing else (no +=, loop, unpacking)
             and node.id not in params
-            and all(_is_text(v, func) for v in values)
+            and all(v is not None and _is_text(v, func) for v in values)
         )
     return False

@@ -26,6 +26,8 @@ import ast
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from migrate.frameworks import callee_name
+
 #: The test client's request methods (each gives a response).
 REQUEST_METHODS = frozenset(
     {"get", "post", "put", "patch", "delete", "head", "options", "trace", "open"}
@@ -381,9 +383,7 @@ def _is_text(node: ast.expr) -> bool:
     if isinstance(node, ast.JoinedStr):
         return True
     if isinstance(node, ast.Call):
-        callee = node.func
-        named = callee.attr if isinstance(callee, ast.Attribute) else getattr(callee, "id", "")
-        return named in _TEXT_CALLS
+        return callee_name(node) in _TEXT_CALLS
     return False
 
 
