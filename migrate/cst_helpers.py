@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import libcst as cst
 
@@ -169,6 +169,18 @@ def with_marker(node: cst.BaseStatement, comment: str) -> cst.BaseStatement:
         line = cst.EmptyLine(comment=cst.Comment(comment))
         return node.with_changes(leading_lines=[*node.leading_lines, line])
     return node
+
+
+def keyword_arg(name: str, value: cst.BaseExpression) -> cst.Arg:
+    """``name=value`` (no spaces around ``=``, as a keyword argument is written)."""
+    tight = cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
+    return cst.Arg(value, keyword=cst.Name(name), equal=tight)
+
+
+def with_arg(args: Sequence[cst.Arg], arg: cst.Arg) -> list[cst.Arg]:
+    """``args`` and ``arg`` after them, the last one's comma written ``, ``."""
+    comma = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    return [*args[:-1], *(a.with_changes(comma=comma) for a in args[-1:]), arg]
 
 
 def paren_await(node: cst.BaseExpression) -> cst.BaseExpression:

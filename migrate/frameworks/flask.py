@@ -429,10 +429,17 @@ def extensions_of(imports: Iterable[ImportBinding]) -> tuple[tuple[str, str], ..
     """(module, what to do) of the Flask extensions among ``imports``."""
     found: dict[str, str] = {}
     for _, module, _ in imports:
-        top = module.split(".")[0]
-        if top.startswith("flask_") or module.startswith("flask.ext"):
-            found.setdefault(module, EXTENSION_ADVICE.get(top, EXTENSION_ADVICE[""]))
+        if _is_extension(module):
+            found.setdefault(module, _extension_advice(module))
     return tuple(found.items())
+
+
+def _is_extension(module: str) -> bool:
+    return module.split(".")[0].startswith("flask_") or module.startswith("flask.ext")
+
+
+def _extension_advice(module: str) -> str:
+    return EXTENSION_ADVICE.get(module.split(".")[0], EXTENSION_ADVICE[""])
 
 
 def _module_blockers(
@@ -442,9 +449,8 @@ def _module_blockers(
     test_module: bool,
 ) -> Iterator[str]:
     for _, module, original in imports:
-        top = module.split(".")[0]
-        if top.startswith("flask_") or module.startswith("flask.ext"):
-            advice = dict(extensions_of([("", module, original)]))[module]
+        if _is_extension(module):
+            advice = _extension_advice(module)
             yield f"it uses the Flask extension `{module}`, with no drop-in Quart version: {advice}"
         elif module.startswith("flask.") and module not in ("flask.json",):
             yield f"it imports `{module}`"

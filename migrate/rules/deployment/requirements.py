@@ -113,9 +113,14 @@ def pyproject_dependencies(text: str) -> set[str] | None:
     dependencies = data.get("project", {}).get("dependencies")
     if not isinstance(dependencies, list):
         return None
+    return _names_of(dependencies)
+
+
+def _names_of(items: list[object]) -> set[str]:
+    """The distributions a TOML list of requirements names."""
     return {
         normalized(m.group(1))
-        for item in dependencies
+        for item in items
         if isinstance(item, str) and (m := _NAME.match(item))
     }
 
@@ -147,11 +152,7 @@ def add_to_pyproject_tests(text: str, needed: Iterable[str]) -> tuple[str, list[
         for part in table.split("."):
             lists = lists.get(part, {}) if isinstance(lists, dict) else {}
         for key, items in lists.items() if isinstance(lists, dict) else []:
-            present = {
-                normalized(m.group(1))
-                for item in (items if isinstance(items, list) else [])
-                if isinstance(item, str) and (m := _NAME.match(item))
-            }
+            present = _names_of(items if isinstance(items, list) else [])
             if "pytest" in present:
                 text, more = _add_to_list(text, table, key, needed, present)
                 added.extend(line for line in more if line not in added)

@@ -241,10 +241,8 @@ def _def_in(owner: cst.ClassDef | cst.FunctionDef | None, name: str) -> cst.Func
 
 class _AwaitBody(cst.CSTTransformer):
     """``req.get_media()``, ``req.stream.read(...)`` and ``resp.render_body()`` awaited,
-    ``req.media`` read as
-    ``(await req.get_media())``,
-    ``resp.stream = open(...)`` opened in the blocking pool; nested functions untouched
-    (the plan refused bodies read there)."""
+    ``req.media`` read as ``(await req.get_media())``, ``resp.stream = open(...)`` opened in
+    the blocking pool; nested functions untouched (the plan refused bodies read there)."""
 
     def __init__(self, req: str, resp: str) -> None:
         super().__init__()

@@ -43,7 +43,12 @@ from migrate.frameworks.flask import AWAITED_CALLS, AWAITED_REQUEST, ModulePlan,
 from migrate.frameworks.flask_files import SENDERS
 from migrate.middleware_analysis import PROXY_FIX
 from migrate.rules.base import FileContext, Rule, marker_comment
-from migrate.rules.flask_quart.files import KeepFlaskFileCaching, apps_made, quart_sender_call
+from migrate.rules.flask_quart.files import (
+    KeepFlaskFileCaching,
+    apps_made,
+    quart_sender_call,
+    under_root_path,
+)
 from migrate.rules.flask_quart.proxies import AsgiProxyFix
 from migrate.rules.flask_quart.tests import async_tests
 from migrate.rules.flask_quart.uploads import is_upload_save, upload_names
@@ -319,10 +324,7 @@ def _sync_open_resource(call: cst.Call) -> cst.Call:
     ``open(os.path.join(x.root_path, path), mode)``, ``mode`` "rb" unless given."""
     assert isinstance(call.func, cst.Attribute)
     first, *rest = call.args
-    root = cst.Attribute(call.func.value, cst.Name("root_path"))
-    joined = cst.parse_expression("os.path.join()").with_changes(
-        args=[cst.Arg(root), first.with_changes(comma=cst.MaybeSentinel.DEFAULT)]
-    )
+    joined = under_root_path(call.func.value, first.value)
     if not any(a.keyword is None or a.keyword.value == "mode" for a in rest):
         rest.insert(0, cst.Arg(cst.SimpleString('"rb"')))
     return call.with_changes(func=cst.Name("open"), args=[cst.Arg(joined), *rest])

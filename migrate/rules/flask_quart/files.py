@@ -7,6 +7,7 @@ from __future__ import annotations
 import libcst as cst
 
 from migrate import analysis
+from migrate.cst_helpers import keyword_arg, with_arg
 from migrate.frameworks.flask_files import KEYWORDS
 
 #: Put right after ``app = Quart(...)``: Flask sends files (static ones too) with
@@ -29,17 +30,7 @@ def quart_sender_call(call: cst.Call, name: str, current_app: str) -> cst.Call:
     args = []
     for index, arg in enumerate(call.args):
         if (arg.keyword is None and index == 0) or (arg.keyword and arg.keyword.value == first):
-            root = cst.parse_expression(f"os.path.join({current_app}.root_path)")
-            assert isinstance(root, cst.Call)
-            joined = root.with_changes(
-                args=[
-                    root.args[0].with_changes(
-                        comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-                    ),
-                    cst.Arg(arg.value),
-                ]
-            )
-            arg = arg.with_changes(value=joined)
+            arg = arg.with_changes(value=under_root_path(cst.Name(current_app), arg.value))
         if arg.keyword is not None:
             arg = arg.with_changes(
                 keyword=cst.Name(renames[arg.keyword.value] or arg.keyword.value)
@@ -48,21 +39,16 @@ def quart_sender_call(call: cst.Call, name: str, current_app: str) -> cst.Call:
     if name == "send_file" and not any(
         a.keyword and a.keyword.value == "conditional" for a in args
     ):
-        if args:
-            args[-1] = args[-1].with_changes(
-                comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-            )
-        args.append(
-            cst.Arg(
-                cst.Name("True"),
-                keyword=cst.Name("conditional"),
-                equal=cst.AssignEqual(
-                    whitespace_before=cst.SimpleWhitespace(""),
-                    whitespace_after=cst.SimpleWhitespace(""),
-                ),
-            )
-        )
+        args = with_arg(args, keyword_arg("conditional", cst.Name("True")))
     return call.with_changes(args=args)
+
+
+def under_root_path(owner: cst.BaseExpression, path: cst.BaseExpression) -> cst.Call:
+    """``os.path.join(owner.root_path, path)``: where Flask looks for an app's relative
+    paths (Quart, under the working folder)."""
+    join = cst.parse_expression("os.path.join")
+    root = cst.Attribute(owner, cst.Name("root_path"))
+    return cst.Call(join, [cst.Arg(root), cst.Arg(path)])
 
 
 class KeepFlaskFileCaching(cst.CSTTransformer):

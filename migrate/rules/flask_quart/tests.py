@@ -9,7 +9,7 @@ import libcst as cst
 
 from migrate import analysis
 from migrate.blocking import ModuleFacts, as_coroutine
-from migrate.cst_helpers import code_of, paren_await, with_marker
+from migrate.cst_helpers import code_of, keyword_arg, paren_await, with_arg, with_marker
 from migrate.frameworks.flask_tests import (
     APP_CONTEXTS,
     CLIENT_CONTEXTS,
@@ -205,8 +205,4 @@ def _form_keyword(args: Sequence[cst.Arg]) -> list[cst.Arg]:
     if headers is not None and isinstance(headers.value, cst.Dict):
         merged = headers.value.with_changes(elements=[*headers.value.elements, entry])
         return [a.with_changes(value=merged) if a is headers else a for a in made]
-    made[-1] = made[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-    added = cst.Arg(cst.Dict([entry]), keyword=cst.Name("headers"), equal=cst.AssignEqual(
-        whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
-    ))  # fmt: skip
-    return [*made, added]
+    return with_arg(made, keyword_arg("headers", cst.Dict([entry])))

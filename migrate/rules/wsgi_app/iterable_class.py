@@ -37,7 +37,7 @@ import libcst as cst
 
 from migrate import analysis
 from migrate.analysis import is_plain_name, method_named, positional_params, stored_parameters
-from migrate.cst_helpers import single_statement, suite_statements
+from migrate.cst_helpers import keyword_arg, single_statement, suite_statements
 from migrate.rules.wsgi_app.common import HELPERS, Unconvertible, _stmt
 from migrate.rules.wsgi_app.convert import Conversion
 
@@ -164,11 +164,7 @@ def convert_iterable_class(cls: cst.ClassDef, convert: Convert) -> tuple[cst.Cla
     conversion.details.insert(0, "an ASGI app that is still a class (asgi_helpers.AppClass)")
     if close is not None:
         conversion.details.append("close() called once the response went out")
-    metaclass = cst.Arg(
-        keyword=cst.Name("metaclass"),
-        value=cst.Attribute(cst.Name(HELPERS), cst.Name("AppClass")),
-        equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
-    )
+    metaclass = keyword_arg("metaclass", cst.Attribute(cst.Name(HELPERS), cst.Name("AppClass")))
     bases = [
         b.with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
         for b in cls.bases
