@@ -116,15 +116,14 @@ def streams(
                 found.blockers.append(f"`{qualified}` streams `{name}`, which {reason}")
             else:
                 found.generators.setdefault(qualified, []).append(name)
+    # the names of the streamed calls: every other read of a generator's name is a use
+    called = {
+        id(node.func) for node in nodes if isinstance(node, ast.Call) and id(node) in streamed_calls
+    }
     for name in sorted(module_used):
         reason = next(
             stream_blockers(module_generators[name], module_generators[name], wrappers), ""
         )
-        called = {
-            id(node.func)
-            for node in nodes
-            if isinstance(node, ast.Call) and id(node) in streamed_calls
-        }
         if not reason and any(
             isinstance(node, ast.Name) and node.id == name and id(node) not in called
             for node in nodes
