@@ -643,6 +643,8 @@ class ProjectIndex:
     falcon: FalconPlan = field(default_factory=FalconPlan)
     #: Whether the run's Flask code moves to Quart, and what each module changes.
     flask: FlaskPlan = field(default_factory=FlaskPlan)
+    #: The run's async Django views, ``relpath:name`` (:mod:`migrate.frameworks.django`).
+    django_views: tuple[str, ...] = ()
 
     @classmethod
     def from_summaries(
@@ -666,6 +668,8 @@ class ProjectIndex:
             return bool(self.falcon_plan(first))
         if kind == "flask":
             return bool(self.flask_plan(first))
+        if kind == "django":
+            return bool(self.async_django_views())
         if kind == "served":
             return self.served_elsewhere(first, second)
         return bool(self.callers_of(first, second))
@@ -674,6 +678,11 @@ class ProjectIndex:
         """What the module ``relpath`` changes for the move of the run's Flask code to Quart."""
         self.queries.add(("flask", relpath, ""))
         return self.flask.for_module(relpath)
+
+    def async_django_views(self) -> tuple[str, ...]:
+        """The run's async Django views, ``relpath:name``."""
+        self.queries.add(("django", "", ""))
+        return self.django_views
 
     def falcon_plan(self, relpath: str) -> ModulePlan:
         """What the module ``relpath`` changes for the run's Falcon apps."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from migrate.rules.base import Change, ChangeKind, FileContext, Rule
 from migrate.rules.deployment import DeploymentRule
 from migrate.rules.django_asgi import DjangoAsgiRule
+from migrate.rules.django_middleware import DjangoMiddlewareRule
 from migrate.rules.django_settings import DjangoSettingsRule
 from migrate.rules.falcon_asgi import FalconAsgiRule
 from migrate.rules.flask_quart import FlaskQuartRule
@@ -25,6 +26,7 @@ RULES: tuple[type[Rule], ...] = (
     FlaskQuartRule,
     DjangoAsgiRule,
     DjangoSettingsRule,
+    DjangoMiddlewareRule,
     ServedAppRule,
     ServerRule,
     DeploymentRule,

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from migrate import analysis, prefilter
 from migrate import cache as cache_module
+from migrate.frameworks.django import async_views, might_have_async_views
 from migrate.frameworks.falcon import FalconFacts, facts_of, might_use_falcon
 from migrate.frameworks.flask import FlaskFacts, might_use_flask
 from migrate.frameworks.flask import facts_of as flask_facts
@@ -266,6 +267,8 @@ class ScanResult:
     falcon: FalconFacts | None = None
     #: What the module tells about Flask code (a module mentioning flask).
     flask: FlaskFacts | None = None
+    #: The async Django views the module defines (:mod:`migrate.frameworks.django`).
+    django_views: tuple[str, ...] = ()
 
 
 def scan_file(
@@ -304,11 +307,13 @@ def _scan(
             uses_apps = may_use_wsgi_apps(text)
             uses_falcon = might_use_falcon(text)
             uses_flask = might_use_flask(text, task.relpath)
+            has_views = might_have_async_views(text)
             candidates, tree = _prefilter(
-                text, rules, want_tree=uses_apps or uses_falcon or uses_flask
+                text, rules, want_tree=uses_apps or uses_falcon or uses_flask or has_views
             )
             falcon = _facts(facts_of, task.relpath, tree) if uses_falcon else None
             flask = _facts(flask_facts, task.relpath, tree) if uses_flask else None
+            views = async_views(tree) if has_views and tree is not None else ()
             summary = _summary_of(text, task.relpath, tree) if candidates else None
             queries: frozenset[tuple[str, str, str]] = frozenset()
             if candidates and rules_now:
@@ -333,14 +338,18 @@ def _scan(
         if queries and migrated is not None and migrated.status != "error":
             return ScanResult(
                 None, summary, names, tentative=migrated, queries=queries,
-                delegations=delegations, falcon=falcon, flask=flask,
+                delegations=delegations, falcon=falcon, flask=flask, django_views=views,
             )  # fmt: skip
         return ScanResult(
-            migrated, summary, names, delegations=delegations, falcon=falcon, flask=flask
-        )
+            migrated, summary, names, delegations=delegations, falcon=falcon, flask=flask,
+            django_views=views,
+        )  # fmt: skip
     unchanged = FileResult(task.path, task.relpath, "unchanged")
     # the full test (might_summarize) waits until a file the rules run on imports the module
-    return ScanResult(unchanged, summarizable="def" in text, delegations=delegations, falcon=falcon)
+    return ScanResult(
+        unchanged, summarizable="def" in text, delegations=delegations, falcon=falcon,
+        django_views=views,
+    )  # fmt: skip
 
 
 _F = TypeVar("_F")

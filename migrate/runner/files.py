@@ -149,6 +149,7 @@ def run_files(
             callers: dict[str, frozenset[Delegation]] = {}
             falcon_facts: list[FalconFacts] = []
             flask_facts_found: list[FlaskFacts] = []
+            django_views: list[str] = []
             turn = 0  # results[:turn] were yielded
 
             def known(index: int, result: FileResult) -> Iterator[FileResult]:
@@ -196,6 +197,7 @@ def run_files(
                     falcon_facts.append(scan.falcon)
                 if scan.flask is not None:
                     flask_facts_found.append(scan.flask)
+                django_views.extend(f"{tasks[index].relpath}:{name}" for name in scan.django_views)
                 if scan.summarizable:
                     summarizable.append(index)
                 if scan.result is None:
@@ -232,6 +234,7 @@ def run_files(
                 )
                 project.falcon = _plan(falcon_plan, falcon_facts, project.files, FalconPlan())
                 project.flask = _plan(flask_plan, flask_facts_found, project.files, FlaskPlan())
+                project.django_views = tuple(django_views)
                 # a result made with the empty index stands where the whole one adds nothing
                 for index in list(waiting):
                     scan = scans_by_index[index]
@@ -248,6 +251,7 @@ def run_files(
                         project.wsgi_callers,
                         project.falcon,
                         project.flask,
+                        project.django_views,
                     )
                 )
                 transformed = _through_cache(

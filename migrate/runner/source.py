@@ -18,6 +18,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper
 
 from migrate import analysis
+from migrate.frameworks.django import async_views, might_have_async_views
 from migrate.frameworks.falcon import facts_of, might_use_falcon
 from migrate.frameworks.falcon import plan as falcon_plan
 from migrate.frameworks.flask import facts_of as flask_facts
@@ -414,6 +415,12 @@ def migrate_sources(
             if tree is not None and might_use_flask(sources[relpath], relpath)
         ),
         index.files,
+    )
+    index.django_views = tuple(
+        f"{relpath}:{name}"
+        for relpath, tree in trees.items()
+        if tree is not None and might_have_async_views(sources[relpath])
+        for name in async_views(tree)
     )
     return {
         relpath: _transform(

@@ -493,3 +493,26 @@ def test_a_second_run_generates_no_code(
     second = migrate_source(first.new_source)
     assert second.new_source == first.new_source
     assert not second.changes
+
+
+def test_run_files_tells_the_middleware_where_the_async_views_are(
+    tmp_path: Path, run_size: str
+) -> None:
+    # the views live in a module no rule changes: its scan alone tells the index of them
+    files = {
+        "shop/middleware.py": "class Timing:\n"
+        "    def __init__(self, get_response):\n"
+        "        self.get_response = get_response\n\n"
+        "    def __call__(self, request):\n"
+        "        return self.get_response(request)\n",
+        "shop/views.py": "from django.http import JsonResponse\n\n\n"
+        "async def ping(request):\n"
+        '    return JsonResponse({"pong": True})\n',
+    }
+    tasks = write_tasks(tmp_path, files)
+    results = {r.relpath: r for r in run_files(tasks, select_rules(["django-middleware"]))}
+    assert results["shop/views.py"].status == "unchanged"
+    (change,) = results["shop/middleware.py"].changes
+    assert change.kind == "manual" and "(shop/views.py:ping)" in change.message
+    alone = list(run_files(tasks[:1], select_rules(["django-middleware"])))
+    assert alone[0].status == "unchanged" and not alone[0].changes

@@ -43,12 +43,8 @@ from migrate.frameworks.flask import AWAITED_CALLS, AWAITED_REQUEST, ModulePlan,
 from migrate.frameworks.flask_files import SENDERS
 from migrate.middleware_analysis import PROXY_FIX
 from migrate.rules.base import FileContext, Rule, marker_comment
-from migrate.rules.flask_quart.files import (
-    KeepFlaskFileCaching,
-    apps_made,
-    quart_sender_call,
-    under_root_path,
-)
+from migrate.rules.flask_quart.defaults import KeepFlaskDefaults, apps_made
+from migrate.rules.flask_quart.files import quart_sender_call, under_root_path
 from migrate.rules.flask_quart.proxies import AsgiProxyFix
 from migrate.rules.flask_quart.tests import async_tests
 from migrate.rules.flask_quart.uploads import is_upload_save, upload_names
@@ -154,10 +150,15 @@ class FlaskQuartRule(Rule):
         rename_flask = flask_names.get("Flask") == "Flask"
         app_classes = frozenset(k for k, v in flask_names.items() if v == "Flask") | {"flask.Flask"}
         for app_line in apps_made(module, app_classes):
-            message = "the app sends files with Flask's caching default (revalidated on every use)"
+            message = (
+                "the app keeps Flask's defaults where Quart's differ: files revalidated on "
+                "every use, no request size limit, no time limit on a request body or a response"
+            )
             self.report(app_line, "converted", message)
         proxies = AsgiProxyFix(module)
-        renamed = module.visit(ReplaceNodes(replacements)).visit(KeepFlaskFileCaching(app_classes))
+        renamed = module.visit(ReplaceNodes(replacements)).visit(
+            KeepFlaskDefaults(app_classes, module.default_indent)
+        )
         renamed = renamed.visit(proxies).visit(_ToQuart(rename_flask))
         assert isinstance(renamed, cst.Module)
         for assign in proxies.found:
