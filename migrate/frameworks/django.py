@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 
-
 #: Async methods taking a request that are a middleware's, not a view's.
 MIDDLEWARE_METHODS = ("_", "process_")
 
