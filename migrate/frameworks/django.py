@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import ast
 
-#: Async methods taking a request that are a middleware's, not a view's.
-MIDDLEWARE_METHODS = ("_", "process_")
+#: The methods of a class-based view that handle a request.
+HTTP_METHODS = frozenset({"get", "post", "put", "patch", "delete", "head", "options", "trace"})
 
 
 def might_have_async_views(source: str) -> bool:
@@ -21,10 +21,12 @@ def might_have_async_views(source: str) -> bool:
     return "async def" in source and "request" in source and "django" in source
 
 
-def async_views(tree: ast.Module) -> tuple[str, ...]:
-    """The async functions of a module importing Django that take a request first (after
-    ``self`` in a class): ``async def ping(request)``, ``async def get(self, request)``;
-    not a middleware's ``__call__`` nor its ``process_view``."""
+def async_views(relpath: str, tree: ast.Module) -> tuple[str, ...]:
+    """The async views of a module importing Django: the async functions taking a request
+    first of a views module (one with ``view`` in its path, or a URL conf defining
+    ``urlpatterns``), ``async def ping(request)``, and the async HTTP-method handlers of
+    class-based views anywhere, ``async def get(self, request)``. An async helper taking a
+    request elsewhere (Django's ``alogin(request, user)``) is no view."""
     if not any(
         (isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "django")
         or (
@@ -34,12 +36,29 @@ def async_views(tree: ast.Module) -> tuple[str, ...]:
         for node in ast.walk(tree)
     ):
         return ()
+    views_module = "view" in relpath.lower() or any(
+        isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "urlpatterns" for t in node.targets)
+        for node in tree.body
+    )
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.AsyncFunctionDef):
-            names = [arg.arg for arg in [*node.args.posonlyargs, *node.args.args]]
-            if names[:1] == ["self"]:
-                names = names[1:]
-            if names[:1] == ["request"] and not node.name.startswith(MIDDLEWARE_METHODS):
-                found.append(node.name)
+        if isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if (
+                    isinstance(item, ast.AsyncFunctionDef)
+                    and item.name in HTTP_METHODS
+                    and _parameters(item)[:2] == ["self", "request"]
+                ):
+                    found.append(f"{node.name}.{item.name}")
+    if views_module:
+        found.extend(
+            stmt.name
+            for stmt in tree.body
+            if isinstance(stmt, ast.AsyncFunctionDef) and _parameters(stmt)[:1] == ["request"]
+        )
     return tuple(found)
+
+
+def _parameters(func: ast.AsyncFunctionDef) -> list[str]:
+    return [arg.arg for arg in [*func.args.posonlyargs, *func.args.args]]

@@ -313,7 +313,7 @@ def _scan(
             )
             falcon = _facts(facts_of, task.relpath, tree) if uses_falcon else None
             flask = _facts(flask_facts, task.relpath, tree) if uses_flask else None
-            views = async_views(tree) if has_views and tree is not None else ()
+            views = async_views(task.relpath, tree) if has_views and tree is not None else ()
             summary = _summary_of(text, task.relpath, tree) if candidates else None
             queries: frozenset[tuple[str, str, str]] = frozenset()
             if candidates and rules_now:

@@ -420,7 +420,7 @@ def migrate_sources(
         f"{relpath}:{name}"
         for relpath, tree in trees.items()
         if tree is not None and might_have_async_views(sources[relpath])
-        for name in async_views(tree)
+        for name in async_views(relpath, tree)
     )
     return {
         relpath: _transform(

@@ -4,6 +4,7 @@ rule's ``async_capable = False`` it answers 500: Django hands it an async ``get_
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -12,7 +13,9 @@ import textwrap
 from pathlib import Path
 
 import httpx
+import pytest
 
+from migrate.frameworks.django import async_views
 from migrate.runner import migrate_sources
 from tests.django_served import served
 from tests.harness import change_kinds, migrate_project_twice
@@ -279,3 +282,26 @@ def test_what_needs_no_change_is_left_alone() -> None:
         ["django-middleware"],
     )
     assert not results["mw.py"].changes
+
+
+@pytest.mark.parametrize(
+    ("relpath", "source", "views"),
+    [
+        ("shop/views.py", "async def ping(request):\n    pass\n", ("ping",)),
+        ("shop/urls.py", "async def ping(request):\n    pass\n\nurlpatterns = []\n", ("ping",)),
+        (
+            "shop/api.py",
+            "class Stock(View):\n    async def get(self, request):\n        pass\n",
+            ("Stock.get",),
+        ),
+        # an async helper taking a request is no view (Django's own alogin(request, user))
+        ("shop/auth.py", "async def alogin(request, user):\n    pass\n", ()),
+        ("shop/views.py", "async def helper(user, request):\n    pass\n", ()),
+    ],
+)
+def test_the_async_views_the_project_index_is_told_of(
+    relpath: str, source: str, views: tuple[str, ...]
+) -> None:
+    tree = ast.parse("from django.views import View\n" + source)
+    assert async_views(relpath, tree) == views
+    assert async_views(relpath, ast.parse(source)) == ()  # no Django: no views
