@@ -201,3 +201,32 @@ def test_a_sync_generator_given_to_a_streaming_response_is_marked() -> None:
     text = migrated["shop/views.py"]
     assert text.count("# migrate[django-settings]: StreamingHttpResponse is given a sync") == 3
     assert [c.kind for c in results["shop/views.py"].changes] == ["manual"] * 3
+
+
+FILES = """
+from django import http
+from django.http import FileResponse, HttpResponse
+
+
+def download(request):
+    return FileResponse(open("report.pdf", "rb"), as_attachment=True)
+
+
+def invoice(request):
+    response = http.FileResponse(open("invoice.pdf", "rb"))
+    return response
+
+
+def page(request):
+    return HttpResponse("no file")
+"""
+
+
+def test_a_file_response_is_marked_it_is_read_whole_under_asgi() -> None:
+    migrated, results = migrate_project_twice({"shop/views.py": FILES})
+    text = migrated["shop/views.py"]
+    marker = "# migrate[django-settings]: FileResponse under ASGI: Django reads the whole file"
+    assert text.count(marker) == 2
+    assert f"{marker}" in text.split("def download")[1].split("def invoice")[0]
+    assert "def page(request):\n    return HttpResponse" in text  # no marker there
+    assert [c.kind for c in results["shop/views.py"].changes] == ["manual"] * 2
