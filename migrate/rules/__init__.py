@@ -11,6 +11,7 @@ from migrate.rules.base import Change, ChangeKind, FileContext, Rule
 from migrate.rules.deployment import DeploymentRule
 from migrate.rules.django_asgi import DjangoAsgiRule
 from migrate.rules.django_middleware import DjangoMiddlewareRule
+from migrate.rules.django_request import DjangoRequestRule
 from migrate.rules.django_settings import DjangoSettingsRule
 from migrate.rules.falcon_asgi import FalconAsgiRule
 from migrate.rules.flask_quart import FlaskQuartRule
@@ -27,6 +28,7 @@ RULES: tuple[type[Rule], ...] = (
     DjangoAsgiRule,
     DjangoSettingsRule,
     DjangoMiddlewareRule,
+    DjangoRequestRule,
     ServedAppRule,
     ServerRule,
     DeploymentRule,
