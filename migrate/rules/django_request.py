@@ -13,6 +13,10 @@ object under WSGI, and under ASGI the dict Django fills from the scope (``conver
 Under ASGI ``META`` holds the request line, the headers, ``CONTENT_*``, ``REMOTE_ADDR`` and
 ``SERVER_NAME``/``SERVER_PORT``, and what the app itself stores there;
 not the WSGI server's keys (``wsgi.url_scheme``, ``wsgi.input``, ``SERVER_PROTOCOL``...).
+``isinstance(request, WSGIRequest)``, False for every request under ASGI (Django makes an
+``ASGIRequest`` there), becomes ``isinstance(request, (WSGIRequest, ASGIRequest))``
+(``converted``; the same answer under WSGI, where no ``ASGIRequest`` is made).
+
 A read of a key a WSGI server or middleware sets (:func:`_set_by_wsgi`), of
 ``request.environ`` or ``request.META``, gets a ``manual`` marker saying what to use instead
 (unless the module stores that key itself); so does the environ handed on whole.
@@ -28,7 +32,7 @@ from typing import TypeVar
 import libcst as cst
 
 from migrate import analysis
-from migrate.cst_helpers import comments_of, with_marker
+from migrate.cst_helpers import add_imports, comments_of, with_marker
 from migrate.rules.base import FileContext, Rule, marker_comment
 
 _Statement = TypeVar("_Statement", bound=cst.BaseStatement)
@@ -51,6 +55,12 @@ INSTEAD = {
 ENVIRON = (
     "request.environ exists only under WSGI (it is request.META there, the same dict): "
     "request.META is read instead"
+)
+WSGI_REQUEST = "django.core.handlers.wsgi.WSGIRequest"
+ASGI_REQUEST = "django.core.handlers.asgi.ASGIRequest"
+ISINSTANCE = (
+    "isinstance(request, WSGIRequest) is False for every request under ASGI: ASGIRequest, "
+    "the request Django makes there, is checked too"
 )
 HANDED_ON = (
     "the request's environ is handed on whole: under ASGI request.META has no WSGI server "
@@ -128,7 +138,7 @@ class DjangoRequestRule(Rule):
     @classmethod
     def might_apply(cls, source: str) -> bool:
         return ("django" in source or "get_response" in source) and (
-            "request.environ" in source or "request.META" in source
+            "request.environ" in source or "request.META" in source or "WSGIRequest" in source
         )
 
     def __init__(self, context: FileContext) -> None:
@@ -138,12 +148,49 @@ class DjangoRequestRule(Rule):
         #: What the statement being left needs said: (kind, message).
         self.pending: list[tuple[str, str]] = []
         self.outer: list[list[tuple[str, str]]] = []  # of the statements around the block
+        self.wsgi_request: set[str] = set()  # how the module spells Django's WSGIRequest
+        self.asgi_request = ""  # and ASGIRequest ("": cannot name it)
+        self.checks_asgi = False  # an isinstance check now names ASGIRequest
 
     def visit_Module(self, node: cst.Module) -> bool:
         if not _is_django_module(node):
             return False
         self.stored = _stored_keys(node)
+        self.wsgi_request = set(analysis.import_spellings(node, frozenset({WSGI_REQUEST})))
+        asgi_request = analysis.import_spellings(node, frozenset({ASGI_REQUEST}))
+        self.asgi_request = next(iter(asgi_request), "")
+        if not self.asgi_request and "ASGIRequest" not in analysis.module_level_bindings(node):
+            self.asgi_request = "ASGIRequest"  # imported if a check needs it
         return True
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        if self.checks_asgi and self.asgi_request == "ASGIRequest":
+            return add_imports(updated_node, [(ASGI_REQUEST.rsplit(".", 1)[0], "ASGIRequest")])
+        return updated_node
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
+        """``isinstance(x, WSGIRequest)`` -> ``isinstance(x, (WSGIRequest, ASGIRequest))``."""
+        if (
+            not self.wsgi_request
+            or not self.asgi_request
+            or analysis.dotted_name(original_node.func) != "isinstance"
+            or len(updated_node.args) != 2
+        ):
+            return updated_node
+        classes = updated_node.args[1].value
+        listed = (
+            list(classes.elements) if isinstance(classes, cst.Tuple) else [cst.Element(classes)]
+        )
+        names = {analysis.dotted_name(e.value) for e in listed}
+        if not names & self.wsgi_request or self.asgi_request in names:
+            return updated_node
+        self.checks_asgi = True
+        self.pending.append(("converted", ISINSTANCE))
+        listed = [e.with_changes(comma=cst.MaybeSentinel.DEFAULT) for e in listed]
+        both = cst.Tuple([*listed, cst.Element(cst.parse_expression(self.asgi_request))])
+        return updated_node.with_changes(
+            args=[updated_node.args[0], updated_node.args[1].with_changes(value=both)]
+        )
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         self.stack.append(node)

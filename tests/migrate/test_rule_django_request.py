@@ -1,7 +1,8 @@
 """Rule ``django-request``: Django code reading ``request.environ`` (WSGI only: under ASGI,
-``AttributeError``) reads ``request.META``, and answers under ASGI (uvicorn) as it did under
-WSGI (wsgiref); without the rule the same views answer 500 under ASGI. Keys Django does not
-set under ASGI are marked."""
+``AttributeError``) reads ``request.META``, and ``isinstance(request, WSGIRequest)`` checks
+``ASGIRequest`` too; the views answer under ASGI (uvicorn) as they did under WSGI (wsgiref),
+where without the rule they answer 500 or skip a check. Keys Django does not set under ASGI
+are marked."""
 
 from __future__ import annotations
 
@@ -18,9 +19,24 @@ from tests.django_served import served
 from tests.harness import change_kinds, migrate_project_twice
 
 VIEWS = """
-    from django.http import JsonResponse
+    from django.core.handlers.wsgi import WSGIRequest
+    from django.http import HttpResponseForbidden, JsonResponse
     from django.urls import path
     from django.views import View
+
+
+    def staff_only(view):
+        def checked(request):
+            if isinstance(request, WSGIRequest) and request.GET.get("staff") != "yes":
+                return HttpResponseForbidden("staff only")
+            return view(request)
+
+        return checked
+
+
+    @staff_only
+    def secret(request):
+        return JsonResponse({"secret": 42})
 
 
     def where(request):
@@ -36,7 +52,9 @@ VIEWS = """
             return JsonResponse({"agent": self.request.environ.get("HTTP_USER_AGENT", "")})
 
 
-    urlpatterns = [path("where", where), path("agent", Agent.as_view())]
+    urlpatterns = [
+        path("where", where), path("agent", Agent.as_view()), path("secret", secret)
+    ]
 """
 PROJECT = {
     "shop/__init__.py": "",
@@ -87,6 +105,8 @@ def answers(root: Path, kind: str) -> list[tuple[int, bytes]]:
                     "/where", headers={"Referer": "http://x/", "X-Forwarded-For": "10.1.2.3"}
                 ),
                 client.get("/agent", headers={"User-Agent": "probe/1.0"}),
+                client.get("/secret"),
+                client.get("/secret?staff=yes"),
             )
         ]
 
@@ -106,18 +126,21 @@ def test_environ_reads_become_meta_reads_and_answer_the_same(tmp_path: Path) -> 
     assert migrated.returncode == 0, migrated.stderr.decode()
     urls = (after / "shop" / "urls.py").read_text()
     assert "request.environ" not in urls and "self.request.META.get(" in urls
+    assert "isinstance(request, (WSGIRequest, ASGIRequest))" in urls
     assert (
         'request.META["STAMP"] = request.META["REQUEST_METHOD"]'
         in (after / "shop" / "middleware.py").read_text()
     )
     expected = answers(before, "wsgi")
+    assert [status for status, _ in expected] == [200, 200, 200, 403, 200]
     assert expected[0] == (200, b'{"ip": "127.0.0.1", "query": "page=2", "stamp": "get"}')
     assert answers(after, "asgi") == expected
 
-    unmigrated = tmp_path / "unmigrated"  # the views as written, served by asgi.py
-    shutil.copytree(before, unmigrated)
-    shutil.copy(after / "shop" / "asgi.py", unmigrated / "shop" / "asgi.py")
-    assert [status for status, _ in answers(unmigrated, "asgi")] == [500, 500, 500]
+    unmigrated = tmp_path / "unmigrated"  # the views as written, the rest migrated
+    shutil.copytree(after, unmigrated)
+    shutil.copy(before / "shop" / "urls.py", unmigrated / "shop" / "urls.py")
+    # environ: AttributeError; the staff check: False for an ASGIRequest, the secret given
+    assert [status for status, _ in answers(unmigrated, "asgi")] == [500, 500, 500, 200, 200]
 
 
 def test_what_django_does_not_set_under_asgi_is_marked() -> None:
