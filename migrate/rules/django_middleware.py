@@ -34,12 +34,13 @@ request to an async view holds a thread, as under WSGI. When the run has async v
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Sequence
 from typing import TypeVar
 
 import libcst as cst
 
-from migrate import analysis
+from migrate import analysis, prefilter
 from migrate.cst_helpers import comments_of, is_docstring, with_marker
 from migrate.rules.base import FileContext, Rule, marker_comment
 
@@ -119,11 +120,30 @@ class DjangoMiddlewareRule(Rule):
     def might_apply(cls, source: str) -> bool:
         return "get_response" in source or ("MiddlewareMixin" in source and "__call__" in source)
 
+    @classmethod
+    def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
+        # only a class with a sync __call__ that may be built on the mixin or takes
+        # get_response, or a function taking get_response alone
+        mixin = "MiddlewareMixin" in source
+        for node in prefilter.walk_ast(tree):
+            if isinstance(node, ast.ClassDef):
+                methods = {
+                    item.name: item for item in node.body if isinstance(item, ast.FunctionDef)
+                }
+                init = methods.get("__init__")
+                takes = init is not None and "get_response" in [a.arg for a in init.args.args]
+                if "__call__" in methods and ((mixin and node.bases) or takes):
+                    return True
+            elif isinstance(node, ast.FunctionDef) and [a.arg for a in node.args.args] == [
+                "get_response"
+            ]:
+                return True
+        return False
+
     def __init__(self, context: FileContext) -> None:
         super().__init__(context)
         #: How the module spells the mixin, and its classes built on it.
         self.mixins: set[str] = set()
-        self.depth = 0  # of the function definitions the visit is in
 
     def visit_Module(self, node: cst.Module) -> bool:
         self.mixins = set(analysis.import_spellings(node, frozenset({MIXIN})))
@@ -156,14 +176,19 @@ class DjangoMiddlewareRule(Rule):
             )
         return self._mark_sync_only(original_node, updated_node) if sync_only else updated_node
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.depth += 1
+    # Middleware is defined by statements at module or class level: the visit goes no deeper
+    # than a function's or a statement's line (what the rule reads of a function, its
+    # parameters and top-level statements, it reads from the node).
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:
+        return False
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> cst.FunctionDef:
-        self.depth -= 1
-        if self.depth == 0 and _is_function_middleware(original_node):
+        if _is_function_middleware(original_node):
             return self._mark_sync_only(original_node, updated_node)
         return updated_node
 

@@ -27,11 +27,13 @@ and ``self.request`` (a class-based view's).
 
 from __future__ import annotations
 
+import ast
+import re
 from typing import TypeVar
 
 import libcst as cst
 
-from migrate import analysis
+from migrate import analysis, prefilter
 from migrate.cst_helpers import add_imports, comments_of, with_marker
 from migrate.rules.base import FileContext, Rule, marker_comment
 
@@ -56,6 +58,8 @@ ENVIRON = (
     "request.environ exists only under WSGI (it is request.META there, the same dict): "
     "request.META is read instead"
 )
+#: A dotted key written as a string (``"wsgi.url_scheme"``, ``'repoze.who.identity'``).
+_WSGI_KEY_TEXT = re.compile(r"""["'][\w-]+\.[\w.-]+["']""")
 WSGI_REQUEST = "django.core.handlers.wsgi.WSGIRequest"
 ASGI_REQUEST = "django.core.handlers.asgi.ASGIRequest"
 ISINSTANCE = (
@@ -66,6 +70,34 @@ HANDED_ON = (
     "the request's environ is handed on whole: under ASGI request.META has no WSGI server "
     "keys (wsgi.url_scheme, wsgi.input, SERVER_PROTOCOL...); check what the callee reads"
 )
+
+
+def _wsgi_key_of_meta(node: ast.AST) -> bool:
+    """``request.META["wsgi.url_scheme"]``, ``request.META.get("SERVER_PROTOCOL")`` (CPython's
+    tree): a read of a key a WSGI server sets."""
+    if isinstance(node, ast.Subscript):
+        meta, key = node.value, node.slice
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+        meta, key = node.func.value, node.args[0]
+    else:
+        return False
+    return (
+        isinstance(meta, ast.Attribute)
+        and meta.attr == "META"
+        and _is_request_ast(meta.value)
+        and isinstance(key, ast.Constant)
+        and isinstance(key.value, str)
+        and _set_by_wsgi(key.value)
+    )
+
+
+def _is_request_ast(node: ast.expr) -> bool:
+    """``request`` or ``self.request`` (CPython's tree)."""
+    if isinstance(node, ast.Attribute):
+        return (
+            node.attr == "request" and isinstance(node.value, ast.Name) and node.value.id == "self"
+        )
+    return isinstance(node, ast.Name) and node.id == "request"
 
 
 def _is_request(node: cst.BaseExpression) -> bool:
@@ -137,9 +169,29 @@ class DjangoRequestRule(Rule):
 
     @classmethod
     def might_apply(cls, source: str) -> bool:
-        return ("django" in source or "get_response" in source) and (
-            "request.environ" in source or "request.META" in source or "WSGIRequest" in source
+        if "django" not in source and "get_response" not in source:
+            return False
+        if "request.environ" in source or "WSGIRequest" in source:
+            return True
+        # request.META is everywhere in Django code: only a WSGI server's key matters
+        return "request.META" in source and (
+            _WSGI_KEY_TEXT.search(source) is not None
+            or any(key in source for key in WSGI_SERVER_CGI)
         )
+
+    @classmethod
+    def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
+        # libcst's parse of a big module costs more than this walk: only a module that reads
+        # a request's environ, a WSGI server's key of its META, or checks WSGIRequest
+        for node in prefilter.walk_ast(tree):
+            if isinstance(node, ast.Attribute) and _is_request_ast(node.value):
+                if node.attr == "environ":
+                    return True
+            elif (isinstance(node, ast.Name) and node.id == "WSGIRequest") or _wsgi_key_of_meta(
+                node
+            ):
+                return True
+        return False
 
     def __init__(self, context: FileContext) -> None:
         super().__init__(context)
