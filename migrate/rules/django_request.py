@@ -11,8 +11,9 @@ object under WSGI, and under ASGI the dict Django fills from the scope (``conver
     ip = request.META.get("HTTP_X_FORWARDED_FOR", request.META["REMOTE_ADDR"])
 
 Under ASGI ``META`` holds the request line, the headers, ``CONTENT_*``, ``REMOTE_ADDR`` and
-``SERVER_NAME``/``SERVER_PORT``, and what the app itself stores there;
-not the WSGI server's keys (``wsgi.url_scheme``, ``wsgi.input``, ``SERVER_PROTOCOL``...).
+``SERVER_NAME``/``SERVER_PORT``, and what the app itself stores there; not the WSGI server's
+keys (``wsgi.url_scheme``, ``wsgi.input``, ``SERVER_PROTOCOL``...).
+
 ``isinstance(request, WSGIRequest)``, False for every request under ASGI (Django makes an
 ``ASGIRequest`` there), becomes ``isinstance(request, (WSGIRequest, ASGIRequest))``
 (``converted``; the same answer under WSGI, where no ``ASGIRequest`` is made).
@@ -21,8 +22,8 @@ A read of a key a WSGI server or middleware sets (:func:`_set_by_wsgi`), of
 ``request.environ`` or ``request.META``, gets a ``manual`` marker saying what to use instead
 (unless the module stores that key itself); so does the environ handed on whole.
 
-Applied to modules importing Django or defining a middleware, to ``request`` (a view's or a middleware's parameter)
-and ``self.request`` (a class-based view's).
+Applied to modules importing Django or defining a middleware, to ``request`` (a view's or a
+middleware's parameter) and ``self.request`` (a class-based view's).
 """
 
 from __future__ import annotations

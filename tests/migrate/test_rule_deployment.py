@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from migrate.cli import main
+from migrate.rules.deployment import requirements
 from migrate.rules.deployment.commands import find_invocation, parse_bind
 from migrate.rules.deployment.words import ShellSyntaxError, Word, shell_segments
 
@@ -252,6 +253,75 @@ def test_flask_run_becomes_uvicorn_on_flasks_port(tmp_path: Path) -> None:
         },
     )
     assert texts["Procfile"] == "web: uvicorn hello:app --host 127.0.0.1 --port 5000 --reload\n"
+
+
+def test_make_variables_are_words_whose_value_is_not_known(tmp_path: Path) -> None:
+    files = {
+        "app.py": APP,
+        "Makefile": "PORT ?= 8000\n\nprod:\n\tgunicorn -w 4 -b 0.0.0.0:$(PORT) app:app\n"
+        "\ndev:\n\tgunicorn -b 127.0.0.1:$$(cat port.txt) app:app\n",
+    }
+    texts, changes, _ = migrate_project(tmp_path, files)
+    assert (
+        "\tgunicorn -k uvicorn_worker.UvicornWorker -w 4 -b 0.0.0.0:$(PORT) app:app\n"
+        in (texts["Makefile"])
+    )
+    # $$( is the shell's command substitution (make hands it `$(`): left, marked
+    assert "\tgunicorn -b 127.0.0.1:$$(cat port.txt) app:app\n" in texts["Makefile"]
+    assert [c["kind"] for c in changes if c["line"] >= 6] == ["manual"]
+    again_changes_nothing(tmp_path, texts)
+
+
+def test_poetry_dependencies_gain_what_the_run_needs(tmp_path: Path) -> None:
+    pyproject = """\
+        [tool.poetry]
+        name = "shop"
+
+        [tool.poetry.dependencies]
+        python = "^3.10"
+        gunicorn = "^23.0.0"
+
+        [tool.poetry.group.dev.dependencies]
+        pytest = "^8"
+    """
+    files = {"app.py": APP, "Procfile": "web: gunicorn app:app\n", "pyproject.toml": pyproject}
+    texts, changes, _ = migrate_project(tmp_path, files)
+    assert (
+        'gunicorn = "^23.0.0"\nuvicorn-worker = ">=0.4"\nwsgi2asgi = "*"\n\n[tool.poetry.group'
+        in (texts["pyproject.toml"])
+    )
+    assert [c["kind"] for c in changes if c["path"] == "pyproject.toml"] == ["converted"]
+    # with a lock file, what was added is not installed until it is renewed: said there
+    locked, changes, _ = migrate_project(
+        tmp_path / "locked", {**files, "poetry.lock": "# locked\n"}
+    )
+    assert (
+        "# migrate[deployment]: poetry.lock does not list what was added yet: run `poetry lock`"
+        '\nuvicorn-worker = ">=0.4"\n'
+    ) in locked["pyproject.toml"]
+    assert [c["kind"] for c in changes if c["path"] == "pyproject.toml"] == ["converted", "manual"]
+    again_changes_nothing(tmp_path, locked)
+
+
+def test_poetry_groups_listing_pytest_gain_the_test_plugins() -> None:
+    text = textwrap.dedent(
+        """\
+        [tool.poetry.dependencies]
+        flask = "^3"
+
+        [tool.poetry.group.dev.dependencies]
+        pytest = "^8"
+
+        [tool.poetry.group.lint.dependencies]
+        ruff = "*"
+        """
+    )
+    new, added = requirements.add_to_pyproject_tests(text, ["pytest-asyncio"])
+    assert added == ["pytest-asyncio"]
+    assert 'pytest = "^8"\npytest-asyncio = "*"\n\n[tool.poetry.group.lint' in new
+    assert requirements.add_to_pyproject(new, ["quart"])[0].startswith(
+        '[tool.poetry.dependencies]\nflask = "^3"\nquart = "*"\n'
+    )
 
 
 # --------------------------------------------------------------------------- what stays

@@ -229,6 +229,28 @@ def test_commands_moved_to_uvicorn_answer_the_same(tmp_path: Path) -> None:
     assert servers == {"uvicorn"} and after == before
 
 
+def test_a_makefile_recipe_with_make_variables_answers_the_same(tmp_path: Path) -> None:
+    # make expands $(PORT) before the shell runs the line: a make variable, kept as written
+    source, out = tmp_path / "src", tmp_path / "out"
+    write_project(source)
+    recipe = "gunicorn --workers 2 --threads 4 --bind $(HOST):$(PORT) app:app"
+    (source / "Makefile").write_text(f"HOST ?= 127.0.0.1\nPORT ?= 8000\n\nserve:\n\t{recipe}\n")
+    migrate(source, out)
+    assert (
+        (out / "Makefile")
+        .read_text()
+        .endswith(
+            "\tgunicorn -k uvicorn_worker.UvicornWorker --workers 2 --bind $(HOST):$(PORT) app:app\n"
+        )
+    )
+    with running("make --no-print-directory serve PORT=$PORT", source) as url:
+        before, before_servers = answers(url)
+    with running("make --no-print-directory serve PORT=$PORT", out) as url:
+        after, after_servers = answers(url)
+    assert (before_servers, after_servers) == ({"gunicorn"}, {"uvicorn"})
+    assert after == before
+
+
 def test_a_compose_command_moved_from_waitress_to_uvicorn_answers_the_same(tmp_path: Path) -> None:
     """Compose splits its ``command:`` string into words and runs them without a shell: the
     thread bound the rewrite carries goes through the ``env`` program."""

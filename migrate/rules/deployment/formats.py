@@ -18,6 +18,7 @@ a marker comment goes. Everything outside a site's span stays byte for byte.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -613,13 +614,29 @@ def shell_sites(text: str) -> Iterator[Site]:
         offset = len(text) if newline < 0 else newline + 1
 
 
+#: A make variable, ``$(PORT)`` (not ``$$(...)``, a command substitution of the shell's).
+_MAKE_VARIABLE = re.compile(r"(?<!\$)\$\((\w+)\)")
+
+
 def make_sites(text: str) -> Iterator[Site]:
     for site in shell_sites(text):
         if text[line_start(text, site.start)] == "\t":
             site.text = site.text.lstrip("@-+")
             site.start = site.end - len(site.text)
             site.marker_indent = ""  # a make comment: a tab would hand it to the shell
+            names = frozenset(_MAKE_VARIABLE.findall(site.text))
+            if names:
+                # make expands $(PORT) before the shell reads the line: read as the shell's
+                # ${PORT} (a value not known here), written back as make's
+                site.form = "quoted"
+                site.text = _MAKE_VARIABLE.sub(r"${\1}", site.text)
+                site.encode = functools.partial(_as_make_variables, names)
             yield site
+
+
+def _as_make_variables(names: frozenset[str], text: str) -> str:
+    """``text`` with ``${NAME}`` written ``$(NAME)`` again, for the make variables ``names``."""
+    return re.sub(r"\$\{(\w+)\}", lambda m: f"$({m[1]})" if m[1] in names else m[0], text)
 
 
 _SHEBANG = re.compile(rb"^#![ \t]*\S*/(?:env[ \t]+)?(?:ba|da|z|k)?sh\b")

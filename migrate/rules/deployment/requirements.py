@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from migrate.config import tomllib  # type: ignore[attr-defined, unused-ignore]
 
@@ -102,18 +103,31 @@ def too_old_pins(text: str, needed: Iterable[str]) -> list[tuple[int, str]]:
 
 
 def pyproject_dependencies(text: str) -> set[str] | None:
-    """The names in ``[project] dependencies``, None when there is no such list (or no
-    TOML reader: Python 3.10 without tomli)."""
+    """The names in ``[project] dependencies`` (else in Poetry's ``[tool.poetry.dependencies]``
+    table, Python aside), None when there is no such list (or no TOML reader: Python 3.10
+    without tomli)."""
+    data = _toml(text)
+    if data is None:
+        return None
+    dependencies = data.get("project", {}).get("dependencies")
+    if isinstance(dependencies, list):
+        return _names_of(dependencies)
+    poetry = _poetry_dependencies(data)
+    return None if poetry is None else {normalized(name) for name in poetry} - {"python"}
+
+
+def _toml(text: str) -> dict[str, Any] | None:
     if tomllib is None:
         return None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)  # type: ignore[no-any-return]
     except tomllib.TOMLDecodeError:
         return None
-    dependencies = data.get("project", {}).get("dependencies")
-    if not isinstance(dependencies, list):
-        return None
-    return _names_of(dependencies)
+
+
+def _poetry_dependencies(data: dict[str, Any]) -> dict[str, Any] | None:
+    table = data.get("tool", {}).get("poetry", {}).get("dependencies")
+    return table if isinstance(table, dict) else None
 
 
 def _names_of(items: list[object]) -> set[str]:
@@ -126,11 +140,46 @@ def _names_of(items: list[object]) -> set[str]:
 
 
 def add_to_pyproject(text: str, needed: Iterable[str]) -> tuple[str, list[str]]:
-    """``text`` with the missing ones of ``needed`` appended to ``[project] dependencies``."""
+    """``text`` with the missing ones of ``needed`` appended to ``[project] dependencies``,
+    or to Poetry's ``[tool.poetry.dependencies]`` where the project has no such list."""
     present = pyproject_dependencies(text)
     if present is None:
         return text, []
-    return _add_to_list(text, "project", "dependencies", needed, present)
+    data = _toml(text) or {}
+    if isinstance(data.get("project", {}).get("dependencies"), list):
+        return _add_to_list(text, "project", "dependencies", needed, present)
+    return _add_to_table(text, POETRY_DEPENDENCIES, needed, present)
+
+
+POETRY_DEPENDENCIES = "tool.poetry.dependencies"
+
+
+def _add_to_table(
+    text: str, table: str, needed: Iterable[str], present: set[str]
+) -> tuple[str, list[str]]:
+    """``text`` with the missing ones of ``needed`` as keys at the end of the table
+    ``[table]`` (Poetry's: ``uvicorn = ">=0.36"``, ``quart = "*"``)."""
+    added = [REQUIREMENTS.get(n, n) for n in needed if normalized(n) not in present]
+    if not added:
+        return text, []
+    section = re.search(rf"^\[{re.escape(table)}\][ \t]*$", text, re.MULTILINE)
+    if section is None:
+        return text, []
+    next_section = re.compile(r"^\[", re.MULTILINE).search(text, section.end())
+    end = len(text) if next_section is None else next_section.start()
+    body = text[section.end() : end].rstrip(" \t\r\n")
+    at = section.end() + len(body)
+    newline = "\r\n" if "\r\n" in text else "\n"
+    lines = []
+    for line in added:
+        match = _NAME.match(line)
+        assert match is not None
+        name, constraint = match.group(1), line[match.end() :].strip()
+        lines.append(f'{newline}{name} = "{constraint or "*"}"')
+    new = text[:at] + "".join(lines) + text[at:]
+    assert tomllib is not None
+    tomllib.loads(new)  # it still reads (raises otherwise)
+    return new, added
 
 
 #: The tables of pyproject.toml whose lists are dependency sets (extras, PEP 735 groups).
@@ -139,12 +188,10 @@ TEST_TABLES = ("project.optional-dependencies", "dependency-groups")
 
 def add_to_pyproject_tests(text: str, needed: Iterable[str]) -> tuple[str, list[str]]:
     """``text`` with the missing ones of ``needed`` appended to each list of extras or
-    dependency groups that names pytest (the project's test dependencies)."""
-    if tomllib is None:
-        return text, []
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+    dependency groups that names pytest (the project's test dependencies), and to each of
+    Poetry's dependency groups that does."""
+    data = _toml(text)
+    if data is None:
         return text, []
     added: list[str] = []
     for table in TEST_TABLES:
@@ -156,6 +203,20 @@ def add_to_pyproject_tests(text: str, needed: Iterable[str]) -> tuple[str, list[
             if "pytest" in present:
                 text, more = _add_to_list(text, table, key, needed, present)
                 added.extend(line for line in more if line not in added)
+    poetry = data.get("tool", {}).get("poetry", {})
+    groups = poetry.get("group", {}) if isinstance(poetry, dict) else {}
+    tables = {
+        f"tool.poetry.group.{name}.dependencies": group.get("dependencies")
+        for name, group in groups.items()
+        if isinstance(group, dict)
+    }
+    tables["tool.poetry.dev-dependencies"] = (
+        poetry.get("dev-dependencies") if isinstance(poetry, dict) else None
+    )
+    for table, names in tables.items():
+        if isinstance(names, dict) and "pytest" in {normalized(n) for n in names}:
+            text, more = _add_to_table(text, table, needed, {normalized(n) for n in names})
+            added.extend(line for line in more if line not in added)
     return text, added
 
 

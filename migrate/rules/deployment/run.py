@@ -423,9 +423,10 @@ def _dependencies(files: Sequence[tuple[int, FoundFile]], run: _Run) -> dict[int
         if found.path.name == "pyproject.toml":
             listed = requirements.pyproject_dependencies(texts[index]) or set()
             take = bool(listed & requirements.WSGI_SERVERS) or (not chosen and bool(listed))
-            work = _adder(requirements.add_to_pyproject, needed if take else [], found)
+            lock = _lock_file(found.path.parent)
+            work = _adder(requirements.add_to_pyproject, needed if take else [], found, lock)
             if test_needed:
-                tests = _adder(requirements.add_to_pyproject_tests, test_needed, found)
+                tests = _adder(requirements.add_to_pyproject_tests, test_needed, found, lock)
                 work = _then(work, tests)
         else:
             lists_pytest = "pytest" in requirements.listed(texts[index])
@@ -465,8 +466,33 @@ def _pins_marked(text: str, needed: list[str]) -> tuple[str, list[Change]]:
     return "".join(lines), list(reversed(changes))
 
 
+#: Lock files of the tools installing from pyproject.toml, and the command that renews each.
+LOCK_FILES = {"poetry.lock": "poetry lock", "uv.lock": "uv lock", "pdm.lock": "pdm lock"}
+
+
+def _lock_file(folder: Path) -> str | None:
+    """The lock file beside a pyproject.toml (its name), if there is one."""
+    return next((name for name in LOCK_FILES if (folder / name).is_file()), None)
+
+
+def _marked_where_changed(old: str, new: str, marker: str) -> tuple[str, int]:
+    """``new`` with the line ``marker`` above the first line where it differs from ``old``
+    (a line it adds, or one it changes), and the marker's line number."""
+    same = 0
+    while same < min(len(old), len(new)) and old[same] == new[same]:
+        same += 1
+    at = new.rfind("\n", 0, same) + 1
+    if new.startswith("\n", same) or new.startswith("\r\n", same):  # a line added after
+        at = new.index("\n", same) + 1
+    newline = "\r\n" if "\r\n" in new else "\n"
+    return new[:at] + marker + newline + new[at:], new.count("\n", 0, at) + 1
+
+
 def _adder(
-    add: Callable[[str, list[str]], tuple[str, list[str]]], needed: list[str], found: FoundFile
+    add: Callable[[str, list[str]], tuple[str, list[str]]],
+    needed: list[str],
+    found: FoundFile,
+    lock: str | None = None,
 ) -> _Work:
     def work(text: str) -> tuple[str, list[Change]]:
         if not needed:
@@ -476,6 +502,10 @@ def _adder(
             return text, []
         message = "the migrated project needs " + ", ".join(added)
         changes = [Change(RULE, text.count("\n") + 1, "converted", message)]
+        if lock is not None:  # an install from the lock file would not have them
+            message = f"{lock} does not list what was added yet: run `{LOCK_FILES[lock]}`"
+            new_text, line = _marked_where_changed(text, new_text, f"# {MARKER} {message}")
+            changes.append(Change(RULE, line, "manual", message))
         if add is requirements.add_requirements:
             new_text, pinned = _pins_marked(new_text, needed)
             changes.extend(pinned)
