@@ -1,14 +1,16 @@
-"""A Django project served in a process of its own (Django's settings are per process), before
-(its ``wsgi`` module under wsgiref) or after (its ``asgi`` module under uvicorn, lifespan off),
-on a socket bound here."""
+"""A Django project written to a folder, migrated there by the CLI, and served in a process of
+its own (Django's settings are per process), before (its ``wsgi`` module under wsgiref) or
+after (its ``asgi`` module under uvicorn, lifespan off), on a socket bound here."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,42 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
+
+#: ``shop/wsgi.py``: what ``startproject`` writes (before Django 3, with no ``asgi.py``).
+SHOP_WSGI = """
+    import os
+
+    from django.core.wsgi import get_wsgi_application
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+    application = get_wsgi_application()
+"""
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    """``files`` (relpath -> text, dedented) under ``root``."""
+    for relpath, text in files.items():
+        path = root / relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+
+
+def before_and_after(tmp_path: Path, files: dict[str, str]) -> tuple[Path, Path]:
+    """The project written to ``before/``, and copied to ``after/`` (the same files, the same
+    times: the same ETags) and migrated there by the CLI (``--write``)."""
+    before, after = tmp_path / "before", tmp_path / "after"
+    write(before, files)
+    shutil.copytree(before, after)
+    done = subprocess.run(
+        [sys.executable, "-m", "migrate", ".", "--write"],
+        cwd=after,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return before, after
+
 
 _WSGIREF = """
 import importlib, socket, sys

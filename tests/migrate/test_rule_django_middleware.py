@@ -7,8 +7,6 @@ from __future__ import annotations
 import ast
 import re
 import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import pytest
 
 from migrate.frameworks.django import async_views
 from migrate.runner import migrate_sources
-from tests.django_served import served
+from tests.django_served import SHOP_WSGI, before_and_after, served
 from tests.harness import change_kinds, migrate_project_twice
 
 MIDDLEWARE = """
@@ -111,22 +109,8 @@ PROJECT = {
 
         urlpatterns = [path("", index), path("ping", ping)]
     """,
-    "shop/wsgi.py": """
-        import os
-
-        from django.core.wsgi import get_wsgi_application
-
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
-        application = get_wsgi_application()
-    """,
+    "shop/wsgi.py": SHOP_WSGI,
 }
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for relpath, text in files.items():
-        path = root / relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
 
 
 def answers(root: Path, kind: str) -> list[tuple[int, dict[str, str], bytes]]:
@@ -143,16 +127,7 @@ def test_a_sync_call_override_is_run_sync_and_answers_the_same(tmp_path: Path) -
     _, results = migrate_project_twice(PROJECT)
     kinds = change_kinds(results, "django-middleware")
     assert sorted(kinds) == ["adapted"] * 3 + ["manual"] * 4
-    before, after = tmp_path / "before", tmp_path / "after"
-    write(before, PROJECT)
-    shutil.copytree(before, after)
-    migrated = subprocess.run(
-        [sys.executable, "-m", "migrate", ".", "--write"],
-        cwd=after,
-        capture_output=True,
-        check=False,
-    )
-    assert migrated.returncode == 0, migrated.stderr.decode()
+    before, after = before_and_after(tmp_path, PROJECT)
     middleware = (after / "shop" / "middleware.py").read_text()
     assert middleware.count("\n    async_capable = False\n") == 3  # Counting, Tagged, Audit
     assert '"""Numbers the responses."""\n    # migrate[django-middleware]:' in middleware

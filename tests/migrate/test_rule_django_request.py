@@ -7,15 +7,13 @@ are marked."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import httpx
 
 from migrate.runner import migrate_sources
-from tests.django_served import served
+from tests.django_served import SHOP_WSGI, before_and_after, served
 from tests.harness import change_kinds, migrate_project_twice
 
 VIEWS = """
@@ -77,22 +75,8 @@ PROJECT = {
                 return self.get_response(request)
     """,
     "shop/urls.py": VIEWS,
-    "shop/wsgi.py": """
-        import os
-
-        from django.core.wsgi import get_wsgi_application
-
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
-        application = get_wsgi_application()
-    """,
+    "shop/wsgi.py": SHOP_WSGI,
 }
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for relpath, text in files.items():
-        path = root / relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
 
 
 def answers(root: Path, kind: str) -> list[tuple[int, bytes]]:
@@ -114,16 +98,7 @@ def answers(root: Path, kind: str) -> list[tuple[int, bytes]]:
 def test_environ_reads_become_meta_reads_and_answer_the_same(tmp_path: Path) -> None:
     _, results = migrate_project_twice(PROJECT)
     assert set(change_kinds(results, "django-request")) == {"converted"}
-    before, after = tmp_path / "before", tmp_path / "after"
-    write(before, PROJECT)
-    shutil.copytree(before, after)
-    migrated = subprocess.run(
-        [sys.executable, "-m", "migrate", ".", "--write"],
-        cwd=after,
-        capture_output=True,
-        check=False,
-    )
-    assert migrated.returncode == 0, migrated.stderr.decode()
+    before, after = before_and_after(tmp_path, PROJECT)
     urls = (after / "shop" / "urls.py").read_text()
     assert "request.environ" not in urls and "self.request.META.get(" in urls
     assert "isinstance(request, (WSGIRequest, ASGIRequest))" in urls

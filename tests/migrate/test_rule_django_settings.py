@@ -10,16 +10,14 @@ included) with the same status, headers and body.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.django_served import served
+from tests.django_served import SHOP_WSGI, before_and_after, served
 from tests.harness import migrate_project_twice
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,24 +57,10 @@ PROJECT = {
 
         urlpatterns = [path("", index)]
     """,
-    "shop/wsgi.py": """
-        import os
-
-        from django.core.wsgi import get_wsgi_application
-
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
-        application = get_wsgi_application()
-    """,
+    "shop/wsgi.py": SHOP_WSGI,
     "shop/static/site.css": "body { color: red; }\n",
     "requirements.txt": "django>=5\nwhitenoise>=6\n",
 }
-
-
-def write(root: Path, files: dict[str, str]) -> None:
-    for relpath, text in files.items():
-        path = root / relpath
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
 
 
 def answers(url: str) -> list[tuple[int, dict[str, str], bytes]]:
@@ -96,17 +80,7 @@ def answers(url: str) -> list[tuple[int, dict[str, str], bytes]]:
 
 
 def test_whitenoise_becomes_servestatic_and_serves_the_same(tmp_path: Path) -> None:
-    before, after = tmp_path / "before", tmp_path / "after"
-    write(before, PROJECT)
-    shutil.copytree(before, after)  # the same files, the same times: the same ETags
-    result = subprocess.run(
-        [sys.executable, "-m", "migrate", ".", "--write"],
-        cwd=after,
-        capture_output=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr.decode()
+    before, after = before_and_after(tmp_path, PROJECT)
     settings = (after / "shop" / "settings.py").read_text()
     assert '"servestatic.middleware.ServeStaticMiddleware"' in settings
     assert '"servestatic.runserver_nostatic"' in settings

@@ -160,15 +160,11 @@ def _add_to_table(
     """``text`` with the missing ones of ``needed`` as keys at the end of the table
     ``[table]`` (Poetry's: ``uvicorn = ">=0.36"``, ``quart = "*"``)."""
     added = [REQUIREMENTS.get(n, n) for n in needed if normalized(n) not in present]
-    if not added:
+    span = _table_span(text, table) if added else None
+    if span is None:
         return text, []
-    section = re.search(rf"^\[{re.escape(table)}\][ \t]*$", text, re.MULTILINE)
-    if section is None:
-        return text, []
-    next_section = re.compile(r"^\[", re.MULTILINE).search(text, section.end())
-    end = len(text) if next_section is None else next_section.start()
-    body = text[section.end() : end].rstrip(" \t\r\n")
-    at = section.end() + len(body)
+    start, end = span
+    at = start + len(text[start:end].rstrip(" \t\r\n"))
     newline = "\r\n" if "\r\n" in text else "\n"
     lines = []
     for line in added:
@@ -226,15 +222,12 @@ def _add_to_list(
     """``text`` with the missing ones of ``needed`` appended to the list ``key_name`` of the
     table ``[table]`` (written as a table header, with the list one of its keys)."""
     added = [REQUIREMENTS.get(n, n) for n in needed if normalized(n) not in present]
-    if not added:
-        return text, []
-    section = re.search(rf"^\[{re.escape(table)}\][ \t]*$", text, re.MULTILINE)
-    if section is None:
+    span = _table_span(text, table) if added else None
+    if span is None:
         return text, []
     key_pattern = rf"^{re.escape(key_name)}[ \t]*=[ \t]*\["
-    key = re.compile(key_pattern, re.MULTILINE).search(text, section.end())
-    next_section = re.compile(r"^\[", re.MULTILINE).search(text, section.end())
-    if key is None or (next_section is not None and next_section.start() < key.start()):
+    key = re.compile(key_pattern, re.MULTILINE).search(text, *span)
+    if key is None:
         return text, []
     close = _closing_bracket(text, key.end())
     if close is None:
@@ -256,6 +249,16 @@ def _add_to_list(
     assert tomllib is not None
     tomllib.loads(new)  # it still reads (raises otherwise)
     return new, added
+
+
+def _table_span(text: str, table: str) -> tuple[int, int] | None:
+    """Where the body of ``[table]`` is in ``text`` (from the end of its header line to the
+    next table's header), None without such a header."""
+    section = re.search(rf"^\[{re.escape(table)}\][ \t]*$", text, re.MULTILINE)
+    if section is None:
+        return None
+    next_section = re.compile(r"^\[", re.MULTILINE).search(text, section.end())
+    return section.end(), len(text) if next_section is None else next_section.start()
 
 
 def _closing_bracket(text: str, start: int) -> int | None:
