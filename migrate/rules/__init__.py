@@ -13,6 +13,7 @@ from migrate.rules.django_asgi import DjangoAsgiRule
 from migrate.rules.django_middleware import DjangoMiddlewareRule
 from migrate.rules.django_request import DjangoRequestRule
 from migrate.rules.django_settings import DjangoSettingsRule
+from migrate.rules.django_signals import DjangoSignalsRule
 from migrate.rules.falcon_asgi import FalconAsgiRule
 from migrate.rules.flask_quart import FlaskQuartRule
 from migrate.rules.served_app import ServedAppRule
@@ -29,6 +30,7 @@ RULES: tuple[type[Rule], ...] = (
     DjangoSettingsRule,
     DjangoMiddlewareRule,
     DjangoRequestRule,
+    DjangoSignalsRule,
     ServedAppRule,
     ServerRule,
     DeploymentRule,
