@@ -18,6 +18,7 @@ from adapters.mixed import (
 )
 from adapters.proxy_fix import ProxyFix
 from adapters.scope import scope_from_environ
+from adapters.sync_streams import iterate_in_thread
 from adapters.wsgi_to_asgi import WsgiToAsgi
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "asgi_middleware_around_wsgi",
     "environ_from_scope",
     "is_asgi_app",
+    "iterate_in_thread",
     "scope_from_environ",
     "wsgi_middleware",
 ]

@@ -19,9 +19,10 @@ whole request (a lane never wakes only to be handed back).
 
 A request's single blocking call (``run_blocking_last`` before any other, what ``migrate``
 writes where a request makes one) needs no lane: it goes to a pool of the same size whose
-free threads take the next queued call at once (the kind of pool ``WsgiToAsgi`` uses), where a lane given back waits for the loop to hand it on (on the sqlite
-app of ``benchmarks/bench_blocking.py`` at 64 connections: 1.10x the adapter's requests per
-second, where lanes gave 0.92x).
+free threads take the next queued call at once (the kind of pool ``WsgiToAsgi`` uses), where
+a lane given back waits for the loop to hand it on (on the sqlite app of
+``benchmarks/bench_blocking.py`` at 64 connections: 1.10x the adapter's requests per second,
+where lanes gave 0.92x).
 
 The pool size is ``WSGI2ASGI_BLOCKING_THREADS`` (default 40), read at the first call, or
 :func:`set_blocking_threads` at start-up.

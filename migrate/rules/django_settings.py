@@ -15,10 +15,12 @@ things it relies on behave differently there (``../shared/research/frameworks.md
   with a ``manual`` marker: a connection pool gives the reuse back (psycopg's
   ``OPTIONS={"pool": True}``).
 - **A sync iterator given to ``StreamingHttpResponse`` is read whole** before anything is
-  sent (Django consumes it with ``sync_to_async(list)`` and warns): a ``manual`` marker on
-  each such response made from a generator, to make it an async generator where streaming
-  matters (the code it runs may use the ORM, which an async generator cannot call directly,
-  so the rule does not rewrite it).
+  sent (Django consumes it with ``sync_to_async(list)`` and warns; a stream of events that
+  never ends sends nothing): a ``manual`` marker on each such response made from a
+  generator, advising :func:`adapters.iterate_in_thread` (the generator run in the request's
+  thread, each chunk sent as it comes). The rule does not wrap it itself: Django takes an
+  async iterator whole under WSGI (runserver, the test client), where the project's tests
+  iterating ``streaming_content`` would then fail.
 - **A ``FileResponse`` is read whole too**: its file is a sync iterator, so under ASGI Django
   reads the whole file into memory before it sends anything (a 300 MB download took the
   server from 52 MB to 347 MB, measured under uvicorn; WSGI servers stream it): a ``manual``
@@ -64,8 +66,10 @@ _CONN_MAX_AGE = (
 )
 _STREAMING = (
     "StreamingHttpResponse is given a sync generator: under ASGI Django reads it whole before "
-    "it sends anything (sync_to_async(list), with a warning); where streaming matters, make it "
-    "an async generator (the ORM calls in it then go through sync_to_async or the a* methods)"
+    "it sends anything (sync_to_async(list), with a warning: a stream that never ends sends "
+    "nothing); where streaming matters, hand it adapters.iterate_in_thread(gen()), which runs "
+    "it in the request's thread and sends each chunk as it comes (under WSGI, runserver and "
+    "the test client, Django then reads it whole), or make it an async generator"
 )
 
 _FILE_RESPONSE = (

@@ -160,7 +160,7 @@ class DjangoSignalsRule(Rule):
             equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")),
         )
         new = updated_node.with_changes(
-            params=updated_node.params.deep_replace(param, default),  # type: ignore[arg-type]
+            params=updated_node.params.deep_replace(param, default),
             body=body.with_changes(body=statements),
         )
         self.built = True

@@ -12,8 +12,10 @@ Quart's differ in four places, each a behaviour a converted app would otherwise 
 * ``BODY_TIMEOUT``: Flask waits for a request body as long as the server does, Quart answers
   408 after 60 seconds (a slow client's upload would fail).
 * ``RESPONSE_TIMEOUT``: Flask sends a response as long as it lasts, Quart cuts it after 60
-  seconds, silently (a long stream, a download to a slow client, would end short). With no
-  limit Quart also sends the response without the extra task a limit costs.
+  seconds, silently (a long stream, a download to a slow client, would end short). The
+  limit becomes 10**9 seconds (31 years), not None: with None Quart served a tenth fewer
+  requests per second (uvicorn, a JSON view: 6,300 against 6,900), with 10**9 as many as
+  with its default.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ FLASK_DEFAULTS: tuple[tuple[str, str, str], ...] = (
     ("SEND_FILE_MAX_AGE_DEFAULT", "0", "files revalidated on every use (Quart: cached 12 hours)"),
     ("MAX_CONTENT_LENGTH", "None", "request bodies of any size (Quart: 16 MiB)"),
     ("BODY_TIMEOUT", "None", "no time limit on receiving a request body (Quart: 60 s)"),
-    ("RESPONSE_TIMEOUT", "None", "no time limit on sending a response (Quart: cut at 60 s)"),
+    ("RESPONSE_TIMEOUT", "10**9", "no time limit on sending a response (Quart: cut at 60 s)"),
 )
 COMMENT = "# Flask's defaults, where Quart's differ"
 
