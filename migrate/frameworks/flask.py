@@ -78,12 +78,12 @@ ROUTE_DECORATORS = frozenset({"route", "get", "post", "put", "patch", "delete"})
 HOOK_DECORATORS = frozenset({
     "before_request", "after_request", "teardown_request", "teardown_appcontext",
     "errorhandler", "before_app_request", "after_app_request", "app_errorhandler",
-    "teardown_app_request",
+    "teardown_app_request", "context_processor", "app_context_processor",
 })  # fmt: skip
 #: ``app.method(function)`` / ``app.method(key, function)`` registrations.
 REGISTRATIONS = {
     "before_request": 0, "after_request": 0, "teardown_request": 0, "teardown_appcontext": 0,
-    "register_error_handler": 1, "add_url_rule": 2,
+    "register_error_handler": 1, "add_url_rule": 2, "context_processor": 0,
 }  # fmt: skip
 #: The keyword a registration may name its function with instead.
 REGISTRATION_KEYWORDS = {"add_url_rule": "view_func"}
@@ -114,9 +114,7 @@ WSGI_ONLY_ATTRIBUTES = frozenset({
     "ensure_sync", "async_to_sync",
 })  # fmt: skip
 #: Method calls that mean the project drives Flask in ways Quart does differently.
-UNSUPPORTED_METHODS = {
-    "context_processor": "it has template context processors",
-}  # fmt: skip
+UNSUPPORTED_METHODS: dict[str, str] = {}
 
 
 def might_use_flask(source: str, relpath: str | None = None) -> bool:
