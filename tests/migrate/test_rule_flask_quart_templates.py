@@ -94,3 +94,20 @@ def test_context_processors_render_the_same_under_quart() -> None:
     with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
         answers = list(pool.map(lambda _: httpx.get(url + "/?meet=1", timeout=10), range(2)))
     assert [a.text for a in answers] == ["NOTES! 42 / 2026 True"] * 2
+
+
+def test_a_template_filter_that_may_block_is_marked() -> None:
+    files = {
+        "app.py": TEMPLATES["app.py"].replace(
+            '        @app.get("/")',
+            '        @app.template_filter("title_of")\n'
+            "        def title_of(note_id):\n"
+            '            return g.db.execute("SELECT ?", (note_id,)).fetchone()[0]\n\n\n'
+            '        @app.get("/")',
+        )
+    }
+    after, results = migrate_project_twice(files)
+    marker = "# migrate[flask-quart]: this template helper may block: under Quart, Jinja calls it"
+    assert f"{marker}" in after["app.py"].split("def title_of")[0].rsplit("\n\n", 1)[1]
+    assert after["app.py"].count(marker) == 1  # not on `shout`, which blocks nothing
+    assert change_kinds(results, "flask-quart").count("manual") == 1

@@ -50,6 +50,27 @@ from migrate.rules.flask_quart.tests import async_tests
 from migrate.rules.flask_quart.uploads import is_upload_save, upload_names
 
 RENAMED = {"Flask": "Quart"}
+#: The decorators registering a template filter, global or test (Jinja calls them while a
+#: template renders: under Quart, on the event loop).
+TEMPLATE_HELPERS = frozenset({
+    "template_filter", "template_global", "template_test", "app_template_filter",
+    "app_template_global", "app_template_test",
+})  # fmt: skip
+TEMPLATE_HELPER_BLOCKS = (
+    "this template helper may block: under Quart, Jinja calls it on the event loop while a "
+    "template renders; do its I/O in the view or a context processor (which run off the "
+    "loop) and hand the template the result"
+)
+
+
+def _is_template_helper(func: cst.FunctionDef) -> bool:
+    """``@app.template_filter()``, ``@bp.app_template_global("name")``..."""
+    return any(
+        isinstance(d.decorator, cst.Call)
+        and isinstance(d.decorator.func, cst.Attribute)
+        and d.decorator.func.attr.value in TEMPLATE_HELPERS
+        for d in func.decorators
+    )
 
 
 class FlaskQuartRule(Rule):
@@ -124,6 +145,13 @@ class FlaskQuartRule(Rule):
                     coroutine = fixed
                 replacements[id(func)] = coroutine
                 needed.extend(imports)
+            if _is_template_helper(stmt) and facts.function_blocks(stmt, None):
+                self.report(stmt, "manual", TEMPLATE_HELPER_BLOCKS)
+                marked = with_marker(
+                    replacements.get(id(stmt), stmt),  # type: ignore[arg-type]
+                    marker_comment(self.rule_id, TEMPLATE_HELPER_BLOCKS),
+                )
+                replacements[id(stmt)] = marked
             if name in self.plan.cli_commands:
                 replacements[id(stmt)] = _in_app_context(stmt)
                 needed.extend(CLI_IMPORTS)
