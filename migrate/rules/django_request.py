@@ -164,8 +164,9 @@ def _stored_keys(module: cst.Module) -> frozenset[str]:
 class DjangoRequestRule(Rule):
     rule_id = "django-request"
     summary = (
-        "Django: request.environ (WSGI only) becomes request.META; reads of keys META lacks "
-        "under ASGI (wsgi.url_scheme, SERVER_PROTOCOL...) are marked."
+        "Django: request.environ (WSGI only) becomes request.META, isinstance(request, "
+        "WSGIRequest) checks ASGIRequest too; reads of keys META lacks under ASGI "
+        "(wsgi.url_scheme, SERVER_PROTOCOL...) are marked."
     )
 
     @classmethod

@@ -124,8 +124,9 @@ def _generators(module: cst.Module) -> set[str]:
 class DjangoSettingsRule(Rule):
     rule_id = "django-settings"
     summary = (
-        "Django settings for ASGI: WhiteNoise -> ServeStatic, CONN_MAX_AGE -> 0 (marked), a "
-        "sync generator given to StreamingHttpResponse marked (Django buffers it under ASGI)."
+        "Django settings for ASGI: WhiteNoise -> ServeStatic, CONN_MAX_AGE -> 0 (marked); a "
+        "sync generator given to StreamingHttpResponse, and FileResponse, marked (Django reads "
+        "them whole under ASGI)."
     )
 
     @classmethod
