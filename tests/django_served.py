@@ -12,7 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -28,6 +28,28 @@ SHOP_WSGI = """
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
     application = get_wsgi_application()
 """
+
+
+#: ``DATABASES`` of one sqlite3 database in memory.
+IN_MEMORY = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+
+
+def shop_settings(
+    *,
+    middleware: Sequence[str] = (),
+    installed_apps: Sequence[str] = (),
+    databases: Mapping[str, object] | None = None,
+) -> str:
+    """``shop/settings.py`` of a test project: ``shop.urls`` served to any host."""
+    return f"""
+        SECRET_KEY = "test-only-secret"
+        DEBUG = False
+        ALLOWED_HOSTS = ["*"]
+        INSTALLED_APPS = {list(installed_apps)!r}
+        MIDDLEWARE = {list(middleware)!r}
+        ROOT_URLCONF = "shop.urls"
+        DATABASES = {dict(databases or {})!r}
+    """
 
 
 def write(root: Path, files: dict[str, str]) -> None:

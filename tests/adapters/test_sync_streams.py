@@ -15,7 +15,7 @@ import pytest
 from asgiref.sync import ThreadSensitiveContext
 
 from adapters import iterate_in_thread
-from tests.django_served import SHOP_WSGI, served, write
+from tests.django_served import IN_MEMORY, SHOP_WSGI, served, shop_settings, write
 
 
 async def collect(chunks: object, limit: int | None = None) -> list[object]:
@@ -138,15 +138,7 @@ EVENTS = """
 """
 PROJECT = {
     "shop/__init__.py": "",
-    "shop/settings.py": """
-        SECRET_KEY = "test-only-secret"
-        DEBUG = False
-        ALLOWED_HOSTS = ["*"]
-        INSTALLED_APPS = []
-        MIDDLEWARE = []
-        ROOT_URLCONF = "shop.urls"
-        DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-    """,
+    "shop/settings.py": shop_settings(databases=IN_MEMORY),
     "shop/urls.py": EVENTS,
     "shop/wsgi.py": SHOP_WSGI,
     "shop/asgi.py": SHOP_WSGI.replace("wsgi", "asgi"),

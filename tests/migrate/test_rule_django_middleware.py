@@ -15,7 +15,7 @@ import pytest
 
 from migrate.frameworks.django import async_views
 from migrate.runner import migrate_sources
-from tests.django_served import SHOP_WSGI, before_and_after, served
+from tests.django_served import IN_MEMORY, SHOP_WSGI, before_and_after, served, shop_settings
 from tests.harness import change_kinds, migrate_project_twice
 
 MIDDLEWARE = """
@@ -78,21 +78,16 @@ MIDDLEWARE = """
 """
 PROJECT = {
     "shop/__init__.py": "",
-    "shop/settings.py": """
-        SECRET_KEY = "test-only-secret"
-        DEBUG = False
-        ALLOWED_HOSTS = ["*"]
-        INSTALLED_APPS = []
-        MIDDLEWARE = [
+    "shop/settings.py": shop_settings(
+        middleware=[
             "shop.middleware.PlainMiddleware",  # sync only: Django adapts what is inside it
             "shop.middleware.AuditMiddleware",
             "shop.middleware.TaggedMiddleware",  # inside Audit: it alone breaks when unfixed
             "shop.middleware.SwitchingMiddleware",
             "shop.middleware.HookMiddleware",
-        ]
-        ROOT_URLCONF = "shop.urls"
-        DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-    """,
+        ],
+        databases=IN_MEMORY,
+    ),
     "shop/middleware.py": MIDDLEWARE,
     "shop/urls.py": """
         from django.http import HttpResponse, JsonResponse

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from migrate.runner import migrate_sources
-from tests.django_served import SHOP_WSGI, before_and_after, served
+from tests.django_served import SHOP_WSGI, before_and_after, served, shop_settings
 from tests.harness import change_kinds, migrate_project_twice
 
 VIEWS = """
@@ -56,15 +56,7 @@ VIEWS = """
 """
 PROJECT = {
     "shop/__init__.py": "",
-    "shop/settings.py": """
-        SECRET_KEY = "test-only-secret"
-        DEBUG = False
-        ALLOWED_HOSTS = ["*"]
-        INSTALLED_APPS = []
-        MIDDLEWARE = ["shop.middleware.Stamp"]
-        ROOT_URLCONF = "shop.urls"
-        DATABASES = {}
-    """,
+    "shop/settings.py": shop_settings(middleware=["shop.middleware.Stamp"]),
     "shop/middleware.py": """
         class Stamp:
             def __init__(self, get_response):

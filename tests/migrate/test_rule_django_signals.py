@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from migrate.runner import migrate_sources
-from tests.django_served import SHOP_WSGI, before_and_after, served
+from tests.django_served import SHOP_WSGI, before_and_after, served, shop_settings
 from tests.harness import change_kinds, migrate_project_twice
 
 SIGNALS = """
@@ -47,15 +47,7 @@ PROJECT = {
             def ready(self):
                 from shop import signals  # noqa: F401  (connects the receivers)
     """,
-    "shop/settings.py": """
-        SECRET_KEY = "test-only-secret"
-        DEBUG = False
-        ALLOWED_HOSTS = ["*"]
-        INSTALLED_APPS = ["shop.apps.ShopConfig"]
-        MIDDLEWARE = []
-        ROOT_URLCONF = "shop.urls"
-        DATABASES = {}
-    """,
+    "shop/settings.py": shop_settings(installed_apps=["shop.apps.ShopConfig"]),
     "shop/signals.py": SIGNALS,
     "shop/urls.py": """
         from django.http import JsonResponse
