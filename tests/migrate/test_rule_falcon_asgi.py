@@ -319,7 +319,7 @@ def test_bodies_falcon_asgi_reads_differently_keep_the_app_wsgi() -> None:
     assert (
         refused("""
         def on_get(self, req, resp):
-            resp.media = {"raw": req.env["RAW_URI"]}
+            resp.media = {"user": req.env["REMOTE_USER"]}  # an auth proxy's, not the scope's
     """)
         == []
     )
@@ -678,3 +678,46 @@ def test_a_hook_another_module_calls_directly_keeps_the_app_wsgi() -> None:
     # the same project without that test converts
     converted, _ = migrate_project_twice(PROJECT)
     assert "async def require_key" in converted["hooks.py"]
+
+
+ENVIRON = {
+    "app.py": """
+        import falcon
+
+
+        class Tracing:
+            def process_request(self, req, resp):
+                req.context.trace = req.env.get("HTTP_X_TRACE_ID", "none")
+
+
+        class Echo:
+            def on_get(self, req, resp):
+                resp.media = {
+                    "trace": req.context.trace,
+                    "query": req.env["QUERY_STRING"],
+                    "method": req.env["REQUEST_METHOD"],
+                    "scheme": req.env["wsgi.url_scheme"],
+                    "protocol": req.env.get("SERVER_PROTOCOL"),
+                    "signed": "HTTP_AUTHORIZATION" in req.env,
+                    "peer": req.env["REMOTE_ADDR"],
+                }
+
+
+        app = falcon.App(middleware=[Tracing()])
+        app.add_route("/echo", Echo())
+    """,
+}
+
+
+def test_reads_of_req_env_read_an_environ_built_from_the_scope() -> None:
+    # falcon.asgi's request has no env: the keys a WSGI server sets from the request are
+    # read from the environ adapters.environ_from_scope builds, the same values
+    after, results = migrate_project_twice(ENVIRON)
+    assert "adapters.environ_from_scope(req.scope, io.BytesIO())" in after["app.py"]
+    assert "req.env" not in after["app.py"]
+    assert set(change_kinds(results, "falcon-asgi")) == {"converted"}
+    requests = [
+        Req("GET", "/echo?a=1&b=two", [("X-Trace-Id", "t-42"), ("Authorization", "Bearer x")]),
+        Req("GET", "/echo"),
+    ]
+    assert_same_project_behaviour(ENVIRON, after, "app", requests)

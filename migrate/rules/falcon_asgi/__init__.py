@@ -168,11 +168,18 @@ class FalconAsgiRule(Rule):
             self.report(func, "manual", made.manual_message(part.name))
             return made.node
         self.imports.extend(made.imports)
+        environ = _EnvironFromScope(req)  # after the analysis: `req.env` reads are data
+        node = made.node.visit(environ)
+        assert isinstance(node, cst.FunctionDef)
+        if environ.reads:
+            self.imports.extend([("adapters", None), ("io", None)])
         details = [made.detail] if made.detail else []
         if awaiting.reads:
             details.insert(
                 0, f"{awaiting.reads} body read{'s' if awaiting.reads > 1 else ''} awaited"
             )
+        if environ.reads:
+            details.append("`req.env` read from an environ built from the scope")
         what = {
             "hook": "hook", "handler": "error handler", "sink": "sink",
         }.get(part.kind, "responder" if kind == "responder" else "middleware method")  # fmt: skip
@@ -181,8 +188,8 @@ class FalconAsgiRule(Rule):
         if details:
             message += f" ({', '.join(details)})"
         self.report(func, "converted", message)
-        annotated = _asgi_annotations(made.node)
-        if annotated is not made.node:
+        annotated = _asgi_annotations(node)
+        if annotated is not node:
             self.imports.append(("falcon.asgi", None))
         return annotated
 
@@ -237,6 +244,30 @@ def _def_in(owner: cst.ClassDef | cst.FunctionDef | None, name: str) -> cst.Func
     """The ``def name`` directly in the body of ``owner`` (a class, a hook factory)."""
     body = owner.body.body if owner is not None else ()
     return next((s for s in body if isinstance(s, cst.FunctionDef) and s.name.value == name), None)
+
+
+class _EnvironFromScope(cst.CSTTransformer):
+    """``req.env`` → the environ a WSGI server would give, built from falcon.asgi's scope (the
+    plan let through only reads of keys the scope gives: :func:`migrate.frameworks.falcon.
+    _env_reads`)."""
+
+    def __init__(self, req: str) -> None:
+        super().__init__()
+        self.req = req
+        self.reads = 0
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        if (
+            analysis.is_plain_name(updated_node.value, self.req)
+            and updated_node.attr.value == "env"
+        ):
+            self.reads += 1
+            return cst.parse_expression(
+                f"adapters.environ_from_scope({self.req}.scope, io.BytesIO())"
+            )
+        return updated_node
 
 
 class _AwaitBody(cst.CSTTransformer):
