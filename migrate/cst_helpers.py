@@ -224,3 +224,34 @@ class OwnScopeTransformer(cst.CSTTransformer):
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
         return False
+
+
+class EnvironFromScope(cst.CSTTransformer):
+    """``owner.attribute`` (Falcon's ``req.env``, Flask's ``request.environ``) → the environ a
+    WSGI server would give, built from the ASGI request's scope:
+    ``adapters.environ_from_scope(owner.scope, io.BytesIO())`` (the plans let through only
+    reads of the keys the scope gives: :func:`migrate.frameworks.environ_reads`)."""
+
+    def __init__(self, owners: frozenset[str], attribute: str) -> None:
+        super().__init__()
+        self.owners, self.attribute = owners, attribute
+        self.reads = 0
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        owner = updated_node.value
+        if (
+            isinstance(owner, cst.Name)
+            and owner.value in self.owners
+            and updated_node.attr.value == self.attribute
+        ):
+            self.reads += 1
+            return cst.parse_expression(
+                f"adapters.environ_from_scope({owner.value}.scope, io.BytesIO())"
+            )
+        return updated_node
+
+
+#: What :class:`EnvironFromScope`'s rewrite imports.
+ENVIRON_IMPORTS: list[tuple[str, str | None]] = [("adapters", None), ("io", None)]

@@ -296,6 +296,7 @@ CHEAP: tuple[str, ...] = (
             "request.headers.*",
             "request.cookies.*",
             "request.view_args.*",
+            "request.environ.*",
             "current_app.config.*",
             "session.get",
             "session.pop",

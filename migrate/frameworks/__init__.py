@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -145,3 +145,49 @@ def assigned_values(name: str, own: Iterable[ast.AST]) -> Iterator[ast.expr | No
 
 def _binds(target: ast.AST, name: str) -> bool:
     return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(target))
+
+
+#: The environ keys an environ built from the ASGI scope holds as a WSGI server sets them
+#: (:func:`adapters.environ_from_scope`), besides the ``HTTP_*`` headers.
+SCOPE_ENVIRON_KEYS = frozenset({
+    "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_PROTOCOL",
+    "wsgi.url_scheme", "REQUEST_URI", "RAW_URI", "REMOTE_ADDR", "REMOTE_PORT", "SERVER_NAME",
+    "SERVER_PORT", "CONTENT_TYPE", "CONTENT_LENGTH",
+})  # fmt: skip
+
+
+def environ_reads(nodes: Iterable[ast.AST], is_environ: Callable[[ast.expr], bool]) -> set[int]:
+    """The environ nodes (``is_environ``: ``req.env``, ``request.environ``) among ``nodes``
+    that read a key of :data:`SCOPE_ENVIRON_KEYS` or a header (``env["PATH_INFO"]``,
+    ``env.get("RAW_URI")``, ``"HTTP_X" in env``): an environ built from the ASGI scope gives
+    those the same values, where the framework's ASGI request has no environ."""
+
+    def known(key: ast.expr) -> bool:
+        return (
+            isinstance(key, ast.Constant)
+            and isinstance(key.value, str)
+            and (key.value in SCOPE_ENVIRON_KEYS or key.value.startswith("HTTP_"))
+        )
+
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
+            environ, key = node.value, node.slice
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "get"
+            and node.args
+        ):
+            environ, key = node.func.value, node.args[0]
+        elif (
+            isinstance(node, ast.Compare)
+            and len(node.ops) == 1
+            and isinstance(node.ops[0], (ast.In, ast.NotIn))
+        ):
+            environ, key = node.comparators[0], node.left
+        else:
+            continue
+        if is_environ(environ) and known(key):
+            found.add(id(environ))
+    return found

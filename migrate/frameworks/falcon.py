@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from migrate.frameworks import (
     Modules,
+    environ_reads,
     import_bindings,
     is_generator,
     offload_blocker,
@@ -385,7 +386,7 @@ def _body_blockers(
     yield from _media_iterated(func, req)
     if unsafe := offload_blocker(func):
         yield unsafe
-    reads = _stream_reads(func, req) | _env_reads(func, req)
+    reads = _stream_reads(func, req) | environ_reads(own_nodes(func), _is_env_of(req))
     if is_generator(func):
         yield f"`{func.name}` is a generator"
     for node in ast.walk(func):
@@ -451,58 +452,15 @@ def _stream_reads(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> set
     }
 
 
-#: The environ keys an environ built from the ASGI scope holds as a WSGI server sets them
-#: (:func:`adapters.environ_from_scope`), besides the ``HTTP_*`` headers.
-SCOPE_ENVIRON_KEYS = frozenset({
-    "REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "SERVER_PROTOCOL",
-    "wsgi.url_scheme", "REQUEST_URI", "RAW_URI", "REMOTE_ADDR", "REMOTE_PORT", "SERVER_NAME",
-    "SERVER_PORT", "CONTENT_TYPE", "CONTENT_LENGTH",
-})  # fmt: skip
-
-
-def _env_reads(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> set[int]:
-    """The ``req.env`` nodes of ``func`` itself that read a key of :data:`SCOPE_ENVIRON_KEYS`
-    or a header (``req.env["PATH_INFO"]``, ``req.env.get("RAW_URI")``, ``"HTTP_X" in
-    req.env``): falcon.asgi's request has no ``env``, and an environ built from its scope
-    gives those the same values."""
-
-    def is_env(node: ast.expr) -> bool:
-        return (
-            isinstance(node, ast.Attribute)
-            and node.attr == "env"
-            and isinstance(node.value, ast.Name)
-            and node.value.id == req
-        )
-
-    def known(key: ast.expr) -> bool:
-        return (
-            isinstance(key, ast.Constant)
-            and isinstance(key.value, str)
-            and (key.value in SCOPE_ENVIRON_KEYS or key.value.startswith("HTTP_"))
-        )
-
-    found = set()
-    for node in own_nodes(func):
-        if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load):
-            env, key = node.value, node.slice
-        elif (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "get"
-            and node.args
-        ):
-            env, key = node.func.value, node.args[0]
-        elif (
-            isinstance(node, ast.Compare)
-            and len(node.ops) == 1
-            and isinstance(node.ops[0], (ast.In, ast.NotIn))
-        ):
-            env, key = node.comparators[0], node.left
-        else:
-            continue
-        if is_env(env) and known(key):
-            found.add(id(env))
-    return found
+def _is_env_of(req: str) -> Callable[[ast.expr], bool]:
+    """``req.env`` (falcon.asgi's request has no ``env``: an environ built from its scope
+    gives the keys of :data:`migrate.frameworks.SCOPE_ENVIRON_KEYS` the same values)."""
+    return lambda node: (
+        isinstance(node, ast.Attribute)
+        and node.attr == "env"
+        and isinstance(node.value, ast.Name)
+        and node.value.id == req
+    )
 
 
 def _is_req_stream(node: ast.expr, req: str) -> bool:

@@ -25,6 +25,7 @@ from migrate.frameworks import (
     FLASK_SIGNALS,
     ImportBinding,
     Modules,
+    environ_reads,
     flask_files,
     flask_streams,
     flask_tests,
@@ -486,6 +487,7 @@ def _module_blockers(
         for target in node.targets
         if isinstance(target, ast.Name)
     }
+    environ_read = environ_reads(nodes, lambda node: _is_request_environ(node, flask_names))
     for node in nodes:
         if (
             isinstance(node, ast.Attribute)
@@ -506,6 +508,7 @@ def _module_blockers(
                 node.attr in WSGI_REQUEST_ATTRIBUTES
                 and isinstance(node.value, ast.Name)
                 and flask_names.get(node.value.id) == "request"
+                and id(node) not in environ_read
             ):
                 yield f"it reads `request.{node.attr}`, which Quart's request lacks"
             elif node.attr in WSGI_ONLY_ATTRIBUTES:
@@ -614,6 +617,17 @@ def _proxied_wsgi_apps(nodes: list[ast.AST], imports: Iterable[ImportBinding]) -
         ):
             found.update((id(target), id(call.args[0])))
     return found
+
+
+def _is_request_environ(node: ast.expr, flask_names: Mapping[str, str]) -> bool:
+    """``request.environ`` (Quart's request has none: an environ built from its scope gives
+    the keys of :data:`migrate.frameworks.SCOPE_ENVIRON_KEYS` the same values)."""
+    return (
+        isinstance(node, ast.Attribute)
+        and node.attr == "environ"
+        and isinstance(node.value, ast.Name)
+        and flask_names.get(node.value.id) == "request"
+    )
 
 
 def _is_wsgi_app_of(node: ast.expr, owner: str) -> bool:

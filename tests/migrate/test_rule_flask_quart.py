@@ -255,6 +255,8 @@ def test_a_method_that_is_a_coroutine_under_quart_keeps_the_run_on_flask(call: s
     [
         "request.remote_user or '-'",
         "request.input_stream.read()",
+        "request.environ.get('REMOTE_USER', '-')",  # an auth proxy's key: not in the scope
+        "str(sorted(request.environ))",  # the environ whole
         "Response('x').call_on_close(print) or 'x'",
         "redirect('/', code=301, Response=Response)",
     ],
@@ -262,6 +264,47 @@ def test_a_method_that_is_a_coroutine_under_quart_keeps_the_run_on_flask(call: s
 def test_what_quarts_request_and_response_lack_keeps_the_run_on_flask(code: str) -> None:
     """Under Quart it would raise AttributeError."""
     stays_flask(one_view(code))
+
+
+ENVIRON = {
+    "app.py": """
+        from flask import Flask, jsonify, request
+
+        app = Flask(__name__)
+
+
+        @app.before_request
+        def remember_client():
+            forwarded = request.environ.get("HTTP_X_FORWARDED_FOR")
+            request.client_ip = forwarded or request.environ["REMOTE_ADDR"]
+
+
+        @app.get("/who")
+        def who():
+            return jsonify(
+                ip=request.client_ip,
+                agent=request.environ.get("HTTP_USER_AGENT", ""),
+                query=request.environ["QUERY_STRING"],
+                method=request.environ["REQUEST_METHOD"],
+                scheme=request.environ["wsgi.url_scheme"],
+                signed="HTTP_AUTHORIZATION" in request.environ,
+            )
+    """,
+}
+
+
+def test_reads_of_the_request_environ_read_one_built_from_the_scope() -> None:
+    """Quart's request has no environ: the keys a WSGI server sets from the request are read
+    from the environ adapters.environ_from_scope builds, with the same values, and nothing
+    goes to a thread for them (a dict read)."""
+    after, results = migrate_project_twice(ENVIRON)
+    assert "request.environ" not in after["app.py"] and "run_blocking" not in after["app.py"]
+    assert set(change_kinds(results, "flask-quart")) == {"converted"}
+    requests = [
+        Req("GET", "/who?page=2", [("X-Forwarded-For", "10.0.0.7"), ("Authorization", "Bearer t")]),
+        Req("GET", "/who", [("User-Agent", "probe/1.0")]),
+    ]
+    assert_same_project_behaviour(ENVIRON, after, "app", requests)
 
 
 def test_a_request_getter_handed_on_uncalled_keeps_the_run_on_flask() -> None:

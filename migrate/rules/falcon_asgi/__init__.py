@@ -37,7 +37,14 @@ from libcst.metadata import PositionProvider
 
 from migrate import analysis
 from migrate.blocking import ModuleFacts, as_coroutine
-from migrate.cst_helpers import ReplaceNodes, add_imports, paren_await, suite_statements
+from migrate.cst_helpers import (
+    ENVIRON_IMPORTS,
+    EnvironFromScope,
+    ReplaceNodes,
+    add_imports,
+    paren_await,
+    suite_statements,
+)
 from migrate.frameworks.falcon import FALCON_APPS, REQ_AT, ModulePlan, Part, might_use_falcon
 from migrate.rules.base import FileContext, Rule
 
@@ -168,11 +175,11 @@ class FalconAsgiRule(Rule):
             self.report(func, "manual", made.manual_message(part.name))
             return made.node
         self.imports.extend(made.imports)
-        environ = _EnvironFromScope(req)  # after the analysis: `req.env` reads are data
+        environ = EnvironFromScope(frozenset({req}), "env")  # after the analysis: data reads
         node = made.node.visit(environ)
         assert isinstance(node, cst.FunctionDef)
         if environ.reads:
-            self.imports.extend([("adapters", None), ("io", None)])
+            self.imports.extend(ENVIRON_IMPORTS)
         details = [made.detail] if made.detail else []
         if awaiting.reads:
             details.insert(
@@ -244,30 +251,6 @@ def _def_in(owner: cst.ClassDef | cst.FunctionDef | None, name: str) -> cst.Func
     """The ``def name`` directly in the body of ``owner`` (a class, a hook factory)."""
     body = owner.body.body if owner is not None else ()
     return next((s for s in body if isinstance(s, cst.FunctionDef) and s.name.value == name), None)
-
-
-class _EnvironFromScope(cst.CSTTransformer):
-    """``req.env`` → the environ a WSGI server would give, built from falcon.asgi's scope (the
-    plan let through only reads of keys the scope gives: :func:`migrate.frameworks.falcon.
-    _env_reads`)."""
-
-    def __init__(self, req: str) -> None:
-        super().__init__()
-        self.req = req
-        self.reads = 0
-
-    def leave_Attribute(
-        self, original_node: cst.Attribute, updated_node: cst.Attribute
-    ) -> cst.BaseExpression:
-        if (
-            analysis.is_plain_name(updated_node.value, self.req)
-            and updated_node.attr.value == "env"
-        ):
-            self.reads += 1
-            return cst.parse_expression(
-                f"adapters.environ_from_scope({self.req}.scope, io.BytesIO())"
-            )
-        return updated_node
 
 
 class _AwaitBody(cst.CSTTransformer):

@@ -30,6 +30,8 @@ import libcst as cst
 from migrate import analysis
 from migrate.blocking import ModuleFacts, as_coroutine
 from migrate.cst_helpers import (
+    ENVIRON_IMPORTS,
+    EnvironFromScope,
     ReplaceNodes,
     add_imports,
     has_marker,
@@ -187,8 +189,26 @@ class FlaskQuartRule(Rule):
         renamed = module.visit(ReplaceNodes(replacements)).visit(
             KeepFlaskDefaults(app_classes, module.default_indent)
         )
-        renamed = renamed.visit(proxies).visit(_ToQuart(rename_flask))
+        requests = frozenset(k for k, v in flask_names.items() if v == "request")
+        environ = EnvironFromScope(requests, "environ")  # after the blocking analysis
+        renamed = renamed.visit(proxies).visit(_ToQuart(rename_flask)).visit(environ)
         assert isinstance(renamed, cst.Module)
+        if environ.reads:
+            needed.extend(ENVIRON_IMPORTS)
+            message = (
+                f"`request.environ` read{'s' if environ.reads > 1 else ''} ({environ.reads}) "
+                "read the environ a WSGI server would give, built from Quart's scope "
+                "(adapters.environ_from_scope)"
+            )
+            first = next(
+                node
+                for node in analysis.walk(module)
+                if isinstance(node, cst.Attribute)
+                and node.attr.value == "environ"
+                and isinstance(node.value, cst.Name)
+                and node.value.value in requests
+            )
+            self.report(first, "converted", message)
         for assign in proxies.found:
             message = (
                 "werkzeug's ProxyFix is adapters.ProxyFix around the ASGI app, trusting the "
