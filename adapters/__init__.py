@@ -6,7 +6,7 @@ pays for nothing else.
 
 from adapters._threadpool import ThreadPool
 from adapters.asgi_to_wsgi import AsgiToWsgi
-from adapters.environ import environ_from_scope
+from adapters.environ import environ_from_scope, scope_environ
 from adapters.errors import ClientDisconnected, RequestTooLarge
 from adapters.mixed import (
     Router,
@@ -35,6 +35,7 @@ __all__ = [
     "environ_from_scope",
     "is_asgi_app",
     "iterate_in_thread",
+    "scope_environ",
     "scope_from_environ",
     "wsgi_middleware",
 ]

@@ -28,13 +28,14 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from typing import IO, Any
 from urllib.parse import unquote_to_bytes
 
 from adapters._types import Environ, Scope
 
-__all__ = ["base_environ", "environ_from_scope", "wsgi_paths"]
+__all__ = ["base_environ", "environ_from_scope", "scope_environ", "wsgi_paths"]
 
 #: The key under which a scope built from a WSGI environ keeps that environ.
 WSGI_ENVIRON_KEY = "wsgi.environ"
@@ -193,6 +194,21 @@ def environ_from_scope(
     carried: Environ | None = scope.get(WSGI_ENVIRON_KEY)
     if carried:
         _carry_environ_keys(carried, environ)
+    return environ
+
+
+#: Where :func:`scope_environ` keeps the environ it built, in the scope.
+SCOPE_ENVIRON_KEY = "wsgi2asgi.environ"
+
+
+def scope_environ(scope: Scope) -> Environ:
+    """The environ a WSGI server would give for ``scope`` (:func:`environ_from_scope`, with
+    an empty body), built once and kept in the scope: for code reading the request's keys
+    (``migrate`` writes ``scope_environ(req.scope).get("HTTP_X_FORWARDED_FOR")`` where a
+    Falcon or Flask app read ``req.env``/``request.environ``)."""
+    environ: Environ | None = scope.get(SCOPE_ENVIRON_KEY)
+    if environ is None:
+        environ = scope[SCOPE_ENVIRON_KEY] = environ_from_scope(scope, io.BytesIO())
     return environ
 
 

@@ -228,9 +228,9 @@ class OwnScopeTransformer(cst.CSTTransformer):
 
 class EnvironFromScope(cst.CSTTransformer):
     """``owner.attribute`` (Falcon's ``req.env``, Flask's ``request.environ``) → the environ a
-    WSGI server would give, built from the ASGI request's scope:
-    ``adapters.environ_from_scope(owner.scope, io.BytesIO())`` (the plans let through only
-    reads of the keys the scope gives: :func:`migrate.frameworks.environ_reads`)."""
+    WSGI server would give, built from the ASGI request's scope once per request:
+    ``adapters.scope_environ(owner.scope)`` (the plans let through only reads of the keys
+    the scope gives: :func:`migrate.frameworks.environ_reads`)."""
 
     def __init__(self, owners: frozenset[str], attribute: str) -> None:
         super().__init__()
@@ -247,11 +247,9 @@ class EnvironFromScope(cst.CSTTransformer):
             and updated_node.attr.value == self.attribute
         ):
             self.reads += 1
-            return cst.parse_expression(
-                f"adapters.environ_from_scope({owner.value}.scope, io.BytesIO())"
-            )
+            return cst.parse_expression(f"adapters.scope_environ({owner.value}.scope)")
         return updated_node
 
 
 #: What :class:`EnvironFromScope`'s rewrite imports.
-ENVIRON_IMPORTS: list[tuple[str, str | None]] = [("adapters", None), ("io", None)]
+ENVIRON_IMPORTS: list[tuple[str, str | None]] = [("adapters", None)]

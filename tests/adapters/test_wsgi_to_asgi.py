@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from adapters import ClientDisconnected, ThreadPool, WsgiToAsgi, environ_from_scope
+from adapters import ClientDisconnected, ThreadPool, WsgiToAsgi, environ_from_scope, scope_environ
 from adapters.wsgi_to_asgi import READ_AHEAD
 
 pytestmark = pytest.mark.timeout(20)
@@ -1170,3 +1170,12 @@ def test_the_adapter_hands_attributes_it_lacks_on_to_the_wrapped_app() -> None:
         adapter.no_such_attribute  # noqa: B018
     assert not hasattr(adapter, "__wrapped__")
     copy.copy(adapter)  # copy probes dunders: they are not looked up on the app
+
+
+def test_scope_environ_is_built_once_per_scope_with_the_request_keys() -> None:
+    scope = make_scope("GET", "/notes", query=b"page=2", headers=[(b"x-trace-id", b"t-1")])
+    environ = scope_environ(scope)
+    assert environ["QUERY_STRING"] == "page=2" and environ["HTTP_X_TRACE_ID"] == "t-1"
+    assert environ["REQUEST_METHOD"] == "GET" and environ["wsgi.input"].read() == b""
+    assert scope_environ(scope) is environ  # kept in the scope: one build per request
+    assert scope_environ(make_scope("GET", "/other")) is not environ

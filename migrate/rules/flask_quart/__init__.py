@@ -198,7 +198,7 @@ class FlaskQuartRule(Rule):
             message = (
                 f"`request.environ` read{'s' if environ.reads > 1 else ''} ({environ.reads}) "
                 "read the environ a WSGI server would give, built from Quart's scope "
-                "(adapters.environ_from_scope)"
+                "(adapters.scope_environ)"
             )
             first = next(
                 node
