@@ -114,6 +114,12 @@ WSGI_ONLY_ATTRIBUTES = frozenset({
     "autocorrect_location_header", "calculate_content_length", "is_streamed", "force_type",
     "ensure_sync", "async_to_sync",
 })  # fmt: skip
+#: The decorators registering a template filter, global or test (Jinja calls them while a
+#: template renders: under Quart, on the event loop, and it awaits one that is a coroutine).
+TEMPLATE_HELPERS = frozenset({
+    "template_filter", "template_global", "template_test", "app_template_filter",
+    "app_template_global", "app_template_test",
+})  # fmt: skip
 #: Method calls that mean the project drives Flask in ways Quart does differently.
 UNSUPPORTED_METHODS: dict[str, str] = {}
 
@@ -156,6 +162,8 @@ class FunctionFacts:
     #: A module-level generator the module's views stream as a response body (an async
     #: generator under Quart, called as before, never awaited).
     async_generator: bool = False
+    #: A template filter, global or test (``@app.template_filter()``...).
+    template_helper: bool = False
 
 
 @dataclass(frozen=True)
@@ -277,6 +285,12 @@ def _function_facts(
         next((g for g, names in cli.subcommands.items() if name in names), ""),
         tuple(streamed.generators.get(name, ())),
         name in streamed.module_generators,
+        any(
+            isinstance(d, ast.Call)
+            and isinstance(d.func, ast.Attribute)
+            and d.func.attr in TEMPLATE_HELPERS
+            for d in func.decorator_list
+        ),
     )
 
 
@@ -793,6 +807,10 @@ class ModulePlan:
     streams: frozenset[tuple[str, str]] = frozenset()
     #: Module-level generators its views stream: async generators, called as before.
     async_generators: frozenset[str] = frozenset()
+    #: Template helpers of the module no code of the run calls or uses otherwise (only
+    #: Jinja calls them, and under Quart awaits one that is a coroutine): the rule makes
+    #: those that may block coroutines, their blocking calls off the loop.
+    template_helpers: frozenset[str] = frozenset()
     #: In a refused run, the Flask extensions the module imports, with what to do instead
     #: (the rule marks their imports: the first things to change by hand).
     extensions: tuple[tuple[str, str], ...] = ()
@@ -897,6 +915,17 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
         for relpath, name in sorted(coroutines)
         if relpath in tests
     )
+    used = {
+        target
+        for module in facts.values()
+        for local in (*(c for fn in module.functions for c in fn.calls), *module.referenced)
+        if (target := resolve(module, local)) is not None
+    }
+    helpers = {
+        key
+        for key, fn in by_key.items()
+        if fn.template_helper and key not in coroutines | generators | used
+    }
     involved = {relpath for relpath, _ in coroutines | wrappers | commands} | set(flask_modules)
     involved |= set(tests)
     if blockers:
@@ -922,6 +951,7 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
             tests=test_plans.get(relpath),
             streams=frozenset((fn.name, g) for fn in module.functions for g in fn.streams),
             async_generators=frozenset(n for r, n in generators if r == relpath),
+            template_helpers=frozenset(n for r, n in helpers if r == relpath),
         )))  # fmt: skip
     return FlaskPlan(tuple(modules))
 

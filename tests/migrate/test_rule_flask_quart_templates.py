@@ -7,6 +7,7 @@ the loop."""
 from __future__ import annotations
 
 import concurrent.futures
+import textwrap
 
 import httpx
 import quart
@@ -96,18 +97,39 @@ def test_context_processors_render_the_same_under_quart() -> None:
     assert [a.text for a in answers] == ["NOTES! 42 / 2026 True"] * 2
 
 
-def test_a_template_filter_that_may_block_is_marked() -> None:
-    files = {
-        "app.py": TEMPLATES["app.py"].replace(
-            '        @app.get("/")',
-            '        @app.template_filter("title_of")\n'
-            "        def title_of(note_id):\n"
-            '            return g.db.execute("SELECT ?", (note_id,)).fetchone()[0]\n\n\n'
-            '        @app.get("/")',
-        )
-    }
+HELPER = """
+        @app.template_filter("doubled")
+        def doubled(number):
+            (value,) = g.db.execute("SELECT ? * 2", (number,)).fetchone()  # g's connection
+            return value
+
+
+        @app.get("/double/<int:number>")
+        def double(number):
+            return render_template_string("{{ number | doubled }} {{ site | shout }}", number=number)
+"""
+
+
+def test_a_template_filter_that_may_block_becomes_a_coroutine_jinja_awaits() -> None:
+    # only Jinja calls it: under Quart it awaits a coroutine filter, whose blocking calls
+    # then run on the request's thread (a sync one would run on the loop, where g's
+    # connection, opened on that thread, refuses to work)
+    files = {"app.py": TEMPLATES["app.py"] + textwrap.indent(textwrap.dedent(HELPER), " " * 8)}
+    after, results = migrate_project_twice(files)
+    assert '@app.template_filter("doubled")\nasync def doubled(number):' in after["app.py"]
+    assert "def shout(text):" in after["app.py"]  # blocks nothing: stays a function
+    assert set(change_kinds(results, "flask-quart")) == {"converted"}
+    assert_same_project_behaviour(files, after, "app", [Req("GET", "/double/21")])
+
+
+def test_a_blocking_template_filter_also_called_as_a_function_is_marked() -> None:
+    called = HELPER.replace(
+        'return render_template_string("{{ number | doubled }}',
+        'doubled(number)\n            return render_template_string("{{ number | doubled }}',
+    )
+    files = {"app.py": TEMPLATES["app.py"] + textwrap.indent(textwrap.dedent(called), " " * 8)}
     after, results = migrate_project_twice(files)
     marker = "# migrate[flask-quart]: this template helper may block: under Quart, Jinja calls it"
-    assert f"{marker}" in after["app.py"].split("def title_of")[0].rsplit("\n\n", 1)[1]
-    assert after["app.py"].count(marker) == 1  # not on `shout`, which blocks nothing
+    assert after["app.py"].count(marker) == 1
+    assert "\ndef doubled(number):" in after["app.py"]
     assert change_kinds(results, "flask-quart").count("manual") == 1

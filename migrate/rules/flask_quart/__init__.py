@@ -41,7 +41,13 @@ from migrate.cst_helpers import (
     suite_statements,
     with_marker,
 )
-from migrate.frameworks.flask import AWAITED_CALLS, AWAITED_REQUEST, ModulePlan, might_use_flask
+from migrate.frameworks.flask import (
+    AWAITED_CALLS,
+    AWAITED_REQUEST,
+    TEMPLATE_HELPERS,
+    ModulePlan,
+    might_use_flask,
+)
 from migrate.frameworks.flask_files import SENDERS
 from migrate.middleware_analysis import PROXY_FIX
 from migrate.rules.base import FileContext, Rule, marker_comment
@@ -52,16 +58,10 @@ from migrate.rules.flask_quart.tests import async_tests
 from migrate.rules.flask_quart.uploads import is_upload_save, upload_names
 
 RENAMED = {"Flask": "Quart"}
-#: The decorators registering a template filter, global or test (Jinja calls them while a
-#: template renders: under Quart, on the event loop).
-TEMPLATE_HELPERS = frozenset({
-    "template_filter", "template_global", "template_test", "app_template_filter",
-    "app_template_global", "app_template_test",
-})  # fmt: skip
 TEMPLATE_HELPER_BLOCKS = (
     "this template helper may block: under Quart, Jinja calls it on the event loop while a "
-    "template renders; do its I/O in the view or a context processor (which run off the "
-    "loop) and hand the template the result"
+    "template renders, and it is also used as a function, so it stays one; do its I/O in the "
+    "view or a context processor (which run off the loop) and hand the template the result"
 )
 
 
@@ -147,7 +147,14 @@ class FlaskQuartRule(Rule):
                     coroutine = fixed
                 replacements[id(func)] = coroutine
                 needed.extend(imports)
-            if _is_template_helper(stmt) and facts.function_blocks(stmt, None):
+            helper_blocks = _is_template_helper(stmt) and facts.function_blocks(stmt, None)
+            if helper_blocks and name in self.plan.template_helpers:
+                what = "a template helper Jinja awaits under Quart"
+                replacements[id(stmt)], imports = self._coroutine(
+                    stmt, flask_names, facts, frozenset(), what=what
+                )
+                needed.extend(imports)
+            elif helper_blocks:
                 self.report(stmt, "manual", TEMPLATE_HELPER_BLOCKS)
                 marked = with_marker(
                     replacements.get(id(stmt), stmt),  # type: ignore[arg-type]
