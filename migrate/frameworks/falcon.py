@@ -472,9 +472,18 @@ def _is_req_stream(node: ast.expr, req: str) -> bool:
     )
 
 
+#: What a multipart form's part gives as it is, and what falcon.asgi makes awaitable (a
+#: property read becomes an awaited getter; ``part.stream.read(...)`` is awaited).
+PART_PLAIN = frozenset({"name", "filename", "content_type", "secure_filename"})
+PART_AWAITED = frozenset({"text", "data", "media", "get_text", "get_data", "get_media"})
+
+
 def _media_iterated(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> Iterator[str]:
-    """A body iterated over: a multipart form (which Falcon parses by default) is iterated
-    with ``async for`` under falcon.asgi, its parts read with awaits."""
+    """A body iterated over other than as the rule converts it. Under falcon.asgi a multipart
+    form (which Falcon parses by default) is iterated with ``async for``, its parts read with
+    awaits: the rule converts ``for part in req.media:`` (or ``req.get_media()``, and a
+    nested ``for sub in part.media:``) whose part is only read for its name, filename, content
+    type, text, data, media or stream (at least once: a body iterated so is a form)."""
 
     def is_media(node: ast.expr) -> bool:
         if isinstance(node, ast.Call):
@@ -495,13 +504,95 @@ def _media_iterated(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> I
         for target in node.targets
         if isinstance(target, ast.Name)
     }
+    convertible = set(form_loops(func, req))
     for node in ast.walk(func):
         iters = [node.iter] if isinstance(node, ast.For) else []
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             iters = [generator.iter for generator in node.generators]
         for it in iters:
+            if id(node) in convertible:
+                continue
             if is_media(it) or (isinstance(it, ast.Name) and it.id in media_names):
-                yield f"`{func.name}` iterates over the body's media (a multipart form)"
+                yield f"`{func.name}` iterates over the body's media other than as a form's parts"
+            if _is_part_media(it, convertible, func):
+                yield f"`{func.name}` iterates over a part's media other than as its parts"
+
+
+def form_loops(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> Iterator[int]:
+    """The ids of the ``for`` loops of ``func`` over a multipart form's parts that the rule
+    makes ``async for`` (see :func:`_media_iterated`), nested ones included."""
+    own = list(own_nodes(func))
+    parents = {id(child): node for node in own for child in ast.iter_child_nodes(node)}
+
+    def over_parts(loop: ast.For) -> bool:
+        if not isinstance(loop.target, ast.Name):
+            return False
+        part = loop.target.id
+        uses = [n for n in ast.walk(loop) if isinstance(n, ast.Name) and n.id == part]
+        part_reads = 0
+        for use in uses:
+            if use is loop.target:
+                continue
+            attribute = parents.get(id(use))
+            if not isinstance(attribute, ast.Attribute) or not isinstance(use.ctx, ast.Load):
+                return False
+            holder = parents.get(id(attribute))
+            if attribute.attr in PART_PLAIN:
+                part_reads += 1
+            elif attribute.attr in ("get_text", "get_data", "get_media"):
+                if not (isinstance(holder, ast.Call) and holder.func is attribute):
+                    return False
+                part_reads += 1
+            elif attribute.attr in ("text", "data", "media"):
+                part_reads += 1
+            elif attribute.attr == "stream":
+                read = parents.get(id(holder)) if isinstance(holder, ast.Attribute) else None
+                if not (
+                    isinstance(holder, ast.Attribute)
+                    and holder.attr == "read"
+                    and isinstance(read, ast.Call)
+                    and read.func is holder
+                ):
+                    return False
+                part_reads += 1
+            else:
+                return False
+        return part_reads > 0 and not loop.orelse
+
+    loops = [n for n in own if isinstance(n, ast.For)]
+    parts: dict[int, str] = {}  # loop id -> its part's name
+    for loop in loops:  # outer loops first: ast.walk order
+        it = loop.iter
+        if isinstance(it, ast.Call) and not it.args and isinstance(it.func, ast.Attribute):
+            media = it.func if it.func.attr == "get_media" else None
+        else:
+            media = it if isinstance(it, ast.Attribute) and it.attr == "media" else None
+        if media is None or not isinstance(media.value, ast.Name):
+            continue
+        owner = media.value.id
+        if (owner == req or owner in parts.values()) and over_parts(loop):
+            assert isinstance(loop.target, ast.Name)
+            parts[id(loop)] = loop.target.id
+            yield id(loop)
+
+
+def _is_part_media(
+    it: ast.expr, convertible: set[int], func: ast.FunctionDef | ast.AsyncFunctionDef
+) -> bool:
+    """``it`` iterates ``x.media`` of a converted loop's part (other than as its parts)."""
+    names = {
+        node.target.id
+        for node in ast.walk(func)
+        if isinstance(node, ast.For)
+        and id(node) in convertible
+        and isinstance(node.target, ast.Name)
+    }
+    return (
+        isinstance(it, ast.Attribute)
+        and it.attr == "media"
+        and isinstance(it.value, ast.Name)
+        and it.value.id in names
+    )
 
 
 def _stream_blockers(

@@ -291,7 +291,26 @@ def refused(resource_body: str) -> list[str]:
 
 
 def test_bodies_falcon_asgi_reads_differently_keep_the_app_wsgi() -> None:
-    # a multipart form is iterated with `async for` under falcon.asgi
+    # a multipart form is iterated with `async for` under falcon.asgi: only `for` loops whose
+    # parts are read for what a part has convert (test_a_multipart_form_...)
+    assert (
+        refused("""
+        def on_post(self, req, resp):
+            count = 0
+            for item in req.media:  # a JSON list, or a form? nothing read of it says
+                count += 1
+            resp.media = count
+    """)
+        == []
+    )
+    assert (
+        refused("""
+        def on_post(self, req, resp):
+            for part in req.media:
+                keep(part)  # handed on: what is done with it is not seen
+    """)
+        == []
+    )
     assert (
         refused("""
         def on_post(self, req, resp):
@@ -721,3 +740,62 @@ def test_reads_of_req_env_read_an_environ_built_from_the_scope() -> None:
         Req("GET", "/echo"),
     ]
     assert_same_project_behaviour(ENVIRON, after, "app", requests)
+
+
+FORMS = {
+    "app.py": """
+        import hashlib
+
+        import falcon
+        import falcon.media
+
+
+        class Uploads:
+            def on_post(self, req, resp):
+                seen = []
+                for part in req.get_media():
+                    if part.content_type.startswith("multipart/mixed"):
+                        for inner in part.media:
+                            seen.append({"inner": inner.filename, "text": inner.text})
+                    elif part.filename:
+                        digest = hashlib.sha256()
+                        while chunk := part.stream.read(1024):
+                            digest.update(chunk)
+                        seen.append({"file": part.secure_filename, "sha256": digest.hexdigest()})
+                    else:
+                        seen.append({part.name: part.get_text(), "bytes": len(part.data)})
+                resp.media = seen
+
+
+        forms = falcon.media.MultipartFormHandler()
+        forms.parse_options.media_handlers["multipart/mixed"] = falcon.media.MultipartFormHandler()
+        app = falcon.App()
+        app.req_options.media_handlers[falcon.MEDIA_MULTIPART] = forms
+        app.add_route("/uploads", Uploads())
+    """,
+}
+FORM_BODY = (
+    b'--outer\r\nContent-Disposition: form-data; name="title"\r\n\r\nmy notes\r\n'
+    b'--outer\r\nContent-Disposition: form-data; name="doc"; filename="../notes one.txt"\r\n'
+    b"Content-Type: text/plain\r\n\r\n" + b"0123456789" * 300 + b"\r\n"
+    b'--outer\r\nContent-Disposition: form-data; name="more"\r\n'
+    b"Content-Type: multipart/mixed; boundary=inner\r\n\r\n"
+    b'--inner\r\nContent-Disposition: attachment; filename="a.txt"\r\n'
+    b"Content-Type: text/plain\r\n\r\nfirst\r\n"
+    b'--inner\r\nContent-Disposition: attachment; filename="b.txt"\r\n'
+    b"Content-Type: text/plain\r\n\r\nsecond\r\n--inner--\r\n"
+    b"--outer--\r\n"
+)
+
+
+def test_a_multipart_form_is_iterated_with_async_for_and_its_parts_read_with_awaits() -> None:
+    after, results = migrate_project_twice(FORMS)
+    app = after["app.py"]
+    assert "async for part in await req.get_media():" in app
+    assert "async for inner in (await part.get_media()):" in app
+    assert "while chunk := await part.stream.read(1024):" in app
+    assert "(await part.get_data())" in app and "await part.get_text()" in app
+    assert set(change_kinds(results, "falcon-asgi")) == {"converted"}
+    form = [("Content-Type", "multipart/form-data; boundary=outer")]
+    requests = [Req("POST", "/uploads", form, FORM_BODY), Req("POST", "/uploads", form, b"bad")]
+    assert_same_project_behaviour(FORMS, after, "app", requests)

@@ -256,13 +256,19 @@ def _def_in(owner: cst.ClassDef | cst.FunctionDef | None, name: str) -> cst.Func
 class _AwaitBody(cst.CSTTransformer):
     """``req.get_media()``, ``req.stream.read(...)`` and ``resp.render_body()`` awaited,
     ``req.media`` read as ``(await req.get_media())``, ``resp.stream = open(...)`` opened in
-    the blocking pool; nested functions untouched (the plan refused bodies read there)."""
+    the blocking pool; a loop over a multipart form's parts made ``async for``, each part's
+    ``text``/``data``/``media`` read with its awaited getter and its ``get_*()`` and
+    ``stream.read(...)`` awaited (the plan let through only loops whose parts are used so:
+    :func:`migrate.frameworks.falcon.form_loops`); nested functions untouched (the plan
+    refused bodies read there)."""
 
     def __init__(self, req: str, resp: str) -> None:
         super().__init__()
         self.req, self.resp = req, resp
         self.reads = 0
         self.files = 0
+        self.parts: set[str] = set()  # the names of the parts of the loops over forms
+        self.form_loops: set[int] = set()  # those loops (original nodes)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         return False
@@ -270,13 +276,39 @@ class _AwaitBody(cst.CSTTransformer):
     def visit_Lambda(self, node: cst.Lambda) -> bool:
         return False
 
+    def visit_For(self, node: cst.For) -> None:
+        media = node.iter.func if isinstance(node.iter, cst.Call) else node.iter
+        if (
+            isinstance(media, cst.Attribute)
+            and media.attr.value in ("media", "get_media")
+            and isinstance(media.value, cst.Name)
+            and (media.value.value == self.req or media.value.value in self.parts)
+            and isinstance(node.target, cst.Name)
+        ):
+            self.parts.add(node.target.value)
+            self.form_loops.add(id(node))
+
+    def leave_For(self, original_node: cst.For, updated_node: cst.For) -> cst.For:
+        if id(original_node) in self.form_loops:
+            self.reads += 1
+            return updated_node.with_changes(asynchronous=cst.Asynchronous())
+        return updated_node
+
+    def _is_part(self, node: cst.BaseExpression) -> bool:
+        return isinstance(node, cst.Name) and node.value in self.parts
+
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         func = updated_node.func
         if (
             (
                 isinstance(func, cst.Attribute)
-                and analysis.is_plain_name(func.value, self.req)
+                and (analysis.is_plain_name(func.value, self.req) or self._is_part(func.value))
                 and func.attr.value == "get_media"
+            )
+            or (
+                isinstance(func, cst.Attribute)
+                and self._is_part(func.value)
+                and func.attr.value in ("get_text", "get_data")
             )
             or (
                 isinstance(func, cst.Attribute)
@@ -287,8 +319,13 @@ class _AwaitBody(cst.CSTTransformer):
                 isinstance(func, cst.Attribute)
                 and func.attr.value == "read"
                 and isinstance(func.value, cst.Attribute)
-                and analysis.is_plain_name(func.value.value, self.req)
-                and func.value.attr.value in ("stream", "bounded_stream")
+                and (
+                    (
+                        analysis.is_plain_name(func.value.value, self.req)
+                        and func.value.attr.value in ("stream", "bounded_stream")
+                    )
+                    or (self._is_part(func.value.value) and func.value.attr.value == "stream")
+                )
             )
         ):
             self.reads += 1
@@ -298,12 +335,15 @@ class _AwaitBody(cst.CSTTransformer):
     def leave_Attribute(
         self, original_node: cst.Attribute, updated_node: cst.Attribute
     ) -> cst.BaseExpression:
-        if (
-            analysis.is_plain_name(updated_node.value, self.req)
-            and updated_node.attr.value == "media"
-        ):
+        owner, attr = updated_node.value, updated_node.attr.value
+        if analysis.is_plain_name(owner, self.req) and attr == "media":
             self.reads += 1
             return paren_await(cst.Await(cst.parse_expression(f"{self.req}.get_media()")))
+        if self._is_part(owner) and attr in ("text", "data", "media"):
+            assert isinstance(owner, cst.Name)
+            self.reads += 1
+            getter = cst.parse_expression(f"{owner.value}.get_{attr}()")
+            return paren_await(cst.Await(getter))
         return updated_node
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
