@@ -502,6 +502,17 @@ def _module_blockers(
         if isinstance(target, ast.Name)
     }
     environ_read = environ_reads(nodes, lambda node: _is_request_environ(node, flask_names))
+    # the body read whole once by a function: `await request.get_data()` under Quart (read
+    # twice, Flask's stream gives nothing the second time, and Quart's data all of it)
+    whole_reads: dict[int, list[int]] = {}
+    for func in (n for n in nodes if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)):
+        reads = [n for n in _own_nodes(func) if is_stream_read_all(n, flask_names)]  # type: ignore[arg-type]
+        whole_reads[id(func)] = [
+            id(r.func.value)
+            for r in reads
+            if isinstance(r, ast.Call) and isinstance(r.func, ast.Attribute)
+        ]
+    stream_read = {i for ids in whole_reads.values() if len(ids) == 1 for i in ids}
     for node in nodes:
         if (
             isinstance(node, ast.Attribute)
@@ -522,7 +533,7 @@ def _module_blockers(
                 node.attr in WSGI_REQUEST_ATTRIBUTES
                 and isinstance(node.value, ast.Name)
                 and flask_names.get(node.value.id) == "request"
-                and id(node) not in environ_read
+                and id(node) not in environ_read | stream_read
             ):
                 yield f"it reads `request.{node.attr}`, which Quart's request lacks"
             elif node.attr in WSGI_ONLY_ATTRIBUTES:
@@ -721,12 +732,29 @@ def _registration_args(call: ast.Call) -> list[ast.expr]:
 
 
 def _is_awaitable(node: ast.AST, flask_names: Mapping[str, str]) -> bool:
-    """``node`` is an awaitable of Quart: ``request.form``, ``render_template(...)``..."""
+    """``node`` is an awaitable of Quart: ``request.form``, ``render_template(...)``,
+    ``request.stream.read()`` (the rule reads ``await request.get_data()``)..."""
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
         return flask_names.get(node.value.id) == "request" and node.attr in AWAITED_REQUEST
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
         return flask_names.get(node.func.id) in AWAITED_CALLS
-    return False
+    return is_stream_read_all(node, flask_names)
+
+
+def is_stream_read_all(node: ast.AST, flask_names: Mapping[str, str]) -> bool:
+    """``request.stream.read()``: the whole body, which Quart's ``await request.get_data()``
+    gives (Quart's request has no stream)."""
+    return (
+        isinstance(node, ast.Call)
+        and not node.args
+        and not node.keywords
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "read"
+        and isinstance(node.func.value, ast.Attribute)
+        and node.func.value.attr == "stream"
+        and isinstance(node.func.value.value, ast.Name)
+        and flask_names.get(node.func.value.value.id) == "request"
+    )
 
 
 def _uses_awaitables(func: ast.FunctionDef, flask_names: Mapping[str, str]) -> bool:

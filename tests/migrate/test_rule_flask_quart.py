@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import concurrent.futures
+import hashlib
+import hmac
 import os
 import sqlite3
 import subprocess
@@ -256,6 +258,8 @@ def test_a_method_that_is_a_coroutine_under_quart_keeps_the_run_on_flask(call: s
         "request.remote_user or '-'",
         "request.input_stream.read()",
         "request.environ.get('REMOTE_USER', '-')",  # an auth proxy's key: not in the scope
+        "request.stream.read(1024)",  # a part of the body: Quart's has no stream
+        "request.stream.read() + request.stream.read()",  # the second read gives b'' in Flask
         "str(sorted(request.environ))",  # the environ whole
         "Response('x').call_on_close(print) or 'x'",
         "redirect('/', code=301, Response=Response)",
@@ -305,6 +309,44 @@ def test_reads_of_the_request_environ_read_one_built_from_the_scope() -> None:
         Req("GET", "/who", [("User-Agent", "probe/1.0")]),
     ]
     assert_same_project_behaviour(ENVIRON, after, "app", requests)
+
+
+WEBHOOK = {
+    "app.py": """
+        import hashlib
+        import hmac
+
+        from flask import Flask, abort, jsonify, request
+
+        app = Flask(__name__)
+        SECRET = b"s3cret"
+
+
+        @app.post("/hook")
+        def hook():
+            payload = request.stream.read()  # the raw body, as signed
+            expected = hmac.new(SECRET, payload, hashlib.sha256).hexdigest()
+            if not hmac.compare_digest(expected, request.headers.get("X-Signature", "")):
+                abort(401)
+            return jsonify(size=len(payload), sha1=hashlib.sha1(payload).hexdigest())
+    """,
+}
+
+
+def test_the_body_read_whole_from_the_stream_is_quarts_data() -> None:
+    after, results = migrate_project_twice(WEBHOOK)
+    assert "payload = await request.get_data()  # the raw body, as signed" in after["app.py"]
+    assert set(change_kinds(results, "flask-quart")) == {"converted"}
+    body = b'{"event": "push", "ref": "main"}'
+    signed = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    requests = [
+        Req("POST", "/hook", [("X-Signature", signed), ("Content-Type", "application/json")], body),
+        Req("POST", "/hook", [("X-Signature", "forged")], body),
+        Req(
+            "POST", "/hook", [("X-Signature", hmac.new(b"s3cret", b"", hashlib.sha256).hexdigest())]
+        ),
+    ]
+    assert_same_project_behaviour(WEBHOOK, after, "app", requests)
 
 
 def test_a_request_getter_handed_on_uncalled_keeps_the_run_on_flask() -> None:
