@@ -164,6 +164,8 @@ class FunctionFacts:
     async_generator: bool = False
     #: A template filter, global or test (``@app.template_filter()``...).
     template_helper: bool = False
+    #: The names it binds to one upload (:func:`flask_uploads.upload_names`).
+    uploads: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -291,6 +293,7 @@ def _function_facts(
             and d.func.attr in TEMPLATE_HELPERS
             for d in func.decorator_list
         ),
+        tuple(sorted(flask_uploads.upload_names(func, flask_names))),
     )
 
 
@@ -839,6 +842,9 @@ class ModulePlan:
     #: Jinja calls them, and under Quart awaits one that is a coroutine): the rule makes
     #: those that may block coroutines, their blocking calls off the loop.
     template_helpers: frozenset[str] = frozenset()
+    #: (function, name) pairs: the names each function binds to one upload, whose
+    #: ``save()`` the rule awaits (``outer.view`` for a view a function defines).
+    uploads: frozenset[tuple[str, str]] = frozenset()
     #: In a refused run, the Flask extensions the module imports, with what to do instead
     #: (the rule marks their imports: the first things to change by hand).
     extensions: tuple[tuple[str, str], ...] = ()
@@ -980,6 +986,7 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
             streams=frozenset((fn.name, g) for fn in module.functions for g in fn.streams),
             async_generators=frozenset(n for r, n in generators if r == relpath),
             template_helpers=frozenset(n for r, n in helpers if r == relpath),
+            uploads=frozenset((fn.name, name) for fn in module.functions for name in fn.uploads),
         )))  # fmt: skip
     return FlaskPlan(tuple(modules))
 

@@ -96,6 +96,14 @@ def upload_blockers(
             return
 
 
+def upload_names(func: ast.FunctionDef, flask_names: Mapping[str, str]) -> frozenset[str]:
+    """The names ``func`` binds to one upload (``f = request.files["x"]``, ``for f in
+    request.files.getlist("x")``, or in a list bound to that): the rule awaits their
+    ``save()`` (the plan hands it these names)."""
+    requests = {local for local, name in flask_names.items() if name == "request"}
+    return frozenset(_bound(list(own_nodes(func)), requests)[0]) if requests else frozenset()
+
+
 def _followed(upload: ast.AST, parent: ast.AST | None) -> bool:
     """An upload expression where the rule follows it: bound to a name, its attribute read
     (``.save(...)``, ``.filename``), compared."""

@@ -55,7 +55,7 @@ from migrate.rules.flask_quart.defaults import KeepFlaskDefaults, apps_made
 from migrate.rules.flask_quart.files import quart_sender_call, under_root_path
 from migrate.rules.flask_quart.proxies import AsgiProxyFix
 from migrate.rules.flask_quart.tests import async_tests
-from migrate.rules.flask_quart.uploads import is_upload_save, upload_names
+from migrate.rules.flask_quart.uploads import is_upload_save
 
 RENAMED = {"Flask": "Quart"}
 TEMPLATE_HELPER_BLOCKS = (
@@ -137,7 +137,7 @@ class FlaskQuartRule(Rule):
                     streaming, imports = self._async_generators(func, streamed, flask_names, facts)
                     needed.extend(imports)
                 coroutine, imports = self._coroutine(
-                    streaming, flask_names, facts, also_awaited, report_at=func
+                    streaming, flask_names, facts, also_awaited, report_at=func, qualified=qualified
                 )
                 if streamed or self.plan.async_generators:
                     wrappers = {k for k, v in flask_names.items() if v == "stream_with_context"}
@@ -269,11 +269,14 @@ class FlaskQuartRule(Rule):
         *,
         report_at: cst.FunctionDef | None = None,
         what: str = "a Quart coroutine",
+        qualified: str = "",
     ) -> tuple[cst.FunctionDef, list[tuple[str, str | None]]]:
         """``func`` as a coroutine, and the imports that needs (reported at ``report_at``,
-        the function as the module has it, when ``func`` is already a changed copy)."""
+        the function as the module has it, when ``func`` is already a changed copy;
+        ``qualified``: its name in the plan, ``outer.view`` for a view a function defines)."""
         original = report_at if report_at is not None else func
-        awaiting = _AwaitQuart(flask_names, self.plan.awaited | also_awaited, func)
+        uploads = frozenset(name for f, name in self.plan.uploads if f == qualified)
+        awaiting = _AwaitQuart(flask_names, self.plan.awaited | also_awaited, uploads)
         made = as_coroutine(func, awaiting, facts)
         if made.refused:
             self.report(original, "manual", made.manual_message(func.name.value))
@@ -391,12 +394,12 @@ class _AwaitQuart(cst.CSTTransformer):
     plan refused awaitables there)."""
 
     def __init__(
-        self, flask_names: dict[str, str], awaited: frozenset[str], func: cst.FunctionDef
+        self, flask_names: dict[str, str], awaited: frozenset[str], uploads: frozenset[str]
     ) -> None:
         super().__init__()
         self.request = {local for local, name in flask_names.items() if name == "request"}
         #: the names bound to uploads in the function (their save() is awaited)
-        self.uploads = upload_names(func, self.request)
+        self.uploads = uploads
         self.awaited_calls = {
             local for local, name in flask_names.items() if name in AWAITED_CALLS
         } | set(awaited)
