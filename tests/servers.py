@@ -11,6 +11,7 @@ a socket we bound) so tests never race for ports, and is shut down when the bloc
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import socket
@@ -20,6 +21,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import httpx
 
 ASGI_SERVERS = ("uvicorn", "hypercorn")
 WSGI_SERVERS = ("wsgiref", "waitress")
@@ -130,6 +133,14 @@ class _QuietHandler(WSGIRequestHandler):
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
+
+
+def get_together(app: Any, path: str) -> list[httpx.Response]:
+    """``path`` of the ASGI ``app`` (served by uvicorn) requested twice at once, from two
+    threads: the barrier tests, where both requests must be in the app together (one left
+    on the event loop would hold it, and the barrier would break)."""
+    with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
+        return list(pool.map(lambda _: httpx.get(url + path, timeout=10), range(2)))
 
 
 @contextlib.contextmanager

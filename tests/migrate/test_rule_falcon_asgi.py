@@ -8,12 +8,10 @@ hypercorn) and compares the answers.
 
 from __future__ import annotations
 
-import concurrent.futures
 import textwrap
 
 import falcon.asgi
 import falcon.testing
-import httpx
 
 from tests.harness import (
     Req,
@@ -22,7 +20,7 @@ from tests.harness import (
     load_project,
     migrate_project_twice,
 )
-from tests.servers import serve_asgi
+from tests.servers import get_together
 
 HOOKS = """
     import falcon
@@ -200,8 +198,7 @@ def test_blocking_calls_of_responders_run_off_the_event_loop() -> None:
     assert change_kinds(results, "falcon-asgi") == ["converted", "converted"]
     assert "await run_blocking(" in after["app.py"]  # the wait and what follows, in one hop
     app = load_project(after, "app").app
-    with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda _: httpx.get(url + "/meet", timeout=10), range(2)))
+    answers = get_together(app, "/meet")
     assert [a.status_code for a in answers] == [200, 200]
 
 
@@ -474,8 +471,7 @@ def test_a_generator_a_responder_streams_becomes_an_async_generator() -> None:
     requests = [Req("GET", "/report?limit=4"), Req("GET", "/report")]
     assert_same_project_behaviour(STREAMS, after, "app", requests)
     app = load_project(after, "app").app
-    with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda _: httpx.get(url + "/meet", timeout=10), range(2)))
+    answers = get_together(app, "/meet")
     assert [(a.status_code, a.text) for a in answers] == [(200, "waiting\nmet\n")] * 2
     # a generator of elsewhere, or one falcon.asgi could not iterate, keeps the app WSGI
     assert (

@@ -8,7 +8,6 @@ compares the answers.
 from __future__ import annotations
 
 import ast
-import concurrent.futures
 import hashlib
 import hmac
 import os
@@ -19,7 +18,6 @@ import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
-import httpx
 import pytest
 import quart
 from click.testing import CliRunner
@@ -34,7 +32,7 @@ from tests.harness import (
     load_project,
     migrate_project_twice,
 )
-from tests.servers import serve_asgi
+from tests.servers import get_together
 
 DB = """
     import sqlite3
@@ -184,8 +182,7 @@ def test_blocking_calls_of_views_run_off_the_event_loop() -> None:
     after, results = migrate_project_twice(BLOCKING)
     assert change_kinds(results, "flask-quart") == ["converted"] * 3  # import, app, view
     app = load_project(after, "app").app
-    with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda _: httpx.get(url + "/meet", timeout=10), range(2)))
+    answers = get_together(app, "/meet")
     assert [a.status_code for a in answers] == [200, 200]
 
 
@@ -730,8 +727,7 @@ def test_blocking_calls_of_a_factorys_views_and_their_wrapper_run_off_the_event_
     assert set(change_kinds(results, "flask-quart")) == {"converted"}
     app = load_project(after, "app").app
     assert isinstance(app, quart.Quart)
-    with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda _: httpx.get(url + "/meet", timeout=10), range(2)))
+    answers = get_together(app, "/meet")
     assert [a.status_code for a in answers] == [200, 200]
 
 

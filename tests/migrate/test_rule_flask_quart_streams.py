@@ -6,10 +6,8 @@ keep the run on Flask."""
 from __future__ import annotations
 
 import ast
-import concurrent.futures
 import textwrap
 
-import httpx
 import pytest
 
 from migrate.frameworks import flask
@@ -21,7 +19,7 @@ from tests.harness import (
     load_project,
     migrate_project_twice,
 )
-from tests.servers import serve_asgi
+from tests.servers import get_together
 
 STREAMS = {
     "app.py": """
@@ -103,8 +101,7 @@ def test_streamed_generators_become_async_generators() -> None:
 def test_a_blocking_call_in_a_stream_runs_off_the_event_loop() -> None:
     after, _ = migrate_project_twice(STREAMS)
     app = load_project(after, "app").app
-    with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda _: httpx.get(url + "/meet", timeout=10), range(2)))
+    answers = get_together(app, "/meet")
     assert [(a.status_code, a.text) for a in answers] == [(200, "waiting\nmet\n")] * 2
 
 
@@ -170,8 +167,7 @@ def test_module_level_generators_the_views_stream_become_async_generators() -> N
     requests = [Req("GET", "/squares.csv?limit=4"), Req("GET", "/hello?name=Zo%C3%AB")]
     assert_same_project_behaviour(MODULE_GENERATORS, after, "app", requests)
     served = load_project(after, "app").app
-    with serve_asgi(served, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda _: httpx.get(url + "/meet", timeout=10), range(2)))
+    answers = get_together(served, "/meet")
     assert [(a.status_code, a.text) for a in answers] == [(200, "waiting\nmet\n")] * 2
 
 

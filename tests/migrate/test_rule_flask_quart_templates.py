@@ -6,10 +6,8 @@ the loop."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import textwrap
 
-import httpx
 import quart
 
 from tests.harness import (
@@ -19,7 +17,7 @@ from tests.harness import (
     load_project,
     migrate_project_twice,
 )
-from tests.servers import serve_asgi
+from tests.servers import get_together
 
 TEMPLATES = {
     "app.py": """
@@ -92,8 +90,7 @@ def test_context_processors_render_the_same_under_quart() -> None:
     assert_same_project_behaviour(TEMPLATES, after, "app", [Req("GET", "/"), Req("GET", "/?x=1")])
     app = load_project(after, "app").app
     assert isinstance(app, quart.Quart)
-    with serve_asgi(app, "uvicorn") as url, concurrent.futures.ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda _: httpx.get(url + "/?meet=1", timeout=10), range(2)))
+    answers = get_together(app, "/?meet=1")
     assert [a.text for a in answers] == ["NOTES! 42 / 2026 True"] * 2
 
 
