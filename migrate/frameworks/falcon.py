@@ -504,23 +504,30 @@ def _media_iterated(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> I
         for target in node.targets
         if isinstance(target, ast.Name)
     }
-    convertible = set(form_loops(func, req))
+    loops = form_loops(func, req)
+    part_names = set(loops.values())
     for node in ast.walk(func):
         iters = [node.iter] if isinstance(node, ast.For) else []
         if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
             iters = [generator.iter for generator in node.generators]
         for it in iters:
-            if id(node) in convertible:
+            if id(node) in loops:
                 continue
             if is_media(it) or (isinstance(it, ast.Name) and it.id in media_names):
                 yield f"`{func.name}` iterates over the body's media other than as a form's parts"
-            if _is_part_media(it, convertible, func):
+            if (
+                isinstance(it, ast.Attribute)
+                and it.attr == "media"
+                and isinstance(it.value, ast.Name)
+                and it.value.id in part_names
+            ):
                 yield f"`{func.name}` iterates over a part's media other than as its parts"
 
 
-def form_loops(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> Iterator[int]:
-    """The ids of the ``for`` loops of ``func`` over a multipart form's parts that the rule
-    makes ``async for`` (see :func:`_media_iterated`), nested ones included."""
+def form_loops(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> dict[int, str]:
+    """The ``for`` loops of ``func`` over a multipart form's parts that the rule makes
+    ``async for`` (see :func:`_media_iterated`), nested ones included: loop id -> the name
+    of its part."""
     own = list(own_nodes(func))
     parents = {id(child): node for node in own for child in ast.iter_child_nodes(node)}
 
@@ -561,7 +568,7 @@ def form_loops(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> Iterat
 
     loops = [n for n in own if isinstance(n, ast.For)]
     parts: dict[int, str] = {}  # loop id -> its part's name
-    for loop in loops:  # outer loops first: ast.walk order
+    for loop in loops:  # a loop comes before the loops inside it (own_nodes)
         it = loop.iter
         if isinstance(it, ast.Call) and not it.args and isinstance(it.func, ast.Attribute):
             media = it.func if it.func.attr == "get_media" else None
@@ -573,26 +580,7 @@ def form_loops(func: ast.FunctionDef | ast.AsyncFunctionDef, req: str) -> Iterat
         if (owner == req or owner in parts.values()) and over_parts(loop):
             assert isinstance(loop.target, ast.Name)
             parts[id(loop)] = loop.target.id
-            yield id(loop)
-
-
-def _is_part_media(
-    it: ast.expr, convertible: set[int], func: ast.FunctionDef | ast.AsyncFunctionDef
-) -> bool:
-    """``it`` iterates ``x.media`` of a converted loop's part (other than as its parts)."""
-    names = {
-        node.target.id
-        for node in ast.walk(func)
-        if isinstance(node, ast.For)
-        and id(node) in convertible
-        and isinstance(node.target, ast.Name)
-    }
-    return (
-        isinstance(it, ast.Attribute)
-        and it.attr == "media"
-        and isinstance(it.value, ast.Name)
-        and it.value.id in names
-    )
+    return parts
 
 
 def _stream_blockers(

@@ -507,15 +507,13 @@ def _module_blockers(
     environ_read = environ_reads(nodes, lambda node: _is_request_environ(node, flask_names))
     # the body read whole once by a function: `await request.get_data()` under Quart (read
     # twice, Flask's stream gives nothing the second time, and Quart's data all of it)
-    whole_reads: dict[int, list[int]] = {}
+    stream_read: set[int] = set()  # the `request.stream` nodes of those reads
     for func in (n for n in nodes if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)):
         reads = [n for n in _own_nodes(func) if is_stream_read_all(n, flask_names)]  # type: ignore[arg-type]
-        whole_reads[id(func)] = [
-            id(r.func.value)
-            for r in reads
-            if isinstance(r, ast.Call) and isinstance(r.func, ast.Attribute)
-        ]
-    stream_read = {i for ids in whole_reads.values() if len(ids) == 1 for i in ids}
+        if len(reads) == 1:
+            read = reads[0]
+            assert isinstance(read, ast.Call) and isinstance(read.func, ast.Attribute)
+            stream_read.add(id(read.func.value))
     for node in nodes:
         if (
             isinstance(node, ast.Attribute)
