@@ -25,7 +25,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal, TypeVar
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -33,6 +33,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 from migrate.analysis import statement_texts
 from migrate.blocking.table import BlockingTable, active_table
 from migrate.cst_children import TreeIndex
+from migrate.cst_helpers import comments_of, with_marker
 from migrate.markers import MARKER_RE, marker_comment
 
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 ChangeKind = Literal["converted", "adapted", "manual"]
+_Statement = TypeVar("_Statement", bound=cst.BaseStatement)
 CHANGE_KINDS: tuple[ChangeKind, ...] = ("converted", "adapted", "manual")
 
 
@@ -215,6 +217,21 @@ class Rule(cst.CSTTransformer):
     def report(self, node: cst.CSTNode, kind: ChangeKind, message: str) -> None:
         """Record a change made at ``node`` (an *original* node, which has position metadata)."""
         self.changes.append(Change(self.rule_id, self.line_of(node), kind, message))
+
+    def report_all(
+        self, original: cst.BaseStatement, new: _Statement, changes: list[tuple[ChangeKind, str]]
+    ) -> _Statement:
+        """Report ``changes`` (each once) at the statement ``original``; ``new`` (what it
+        became) with a marker above it for each ``manual`` one, unless a run marked it so
+        already (then that change is neither marked again nor reported)."""
+        for kind, message in dict.fromkeys(changes):
+            if kind == "manual":
+                comment = marker_comment(self.rule_id, message)
+                if comment in comments_of(original):
+                    continue  # marked by an earlier run
+                new = with_marker(new, comment)  # type: ignore[assignment]
+            self.report(original, kind, message)
+        return new
 
 
 def statement_lines(module: cst.Module) -> dict[int, int]:

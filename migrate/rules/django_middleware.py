@@ -41,7 +41,7 @@ from typing import TypeVar
 import libcst as cst
 
 from migrate import analysis, prefilter
-from migrate.cst_helpers import comments_of, is_docstring, with_marker
+from migrate.cst_helpers import is_docstring, with_marker
 from migrate.rules.base import FileContext, Rule, marker_comment
 
 MIXIN = "django.utils.deprecation.MiddlewareMixin"
@@ -215,11 +215,6 @@ class DjangoMiddlewareRule(Rule):
         if not views:
             return updated_node
         shown = ", ".join(views[:3]) + (f" and {len(views) - 3} more" if len(views) > 3 else "")
-        message = SYNC_ONLY.format(views=shown)
-        comment = marker_comment(self.rule_id, message)
-        if comment in comments_of(original_node):
-            return updated_node  # marked by an earlier run
-        self.report(original_node, "manual", message)
-        marked = with_marker(updated_node, comment)
-        assert isinstance(marked, type(updated_node))
-        return marked
+        return self.report_all(
+            original_node, updated_node, [("manual", SYNC_ONLY.format(views=shown))]
+        )

@@ -35,8 +35,8 @@ from typing import TypeVar
 import libcst as cst
 
 from migrate import analysis, prefilter
-from migrate.cst_helpers import add_imports, comments_of, with_marker
-from migrate.rules.base import FileContext, Rule, marker_comment
+from migrate.cst_helpers import add_imports
+from migrate.rules.base import ChangeKind, FileContext, Rule
 
 _Statement = TypeVar("_Statement", bound=cst.BaseStatement)
 
@@ -200,8 +200,8 @@ class DjangoRequestRule(Rule):
         self.stack: list[cst.CSTNode] = []  # the nodes the visit is in
         self.stored: frozenset[str] = frozenset()  # keys the module stores itself
         #: What the statement being left needs said: (kind, message).
-        self.pending: list[tuple[str, str]] = []
-        self.outer: list[list[tuple[str, str]]] = []  # of the statements around the block
+        self.pending: list[tuple[ChangeKind, str]] = []
+        self.outer: list[list[tuple[ChangeKind, str]]] = []  # of the statements around the block
         self.wsgi_request: set[str] = set()  # how the module spells Django's WSGIRequest
         self.asgi_request = ""  # and ASGIRequest ("": cannot name it)
         self.checks_asgi = False  # an isinstance check now names ASGIRequest
@@ -308,14 +308,7 @@ class DjangoRequestRule(Rule):
     def _said(self, original_node: cst.BaseStatement, new: _Statement) -> _Statement:
         """``new`` with the markers its pending changes need; the changes reported."""
         pending, self.pending = self.pending, []
-        for kind, message in dict.fromkeys(pending):
-            if kind == "manual":
-                comment = marker_comment(self.rule_id, message)
-                if comment in comments_of(original_node):
-                    continue  # marked by an earlier run
-                new = with_marker(new, comment)  # type: ignore[assignment]
-            self.report(original_node, kind, message)  # type: ignore[arg-type]
-        return new
+        return self.report_all(original_node, new, pending)
 
 
 def _is_read(parent: cst.CSTNode | None, grand: cst.CSTNode | None) -> bool:

@@ -38,8 +38,7 @@ import re
 import libcst as cst
 
 from migrate import analysis
-from migrate.cst_helpers import comments_of, with_marker
-from migrate.rules.base import FileContext, Rule, marker_comment
+from migrate.rules.base import ChangeKind, FileContext, Rule
 
 #: WhiteNoise's dotted paths -> ServeStatic's.
 SERVESTATIC_PATHS = {
@@ -147,7 +146,7 @@ class DjangoSettingsRule(Rule):
         self.generators: set[str] = set()
         self.file_responses: set[str] = set()
         #: what the statement being left changed: ``(kind, message)``
-        self.pending: list[tuple[str, str]] = []
+        self.pending: list[tuple[ChangeKind, str]] = []
 
     def visit_Module(self, node: cst.Module) -> bool:
         self.settings = _is_settings(node)
@@ -256,14 +255,4 @@ class DjangoSettingsRule(Rule):
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
     ) -> cst.BaseStatement:
         pending, self.pending = self.pending, []
-        if not pending:
-            return updated_node
-        new: cst.BaseStatement = updated_node
-        for kind, message in dict.fromkeys(pending):
-            if kind == "manual":
-                comment = marker_comment(self.rule_id, message)
-                if comment in comments_of(original_node):
-                    continue  # marked by an earlier run
-                new = with_marker(new, comment)
-            self.report(original_node, kind, message)  # type: ignore[arg-type]
-        return new
+        return self.report_all(original_node, updated_node, pending)

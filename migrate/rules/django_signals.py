@@ -28,8 +28,8 @@ from __future__ import annotations
 import libcst as cst
 
 from migrate import analysis
-from migrate.cst_helpers import add_imports, is_docstring, with_marker
-from migrate.rules.base import FileContext, Rule, marker_comment
+from migrate.cst_helpers import add_imports, is_docstring
+from migrate.rules.base import ChangeKind, FileContext, Rule
 
 SIGNAL = "django.core.signals.request_started"
 BUILT = (
@@ -164,10 +164,7 @@ class DjangoSignalsRule(Rule):
             body=body.with_changes(body=statements),
         )
         self.built = True
-        self.report(original_node, "converted", BUILT)
+        changes: list[tuple[ChangeKind, str]] = [("converted", BUILT)]
         if _stores_or_hands_on(original_node):
-            self.report(original_node, "manual", STORES)
-            marked = with_marker(new, marker_comment(self.rule_id, STORES))
-            assert isinstance(marked, cst.FunctionDef)
-            return marked
-        return new
+            changes.append(("manual", STORES))
+        return self.report_all(original_node, new, changes)

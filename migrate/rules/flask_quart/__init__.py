@@ -155,12 +155,11 @@ class FlaskQuartRule(Rule):
                 )
                 needed.extend(imports)
             elif helper_blocks:
-                self.report(stmt, "manual", TEMPLATE_HELPER_BLOCKS)
-                marked = with_marker(
-                    replacements.get(id(stmt), stmt),  # type: ignore[arg-type]
-                    marker_comment(self.rule_id, TEMPLATE_HELPER_BLOCKS),
+                made = replacements.get(id(stmt), stmt)  # a coroutine already, it may be
+                assert isinstance(made, cst.FunctionDef)
+                replacements[id(stmt)] = self.report_all(
+                    stmt, made, [("manual", TEMPLATE_HELPER_BLOCKS)]
                 )
-                replacements[id(stmt)] = marked
             if name in self.plan.cli_commands:
                 replacements[id(stmt)] = _in_app_context(stmt)
                 needed.extend(CLI_IMPORTS)
