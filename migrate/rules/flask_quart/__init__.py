@@ -197,7 +197,9 @@ class FlaskQuartRule(Rule):
         )
         requests = frozenset(k for k, v in flask_names.items() if v == "request")
         environ = EnvironFromScope(requests, "environ")  # after the blocking analysis
-        renamed = renamed.visit(proxies).visit(_ToQuart(rename_flask)).visit(environ)
+        renamed = renamed.visit(proxies).visit(_ToQuart(rename_flask))
+        if "environ" in (self.context.source or "environ"):  # a walk the module may spare
+            renamed = renamed.visit(environ)
         assert isinstance(renamed, cst.Module)
         if environ.reads:
             needed.extend(ENVIRON_IMPORTS)
