@@ -60,6 +60,21 @@ ASGI_MIDDLEWARE_MAKERS = frozenset({"adapters.wsgi_middleware", "adapters.mixed.
 #: What makes a WSGI app from an ASGI one.
 WSGI_MAKERS = frozenset({"adapters.AsgiToWsgi", "adapters.as_wsgi", "adapters.mixed.as_wsgi"})
 _PARTIAL = frozenset({"functools.partial"})
+#: The WSGI server calls the ``server`` rule rewrites (into ``uvicorn.run``, or kept with the
+#: app handed to them through ``adapters.as_wsgi``), by qualified name.
+MAKE_SERVER = frozenset({"wsgiref.simple_server.make_server"})
+RUN_SIMPLE = frozenset({"werkzeug.serving.run_simple", "werkzeug.run_simple"})
+WAITRESS_SERVE = frozenset({"waitress.serve"})
+BOTTLE_RUN = frozenset({"bottle.run"})
+WSGI_SERVER_CALLS = MAKE_SERVER | RUN_SIMPLE | WAITRESS_SERVE | BOTTLE_RUN
+#: What takes an ASGI app as it is (a server), or either kind of app (the adapters).
+ASGI_CONSUMERS = frozenset(
+    {
+        "uvicorn.run", "uvicorn.Config", "uvicorn.config.Config", "uvicorn.main.run",
+        "hypercorn.asyncio.serve", "hypercorn.trio.serve",
+        "adapters.as_asgi", "adapters.mixed.as_asgi", "adapters.as_wsgi", "adapters.mixed.as_wsgi",
+    }
+)  # fmt: skip
 #: What makes a WSGI app of a framework no rule converts (yet), by qualified name -> the
 #: framework. Django is not here: its project gets an ``asgi.py`` (the framework rules).
 WSGI_FRAMEWORK_MAKERS = {
@@ -71,6 +86,8 @@ WSGI_FRAMEWORK_MAKERS = {
     "werkzeug.middleware.dispatcher.DispatcherMiddleware": "Werkzeug",
     "werkzeug.middleware.proxy_fix.ProxyFix": "Werkzeug",
     "werkzeug.middleware.shared_data.SharedDataMiddleware": "Werkzeug",
+    "werkzeug.Request.application": "Werkzeug", "werkzeug.wrappers.Request.application": "Werkzeug",
+    "werkzeug.wrappers.request.Request.application": "Werkzeug",
 }  # fmt: skip
 #: Methods whose result is a framework's WSGI app: Pyramid's ``config.make_wsgi_app()``,
 #: web.py's ``web.application(urls, globals()).wsgifunc()``.
@@ -299,6 +316,10 @@ class ModuleValues:
             if value is None and isinstance(stmt, cst.ClassDef):
                 value = self._inherited(stmt, env)
             for decorator in reversed(stmt.decorators):
+                made = self._decorated_app(decorator.decorator)
+                if made is not None:
+                    value = made
+                    continue
                 value = self._apply(self.eval(decorator.decorator, env), value, decorator.decorator)
             self._bind(env, stmt.name.value, value, stmt)
         elif isinstance(stmt, cst.SimpleStatementLine):
@@ -335,6 +356,15 @@ class ModuleValues:
         else:
             for name in analysis.bound_names(stmt):
                 self._bind(env, name, None, stmt)
+
+    def _decorated_app(self, decorator: cst.BaseExpression) -> Value | None:
+        """What a framework's decorator makes of a view: a WSGI app (``@wsgify``,
+        ``@wsgify(RequestClass=...)``, werkzeug's ``@Request.application``)."""
+        spelled = decorator.func if isinstance(decorator, cst.Call) else decorator
+        framework = WSGI_FRAMEWORK_MAKERS.get(self._qualified(spelled) or "")
+        if framework is None:
+            return None
+        return Value("wsgi", False, f"a {framework} app (`@{analysis.dotted_name(spelled)}`)")
 
     def _inherited(self, cls: cst.ClassDef, env: dict[str, Value | None]) -> Value | None:
         """A class without a ``__call__`` of its own whose one base is an app class (of the

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
+from collections.abc import Iterator
 
 import pytest
+
+from tests.scripts import started_scripts
 
 _cache_dir = tempfile.mkdtemp(prefix="wsgi2asgi-test-cache-")
 
@@ -18,3 +22,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_cache_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def started() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """The scripts a test starts (:func:`tests.scripts.get_from_script`), stopped at its end."""
+    yield from started_scripts()

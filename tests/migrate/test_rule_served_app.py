@@ -290,6 +290,25 @@ BOTTLE = """
         return {"hello": name, "q": request.query.get("q", "")}
 """
 
+WEBOB = """
+    from webob import Response
+    from webob.dec import wsgify
+
+
+    @wsgify
+    def app(req):
+        return Response("hello " + req.params.get("name", "-"), content_type="text/plain")
+"""
+
+WERKZEUG = """
+    from werkzeug.wrappers import Request, Response
+
+
+    @Request.application
+    def app(request):
+        return Response(f"{request.method} {request.args.get('name', '-')}")
+"""
+
 PYRAMID_PACKAGE = """
     from pyramid.config import Configurator
     from pyramid.response import Response
@@ -307,6 +326,7 @@ PYRAMID_PACKAGE = """
 """
 
 JSON = (("Content-Type", "application/json"),)
+FORM = (("Content-Type", "application/x-www-form-urlencoded"),)
 FLASK_REQUESTS = [
     Req("GET", "/greet?who=ada"),
     Req("POST", "/echo", headers=JSON, body=b'{"a": 1}'),
@@ -327,8 +347,10 @@ BOTTLE_REQUESTS = [Req("GET", "/hello/bob?q=x"), Req("GET", "/hello/ada")]
         (FLASK, "Flask", FLASK_REQUESTS),
         (FALCON, "Falcon", FALCON_REQUESTS),
         (BOTTLE, "Bottle", BOTTLE_REQUESTS),
+        (WEBOB, "WebOb", [Req("GET", "/?name=ada"), Req("POST", "/", FORM, b"name=bob")]),
+        (WERKZEUG, "Werkzeug", [Req("GET", "/?name=ada"), Req("PUT", "/x")]),
     ],
-    ids=["flask", "falcon", "bottle"],
+    ids=["flask", "falcon", "bottle", "webob-wsgify", "werkzeug-request-application"],
 )
 def test_a_framework_app_is_served_as_asgi_after_it_is_built(
     source: str, framework: str, requests: list[Req]
@@ -432,3 +454,36 @@ def test_a_factory_that_needs_arguments_gets_no_sibling() -> None:
     assert "main_asgi" not in result.new_source
     bare = migrate(PYRAMID_PACKAGE.replace("def main(settings):", "def main(settings=None):"))
     assert "def main_asgi(*args, **kwargs):" in bare.new_source
+
+
+def test_the_main_block_gets_the_wsgi_app_until_it_binds_the_name_anew() -> None:
+    # every use it made of the WSGI app gets that app (as_wsgi unwraps WsgiToAsgi); an
+    # attribute goes through the adapter, uvicorn takes the ASGI app, a keyword names no
+    # variable, and after `app = ...` the name is the block's own
+    result = migrate(
+        """\
+        import bottle
+        import uvicorn
+
+        app = bottle.Bottle()
+
+        if __name__ == "__main__":
+            app.config["x"] = 1
+            check(app, handler=app)
+            uvicorn.run(app)
+            app = Wrapper(app)
+            serve(app)
+        """
+    )
+    main = result.new_source.split('if __name__ == "__main__":\n')[1]
+    code = [line.strip() for line in main.splitlines() if not line.strip().startswith("#")]
+    assert code == [
+        'app.config["x"] = 1',
+        "check(as_wsgi(app), handler=as_wsgi(app))",
+        "uvicorn.run(app)",
+        "app = Wrapper(as_wsgi(app))",
+        "serve(app)",
+    ]
+    markers = [c for c in result.changes if "hands it on" in c.message]
+    assert [c.line for c in markers] == [8, 10]
+    assert_second_run_changes_nothing(result)

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import ast
-import os
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -28,6 +23,7 @@ from migrate.rules.server import (
 )
 from migrate.runner import SourceResult, migrate_source
 from tests.harness import load_module
+from tests.scripts import assert_same_answers_as_scripts, get_from_script
 
 ASGI_APP = """
 async def app(scope, receive, send):
@@ -478,54 +474,6 @@ def test_app_built_in_main_block_goes_through_as_asgi() -> None:
 # ------------------------------------------------------------------------------ behaviour
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def started() -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs: list[subprocess.Popen[bytes]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)  # the whole group: uvicorn's reloader has a child
-            try:
-                proc.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-
-
-def get_from_script(
-    source: str, tmp_path: Path, started: list[subprocess.Popen[bytes]], path: str
-) -> httpx.Response:
-    """Run ``source`` as ``python svc.py`` (its port 8765 replaced by a free one) and GET
-    ``path`` from the server it starts, once it answers. The response's URL is the server's."""
-    port = _free_port()
-    (tmp_path / "svc.py").write_text(source.replace("8765", str(port)))
-    proc = subprocess.Popen(
-        [sys.executable, "svc.py"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    started.append(proc)
-    deadline = time.monotonic() + 20
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1)
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                pytest.fail("the server did not answer within 20 s")
-            time.sleep(0.1)
-
-
 MAIN_BLOCKS = {
     "wsgiref-with": """\
         from wsgiref.simple_server import make_server
@@ -849,26 +797,6 @@ def test_a_flask_app_made_by_create_app_is_served_by_uvicorn_through_as_asgi(
 
 
 STILL_WSGI_ENTRY_POINTS = {
-    # a Flask app (a WSGI library: no rule converts it) served by waitress
-    "flask app, waitress": (
-        """\
-        import waitress
-        from flask import Flask, request
-
-        app = Flask(__name__)
-
-
-        @app.route("/ping")
-        def ping():
-            return f"pong {request.args.get('x', '')}"
-
-
-        if __name__ == "__main__":
-            waitress.serve(app, listen="127.0.0.1:8765")
-        """,
-        'uvicorn.run(as_asgi(app), host="127.0.0.1", port=8765)',
-        "comes from flask.Flask",
-    ),
     # Pyramid's hello world shape: the app is built in the __main__ block, and the server
     # object is kept in a name until serve_forever()
     "app built in the main block": (
@@ -911,14 +839,7 @@ def test_an_entry_point_serving_a_wsgi_app_moves_to_uvicorn_through_as_asgi(
     assert [c.kind for c in server_changes] == ["adapted"]
     assert reason in server_changes[0].message
     assert served in result.new_source
-    answers = []
-    for where, text in (("before", before), ("after", result.new_source)):
-        (tmp_path / where).mkdir()
-        response = get_from_script(text, tmp_path / where, started, "/ping?x=1")
-        answers.append((response.status_code, response.text, response.headers["content-type"]))
-        assert (response.headers.get("server") == "uvicorn") == (where == "after")
-    assert answers[0] == answers[1]
-    assert answers[0][:2] == (200, "pong 1")
+    assert_same_answers_as_scripts(before, result.new_source, tmp_path, started)
     again = migrate_source(result.new_source, relpath="svc.py")
     assert again.new_source == result.new_source and again.changes == []
 

@@ -21,11 +21,14 @@ modules of the run use the WSGI way are left to the ``wsgi-app`` rule's markers.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import libcst as cst
 
 from migrate import analysis
 from migrate.app_values import (
+    ASGI_CONSUMERS,
+    WSGI_SERVER_CALLS,
     ModuleValues,
     Protocol,
     Served,
@@ -36,6 +39,7 @@ from migrate.app_values import (
 from migrate.cst_helpers import add_imports, with_marker
 from migrate.project import imported_function
 from migrate.rules.base import FileContext, Rule, marker_comment
+from migrate.rules.served_app.main_block import AsWsgi, WsgiUses, wsgi_uses
 
 
 class ServedAppRule(Rule):
@@ -57,18 +61,44 @@ class ServedAppRule(Rule):
         #: stays WSGI)
         self.made_in: dict[str, str] = {}
         self.imports: set[tuple[str, str]] = set()
+        #: ``__main__`` block -> where it hands an app served here on the WSGI way
+        self.main_uses: dict[int, WsgiUses] = {}
 
     def visit_Module(self, node: cst.Module) -> bool:
         project = self.context.project
         imported = self._imported_factories(node) if project is not None else None
         values = ModuleValues(node, imported)
+        adapted: set[str] = set()
         for served in values.served_wsgi_apps():
             if project is not None and project.callers_of(self.context.relpath, served.name):
                 continue  # other modules use it the WSGI way: the wsgi-app rule says so
             self._adapt(served)
+            adapted.add(served.name)
+        if adapted:
+            self._keep_main_blocks_wsgi(node, adapted)
         for factory, value in self._unserved_factories(node, values):
             self._add_asgi_factory(factory, value)
         return False
+
+    def _keep_main_blocks_wsgi(self, module: cst.Module, adapted: set[str]) -> None:
+        """The ``__main__`` block gets the WSGI apps it handed on before the run
+        (:mod:`migrate.rules.served_app.main_block`)."""
+        spellings = analysis.import_spellings(module, WSGI_SERVER_CALLS | ASGI_CONSUMERS)
+
+        def takes_either(call: cst.Call) -> bool:
+            return analysis.dotted_name(call.func) in spellings
+
+        for stmt in module.body:
+            if not analysis._is_main_guard(stmt):
+                continue
+            assert isinstance(stmt, cst.If)
+            uses = wsgi_uses(stmt, adapted, takes_either)
+            if not uses.names:
+                continue
+            self.main_uses[id(stmt)] = uses
+            self.imports.add(("adapters", "as_wsgi"))
+            for at, names in uses.by_statement.items():
+                self.report(at, "adapted", _main_block_message(names))
 
     def _unserved_factories(
         self, module: cst.Module, values: ModuleValues
@@ -234,10 +264,26 @@ class ServedAppRule(Rule):
             return updated_node
         body: list[cst.BaseStatement] = []
         for original, stmt in zip(original_node.body, updated_node.body, strict=True):
-            body.append(stmt)
+            uses = self.main_uses.get(id(original))
+            if uses is not None:
+                # untouched by the walk (visit_Module stops it): its nodes are the original's
+                as_wsgi = AsWsgi(
+                    uses, lambda names: marker_comment(self.rule_id, _main_block_message(names))
+                )
+                body.append(cast(cst.BaseStatement, stmt.visit(as_wsgi)))
+            else:
+                body.append(stmt)
             body.extend(self.after.get(id(original), ()))
         module = updated_node.with_changes(body=body)
         return add_imports(module, sorted(self.imports))
+
+
+def _main_block_message(names: list[str]) -> str:
+    listed = ", ".join(f"`{name}`" for name in dict.fromkeys(names))
+    return (
+        f"{listed} holds an ASGI app now, and this code hands it on as the WSGI app it was: it "
+        "gets that app through adapters.as_wsgi"
+    )
 
 
 def _callable_bare(func: cst.FunctionDef) -> bool:

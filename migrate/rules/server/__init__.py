@@ -61,13 +61,17 @@ from migrate.analysis import (
     import_statements,
     returned_name,
 )
-from migrate.app_values import ASGI_MAKERS, ASGI_MIDDLEWARE_MAKERS
+from migrate.app_values import (
+    ASGI_MAKERS,
+    ASGI_MIDDLEWARE_MAKERS,
+    BOTTLE_RUN,
+    MAKE_SERVER,
+    RUN_SIMPLE,
+    WAITRESS_SERVE,
+)
 from migrate.cst_helpers import add_imports, has_marker, with_marker
 from migrate.rules.base import Rule, marker_comment
-
-MAKE_SERVER = frozenset({"wsgiref.simple_server.make_server"})
-RUN_SIMPLE = frozenset({"werkzeug.serving.run_simple", "werkzeug.run_simple"})
-WAITRESS_SERVE = frozenset({"waitress.serve"})
+from migrate.rules.server import bottle
 
 #: Packages whose objects are WSGI apps that no rule rewrites (they are not in the user's tree).
 WSGI_LIBRARIES = frozenset(
@@ -131,7 +135,7 @@ class _Plan:
 
 #: The last name of each server function (``make_server``, ``run_simple``, ``serve``).
 _SERVER_FUNCTIONS = frozenset(
-    name.rpartition(".")[2] for name in MAKE_SERVER | RUN_SIMPLE | WAITRESS_SERVE
+    name.rpartition(".")[2] for name in MAKE_SERVER | RUN_SIMPLE | WAITRESS_SERVE | BOTTLE_RUN
 )
 
 
@@ -171,6 +175,10 @@ class _NameCollector(cst.CSTVisitor):
         return False
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        node.value.visit(self)  # ``uvicorn.run`` uses no name ``run``
         return False
 
     def visit_Name(self, node: cst.Name) -> None:
@@ -382,9 +390,9 @@ def _leading(stmt: cst.BaseStatement) -> Sequence[cst.EmptyLine]:
 
 
 #: The words every use of the servers the rule rewrites has in its imports or calls.
-SERVER_WORDS = ("make_server", "run_simple", "waitress")
+SERVER_WORDS = ("make_server", "run_simple", "waitress", "bottle")
 #: The packages their imports name.
-SERVER_PACKAGES = frozenset({"wsgiref", "werkzeug", "waitress"})
+SERVER_PACKAGES = frozenset({"wsgiref", "werkzeug", "waitress", "bottle"})
 
 
 class ServerRule(Rule):
@@ -461,6 +469,8 @@ class ServerRule(Rule):
                     self._plan_make_server(call, stmt)
                 elif kind == "run_simple":
                     self._plan_run_simple(call, stmt)
+                elif kind == "bottle":
+                    self._plan_bottle(call, stmt)
                 else:
                     self._plan_waitress(call, stmt)
             except _Manual as problem:
@@ -477,6 +487,26 @@ class ServerRule(Rule):
             return "run_simple"
         if names & WAITRESS_SERVE:
             return "waitress"
+        if names & BOTTLE_RUN or self._bottle_app_of(call) is not None:
+            return "bottle"
+        return None
+
+    def _bottle_app_of(self, call: cst.Call) -> cst.Name | None:
+        """``app`` of ``app.run(...)``, when ``app`` is bound to a Bottle app here."""
+        func = call.func
+        if not (
+            isinstance(func, cst.Attribute)
+            and func.attr.value == "run"
+            and isinstance(func.value, cst.Name)
+        ):
+            return None
+        for assignment in self._assignments(func.value):
+            value = self._assigned_value(getattr(assignment, "node", None))
+            if (
+                isinstance(value, cst.Call)
+                and self._qualified_names(value.func) & bottle.APP_MAKERS
+            ):
+                return func.value
         return None
 
     def _qualified_names(self, node: cst.CSTNode) -> set[str]:
@@ -508,6 +538,7 @@ class ServerRule(Rule):
         params = {
             "make_server": ("app", _MAKE_SERVER_PARAMS),
             "run_simple": ("application", _RUN_SIMPLE_PARAMS),
+            "bottle": ("app", bottle.RUN_PARAMS),
         }.get(kind, ("app", ("app",)))
         try:
             bound = self._bind(call, params[1], "the call")
@@ -542,6 +573,8 @@ class ServerRule(Rule):
         if not isinstance(app, cst.Name):
             return False
         assignments = self._assignments(app)
+        if self._rebound_to_asgi(app):
+            return True
         if not assignments or any(self._wsgi_library_origin(a) for a in assignments):
             return False
         if self._defined_here(app) and not self._app_problem(app):
@@ -645,6 +678,8 @@ class ServerRule(Rule):
                 return (
                     f"`{app.value}` is built in the `__main__` block, so it may still be a WSGI app"
                 )
+        if self._rebound_to_asgi(app):
+            return None
         for assignment in assignments:
             origin = self._wsgi_library_origin(assignment)
             if origin is not None:
@@ -792,6 +827,14 @@ class ServerRule(Rule):
             return
         self.report(call, "converted", f"{what} now runs on uvicorn: {code}{note}")
 
+    def _rebound_to_asgi(self, app: cst.Name) -> bool:
+        """``app`` is a module-level name whose last binding makes an ASGI app
+        (``app = WsgiToAsgi(app)`` after ``app = bottle.Bottle()``)."""
+        assignments = self._assignments(app)
+        if not assignments or not all(isinstance(a.scope, GlobalScope) for a in assignments):
+            return False
+        return self._binds_asgi(max(assignments, key=self._place_of_binding), app.value)
+
     def _certainly_asgi(self, app: cst.Name) -> bool:
         """Every binding of ``app`` here makes an ASGI app, whatever other modules become:
         an ``async def``, or what an ASGI class, an ASGI factory or middleware of this
@@ -802,8 +845,7 @@ class ServerRule(Rule):
         if all(isinstance(a.scope, GlobalScope) for a in assignments):
             # a module-level name holds what it was bound to last: ``app = WsgiToAsgi(app)``
             # after ``def app(environ, start_response)``
-            last = max(assignments, key=self._place_of_binding)
-            return self._binds_asgi(last, app.value)
+            return self._rebound_to_asgi(app)
         return all(self._binds_asgi(a, app.value) for a in assignments)
 
     def _place_of_binding(self, assignment: BaseAssignment) -> int:
@@ -1110,6 +1152,37 @@ class ServerRule(Rule):
                 f"loop (adapters.blocking.set_blocking_threads({size}))"
             )
         self._convert(call, new, why_as_asgi, "waitress.serve", "waitress.serve()", note)
+
+    # bottle
+
+    def _plan_bottle(self, call: cst.Call, stmt: cst.CSTNode) -> None:
+        hint = "uvicorn.run(app, host=..., port=...)"
+        if not self._is_statement_call(call):
+            raise _Manual(f"the result of bottle's run() is used: replace the call with {hint}")
+        receiver = self._bottle_app_of(call)
+        args = self._bind(call, () if receiver else bottle.RUN_PARAMS, "bottle's run()")
+        try:
+            run = bottle.read_run(args, receiver, self._code, _is_literal)
+        except bottle.BottleProblem as problem:
+            raise _Manual(str(problem)) from None
+        app = run.app
+        if app is None:  # bottle serves its default app, which the module's routes fill
+            app = cst.parse_expression("bottle.default_app()")
+            self._plan.imports.add(("bottle", None))
+        new, why_as_asgi = self._uvicorn_call(
+            app,
+            self._host(run.host, '"127.0.0.1"'),
+            self._code(run.port) if run.port is not None else "8080",
+            reload=run.reload,
+            extra=run.extra,
+        )
+        note = ""
+        if run.debug is not None:
+            # bottle.run(debug=...) set bottle's debug mode (tracebacks on error pages)
+            self._plan.insert_before[stmt] = [cst.parse_statement(f"bottle.debug({run.debug})\n")]
+            self._plan.imports.add(("bottle", None))
+            note = f"; bottle.debug({run.debug}) keeps the debug mode run() set"
+        self._convert(call, new, why_as_asgi, "bottle.run", "bottle's run()", note)
 
     def _waitress_port(self, port: cst.BaseExpression | None) -> str:
         if port is None:

@@ -1,0 +1,190 @@
+"""A module whose app the run serves through the adapter, run as a script.
+
+``served-app`` makes the module's app an ASGI app (``app = WsgiToAsgi(app)``); its
+``__main__`` block served it with a WSGI server. Each case runs ``python svc.py`` before
+(on that server) and after, and replays the same requests: Bottle's ``run()`` in its three
+forms moves to uvicorn (``server``), and what the block hands the app to that no rule
+rewrites gets the WSGI app it got before (``adapters.as_wsgi``).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import textwrap
+from pathlib import Path
+
+import httpx
+import pytest
+
+from migrate.runner import SourceResult, migrate_source
+from tests.scripts import assert_same_answers_as_scripts
+
+BOTTLE_APP = """\
+import bottle
+
+app = bottle.Bottle()
+
+
+@app.route("/ping")
+def ping():
+    return f"pong {bottle.request.query.get('x', '')}"
+
+
+@app.route("/boom")
+def boom():
+    return 1 / 0
+
+"""
+
+
+def migrate(source: str) -> SourceResult:
+    result = migrate_source(source, relpath="svc.py")
+    again = migrate_source(result.new_source, relpath="svc.py")
+    assert again.new_source == result.new_source and again.changes == []
+    return result
+
+
+def changes(result: SourceResult, rule: str) -> list[tuple[str, str]]:
+    return [(c.kind, c.message) for c in result.changes if c.rule == rule]
+
+
+#: the ``__main__`` block after BOTTLE_APP -> what the server rule writes in its place
+BOTTLE_RUNS = {
+    "bottle.run(app)": (
+        'bottle.run(app, host="127.0.0.1", port=8765, quiet=True)',
+        'uvicorn.run(app, host="127.0.0.1", port=8765, log_level="warning")',
+    ),
+    "the method of a Bottle app": (
+        'app.run(host="127.0.0.1", port=8765, server="waitress")',
+        'uvicorn.run(app, host="127.0.0.1", port=8765)',
+    ),
+    "with the reloader": (
+        'bottle.run(app, host="127.0.0.1", port=8765, reloader=True, interval=2)',
+        'uvicorn.run("svc:app", host="127.0.0.1", port=8765, reload=True, reload_delay=2)',
+    ),
+}
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("form", sorted(BOTTLE_RUNS))
+def test_bottle_run_moves_to_uvicorn(
+    form: str, tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    call, uvicorn_call = BOTTLE_RUNS[form]
+    before = BOTTLE_APP + f'\nif __name__ == "__main__":\n    {call}\n'
+    result = migrate(before)
+    assert [kind for kind, _ in changes(result, "served-app")] == ["adapted"]
+    assert [kind for kind, _ in changes(result, "server")] == ["converted"]
+    assert uvicorn_call in result.new_source
+    assert_same_answers_as_scripts(before, result.new_source, tmp_path, started)
+
+
+@pytest.mark.timeout(60)
+def test_bottle_debug_mode_is_kept(tmp_path: Path, started: list[subprocess.Popen[bytes]]) -> None:
+    # run(debug=True) set bottle's debug mode: its error pages show the exception
+    before = BOTTLE_APP + (
+        'if __name__ == "__main__":\n'
+        '    bottle.run(app, host="127.0.0.1", port=8765, debug=True, quiet=True)\n'
+    )
+    result = migrate(before)
+    assert "    bottle.debug(True)\n    uvicorn.run(app," in result.new_source
+    servers = assert_same_answers_as_scripts(before, result.new_source, tmp_path, started)
+    for base in servers.values():
+        boom = httpx.get(base + "/boom", timeout=5)
+        assert boom.status_code == 500
+        # the traceback names the file, which is not the same in the two
+        assert "ZeroDivisionError" in boom.text and "Traceback" in boom.text
+
+
+@pytest.mark.timeout(60)
+def test_the_default_app_of_bottle_is_served(
+    tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    # Bottle's hello world: routes on the default app, run() without an app
+    before = textwrap.dedent(
+        """\
+        from bottle import request, route, run
+
+
+        @route("/ping")
+        def ping():
+            return f"pong {request.query.get('x', '')}"
+
+
+        if __name__ == "__main__":
+            run(host="127.0.0.1", port=8765, quiet=True)
+        """
+    )
+    result = migrate(before)
+    assert changes(result, "server")[0][0] == "adapted"
+    assert "uvicorn.run(as_asgi(bottle.default_app())," in result.new_source
+    assert "from bottle import request, route\n" in result.new_source
+    assert_same_answers_as_scripts(before, result.new_source, tmp_path, started)
+
+
+@pytest.mark.timeout(60)
+def test_bottle_run_with_reloader_and_debug_stays_and_gets_the_wsgi_app(
+    tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    # uvicorn's reloader would import the module where no bottle.debug() runs: marked, and
+    # bottle serves the app it served before
+    before = BOTTLE_APP + (
+        'if __name__ == "__main__":\n'
+        '    bottle.run(app, host="127.0.0.1", port=8765, reloader=True, debug=True)\n'
+    )
+    result = migrate(before)
+    ((kind, message),) = changes(result, "server")
+    assert kind == "adapted"
+    assert "both reloader and debug" in message
+    assert "bottle.run(as_wsgi(app), host=" in result.new_source
+    assert_same_answers_as_scripts(
+        before, result.new_source, tmp_path, started, uvicorn_after=False
+    )
+
+
+#: ``__main__`` blocks handing the app to what no rule rewrites
+UNKNOWN_CONSUMERS = {
+    # a server object of wsgiref's, given the app by a method
+    "a server object": (
+        """\
+        from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+        if __name__ == "__main__":
+            httpd = WSGIServer(("127.0.0.1", 8765), WSGIRequestHandler)
+            httpd.set_app(app)
+            httpd.serve_forever()
+        """,
+        "httpd.set_app(as_wsgi(app))",
+        False,
+    ),
+    # WSGI middleware put around the app before it is served
+    "a WSGI middleware": (
+        """\
+        from wsgiref.simple_server import make_server
+        from werkzeug.middleware.shared_data import SharedDataMiddleware
+
+        if __name__ == "__main__":
+            served = SharedDataMiddleware(app, {})
+            make_server("127.0.0.1", 8765, served).serve_forever()
+        """,
+        "served = SharedDataMiddleware(as_wsgi(app), {})",
+        True,
+    ),
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("form", sorted(UNKNOWN_CONSUMERS))
+def test_what_the_main_block_hands_the_app_to_gets_the_wsgi_app(
+    form: str, tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    block, handed, uvicorn_after = UNKNOWN_CONSUMERS[form]
+    before = BOTTLE_APP + "\n" + textwrap.dedent(block)
+    result = migrate(before)
+    served = changes(result, "served-app")
+    assert [kind for kind, _ in served] == ["adapted", "adapted"]
+    assert "hands it on as the WSGI app it was" in served[1][1]
+    assert handed in result.new_source
+    assert_same_answers_as_scripts(
+        before, result.new_source, tmp_path, started, uvicorn_after=uvicorn_after
+    )
