@@ -127,11 +127,13 @@ def dockerfile_command(folder: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def running(command: str | list[str], folder: Path) -> Iterator[str]:
-    """``command`` started in ``folder`` on a free port: a string through ``sh`` with
-    ``$PORT`` set, as a Procfile runs; a list as it is, its Dockerfile port replaced."""
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(REPO)}
+def running(command: str | list[str], folder: Path, port: int | None = None) -> Iterator[str]:
+    """``command`` started in ``folder`` on a free port (``port``: the one it listens on):
+    a string through ``sh`` with ``$PORT`` set, as a Procfile runs; a list as it is, its
+    Dockerfile port replaced."""
+    port = free_port() if port is None else port
+    # the folder too, as an installed project would be (pserve's egg or call: lookups)
+    env = {**os.environ, "PORT": str(port), "PYTHONPATH": f"{REPO}{os.pathsep}{folder}"}
     if isinstance(command, str):
         argv = ["sh", "-c", command]
     else:
@@ -169,12 +171,14 @@ def running(command: str | list[str], folder: Path) -> Iterator[str]:
             process.stderr.close()
 
 
-def answers(url: str) -> tuple[list[tuple[int, list[tuple[str, str]], bytes]], set[str]]:
+def answers(
+    url: str, requests: list[tuple[str, str, bytes]] = REQUESTS
+) -> tuple[list[tuple[int, list[tuple[str, str]], bytes]], set[str]]:
     """Each request's status, headers (but the server's own) and body; the Server headers."""
     seen, servers = [], set()
     no_reuse = httpx.Limits(max_keepalive_connections=0)  # answers must not hang on timing
     with httpx.Client(base_url=url, timeout=20, limits=no_reuse) as client:
-        for method, path, body in REQUESTS:
+        for method, path, body in requests:
             response = client.request(method, path, content=body)
             headers = sorted(
                 (k.lower(), v)
@@ -321,3 +325,127 @@ def test_an_app_factory_served_by_gunicorn_is_served_as_asgi_by_its_sibling(
         with running(procfile_command(out), out) as url:
             after, servers = answers(url)
         assert servers == {"uvicorn"} and after == before
+
+
+# ------------------------------------------------------------------ a PasteDeploy project
+
+PYRAMID_PACKAGE = """\
+import logging
+
+from pyramid.config import Configurator
+from pyramid.httpexceptions import HTTPFound
+from pyramid.view import view_config
+
+log = logging.getLogger(__name__)
+
+
+@view_config(route_name="home", renderer="json")
+def home(request):
+    log.warning("home for %s", request.params.get("who", "-"))
+    request.response.headers["X-Greeting"] = request.registry.settings["greeting"]
+    return {"who": request.params.get("who", "-"), "method": request.method}
+
+
+@view_config(route_name="home", request_method="POST", renderer="json")
+def post(request):
+    return {"posted": dict(request.POST)}
+
+
+@view_config(route_name="old")
+def old(request):
+    return HTTPFound(location=request.route_url("home"))
+
+
+def main(global_config, **settings):
+    with Configurator(settings=settings) as config:
+        config.add_route("home", "/")
+        config.add_route("old", "/old")
+        config.scan()
+    return config.make_wsgi_app()
+"""
+
+PASTE_INI = """\
+[app:main]
+use = call:shelf:main
+greeting = hello from the ini
+
+[server:main]
+use = egg:waitress#main
+listen = 127.0.0.1:{port}
+
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARN
+handlers = console
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %(levelname)s [%(name)s] %(message)s
+"""
+
+PASTE_REQUESTS = [
+    ("GET", "/?who=ada", b""),
+    ("POST", "/", b"x=1&y=two"),
+    ("GET", "/old", b""),
+    ("GET", "/missing", b""),
+]
+
+
+def test_a_paste_deploy_project_is_served_by_uvicorn_through_a_module_made_for_its_ini(
+    tmp_path: Path,
+) -> None:
+    """``pserve production.ini`` (a Dockerfile) and ``gunicorn --paste production.ini`` (a
+    Procfile) read their app from the ini file, which no ASGI server reads: the run writes
+    ``production_asgi.py`` beside it and both commands serve that."""
+    source, out, port = tmp_path / "src", tmp_path / "out", free_port()
+    (source / "shelf").mkdir(parents=True)
+    (source / "shelf" / "__init__.py").write_text(PYRAMID_PACKAGE)
+    (source / "production.ini").write_text(PASTE_INI.format(port=port))
+    (source / "Dockerfile").write_text('FROM python:3.11-slim\nCMD ["pserve", "production.ini"]\n')
+    (source / "Procfile").write_text(
+        "web: gunicorn --paste production.ini -b 127.0.0.1:$PORT --workers 2\n"
+    )
+    migrate(source, out)
+    assert (out / "production_asgi.py").exists()
+    assert dockerfile_command(out) == [
+        "uvicorn", "production_asgi:app", "--host", "127.0.0.1", "--port", str(port)
+    ]  # fmt: skip
+    assert procfile_command(out) == (
+        "gunicorn -k uvicorn_worker.UvicornWorker -b 127.0.0.1:$PORT --workers 2 "
+        "--log-config production.ini production_asgi:app"
+    )
+
+    with running(dockerfile_command(source), source, port) as url:
+        before, before_servers = answers(url, PASTE_REQUESTS)
+    with running(dockerfile_command(out), out, port) as url:
+        after, after_servers = answers(url, PASTE_REQUESTS)
+    assert (before_servers, after_servers) == ({"waitress"}, {"uvicorn"})
+    assert after == before
+    assert before[0][2] == b'{"who": "ada", "method": "GET"}'
+    assert ("x-greeting", "hello from the ini") in before[0][1]
+
+    # on the ini's port again: the redirect names it
+    with running(procfile_command(source), source, port) as url:
+        assert answers(url, PASTE_REQUESTS)[0] == before
+    with running(procfile_command(out), out, port) as url:
+        gunicorn_after, servers = answers(url, PASTE_REQUESTS)
+    assert servers == {"uvicorn"} and gunicorn_after == before
+
+    # a second run changes nothing: the commands serve an ASGI app, the module is there
+    again = tmp_path / "again"
+    migrate(out, again)
+    for name in ("Dockerfile", "Procfile", "production_asgi.py"):
+        assert (again / name).read_text() == (out / name).read_text()

@@ -30,7 +30,7 @@ _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 PROGRAMS = {
     "gunicorn": "gunicorn", "waitress-serve": "waitress", "uwsgi": "uwsgi", "flask": "flask",
     "mod_wsgi-express": "mod_wsgi", "uvicorn": "uvicorn", "hypercorn": "hypercorn",
-    "granian": "granian",
+    "granian": "granian", "pserve": "pserve",
 }  # fmt: skip
 MODULES = {"gunicorn": "gunicorn", "waitress": "waitress", "flask": "flask", "uvicorn": "uvicorn"}
 ASGI_SERVERS = frozenset({"uvicorn", "hypercorn", "granian"})
@@ -151,7 +151,19 @@ _FLASK: dict[str, tuple[str, bool]] = {
     "--extra-files": ("drop", True), "--exclude-patterns": ("drop", True),
 }  # fmt: skip
 
-TABLES = {"gunicorn": _GUNICORN, "waitress": _WAITRESS, "uwsgi": _UWSGI, "flask": _FLASK}
+#: pserve's options (Pyramid's ``pserve config.ini [var=value...]``).
+_PSERVE: dict[str, tuple[str, bool]] = {
+    "--reload": ("reload", False), "-n": ("app_name", True), "--app-name": ("app_name", True),
+    "-s": ("server_name", True), "--server": ("server_name", True),
+    "--server-name": ("server_name", True), "--reload-interval": ("drop", True),
+    "-b": ("drop", False), "--browser": ("drop", False), "-v": ("drop", False),
+    "--verbose": ("drop", False), "-q": ("drop", False), "--quiet": ("drop", False),
+}  # fmt: skip
+
+TABLES = {
+    "gunicorn": _GUNICORN, "waitress": _WAITRESS, "uwsgi": _UWSGI, "flask": _FLASK,
+    "pserve": _PSERVE,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

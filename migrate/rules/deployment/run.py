@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import posixpath
 import re
 import shlex
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from migrate.rules.deployment.formats import (
     is_shell_script,
     line_start,
 )
+from migrate.rules.deployment.paste import paste_rewrite
 from migrate.rules.deployment.targets import Context, Rewrite, Target, rewrite
 from migrate.rules.deployment.words import ShellSyntaxError, Word, shell_segments, values
 from migrate.runner import (
@@ -49,7 +51,9 @@ _Work = Callable[[str], tuple[str, list[Change]]]
 RULE = "deployment"
 MARKER = f"migrate[{RULE}]:"
 #: Words that say a line that cannot be read starts a WSGI server.
-_SERVER_WORDS = re.compile(r"\b(gunicorn|waitress-serve|uwsgi|mod_wsgi-express|flask\s+run)\b")
+_SERVER_WORDS = re.compile(
+    r"\b(gunicorn|waitress-serve|uwsgi|mod_wsgi-express|pserve|flask\s+run)\b"
+)
 _SHELLS = frozenset({"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/env sh"})
 
 
@@ -77,6 +81,11 @@ class _Run:
     test_needs: list[tuple[Path, str]] = field(default_factory=list)
     #: Folders of gunicorn commands, with the config file they name (None: the default).
     gunicorn_commands: list[tuple[Path, str | None, bool]] = field(default_factory=list)
+    #: The folder of each command file read, as its relpath names it.
+    relpath_of: dict[Path, str] = field(default_factory=dict)
+    #: Files the rewritten commands need (:attr:`Rewrite.creates`): path -> (relpath, text,
+    #: what the first command needing it says).
+    created: dict[Path, tuple[str, str, str]] = field(default_factory=dict)
 
 
 def migrate_deployment(
@@ -85,7 +94,7 @@ def migrate_deployment(
     roots: Sequence[Path],
     server: Target | None = None,
 ) -> list[FileResult]:
-    """One result per file of ``files`` (in their order)."""
+    """One result per file of ``files`` (in their order), then one per file created."""
     run = _Run(roots, outcome, server)
     results: dict[int, FileResult] = {}
     later: list[int] = []
@@ -111,7 +120,21 @@ def migrate_deployment(
         (path, plugin) for path, plugins in outcome.new_test_plugins.items() for plugin in plugins
     )
     results.update(_dependencies([(i, files[i]) for i in later], run))
-    return [results[index] for index in range(len(files))]
+    return [results[index] for index in range(len(files))] + _created(run)
+
+
+def _created(run: _Run) -> list[FileResult]:
+    """The files the rewritten commands need, unless there already (as the same text: the
+    rewrite checked)."""
+    results = []
+    for path, (relpath, text, message) in run.created.items():
+        if not path.exists():
+            changes = [Change(RULE, 1, "adapted", message)]
+            new = text.encode("utf-8")
+            results.append(
+                FileResult(path, relpath, "changed", changes, None, b"", new, created=True)
+            )
+    return results
 
 
 def _guarded(found: FoundFile, work: _Work, data: bytes | None = None) -> FileResult:
@@ -147,6 +170,7 @@ def _commands(found: FoundFile, text: str, *, run: _Run) -> tuple[str, list[Chan
         fmt = FORMATS["shell"]
     if fmt is None:
         return text, []
+    run.relpath_of[found.path.parent] = posixpath.dirname(found.relpath)
     context = Context(
         run.server,
         lambda spec, extra: resolve(spec, bases_for(found.path.parent, run.roots, extra), run.outcome),
@@ -216,7 +240,7 @@ def _site_rewrites(
     invocation = find_invocation(words)
     if invocation is None:
         return []
-    rewritten = rewrite(invocation, context)
+    rewritten = _rewritten(invocation, context)
     if rewritten is None:
         return []
     _record(invocation, rewritten, folder, run)
@@ -227,6 +251,11 @@ def _site_rewrites(
         env = [f"{k}={v.value if isinstance(v, Word) else v}" for k, v in rewritten.env.items()]
         new_values = ["env", *env, *new_values]
     return [(rewritten, site.start, site.end, site.write_list(new_values))]
+
+
+def _rewritten(invocation: Invocation, context: Context) -> Rewrite | None:
+    """PasteDeploy commands (:mod:`.paste`), then any server command (:mod:`.targets`)."""
+    return paste_rewrite(invocation, context) or rewrite(invocation, context)
 
 
 def _inner_rewrites(
@@ -279,7 +308,7 @@ def _shell_rewrites(
         invocation = find_invocation(segment.words)
         if invocation is None:
             continue
-        rewritten = rewrite(invocation, context)
+        rewritten = _rewritten(invocation, context)
         if rewritten is None:
             continue
         _record(invocation, rewritten, folder, run)
@@ -337,6 +366,9 @@ def _record(invocation: Invocation, rewritten: Rewrite, folder: Path, run: _Run)
     if rewritten.words is not None:
         where = rewritten.module or folder
         run.needs.extend((where, need) for need in rewritten.needs)
+        for relpath, text in rewritten.creates.items():
+            shown = posixpath.join(run.relpath_of.get(folder, ""), relpath)
+            run.created.setdefault(folder / relpath, (shown, text, rewritten.created_message))
     if invocation.server == "gunicorn":
         config = invocation.first("config")
         path = config.value.value if config is not None and config.value is not None else None

@@ -67,6 +67,11 @@ class Rewrite:
     needs: tuple[str, ...] = ()
     #: The module file of that app (the project the requirements are for).
     module: Path | None = None
+    #: Files the new command needs, by their path from the command's folder -> their text
+    #: (the module serving a PasteDeploy file's app).
+    creates: dict[str, str] = field(default_factory=dict)
+    #: What the report says of them.
+    created_message: str = ""
 
 
 @dataclass
@@ -141,7 +146,7 @@ def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
         return _manual(f"{server} serves {named}, which {why}: the command keeps its WSGI server")
     target: Target = context.server or ("gunicorn" if server == "gunicorn" else "uvicorn")
     if server == "gunicorn" and target == "gunicorn":  # its config file is rewritten apart
-        return _gunicorn_in_place(on_command_line, spec_word, resolution)
+        return gunicorn_in_place(on_command_line, spec_word, resolution)
     serving = read_serving(invocation, context)
     if config_note:
         serving.notes.append(f"the settings of {config_note} are on the command line now")
@@ -267,7 +272,7 @@ def _replaced(
     return out
 
 
-def _gunicorn_in_place(
+def gunicorn_in_place(
     invocation: Invocation, spec_word: Word | None, resolution: Resolution
 ) -> Rewrite:
     notes: list[str] = []

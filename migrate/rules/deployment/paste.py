@@ -1,0 +1,254 @@
+"""PasteDeploy projects: ``pserve production.ini`` and ``gunicorn --paste production.ini``.
+
+Pyramid's projects (Pylons' too, and any app PasteDeploy loads) name their app in an ini
+file, ``[app:main]`` with ``use = egg:myproject`` (the project's ``main(global_config,
+**settings)``), and ``pserve`` reads its server there too (``[server:main]``, ``use =
+egg:waitress#main``, ``listen = *:6543``). No ASGI server reads these files: the run writes
+a module beside the ini file that loads the same app the same way and serves it through
+``adapters.WsgiToAsgi``, and the command serves that module::
+
+    pserve production.ini --reload
+        → uvicorn production_asgi:app --host 0.0.0.0 --port 6543 --reload
+    gunicorn --paste production.ini -w 3
+        → gunicorn -k uvicorn_worker.UvicornWorker -w 3 --log-config production.ini production_asgi:app
+
+The module sets up logging from the file as pserve did (gunicorn's ``--paste`` read it as
+its ``--log-config``, which stays). What cannot be carried with certainty leaves the
+command as it is, marked: a server section of another server or with settings uvicorn has
+no equivalent for, values filled in from variables (``%(http_port)s``, ``pserve x.ini
+http_port=8080``), an ini file that is not in the tree.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import posixpath
+import re
+from dataclasses import dataclass
+
+from migrate.rules.deployment.apps import Resolution
+from migrate.rules.deployment.commands import TABLES, AppSpec, Invocation, Option, read_options
+from migrate.rules.deployment.targets import (
+    ASGI_WORKERS,
+    Context,
+    Rewrite,
+    Target,
+    gunicorn_in_place,
+    read_serving,
+    render,
+)
+from migrate.rules.deployment.words import Word
+
+#: The sections an app can be named by (``[app:main]``, a pipeline of filters, ...).
+_APP_KINDS = ("app", "pipeline", "composite", "filter-app")
+#: ``use`` of the server sections whose settings are waitress' (``listen``, ``threads``...)
+#: or only a host and a port.
+_WAITRESS = frozenset({"egg:waitress#main", "egg:waitress"})
+_HOST_AND_PORT = frozenset({"egg:pyramid#wsgiref", "egg:paste#http", "egg:paste"})
+#: What the generated module holds (``{config}``: the ini file's name beside it).
+_MODULE = '''\
+"""The app `{config}` describes, for ASGI servers: `uvicorn {module}:app`.
+
+Written by wsgi2asgi's migrate for {command}, which no ASGI server runs: it
+loads the app the way PasteDeploy did (logging from the file first, then the `{name}` app)
+and serves it through adapters.WsgiToAsgi.
+"""
+
+import logging.config
+import os
+
+from paste.deploy import loadapp
+
+from adapters import WsgiToAsgi
+
+CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), {config_literal})
+{logging}app = WsgiToAsgi(loadapp("config:" + CONFIG, name={name_literal}))
+'''
+_LOGGING = (
+    "logging.config.fileConfig(\n"
+    '    CONFIG, {"__file__": CONFIG, "here": os.path.dirname(CONFIG)},\n'
+    "    disable_existing_loggers=False,\n"
+    ")\n"
+)
+
+
+class _Refused(Exception):
+    """Why the command stays as it is (the marker's text)."""
+
+
+@dataclass(frozen=True)
+class EntryModule:
+    """The module serving an ini file's app, beside that file."""
+
+    #: Its path from the command's folder.
+    relpath: str
+    #: How a server names it.
+    spec: AppSpec
+    text: str
+
+
+def paste_rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
+    """The rewrite of a command serving a PasteDeploy file; None for any other command."""
+    server = invocation.server
+    paste = invocation.first("paste") if server == "gunicorn" else None
+    if server != "pserve" and paste is None:
+        return None
+    worker = invocation.first("worker_class")
+    if worker is not None and worker.value is not None and worker.value.value in ASGI_WORKERS:
+        return None
+    try:
+        if paste is not None:
+            return _gunicorn(invocation, paste, context)
+        return _pserve(invocation, context)
+    except _Refused as refused:
+        return Rewrite("manual", f"{server}: {refused}")
+
+
+def _gunicorn(invocation: Invocation, paste: Option, context: Context) -> Rewrite:
+    if paste.value is None or paste.value.dynamic:
+        raise _Refused("the PasteDeploy file it serves is named at run time: check by hand")
+    path, name = _config_uri(paste.value.value)
+    parser = _read(path, context)
+    entry = _entry_module(path, name, parser, f"`gunicorn --paste {paste.value.value}`", context)
+    body = [w for w in invocation.body if all(w is not p for p in paste.words)]
+    if parser.has_section("loggers") and invocation.first("log_config") is None:
+        body += [Word.literal("--log-config"), Word.literal(path)]  # what --paste read
+    body.append(Word.literal(entry.spec.text()))
+    moved = Invocation(
+        "gunicorn", invocation.prefix, invocation.head, [o for o in invocation.options if o is not paste],
+        env=invocation.env, body=tuple(body),
+    )  # fmt: skip
+    rewritten = gunicorn_in_place(moved, None, Resolution("asgi", entry.spec))
+    return _created(rewritten, entry, path)
+
+
+def _pserve(invocation: Invocation, context: Context) -> Rewrite:
+    if invocation.unknown:
+        raise _Refused(f"options this tool does not know ({', '.join(invocation.unknown)})")
+    if not invocation.positionals or invocation.positionals[0].dynamic:
+        raise _Refused("the PasteDeploy file it serves is not named on its command line")
+    config, *variables = invocation.positionals
+    if variables:
+        raise _Refused(
+            "it fills the file's variables in (`"
+            + " ".join(v.source for v in variables)
+            + "`): the module serving the app would need them: check by hand"
+        )
+    path, name = _config_uri(config.value)
+    app_name, server_name = invocation.first("app_name"), invocation.first("server_name")
+    if app_name is not None and app_name.value is not None:
+        name = app_name.value.value
+    server = "main"
+    if server_name is not None and server_name.value is not None:
+        server = server_name.value.value
+    parser = _read(path, context)
+    words = _server_words(parser, server)
+    waitress = Invocation("waitress", invocation.prefix, invocation.head)
+    read_options(words, TABLES["waitress"], waitress)
+    if waitress.unknown:
+        names = ", ".join(sorted({w.removeprefix("--") for w in waitress.unknown}))
+        raise _Refused(f"its [server:{server}] has settings this tool does not know ({names})")
+    serving = read_serving(waitress, context)
+    if serving.blockers:
+        raise _Refused(
+            f"its [server:{server}] " + "; ".join(serving.blockers) + ": rewrite by hand"
+        )
+    if invocation.first("reload") is not None:
+        serving.flags.add("reload")
+    entry = _entry_module(path, name, parser, f"`pserve {config.value}`", context)
+    target: Target = context.server or "uvicorn"
+    if target == "gunicorn":
+        raise _Refused("pserve ran one process: serve it with uvicorn, hypercorn or granian")
+    return _created(
+        render(target, invocation, serving, Resolution("asgi", entry.spec)), entry, path
+    )
+
+
+def _created(rewritten: Rewrite, entry: EntryModule, config: str) -> Rewrite:
+    rewritten.creates[entry.relpath] = entry.text
+    rewritten.created_message = (
+        f"created: the app `{config}` describes, served through adapters.WsgiToAsgi for ASGI "
+        f"servers (`uvicorn {entry.spec.text()}`), loaded as PasteDeploy loaded it"
+    )
+    rewritten.needs = (*rewritten.needs, "wsgi2asgi")
+    rewritten.message += (
+        f"; `{entry.relpath}` (created) loads the app `{config}` describes and serves it "
+        "through adapters.WsgiToAsgi"
+    )
+    rewritten.kind = "adapted"
+    return rewritten
+
+
+def _config_uri(uri: str) -> tuple[str, str]:
+    """The file and the app name of ``production.ini#admin`` (``config:`` allowed)."""
+    uri = uri.removeprefix("config:")
+    path, _, name = uri.partition("#")
+    if not path.endswith(".ini") or path.startswith("/") or ":" in path:
+        raise _Refused(f"it serves `{uri}`, which is not an ini file of this tree")
+    return path, name or "main"
+
+
+def _read(path: str, context: Context) -> configparser.RawConfigParser:
+    text = context.read_file(path)
+    if text is None:
+        raise _Refused(f"`{path}` is not a file of this tree: check by hand")
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read_string(text, path)
+    except configparser.Error as exc:
+        raise _Refused(f"`{path}` cannot be read ({exc.message})") from None
+    return parser
+
+
+def _entry_module(
+    path: str, name: str, parser: configparser.RawConfigParser, command: str, context: Context
+) -> EntryModule:
+    if not any(parser.has_section(f"{kind}:{name}") for kind in _APP_KINDS) and not (
+        name == "main" and parser.has_section("app")
+    ):
+        raise _Refused(f"`{path}` has no [app:{name}] section: check by hand")
+    folder, filename = posixpath.split(path)
+    stem = _identifier(filename.removesuffix(".ini"))
+    module = f"{stem}_asgi" if name == "main" else f"{stem}_{_identifier(name)}_asgi"
+    relpath = posixpath.join(folder, f"{module}.py")
+    dotted = ".".join([*filter(None, folder.split("/")), module])
+    text = _MODULE.format(
+        config=filename,
+        module=dotted,
+        command=command,
+        name=name,
+        config_literal=json.dumps(filename),
+        name_literal=json.dumps(name),
+        logging=_LOGGING if parser.has_section("loggers") else "",
+    )
+    existing = context.read_file(relpath)
+    if existing is not None and existing != text:
+        raise _Refused(f"`{relpath}`, the module it would serve, exists already: check by hand")
+    return EntryModule(relpath, AppSpec(dotted, "app"), text)
+
+
+def _identifier(text: str) -> str:
+    """``text`` as a module name's part (``my-app.prod`` → ``my_app_prod``)."""
+    name = re.sub(r"\W", "_", text)
+    return f"_{name}" if name[:1].isdigit() else name
+
+
+def _server_words(parser: configparser.RawConfigParser, name: str) -> list[Word]:
+    """The ``[server:name]`` settings as waitress-serve's options (``--listen=*:6543``)."""
+    section = f"server:{name}"
+    if not parser.has_section(section):
+        raise _Refused(f"its file has no [{section}]: check which server it runs")
+    use = parser.get(section, "use", fallback="").strip().lower()
+    keys = [key for key in parser.options(section) if key != "use"]
+    # a server of host and port only: both given (their defaults are not waitress')
+    if use not in _WAITRESS and (use not in _HOST_AND_PORT or set(keys) != {"host", "port"}):
+        raise _Refused(f"its [{section}] runs `{use or '?'}`: check by hand")
+    words: list[Word] = []
+    for key in keys:
+        value = " ".join(parser.get(section, key).split())
+        if "%(" in value:
+            raise _Refused(f"its [{section}] fills `{key}` in from a variable: check by hand")
+        values = value.split(" ") if key == "listen" else [value]
+        words += [Word.literal(f"--{key.replace('_', '-')}={each}") for each in values]
+    return words

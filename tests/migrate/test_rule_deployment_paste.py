@@ -1,0 +1,100 @@
+"""PasteDeploy projects: ``pserve x.ini`` and ``gunicorn --paste x.ini`` serve a module the
+run writes beside the ini file (served for real in ``test_rule_deployment_served.py``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.migrate.test_rule_deployment import again_changes_nothing, migrate_project
+
+INI = """\
+[app:main]
+use = egg:shelf
+
+[server:main]
+use = egg:waitress#main
+{server}
+
+[loggers]
+keys = root
+"""
+
+
+def project(procfile: str, server: str = "listen = *:6543", **files: str) -> dict[str, str]:
+    return {"production.ini": INI.format(server=server), "Procfile": f"web: {procfile}\n", **files}
+
+
+@pytest.mark.parametrize(
+    ("command", "server", "after"),
+    [
+        ("pserve production.ini", "listen = *:6543",
+         "uvicorn production_asgi:app --host 0.0.0.0 --port 6543"),
+        ("pserve production.ini --reload", "listen = localhost:6543",
+         "uvicorn production_asgi:app --host localhost --port 6543 --reload"),
+        ("/venv/bin/pserve production.ini", "host = 127.0.0.1\nport = 8080\nthreads = 8",
+         "/venv/bin/uvicorn production_asgi:app --host 127.0.0.1 --port 8080"),
+        ("pserve production.ini --server-name main -n main", "listen = *:6543",
+         "uvicorn production_asgi:app --host 0.0.0.0 --port 6543"),
+        ("gunicorn --paste production.ini -w 3 -b :$PORT",  "listen = *:6543",
+         "gunicorn -k uvicorn_worker.UvicornWorker -w 3 -b :$PORT --log-config production.ini "
+         "production_asgi:app"),
+        ("gunicorn --paster=production.ini#api --log-config log.ini", "listen = *:6543",
+         "gunicorn -k uvicorn_worker.UvicornWorker --log-config log.ini production_api_asgi:app"),
+    ],
+)  # fmt: skip
+def test_commands_serve_the_module_written_for_their_ini(
+    tmp_path: Path, command: str, server: str, after: str
+) -> None:
+    files = project(command, server)
+    if "#api" in command:
+        files["production.ini"] += "\n[app:api]\nuse = egg:shelf#api\n"
+    texts, changes, _ = migrate_project(tmp_path, files)
+    assert texts["Procfile"] == f"web: {after}\n"
+    module = "production_api_asgi.py" if "#api" in command else "production_asgi.py"
+    created = (tmp_path / "out" / module).read_text()
+    assert "from adapters import WsgiToAsgi" in created
+    name = "api" if "#api" in command else "main"
+    assert f'loadapp("config:" + CONFIG, name="{name}")' in created
+    assert "logging.config.fileConfig(" in created  # the ini has [loggers]
+    kinds = {c["path"]: c["kind"] for c in changes}
+    assert kinds["Procfile"] == "adapted" and kinds[module] == "adapted"
+    again_changes_nothing(tmp_path, {**texts, module: created})
+
+
+@pytest.mark.parametrize(
+    ("command", "server", "reason"),
+    [
+        ("pserve production.ini http_port=8080", "listen = *:6543", "fills the file's variables"),
+        ("pserve production.ini", "listen = *:%(http_port)s", "from a variable"),
+        ("pserve production.ini", "listen = *:6543\nurl_scheme = https", "url-scheme"),
+        ("pserve production.ini", "listen = *:6543 [::]:6543", "more than one address"),
+        ("pserve other.ini", "listen = *:6543", "not a file of this tree"),
+        ("pserve production.ini#nope", "listen = *:6543", "no [app:nope] section"),
+        ("pserve production.ini --server-name=alt", "listen = *:6543", "no [server:alt]"),
+    ],
+)  # fmt: skip
+def test_what_cannot_be_carried_keeps_the_command_with_a_marker(
+    tmp_path: Path, command: str, server: str, reason: str
+) -> None:
+    texts, changes, _ = migrate_project(tmp_path, project(command, server))
+    marker, line = texts["Procfile"].splitlines()
+    assert line == f"web: {command}"
+    assert marker.startswith("# migrate[deployment]: pserve: ") and reason in marker
+    assert [c["kind"] for c in changes] == ["manual"]
+    assert not (tmp_path / "out" / "production_asgi.py").exists()
+
+
+def test_another_server_section_or_a_module_of_that_name_keeps_the_command(
+    tmp_path: Path,
+) -> None:
+    files = project("pserve production.ini")
+    files["production.ini"] = files["production.ini"].replace("egg:waitress#main", "egg:gunicorn")
+    texts, changes, _ = migrate_project(tmp_path, files)
+    assert "runs `egg:gunicorn`" in changes[0]["message"]
+    files = project("pserve production.ini", production_asgi="")
+    files["production_asgi.py"] = files.pop("production_asgi")
+    texts, changes, _ = migrate_project(tmp_path / "mine", files)
+    assert "exists already" in changes[0]["message"]
+    assert texts["production_asgi.py"] == ""  # the user's file is not replaced
