@@ -915,3 +915,48 @@ def test_waitress_threads_size_the_pool_of_the_blocking_calls(
     finally:
         blocking.set_blocking_threads(blocking.DEFAULT_THREADS)
     assert served == [8]
+
+
+def test_bottle_run_in_an_if_block_imports_uvicorn_there_and_keeps_a_debug_value() -> None:
+    # run(debug=x) set bottle's debug mode unless x was None; a module imported by another
+    # server (uWSGI here) must not need uvicorn
+    result = run(
+        """\
+        import bottle
+        import config
+
+        application = bottle.default_app()
+
+        if config.standalone:
+            bottle.run(host=config.ip, port=config.port, debug=config.debug)
+        """,
+        relpath="server.py",
+    )
+    assert result.new_source.endswith(
+        "if config.standalone:\n"
+        "    import uvicorn\n"
+        "    if config.debug is not None:\n"
+        "        bottle.debug(config.debug)\n"
+        "    uvicorn.run(as_asgi(bottle.default_app()), host=config.ip, port=config.port)\n"
+    )
+    assert [c.kind for c in result.changes] == ["adapted"]
+    assert run(result.new_source, relpath="server.py").changes == []
+
+
+@pytest.mark.parametrize(
+    ("call", "reason"),
+    [
+        ('bottle.run(app, server="gunicorn", workers=4)', "passes server options (workers)"),
+        ('bottle.run(app, server="gevent")', 'uses the server "gevent"'),
+        ("bottle.run(app, plugins=[p])", "is given plugins"),
+        ('bottle.run("svc:app")', 'loads the app "svc:app" by name'),
+        ("bottle.run(app, debug=flags())", "debug=flags()"),
+    ],
+)
+def test_bottle_runs_uvicorn_cannot_follow_are_marked(call: str, reason: str) -> None:
+    result = run(
+        f"import bottle\n\napp = bottle.Bottle()\n\nif __name__ == '__main__':\n    {call}\n"
+    )
+    ((kind, message),) = [(c.kind, c.message) for c in result.changes]
+    assert kind == "manual" and reason in message, message
+    assert call in result.new_source

@@ -287,11 +287,11 @@ class _ImportCleaner(cst.CSTTransformer):
 
 
 def _import_in_main_block(module: cst.Module) -> cst.Module:
-    """``import uvicorn`` as the first statement of the module's ``__main__`` block that
-    calls it, unless that block imports it already."""
+    """``import uvicorn`` as the first statement of the module's top-level ``if`` block
+    (``__main__``'s, say) that calls it, unless that block imports it already."""
     body = list(module.body)
     for index, stmt in enumerate(body):
-        if not (_is_main_guard(stmt) and isinstance(stmt, cst.If)):
+        if not isinstance(stmt, cst.If):
             continue
         block = stmt.body
         if not isinstance(block, cst.IndentedBlock) or "uvicorn" not in analysis.names_in(block):
@@ -1179,9 +1179,9 @@ class ServerRule(Rule):
         note = ""
         if run.debug is not None:
             # bottle.run(debug=...) set bottle's debug mode (tracebacks on error pages)
-            self._plan.insert_before[stmt] = [cst.parse_statement(f"bottle.debug({run.debug})\n")]
+            self._plan.insert_before[stmt] = [cst.parse_statement(run.debug)]
             self._plan.imports.add(("bottle", None))
-            note = f"; bottle.debug({run.debug}) keeps the debug mode run() set"
+            note = "; bottle.debug(...) keeps the debug mode run() set"
         self._convert(call, new, why_as_asgi, "bottle.run", "bottle's run()", note)
 
     def _waitress_port(self, port: cst.BaseExpression | None) -> str:
@@ -1284,11 +1284,13 @@ class ServerRule(Rule):
             if isinstance(stmt, cst.SimpleStatementLine)
             for small in stmt.body
         )
-        # uvicorn serves only the `if __name__ == "__main__":` block: imported there, so that
-        # importing the app (under another server, in a test) does not need uvicorn
+        # uvicorn serves only in an `if` block (`if __name__ == "__main__":`, `if
+        # config.standalone:`): imported there, so that importing the app (under another
+        # server, in a test) does not need uvicorn
         in_main_block = not has_uvicorn and any(
-            all(self.tree_index().contains(guard, call) for call in self._plan.replace_calls)
-            for guard in self._main_guards
+            all(self.tree_index().contains(block.body, call) for call in self._plan.replace_calls)
+            for block in original_node.body
+            if isinstance(block, cst.If)
         )
         cleaner = _ImportCleaner(
             self._plan.converted_targets, used.names, not has_uvicorn and not in_main_block

@@ -53,7 +53,7 @@ class BottleRun:
     reload: str | None
     #: further ``uvicorn.run`` arguments
     extra: tuple[str, ...]
-    #: ``bottle.debug(...)``'s argument (None: not called)
+    #: The statement setting bottle's debug mode as run() did (None: it did not)
     debug: str | None
 
 
@@ -126,5 +126,24 @@ def read_run(
         port=args.get("port"),
         reload=reload,
         extra=tuple(extra),
-        debug=None if debug is None or is_literal(debug, None) else code(debug),
+        debug=_debug_statement(debug, code, is_literal),
+    )
+
+
+def _debug_statement(
+    debug: cst.BaseExpression | None,
+    code: Callable[[cst.CSTNode], str],
+    is_literal: Callable[[cst.BaseExpression | None, object], bool],
+) -> str | None:
+    """What ``run(debug=...)`` did to bottle's debug mode, as a statement: it calls
+    ``bottle.debug(value)`` unless the value is None."""
+    if debug is None or is_literal(debug, None):
+        return None
+    if is_literal(debug, True) or is_literal(debug, False):
+        return f"bottle.debug({code(debug)})\n"
+    if isinstance(debug, (cst.Name, cst.Attribute)):  # read twice, as reading it does nothing
+        return f"if {code(debug)} is not None:\n    bottle.debug({code(debug)})\n"
+    raise BottleProblem(
+        f"bottle's run() has debug={code(debug)}: call bottle.debug(...) with its value "
+        "(unless None), then uvicorn.run(app, host=..., port=...)"
     )
