@@ -98,3 +98,28 @@ def test_another_server_section_or_a_module_of_that_name_keeps_the_command(
     texts, changes, _ = migrate_project(tmp_path / "mine", files)
     assert "exists already" in changes[0]["message"]
     assert texts["production_asgi.py"] == ""  # the user's file is not replaced
+
+
+@pytest.mark.parametrize(
+    ("command", "uwsgi", "after"),
+    [
+        ("uwsgi --ini-paste-logged production.ini", "http = 0.0.0.0:6543\nprocesses = 4",
+         "uvicorn production_asgi:app --host 0.0.0.0 --port 6543 --workers 4"),
+        ("uwsgi --ini-paste production.ini --http :8080", "master = true",
+         "uvicorn production_asgi:app --host 0.0.0.0 --port 8080"),
+        ("uwsgi --ini-paste production.ini", "socket = /tmp/uwsgi.sock", None),
+    ],
+)  # fmt: skip
+def test_uwsgi_ini_paste_serves_the_module_with_the_ini_settings(
+    tmp_path: Path, command: str, uwsgi: str, after: str | None
+) -> None:
+    files = project(command)
+    files["production.ini"] += f"\n[uwsgi]\n{uwsgi}\n"
+    texts, changes, _ = migrate_project(tmp_path, files)
+    if after is None:  # the uwsgi protocol to nginx: nothing to carry it to
+        assert "speaks the uwsgi protocol" in changes[0]["message"]
+        assert texts["Procfile"].endswith(f"web: {command}\n")
+        assert not (tmp_path / "out" / "production_asgi.py").exists()
+        return
+    assert texts["Procfile"] == f"web: {after}\n"
+    assert (tmp_path / "out" / "production_asgi.py").exists()

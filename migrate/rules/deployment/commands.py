@@ -138,6 +138,8 @@ _UWSGI: dict[str, tuple[str, bool]] = {
     "--manage-script-name": ("drop", False), "--disable-logging": ("drop", False),
     "--static-map": ("static_map", True), "--home": ("drop", True), "--virtualenv": ("drop", True),
     "-H": ("drop", True), "--uid": ("user", True), "--gid": ("group", True),
+    "--ini-paste": ("ini_paste", True), "--ini-paste-logged": ("ini_paste", True),
+    "--paste": ("paste", True), "--paste-logger": ("drop", False),
 }  # fmt: skip
 
 #: flask's options (``flask [--app X] [--debug] run [options]``).

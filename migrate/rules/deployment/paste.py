@@ -22,13 +22,21 @@ http_port=8080``), an ini file that is not in the tree.
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import json
 import posixpath
 import re
 from dataclasses import dataclass
 
 from migrate.rules.deployment.apps import Resolution
-from migrate.rules.deployment.commands import TABLES, AppSpec, Invocation, Option, read_options
+from migrate.rules.deployment.commands import (
+    TABLES,
+    AppSpec,
+    Invocation,
+    Option,
+    find_invocation,
+    read_options,
+)
 from migrate.rules.deployment.targets import (
     ASGI_WORKERS,
     Context,
@@ -37,6 +45,7 @@ from migrate.rules.deployment.targets import (
     gunicorn_in_place,
     read_serving,
     render,
+    rewrite,
 )
 from migrate.rules.deployment.words import Word
 
@@ -91,13 +100,18 @@ class EntryModule:
 def paste_rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
     """The rewrite of a command serving a PasteDeploy file; None for any other command."""
     server = invocation.server
-    paste = invocation.first("paste") if server == "gunicorn" else None
+    paste = invocation.first("paste") if server in ("gunicorn", "uwsgi") else None
+    if server == "uwsgi":
+        paste = invocation.first("ini_paste") or paste
     if server != "pserve" and paste is None:
         return None
     worker = invocation.first("worker_class")
     if worker is not None and worker.value is not None and worker.value.value in ASGI_WORKERS:
         return None
     try:
+        if server == "uwsgi":
+            assert paste is not None
+            return _uwsgi(invocation, paste, context)
         if paste is not None:
             return _gunicorn(invocation, paste, context)
         return _pserve(invocation, context)
@@ -120,6 +134,35 @@ def _gunicorn(invocation: Invocation, paste: Option, context: Context) -> Rewrit
         env=invocation.env, body=tuple(body),
     )  # fmt: skip
     rewritten = gunicorn_in_place(moved, None, Resolution("asgi", entry.spec))
+    return _created(rewritten, entry, path)
+
+
+def _uwsgi(invocation: Invocation, paste: Option, context: Context) -> Rewrite:
+    """``uwsgi --ini-paste x.ini`` is ``--ini x.ini`` (the [uwsgi] settings) serving the
+    app PasteDeploy loads from it: the uWSGI rewrite (:mod:`.targets`), serving the module."""
+    if paste.value is None or paste.value.dynamic:
+        raise _Refused("the PasteDeploy file it serves is named at run time: check by hand")
+    path, name = _config_uri(paste.value.value)
+    parser = _read(path, context)
+    entry = _entry_module(path, name, parser, f"`uwsgi {paste.name} {paste.value.value}`", context)
+    body: list[Word] = []
+    for word in invocation.body:
+        if word is paste.words[0]:
+            if paste.key == "ini_paste":
+                body += [Word.literal("--ini"), Word.literal(path)]
+            body += [Word.literal("--module"), Word.literal(entry.spec.text())]
+        elif all(word is not w for w in paste.words):
+            body.append(word)
+    moved = find_invocation([*invocation.prefix, *invocation.head, *body])
+    assert moved is not None
+    resolve = context.resolve
+
+    def resolved(spec: AppSpec, extra: list[str]) -> Resolution:
+        return Resolution("asgi", spec) if spec == entry.spec else resolve(spec, extra)
+
+    rewritten = rewrite(moved, dataclasses.replace(context, resolve=resolved))
+    if rewritten is None or rewritten.words is None:
+        raise _Refused(rewritten.message if rewritten is not None else "check by hand")
     return _created(rewritten, entry, path)
 
 
