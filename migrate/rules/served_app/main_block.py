@@ -28,6 +28,8 @@ import libcst as cst
 from migrate.cst_helpers import with_marker
 
 Statement = cst.SimpleStatementLine | cst.BaseCompoundStatement
+#: The statements a use is found at (AsWsgi puts its marker above them).
+_STATEMENTS = (cst.SimpleStatementLine, cst.If, cst.With, cst.For, cst.While, cst.Try)
 
 
 @dataclass
@@ -57,45 +59,23 @@ class _Finder(cst.CSTVisitor):
 
     # the statement a use is reported at (and its marker goes above)
 
-    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
-        self._statements.append(node)
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, _STATEMENTS):
+            self._statements.append(node)
+        return super().on_visit(node)
 
-    def leave_SimpleStatementLine(self, original_node: cst.SimpleStatementLine) -> None:
-        self._statements.pop()
-
-    def visit_If(self, node: cst.If) -> None:
-        self._statements.append(node)
-
-    def leave_If(self, original_node: cst.If) -> None:
-        self._statements.pop()
-
-    def visit_With(self, node: cst.With) -> None:
-        self._statements.append(node)
-
-    def leave_With(self, original_node: cst.With) -> None:
-        self._statements.pop()
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        super().on_leave(original_node)
+        if isinstance(original_node, _STATEMENTS):
+            self._statements.pop()
 
     def visit_For(self, node: cst.For) -> bool:
-        self._statements.append(node)
         node.iter.visit(self)
         self._bind(node.target)
         node.body.visit(self)
         if node.orelse is not None:
             node.orelse.visit(self)
-        self._statements.pop()
         return False
-
-    def visit_While(self, node: cst.While) -> None:
-        self._statements.append(node)
-
-    def leave_While(self, original_node: cst.While) -> None:
-        self._statements.pop()
-
-    def visit_Try(self, node: cst.Try) -> None:
-        self._statements.append(node)
-
-    def leave_Try(self, original_node: cst.Try) -> None:
-        self._statements.pop()
 
     # code that runs later, or binds names: not a use of the module's app here
 
