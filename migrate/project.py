@@ -85,6 +85,10 @@ class ModuleSummary:
     #: Module-level functions that return apps (``def create_app(): app = Flask(...); ...;
     #: return app``): (name, protocol, how), see :mod:`migrate.app_values`.
     app_factories: tuple[tuple[str, str, str], ...] = ()
+    #: Module-level names holding a WSGI app the module serves, in a module naming a
+    #: framework (``app = bottle.Bottle()``): the ``served-app`` rule makes them ASGI, and
+    #: the modules using one as a WSGI app get it through ``adapters.as_wsgi``.
+    served_apps: tuple[str, ...] = ()
 
     def helper(self, name: str) -> HelperSummary | None:
         for helper in self.helpers:
@@ -197,25 +201,31 @@ def summarize(
                 distrust,
             )
         )
-    factories = _app_factories(source)
-    if not helpers and not others and not factories:
+    factories, served = _app_facts(source)
+    if not helpers and not others and not factories and not served:
         return None
-    return ModuleSummary(relpath, module_name, tuple(helpers), tuple(others), factories)
+    return ModuleSummary(relpath, module_name, tuple(helpers), tuple(others), factories, served)
 
 
-def _app_factories(source: str) -> tuple[tuple[str, str, str], ...]:
-    """The functions of the module that return a framework's app (read with libcst, for
-    the modules that name a framework only: most have none)."""
-    if "return" not in source or not app_values.may_name_a_framework(source):
-        return ()
+def _app_facts(source: str) -> tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]]:
+    """The functions of the module that return a framework's app, and the names holding
+    the framework's WSGI apps it serves (read with libcst, for the modules naming a
+    framework only: most name none)."""
+    # a framework's apps only: raw WSGI apps other modules use stay WSGI (the wsgi-app rule
+    # marks them), and reading every module that may hold one costs seconds on a big tree
+    if not app_values.may_name_a_framework(source):
+        return (), ()
+    makes_factories = "return" in source
     import libcst as cst  # only here: the rest of the summary reads CPython's AST
 
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError:
-        return ()
-    found = app_values.ModuleValues(module).factories()
-    return tuple((name, value.protocol, value.how) for name, value in sorted(found.items()))
+        return (), ()
+    values = app_values.ModuleValues(module)
+    found = values.factories() if makes_factories else {}
+    factories = tuple((name, value.protocol, value.how) for name, value in sorted(found.items()))
+    return factories, tuple(sorted(served.name for served in values.served_wsgi_apps()))
 
 
 def _may_use_params(func: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> bool:
@@ -672,6 +682,10 @@ class ProjectIndex:
             return bool(self.async_django_views())
         if kind == "served":
             return self.served_elsewhere(first, second)
+        if kind == "serves":
+            return self.serves(first, second)
+        if kind == "served apps":
+            return self.serving_module(first, second) is not None
         return bool(self.callers_of(first, second))
 
     def flask_plan(self, relpath: str) -> FlaskModulePlan:
@@ -776,6 +790,24 @@ class ProjectIndex:
             if factory == name:
                 return protocol, how
         return None
+
+    def serving_module(self, importer_relpath: str, module_ref: str) -> ModuleSummary | None:
+        """The summary of the module ``module_ref`` if it serves WSGI apps (its
+        :attr:`ModuleSummary.served_apps`, which the ``served-app`` rule makes ASGI there)."""
+        # its own query: one about the module would be answered by any summary of it
+        self.queries.add(("served apps", importer_relpath, module_ref))
+        for relpath in candidate_paths(importer_relpath, module_ref):
+            summary = self.by_relpath.get(relpath)
+            if summary is not None:
+                return summary if summary.served_apps else None
+        return None
+
+    def serves(self, relpath: str, name: str) -> bool:
+        """The module ``relpath`` serves ``name`` by what its summary says, which the
+        modules using it read too (:meth:`served_app`)."""
+        self.queries.add(("serves", relpath, name))
+        summary = self.by_relpath.get(relpath)
+        return summary is not None and name in summary.served_apps
 
     def app_class(self, importer_relpath: str, module_ref: str, name: str) -> bool:
         """``name`` of the module ``module_ref`` is a class whose ``__call__`` (or

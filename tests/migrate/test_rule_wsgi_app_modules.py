@@ -710,7 +710,8 @@ def test_a_factory_whose_apps_a_test_client_of_another_module_uses_stays_wsgi() 
 
 def test_a_factory_whose_app_another_module_calls_the_wsgi_way_stays_wsgi() -> None:
     """``app = make_app(); return app(environ, start_response)`` in an entry point of
-    another module: what the factory makes stays WSGI, and the entry point keeps working."""
+    another module: what the factory makes stays WSGI, and the entry point, served through
+    the adapter (``served-app``), answers as before."""
     web = """
         def make_app():
             def app(environ, start_response):
@@ -734,14 +735,13 @@ def test_a_factory_whose_app_another_module_calls_the_wsgi_way_stays_wsgi() -> N
     after, results = migrate_project(before)
     assert kinds(results["web.py"]) == {"make_app": "manual"}
     assert "entry.py uses `make_app` the WSGI way" in after["web.py"]
+    assert after["entry.py"].endswith("application = WsgiToAsgi(application)\n")
     requests = [Req("GET", "/x")]
-    expected, got = (
-        served_project_outcomes(
-            files, "entry", requests, server="wsgiref", asgi=False, app_name="application"
-        )
-        for files in (before, after)
+    expected = served_project_outcomes(
+        before, "entry", requests, server="wsgiref", asgi=False, app_name="application"
     )
-    assert got == expected and expected[0].body == b"made /x"
+    assert expected[0].body == b"made /x"
+    assert_same_project_behaviour(before, after, "entry", requests, app_name="application")
 
 
 #: WSGI middleware of a package the run does not migrate (a stand-in for sentry_sdk's).

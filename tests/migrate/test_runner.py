@@ -374,7 +374,7 @@ proxied = ProxyFix(other, x_for=1)
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_run_files_leaves_stacks_whose_app_another_module_uses_as_wsgi(
+def test_run_files_leaves_stacks_another_module_uses_as_wsgi_and_serves_their_apps(
     tmp_path: Path, jobs: int, run_size: str
 ) -> None:
     files = {
@@ -384,10 +384,14 @@ def test_run_files_leaves_stacks_whose_app_another_module_uses_as_wsgi(
     }
     tasks = write_tasks(tmp_path, files)
     web, user = list(run_files(tasks, select_rules(None), jobs=jobs))
-    assert user.status == "unchanged"
-    assert sorted(c.kind for c in web.changes) == ["manual"] * 4
+    assert sorted(c.kind for c in web.changes) == ["adapted"] * 2 + ["manual"] * 4
     assert sum("WSGI app by test_web.py" in c.message for c in web.changes) == 1  # Mw
     assert sum("WSGI app (test_web.py)" in c.message for c in web.changes) == 1  # ProxyFix
+    # the names are served through the adapter, the user gets the WSGI apps it used
+    assert [c.kind for c in user.changes] == ["adapted"] * 2
+    assert b"clients = [Client(as_wsgi(application)), Client(as_wsgi(proxied))]" in (
+        user.new_bytes or b""
+    )
     # without the user, the stacks are converted
     (alone,) = run_files(tasks[:1], select_rules(None), jobs=jobs)
     assert "manual" not in {c.kind for c in alone.changes}
@@ -470,7 +474,8 @@ if __name__ == "__main__":
             (Path(__file__).resolve().parents[2] / "sample_projects" / "notes_api" / "app.py"),
             {"wsgi-middleware", "wsgi-app", "served-app"},
         ),
-        (KEPT_SERVER, {"server"}),
+        # served-app looks for apps it imports: it says "wsgiref"
+        (KEPT_SERVER, {"server", "served-app"}),
     ],
     ids=["sample app", "server call kept"],
 )

@@ -14,18 +14,24 @@ right after the last statement that builds it::
 What the name holds is read by :mod:`migrate.app_values`: apps the other rules do not
 recognise (the status and headers reach ``start_response`` through a helper, a
 ``wsgiref.headers.Headers``, a response object), instances of WSGI classes, stacks of
-middleware the other rules left WSGI (one built in a ``for`` loop too). Names other
-modules of the run use the WSGI way are left to the ``wsgi-app`` rule's markers.
+middleware the other rules left WSGI (one built in a ``for`` loop too).
+
+What used the app as the WSGI app it was gets it through ``adapters.as_wsgi``: the module's
+``__main__`` block (:mod:`.main_block`), and the other modules of the run using a framework
+app served this way, its tests say (:mod:`.importers`). Raw WSGI apps other modules use the
+WSGI way are left to the ``wsgi-app`` rule's markers.
 """
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Callable, Iterator
-from typing import cast
 
 import libcst as cst
+from libcst.metadata import MetadataWrapper, ScopeProvider
 
-from migrate import analysis
+from migrate import analysis, prefilter
 from migrate.app_values import (
     ASGI_CONSUMERS,
     WSGI_SERVER_CALLS,
@@ -37,9 +43,10 @@ from migrate.app_values import (
     may_make_wsgi_apps,
 )
 from migrate.cst_helpers import add_imports, with_marker
-from migrate.project import imported_function
+from migrate.project import imported_function, may_use_wsgi_apps, wsgi_delegations
 from migrate.rules.base import FileContext, Rule, marker_comment
-from migrate.rules.served_app.main_block import AsWsgi, WsgiUses, wsgi_uses
+from migrate.rules.served_app import importers
+from migrate.rules.served_app.main_block import AsWsgi, Statement, wsgi_uses
 
 
 class ServedAppRule(Rule):
@@ -51,7 +58,17 @@ class ServedAppRule(Rule):
 
     @classmethod
     def might_apply(cls, source: str) -> bool:
-        return may_make_wsgi_apps(source)
+        # a module serving an app, or one that may use an app another module serves: as
+        # the WSGI app it was (a test client), or under a name apps go by (a fixture)
+        return (
+            may_make_wsgi_apps(source)
+            or may_use_wsgi_apps(source)
+            or _IMPORTS_AN_APP.search(source) is not None
+        )
+
+    @classmethod
+    def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
+        return may_make_wsgi_apps(source) or bool(wsgi_delegations(tree)) or _imports_an_app(tree)
 
     def __init__(self, context: FileContext) -> None:
         super().__init__(context)
@@ -61,8 +78,11 @@ class ServedAppRule(Rule):
         #: stays WSGI)
         self.made_in: dict[str, str] = {}
         self.imports: set[tuple[str, str]] = set()
-        #: ``__main__`` block -> where it hands an app served here on the WSGI way
-        self.main_uses: dict[int, WsgiUses] = {}
+        #: Where the module hands an app it served before on as WSGI (in its ``__main__``
+        #: block, or one imported from a module serving it): each gets ``as_wsgi(...)``,
+        #: with the markers (comment texts) above their statements.
+        self.wsgi_uses: set[cst.BaseExpression] = set()
+        self.markers: dict[Statement, list[str]] = {}
 
     def visit_Module(self, node: cst.Module) -> bool:
         project = self.context.project
@@ -70,15 +90,59 @@ class ServedAppRule(Rule):
         values = ModuleValues(node, imported)
         adapted: set[str] = set()
         for served in values.served_wsgi_apps():
-            if project is not None and project.callers_of(self.context.relpath, served.name):
+            callers = project.callers_of(self.context.relpath, served.name) if project else []
+            if callers and not (project and project.serves(self.context.relpath, served.name)):
                 continue  # other modules use it the WSGI way: the wsgi-app rule says so
-            self._adapt(served)
+            self._adapt(served, callers)
             adapted.add(served.name)
         if adapted:
             self._keep_main_blocks_wsgi(node, adapted)
+        if project is not None:
+            self._keep_imported_apps_wsgi(node)
         for factory, value in self._unserved_factories(node, values):
             self._add_asgi_factory(factory, value)
         return False
+
+    def _keep_imported_apps_wsgi(self, module: cst.Module) -> None:
+        """The apps this module imports from modules serving them get the WSGI apps they
+        were where they are used (:mod:`migrate.rules.served_app.importers`)."""
+        project = self.context.project
+        assert project is not None
+        relpath = self.context.relpath
+
+        def served(module_ref: str) -> tuple[str, ...]:
+            serving = project.serving_module(relpath, module_ref)
+            if serving is None or self._moves_natively(serving.relpath):
+                return ()  # a Quart or falcon.asgi app there: what uses it gets it as it is
+            return serving.served_apps
+
+        found = importers.imported_apps(module, served)
+        if not found:
+            return
+        scopes = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
+        # the server calls the server rule rewrites get the app as they name it, as there
+        spellings = analysis.import_spellings(module, WSGI_SERVER_CALLS | ASGI_CONSUMERS)
+        index = self.tree_index()
+
+        def takes_either(call: cst.Call) -> bool:
+            return analysis.dotted_name(call.func) in spellings
+
+        for binding, spelled, module_ref, _name in found:
+            uses = list(importers.uses_of(binding, spelled, scopes, index.parent, takes_either))
+            if not uses:
+                continue
+            self.wsgi_uses.update(uses)
+            statement = index.parent(binding)
+            assert isinstance(statement, cst.SimpleStatementLine)
+            places = f"{len(uses)} place{'s' if len(uses) > 1 else ''}"
+            message = (
+                f"`{spelled}` is an ASGI app after the run ({module_ref} serves it through "
+                f"adapters.WsgiToAsgi): where this module uses it as the WSGI app it was "
+                f"({places}), it gets that app through adapters.as_wsgi"
+            )
+            self.markers.setdefault(statement, []).append(marker_comment(self.rule_id, message))
+            self.imports.add(("adapters", "as_wsgi"))
+            self.report(binding, "adapted", message)
 
     def _keep_main_blocks_wsgi(self, module: cst.Module, adapted: set[str]) -> None:
         """The ``__main__`` block gets the WSGI apps it handed on before the run
@@ -95,10 +159,12 @@ class ServedAppRule(Rule):
             uses = wsgi_uses(stmt, adapted, takes_either)
             if not uses.names:
                 continue
-            self.main_uses[id(stmt)] = uses
+            self.wsgi_uses.update(uses.names)
             self.imports.add(("adapters", "as_wsgi"))
             for at, names in uses.by_statement.items():
-                self.report(at, "adapted", _main_block_message(names))
+                message = _main_block_message(names)
+                self.markers.setdefault(at, []).append(marker_comment(self.rule_id, message))
+                self.report(at, "adapted", message)
 
     def _unserved_factories(
         self, module: cst.Module, values: ModuleValues
@@ -194,6 +260,16 @@ class ServedAppRule(Rule):
 
         return factory
 
+    def _moves_natively(self, relpath: str) -> bool:
+        """The module ``relpath`` moves its Flask app to Quart, or its Falcon apps to
+        falcon.asgi, in this run: its apps are ASGI without the adapter."""
+        project = self.context.project
+        assert project is not None
+        rules = self.context.run_rules
+        return ("flask-quart" in rules and project.flask_plan(relpath).convert) or (
+            "falcon-asgi" in rules and bool(project.falcon_plan(relpath).apps)
+        )
+
     def _moves_to_quart(self, module_ref: str) -> bool:
         """The module ``module_ref`` moves to Quart in this run (``flask-quart``)."""
         project = self.context.project
@@ -205,7 +281,7 @@ class ServedAppRule(Rule):
             and project.flask_plan(summary.relpath).convert
         )
 
-    def _adapt(self, served: Served) -> None:
+    def _adapt(self, served: Served, callers: list[str]) -> None:
         name = served.name
         if served.value.either:
             # its class's module decides whether it stays WSGI: serving it tells
@@ -226,6 +302,10 @@ class ServedAppRule(Rule):
         why = self._why_framework_stays(served.value)
         if why:
             message += f" ({why})"
+        if callers:
+            message += (
+                f"; {', '.join(callers)} use it as the WSGI app it was, through adapters.as_wsgi"
+            )
         binding: cst.BaseStatement = cst.parse_statement(f"{name} = {wrapper}({name})\n")
         if isinstance(served.final_at, cst.BaseCompoundStatement):
             assert isinstance(binding, cst.SimpleStatementLine)
@@ -260,22 +340,50 @@ class ServedAppRule(Rule):
         return ""
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        if not self.after:
+        if not self.after and not self.wsgi_uses:
             return updated_node
+        if self.wsgi_uses:
+            # untouched by the walk (visit_Module stops it): its nodes are the original's
+            updated_node = updated_node.visit(AsWsgi(self.wsgi_uses, self.markers))
         body: list[cst.BaseStatement] = []
         for original, stmt in zip(original_node.body, updated_node.body, strict=True):
-            uses = self.main_uses.get(id(original))
-            if uses is not None:
-                # untouched by the walk (visit_Module stops it): its nodes are the original's
-                as_wsgi = AsWsgi(
-                    uses, lambda names: marker_comment(self.rule_id, _main_block_message(names))
-                )
-                body.append(cast(cst.BaseStatement, stmt.visit(as_wsgi)))
-            else:
-                body.append(stmt)
+            body.append(stmt)
             body.extend(self.after.get(id(original), ()))
         module = updated_node.with_changes(body=body)
         return add_imports(module, sorted(self.imports))
+
+
+#: The names apps go by, imported by modules that do not say what they do with them.
+_APP_NAMES = frozenset({"app", "application", "api"})
+#: ``from myapp import app``, ``import myapp`` then ``myapp.application``.
+_IMPORTS_AN_APP = re.compile(
+    r"^[ \t]*from[ \t]+[\w.]+[ \t]+import[ \t(]+[^#\n]*\b(?:app|application|api)\b"
+    r"|\.(?:app|application|api)\b",
+    re.MULTILINE,
+)
+
+
+def _imports_an_app(tree: ast.Module) -> bool:
+    """``from myapp import app``, or ``myapp.app`` after ``import myapp``."""
+    modules: set[str] = set()
+    attributes: set[str] = set()
+    for node in prefilter.walk_ast(tree):
+        if isinstance(node, ast.ImportFrom):
+            if any(alias.name in _APP_NAMES for alias in node.names):
+                return True
+        elif isinstance(node, ast.Import):
+            modules.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr in _APP_NAMES
+            and isinstance(node.value, (ast.Name, ast.Attribute))
+        ):
+            root: ast.expr = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name):
+                attributes.add(root.id)
+    return bool(modules & attributes)
 
 
 def _main_block_message(names: list[str]) -> str:

@@ -36,7 +36,7 @@ _STATEMENTS = (cst.SimpleStatementLine, cst.If, cst.With, cst.For, cst.While, cs
 class WsgiUses:
     """The names of the block that get ``as_wsgi(...)``, by the statement holding them."""
 
-    names: set[cst.Name] = field(default_factory=set)
+    names: set[cst.BaseExpression] = field(default_factory=set)
     by_statement: dict[Statement, list[str]] = field(default_factory=dict)
 
 
@@ -192,17 +192,27 @@ def _root(node: cst.BaseExpression) -> cst.BaseExpression:
 
 
 class AsWsgi(cst.CSTTransformer):
-    """Hands each of ``uses`` on through ``as_wsgi(...)``, with ``marker`` above the
-    statements holding them."""
+    """Hands each of ``nodes`` (names, ``module.app`` attributes) on through
+    ``as_wsgi(...)``, with the ``markers`` (comment texts) above their statements."""
 
-    def __init__(self, uses: WsgiUses, marker: Callable[[list[str]], str]) -> None:
-        self.uses = uses
-        self.marker = marker
+    def __init__(self, nodes: set[cst.BaseExpression], markers: dict[Statement, list[str]]) -> None:
+        self.nodes = nodes
+        self.markers = markers
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
-        if original_node in self.uses.names:
-            return cst.Call(func=cst.Name("as_wsgi"), args=[cst.Arg(updated_node)])
-        return updated_node
+        return self._wrapped(original_node, updated_node)
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        return self._wrapped(original_node, updated_node)
+
+    def _wrapped(
+        self, original: cst.BaseExpression, updated: cst.BaseExpression
+    ) -> cst.BaseExpression:
+        if original in self.nodes:
+            return cst.Call(func=cst.Name("as_wsgi"), args=[cst.Arg(updated)])
+        return updated
 
     # the statements a use is found at (see _Finder) get the marker
 
@@ -227,5 +237,6 @@ class AsWsgi(cst.CSTTransformer):
         return self._marked(original_node, updated_node)
 
     def _marked(self, original: Statement, updated: Statement) -> cst.BaseStatement:
-        names = self.uses.by_statement.get(original)
-        return with_marker(updated, self.marker(names)) if names else updated
+        for comment in self.markers.get(original, ()):
+            updated = with_marker(updated, comment)  # type: ignore[assignment]
+        return updated
