@@ -123,3 +123,31 @@ def test_uwsgi_ini_paste_serves_the_module_with_the_ini_settings(
         return
     assert texts["Procfile"] == f"web: {after}\n"
     assert (tmp_path / "out" / "production_asgi.py").exists()
+
+
+BOTTLE_APP = "import bottle\n\napp = bottle.Bottle()\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "after"),
+    [
+        ("python -m bottle -b 0.0.0.0 --reload shop:app",
+         "python -m uvicorn shop:app --host 0.0.0.0 --port 8080 --reload"),
+        ("bottle.py -s waitress shop:app", "uvicorn shop:app --host localhost --port 8080"),
+        ("python -m bottle --debug shop:app", "it runs in bottle's debug mode"),
+        ("python -m bottle -s gevent shop:app", "it runs bottle's `gevent` server"),
+        ("python -m bottle -p auth shop:app", "it installs bottle plugins"),
+        ("python -m bottle shop", "bottle serves `shop`, which this tool cannot look up"),
+    ],
+)  # fmt: skip
+def test_bottles_command_line(tmp_path: Path, command: str, after: str) -> None:
+    texts, changes, _ = migrate_project(
+        tmp_path, {"shop.py": BOTTLE_APP, "Procfile": f"web: {command}\n"}
+    )
+    if after.startswith(("python -m uvicorn", "uvicorn")):
+        assert texts["Procfile"] == f"web: {after}\n"
+        assert [c["kind"] for c in changes if c["path"] == "Procfile"] == ["converted"]
+        return
+    marker, line = texts["Procfile"].splitlines()
+    assert line == f"web: {command}" and after in marker
+    assert [c["kind"] for c in changes if c["path"] == "Procfile"] == ["manual"]

@@ -30,9 +30,12 @@ _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 PROGRAMS = {
     "gunicorn": "gunicorn", "waitress-serve": "waitress", "uwsgi": "uwsgi", "flask": "flask",
     "mod_wsgi-express": "mod_wsgi", "uvicorn": "uvicorn", "hypercorn": "hypercorn",
-    "granian": "granian", "pserve": "pserve",
+    "granian": "granian", "pserve": "pserve", "bottle.py": "bottle",
 }  # fmt: skip
-MODULES = {"gunicorn": "gunicorn", "waitress": "waitress", "flask": "flask", "uvicorn": "uvicorn"}
+MODULES = {
+    "gunicorn": "gunicorn", "waitress": "waitress", "flask": "flask", "uvicorn": "uvicorn",
+    "bottle": "bottle",
+}  # fmt: skip
 ASGI_SERVERS = frozenset({"uvicorn", "hypercorn", "granian"})
 
 #: gunicorn's options: name -> (key, takes a value). Keys are :class:`Serving`'s.
@@ -162,9 +165,18 @@ _PSERVE: dict[str, tuple[str, bool]] = {
     "--verbose": ("drop", False), "-q": ("drop", False), "--quiet": ("drop", False),
 }  # fmt: skip
 
+#: Bottle's command line (``python -m bottle [options] package.module:app``).
+_BOTTLE: dict[str, tuple[str, bool]] = {
+    "-b": ("bind", True), "--bind": ("bind", True), "-s": ("bottle_server", True),
+    "--server": ("bottle_server", True), "-p": ("plugin", True), "--plugin": ("plugin", True),
+    "-c": ("bottle_config", True), "--conf": ("bottle_config", True),
+    "-C": ("bottle_config", True), "--param": ("bottle_config", True),
+    "--debug": ("debug", False), "--reload": ("reload", False), "--version": ("drop", False),
+}  # fmt: skip
+
 TABLES = {
     "gunicorn": _GUNICORN, "waitress": _WAITRESS, "uwsgi": _UWSGI, "flask": _FLASK,
-    "pserve": _PSERVE,
+    "pserve": _PSERVE, "bottle": _BOTTLE,
 }  # fmt: skip
 
 

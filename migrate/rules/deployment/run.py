@@ -52,7 +52,7 @@ RULE = "deployment"
 MARKER = f"migrate[{RULE}]:"
 #: Words that say a line that cannot be read starts a WSGI server.
 _SERVER_WORDS = re.compile(
-    r"\b(gunicorn|waitress-serve|uwsgi|mod_wsgi-express|pserve|flask\s+run)\b"
+    r"\b(gunicorn|waitress-serve|uwsgi|mod_wsgi-express|pserve|flask\s+run|-m\s+bottle)\b"
 )
 _SHELLS = frozenset({"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/env sh"})
 

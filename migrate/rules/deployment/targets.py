@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from migrate.frameworks.bottle import DEFAULT_PORT as BOTTLE_DEFAULT_PORT
+from migrate.frameworks.bottle import ONE_PROCESS_SERVERS as BOTTLE_ONE_PROCESS_SERVERS
 from migrate.rules.base import ChangeKind
 from migrate.rules.deployment import configs
 from migrate.rules.deployment.apps import Resolution
@@ -152,7 +154,10 @@ def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
         serving.notes.append(f"the settings of {config_note} are on the command line now")
         serving.blockers.extend(config_blockers)
     if serving.blockers:
-        return _manual(f"{server}: " + "; ".join(serving.blockers) + ": rewrite by hand")
+        return _manual(
+            f"{server}: " + "; ".join(serving.blockers) + f": rewrite by hand ({named} is an "
+            f"ASGI app after the run, which {server} cannot serve as it is)"
+        )
     return render(target, invocation, serving, resolution)
 
 
@@ -252,8 +257,8 @@ def _app_of(invocation: Invocation, context: Context) -> tuple[Word | None, AppS
     if len(invocation.positionals) != 1:
         return None, None
     word = invocation.positionals[0]
-    if word.dynamic:
-        return word, None
+    if word.dynamic or (server == "bottle" and ":" not in word.value):
+        return word, None  # bottle serves the default app of the module it names
     spec = AppSpec.parse(word.value, "application")
     if spec is not None and invocation.first("factory") is not None:  # waitress' --call
         spec = AppSpec(spec.module, spec.attr, call=True)
@@ -398,6 +403,10 @@ BLOCKING = {
     "max_header_size": "it limits request headers", "config": "its settings are in a config file",
     "proxy_protocol": "it reads the PROXY protocol", "pid": "it writes a pid file",
     "env_file": "it reads an env file",
+    "plugin": "it installs bottle plugins (install them in the app's module)",
+    "bottle_config": "it loads bottle config (load it in the app's module)",
+    "debug": "it runs in bottle's debug mode, with tracebacks on error pages (call "
+    "bottle.debug(True) in the app's module)",
 }  # fmt: skip
 
 
@@ -408,7 +417,20 @@ def read_serving(invocation: Invocation, context: Context) -> Serving:
     port: Word | None = None
     for option in invocation.options:
         key, value = option.key, option.value
-        if key == "bind" and value is not None:
+        if key == "bind" and value is not None and invocation.server == "bottle":
+            bind = parse_bind(value)  # a host alone: bottle's port
+            if bind is not None and bind.host is not None and bind.port is None:
+                bind = Bind(bind.host, Word.literal(BOTTLE_DEFAULT_PORT))
+            if bind is None:
+                serving.blockers.append(f"cannot read the address `{value.source}`")
+            else:
+                serving.binds.append(bind)
+        elif key == "bottle_server" and value is not None:
+            if value.value not in BOTTLE_ONE_PROCESS_SERVERS:
+                serving.blockers.append(f"it runs bottle's `{value.source}` server")
+            else:
+                serving.notes.append(f"`{_shown(option)}` dropped: uvicorn serves in its place")
+        elif key == "bind" and value is not None:
             bind = parse_bind(value)
             if bind is None:
                 serving.blockers.append(f"cannot read the address `{value.source}`")
@@ -468,7 +490,10 @@ def read_serving(invocation: Invocation, context: Context) -> Serving:
 
 
 #: Where a server listens by default (host, port).
-DEFAULT_ADDRESS = {"waitress": ("0.0.0.0", "8080"), "flask": ("127.0.0.1", "5000")}
+DEFAULT_ADDRESS = {
+    "waitress": ("0.0.0.0", "8080"), "flask": ("127.0.0.1", "5000"),
+    "bottle": ("localhost", BOTTLE_DEFAULT_PORT),
+}  # fmt: skip
 
 
 def _default_bind(server: str, context: Context, serving: Serving) -> Bind:

@@ -70,6 +70,7 @@ from migrate.app_values import (
     WAITRESS_SERVE,
 )
 from migrate.cst_helpers import add_imports, has_marker, with_marker
+from migrate.frameworks.bottle import DEFAULT_PORT as BOTTLE_DEFAULT_PORT
 from migrate.rules.base import Rule, marker_comment
 from migrate.rules.server import bottle
 
@@ -1172,7 +1173,7 @@ class ServerRule(Rule):
         new, why_as_asgi = self._uvicorn_call(
             app,
             self._host(run.host, '"127.0.0.1"'),
-            self._code(run.port) if run.port is not None else "8080",
+            self._code(run.port) if run.port is not None else BOTTLE_DEFAULT_PORT,
             reload=run.reload,
             extra=run.extra,
         )

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from migrate.frameworks.bottle import ONE_PROCESS_SERVERS
+
 #: ``bottle.run``'s parameters in order.
 RUN_PARAMS = (
     "app", "server", "host", "port", "interval", "reloader", "quiet", "plugins", "debug",
@@ -32,9 +34,6 @@ RUN_PARAMS = (
 )  # fmt: skip
 #: What makes a Bottle app (``app.run(...)`` on one is ``bottle.run(app, ...)``).
 APP_MAKERS = frozenset({"bottle.Bottle", "bottle.default_app", "bottle.app"})
-#: Bottle's names for the servers uvicorn takes the place of: one process, serving with
-#: threads or one request at a time ("auto" picks among them).
-_ONE_PROCESS_SERVERS = frozenset({"wsgiref", "auto", "waitress", "paste", "cheroot", "cherrypy"})
 
 
 class BottleProblem(Exception):
@@ -74,7 +73,7 @@ def read_run(
     server = args.get("server")
     if server is not None:
         name = server.evaluated_value if isinstance(server, cst.SimpleString) else None
-        if name not in _ONE_PROCESS_SERVERS:
+        if name not in ONE_PROCESS_SERVERS:
             raise BottleProblem(
                 f"bottle's run() uses the server {code(server)}: uvicorn replaces a one-process "
                 "server; for workers serve the app with gunicorn's uvicorn worker "
