@@ -333,6 +333,19 @@ class ModuleValues:
                     assert isinstance(line, cst.SimpleStatementLine)
                     for small in line.body:
                         self._run_small(small, env, stmt)
+        elif isinstance(stmt, cst.With) and isinstance(stmt.body, cst.IndentedBlock):
+            # ``with Configurator() as config: ...; app = config.make_wsgi_app()`` (Pyramid):
+            # its names are the module's, bound once the block has run
+            for item in stmt.items:
+                if item.asname is not None:
+                    self._bind_target(env, item.asname.name, None, stmt)
+            for line in stmt.body.body:
+                if isinstance(line, cst.SimpleStatementLine):
+                    for small in line.body:
+                        self._run_small(small, env, stmt)
+                else:
+                    for name in analysis.bound_names(line):
+                        self._bind(env, name, None, stmt)
         elif isinstance(stmt, cst.If) and isinstance(stmt.body, cst.IndentedBlock):
             # ``if DEBUG: app = Mw(app)``: what both ways give, where they agree
             taken, other = dict(env), dict(env)

@@ -309,6 +309,22 @@ WERKZEUG = """
         return Response(f"{request.method} {request.args.get('name', '-')}")
 """
 
+# the Pyramid cookbook's way: the app is made in a module-level ``with`` block
+PYRAMID_WITH = """
+    from pyramid.config import Configurator
+    from pyramid.response import Response
+
+
+    def hello(request):
+        return Response("hello " + request.matchdict["name"], content_type="text/plain")
+
+
+    with Configurator() as config:
+        config.add_route("hello", "/hello/{name}")
+        config.add_view(hello, route_name="hello")
+        app = config.make_wsgi_app()
+"""
+
 PYRAMID_PACKAGE = """
     from pyramid.config import Configurator
     from pyramid.response import Response
@@ -349,8 +365,16 @@ BOTTLE_REQUESTS = [Req("GET", "/hello/bob?q=x"), Req("GET", "/hello/ada")]
         (BOTTLE, "Bottle", BOTTLE_REQUESTS),
         (WEBOB, "WebOb", [Req("GET", "/?name=ada"), Req("POST", "/", FORM, b"name=bob")]),
         (WERKZEUG, "Werkzeug", [Req("GET", "/?name=ada"), Req("PUT", "/x")]),
+        (PYRAMID_WITH, "Pyramid", [Req("GET", "/hello/ada"), Req("GET", "/nope")]),
     ],
-    ids=["flask", "falcon", "bottle", "webob-wsgify", "werkzeug-request-application"],
+    ids=[
+        "flask",
+        "falcon",
+        "bottle",
+        "webob-wsgify",
+        "werkzeug-request-application",
+        "pyramid-with-block",
+    ],
 )
 def test_a_framework_app_is_served_as_asgi_after_it_is_built(
     source: str, framework: str, requests: list[Req]
