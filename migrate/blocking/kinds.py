@@ -225,18 +225,8 @@ def _bindings(stmt: cst.CSTNode) -> Iterator[tuple[str, cst.BaseExpression]]:
             targets, value = [node.target], node.value
         if value is not None:
             for target in targets:
-                for name in _target_names(target):
+                for name in analysis.target_names(target):
                     yield name, value
-
-
-def _target_names(target: cst.BaseExpression) -> list[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return [n for el in target.elements for n in _target_names(el.value)]
-    if isinstance(target, cst.StarredElement):
-        return _target_names(target.value)
-    return []
 
 
 class FunctionFacts:
@@ -271,13 +261,13 @@ class FunctionFacts:
                 self.nested[node.name.value] = node
                 self.locals.setdefault(node.name.value, [])
             elif isinstance(node, (cst.For, cst.CompFor)):
-                for name in _target_names(node.target):
+                for name in analysis.target_names(node.target):
                     self.locals.setdefault(name, []).append(_Iterated(node.iter))
             elif isinstance(node, cst.WithItem) and node.asname is not None:
-                for name in _target_names(node.asname.name):
+                for name in analysis.target_names(node.asname.name):
                     self.locals.setdefault(name, []).append(node.item)
             elif isinstance(node, cst.ExceptHandler) and node.name is not None:
-                for name in _target_names(node.name.name):
+                for name in analysis.target_names(node.name.name):
                     self.locals.setdefault(name, [])
             elif isinstance(node, (cst.Import, cst.ImportFrom)):
                 analysis._bind_definitions_and_imports(node, self._bind_unknown)

@@ -20,11 +20,12 @@ the module's app.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import libcst as cst
 
+from migrate import analysis
 from migrate.cst_helpers import with_marker
 
 Statement = cst.SimpleStatementLine | cst.BaseCompoundStatement
@@ -170,18 +171,8 @@ class _Finder(cst.CSTVisitor):
             self.uses.by_statement.setdefault(self._statements[-1], []).append(node.value)
 
     def _bind(self, target: cst.BaseExpression) -> None:
-        for name in _bound_names(target):
+        for name in analysis.target_names(target):
             self.served.discard(name)
-
-
-def _bound_names(target: cst.BaseExpression) -> Sequence[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        return [n for element in target.elements for n in _bound_names(element.value)]
-    if isinstance(target, cst.StarredElement):
-        return _bound_names(target.value)
-    return []  # ``x.attr = ...``, ``x[i] = ...`` bind no name
 
 
 def _root(node: cst.BaseExpression) -> cst.BaseExpression:
