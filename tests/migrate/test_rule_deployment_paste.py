@@ -71,6 +71,7 @@ def test_commands_serve_the_module_written_for_their_ini(
         ("pserve production.ini", "listen = *:6543\nurl_scheme = https", "url-scheme"),
         ("pserve production.ini", "listen = *:6543 [::]:6543", "more than one address"),
         ("pserve other.ini", "listen = *:6543", "not a file of this tree"),
+        ("pserve ../production.ini", "listen = *:6543", "not an ini file of this tree"),
         ("pserve production.ini#nope", "listen = *:6543", "no [app:nope] section"),
         ("pserve production.ini --server-name=alt", "listen = *:6543", "no [server:alt]"),
     ],

@@ -227,7 +227,9 @@ def _config_uri(uri: str) -> tuple[str, str]:
     """The file and the app name of ``production.ini#admin`` (``config:`` allowed)."""
     uri = uri.removeprefix("config:")
     path, _, name = uri.partition("#")
-    if not path.endswith(".ini") or path.startswith("/") or ":" in path:
+    path = path.removeprefix("./")
+    parts = path.split("/")
+    if not path.endswith(".ini") or path.startswith("/") or ":" in path or ".." in parts:
         raise _Refused(f"it serves `{uri}`, which is not an ini file of this tree")
     return path, name or "main"
 
@@ -255,7 +257,12 @@ def _entry_module(
     stem = _identifier(filename.removesuffix(".ini"))
     module = f"{stem}_asgi" if name == "main" else f"{stem}_{_identifier(name)}_asgi"
     relpath = posixpath.join(folder, f"{module}.py")
-    dotted = ".".join([*filter(None, folder.split("/")), module])
+    packages = [part for part in folder.split("/") if part]
+    if not all(part.isidentifier() for part in packages):
+        raise _Refused(
+            f"`{folder}`, the folder of `{path}`, cannot be imported from: check by hand"
+        )
+    dotted = ".".join([*packages, module])
     text = _MODULE.format(
         config=filename,
         module=dotted,
