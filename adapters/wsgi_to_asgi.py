@@ -469,6 +469,10 @@ class WsgiToAsgi:
       body sent without Content-Length (chunked, HTTP/2) is read completely before the app
       runs (spooled to a temporary file beyond 1 MiB) and ``CONTENT_LENGTH`` is set. Default:
       off; the body is streamed and ``wsgi.input_terminated`` tells the app to read to EOF.
+    * ``multiprocess``: the ``wsgi.multiprocess`` the app sees. Default True: an ASGI server
+      may run the app in several workers, which the app cannot see. Give False where one
+      process serves it (``uvicorn app:app`` without ``--workers``): tools keeping state in
+      the process, such as pyramid_debugtoolbar, turn themselves off when it is True.
 
     Errors before the response started are logged and re-raised, so the server answers its
     own 500; after it started they are re-raised too (the server aborts the connection).
@@ -485,6 +489,7 @@ class WsgiToAsgi:
         keep_underscore_headers: bool = False,
         errors: IO[str] | None = None,
         buffer_chunked_body: bool = False,
+        multiprocess: bool = True,
     ) -> None:
         if thread_pool is not None and max_workers is not None:
             raise TypeError("give thread_pool or max_workers, not both")
@@ -494,7 +499,9 @@ class WsgiToAsgi:
         self.response_buffer_size = response_buffer_size
         self.keep_underscore_headers = keep_underscore_headers
         self.buffer_chunked_body = buffer_chunked_body
-        self._base = base_environ(errors=errors, file_wrapper=FileWrapper)
+        self._base = base_environ(
+            errors=errors, multiprocess=multiprocess, file_wrapper=FileWrapper
+        )
 
     @property
     def wsgi_application(self) -> WSGIApp:

@@ -268,11 +268,16 @@ def test_core_environ_keys() -> None:
     assert env["wsgi.version"] == (1, 0)
     assert env["wsgi.errors"] is sys.stderr
     assert env["wsgi.multithread"] is True and env["wsgi.run_once"] is False
-    assert isinstance(env["wsgi.multiprocess"], bool)
+    assert env["wsgi.multiprocess"] is True  # workers the app cannot see
     assert env["wsgi.input_terminated"] is True
     assert callable(env["wsgi.file_wrapper"])
     assert env["asgi.scope"] is scope
     assert all(isinstance(v, str) for k, v in env.items() if k.isupper())
+
+
+def test_one_process_serving_says_so() -> None:
+    # pyramid_debugtoolbar turns itself off on a multiprocess server
+    assert environ_for(make_scope(), multiprocess=False)["wsgi.multiprocess"] is False
 
 
 def test_server_none_unix_socket_and_client_none() -> None:

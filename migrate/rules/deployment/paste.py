@@ -61,7 +61,9 @@ _MODULE = '''\
 
 Written by wsgi2asgi's migrate for {command}, which no ASGI server runs: it
 loads the app the way PasteDeploy did (logging from the file first, then the `{name}` app)
-and serves it through adapters.WsgiToAsgi.
+and serves it through adapters.WsgiToAsgi. Where one process serves it (uvicorn without
+--workers), WsgiToAsgi(..., multiprocess=False) says so to the app: pyramid_debugtoolbar
+turns itself off otherwise.
 """
 
 import logging.config
