@@ -9,7 +9,9 @@ rewrites gets the WSGI app it got before (``adapters.as_wsgi``).
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import httpx
 import pytest
 
 from migrate.runner import SourceResult, migrate_source
+from tests.migrate.test_rule_deployment_served import REPO, answers, running
 from tests.scripts import assert_same_answers_as_scripts
 
 BOTTLE_APP = """\
@@ -188,3 +191,60 @@ def test_what_the_main_block_hands_the_app_to_gets_the_wsgi_app(
     assert_same_answers_as_scripts(
         before, result.new_source, tmp_path, started, uvicorn_after=uvicorn_after
     )
+
+
+FLASK_MODULE = """\
+from flask import Flask, request
+
+app = Flask(__name__)
+
+
+@app.route("/ping")
+def ping():
+    return f"pong {request.args.get('x', '')}"
+
+
+@app.cli.command("hello")
+def hello():
+    print("hello from", app.name)
+"""
+
+
+def flask_cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "svc", *args],
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{folder}"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.timeout(90)
+def test_flasks_command_line_finds_the_flask_app_after_the_run(tmp_path: Path) -> None:
+    """``flask run``, ``flask routes`` and the app's own commands (``flask db upgrade`` in a
+    boot script) look for the module's Flask app; ``app`` is ASGI after the run."""
+    result = migrate(FLASK_MODULE)
+    assert result.new_source.endswith("app = WsgiToAsgi(flask_app := app)\n")
+    folders = {"before": FLASK_MODULE, "after": result.new_source}
+    # the app served through the adapter without the Flask app kept: the commands fail
+    folders["wrapped only"] = result.new_source.replace("flask_app := app", "app")
+    for name, text in folders.items():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "svc.py").write_text(text)
+    ran = {
+        name: (flask_cli(tmp_path / name, "hello"), flask_cli(tmp_path / name, "routes"))
+        for name in folders
+    }
+    assert ran["before"][0].stdout == ran["after"][0].stdout == "hello from svc\n"
+    assert ran["before"][1].stdout == ran["after"][1].stdout
+    assert "/ping" in ran["after"][1].stdout
+    assert ran["wrapped only"][0].returncode != 0 and ran["wrapped only"][1].returncode != 0
+
+    requests = [("GET", "/ping?x=1", b""), ("GET", "/missing", b"")]
+    seen = []
+    for name in ("before", "after"):
+        with running("python -m flask --app svc run --port $PORT", tmp_path / name) as url:
+            seen.append(answers(url, requests))
+    assert seen[0] == seen[1] and seen[0][0][0][2] == b"pong 1"

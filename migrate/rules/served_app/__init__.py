@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, ScopeProvider
@@ -74,6 +74,8 @@ class ServedAppRule(Rule):
         super().__init__(context)
         #: statement -> the bindings to add after it
         self.after: dict[int, list[cst.BaseStatement]] = {}
+        #: the module's module-level names (how many bindings each)
+        self._bound: Mapping[str, int] = {}
         #: factory of another module of the run -> that module (its plans say why its app
         #: stays WSGI)
         self.made_in: dict[str, str] = {}
@@ -85,6 +87,7 @@ class ServedAppRule(Rule):
         self.markers: dict[Statement, list[str]] = {}
 
     def visit_Module(self, node: cst.Module) -> bool:
+        self._bound = analysis.module_level_bindings(node)
         project = self.context.project
         imported = self._imported_factories(node) if project is not None else None
         values = ModuleValues(node, imported)
@@ -306,7 +309,17 @@ class ServedAppRule(Rule):
             message += (
                 f"; {', '.join(callers)} use it as the WSGI app it was, through adapters.as_wsgi"
             )
-        binding: cst.BaseStatement = cst.parse_statement(f"{name} = {wrapper}({name})\n")
+        wrapped = name
+        if "Flask" in served.value.describe() and not served.value.either:
+            # Flask's command line (flask run, flask shell, flask db upgrade) looks for the
+            # module's Flask app: under `app`, else as the one Flask instance of the module
+            keep = _free_name(("flask_app", f"{name}_flask", "flask_wsgi_app"), self._bound)
+            wrapped = f"{keep} := {name}"
+            message += (
+                f"; the Flask app stays in `{keep}` for Flask's command line (`flask run`, "
+                f"`flask shell`, `flask db upgrade`), which finds it there"
+            )
+        binding: cst.BaseStatement = cst.parse_statement(f"{name} = {wrapper}({wrapped})\n")
         if isinstance(served.final_at, cst.BaseCompoundStatement):
             assert isinstance(binding, cst.SimpleStatementLine)
             binding = binding.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
@@ -384,6 +397,14 @@ def _imports_an_app(tree: ast.Module) -> bool:
             if isinstance(root, ast.Name):
                 attributes.add(root.id)
     return bool(modules & attributes)
+
+
+def _free_name(names: tuple[str, ...], bound: Mapping[str, int]) -> str:
+    """The first of ``names`` the module does not bind (a numbered one past them)."""
+    for name in names:
+        if name not in bound:
+            return name
+    return next(f"{names[0]}_{n}" for n in range(2, 1000) if f"{names[0]}_{n}" not in bound)
 
 
 def _main_block_message(names: list[str]) -> str:
