@@ -317,7 +317,9 @@ class ServedAppRule(Rule):
             wrapped = f"{keep} := {name}"
             message += (
                 f"; the Flask app stays in `{keep}` for Flask's command line (`flask run`, "
-                f"`flask shell`, `flask db upgrade`), which finds it there"
+                f"`flask shell`, `flask db upgrade`), which finds it there (a FLASK_APP or "
+                f"--app naming `{self.context.module_name}:{name}` must name "
+                f"`{self.context.module_name}:{keep}`)"
             )
         binding: cst.BaseStatement = cst.parse_statement(f"{name} = {wrapper}({wrapped})\n")
         if isinstance(served.final_at, cst.BaseCompoundStatement):
