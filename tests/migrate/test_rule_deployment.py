@@ -770,3 +770,38 @@ def test_a_bug_on_one_deployment_file_costs_that_file_only(
     assert code == 3
     assert any(c.get("path") == "Procfile" and "internal error" in c["error"] for c in changes)
     assert texts["run.sh"] == "gunicorn -k uvicorn_worker.UvicornWorker app:app\n"
+
+
+FLASK_APP_MODULE = """\
+from flask import Flask
+
+app = Flask(__name__)
+"""
+
+
+def test_flask_app_settings_name_the_flask_app_the_run_keeps(tmp_path: Path) -> None:
+    files = {
+        "web.py": FLASK_APP_MODULE,
+        ".flaskenv": "FLASK_APP=web.py:app\nFLASK_DEBUG=1\n",
+        "Dockerfile": "FROM python:3.11\nENV FLASK_APP web:app\nRUN flask --app web:app db upgrade\n",
+        "docker-compose.yml": "services:\n  web:\n    environment:\n      FLASK_APP: web:app\n",
+        # another app, or an app that stays a Flask app: left as they are
+        "other.sh": "#!/bin/sh\nexport FLASK_APP=web:create_app\ncelery -A web:app worker\n",
+    }
+    texts, changes, _ = migrate_project(tmp_path, files)
+    assert texts[".flaskenv"] == "FLASK_APP=web.py:flask_app\nFLASK_DEBUG=1\n"
+    assert (
+        "ENV FLASK_APP web:flask_app\nRUN flask --app web:flask_app db upgrade\n"
+        in texts["Dockerfile"]
+    )
+    assert "FLASK_APP: web:flask_app" in texts["docker-compose.yml"]
+    assert texts["other.sh"] == files["other.sh"]
+    renamed = [c for c in changes if "Flask's command line cannot load" in c.get("message", "")]
+    assert sorted(c["path"] for c in renamed) == [
+        ".flaskenv",
+        "Dockerfile",
+        "Dockerfile",
+        "docker-compose.yml",
+    ]
+    assert {c["kind"] for c in renamed} == {"converted"}
+    again_changes_nothing(tmp_path, texts)

@@ -489,3 +489,43 @@ def test_bottles_command_line_moves_to_uvicorn_and_answers_the_same(tmp_path: Pa
     assert after_servers == {"uvicorn"}
     # bottle answers 404 pages in its own template, naming the port: not compared
     assert after[:3] == before[:3] and after[3][0] == before[3][0] == 404
+
+
+FLASK_CLI_APP = """\
+from flask import Flask
+
+app = Flask(__name__)
+
+
+@app.route("/")
+def home():
+    return "home"
+
+
+@app.cli.command("hello")
+def hello():
+    print("hello from", app.name)
+"""
+
+
+def test_flask_app_names_the_flask_app_flasks_command_line_can_load(tmp_path: Path) -> None:
+    """``FLASK_APP=svc:app`` names ``app``, ASGI after the run: Flask's command line would
+    stop ("A valid Flask application was not obtained"). It names the Flask app now."""
+    source, out = tmp_path / "src", tmp_path / "out"
+    source.mkdir()
+    (source / "svc.py").write_text(FLASK_CLI_APP)
+    (source / "cli.sh").write_text("#!/bin/sh\nexport FLASK_APP=svc:app\npython -m flask hello\n")
+    migrate(source, out)
+    assert "export FLASK_APP=svc:flask_app\n" in (out / "cli.sh").read_text()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def run_cli(folder: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["sh", "cli.sh"], cwd=folder, env=env, capture_output=True, text=True, check=False
+        )
+
+    before, after = run_cli(source), run_cli(out)
+    assert before.stdout == after.stdout == "hello from svc\n", after.stderr
+    # the migrated app with the script as it was: Flask cannot load the app
+    (out / "cli.sh").write_text((source / "cli.sh").read_text())
+    assert run_cli(out).returncode != 0

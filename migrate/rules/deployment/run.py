@@ -26,6 +26,7 @@ from migrate.rules.base import Change
 from migrate.rules.deployment import gunicorn_config, requirements
 from migrate.rules.deployment.apps import PythonOutcome, Resolution, bases_for, resolve
 from migrate.rules.deployment.commands import AppSpec, Invocation, find_invocation
+from migrate.rules.deployment.flask_app import flask_app_names
 from migrate.rules.deployment.formats import (
     FORMATS,
     Format,
@@ -55,6 +56,8 @@ _SERVER_WORDS = re.compile(
     r"\b(gunicorn|waitress-serve|uwsgi|mod_wsgi-express|pserve|flask\s+run|-m\s+bottle)\b"
 )
 _SHELLS = frozenset({"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/env sh"})
+#: Files of environment settings Flask's command line reads (FLASK_APP, :mod:`.flask_app`).
+ENV_FILES = frozenset({".flaskenv", ".env"})
 
 
 def is_deployment_file(relpath: str, path: str | None = None) -> bool:
@@ -63,6 +66,7 @@ def is_deployment_file(relpath: str, path: str | None = None) -> bool:
     name = relpath.rsplit("/", 1)[-1]
     return (
         format_for(name) is not None
+        or name in ENV_FILES
         or requirements.is_requirements_file(relpath)
         or name == "pyproject.toml"
         or gunicorn_config.is_config_name(name)
@@ -165,6 +169,18 @@ def _guarded(found: FoundFile, work: _Work, data: bytes | None = None) -> FileRe
 
 
 def _commands(found: FoundFile, text: str, *, run: _Run) -> tuple[str, list[Change]]:
+    new_text, changes = _server_commands(found, text, run=run)
+    folder = found.path.parent
+
+    def module_path(spec: AppSpec) -> Path | None:
+        return resolve(spec, bases_for(folder, run.roots, []), run.outcome).path
+
+    named, renamed = flask_app_names(new_text, module_path, run.outcome.text)
+    changes += [Change(RULE, line, "converted", message) for line, message in renamed]
+    return named, changes
+
+
+def _server_commands(found: FoundFile, text: str, *, run: _Run) -> tuple[str, list[Change]]:
     fmt = format_for(found.path.name, text)
     if fmt is None and "." not in found.path.name and text.startswith("#!"):
         fmt = FORMATS["shell"]
