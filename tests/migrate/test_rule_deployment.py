@@ -783,6 +783,7 @@ def test_flask_app_settings_name_the_flask_app_the_run_keeps(tmp_path: Path) -> 
     files = {
         "web.py": FLASK_APP_MODULE,
         ".flaskenv": "FLASK_APP=web.py:app\nFLASK_DEBUG=1\n",
+        ".env.dev": "FLASK_APP=web:app\n",
         "Dockerfile": "FROM python:3.11\nENV FLASK_APP web:app\nRUN flask --app web:app db upgrade\n",
         "docker-compose.yml": "services:\n  web:\n    environment:\n      FLASK_APP: web:app\n",
         # another app, or an app that stays a Flask app: left as they are
@@ -790,6 +791,7 @@ def test_flask_app_settings_name_the_flask_app_the_run_keeps(tmp_path: Path) -> 
     }
     texts, changes, _ = migrate_project(tmp_path, files)
     assert texts[".flaskenv"] == "FLASK_APP=web.py:flask_app\nFLASK_DEBUG=1\n"
+    assert texts[".env.dev"] == "FLASK_APP=web:flask_app\n"
     assert (
         "ENV FLASK_APP web:flask_app\nRUN flask --app web:flask_app db upgrade\n"
         in texts["Dockerfile"]
@@ -798,6 +800,7 @@ def test_flask_app_settings_name_the_flask_app_the_run_keeps(tmp_path: Path) -> 
     assert texts["other.sh"] == files["other.sh"]
     renamed = [c for c in changes if "Flask's command line cannot load" in c.get("message", "")]
     assert sorted(c["path"] for c in renamed) == [
+        ".env.dev",
         ".flaskenv",
         "Dockerfile",
         "Dockerfile",

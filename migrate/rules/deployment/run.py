@@ -56,7 +56,8 @@ _SERVER_WORDS = re.compile(
     r"\b(gunicorn|waitress-serve|uwsgi|mod_wsgi-express|pserve|flask\s+run|-m\s+bottle)\b"
 )
 _SHELLS = frozenset({"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/env sh"})
-#: Files of environment settings Flask's command line reads (FLASK_APP, :mod:`.flask_app`).
+#: Files of environment settings Flask's command line reads (FLASK_APP, :mod:`.flask_app`);
+#: ``.env.*`` ones too (compose's ``env_file: .env.dev``).
 ENV_FILES = frozenset({".flaskenv", ".env"})
 
 
@@ -67,6 +68,7 @@ def is_deployment_file(relpath: str, path: str | None = None) -> bool:
     return (
         format_for(name) is not None
         or name in ENV_FILES
+        or name.startswith(".env.")  # .env.dev, .env.production
         or requirements.is_requirements_file(relpath)
         or name == "pyproject.toml"
         or gunicorn_config.is_config_name(name)
