@@ -56,9 +56,15 @@ _SERVER_WORDS = re.compile(
     r"\b(gunicorn|waitress-serve|uwsgi|mod_wsgi-express|pserve|flask\s+run|-m\s+bottle)\b"
 )
 _SHELLS = frozenset({"sh", "bash", "/bin/sh", "/bin/bash", "/usr/bin/env sh"})
-#: Files of environment settings Flask's command line reads (FLASK_APP, :mod:`.flask_app`);
-#: ``.env.*`` ones too (compose's ``env_file: .env.dev``).
-ENV_FILES = frozenset({".flaskenv", ".env"})
+#: Files of environment settings Flask's command line reads (FLASK_APP, :mod:`.flask_app`):
+#: ``.flaskenv``, ``.env`` and ``.env.dev``-like ones (compose's ``env_file``); not an
+#: encrypted one (``.env.gpg``), which is no text to read.
+_ENV_FILE = re.compile(r"^(\.flaskenv|\.env(\.[\w-]+)?)$")
+_ENCRYPTED = frozenset({".gpg", ".enc", ".age", ".asc", ".vault", ".kdbx", ".pgp"})
+
+
+def is_env_file(name: str) -> bool:
+    return _ENV_FILE.match(name) is not None and not name.endswith(tuple(_ENCRYPTED))
 
 
 def is_deployment_file(relpath: str, path: str | None = None) -> bool:
@@ -67,8 +73,7 @@ def is_deployment_file(relpath: str, path: str | None = None) -> bool:
     name = relpath.rsplit("/", 1)[-1]
     return (
         format_for(name) is not None
-        or name in ENV_FILES
-        or name.startswith(".env.")  # .env.dev, .env.production
+        or is_env_file(name)
         or requirements.is_requirements_file(relpath)
         or name == "pyproject.toml"
         or gunicorn_config.is_config_name(name)
