@@ -117,7 +117,10 @@ def migrate_deployment(
         elif requirements.is_requirements_file(found.relpath) or name == "pyproject.toml":
             later.append(index)
         else:
-            results[index] = _guarded(found, functools.partial(_commands, found, run=run))
+            # an env file that is no text (latin-1 secrets) is not ours to read: left alone
+            optional = is_env_file(name)
+            work = functools.partial(_commands, found, run=run)
+            results[index] = _guarded(found, work, optional=optional)
     for index in configs:
         found = files[index]
         results[index] = _guarded(found, functools.partial(_gunicorn_config, found, run=run))
@@ -148,9 +151,12 @@ def _created(run: _Run) -> list[FileResult]:
     return results
 
 
-def _guarded(found: FoundFile, work: _Work, data: bytes | None = None) -> FileResult:
+def _guarded(
+    found: FoundFile, work: _Work, data: bytes | None = None, *, optional: bool = False
+) -> FileResult:
     """Read (unless ``data`` holds its bytes already), rewrite, check and encode one file;
-    any failure is that file's error."""
+    any failure is that file's error (an ``optional`` file that cannot be decoded is left
+    as it is)."""
     try:
         data = found.path.read_bytes() if data is None else data
     except OSError as exc:
@@ -158,6 +164,8 @@ def _guarded(found: FoundFile, work: _Work, data: bytes | None = None) -> FileRe
     try:
         text, encoding = decode_source(data)
     except MigrationError as exc:
+        if optional:
+            return FileResult(found.path, found.relpath, "unchanged", [])
         return FileResult(found.path, found.relpath, "error", error=str(exc))
     try:
         new_text, changes = work(text)
