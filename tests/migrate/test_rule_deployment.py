@@ -812,7 +812,7 @@ def test_flask_app_settings_name_the_flask_app_the_run_keeps(tmp_path: Path) -> 
 
 def test_an_env_file_that_is_no_text_is_left_alone(tmp_path: Path) -> None:
     # read for FLASK_APP only: latin-1 secrets are not an error of the run
-    texts, changes, code = migrate_project(
+    _, changes, code = migrate_project(
         tmp_path, {"web.py": FLASK_APP_MODULE, ".env": b"SECRET=caf\xe9\nFLASK_APP=web:app\n"}
     )
     assert code == 0 and not [c for c in changes if c["path"] == ".env"]
