@@ -76,6 +76,8 @@ class ServedAppRule(Rule):
         self.after: dict[int, list[cst.BaseStatement]] = {}
         #: the module's module-level names (how many bindings each)
         self._bound: Mapping[str, int] = {}
+        #: a call that takes an app as it is (its plain-name arguments stay as they are)
+        self._takes_either: Callable[[cst.Call], bool] = lambda call: False
         #: factory of another module of the run -> that module (its plans say why its app
         #: stays WSGI)
         self.made_in: dict[str, str] = {}
@@ -88,6 +90,10 @@ class ServedAppRule(Rule):
 
     def visit_Module(self, node: cst.Module) -> bool:
         self._bound = analysis.module_level_bindings(node)
+        # what takes an app as it is: the ASGI servers, the adapters, and the server calls
+        # the server rule rewrites (they get the app as they name it)
+        spellings = analysis.import_spellings(node, WSGI_SERVER_CALLS | ASGI_CONSUMERS)
+        self._takes_either = lambda call: analysis.dotted_name(call.func) in spellings
         project = self.context.project
         imported = self._imported_factories(node) if project is not None else None
         values = ModuleValues(node, imported)
@@ -123,15 +129,11 @@ class ServedAppRule(Rule):
         if not found:
             return
         scopes = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
-        # the server calls the server rule rewrites get the app as they name it, as there
-        spellings = analysis.import_spellings(module, WSGI_SERVER_CALLS | ASGI_CONSUMERS)
         index = self.tree_index()
-
-        def takes_either(call: cst.Call) -> bool:
-            return analysis.dotted_name(call.func) in spellings
-
         for binding, spelled, module_ref, _name in found:
-            uses = list(importers.uses_of(binding, spelled, scopes, index.parent, takes_either))
+            uses = list(
+                importers.uses_of(binding, spelled, scopes, index.parent, self._takes_either)
+            )
             if not uses:
                 continue
             self.wsgi_uses.update(uses)
@@ -150,16 +152,11 @@ class ServedAppRule(Rule):
     def _keep_main_blocks_wsgi(self, module: cst.Module, adapted: set[str]) -> None:
         """The ``__main__`` block gets the WSGI apps it handed on before the run
         (:mod:`migrate.rules.served_app.main_block`)."""
-        spellings = analysis.import_spellings(module, WSGI_SERVER_CALLS | ASGI_CONSUMERS)
-
-        def takes_either(call: cst.Call) -> bool:
-            return analysis.dotted_name(call.func) in spellings
-
         for stmt in module.body:
             if not analysis._is_main_guard(stmt):
                 continue
             assert isinstance(stmt, cst.If)
-            uses = wsgi_uses(stmt, adapted, takes_either)
+            uses = wsgi_uses(stmt, adapted, self._takes_either)
             if not uses.names:
                 continue
             self.wsgi_uses.update(uses.names)
@@ -175,7 +172,7 @@ class ServedAppRule(Rule):
         """The module's factories of WSGI apps whose apps no module-level name of the run
         holds (``app = create_app()`` here or elsewhere: that name is served)."""
         factories = values.factories()
-        bound = analysis.module_level_bindings(module)
+        bound = self._bound
         served_here = {
             analysis.dotted_name(small.value.func)
             for stmt in module.body
@@ -228,7 +225,7 @@ class ServedAppRule(Rule):
         project = self.context.project
         assert project is not None
         bindings = analysis.import_bindings(module)
-        bound = analysis.module_level_bindings(module)
+        bound = self._bound
 
         def factory(callee: str) -> Value | None:
             first, *rest = callee.split(".") if callee else [""]

@@ -23,25 +23,11 @@ import.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 
 import libcst as cst
 from libcst.metadata import Scope
 
 from migrate import analysis
-
-
-@dataclass
-class ImportedApp:
-    """An app of another module of the run this module imports, and where it uses it."""
-
-    #: How the module names it (``app``; ``myapp.app`` after ``import myapp``).
-    spelled: str
-    #: The module serving it.
-    module_ref: str
-    #: The statement importing it (its marker goes above).
-    statement: cst.SimpleStatementLine
-    uses: list[cst.BaseExpression] = field(default_factory=list)
 
 
 def imported_apps(

@@ -7,7 +7,9 @@ resolved through the imports, so aliases and ``module.attr`` spellings work):
   ... httpd.serve_forever()`` and ``httpd = make_server(...)`` ... ``httpd.serve_forever()``
   (``httpd.server_close()`` calls are dropped, uvicorn closes its own socket);
 * werkzeug: ``run_simple(host, port, app, use_reloader=..., use_debugger=...)``;
-* waitress: ``serve(app, host=..., port=...)`` and ``serve(app, listen="host:port")``.
+* waitress: ``serve(app, host=..., port=...)`` and ``serve(app, listen="host:port")``;
+* bottle: ``bottle.run(app, ...)``, ``run(...)`` of its default app, ``app.run(...)`` of a
+  Bottle app (:mod:`.bottle` says what each argument becomes).
 
 Each becomes ``uvicorn.run(app, host=..., port=...)`` on the same host and port (host ``""``
 becomes ``"0.0.0.0"``; waitress' defaults ``0.0.0.0:8080`` are spelled out because uvicorn's
@@ -287,7 +289,7 @@ class _ImportCleaner(cst.CSTTransformer):
         return updated_node
 
 
-def _import_in_main_block(module: cst.Module) -> cst.Module:
+def _import_in_if_block(module: cst.Module) -> cst.Module:
     """``import uvicorn`` as the first statement of the module's top-level ``if`` block
     (``__main__``'s, say) that calls it, unless that block imports it already."""
     body = list(module.body)
@@ -401,8 +403,8 @@ class ServerRule(Rule):
 
     rule_id = "server"
     summary = (
-        "WSGI server entry points (wsgiref make_server, werkzeug run_simple, waitress serve) "
-        "become uvicorn.run(...) on the same host and port."
+        "WSGI server entry points (wsgiref make_server, werkzeug run_simple, waitress serve, "
+        "bottle's run) become uvicorn.run(...) on the same host and port."
     )
 
     # Parents and source order come from a TreeIndex: libcst's providers of them cost more
@@ -1288,16 +1290,16 @@ class ServerRule(Rule):
         # uvicorn serves only in an `if` block (`if __name__ == "__main__":`, `if
         # config.standalone:`): imported there, so that importing the app (under another
         # server, in a test) does not need uvicorn
-        in_main_block = not has_uvicorn and any(
+        in_if_block = not has_uvicorn and any(
             all(self.tree_index().contains(block.body, call) for call in self._plan.replace_calls)
             for block in original_node.body
             if isinstance(block, cst.If)
         )
         cleaner = _ImportCleaner(
-            self._plan.converted_targets, used.names, not has_uvicorn and not in_main_block
+            self._plan.converted_targets, used.names, not has_uvicorn and not in_if_block
         )
         cleaned = updated_node.visit(cleaner)
         assert isinstance(cleaned, cst.Module)
-        if in_main_block:
-            return _import_in_main_block(cleaned)
+        if in_if_block:
+            return _import_in_if_block(cleaned)
         return add_imports(cleaned, [("uvicorn", None)])
