@@ -17,7 +17,7 @@ that carries over as ``WSGI2ASGI_BLOCKING_THREADS=N`` in the command's environme
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -417,21 +417,17 @@ def read_serving(invocation: Invocation, context: Context) -> Serving:
     port: Word | None = None
     for option in invocation.options:
         key, value = option.key, option.value
-        if key == "bind" and value is not None and invocation.server == "bottle":
-            bind = parse_bind(value)  # a host alone: bottle's port
-            if bind is not None and bind.host is not None and bind.port is None:
-                bind = Bind(bind.host, Word.literal(BOTTLE_DEFAULT_PORT))
-            if bind is None:
-                serving.blockers.append(f"cannot read the address `{value.source}`")
-            else:
-                serving.binds.append(bind)
-        elif key == "bottle_server" and value is not None:
+        if key == "bottle_server" and value is not None:
             if value.value not in BOTTLE_ONE_PROCESS_SERVERS:
                 serving.blockers.append(f"it runs bottle's `{value.source}` server")
             else:
                 serving.notes.append(f"`{_shown(option)}` dropped: uvicorn serves in its place")
         elif key == "bind" and value is not None:
             bind = parse_bind(value)
+            alone = bind is not None and bind.host is not None and bind.port is None
+            if alone and invocation.server == "bottle":  # a host alone: bottle's port
+                assert bind is not None
+                bind = replace(bind, port=Word.literal(BOTTLE_DEFAULT_PORT))
             if bind is None:
                 serving.blockers.append(f"cannot read the address `{value.source}`")
             else:
