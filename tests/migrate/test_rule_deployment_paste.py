@@ -152,3 +152,14 @@ def test_bottles_command_line(tmp_path: Path, command: str, after: str) -> None:
     marker, line = texts["Procfile"].splitlines()
     assert line == f"web: {command}" and after in marker
     assert [c["kind"] for c in changes if c["path"] == "Procfile"] == ["manual"]
+
+
+def test_gunicorn_paste_moves_to_the_server_the_run_picks(tmp_path: Path) -> None:
+    # rewritten as any gunicorn command is: --server uvicorn moves it to uvicorn
+    texts, _, _ = migrate_project(
+        tmp_path, project("gunicorn --paste production.ini -b :$PORT -w 3"), "--server", "uvicorn"
+    )
+    assert texts["Procfile"] == (
+        "web: uvicorn production_asgi:app --host 0.0.0.0 --port $PORT --workers 3 "
+        "--log-config production.ini\n"
+    )

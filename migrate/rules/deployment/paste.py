@@ -42,7 +42,6 @@ from migrate.rules.deployment.targets import (
     Context,
     Rewrite,
     Target,
-    gunicorn_in_place,
     read_serving,
     render,
     rewrite,
@@ -111,51 +110,39 @@ def paste_rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
     if worker is not None and worker.value is not None and worker.value.value in ASGI_WORKERS:
         return None
     try:
-        if server == "uwsgi":
-            assert paste is not None
-            return _uwsgi(invocation, paste, context)
         if paste is not None:
-            return _gunicorn(invocation, paste, context)
+            return _moved(invocation, paste, context)
         return _pserve(invocation, context)
     except _Refused as refused:
         return Rewrite("manual", f"{server}: {refused}")
 
 
-def _gunicorn(invocation: Invocation, paste: Option, context: Context) -> Rewrite:
+def _moved(invocation: Invocation, paste: Option, context: Context) -> Rewrite:
+    """``gunicorn --paste x.ini`` / ``uwsgi --ini-paste x.ini``: the same command serving the
+    module written for the ini file, rewritten as any of its server's commands is
+    (:mod:`.targets`). gunicorn keeps the ini as its ``--log-config``, as ``--paste`` did;
+    ``--ini-paste`` is ``--ini x.ini`` (the [uwsgi] settings) serving the app."""
     if paste.value is None or paste.value.dynamic:
         raise _Refused("the PasteDeploy file it serves is named at run time: check by hand")
     path, name = _config_uri(paste.value.value)
     parser = _read(path, context)
-    entry = _entry_module(path, name, parser, f"`gunicorn --paste {paste.value.value}`", context)
-    body = [w for w in invocation.body if all(w is not p for p in paste.words)]
-    if parser.has_section("loggers") and invocation.first("log_config") is None:
-        body += [Word.literal("--log-config"), Word.literal(path)]  # what --paste read
-    body.append(Word.literal(entry.spec.text()))
-    moved = Invocation(
-        "gunicorn", invocation.prefix, invocation.head, [o for o in invocation.options if o is not paste],
-        env=invocation.env, body=tuple(body),
-    )  # fmt: skip
-    rewritten = gunicorn_in_place(moved, None, Resolution("asgi", entry.spec))
-    return _created(rewritten, entry, path)
-
-
-def _uwsgi(invocation: Invocation, paste: Option, context: Context) -> Rewrite:
-    """``uwsgi --ini-paste x.ini`` is ``--ini x.ini`` (the [uwsgi] settings) serving the
-    app PasteDeploy loads from it: the uWSGI rewrite (:mod:`.targets`), serving the module."""
-    if paste.value is None or paste.value.dynamic:
-        raise _Refused("the PasteDeploy file it serves is named at run time: check by hand")
-    path, name = _config_uri(paste.value.value)
-    parser = _read(path, context)
-    entry = _entry_module(path, name, parser, f"`uwsgi {paste.name} {paste.value.value}`", context)
+    command = f"`{invocation.server} {paste.name} {paste.value.value}`"
+    entry = _entry_module(path, name, parser, command, context)
+    spec = [Word.literal(entry.spec.text())]
+    if invocation.server == "uwsgi":
+        ini = [Word.literal("--ini"), Word.literal(path)] if paste.key == "ini_paste" else []
+        here, after = [*ini, Word.literal("--module"), *spec], []
+    else:
+        logged = parser.has_section("loggers") and invocation.first("log_config") is None
+        here = []
+        after = [Word.literal("--log-config"), Word.literal(path), *spec] if logged else spec
     body: list[Word] = []
     for word in invocation.body:
         if word is paste.words[0]:
-            if paste.key == "ini_paste":
-                body += [Word.literal("--ini"), Word.literal(path)]
-            body += [Word.literal("--module"), Word.literal(entry.spec.text())]
+            body += here
         elif all(word is not w for w in paste.words):
             body.append(word)
-    moved = find_invocation([*invocation.prefix, *invocation.head, *body])
+    moved = find_invocation([*invocation.prefix, *invocation.head, *body, *after])
     assert moved is not None
     resolve = context.resolve
 

@@ -148,7 +148,7 @@ def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
         return _manual(f"{server} serves {named}, which {why}: the command keeps its WSGI server")
     target: Target = context.server or ("gunicorn" if server == "gunicorn" else "uvicorn")
     if server == "gunicorn" and target == "gunicorn":  # its config file is rewritten apart
-        return gunicorn_in_place(on_command_line, spec_word, resolution)
+        return _gunicorn_in_place(on_command_line, spec_word, resolution)
     serving = read_serving(invocation, context)
     if config_note:
         serving.notes.append(f"the settings of {config_note} are on the command line now")
@@ -277,7 +277,7 @@ def _replaced(
     return out
 
 
-def gunicorn_in_place(
+def _gunicorn_in_place(
     invocation: Invocation, spec_word: Word | None, resolution: Resolution
 ) -> Rewrite:
     notes: list[str] = []
