@@ -9,9 +9,11 @@ element. Whatever else binds a name makes it unknown. The ``__main__`` block is 
 serves the module's apps, it does not make them.
 
 It also tells which names are *served*: a name holding an app that nothing else of the
-module hands on (to a router, to middleware, in a table, to another name), so it is the
-module's entry point, what ``uvicorn module:name`` names. The contract is about those:
-after a run they hold ASGI apps.
+module hands on (to a router, to middleware, in a table, to another name, to a function
+that runs later), so it is the module's entry point, what ``uvicorn module:name`` names.
+The contract is about those: after a run they hold ASGI apps. A module-level call that
+takes the app to configure it and keeps it (``db = SQLAlchemy(app)``, ``CORS(app)``,
+``login.init_app(app)``) does not hand it on: it got the WSGI app, and keeps that one.
 
 Recognising a WSGI callable here does not depend on how its response is written: a plain
 ``def`` (or ``__call__``) of two positional parameters named the WSGI way (``environ``/``env``,
@@ -60,6 +62,8 @@ ASGI_MIDDLEWARE_MAKERS = frozenset({"adapters.wsgi_middleware", "adapters.mixed.
 #: What makes a WSGI app from an ASGI one.
 WSGI_MAKERS = frozenset({"adapters.AsgiToWsgi", "adapters.as_wsgi", "adapters.mixed.as_wsgi"})
 _PARTIAL = frozenset({"functools.partial"})
+#: What a statement runs later, not when the module runs it.
+_DEFERRED = frozenset({cst.FunctionDef, cst.Lambda, cst.GeneratorExp})
 #: The WSGI server calls the ``server`` rule rewrites (into ``uvicorn.run``, or kept with the
 #: app handed to them through ``adapters.as_wsgi``), by qualified name.
 MAKE_SERVER = frozenset({"wsgiref.simple_server.make_server"})
@@ -137,6 +141,8 @@ class Served:
     #: The last top-level statement that binds the name or uses it (``app.add(...)``):
     #: after it, the name holds its final app.
     final_at: cst.BaseStatement
+    #: The top-level statement that binds the name last.
+    bound_at: cst.BaseStatement
 
 
 def may_make_wsgi_apps(source: str) -> bool:
@@ -300,6 +306,7 @@ class ModuleValues:
             | set(WSGI_FRAMEWORK_MAKERS)
         )
         self._spellings = analysis.import_spellings(module, qualified)
+        self._consumers: dict[str, str] | None = None
         for stmt in module.body:
             if stmt is until:
                 break
@@ -541,7 +548,7 @@ class ModuleValues:
             final = place[id(self.bound_at[name])]
             used = self._final_uses(name, body, final)
             if used is not None:
-                found.append(Served(name, value, body[max(final, used)]))
+                found.append(Served(name, value, body[max(final, used)], body[final]))
         return found
 
     def _final_uses(self, name: str, body: Sequence[cst.BaseStatement], final: int) -> int | None:
@@ -558,11 +565,16 @@ class ModuleValues:
                 for node in walk(stmt)
                 if isinstance(node, cst.Attribute) and is_plain_name(node.value, name)
             }
-            if any(id(r) not in bases for r in references):
+            plain = [r for r in references if id(r) not in bases]
+            if plain:
                 if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) and stmt.name.value == name:
                     continue  # its own definition
-                if index < final and not isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                definition = isinstance(stmt, (cst.FunctionDef, cst.ClassDef))
+                if index < final and not definition:
                     continue  # it saw an earlier app under the name
+                if index > final and not definition and self._registers(stmt, plain):
+                    last = index  # ``db = SQLAlchemy(app)``: it configures the app
+                    continue
                 return None  # handed on; a function sees the final app when it runs
             # ``app.add(...)``, ``@app.route(...)``, ``app.config[...]`` in a view: the
             # adapter hands attributes on to the app it serves, so they keep working; at
@@ -575,3 +587,35 @@ class ModuleValues:
             if index > final and builds:
                 last = index
         return last
+
+    def _registers(self, stmt: cst.BaseStatement, references: Sequence[cst.Name]) -> bool:
+        """Every one of ``references`` is an argument of a call ``stmt`` makes when it runs
+        that keeps the app it is given rather than making an app of it: an extension
+        registering itself (``db = SQLAlchemy(app)``, ``Migrate(app, db)``, ``CORS(app)``,
+        ``login.init_app(app)``). It got the WSGI app, and keeps it, whatever the name
+        holds later; calls in a function or lambda run later and see the final binding.
+        Not a call making an app of it (middleware, a router: the app it makes is the
+        entry point), nor a server or an adapter taking it as it is."""
+        wanted = {id(r) for r in references}
+        found: set[int] = set()
+        stack: list[cst.CSTNode] = [stmt]
+        while stack:
+            node = stack.pop()
+            if type(node) in _DEFERRED:
+                continue
+            if type(node) is cst.Call:
+                given = {id(a.value) for a in node.args} & wanted
+                if given:
+                    if self._consumes(node) or self.eval(node) is not None:
+                        return False
+                    found |= given
+            stack.extend(analysis.children_of(node))
+        return found == wanted
+
+    def _consumes(self, call: cst.Call) -> bool:
+        """``call`` is a server or an adapter: it takes the app as it is."""
+        if self._consumers is None:
+            self._consumers = analysis.import_spellings(
+                self.module, WSGI_SERVER_CALLS | ASGI_CONSUMERS
+            )
+        return analysis.dotted_name(call.func) in self._consumers

@@ -70,6 +70,15 @@ EXTENSION_ADVICE = {
     ),
     "": "quart-flask-patch runs many Flask extensions on Quart, blocking calls and all",
 }
+#: Flask extensions whose websockets go through the WSGI server's own socket (gunicorn's,
+#: werkzeug's, eventlet's or gevent's): no ASGI server hands an app one, so the adapter cannot
+#: serve them; by package.
+SERVER_WEBSOCKETS = {
+    "flask_sock": "Flask-Sock",
+    "flask_socketio": "Flask-SocketIO",
+    "flask_sockets": "Flask-Sockets",
+    "flask_uwsgi_websocket": "Flask-uWSGI-WebSocket",
+}
 #: What keeps the run on Flask, by flask name.
 UNSUPPORTED = {
     "views": "uses class-based views", "View": "uses class-based views",
@@ -448,6 +457,16 @@ def extensions_of(imports: Iterable[ImportBinding]) -> tuple[tuple[str, str], ..
         if _is_extension(module):
             found.setdefault(module, _extension_advice(module))
     return tuple(found.items())
+
+
+def _server_websockets(facts: Iterable[FlaskFacts]) -> str:
+    """The first extension of :data:`SERVER_WEBSOCKETS` a module of the run imports."""
+    for module in facts:
+        for _, imported, _ in module.imports:
+            found = SERVER_WEBSOCKETS.get(imported.split(".")[0])
+            if found:
+                return found
+    return ""
 
 
 def _is_extension(module: str) -> bool:
@@ -846,6 +865,10 @@ class ModulePlan:
     #: In a refused run, the Flask extensions the module imports, with what to do instead
     #: (the rule marks their imports: the first things to change by hand).
     extensions: tuple[tuple[str, str], ...] = ()
+    #: The run's apps answer websockets through the WSGI server's socket (an extension of
+    #: :data:`SERVER_WEBSOCKETS`, named here): served through the adapter they would refuse
+    #: every websocket, so they stay on their WSGI server.
+    server_websockets: str = ""
 
     def __bool__(self) -> bool:
         return self.convert or bool(self.refused)
@@ -962,8 +985,12 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
     involved |= set(tests)
     if blockers:
         reason = blockers[0]
+        websockets = _server_websockets(facts.values())
         return FlaskPlan(tuple(
-            (r, ModulePlan(refused=reason, extensions=extensions_of(facts[r].imports)))
+            (r, ModulePlan(
+                refused=reason, extensions=extensions_of(facts[r].imports),
+                server_websockets=websockets,
+            ))
             for r in sorted(flask_modules)
         ))  # fmt: skip
     modules = []

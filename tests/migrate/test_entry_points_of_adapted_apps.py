@@ -186,7 +186,7 @@ def test_what_the_main_block_hands_the_app_to_gets_the_wsgi_app(
     result = migrate(before)
     served = changes(result, "served-app")
     assert [kind for kind, _ in served] == ["adapted", "adapted"]
-    assert "hands it on as the WSGI app it was" in served[1][1]
+    assert "uses it as the WSGI app it was" in served[1][1]
     assert handed in result.new_source
     assert_same_answers_as_scripts(
         before, result.new_source, tmp_path, started, uvicorn_after=uvicorn_after
@@ -248,3 +248,83 @@ def test_flasks_command_line_finds_the_flask_app_after_the_run(tmp_path: Path) -
         with running("python -m flask --app svc run --port $PORT", tmp_path / name) as url:
             seen.append(answers(url, requests))
     assert seen[0] == seen[1] and seen[0][0][0][2] == b"pong 1"
+
+
+FLASK_SESSIONS = """\
+from flask import Flask, request, session
+
+app = Flask(__name__)
+
+
+@app.route("/ping")
+def ping():
+    session["seen"] = session.get("seen", 0) + 1  # needs the secret key set below
+    return f"pong {request.args.get('x', '')}"
+
+"""
+
+#: code run after the module served its app, setting what Flask reads from the app itself
+LATER_ATTRIBUTES = {
+    "the main block sets them": (
+        """\
+        if __name__ == "__main__":
+            app.secret_key = "dev"
+            app.debug = False
+            app.run(port=8765)
+        """,
+        'as_wsgi(app).secret_key = "dev"',
+    ),
+    "a function the main block calls sets them": (
+        """\
+        def configure(key):
+            app.secret_key = key
+
+
+        if __name__ == "__main__":
+            configure("dev")
+            app.run(port=8765)
+        """,
+        "    as_wsgi(app).secret_key = key",
+    ),
+    # the adapter's own `wsgi_app` is the app it serves, not Flask's WSGI callable
+    "a command wraps Flask's wsgi_app": (
+        """\
+        class Tagged:
+            def __init__(self, wsgi_app):
+                self.wsgi_app = wsgi_app
+
+            def __call__(self, environ, start_response):
+                return self.wsgi_app(environ, lambda s, h, e=None: start_response(s, [*h, ("X-Tag", "1")]))
+
+
+        def serve_tagged():
+            app.secret_key = "dev"
+            app.wsgi_app = Tagged(app.wsgi_app)
+            app.run(port=8765)
+
+
+        if __name__ == "__main__":
+            serve_tagged()
+        """,
+        "    as_wsgi(app).wsgi_app = Tagged(as_wsgi(app).wsgi_app)",
+    ),
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("form", sorted(LATER_ATTRIBUTES))
+def test_what_sets_attributes_of_the_app_later_sets_them_on_the_wsgi_app(
+    form: str, tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    """``app.secret_key = "dev"`` on the adapter would leave the Flask app without one, and
+    every request using the session would answer 500."""
+    block, rewritten = LATER_ATTRIBUTES[form]
+    before = FLASK_SESSIONS + "\n" + textwrap.dedent(block)
+    result = migrate(before)
+    assert rewritten in result.new_source
+    assert result.new_source.count("app = WsgiToAsgi(flask_app := app)") == 1
+    bases = assert_same_answers_as_scripts(
+        before, result.new_source, tmp_path, started, uvicorn_after=False
+    )
+    tags = {where: httpx.get(base + "/ping").headers.get("x-tag") for where, base in bases.items()}
+    assert tags["before"] == tags["after"]

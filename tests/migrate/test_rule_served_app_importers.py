@@ -107,3 +107,49 @@ def test_the_tests_of_a_served_app_get_the_wsgi_app_they_used(tmp_path: Path) ->
         Req("POST", "/items", (("Content-Type", "application/json"),), b'{"a": 2}'),
     ]
     assert_same_project_behaviour(PROJECT, after, "shop.web", requests)
+
+
+FLASK_PROJECT = {
+    "shop/__init__.py": "",
+    "shop/web.py": """
+        from flask import Flask
+
+        app = Flask(__name__)
+
+
+        @app.route("/boom")
+        def boom():
+            raise LookupError("no such item")
+    """,
+    # Flask's testing mode lets the view's exception reach the test: set on the Flask app
+    "tests/test_web.py": """
+        import pytest
+
+        from shop.web import app
+
+
+        def test_boom_reaches_the_test():
+            app.testing = True
+            with pytest.raises(LookupError):
+                app.test_client().get("/boom")
+    """,
+}
+
+
+def test_a_test_setting_an_attribute_of_a_served_app_sets_it_on_the_wsgi_app(
+    tmp_path: Path,
+) -> None:
+    after, _ = migrate_project(FLASK_PROJECT)
+    assert "    as_wsgi(app).testing = True\n" in after["tests/test_web.py"]
+    assert "app.test_client().get(" in after["tests/test_web.py"]  # handed on by the adapter
+    ran = {
+        "before": run_tests(FLASK_PROJECT, tmp_path / "before"),
+        "after": run_tests(after, tmp_path / "after"),
+        # set on the adapter, the Flask app answers 500 and the test fails
+        "tests left": run_tests(
+            {**FLASK_PROJECT, "shop/web.py": after["shop/web.py"]}, tmp_path / "x"
+        ),
+    }
+    assert ran["before"].returncode == 0, ran["before"].stdout
+    assert ran["after"].returncode == 0, ran["after"].stdout
+    assert ran["tests left"].returncode != 0

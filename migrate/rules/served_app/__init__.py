@@ -17,9 +17,14 @@ recognise (the status and headers reach ``start_response`` through a helper, a
 middleware the other rules left WSGI (one built in a ``for`` loop too).
 
 What used the app as the WSGI app it was gets it through ``adapters.as_wsgi``: the module's
-``__main__`` block (:mod:`.main_block`), and the other modules of the run using a framework
-app served this way, its tests say (:mod:`.importers`). Raw WSGI apps other modules use the
-WSGI way are left to the ``wsgi-app`` rule's markers.
+``__main__`` block (:mod:`.main_block`), its functions setting the app's attributes
+(:mod:`.attributes`), and the other modules of the run using a framework app served this
+way, its tests say (:mod:`.importers`). Raw WSGI apps other modules use the WSGI way are
+left to the ``wsgi-app`` rule's markers.
+
+A Flask app whose websockets go through its WSGI server's socket (Flask-Sock,
+Flask-SocketIO) is not served through the adapter, which would refuse them: it stays on its
+WSGI server, with a ``manual`` marker.
 """
 
 from __future__ import annotations
@@ -42,10 +47,11 @@ from migrate.app_values import (
     asgi_factory_name,
     may_make_wsgi_apps,
 )
-from migrate.cst_helpers import add_imports, with_marker
+from migrate.cst_helpers import add_imports, comments_of, with_marker
 from migrate.project import imported_function, may_use_wsgi_apps, wsgi_delegations
 from migrate.rules.base import FileContext, Rule, marker_comment
 from migrate.rules.served_app import importers
+from migrate.rules.served_app.attributes import later_uses
 from migrate.rules.served_app.main_block import AsWsgi, Statement, wsgi_uses
 
 
@@ -102,14 +108,23 @@ class ServedAppRule(Rule):
             callers = project.callers_of(self.context.relpath, served.name) if project else []
             if callers and not (project and project.serves(self.context.relpath, served.name)):
                 continue  # other modules use it the WSGI way: the wsgi-app rule says so
+            websockets = self._server_websockets(served.value)
+            if websockets:
+                self._keep_on_wsgi_server(served.name, served.value, served.bound_at, websockets)
+                continue
             self._adapt(served, callers)
             adapted.add(served.name)
         if adapted:
             self._keep_main_blocks_wsgi(node, adapted)
+            self._keep_later_attributes_on_apps(node, adapted)
         if project is not None:
             self._keep_imported_apps_wsgi(node)
         for factory, value in self._unserved_factories(node, values):
-            self._add_asgi_factory(factory, value)
+            websockets = self._server_websockets(value)
+            if websockets:
+                self._keep_on_wsgi_server(f"{factory.name.value}()", value, factory, websockets)
+            else:
+                self._add_asgi_factory(factory, value)
         return False
 
     def _keep_imported_apps_wsgi(self, module: cst.Module) -> None:
@@ -165,6 +180,26 @@ class ServedAppRule(Rule):
                 message = _main_block_message(names)
                 self.markers.setdefault(at, []).append(marker_comment(self.rule_id, message))
                 self.report(at, "adapted", message)
+
+    def _keep_later_attributes_on_apps(self, module: cst.Module, adapted: set[str]) -> None:
+        """The module's functions store attributes on the apps it serves, or read the
+        adapter's own names: they get the apps through ``as_wsgi``
+        (:mod:`migrate.rules.served_app.attributes`)."""
+        found: dict[cst.BaseStatement, list[str]] = {}
+        for use, statement in later_uses(module.body, adapted, self.tree_index().parent):
+            self.wsgi_uses.add(use)
+            found.setdefault(statement, []).append(use.value)
+        for statement, names in found.items():
+            listed = ", ".join(f"`{name}`" for name in dict.fromkeys(names))
+            message = (
+                f"{listed} holds an ASGI app when this code runs, and it sets an attribute "
+                "of the WSGI app it was, or reads one the adapter has too: it gets that app "
+                "through adapters.as_wsgi"
+            )
+            assert isinstance(statement, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+            self.markers.setdefault(statement, []).append(marker_comment(self.rule_id, message))
+            self.imports.add(("adapters", "as_wsgi"))
+            self.report(statement, "adapted", message)
 
     def _unserved_factories(
         self, module: cst.Module, values: ModuleValues
@@ -327,6 +362,35 @@ class ServedAppRule(Rule):
         )
         self.report(served.final_at, "adapted", message)
 
+    def _keep_on_wsgi_server(
+        self, name: str, value: Value, statement: cst.BaseStatement, websockets: str
+    ) -> None:
+        """A framework app answering websockets through its WSGI server's socket stays
+        WSGI, on that server: through the adapter it would refuse every websocket."""
+        verb = "returns" if name.endswith("()") else "holds"
+        message = (
+            f"`{name}` {verb} {value.describe()} whose websockets go through the "
+            f"WSGI server's own socket ({websockets}): no ASGI server hands an app one, so "
+            f"served through an ASGI adapter it would refuse every websocket; it stays a WSGI "
+            f"app, on its WSGI server. To serve it with an ASGI server, move its websockets "
+            f"to an ASGI library by hand (python-socketio's `socketio.ASGIApp`, Quart's "
+            f"websockets)"
+        )
+        assert isinstance(statement, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+        comment = marker_comment(self.rule_id, message)
+        if comment not in comments_of(statement):  # else marked by an earlier run
+            self.markers.setdefault(statement, []).append(comment)
+            self.report(statement, "manual", message)
+
+    def _server_websockets(self, value: Value) -> str:
+        """The extension through which a Flask app answers websockets on its WSGI server's
+        socket, from the run's Flask plan."""
+        project = self.context.project
+        if project is None or "Flask" not in value.describe():
+            return ""
+        maker = value.name or value.made_by
+        return project.flask_plan(self.made_in.get(maker, self.context.relpath)).server_websockets
+
     def _why_framework_stays(self, value: Value) -> str:
         """Why the framework rule left a Flask or Falcon app on WSGI, from its plan."""
         project = self.context.project
@@ -352,9 +416,9 @@ class ServedAppRule(Rule):
         return ""
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
-        if not self.after and not self.wsgi_uses:
+        if not self.after and not self.wsgi_uses and not self.markers:
             return updated_node
-        if self.wsgi_uses:
+        if self.wsgi_uses or self.markers:
             # untouched by the walk (visit_Module stops it): its nodes are the original's
             updated_node = updated_node.visit(AsWsgi(self.wsgi_uses, self.markers))
         body: list[cst.BaseStatement] = []
@@ -409,8 +473,8 @@ def _free_name(names: tuple[str, ...], bound: Mapping[str, int]) -> str:
 def _main_block_message(names: list[str]) -> str:
     listed = ", ".join(f"`{name}`" for name in dict.fromkeys(names))
     return (
-        f"{listed} holds an ASGI app now, and this code hands it on as the WSGI app it was: it "
-        "gets that app through adapters.as_wsgi"
+        f"{listed} holds an ASGI app now, and this code uses it as the WSGI app it was (hands "
+        "it on, or sets its attributes): it gets that app through adapters.as_wsgi"
     )
 
 

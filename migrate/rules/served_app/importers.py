@@ -13,7 +13,8 @@ app the use got before (and adapts an ASGI app, whatever the module made of it):
         client = TestApp(app)                     client = TestApp(as_wsgi(app))
 
 Every use of the name counts (a fixture returning it hands it to a client elsewhere), but
-those through an attribute (``app.config``: the adapter hands attributes on), those given
+those through an attribute (``app.config``: the adapter hands attributes on; not a store,
+``app.testing = True``, see :mod:`.attributes`), those given
 to what takes an ASGI app (``uvicorn.run``) and those given to the server calls the
 ``server`` rule rewrites (``bottle.run(app)``). The names are found with libcst's scopes,
 so a parameter or a local of the same name (a pytest fixture ``app``) is not taken for the
@@ -28,6 +29,7 @@ import libcst as cst
 from libcst.metadata import Scope
 
 from migrate import analysis
+from migrate.rules.served_app.attributes import passes_adapter
 
 
 def imported_apps(
@@ -103,7 +105,8 @@ def _hands_on(
 ) -> bool:
     above = parent(use)
     if isinstance(above, cst.Attribute) and above.value is use:
-        return False  # ``app.config``: the adapter hands attributes on
+        # ``app.config``: the adapter hands attributes on; not ``app.testing = True``
+        return passes_adapter(above, parent)
     if isinstance(above, (cst.AssignTarget, cst.Del)) or (
         isinstance(above, (cst.AugAssign, cst.AnnAssign)) and above.target is use
     ):

@@ -12,9 +12,10 @@ server. After the run the name holds an ASGI app, and each such use would get it
 
 ``adapters.as_wsgi`` unwraps ``WsgiToAsgi`` back to the app it wraps, so each use gets the
 very object it got before. What the block does with the app through an attribute
-(``app.run(port=8080)``: the adapter hands attributes on) is left as it is, as are the
-calls that take an ASGI app (``uvicorn.run``) and the server calls the ``server`` rule
-rewrites itself. Once the block binds the name anew, its later uses see that value, not
+(``app.run(port=8080)``: the adapter hands attributes on) is left as it is, but for what
+reaches the adapter itself (``app.secret_key = "dev"``, ``app.wsgi_app``: see
+:mod:`.attributes`); so are the calls that take an ASGI app (``uvicorn.run``) and the
+server calls the ``server`` rule rewrites itself. Once the block binds the name anew, its later uses see that value, not
 the module's app.
 """
 
@@ -27,10 +28,9 @@ import libcst as cst
 
 from migrate import analysis
 from migrate.cst_helpers import with_marker
+from migrate.rules.served_app.attributes import ADAPTER_ATTRIBUTES, STATEMENTS
 
 Statement = cst.SimpleStatementLine | cst.BaseCompoundStatement
-#: The statements a use is found at (AsWsgi puts its marker above them).
-_STATEMENTS = (cst.SimpleStatementLine, cst.If, cst.With, cst.For, cst.While, cst.Try)
 
 
 @dataclass
@@ -61,13 +61,13 @@ class _Finder(cst.CSTVisitor):
     # the statement a use is reported at (and its marker goes above)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, _STATEMENTS):
+        if isinstance(node, STATEMENTS):
             self._statements.append(node)
         return super().on_visit(node)
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
         super().on_leave(original_node)
-        if isinstance(original_node, _STATEMENTS):
+        if isinstance(original_node, STATEMENTS):
             self._statements.pop()
 
     def visit_For(self, node: cst.For) -> bool:
@@ -147,9 +147,12 @@ class _Finder(cst.CSTVisitor):
     # uses
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
-        # ``app.run(...)``: the adapter hands attributes on; ``x.app`` names no variable
+        # ``app.run(...)``: the adapter hands attributes on, but its own (.attributes);
+        # ``x.app`` names no variable
         if not (isinstance(node.value, cst.Name) and node.value.value in self.served):
             node.value.visit(self)
+        elif node.attr.value in ADAPTER_ATTRIBUTES:
+            self.visit_Name(node.value)
         return False
 
     def visit_Arg(self, node: cst.Arg) -> bool:
@@ -171,6 +174,12 @@ class _Finder(cst.CSTVisitor):
             self.uses.by_statement.setdefault(self._statements[-1], []).append(node.value)
 
     def _bind(self, target: cst.BaseExpression) -> None:
+        if (
+            isinstance(target, cst.Attribute)
+            and isinstance(target.value, cst.Name)
+            and target.value.value in self.served
+        ):
+            self.visit_Name(target.value)  # ``app.secret_key = ...``: see .attributes
         for name in analysis.target_names(target):
             self.served.discard(name)
 
@@ -225,6 +234,16 @@ class AsWsgi(cst.CSTTransformer):
         return self._marked(original_node, updated_node)
 
     def leave_Try(self, original_node: cst.Try, updated_node: cst.Try) -> cst.BaseStatement:
+        return self._marked(original_node, updated_node)
+
+    def leave_FunctionDef(
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.BaseStatement:
+        return self._marked(original_node, updated_node)
+
+    def leave_ClassDef(
+        self, original_node: cst.ClassDef, updated_node: cst.ClassDef
+    ) -> cst.BaseStatement:
         return self._marked(original_node, updated_node)
 
     def _marked(self, original: Statement, updated: Statement) -> cst.BaseStatement:

@@ -1,0 +1,104 @@
+"""Attribute uses of a served app that the adapter does not hand on to the app it serves.
+
+``app = WsgiToAsgi(app)`` keeps ``app.config``, ``app.route``, ``app.run()`` working: the
+adapter reads the attributes it lacks from the app it serves. Two kinds of use get the
+adapter instead of the app, so code running after the wrap (the module's functions, its
+``__main__`` block, the modules importing the app) would change the adapter and leave the
+app as it was::
+
+    # before                                  # after
+    if __name__ == "__main__":                if __name__ == "__main__":
+        app.secret_key = "dev"                    as_wsgi(app).secret_key = "dev"
+        app.run()                                 app.run()
+
+- a store: ``app.secret_key = "dev"``, ``app.testing = True``, ``app.n += 1``, ``del app.x``
+  (without it, Flask's sessions answer 500: no secret key was set on the Flask app);
+- a name the adapter has itself: ``app.wsgi_app`` is the app the adapter serves, not Flask's
+  WSGI callable (``app.wsgi_app = ProfilerMiddleware(app.wsgi_app)`` in a command, then
+  ``app.run()``).
+
+Each gets the app through ``adapters.as_wsgi``, which unwraps the adapter to the very app.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+import libcst as cst
+
+from migrate import analysis
+
+#: The adapter's own attributes (``adapters.WsgiToAsgi``): read or written on the adapter.
+ADAPTER_ATTRIBUTES = frozenset(
+    {
+        "wsgi_app", "wsgi_application", "max_body_size", "response_buffer_size",
+        "keep_underscore_headers", "buffer_chunked_body",
+    }
+)  # fmt: skip
+
+Parent = Callable[[cst.CSTNode], "cst.CSTNode | None"]
+#: The statements a use is reported at (the marker goes above the innermost one).
+STATEMENTS = (
+    cst.SimpleStatementLine, cst.If, cst.With, cst.For, cst.While, cst.Try,
+    cst.FunctionDef, cst.ClassDef,
+)  # fmt: skip
+
+
+def passes_adapter(attribute: cst.Attribute, parent: Parent) -> bool:
+    """``attribute`` (``app.X``) reaches the adapter itself, not the app it serves: ``X`` is
+    one of the adapter's names, or ``app.X`` is stored or deleted."""
+    if attribute.attr.value in ADAPTER_ATTRIBUTES:
+        return True
+    above = parent(attribute)
+    if isinstance(above, (cst.AssignTarget, cst.Del)):
+        return above.target is attribute
+    return isinstance(above, (cst.AugAssign, cst.AnnAssign)) and above.target is attribute
+
+
+def later_uses(
+    body: Iterable[cst.BaseStatement], names: Iterable[str], parent: Parent
+) -> Iterator[tuple[cst.Name, cst.BaseStatement]]:
+    """``(use, statement)``: the module-level ``names`` in the functions and lambdas of
+    ``body`` (code that runs after the module served its apps) whose attribute use
+    :func:`passes_adapter`, with the innermost statement holding each."""
+    for stmt in body:
+        if analysis._is_main_guard(stmt):
+            continue  # its own reading (main_block)
+        later = {
+            id(node.body)
+            for node in analysis.walk(stmt)
+            if type(node) is cst.FunctionDef or type(node) is cst.Lambda
+        }
+        if not later:
+            continue
+        for name in names:
+            for use in analysis.global_references(stmt, name):
+                above = parent(use)
+                if not (
+                    isinstance(above, cst.Attribute)
+                    and above.value is use
+                    and passes_adapter(above, parent)
+                ):
+                    continue
+                statement = _runs_later_in(use, stmt, later, parent)
+                if statement is not None:
+                    yield use, statement
+
+
+def _runs_later_in(
+    use: cst.CSTNode, top: cst.BaseStatement, later: set[int], parent: Parent
+) -> cst.BaseStatement | None:
+    """The innermost statement holding ``use``, if ``use`` is in the body of a function
+    or lambda of ``top`` (not in a decorator or a default, which run with ``top``)."""
+    statement: cst.BaseStatement | None = None
+    node: cst.CSTNode | None = use
+    inside = False
+    while node is not None and node is not top:
+        if statement is None and isinstance(node, STATEMENTS):
+            statement = node
+        if id(node) in later:
+            inside = True
+        node = parent(node)
+    if not inside:
+        return None
+    return statement if statement is not None else top

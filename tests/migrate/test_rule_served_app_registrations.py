@@ -1,0 +1,223 @@
+"""Rule ``served-app``: an app handed to an extension that registers itself on it is served.
+
+``db = SQLAlchemy(app)``, ``Migrate(app, db)``, ``CORS(app)``: at module level, after the app
+is made, a call takes the app and keeps it (to configure it), it does not make an app of it.
+It got the WSGI app and keeps that one whatever the name holds later, so the name is served
+through the adapter after the last such call. A call that makes an app of it (middleware: the
+entry point is then that app) still leaves it alone, and so does code that reads the name
+later (a function handing it on).
+
+An app whose websockets go through its WSGI server's socket (Flask-Sock, Flask-SocketIO)
+stays on that server: no ASGI server hands an app a socket, and through the adapter it
+would refuse every websocket.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from migrate.runner import SourceResult, migrate_source
+from tests.harness import Req, assert_same_behaviour
+from tests.migrate.test_rule_deployment import again_changes_nothing
+from tests.migrate.test_rule_deployment import migrate_project as migrate_tree
+from tests.migrate.test_rule_wsgi_app_modules import dedented, migrate_project
+
+
+def migrate(source: str) -> SourceResult:
+    return migrate_source(textwrap.dedent(source))
+
+
+def served_changes(result: SourceResult) -> list[tuple[str, str]]:
+    return [(c.kind, c.message) for c in result.changes if c.rule == "served-app"]
+
+
+# flask-cors registers itself on the app (after-request hooks) and keeps it
+FLASK_WITH_EXTENSIONS = """
+    from flask import Flask, jsonify, request
+    from flask_cors import CORS
+
+
+    class Registry:
+        # the shape of every Flask extension: it keeps the app it configures
+        def __init__(self, app=None):
+            self.app = app
+            if app is not None:
+                self.init_app(app)
+
+        def init_app(self, app):
+            app.extensions["registry"] = self
+            app.config.setdefault("REGISTRY_NAME", "shop")
+
+
+    app = Flask(__name__)
+    app.config["GREETING"] = "hello"
+    CORS(app, origins=["https://shop.example"])
+    registry = Registry()
+    registry.init_app(app)
+
+
+    @app.route("/greet")
+    def greet():
+        return jsonify(greeting=app.config["GREETING"], name=app.config["REGISTRY_NAME"])
+
+
+    @app.post("/echo")
+    def echo():
+        return jsonify(got=request.get_json())
+"""
+
+ORIGIN = (("Origin", "https://shop.example"),)
+REQUESTS = [
+    Req("GET", "/greet", headers=ORIGIN),
+    Req("GET", "/greet", headers=(("Origin", "https://elsewhere.example"),)),
+    Req(
+        "OPTIONS",
+        "/echo",
+        headers=(*ORIGIN, ("Access-Control-Request-Method", "POST")),
+    ),
+    Req("POST", "/echo", headers=(*ORIGIN, ("Content-Type", "application/json")), body=b"[1]"),
+]
+
+
+def test_an_app_extensions_register_on_is_served_after_the_last_registration() -> None:
+    before = FLASK_WITH_EXTENSIONS
+    result = migrate(before)
+    ((kind, message),) = served_changes(result)
+    assert kind == "adapted" and "a Flask app" in message
+    after = result.new_source
+    # after the registrations (they got the Flask app), before the routes it serves
+    assert after.index("registry.init_app(app)") < after.index("WsgiToAsgi(flask_app := app)")
+    assert after.index("WsgiToAsgi(flask_app := app)") > after.index("def echo():")
+    assert_same_behaviour(before, after, REQUESTS)
+    again = migrate_source(after)
+    assert again.new_source == after and not again.changes
+
+
+def test_an_app_handed_to_middleware_is_not_the_entry_point() -> None:
+    # `application` is what a server names: the middleware rule makes it ASGI, and the apps
+    # it mounts stay the WSGI apps it mounts
+    before = """
+        from flask import Flask
+        from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+        app = Flask(__name__)
+        admin = Flask("admin")
+        application = DispatcherMiddleware(app, {"/admin": admin})
+
+
+        @app.route("/hello")
+        def hello():
+            return "hello"
+
+
+        @admin.route("/")
+        def home():
+            return "admin"
+    """
+    result = migrate(before)
+    assert served_changes(result) == []
+    assert "application = Router(" in result.new_source
+    assert "WsgiToAsgi" not in result.new_source
+    requests = [Req("GET", "/hello"), Req("GET", "/admin/"), Req("GET", "/nope")]
+    assert_same_behaviour(before, result.new_source, requests, app_name="application")
+
+
+def test_an_app_a_function_hands_on_later_stays_wsgi() -> None:
+    # the function runs after the module served the app: it would get the adapter
+    before = """
+        from flask import Flask
+        from flask_cors import CORS
+
+        app = Flask(__name__)
+
+
+        def enable_cors():
+            CORS(app)
+    """
+    result = migrate(before)
+    assert served_changes(result) == []
+    assert result.new_source == textwrap.dedent(before)
+
+
+SOCK_APP = """
+    from flask import Flask
+    from flask_sock import Sock
+
+    app = Flask(__name__)
+    sock = Sock(app)
+
+
+    @app.route("/")
+    def index():
+        return "hi"
+
+
+    @sock.route("/echo")
+    def echo(ws):
+        while True:
+            ws.send(ws.receive())
+"""
+
+
+def test_an_app_answering_websockets_on_its_servers_socket_stays_on_that_server(
+    tmp_path: Path,
+) -> None:
+    files = {"app.py": SOCK_APP, "Procfile": "web: gunicorn --threads 50 app:app\n"}
+    texts, _, _ = migrate_tree(tmp_path, files)
+    (marker,) = [line for line in texts["app.py"].splitlines() if line.startswith("# migrate[")]
+    assert marker.startswith("# migrate[served-app]: `app` holds a Flask app (`Flask(...)`) whose")
+    assert "websockets go through the WSGI server's own socket (Flask-Sock)" in marker
+    assert texts["app.py"].replace(marker + "\n", "") == textwrap.dedent(SOCK_APP)
+    # the command keeps its WSGI server, which hands the app its socket
+    assert texts["Procfile"].endswith(
+        "stays a WSGI app after the run: the command keeps its "
+        "WSGI server\nweb: gunicorn --threads 50 app:app\n"
+    )
+    again_changes_nothing(tmp_path, texts)
+
+
+def test_an_app_made_by_a_factory_registering_socketio_stays_on_its_server() -> None:
+    files = {
+        "chat/__init__.py": """
+            from flask import Flask
+            from flask_socketio import SocketIO
+
+            socketio = SocketIO()
+
+
+            def create_app():
+                app = Flask(__name__)
+                socketio.init_app(app)
+                return app
+        """,
+        "wsgi.py": "from chat import create_app\n\napp = create_app()\n",
+    }
+    after, results = migrate_project(dedented(files))
+    (change,) = results["wsgi.py"].changes
+    assert change.kind == "manual" and "(Flask-SocketIO)" in change.message
+    assert "WsgiToAsgi" not in after["wsgi.py"]
+    assert "create_asgi_app" not in after["chat/__init__.py"]
+
+
+def test_a_factory_of_a_socketio_app_gets_no_asgi_sibling() -> None:
+    # served as `gunicorn -k eventlet 'chat:create_app()'`: no `uvicorn --factory` for it
+    files = {
+        "chat.py": """
+            from flask import Flask
+            from flask_socketio import SocketIO
+
+            socketio = SocketIO()
+
+
+            def create_app():
+                app = Flask(__name__)
+                socketio.init_app(app)
+                return app
+        """
+    }
+    after, results = migrate_project(dedented(files))
+    (change,) = results["chat.py"].changes
+    assert change.kind == "manual"
+    assert change.message.startswith("`create_app()` returns a Flask app")
+    assert "create_asgi_app" not in after["chat.py"]
