@@ -118,12 +118,22 @@ class Value:
     #: What made an app: the maker's name (``create_app``), for the framework rules' reasons.
     made_by: str = ""
 
+    @property
+    def framework(self) -> str:
+        """The framework whose app this is (``Flask``, ``web.py``), if a framework's."""
+        found = _FRAMEWORK_APP.match(self.how)
+        return found.group(1) if found and not self.maker and not self.layers else ""
+
     def describe(self) -> str:
         if not self.layers:
             return self.how
         names = [f"`{layer}`" for layer in self.layers]
         listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
         return f"{self.how} wrapped in {listed}" + (" (innermost first)" if len(names) > 1 else "")
+
+
+#: How a framework's app is described (``a Flask app (`Flask(...)`)``, made by a factory too).
+_FRAMEWORK_APP = re.compile(r"a (\S+) app \(`")
 
 
 def asgi_factory_name(factory: str) -> str:
@@ -556,6 +566,10 @@ class ModuleValues:
         (``app.add(...)``) stands, ``final`` if none; None when some code hands the app on
         or reads it otherwise (a function at request time, a later statement)."""
         last = final
+        # extensions register on a framework's app; a raw WSGI app handed to a call is
+        # wrapped by it (``wsgi_app = middleware(simple_app)``)
+        value = self.env.get(name)
+        registrable = value is not None and bool(value.framework)
         for index, stmt in enumerate(body):
             references = global_references(stmt, name)
             if not references or stmt is body[final]:
@@ -572,7 +586,12 @@ class ModuleValues:
                 definition = isinstance(stmt, (cst.FunctionDef, cst.ClassDef))
                 if index < final and not definition:
                     continue  # it saw an earlier app under the name
-                if index > final and not definition and self._registers(stmt, plain):
+                if (
+                    index > final
+                    and not definition
+                    and registrable
+                    and self._registers(stmt, plain)
+                ):
                     last = index  # ``db = SQLAlchemy(app)``: it configures the app
                     continue
                 return None  # handed on; a function sees the final app when it runs

@@ -123,6 +123,25 @@ def test_an_app_handed_to_middleware_is_not_the_entry_point() -> None:
     assert_same_behaviour(before, result.new_source, requests, app_name="application")
 
 
+def test_a_raw_wsgi_app_handed_to_a_call_is_wrapped_by_it_not_registered_on() -> None:
+    # extensions register on a framework's app; a call taking a WSGI function makes an app
+    # of it (paste's gzip middleware): `wrapped` is the entry point, `hello` stays as it is
+    before = """
+        from paste.gzipper import middleware
+
+
+        def hello(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"hello"]
+
+
+        wrapped = middleware(hello)
+    """
+    result = migrate(before)
+    assert "hello = WsgiToAsgi(hello)" not in result.new_source
+    assert not any("`hello` holds" in message for _, message in served_changes(result))
+
+
 def test_an_app_a_function_hands_on_later_stays_wsgi() -> None:
     # the function runs after the module served the app: it would get the adapter
     before = """
