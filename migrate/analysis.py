@@ -596,8 +596,9 @@ def mentions_outside_server_calls(node: cst.CSTNode, name: str, servers: set[str
 def global_references(node: cst.CSTNode, name: str) -> list[cst.Name]:
     """The :class:`~libcst.Name` nodes under ``node`` that may refer to the module-level
     ``name``, in source order: not attribute names (``os.environ``), keyword names
-    (``f(app=...)``), nor names inside a function or lambda with a parameter of that name
-    (``def Mw(app): ...``) or a local variable of it, which shadows it."""
+    (``f(app=...)``), module paths of imports (``from app import routes``), nor names inside
+    a function or lambda with a parameter of that name (``def Mw(app): ...``) or a local
+    variable of it, which shadows it."""
     found: list[cst.Name] = []
     stack: list[cst.CSTNode] = [node]
     while stack:
@@ -610,6 +611,8 @@ def global_references(node: cst.CSTNode, name: str) -> list[cst.Name]:
             stack.append(current.value)
         elif type(current) is cst.FunctionDef or type(current) is cst.Lambda:
             found.extend(_references_in_function(current, name))
+        elif type(current) is cst.Import or type(current) is cst.ImportFrom:
+            continue  # module paths (``from app import routes``): no variable is read
         else:
             stack.extend(reversed(children_of(current)))
     return found

@@ -117,6 +117,9 @@ class Value:
     either: bool = False
     #: What made an app: the maker's name (``create_app``), for the framework rules' reasons.
     made_by: str = ""
+    #: The WSGI app an adapter gives for another app (``as_wsgi(app)``, ``AsgiToWsgi(...)``):
+    #: kept WSGI on purpose, for what takes a WSGI app; never served.
+    wsgi_face: bool = False
 
     @property
     def framework(self) -> str:
@@ -502,7 +505,7 @@ class ModuleValues:
         if qualified in ASGI_MAKERS:
             return Value("asgi", False, f"`{analysis.dotted_name(expr.func)}(...)`")
         if qualified in WSGI_MAKERS:
-            return Value("wsgi", False, f"`{analysis.dotted_name(expr.func)}(...)`")
+            return Value("wsgi", False, f"`{analysis.dotted_name(expr.func)}(...)`", wsgi_face=True)
         if qualified in ASGI_MIDDLEWARE_MAKERS:
             return Value("asgi", True, "ASGI middleware made by adapters.wsgi_middleware")
         if qualified in WSGI_FRAMEWORK_MAKERS:
@@ -553,7 +556,7 @@ class ModuleValues:
         place = {id(s): i for i, s in enumerate(body)}
         found: list[Served] = []
         for name, value in self.env.items():
-            if value is None or value.maker or value.protocol != "wsgi":
+            if value is None or value.maker or value.protocol != "wsgi" or value.wsgi_face:
                 continue
             final = place[id(self.bound_at[name])]
             used = self._final_uses(name, body, final)

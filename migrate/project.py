@@ -89,6 +89,9 @@ class ModuleSummary:
     #: framework (``app = bottle.Bottle()``): the ``served-app`` rule makes them ASGI, and
     #: the modules using one as a WSGI app get it through ``adapters.as_wsgi``.
     served_apps: tuple[str, ...] = ()
+    #: Those of :attr:`served_apps` that hold a Flask app (Flask's command line looks for
+    #: one in the module it loads: the modules importing it keep it under a second name).
+    served_flask_apps: tuple[str, ...] = ()
 
     def helper(self, name: str) -> HelperSummary | None:
         for helper in self.helpers:
@@ -112,11 +115,12 @@ def might_summarize(source: str) -> bool:
     reader names a CGI key; a response helper calls a parameter with a status and headers,
     which the WSGI text prefilter looks for. (:func:`summarize` returns None whenever this
     is False, so whatever it misses stays unproven: the importing app stays adapted.)"""
-    return "def" in source and (
-        prefilter.names_a_cgi_key(source)
-        or prefilter.may_hold_wsgi_callable(source)
-        or app_values.may_name_a_framework(source)
-    )
+    # a framework's app needs no ``def`` (``app = Flask(__name__)`` in a package's
+    # ``__init__.py``, its views in other modules)
+    return (
+        "def" in source
+        and (prefilter.names_a_cgi_key(source) or prefilter.may_hold_wsgi_callable(source))
+    ) or app_values.may_name_a_framework(source)
 
 
 def summarize(
@@ -201,31 +205,40 @@ def summarize(
                 distrust,
             )
         )
-    factories, served = _app_facts(source)
+    factories, served, flask = _app_facts(source)
     if not helpers and not others and not factories and not served:
         return None
-    return ModuleSummary(relpath, module_name, tuple(helpers), tuple(others), factories, served)
+    return ModuleSummary(
+        relpath, module_name, tuple(helpers), tuple(others), factories, served, flask
+    )
 
 
-def _app_facts(source: str) -> tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]]:
-    """The functions of the module that return a framework's app, and the names holding
-    the framework's WSGI apps it serves (read with libcst, for the modules naming a
-    framework only: most name none)."""
+def _app_facts(
+    source: str,
+) -> tuple[tuple[tuple[str, str, str], ...], tuple[str, ...], tuple[str, ...]]:
+    """The functions of the module that return a framework's app, the names holding the
+    framework's WSGI apps it serves, and those holding Flask apps (read with libcst, for
+    the modules naming a framework only: most name none)."""
     # a framework's apps only: raw WSGI apps other modules use stay WSGI (the wsgi-app rule
     # marks them), and reading every module that may hold one costs seconds on a big tree
     if not app_values.may_name_a_framework(source):
-        return (), ()
+        return (), (), ()
     makes_factories = "return" in source
     import libcst as cst  # only here: the rest of the summary reads CPython's AST
 
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError:
-        return (), ()
+        return (), (), ()
     values = app_values.ModuleValues(module)
     found = values.factories() if makes_factories else {}
     factories = tuple((name, value.protocol, value.how) for name, value in sorted(found.items()))
-    return factories, tuple(sorted(served.name for served in values.served_wsgi_apps()))
+    served = sorted(values.served_wsgi_apps(), key=lambda s: s.name)
+    return (
+        factories,
+        tuple(s.name for s in served),
+        tuple(s.name for s in served if s.value.framework == "Flask"),
+    )
 
 
 def _may_use_params(func: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> bool:
@@ -680,6 +693,8 @@ class ProjectIndex:
             return bool(self.flask_plan(first))
         if kind == "django":
             return bool(self.async_django_views())
+        if kind == "websockets":
+            return bool(self.flask_server_websockets())
         if kind == "served":
             return self.served_elsewhere(first, second)
         if kind == "serves":
@@ -692,6 +707,12 @@ class ProjectIndex:
         """What the module ``relpath`` changes for the move of the run's Flask code to Quart."""
         self.queries.add(("flask", relpath, ""))
         return self.flask.for_module(relpath)
+
+    def flask_server_websockets(self) -> str:
+        """The Flask extension through which the run's Flask apps answer websockets on
+        their WSGI server's socket, if any (:attr:`FlaskPlan.server_websockets`)."""
+        self.queries.add(("websockets", "", ""))
+        return self.flask.server_websockets
 
     def async_django_views(self) -> tuple[str, ...]:
         """The run's async Django views, ``relpath:name``."""

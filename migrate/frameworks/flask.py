@@ -865,10 +865,6 @@ class ModulePlan:
     #: In a refused run, the Flask extensions the module imports, with what to do instead
     #: (the rule marks their imports: the first things to change by hand).
     extensions: tuple[tuple[str, str], ...] = ()
-    #: The run's apps answer websockets through the WSGI server's socket (an extension of
-    #: :data:`SERVER_WEBSOCKETS`, named here): served through the adapter they would refuse
-    #: every websocket, so they stay on their WSGI server.
-    server_websockets: str = ""
 
     def __bool__(self) -> bool:
         return self.convert or bool(self.refused)
@@ -877,6 +873,10 @@ class ModulePlan:
 @dataclass(frozen=True)
 class FlaskPlan:
     modules: tuple[tuple[str, ModulePlan], ...] = ()
+    #: The run's Flask apps answer websockets through the WSGI server's socket (an extension
+    #: of :data:`SERVER_WEBSOCKETS`, named here): served through the adapter they would
+    #: refuse every websocket, so they stay on their WSGI server.
+    server_websockets: str = ""
 
     def for_module(self, relpath: str) -> ModulePlan:
         return dict(self.modules).get(relpath, ModulePlan())
@@ -985,14 +985,13 @@ def plan(all_facts: Iterable[FlaskFacts], files: Iterable[str]) -> FlaskPlan:
     involved |= set(tests)
     if blockers:
         reason = blockers[0]
-        websockets = _server_websockets(facts.values())
-        return FlaskPlan(tuple(
-            (r, ModulePlan(
-                refused=reason, extensions=extensions_of(facts[r].imports),
-                server_websockets=websockets,
-            ))
-            for r in sorted(flask_modules)
-        ))  # fmt: skip
+        return FlaskPlan(
+            tuple(
+                (r, ModulePlan(refused=reason, extensions=extensions_of(facts[r].imports)))
+                for r in sorted(flask_modules)
+            ),
+            _server_websockets(facts.values()),
+        )
     modules = []
     for relpath in sorted(involved):
         module = facts[relpath]

@@ -19,7 +19,9 @@ import httpx
 import pytest
 
 from migrate.runner import SourceResult, migrate_source
+from tests.harness import Req, assert_same_project_behaviour
 from tests.migrate.test_rule_deployment_served import REPO, answers, running
+from tests.migrate.test_rule_wsgi_app_modules import dedented, migrate_project
 from tests.scripts import assert_same_answers_as_scripts
 
 BOTTLE_APP = """\
@@ -210,9 +212,9 @@ def hello():
 """
 
 
-def flask_cli(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def flask_cli(folder: Path, *args: str, app: str = "svc") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "svc", *args],
+        [sys.executable, "-m", "flask", "--app", app, *args],
         cwd=folder,
         env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{folder}"},
         capture_output=True,
@@ -328,3 +330,66 @@ def test_what_sets_attributes_of_the_app_later_sets_them_on_the_wsgi_app(
     )
     tags = {where: httpx.get(base + "/ping").headers.get("x-tag") for where, base in bases.items()}
     assert tags["before"] == tags["after"]
+
+
+# the Flask Mega-Tutorial's first layout: the app made in a package, its views in a module
+# importing it back, and the entry module `FLASK_APP=microblog.py` names
+MEGA_TUTORIAL = {
+    "app/__init__.py": """\
+        from flask import Flask
+
+        app = Flask(__name__)
+        app.config["GREETING"] = "hi"
+
+        from app import routes  # noqa: E402
+    """,
+    "app/routes.py": """\
+        from flask import jsonify
+
+        from app import app
+
+
+        @app.route("/")
+        def index():
+            return jsonify(greeting=app.config["GREETING"])
+    """,
+    "microblog.py": """\
+        from app import app
+
+
+        @app.cli.command("hello")
+        def hello():
+            print("hello from", app.name)
+    """,
+}
+
+
+@pytest.mark.timeout(90)
+def test_a_module_importing_the_flask_app_stays_a_module_flasks_command_line_loads(
+    tmp_path: Path,
+) -> None:
+    before = dedented(MEGA_TUTORIAL)
+    after, _ = migrate_project(before)
+    assert after["app/__init__.py"].count("app = WsgiToAsgi(flask_app := app)\n") == 1
+    assert "flask_app = as_wsgi(app)\n" in after["microblog.py"]
+    assert after["app/routes.py"] == before["app/routes.py"]  # a part of the app
+    requests = [Req("GET", "/"), Req("GET", "/missing")]
+    assert_same_project_behaviour(before, after, "microblog", requests)
+
+    folders = {
+        "before": before,
+        "after": after,
+        # the entry module left as it was: Flask finds no Flask app in it
+        "entry left": {**after, "microblog.py": before["microblog.py"]},
+    }
+    ran = {}
+    for name, files in folders.items():
+        for relpath, text in files.items():
+            (tmp_path / name / relpath).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / name / relpath).write_text(text)
+        ran[name] = [
+            flask_cli(tmp_path / name, *c, app="microblog") for c in (["hello"], ["routes"])
+        ]
+    assert [r.stdout for r in ran["before"]] == [r.stdout for r in ran["after"]]
+    assert ran["after"][0].stdout == "hello from app\n" and "index" in ran["after"][1].stdout
+    assert all(r.returncode != 0 for r in ran["entry left"])

@@ -143,6 +143,7 @@ class ServedAppRule(Rule):
         found = importers.imported_apps(module, served)
         if not found:
             return
+        self._keep_flask_apps_for_flask_cli(module, found)
         scopes = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
         index = self.tree_index()
         for binding, spelled, module_ref, _name in found:
@@ -163,6 +164,47 @@ class ServedAppRule(Rule):
             self.markers.setdefault(statement, []).append(marker_comment(self.rule_id, message))
             self.imports.add(("adapters", "as_wsgi"))
             self.report(binding, "adapted", message)
+
+    def _keep_flask_apps_for_flask_cli(
+        self, module: cst.Module, found: list[importers.ImportedApp]
+    ) -> None:
+        """A module importing a Flask app another module serves (``from app import app`` in
+        the Flask Mega-Tutorial's ``microblog.py``) was a module Flask's command line could
+        load (``FLASK_APP=microblog.py``: it looks for a Flask app there). The app is the
+        adapter now: the module keeps the Flask app under a second name, as the serving
+        module does."""
+        project = self.context.project
+        assert project is not None
+        relpath = self.context.relpath
+        if importers.is_test_module(relpath) or project.flask_server_websockets():
+            return
+        kept = importers.flask_apps_kept(module)
+        for binding, local, module_ref, name in found:
+            serving = project.serving_module(relpath, module_ref)
+            if (
+                serving is None
+                or name not in serving.served_flask_apps
+                or "." in local  # ``import app`` then ``app.app``: no name to re-export
+                or local in kept
+                or importers.same_package(relpath, serving.relpath, project.files)
+            ):
+                continue
+            statement = next((s for s in module.body if binding in _small_statements(s)), None)
+            if statement is None:
+                continue  # imported in a function or a block: not what the command reads
+            keep = _free_name(("flask_app", f"{local}_flask", "flask_wsgi_app"), self._bound)
+            message = (
+                f"`{local}` is an ASGI app after the run ({module_ref} serves it through "
+                f"adapters.WsgiToAsgi); Flask's command line (FLASK_APP naming this module) "
+                f"looks for a Flask app here: `{keep}` is the Flask app, through adapters.as_wsgi"
+            )
+            made = cst.parse_statement(f"{keep} = as_wsgi({local})\n")
+            self.after.setdefault(id(statement), []).append(
+                with_marker(made, marker_comment(self.rule_id, message))
+            )
+            self.imports.add(("adapters", "as_wsgi"))
+            self.report(statement, "adapted", message)
+            kept.add(local)
 
     def _keep_main_blocks_wsgi(self, module: cst.Module, adapted: set[str]) -> None:
         """The ``__main__`` block gets the WSGI apps it handed on before the run
@@ -388,8 +430,7 @@ class ServedAppRule(Rule):
         project = self.context.project
         if project is None or "Flask" not in value.describe():
             return ""
-        maker = value.name or value.made_by
-        return project.flask_plan(self.made_in.get(maker, self.context.relpath)).server_websockets
+        return project.flask_server_websockets()
 
     def _why_framework_stays(self, value: Value) -> str:
         """Why the framework rule left a Flask or Falcon app on WSGI, from its plan."""
@@ -460,6 +501,10 @@ def _imports_an_app(tree: ast.Module) -> bool:
             if isinstance(root, ast.Name):
                 attributes.add(root.id)
     return bool(modules & attributes)
+
+
+def _small_statements(stmt: cst.BaseStatement) -> tuple[cst.BaseSmallStatement, ...]:
+    return tuple(stmt.body) if isinstance(stmt, cst.SimpleStatementLine) else ()
 
 
 def _free_name(names: tuple[str, ...], bound: Mapping[str, int]) -> str:

@@ -31,14 +31,18 @@ from libcst.metadata import Scope
 from migrate import analysis
 from migrate.rules.served_app.attributes import passes_adapter
 
+#: ``(import, local name, module_ref, name)``: ``from myapp import app as x`` gives
+#: ``(..., "x", "myapp", "app")``; ``import myapp`` gives ``(..., "myapp.app", ...)``.
+ImportedApp = tuple[cst.Import | cst.ImportFrom, str, str, str]
+
 
 def imported_apps(
     module: cst.Module, served: Callable[[str], tuple[str, ...]]
-) -> list[tuple[cst.Import | cst.ImportFrom, str, str, str]]:
-    """``(import, local name, module_ref, name)`` for each import of a served app (one of
-    ``served(module_ref)``): ``from myapp import app [as x]``, and ``import myapp`` (the
-    local name is then the dotted module, its uses ``myapp.app``)."""
-    found: list[tuple[cst.Import | cst.ImportFrom, str, str, str]] = []
+) -> list[ImportedApp]:
+    """An :data:`ImportedApp` for each import of a served app (one of ``served(module_ref)``):
+    ``from myapp import app [as x]``, and ``import myapp`` (the local name is then the
+    dotted module, its uses ``myapp.app``)."""
+    found: list[ImportedApp] = []
     for node in analysis.import_statements(module):
         if isinstance(node, cst.ImportFrom):
             if isinstance(node.names, cst.ImportStar) or (
@@ -115,3 +119,39 @@ def _hands_on(
         call = parent(above)
         return not (isinstance(call, cst.Call) and takes_either(call))
     return True
+
+
+def is_test_module(relpath: str) -> bool:
+    """A module of the project's tests, by its path (``tests/``, ``test_*.py``, ``tests.py``)."""
+    *folders, name = relpath.split("/")
+    return (
+        name.startswith("test_")
+        or name.endswith("_test.py")
+        or name in ("conftest.py", "tests.py", "test.py")
+        or any(folder in ("tests", "test") for folder in folders)
+    )
+
+
+def same_package(relpath: str, serving: str, files: frozenset[str]) -> bool:
+    """``relpath`` is a module of the package ``serving`` is in (``app/routes.py`` for
+    ``app/__init__.py``): a part of the app, not an entry point of it."""
+    folder = serving.rpartition("/")[0]
+    return bool(folder) and f"{folder}/__init__.py" in files and relpath.startswith(folder + "/")
+
+
+def flask_apps_kept(module: cst.Module) -> set[str]:
+    """The local names the module already keeps a Flask app for (``flask_app =
+    as_wsgi(app)`` at module level, from an earlier run)."""
+    kept: set[str] = set()
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if (
+                isinstance(small, cst.Assign)
+                and isinstance(small.value, cst.Call)
+                and analysis.dotted_name(small.value.func) == "as_wsgi"
+                and len(small.value.args) == 1
+            ):
+                kept.add(analysis.dotted_name(small.value.args[0].value))
+    return kept
