@@ -348,6 +348,11 @@ def test_an_app_the_run_leaves_wsgi_keeps_its_server_with_a_marker(tmp_path: Pat
         ("gunicorn --daemon app:app", None),
         ("gunicorn 'app:app", "cannot read with certainty"),
         ("uwsgi /code/etc/uwsgi.ini", "its settings are in `/code/etc/uwsgi.ini`, not a file of"),
+        # websockets through gevent-websocket: a uvicorn worker would refuse every one
+        (
+            "gunicorn -k geventwebsocket.gunicorn.workers.GeventWebSocketWorker app:app",
+            "answers websockets through the worker's own socket (gevent-websocket)",
+        ),
     ],
 )
 def test_what_cannot_be_rewritten_with_certainty_is_marked_and_left(

@@ -118,6 +118,17 @@ def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
     if invocation.unknown:
         names = ", ".join(sorted(set(invocation.unknown)))
         return _manual(f"{config_note} has {server} options this tool does not know ({names})")
+    worker = invocation.first("worker_class") if server == "gunicorn" else None
+    if (
+        worker is not None
+        and worker.value is not None
+        and "websocket" in worker.value.value.lower()
+    ):
+        return _manual(
+            f"gunicorn's worker `{worker.value.source}` answers websockets through the worker's "
+            "own socket (gevent-websocket), which no ASGI server hands an app: the command "
+            "keeps its worker; move the websockets to an ASGI library by hand"
+        )
     spec_word, spec = _app_of(invocation, context)
     if spec is None and config_blockers and not config_note:
         return _manual(f"{server}: {config_blockers[0]}: check by hand")
