@@ -117,6 +117,7 @@ def test_wsgiref_chained_call_keeps_other_imports() -> None:
 
 
 def test_wsgiref_assigned_server_with_try_finally() -> None:
+    # uvicorn is imported in the function that serves: importing the module does not need it
     check(
         """\
         from wsgiref import simple_server
@@ -133,11 +134,11 @@ def test_wsgiref_assigned_server_with_try_finally() -> None:
                 httpd.server_close()
         """,
         """\
-        import uvicorn
         from svc_app import app
         from adapters import as_asgi
 
         def main(port=8000):
+            import uvicorn
             print("listening")
             try:
                 uvicorn.run(as_asgi(app), host="localhost", port=port)

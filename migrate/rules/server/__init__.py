@@ -9,7 +9,9 @@ resolved through the imports, so aliases and ``module.attr`` spellings work):
 * werkzeug: ``run_simple(host, port, app, use_reloader=..., use_debugger=...)``;
 * waitress: ``serve(app, host=..., port=...)`` and ``serve(app, listen="host:port")``;
 * bottle: ``bottle.run(app, ...)``, ``run(...)`` of its default app, ``app.run(...)`` of a
-  Bottle app (:mod:`.bottle` says what each argument becomes).
+  Bottle app (:mod:`.bottle` says what each argument becomes);
+* cherrypy: ``quickstart(root, script_name, config)`` becomes the steps it took, uvicorn
+  serving CherryPy's tree in cheroot's place (:mod:`.cherrypy`).
 
 Each becomes ``uvicorn.run(app, host=..., port=...)`` on the same host and port (host ``""``
 becomes ``"0.0.0.0"``; waitress' defaults ``0.0.0.0:8080`` are spelled out because uvicorn's
@@ -74,7 +76,7 @@ from migrate.app_values import (
 from migrate.cst_helpers import add_imports, has_marker, with_marker
 from migrate.frameworks.bottle import DEFAULT_PORT as BOTTLE_DEFAULT_PORT
 from migrate.rules.base import Rule, marker_comment
-from migrate.rules.server import bottle
+from migrate.rules.server import bottle, cherrypy
 
 #: Packages whose objects are WSGI apps that no rule rewrites (they are not in the user's tree).
 WSGI_LIBRARIES = frozenset(
@@ -106,6 +108,9 @@ class _Plan:
     #: statements to put before a statement (``set_blocking_threads(8)`` before the
     #: ``uvicorn.run`` that replaces ``waitress.serve(..., threads=8)``)
     insert_before: dict[cst.CSTNode, list[cst.BaseStatement]] = field(default_factory=dict)
+    #: statements to run once a statement is done, even if it raises (``try: ... finally:``:
+    #: CherryPy's engine stops when uvicorn does)
+    finally_after: dict[cst.CSTNode, list[cst.BaseStatement]] = field(default_factory=dict)
     #: imports those statements need
     imports: set[tuple[str, str | None]] = field(default_factory=set)
     #: qualified names whose imports may go once unused
@@ -122,6 +127,7 @@ class _Plan:
             or node in self.flatten
             or node in self.markers
             or node in self.insert_before
+            or node in self.finally_after
         )
 
     def is_empty(self) -> bool:
@@ -138,7 +144,8 @@ class _Plan:
 
 #: The last name of each server function (``make_server``, ``run_simple``, ``serve``).
 _SERVER_FUNCTIONS = frozenset(
-    name.rpartition(".")[2] for name in MAKE_SERVER | RUN_SIMPLE | WAITRESS_SERVE | BOTTLE_RUN
+    name.rpartition(".")[2]
+    for name in MAKE_SERVER | RUN_SIMPLE | WAITRESS_SERVE | BOTTLE_RUN | cherrypy.QUICKSTART
 )
 
 
@@ -289,12 +296,13 @@ class _ImportCleaner(cst.CSTTransformer):
         return updated_node
 
 
-def _import_in_if_block(module: cst.Module) -> cst.Module:
+def _import_in_block(module: cst.Module) -> cst.Module:
     """``import uvicorn`` as the first statement of the module's top-level ``if`` block
-    (``__main__``'s, say) that calls it, unless that block imports it already."""
+    (``__main__``'s, say) or function (after its docstring) that calls it, unless that block
+    imports it already."""
     body = list(module.body)
     for index, stmt in enumerate(body):
-        if not isinstance(stmt, cst.If):
+        if not isinstance(stmt, (cst.If, cst.FunctionDef)):
             continue
         block = stmt.body
         if not isinstance(block, cst.IndentedBlock) or "uvicorn" not in analysis.names_in(block):
@@ -308,7 +316,9 @@ def _import_in_if_block(module: cst.Module) -> cst.Module:
         ):
             return module
         first = cst.SimpleStatementLine([cst.Import([cst.ImportAlias(cst.Name("uvicorn"))])])
-        body[index] = stmt.with_changes(body=block.with_changes(body=[first, *block.body]))
+        at = 1 if isinstance(stmt, cst.FunctionDef) and stmt.get_docstring() is not None else 0
+        inner = [*block.body[:at], first, *block.body[at:]]
+        body[index] = stmt.with_changes(body=block.with_changes(body=inner))
         return module.with_changes(body=body)
     return add_imports(module, [("uvicorn", None)])
 
@@ -393,9 +403,9 @@ def _leading(stmt: cst.BaseStatement) -> Sequence[cst.EmptyLine]:
 
 
 #: The words every use of the servers the rule rewrites has in its imports or calls.
-SERVER_WORDS = ("make_server", "run_simple", "waitress", "bottle")
+SERVER_WORDS = ("make_server", "run_simple", "waitress", "bottle", "quickstart")
 #: The packages their imports name.
-SERVER_PACKAGES = frozenset({"wsgiref", "werkzeug", "waitress", "bottle"})
+SERVER_PACKAGES = frozenset({"wsgiref", "werkzeug", "waitress", "bottle", "cherrypy"})
 
 
 class ServerRule(Rule):
@@ -404,7 +414,7 @@ class ServerRule(Rule):
     rule_id = "server"
     summary = (
         "WSGI server entry points (wsgiref make_server, werkzeug run_simple, waitress serve, "
-        "bottle's run) become uvicorn.run(...) on the same host and port."
+        "bottle's run, cherrypy's quickstart) become uvicorn.run(...) on the same host and port."
     )
 
     # Parents and source order come from a TreeIndex: libcst's providers of them cost more
@@ -474,6 +484,8 @@ class ServerRule(Rule):
                     self._plan_run_simple(call, stmt)
                 elif kind == "bottle":
                     self._plan_bottle(call, stmt)
+                elif kind == "cherrypy":
+                    self._plan_cherrypy(call, stmt)
                 else:
                     self._plan_waitress(call, stmt)
             except _Manual as problem:
@@ -492,6 +504,8 @@ class ServerRule(Rule):
             return "waitress"
         if names & BOTTLE_RUN or self._bottle_app_of(call) is not None:
             return "bottle"
+        if names & cherrypy.QUICKSTART:
+            return "cherrypy"
         return None
 
     def _bottle_app_of(self, call: cst.Call) -> cst.Name | None:
@@ -1187,6 +1201,44 @@ class ServerRule(Rule):
             note = "; bottle.debug(...) keeps the debug mode run() set"
         self._convert(call, new, why_as_asgi, "bottle.run", "bottle's run()", note)
 
+    # cherrypy
+
+    def _plan_cherrypy(self, call: cst.Call, stmt: cst.CSTNode) -> None:
+        if not self._is_statement_call(call) or not isinstance(stmt, cst.SimpleStatementLine):
+            raise _Manual(
+                "the result of cherrypy.quickstart() is used: mount the root on cherrypy.tree, "
+                "start cherrypy.engine and serve WsgiToAsgi(cherrypy.tree) with uvicorn.run"
+            )
+        if len(stmt.body) != 1:
+            raise _Manual("cherrypy.quickstart() shares its line with other statements")
+        args = self._bind(call, cherrypy.PARAMS, "cherrypy.quickstart()")
+        func = call.func
+        module = "cherrypy"
+        if isinstance(func, cst.Attribute) and self._qualified_names(func.value) & {"cherrypy"}:
+            module = self._code(func.value)  # ``import cherrypy as cp``
+        else:
+            self._plan.imports.add(("cherrypy", None))
+        try:
+            before, run, after = cherrypy.statements(
+                args, module, self._code, self._module.default_indent
+            )
+        except cherrypy.CherryPyProblem as problem:
+            raise _Manual(f"{problem}; then serve WsgiToAsgi(cherrypy.tree) with uvicorn") from None
+        new = cst.parse_expression(run)
+        assert isinstance(new, cst.Call)
+        self._plan.replace_calls[call] = new
+        self._plan.insert_before[stmt] = [cst.parse_statement(line + "\n") for line in before]
+        self._plan.finally_after[stmt] = [cst.parse_statement(after + "\n")]
+        self._plan.imports.add(("adapters", "WsgiToAsgi"))
+        self.report(
+            call,
+            "adapted",
+            "cherrypy.quickstart() now serves on uvicorn: CherryPy's tree (the apps it mounts) "
+            "through adapters.WsgiToAsgi, on the host, port, socket file and certificate "
+            "CherryPy's settings give cheroot; its engine (plugins, autoreloader) starts "
+            "before and stops after, as quickstart did",
+        )
+
     def _waitress_port(self, port: cst.BaseExpression | None) -> str:
         if port is None:
             return "8080"  # waitress' default; uvicorn's is 8000
@@ -1236,6 +1288,14 @@ class ServerRule(Rule):
                     produced = list(inner.body)
                 elif isinstance(inner, cst.SimpleStatementSuite):
                     produced = [cst.SimpleStatementLine(body=list(inner.body))]
+            after = self._plan.finally_after.get(orig)
+            if after:
+                first = produced[0]
+                produced[0] = cst.Try(
+                    body=cst.IndentedBlock([first.with_changes(leading_lines=())]),
+                    finalbody=cst.Finally(body=cst.IndentedBlock(after)),
+                    leading_lines=_leading(first),
+                )
             for message in self._plan.markers.get(orig, []):
                 produced[0] = with_marker(produced[0], message)
             inserted = self._plan.insert_before.get(orig, [])
@@ -1288,18 +1348,18 @@ class ServerRule(Rule):
             for small in stmt.body
         )
         # uvicorn serves only in an `if` block (`if __name__ == "__main__":`, `if
-        # config.standalone:`): imported there, so that importing the app (under another
-        # server, in a test) does not need uvicorn
-        in_if_block = not has_uvicorn and any(
+        # config.standalone:`) or a function (`def serve(port):`): imported there, so that
+        # importing the app (under another server, in a test) does not need uvicorn
+        in_block = not has_uvicorn and any(
             all(self.tree_index().contains(block.body, call) for call in self._plan.replace_calls)
             for block in original_node.body
-            if isinstance(block, cst.If)
+            if isinstance(block, (cst.If, cst.FunctionDef))
         )
         cleaner = _ImportCleaner(
-            self._plan.converted_targets, used.names, not has_uvicorn and not in_if_block
+            self._plan.converted_targets, used.names, not has_uvicorn and not in_block
         )
         cleaned = updated_node.visit(cleaner)
         assert isinstance(cleaned, cst.Module)
-        if in_if_block:
-            return _import_in_if_block(cleaned)
+        if in_block:
+            return _import_in_block(cleaned)
         return add_imports(cleaned, [("uvicorn", None)])
