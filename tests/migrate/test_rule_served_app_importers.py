@@ -153,3 +153,51 @@ def test_a_test_setting_an_attribute_of_a_served_app_sets_it_on_the_wsgi_app(
     assert ran["before"].returncode == 0, ran["before"].stdout
     assert ran["after"].returncode == 0, ran["after"].stdout
     assert ran["tests left"].returncode != 0
+
+
+# the app under a name of its own, handed to the tests by a fixture: nothing here says WSGI
+FIXTURE_PROJECT = {
+    "bookshop.py": """
+        import bottle
+
+        shop = bottle.Bottle()
+
+
+        @shop.route("/books/<title>")
+        def book(title):
+            return {"title": title}
+    """,
+    "tests/conftest.py": """
+        import pytest
+
+        from bookshop import shop
+
+
+        @pytest.fixture
+        def wsgi_app():
+            return shop
+    """,
+    "tests/test_books.py": """
+        import json
+
+        from werkzeug.test import Client
+
+
+        def test_book(wsgi_app):
+            assert json.loads(Client(wsgi_app).get("/books/dune").text) == {"title": "dune"}
+    """,
+}
+
+
+def test_a_fixture_handing_an_app_of_any_name_to_the_tests_gets_the_wsgi_app(
+    tmp_path: Path,
+) -> None:
+    after, _ = migrate_project(FIXTURE_PROJECT)
+    assert after["bookshop.py"].rstrip().endswith("shop = WsgiToAsgi(shop)")
+    assert "    return as_wsgi(shop)\n" in after["tests/conftest.py"]
+    ran = {
+        "before": run_tests(FIXTURE_PROJECT, tmp_path / "before"),
+        "after": run_tests(after, tmp_path / "after"),
+    }
+    assert ran["before"].returncode == 0, ran["before"].stdout
+    assert ran["after"].returncode == 0, ran["after"].stdout

@@ -65,16 +65,23 @@ class ServedAppRule(Rule):
     @classmethod
     def might_apply(cls, source: str) -> bool:
         # a module serving an app, or one that may use an app another module serves: as
-        # the WSGI app it was (a test client), or under a name apps go by (a fixture)
+        # the WSGI app it was (a test client), under a name apps go by, or in a pytest
+        # fixture handing it to the tests (``return shop_app``)
         return (
             may_make_wsgi_apps(source)
             or may_use_wsgi_apps(source)
             or _IMPORTS_AN_APP.search(source) is not None
+            or ("fixture" in source and "import" in source)
         )
 
     @classmethod
     def might_apply_to_tree(cls, tree: ast.Module, source: str) -> bool:
-        return may_make_wsgi_apps(source) or bool(wsgi_delegations(tree)) or _imports_an_app(tree)
+        return (
+            may_make_wsgi_apps(source)
+            or bool(wsgi_delegations(tree))
+            or _imports_an_app(tree)
+            or _fixtures_import(tree)
+        )
 
     def __init__(self, context: FileContext) -> None:
         super().__init__(context)
@@ -505,6 +512,27 @@ def _imports_an_app(tree: ast.Module) -> bool:
 
 def _small_statements(stmt: cst.BaseStatement) -> tuple[cst.BaseSmallStatement, ...]:
     return tuple(stmt.body) if isinstance(stmt, cst.SimpleStatementLine) else ()
+
+
+def _fixtures_import(tree: ast.Module) -> bool:
+    """The module defines pytest fixtures (``@pytest.fixture``, ``@fixture(...)``) and
+    imports from another module: a fixture may hand an app of the run to the tests under any
+    name (``from shop.web import app as shop_app``; ``return shop_app``)."""
+    imports = fixtures = False
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module:
+            imports = True
+        elif isinstance(stmt, ast.FunctionDef) and any(
+            _is_fixture(decorator) for decorator in stmt.decorator_list
+        ):
+            fixtures = True
+    return imports and fixtures
+
+
+def _is_fixture(decorator: ast.expr) -> bool:
+    target = decorator.func if isinstance(decorator, ast.Call) else decorator
+    name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", "")
+    return name in ("fixture", "yield_fixture")
 
 
 def _free_name(names: tuple[str, ...], bound: Mapping[str, int]) -> str:
