@@ -614,10 +614,11 @@ class ModuleValues:
         """Every one of ``references`` is an argument of a call ``stmt`` makes when it runs
         that keeps the app it is given rather than making an app of it: an extension
         registering itself (``db = SQLAlchemy(app)``, ``Migrate(app, db)``, ``CORS(app)``,
-        ``login.init_app(app)``). It got the WSGI app, and keeps it, whatever the name
-        holds later; calls in a function or lambda run later and see the final binding.
-        Not a call making an app of it (middleware, a router: the app it makes is the
-        entry point), nor a server or an adapter taking it as it is."""
+        ``login.init_app(app)``); or the value of an alias (``app = application``). It got
+        the WSGI app, and keeps it, whatever the name holds later; calls in a function or
+        lambda run later and see the final binding. Not a call making an app of it
+        (middleware, a router: the app it makes is the entry point), nor a server or an
+        adapter taking it as it is."""
         wanted = {id(r) for r in references}
         found: set[int] = set()
         stack: list[cst.CSTNode] = [stmt]
@@ -625,7 +626,13 @@ class ModuleValues:
             node = stack.pop()
             if type(node) in _DEFERRED:
                 continue
-            if type(node) is cst.Call:
+            if (
+                type(node) is cst.Assign
+                and id(node.value) in wanted
+                and all(type(t.target) is cst.Name for t in node.targets)
+            ):
+                found.add(id(node.value))  # an alias: served with the name, if it is served
+            elif type(node) is cst.Call:
                 given = {id(a.value) for a in node.args} & wanted
                 if given:
                     if self._consumes(node) or self.eval(node) is not None:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from migrate.runner import SourceResult, migrate_source
 from tests.harness import Req, assert_same_behaviour
 from tests.migrate.test_rule_deployment import again_changes_nothing
@@ -196,20 +198,24 @@ def test_an_app_answering_websockets_on_its_servers_socket_stays_on_that_server(
     again_changes_nothing(tmp_path, texts)
 
 
+# Flask-SocketIO registered on the app a factory makes
+SOCKETIO_FACTORY = """
+    from flask import Flask
+    from flask_socketio import SocketIO
+
+    socketio = SocketIO()
+
+
+    def create_app():
+        app = Flask(__name__)
+        socketio.init_app(app)
+        return app
+"""
+
+
 def test_an_app_made_by_a_factory_registering_socketio_stays_on_its_server() -> None:
     files = {
-        "chat/__init__.py": """
-            from flask import Flask
-            from flask_socketio import SocketIO
-
-            socketio = SocketIO()
-
-
-            def create_app():
-                app = Flask(__name__)
-                socketio.init_app(app)
-                return app
-        """,
+        "chat/__init__.py": SOCKETIO_FACTORY,
         "wsgi.py": "from chat import create_app\n\napp = create_app()\n",
     }
     after, results = migrate_project(dedented(files))
@@ -221,22 +227,35 @@ def test_an_app_made_by_a_factory_registering_socketio_stays_on_its_server() -> 
 
 def test_a_factory_of_a_socketio_app_gets_no_asgi_sibling() -> None:
     # served as `gunicorn -k eventlet 'chat:create_app()'`: no `uvicorn --factory` for it
-    files = {
-        "chat.py": """
-            from flask import Flask
-            from flask_socketio import SocketIO
-
-            socketio = SocketIO()
-
-
-            def create_app():
-                app = Flask(__name__)
-                socketio.init_app(app)
-                return app
-        """
-    }
+    files = {"chat.py": SOCKETIO_FACTORY}
     after, results = migrate_project(dedented(files))
     (change,) = results["chat.py"].changes
     assert change.kind == "manual"
     assert change.message.startswith("`create_app()` returns a Flask app")
     assert "create_asgi_app" not in after["chat.py"]
+
+
+@pytest.mark.parametrize("alias", ["app = application", "application = app"])
+def test_two_names_of_one_app_are_both_served(alias: str) -> None:
+    # Elastic Beanstalk serves `application`, the developer's commands name `app`
+    made = alias.split(" = ")[1]
+    before = f"""
+        from flask import Flask, request
+
+        {made} = Flask(__name__)
+        {alias}
+
+
+        @app.route("/hello")
+        def hello():
+            return "hello " + request.args.get("name", "-")
+    """
+    result = migrate(before)
+    ((kind, message),) = served_changes(result)
+    assert kind == "adapted" and "holds the same app, and is served the same way" in message
+    assert result.new_source.rstrip().endswith(" = WsgiToAsgi(flask_app := app)")
+    requests = [Req("GET", "/hello?name=ann"), Req("GET", "/nope")]
+    for name in ("app", "application"):
+        assert_same_behaviour(before, result.new_source, requests, app_name=name)
+    again = migrate_source(result.new_source)
+    assert again.new_source == result.new_source and not again.changes

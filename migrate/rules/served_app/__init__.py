@@ -111,6 +111,8 @@ class ServedAppRule(Rule):
         imported = self._imported_factories(node) if project is not None else None
         values = ModuleValues(node, imported)
         adapted: set[str] = set()
+        # names of one app (``app = application``) are served together
+        aliases: dict[int, list[tuple[Served, list[str]]]] = {}
         for served in values.served_wsgi_apps():
             callers = project.callers_of(self.context.relpath, served.name) if project else []
             if callers and not (project and project.serves(self.context.relpath, served.name)):
@@ -119,8 +121,12 @@ class ServedAppRule(Rule):
             if websockets:
                 self._keep_on_wsgi_server(served.name, served.value, served.bound_at, websockets)
                 continue
-            self._adapt(served, callers)
-            adapted.add(served.name)
+            aliases.setdefault(id(served.value), []).append((served, callers))
+        order = {id(stmt): index for index, stmt in enumerate(node.body)}
+        for group in aliases.values():
+            group.sort(key=lambda pair: order[id(pair[0].final_at)])
+            self._adapt([served for served, _ in group], [c for _, cs in group for c in cs])
+            adapted.update(served.name for served, _ in group)
         if adapted:
             self._keep_main_blocks_wsgi(node, adapted)
             self._keep_later_attributes_on_apps(node, adapted)
@@ -365,8 +371,12 @@ class ServedAppRule(Rule):
             and project.flask_plan(summary.relpath).convert
         )
 
-    def _adapt(self, served: Served, callers: list[str]) -> None:
+    def _adapt(self, names_of_one_app: list[Served], callers: list[str]) -> None:
+        """Serve the app the names hold (one, or aliases of one app) through the adapter,
+        after the last statement that builds it under any of them."""
+        served = names_of_one_app[-1]
         name = served.name
+        others = [s.name for s in names_of_one_app[:-1]]
         if served.value.either:
             # its class's module decides whether it stays WSGI: serving it tells
             message = (
@@ -402,7 +412,11 @@ class ServedAppRule(Rule):
                 f"--app naming `{self.context.module_name}:{name}` must name "
                 f"`{self.context.module_name}:{keep}`)"
             )
-        binding: cst.BaseStatement = cst.parse_statement(f"{name} = {wrapper}({wrapped})\n")
+        if others:
+            listed = ", ".join(f"`{other}`" for other in others)
+            message += f"; {listed} holds the same app, and is served the same way"
+        targets = " = ".join([*others, name])
+        binding: cst.BaseStatement = cst.parse_statement(f"{targets} = {wrapper}({wrapped})\n")
         if isinstance(served.final_at, cst.BaseCompoundStatement):
             assert isinstance(binding, cst.SimpleStatementLine)
             binding = binding.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
