@@ -400,18 +400,22 @@ class ModuleValues:
         return Value("wsgi", False, f"a {framework} app (`@{analysis.dotted_name(spelled)}`)")
 
     def _inherited(self, cls: cst.ClassDef, env: dict[str, Value | None]) -> Value | None:
-        """A class without a ``__call__`` of its own whose one base is an app class (of the
-        module, or one another module of the run may still leave WSGI): its instances are
-        what the base's are."""
+        """A class without a ``__call__`` of its own whose one base is an app class (a
+        framework's, one of the module, or one another module of the run may still leave
+        WSGI): its instances are what the base's are."""
         if len(cls.bases) != 1 or analysis.method_named(cls, "__call__") is not None:
             return None
         base = cls.bases[0].value
+        name = cls.name.value
+        framework = WSGI_FRAMEWORK_MAKERS.get(self._qualified(base) or "")
+        if framework is not None:  # ``class ShopFlask(Flask)``: its instances are Flask apps
+            spelled = analysis.dotted_name(base)
+            return Value("wsgi", True, f"a {framework} app (`{name}(...)`, a `{spelled}`)", name)
         found = self.eval(base, env)
         if found is None and self.imported is not None:
             found = self.imported(analysis.dotted_name(base) or "")
         if found is None or not found.maker:
             return None
-        name = cls.name.value
         return Value(
             found.protocol, True, f"an instance of `{name}`, {found.how}", name, either=found.either
         )

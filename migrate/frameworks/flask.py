@@ -252,6 +252,11 @@ def facts_of(relpath: str, tree: ast.Module) -> FlaskFacts:
     for stmt in tree.body:
         if isinstance(stmt, ast.AsyncFunctionDef) and _is_view(stmt):
             blockers.append(f"`{stmt.name}` is an async view already")
+        if isinstance(stmt, ast.ClassDef) and any(
+            _is_flask_class(base, flask_names) for base in stmt.bases
+        ):
+            # its overrides are Flask's methods, which Quart's differ from (coroutines)
+            blockers.append(f"class `{stmt.name}` subclasses Flask")
         if isinstance(stmt, ast.ClassDef) and uses_flask:
             for node in ast.walk(stmt):
                 if (

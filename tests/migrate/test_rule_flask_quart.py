@@ -199,6 +199,28 @@ def test_an_extension_keeps_the_whole_run_on_flask() -> None:
     stays_flask({**PROJECT, "app.py": "from flask_cors import CORS\n" + textwrap.dedent(APP)}, 1)
 
 
+def test_a_subclass_of_flask_keeps_the_whole_run_on_flask() -> None:
+    # its overrides are Flask's methods; Quart's are coroutines
+    stays_flask({
+        "app.py": """
+            from flask import Flask
+
+
+            class ShopFlask(Flask):
+                def make_response(self, rv):
+                    return super().make_response(rv)
+
+
+            app = ShopFlask(__name__)
+
+
+            @app.route("/")
+            def index():
+                return "hi"
+        """,
+    })  # fmt: skip
+
+
 def test_quarts_coroutines_reached_through_the_flask_module_keep_the_run_on_flask() -> None:
     stays_flask({
         "app.py": """

@@ -390,6 +390,32 @@ def test_a_framework_app_is_served_as_asgi_after_it_is_built(
     assert_second_run_changes_nothing(result)
 
 
+def test_an_app_of_a_subclass_of_a_framework_class_is_served() -> None:
+    before = """
+        from flask import Flask, jsonify
+
+
+        class ShopFlask(Flask):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self.shop_name = "corner shop"
+
+
+        app = ShopFlask(__name__)
+
+
+        @app.route("/name")
+        def name():
+            return jsonify(name=app.shop_name)
+    """
+    result = migrate(before)
+    (message,) = served_app_changes(result)
+    assert "a Flask app (`ShopFlask(...)`, a `Flask`)" in message
+    assert result.new_source.rstrip().endswith("app = WsgiToAsgi(flask_app := app)")
+    assert_same_behaviour(before, result.new_source, [Req("GET", "/name"), Req("GET", "/x")])
+    assert_second_run_changes_nothing(result)
+
+
 def test_an_app_a_factory_of_another_module_makes_is_served_as_asgi() -> None:
     """``app = main(settings)`` in an entry-point module: the project index knows ``main``
     returns a Pyramid app."""

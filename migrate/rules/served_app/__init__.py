@@ -170,7 +170,8 @@ class ServedAppRule(Rule):
             assert isinstance(statement, cst.SimpleStatementLine)
             places = f"{len(uses)} place{'s' if len(uses) > 1 else ''}"
             message = (
-                f"`{spelled}` is an ASGI app after the run ({module_ref} serves it through "
+                f"`{spelled}` is an ASGI app after the run ({self._named(module_ref)} serves it "
+                f"through "
                 f"adapters.WsgiToAsgi): where this module uses it as the WSGI app it was "
                 f"({places}), it gets that app through adapters.as_wsgi"
             )
@@ -207,7 +208,8 @@ class ServedAppRule(Rule):
                 continue  # imported in a function or a block: not what the command reads
             keep = _free_name(("flask_app", f"{local}_flask", "flask_wsgi_app"), self._bound)
             message = (
-                f"`{local}` is an ASGI app after the run ({module_ref} serves it through "
+                f"`{local}` is an ASGI app after the run ({self._named(module_ref)} serves it "
+                f"through "
                 f"adapters.WsgiToAsgi); Flask's command line (FLASK_APP naming this module) "
                 f"looks for a Flask app here: `{keep}` is the Flask app, through adapters.as_wsgi"
             )
@@ -218,6 +220,13 @@ class ServedAppRule(Rule):
             self.imports.add(("adapters", "as_wsgi"))
             self.report(statement, "adapted", message)
             kept.add(local)
+
+    def _named(self, module_ref: str) -> str:
+        """The module ``module_ref`` as a reader knows it: a relative import (``from . import
+        app``) by its file."""
+        project = self.context.project
+        serving = project.serving_module(self.context.relpath, module_ref) if project else None
+        return serving.relpath if module_ref.startswith(".") and serving else module_ref
 
     def _keep_main_blocks_wsgi(self, module: cst.Module, adapted: set[str]) -> None:
         """The ``__main__`` block gets the WSGI apps it handed on before the run
