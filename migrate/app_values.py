@@ -54,6 +54,7 @@ ASGI_MAKERS = frozenset(
         "starlette.applications.Starlette", "starlette.middleware.wsgi.WSGIMiddleware",
         "fastapi.FastAPI", "fastapi.applications.FastAPI", "quart.Quart", "quart.app.Quart",
         "django.core.asgi.get_asgi_application", "falcon.asgi.App",
+        "servestatic.ServeStaticASGI", "servestatic.asgi.ServeStaticASGI",
         "adapters.asgi_helpers.app_class",
     }
 )  # fmt: skip

@@ -441,6 +441,25 @@ def test_django_commands_serve_the_asgi_module(tmp_path: Path) -> None:
     )
 
 
+def test_a_django_project_serving_static_files_from_wsgi_py_moves_too(tmp_path: Path) -> None:
+    # asgi.py gets ServeStatic's ASGI app in WhiteNoise's place: an ASGI app all the same
+    wsgi = DJANGO_WSGI + (
+        "from whitenoise import WhiteNoise\n\n"
+        'application = WhiteNoise(application, root="/srv/static", prefix="static/")\n'
+    )
+    files = {
+        "mysite/__init__.py": "",
+        "mysite/wsgi.py": wsgi,
+        "Procfile": "web: gunicorn mysite.wsgi:application\n",
+    }
+    texts, _, _ = migrate_project(tmp_path, files)
+    created = (tmp_path / "out" / "mysite" / "asgi.py").read_text()
+    assert "application = ServeStaticASGI(application, " in created
+    assert texts["Procfile"] == (
+        "web: gunicorn -k uvicorn_worker.UvicornWorker mysite.asgi:application\n"
+    )
+
+
 def test_a_gunicorn_config_used_by_a_converted_command_gets_uvicorn_workers(tmp_path: Path) -> None:
     files = {
         "app.py": APP,
