@@ -28,8 +28,9 @@ import posixpath
 import libcst as cst
 
 from migrate import analysis
-from migrate.cst_helpers import is_docstring
-from migrate.rules.base import Rule
+from migrate.cst_helpers import add_imports, is_docstring, with_marker
+from migrate.middleware_analysis import ASGI_MIDDLEWARE, PASTE_MIDDLEWARE, THIRD_PARTY
+from migrate.rules.base import Rule, marker_comment
 
 GET_WSGI = "django.core.wsgi.get_wsgi_application"
 
@@ -107,14 +108,76 @@ class DjangoAsgiRule(Rule):
         module = self.context.module_name.rsplit(".", 1)[0] + ".asgi"
         if "." not in self.context.module_name:
             module = "asgi"
+        serves = (
+            f"`uvicorn {module}:{name[0]}` serves the project; wsgi.py stays as it is, for "
+            "runserver and WSGI servers"
+        )
+        foreign = self._foreign_middleware(node, index, name[0], set(spellings))
+        if foreign:
+            # WSGI middleware no rule has an ASGI counterpart for: around Django's ASGI app
+            # it would get an ASGI app; the WSGI stack is served as it is, through the adapter
+            listed = ", ".join(f"`{callee}`" for callee in foreign)
+            message = (
+                f"asgi.py created beside wsgi.py, serving wsgi.py's stack through "
+                f"adapters.WsgiToAsgi: {listed} wraps the app, WSGI middleware of a package "
+                f"outside the run with no ASGI counterpart this tool knows (replace it by an "
+                f"ASGI one, then serve get_asgi_application() for Django's own ASGI handler); "
+                f"{serves}"
+            )
+            stack = cst.parse_statement(f"{name[0]} = WsgiToAsgi({name[0]})\n")
+            adapted = node.with_changes(
+                body=[*node.body, with_marker(stack, marker_comment(self.rule_id, message))]
+            )
+            text = add_imports(adapted, [("adapters", "WsgiToAsgi")]).code
+            self.create_beside("asgi.py", text, "adapted", message)
+            return False
         message = (
             "asgi.py created beside wsgi.py (get_asgi_application(), the same settings"
             + (", the wrapping after it migrated by the rules" if wrapped else "")
-            + f"): `uvicorn {module}:{name[0]}` serves the project; wsgi.py stays as it is, "
-            "for runserver and WSGI servers"
+            + f"): {serves}"
         )
         self.create_beside("asgi.py", node.visit(_ToAsgi(node)).code, "converted", message)
         return False
+
+    def _foreign_middleware(
+        self, module: cst.Module, index: int, app: str, get_wsgi: set[str]
+    ) -> list[str]:
+        """The callees of module-level calls given the app after it is made (``application
+        = Cling(application)``, ``application = Cling(get_wsgi_application())``) imported
+        from a package outside the run that no rule turns into ASGI middleware."""
+        bindings = analysis.import_bindings(module)
+        project = self.context.project
+
+        def is_the_app(arg: cst.Arg) -> bool:
+            value = arg.value
+            return arg.keyword is None and (
+                analysis.is_plain_name(value, app)
+                or (isinstance(value, cst.Call) and analysis.dotted_name(value.func) in get_wsgi)
+            )
+
+        found: list[str] = []
+        for stmt in module.body[index:]:
+            for node in analysis.walk(stmt, into_scopes=False):
+                if not isinstance(node, cst.Call) or not any(map(is_the_app, node.args)):
+                    continue
+                callee = analysis.dotted_name(node.func)
+                binding = bindings.get(callee.split(".")[0]) if callee else None
+                if binding is None:
+                    continue
+                qualified = _qualified(binding, callee)
+                known = (
+                    qualified in THIRD_PARTY
+                    or qualified in PASTE_MIDDLEWARE
+                    or qualified in ASGI_MIDDLEWARE
+                    or qualified.startswith("django.")
+                )
+                in_run = project is not None and (
+                    project.module(self.context.relpath, binding.module) is not None
+                    or binding.module.startswith(".")
+                )
+                if not known and not in_run and callee not in found:
+                    found.append(callee)
+        return found
 
     def _binding(self, module: cst.Module, spellings: set[str]) -> cst.BaseStatement | None:
         """``application = get_wsgi_application()`` at module level."""
@@ -127,3 +190,10 @@ class DjangoAsgiRule(Rule):
             ):
                 return stmt
         return None
+
+
+def _qualified(binding: analysis.ImportBinding, callee: str) -> str:
+    """``dj_static.Cling`` for ``Cling`` after ``from dj_static import Cling``."""
+    rest = callee.split(".")[1:]
+    base = f"{binding.module}.{binding.name}" if binding.name else binding.module
+    return ".".join([base, *rest])

@@ -207,3 +207,51 @@ def test_only_the_docstring_says_asgi_where_it_said_wsgi(tmp_path: Path) -> None
     asgi = (tmp_path / "mysite" / "asgi.py").read_text()
     assert "ASGI config for mysite project." in asgi
     assert 'print("serving the WSGI app")' in asgi
+
+
+# WSGI middleware of a package outside the run (dj-static's Cling, Sentry's WSGI middleware)
+STAMP = """\
+class Stamp:
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        def stamped(status, headers, exc_info=None):
+            return start_response(status, [*headers, ("X-Stamp", environ["PATH_INFO"])], exc_info)
+
+        return self.app(environ, stamped)
+"""
+
+
+def test_wsgi_middleware_no_rule_converts_serves_the_wsgi_stack_through_the_adapter(
+    tmp_path: Path,
+) -> None:
+    """Around Django's ASGI app it would get an ASGI app: asgi.py serves wsgi.py's stack."""
+    before, after = tmp_path / "before", tmp_path / "after"
+    wrapped = WSGI + "\nfrom stamp import Stamp\n\napplication = Stamp(application)\n"
+    for root in (before, after):
+        write_project(root)
+        (root / "mysite" / "wsgi.py").write_text(wrapped)
+    result = migrate(after, "--write", "--report", str(tmp_path / "report.json"))
+    assert result.returncode == 0, result.stderr.decode()
+    asgi = (after / "mysite" / "asgi.py").read_text()
+    assert "application = Stamp(application)\n" in asgi and "import get_asgi" not in asgi
+    assert asgi.endswith("\napplication = WsgiToAsgi(application)\n")
+    report = json.loads((tmp_path / "report.json").read_text())
+    (created,) = [f for f in report["files"] if f["path"] == "mysite/asgi.py"]
+    assert [c["kind"] for c in created["changes"]] == ["adapted"]
+    assert "`Stamp` wraps the app" in created["changes"][0]["message"]
+
+    for root in (before, after):  # installed beside the project, not part of the run
+        (root / "stamp.py").write_text(STAMP)
+    stamps = {}
+    with served(before, "wsgi", "mysite", "/hello/") as url:
+        expected = answers(url)
+        stamps["before"] = httpx.get(url + "/hello/").headers.get("x-stamp")
+    with served(after, "asgi", "mysite", "/hello/") as url:
+        got = answers(url)
+        stamps["after"] = httpx.get(url + "/hello/").headers.get("x-stamp")
+    assert got == expected
+    assert stamps == {"before": "/hello/", "after": "/hello/"}
+    (after / "stamp.py").unlink()
+    assert migrate(after, "--check").returncode == 0
