@@ -1260,31 +1260,37 @@ class ImportBinding:
     name: str | None
 
 
-def import_bindings(module: cst.Module) -> dict[str, ImportBinding]:
-    """Local name -> :class:`ImportBinding`, for the imports directly at module level (a name
-    imported twice maps to the last one; :func:`module_level_bindings` tells how often a
-    name is bound)."""
+def import_bindings(module: cst.Module, *, anywhere: bool = False) -> dict[str, ImportBinding]:
+    """Local name -> :class:`ImportBinding`, for the imports directly at module level, or
+    (``anywhere``) at any depth: in an ``if``/``try`` block too (a name imported twice maps to
+    the last one; :func:`module_level_bindings` tells how often a name is bound)."""
     found: dict[str, ImportBinding] = {}
-    for stmt in module.body:
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            continue
-        for small in stmt.body:
-            if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
-                source = "." * len(small.relative) + (
-                    _dotted(small.module) if small.module is not None else ""
-                )
-                for alias in small.names:
-                    imported = _dotted(alias.name)
-                    found[_asname(alias) or imported] = ImportBinding(source, imported)
-            elif isinstance(small, cst.Import):
-                for alias in small.names:
-                    dotted = _dotted(alias.name)
-                    local = _asname(alias)
-                    if local is not None:
-                        found[local] = ImportBinding(dotted, None)
-                    else:
-                        top = dotted.split(".")[0]
-                        found[top] = ImportBinding(top, None)
+    if anywhere:
+        smalls: list[cst.BaseSmallStatement] = list(import_statements(module))
+    else:
+        smalls = [
+            small
+            for stmt in module.body
+            if isinstance(stmt, cst.SimpleStatementLine)
+            for small in stmt.body
+        ]
+    for small in smalls:
+        if isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+            source = "." * len(small.relative) + (
+                _dotted(small.module) if small.module is not None else ""
+            )
+            for alias in small.names:
+                imported = _dotted(alias.name)
+                found[_asname(alias) or imported] = ImportBinding(source, imported)
+        elif isinstance(small, cst.Import):
+            for alias in small.names:
+                dotted = _dotted(alias.name)
+                local = _asname(alias)
+                if local is not None:
+                    found[local] = ImportBinding(dotted, None)
+                else:
+                    top = dotted.split(".")[0]
+                    found[top] = ImportBinding(top, None)
     return found
 
 

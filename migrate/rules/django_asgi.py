@@ -145,7 +145,7 @@ class DjangoAsgiRule(Rule):
         """The callees of module-level calls given the app after it is made (``application
         = Cling(application)``, ``application = Cling(get_wsgi_application())``) imported
         from a package outside the run that no rule turns into ASGI middleware."""
-        bindings = analysis.import_bindings(module)
+        bindings = analysis.import_bindings(module, anywhere=True)  # (``if "DYNO" in ...:``)
         project = self.context.project
 
         def is_the_app(arg: cst.Arg) -> bool:

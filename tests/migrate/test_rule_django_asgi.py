@@ -255,3 +255,18 @@ def test_wsgi_middleware_no_rule_converts_serves_the_wsgi_stack_through_the_adap
     assert stamps == {"before": "/hello/", "after": "/hello/"}
     (after / "stamp.py").unlink()
     assert migrate(after, "--check").returncode == 0
+
+
+def test_middleware_imported_in_the_block_that_wraps_the_app_is_seen(tmp_path: Path) -> None:
+    write_project(tmp_path)
+    wrapped = WSGI + textwrap.dedent("""
+        if os.environ.get("SENTRY_DSN"):
+            from sentry_sdk.integrations.wsgi import SentryWsgiMiddleware
+
+            application = SentryWsgiMiddleware(application)
+    """)
+    (tmp_path / "mysite" / "wsgi.py").write_text(wrapped)
+    assert migrate(tmp_path, "--write").returncode == 0
+    asgi = (tmp_path / "mysite" / "asgi.py").read_text()
+    assert asgi.endswith("\napplication = WsgiToAsgi(application)\n")
+    assert "`SentryWsgiMiddleware` wraps the app" in asgi
