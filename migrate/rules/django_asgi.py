@@ -94,50 +94,63 @@ class DjangoAsgiRule(Rule):
         if posixpath.basename(relpath) != "wsgi.py":
             return False
         spellings = analysis.import_spellings(node, frozenset({GET_WSGI}))
-        binding = self._binding(node, set(spellings))
-        if binding is None:
-            return False
         asgi = posixpath.join(posixpath.dirname(relpath), "asgi.py")
         project = self.context.project
-        if project is not None and asgi in project.files:
+        if not spellings or (project is not None and asgi in project.files):
+            return False
+        binding = self._binding(node, set(spellings))
+        if binding is None:
+            # made in a block (``if "DYNO" in os.environ: application = Cling(...) else:
+            # ...``): served as wsgi.py makes it, if it is Django's ``application``
+            if "application" in analysis.module_level_bindings(node):
+                why = "wsgi.py makes `application` in a block, which this tool does not rewrite"
+                self._serve_wsgi_stack(node, "application", why, "rewrite it")
             return False
         name = analysis._name_assignment(binding)
         assert name is not None
         index = node.body.index(binding)
         wrapped = any(analysis.global_references(s, name[0]) for s in node.body[index + 1 :])
-        module = self.context.module_name.rsplit(".", 1)[0] + ".asgi"
-        if "." not in self.context.module_name:
-            module = "asgi"
-        serves = (
-            f"`uvicorn {module}:{name[0]}` serves the project; wsgi.py stays as it is, for "
-            "runserver and WSGI servers"
-        )
         foreign = self._foreign_middleware(node, index, name[0], set(spellings))
         if foreign:
             # WSGI middleware no rule has an ASGI counterpart for: around Django's ASGI app
             # it would get an ASGI app; the WSGI stack is served as it is, through the adapter
             listed = ", ".join(f"`{callee}`" for callee in foreign)
-            message = (
-                f"asgi.py created beside wsgi.py, serving wsgi.py's stack through "
-                f"adapters.WsgiToAsgi: {listed} wraps the app, WSGI middleware of a package "
-                f"outside the run with no ASGI counterpart this tool knows (replace it by an "
-                f"ASGI one, then serve get_asgi_application() for Django's own ASGI handler); "
-                f"{serves}"
+            why = (
+                f"{listed} wraps the app, WSGI middleware of a package outside the run with no "
+                "ASGI counterpart this tool knows"
             )
-            stack = cst.parse_statement(f"{name[0]} = WsgiToAsgi({name[0]})\n")
-            adapted = node.with_changes(
-                body=[*node.body, with_marker(stack, marker_comment(self.rule_id, message))]
-            )
-            text = add_imports(adapted, [("adapters", "WsgiToAsgi")]).code
-            self.create_beside("asgi.py", text, "adapted", message)
+            self._serve_wsgi_stack(node, name[0], why, "replace it by an ASGI one")
             return False
         message = (
             "asgi.py created beside wsgi.py (get_asgi_application(), the same settings"
             + (", the wrapping after it migrated by the rules" if wrapped else "")
-            + f"): {serves}"
+            + f"): {self._serves(name[0])}"
         )
         self.create_beside("asgi.py", node.visit(_ToAsgi(node)).code, "converted", message)
         return False
+
+    def _serves(self, name: str) -> str:
+        module = self.context.module_name.rsplit(".", 1)[0] + ".asgi"
+        if "." not in self.context.module_name:
+            module = "asgi"
+        return (
+            f"`uvicorn {module}:{name}` serves the project; wsgi.py stays as it is, for "
+            "runserver and WSGI servers"
+        )
+
+    def _serve_wsgi_stack(self, module: cst.Module, name: str, why: str, fix: str) -> None:
+        """asgi.py: wsgi.py as it is, its app served through ``adapters.WsgiToAsgi``."""
+        message = (
+            f"asgi.py created beside wsgi.py, serving wsgi.py's app as it is through "
+            f"adapters.WsgiToAsgi: {why}; for Django's own ASGI handler, {fix} and serve "
+            f"get_asgi_application(); {self._serves(name)}"
+        )
+        stack = cst.parse_statement(f"{name} = WsgiToAsgi({name})\n")
+        adapted = module.with_changes(
+            body=[*module.body, with_marker(stack, marker_comment(self.rule_id, message))]
+        )
+        text = add_imports(adapted, [("adapters", "WsgiToAsgi")]).code
+        self.create_beside("asgi.py", text, "adapted", message)
 
     def _foreign_middleware(
         self, module: cst.Module, index: int, app: str, get_wsgi: set[str]

@@ -270,3 +270,32 @@ def test_middleware_imported_in_the_block_that_wraps_the_app_is_seen(tmp_path: P
     asgi = (tmp_path / "mysite" / "asgi.py").read_text()
     assert asgi.endswith("\napplication = WsgiToAsgi(application)\n")
     assert "`SentryWsgiMiddleware` wraps the app" in asgi
+
+
+def test_an_app_made_in_a_block_is_served_as_wsgi_py_makes_it(tmp_path: Path) -> None:
+    # Heroku's dj-static recipe: which app wsgi.py serves is decided when it runs
+    before, after = tmp_path / "before", tmp_path / "after"
+    in_a_block = WSGI.replace(
+        "application = get_wsgi_application()\n",
+        textwrap.dedent("""\
+            if "DYNO" in os.environ:
+                from dj_static import Cling
+
+                application = Cling(get_wsgi_application())
+            else:
+                application = get_wsgi_application()
+        """),
+    )
+    for root in (before, after):
+        write_project(root)
+        (root / "mysite" / "wsgi.py").write_text(in_a_block)
+    assert migrate(after, "--write").returncode == 0
+    asgi = (after / "mysite" / "asgi.py").read_text()
+    assert "    application = Cling(get_wsgi_application())\n" in asgi  # as wsgi.py has it
+    assert asgi.endswith("\napplication = WsgiToAsgi(application)\n")
+    assert "wsgi.py makes `application` in a block" in asgi
+    with served(before, "wsgi", "mysite", "/hello/") as url:
+        expected = answers(url)
+    with served(after, "asgi", "mysite", "/hello/") as url:
+        assert answers(url) == expected
+    assert migrate(after, "--check").returncode == 0
