@@ -961,3 +961,21 @@ def test_bottle_runs_uvicorn_cannot_follow_are_marked(call: str, reason: str) ->
     ((kind, message),) = [(c.kind, c.message) for c in result.changes]
     assert kind == "manual" and reason in message, message
     assert call in result.new_source
+
+
+def test_web_py_run_is_marked_with_what_serves_it_on_uvicorn() -> None:
+    # CGI, FastCGI or its own server, as sys.argv and the environment say: told, not guessed
+    source = """\
+        import web
+
+        app = web.application(("/(.*)", "hello"), globals())
+
+        if __name__ == "__main__":
+            app.run()
+        """
+    result = run(source, "svc.py")
+    (change,) = result.changes
+    assert change.kind == "manual" and change.message.startswith("web.py's run() serves the app")
+    assert "WsgiToAsgi(web.httpserver.StaticMiddleware(app.wsgifunc()))" in change.message
+    again = run(result.new_source, "svc.py")
+    assert again.new_source == result.new_source and again.changes == []

@@ -403,9 +403,13 @@ def _leading(stmt: cst.BaseStatement) -> Sequence[cst.EmptyLine]:
 
 
 #: The words every use of the servers the rule rewrites has in its imports or calls.
-SERVER_WORDS = ("make_server", "run_simple", "waitress", "bottle", "quickstart")
+SERVER_WORDS = ("make_server", "run_simple", "waitress", "bottle", "quickstart", "web.application")
 #: The packages their imports name.
-SERVER_PACKAGES = frozenset({"wsgiref", "werkzeug", "waitress", "bottle", "cherrypy"})
+SERVER_PACKAGES = frozenset({"wsgiref", "werkzeug", "waitress", "bottle", "cherrypy", "web"})
+#: What makes a web.py application (``app.run()`` on one serves it on web.py's server).
+WEBPY_APPLICATIONS = frozenset(
+    {"web.application", "web.application.application", "web.auto_application"}
+)
 
 
 class ServerRule(Rule):
@@ -486,6 +490,15 @@ class ServerRule(Rule):
                     self._plan_bottle(call, stmt)
                 elif kind == "cherrypy":
                     self._plan_cherrypy(call, stmt)
+                elif kind == "web.py":
+                    raise _Manual(
+                        "web.py's run() serves the app with its own server (cheroot, or CGI, "
+                        "FastCGI, SCGI as sys.argv and the environment say), adding "
+                        "StaticMiddleware for /static/: for an ASGI server, serve "
+                        "WsgiToAsgi(web.httpserver.StaticMiddleware(app.wsgifunc())) with "
+                        "uvicorn.run on the address it listened on (sys.argv[1], $PORT, "
+                        "0.0.0.0:8080)"
+                    )
                 else:
                     self._plan_waitress(call, stmt)
             except _Manual as problem:
@@ -506,10 +519,17 @@ class ServerRule(Rule):
             return "bottle"
         if names & cherrypy.QUICKSTART:
             return "cherrypy"
+        if self._app_of(call, WEBPY_APPLICATIONS) is not None:
+            return "web.py"
         return None
 
     def _bottle_app_of(self, call: cst.Call) -> cst.Name | None:
         """``app`` of ``app.run(...)``, when ``app`` is bound to a Bottle app here."""
+        return self._app_of(call, bottle.APP_MAKERS)
+
+    def _app_of(self, call: cst.Call, makers: frozenset[str]) -> cst.Name | None:
+        """``app`` of ``app.run(...)``, when ``app`` is bound here to what one of ``makers``
+        (qualified names) makes."""
         func = call.func
         if not (
             isinstance(func, cst.Attribute)
@@ -519,10 +539,7 @@ class ServerRule(Rule):
             return None
         for assignment in self._assignments(func.value):
             value = self._assigned_value(getattr(assignment, "node", None))
-            if (
-                isinstance(value, cst.Call)
-                and self._qualified_names(value.func) & bottle.APP_MAKERS
-            ):
+            if isinstance(value, cst.Call) and self._qualified_names(value.func) & makers:
                 return func.value
         return None
 
