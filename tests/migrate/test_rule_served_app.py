@@ -539,3 +539,14 @@ def test_the_main_block_gets_the_wsgi_app_until_it_binds_the_name_anew() -> None
     markers = [c for c in result.changes if "hands it on" in c.message]
     assert [c.line for c in markers] == [8, 10]
     assert_second_run_changes_nothing(result)
+
+
+def test_the_flask_app_hint_names_the_module_as_its_project_imports_it() -> None:
+    # `services/web` is a folder, not a package: FLASK_APP=project names the app
+    files = {
+        "services/web/project/__init__.py": "from flask import Flask\n\napp = Flask(__name__)\n",
+        "services/web/project/views/__init__.py": "",
+    }
+    _, results = migrate_project(files)
+    (change,) = results["services/web/project/__init__.py"].changes
+    assert "naming `project:app` must name `project:flask_app`" in change.message

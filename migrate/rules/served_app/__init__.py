@@ -221,6 +221,22 @@ class ServedAppRule(Rule):
             self.report(statement, "adapted", message)
             kept.add(local)
 
+    def _import_name(self) -> str:
+        """The module's name as its project imports it: from the top of its packages
+        (``project`` for ``services/web/project/__init__.py`` when ``services/web`` is no
+        package), not from the run's root."""
+        parts = self.context.module_name.split(".")
+        project = self.context.project
+        if project is None:
+            return self.context.module_name
+        folders = self.context.relpath.split("/")[:-1]
+        if self.context.relpath.endswith("/__init__.py"):
+            folders = folders[:-1]  # the package itself is the module
+        while folders and "/".join([*folders, "__init__.py"]) in project.files:
+            folders = folders[:-1]  # a package: part of the name
+        keep = len(parts) - len(folders)
+        return ".".join(parts[-keep:]) if keep > 0 else self.context.module_name
+
     def _named(self, module_ref: str) -> str:
         """The module ``module_ref`` as a reader knows it: a relative import (``from . import
         app``) by its file."""
@@ -302,7 +318,7 @@ class ServedAppRule(Rule):
         message = (
             f"{value.describe()}, which no rule converted to ASGI: `{asgi_name}` serves it "
             f"through adapters.WsgiToAsgi for ASGI servers (`uvicorn --factory "
-            f"{self.context.module_name}:{asgi_name}`); `{name}` still returns the WSGI app "
+            f"{self._import_name()}:{asgi_name}`); `{name}` still returns the WSGI app "
             "its callers and tests use"
         )
         why = self._why_framework_stays(value)
@@ -418,8 +434,8 @@ class ServedAppRule(Rule):
             message += (
                 f"; the Flask app stays in `{keep}` for Flask's command line (`flask run`, "
                 f"`flask shell`, `flask db upgrade`), which finds it there (a FLASK_APP or "
-                f"--app naming `{self.context.module_name}:{name}` must name "
-                f"`{self.context.module_name}:{keep}`)"
+                f"--app naming `{self._import_name()}:{name}` must name "
+                f"`{self._import_name()}:{keep}`)"
             )
         if others:
             listed = ", ".join(f"`{other}`" for other in others)
