@@ -1259,6 +1259,12 @@ class ImportBinding:
     module: str
     name: str | None
 
+    def qualified(self, attributes: Sequence[str] = ()) -> str:
+        """The qualified name of the local name, then ``attributes`` (``os.path.exists`` for
+        ``path.exists`` after ``from os import path``)."""
+        base = self.module if self.name is None else f"{self.module}.{self.name}"
+        return ".".join([base, *attributes])
+
 
 def import_bindings(module: cst.Module, *, anywhere: bool = False) -> dict[str, ImportBinding]:
     """Local name -> :class:`ImportBinding`, for the imports directly at module level, or

@@ -588,10 +588,11 @@ class ModuleValues:
                 if isinstance(node, cst.Attribute) and is_plain_name(node.value, name)
             }
             plain = [r for r in references if id(r) not in bases]
+            defined = stmt if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) else None
+            definition = defined is not None
             if plain:
-                if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) and stmt.name.value == name:
+                if defined is not None and defined.name.value == name:
                     continue  # its own definition
-                definition = isinstance(stmt, (cst.FunctionDef, cst.ClassDef))
                 if index < final and not definition:
                     continue  # it saw an earlier app under the name
                 if (
@@ -606,10 +607,7 @@ class ModuleValues:
             # ``app.add(...)``, ``@app.route(...)``, ``app.config[...]`` in a view: the
             # adapter hands attributes on to the app it serves, so they keep working; at
             # module level they build the app, which must be complete before it is served
-            definition = isinstance(stmt, (cst.FunctionDef, cst.ClassDef))
-            decorators = (
-                stmt.decorators if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) else ()
-            )
+            decorators = defined.decorators if defined is not None else ()
             builds = not definition or any(global_references(d, name) for d in decorators)
             if index > final and builds:
                 last = index
@@ -640,14 +638,15 @@ class ModuleValues:
             elif type(node) is cst.Call:
                 given = {id(a.value) for a in node.args} & wanted
                 if given:
-                    if self._consumes(node) or self.eval(node) is not None:
+                    if self.takes_app_as_is(node) or self.eval(node) is not None:
                         return False
                     found |= given
             stack.extend(analysis.children_of(node))
         return found == wanted
 
-    def _consumes(self, call: cst.Call) -> bool:
-        """``call`` is a server or an adapter: it takes the app as it is."""
+    def takes_app_as_is(self, call: cst.Call) -> bool:
+        """``call`` takes an app as it is: an ASGI server, an adapter, or a server call the
+        ``server`` rule rewrites (it gets the app as the module names it)."""
         if self._consumers is None:
             self._consumers = analysis.import_spellings(
                 self.module, WSGI_SERVER_CALLS | ASGI_CONSUMERS

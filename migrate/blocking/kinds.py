@@ -125,8 +125,7 @@ class ModuleFacts:
         binding = self.imports.get(root)
         if binding is None:
             return None
-        base = binding.module if binding.name is None else f"{binding.module}.{binding.name}"
-        return ".".join([base, *reversed(parts)])
+        return binding.qualified(list(reversed(parts)))
 
     def made_async(self, func: cst.FunctionDef) -> None:
         """``func`` of the module becomes an ``async def`` in this run (an async generator a

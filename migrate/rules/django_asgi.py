@@ -177,7 +177,7 @@ class DjangoAsgiRule(Rule):
                 binding = bindings.get(callee.split(".")[0]) if callee else None
                 if binding is None:
                     continue
-                qualified = _qualified(binding, callee)
+                qualified = binding.qualified(callee.split(".")[1:])
                 known = (
                     qualified in THIRD_PARTY
                     or qualified in PASTE_MIDDLEWARE
@@ -203,10 +203,3 @@ class DjangoAsgiRule(Rule):
             ):
                 return stmt
         return None
-
-
-def _qualified(binding: analysis.ImportBinding, callee: str) -> str:
-    """``dj_static.Cling`` for ``Cling`` after ``from dj_static import Cling``."""
-    rest = callee.split(".")[1:]
-    base = f"{binding.module}.{binding.name}" if binding.name else binding.module
-    return ".".join([base, *rest])

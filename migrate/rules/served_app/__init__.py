@@ -38,8 +38,6 @@ from libcst.metadata import MetadataWrapper, ScopeProvider
 
 from migrate import analysis, prefilter
 from migrate.app_values import (
-    ASGI_CONSUMERS,
-    WSGI_SERVER_CALLS,
     ModuleValues,
     Protocol,
     Served,
@@ -103,13 +101,10 @@ class ServedAppRule(Rule):
 
     def visit_Module(self, node: cst.Module) -> bool:
         self._bound = analysis.module_level_bindings(node)
-        # what takes an app as it is: the ASGI servers, the adapters, and the server calls
-        # the server rule rewrites (they get the app as they name it)
-        spellings = analysis.import_spellings(node, WSGI_SERVER_CALLS | ASGI_CONSUMERS)
-        self._takes_either = lambda call: analysis.dotted_name(call.func) in spellings
         project = self.context.project
         imported = self._imported_factories(node) if project is not None else None
         values = ModuleValues(node, imported)
+        self._takes_either = values.takes_app_as_is
         adapted: set[str] = set()
         # names of one app (``app = application``) are served together
         aliases: dict[int, list[tuple[Served, list[str]]]] = {}
@@ -122,9 +117,9 @@ class ServedAppRule(Rule):
                 self._keep_on_wsgi_server(served.name, served.value, served.bound_at, websockets)
                 continue
             aliases.setdefault(id(served.value), []).append((served, callers))
-        order = {id(stmt): index for index, stmt in enumerate(node.body)}
+        order = self.tree_index().order
         for group in aliases.values():
-            group.sort(key=lambda pair: order[id(pair[0].final_at)])
+            group.sort(key=lambda pair: order(pair[0].final_at))
             self._adapt([served for served, _ in group], [c for _, cs in group for c in cs])
             adapted.update(served.name for served, _ in group)
         if adapted:
@@ -170,14 +165,10 @@ class ServedAppRule(Rule):
             assert isinstance(statement, cst.SimpleStatementLine)
             places = f"{len(uses)} place{'s' if len(uses) > 1 else ''}"
             message = (
-                f"`{spelled}` is an ASGI app after the run ({self._named(module_ref)} serves it "
-                f"through "
-                f"adapters.WsgiToAsgi): where this module uses it as the WSGI app it was "
-                f"({places}), it gets that app through adapters.as_wsgi"
+                f"{self._asgi_after_run(spelled, module_ref)}: where this module uses it as the "
+                f"WSGI app it was ({places}), it gets that app through adapters.as_wsgi"
             )
-            self.markers.setdefault(statement, []).append(marker_comment(self.rule_id, message))
-            self.imports.add(("adapters", "as_wsgi"))
-            self.report(binding, "adapted", message)
+            self._mark_as_wsgi(statement, message, binding)
 
     def _keep_flask_apps_for_flask_cli(
         self, module: cst.Module, found: list[importers.ImportedApp]
@@ -208,10 +199,9 @@ class ServedAppRule(Rule):
                 continue  # imported in a function or a block: not what the command reads
             keep = _free_name(("flask_app", f"{local}_flask", "flask_wsgi_app"), self._bound)
             message = (
-                f"`{local}` is an ASGI app after the run ({self._named(module_ref)} serves it "
-                f"through "
-                f"adapters.WsgiToAsgi); Flask's command line (FLASK_APP naming this module) "
-                f"looks for a Flask app here: `{keep}` is the Flask app, through adapters.as_wsgi"
+                f"{self._asgi_after_run(local, module_ref)}; Flask's command line (FLASK_APP "
+                f"naming this module) looks for a Flask app here: `{keep}` is the Flask app, "
+                "through adapters.as_wsgi"
             )
             made = cst.parse_statement(f"{keep} = as_wsgi({local})\n")
             self.after.setdefault(id(statement), []).append(
@@ -225,7 +215,6 @@ class ServedAppRule(Rule):
         """The module's name as its project imports it: from the top of its packages
         (``project`` for ``services/web/project/__init__.py`` when ``services/web`` is no
         package), not from the run's root."""
-        parts = self.context.module_name.split(".")
         project = self.context.project
         if project is None:
             return self.context.module_name
@@ -234,15 +223,29 @@ class ServedAppRule(Rule):
             folders = folders[:-1]  # the package itself is the module
         while folders and "/".join([*folders, "__init__.py"]) in project.files:
             folders = folders[:-1]  # a package: part of the name
-        keep = len(parts) - len(folders)
-        return ".".join(parts[-keep:]) if keep > 0 else self.context.module_name
+        # what is left are plain folders above the top package: not part of the name
+        return ".".join(self.context.module_name.split(".")[len(folders) :])
 
-    def _named(self, module_ref: str) -> str:
-        """The module ``module_ref`` as a reader knows it: a relative import (``from . import
-        app``) by its file."""
+    def _asgi_after_run(self, local: str, module_ref: str) -> str:
+        """What a module importing a served app is told about it; a relative import's
+        module (``from . import app``) is named by its file."""
         project = self.context.project
         serving = project.serving_module(self.context.relpath, module_ref) if project else None
-        return serving.relpath if module_ref.startswith(".") and serving else module_ref
+        named = serving.relpath if module_ref.startswith(".") and serving else module_ref
+        return (
+            f"`{local}` is an ASGI app after the run ({named} serves it through "
+            "adapters.WsgiToAsgi)"
+        )
+
+    def _mark_as_wsgi(
+        self, statement: cst.BaseStatement, message: str, at: cst.CSTNode | None = None
+    ) -> None:
+        """A use in ``statement`` gets the app through ``as_wsgi``: the marker above it, the
+        change reported at ``at`` (the statement itself by default)."""
+        assert isinstance(statement, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+        self.markers.setdefault(statement, []).append(marker_comment(self.rule_id, message))
+        self.imports.add(("adapters", "as_wsgi"))
+        self.report(statement if at is None else at, "adapted", message)
 
     def _keep_main_blocks_wsgi(self, module: cst.Module, adapted: set[str]) -> None:
         """The ``__main__`` block gets the WSGI apps it handed on before the run
@@ -255,11 +258,8 @@ class ServedAppRule(Rule):
             if not uses.names:
                 continue
             self.wsgi_uses.update(uses.names)
-            self.imports.add(("adapters", "as_wsgi"))
             for at, names in uses.by_statement.items():
-                message = _main_block_message(names)
-                self.markers.setdefault(at, []).append(marker_comment(self.rule_id, message))
-                self.report(at, "adapted", message)
+                self._mark_as_wsgi(at, _main_block_message(names))
 
     def _keep_later_attributes_on_apps(self, module: cst.Module, adapted: set[str]) -> None:
         """The module's functions store attributes on the apps it serves, or read the
@@ -276,10 +276,7 @@ class ServedAppRule(Rule):
                 "of the WSGI app it was, or reads one the adapter has too: it gets that app "
                 "through adapters.as_wsgi"
             )
-            assert isinstance(statement, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
-            self.markers.setdefault(statement, []).append(marker_comment(self.rule_id, message))
-            self.imports.add(("adapters", "as_wsgi"))
-            self.report(statement, "adapted", message)
+            self._mark_as_wsgi(statement, message)
 
     def _unserved_factories(
         self, module: cst.Module, values: ModuleValues

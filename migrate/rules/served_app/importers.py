@@ -29,6 +29,7 @@ import libcst as cst
 from libcst.metadata import Scope
 
 from migrate import analysis
+from migrate.frameworks.flask_tests import is_test_path
 from migrate.rules.served_app.attributes import passes_adapter
 
 #: ``(import, local name, module_ref, name)``: ``from myapp import app as x`` gives
@@ -125,9 +126,8 @@ def is_test_module(relpath: str) -> bool:
     """A module of the project's tests, by its path (``tests/``, ``test_*.py``, ``tests.py``)."""
     *folders, name = relpath.split("/")
     return (
-        name.startswith("test_")
-        or name.endswith("_test.py")
-        or name in ("conftest.py", "tests.py", "test.py")
+        is_test_path(relpath)
+        or name in ("tests.py", "test.py")
         or any(folder in ("tests", "test") for folder in folders)
     )
 

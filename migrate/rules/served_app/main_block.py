@@ -15,8 +15,8 @@ very object it got before. What the block does with the app through an attribute
 (``app.run(port=8080)``: the adapter hands attributes on) is left as it is, but for what
 reaches the adapter itself (``app.secret_key = "dev"``, ``app.wsgi_app``: see
 :mod:`.attributes`); so are the calls that take an ASGI app (``uvicorn.run``) and the
-server calls the ``server`` rule rewrites itself. Once the block binds the name anew, its later uses see that value, not
-the module's app.
+server calls the ``server`` rule rewrites itself. Once the block binds the name anew, its
+later uses see that value, not the module's app.
 """
 
 from __future__ import annotations
