@@ -1,5 +1,6 @@
-"""PasteDeploy projects: ``pserve x.ini`` and ``gunicorn --paste x.ini`` serve a module the
-run writes beside the ini file (served for real in ``test_rule_deployment_served.py``)."""
+"""PasteDeploy projects: ``pserve x.ini`` serves on uvicorn from the ini's server section,
+``gunicorn --paste x.ini`` a module the run writes beside the ini file (both served for
+real in ``test_rule_deployment_served.py``)."""
 
 from __future__ import annotations
 
@@ -27,27 +28,168 @@ def project(procfile: str, server: str = "listen = *:6543", **files: str) -> dic
 
 
 @pytest.mark.parametrize(
-    ("command", "server", "after"),
+    ("server", "after"),
     [
-        ("pserve production.ini", "listen = *:6543",
-         "uvicorn production_asgi:app --host 0.0.0.0 --port 6543"),
-        ("pserve production.ini --reload", "listen = localhost:6543",
-         "uvicorn production_asgi:app --host localhost --port 6543 --reload"),
-        ("/venv/bin/pserve production.ini", "host = 127.0.0.1\nport = 8080\nthreads = 8",
-         "/venv/bin/uvicorn production_asgi:app --host 127.0.0.1 --port 8080"),
-        ("pserve production.ini --server-name main -n main", "listen = *:6543",
-         "uvicorn production_asgi:app --host 0.0.0.0 --port 6543"),
-        ("gunicorn --paste production.ini -w 3 -b :$PORT",  "listen = *:6543",
+        ("listen = *:6543", "host = 0.0.0.0\nport = 6543\nproxy_headers = false"),
+        ("listen = localhost:6543", "host = localhost\nport = 6543\nproxy_headers = false"),
+        ("host = 127.0.0.1\nport = 8080\nthreads = 8",
+         "host = 127.0.0.1\nport = 8080\nproxy_headers = false"),
+        ("listen = *:%(http_port)s", "host = 0.0.0.0\nport = %(http_port)s\nproxy_headers = false"),
+        ("", "host = 0.0.0.0\nport = 8080\nproxy_headers = false"),  # waitress' default
+        ("unix_socket = /run/shelf.sock", "uds = /run/shelf.sock\nproxy_headers = false"),
+        ("listen = 0.0.0.0:6543\ntrusted_proxy = 10.0.0.1\n"
+         "trusted_proxy_headers = x-forwarded-for x-forwarded-proto\nurl_prefix = /shelf/",
+         "host = 0.0.0.0\nport = 6543\nforwarded_allow_ips = 10.0.0.1\nroot_path = /shelf"),
+    ],
+)  # fmt: skip
+def test_pserve_keeps_its_command_and_its_ini_serves_the_app_on_uvicorn(
+    tmp_path: Path, server: str, after: str
+) -> None:
+    texts, changes, _ = migrate_project(tmp_path, project("pserve production.ini", server))
+    assert texts["Procfile"] == "web: pserve production.ini\n"
+    marker = next(line for line in texts["production.ini"].splitlines() if "migrate[" in line)
+    settings = "use = egg:waitress#main\n" + (f"{server}\n" if server else "")
+    assert texts["production.ini"] == INI.format(server=server).replace(
+        settings, f"{marker}\nuse = call:adapters.paste:uvicorn_server\n{after}\n"
+    )
+    assert marker.startswith(
+        "# migrate[deployment]: pserve serves [server:main]'s app on uvicorn through "
+        "adapters.WsgiToAsgi"
+    )
+    assert ("`threads = 8` dropped" in marker) == ("threads" in server)
+    assert [(c["path"], c["kind"], c["line"]) for c in changes] == [
+        ("production.ini", "adapted", 5)
+    ]
+    assert not (tmp_path / "out" / "production_asgi.py").exists()
+    again_changes_nothing(tmp_path, texts)
+
+
+def test_the_section_keeps_its_comments_line_endings_and_the_files_defaults(
+    tmp_path: Path,
+) -> None:
+    """Values of [DEFAULT] are PasteDeploy's global_conf, not the server's settings."""
+    ini = (
+        "[DEFAULT]\r\nhttp_port = 6543\r\n\r\n[app:main]\r\nuse = egg:shelf\r\n\r\n"
+        "[server:main]\r\nuse = egg:waitress#main\r\n# where\r\nlisten =\r\n"
+        "    127.0.0.1:%(http_port)s\r\n\r\n[loggers]\r\nkeys = root\r\n"
+    )
+    _, changes, _ = migrate_project(tmp_path, {"development.ini": ini.encode()})
+    new = (tmp_path / "out" / "development.ini").read_bytes().decode()
+    marker = new.splitlines()[7]
+    assert marker.startswith("# migrate[deployment]: pserve serves [server:main]'s app on uvicorn")
+    assert new == ini.replace(
+        "use = egg:waitress#main\r\n# where\r\nlisten =\r\n    127.0.0.1:%(http_port)s\r\n",
+        f"{marker}\r\nuse = call:adapters.paste:uvicorn_server\r\nhost = 127.0.0.1\r\n"
+        "port = %(http_port)s\r\nproxy_headers = false\r\n# where\r\n",
+    )
+    assert [(c["kind"], c["line"]) for c in changes] == [("adapted", 8)]
+
+
+def test_every_pserve_command_of_the_ini_stays(tmp_path: Path) -> None:
+    """Options, variables, another app of the file: pserve reads the server section."""
+    procfile = (
+        "web: pserve production.ini http_port=$PORT\n"
+        "dev: /venv/bin/pserve --reload production.ini#main --server-name main\n"
+    )
+    files = {**project("pserve production.ini", "listen = *:%(http_port)s"), "Procfile": procfile}
+    texts, changes, _ = migrate_project(tmp_path, files)
+    assert texts["Procfile"] == procfile
+    assert "port = %(http_port)s" in texts["production.ini"]
+    assert [c["path"] for c in changes] == ["production.ini"]
+
+
+@pytest.mark.parametrize(
+    ("server", "reason"),
+    [
+        ("listen = *:6543\nurl_scheme = https", "it forces the URL scheme"),
+        ("listen = *:6543 [::]:6543", "more than one address"),
+        ("listen = *:6543\nasyncore_loop_timeout = 1\nfrobnicate = 1", "(frobnicate)"),
+        ("listen = $HOST:6543", "cannot read the address `$HOST:6543`"),
+    ],
+)  # fmt: skip
+def test_a_server_section_that_cannot_be_carried_stays_marked_with_its_command(
+    tmp_path: Path, server: str, reason: str
+) -> None:
+    texts, changes, _ = migrate_project(tmp_path, project("pserve production.ini", server))
+    lines = texts["production.ini"].splitlines()
+    marker = lines[lines.index("[server:main]") + 1]
+    assert marker.startswith("# migrate[deployment]: pserve serves [server:main]'s app as WSGI")
+    assert reason in marker and "call:adapters.paste:uvicorn_server" in marker
+    assert texts["production.ini"] == INI.format(server=server).replace(
+        "[server:main]\n", f"[server:main]\n{marker}\n"
+    )
+    procfile_marker, command = texts["Procfile"].splitlines()
+    assert command == "web: pserve production.ini" and reason in procfile_marker
+    assert sorted((c["path"], c["kind"]) for c in changes) == [
+        ("Procfile", "manual"), ("production.ini", "manual")
+    ]  # fmt: skip
+    again_changes_nothing(tmp_path, texts)
+
+
+def test_another_server_in_the_ini_is_marked(tmp_path: Path) -> None:
+    files = project("pserve production.ini")
+    files["production.ini"] = files["production.ini"].replace("egg:waitress#main", "egg:gunicorn")
+    _, changes, _ = migrate_project(tmp_path, files)
+    assert [c["kind"] for c in changes] == ["manual", "manual"]
+    assert all("runs `egg:gunicorn`" in c["message"] for c in changes)
+
+
+@pytest.mark.parametrize(
+    ("command", "reason"),
+    [
+        ("pserve other.ini", "not a file of this tree"),
+        ("pserve ../production.ini", "not an ini file of this tree"),
+        ("pserve production.ini --server-name=alt", "no [server:alt]"),
+    ],
+)  # fmt: skip
+def test_a_pserve_command_this_tool_cannot_follow_keeps_a_marker(
+    tmp_path: Path, command: str, reason: str
+) -> None:
+    texts, changes, _ = migrate_project(tmp_path, project(command))
+    marker, line = texts["Procfile"].splitlines()
+    assert line == f"web: {command}"
+    assert marker.startswith("# migrate[deployment]: pserve: ") and reason in marker
+    assert [c["kind"] for c in changes if c["path"] == "Procfile"] == ["manual"]
+
+
+@pytest.mark.parametrize(
+    ("target", "after"),
+    [
+        ("hypercorn", "hypercorn -b 0.0.0.0:6543 production_asgi:app"),
+        ("granian", "granian --interface asgi --host 0.0.0.0 --port 6543 production_asgi:app"),
+    ],
+)  # fmt: skip
+def test_pserve_moves_to_another_asgi_server_through_a_module_written_for_its_ini(
+    tmp_path: Path, target: str, after: str
+) -> None:
+    texts, changes, _ = migrate_project(
+        tmp_path, project("pserve production.ini"), "--server", target
+    )
+    assert texts["Procfile"] == f"web: {after}\n"
+    created = (tmp_path / "out" / "production_asgi.py").read_text()
+    assert 'loadapp("config:" + CONFIG, name="main")' in created
+    assert "logging.config.fileConfig(" in created  # the ini has [loggers]
+    kinds = {c["path"]: c["kind"] for c in changes}
+    # no PasteDeploy server runs hypercorn or granian: the section stays, marked
+    assert kinds == {"Procfile": "adapted", "production_asgi.py": "adapted",
+                     "production.ini": "manual"}  # fmt: skip
+    again_changes_nothing(tmp_path, {**texts, "production_asgi.py": created}, "--server", target)
+
+
+@pytest.mark.parametrize(
+    ("command", "after"),
+    [
+        ("gunicorn --paste production.ini -w 3 -b :$PORT",
          "gunicorn -k uvicorn_worker.UvicornWorker -w 3 -b :$PORT --log-config production.ini "
          "production_asgi:app"),
-        ("gunicorn --paster=production.ini#api --log-config log.ini", "listen = *:6543",
+        ("gunicorn --paster=production.ini#api --log-config log.ini",
          "gunicorn -k uvicorn_worker.UvicornWorker --log-config log.ini production_api_asgi:app"),
     ],
 )  # fmt: skip
-def test_commands_serve_the_module_written_for_their_ini(
-    tmp_path: Path, command: str, server: str, after: str
+def test_gunicorn_paste_serves_the_module_written_for_its_ini(
+    tmp_path: Path, command: str, after: str
 ) -> None:
-    files = project(command, server)
+    files = project(command)
     if "#api" in command:
         files["production.ini"] += "\n[app:api]\nuse = egg:shelf#api\n"
     texts, changes, _ = migrate_project(tmp_path, files)
@@ -59,45 +201,15 @@ def test_commands_serve_the_module_written_for_their_ini(
     assert f'loadapp("config:" + CONFIG, name="{name}")' in created
     assert "logging.config.fileConfig(" in created  # the ini has [loggers]
     kinds = {c["path"]: c["kind"] for c in changes}
-    assert kinds["Procfile"] == "adapted" and kinds[module] == "adapted"
+    assert kinds == {"Procfile": "adapted", module: "adapted", "production.ini": "adapted"}
     again_changes_nothing(tmp_path, {**texts, module: created})
 
 
-@pytest.mark.parametrize(
-    ("command", "server", "reason"),
-    [
-        ("pserve production.ini http_port=8080", "listen = *:6543", "fills the file's variables"),
-        ("pserve production.ini", "listen = *:%(http_port)s", "from a variable"),
-        ("pserve production.ini", "listen = *:6543\nurl_scheme = https", "url-scheme"),
-        ("pserve production.ini", "listen = *:6543 [::]:6543", "more than one address"),
-        ("pserve other.ini", "listen = *:6543", "not a file of this tree"),
-        ("pserve ../production.ini", "listen = *:6543", "not an ini file of this tree"),
-        ("pserve production.ini#nope", "listen = *:6543", "no [app:nope] section"),
-        ("pserve production.ini --server-name=alt", "listen = *:6543", "no [server:alt]"),
-    ],
-)  # fmt: skip
-def test_what_cannot_be_carried_keeps_the_command_with_a_marker(
-    tmp_path: Path, command: str, server: str, reason: str
-) -> None:
-    texts, changes, _ = migrate_project(tmp_path, project(command, server))
-    marker, line = texts["Procfile"].splitlines()
-    assert line == f"web: {command}"
-    assert marker.startswith("# migrate[deployment]: pserve: ") and reason in marker
-    assert [c["kind"] for c in changes] == ["manual"]
-    assert not (tmp_path / "out" / "production_asgi.py").exists()
-
-
-def test_another_server_section_or_a_module_of_that_name_keeps_the_command(
-    tmp_path: Path,
-) -> None:
-    files = project("pserve production.ini")
-    files["production.ini"] = files["production.ini"].replace("egg:waitress#main", "egg:gunicorn")
-    texts, changes, _ = migrate_project(tmp_path, files)
-    assert "runs `egg:gunicorn`" in changes[0]["message"]
-    files = project("pserve production.ini", production_asgi="")
+def test_a_module_of_that_name_keeps_the_gunicorn_command(tmp_path: Path) -> None:
+    files = project("gunicorn --paste production.ini", production_asgi="")
     files["production_asgi.py"] = files.pop("production_asgi")
-    texts, changes, _ = migrate_project(tmp_path / "mine", files)
-    assert "exists already" in changes[0]["message"]
+    texts, changes, _ = migrate_project(tmp_path, files)
+    assert "exists already" in next(c for c in changes if c["path"] == "Procfile")["message"]
     assert texts["production_asgi.py"] == ""  # the user's file is not replaced
 
 

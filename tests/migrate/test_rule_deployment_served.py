@@ -369,9 +369,12 @@ PASTE_INI = """\
 use = call:shelf:main
 greeting = hello from the ini
 
+[DEFAULT]
+http_port = {port}
+
 [server:main]
 use = egg:waitress#main
-listen = 127.0.0.1:{port}
+listen = 127.0.0.1:%(http_port)s
 
 [loggers]
 keys = root
@@ -404,12 +407,13 @@ PASTE_REQUESTS = [
 ]
 
 
-def test_a_paste_deploy_project_is_served_by_uvicorn_through_a_module_made_for_its_ini(
+def test_a_paste_deploy_project_is_served_by_uvicorn_from_its_ini_and_a_module_made_for_it(
     tmp_path: Path,
 ) -> None:
-    """``pserve production.ini`` (a Dockerfile) and ``gunicorn --paste production.ini`` (a
-    Procfile) read their app from the ini file, which no ASGI server reads: the run writes
-    ``production_asgi.py`` beside it and both commands serve that."""
+    """``pserve production.ini`` (a Dockerfile) runs the server its ini names: the run moves
+    that section to adapters.paste's uvicorn server, and the command stays.
+    ``gunicorn --paste production.ini`` (a Procfile) reads only the app from the ini, which
+    no ASGI worker reads: the run writes ``production_asgi.py`` beside it to serve."""
     source, out, port = tmp_path / "src", tmp_path / "out", free_port()
     (source / "shelf").mkdir(parents=True)
     (source / "shelf" / "__init__.py").write_text(PYRAMID_PACKAGE)
@@ -419,23 +423,32 @@ def test_a_paste_deploy_project_is_served_by_uvicorn_through_a_module_made_for_i
         "web: gunicorn --paste production.ini -b 127.0.0.1:$PORT --workers 2\n"
     )
     migrate(source, out)
+    assert dockerfile_command(out) == ["pserve", "production.ini"]
+    assert "use = call:adapters.paste:uvicorn_server\nhost = 127.0.0.1\nport = %(http_port)s\n" in (
+        (out / "production.ini").read_text()
+    )
     assert (out / "production_asgi.py").exists()
-    assert dockerfile_command(out) == [
-        "uvicorn", "production_asgi:app", "--host", "127.0.0.1", "--port", str(port)
-    ]  # fmt: skip
     assert procfile_command(out) == (
         "gunicorn -k uvicorn_worker.UvicornWorker -b 127.0.0.1:$PORT --workers 2 "
         "--log-config production.ini production_asgi:app"
     )
 
+    def proxied_redirect(url: str) -> str:
+        # waitress trusted no proxy: the redirect names http, whatever X-Forwarded-Proto says
+        headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "example.org"}
+        return httpx.get(f"{url}/old", headers=headers).headers["location"]
+
     with running(dockerfile_command(source), source, port) as url:
         before, before_servers = answers(url, PASTE_REQUESTS)
+        before_redirect = proxied_redirect(url)
     with running(dockerfile_command(out), out, port) as url:
         after, after_servers = answers(url, PASTE_REQUESTS)
+        after_redirect = proxied_redirect(url)
     assert (before_servers, after_servers) == ({"waitress"}, {"uvicorn"})
     assert after == before
     assert before[0][2] == b'{"who": "ada", "method": "GET"}'
     assert ("x-greeting", "hello from the ini") in before[0][1]
+    assert after_redirect == before_redirect == f"http://127.0.0.1:{port}/"
 
     # on the ini's port again: the redirect names it
     with running(procfile_command(source), source, port) as url:
@@ -447,7 +460,7 @@ def test_a_paste_deploy_project_is_served_by_uvicorn_through_a_module_made_for_i
     # a second run changes nothing: the commands serve an ASGI app, the module is there
     again = tmp_path / "again"
     migrate(out, again)
-    for name in ("Dockerfile", "Procfile", "production_asgi.py"):
+    for name in ("Dockerfile", "Procfile", "production_asgi.py", "production.ini"):
         assert (again / name).read_text() == (out / name).read_text()
 
 

@@ -1,16 +1,17 @@
-"""PasteDeploy projects: ``pserve production.ini`` and ``gunicorn --paste production.ini``.
+"""PasteDeploy projects: commands serving an ini file's app (``gunicorn --paste x.ini``).
 
 Pyramid's projects (Pylons' too, and any app PasteDeploy loads) name their app in an ini
 file, ``[app:main]`` with ``use = egg:myproject`` (the project's ``main(global_config,
-**settings)``), and ``pserve`` reads its server there too (``[server:main]``, ``use =
-egg:waitress#main``, ``listen = *:6543``). No ASGI server reads these files: the run writes
-a module beside the ini file that loads the same app the same way and serves it through
+**settings)``). ``pserve x.ini`` runs the server the file names too, which the run moves to
+uvicorn in the file itself (:mod:`.paste_ini`): such a command stays as it is. The others
+read only the app there, and no ASGI server reads these files: the run writes a module
+beside the ini file that loads the same app the same way and serves it through
 ``adapters.WsgiToAsgi``, and the command serves that module::
 
-    pserve production.ini --reload
-        → uvicorn production_asgi:app --host 0.0.0.0 --port 6543 --reload
     gunicorn --paste production.ini -w 3
         → gunicorn -k uvicorn_worker.UvicornWorker -w 3 --log-config production.ini production_asgi:app
+    pserve production.ini --reload   (--server hypercorn, which no PasteDeploy server runs)
+        → hypercorn -b 0.0.0.0:6543 --reload production_asgi:app
 
 The module sets up logging from the file as pserve did (gunicorn's ``--paste`` read it as
 its ``--log-config``, which stays). What cannot be carried with certainty leaves the
@@ -29,20 +30,13 @@ import re
 from dataclasses import dataclass
 
 from migrate.rules.deployment.apps import Resolution
-from migrate.rules.deployment.commands import (
-    TABLES,
-    AppSpec,
-    Invocation,
-    Option,
-    find_invocation,
-    read_options,
-)
+from migrate.rules.deployment.commands import AppSpec, Invocation, Option, find_invocation
+from migrate.rules.deployment.paste_ini import Refused, pserve_serves_asgi, server_serving
 from migrate.rules.deployment.targets import (
     ASGI_WORKERS,
     Context,
     Rewrite,
     Target,
-    read_serving,
     render,
     rewrite,
 )
@@ -50,10 +44,6 @@ from migrate.rules.deployment.words import Word
 
 #: The sections an app can be named by (``[app:main]``, a pipeline of filters, ...).
 _APP_KINDS = ("app", "pipeline", "composite", "filter-app")
-#: ``use`` of the server sections whose settings are waitress' (``listen``, ``threads``...)
-#: or only a host and a port.
-_WAITRESS = frozenset({"egg:waitress#main", "egg:waitress"})
-_HOST_AND_PORT = frozenset({"egg:pyramid#wsgiref", "egg:paste#http", "egg:paste"})
 #: What the generated module holds (``{config}``: the ini file's name beside it).
 _MODULE = '''\
 """The app `{config}` describes, for ASGI servers: `uvicorn {module}:app`.
@@ -83,10 +73,6 @@ _LOGGING = (
 )
 
 
-class _Refused(Exception):
-    """Why the command stays as it is (the marker's text)."""
-
-
 @dataclass(frozen=True)
 class EntryModule:
     """The module serving an ini file's app, beside that file."""
@@ -98,14 +84,24 @@ class EntryModule:
     text: str
 
 
-def paste_rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
-    """The rewrite of a command serving a PasteDeploy file; None for any other command."""
+def _paste_option(invocation: Invocation) -> Option | None:
+    """gunicorn's ``--paste x.ini``, uWSGI's ``--ini-paste x.ini`` (or ``--paste``)."""
     server = invocation.server
     paste = invocation.first("paste") if server in ("gunicorn", "uwsgi") else None
     if server == "uwsgi":
         paste = invocation.first("ini_paste") or paste
-    if server != "pserve" and paste is None:
-        return None
+    return paste
+
+
+def serves_paste_file(invocation: Invocation) -> bool:
+    """Whether the command serves the app of a PasteDeploy file (:func:`paste_rewrite`'s)."""
+    return invocation.server == "pserve" or _paste_option(invocation) is not None
+
+
+def paste_rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
+    """The rewrite of a command serving a PasteDeploy file; None where there is nothing to
+    do (an ASGI worker; a pserve whose ini the run moves to uvicorn)."""
+    server, paste = invocation.server, _paste_option(invocation)
     worker = invocation.first("worker_class")
     if worker is not None and worker.value is not None and worker.value.value in ASGI_WORKERS:
         return None
@@ -113,7 +109,7 @@ def paste_rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
         if paste is not None:
             return _moved(invocation, paste, context)
         return _pserve(invocation, context)
-    except _Refused as refused:
+    except Refused as refused:
         return Rewrite("manual", f"{server}: {refused}")
 
 
@@ -123,7 +119,7 @@ def _moved(invocation: Invocation, paste: Option, context: Context) -> Rewrite:
     (:mod:`.targets`). gunicorn keeps the ini as its ``--log-config``, as ``--paste`` did;
     ``--ini-paste`` is ``--ini x.ini`` (the [uwsgi] settings) serving the app."""
     if paste.value is None or paste.value.dynamic:
-        raise _Refused("the PasteDeploy file it serves is named at run time: check by hand")
+        raise Refused("the PasteDeploy file it serves is named at run time: check by hand")
     path, name = _config_uri(paste.value.value)
     parser = _read(path, context)
     command = f"`{invocation.server} {paste.name} {paste.value.value}`"
@@ -151,22 +147,16 @@ def _moved(invocation: Invocation, paste: Option, context: Context) -> Rewrite:
 
     rewritten = rewrite(moved, dataclasses.replace(context, resolve=resolved))
     if rewritten is None or rewritten.words is None:
-        raise _Refused(rewritten.message if rewritten is not None else "check by hand")
+        raise Refused(rewritten.message if rewritten is not None else "check by hand")
     return _created(rewritten, entry, path)
 
 
-def _pserve(invocation: Invocation, context: Context) -> Rewrite:
+def _pserve(invocation: Invocation, context: Context) -> Rewrite | None:
     if invocation.unknown:
-        raise _Refused(f"options this tool does not know ({', '.join(invocation.unknown)})")
+        raise Refused(f"options this tool does not know ({', '.join(invocation.unknown)})")
     if not invocation.positionals or invocation.positionals[0].dynamic:
-        raise _Refused("the PasteDeploy file it serves is not named on its command line")
+        raise Refused("the PasteDeploy file it serves is not named on its command line")
     config, *variables = invocation.positionals
-    if variables:
-        raise _Refused(
-            "it fills the file's variables in (`"
-            + " ".join(v.source for v in variables)
-            + "`): the module serving the app would need them: check by hand"
-        )
     path, name = _config_uri(config.value)
     app_name, server_name = invocation.first("app_name"), invocation.first("server_name")
     if app_name is not None and app_name.value is not None:
@@ -175,23 +165,21 @@ def _pserve(invocation: Invocation, context: Context) -> Rewrite:
     if server_name is not None and server_name.value is not None:
         server = server_name.value.value
     parser = _read(path, context)
-    words = _server_words(parser, server)
-    waitress = Invocation("waitress", invocation.prefix, invocation.head)
-    read_options(words, TABLES["waitress"], waitress)
-    if waitress.unknown:
-        names = ", ".join(sorted({w.removeprefix("--") for w in waitress.unknown}))
-        raise _Refused(f"its [server:{server}] has settings this tool does not know ({names})")
-    serving = read_serving(waitress, context)
-    if serving.blockers:
-        raise _Refused(
-            f"its [server:{server}] " + "; ".join(serving.blockers) + ": rewrite by hand"
+    if pserve_serves_asgi(parser, server, context):
+        return None  # its ini's server section is (or becomes) uvicorn's: see paste_ini
+    if variables:
+        raise Refused(
+            "it fills the file's variables in (`"
+            + " ".join(v.source for v in variables)
+            + "`): the module serving the app would need them: check by hand"
         )
+    serving = server_serving(parser, server, context)
     if invocation.first("reload") is not None:
         serving.flags.add("reload")
     entry = _entry_module(path, name, parser, f"`pserve {config.value}`", context)
     target: Target = context.server or "uvicorn"
     if target == "gunicorn":
-        raise _Refused("pserve ran one process: serve it with uvicorn, hypercorn or granian")
+        raise Refused("pserve ran one process: serve it with uvicorn, hypercorn or granian")
     return _created(
         render(target, invocation, serving, Resolution("asgi", entry.spec)), entry, path
     )
@@ -219,19 +207,19 @@ def _config_uri(uri: str) -> tuple[str, str]:
     path = path.removeprefix("./")
     parts = path.split("/")
     if not path.endswith(".ini") or path.startswith("/") or ":" in path or ".." in parts:
-        raise _Refused(f"it serves `{uri}`, which is not an ini file of this tree")
+        raise Refused(f"it serves `{uri}`, which is not an ini file of this tree")
     return path, name or "main"
 
 
 def _read(path: str, context: Context) -> configparser.RawConfigParser:
     text = context.read_file(path)
     if text is None:
-        raise _Refused(f"`{path}` is not a file of this tree: check by hand")
+        raise Refused(f"`{path}` is not a file of this tree: check by hand")
     parser = configparser.RawConfigParser(strict=False)
     try:
         parser.read_string(text, path)
     except configparser.Error as exc:
-        raise _Refused(f"`{path}` cannot be read ({exc.message})") from None
+        raise Refused(f"`{path}` cannot be read ({exc.message})") from None
     return parser
 
 
@@ -241,16 +229,14 @@ def _entry_module(
     if not any(parser.has_section(f"{kind}:{name}") for kind in _APP_KINDS) and not (
         name == "main" and parser.has_section("app")
     ):
-        raise _Refused(f"`{path}` has no [app:{name}] section: check by hand")
+        raise Refused(f"`{path}` has no [app:{name}] section: check by hand")
     folder, filename = posixpath.split(path)
     stem = _identifier(filename.removesuffix(".ini"))
     module = f"{stem}_asgi" if name == "main" else f"{stem}_{_identifier(name)}_asgi"
     relpath = posixpath.join(folder, f"{module}.py")
     packages = [part for part in folder.split("/") if part]
     if not all(part.isidentifier() for part in packages):
-        raise _Refused(
-            f"`{folder}`, the folder of `{path}`, cannot be imported from: check by hand"
-        )
+        raise Refused(f"`{folder}`, the folder of `{path}`, cannot be imported from: check by hand")
     dotted = ".".join([*packages, module])
     text = _MODULE.format(
         config=filename,
@@ -263,7 +249,7 @@ def _entry_module(
     )
     existing = context.read_file(relpath)
     if existing is not None and existing != text:
-        raise _Refused(f"`{relpath}`, the module it would serve, exists already: check by hand")
+        raise Refused(f"`{relpath}`, the module it would serve, exists already: check by hand")
     return EntryModule(relpath, AppSpec(dotted, "app"), text)
 
 
@@ -271,23 +257,3 @@ def _identifier(text: str) -> str:
     """``text`` as a module name's part (``my-app.prod`` → ``my_app_prod``)."""
     name = re.sub(r"\W", "_", text)
     return f"_{name}" if name[:1].isdigit() else name
-
-
-def _server_words(parser: configparser.RawConfigParser, name: str) -> list[Word]:
-    """The ``[server:name]`` settings as waitress-serve's options (``--listen=*:6543``)."""
-    section = f"server:{name}"
-    if not parser.has_section(section):
-        raise _Refused(f"its file has no [{section}]: check which server it runs")
-    use = parser.get(section, "use", fallback="").strip().lower()
-    keys = [key for key in parser.options(section) if key != "use"]
-    # a server of host and port only: both given (their defaults are not waitress')
-    if use not in _WAITRESS and (use not in _HOST_AND_PORT or set(keys) != {"host", "port"}):
-        raise _Refused(f"its [{section}] runs `{use or '?'}`: check by hand")
-    words: list[Word] = []
-    for key in keys:
-        value = " ".join(parser.get(section, key).split())
-        if "%(" in value:
-            raise _Refused(f"its [{section}] fills `{key}` in from a variable: check by hand")
-        values = value.split(" ") if key == "listen" else [value]
-        words += [Word.literal(f"--{key.replace('_', '-')}={each}") for each in values]
-    return words

@@ -36,7 +36,8 @@ from migrate.rules.deployment.formats import (
     is_shell_script,
     line_start,
 )
-from migrate.rules.deployment.paste import paste_rewrite
+from migrate.rules.deployment.paste import paste_rewrite, serves_paste_file
+from migrate.rules.deployment.paste_ini import is_paste_server_file, migrate_ini
 from migrate.rules.deployment.targets import Context, Rewrite, Target, rewrite
 from migrate.rules.deployment.words import ShellSyntaxError, Word, shell_segments, values
 from migrate.runner import (
@@ -78,6 +79,7 @@ def is_deployment_file(relpath: str, path: str | None = None) -> bool:
         or name == "pyproject.toml"
         or gunicorn_config.is_config_name(name)
         or ("." not in name and path is not None and is_shell_script(path))
+        or (name.endswith(".ini") and path is not None and is_paste_server_file(path))
     )
 
 
@@ -114,6 +116,8 @@ def migrate_deployment(
         name = found.path.name
         if gunicorn_config.is_config_name(name):
             configs.append(index)
+        elif name.endswith(".ini"):
+            results[index] = _guarded(found, functools.partial(_paste_ini, found, run=run))
         elif requirements.is_requirements_file(found.relpath) or name == "pyproject.toml":
             later.append(index)
         else:
@@ -178,6 +182,18 @@ def _guarded(
     if new_bytes == data:
         return FileResult(found.path, found.relpath, "unchanged", changes)
     return FileResult(found.path, found.relpath, "changed", changes, None, data, new_bytes)
+
+
+# --------------------------------------------------------------------------- PasteDeploy
+
+
+def _paste_ini(found: FoundFile, text: str, *, run: _Run) -> tuple[str, list[Change]]:
+    """A PasteDeploy file: pserve's server sections moved to uvicorn (:mod:`.paste_ini`)."""
+    context = Context(run.server, lambda spec, extra: resolve(spec, [], run.outcome))
+    new_text, changes = migrate_ini(text, context)
+    if any(change.kind == "adapted" for change in changes):
+        run.needs.extend((found.path, need) for need in ("uvicorn", "wsgi2asgi"))
+    return new_text, changes
 
 
 # --------------------------------------------------------------------------- commands
@@ -286,7 +302,9 @@ def _site_rewrites(
 
 def _rewritten(invocation: Invocation, context: Context) -> Rewrite | None:
     """PasteDeploy commands (:mod:`.paste`), then any server command (:mod:`.targets`)."""
-    return paste_rewrite(invocation, context) or rewrite(invocation, context)
+    if serves_paste_file(invocation):
+        return paste_rewrite(invocation, context)
+    return rewrite(invocation, context)
 
 
 def _inner_rewrites(
@@ -462,6 +480,7 @@ def _gunicorn_config(found: FoundFile, text: str, *, run: _Run) -> tuple[str, li
 
 
 def _dependencies(files: Sequence[tuple[int, FoundFile]], run: _Run) -> dict[int, FileResult]:
+    files_by_index = dict(files)
     data: dict[int, bytes] = {}
     texts: dict[int, str] = {}
     for index, found in files:
@@ -470,13 +489,19 @@ def _dependencies(files: Sequence[tuple[int, FoundFile]], run: _Run) -> dict[int
             texts[index] = decode_source(data[index])[0]
         except (OSError, MigrationError):
             texts[index] = ""
-    reqs = [i for i, f in files if requirements.is_requirements_file(f.relpath)]
+    # the requirements files of a project needing something (not lock files in a folder
+    # of their own, whose project is elsewhere: then its pyproject.toml takes the needs)
+    reqs = [
+        i
+        for i, f in files
+        if requirements.is_requirements_file(f.relpath)
+        and _needed_under(_project_folder(f), run.needs)
+    ]
     with_server = [i for i in reqs if requirements.listed(texts[i]) & requirements.WSGI_SERVERS]
     chosen = set(with_server)
     if not chosen:
-        tops = sorted(
-            (f.relpath.count("/"), i) for i, f in files if f.path.name == "requirements.txt"
-        )
+        tops = sorted((files_by_index[i].relpath.count("/"), i) for i in reqs
+                      if files_by_index[i].path.name == "requirements.txt")  # fmt: skip
         chosen = {index for _, index in tops[:1]}
     results: dict[int, FileResult] = {}
     for index, found in files:

@@ -528,7 +528,7 @@ def _program(invocation: Invocation, name: str) -> list[Word | str]:
     return [f"{folder}/{name}" if folder else name]
 
 
-def _root_path(value: Word) -> Word | None:
+def root_path(value: Word) -> Word | None:
     """A mount prefix as ASGI servers want it: no trailing slash, none at all for ``/``
     (uvicorn would make ``//path`` of every request)."""
     if value.dynamic:
@@ -637,7 +637,7 @@ def render(
     for key, flag in style.options.items():
         value = serving.values.get(key)
         if value is not None and key == "root_path":
-            value = _root_path(value)
+            value = root_path(value)
         if value is not None:
             options += [flag, value]
     notes = [note for key, note in style.missing.items() if key in serving.values]
