@@ -275,3 +275,23 @@ def test_gunicorn_paste_moves_to_the_server_the_run_picks(tmp_path: Path) -> Non
         "web: uvicorn production_asgi:app --host 0.0.0.0 --port $PORT --workers 3 "
         "--log-config production.ini\n"
     )
+
+
+def test_the_projects_pyproject_gains_uvicorn_beside_lock_files_of_their_own_folder(
+    tmp_path: Path,
+) -> None:
+    """pip-compile outputs in ``lockfiles/`` are not the project's requirements: its
+    pyproject.toml is (atramhasis' layout)."""
+    pyproject = '[project]\nname = "shelf"\ndependencies = [\n    "pyramid",\n]\n'
+    lock = "pyramid==2.0.2\nwaitress==3.0.2\n"
+    files = {
+        "production.ini": INI.format(server="listen = *:6543"),
+        "pyproject.toml": pyproject,
+        "lockfiles/requirements-dev.txt": lock,
+    }
+    texts, changes, _ = migrate_project(tmp_path, files)
+    assert texts["pyproject.toml"] == pyproject.replace(
+        '"pyramid",\n', '"pyramid",\n    "uvicorn>=0.36",\n    "wsgi2asgi",\n'
+    )
+    assert texts["lockfiles/requirements-dev.txt"] == lock
+    assert sorted(c["path"] for c in changes) == ["production.ini", "pyproject.toml"]
