@@ -48,11 +48,15 @@ def started_scripts() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def get_from_script(
-    source: str, where: Path, started: list[subprocess.Popen[bytes]], path: str
+    source: str,
+    where: Path,
+    started: list[subprocess.Popen[bytes]],
+    path: str,
+    headers: dict[str, str] | None = None,
 ) -> httpx.Response:
     """Run ``source`` as ``python svc.py`` in ``where`` (its port 8765 replaced by a free
-    one) and GET ``path`` from the server it starts, once it answers. The response's URL
-    is the server's."""
+    one) and GET ``path`` (with ``headers``) from the server it starts, once it answers.
+    The response's URL is the server's."""
     port = free_port()
     where.mkdir(parents=True, exist_ok=True)
     (where / "svc.py").write_text(source.replace(SCRIPT_PORT, str(port)))
@@ -70,7 +74,7 @@ def get_from_script(
         if proc.poll() is not None:
             pytest.fail(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
         try:
-            return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=1)
+            return httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers, timeout=1)
         except httpx.TransportError:
             if time.monotonic() > deadline:
                 pytest.fail("the server did not answer within 20 s")

@@ -57,15 +57,15 @@ def changes(result: SourceResult, rule: str) -> list[tuple[str, str]]:
 BOTTLE_RUNS = {
     "bottle.run(app)": (
         'bottle.run(app, host="127.0.0.1", port=8765, quiet=True)',
-        'uvicorn.run(app, host="127.0.0.1", port=8765, log_level="warning")',
+        'uvicorn.run(app, host="127.0.0.1", port=8765, log_level="warning", proxy_headers=False)',
     ),
     "the method of a Bottle app": (
         'app.run(host="127.0.0.1", port=8765, server="waitress")',
-        'uvicorn.run(app, host="127.0.0.1", port=8765)',
+        'uvicorn.run(app, host="127.0.0.1", port=8765, proxy_headers=False)',
     ),
     "with the reloader": (
         'bottle.run(app, host="127.0.0.1", port=8765, reloader=True, interval=2)',
-        'uvicorn.run("svc:app", host="127.0.0.1", port=8765, reload=True, reload_delay=2)',
+        'uvicorn.run("svc:app", host="127.0.0.1", port=8765, reload=True, reload_delay=2, proxy_headers=False)',
     ),
 }
 

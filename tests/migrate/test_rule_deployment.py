@@ -192,9 +192,9 @@ def test_compose_strings_flow_and_block_lists(tmp_path: Path) -> None:
     assert texts["docker-compose.yml"] == textwrap.dedent("""\
         services:
           web:
-            command: env WSGI2ASGI_BLOCKING_THREADS=64 uvicorn app:app --host 0.0.0.0 --port 8080
+            command: env WSGI2ASGI_BLOCKING_THREADS=64 uvicorn app:app --host 0.0.0.0 --port 8080 --no-proxy-headers
           api:
-            command: ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "9090", "--workers", "4"]
+            command: ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "9090", "--workers", "4", "--no-proxy-headers"]
           admin:
             entrypoint:
               - gunicorn
@@ -233,7 +233,8 @@ def test_kubernetes_systemd_supervisord_scripts_and_makefiles(tmp_path: Path) ->
         "[Service]\nExecStart=/srv/venv/bin/uvicorn app:app --uds /run/app.sock --workers 3\n"
     )
     assert texts["deploy/supervisord.conf"] == (
-        "[program:web]\ncommand=/srv/venv/bin/uvicorn app:app --host 0.0.0.0 --port 8001\n"
+        "[program:web]\ncommand=/srv/venv/bin/uvicorn app:app --host 0.0.0.0 --port 8001 "
+        "--no-proxy-headers\n"
     )
     assert (
         texts["run.sh"] == "#!/bin/sh\nset -e\nexec uvicorn app:app --host 127.0.0.1 --port 8000\n"
@@ -252,7 +253,9 @@ def test_flask_run_becomes_uvicorn_on_flasks_port(tmp_path: Path) -> None:
             "Procfile": "web: flask --app hello:app run --debug\n",
         },
     )
-    assert texts["Procfile"] == "web: uvicorn hello:app --host 127.0.0.1 --port 5000 --reload\n"
+    assert texts["Procfile"] == (
+        "web: uvicorn hello:app --host 127.0.0.1 --port 5000 --reload --no-proxy-headers\n"
+    )
 
 
 def test_make_variables_are_words_whose_value_is_not_known(tmp_path: Path) -> None:
@@ -558,7 +561,9 @@ def test_settings_in_config_files_come_along_to_another_server(tmp_path: Path) -
         "web/Procfile": "web: gunicorn app:app --workers 2\n",
     }
     texts, changes, _ = migrate_project(tmp_path, files, "--server", "uvicorn")
-    assert texts["run.sh"] == "uvicorn app:app --host 0.0.0.0 --port 8080 --workers 4\n"
+    assert texts["run.sh"] == (
+        "uvicorn app:app --host 0.0.0.0 --port 8080 --workers 4 --no-proxy-headers\n"
+    )
     # the command line wins over the file it reads, as under gunicorn
     assert texts["web/Procfile"] == (
         "web: uvicorn app:app --host 127.0.0.1 --port 9000 --workers 2 --timeout-keep-alive 5\n"
@@ -631,7 +636,7 @@ def test_commands_inside_quoted_strings_app_yaml_and_fly_toml(tmp_path: Path) ->
         in texts["fly.toml"]
     )
     assert (
-        '  cmd = ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "8080"]\n'
+        '  cmd = ["uvicorn", "app:app", "--host", "0.0.0.0", "--port", "8080", "--no-proxy-headers"]\n'
         in texts["fly.toml"]
     )
     assert "jobs = 'python jobs.py'" in texts["fly.toml"]
@@ -684,7 +689,8 @@ def test_a_command_split_over_two_keys_is_read_and_written_as_one(tmp_path: Path
         f"{item}-k\n{item}uvicorn_worker.UvicornWorker\n{item}--bind=0.0.0.0:8000\n",
     )
     assert texts["compose.yaml"].endswith(
-        '    entrypoint: ["uvicorn"]\n    command: ["app:app", "--host", "0.0.0.0", "--port", "8080"]\n'
+        '    entrypoint: ["uvicorn"]\n'
+        '    command: ["app:app", "--host", "0.0.0.0", "--port", "8080", "--no-proxy-headers"]\n'
     )
     assert [c["kind"] for c in changes] == ["converted", "converted"]
     again_changes_nothing(tmp_path, texts)
@@ -755,7 +761,7 @@ def test_flask_run_takes_its_app_and_address_from_the_dockerfiles_env(tmp_path: 
     hello = APP.replace("def app(", "def server(")  # flask finds the module's one app
     texts, _, _ = migrate_project(tmp_path, {"hello.py": hello, "Dockerfile": dockerfile})
     assert texts["Dockerfile"].endswith(
-        'CMD ["uvicorn", "hello:server", "--host", "0.0.0.0", "--port", "8000"]\n'
+        'CMD ["uvicorn", "hello:server", "--host", "0.0.0.0", "--port", "8000", "--no-proxy-headers"]\n'
     )
 
 
@@ -775,7 +781,7 @@ def test_a_stage_built_from_another_keeps_its_env(tmp_path: Path) -> None:
     """
     hello = APP.replace("def app(", "def server(")
     texts, changes, _ = migrate_project(tmp_path, {"hello.py": hello, "Dockerfile": dockerfile})
-    uvicorn = 'CMD ["uvicorn", "hello:server", "--host", "0.0.0.0", "--port", "8000"]'
+    uvicorn = 'CMD ["uvicorn", "hello:server", "--host", "0.0.0.0", "--port", "8000", "--no-proxy-headers"]'
     assert texts["Dockerfile"].count(uvicorn) == 2  # the builder's stage and the one built on it
     assert [c["kind"] for c in changes if c["path"] == "Dockerfile"].count("manual") == 1  # other
 

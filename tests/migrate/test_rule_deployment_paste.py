@@ -217,9 +217,9 @@ def test_a_module_of_that_name_keeps_the_gunicorn_command(tmp_path: Path) -> Non
     ("command", "uwsgi", "after"),
     [
         ("uwsgi --ini-paste-logged production.ini", "http = 0.0.0.0:6543\nprocesses = 4",
-         "uvicorn production_asgi:app --host 0.0.0.0 --port 6543 --workers 4"),
+         "uvicorn production_asgi:app --host 0.0.0.0 --port 6543 --workers 4 --no-proxy-headers"),
         ("uwsgi --ini-paste production.ini --http :8080", "master = true",
-         "uvicorn production_asgi:app --host 0.0.0.0 --port 8080"),
+         "uvicorn production_asgi:app --host 0.0.0.0 --port 8080 --no-proxy-headers"),
         ("uwsgi --ini-paste production.ini", "socket = /tmp/uwsgi.sock", None),
     ],
 )  # fmt: skip
@@ -245,8 +245,9 @@ BOTTLE_APP = "import bottle\n\napp = bottle.Bottle()\n"
     ("command", "after"),
     [
         ("python -m bottle -b 0.0.0.0 --reload shop:app",
-         "python -m uvicorn shop:app --host 0.0.0.0 --port 8080 --reload"),
-        ("bottle.py -s waitress shop:app", "uvicorn shop:app --host localhost --port 8080"),
+         "python -m uvicorn shop:app --host 0.0.0.0 --port 8080 --reload --no-proxy-headers"),
+        ("bottle.py -s waitress shop:app",
+         "uvicorn shop:app --host localhost --port 8080 --no-proxy-headers"),
         ("python -m bottle --debug shop:app", "it runs in bottle's debug mode"),
         ("python -m bottle -s gevent shop:app", "it runs bottle's `gevent` server"),
         ("python -m bottle -p auth shop:app", "it installs bottle plugins"),

@@ -50,7 +50,10 @@ def app(environ, start_response):
         query = parse_qs(environ.get("QUERY_STRING", ""))
         length = int(environ.get("CONTENT_LENGTH") or 0)
         sent = environ["wsgi.input"].read(length).decode()
-        body = json.dumps({"query": query, "body": sent, "method": environ["REQUEST_METHOD"]}).encode()
+        body = json.dumps({
+            "query": query, "body": sent, "method": environ["REQUEST_METHOD"],
+            "scheme": environ["wsgi.url_scheme"], "client": environ.get("REMOTE_ADDR"),
+        }).encode()
         start_response("200 OK", [("Content-Type", "application/json"), ("X-Echo", "1")])
         return [body]
     start_response("404 Not Found", [("Content-Type", "text/plain")])
@@ -190,6 +193,15 @@ def answers(
     return seen, servers
 
 
+def behind_a_proxy(url: str) -> tuple[str, str]:
+    """The scheme and client address the app sees of a request a proxy on 127.0.0.1 sends
+    (waitress, flask run and bottle's servers read no X-Forwarded-* headers: neither may
+    uvicorn after them)."""
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+    seen = httpx.get(f"{url}/echo", headers=forwarded, timeout=20).json()
+    return seen["scheme"], seen["client"]
+
+
 def without_length(seen: list[tuple[int, list[tuple[str, str]], bytes]]) -> list[object]:
     return [
         (status, [h for h in headers if h[0] != "content-length"], body)
@@ -270,15 +282,18 @@ def test_a_compose_command_moved_from_waitress_to_uvicorn_answers_the_same(tmp_p
     command = shlex.split(line.split("command:", 1)[1])
     assert command == [
         "env", "WSGI2ASGI_BLOCKING_THREADS=64", "uvicorn", "app:app",
-        "--host", "127.0.0.1", "--port", DOCKER_PORT,
+        "--host", "127.0.0.1", "--port", DOCKER_PORT, "--no-proxy-headers",
     ]  # fmt: skip
     original_line = (source / "docker-compose.yml").read_text().splitlines()[-1]
     original = shlex.split(original_line.split("command:", 1)[1])
     with running(original, source) as url:
         before, before_servers = answers(url)
+        before_proxied = behind_a_proxy(url)
     with running(command, out) as url:
         after, servers = answers(url)
+        after_proxied = behind_a_proxy(url)
     assert before_servers == {"waitress"} and servers == {"uvicorn"}
+    assert after_proxied == before_proxied == ("http", "127.0.0.1")
     # waitress computes a Content-Length for a one-chunk body; uvicorn streams it (framing)
     assert without_length(after) == without_length(before)
 
@@ -493,7 +508,9 @@ def test_bottles_command_line_moves_to_uvicorn_and_answers_the_same(tmp_path: Pa
     (source / "shop.py").write_text(BOTTLE_MODULE)
     (source / "Procfile").write_text("web: python -m bottle --bind 127.0.0.1:$PORT shop:app\n")
     migrate(source, out)
-    assert procfile_command(out) == "python -m uvicorn shop:app --host 127.0.0.1 --port $PORT"
+    assert procfile_command(out) == (
+        "python -m uvicorn shop:app --host 127.0.0.1 --port $PORT --no-proxy-headers"
+    )
     with running(procfile_command(source), source) as url:
         before, before_servers = answers(url)
     with running(procfile_command(out), out) as url:

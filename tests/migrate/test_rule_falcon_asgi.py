@@ -640,7 +640,7 @@ def test_a_server_entry_point_serves_the_converted_app_as_is() -> None:
                 httpd.serve_forever()
     """
     after, results = migrate_project_twice({"app.py": source})
-    assert 'uvicorn.run(app, host="0.0.0.0", port=8000)' in after["app.py"]
+    assert 'uvicorn.run(app, host="0.0.0.0", port=8000, proxy_headers=False)' in after["app.py"]
     assert set(change_kinds(results, "server")) == {"converted"}
 
 

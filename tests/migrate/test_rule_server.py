@@ -85,12 +85,15 @@ def test_wsgiref_with_block() -> None:
             import uvicorn
             # the dev server
             print("Serving on port 8000...")
-            uvicorn.run(as_asgi(app), host="0.0.0.0", port=8000)
+            uvicorn.run(as_asgi(app), host="0.0.0.0", port=8000, proxy_headers=False)
         ''',
         ["adapted"],
     )
     assert result.changes[0].line == 10
-    assert 'uvicorn.run(as_asgi(app), host="0.0.0.0", port=8000)' in result.changes[0].message
+    assert (
+        'uvicorn.run(as_asgi(app), host="0.0.0.0", port=8000, proxy_headers=False)'
+        in result.changes[0].message
+    )
     assert "nothing here shows that `app` is an ASGI app" in result.changes[0].message
 
 
@@ -110,7 +113,7 @@ def test_wsgiref_chained_call_keeps_other_imports() -> None:
 
         if __name__ == "__main__":
             import uvicorn
-            uvicorn.run(as_asgi(app), host="127.0.0.1", port=8080)
+            uvicorn.run(as_asgi(app), host="127.0.0.1", port=8080, proxy_headers=False)
         """,
         ["adapted"],
     )
@@ -141,7 +144,7 @@ def test_wsgiref_assigned_server_with_try_finally() -> None:
             import uvicorn
             print("listening")
             try:
-                uvicorn.run(as_asgi(app), host="localhost", port=port)
+                uvicorn.run(as_asgi(app), host="localhost", port=port, proxy_headers=False)
             except KeyboardInterrupt:
                 print("bye")
         """,
@@ -164,7 +167,7 @@ def test_werkzeug_run_simple() -> None:
 
         if __name__ == "__main__":
             import uvicorn
-            uvicorn.run(as_asgi(app), host="0.0.0.0", port=5000)
+            uvicorn.run(as_asgi(app), host="0.0.0.0", port=5000, proxy_headers=False)
         """,
         ["adapted"],
     )
@@ -190,7 +193,7 @@ def test_werkzeug_reloader_uses_an_import_string() -> None:
 
         if __name__ == "__main__":
             import uvicorn
-            uvicorn.run("pkg.svc:app", host="localhost", port=5000, reload=True)
+            uvicorn.run("pkg.svc:app", host="localhost", port=5000, reload=True, proxy_headers=False)
         """,
         ["converted"],
         relpath="pkg/svc.py",
@@ -231,7 +234,7 @@ def test_werkzeug_debugger_is_converted_and_marked() -> None:
         if __name__ == "__main__":
             import uvicorn
             # migrate[server]: uvicorn has no interactive debugger like werkzeug's use_debugger: tracebacks go to the log; add a debug error page middleware if you need one
-            uvicorn.run(as_asgi(app), host="0.0.0.0", port=5000)
+            uvicorn.run(as_asgi(app), host="0.0.0.0", port=5000, proxy_headers=False)
         """,
         ["adapted", "manual"],
     )
@@ -268,19 +271,19 @@ def test_waitress_serve_forms() -> None:
         from adapters import as_asgi
 
         def a():
-            uvicorn.run(as_asgi(app), host="127.0.0.1", port=8081)
+            uvicorn.run(as_asgi(app), host="127.0.0.1", port=8081, proxy_headers=False)
 
         def b():
-            uvicorn.run(as_asgi(app), host="0.0.0.0", port=8082)
+            uvicorn.run(as_asgi(app), host="0.0.0.0", port=8082, proxy_headers=False)
 
         def c():
-            uvicorn.run(as_asgi(app), host="0.0.0.0", port=8080)
+            uvicorn.run(as_asgi(app), host="0.0.0.0", port=8080, proxy_headers=False)
 
         def d():
-            uvicorn.run(as_asgi(app), host="0.0.0.0", port=int(os.environ["PORT"]))
+            uvicorn.run(as_asgi(app), host="0.0.0.0", port=int(os.environ["PORT"]), proxy_headers=False)
 
         def e():
-            uvicorn.run(as_asgi(app), host="0.0.0.0", port=8083)
+            uvicorn.run(as_asgi(app), host="0.0.0.0", port=8083, proxy_headers=False)
         """,
         ["adapted"] * 5,
     )
@@ -292,7 +295,7 @@ def test_already_uvicorn_is_left_alone() -> None:
 
         if __name__ == "__main__":
             import uvicorn
-            uvicorn.run(app, host="0.0.0.0", port=8000)
+            uvicorn.run(app, host="0.0.0.0", port=8000, proxy_headers=False)
         """
     result = run(source)
     assert result.new_source == textwrap.dedent(source)
@@ -402,7 +405,10 @@ def test_an_app_that_may_still_be_wsgi_is_served_by_uvicorn_through_as_asgi(
     assert reason in change.message and "through adapters.as_asgi" in change.message
     expected = (
         textwrap.dedent(source)
-        .replace(f"    {call}", f'    uvicorn.run(as_asgi({app}), host="0.0.0.0", port=8000)')
+        .replace(
+            f"    {call}",
+            f'    uvicorn.run(as_asgi({app}), host="0.0.0.0", port=8000, proxy_headers=False)',
+        )
         .replace("from wsgiref.simple_server import make_server\n", "")
         .replace("QuietHandler\n", "QuietHandler\nfrom adapters import as_asgi\n", 1)
         .replace(
@@ -468,7 +474,10 @@ def test_app_built_in_main_block_goes_through_as_asgi() -> None:
     )
     assert [c.kind for c in result.changes] == ["adapted"]
     assert "`__main__` block" in result.changes[0].message
-    assert 'uvicorn.run(as_asgi(app), host="0.0.0.0", port=8000)' in result.new_source
+    assert (
+        'uvicorn.run(as_asgi(app), host="0.0.0.0", port=8000, proxy_headers=False)'
+        in result.new_source
+    )
     assert "make_server" not in result.new_source
 
 
@@ -541,7 +550,7 @@ def test_wsgi_def_rebound_to_an_asgi_wrapper_is_trusted() -> None:
         """
     )
     assert [c.kind for c in result.changes] == ["converted"]
-    assert 'uvicorn.run(app, host="0.0.0.0", port=8000)' in result.new_source
+    assert 'uvicorn.run(app, host="0.0.0.0", port=8000, proxy_headers=False)' in result.new_source
     assert "make_server" not in result.new_source
 
 
@@ -560,7 +569,10 @@ def test_apps_from_wsgi_libraries_go_through_as_asgi(setup: str, origin: str) ->
     result = run(f"import waitress\n{setup}\nwaitress.serve(app, port=8080)\n")
     assert [c.kind for c in result.changes] == ["adapted"]
     assert f"comes from {origin}" in result.changes[0].message
-    assert 'uvicorn.run(as_asgi(app), host="0.0.0.0", port=8080)' in result.new_source
+    assert (
+        'uvicorn.run(as_asgi(app), host="0.0.0.0", port=8080, proxy_headers=False)'
+        in result.new_source
+    )
     assert "waitress" not in result.new_source
 
 
@@ -591,7 +603,10 @@ def test_instance_of_a_still_wsgi_middleware_goes_through_as_asgi() -> None:
     result = migrate_source(source, rules=[ServerRule], relpath="svc.py")
     assert [c.kind for c in result.changes] == ["adapted"]
     assert "`application` is still a WSGI callable" in result.changes[0].message
-    assert 'uvicorn.run(as_asgi(application), host="0.0.0.0", port=8000)' in result.new_source
+    assert (
+        'uvicorn.run(as_asgi(application), host="0.0.0.0", port=8000, proxy_headers=False)'
+        in result.new_source
+    )
 
 
 def test_instance_of_an_asgi_middleware_is_trusted() -> None:
@@ -601,7 +616,10 @@ def test_instance_of_an_asgi_middleware_is_trusted() -> None:
     )
     result = migrate_source(source, rules=[ServerRule], relpath="svc.py")
     assert [c.kind for c in result.changes] == ["converted"]
-    assert 'uvicorn.run(application, host="0.0.0.0", port=8000)' in result.new_source
+    assert (
+        'uvicorn.run(application, host="0.0.0.0", port=8000, proxy_headers=False)'
+        in result.new_source
+    )
 
 
 def test_pep3333_iterable_class_goes_through_as_asgi() -> None:
@@ -621,7 +639,10 @@ def test_pep3333_iterable_class_goes_through_as_asgi() -> None:
         """
     )
     assert [c.kind for c in result.changes] == ["adapted"]
-    assert 'uvicorn.run(as_asgi(App), host="0.0.0.0", port=8080)' in result.new_source
+    assert (
+        'uvicorn.run(as_asgi(App), host="0.0.0.0", port=8080, proxy_headers=False)'
+        in result.new_source
+    )
 
 
 # --------------------------------------------------------------------------- prefilters
@@ -740,7 +761,10 @@ def test_a_server_call_serving_what_a_converted_factory_makes_keeps_working(
         ("wsgi-app", "converted"),
     ]
     assert "async def app(scope, receive, send):" in result.new_source
-    assert 'uvicorn.run(as_asgi(make_app("hi")), host="127.0.0.1", port=8765)' in result.new_source
+    assert (
+        'uvicorn.run(as_asgi(make_app("hi")), host="127.0.0.1", port=8765, proxy_headers=False)'
+        in result.new_source
+    )
     answers = []
     for name, source in (("before", before), ("after", result.new_source)):
         (tmp_path / name).mkdir()
@@ -768,7 +792,7 @@ def test_a_flask_app_made_by_create_app_is_served_by_uvicorn_through_as_asgi(
 
             @app.route("/ping")
             def ping():
-                return f"pong {request.args.get('x', '')}"
+                return f"pong {request.args.get('x', '')} {request.scheme} {request.remote_addr}"
 
             return app
         """
@@ -787,13 +811,19 @@ def test_a_flask_app_made_by_create_app_is_served_by_uvicorn_through_as_asgi(
     )
     result = migrate_source(before, relpath="svc.py")
     assert [(c.rule, c.kind) for c in result.changes] == [("server", "adapted")]
-    assert 'uvicorn.run(as_asgi(app), host="127.0.0.1", port=8765)' in result.new_source
+    assert (
+        'uvicorn.run(as_asgi(app), host="127.0.0.1", port=8765, proxy_headers=False)'
+        in result.new_source
+    )
     answers = []
     for name, source in (("before", before), ("after", result.new_source)):
         (tmp_path / name / "myapp.py").write_text(factory)
-        response = get_from_script(source, tmp_path / name, started, "/ping?x=1")
+        # from a proxy on 127.0.0.1: werkzeug's server read no X-Forwarded-* header; nor
+        # may uvicorn (proxy_headers=False)
+        forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+        response = get_from_script(source, tmp_path / name, started, "/ping?x=1", forwarded)
         answers.append((response.status_code, response.text, response.headers.get("server", "")))
-    assert [a[:2] for a in answers] == [(200, "pong 1")] * 2
+    assert [a[:2] for a in answers] == [(200, "pong 1 http 127.0.0.1")] * 2
     assert "Werkzeug" in answers[0][2] and answers[1][2] == "uvicorn"
 
 
@@ -819,7 +849,7 @@ STILL_WSGI_ENTRY_POINTS = {
             server = make_server("127.0.0.1", 8765, app)
             server.serve_forever()
         """,
-        'uvicorn.run(as_asgi(app), host="127.0.0.1", port=8765)',
+        'uvicorn.run(as_asgi(app), host="127.0.0.1", port=8765, proxy_headers=False)',
         "built in the `__main__` block",
     ),
 }
@@ -898,7 +928,7 @@ def test_waitress_threads_size_the_pool_of_the_blocking_calls(
     if __name__ == "__main__":
         import uvicorn
         set_blocking_threads(8)
-        uvicorn.run(app, host="127.0.0.1", port=8080)
+        uvicorn.run(app, host="127.0.0.1", port=8080, proxy_headers=False)
     """
     result = check(before, after, ["converted"])
     assert "threads=8 sizes the thread pool of the blocking calls" in result.changes[0].message
@@ -938,7 +968,7 @@ def test_bottle_run_in_an_if_block_imports_uvicorn_there_and_keeps_a_debug_value
         "    import uvicorn\n"
         "    if config.debug is not None:\n"
         "        bottle.debug(config.debug)\n"
-        "    uvicorn.run(as_asgi(bottle.default_app()), host=config.ip, port=config.port)\n"
+        "    uvicorn.run(as_asgi(bottle.default_app()), host=config.ip, port=config.port, proxy_headers=False)\n"
     )
     assert [c.kind for c in result.changes] == ["adapted"]
     assert run(result.new_source, relpath="server.py").changes == []

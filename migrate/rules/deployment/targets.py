@@ -578,7 +578,15 @@ class Style:
     factory: str
     #: Words turning lifespan events off (Django raises on them); () where not possible.
     no_lifespan: tuple[str, ...] = ()
+    #: Words keeping X-Forwarded-* headers out of the request where the server reads them
+    #: by default (uvicorn, from 127.0.0.1) and the old one did not.
+    no_proxy_headers: tuple[str, ...] = ()
 
+
+#: The servers applying X-Forwarded-* headers of a trusted proxy (127.0.0.1) by default:
+#: gunicorn its X-Forwarded-Proto. The others (waitress unless told to trust a proxy,
+#: flask run, uWSGI, bottle's servers) hand the app the connection's own address and scheme.
+READS_PROXY_HEADERS = frozenset({"gunicorn"})
 
 STYLES: dict[Target, Style] = {
     "uvicorn": Style(
@@ -590,6 +598,7 @@ STYLES: dict[Target, Style] = {
          "keyfile": "--ssl-keyfile", "ca_certs": "--ssl-ca-certs", "log_level": "--log-level",
          "log_config": "--log-config", "backlog": "--backlog", "app_dir": "--app-dir"},
         {}, app_first=True, factory="--factory", no_lifespan=("--lifespan", "off"),
+        no_proxy_headers=("--no-proxy-headers",),
     ),
     "gunicorn": Style(
         "gunicorn", "gunicorn with uvicorn workers", ("gunicorn", "uvicorn-worker"),
@@ -647,6 +656,8 @@ def render(
         options.append(style.factory)
     if resolution.django:
         options += style.no_lifespan
+    if invocation.server not in READS_PROXY_HEADERS and "forwarded_allow_ips" not in serving.values:
+        options += style.no_proxy_headers
     head = [*invocation.prefix, *_program(invocation, style.program), *style.leading]
     words = [*head, app, *options] if style.app_first else [*head, *options, app]
     message = f"{invocation.server} → {style.label} serving `{resolution.spec.text()}`"

@@ -817,6 +817,9 @@ class ServerRule(Rule):
         if reload is not None:
             args.append(f"reload={reload}")
         args.extend(extra)
+        # none of the servers replaced reads X-Forwarded-* headers; uvicorn would, from
+        # 127.0.0.1 (a proxy in front would change the scheme and client the app sees)
+        args.append("proxy_headers=False")
         call = cst.parse_expression(f"uvicorn.run({', '.join(args)})")
         assert isinstance(call, cst.Call)
         return call, why_as_asgi
