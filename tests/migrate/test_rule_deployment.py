@@ -258,6 +258,57 @@ def test_flask_run_becomes_uvicorn_on_flasks_port(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("command", "args", "after"),
+    [
+        ("granian --interface wsgi --port 8888 --workers 2 --http 1 app:app", (),
+         "granian --interface asgi --port 8888 --workers 2 --http 1 app:app"),
+        # its blocking threads are WSGI's alone (granian refuses more than one for ASGI)
+        ("granian --interface=wsgi --blocking-threads 64 app:app", (),
+         "WSGI2ASGI_BLOCKING_THREADS=64 granian --interface=asgi app:app"),
+        ("GRANIAN_INTERFACE=wsgi granian --no-ws app:app", (),
+         "GRANIAN_INTERFACE=wsgi granian --interface asgi --no-ws app:app"),
+        ("granian --interface wsgi --host 0.0.0.0 --port 8888 --blocking-threads 4 app:app",
+         ("--server", "uvicorn"),
+         "uvicorn app:app --host 0.0.0.0 --port 8888 --no-proxy-headers"),
+        ("granian --interface asgi app:app", (), None),  # ASGI already
+        ("granian app:app", (), None),  # RSGI, granian's default
+    ],
+)  # fmt: skip
+def test_granian_serving_a_wsgi_app_serves_it_as_asgi(
+    tmp_path: Path, command: str, args: tuple[str, ...], after: str | None
+) -> None:
+    texts, changes, _ = migrate_project(
+        tmp_path, {"app.py": APP, "Procfile": f"web: {command}\n"}, *args
+    )
+    assert texts["Procfile"] == f"web: {after or command}\n"
+    kinds = [c["kind"] for c in changes if c["path"] == "Procfile"]
+    assert kinds == (["converted"] if after else [])
+    if "blocking-threads 4" in command:
+        assert "`--blocking-threads 4` dropped" in changes[-1]["message"]
+    again_changes_nothing(tmp_path, texts, *args)
+
+
+def test_granian_serving_django_or_an_app_left_wsgi(tmp_path: Path) -> None:
+    files = {
+        "mysite/__init__.py": "",
+        "mysite/wsgi.py": DJANGO_WSGI,
+        "Makefile": (
+            "serve:\n\tgranian --interface wsgi mysite.wsgi:application\n"
+            "old:\n\tgranian --interface wsgi elsewhere:app\n"
+        ),
+    }
+    texts, changes, _ = migrate_project(tmp_path, files)
+    # Django raises on lifespan events: granian's interface without them
+    assert "\tgranian --interface asginl mysite.asgi:application\n" in texts["Makefile"]
+    assert "\tgranian --interface wsgi elsewhere:app\n" in texts["Makefile"]
+    marked = [c for c in changes if c["path"] == "Makefile" and c["kind"] == "manual"]
+    assert (
+        "granian serves `elsewhere:app`, which is not a module of this run"
+        in (marked[0]["message"])
+    )
+
+
 def test_make_variables_are_words_whose_value_is_not_known(tmp_path: Path) -> None:
     files = {
         "app.py": APP,

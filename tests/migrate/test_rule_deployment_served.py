@@ -298,6 +298,26 @@ def test_a_compose_command_moved_from_waitress_to_uvicorn_answers_the_same(tmp_p
     assert without_length(after) == without_length(before)
 
 
+def test_granian_moved_from_its_wsgi_interface_to_asgi_answers_the_same(tmp_path: Path) -> None:
+    source, out = tmp_path / "src", tmp_path / "out"
+    source.mkdir()
+    (source / "app.py").write_text(APP)
+    (source / "Procfile").write_text(
+        "web: granian --interface wsgi --host 127.0.0.1 --port $PORT --blocking-threads 2 app:app\n"
+    )
+    migrate(source, out)
+    assert procfile_command(out) == "granian --interface asgi --host 127.0.0.1 --port $PORT app:app"
+    with running(procfile_command(source), source) as url:
+        before, _ = answers(url)
+        before_proxied = behind_a_proxy(url)
+    with running(procfile_command(out), out) as url:
+        after, _ = answers(url)
+        after_proxied = behind_a_proxy(url)
+    assert without_length(after) == without_length(before)
+    assert before[1][2].startswith(b'{"query": {"a": ["1"], "b": ["\\u00e9"]}')
+    assert after_proxied == before_proxied == ("http", "127.0.0.1")
+
+
 FACTORY = """\
 from flask import Flask, jsonify, request
 

@@ -174,9 +174,45 @@ _BOTTLE: dict[str, tuple[str, bool]] = {
     "--debug": ("debug", False), "--reload": ("reload", False), "--version": ("drop", False),
 }  # fmt: skip
 
+#: granian's options (``granian --interface wsgi [options] module:app``; 2.x, and the 1.x names
+#: still seen): those read by meaning, then its other flags (``--ws``/``--no-ws``) and the
+#: others taking a value, kept as they are where granian stays.
+_GRANIAN: dict[str, tuple[str, bool]] = {
+    "--interface": ("interface", True), "--host": ("host", True), "--port": ("port", True),
+    "--uds": ("uds", True), "--workers": ("workers", True),
+    "--blocking-threads": ("threads", True), "--threads": ("threads", True),
+    "--url-path-prefix": ("root_path", True), "--ssl-certificate": ("certfile", True),
+    "--ssl-keyfile": ("keyfile", True), "--log-level": ("log_level", True),
+    "--backlog": ("backlog", True), "--working-dir": ("chdir", True),
+    "--factory": ("factory", False), "--no-factory": ("drop", False),
+    "--reload": ("reload", False), "--no-reload": ("drop", False),
+    "--env-files": ("env_file", True), "--pid-file": ("pid", True),
+}  # fmt: skip
+for _flag in (
+    "ws", "http1-keep-alive", "http1-pipeline-flush", "http2-adaptive-window", "log",
+    "access-log", "ssl-client-verify", "respawn-failed-workers", "metrics",
+    "reload-ignore-worker-failure", "opt",
+):  # fmt: skip
+    _GRANIAN[f"--{_flag}"] = _GRANIAN[f"--no-{_flag}"] = ("granian", False)
+for _valued in (
+    "uds-permissions", "http", "blocking-threads-idle-timeout", "runtime-threads",
+    "runtime-blocking-threads", "runtime-mode", "loop", "task-impl", "backpressure",
+    "http1-buffer-size", "http1-header-read-timeout", "http2-initial-connection-window-size",
+    "http2-initial-stream-window-size", "http2-keep-alive-interval", "http2-keep-alive-timeout",
+    "http2-max-concurrent-streams", "http2-max-frame-size", "http2-max-headers-size",
+    "http2-max-send-buffer-size", "log-config", "access-log-fmt", "ssl-keyfile-password",
+    "ssl-protocol-min", "ssl-ca", "ssl-crl", "respawn-interval", "rss-sample-interval",
+    "rss-samples", "workers-lifetime", "workers-max-rss", "workers-kill-timeout",
+    "static-path-route", "static-path-mount", "static-path-dir-to-file",
+    "static-path-expires", "metrics-scrape-interval", "metrics-address", "metrics-port",
+    "reload-paths", "reload-ignore-dirs", "reload-ignore-patterns", "reload-ignore-paths",
+    "reload-tick", "process-name", "threading-mode",
+):  # fmt: skip
+    _GRANIAN[f"--{_valued}"] = ("granian", True)
+
 TABLES = {
     "gunicorn": _GUNICORN, "waitress": _WAITRESS, "uwsgi": _UWSGI, "flask": _FLASK,
-    "pserve": _PSERVE, "bottle": _BOTTLE,
+    "pserve": _PSERVE, "bottle": _BOTTLE, "granian": _GRANIAN,
 }  # fmt: skip
 
 

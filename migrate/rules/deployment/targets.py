@@ -99,7 +99,7 @@ def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
     for name, value in context.env.items():  # the command line's own assignments win
         invocation.env.setdefault(name, Word.literal(value))
     server = invocation.server
-    if server in ASGI_SERVERS:
+    if server in ASGI_SERVERS and not _granian_serving_wsgi(invocation):
         return None
     if server == "mod_wsgi":
         return _manual(
@@ -157,9 +157,11 @@ def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
             "missing": "is not a module of this run",
         }[resolution.verdict]
         return _manual(f"{server} serves {named}, which {why}: the command keeps its WSGI server")
-    target: Target = context.server or ("gunicorn" if server == "gunicorn" else "uvicorn")
+    target: Target = context.server or _STAYS.get(server, "uvicorn")
     if server == "gunicorn" and target == "gunicorn":  # its config file is rewritten apart
         return _gunicorn_in_place(on_command_line, spec_word, resolution)
+    if server == "granian" and target == "granian":
+        return _granian_in_place(invocation, spec_word, resolution)
     serving = read_serving(invocation, context)
     if config_note:
         serving.notes.append(f"the settings of {config_note} are on the command line now")
@@ -331,6 +333,52 @@ def _gunicorn_in_place(
     )  # fmt: skip
 
 
+#: The servers that stay (with an ASGI worker or interface) unless ``--server`` says otherwise.
+_STAYS: dict[str, Target] = {"gunicorn": "gunicorn", "granian": "granian"}
+
+
+def _granian_serving_wsgi(invocation: Invocation) -> bool:
+    """granian serving a WSGI app: ``--interface wsgi`` (or ``GRANIAN_INTERFACE=wsgi``)."""
+    if invocation.server != "granian":
+        return False
+    option = invocation.first("interface")
+    word = option.value if option is not None else invocation.env.get("GRANIAN_INTERFACE")
+    return word is not None and word.value == "wsgi"
+
+
+def _granian_interface(resolution: Resolution) -> str:
+    """granian's ASGI interface for the app: ``asginl`` (no lifespan) for Django, which
+    raises on lifespan events."""
+    return "asginl" if resolution.django else "asgi"
+
+
+def _granian_in_place(
+    invocation: Invocation, spec_word: Word | None, resolution: Resolution
+) -> Rewrite:
+    """``granian --interface wsgi``: the same command serving the ASGI app, every other
+    option kept; ``--blocking-threads`` (WSGI's only: granian refuses more than one for
+    ASGI) sizes wsgi2asgi's pool instead."""
+    notes: list[str] = []
+    env: dict[str, Word | str] = {}
+    interface = _granian_interface(resolution)
+    new: dict[int, str] = {}
+    drop: set[int] = set()
+    for option in invocation.options:
+        if option.key == "threads":
+            drop.update(id(w) for w in option.words)
+            notes.append(_threads_note(option, env))
+        elif option.key == "interface":
+            new.update(_set_value(option, interface))
+    if spec_word is not None and resolution.spec != AppSpec.parse(spec_word.value):
+        new[id(spec_word)] = resolution.spec.text()
+    words = _replaced(invocation, new, frozenset(drop))
+    if invocation.first("interface") is None:  # GRANIAN_INTERFACE=wsgi: the option wins
+        at = len(invocation.prefix) + len(invocation.head)
+        words[at:at] = ["--interface", interface]
+    message = f"granian now serves `{resolution.spec.text()}` as ASGI (`--interface {interface}`)"
+    return Rewrite("converted", _joined(message, notes), words, env, ("granian",), resolution.path)
+
+
 def _set_value(option: Option, value: str) -> dict[int, str]:
     """How to give ``option`` another value: its value word, or its one word ``--name=v``."""
     if len(option.words) == 2:
@@ -457,8 +505,8 @@ def read_serving(invocation: Invocation, context: Context) -> Serving:
             serving.values[key] = value
         elif key in ("reload", "factory"):
             serving.flags.add(key)
-        elif key in ("app", "wsgi_file", "callable"):
-            continue  # the app, read by _app_of
+        elif key in ("app", "wsgi_file", "callable", "interface"):
+            continue  # the app, read by _app_of; granian's WSGI interface, replaced
         elif key == "threads":
             serving.notes.append(_threads_note(option, serving.env))
         elif key == "timeout":
@@ -499,7 +547,7 @@ def read_serving(invocation: Invocation, context: Context) -> Serving:
 #: Where a server listens by default (host, port).
 DEFAULT_ADDRESS = {
     "waitress": ("0.0.0.0", "8080"), "flask": ("127.0.0.1", "5000"),
-    "bottle": ("localhost", BOTTLE_DEFAULT_PORT),
+    "bottle": ("localhost", BOTTLE_DEFAULT_PORT), "granian": ("127.0.0.1", "8000"),
 }  # fmt: skip
 
 
@@ -658,7 +706,10 @@ def render(
         options += style.no_lifespan
     if invocation.server not in READS_PROXY_HEADERS and "forwarded_allow_ips" not in serving.values:
         options += style.no_proxy_headers
-    head = [*invocation.prefix, *_program(invocation, style.program), *style.leading]
+    leading = list(style.leading)
+    if target == "granian":
+        leading[-1] = _granian_interface(resolution)
+    head = [*invocation.prefix, *_program(invocation, style.program), *leading]
     words = [*head, app, *options] if style.app_first else [*head, *options, app]
     message = f"{invocation.server} → {style.label} serving `{resolution.spec.text()}`"
     return Rewrite(
