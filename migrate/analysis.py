@@ -618,6 +618,42 @@ def global_references(node: cst.CSTNode, name: str) -> list[cst.Name]:
     return found
 
 
+def deferred_reads(stmt: cst.CSTNode, name: str) -> list[cst.Name] | None:
+    """The :func:`global_references` to ``name`` under ``stmt`` that are read in the body of
+    one of its functions or lambdas (code that runs when it is called, not with ``stmt``:
+    not its decorators or defaults); None when one of them binds the module-level name
+    (``global app``, then ``app = ...``; ``del app``), which changes what it holds, or calls
+    it (``app(environ, start_response)``: it is used as the function it is)."""
+    references = {id(ref) for ref in global_references(stmt, name)}
+    found: list[cst.Name] = []
+    stack: list[tuple[cst.CSTNode, cst.CSTNode | None, bool]] = [(stmt, None, False)]
+    while stack:
+        node, parent, deferred = stack.pop()
+        if id(node) in references:
+            if parent is not None and (
+                _binds_name(node, parent) or (type(parent) is cst.Call and parent.func is node)
+            ):
+                return None
+            if deferred:
+                found.append(node)  # type: ignore[arg-type]
+            continue
+        body = node.body if type(node) is cst.FunctionDef or type(node) is cst.Lambda else None
+        for child in reversed(children_of(node)):
+            stack.append((child, node, deferred or child is body))
+    return found
+
+
+def _binds_name(name: cst.CSTNode, parent: cst.CSTNode) -> bool:
+    """``name`` is bound (or declared global) where it stands, not read."""
+    if isinstance(parent, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor)):
+        return parent.target is name
+    if isinstance(parent, (cst.NamedExpr,)):
+        return parent.target is name
+    if isinstance(parent, cst.AsName):
+        return parent.name is name
+    return isinstance(parent, (cst.NameItem, cst.Del))
+
+
 def _references_in_function(func: cst.FunctionDef | cst.Lambda, name: str) -> list[cst.Name]:
     """:func:`global_references` under a function or lambda: only in what is evaluated
     outside it (decorators and defaults) when it shadows ``name``."""

@@ -590,6 +590,12 @@ class ModuleValues:
             plain = [r for r in references if id(r) not in bases]
             defined = stmt if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) else None
             definition = defined is not None
+            if plain and definition and not (defined and defined.name.value == name):
+                # read when a function runs, after the wrap: served-app hands each the app
+                # it got before (``helper(as_wsgi(app))``)
+                later = analysis.deferred_reads(stmt, name)
+                if later is not None and {id(r) for r in plain} <= {id(r) for r in later}:
+                    plain = []
             if plain:
                 if defined is not None and defined.name.value == name:
                     continue  # its own definition

@@ -259,6 +259,37 @@ def test_flask_run_becomes_uvicorn_on_flasks_port(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("init", "after"),
+    [
+        ("from .core import *\n", "gunicorn -k uvicorn_worker.UvicornWorker shop:app"),
+        ("from .helpers import *\nfrom .core import *\n",
+         "gunicorn -k uvicorn_worker.UvicornWorker shop:app"),
+        # core's __all__ leaves `app` out: the package has no `app` from it
+        ("from .core import *\n", None),
+    ],
+)  # fmt: skip
+def test_an_app_a_package_re_exports_with_a_star_import_is_followed(
+    tmp_path: Path, init: str, after: str | None
+) -> None:
+    """httpbin's ``gunicorn httpbin:app``: ``httpbin/__init__.py`` is ``from .core import *``."""
+    core = "from flask import Flask\n\napp = Flask(__name__)\n"
+    if after is None:
+        core += '\n__all__ = ["Flask"]\n'
+    files = {
+        "shop/__init__.py": init,
+        "shop/core.py": core,
+        "shop/helpers.py": "def helper():\n    return 1\n",
+        "Procfile": "web: gunicorn shop:app\n",
+    }
+    texts, changes, _ = migrate_project(tmp_path, files)
+    if after is None:
+        assert "which the run cannot show to be an ASGI app" in texts["Procfile"]
+        return
+    assert texts["Procfile"] == f"web: {after}\n"
+    assert [c["kind"] for c in changes if c["path"] == "Procfile"] == ["converted"]
+
+
+@pytest.mark.parametrize(
     ("command", "args", "after"),
     [
         ("granian --interface wsgi --port 8888 --workers 2 --http 1 app:app", (),

@@ -4,8 +4,9 @@
 is made, a call takes the app and keeps it (to configure it), it does not make an app of it.
 It got the WSGI app and keeps that one whatever the name holds later, so the name is served
 through the adapter after the last such call. A call that makes an app of it (middleware: the
-entry point is then that app) still leaves it alone, and so does code that reads the name
-later (a function handing it on).
+entry point is then that app) still leaves it alone. A function handing the app on later
+(``describe(app)``, ``return app``) gets the WSGI app it got before, through
+``adapters.as_wsgi``; one binding the name anew (``global app``) keeps it WSGI.
 
 An app whose websockets go through its WSGI server's socket (Flask-Sock, Flask-SocketIO)
 stays on that server: no ASGI server hands an app a socket, and through the adapter it
@@ -144,17 +145,62 @@ def test_a_raw_wsgi_app_handed_to_a_call_is_wrapped_by_it_not_registered_on() ->
     assert not any("`hello` holds" in message for _, message in served_changes(result))
 
 
-def test_an_app_a_function_hands_on_later_stays_wsgi() -> None:
-    # the function runs after the module served the app: it would get the adapter
+FUNCTIONS_HANDING_THE_APP_ON = """
+    from flask import Flask, current_app, jsonify
+    from flask_cors import CORS
+
+    app = Flask(__name__)
+    app.config["GREETING"] = "hi"
+
+
+    def describe(flask_app):  # a helper of the project, given the app (httpbin's shape)
+        return f"{type(flask_app).__name__} {flask_app.config['GREETING']}"
+
+
+    @app.route("/who")
+    def who():
+        same = current_app._get_current_object() is get_app()
+        return jsonify(app=describe(app), same=same, apps=[type(a).__name__ for a in [app]])
+
+
+    def get_app():
+        return app
+
+
+    def enable_cors():
+        CORS(app)
+"""
+
+
+def test_an_app_functions_hand_on_later_is_served_and_they_get_the_wsgi_app() -> None:
+    """A function runs after the module served the app: what it hands on, returns or
+    compares is the app it got before, through adapters.as_wsgi (which unwraps the adapter)."""
+    before = FUNCTIONS_HANDING_THE_APP_ON
+    result = migrate(before)
+    after = result.new_source
+    assert "app = WsgiToAsgi(flask_app := app)" in after
+    for use in ("describe(as_wsgi(app))", "for a in [as_wsgi(app)]", "return as_wsgi(app)",
+                "CORS(as_wsgi(app))"):  # fmt: skip
+        assert use in after
+    assert "def get_asgi_app" not in after  # a getter of the served app makes no new app
+    kinds = [kind for kind, _ in served_changes(result)]
+    assert kinds == ["adapted"] * 4  # the app; a marker above each statement handing it on
+    assert_same_behaviour(before, after, [Req("GET", "/who"), Req("GET", "/nope")])
+    again = migrate_source(after)
+    assert again.new_source == after and not again.changes
+
+
+def test_an_app_a_function_binds_anew_stays_wsgi() -> None:
+    # `global app` then `app = ...`: the name does not keep the app it was served as
     before = """
         from flask import Flask
-        from flask_cors import CORS
 
         app = Flask(__name__)
 
 
-        def enable_cors():
-            CORS(app)
+        def reset():
+            global app
+            app = Flask("fresh")
     """
     result = migrate(before)
     assert served_changes(result) == []
@@ -259,3 +305,59 @@ def test_two_names_of_one_app_are_both_served(alias: str) -> None:
         assert_same_behaviour(before, result.new_source, requests, app_name=name)
     again = migrate_source(result.new_source)
     assert again.new_source == result.new_source and not again.changes
+
+
+def test_reads_of_what_only_the_wsgi_server_sets_are_marked() -> None:
+    """httpbin accepted chunked bodies only where SERVER_SOFTWARE named gunicorn: through
+    the adapter the environ has no SERVER_SOFTWARE, nor a server's own keys."""
+    before = """
+        from flask import Flask, abort, request
+
+        app = Flask(__name__)
+
+
+        @app.before_request
+        def chunked_only_on_gunicorn():
+            if request.environ.get("HTTP_TRANSFER_ENCODING") == "chunked":
+                server = request.environ.get("SERVER_SOFTWARE", "")
+                if not server.startswith("gunicorn/"):
+                    abort(501)
+
+
+        @app.route("/socket")
+        def socket():
+            return "yes" if "gunicorn.socket" in request.environ else "no"
+    """
+    result = migrate(before)
+    manual = [message for kind, message in served_changes(result) if kind == "manual"]
+    assert len(manual) == 2
+    assert manual[0].startswith("`SERVER_SOFTWARE` named the WSGI server")
+    assert manual[1].startswith("`gunicorn.socket` is a key of one WSGI server's own")
+    lines = result.new_source.splitlines()
+    at = lines.index('        server = request.environ.get("SERVER_SOFTWARE", "")')
+    assert lines[at - 1].startswith("        # migrate[served-app]: `SERVER_SOFTWARE` named")
+    # the rest answers as before (a plain GET reads neither)
+    assert_same_behaviour(before, result.new_source, [Req("GET", "/socket")])
+    again = migrate_source(result.new_source)
+    assert again.new_source == result.new_source and not again.changes
+
+
+def test_a_function_a_function_calls_is_no_app_to_serve() -> None:
+    # Paste's urlparser: `load_module(environ, filename)` looks like a WSGI app, and the
+    # module's methods call it as the helper it is
+    before = """
+        import os
+
+
+        def load_module(environ, filename):
+            base = environ["paste.urlparser.base_python_name"]
+            return base + "." + os.path.splitext(os.path.basename(filename))[0]
+
+
+        class Parser:
+            def find_init_module(self, environ):
+                return load_module(environ, "__init__.py")
+    """
+    result = migrate(before)
+    assert served_changes(result) == []
+    assert "WsgiToAsgi" not in result.new_source and "as_wsgi" not in result.new_source

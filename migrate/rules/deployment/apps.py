@@ -21,7 +21,7 @@ from typing import Literal
 
 import libcst as cst
 
-from migrate.analysis import dotted_name
+from migrate.analysis import dotted_name, module_level_bindings
 from migrate.app_values import ModuleValues, Value, asgi_factory_name
 from migrate.rules.deployment.commands import AppSpec
 
@@ -179,17 +179,56 @@ def _verdict(
         if value.maker != spec.call:
             return "unknown"
         return value.protocol
+    if depth >= 5:
+        return "unknown"
     imported = _imported_from(module, spec.attr)
-    if imported is not None and depth < 5:
-        source, name = imported
+    sources = [imported] if imported is not None else []
+    # ``from .core import *`` (httpbin's package): the last star import holding the name
+    stars = [] if imported is not None else reversed(_star_sources(module))
+    for source, name in [*sources, *((star, spec.attr) for star in stars)]:
         target = (
             _module_file(base, source, outcome)
             if not source.startswith(".")
             else (_relative_file(path, source, outcome))
         )
-        if target is not None:
-            return _verdict(target, replace(spec, attr=name), outcome, base, depth + 1)
+        if target is None:
+            continue
+        if imported is None and not _exports(outcome.module(target), name):
+            continue
+        return _verdict(target, replace(spec, attr=name), outcome, base, depth + 1)
     return "unknown"
+
+
+def _star_sources(module: cst.Module) -> list[str]:
+    """The modules of the top-level ``from module import *`` statements, in order."""
+    return [
+        "." * len(small.relative) + (dotted_name(small.module) if small.module else "")
+        for stmt in module.body
+        if isinstance(stmt, cst.SimpleStatementLine)
+        for small in stmt.body
+        if isinstance(small, cst.ImportFrom) and isinstance(small.names, cst.ImportStar)
+    ]
+
+
+def _exports(module: cst.Module | None, name: str) -> bool:
+    """``from module import *`` binds ``name``: the module binds it at its top level and
+    lists it in ``__all__``, or, without ``__all__``, it is public (no leading ``_``)."""
+    if module is None or name not in module_level_bindings(module):
+        return False
+    for stmt in module.body:
+        for small in stmt.body if isinstance(stmt, cst.SimpleStatementLine) else ():
+            if isinstance(small, cst.Assign) and any(
+                isinstance(t.target, cst.Name) and t.target.value == "__all__"
+                for t in small.targets
+            ):
+                listed = small.value
+                if not isinstance(listed, (cst.List, cst.Tuple)):
+                    return False  # made at run time: not known here
+                return any(
+                    isinstance(e.value, cst.SimpleString) and e.value.evaluated_value == name
+                    for e in listed.elements
+                )
+    return not name.startswith("_")
 
 
 def _relative_file(path: Path, source: str, outcome: PythonOutcome) -> Path | None:

@@ -48,7 +48,7 @@ from migrate.app_values import (
 from migrate.cst_helpers import add_imports, comments_of, with_marker
 from migrate.project import imported_function, may_use_wsgi_apps, wsgi_delegations
 from migrate.rules.base import FileContext, Rule, marker_comment
-from migrate.rules.served_app import importers
+from migrate.rules.served_app import importers, server_keys
 from migrate.rules.served_app.attributes import later_uses
 from migrate.rules.served_app.main_block import AsWsgi, Statement, wsgi_uses
 
@@ -108,7 +108,10 @@ class ServedAppRule(Rule):
         adapted: set[str] = set()
         # names of one app (``app = application``) are served together
         aliases: dict[int, list[tuple[Served, list[str]]]] = {}
+        testing = importers.is_test_module(self.context.relpath)
         for served in values.served_wsgi_apps():
+            if testing and self._handed_on_later(node, served.name):
+                continue  # a test's app, for its test functions: no server names it
             callers = project.callers_of(self.context.relpath, served.name) if project else []
             if callers and not (project and project.serves(self.context.relpath, served.name)):
                 continue  # other modules use it the WSGI way: the wsgi-app rule says so
@@ -125,6 +128,7 @@ class ServedAppRule(Rule):
         if adapted:
             self._keep_main_blocks_wsgi(node, adapted)
             self._keep_later_attributes_on_apps(node, adapted)
+            self._mark_server_key_reads(node)
         if project is not None:
             self._keep_imported_apps_wsgi(node)
         for factory, value in self._unserved_factories(node, values):
@@ -265,18 +269,46 @@ class ServedAppRule(Rule):
         """The module's functions store attributes on the apps it serves, or read the
         adapter's own names: they get the apps through ``as_wsgi``
         (:mod:`migrate.rules.served_app.attributes`)."""
-        found: dict[cst.BaseStatement, list[str]] = {}
-        for use, statement in later_uses(module.body, adapted, self.tree_index().parent):
+        found: dict[cst.BaseStatement, tuple[list[str], set[bool]]] = {}
+        parent = self.tree_index().parent
+        for use, statement, handed_on in later_uses(
+            module.body, adapted, parent, self._takes_either
+        ):
             self.wsgi_uses.add(use)
-            found.setdefault(statement, []).append(use.value)
-        for statement, names in found.items():
+            names, kinds = found.setdefault(statement, ([], set()))
+            names.append(use.value)
+            kinds.add(handed_on)
+        for statement, (names, kinds) in found.items():
             listed = ", ".join(f"`{name}`" for name in dict.fromkeys(names))
+            what = " and ".join(
+                (
+                    "hands on the WSGI app it was"
+                    if handed_on
+                    else "sets an attribute of the WSGI app it was, or reads one the adapter "
+                    "has too"
+                )
+                for handed_on in sorted(kinds, reverse=True)
+            )
             message = (
-                f"{listed} holds an ASGI app when this code runs, and it sets an attribute "
-                "of the WSGI app it was, or reads one the adapter has too: it gets that app "
-                "through adapters.as_wsgi"
+                f"{listed} holds an ASGI app when this code runs, and it {what}: it gets "
+                "that app through adapters.as_wsgi"
             )
             self._mark_as_wsgi(statement, message)
+
+    def _handed_on_later(self, module: cst.Module, name: str) -> bool:
+        """A function of ``module`` hands the app of ``name`` on (``Client(app)``)."""
+        uses = later_uses(module.body, [name], self.tree_index().parent, self._takes_either)
+        return any(handed_on for _, _, handed_on in uses)
+
+    def _mark_server_key_reads(self, module: cst.Module) -> None:
+        """What the module reads of the environ that only a WSGI server sets gets a
+        ``manual`` marker (:mod:`migrate.rules.served_app.server_keys`)."""
+        for statement, key in server_keys.server_key_reads(module, self.tree_index().parent):
+            comment = marker_comment(self.rule_id, server_keys.message(key))
+            if comment in comments_of(statement) or comment in self.markers.get(statement, ()):
+                continue  # a run marked it already (or this one, for another read)
+            self.markers.setdefault(statement, []).append(comment)
+            self.report(statement, "manual", server_keys.message(key))
 
     def _unserved_factories(
         self, module: cst.Module, values: ModuleValues
@@ -305,6 +337,7 @@ class ServedAppRule(Rule):
                 and name not in served_here
                 and not elsewhere
                 and _callable_bare(stmt)
+                and not _returns_a_module_name(stmt, bound)
             ):
                 yield stmt, value
 
@@ -585,6 +618,34 @@ def _main_block_message(names: list[str]) -> str:
         f"{listed} holds an ASGI app now, and this code uses it as the WSGI app it was (hands "
         "it on, or sets its attributes): it gets that app through adapters.as_wsgi"
     )
+
+
+def _returns_a_module_name(func: cst.FunctionDef, bound: Mapping[str, int]) -> bool:
+    """``func`` hands back an app a module-level name holds (``def get_app(): return app``,
+    ``return as_wsgi(app)`` once the run served it): a getter, not a factory; that name is
+    served itself."""
+    returned = [
+        _unwrapped_as_wsgi(node.value)
+        for node in analysis.walk(func.body, into_scopes=False)
+        if isinstance(node, cst.Return)
+    ]
+    return bool(returned) and all(
+        isinstance(value, cst.Name)
+        and value.value in bound
+        and any(ref is value for ref in analysis.global_references(func, value.value))
+        for value in returned
+    )
+
+
+def _unwrapped_as_wsgi(value: cst.BaseExpression | None) -> cst.BaseExpression | None:
+    """``app`` of ``as_wsgi(app)``; anything else as it is."""
+    if (
+        isinstance(value, cst.Call)
+        and analysis.dotted_name(value.func) in ("as_wsgi", "adapters.as_wsgi")
+        and len(value.args) == 1
+    ):
+        return value.args[0].value
+    return value
 
 
 def _callable_bare(func: cst.FunctionDef) -> bool:

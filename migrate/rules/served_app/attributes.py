@@ -1,4 +1,4 @@
-"""Attribute uses of a served app that the adapter does not hand on to the app it serves.
+"""Uses of a served app, in code run after the wrap, that would reach the adapter itself.
 
 ``app = WsgiToAsgi(app)`` keeps ``app.config``, ``app.route``, ``app.run()`` working: the
 adapter reads the attributes it lacks from the app it serves. Two kinds of use get the
@@ -16,6 +16,9 @@ app as it was::
 - a name the adapter has itself: ``app.wsgi_app`` is the app the adapter serves, not Flask's
   WSGI callable (``app.wsgi_app = ProfilerMiddleware(app.wsgi_app)`` in a command, then
   ``app.run()``).
+
+Nor does the name itself, handed on or returned by a function (``describe(app)``, ``return
+app``, httpbin's ``digest_challenge_response(app, ...)``): it would hand on the adapter.
 
 Each gets the app through ``adapters.as_wsgi``, which unwraps the adapter to the very app.
 """
@@ -56,49 +59,39 @@ def passes_adapter(attribute: cst.Attribute, parent: Parent) -> bool:
 
 
 def later_uses(
-    body: Iterable[cst.BaseStatement], names: Iterable[str], parent: Parent
-) -> Iterator[tuple[cst.Name, cst.BaseStatement]]:
-    """``(use, statement)``: the module-level ``names`` in the functions and lambdas of
-    ``body`` (code that runs after the module served its apps) whose attribute use
-    :func:`passes_adapter`, with the innermost statement holding each."""
+    body: Iterable[cst.BaseStatement],
+    names: Iterable[str],
+    parent: Parent,
+    takes_either: Callable[[cst.Call], bool],
+) -> Iterator[tuple[cst.Name, cst.BaseStatement, bool]]:
+    """``(use, statement, handed_on)``: the module-level ``names`` in the functions and
+    lambdas of ``body`` (code that runs after the module served its apps) that would reach
+    the adapter: an attribute use that :func:`passes_adapter`, or the name itself handed on
+    or returned (``helper(app)``; ``handed_on``), but to a call that takes either kind of
+    app (``takes_either``: ``uvicorn.run(app)``); with the innermost statement holding each."""
     for stmt in body:
         if analysis._is_main_guard(stmt):
             continue  # its own reading (main_block)
-        later = {
-            id(node.body)
-            for node in analysis.walk(stmt)
-            if type(node) is cst.FunctionDef or type(node) is cst.Lambda
-        }
-        if not later:
-            continue
         for name in names:
-            for use in analysis.global_references(stmt, name):
+            for use in analysis.deferred_reads(stmt, name) or ():
                 above = parent(use)
-                if not (
-                    isinstance(above, cst.Attribute)
-                    and above.value is use
-                    and passes_adapter(above, parent)
-                ):
-                    continue
-                statement = _runs_later_in(use, stmt, later, parent)
-                if statement is not None:
-                    yield use, statement
+                if isinstance(above, cst.Attribute) and above.value is use:
+                    if not passes_adapter(above, parent):
+                        continue
+                    handed_on = False
+                else:
+                    call = parent(above) if isinstance(above, cst.Arg) else None
+                    if isinstance(call, cst.Call) and takes_either(call):
+                        continue
+                    handed_on = True
+                yield use, _statement_of(use, stmt, parent), handed_on
 
 
-def _runs_later_in(
-    use: cst.CSTNode, top: cst.BaseStatement, later: set[int], parent: Parent
-) -> cst.BaseStatement | None:
-    """The innermost statement holding ``use``, if ``use`` is in the body of a function
-    or lambda of ``top`` (not in a decorator or a default, which run with ``top``)."""
-    statement: cst.BaseStatement | None = None
+def _statement_of(use: cst.CSTNode, top: cst.BaseStatement, parent: Parent) -> cst.BaseStatement:
+    """The innermost statement holding ``use`` (``top`` at most)."""
     node: cst.CSTNode | None = use
-    inside = False
     while node is not None and node is not top:
-        if statement is None and isinstance(node, STATEMENTS):
-            statement = node
-        if id(node) in later:
-            inside = True
+        if isinstance(node, STATEMENTS):
+            return node
         node = parent(node)
-    if not inside:
-        return None
-    return statement if statement is not None else top
+    return top
