@@ -441,8 +441,12 @@ def _is_method_call(node: ast.AST, method: str) -> bool:
 
 
 def _looks_like_client(node: ast.expr) -> bool:
-    text = ast.unparse(node)
-    return "client" in text.lower()
+    """The object is named a client (``client``, ``self.client``, ``clients[0]``,
+    ``app.test_client()``); not an attribute of one (a Docker client's ``client.containers``)."""
+    while isinstance(node, (ast.Call, ast.Subscript)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    name = node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+    return "client" in name.lower()
 
 
 def _uses_client_api(node: ast.AST) -> bool:

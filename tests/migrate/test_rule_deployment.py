@@ -258,6 +258,49 @@ def test_flask_run_becomes_uvicorn_on_flasks_port(tmp_path: Path) -> None:
     )
 
 
+FLASK_MAIN = "from flask import Flask\n\n{name} = Flask(__name__)\n"
+
+
+@pytest.mark.parametrize(
+    ("ini", "main", "after"),
+    [
+        ("[uwsgi]\nmodule = main\ncallable = app\nhttp = :8080\n", FLASK_MAIN.format(name="app"),
+         "[uwsgi]\nmodule = main\n{marker}\ncallable = flask_app\nhttp = :8080\n"),
+        ("[uwsgi]\nmodule = main:app\n", FLASK_MAIN.format(name="app"),
+         "[uwsgi]\n{marker}\nmodule = main:flask_app\n"),
+        # uWSGI's default callable, `application`
+        ("[uwsgi]\nmodule = main\n", FLASK_MAIN.format(name="application"),
+         "[uwsgi]\n{marker}\nmodule = main\ncallable = flask_app\n"),
+        # an app with no WSGI name left (converted): marked only
+        ("[uwsgi]\nwsgi-file = main.py\n", APP.replace("def app", "def application"),
+         "[uwsgi]\n{marker}\nwsgi-file = main.py\n"),
+        # an app of no module of the run: left as it is
+        ("[uwsgi]\nmodule = elsewhere\n", FLASK_MAIN.format(name="app"), None),
+    ],
+)  # fmt: skip
+def test_a_uwsgi_ini_whose_app_becomes_asgi_serves_the_wsgi_app_kept_or_is_marked(
+    tmp_path: Path, ini: str, main: str, after: str | None
+) -> None:
+    """uWSGI has no ASGI mode, and the file may be read by a command outside the tree (a
+    base image's `uwsgi --ini /app/uwsgi.ini`): it must not hand uWSGI the ASGI app."""
+    files = {
+        "app/uwsgi.ini": ini,
+        "app/main.py": main,
+        "Dockerfile": "FROM tiangolo/uwsgi-nginx-flask\n",
+    }
+    texts, changes, _ = migrate_project(tmp_path, files)
+    if after is None:
+        assert texts["app/uwsgi.ini"] == ini
+        assert not [c for c in changes if c["path"] == "app/uwsgi.ini"]
+        return
+    marker = next(line for line in texts["app/uwsgi.ini"].splitlines() if "migrate[" in line)
+    assert texts["app/uwsgi.ini"] == after.format(marker=marker)
+    assert [c["kind"] for c in changes if c["path"] == "app/uwsgi.ini"] == ["manual"]
+    assert marker.startswith("# migrate[deployment]: uWSGI, which has no ASGI mode, serves")
+    assert ("keeps in `main:flask_app`" in marker) == ("flask_app" in after)
+    again_changes_nothing(tmp_path, texts)
+
+
 @pytest.mark.parametrize(
     ("init", "after"),
     [

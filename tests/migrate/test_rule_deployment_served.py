@@ -318,6 +318,41 @@ def test_granian_moved_from_its_wsgi_interface_to_asgi_answers_the_same(tmp_path
     assert after_proxied == before_proxied == ("http", "127.0.0.1")
 
 
+FLASK_MAIN = """\
+from flask import Flask, jsonify, request
+
+app = Flask(__name__)
+
+
+@app.route("/echo", methods=["GET", "POST"])
+def echo():
+    return jsonify(query=request.args.to_dict(), body=request.get_data(as_text=True))
+"""
+
+
+def test_a_uwsgi_ini_a_base_image_reads_keeps_serving_the_flask_app(tmp_path: Path) -> None:
+    """tiangolo/uwsgi-nginx-flask's image runs ``uwsgi --ini /app/uwsgi.ini`` itself: the
+    file names the Flask app the run keeps (``callable = flask_app``), and uWSGI answers as
+    before. Left naming ``app``, it would hand uWSGI the ASGI app."""
+    source, out = tmp_path / "src", tmp_path / "out"
+    source.mkdir()
+    (source / "main.py").write_text(FLASK_MAIN)
+    (source / "uwsgi.ini").write_text(
+        "[uwsgi]\nmodule = main\ncallable = app\nhttp = 127.0.0.1:$(PORT)\n"
+    )
+    (source / "Dockerfile").write_text("FROM tiangolo/uwsgi-nginx-flask:python3.12\nCOPY . /app\n")
+    migrate(source, out)
+    assert "\ncallable = flask_app\n" in (out / "uwsgi.ini").read_text()
+    uwsgi = str(Path(sys.executable).with_name("uwsgi"))
+    requests = [("GET", "/echo?a=1", b""), ("POST", "/echo", b"x=1"), ("GET", "/nope", b"")]
+    with running(f"{uwsgi} --ini uwsgi.ini", source) as url:
+        before, _ = answers(url, requests)
+    with running(f"{uwsgi} --ini uwsgi.ini", out) as url:
+        after, _ = answers(url, requests)
+    assert after == before
+    assert before[0][2] == b'{"body":"","query":{"a":"1"}}\n'
+
+
 FACTORY = """\
 from flask import Flask, jsonify, request
 

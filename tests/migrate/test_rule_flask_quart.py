@@ -998,3 +998,20 @@ def test_the_tests_listening_to_flasks_signals_move_to_quart(tmp_path: Path) -> 
     assert set(change_kinds(results, "flask-quart")) == {"converted"}  # no manual marker
     before_run, after_run = run_pytest(SIGNALS, tmp_path / "a"), run_pytest(after, tmp_path / "b")
     assert "1 passed" in before_run.stdout and "1 passed" in after_run.stdout, after_run.stdout
+
+
+def test_a_docker_client_in_the_tests_is_no_flask_test_client() -> None:
+    # tiangolo/uwsgi-nginx-flask's tests: `client.containers.get(...)` is docker's
+    test = """
+        from docker.client import DockerClient
+
+
+        def remove_previous_container(client: DockerClient) -> None:
+            previous = client.containers.get("test")
+            previous.stop()
+    """
+    files = {**ECHO, "tests/utils.py": test}
+    sources = {k: textwrap.dedent(v).lstrip() for k, v in files.items()}
+    facts = [flask.facts_of(k, ast.parse(v)) for k, v in sources.items()]
+    refused = flask.plan(facts, list(sources)).for_module("app.py").refused
+    assert "client.containers.get" not in refused

@@ -42,14 +42,9 @@ def flask_app_names(
     def replace(match: re.Match[str]) -> str:
         module, attr = match["module"].replace("/", "."), match["attr"]
         path = module_path(AppSpec(module, attr))
-        found = (
-            re.search(_KEPT.format(attr=re.escape(attr)), module_text(path), re.MULTILINE)
-            if path is not None
-            else None
-        )
-        if found is None:
+        kept = kept_flask_app(module_text(path), attr) if path is not None else None
+        if kept is None:
             return match[0]
-        kept = found["kept"]
         line = text.count("\n", 0, match.start()) + 1
         changes.append(
             (
@@ -62,3 +57,10 @@ def flask_app_names(
         return match[0][: start - match.start()] + kept + match[0][end - match.start() :]
 
     return _NAMED.sub(replace, text), changes
+
+
+def kept_flask_app(module_text: str, attr: str) -> str | None:
+    """The name the run keeps the Flask app of ``attr`` in (``flask_app`` for ``app =
+    WsgiToAsgi(flask_app := app)``), if it serves ``attr`` so."""
+    found = re.search(_KEPT.format(attr=re.escape(attr)), module_text, re.MULTILINE)
+    return found["kept"] if found is not None else None

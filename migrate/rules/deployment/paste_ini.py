@@ -49,14 +49,9 @@ class Refused(Exception):
     """Why the command (or the ini's server section) stays as it is (the marker's text)."""
 
 
-def is_paste_server_file(path: str) -> bool:
-    """Whether the ini file at ``path`` has a ``[server:name]`` section (pserve runs it)."""
-    try:
-        with open(path, "rb") as file:
-            data = file.read(1 << 20)
-    except OSError:
-        return False
-    return _SERVER_HEADER.search(data.decode("utf-8", "replace")) is not None
+def is_paste_server_text(text: str) -> bool:
+    """Whether the ini ``text`` has a ``[server:name]`` section (pserve runs it)."""
+    return _SERVER_HEADER.search(text) is not None
 
 
 def pserve_serves_asgi(parser: configparser.RawConfigParser, name: str, context: Context) -> bool:

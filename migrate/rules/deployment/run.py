@@ -37,8 +37,9 @@ from migrate.rules.deployment.formats import (
     line_start,
 )
 from migrate.rules.deployment.paste import paste_rewrite, serves_paste_file
-from migrate.rules.deployment.paste_ini import is_paste_server_file, migrate_ini
+from migrate.rules.deployment.paste_ini import is_paste_server_text, migrate_ini
 from migrate.rules.deployment.targets import Context, Rewrite, Target, rewrite
+from migrate.rules.deployment.uwsgi_ini import has_uwsgi_section, migrate_uwsgi_ini
 from migrate.rules.deployment.words import ShellSyntaxError, Word, shell_segments, values
 from migrate.runner import (
     FileResult,
@@ -64,6 +65,16 @@ _ENV_FILE = re.compile(r"^(\.flaskenv|\.env(\.[\w-]+)?)$")
 _ENCRYPTED = frozenset({".gpg", ".enc", ".age", ".asc", ".vault", ".kdbx", ".pgp"})
 
 
+def is_server_ini(path: str) -> bool:
+    """An ini file a server reads: PasteDeploy's ``[server:...]``, uWSGI's ``[uwsgi]``."""
+    try:
+        with open(path, "rb") as file:
+            text = file.read(1 << 20).decode("utf-8", "replace")
+    except OSError:
+        return False
+    return is_paste_server_text(text) or has_uwsgi_section(text)
+
+
 def is_env_file(name: str) -> bool:
     return _ENV_FILE.match(name) is not None and not name.endswith(tuple(_ENCRYPTED))
 
@@ -79,7 +90,7 @@ def is_deployment_file(relpath: str, path: str | None = None) -> bool:
         or name == "pyproject.toml"
         or gunicorn_config.is_config_name(name)
         or ("." not in name and path is not None and is_shell_script(path))
-        or (name.endswith(".ini") and path is not None and is_paste_server_file(path))
+        or (name.endswith(".ini") and path is not None and is_server_ini(path))
     )
 
 
@@ -117,7 +128,7 @@ def migrate_deployment(
         if gunicorn_config.is_config_name(name):
             configs.append(index)
         elif name.endswith(".ini"):
-            results[index] = _guarded(found, functools.partial(_paste_ini, found, run=run))
+            results[index] = _guarded(found, functools.partial(_server_ini, found, run=run))
         elif requirements.is_requirements_file(found.relpath) or name == "pyproject.toml":
             later.append(index)
         else:
@@ -187,13 +198,23 @@ def _guarded(
 # --------------------------------------------------------------------------- PasteDeploy
 
 
-def _paste_ini(found: FoundFile, text: str, *, run: _Run) -> tuple[str, list[Change]]:
-    """A PasteDeploy file: pserve's server sections moved to uvicorn (:mod:`.paste_ini`)."""
-    context = Context(run.server, lambda spec, extra: resolve(spec, [], run.outcome))
-    new_text, changes = migrate_ini(text, context)
-    if any(change.kind == "adapted" for change in changes):
-        run.needs.extend((found.path, need) for need in ("uvicorn", "wsgi2asgi"))
-    return new_text, changes
+def _server_ini(found: FoundFile, text: str, *, run: _Run) -> tuple[str, list[Change]]:
+    """An ini file a server reads: pserve's server sections moved to uvicorn
+    (:mod:`.paste_ini`), a ``[uwsgi]`` section's app kept WSGI or marked (:mod:`.uwsgi_ini`)."""
+    folder = found.path.parent
+
+    def resolved(spec: AppSpec, extra: list[str]) -> Resolution:
+        return resolve(spec, bases_for(folder, run.roots, extra), run.outcome)
+
+    changes: list[Change] = []
+    if is_paste_server_text(text):
+        text, changes = migrate_ini(text, Context(run.server, resolved))
+        if any(change.kind == "adapted" for change in changes):
+            run.needs.extend((found.path, need) for need in ("uvicorn", "wsgi2asgi"))
+    if has_uwsgi_section(text):
+        text, more = migrate_uwsgi_ini(text, found.path.name, resolved, run.outcome.text)
+        changes += more
+    return text, changes
 
 
 # --------------------------------------------------------------------------- commands

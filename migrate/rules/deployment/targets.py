@@ -129,7 +129,7 @@ def rewrite(invocation: Invocation, context: Context) -> Rewrite | None:
             "own socket (gevent-websocket), which no ASGI server hands an app: the command "
             "keeps its worker; move the websockets to an ASGI library by hand"
         )
-    spec_word, spec = _app_of(invocation, context)
+    spec_word, spec = app_of(invocation)
     if spec is None and config_blockers and not config_note:
         return _manual(f"{server}: {config_blockers[0]}: check by hand")
     if spec is None:
@@ -239,21 +239,22 @@ def _renamed_worker(invocation: Invocation, worker: Option) -> Rewrite | None:
     )
 
 
-def _app_of(invocation: Invocation, context: Context) -> tuple[Word | None, AppSpec | None]:
+def app_of(invocation: Invocation) -> tuple[Word | None, AppSpec | None]:
     """The word naming the app and what it names."""
     server = invocation.server
     if server == "uwsgi":
+        # ``--callable`` names the app where ``--module``/``--wsgi-file`` do not
+        callable_ = invocation.first("callable")
+        attr = callable_.value.value if callable_ and callable_.value else "application"
         module = invocation.first("app")
         if module is not None and module.value is not None and not module.value.dynamic:
-            return module.value, AppSpec.parse(module.value.value.replace("/", "."), "application")
+            return module.value, AppSpec.parse(module.value.value.replace("/", "."), attr)
         wsgi_file = invocation.first("wsgi_file")
         if wsgi_file is None or wsgi_file.value is None or wsgi_file.value.dynamic:
             return None, None
         path = wsgi_file.value.value
         if not path.endswith(".py") or path.startswith("/"):
             return wsgi_file.value, None
-        callable_ = invocation.first("callable")
-        attr = callable_.value.value if callable_ and callable_.value else "application"
         return wsgi_file.value, AppSpec.parse(f"{path[:-3].replace('/', '.')}:{attr}")
     if server == "flask":
         word = (
