@@ -19,11 +19,11 @@ import libcst as cst
 
 from migrate.analysis import _name_assignment
 from migrate.rules.base import Change
+from migrate.rules.deployment import RULE
 from migrate.rules.deployment.apps import Resolution
 from migrate.rules.deployment.commands import AppSpec
 from migrate.rules.deployment.targets import ASGI_WORKERS, UVICORN_WORKER
 
-RULE = "deployment"
 #: Settings whose meaning changes under uvicorn workers, and how.
 _CHANGED = {
     "threads": "is not read by uvicorn workers (blocking work runs on wsgi2asgi's thread pool)",

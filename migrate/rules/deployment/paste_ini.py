@@ -28,12 +28,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from migrate.rules.base import Change
+from migrate.rules.deployment import MARKER, RULE
 from migrate.rules.deployment.commands import TABLES, Invocation, read_options
 from migrate.rules.deployment.targets import Context, Serving, read_serving, root_path
 from migrate.rules.deployment.words import Word
 
-RULE = "deployment"
-MARKER = f"migrate[{RULE}]:"
 #: The ``use`` of a server section served by :func:`adapters.paste.uvicorn_server`.
 RUNNER = "call:adapters.paste:uvicorn_server"
 #: ``use`` of the server sections whose settings are waitress' (``listen``, ``threads``...)

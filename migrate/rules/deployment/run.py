@@ -23,7 +23,7 @@ from pathlib import Path
 
 from migrate.discovery import FoundFile
 from migrate.rules.base import Change
-from migrate.rules.deployment import gunicorn_config, requirements
+from migrate.rules.deployment import MARKER, RULE, gunicorn_config, requirements
 from migrate.rules.deployment.apps import PythonOutcome, Resolution, bases_for, resolve
 from migrate.rules.deployment.commands import AppSpec, Invocation, find_invocation
 from migrate.rules.deployment.flask_app import flask_app_names
@@ -51,8 +51,6 @@ from migrate.runner import (
 
 _Work = Callable[[str], tuple[str, list[Change]]]
 
-RULE = "deployment"
-MARKER = f"migrate[{RULE}]:"
 #: Words that say a line that cannot be read starts a WSGI server.
 _SERVER_WORDS = re.compile(
     r"\b(gunicorn|waitress-serve|uwsgi|mod_wsgi-express|pserve|flask\s+run|-m\s+bottle)\b"

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from migrate.rules.base import Change
+from migrate.rules.deployment import MARKER, RULE
 from migrate.rules.deployment.apps import Resolution
 from migrate.rules.deployment.commands import TABLES, AppSpec, Invocation, read_options
 from migrate.rules.deployment.configs import uwsgi_ini_options
@@ -32,8 +33,6 @@ from migrate.rules.deployment.flask_app import kept_flask_app
 from migrate.rules.deployment.targets import app_of
 from migrate.rules.deployment.words import Word
 
-RULE = "deployment"
-MARKER = f"migrate[{RULE}]:"
 _SECTION = re.compile(r"^[ \t]*\[uwsgi\][ \t]*\r?$", re.MULTILINE)
 
 
