@@ -404,14 +404,23 @@ class ModuleValues:
         """A class without a ``__call__`` of its own whose one base is an app class (a
         framework's, one of the module, or one another module of the run may still leave
         WSGI): its instances are what the base's are."""
-        if len(cls.bases) != 1 or analysis.method_named(cls, "__call__") is not None:
+        if not cls.bases or analysis.method_named(cls, "__call__") is not None:
             return None
-        base = cls.bases[0].value
         name = cls.name.value
-        framework = WSGI_FRAMEWORK_MAKERS.get(self._qualified(base) or "")
-        if framework is not None:  # ``class ShopFlask(Flask)``: its instances are Flask apps
+        frameworks = [
+            (arg.value, WSGI_FRAMEWORK_MAKERS[self._qualified(arg.value) or ""])
+            for arg in cls.bases
+            if (self._qualified(arg.value) or "") in WSGI_FRAMEWORK_MAKERS
+        ]
+        if len(frameworks) == 1:
+            # ``class ShopFlask(Flask)``, ``class IndicoFlask(PluginFlaskMixin, Flask)``: its
+            # instances are Flask apps
+            base, framework = frameworks[0]
             spelled = analysis.dotted_name(base)
             return Value("wsgi", True, f"a {framework} app (`{name}(...)`, a `{spelled}`)", name)
+        if len(cls.bases) != 1:
+            return None
+        base = cls.bases[0].value
         found = self.eval(base, env)
         if found is None and self.imported is not None:
             found = self.imported(analysis.dotted_name(base) or "")
@@ -440,22 +449,40 @@ class ModuleValues:
         for stmt in func.body.body:
             self._run(stmt, local)
         values = [self.eval(value, local) for value in returned if value is not None]
-        first = values[0]
-        if first is None or first.maker:
+        known = [v for v in values if v is not None]
+        if not known or any(v.maker or v.protocol != known[0].protocol for v in known):
             return None
-        if any(v is None or v.maker or v.protocol != first.protocol for v in values):
+        first = known[0]
+        # a return this module cannot read (Indico's ``make_app`` hands back the app of the
+        # app context it is called in): of a framework's app maker, the app it makes may be
+        # either kind, which only running it tells
+        unknown = len(known) < len(values)
+        if unknown and not first.framework:
             return None
         name = func.name.value
-        return Value(first.protocol, True, f"{first.describe()} made by `{name}()`", name)
+        return Value(
+            first.protocol,
+            True,
+            f"{first.describe()} made by `{name}()`",
+            name,
+            either=first.either or unknown,
+        )
 
     def factories(self) -> dict[str, Value]:
-        """The module-level functions that make apps (what other modules may import)."""
+        """The module-level functions that make apps, and the subclasses of a framework's
+        app class (``class IndicoFlask(Flask)``): what other modules may import."""
         return {
             name: value
             for name, value in self.env.items()
             if value is not None
             and value.maker
-            and isinstance(self.bound_at.get(name), cst.FunctionDef)
+            and (
+                isinstance(self.bound_at.get(name), cst.FunctionDef)
+                or (
+                    isinstance(self.bound_at.get(name), cst.ClassDef)
+                    and _FRAMEWORK_APP.match(value.how) is not None
+                )
+            )
         }
 
     def _run_small(

@@ -83,8 +83,8 @@ class ModuleSummary:
     #: (``("JsonResponse", "is a class")``).
     others: tuple[tuple[str, str], ...] = ()
     #: Module-level functions that return apps (``def create_app(): app = Flask(...); ...;
-    #: return app``): (name, protocol, how), see :mod:`migrate.app_values`.
-    app_factories: tuple[tuple[str, str, str], ...] = ()
+    #: return app``): (name, protocol, how, either), see :mod:`migrate.app_values`.
+    app_factories: tuple[tuple[str, str, str, bool], ...] = ()
     #: Module-level names holding a WSGI app the module serves, in a module naming a
     #: framework (``app = bottle.Bottle()``): the ``served-app`` rule makes them ASGI, and
     #: the modules using one as a WSGI app get it through ``adapters.as_wsgi``.
@@ -215,7 +215,7 @@ def summarize(
 
 def _app_facts(
     source: str,
-) -> tuple[tuple[tuple[str, str, str], ...], tuple[str, ...], tuple[str, ...]]:
+) -> tuple[tuple[tuple[str, str, str, bool], ...], tuple[str, ...], tuple[str, ...]]:
     """The functions of the module that return a framework's app, the names holding the
     framework's WSGI apps it serves, and those holding Flask apps (read with libcst, for
     the modules naming a framework only: most name none)."""
@@ -223,7 +223,7 @@ def _app_facts(
     # marks them), and reading every module that may hold one costs seconds on a big tree
     if not app_values.may_name_a_framework(source):
         return (), (), ()
-    makes_factories = "return" in source
+    makes_factories = "return" in source or "class " in source  # functions, app subclasses
     import libcst as cst  # only here: the rest of the summary reads CPython's AST
 
     try:
@@ -232,7 +232,9 @@ def _app_facts(
         return (), (), ()
     values = app_values.ModuleValues(module)
     found = values.factories() if makes_factories else {}
-    factories = tuple((name, value.protocol, value.how) for name, value in sorted(found.items()))
+    factories = tuple(
+        (name, value.protocol, value.how, value.either) for name, value in sorted(found.items())
+    )
     served = sorted(values.served_wsgi_apps(), key=lambda s: s.name)
     return (
         factories,
@@ -802,14 +804,15 @@ class ProjectIndex:
 
     def app_factory(
         self, importer_relpath: str, module_ref: str, name: str
-    ) -> tuple[str, str] | None:
-        """``(protocol, how)`` when ``name`` of the module ``module_ref`` returns an app."""
+    ) -> tuple[str, str, bool] | None:
+        """``(protocol, how, either)`` when ``name`` of the module ``module_ref`` returns an
+        app (``either``: some of its returns may be another kind of app)."""
         summary = self.module(importer_relpath, module_ref)
         if summary is None:
             return None
-        for factory, protocol, how in summary.app_factories:
+        for factory, protocol, how, either in summary.app_factories:
             if factory == name:
-                return protocol, how
+                return protocol, how, either
         return None
 
     def serving_module(self, importer_relpath: str, module_ref: str) -> ModuleSummary | None:

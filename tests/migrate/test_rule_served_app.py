@@ -473,6 +473,59 @@ def test_a_factory_no_module_serves_gets_an_asgi_sibling_for_asgi_servers() -> N
     )
 
 
+INDICO_SHAPED = {
+    # a Flask subclass with a mixin, in a module of its own
+    "shop/wrappers.py": """
+        from flask import Flask
+
+
+        class PluginMixin:
+            plugins = ()
+
+
+        class ShopFlask(PluginMixin, Flask):
+            pass
+    """,
+    # a factory returning the app of the app context it is called in, if any (Indico's
+    # make_app): a return this run cannot read
+    "shop/app.py": """
+        from flask import current_app, has_app_context, jsonify, request
+
+        from shop.wrappers import ShopFlask
+
+
+        def make_app(testing=False):
+            if has_app_context():
+                return current_app._get_current_object()
+            app = ShopFlask(__name__)
+            app.config["TESTING"] = testing
+
+            @app.route("/greet")
+            def greet():
+                return jsonify(who=request.args.get("who", "-"), testing=app.config["TESTING"])
+
+            return app
+    """,
+}
+
+
+def test_a_factory_with_a_return_the_run_cannot_read_gets_an_as_asgi_sibling() -> None:
+    after, results = migrate_project(dedented(INDICO_SHAPED))
+    (change,) = results["shop/app.py"].changes
+    assert "a Flask app (`ShopFlask(...)`, a `Flask`) made by `make_app()`" in change.message
+    assert "`make_asgi_app` serves it through adapters.as_asgi" in change.message
+    assert after["shop/app.py"].endswith(
+        "def make_asgi_app(*args, **kwargs):\n    return as_asgi(make_app(*args, **kwargs))\n"
+    )
+    before = dedented(INDICO_SHAPED)
+    served = {"serve.py": "from shop.app import make_app\n\napp = make_app(testing=True)\n"}
+    served_after = {"serve.py": served["serve.py"].replace("make_app", "make_asgi_app")}
+    requests = [Req("GET", "/greet?who=ada"), Req("GET", "/missing")]
+    assert_same_project_behaviour(
+        {**before, **served}, {**after, **served_after}, "serve", requests
+    )
+
+
 @pytest.mark.parametrize(
     "served",
     ["app = create_app()\n", "from shop import create_app\n\napp = create_app()\n"],

@@ -332,7 +332,6 @@ class ServedAppRule(Rule):
             elsewhere = project is not None and project.served_elsewhere(self.context.relpath, name)
             if (
                 value.protocol == "wsgi"
-                and not value.either
                 and asgi_factory_name(name) not in bound
                 and name not in served_here
                 and not elsewhere
@@ -347,21 +346,25 @@ class ServedAppRule(Rule):
         name, asgi_name = factory.name.value, asgi_factory_name(factory.name.value)
         message = (
             f"{value.describe()}, which no rule converted to ASGI: `{asgi_name}` serves it "
-            f"through adapters.WsgiToAsgi for ASGI servers (`uvicorn --factory "
+            f"through adapters.{'as_asgi' if value.either else 'WsgiToAsgi'} for ASGI servers "
+            f"(`uvicorn --factory "
             f"{self._import_name()}:{asgi_name}`); `{name}` still returns the WSGI app "
             "its callers and tests use"
         )
         why = self._why_framework_stays(value)
         if why:
             message += f" ({why})"
+        # what it returns on some path may be another kind of app: as_asgi adapts only a
+        # WSGI one
+        adapter = "as_asgi" if value.either else "WsgiToAsgi"
         made = cst.parse_statement(
-            f"def {asgi_name}(*args, **kwargs):\n    return WsgiToAsgi({name}(*args, **kwargs))\n"
+            f"def {asgi_name}(*args, **kwargs):\n    return {adapter}({name}(*args, **kwargs))\n"
         )
         made = made.with_changes(leading_lines=[cst.EmptyLine(), cst.EmptyLine()])
         self.after.setdefault(id(factory), []).append(
             with_marker(made, marker_comment(self.rule_id, message))
         )
-        self.imports.add(("adapters", "WsgiToAsgi"))
+        self.imports.add(("adapters", adapter))
         self.report(factory, "adapted", message)
 
     def _imported_factories(self, module: cst.Module) -> Callable[[str], Value | None]:
@@ -401,7 +404,7 @@ class ServedAppRule(Rule):
                 made_in = project.module(self.context.relpath, target[0])
                 if made_in is not None:
                     self.made_in[target[1]] = made_in.relpath
-            return Value(protocol, True, found[1], target[1] if target else callee)
+            return Value(protocol, True, found[1], target[1] if target else callee, either=found[2])
 
         return factory
 
