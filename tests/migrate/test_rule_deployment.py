@@ -299,6 +299,8 @@ def test_a_uwsgi_ini_whose_app_becomes_asgi_serves_the_wsgi_app_kept_or_is_marke
     assert marker.startswith("# migrate[deployment]: uWSGI, which has no ASGI mode, serves")
     assert ("keeps in `main:flask_app`" in marker) == ("flask_app" in after)
     again_changes_nothing(tmp_path, texts)
+    _, again, _ = migrate_project(tmp_path / "later", texts)  # its marker is seen
+    assert not [c for c in again if c["path"] == "app/uwsgi.ini"]
 
 
 @pytest.mark.parametrize(

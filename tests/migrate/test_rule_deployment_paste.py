@@ -124,6 +124,9 @@ def test_a_server_section_that_cannot_be_carried_stays_marked_with_its_command(
         ("Procfile", "manual"), ("production.ini", "manual")
     ]  # fmt: skip
     again_changes_nothing(tmp_path, texts)
+    # a later run sees its marker: nothing more to say of the file
+    _, again, _ = migrate_project(tmp_path / "later", texts)
+    assert not [c for c in again if c["path"] == "production.ini"]
 
 
 def test_another_server_in_the_ini_is_marked(tmp_path: Path) -> None:

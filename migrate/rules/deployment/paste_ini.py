@@ -151,8 +151,8 @@ def migrate_ini(text: str, context: Context) -> tuple[str, list[Change]]:
                 f"pserve serves [server:{section.name}]'s app as WSGI: {refused} "
                 f"(`use = {RUNNER}` serves it on uvicorn, given uvicorn.run's settings)"
             )
-            changes.append(Change(RULE, at + 1, "manual", message))
-            if at == 0 or MARKER not in lines[at - 1]:
+            if at == 0 or MARKER not in lines[at - 1]:  # a later run: marked already
+                changes.append(Change(RULE, at + 1, "manual", message))
                 lines.insert(at, _marker(message, newline))
             continue
         changes.append(Change(RULE, at + 1, "adapted", message))

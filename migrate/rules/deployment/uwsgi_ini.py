@@ -71,6 +71,8 @@ def migrate_uwsgi_ini(
     asgi = f"start it with an ASGI server (`uvicorn {spec.text()}`)"
     newline = "\r\n" if lines[at].endswith("\r\n") else "\n"
     if kept is None:
+        if at > 0 and MARKER in lines[at - 1]:
+            return text, []  # a later run: marked already
         message = (
             f"uWSGI, which has no ASGI mode, serves {named} from this file, and it is an "
             f"ASGI app after the run: it would answer every request 500; {asgi} instead"
@@ -83,8 +85,7 @@ def migrate_uwsgi_ini(
             f"ASGI, {asgi}"
         )
         lines[at] = _renamed(lines[at], spec, kept, newline)
-    if at == 0 or MARKER not in lines[at - 1]:
-        lines.insert(at, f"# {MARKER} {message}{newline}")
+    lines.insert(at, f"# {MARKER} {message}{newline}")
     return "".join(lines), [Change(RULE, at + 1, "manual", message)]
 
 
