@@ -128,6 +128,11 @@ class Value:
         found = _FRAMEWORK_APP.match(self.how)
         return found.group(1) if found and not self.maker and not self.layers else ""
 
+    @property
+    def makes_framework_apps(self) -> bool:
+        """A maker of a framework's apps (``create_app``, ``class ShopFlask(Flask)``)."""
+        return self.maker and _FRAMEWORK_APP.match(self.how) is not None
+
     def describe(self) -> str:
         if not self.layers:
             return self.how
@@ -479,8 +484,7 @@ class ModuleValues:
             and (
                 isinstance(self.bound_at.get(name), cst.FunctionDef)
                 or (
-                    isinstance(self.bound_at.get(name), cst.ClassDef)
-                    and _FRAMEWORK_APP.match(value.how) is not None
+                    isinstance(self.bound_at.get(name), cst.ClassDef) and value.makes_framework_apps
                 )
             )
         }

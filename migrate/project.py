@@ -660,8 +660,8 @@ class ProjectIndex:
     #: importer relpath -> what of other modules it uses as WSGI apps (see
     #: :func:`wsgi_delegations` and :data:`Delegation`).
     wsgi_callers: dict[str, frozenset[Delegation]] = field(default_factory=dict)
-    #: What was looked up: ``("module", importer_relpath, module_ref)`` and ``("callers",
-    #: relpath, name)``. A migration is the same with any index that answers those the same
+    #: What was looked up: ``("module", importer_relpath, module_ref)``, ``("callers",
+    #: relpath, name)`` and the other kinds :meth:`answers` knows. A migration is the same with any index that answers those the same
     #: way (the runner uses that to finish most files in its first pass, with an empty index).
     queries: set[tuple[str, str, str]] = field(default_factory=set, compare=False)
     #: Which Falcon apps of the run move to falcon.asgi, and what each module changes.
@@ -703,6 +703,8 @@ class ProjectIndex:
             return self.serves(first, second)
         if kind == "served apps":
             return self.serving_module(first, second) is not None
+        if kind == "factory":
+            return self.exports_factory(first, second)
         return bool(self.callers_of(first, second))
 
     def flask_plan(self, relpath: str) -> FlaskModulePlan:
@@ -832,6 +834,14 @@ class ProjectIndex:
         self.queries.add(("serves", relpath, name))
         summary = self.by_relpath.get(relpath)
         return summary is not None and name in summary.served_apps
+
+    def exports_factory(self, relpath: str, name: str) -> bool:
+        """The summary of the module ``relpath`` says its function ``name`` makes apps, which
+        the modules calling it read (a factory whose app is made by a class of a third
+        module is not: summaries are made one module at a time)."""
+        self.queries.add(("factory", relpath, name))
+        summary = self.by_relpath.get(relpath)
+        return summary is not None and any(f[0] == name for f in summary.app_factories)
 
     def app_class(self, importer_relpath: str, module_ref: str, name: str) -> bool:
         """``name`` of the module ``module_ref`` is a class whose ``__call__`` (or

@@ -603,3 +603,12 @@ def test_the_flask_app_hint_names_the_module_as_its_project_imports_it() -> None
     _, results = migrate_project(files)
     (change,) = results["services/web/project/__init__.py"].changes
     assert "naming `project:app` must name `project:flask_app`" in change.message
+
+
+def test_a_factory_whose_caller_cannot_tell_it_makes_an_app_still_gets_its_sibling() -> None:
+    """`serve.py` calls `make_app()`, but the summaries are made one module at a time: the
+    app class of a third module hides from it that `make_app` makes an app, so it serves
+    nothing. The factory's own module, which sees it, gives it its ASGI sibling."""
+    files = {**INDICO_SHAPED, "serve.py": "from shop.app import make_app\n\napp = make_app()\n"}
+    after, _ = migrate_project(dedented(files))
+    assert "def make_asgi_app(*args, **kwargs):" in after["shop/app.py"]

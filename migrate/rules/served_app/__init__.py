@@ -329,7 +329,16 @@ class ServedAppRule(Rule):
             if not isinstance(stmt, cst.FunctionDef) or stmt.name.value not in factories:
                 continue
             name, value = stmt.name.value, factories[stmt.name.value]
-            elsewhere = project is not None and project.served_elsewhere(self.context.relpath, name)
+            # served by the module calling it, if that module can tell it makes a framework's
+            # app (the summaries say so of framework apps only)
+            elsewhere = (
+                project is not None
+                and project.served_elsewhere(self.context.relpath, name)
+                and (
+                    not value.makes_framework_apps
+                    or project.exports_factory(self.context.relpath, name)
+                )
+            )
             if (
                 value.protocol == "wsgi"
                 and asgi_factory_name(name) not in bound
