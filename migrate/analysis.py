@@ -80,6 +80,30 @@ def calls_in(node: cst.CSTNode) -> list[cst.Call]:
     return [n for n in walk(node) if type(n) is cst.Call]
 
 
+def dunder_all(module: cst.Module) -> set[str] | None:
+    """The names listed in a module-level ``__all__ = [...]`` / ``(...)`` (or ``+=``); None
+    when the module binds no ``__all__`` (one made at run time lists nothing here)."""
+    names: set[str] | None = None
+    for stmt in module.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            targets: list[cst.BaseExpression] = []
+            if isinstance(small, cst.Assign):
+                targets = [t.target for t in small.targets]
+            elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
+                targets = [small.target]
+            if not any(is_plain_name(t, "__all__") for t in targets):
+                continue
+            names = set() if names is None else names
+            value = getattr(small, "value", None)
+            if isinstance(value, (cst.List, cst.Tuple, cst.Set)):
+                names.update(
+                    text for e in value.elements if (text := string_value(e.value)) is not None
+                )
+    return names
+
+
 def mentions(node: cst.CSTNode, name: str, *, into_scopes: bool = True) -> bool:
     return any(type(n) is cst.Name and n.value == name for n in walk(node, into_scopes=into_scopes))
 

@@ -27,6 +27,7 @@ from migrate.analysis import (
     called_name,
     calls_in,
     dotted_name,
+    dunder_all,
     global_references,
     import_bindings,
     import_spellings,
@@ -40,7 +41,6 @@ from migrate.analysis import (
     reads_cgi_keys,
     returned_name,
     statement_texts,
-    string_value,
     walk,
     wsgi_signature,
 )
@@ -582,7 +582,7 @@ def find_call_groups(
     for group in groups.values():
         group.stray_uses.extend((c, n) for c, n in escapes if c in group.classes)
     member_defs = {id(m.node) for m in members.values()}
-    exported = _dunder_all(module)
+    exported = dunder_all(module) or set()
     for group in groups.values():
         group.problems.extend(
             f"`{m.name}` is exported in __all__ (other modules may hand it start_response)"
@@ -598,30 +598,6 @@ def find_call_groups(
 
 def _listed(classes: Classes) -> str:
     return ", ".join(f"`{c}`" for c in sorted(classes))
-
-
-def _dunder_all(module: cst.Module) -> set[str]:
-    """The names listed in a module-level ``__all__ = [...]`` / ``(...)`` (or ``+=``)."""
-    names: set[str] = set()
-    for stmt in module.body:
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            continue
-        for small in stmt.body:
-            targets: list[cst.BaseExpression] = []
-            if isinstance(small, cst.Assign):
-                targets = [t.target for t in small.targets]
-            elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
-                targets = [small.target]
-            value = (
-                getattr(small, "value", None)
-                if any(is_plain_name(t, "__all__") for t in targets)
-                else None
-            )
-            if isinstance(value, (cst.List, cst.Tuple, cst.Set)):
-                names.update(
-                    text for e in value.elements if (text := string_value(e.value)) is not None
-                )
-    return names
 
 
 def _responders(

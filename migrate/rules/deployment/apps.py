@@ -21,7 +21,7 @@ from typing import Literal
 
 import libcst as cst
 
-from migrate.analysis import dotted_name, module_level_bindings
+from migrate.analysis import dotted_name, dunder_all, module_level_bindings
 from migrate.app_values import ModuleValues, Value, asgi_factory_name
 from migrate.rules.deployment.commands import AppSpec
 
@@ -215,20 +215,8 @@ def _exports(module: cst.Module | None, name: str) -> bool:
     lists it in ``__all__``, or, without ``__all__``, it is public (no leading ``_``)."""
     if module is None or name not in module_level_bindings(module):
         return False
-    for stmt in module.body:
-        for small in stmt.body if isinstance(stmt, cst.SimpleStatementLine) else ():
-            if isinstance(small, cst.Assign) and any(
-                isinstance(t.target, cst.Name) and t.target.value == "__all__"
-                for t in small.targets
-            ):
-                listed = small.value
-                if not isinstance(listed, (cst.List, cst.Tuple)):
-                    return False  # made at run time: not known here
-                return any(
-                    isinstance(e.value, cst.SimpleString) and e.value.evaluated_value == name
-                    for e in listed.elements
-                )
-    return not name.startswith("_")
+    listed = dunder_all(module)
+    return name in listed if listed is not None else not name.startswith("_")
 
 
 def _relative_file(path: Path, source: str, outcome: PythonOutcome) -> Path | None:
