@@ -669,9 +669,8 @@ def deferred_reads(stmt: cst.CSTNode, name: str) -> list[cst.Name] | None:
 
 def _binds_name(name: cst.CSTNode, parent: cst.CSTNode) -> bool:
     """``name`` is bound (or declared global) where it stands, not read."""
-    if isinstance(parent, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor)):
-        return parent.target is name
-    if isinstance(parent, (cst.NamedExpr,)):
+    targets = (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor, cst.NamedExpr)
+    if isinstance(parent, targets):
         return parent.target is name
     if isinstance(parent, cst.AsName):
         return parent.name is name

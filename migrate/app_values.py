@@ -413,9 +413,9 @@ class ModuleValues:
             return None
         name = cls.name.value
         frameworks = [
-            (arg.value, WSGI_FRAMEWORK_MAKERS[self._qualified(arg.value) or ""])
+            (arg.value, framework)
             for arg in cls.bases
-            if (self._qualified(arg.value) or "") in WSGI_FRAMEWORK_MAKERS
+            if (framework := WSGI_FRAMEWORK_MAKERS.get(self._qualified(arg.value) or ""))
         ]
         if len(frameworks) == 1:
             # ``class ShopFlask(Flask)``, ``class IndicoFlask(PluginFlaskMixin, Flask)``: its
@@ -621,15 +621,15 @@ class ModuleValues:
             plain = [r for r in references if id(r) not in bases]
             defined = stmt if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) else None
             definition = defined is not None
-            if plain and definition and not (defined and defined.name.value == name):
+            if plain and defined is not None and defined.name.value == name:
+                continue  # its own definition
+            if plain and definition:
                 # read when a function runs, after the wrap: served-app hands each the app
                 # it got before (``helper(as_wsgi(app))``)
                 later = analysis.deferred_reads(stmt, name)
                 if later is not None and {id(r) for r in plain} <= {id(r) for r in later}:
                     plain = []
             if plain:
-                if defined is not None and defined.name.value == name:
-                    continue  # its own definition
                 if index < final and not definition:
                     continue  # it saw an earlier app under the name
                 if (

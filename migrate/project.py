@@ -661,8 +661,9 @@ class ProjectIndex:
     #: :func:`wsgi_delegations` and :data:`Delegation`).
     wsgi_callers: dict[str, frozenset[Delegation]] = field(default_factory=dict)
     #: What was looked up: ``("module", importer_relpath, module_ref)``, ``("callers",
-    #: relpath, name)`` and the other kinds :meth:`answers` knows. A migration is the same with any index that answers those the same
-    #: way (the runner uses that to finish most files in its first pass, with an empty index).
+    #: relpath, name)`` and the other kinds :meth:`answers` knows. A migration is the same
+    #: with any index that answers those the same way (the runner uses that to finish most
+    #: files in its first pass, with an empty index).
     queries: set[tuple[str, str, str]] = field(default_factory=set, compare=False)
     #: Which Falcon apps of the run move to falcon.asgi, and what each module changes.
     falcon: FalconPlan = field(default_factory=FalconPlan)

@@ -291,6 +291,20 @@ def _replaced(
     return out
 
 
+def _in_place(
+    invocation: Invocation,
+    spec_word: Word | None,
+    resolution: Resolution,
+    new: dict[int, str],
+    drop: set[int],
+) -> list[Word | str]:
+    """The words of a command whose server stays: ``new`` and ``drop`` applied, and the app
+    named as the run serves it (wsgi.py's asgi.py sibling, a factory's ASGI sibling)."""
+    if spec_word is not None and resolution.spec != AppSpec.parse(spec_word.value):
+        new = {**new, id(spec_word): resolution.spec.text()}
+    return _replaced(invocation, new, frozenset(drop))
+
+
 def _gunicorn_in_place(
     invocation: Invocation, spec_word: Word | None, resolution: Resolution
 ) -> Rewrite:
@@ -320,10 +334,7 @@ def _gunicorn_in_place(
             notes.append(
                 f"`{option.name}` is ignored by uvicorn workers (uvicorn logs its own format)"
             )
-    # wsgi.py's asgi.py sibling, or a factory's ASGI sibling, serves in its place
-    if spec_word is not None and resolution.spec != AppSpec.parse(spec_word.value):
-        new[id(spec_word)] = resolution.spec.text()
-    words = _replaced(invocation, new, frozenset(drop))
+    words = _in_place(invocation, spec_word, resolution, new, drop)
     if worker is None:
         at = len(invocation.prefix) + len(invocation.head)
         words[at:at] = ["-k", UVICORN_WORKER]
@@ -370,9 +381,7 @@ def _granian_in_place(
             notes.append(_threads_note(option, env))
         elif option.key == "interface":
             new.update(_set_value(option, interface))
-    if spec_word is not None and resolution.spec != AppSpec.parse(spec_word.value):
-        new[id(spec_word)] = resolution.spec.text()
-    words = _replaced(invocation, new, frozenset(drop))
+    words = _in_place(invocation, spec_word, resolution, new, drop)
     if invocation.first("interface") is None:  # GRANIAN_INTERFACE=wsgi: the option wins
         at = len(invocation.prefix) + len(invocation.head)
         words[at:at] = ["--interface", interface]

@@ -127,7 +127,7 @@ class ServedAppRule(Rule):
             adapted.update(served.name for served, _ in group)
         if adapted:
             self._keep_main_blocks_wsgi(node, adapted)
-            self._keep_later_attributes_on_apps(node, adapted)
+            self._keep_later_uses_wsgi(node, adapted)
             self._mark_server_key_reads(node)
         if project is not None:
             self._keep_imported_apps_wsgi(node)
@@ -265,9 +265,9 @@ class ServedAppRule(Rule):
             for at, names in uses.by_statement.items():
                 self._mark_as_wsgi(at, _main_block_message(names))
 
-    def _keep_later_attributes_on_apps(self, module: cst.Module, adapted: set[str]) -> None:
-        """The module's functions store attributes on the apps it serves, or read the
-        adapter's own names: they get the apps through ``as_wsgi``
+    def _keep_later_uses_wsgi(self, module: cst.Module, adapted: set[str]) -> None:
+        """The module's functions hand on the apps it serves, store their attributes, or
+        read the adapter's own names: they get the apps through ``as_wsgi``
         (:mod:`migrate.rules.served_app.attributes`)."""
         found: dict[cst.BaseStatement, tuple[list[str], set[bool]]] = {}
         parent = self.tree_index().parent
@@ -304,11 +304,17 @@ class ServedAppRule(Rule):
         """What the module reads of the environ that only a WSGI server sets gets a
         ``manual`` marker (:mod:`migrate.rules.served_app.server_keys`)."""
         for statement, key in server_keys.server_key_reads(module, self.tree_index().parent):
-            comment = marker_comment(self.rule_id, server_keys.message(key))
-            if comment in comments_of(statement) or comment in self.markers.get(statement, ()):
-                continue  # a run marked it already (or this one, for another read)
-            self.markers.setdefault(statement, []).append(comment)
-            self.report(statement, "manual", server_keys.message(key))
+            self._mark_manual(statement, server_keys.message(key))
+
+    def _mark_manual(self, statement: cst.BaseStatement, message: str) -> None:
+        """A ``manual`` marker above ``statement``, reported, unless a run put it there
+        already (or this one did, for another use in it)."""
+        assert isinstance(statement, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+        comment = marker_comment(self.rule_id, message)
+        if comment in comments_of(statement) or comment in self.markers.get(statement, ()):
+            return
+        self.markers.setdefault(statement, []).append(comment)
+        self.report(statement, "manual", message)
 
     def _unserved_factories(
         self, module: cst.Module, values: ModuleValues
@@ -353,19 +359,18 @@ class ServedAppRule(Rule):
         """An ASGI factory beside a factory of WSGI apps, for ``uvicorn --factory``: the
         factory itself keeps its WSGI app (its tests, its CLI and its callers use it)."""
         name, asgi_name = factory.name.value, asgi_factory_name(factory.name.value)
+        # what it returns on some path may be another kind of app: as_asgi adapts only a
+        # WSGI one
+        adapter = "as_asgi" if value.either else "WsgiToAsgi"
         message = (
             f"{value.describe()}, which no rule converted to ASGI: `{asgi_name}` serves it "
-            f"through adapters.{'as_asgi' if value.either else 'WsgiToAsgi'} for ASGI servers "
-            f"(`uvicorn --factory "
+            f"through adapters.{adapter} for ASGI servers (`uvicorn --factory "
             f"{self._import_name()}:{asgi_name}`); `{name}` still returns the WSGI app "
             "its callers and tests use"
         )
         why = self._why_framework_stays(value)
         if why:
             message += f" ({why})"
-        # what it returns on some path may be another kind of app: as_asgi adapts only a
-        # WSGI one
-        adapter = "as_asgi" if value.either else "WsgiToAsgi"
         made = cst.parse_statement(
             f"def {asgi_name}(*args, **kwargs):\n    return {adapter}({name}(*args, **kwargs))\n"
         )
@@ -506,11 +511,7 @@ class ServedAppRule(Rule):
             f"to an ASGI library by hand (python-socketio's `socketio.ASGIApp`, Quart's "
             f"websockets)"
         )
-        assert isinstance(statement, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
-        comment = marker_comment(self.rule_id, message)
-        if comment not in comments_of(statement):  # else marked by an earlier run
-            self.markers.setdefault(statement, []).append(comment)
-            self.report(statement, "manual", message)
+        self._mark_manual(statement, message)
 
     def _server_websockets(self, value: Value) -> str:
         """The extension through which a Flask app answers websockets on its WSGI server's
