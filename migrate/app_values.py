@@ -465,10 +465,17 @@ class ModuleValues:
         if unknown and not first.framework:
             return None
         name = func.name.value
+        made = first.describe()
+        # an app another factory made, which this one hands back
+        how = (
+            f"{made}, returned by `{name}()`"
+            if " made by `" in made
+            else f"{made} made by `{name}()`"
+        )
         return Value(
             first.protocol,
             True,
-            f"{first.describe()} made by `{name}()`",
+            how,
             name,
             either=first.either or unknown,
         )

@@ -92,6 +92,27 @@ class ModuleSummary:
     #: Those of :attr:`served_apps` that hold a Flask app (Flask's command line looks for
     #: one in the module it loads: the modules importing it keep it under a second name).
     served_flask_apps: tuple[str, ...] = ()
+    #: Names the module imports and so gives to the modules importing them from it:
+    #: ``(name, module_ref, imported_name)`` for each module-level ``from module_ref import
+    #: imported_name [as name]`` it binds nothing else to (``from .app import create_app`` in
+    #: a package's ``__init__.py``). :meth:`ProjectIndex.origin` follows them.
+    reexports: tuple[tuple[str, str, str], ...] = ()
+
+    def reexport(self, name: str) -> tuple[str, str] | None:
+        """``(module_ref, imported_name)`` when ``name`` is one of :attr:`reexports`."""
+        for local, module_ref, imported in self.reexports:
+            if local == name:
+                return module_ref, imported
+        return None
+
+    def tells_of(self, name: str) -> bool:
+        """The summary says something of its module's ``name``."""
+        return (
+            self.helper(name) is not None
+            or any(other == name for other, _ in self.others)
+            or any(factory[0] == name for factory in self.app_factories)
+            or name in self.served_apps
+        )
 
     def helper(self, name: str) -> HelperSummary | None:
         for helper in self.helpers:
@@ -111,10 +132,17 @@ class ModuleSummary:
 
 
 def might_summarize(source: str) -> bool:
-    """Cheap text test: could :func:`summarize` say something about ``source``? An environ
-    reader names a CGI key; a response helper calls a parameter with a status and headers,
-    which the WSGI text prefilter looks for. (:func:`summarize` returns None whenever this
-    is False, so whatever it misses stays unproven: the importing app stays adapted.)"""
+    """Cheap text test: could :func:`summarize` say something about ``source``? Any
+    ``from ... import`` may give another module's helper or app on (:attr:`ModuleSummary.
+    reexports`). (:func:`summarize` returns None whenever this is False, so whatever it
+    misses stays unproven: the importing app stays adapted.)"""
+    return "import" in source or _might_tell_of_its_own(source)
+
+
+def _might_tell_of_its_own(source: str) -> bool:
+    """Cheap text test: could ``source`` define something :func:`summarize` tells about? An
+    environ reader names a CGI key; a response helper calls a parameter with a status and
+    headers, which the WSGI text prefilter looks for."""
     # a framework's app needs no ``def`` (``app = Flask(__name__)`` in a package's
     # ``__init__.py``, its views in other modules)
     return (
@@ -132,6 +160,9 @@ def summarize(
     if not might_summarize(source):
         return None
     bindings = _module_bindings(tree, source)
+    reexports = _reexports(tree, bindings)
+    if not _might_tell_of_its_own(source):
+        return ModuleSummary(relpath, module_name, reexports=reexports) if reexports else None
     lines = source.splitlines()
     # every plain function is walked (also those with nothing to tell: what they call tells
     # how far the module's own WSGI code reaches); the rest only for the markers' wording
@@ -206,10 +237,25 @@ def summarize(
             )
         )
     factories, served, flask = _app_facts(source)
-    if not helpers and not others and not factories and not served:
+    if not helpers and not others and not factories and not served and not reexports:
         return None
     return ModuleSummary(
-        relpath, module_name, tuple(helpers), tuple(others), factories, served, flask
+        relpath, module_name, tuple(helpers), tuple(others), factories, served, flask, reexports
+    )
+
+
+def _reexports(tree: ast.Module, bindings: Mapping[str, int]) -> tuple[tuple[str, str, str], ...]:
+    """The module's :attr:`ModuleSummary.reexports`: its module-level ``from ... import``
+    statements (not those in blocks: ``try``/``except ImportError`` picks one of two) of
+    names it binds once (a later ``create_app = wrap(create_app)`` gives another thing)."""
+    if "*" in bindings:  # a star import may rebind any of them
+        return ()
+    return tuple(
+        (alias.asname or alias.name, "." * stmt.level + (stmt.module or ""), alias.name)
+        for stmt in tree.body
+        if isinstance(stmt, ast.ImportFrom) and stmt.module != "__future__"
+        for alias in stmt.names
+        if bindings.get(alias.asname or alias.name, 0) == 1
     )
 
 
@@ -703,9 +749,11 @@ class ProjectIndex:
         if kind == "serves":
             return self.serves(first, second)
         if kind == "served apps":
-            return self.serving_module(first, second) is not None
+            return bool(self.served_apps(first, second))
         if kind == "factory":
             return self.exports_factory(first, second)
+        if kind == "origin":
+            return self.origin(first, *second.split(" ")) is not None
         return bool(self.callers_of(first, second))
 
     def flask_plan(self, relpath: str) -> FlaskModulePlan:
@@ -746,31 +794,39 @@ class ProjectIndex:
         module_ref, called, *via = delegation
         if via in ([TABLE], [SERVED]):
             return False  # names a table, or a factory served from there: no WSGI use
-        if called != name or not self._may_give(self._file_of(importer, module_ref), relpath):
+        if not self._may_give(importer, module_ref, called, relpath, name):
             return False
         # middleware of a module of the run is migrated with the app: no WSGI use
         return not via or self._file_of(importer, via[0]) is None
 
-    @staticmethod
-    def _may_give(imported: str | None, relpath: str) -> bool:
-        """An import from the file ``imported`` may give a name of ``relpath``: it is that
-        file, or the ``__init__.py`` of a package holding it, which may re-export the name
-        (``from .web import app``)."""
+    def _may_give(
+        self, importer: str, module_ref: str, imported_name: str, relpath: str, name: str
+    ) -> bool:
+        """``from module_ref import imported_name`` in ``importer`` may give ``name`` of the
+        file ``relpath``: it is that file's name, or one its module gives on from there
+        (:attr:`ModuleSummary.reexports`); or, where the summaries cannot tell, the module
+        is the ``__init__.py`` of a package holding the file, which may give it on."""
+        imported = self._file_of(importer, module_ref)
         if imported is None:
             return False
         if imported == relpath:
-            return True
+            return imported_name == name
+        summary = self.by_relpath.get(imported)
+        if summary is not None and summary.reexport(imported_name) is not None:
+            origin = self._follow(summary, imported_name, self._summary)
+            if origin is not None:
+                return (origin[0].relpath, origin[1]) == (relpath, name)
         package = imported.removesuffix("__init__.py")
-        return package != imported and package != "" and relpath.startswith(package)
+        return (
+            imported_name == name and package not in (imported, "") and relpath.startswith(package)
+        )
 
     def served_elsewhere(self, relpath: str, name: str) -> bool:
         """Another module of the run binds a module-level name to what the function ``name``
         of ``relpath`` returns (``app = create_app()``): that name is what is served."""
         self.queries.add(("served", relpath, name))
         return any(
-            via == [SERVED]
-            and called == name
-            and self._may_give(self._file_of(importer, ref), relpath)
+            via == [SERVED] and self._may_give(importer, ref, called, relpath, name)
             for importer, delegations in self.wsgi_callers.items()
             if importer != relpath
             for ref, called, *via in delegations
@@ -799,35 +855,82 @@ class ProjectIndex:
         folder (a script's siblings: ``from http_utils import ...`` next to it) or, failing
         that, from a folder above it, nearest first (the run's root holds ``pkg.mod``)."""
         self.queries.add(("module", importer_relpath, module_ref))
+        return self._summary(importer_relpath, module_ref)
+
+    def _summary(self, importer_relpath: str, module_ref: str) -> ModuleSummary | None:
         for relpath in candidate_paths(importer_relpath, module_ref):
             summary = self.by_relpath.get(relpath)
             if summary is not None:
                 return summary
         return None
 
-    def app_factory(
+    def origin(
         self, importer_relpath: str, module_ref: str, name: str
-    ) -> tuple[str, str, bool] | None:
-        """``(protocol, how, either)`` when ``name`` of the module ``module_ref`` returns an
-        app (``either``: some of its returns may be another kind of app)."""
-        summary = self.module(importer_relpath, module_ref)
-        if summary is None:
-            return None
-        for factory, protocol, how, either in summary.app_factories:
-            if factory == name:
-                return protocol, how, either
+    ) -> tuple[ModuleSummary, str] | None:
+        """The summary of the module ``name`` of ``module_ref`` comes from, and its name
+        there: the module itself, or the one its :attr:`ModuleSummary.reexports` lead to
+        (``from flaskbb import create_app``, which ``flaskbb/__init__.py`` imports from
+        ``flaskbb.app``). None unless that summary tells of the name (a module on the way
+        has no summary, they go round, or the name is nothing the summaries tell of)."""
+        # one query for the name: most modules have a summary (their re-exports), which
+        # tells of few of their names
+        self.queries.add(("origin", importer_relpath, f"{module_ref} {name}"))
+        found = self._follow(self._summary(importer_relpath, module_ref), name, self._summary)
+        return found if found is not None and found[0].tells_of(found[1]) else None
+
+    @staticmethod
+    def _follow(
+        summary: ModuleSummary | None,
+        name: str,
+        find: Callable[[str, str], ModuleSummary | None],
+    ) -> tuple[ModuleSummary, str] | None:
+        """``name`` of the module ``summary`` followed through re-exports, each module on the
+        way found by ``find(importer_relpath, module_ref)``."""
+        seen: set[tuple[str, str]] = set()
+        while summary is not None and (summary.relpath, name) not in seen:
+            seen.add((summary.relpath, name))
+            reexport = summary.reexport(name)
+            if reexport is None:
+                return summary, name
+            module_ref, name = reexport
+            summary = find(summary.relpath, module_ref)
         return None
 
-    def serving_module(self, importer_relpath: str, module_ref: str) -> ModuleSummary | None:
-        """The summary of the module ``module_ref`` if it serves WSGI apps (its
-        :attr:`ModuleSummary.served_apps`, which the ``served-app`` rule makes ASGI there)."""
+    def app_factory(
+        self, importer_relpath: str, module_ref: str, name: str
+    ) -> tuple[str, str, bool, str] | None:
+        """``(protocol, how, either, relpath)`` when ``name`` of the module ``module_ref``
+        returns an app (``either``: some of its returns may be another kind of app;
+        ``relpath``: the module defining it)."""
+        origin = self.origin(importer_relpath, module_ref, name)
+        if origin is None:
+            return None
+        summary, name = origin
+        for factory, protocol, how, either in summary.app_factories:
+            if factory == name:
+                return protocol, how, either, summary.relpath
+        return None
+
+    def served_apps(
+        self, importer_relpath: str, module_ref: str
+    ) -> dict[str, tuple[ModuleSummary, str]]:
+        """The names the module ``module_ref`` gives that hold WSGI apps a module of the run
+        serves (its :attr:`ModuleSummary.served_apps`, which the ``served-app`` rule makes
+        ASGI there), each with the summary of that module and the app's name there: the
+        module itself, or the one its re-exports lead to (``from .web import app`` in a
+        package's ``__init__.py``)."""
         # its own query: one about the module would be answered by any summary of it
         self.queries.add(("served apps", importer_relpath, module_ref))
-        for relpath in candidate_paths(importer_relpath, module_ref):
-            summary = self.by_relpath.get(relpath)
-            if summary is not None:
-                return summary if summary.served_apps else None
-        return None
+        summary = self._summary(importer_relpath, module_ref)
+        if summary is None:
+            return {}
+        found = {name: (summary, name) for name in summary.served_apps}
+        for name, _, _ in summary.reexports:
+            # answered by the query above: the modules on the way add none
+            origin = self._follow(summary, name, self._summary)
+            if origin is not None and origin[1] in origin[0].served_apps:
+                found[name] = origin
+        return found
 
     def serves(self, relpath: str, name: str) -> bool:
         """The module ``relpath`` serves ``name`` by what its summary says, which the
@@ -848,17 +951,18 @@ class ProjectIndex:
         """``name`` of the module ``module_ref`` is a class whose ``__call__`` (or
         ``__init__``) takes an environ and start_response: its instances (or itself) may be
         WSGI apps, whatever its module makes of it."""
-        summary = self.module(importer_relpath, module_ref)  # the query the cache keys on
-        return summary is not None and (name, "is a class") in summary.others
+        origin = self.origin(importer_relpath, module_ref, name)  # the query the cache keys on
+        return origin is not None and (origin[1], "is a class") in origin[0].others
 
     def lookup(self, importer_relpath: str, module_ref: str, name: str) -> Lookup:
         """The helper ``name`` of the module ``module_ref`` (as imported from
-        ``importer_relpath``)."""
-        summary = self.module(importer_relpath, module_ref)
-        if summary is None:
+        ``importer_relpath``), followed through re-exports."""
+        origin = self.origin(importer_relpath, module_ref, name)
+        if origin is None:
             return Lookup(
                 None, module_ref, "is not defined in a module of this run the rule could check"
             )
+        summary, name = origin
         helper = summary.helper(name)
         if helper is None or helper.distrust:
             return Lookup(None, summary.relpath, summary.why_not(name))

@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 import tokenize
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,9 +345,9 @@ def _scan(
             django_views=views,
         )  # fmt: skip
     unchanged = FileResult(task.path, task.relpath, "unchanged")
-    # the full test (might_summarize) waits until a file the rules run on imports the module
+    # its summary waits until a file the rules run on imports the module
     return ScanResult(
-        unchanged, summarizable="def" in text, delegations=delegations, falcon=falcon,
+        unchanged, summarizable=might_summarize(text), delegations=delegations, falcon=falcon,
         django_views=views,
     )  # fmt: skip
 
@@ -393,7 +393,7 @@ def summarize_file(
     try:
         with time_limit(timeout):
             text, _ = decode_source(data)
-            if not might_summarize(text):  # most are not: spare them an AST
+            if not might_summarize(text):  # spare them an AST
                 return None
             return _summary_of(text, task.relpath, _cpython_tree(text))
     except (FileTimeout, Exception):  # the importing app stays adapted; the run goes on
@@ -413,6 +413,19 @@ def _imported_names(tree: ast.Module) -> frozenset[str]:
                 names.update(alias.name.split("."))
     names.discard("")
     return frozenset(names)
+
+
+def _reexported_names(summaries: Iterable[ModuleSummary], names: frozenset[str]) -> set[str]:
+    """What the re-exports of ``summaries`` of any of ``names`` import, as
+    :func:`_imported_names` (the modules they lead to are then summarized too)."""
+    found: set[str] = set()
+    for summary in summaries:
+        for local, module_ref, name in summary.reexports:
+            if local in names:
+                found.update(module_ref.split("."))
+                found.add(name)
+    found.discard("")
+    return found
 
 
 def _may_be_imported(relpath: str, names: frozenset[str]) -> bool:

@@ -34,6 +34,7 @@ from migrate.runner.file import (
     _may_be_imported,
     _plan,
     _read,
+    _reexported_names,
     decode_source,
     process_file,
     scan_file,
@@ -209,20 +210,29 @@ def run_files(
             if waiting:
                 # Only the workers that exist already: forking once the caller started threads
                 # (a progress bar) is not safe.
-                names = frozenset(imported)
-                wanted = [i for i in summarizable if _may_be_imported(tasks[i].relpath, names)]
-                more = _through_cache(
-                    cache,
-                    _cache_keys("summary", wanted, tasks, hashes),
-                    [tasks[i] for i in wanted],
-                    lambda todo: _in_pool(
-                        executor, _summarize_chunk, todo, _chunk_size(len(todo), jobs),
-                        lambda task: (summarize_file(task, timeout),), (),
-                    ),
-                    keep=lambda _: True,
-                    revive=lambda kept, _: kept,
-                )  # fmt: skip
-                summaries.extend(summary for (summary,) in more if summary is not None)
+                # the modules they import, then those these give names on from (re-exports)
+                imported.update(_reexported_names(summaries, frozenset(imported)))
+                while True:
+                    names = frozenset(imported)
+                    wanted = [i for i in summarizable if _may_be_imported(tasks[i].relpath, names)]
+                    if not wanted:
+                        break
+                    taken = set(wanted)
+                    summarizable = [i for i in summarizable if i not in taken]
+                    more = _through_cache(
+                        cache,
+                        _cache_keys("summary", wanted, tasks, hashes),
+                        [tasks[i] for i in wanted],
+                        lambda todo: _in_pool(
+                            executor, _summarize_chunk, todo, _chunk_size(len(todo), jobs),
+                            lambda task: (summarize_file(task, timeout),), (),
+                        ),
+                        keep=lambda _: True,
+                        revive=lambda kept, _: kept,
+                    )  # fmt: skip
+                    found = [summary for (summary,) in more if summary is not None]
+                    summaries.extend(found)
+                    imported.update(_reexported_names(found, names))
                 by_relpath = {task.relpath: task for task in tasks}
                 callers = _with_table_delegations(
                     callers,

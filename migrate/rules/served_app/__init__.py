@@ -46,6 +46,7 @@ from migrate.app_values import (
     may_make_wsgi_apps,
 )
 from migrate.cst_helpers import add_imports, comments_of, with_marker
+from migrate.module_paths import candidate_paths
 from migrate.project import imported_function, may_use_wsgi_apps, wsgi_delegations
 from migrate.rules.base import FileContext, Rule, marker_comment
 from migrate.rules.served_app import importers, server_keys
@@ -147,10 +148,12 @@ class ServedAppRule(Rule):
         relpath = self.context.relpath
 
         def served(module_ref: str) -> tuple[str, ...]:
-            serving = project.serving_module(relpath, module_ref)
-            if serving is None or self._moves_natively(serving.relpath):
-                return ()  # a Quart or falcon.asgi app there: what uses it gets it as it is
-            return serving.served_apps
+            # a Quart or falcon.asgi app there: what uses it gets it as it is
+            return tuple(
+                name
+                for name, (serving, _) in project.served_apps(relpath, module_ref).items()
+                if not self._moves_natively(serving.relpath)
+            )
 
         found = importers.imported_apps(module, served)
         if not found:
@@ -158,7 +161,7 @@ class ServedAppRule(Rule):
         self._keep_flask_apps_for_flask_cli(module, found)
         scopes = MetadataWrapper(module, unsafe_skip_copy=True).resolve(ScopeProvider)
         index = self.tree_index()
-        for binding, spelled, module_ref, _name in found:
+        for binding, spelled, module_ref, name in found:
             uses = list(
                 importers.uses_of(binding, spelled, scopes, index.parent, self._takes_either)
             )
@@ -169,7 +172,7 @@ class ServedAppRule(Rule):
             assert isinstance(statement, cst.SimpleStatementLine)
             places = f"{len(uses)} place{'s' if len(uses) > 1 else ''}"
             message = (
-                f"{self._asgi_after_run(spelled, module_ref)}: where this module uses it as the "
+                f"{self._asgi_after_run(spelled, module_ref, name)}: where this module uses it as the "
                 f"WSGI app it was ({places}), it gets that app through adapters.as_wsgi"
             )
             self._mark_as_wsgi(statement, message, binding)
@@ -189,10 +192,9 @@ class ServedAppRule(Rule):
             return
         kept = importers.flask_apps_kept(module)
         for binding, local, module_ref, name in found:
-            serving = project.serving_module(relpath, module_ref)
+            serving, served_as = project.served_apps(relpath, module_ref)[name]
             if (
-                serving is None
-                or name not in serving.served_flask_apps
+                served_as not in serving.served_flask_apps
                 or "." in local  # ``import app`` then ``app.app``: no name to re-export
                 or local in kept
                 or importers.same_package(relpath, serving.relpath, project.files)
@@ -203,7 +205,7 @@ class ServedAppRule(Rule):
                 continue  # imported in a function or a block: not what the command reads
             keep = _free_name(("flask_app", f"{local}_flask", "flask_wsgi_app"), self._bound)
             message = (
-                f"{self._asgi_after_run(local, module_ref)}; Flask's command line (FLASK_APP "
+                f"{self._asgi_after_run(local, module_ref, name)}; Flask's command line (FLASK_APP "
                 f"naming this module) looks for a Flask app here: `{keep}` is the Flask app, "
                 "through adapters.as_wsgi"
             )
@@ -230,12 +232,18 @@ class ServedAppRule(Rule):
         # what is left are plain folders above the top package: not part of the name
         return ".".join(self.context.module_name.split(".")[len(folders) :])
 
-    def _asgi_after_run(self, local: str, module_ref: str) -> str:
-        """What a module importing a served app is told about it; a relative import's
-        module (``from . import app``) is named by its file."""
+    def _asgi_after_run(self, local: str, module_ref: str, name: str) -> str:
+        """What a module importing a served app is told about it; the module serving it is
+        named by its file where the import does not name it (``from . import app``; a
+        package giving on an app of one of its modules)."""
         project = self.context.project
-        serving = project.serving_module(self.context.relpath, module_ref) if project else None
-        named = serving.relpath if module_ref.startswith(".") and serving else module_ref
+        assert project is not None
+        serving, _ = project.served_apps(self.context.relpath, module_ref)[name]
+        named = module_ref
+        if module_ref.startswith(".") or serving.relpath not in candidate_paths(
+            self.context.relpath, module_ref
+        ):
+            named = serving.relpath
         return (
             f"`{local}` is an ASGI app after the run ({named} serves it through "
             "adapters.WsgiToAsgi)"
@@ -411,14 +419,12 @@ class ServedAppRule(Rule):
                 )
             if found is None or found[0] not in ("wsgi", "asgi"):
                 return None
-            protocol: Protocol = "wsgi" if found[0] == "wsgi" else "asgi"
-            if target is not None and "Flask" in found[1] and self._moves_to_quart(target[0]):
+            assert target is not None
+            made, how, either, self.made_in[target[1]] = found
+            protocol: Protocol = "wsgi" if made == "wsgi" else "asgi"
+            if "Flask" in how and self._moves_to_quart(self.made_in[target[1]]):
                 protocol = "asgi"  # the factory's module makes a Quart app after the run
-            if target is not None:
-                made_in = project.module(self.context.relpath, target[0])
-                if made_in is not None:
-                    self.made_in[target[1]] = made_in.relpath
-            return Value(protocol, True, found[1], target[1] if target else callee, either=found[2])
+            return Value(protocol, True, how, target[1], either=either)
 
         return factory
 
@@ -432,15 +438,13 @@ class ServedAppRule(Rule):
             "falcon-asgi" in rules and bool(project.falcon_plan(relpath).apps)
         )
 
-    def _moves_to_quart(self, module_ref: str) -> bool:
-        """The module ``module_ref`` moves to Quart in this run (``flask-quart``)."""
+    def _moves_to_quart(self, relpath: str) -> bool:
+        """The module ``relpath`` moves to Quart in this run (``flask-quart``)."""
         project = self.context.project
-        summary = project.module(self.context.relpath, module_ref) if project else None
         return (
             project is not None
-            and summary is not None
             and "flask-quart" in self.context.run_rules
-            and project.flask_plan(summary.relpath).convert
+            and project.flask_plan(relpath).convert
         )
 
     def _adapt(self, names_of_one_app: list[Served], callers: list[str]) -> None:
@@ -470,7 +474,8 @@ class ServedAppRule(Rule):
             message += f" ({why})"
         if callers:
             message += (
-                f"; {', '.join(callers)} use it as the WSGI app it was, through adapters.as_wsgi"
+                f"; {', '.join(callers)} {'use' if len(callers) > 1 else 'uses'} it as the WSGI "
+                "app it was, through adapters.as_wsgi"
             )
         wrapped = name
         if "Flask" in served.value.describe() and not served.value.either:
