@@ -145,6 +145,13 @@ class Value:
 _FRAMEWORK_APP = re.compile(r"a (\S+) app \(`")
 
 
+def returned_by(how: str, factory: str) -> str:
+    """How an app ``how`` the function ``factory`` hands back is described."""
+    if " made by `" in how:  # another factory made it
+        return f"{how}, returned by `{factory}()`"
+    return f"{how} made by `{factory}()`"
+
+
 def asgi_factory_name(factory: str) -> str:
     """The name of the ASGI factory the ``served-app`` rule puts beside a WSGI app factory
     (``create_app`` → ``create_asgi_app``; the deployment rule serves it in its place)."""
@@ -315,6 +322,8 @@ class ModuleValues:
         #: (an app factory there), if known.
         self.imported = imported
         self.env: dict[str, Value | None] = {}
+        #: What each return of each module-level function gives, in order (None: unknown).
+        self.returns: dict[str, list[Value | None]] = {}
         #: name -> the top-level statement that bound it last.
         self.bound_at: dict[str, cst.BaseStatement] = {}
         qualified = (
@@ -454,6 +463,7 @@ class ModuleValues:
         for stmt in func.body.body:
             self._run(stmt, local)
         values = [self.eval(value, local) for value in returned if value is not None]
+        self.returns[func.name.value] = values
         known = [v for v in values if v is not None]
         if not known or any(v.maker or v.protocol != known[0].protocol for v in known):
             return None
@@ -465,13 +475,7 @@ class ModuleValues:
         if unknown and not first.framework:
             return None
         name = func.name.value
-        made = first.describe()
-        # an app another factory made, which this one hands back
-        how = (
-            f"{made}, returned by `{name}()`"
-            if " made by `" in made
-            else f"{made} made by `{name}()`"
-        )
+        how = returned_by(first.describe(), name)
         return Value(
             first.protocol,
             True,

@@ -29,12 +29,16 @@ import ast
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from migrate import app_values, prefilter
 from migrate.frameworks.falcon import FalconPlan, ModulePlan
 from migrate.frameworks.flask import FlaskPlan
 from migrate.frameworks.flask import ModulePlan as FlaskModulePlan
 from migrate.module_paths import candidate_paths
+
+if TYPE_CHECKING:
+    import libcst as cst
 from migrate.wsgi_keys import is_known_key
 
 #: Reads of the request body the built environ serves the same (its ``wsgi.input`` holds it).
@@ -97,6 +101,13 @@ class ModuleSummary:
     #: imported_name [as name]`` it binds nothing else to (``from .app import create_app`` in
     #: a package's ``__init__.py``). :meth:`ProjectIndex.origin` follows them.
     reexports: tuple[tuple[str, str, str], ...] = ()
+    #: Module-level functions that return what calls of names imported from other modules
+    #: make (``def make_app(): app = ShopFlask(__name__); ...; return app``, the class in
+    #: ``shop/wrappers.py``): (name, ((module_ref, imported_name) of each return that does,
+    #: in order), whether other returns give what the module cannot read). They make apps
+    #: if those names do (:meth:`ProjectIndex.app_factory`), which this module alone cannot
+    #: tell.
+    pending_factories: tuple[tuple[str, tuple[tuple[str, str], ...], bool], ...] = ()
 
     def reexport(self, name: str) -> tuple[str, str] | None:
         """``(module_ref, imported_name)`` when ``name`` is one of :attr:`reexports`."""
@@ -111,6 +122,7 @@ class ModuleSummary:
             self.helper(name) is not None
             or any(other == name for other, _ in self.others)
             or any(factory[0] == name for factory in self.app_factories)
+            or any(factory[0] == name for factory in self.pending_factories)
             or name in self.served_apps
         )
 
@@ -236,11 +248,11 @@ def summarize(
                 distrust,
             )
         )
-    factories, served, flask = _app_facts(source)
-    if not helpers and not others and not factories and not served and not reexports:
+    facts = _app_facts(source)
+    if not helpers and not others and not reexports and not any(facts):
         return None
     return ModuleSummary(
-        relpath, module_name, tuple(helpers), tuple(others), factories, served, flask, reexports
+        relpath, module_name, tuple(helpers), tuple(others), *facts[:3], reexports, facts[3]
     )
 
 
@@ -259,23 +271,30 @@ def _reexports(tree: ast.Module, bindings: Mapping[str, int]) -> tuple[tuple[str
     )
 
 
+#: An app factory's facts: (name, protocol, how, either), see :attr:`ModuleSummary.app_factories`.
+Factory = tuple[str, str, str, bool]
+#: (name, targets, unknown), see :attr:`ModuleSummary.pending_factories`.
+PendingFactory = tuple[str, tuple[tuple[str, str], ...], bool]
+
+
 def _app_facts(
     source: str,
-) -> tuple[tuple[tuple[str, str, str, bool], ...], tuple[str, ...], tuple[str, ...]]:
+) -> tuple[tuple[Factory, ...], tuple[str, ...], tuple[str, ...], tuple[PendingFactory, ...]]:
     """The functions of the module that return a framework's app, the names holding the
-    framework's WSGI apps it serves, and those holding Flask apps (read with libcst, for
-    the modules naming a framework only: most name none)."""
+    framework's WSGI apps it serves, those holding Flask apps, and the functions that return
+    what a name imported from another module makes (:attr:`ModuleSummary.pending_factories`;
+    read with libcst, for the modules naming a framework only: most name none)."""
     # a framework's apps only: raw WSGI apps other modules use stay WSGI (the wsgi-app rule
     # marks them), and reading every module that may hold one costs seconds on a big tree
     if not app_values.may_name_a_framework(source):
-        return (), (), ()
+        return (), (), (), ()
     makes_factories = "return" in source or "class " in source  # functions, app subclasses
     import libcst as cst  # only here: the rest of the summary reads CPython's AST
 
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError:
-        return (), (), ()
+        return (), (), (), ()
     values = app_values.ModuleValues(module)
     found = values.factories() if makes_factories else {}
     factories = tuple(
@@ -286,7 +305,63 @@ def _app_facts(
         factories,
         tuple(s.name for s in served),
         tuple(s.name for s in served if s.value.framework == "Flask"),
+        _pending_factories(module, found) if makes_factories and "import" in source else (),
     )
+
+
+def _pending_factories(
+    module: cst.Module, factories: Mapping[str, app_values.Value]
+) -> tuple[PendingFactory, ...]:
+    """The module's functions whose every return hands back, as it is, what a call of an
+    imported name makes, or something the module cannot read: the module is read again as
+    if every imported name made apps, each standing for itself."""
+    target_of = imported_target(module)
+
+    def stand_in(callee: str) -> app_values.Value | None:
+        target = target_of(callee)
+        if target is None:
+            return None
+        return app_values.Value("wsgi", True, _STAND_IN.format(*target), target[1])
+
+    pending: list[PendingFactory] = []
+    guessed = app_values.ModuleValues(module, stand_in)
+    for name, values in sorted(guessed.returns.items()):
+        # what an imported name makes, as it is: not wrapped in middleware
+        made = [
+            _STAND_IN_TARGET.fullmatch(value.how)
+            if value is not None and not value.maker and not value.layers
+            else None
+            for value in values
+        ]
+        targets = tuple((m.group(1), m.group(2)) for m in made if m is not None)
+        unknown = values.count(None)
+        if name not in factories and targets and len(targets) + unknown == len(values):
+            pending.append((name, targets, unknown > 0))
+    return tuple(pending)
+
+
+#: How :func:`_pending_factories` describes what an imported name makes (its module_ref
+#: and name, between characters no source holds), and reads it back.
+_STAND_IN = "\x00{0}\x00{1}\x00"
+_STAND_IN_TARGET = re.compile(r"\x00([^\x00]*)\x00([^\x00]*)\x00")
+
+
+def imported_target(module: cst.Module) -> Callable[[str], tuple[str, str] | None]:
+    """``(module_ref, name)`` a dotted callee of ``module`` refers to (:func:`imported_function`),
+    when its first part is imported at module level and bound nothing else there."""
+    from migrate import analysis
+
+    bindings = analysis.import_bindings(module)
+    bound = analysis.module_level_bindings(module)
+
+    def target(callee: str) -> tuple[str, str] | None:
+        first, *rest = callee.split(".") if callee else [""]
+        binding = bindings.get(first)
+        if binding is None or bound.get(first, 0) != 1 or "*" in bound:
+            return None
+        return imported_function((binding.module, binding.name), rest)
+
+    return target
 
 
 def _may_use_params(func: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> bool:
@@ -903,12 +978,37 @@ class ProjectIndex:
         returns an app (``either``: some of its returns may be another kind of app;
         ``relpath``: the module defining it)."""
         origin = self.origin(importer_relpath, module_ref, name)
-        if origin is None:
-            return None
-        summary, name = origin
+        made = self._factory_in(*origin, set()) if origin is not None else None
+        return (*made, origin[0].relpath) if made is not None and origin is not None else None
+
+    def _factory_in(
+        self, summary: ModuleSummary, name: str, seen: set[tuple[str, str]]
+    ) -> tuple[str, str, bool] | None:
+        """``(protocol, how, either)`` when the function ``name`` of the module ``summary``
+        makes apps: by the summary, or by what makes the app it hands back
+        (:attr:`ModuleSummary.pending_factories`, followed once each)."""
         for factory, protocol, how, either in summary.app_factories:
             if factory == name:
-                return protocol, how, either, summary.relpath
+                return protocol, how, either
+        for factory, targets, unknown in summary.pending_factories:
+            if factory != name or (summary.relpath, name) in seen:
+                continue
+            seen.add((summary.relpath, name))
+            made = [
+                self._factory_in(*origin, seen)
+                if (origin := self.origin(summary.relpath, *target)) is not None
+                else None
+                for target in targets
+            ]
+            apps = [m for m in made if m is not None and m[0] in ("wsgi", "asgi")]
+            # as the module's own rule reads it (app_values: ModuleValues._factory_value)
+            unknown = unknown or len(apps) < len(made)
+            if not apps or any(app[0] != apps[0][0] for app in apps):
+                return None
+            protocol, how, either = apps[0]
+            if unknown and not app_values.Value("wsgi", False, how).framework:
+                return None
+            return protocol, app_values.returned_by(how, name), either or unknown
         return None
 
     def served_apps(
@@ -940,12 +1040,11 @@ class ProjectIndex:
         return summary is not None and name in summary.served_apps
 
     def exports_factory(self, relpath: str, name: str) -> bool:
-        """The summary of the module ``relpath`` says its function ``name`` makes apps, which
-        the modules calling it read (a factory whose app is made by a class of a third
-        module is not: summaries are made one module at a time)."""
+        """The summaries say the function ``name`` of the module ``relpath`` makes apps, as
+        the modules calling it read them (:meth:`app_factory`)."""
         self.queries.add(("factory", relpath, name))
         summary = self.by_relpath.get(relpath)
-        return summary is not None and any(f[0] == name for f in summary.app_factories)
+        return summary is not None and self._factory_in(summary, name, set()) is not None
 
     def app_class(self, importer_relpath: str, module_ref: str, name: str) -> bool:
         """``name`` of the module ``module_ref`` is a class whose ``__call__`` (or

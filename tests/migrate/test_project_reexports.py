@@ -9,6 +9,7 @@ requests, and a second run changes nothing.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -251,3 +252,55 @@ def test_the_cli_follows_a_package_to_modules_no_file_of_the_run_imports(
     assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
     after = {**before, "app.py": outputs[0]}
     assert_same_project_behaviour(before, after, "app", [Req("GET", "/caf%C3%A9"), Req("GET", "/")])
+
+
+def test_a_summary_lists_the_functions_returning_what_imported_names_make() -> None:
+    source = textwrap.dedent("""\
+        from flask import current_app, has_app_context
+
+        from shop.wrappers import ShopFlask
+        from shop import tools
+
+
+        def make_app():
+            if has_app_context():
+                return current_app._get_current_object()
+            app = ShopFlask(__name__)
+            return app
+
+
+        def make_other():
+            return tools.build(__name__)
+
+
+        def wrapped():
+            return tools.Middleware(ShopFlask(__name__))
+
+
+        def version():
+            return "1.0"
+    """)
+    summary = _summary_of(source, "shop/app.py", _cpython_tree(source))
+    assert summary is not None
+    # `wrapped` hands back middleware around the app: not what the class makes
+    assert summary.pending_factories == (
+        (
+            "make_app",
+            (("flask.current_app", "_get_current_object"), ("shop.wrappers", "ShopFlask")),
+            False,
+        ),
+        ("make_other", (("shop.tools", "build"),), False),
+    )
+
+
+def test_a_function_returning_what_no_factory_makes_is_no_factory() -> None:
+    files = {
+        "shop/tools.py": "def build(name):\n    return {'name': name}\n",
+        "shop/app.py": (
+            "from flask import request\n\nfrom shop import tools\n\n\n"
+            "def make_app():\n    return tools.build(__name__)\n"
+        ),
+        "serve.py": "from shop.app import make_app\n\napp = make_app()\n",
+    }
+    results = migrate_sources(files)
+    assert all(not result.changes for result in results.values())

@@ -605,10 +605,18 @@ def test_the_flask_app_hint_names_the_module_as_its_project_imports_it() -> None
     assert "naming `project:app` must name `project:flask_app`" in change.message
 
 
-def test_a_factory_whose_caller_cannot_tell_it_makes_an_app_still_gets_its_sibling() -> None:
-    """`serve.py` calls `make_app()`, but the summaries are made one module at a time: the
-    app class of a third module hides from it that `make_app` makes an app, so it serves
-    nothing. The factory's own module, which sees it, gives it its ASGI sibling."""
+def test_an_app_a_factory_makes_from_a_class_of_a_third_module_is_served_as_asgi() -> None:
+    """`serve.py` calls `make_app()`, whose app is made by a class of a third module: the
+    summary of `shop/app.py` says `make_app` returns what `ShopFlask(...)` makes, and the
+    project index, knowing `ShopFlask` is a Flask class, tells `serve.py`, which serves it
+    (through `as_asgi`: `make_app` may also return an app it cannot read). The factory then
+    needs no ASGI sibling."""
     files = {**INDICO_SHAPED, "serve.py": "from shop.app import make_app\n\napp = make_app()\n"}
-    after, _ = migrate_project(dedented(files))
-    assert "def make_asgi_app(*args, **kwargs):" in after["shop/app.py"]
+    before = dedented(files)
+    after, results = migrate_project(before)
+    assert after["shop/app.py"] == before["shop/app.py"]
+    (change,) = results["serve.py"].changes
+    assert "a Flask app (`ShopFlask(...)`, a `Flask`) made by `make_app()`" in change.message
+    assert after["serve.py"].rstrip().endswith("app = as_asgi(app)")
+    requests = [Req("GET", "/greet?who=ada"), Req("GET", "/nope")]
+    assert_same_project_behaviour(before, after, "serve", requests)
