@@ -125,8 +125,7 @@ class Value:
     @property
     def framework(self) -> str:
         """The framework whose app this is (``Flask``, ``web.py``), if a framework's."""
-        found = _FRAMEWORK_APP.match(self.how)
-        return found.group(1) if found and not self.maker and not self.layers else ""
+        return framework_of(self.how) if not self.maker and not self.layers else ""
 
     @property
     def makes_framework_apps(self) -> bool:
@@ -143,6 +142,12 @@ class Value:
 
 #: How a framework's app is described (``a Flask app (`Flask(...)`)``, made by a factory too).
 _FRAMEWORK_APP = re.compile(r"a (\S+) app \(`")
+
+
+def framework_of(how: str) -> str:
+    """The framework whose app ``how`` describes (``Flask``), if a framework's."""
+    found = _FRAMEWORK_APP.match(how)
+    return found.group(1) if found else ""
 
 
 def returned_by(how: str, factory: str) -> str:

@@ -1006,7 +1006,7 @@ class ProjectIndex:
             if not apps or any(app[0] != apps[0][0] for app in apps):
                 return None
             protocol, how, either = apps[0]
-            if unknown and not app_values.Value("wsgi", False, how).framework:
+            if unknown and not app_values.framework_of(how):
                 return None
             return protocol, app_values.returned_by(how, name), either or unknown
         return None

@@ -20,6 +20,7 @@ from migrate.project import ModuleSummary
 from migrate.runner import migrate_sources
 from migrate.runner.source import _cpython_tree, _summary_of
 from tests.harness import Req, assert_same_project_behaviour, load_project
+from tests.migrate.test_rule_served_app import FLASK_FACTORY as FACTORY
 from tests.migrate.test_rule_wsgi_app_modules import (
     APP,
     REQUESTS,
@@ -28,21 +29,6 @@ from tests.migrate.test_rule_wsgi_app_modules import (
     kinds,
     migrate_project,
 )
-
-FACTORY = """
-    from flask import Flask, jsonify, request
-
-
-    def create_app(config=None):
-        app = Flask(__name__)
-        app.config.update(config or {})
-
-        @app.route("/greet")
-        def greet():
-            return jsonify(who=request.args.get("who", "-"), name=app.config.get("NAME"))
-
-        return app
-"""
 
 GREETINGS = [Req("GET", "/greet?who=ada"), Req("GET", "/greet"), Req("GET", "/nope")]
 
