@@ -144,6 +144,23 @@ class Value:
 _FRAMEWORK_APP = re.compile(r"a (\S+) app \(`")
 
 
+def _only_runs(stmt: cst.BaseStatement, name: str, references: Sequence[cst.Name]) -> bool:
+    """Every one of ``references`` to the framework app ``name`` in ``stmt`` calls its
+    ``run`` method (Bottle's, Flask's, web.py's server), at module level: the statement
+    serves the app rather than builds it."""
+    if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+        return False
+    runs = {
+        id(node.func.value)
+        for node in walk(stmt)
+        if isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value == "run"
+        and is_plain_name(node.func.value, name)
+    }
+    return {id(r) for r in references} <= runs
+
+
 def framework_of(how: str) -> str:
     """The framework whose app ``how`` describes (``Flask``), if a framework's."""
     found = _FRAMEWORK_APP.match(how)
@@ -635,6 +652,8 @@ class ModuleValues:
                 if isinstance(node, cst.Attribute) and is_plain_name(node.value, name)
             }
             plain = [r for r in references if id(r) not in bases]
+            if registrable and not plain and _only_runs(stmt, name, references):
+                continue  # ``app.run(...)``: serves the app built so far, after the wrap
             defined = stmt if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)) else None
             definition = defined is not None
             if plain and defined is not None and defined.name.value == name:

@@ -1009,3 +1009,72 @@ def test_web_py_run_is_marked_with_what_serves_it_on_uvicorn() -> None:
     assert "WsgiToAsgi(web.httpserver.StaticMiddleware(app.wsgifunc()))" in change.message
     again = run(result.new_source, "svc.py")
     assert again.new_source == result.new_source and again.changes == []
+
+
+#: Bottle apps served by statements at module level, not in a ``__main__`` block (a
+#: Heroku-style ``if``/``else`` on the environment, or a bare ``app.run(...)``).
+MODULE_LEVEL_RUNS = {
+    "if-else": """
+        import os
+
+        from bottle import Bottle, request
+
+        app = Bottle()
+
+
+        @app.get("/ping")
+        def ping():
+            return f"pong {request.query.x}"
+
+
+        if os.environ.get("APP_LOCATION") == "heroku":
+            app.run(host="0.0.0.0", port=int(os.environ.get("PORT", 5000)), quiet=True)
+        else:
+            app.run(host="127.0.0.1", port=8765, quiet=True)
+    """,
+    "bare": """
+        from bottle import Bottle, request
+
+        app = Bottle()
+
+
+        @app.get("/ping")
+        def ping():
+            return f"pong {request.query.x}"
+
+
+        app.run(host="127.0.0.1", port=8765, quiet=True)
+    """,
+}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", sorted(MODULE_LEVEL_RUNS))
+def test_a_run_at_module_level_serves_the_app_after_its_wrap(
+    name: str, tmp_path: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
+    """The statement serving the app runs where it stands: ``served-app`` wraps the app
+    before it (running it builds nothing), and ``uvicorn.run`` gets the ASGI app the name
+    holds there. Both used to put the wrap after the run: uvicorn got the Bottle app and
+    called it as an ASGI 2 app (a TypeError on every request)."""
+    before = textwrap.dedent(MODULE_LEVEL_RUNS[name])
+    result = migrate_source(before, relpath="svc.py")
+    code = result.new_source
+    assert code.index("app = WsgiToAsgi(app)") < code.index("uvicorn.run(app, ")
+    assert_same_answers_as_scripts(before, code, tmp_path, started)
+    again = migrate_source(code, relpath="svc.py")
+    assert again.new_source == code and again.changes == []
+
+
+def test_a_module_level_server_call_before_the_wrap_gets_the_app_through_as_asgi() -> None:
+    # what the name holds where the call stands counts, not its last binding
+    source = textwrap.dedent("""\
+        import bottle
+        from adapters import WsgiToAsgi
+
+        app = bottle.Bottle()
+        bottle.run(app, host="127.0.0.1", port=8080)
+        app = WsgiToAsgi(app)
+    """)
+    result = migrate_source(source, ["server"], relpath="svc.py")
+    assert "uvicorn.run(as_asgi(app), " in result.new_source

@@ -870,6 +870,14 @@ class ServerRule(Rule):
         assignments = self._assignments(app)
         if not assignments or not all(isinstance(a.scope, GlobalScope) for a in assignments):
             return False
+        if isinstance(self.get_metadata(ScopeProvider, app, None), GlobalScope):
+            # module-level code (a ``__main__`` block too) runs where it stands: it gets what
+            # the name holds there, not what a later statement binds (``app.run()`` before
+            # ``app = WsgiToAsgi(app)``); a function runs once the module has
+            at = self.tree_index().order(app)
+            assignments = [a for a in assignments if self._place_of_binding(a) < at]
+            if not assignments:
+                return False
         return self._binds_asgi(max(assignments, key=self._place_of_binding), app.value)
 
     def _certainly_asgi(self, app: cst.Name) -> bool:
