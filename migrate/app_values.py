@@ -130,7 +130,7 @@ class Value:
     @property
     def makes_framework_apps(self) -> bool:
         """A maker of a framework's apps (``create_app``, ``class ShopFlask(Flask)``)."""
-        return self.maker and _FRAMEWORK_APP.match(self.how) is not None
+        return self.maker and bool(framework_of(self.how))
 
     def describe(self) -> str:
         if not self.layers:
@@ -165,6 +165,23 @@ def framework_of(how: str) -> str:
     """The framework whose app ``how`` describes (``Flask``), if a framework's."""
     found = _FRAMEWORK_APP.match(how)
     return found.group(1) if found else ""
+
+
+def factory_of(returned: Sequence[Value | None], name: str) -> Value | None:
+    """The maker a function ``name`` is whose returns hand back ``returned`` (None: what the
+    reader cannot tell), if it makes apps: every known return an app of one protocol."""
+    known = [v for v in returned if v is not None]
+    if not known or any(v.maker or v.protocol != known[0].protocol for v in known):
+        return None
+    first = known[0]
+    # a return this module cannot read (Indico's ``make_app`` hands back the app of the
+    # app context it is called in): of a framework's app maker, the app it makes may be
+    # either kind, which only running it tells
+    unknown = len(known) < len(returned)
+    if unknown and not first.framework:
+        return None
+    how = returned_by(first.describe(), name)
+    return Value(first.protocol, True, how, name, either=first.either or unknown)
 
 
 def returned_by(how: str, factory: str) -> str:
@@ -486,25 +503,7 @@ class ModuleValues:
             self._run(stmt, local)
         values = [self.eval(value, local) for value in returned if value is not None]
         self.returns[func.name.value] = values
-        known = [v for v in values if v is not None]
-        if not known or any(v.maker or v.protocol != known[0].protocol for v in known):
-            return None
-        first = known[0]
-        # a return this module cannot read (Indico's ``make_app`` hands back the app of the
-        # app context it is called in): of a framework's app maker, the app it makes may be
-        # either kind, which only running it tells
-        unknown = len(known) < len(values)
-        if unknown and not first.framework:
-            return None
-        name = func.name.value
-        how = returned_by(first.describe(), name)
-        return Value(
-            first.protocol,
-            True,
-            how,
-            name,
-            either=first.either or unknown,
-        )
+        return factory_of(values, func.name.value)
 
     def factories(self) -> dict[str, Value]:
         """The module-level functions that make apps, and the subclasses of a framework's

@@ -31,15 +31,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from migrate import app_values, prefilter
+from migrate import analysis, app_values, prefilter
 from migrate.frameworks.falcon import FalconPlan, ModulePlan
 from migrate.frameworks.flask import FlaskPlan
 from migrate.frameworks.flask import ModulePlan as FlaskModulePlan
 from migrate.module_paths import candidate_paths
+from migrate.wsgi_keys import is_known_key
 
 if TYPE_CHECKING:
     import libcst as cst
-from migrate.wsgi_keys import is_known_key
 
 #: Reads of the request body the built environ serves the same (its ``wsgi.input`` holds it).
 _BODY_READS = frozenset({"read", "readline", "readlines"})
@@ -248,11 +248,19 @@ def summarize(
                 distrust,
             )
         )
-    facts = _app_facts(source)
-    if not helpers and not others and not reexports and not any(facts):
+    factories, served, flask, pending = _app_facts(source)
+    if not (helpers or others or reexports or factories or served or pending):
         return None
     return ModuleSummary(
-        relpath, module_name, tuple(helpers), tuple(others), *facts[:3], reexports, facts[3]
+        relpath,
+        module_name,
+        tuple(helpers),
+        tuple(others),
+        app_factories=factories,
+        served_apps=served,
+        served_flask_apps=flask,
+        reexports=reexports,
+        pending_factories=pending,
     )
 
 
@@ -349,8 +357,6 @@ _STAND_IN_TARGET = re.compile(r"\x00([^\x00]*)\x00([^\x00]*)\x00")
 def imported_target(module: cst.Module) -> Callable[[str], tuple[str, str] | None]:
     """``(module_ref, name)`` a dotted callee of ``module`` refers to (:func:`imported_function`),
     when its first part is imported at module level and bound nothing else there."""
-    from migrate import analysis
-
     bindings = analysis.import_bindings(module)
     bound = analysis.module_level_bindings(module)
 
@@ -994,21 +1000,18 @@ class ProjectIndex:
             if factory != name or (summary.relpath, name) in seen:
                 continue
             seen.add((summary.relpath, name))
-            made = [
-                self._factory_in(*origin, seen)
-                if (origin := self.origin(summary.relpath, *target)) is not None
-                else None
-                for target in targets
-            ]
-            apps = [m for m in made if m is not None and m[0] in ("wsgi", "asgi")]
-            # as the module's own rule reads it (app_values: ModuleValues._factory_value)
-            unknown = unknown or len(apps) < len(made)
-            if not apps or any(app[0] != apps[0][0] for app in apps):
-                return None
-            protocol, how, either = apps[0]
-            if unknown and not app_values.framework_of(how):
-                return None
-            return protocol, app_values.returned_by(how, name), either or unknown
+            returned: list[app_values.Value | None] = []
+            for target in targets:
+                origin = self.origin(summary.relpath, *target)
+                made = self._factory_in(*origin, seen) if origin is not None else None
+                if made is None or made[0] not in ("wsgi", "asgi"):
+                    returned.append(None)
+                    continue
+                kind: app_values.Protocol = "wsgi" if made[0] == "wsgi" else "asgi"
+                returned.append(app_values.Value(kind, False, made[1], either=made[2]))
+            # and the returns the module could not read, as its own rule reads them
+            maker = app_values.factory_of([*returned, *([None] if unknown else [])], name)
+            return (maker.protocol, maker.how, maker.either) if maker is not None else None
         return None
 
     def served_apps(

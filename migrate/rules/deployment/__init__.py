@@ -24,6 +24,11 @@ RULE = "deployment"
 MARKER = f"migrate[{RULE}]:"
 
 
+def ini_marker(message: str, newline: str) -> str:
+    """The marker line an ini file gets above what it says of (the message on one line)."""
+    return f"# {MARKER} {' '.join(message.split())}{newline}"
+
+
 class DeploymentRule(Rule):
     rule_id = RULE
     summary = (

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from migrate.rules.base import Change
-from migrate.rules.deployment import MARKER, RULE
+from migrate.rules.deployment import MARKER, RULE, ini_marker
 from migrate.rules.deployment.commands import TABLES, Invocation, read_options
 from migrate.rules.deployment.targets import Context, Serving, read_serving, root_path
 from migrate.rules.deployment.words import Word
@@ -153,11 +153,11 @@ def migrate_ini(text: str, context: Context) -> tuple[str, list[Change]]:
             )
             if at == 0 or MARKER not in lines[at - 1]:  # a later run: marked already
                 changes.append(Change(RULE, at + 1, "manual", message))
-                lines.insert(at, _marker(message, newline))
+                lines.insert(at, ini_marker(message, newline))
             continue
         changes.append(Change(RULE, at + 1, "adapted", message))
         first = section.settings[0] if section.settings else section.header + 1
-        block = [_marker(message, newline), *(f"{key} = {value}{newline}" for key, value in new)]
+        block = [ini_marker(message, newline), *(f"{key} = {value}{newline}" for key, value in new)]
         for index in reversed(section.settings):
             del lines[index]
         lines[first:first] = block
@@ -236,10 +236,6 @@ def _server_sections(lines: Sequence[str]) -> list[_Section]:
                 if key == "use":
                     current.use = index
     return sections
-
-
-def _marker(message: str, newline: str) -> str:
-    return f"# {MARKER} {' '.join(message.split())}{newline}"
 
 
 def _as_written(value: str) -> str:

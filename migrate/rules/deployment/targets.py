@@ -516,7 +516,7 @@ def read_serving(invocation: Invocation, context: Context) -> Serving:
         elif key in ("reload", "factory"):
             serving.flags.add(key)
         elif key in ("app", "wsgi_file", "callable", "interface"):
-            continue  # the app, read by _app_of; granian's WSGI interface, replaced
+            continue  # the app, read by app_of; granian's WSGI interface, replaced
         elif key == "threads":
             serving.notes.append(_threads_note(option, serving.env))
         elif key == "timeout":

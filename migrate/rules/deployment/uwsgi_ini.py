@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from migrate.rules.base import Change
-from migrate.rules.deployment import MARKER, RULE
+from migrate.rules.deployment import MARKER, RULE, ini_marker
 from migrate.rules.deployment.apps import Resolution
 from migrate.rules.deployment.commands import TABLES, AppSpec, Invocation, read_options
 from migrate.rules.deployment.configs import uwsgi_ini_options
@@ -85,7 +85,7 @@ def migrate_uwsgi_ini(
             f"ASGI, {asgi}"
         )
         lines[at] = _renamed(lines[at], spec, kept, newline)
-    lines.insert(at, f"# {MARKER} {message}{newline}")
+    lines.insert(at, ini_marker(message, newline))
     return "".join(lines), [Change(RULE, at + 1, "manual", message)]
 
 

@@ -47,7 +47,7 @@ from migrate.app_values import (
 )
 from migrate.cst_helpers import add_imports, comments_of, with_marker
 from migrate.module_paths import candidate_paths
-from migrate.project import imported_function, may_use_wsgi_apps, wsgi_delegations
+from migrate.project import imported_target, may_use_wsgi_apps, wsgi_delegations
 from migrate.rules.base import FileContext, Rule, marker_comment
 from migrate.rules.served_app import importers, server_keys
 from migrate.rules.served_app.attributes import later_uses
@@ -394,15 +394,10 @@ class ServedAppRule(Rule):
         project index knows that function returns an app (``create_app()``)."""
         project = self.context.project
         assert project is not None
-        bindings = analysis.import_bindings(module)
-        bound = self._bound
+        target_of = imported_target(module)
 
         def factory(callee: str) -> Value | None:
-            first, *rest = callee.split(".") if callee else [""]
-            binding = bindings.get(first)
-            if binding is None or bound.get(first, 0) != 1 or "*" in bound:
-                return None
-            target = imported_function((binding.module, binding.name), rest)
+            target = target_of(callee)
             found = project.app_factory(self.context.relpath, *target) if target else None
             if (
                 found is None

@@ -84,11 +84,15 @@ def later_uses(
                     if isinstance(call, cst.Call) and takes_either(call):
                         continue
                     handed_on = True
-                yield use, _statement_of(use, stmt, parent), handed_on
+                statement = statement_of(use, parent, stmt)
+                assert statement is not None  # ``stmt`` at most
+                yield use, statement, handed_on
 
 
-def _statement_of(use: cst.CSTNode, top: cst.BaseStatement, parent: Parent) -> cst.BaseStatement:
-    """The innermost statement holding ``use`` (``top`` at most)."""
+def statement_of(
+    use: cst.CSTNode, parent: Parent, top: cst.BaseStatement | None = None
+) -> cst.BaseStatement | None:
+    """The innermost statement holding ``use`` (``top`` at most; None when there is none)."""
     node: cst.CSTNode | None = use
     while node is not None and node is not top:
         if isinstance(node, STATEMENTS):

@@ -12,12 +12,12 @@ code wanted to know: each read gets a ``manual`` marker saying so.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import libcst as cst
 
 from migrate import analysis
-from migrate.rules.served_app.attributes import STATEMENTS
+from migrate.rules.served_app.attributes import Parent, statement_of
 
 #: Keys of one server's own (PEP 3333 lets a server add keys named after it).
 _PREFIXES = (
@@ -26,8 +26,6 @@ _PREFIXES = (
 )  # fmt: skip
 #: How a key is read: ``environ[key]``, ``environ.get(key)``, ``key in environ``.
 _READING_METHODS = frozenset({"get", "pop", "setdefault", "__getitem__", "__contains__"})
-
-Parent = Callable[[cst.CSTNode], "cst.CSTNode | None"]
 
 
 def is_server_key(key: str) -> bool:
@@ -46,9 +44,7 @@ def server_key_reads(
         key = node.evaluated_value
         if not isinstance(key, str) or not is_server_key(key) or not _read(node, parent):
             continue
-        statement: cst.CSTNode | None = node
-        while statement is not None and not isinstance(statement, STATEMENTS):
-            statement = parent(statement)
+        statement = statement_of(node, parent)
         if isinstance(statement, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
             yield statement, key
 
