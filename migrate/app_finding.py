@@ -45,6 +45,7 @@ from migrate.analysis import (
     wsgi_signature,
 )
 from migrate.instances import Classes, InstanceFlow, callee_key
+from migrate.route_decorators import RouteDecorator
 
 
 @dataclass
@@ -68,6 +69,9 @@ class WsgiApp:
     stack_uses: list[cst.CSTNode] = field(default_factory=list)
     #: For a factory (``def make_app(...)`` returning the WSGI app it defines): that app.
     made: cst.FunctionDef | None = None
+    #: For a function taking more than the request that a route decorator of the module
+    #: makes an app (``@with_route_args``, :mod:`migrate.route_decorators`): its name.
+    decorated_by: str | None = None
 
     @property
     def makes_instances(self) -> bool:
@@ -297,6 +301,27 @@ def _dispatcher_signature(
     return None
 
 
+def decorated_apps(module: cst.Module, decorators: Sequence[RouteDecorator]) -> list[WsgiApp]:
+    """The functions route decorators of the module make apps (:mod:`migrate.route_decorators`),
+    as apps with the uses of their names."""
+    found = []
+    for decorator in decorators:
+        for func in decorator.decorated:
+            params = positional_params(func)
+            assert params is not None
+            app = WsgiApp(
+                "function",
+                func.name.value,
+                func,
+                params[0].name.value,
+                params[1].name.value,
+                decorated_by=decorator.name,
+            )
+            _find_uses(module, app)
+            found.append(app)
+    return found
+
+
 def _find_uses(module: cst.Module, app: WsgiApp) -> None:
     names = {app.name}
     # every test below looks for one of the names in a statement's tree: a statement whose
@@ -416,6 +441,10 @@ class CallGroup:
     #: WSGI app classes of the module whose instances members hand the request to: they
     #: become ASGI with the group.
     classes: list[str] = field(default_factory=list)
+    #: ``(member name, callee, the problem said)``: start_response handed to a name that is
+    #: no function of the module (a handler looked up in a route table, which may vouch
+    #: for it: :func:`migrate.route_tables.joined_groups`).
+    unknown_callees: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def names(self) -> list[str]:
@@ -446,6 +475,7 @@ def find_call_groups(
     parent: dict[str, str] = {}
     problems: dict[str, list[str]] = {}
     foreign: dict[str, list[tuple[str, str, str]]] = {}
+    local: dict[str, list[tuple[str, str, str]]] = {}
     sites: set[int] = set()  # ids of the callee Names of the calls between members
 
     def find(name: str) -> str:
@@ -517,9 +547,10 @@ def find_call_groups(
                 if source is not None:
                     foreign.setdefault(member.name, []).append((member.name, callee, source))
                 else:
-                    found.append(
-                        f"`{member.name}` hands start_response to `{callee or 'other code'}()`"
-                    )
+                    said = f"`{member.name}` hands start_response to `{callee or 'other code'}()`"
+                    found.append(said)
+                    if isinstance(call.func, cst.Name):
+                        local.setdefault(member.name, []).append((member.name, callee, said))
                 continue
             env_at = (
                 [i for i, a in enumerate(call.args) if is_plain_name(a.value, member.environ)]
@@ -575,6 +606,7 @@ def find_call_groups(
         group.members.append(member)
         group.problems.extend(problems.get(member.name, []))
         group.imported_uses.extend(foreign.get(member.name, []))
+        group.unknown_callees.extend(local.get(member.name, []))
     for name in sorted(flows[0].classes if flows else ()):
         if name in parent and (holder := groups.get(find(name))) is not None:
             holder.classes.append(name)

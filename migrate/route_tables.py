@@ -14,18 +14,22 @@ every dispatcher, ``return await handler(scope, receive, send)``), or not at all
 qualifies when its values are all apps of the module, and every use of its name is a lookup
 (``ROUTES.get(...)``, ``ROUTES[...]``) bound to a local name in a dispatcher that only calls
 that name the WSGI way, in a ``return``.
+
+The call groups of its apps and dispatchers join the unit (:func:`joined_groups`): the
+response helpers the handlers and a dispatching class share (``json_response(start_response,
+...)`` for a 200 in a view and for the dispatcher's 404), and the sub-apps they call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import libcst as cst
 
 from migrate import analysis
 from migrate.analysis import global_references, is_plain_name
-from migrate.app_finding import Delegate, WsgiApp, _instance_binding
+from migrate.app_finding import CallGroup, Delegate, GroupMember, WsgiApp, _instance_binding
 
 
 @dataclass
@@ -380,4 +384,73 @@ def _only_called_in_returns(
         id(node) in allowed
         for node in analysis.walk(func.body)
         if isinstance(node, cst.Name) and node.value in names
+    )
+
+
+def joined_groups(
+    table: RouteTable, groups: Sequence[CallGroup], dispatchers: Sequence[WsgiApp]
+) -> list[CallGroup] | None:
+    """The call groups converting with ``table``: those with a member the table holds or
+    that dispatches it, and those with a response helper a dispatching class hands its
+    start_response to (``return json_response(start_response, "404 Not Found", ...)`` in
+    ``__call__``). None when one of them cannot convert with it: problems of its own,
+    start_response handed to another module, the instances of a class, or a member used
+    otherwise than by the table, the dispatchers and the other members."""
+    held = {a.name for a in table.apps}
+    unit = held | set(table.dispatchers)
+    by_node = {id(d.node): d for d in dispatchers}
+    joined = []
+    for group in groups:
+        if not (set(group.names) & unit or any(id(s) in by_node for _, s in group.stray_uses)):
+            continue
+        # a dispatcher handing start_response to the handlers it looks up: the table's
+        vouched = {
+            said
+            for member, callee, said in group.unknown_callees
+            if callee in table.dispatchers.get(member, ())
+        }
+        if set(group.problems) - vouched or group.imported_uses or group.classes:
+            return None
+        members = {m.name: m for m in group.members}
+        for name, stmt in group.stray_uses:
+            if name in held:
+                continue  # as any app of a table: its other uses are other rules' to follow
+            dispatcher = by_node.get(id(stmt))
+            if dispatcher is None or not _hands_request_only(dispatcher, members[name]):
+                return None
+        joined.append(group)
+    return joined
+
+
+def _hands_request_only(dispatcher: WsgiApp, member: GroupMember) -> bool:
+    """Every use of ``member`` in the dispatching class is a call in its ``__call__`` handing
+    it that method's start_response (and environ) where the group's other members do."""
+    cls = dispatcher.node
+    call = analysis.method_named(cls, "__call__") if isinstance(cls, cst.ClassDef) else None
+    if call is None:
+        return False
+    handed: set[int] = set()
+    for node in analysis.walk(call.body):
+        if not (isinstance(node, cst.Call) and is_plain_name(node.func, member.name)):
+            continue
+        wanted = {member.delegate.start_response: dispatcher.start_response}
+        if member.delegate.environ is not None:
+            wanted[member.delegate.environ] = dispatcher.environ
+        if all(
+            at < len(node.args)
+            and node.args[at].keyword is None
+            and not node.args[at].star
+            and is_plain_name(node.args[at].value, name)
+            for at, name in wanted.items()
+        ):
+            handed.add(id(node.func))
+    skipped = {
+        id(n.attr if isinstance(n, cst.Attribute) else n.keyword)
+        for n in analysis.walk(cls)
+        if isinstance(n, cst.Attribute) or (isinstance(n, cst.Arg) and n.keyword is not None)
+    }
+    return bool(handed) and all(
+        id(n) in handed
+        for n in analysis.walk(cls)
+        if isinstance(n, cst.Name) and n.value == member.name and id(n) not in skipped
     )

@@ -28,6 +28,7 @@ import libcst as cst
 
 from migrate import analysis
 from migrate.analysis import ImportBinding
+from migrate.blocking.attributes import KeptAttributes
 from migrate.blocking.table import (
     BLOCKING_BUILTINS,
     DATA_METHODS,
@@ -95,9 +96,13 @@ class ModuleFacts:
     _param_classes: dict[tuple[int, str], cst.ClassDef | None] = field(
         init=False, default_factory=dict
     )
+    _kept: KeptAttributes = field(init=False)
+    _attribute_kinds: dict[tuple[int, str], Kind] = field(init=False, default_factory=dict)
+    _init_param_kinds: dict[tuple[int, str], Kind] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.imports = analysis.import_bindings(self.module)
+        self._kept = KeptAttributes(self.module)
         self.functions = {}
         self.classes = {}
         self.global_values = {}
@@ -140,6 +145,66 @@ class ModuleFacts:
         kind = max((outer.kind(v) for v in self.global_values.get(name, [])), default=UNKNOWN)
         self._global_kinds[name] = kind
         return kind
+
+    def attribute_kind(self, cls: cst.ClassDef, attr: str) -> Kind:
+        """The kind of ``self.attr`` in the methods of ``cls``: the join of the values its
+        methods assign to it (a comprehension: of what it collects), when those are all it
+        can hold (:class:`migrate.blocking.attributes.KeptAttributes`); else UNKNOWN."""
+        key = (id(cls), attr)
+        if key in self._attribute_kinds:
+            return self._attribute_kinds[key]
+        self._attribute_kinds[key] = UNKNOWN  # while it is worked out
+        assigned = self._kept.values(cls, attr)
+        kind = (
+            max(FunctionFacts(self, method, cls).collected_kind(v) for method, v in assigned)
+            if assigned
+            else UNKNOWN
+        )
+        self._attribute_kinds[key] = kind
+        return kind
+
+    def init_param_kind(self, cls: cst.ClassDef, param: str) -> Kind:
+        """The kind of the parameter ``param`` of ``cls.__init__``: the join of what every
+        instantiation of the module hands it, when the module uses the class only by calling
+        it (no subclass, no alias) and every call can be read; else UNKNOWN. Other modules
+        making instances are not this module's to convert (as for :meth:`param_class`)."""
+        key = (id(cls), param)
+        if key in self._init_param_kinds:
+            return self._init_param_kinds[key]
+        self._init_param_kinds[key] = UNKNOWN  # recursion: a cycle proves nothing
+        kind = self._init_param_kind(cls, param)
+        self._init_param_kinds[key] = kind
+        return kind
+
+    def _init_param_kind(self, cls: cst.ClassDef, param: str) -> Kind:
+        name = cls.name.value
+        init = analysis.method_named(cls, "__init__")
+        params = analysis.positional_params(init) if init is not None else None
+        if self.classes.get(name) is not cls or params is None:
+            return UNKNOWN
+        index = next((i for i, p in enumerate(params) if p.name.value == param), None)
+        if index is None or index == 0:
+            return UNKNOWN
+        default = params[index].default
+        kinds: list[Kind] = []
+        callers = [(None, None), *self._callers()]
+        for caller, caller_cls in callers:
+            facts = FunctionFacts(self, caller, caller_cls)
+            body = caller.body if caller is not None else self.module
+            for node in analysis.walk(body, into_scopes=caller is not None):
+                if not (isinstance(node, cst.Call) and analysis.is_plain_name(node.func, name)):
+                    continue
+                if caller is not None and name in facts.locals:
+                    return UNKNOWN  # the name is a local there
+                value = _argument_for(node, index - 1, param, default)
+                if value is None:
+                    return UNKNOWN
+                kinds.append(facts.kind(value))
+        mentions = sum(
+            1 for n in analysis.walk(self.module) if isinstance(n, cst.Name) and n.value == name
+        )
+        # every mention is one of those calls, or the definition's own name
+        return max(kinds) if kinds and mentions == len(kinds) + 1 else UNKNOWN
 
     def param_class(self, func: cst.FunctionDef, param: str) -> cst.ClassDef | None:
         """The class of the module every call of the module-level function ``func`` hands
@@ -228,6 +293,23 @@ def _bindings(stmt: cst.CSTNode) -> Iterator[tuple[str, cst.BaseExpression]]:
                     yield name, value
 
 
+def _argument_for(
+    call: cst.Call, index: int, param: str, default: cst.BaseExpression | None
+) -> cst.BaseExpression | None:
+    """What ``call`` hands the parameter ``param`` (positional ``index`` among the call's
+    arguments, or by keyword; its default when not given); None when a star argument hides
+    it or nothing is given."""
+    if any(a.star for a in call.args):
+        return None
+    positional = [a for a in call.args if a.keyword is None]
+    if index < len(positional):
+        return positional[index].value
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == param:
+            return arg.value
+    return default
+
+
 class FunctionFacts:
     """The kinds of the names of one function, and the verdict on each of its calls."""
 
@@ -283,7 +365,9 @@ class FunctionFacts:
             return self._kinds[name]
         if name in self.locals:
             self._kinds[name] = DATA  # while it is worked out (x = x + 1)
-            kinds = [UNKNOWN if v is None else self.kind(v) for v in self.locals[name]]
+            kinds = [
+                self._param_kind(name) if v is None else self.kind(v) for v in self.locals[name]
+            ]
             self._kinds[name] = max(kinds, default=DATA)
             return self._kinds[name]
         module = self.module
@@ -298,6 +382,36 @@ class FunctionFacts:
             return module.global_kind(name)
         return DATA if name in _BUILTINS else UNKNOWN
 
+    def _param_kind(self, name: str) -> Kind:
+        """A parameter's kind: what the module's instantiations hand ``__init__``, for a
+        parameter of the constructor (:meth:`ModuleFacts.init_param_kind`); else UNKNOWN."""
+        func, cls = self.func, self.cls
+        if func is None or cls is None or func.name.value != "__init__" or func.decorators:
+            return UNKNOWN
+        if analysis.method_named(cls, "__init__") is not func:
+            return UNKNOWN
+        return self.module.init_param_kind(cls, name)
+
+    def _self_name(self) -> str | None:
+        """The name of the instance in a method of the class (its first parameter, never
+        rebound), or None outside one."""
+        func, cls = self.func, self.cls
+        if func is None or cls is None or func.decorators:
+            return None
+        params = analysis.leading_params(func)
+        if not params or self.locals.get(params[0].name.value) != [None]:
+            return None
+        return params[0].name.value
+
+    def collected_kind(self, value: cst.BaseExpression) -> Kind:
+        """The kind of ``value`` as a container: for a comprehension, of what it collects
+        (the values of each step, their kinds those of what its loops go over)."""
+        if isinstance(value, (cst.ListComp, cst.SetComp, cst.GeneratorExp)):
+            return self.kind(value.elt)
+        if isinstance(value, cst.DictComp):
+            return max(self.kind(value.key), self.kind(value.value))
+        return self.kind(value)
+
     def kind(self, node: cst.BaseExpression | _Iterated) -> Kind:
         if isinstance(node, _Iterated):
             return self.kind(node.iterable)
@@ -308,6 +422,13 @@ class FunctionFacts:
         if isinstance(node, (cst.Attribute, cst.Subscript)):
             if self.module.qualified(node) is not None or _is_request_body(node):
                 return DATA
+            if (
+                isinstance(node, cst.Attribute)
+                and self.cls is not None
+                and (own := self._self_name()) is not None
+                and analysis.is_plain_name(node.value, own)
+            ):
+                return self.module.attribute_kind(self.cls, node.attr.value)
             return self.kind(node.value)
         if isinstance(node, cst.Call):
             if analysis.dotted_name(node.func) in STREAM_MAKERS:

@@ -489,3 +489,104 @@ def test_helper_exported_in_all_keeps_the_group_wsgi() -> None:
         "`respond` is exported in __all__ (other modules may hand it start_response)"
         in (changes[0][2])
     )
+
+
+COMPILED_ROUTES_WITH_HELPER = """
+import json
+import re
+
+
+def json_response(start_response, status, payload, extra_headers=()):
+    body = json.dumps(payload, sort_keys=True).encode("utf-8")
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+    headers.extend(extra_headers)
+    start_response(status, headers)
+    return [body]
+
+
+def index(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"stock service\\n"]
+
+
+def item(environ, start_response):
+    (sku,), _ = environ["wsgiorg.routing_args"]
+    if sku not in ("ab-1", "cx-7"):
+        return json_response(start_response, "404 Not Found", {"error": "no such sku"})
+    return json_response(start_response, "200 OK", {"sku": sku})
+
+
+class URLMap:
+    def __init__(self, routes):
+        self.routes = [(re.compile(p), handler, methods) for p, handler, methods in routes]
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO") or "/"
+        allowed = []
+        for regex, handler, methods in self.routes:
+            match = regex.match(path)
+            if match is None:
+                continue
+            if environ["REQUEST_METHOD"] not in methods:
+                allowed.extend(m for m in methods if m not in allowed)
+                continue
+            environ["wsgiorg.routing_args"] = (match.groups(), match.groupdict())
+            return handler(environ, start_response)
+        if allowed:
+            return json_response(
+                start_response, "405 Method Not Allowed", {"error": "no"}, [("Allow", ", ".join(allowed))]
+            )
+        return json_response(start_response, "404 Not Found", {"error": "not found", "path": path})
+
+
+app = URLMap([
+    (r"^/$", index, ("GET", "HEAD")),
+    (r"^/items/([a-z]+-\\d+)$", item, ("GET",)),
+])
+"""
+
+
+def test_a_route_table_converts_with_the_response_helper_its_views_and_dispatcher_share() -> None:
+    """``json_response`` answers for the views (200, 404) and for the dispatching class the
+    routes are given to (405, 404): the table, its class and the helper's group are one unit."""
+    after, changes = migrated(COMPILED_ROUTES_WITH_HELPER)
+    assert {kind for _, kind, _ in changes} == {"converted"}, changes
+    assert 'return await json_response(send, "404 Not Found"' in after
+    assert "run_blocking" not in after  # nothing of it may block: no thread hop per route
+    assert "match = regex.match(path)" in after
+    requests = [
+        Req("GET", "/"),
+        Req("GET", "/items/ab-1"),
+        Req("GET", "/items/zz-9"),
+        Req("POST", "/items/ab-1"),
+        Req("GET", "/nowhere"),
+    ]
+    assert_same_behaviour(COMPILED_ROUTES_WITH_HELPER, after, requests)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # the helper also answers for a function the table knows nothing of
+        (
+            "app = URLMap([",
+            "def legacy(environ, start_response, reason):\n"
+            "    return json_response(start_response, '410 Gone', {'why': reason})\n\n\n"
+            "RETIRED = legacy\n\n\napp = URLMap([",
+        ),
+        # the dispatcher hands the helper on as a value
+        ("        allowed = []\n", "        allowed = []\n        reply = json_response\n"),
+    ],
+)
+def test_a_route_table_whose_helper_is_used_out_of_sight_stays_wsgi(
+    change: tuple[str, str],
+) -> None:
+    before = COMPILED_ROUTES_WITH_HELPER.replace(*change)
+    assert before != COMPILED_ROUTES_WITH_HELPER
+    after, changes = migrate_text(before)
+    assert not any(
+        kind == "converted" for _, kind, _ in [(c.line, c.kind, c.message) for c in changes]
+    )
+    assert "def json_response(start_response," in after
+    requests = [Req("GET", "/"), Req("GET", "/items/ab-1"), Req("POST", "/items/ab-1")]
+    assert_same_behaviour(before, after, requests)

@@ -394,9 +394,9 @@ def _check_delegate_call(
         expected[delegate.environ] = environ
     last = max(expected)
     for index, arg in enumerate(call.args):
-        if arg.star == "**" and index > last:
-            # keyword arguments after the request (``**match.groupdict()``) fill the
-            # member's own parameters, which keep their names
+        if arg.star and index > last:
+            # arguments after the request (``*args``, ``**match.groupdict()``) fill the
+            # member's own parameters after it, which keep their names and order
             if mentions(arg.value, start_response) or (environ and mentions(arg.value, environ)):
                 raise Unconvertible(f"it hands `{name}()` the environ or start_response twice")
             continue

@@ -19,7 +19,8 @@ from migrate.cst_helpers import (
     with_marker,
 )
 from migrate.hand_offs import hand_off_methods
-from migrate.route_tables import RouteTable, find_route_tables
+from migrate.route_decorators import RouteDecorator, find_route_decorators
+from migrate.route_tables import RouteTable, find_route_tables, joined_groups
 from migrate.rules import wsgi_app as package
 from migrate.rules.base import FileContext, Rule, marker_comment
 from migrate.rules.wsgi_app.common import HELPERS, Unconvertible, _expr, _stmt
@@ -171,7 +172,15 @@ class WsgiAppRule(Rule):
         # when the index vouches for those helpers.
         responder = self.imported.takes_start_response if self.imported else None
         apps = app_finding.find_apps(node, responder)
-        groups = app_finding.find_call_groups(node, apps, responder)
+        # views a route decorator makes apps: converted only with a route table holding them
+        decorators = {d.name: d for d in find_route_decorators(node)}
+        known = {a.name for a in apps}
+        decorated = [
+            a
+            for a in app_finding.decorated_apps(node, list(decorators.values()))
+            if a.name not in known
+        ]
+        groups = app_finding.find_call_groups(node, [*apps, *decorated], responder)
         if not groups and not apps:
             return False
         self.blocking = ModuleFacts(node, self.context.blocking, known_helpers=frozenset({HELPERS}))
@@ -181,21 +190,34 @@ class WsgiAppRule(Rule):
         grouped: set[int] = set()
         found = {id(app) for app in apps}
         called_elsewhere = self._called_elsewhere([*apps, *(m for g in groups for m in g.members)])
-        for table in find_route_tables(node, apps):
-            members = [*table.apps, *(a for a in apps if a.name in table.dispatchers)]
-            if any(
+        with_tables: set[int] = set()  # the call groups converted with a route table
+        for table in find_route_tables(node, [*apps, *decorated]):
+            dispatchers = [a for a in apps if a.name in table.dispatchers]
+            joined = joined_groups(table, groups, dispatchers)
+            members = [*table.apps, *dispatchers]
+            if joined is None or any(
                 id(a) in grouped
                 or a.name in called_elsewhere
                 or a.already_adapted
                 or has_marker(a.node, self.rule_id, module=node)
-                for a in members
+                for a in [*members, *(m.app for g in joined for m in g.members if m.app)]
             ):
                 continue
-            if self._plan_table(table, members, aliases, helpers):
+            if self._plan_table(table, members, joined, decorators, aliases, helpers):
                 grouped.update(id(a) for a in members)
+                grouped.update(id(m.app) for g in joined for m in g.members if m.app)
+                with_tables.update(id(g) for g in joined)
         for group in groups:
-            if all(m.app is not None and id(m.app) in grouped for m in group.members):
+            if id(group) in with_tables or all(
+                m.app is not None and id(m.app) in grouped for m in group.members
+            ):
                 continue  # a route table's, converted with it
+            group.problems.extend(
+                f"`{m.name}` is made an app by `@{m.app.decorated_by}`, converted only with "
+                "a route table holding it"
+                for m in group.members
+                if m.app is not None and m.app.decorated_by
+            )
             callers = {
                 m.name: called_elsewhere[m.name]
                 for m in group.members
@@ -269,7 +291,7 @@ class WsgiAppRule(Rule):
             method=False,
             aliases=aliases,
             helpers=helpers,
-            middleware=self.middleware,
+            middleware=options.pop("middleware", self.middleware),
             imported=self.imported,
             blocking=self.blocking,
             **options,
@@ -281,14 +303,37 @@ class WsgiAppRule(Rule):
         self,
         table: RouteTable,
         members: Sequence[WsgiApp],
+        groups: Sequence[CallGroup],
+        decorators: Mapping[str, RouteDecorator],
         aliases: dict[str, str],
         helpers: dict[str, set[int]],
     ) -> bool:
-        """Convert the apps of a route table and its dispatchers together, or none of them
-        (the dispatchers hand the request to what the table holds)."""
+        """Convert the apps of a route table, its dispatchers and their call groups
+        together, or none of them (the dispatchers hand the request to what the table holds,
+        and the members of a group hand each other start_response)."""
+        shared = {m.name: m.delegate for g in groups for m in g.members}
+        in_groups = {m.name: (g, m) for g in groups for m in g.members}
+        makers = self._route_decorators(members, groups, decorators)
+        if makers is None:
+            return False
+        # a decorated view keeps its decorator, an app maker converted with it
+        middleware = self.middleware | {d.name for d in makers}
         conversions: dict[str, tuple[cst.BaseStatement, Conversion]] = {}
+        for maker in makers:
+            try:
+                conversions[maker.name] = self._convert_class(
+                    maker,
+                    self._module_node(),
+                    aliases,
+                    helpers,
+                    delegates={decorators[maker.name].param: Delegate(0, 1)},
+                )
+            except Unconvertible:
+                return False
         for app in members:
-            delegates = table.delegates(app.name) if app.name in table.dispatchers else None
+            delegates = (
+                {**shared, **table.delegates(app.name)} if app.name in table.dispatchers else shared
+            )
             try:
                 if isinstance(app.node, cst.ClassDef):
                     # a dispatching class given the routes by its constructor
@@ -297,16 +342,79 @@ class WsgiAppRule(Rule):
                     )
                     continue
                 conversion = self._convert_function(
-                    app.node, app.environ, app.start_response, aliases, helpers, delegates=delegates
+                    app.node,
+                    app.environ,
+                    app.start_response,
+                    aliases,
+                    helpers,
+                    delegates=delegates,
+                    middleware=middleware,
                 )
                 conversions[app.name] = (conversion.node, conversion)
             except Unconvertible:
                 return False  # each stays as it was (and is said so, one by one)
-        for app in members:
+        # the helpers and sub-apps of the groups, which the table does not hold
+        others: dict[str, Conversion] = {}
+        for name, (_, member) in in_groups.items():
+            if name in conversions:
+                continue
+            try:
+                others[name] = self._convert_function(
+                    member.node,
+                    member.environ,
+                    member.start_response,
+                    aliases,
+                    helpers,
+                    delegates=shared,
+                    role="helper" if member.is_helper else "app",
+                )
+            except Unconvertible:
+                return False
+        for app in [*makers, *members]:
             node, conversion = conversions[app.name]
             conversion.details.append(f"with the route table `{table.name}`")
-            self._converted(app, node, conversion)
+            if app.name in in_groups and isinstance(app.node, cst.FunctionDef):
+                self._converted_member(*in_groups[app.name], conversion)
+            else:
+                self._converted(app, node, conversion)
+        for name, conversion in others.items():
+            self._converted_member(*in_groups[name], conversion)
         return True
+
+    def _route_decorators(
+        self,
+        members: Sequence[WsgiApp],
+        groups: Sequence[CallGroup],
+        decorators: Mapping[str, RouteDecorator],
+    ) -> list[WsgiApp] | None:
+        """The route decorators making apps of the unit, as the factories they are (what
+        they return is the app they define); None when one also decorates a function outside
+        the unit, or another module of the run uses it (``@with_route_args`` on its views)."""
+        unit = {a.name for a in members} | {m.name for g in groups for m in g.members}
+        used = [
+            a.decorated_by
+            for a in [*members, *(m.app for g in groups for m in g.members if m.app)]
+            if a.decorated_by
+        ]
+        makers = []
+        project = self.context.project
+        for name in dict.fromkeys(used):
+            decorator = decorators[name]
+            if any(f.name.value not in unit for f in decorator.decorated) or (
+                project is not None and project.callers_of(self.context.relpath, name)
+            ):
+                return None
+            makers.append(
+                WsgiApp(
+                    "factory",
+                    name,
+                    decorator.node,
+                    decorator.environ,
+                    decorator.start_response,
+                    made=decorator.made,
+                )
+            )
+        return makers
 
     # -- call groups ------------------------------------------------------------------
 

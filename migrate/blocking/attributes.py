@@ -1,0 +1,120 @@
+"""What a class keeps on ``self``: the values its methods assign to an attribute, when they
+are all it can hold.
+
+A dispatcher compiles its routes once (``self.routes = [(re.compile(p), view) for p, view in
+routes]``) and matches them on every request (``for regex, view in self.routes: m =
+regex.match(path)``). Without knowing what ``self.routes`` holds, the blocking analysis would
+take ``regex.match`` for a method of something it cannot see, and move it to a thread.
+
+An attribute's values are known when the class's own methods are the only code that sets it,
+each by a plain ``self.attr = value``, and everything else only reads it in ways that
+cannot change it or hand it on: iterated (``for x in self.attr``), indexed (``self.attr[k]``),
+compared (``k in self.attr``), measured (``len(self.attr)``), or asked a method that changes
+nothing (``self.attr.get(k)``). Any other use anywhere in the module (an ``append``, an
+item set, ``x = self.attr`` handing it to code that may change it, the name set on another
+object) and the attribute's values are not known.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from migrate import analysis
+
+#: Methods of the builtin containers that change nothing and hand nothing on to be changed.
+_READING_METHODS = frozenset(["get", "keys", "values", "items", "count", "index", "copy"])
+
+
+class KeptAttributes:
+    """The attributes the classes of one module keep, found on demand (one walk of the
+    module for its reads, shared by every question)."""
+
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        self._reads: set[int] | None = None
+        self._class_names: set[str] | None = None
+
+    def values(
+        self, cls: cst.ClassDef, attr: str
+    ) -> list[tuple[cst.FunctionDef, cst.BaseExpression]] | None:
+        """``(method, value)`` for every ``self.attr = value`` in the methods of ``cls``,
+        when those are all ``attr`` can hold (see the module's docstring); None otherwise."""
+        assigned: list[tuple[cst.FunctionDef, cst.BaseExpression]] = []
+        accepted: set[int] = set()  # the Attribute nodes of those assignments
+        inside: set[int] = set()
+        for method in _methods(cls):
+            inside.update(id(n) for n in analysis.walk(method.body))
+            params = analysis.leading_params(method)
+            if not params or method.decorators:
+                continue  # no self (a static or class method, a decorated one: not followed)
+            own = params[0].name.value
+            for node in analysis.walk(method.body):
+                if not isinstance(node, cst.Assign) or len(node.targets) != 1:
+                    continue
+                target = node.targets[0].target
+                if (
+                    isinstance(target, cst.Attribute)
+                    and target.attr.value == attr
+                    and analysis.is_plain_name(target.value, own)
+                ):
+                    assigned.append((method, node.value))
+                    accepted.add(id(target))
+        if not assigned or attr in self._class_level_names():
+            return None
+        if self._reads is None:
+            self._reads = _harmless_reads(self.module)
+        for node in analysis.walk(self.module):
+            if (
+                isinstance(node, cst.Attribute)
+                and node.attr.value == attr
+                and id(node) not in accepted
+                and (id(node) not in inside or id(node) not in self._reads)
+            ):
+                return None
+        return assigned
+
+    def _class_level_names(self) -> set[str]:
+        """Names some class of the module binds in its body (a class attribute, a method, a
+        property): what ``self.name`` reads before, or instead of, an instance's value."""
+        if self._class_names is None:
+            self._class_names = set()
+            for node in analysis.walk(self.module):
+                if isinstance(node, cst.ClassDef) and isinstance(node.body, cst.IndentedBlock):
+                    for stmt in node.body.body:
+                        self._class_names |= analysis.bound_names(stmt)
+        return self._class_names
+
+
+def _methods(cls: cst.ClassDef) -> list[cst.FunctionDef]:
+    if not isinstance(cls.body, cst.IndentedBlock):
+        return []
+    return [s for s in cls.body.body if isinstance(s, cst.FunctionDef)]
+
+
+def _harmless_reads(module: cst.Module) -> set[int]:
+    """Ids of the expressions of ``module`` read in a way that neither changes them nor hands
+    them on: a loop's iterable, an indexed value read (not set), a comparison's operand, the
+    argument of ``len()``, the owner of a reading method's call."""
+    found: set[int] = set()
+    written: set[int] = set()
+    for node in analysis.walk(module):
+        if isinstance(node, (cst.For, cst.CompFor)):
+            found.add(id(node.iter))
+        elif isinstance(node, cst.Subscript):
+            found.add(id(node.value))
+        elif isinstance(node, cst.Comparison):
+            found.add(id(node.left))
+            found.update(id(c.comparator) for c in node.comparisons)
+        elif isinstance(node, cst.Call):
+            func = node.func
+            if analysis.is_plain_name(func, "len") and len(node.args) == 1:
+                found.add(id(node.args[0].value))
+            elif isinstance(func, cst.Attribute) and func.attr.value in _READING_METHODS:
+                found.add(id(func.value))
+        elif isinstance(node, (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.Del)):
+            # ``self.attr[k] = v``, ``self.attr[k] += 1``, ``del self.attr[k]``: changed
+            target = node.target
+            for part in analysis.walk(target):
+                if isinstance(part, cst.Subscript):
+                    written.add(id(part.value))
+    return found - written

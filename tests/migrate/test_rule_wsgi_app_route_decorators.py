@@ -1,0 +1,147 @@
+"""Rule ``wsgi-app``, route decorators: a decorator of the module that makes a view taking
+more than the request a WSGI app (``@with_route_args`` handing it what the route matched)
+converts with the route table holding the views it decorates, its dispatcher and the
+response helpers they share -- or nothing of them does (``migrate/route_decorators.py``).
+
+Behaviour: the code before, served as WSGI (wsgiref), and after, served as ASGI (uvicorn and
+hypercorn), answer the same requests the same way; every case is also run twice.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness import Req, assert_idempotent, assert_same_behaviour, migrate_text
+from tests.migrate.test_rule_wsgi_app_modules import dedented, kinds, migrate_project
+
+SHELF = """
+import json
+import re
+
+
+def json_response(start_response, status, payload):
+    body = json.dumps(payload, sort_keys=True).encode("utf-8")
+    start_response(status, [("Content-Type", "application/json")])
+    return [body]
+
+
+def routed(view):
+    # the named groups of the route arrive as keyword arguments, the others in order
+    def handler(environ, start_response):
+        positional, named = environ["shelf.route"]
+        return view(environ, start_response, *positional, **named)
+    handler.__name__ = view.__name__
+    return handler
+
+
+def index(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"shelf"]
+
+
+@routed
+def book(environ, start_response, isbn):
+    if not isbn.startswith("978"):
+        return json_response(start_response, "404 Not Found", {"isbn": isbn})
+    return json_response(start_response, "200 OK", {"isbn": isbn, "method": environ["REQUEST_METHOD"]})
+
+
+@routed
+def shelf_page(environ, start_response, shelf, page):
+    return json_response(start_response, "200 OK", {"shelf": shelf, "page": int(page)})
+
+
+class Dispatcher:
+    def __init__(self, routes):
+        self.routes = [(re.compile(pattern), view) for pattern, view in routes]
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "/")
+        for regex, view in self.routes:
+            match = regex.match(path)
+            if match is not None:
+                named = match.groupdict()
+                environ["shelf.route"] = ((), named) if named else (match.groups(), {})
+                return view(environ, start_response)
+        return json_response(start_response, "404 Not Found", {"path": path})
+
+
+app = Dispatcher([
+    (r"^/$", index),
+    (r"^/books/(?P<isbn>\\d+)$", book),
+    (r"^/shelves/(\\w+)/(\\d+)$", shelf_page),
+])
+"""
+
+REQUESTS = [
+    Req("GET", "/"),
+    Req("GET", "/books/9780262"),
+    Req("POST", "/books/12345"),
+    Req("GET", "/shelves/poetry/3"),
+    Req("GET", "/elsewhere"),
+]
+
+
+def test_a_route_decorator_converts_with_the_table_holding_its_views() -> None:
+    after, changes = migrate_text(SHELF)
+    assert_idempotent(after)
+    assert [c.kind for c in changes] == ["converted"] * 6, changes
+    messages = " | ".join(c.message for c in changes)
+    assert "WSGI app `handler` made by `routed` converted to ASGI" in messages
+    # the decorator is kept on the views, now ASGI apps taking the route's arguments
+    assert "@routed\nasync def book(scope, receive, send, isbn):" in after
+    assert "return await view(scope, receive, send, *positional, **named)" in after
+    assert "handler.__name__ = view.__name__" in after
+    assert "run_blocking" not in after
+    assert_same_behaviour(SHELF, after, REQUESTS)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # the decorator also makes an app the table does not hold
+        (
+            "class Dispatcher:",
+            "@routed\ndef stray(environ, start_response, x):\n    return []\n\n\nclass Dispatcher:",
+        ),
+        # the decorator is used otherwise than as a decorator: it is no route decorator
+        ("class Dispatcher:", "LATER = routed\n\n\nclass Dispatcher:"),
+        # the view hands the request to code the rule cannot see
+        (
+            "    if not isbn.startswith",
+            "    audit(environ, start_response)\n    if not isbn.startswith",
+        ),
+    ],
+)
+def test_a_route_decorator_the_unit_cannot_hold_keeps_everything_wsgi(
+    change: tuple[str, str],
+) -> None:
+    before = SHELF.replace(*change)
+    assert before != SHELF
+    after, changes = migrate_text(before)
+    assert not [c for c in changes if c.kind == "converted"], changes
+    assert "    def handler(environ, start_response):" in after
+    assert "def book(environ, start_response, isbn):" in after
+    if "audit(" not in before:
+        assert_same_behaviour(before, after, REQUESTS)
+
+
+def test_a_route_decorator_another_module_uses_keeps_everything_wsgi() -> None:
+    # admin.py decorates its own WSGI views with the decorator: it must stay WSGI
+    before = dedented(
+        {
+            "shelf.py": SHELF,
+            "admin.py": """
+                from shelf import routed
+
+
+                @routed
+                def report(environ, start_response, name):
+                    start_response("200 OK", [("Content-Type", "text/plain")])
+                    return [name.encode()]
+            """,
+        }
+    )
+    after, results = migrate_project(before)
+    assert "converted" not in kinds(results["shelf.py"]).values(), results["shelf.py"].changes
+    assert "    def handler(environ, start_response):" in after["shelf.py"]
