@@ -5,7 +5,8 @@ The apps of ``benchmarks/blocking_apps/`` are plain WSGI handlers that spend the
 blocking calls: a sleep standing for a database round trip, a sqlite3 query through a module
 helper, an HTTP call to a local upstream service with urllib, a file read; two Falcon apps
 and two Flask apps (a JSON endpoint, a view on sqlite3), migrated to ``falcon.asgi`` and to
-Quart. Each is served
+Quart; and a hand-rolled router with no I/O (compiled routes, a route decorator, a shared
+JSON helper), where the request's own path is what is measured. Each is served
 
 * **before**: as written, by gunicorn ``-k gthread`` (one worker, ``--threads`` threads, 40 by
   default: the size of the adapters' I/O pool, so both sides may block as often at once);
@@ -62,7 +63,7 @@ from benchmarks.bench_adapters import (  # noqa: E402
 APPS_DIR = Path(__file__).resolve().parent / "blocking_apps"
 APPS = (
     "sleep", "sqlite", "upstream", "files", "falcon_json", "falcon_sqlite", "flask_json",
-    "flask_sqlite",
+    "flask_sqlite", "routes",
 )  # fmt: skip
 WAYS = ("before", "adapted", "after")
 JSON = dict[str, Any]

@@ -1145,17 +1145,30 @@ def self_assignments(
     self_name = params[0].name.value
     found = []
     for stmt in init.body.body:
-        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
-            continue
-        small = stmt.body[0]
+        assigned = attribute_assignment(stmt)
         if (
-            isinstance(small, cst.Assign)
-            and len(small.targets) == 1
-            and isinstance(target := small.targets[0].target, cst.Attribute)
-            and is_plain_name(target.value, self_name)
+            isinstance(stmt, cst.SimpleStatementLine)
+            and assigned is not None
+            and is_plain_name(assigned[0].value, self_name)
         ):
-            found.append((target.attr.value, small.value, stmt))
+            found.append((assigned[0].attr.value, assigned[1], stmt))
     return found
+
+
+def attribute_assignment(
+    stmt: cst.CSTNode,
+) -> tuple[cst.Attribute, cst.BaseExpression] | None:
+    """``(target, value)`` for a statement that is only ``owner.attr = value``."""
+    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+        return None
+    small = stmt.body[0]
+    if (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(target := small.targets[0].target, cst.Attribute)
+    ):
+        return target, small.value
+    return None
 
 
 def stored_parameters(init: cst.FunctionDef) -> dict[str, tuple[str, cst.SimpleStatementLine]]:

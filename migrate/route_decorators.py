@@ -62,15 +62,8 @@ def find_route_decorators(module: cst.Module) -> list[RouteDecorator]:
 def _made_app(func: cst.FunctionDef) -> tuple[str, cst.FunctionDef, str, str] | None:
     """``(param, app, environ, start_response)`` when ``func`` is a route decorator's
     definition (see the module's docstring)."""
-    params = positional_params(func)
-    if (
-        func.asynchronous is not None
-        or func.decorators
-        or params is None
-        or len(params) != 1
-        or params[0].default is not None
-        or not isinstance(func.body, cst.IndentedBlock)
-    ):
+    params = _plain_params(func, 1)
+    if params is None or not isinstance(func.body, cst.IndentedBlock):
         return None
     param = params[0].name.value
     body = list(func.body.body)
@@ -81,14 +74,8 @@ def _made_app(func: cst.FunctionDef) -> tuple[str, cst.FunctionDef, str, str] | 
         return None
     app = apps[0]
     name = app.name.value
-    app_params = positional_params(app)
-    if (
-        app.asynchronous is not None
-        or app.decorators
-        or app_params is None
-        or len(app_params) != 2
-        or any(p.default is not None for p in app_params)
-    ):
+    app_params = _plain_params(app, 2)
+    if app_params is None:
         return None
     if not all(s is app or s is body[-1] or _sets_attribute_of(s, name) for s in body):
         return None
@@ -98,6 +85,21 @@ def _made_app(func: cst.FunctionDef) -> tuple[str, cst.FunctionDef, str, str] | 
     ):
         return None
     return param, app, environ, start_response
+
+
+def _plain_params(func: cst.FunctionDef, count: int) -> list[cst.Param] | None:
+    """The ``count`` positional parameters of a sync, undecorated ``func`` that has just
+    those, none with a default; else None."""
+    params = positional_params(func)
+    if (
+        func.asynchronous is not None
+        or func.decorators
+        or params is None
+        or len(params) != count
+        or any(p.default is not None for p in params)
+    ):
+        return None
+    return params
 
 
 def _is_docstring(stmt: cst.BaseStatement) -> bool:
@@ -111,15 +113,11 @@ def _is_docstring(stmt: cst.BaseStatement) -> bool:
 
 def _sets_attribute_of(stmt: cst.BaseStatement, name: str) -> bool:
     """``name.attr = value``, the value not mentioning ``name``."""
-    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
-        return False
-    assign = stmt.body[0]
+    assigned = analysis.attribute_assignment(stmt)
     return (
-        isinstance(assign, cst.Assign)
-        and len(assign.targets) == 1
-        and isinstance(target := assign.targets[0].target, cst.Attribute)
-        and is_plain_name(target.value, name)
-        and not analysis.mentions(assign.value, name)
+        assigned is not None
+        and is_plain_name(assigned[0].value, name)
+        and not analysis.mentions(assigned[1], name)
     )
 
 

@@ -18,6 +18,7 @@ import pytest
 from migrate.rules import wsgi_app
 from migrate.rules.wsgi_app import WsgiAppRule
 from tests.harness import Req, assert_idempotent, assert_same_behaviour, migrate_text
+from tests.migrate.test_rule_wsgi_app_modules import dedented, kinds, migrate_project
 
 
 def migrated(before: str) -> tuple[str, list[tuple[int, str, str]]]:
@@ -590,3 +591,72 @@ def test_a_route_table_whose_helper_is_used_out_of_sight_stays_wsgi(
     assert "def json_response(start_response," in after
     requests = [Req("GET", "/"), Req("GET", "/items/ab-1"), Req("POST", "/items/ab-1")]
     assert_same_behaviour(before, after, requests)
+
+
+TUTORIAL_DISPATCHER = """
+import re
+from html import escape
+
+
+def index(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/html")])
+    return [b'<a href="hello/">continue</a>']
+
+
+def hello(environ, start_response):
+    args = environ["myapp.url_args"]
+    subject = escape(args[0]) if args else "World"
+    start_response("200 OK", [("Content-Type", "text/html")])
+    return [("Hello %s!" % subject).encode()]
+
+
+def not_found(environ, start_response):
+    start_response("404 NOT FOUND", [("Content-Type", "text/plain")])
+    return [b"Not Found"]
+
+
+urls = [
+    (r"^$", index),
+    (r"hello/?$", hello),
+    (r"hello/(.+)$", hello),
+]
+
+
+def application(environ, start_response):
+    path = environ.get("PATH_INFO", "").lstrip("/")
+    for regex, callback in urls:
+        match = re.search(regex, path)
+        if match is not None:
+            environ["myapp.url_args"] = match.groups()
+            return callback(environ, start_response)
+    return not_found(environ, start_response)
+"""
+
+
+def test_a_dispatcher_falling_back_to_an_app_it_calls_converts_with_its_table() -> None:
+    """The tutorial's dispatcher: a list of routes it loops over, and ``not_found`` called by
+    name when none matches (a call group of the dispatcher, which the table vouches for)."""
+    after, changes = migrated(TUTORIAL_DISPATCHER)
+    assert [kind for _, kind, _ in changes] == ["converted"] * 4, changes
+    assert "return await callback(scope, receive, send)" in after
+    assert "return await not_found(scope, receive, send)" in after
+    requests = [Req("GET", "/"), Req("GET", "/hello/"), Req("GET", "/hello/Ann"), Req("GET", "/x")]
+    assert_same_behaviour(TUTORIAL_DISPATCHER, after, requests, app_name="application")
+
+
+def test_a_route_table_whose_helper_another_module_hands_start_response_stays_wsgi() -> None:
+    before = dedented(
+        {
+            "shop.py": COMPILED_ROUTES_WITH_HELPER,
+            "legacy.py": """
+                from shop import json_response
+
+
+                def gone(environ, start_response):
+                    return json_response(start_response, "410 Gone", {"error": "gone"})
+            """,
+        }
+    )
+    after, results = migrate_project(before)
+    assert "converted" not in kinds(results["shop.py"]).values(), results["shop.py"].changes
+    assert "def json_response(start_response, status, payload" in after["shop.py"]

@@ -145,3 +145,35 @@ def test_a_route_decorator_another_module_uses_keeps_everything_wsgi() -> None:
     after, results = migrate_project(before)
     assert "converted" not in kinds(results["shelf.py"]).values(), results["shelf.py"].changes
     assert "    def handler(environ, start_response):" in after["shelf.py"]
+
+
+def test_what_the_decorator_reads_of_the_environ_for_the_view_is_read_from_the_scope() -> None:
+    before = SHELF.replace(
+        """        positional, named = environ["shelf.route"]
+        return view(environ, start_response, *positional, **named)""",
+        """        return view(environ, start_response, *environ["shelf.route"][0], **environ["shelf.route"][1])""",
+    )
+    assert before != SHELF
+    after, changes = migrate_text(before)
+    assert [c.kind for c in changes] == ["converted"] * 6, changes
+    assert_same_behaviour(before, after, REQUESTS)
+
+
+def test_a_decorator_handing_on_just_the_request_converts_with_the_table_too() -> None:
+    # @logged takes apps of two parameters: whichever rule makes it ASGI, the views keep it
+    before = SHELF.replace(
+        "def index(environ, start_response):",
+        "SEEN = []\n\n\ndef logged(app):\n    def logging_app(environ, start_response):\n"
+        '        SEEN.append(environ["PATH_INFO"])\n        return app(environ, start_response)\n'
+        "    return logging_app\n\n\n@logged\ndef index(environ, start_response):",
+    ).replace(
+        '    start_response("200 OK", [("Content-Type", "text/plain")])\n    return [b"shelf"]',
+        '    start_response("200 OK", [("Content-Type", "text/plain")])\n'
+        '    return [("shelf, seen %d" % len(SEEN)).encode()]',
+    )
+    assert "@logged" in before and "len(SEEN)" in before
+    after, changes = migrate_text(before)
+    assert_idempotent(after)
+    assert {c.kind for c in changes} == {"converted"}, changes
+    assert "@logged\nasync def index(scope, receive, send):" in after
+    assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/"), *REQUESTS])

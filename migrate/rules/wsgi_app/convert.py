@@ -397,9 +397,11 @@ def _check_delegate_call(
         if arg.star and index > last:
             # arguments after the request (``*args``, ``**match.groupdict()``) fill the
             # member's own parameters after it, which keep their names and order
-            if mentions(arg.value, start_response) or (environ and mentions(arg.value, environ)):
+            if mentions(arg.value, start_response) or (
+                environ and is_plain_name(arg.value, environ)
+            ):
                 raise Unconvertible(f"it hands `{name}()` the environ or start_response twice")
-            continue
+            continue  # what it reads of the environ (``**environ["route.args"]``) is rewritten
         if arg.star:
             raise Unconvertible(f"it calls `{name}()` with *args or **kwargs")
         wanted = expected.get(index)

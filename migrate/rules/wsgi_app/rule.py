@@ -174,12 +174,13 @@ class WsgiAppRule(Rule):
         apps = app_finding.find_apps(node, responder)
         # views a route decorator makes apps: converted only with a route table holding them
         decorators = {d.name: d for d in find_route_decorators(node)}
-        known = {a.name for a in apps}
-        decorated = [
-            a
-            for a in app_finding.decorated_apps(node, list(decorators.values()))
-            if a.name not in known
-        ]
+        known = {a.name: a for a in apps}
+        decorated = []
+        for app in app_finding.decorated_apps(node, list(decorators.values())):
+            if app.name in known:
+                known[app.name].decorated_by = app.decorated_by  # an app of two parameters
+            else:
+                decorated.append(app)
         groups = app_finding.find_call_groups(node, [*apps, *decorated], responder)
         if not groups and not apps:
             return False
@@ -195,12 +196,17 @@ class WsgiAppRule(Rule):
             dispatchers = [a for a in apps if a.name in table.dispatchers]
             joined = joined_groups(table, groups, dispatchers)
             members = [*table.apps, *dispatchers]
-            if joined is None or any(
-                id(a) in grouped
-                or a.name in called_elsewhere
-                or a.already_adapted
-                or has_marker(a.node, self.rule_id, module=node)
-                for a in [*members, *(m.app for g in joined for m in g.members if m.app)]
+            if (
+                joined is None
+                or any(
+                    id(a) in grouped
+                    or a.name in called_elsewhere
+                    or a.already_adapted
+                    or has_marker(a.node, self.rule_id, module=node)
+                    for a in [*members, *(m.app for g in joined for m in g.members if m.app)]
+                )
+                # a helper another module hands its start_response to stays as it is
+                or any(m.name in called_elsewhere for g in joined for m in g.members)
             ):
                 continue
             if self._plan_table(table, members, joined, decorators, aliases, helpers):
@@ -400,8 +406,11 @@ class WsgiAppRule(Rule):
         project = self.context.project
         for name in dict.fromkeys(used):
             decorator = decorators[name]
-            if any(f.name.value not in unit for f in decorator.decorated) or (
-                project is not None and project.callers_of(self.context.relpath, name)
+            if (
+                any(f.name.value not in unit for f in decorator.decorated)
+                or (project is not None and project.callers_of(self.context.relpath, name))
+                # the middleware rule kept it as WSGI middleware, and said why
+                or has_marker(decorator.node, "wsgi-middleware", module=self._module_node())
             ):
                 return None
             makers.append(
