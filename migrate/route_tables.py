@@ -30,12 +30,14 @@ import libcst as cst
 from migrate import analysis
 from migrate.analysis import global_references, is_plain_name
 from migrate.app_finding import CallGroup, Delegate, GroupMember, WsgiApp, _instance_binding
+from migrate.registered_routes import registered_rows
 
 
 @dataclass
 class RouteTable:
     name: str
-    stmt: cst.SimpleStatementLine
+    #: The statement holding the table (None: rows registered by many).
+    stmt: cst.SimpleStatementLine | None
     #: the apps the table maps to
     apps: list[WsgiApp]
     #: dispatcher -> the local names it binds to lookups in the table
@@ -44,6 +46,8 @@ class RouteTable:
     #: tuple, and how many items each has; None for a dict.
     handler_at: int | None = None
     width: int = 0
+    #: Decorators that register the apps (``@app.route("/")``), which they keep.
+    kept_decorators: set[str] = field(default_factory=set)
 
     def delegates(self, dispatcher: str) -> dict[str, Delegate]:
         """The local handler names of ``dispatcher``, called ``(environ, start_response)``."""
@@ -106,7 +110,11 @@ def find_route_tables(module: cst.Module, apps: list[WsgiApp]) -> list[RouteTabl
         class_table
         for app in apps
         if app.kind == "callable-class" and app.instances
-        if (class_table := _class_table(module, app, functions)) is not None
+        if (
+            class_table := _class_table(module, app, functions)
+            or _registered_table(module, app, functions)
+        )
+        is not None
     ]
     for stmt in module.body:
         assigned = analysis._name_assignment(stmt)
@@ -192,6 +200,43 @@ def _class_table(
         ):
             return None
         table.handler_at, table.width = at[0], len(items)
+    filled = {id(n) for n in analysis.walk(store) if isinstance(n, cst.Attribute)}
+    return table if _looped_over_by_call(module, app, call, attr, filled, table) else None
+
+
+def _registered_table(
+    module: cst.Module, app: WsgiApp, functions: dict[str, WsgiApp]
+) -> RouteTable | None:
+    """A dispatching class the module registers its views with at import
+    (:mod:`migrate.registered_routes`), whose ``__call__`` loops over the rows."""
+    call = (
+        analysis.method_named(app.node, "__call__") if isinstance(app.node, cst.ClassDef) else None
+    )
+    rows = registered_rows(module, app, functions) if call is not None else None
+    if rows is None or call is None:
+        return None
+    table = RouteTable(
+        f"{app.name}.{rows.attr}",
+        None,  # registered by many statements: none holds the table
+        rows.apps,
+        handler_at=rows.handler_at,
+        width=rows.width,
+        kept_decorators=rows.decorators,
+    )
+    return table if _looped_over_by_call(module, app, call, rows.attr, rows.fills, table) else None
+
+
+def _looped_over_by_call(
+    module: cst.Module,
+    app: WsgiApp,
+    call: cst.FunctionDef,
+    attr: str,
+    filled: set[int],
+    table: RouteTable,
+) -> bool:
+    """``self.attr`` is filled where ``filled`` says only and read by loops of ``__call__``
+    only, each unpacking the rows (``for pattern, app in self.mapping``) and handing the
+    request on the WSGI way in a ``return``; then ``table.dispatchers`` says so."""
     self_name = (analysis.positional_params(call) or [cst.Param(cst.Name("self"))])[0].name.value
 
     def is_table(expr: cst.BaseExpression) -> bool:
@@ -201,16 +246,13 @@ def _class_table(
             and expr.attr.value == attr
         )
 
-    # the attribute: set by the constructor only, read by __call__'s loops only
     loops = [n for n in analysis.walk(call.body) if isinstance(n, cst.For) and is_table(n.iter)]
     uses = [
         n for n in analysis.walk(module) if isinstance(n, cst.Attribute) and n.attr.value == attr
     ]
-    allowed = {id(loop.iter) for loop in loops} | {
-        id(n) for n in analysis.walk(store) if isinstance(n, cst.Attribute)
-    }
+    allowed = {id(loop.iter) for loop in loops} | filled
     if not loops or any(id(n) not in allowed for n in uses):
-        return None
+        return False
     handlers: set[str] = set()
     for loop in loops:
         target = loop.target
@@ -219,14 +261,14 @@ def _class_table(
             and len(target.elements) == table.width
             and all(isinstance(e.value, cst.Name) for e in target.elements)
         ):
-            return None
+            return False
         handler = target.elements[table.handler_at or 0].value
         assert isinstance(handler, cst.Name)
         handlers.add(handler.value)
     if not _only_called_in_returns(call, handlers, app, loop_over=is_table):
-        return None
+        return False
     table.dispatchers[app.name] = handlers
-    return table
+    return True
 
 
 def _kept_routes(

@@ -7,15 +7,19 @@ regex.match(path)``). Without knowing what ``self.routes`` holds, the blocking a
 take ``regex.match`` for a method of something it cannot see, and move it to a thread.
 
 An attribute's values are known when the class's own methods are the only code that sets it,
-each by a plain ``self.attr = value``, and everything else only reads it in ways that
-cannot change it or hand it on: iterated (``for x in self.attr``), indexed (``self.attr[k]``),
-compared (``k in self.attr``), measured (``len(self.attr)``), or asked a method that changes
-nothing (``self.attr.get(k)``). Any other use anywhere in the module (an ``append``, an
-item set, ``x = self.attr`` handing it to code that may change it, the name set on another
-object) and the attribute's values are not known.
+each by a plain ``self.attr = value`` or adds to it by ``self.attr.append(value)`` (routes
+registered by a method: ``self.routes.append((re.compile(pattern), view))``), and everything
+else only reads it in ways that cannot change it or hand it on: iterated (``for x in
+self.attr``), indexed (``self.attr[k]``), compared (``k in self.attr``), measured
+(``len(self.attr)``), or asked a method that changes nothing (``self.attr.get(k)``). Any
+other use anywhere in the module (an item set, ``x = self.attr`` handing it to code that may
+change it, an append outside the class's methods, the name set on another object) and the
+attribute's values are not known.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import libcst as cst
 
@@ -23,6 +27,16 @@ from migrate import analysis
 
 #: Methods of the builtin containers that change nothing and hand nothing on to be changed.
 _READING_METHODS = frozenset(["get", "keys", "values", "items", "count", "index", "copy"])
+
+
+@dataclass(frozen=True)
+class KeptValue:
+    """What a method of the class puts in the attribute: the container itself
+    (``self.attr = value``), or one item of it (``self.attr.append(value)``)."""
+
+    method: cst.FunctionDef
+    value: cst.BaseExpression
+    item: bool
 
 
 class KeptAttributes:
@@ -34,13 +48,12 @@ class KeptAttributes:
         self._reads: set[int] | None = None
         self._class_names: set[str] | None = None
 
-    def values(
-        self, cls: cst.ClassDef, attr: str
-    ) -> list[tuple[cst.FunctionDef, cst.BaseExpression]] | None:
-        """``(method, value)`` for every ``self.attr = value`` in the methods of ``cls``,
-        when those are all ``attr`` can hold (see the module's docstring); None otherwise."""
-        assigned: list[tuple[cst.FunctionDef, cst.BaseExpression]] = []
-        accepted: set[int] = set()  # the Attribute nodes of those assignments
+    def values(self, cls: cst.ClassDef, attr: str) -> list[KeptValue] | None:
+        """What the methods of ``cls`` put in ``self.attr``: each ``self.attr = value`` (the
+        container) and each ``self.attr.append(value)`` (one item of it), when those are all
+        ``attr`` can hold (see the module's docstring); None otherwise."""
+        kept: list[KeptValue] = []
+        accepted: set[int] = set()  # the Attribute nodes of those assignments and appends
         inside: set[int] = set()
         for method in _methods(cls):
             inside.update(id(n) for n in analysis.walk(method.body))
@@ -48,19 +61,32 @@ class KeptAttributes:
             if not params or method.decorators:
                 continue  # no self (a static or class method, a decorated one: not followed)
             own = params[0].name.value
+
+            def is_own(node: cst.BaseExpression, own: str = own) -> bool:
+                return (
+                    isinstance(node, cst.Attribute)
+                    and node.attr.value == attr
+                    and analysis.is_plain_name(node.value, own)
+                )
+
             for node in analysis.walk(method.body):
-                if not isinstance(node, cst.Assign) or len(node.targets) != 1:
-                    continue
-                target = node.targets[0].target
-                if (
-                    isinstance(target, cst.Attribute)
-                    and target.attr.value == attr
-                    and analysis.is_plain_name(target.value, own)
+                if isinstance(node, cst.Assign) and len(node.targets) == 1:
+                    if is_own(target := node.targets[0].target):
+                        kept.append(KeptValue(method, node.value, item=False))
+                        accepted.add(id(target))
+                elif (
+                    isinstance(node, cst.Call)
+                    and isinstance(node.func, cst.Attribute)
+                    and node.func.attr.value == "append"
+                    and is_own(node.func.value)
+                    and len(node.args) == 1
+                    and not node.args[0].star
+                    and node.args[0].keyword is None
                 ):
-                    assigned.append((method, node.value))
-                    accepted.add(id(target))
-        if not assigned or attr in self._class_level_names():
-            return None
+                    kept.append(KeptValue(method, node.args[0].value, item=True))
+                    accepted.add(id(node.func.value))
+        if not any(not k.item for k in kept) or attr in self._class_level_names():
+            return None  # never set (appended to what?), or a class attribute first
         if self._reads is None:
             self._reads = _harmless_reads(self.module)
         for node in analysis.walk(self.module):
@@ -71,7 +97,7 @@ class KeptAttributes:
                 and (id(node) not in inside or id(node) not in self._reads)
             ):
                 return None
-        return assigned
+        return kept
 
     def _class_level_names(self) -> set[str]:
         """Names some class of the module binds in its body (a class attribute, a method, a

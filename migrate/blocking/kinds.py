@@ -97,7 +97,9 @@ class ModuleFacts:
         init=False, default_factory=dict
     )
     _kept: KeptAttributes = field(init=False)
-    _attribute_kinds: dict[tuple[int, str], Kind] = field(init=False, default_factory=dict)
+    _attribute_kinds: dict[tuple[int, str, tuple[int, int] | None], Kind] = field(
+        init=False, default_factory=dict
+    )
     _init_param_kinds: dict[tuple[int, str], Kind] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -146,20 +148,25 @@ class ModuleFacts:
         self._global_kinds[name] = kind
         return kind
 
-    def attribute_kind(self, cls: cst.ClassDef, attr: str) -> Kind:
-        """The kind of ``self.attr`` in the methods of ``cls``: the join of the values its
-        methods assign to it (a comprehension: of what it collects), when those are all it
-        can hold (:class:`migrate.blocking.attributes.KeptAttributes`); else UNKNOWN."""
-        key = (id(cls), attr)
+    def attribute_kind(
+        self, cls: cst.ClassDef, attr: str, at: tuple[int, int] | None = None
+    ) -> Kind:
+        """The kind of what ``self.attr`` holds in the methods of ``cls``: the join of the
+        values its methods put there (a comprehension: what it collects; an append: the
+        item), when those are all it can hold
+        (:class:`migrate.blocking.attributes.KeptAttributes`); else UNKNOWN. ``at``:
+        ``(index, width)`` of the item a loop unpacks (``for regex, view in self.routes``),
+        of rows that are tuples of that width."""
+        key = (id(cls), attr, at)
         if key in self._attribute_kinds:
             return self._attribute_kinds[key]
         self._attribute_kinds[key] = UNKNOWN  # while it is worked out
-        assigned = self._kept.values(cls, attr)
-        kind = (
-            max(FunctionFacts(self, method, cls).collected_kind(v) for method, v in assigned)
-            if assigned
-            else UNKNOWN
-        )
+        kept = self._kept.values(cls, attr)
+        kind = UNKNOWN
+        if kept:
+            kind = max(
+                FunctionFacts(self, k.method, cls).row_kind(k.value, k.item, at) for k in kept
+            )
         self._attribute_kinds[key] = kind
         return kind
 
@@ -342,8 +349,8 @@ class FunctionFacts:
                 self.nested[node.name.value] = node
                 self.locals.setdefault(node.name.value, [])
             elif isinstance(node, (cst.For, cst.CompFor)):
-                for name in analysis.target_names(node.target):
-                    self.locals.setdefault(name, []).append(_Iterated(node.iter))
+                for name, at in _unpacked(node.target):
+                    self.locals.setdefault(name, []).append(_Iterated(node.iter, at))
             elif isinstance(node, cst.WithItem) and node.asname is not None:
                 for name in analysis.target_names(node.asname.name):
                     self.locals.setdefault(name, []).append(node.item)
@@ -403,18 +410,44 @@ class FunctionFacts:
             return None
         return params[0].name.value
 
-    def collected_kind(self, value: cst.BaseExpression) -> Kind:
-        """The kind of ``value`` as a container: for a comprehension, of what it collects
-        (the values of each step, their kinds those of what its loops go over)."""
-        if isinstance(value, (cst.ListComp, cst.SetComp, cst.GeneratorExp)):
-            return self.kind(value.elt)
-        if isinstance(value, cst.DictComp):
+    def row_kind(self, value: cst.BaseExpression, item: bool, at: tuple[int, int] | None) -> Kind:
+        """The kind of the rows ``value`` puts in a container (``item``: it is one row;
+        else the container: for a comprehension, the rows it collects; for a literal, its
+        elements), or with ``at`` of the item at that place of rows that are tuples of that
+        width (another row: the whole of it)."""
+        rows: list[cst.BaseExpression] | None = [value] if item else None
+        if isinstance(value, (cst.ListComp, cst.SetComp, cst.GeneratorExp)) and not item:
+            rows = [value.elt]
+        elif isinstance(value, (cst.List, cst.Tuple, cst.Set)) and not item:
+            rows = [e.value for e in value.elements]
+        elif isinstance(value, cst.DictComp) and not item:
             return max(self.kind(value.key), self.kind(value.value))
-        return self.kind(value)
+        if rows is None:
+            return self.kind(value)
+        kinds = [
+            self.kind(row.elements[at[0]].value)
+            if at is not None
+            and isinstance(row, cst.Tuple)
+            and len(row.elements) == at[1]
+            and not any(isinstance(e, cst.StarredElement) for e in row.elements)
+            else self.kind(row)
+            for row in rows
+        ]
+        return max(kinds, default=DATA)
 
     def kind(self, node: cst.BaseExpression | _Iterated) -> Kind:
         if isinstance(node, _Iterated):
-            return self.kind(node.iterable)
+            iterable = node.iterable
+            if (
+                node.at is not None
+                and isinstance(iterable, cst.Attribute)
+                and self.cls is not None
+                and (own := self._self_name()) is not None
+                and analysis.is_plain_name(iterable.value, own)
+            ):
+                # ``for regex, view in self.routes``: what the class put at that place
+                return self.module.attribute_kind(self.cls, iterable.attr.value, node.at)
+            return self.kind(iterable)
         if isinstance(node, (cst.Await, cst.Lambda, cst.GeneratorExp, *_DATA_NODES)):
             return DATA
         if isinstance(node, cst.Name):
@@ -647,6 +680,23 @@ def _is_request_body(node: cst.Attribute | cst.Subscript) -> bool:
 
 @dataclass(frozen=True)
 class _Iterated:
-    """What a loop target is bound to: an item of ``iterable``."""
+    """What a loop target is bound to: an item of ``iterable``; ``at``: ``(index, width)``
+    when the target unpacks each item into that many names, this one at that place."""
 
     iterable: cst.BaseExpression
+    at: tuple[int, int] | None = None
+
+
+def _unpacked(target: cst.BaseExpression) -> list[tuple[str, tuple[int, int] | None]]:
+    """The names a loop target binds, with their place in each item when it unpacks the
+    item into plain names (``for regex, view in routes``)."""
+    if isinstance(target, (cst.Tuple, cst.List)) and all(
+        isinstance(e, cst.Element) and isinstance(e.value, cst.Name) for e in target.elements
+    ):
+        width = len(target.elements)
+        return [
+            (e.value.value, (i, width))
+            for i, e in enumerate(target.elements)
+            if isinstance(e.value, cst.Name)
+        ]
+    return [(name, None) for name in analysis.target_names(target)]

@@ -323,7 +323,7 @@ class WsgiAppRule(Rule):
         if makers is None:
             return False
         # a decorated view keeps its decorator, an app maker converted with it
-        middleware = self.middleware | {d.name for d in makers}
+        middleware = self.middleware | {d.name for d in makers} | table.kept_decorators
         conversions: dict[str, tuple[cst.BaseStatement, Conversion]] = {}
         for maker in makers:
             try:

@@ -1,0 +1,311 @@
+"""Routes registered at import: a dispatching class whose instance the module hands each view
+by calling a method of it, the way home-grown frameworks do.
+
+    class App:
+        def __init__(self):
+            self.routes = []
+
+        def add(self, pattern, view):
+            self.routes.append((re.compile(pattern), view))
+
+        def route(self, pattern):
+            def register(view):
+                self.routes.append((re.compile(pattern), view))
+                return view
+            return register
+
+        def __call__(self, environ, start_response):
+            for regex, view in self.routes:
+                if regex.match(environ["PATH_INFO"]):
+                    return view(environ, start_response)
+            ...
+
+    app = App()
+    app.add("^/about$", about)
+
+    @app.route("^/$")
+    def index(environ, start_response): ...
+
+The rows are known when ``__init__`` starts the attribute empty, each registering method
+only appends one row holding the view it is given (a decorator: the function it decorates,
+handed back as it is), and every registration is a statement of the module's top level
+naming one of its function apps (``app.add(...)``, ``@app.route(...)`` as the only
+decorator); nothing else registers, and ``__call__`` only loops over the rows and calls the
+view the WSGI way in a ``return`` (:func:`migrate.route_tables.find_route_tables` checks
+that part, as for routes given to the constructor). The table then converts like any other
+(its views keep their registering decorator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import libcst as cst
+
+from migrate import analysis
+from migrate.analysis import is_plain_name, positional_params
+from migrate.app_finding import WsgiApp
+
+
+@dataclass(frozen=True)
+class _Registrar:
+    """A method of the class that registers a view: ``app.add(pattern, view)`` (``param``
+    the view's parameter, ``index`` its place among the call's arguments) or, as a
+    decorator, ``@app.route(pattern)`` (``param`` None)."""
+
+    name: str
+    param: str | None
+    index: int
+    #: where the view stands in the row it appends, and how many items the row has
+    handler_at: int
+    width: int
+
+
+@dataclass
+class RegisteredRows:
+    #: the attribute holding the rows
+    attr: str
+    #: the apps registered, in module order
+    apps: list[WsgiApp]
+    handler_at: int
+    width: int
+    #: the Attribute nodes of the class that read or fill the rows where allowed
+    #: (``self.routes = []``, the appends)
+    fills: set[int]
+    #: ``app.route``: decorators the views keep
+    decorators: set[str]
+
+
+def registered_rows(
+    module: cst.Module, app: WsgiApp, functions: Mapping[str, WsgiApp]
+) -> RegisteredRows | None:
+    """The rows the module registers with the one instance of the class ``app``, or None."""
+    cls = app.node
+    if not isinstance(cls, cst.ClassDef) or len(app.instances) != 1:
+        return None
+    init = analysis.method_named(cls, "__init__")
+    if init is None:
+        return None
+    instance = app.instances[0]
+    empty = [
+        (attr, stmt)
+        for attr, value, stmt in analysis.self_assignments(init)
+        if isinstance(value, cst.List) and not value.elements
+    ]
+    for attr, stmt in empty:
+        registrars = _registrars(cls, attr)
+        if not registrars:
+            continue
+        shapes = {(r.handler_at, r.width) for r in registrars.values()}
+        if len(shapes) != 1:
+            return None
+        ((handler_at, width),) = shapes
+        apps = _registered_apps(module, instance, registrars, functions)
+        if apps is None or not apps or not _only_registrations(app, module, instance, registrars):
+            return None
+        fills = {id(n) for n in analysis.walk(stmt) if isinstance(n, cst.Attribute)}
+        for method in registrars.values():
+            fills.update(_appends(cls, attr, method.name))
+        decorators = {f"{instance}.{r.name}" for r in registrars.values() if r.param is None}
+        return RegisteredRows(attr, apps, handler_at, width, fills, decorators)
+    return None
+
+
+def _appends(cls: cst.ClassDef, attr: str, method_name: str) -> set[int]:
+    method = analysis.method_named(cls, method_name)
+    assert method is not None
+    return {
+        id(n)
+        for n in analysis.walk(method.body)
+        if isinstance(n, cst.Attribute) and n.attr.value == attr
+    }
+
+
+def _registrars(cls: cst.ClassDef, attr: str) -> dict[str, _Registrar]:
+    """The methods of ``cls`` that append a row to ``self.attr`` (each exactly as the
+    module's docstring says; one that touches it otherwise makes none count)."""
+    found: dict[str, _Registrar] = {}
+    assert isinstance(cls.body, cst.IndentedBlock)
+    for method in cls.body.body:
+        if not isinstance(method, cst.FunctionDef) or method.name.value in ("__init__", "__call__"):
+            continue
+        if not any(
+            isinstance(n, cst.Attribute) and n.attr.value == attr for n in analysis.walk(method)
+        ):
+            continue
+        registrar = _registrar(method, attr)
+        if registrar is None:
+            return {}
+        found[registrar.name] = registrar
+    return found
+
+
+def _registrar(method: cst.FunctionDef, attr: str) -> _Registrar | None:
+    params = positional_params(method)
+    if method.decorators or not params or not isinstance(method.body, cst.IndentedBlock):
+        return None
+    own = params[0].name.value
+    body = list(method.body.body)
+    # a decorator: ``def register(view): self.attr.append(row); return view`` and ``return
+    # register``
+    nested = [s for s in body if isinstance(s, cst.FunctionDef)]
+    if nested:
+        deco = nested[0]
+        deco_params = positional_params(deco)
+        if (
+            len(nested) != 1
+            or len(body) != 2
+            or analysis.returned_name(body[-1]) != deco.name.value
+            or deco.decorators
+            or deco_params is None
+            or len(deco_params) != 1
+            or not isinstance(deco.body, cst.IndentedBlock)
+            or len(deco.body.body) != 2
+        ):
+            return None
+        view = deco_params[0].name.value
+        if analysis.returned_name(deco.body.body[1]) != view:
+            return None
+        row = _appended_row(deco.body.body[0], own, attr)
+        at = _view_at(row, view)
+        if row is None or at is None:
+            return None
+        return _Registrar(method.name.value, None, 0, at, len(row.elements))
+    if len(body) != 1:
+        return None
+    row = _appended_row(body[0], own, attr)
+    for index, param in enumerate(params[1:]):
+        at = _view_at(row, param.name.value)
+        if row is not None and at is not None:
+            return _Registrar(method.name.value, param.name.value, index, at, len(row.elements))
+    return None
+
+
+def _appended_row(stmt: cst.BaseStatement, own: str, attr: str) -> cst.Tuple | None:
+    """The tuple of ``self.attr.append((...))`` when that is all ``stmt`` is."""
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+        return None
+    expr = stmt.body[0]
+    if not isinstance(expr, cst.Expr) or not isinstance(call := expr.value, cst.Call):
+        return None
+    func = call.func
+    if not (
+        isinstance(func, cst.Attribute)
+        and func.attr.value == "append"
+        and isinstance(func.value, cst.Attribute)
+        and func.value.attr.value == attr
+        and is_plain_name(func.value.value, own)
+        and len(call.args) == 1
+        and not call.args[0].star
+        and call.args[0].keyword is None
+        and isinstance(row := call.args[0].value, cst.Tuple)
+        and all(isinstance(e, cst.Element) for e in row.elements)
+    ):
+        return None
+    return row
+
+
+def _view_at(row: cst.Tuple | None, view: str) -> int | None:
+    """Where ``view`` stands in ``row``, when it stands alone at one place only."""
+    if row is None:
+        return None
+    at = [i for i, e in enumerate(row.elements) if is_plain_name(e.value, view)]
+    if len(at) != 1 or any(
+        analysis.mentions(e.value, view) for i, e in enumerate(row.elements) if i != at[0]
+    ):
+        return None
+    return at[0]
+
+
+def _registered_apps(
+    module: cst.Module,
+    instance: str,
+    registrars: Mapping[str, _Registrar],
+    functions: Mapping[str, WsgiApp],
+) -> list[WsgiApp] | None:
+    """The apps the module's top level registers, in order; None when a registration is
+    anywhere else, or names what is not a function app of the module."""
+    registrations: set[int] = set()  # the ``instance.method`` nodes accounted for
+    apps: list[WsgiApp] = []
+    for stmt in module.body:
+        if isinstance(stmt, cst.FunctionDef):
+            for decorator in stmt.decorators:
+                call = decorator.decorator
+                registrar = _called_registrar(call, instance, registrars)
+                if registrar is None:
+                    continue
+                app = functions.get(stmt.name.value)
+                if registrar.param is not None or len(stmt.decorators) != 1 or app is None:
+                    return None
+                assert isinstance(call, cst.Call)
+                registrations.add(id(call.func))
+                apps.append(app)
+        elif isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if not isinstance(small, cst.Expr):
+                    continue
+                registrar = _called_registrar(small.value, instance, registrars)
+                if registrar is None or registrar.param is None:
+                    continue
+                assert isinstance(small.value, cst.Call)
+                view = _handed(small.value, registrar)
+                if view is None or view.value not in functions:
+                    return None
+                registrations.add(id(small.value.func))
+                apps.append(functions[view.value])
+    # every other ``instance.method`` of a registering method: a registration out of sight
+    for node in analysis.walk(module):
+        if (
+            isinstance(node, cst.Attribute)
+            and node.attr.value in registrars
+            and is_plain_name(node.value, instance)
+            and id(node) not in registrations
+        ):
+            return None
+    return [a for i, a in enumerate(apps) if all(a is not b for b in apps[:i])]
+
+
+def _called_registrar(
+    expr: cst.BaseExpression, instance: str, registrars: Mapping[str, _Registrar]
+) -> _Registrar | None:
+    if not (isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute)):
+        return None
+    func = expr.func
+    if not is_plain_name(func.value, instance):
+        return None
+    return registrars.get(func.attr.value)
+
+
+def _handed(call: cst.Call, registrar: _Registrar) -> cst.Name | None:
+    """The view ``call`` registers: the argument for the registrar's parameter, a name."""
+    if any(a.star for a in call.args):
+        return None
+    positional = [a for a in call.args if a.keyword is None]
+    value: cst.BaseExpression | None = None
+    if registrar.index < len(positional):
+        value = positional[registrar.index].value
+    else:
+        value = next(
+            (a.value for a in call.args if a.keyword and a.keyword.value == registrar.param),
+            None,
+        )
+    return value if isinstance(value, cst.Name) else None
+
+
+def _only_registrations(
+    app: WsgiApp, module: cst.Module, instance: str, registrars: Mapping[str, _Registrar]
+) -> bool:
+    """Every statement using the instance otherwise than to serve it registers a view."""
+    for stmt in app.other_uses:
+        if isinstance(stmt, cst.FunctionDef) and any(
+            _called_registrar(d.decorator, instance, registrars) for d in stmt.decorators
+        ):
+            continue
+        if isinstance(stmt, cst.SimpleStatementLine) and all(
+            isinstance(s, cst.Expr) and _called_registrar(s.value, instance, registrars)
+            for s in stmt.body
+        ):
+            continue
+        return False
+    return True

@@ -1,0 +1,124 @@
+"""Rule ``wsgi-app``, routes registered at import: a dispatching class whose instance the
+module hands its views by calling a method (``app.add("/about", about)``) or decorating them
+(``@app.route("/")``) converts with those views, when every registration is a statement of
+the module's top level naming one of its function apps (``migrate/registered_routes.py``).
+
+Behaviour: the code before, served as WSGI (wsgiref), and after, served as ASGI (uvicorn and
+hypercorn), answer the same requests the same way; every case is also run twice.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness import Req, assert_idempotent, assert_same_behaviour, migrate_text
+from tests.migrate.test_rule_wsgi_app_modules import migrate_project
+
+MICRO_FRAMEWORK = """
+import json
+import re
+
+
+def json_response(start_response, status, payload):
+    body = json.dumps(payload, sort_keys=True).encode()
+    start_response(status, [("Content-Type", "application/json")])
+    return [body]
+
+
+class App:
+    def __init__(self):
+        self.routes = []
+
+    def add(self, pattern, view, methods=("GET",)):
+        self.routes.append((re.compile("^%s$" % pattern), view, methods))
+
+    def route(self, pattern, methods=("GET",)):
+        def register(view):
+            self.routes.append((re.compile("^%s$" % pattern), view, methods))
+            return view
+        return register
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO") or "/"
+        for regex, view, methods in self.routes:
+            match = regex.match(path)
+            if match is None:
+                continue
+            if environ["REQUEST_METHOD"] not in methods:
+                return json_response(start_response, "405 Method Not Allowed", {"allowed": list(methods)})
+            environ["app.args"] = match.groupdict()
+            return view(environ, start_response)
+        return json_response(start_response, "404 Not Found", {"path": path})
+
+
+app = App()
+
+
+@app.route("/")
+def index(environ, start_response):
+    return json_response(start_response, "200 OK", {"hello": "world"})
+
+
+@app.route("/items/(?P<name>[a-z]+)", methods=("GET", "POST"))
+def item(environ, start_response):
+    name = environ["app.args"]["name"]
+    return json_response(start_response, "200 OK", {"item": name, "method": environ["REQUEST_METHOD"]})
+
+
+def about(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"about"]
+
+
+app.add("/about", about)
+"""
+
+REQUESTS = [
+    Req("GET", "/"),
+    Req("GET", "/items/pear"),
+    Req("POST", "/items/fig"),
+    Req("DELETE", "/items/fig"),
+    Req("GET", "/about"),
+    Req("GET", "/missing"),
+]
+
+
+def test_views_registered_at_import_convert_with_the_class_they_are_registered_with() -> None:
+    after, changes = migrate_text(MICRO_FRAMEWORK)
+    assert_idempotent(after)
+    assert [c.kind for c in changes] == ["converted"] * 5, changes
+    assert '@app.route("/")\nasync def index(scope, receive, send):' in after
+    assert "return await view(scope, receive, send)" in after
+    # the rows are compiled patterns: matching them stays on the loop
+    assert "run_blocking" not in after
+    assert_same_behaviour(MICRO_FRAMEWORK, after, REQUESTS)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # a view registered at run time, out of sight of the rule
+        ('app.add("/about", about)', 'def late():\n    app.add("/about", about)\n\n\nlate()'),
+        # a registration of what the module does not define as an app
+        ('app.add("/about", about)', 'app.add("/about", about)\napp.add("/len", len)'),
+        # the rows read from outside the class
+        ('app.add("/about", about)', 'app.add("/about", about)\nCOUNT = len(app.routes)'),
+        # a registering method that does more than register
+        (
+            '        self.routes.append((re.compile("^%s$" % pattern), view, methods))\n\n    def route',
+            '        self.routes.append((re.compile("^%s$" % pattern), view, methods))\n'
+            "        print(pattern)\n\n    def route",
+        ),
+    ],
+)
+def test_routes_registered_where_the_rule_cannot_follow_keep_everything_wsgi(
+    change: tuple[str, str],
+) -> None:
+    before = MICRO_FRAMEWORK.replace(*change)
+    assert before != MICRO_FRAMEWORK
+    # every rule: the module's app is then served through the adapter
+    files, results = migrate_project({"app.py": before})
+    changes = results["app.py"].changes
+    assert not [c for c in changes if c.kind == "converted"], changes
+    assert "    def __call__(self, environ, start_response):" in files["app.py"]
+    assert_same_behaviour(before, files["app.py"], REQUESTS)
