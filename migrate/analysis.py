@@ -568,17 +568,23 @@ def _is_main_guard(stmt: cst.CSTNode) -> bool:
     )
 
 
-def _name_assignment(stmt: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
-    """``name = value`` alone on its line: (name, value)."""
+def _single_assignment(
+    stmt: cst.CSTNode,
+) -> tuple[cst.BaseAssignTargetExpression, cst.BaseExpression] | None:
+    """``target = value`` alone on its line, one target: (target, value)."""
     if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
         return None
     small = stmt.body[0]
-    if (
-        isinstance(small, cst.Assign)
-        and len(small.targets) == 1
-        and isinstance(small.targets[0].target, cst.Name)
-    ):
-        return small.targets[0].target.value, small.value
+    if isinstance(small, cst.Assign) and len(small.targets) == 1:
+        return small.targets[0].target, small.value
+    return None
+
+
+def _name_assignment(stmt: cst.CSTNode) -> tuple[str, cst.BaseExpression] | None:
+    """``name = value`` alone on its line: (name, value)."""
+    assigned = _single_assignment(stmt)
+    if assigned is not None and isinstance(assigned[0], cst.Name):
+        return assigned[0].value, assigned[1]
     return None
 
 
@@ -1159,15 +1165,9 @@ def attribute_assignment(
     stmt: cst.CSTNode,
 ) -> tuple[cst.Attribute, cst.BaseExpression] | None:
     """``(target, value)`` for a statement that is only ``owner.attr = value``."""
-    if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
-        return None
-    small = stmt.body[0]
-    if (
-        isinstance(small, cst.Assign)
-        and len(small.targets) == 1
-        and isinstance(target := small.targets[0].target, cst.Attribute)
-    ):
-        return target, small.value
+    assigned = _single_assignment(stmt)
+    if assigned is not None and isinstance(assigned[0], cst.Attribute):
+        return assigned[0], assigned[1]
     return None
 
 
