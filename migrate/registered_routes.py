@@ -27,7 +27,8 @@ by calling a method of it, the way home-grown frameworks do.
     def index(environ, start_response): ...
 
 The rows are known when ``__init__`` starts the attribute empty, each registering method
-only appends one row holding the view it is given (a decorator: the function it decorates,
+only appends one row holding the view it is given (or, for a dict, only sets
+``self.routes[path] = view``, which ``__call__`` looks up) (a decorator: the function it decorates,
 handed back as it is), and every registration is a statement of the module's top level
 naming one of its function apps (``app.add(...)``, ``@app.route(...)`` as the only
 decorator); nothing else registers, and ``__call__`` only loops over the rows and calls the
@@ -57,8 +58,9 @@ class _Registrar:
     name: str
     param: str | None
     index: int
-    #: where the view stands in the row it appends, and how many items the row has
-    handler_at: int
+    #: where the view stands in the row it appends, and how many items the row has (None
+    #: and 0 for ``self.routes[path] = view``)
+    handler_at: int | None
     width: int
 
 
@@ -68,7 +70,8 @@ class RegisteredRows:
     attr: str
     #: the apps registered, in module order
     apps: list[WsgiApp]
-    handler_at: int
+    #: as :class:`migrate.route_tables.RouteTable`'s (None: a dict of views)
+    handler_at: int | None
     width: int
     #: the Attribute nodes of the class that read or fill the rows where allowed
     #: (``self.routes = []``, the appends)
@@ -89,17 +92,17 @@ def registered_rows(
         return None
     instance = app.instances[0]
     empty = [
-        (attr, stmt)
+        (attr, stmt, isinstance(value, cst.Dict))
         for attr, value, stmt in analysis.self_assignments(init)
-        if isinstance(value, cst.List) and not value.elements
+        if isinstance(value, (cst.List, cst.Dict)) and not value.elements
     ]
-    for attr, stmt in empty:
+    for attr, stmt, mapping in empty:
         registrars = _registrars(cls, attr)
         if not registrars:
             continue
         shapes = {(r.handler_at, r.width) for r in registrars.values()}
-        if len(shapes) != 1:
-            return None
+        if len(shapes) != 1 or mapping != (next(iter(shapes))[0] is None):
+            return None  # rows of two shapes, or appended to a dict / set in a list
         ((handler_at, width),) = shapes
         apps = _registered_apps(module, instance, registrars, functions)
         if apps is None or not apps or not _only_registrations(app, module, instance, registrars):
@@ -167,18 +170,39 @@ def _registrar(method: cst.FunctionDef, attr: str) -> _Registrar | None:
         view = deco_params[0].name.value
         if analysis.returned_name(deco.body.body[1]) != view:
             return None
-        row = _appended_row(deco.body.body[0], own, attr)
-        at = _view_at(row, view)
-        if row is None or at is None:
-            return None
-        return _Registrar(method.name.value, None, 0, at, len(row.elements))
+        shape = _registered(deco.body.body[0], own, attr, view)
+        return _Registrar(method.name.value, None, 0, *shape) if shape is not None else None
     if len(body) != 1:
         return None
-    row = _appended_row(body[0], own, attr)
     for index, param in enumerate(params[1:]):
-        at = _view_at(row, param.name.value)
-        if row is not None and at is not None:
-            return _Registrar(method.name.value, param.name.value, index, at, len(row.elements))
+        shape = _registered(body[0], own, attr, param.name.value)
+        if shape is not None:
+            return _Registrar(method.name.value, param.name.value, index, *shape)
+    return None
+
+
+def _registered(
+    stmt: cst.BaseStatement, own: str, attr: str, view: str
+) -> tuple[int | None, int] | None:
+    """``(handler_at, width)`` when ``stmt`` registers ``view``: ``self.attr.append(row)``
+    with the view alone at one place of the row, or ``self.attr[key] = view`` (``(None, 0)``)."""
+    row = _appended_row(stmt, own, attr)
+    if row is not None:
+        at = _view_at(row, view)
+        return (at, len(row.elements)) if at is not None else None
+    assigned = analysis._single_assignment(stmt)
+    if assigned is None:
+        return None
+    target, value = assigned
+    if (
+        isinstance(target, cst.Subscript)
+        and isinstance(target.value, cst.Attribute)
+        and target.value.attr.value == attr
+        and is_plain_name(target.value.value, own)
+        and is_plain_name(value, view)
+        and not analysis.mentions(target, view)
+    ):
+        return None, 0
     return None
 
 

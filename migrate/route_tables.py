@@ -54,11 +54,11 @@ class RouteTable:
         return {local: Delegate(0, 1) for local in self.dispatchers[dispatcher]}
 
 
-def _lookup(value: cst.BaseExpression, table: str) -> bool:
-    """``table.get(...)`` or ``table[...]``."""
+def _lookup(value: cst.BaseExpression, is_table: Callable[[cst.BaseExpression], bool]) -> bool:
+    """``table.get(...)`` or ``table[...]``, ``is_table`` saying what the table is."""
     if isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute):
-        return is_plain_name(value.func.value, table) and value.func.attr.value == "get"
-    return isinstance(value, cst.Subscript) and is_plain_name(value.value, table)
+        return is_table(value.func.value) and value.func.attr.value == "get"
+    return isinstance(value, cst.Subscript) and is_table(value.value)
 
 
 def _pairs_table(
@@ -223,7 +223,58 @@ def _registered_table(
         width=rows.width,
         kept_decorators=rows.decorators,
     )
-    return table if _looped_over_by_call(module, app, call, rows.attr, rows.fills, table) else None
+    if rows.handler_at is None:
+        found = _looked_up_by_call(module, app, call, rows.attr, rows.fills, table)
+    else:
+        found = _looped_over_by_call(module, app, call, rows.attr, rows.fills, table)
+    return table if found else None
+
+
+def _looked_up_by_call(
+    module: cst.Module,
+    app: WsgiApp,
+    call: cst.FunctionDef,
+    attr: str,
+    filled: set[int],
+    table: RouteTable,
+) -> bool:
+    """``self.attr`` (a dict of views) is filled where ``filled`` says only and read by
+    ``__call__`` only, in lookups bound to a local name (``view = self.routes.get(path)``)
+    that it only compares and calls the WSGI way in a ``return``; then
+    ``table.dispatchers`` says so."""
+    self_name = (analysis.positional_params(call) or [cst.Param(cst.Name("self"))])[0].name.value
+
+    def is_table(expr: cst.BaseExpression) -> bool:
+        return (
+            isinstance(expr, cst.Attribute)
+            and is_plain_name(expr.value, self_name)
+            and expr.attr.value == attr
+        )
+
+    handlers: set[str] = set()
+    lookups: set[int] = set()
+    for node in analysis.walk(call.body):
+        if not isinstance(node, cst.Assign) or not _lookup(node.value, is_table):
+            continue
+        if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+            return False
+        if (
+            isinstance(node.value, cst.Call)
+            and len(node.value.args) > 1
+            and not is_plain_name(node.value.args[1].value, "None")
+        ):
+            return False  # a default view: not registered, so not known
+        handlers.add(node.targets[0].target.value)
+        lookups.update(id(n) for n in analysis.walk(node.value))
+    uses = [
+        n for n in analysis.walk(module) if isinstance(n, cst.Attribute) and n.attr.value == attr
+    ]
+    if not handlers or any(id(n) not in lookups | filled for n in uses):
+        return False
+    if not _only_called_in_returns(call, handlers, app):
+        return False
+    table.dispatchers[app.name] = handlers
+    return True
 
 
 def _looped_over_by_call(
@@ -345,7 +396,7 @@ def _dispatchers(module: cst.Module, route: RouteTable, functions: dict[str, Wsg
                     locals_.add(handler.value)
                     lookups.add(id(node.iter))
                 continue
-            if isinstance(node, cst.Assign) and _lookup(node.value, route.name):
+            if isinstance(node, cst.Assign) and _lookup(node.value, _names_the(route.name)):
                 if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
                     return False
                 if not _default_joins(node.value, route, functions):

@@ -122,3 +122,72 @@ def test_routes_registered_where_the_rule_cannot_follow_keep_everything_wsgi(
     assert not [c for c in changes if c.kind == "converted"], changes
     assert "    def __call__(self, environ, start_response):" in files["app.py"]
     assert_same_behaviour(before, files["app.py"], REQUESTS)
+
+
+SCOREBOARD = """
+class App:
+    def __init__(self):
+        self.routes = {}
+
+    def route(self, path):
+        def register(handler):
+            self.routes[path] = handler
+            return handler
+        return register
+
+    def __call__(self, environ, start_response):
+        handler = self.routes.get(environ.get("PATH_INFO") or "/")
+        if handler is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"no such page"]
+        return handler(environ, start_response)
+
+
+app = App()
+
+
+@app.route("/")
+def index(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+    return [b"<h1>Scoreboard</h1>"]
+
+
+@app.route("/match")
+def match(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("match for %s" % environ.get("QUERY_STRING", "")).encode()]
+"""
+
+
+def test_views_registered_in_a_dict_convert_with_the_class_looking_them_up() -> None:
+    after, changes = migrate_text(SCOREBOARD)
+    assert_idempotent(after)
+    assert [c.kind for c in changes] == ["converted"] * 3, changes
+    assert "        return await handler(scope, receive, send)" in after
+    requests = [Req("GET", "/"), Req("GET", "/match?id=7"), Req("GET", "/elsewhere")]
+    assert_same_behaviour(SCOREBOARD, after, requests)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # a default the registrations do not know of
+        (
+            'self.routes.get(environ.get("PATH_INFO") or "/")',
+            'self.routes.get(environ.get("PATH_INFO") or "/", fallback)',
+        ),
+        # the dict filled from outside the class
+        ("app = App()\n", "app = App()\napp.routes['/x'] = len\n"),
+    ],
+)
+def test_a_dict_of_views_the_rule_cannot_follow_keeps_everything_wsgi(
+    change: tuple[str, str],
+) -> None:
+    before = SCOREBOARD.replace(*change)
+    assert before != SCOREBOARD
+    if "fallback" in before:
+        before += "\n\ndef fallback(environ, start_response):\n    start_response('200 OK', [])\n    return [b'?']\n"
+    files, results = migrate_project({"app.py": before})
+    assert not [c for c in results["app.py"].changes if c.kind == "converted"], results
+    assert "    def __call__(self, environ, start_response):" in files["app.py"]
+    assert_same_behaviour(before, files["app.py"], [Req("GET", "/"), Req("GET", "/elsewhere")])
