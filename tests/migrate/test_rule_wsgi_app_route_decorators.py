@@ -177,3 +177,54 @@ def test_a_decorator_handing_on_just_the_request_converts_with_the_table_too() -
     assert {c.kind for c in changes} == {"converted"}, changes
     assert "@logged\nasync def index(scope, receive, send):" in after
     assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/"), *REQUESTS])
+
+
+LOGGED_VIEW_IN_A_TABLE_THAT_STAYS_WSGI = """
+SEEN = []
+
+
+def logged(app):
+    def logging_app(environ, start_response):
+        SEEN.append(environ["PATH_INFO"])
+        return app(environ, start_response)
+    return logging_app
+
+
+@logged
+def index(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [("seen %d" % len(SEEN)).encode()]
+
+
+def other(environ, start_response):
+    def where():
+        return environ["PATH_INFO"]
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [where().encode()]
+
+
+ROUTES = {"/": index, "/other": other}
+
+
+def app(environ, start_response):
+    handler = ROUTES.get(environ["PATH_INFO"])
+    if handler is None:
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"unknown"]
+    return handler(environ, start_response)
+"""
+
+
+def test_a_view_under_converted_middleware_in_a_table_that_stays_wsgi_is_handed_on_as_wsgi() -> (
+    None
+):
+    # `logged` becomes ASGI middleware, so `index` an ASGI app; the table (which cannot
+    # convert: `other` reads the environ in a nested function) and its WSGI dispatcher get
+    # the WSGI app it was
+    files, results = migrate_project({"app.py": LOGGED_VIEW_IN_A_TABLE_THAT_STAYS_WSGI})
+    after = files["app.py"]
+    assert 'ROUTES = {"/": as_wsgi(index), "/other": other}' in after
+    assert "index = logged(WsgiToAsgi(_index_wsgi))" in after
+    assert "manual" not in {c.kind for c in results["app.py"].changes if "`index`" in c.message}
+    requests = [Req("GET", "/"), Req("GET", "/other"), Req("GET", "/"), Req("GET", "/nope")]
+    assert_same_behaviour(LOGGED_VIEW_IN_A_TABLE_THAT_STAYS_WSGI, after, requests)

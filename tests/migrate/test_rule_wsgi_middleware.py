@@ -1249,10 +1249,12 @@ STACKED_LEFT_AS_WSGI = {
         "def _inner_wsgi(environ, start_response):",
         "inner = Mw(WsgiToAsgi(_inner_wsgi))",
     ),
-    "decorated, app manual": (
+    # the list of apps gets the WSGI app it held: as_wsgi(inner)
+    "decorated, other use through as_wsgi": (
         MW_HEADER + "\n\n@Mw\n" + OTHER_USE.lstrip("\n") + "\n\napp = inner\n",
         "def _inner_wsgi(environ, start_response):",
         "inner = Mw(WsgiToAsgi(_inner_wsgi))",
+        "ALL_APPS = [as_wsgi(inner)]",
     ),
 }
 

@@ -113,6 +113,20 @@ def _served_alone(conversion: Conversion) -> None:
     ]
 
 
+class _WrapReads(cst.CSTTransformer):
+    """The Name nodes ``reads`` (ids in the original tree) -> ``wrapper(name)``."""
+
+    def __init__(self, reads: set[int], wrapper: str) -> None:
+        super().__init__()
+        self.reads = reads
+        self.wrapper = wrapper
+
+    def on_leave(self, original_node: cst.CSTNode, updated_node: cst.CSTNode) -> cst.CSTNode:  # type: ignore[override]
+        if isinstance(original_node, cst.Name) and id(original_node) in self.reads:
+            return _expr(f"{self.wrapper}({original_node.value})")
+        return updated_node
+
+
 class _WrapBottoms(cst.CSTTransformer):
     """``name`` at the bottom of a middleware stack (ids from ``_stack_arguments``) ->
     ``WsgiToAsgi(name)``."""
@@ -837,18 +851,44 @@ class WsgiAppRule(Rule):
         node = app.node
         assert isinstance(node, (cst.FunctionDef, cst.ClassDef))
         if isinstance(node, cst.FunctionDef) and _middleware_decorators(node, self.middleware):
-            # the ASGI middleware decorating it needs an ASGI app: the name becomes one
+            # the ASGI middleware decorating it needs an ASGI app: the name becomes one, and
+            # what used it as the WSGI app it was gets that app back through as_wsgi
+            kept = self._uses_through_as_wsgi(app)
+            if kept:
+                uses = (
+                    f"where this module uses it as the WSGI app it was (line {kept}), it gets "
+                    "that app through adapters.as_wsgi"
+                )
+            else:
+                uses = "check those uses"
             message = (
                 f"WSGI app `{app.name}` is also used by other code here (line {lines}); kept "
                 f"as WSGI (as `_{app.name}_wsgi`) and served through adapters.WsgiToAsgi under "
-                f"its ASGI middleware decorators, so `{app.name}` is now an ASGI app: check "
-                "those uses" + (f" ({reason})" if reason else "")
+                f"its ASGI middleware decorators, so `{app.name}` is now an ASGI app: {uses}"
+                + (f" ({reason})" if reason else "")
             )
-            self._adapt_definition(app, "", kind="manual", message=message)
+            self._adapt_definition(app, "", kind="adapted" if kept else "manual", message=message)
         else:
             self.replacements[id(node)] = with_marker(node, marker_comment(self.rule_id, message))
             self.report(node, "manual", message)
         self._adapt_stack_uses(app)
+
+    def _uses_through_as_wsgi(self, app: WsgiApp) -> str:
+        """Every statement of ``app.other_uses`` reads ``as_wsgi(name)`` where it read the
+        name; the lines, or ``""`` (nothing changed) when one of them also binds the name or
+        another change of the rule rewrites it."""
+        statements = [s for s in app.other_uses if isinstance(s, cst.BaseStatement)]
+        if len(statements) != len(app.other_uses) or any(
+            id(s) in self.replacements or app.name in analysis.bound_names(s) for s in statements
+        ):
+            return ""
+        for statement in statements:
+            reads = {id(n) for n in analysis.global_references(statement, app.name)}
+            new = statement.visit(_WrapReads(reads, "as_wsgi"))
+            assert isinstance(new, cst.BaseStatement)
+            self.replacements[id(statement)] = new
+        self.imports.add(("adapters", "as_wsgi"))
+        return ", ".join(dict.fromkeys(str(self.line_of(s)) for s in statements))
 
     def _adapt_stack_uses(self, app: WsgiApp) -> None:
         """``x = Mw(name)`` with ASGI middleware around an app that stays WSGI under its name:
