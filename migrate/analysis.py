@@ -108,6 +108,69 @@ def mentions(node: cst.CSTNode, name: str, *, into_scopes: bool = True) -> bool:
     return any(type(n) is cst.Name and n.value == name for n in walk(node, into_scopes=into_scopes))
 
 
+def variable_names(node: cst.CSTNode, name: str) -> list[cst.Name]:
+    """The Name nodes of ``name`` under ``node`` that are not attribute names (``x.name``)
+    nor keyword names (``f(name=...)``)."""
+    skip: set[int] = set()
+    found: list[cst.Name] = []
+    for sub in walk(node):
+        if isinstance(sub, cst.Attribute):
+            skip.add(id(sub.attr))
+        elif isinstance(sub, cst.Arg) and sub.keyword is not None:
+            skip.add(id(sub.keyword))
+        elif type(sub) is cst.Name and sub.value == name and id(sub) not in skip:
+            found.append(sub)
+    return found
+
+
+def argument_for(
+    call: cst.Call, index: int, param: str, default: cst.BaseExpression | None = None
+) -> cst.BaseExpression | None:
+    """What ``call`` hands the parameter ``param`` (positional ``index`` among the call's
+    arguments, or by keyword; ``default`` when not given); None when a star argument hides
+    it or nothing is given."""
+    if any(a.star for a in call.args):
+        return None
+    positional = [a for a in call.args if a.keyword is None]
+    if index < len(positional):
+        return positional[index].value
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == param:
+            return arg.value
+    return default
+
+
+def attribute_of(owner: str, attr: str) -> Callable[[cst.BaseExpression], bool]:
+    """Whether an expression is ``owner.attr`` (``self.routes``)."""
+
+    def is_it(node: cst.BaseExpression) -> bool:
+        return (
+            isinstance(node, cst.Attribute)
+            and node.attr.value == attr
+            and is_plain_name(node.value, owner)
+        )
+
+    return is_it
+
+
+def appended_item(
+    call: cst.CSTNode, is_list: Callable[[cst.BaseExpression], bool]
+) -> cst.BaseExpression | None:
+    """``x`` of ``call`` when it is ``lst.append(x)`` (one positional argument) on what
+    ``is_list`` says is the list; else None."""
+    if not (
+        isinstance(call, cst.Call)
+        and isinstance(call.func, cst.Attribute)
+        and call.func.attr.value == "append"
+        and is_list(call.func.value)
+        and len(call.args) == 1
+        and not call.args[0].star
+        and call.args[0].keyword is None
+    ):
+        return None
+    return call.args[0].value
+
+
 def is_plain_name(node: cst.BaseExpression, name: str | None = None) -> bool:
     """``node`` is ``name`` (or any name), without parentheses around it."""
     return isinstance(node, cst.Name) and not node.lpar and (name is None or node.value == name)

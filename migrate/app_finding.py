@@ -753,20 +753,11 @@ def _stray_uses(
         if name not in texts[id(stmt)]:
             continue  # no use of the name in its tree either
         if id(stmt) in member_defs:
-            skip = {id(stmt.name)} if stmt is member.node else set()
-            for node in walk(stmt):
-                if isinstance(node, cst.Attribute):
-                    skip.add(id(node.attr))
-                elif isinstance(node, cst.Arg) and node.keyword is not None:
-                    skip.add(id(node.keyword))
-                elif (
-                    isinstance(node, cst.Name)
-                    and node.value == name
-                    and id(node) not in skip
-                    and id(node) not in sites
-                ):
-                    yield stmt
-                    break
+            own = stmt.name if stmt is member.node else None
+            if any(
+                n is not own and id(n) not in sites for n in analysis.variable_names(stmt, name)
+            ):
+                yield stmt
         elif mentions(stmt, name) and (
             member.app is None or any(stmt is use for use in member.app.other_uses)
         ):

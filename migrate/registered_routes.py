@@ -196,9 +196,7 @@ def _registered(
     target, value = assigned
     if (
         isinstance(target, cst.Subscript)
-        and isinstance(target.value, cst.Attribute)
-        and target.value.attr.value == attr
-        and is_plain_name(target.value.value, own)
+        and analysis.attribute_of(own, attr)(target.value)
         and is_plain_name(value, view)
         and not analysis.mentions(target, view)
     ):
@@ -211,21 +209,10 @@ def _appended_row(stmt: cst.BaseStatement, own: str, attr: str) -> cst.Tuple | N
     if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
         return None
     expr = stmt.body[0]
-    if not isinstance(expr, cst.Expr) or not isinstance(call := expr.value, cst.Call):
+    if not isinstance(expr, cst.Expr):
         return None
-    func = call.func
-    if not (
-        isinstance(func, cst.Attribute)
-        and func.attr.value == "append"
-        and isinstance(func.value, cst.Attribute)
-        and func.value.attr.value == attr
-        and is_plain_name(func.value.value, own)
-        and len(call.args) == 1
-        and not call.args[0].star
-        and call.args[0].keyword is None
-        and isinstance(row := call.args[0].value, cst.Tuple)
-        and all(isinstance(e, cst.Element) for e in row.elements)
-    ):
+    row = analysis.appended_item(expr.value, analysis.attribute_of(own, attr))
+    if not isinstance(row, cst.Tuple) or not all(isinstance(e, cst.Element) for e in row.elements):
         return None
     return row
 
@@ -303,17 +290,8 @@ def _called_registrar(
 
 def _handed(call: cst.Call, registrar: _Registrar) -> cst.Name | None:
     """The view ``call`` registers: the argument for the registrar's parameter, a name."""
-    if any(a.star for a in call.args):
-        return None
-    positional = [a for a in call.args if a.keyword is None]
-    value: cst.BaseExpression | None = None
-    if registrar.index < len(positional):
-        value = positional[registrar.index].value
-    else:
-        value = next(
-            (a.value for a in call.args if a.keyword and a.keyword.value == registrar.param),
-            None,
-        )
+    assert registrar.param is not None
+    value = analysis.argument_for(call, registrar.index, registrar.param)
     return value if isinstance(value, cst.Name) else None
 
 

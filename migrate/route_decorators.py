@@ -140,11 +140,7 @@ def _hands_request_only(
             and not any(analysis.mentions(a.value, param) for a in args[2:])
         ):
             handed.add(id(call.func))
-    uses = [n for n in analysis.walk(app.body) if isinstance(n, cst.Name) and n.value == param]
-    attributes = {id(n.attr) for n in analysis.walk(app.body) if isinstance(n, cst.Attribute)} | {
-        id(n.keyword) for n in analysis.walk(app.body) if isinstance(n, cst.Arg) and n.keyword
-    }
-    return bool(handed) and all(id(n) in handed or id(n) in attributes for n in uses)
+    return bool(handed) and all(id(n) in handed for n in analysis.variable_names(app.body, param))
 
 
 def _decorated(module: cst.Module, name: str) -> list[cst.FunctionDef]:

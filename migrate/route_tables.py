@@ -230,6 +230,21 @@ def _registered_table(
     return table if found else None
 
 
+def _own_attribute(call: cst.FunctionDef, attr: str) -> Callable[[cst.BaseExpression], bool]:
+    """Whether an expression is ``self.attr`` in the method ``call``."""
+    params = analysis.positional_params(call)
+    return analysis.attribute_of(params[0].name.value if params else "self", attr)
+
+
+def _used_only_at(module: cst.Module, attr: str, allowed: set[int]) -> bool:
+    """Every ``x.attr`` of the module is one of ``allowed`` (ids of Attribute nodes)."""
+    return all(
+        id(n) in allowed
+        for n in analysis.walk(module)
+        if isinstance(n, cst.Attribute) and n.attr.value == attr
+    )
+
+
 def _looked_up_by_call(
     module: cst.Module,
     app: WsgiApp,
@@ -242,15 +257,7 @@ def _looked_up_by_call(
     ``__call__`` only, in lookups bound to a local name (``view = self.routes.get(path)``)
     that it only compares and calls the WSGI way in a ``return``; then
     ``table.dispatchers`` says so."""
-    self_name = (analysis.positional_params(call) or [cst.Param(cst.Name("self"))])[0].name.value
-
-    def is_table(expr: cst.BaseExpression) -> bool:
-        return (
-            isinstance(expr, cst.Attribute)
-            and is_plain_name(expr.value, self_name)
-            and expr.attr.value == attr
-        )
-
+    is_table = _own_attribute(call, attr)
     handlers: set[str] = set()
     lookups: set[int] = set()
     for node in analysis.walk(call.body):
@@ -266,10 +273,7 @@ def _looked_up_by_call(
             return False  # a default view: not registered, so not known
         handlers.add(node.targets[0].target.value)
         lookups.update(id(n) for n in analysis.walk(node.value))
-    uses = [
-        n for n in analysis.walk(module) if isinstance(n, cst.Attribute) and n.attr.value == attr
-    ]
-    if not handlers or any(id(n) not in lookups | filled for n in uses):
+    if not handlers or not _used_only_at(module, attr, lookups | filled):
         return False
     if not _only_called_in_returns(call, handlers, app):
         return False
@@ -288,21 +292,9 @@ def _looped_over_by_call(
     """``self.attr`` is filled where ``filled`` says only and read by loops of ``__call__``
     only, each unpacking the rows (``for pattern, app in self.mapping``) and handing the
     request on the WSGI way in a ``return``; then ``table.dispatchers`` says so."""
-    self_name = (analysis.positional_params(call) or [cst.Param(cst.Name("self"))])[0].name.value
-
-    def is_table(expr: cst.BaseExpression) -> bool:
-        return (
-            isinstance(expr, cst.Attribute)
-            and is_plain_name(expr.value, self_name)
-            and expr.attr.value == attr
-        )
-
+    is_table = _own_attribute(call, attr)
     loops = [n for n in analysis.walk(call.body) if isinstance(n, cst.For) and is_table(n.iter)]
-    uses = [
-        n for n in analysis.walk(module) if isinstance(n, cst.Attribute) and n.attr.value == attr
-    ]
-    allowed = {id(loop.iter) for loop in loops} | filled
-    if not loops or any(id(n) not in allowed for n in uses):
+    if not loops or not _used_only_at(module, attr, {id(loop.iter) for loop in loops} | filled):
         return False
     handlers: set[str] = set()
     for loop in loops:
@@ -537,13 +529,4 @@ def _hands_request_only(dispatcher: WsgiApp, member: GroupMember) -> bool:
             for at, name in wanted.items()
         ):
             handed.add(id(node.func))
-    skipped = {
-        id(n.attr if isinstance(n, cst.Attribute) else n.keyword)
-        for n in analysis.walk(cls)
-        if isinstance(n, cst.Attribute) or (isinstance(n, cst.Arg) and n.keyword is not None)
-    }
-    return bool(handed) and all(
-        id(n) in handed
-        for n in analysis.walk(cls)
-        if isinstance(n, cst.Name) and n.value == member.name and id(n) not in skipped
-    )
+    return bool(handed) and all(id(n) in handed for n in analysis.variable_names(cls, member.name))

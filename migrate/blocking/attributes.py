@@ -60,30 +60,15 @@ class KeptAttributes:
             params = analysis.leading_params(method)
             if not params or method.decorators:
                 continue  # no self (a static or class method, a decorated one: not followed)
-            own = params[0].name.value
-
-            def is_own(node: cst.BaseExpression, own: str = own) -> bool:
-                return (
-                    isinstance(node, cst.Attribute)
-                    and node.attr.value == attr
-                    and analysis.is_plain_name(node.value, own)
-                )
-
+            is_own = analysis.attribute_of(params[0].name.value, attr)
             for node in analysis.walk(method.body):
                 if isinstance(node, cst.Assign) and len(node.targets) == 1:
                     if is_own(target := node.targets[0].target):
                         kept.append(KeptValue(method, node.value, item=False))
                         accepted.add(id(target))
-                elif (
-                    isinstance(node, cst.Call)
-                    and isinstance(node.func, cst.Attribute)
-                    and node.func.attr.value == "append"
-                    and is_own(node.func.value)
-                    and len(node.args) == 1
-                    and not node.args[0].star
-                    and node.args[0].keyword is None
-                ):
-                    kept.append(KeptValue(method, node.args[0].value, item=True))
+                elif (item := analysis.appended_item(node, is_own)) is not None:
+                    assert isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+                    kept.append(KeptValue(method, item, item=True))
                     accepted.add(id(node.func.value))
         if not any(not k.item for k in kept) or attr in self._class_level_names():
             return None  # never set (appended to what?), or a class attribute first

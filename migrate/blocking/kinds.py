@@ -203,15 +203,18 @@ class ModuleFacts:
                     continue
                 if caller is not None and name in facts.locals:
                     return UNKNOWN  # the name is a local there
-                value = _argument_for(node, index - 1, param, default)
+                value = analysis.argument_for(node, index - 1, param, default)
                 if value is None:
                     return UNKNOWN
                 kinds.append(facts.kind(value))
-        mentions = sum(
+        # every mention is one of those calls, or the definition's own name
+        return max(kinds) if kinds and self._mentions(name) == len(kinds) + 1 else UNKNOWN
+
+    def _mentions(self, name: str) -> int:
+        """How many Name nodes of the module are ``name``."""
+        return sum(
             1 for n in analysis.walk(self.module) if isinstance(n, cst.Name) and n.value == name
         )
-        # every mention is one of those calls, or the definition's own name
-        return max(kinds) if kinds and mentions == len(kinds) + 1 else UNKNOWN
 
     def param_class(self, func: cst.FunctionDef, param: str) -> cst.ClassDef | None:
         """The class of the module every call of the module-level function ``func`` hands
@@ -255,11 +258,8 @@ class ModuleFacts:
                     return None
                 found = cls
                 calls += 1
-        mentions = sum(
-            1 for n in analysis.walk(self.module) if isinstance(n, cst.Name) and n.value == name
-        )
         # every mention is one of those calls, or the definition's own name
-        return found if calls and mentions == calls + 1 else None
+        return found if calls and self._mentions(name) == calls + 1 else None
 
     def _callers(self) -> Iterator[tuple[cst.FunctionDef, cst.ClassDef | None]]:
         for stmt in self.module.body:
@@ -298,23 +298,6 @@ def _bindings(stmt: cst.CSTNode) -> Iterator[tuple[str, cst.BaseExpression]]:
             for target in targets:
                 for name in analysis.target_names(target):
                     yield name, value
-
-
-def _argument_for(
-    call: cst.Call, index: int, param: str, default: cst.BaseExpression | None
-) -> cst.BaseExpression | None:
-    """What ``call`` hands the parameter ``param`` (positional ``index`` among the call's
-    arguments, or by keyword; its default when not given); None when a star argument hides
-    it or nothing is given."""
-    if any(a.star for a in call.args):
-        return None
-    positional = [a for a in call.args if a.keyword is None]
-    if index < len(positional):
-        return positional[index].value
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == param:
-            return arg.value
-    return default
 
 
 class FunctionFacts:
@@ -399,16 +382,16 @@ class FunctionFacts:
             return UNKNOWN
         return self.module.init_param_kind(cls, name)
 
-    def _self_name(self) -> str | None:
-        """The name of the instance in a method of the class (its first parameter, never
-        rebound), or None outside one."""
+    def _own_attribute(self, node: cst.BaseExpression) -> str | None:
+        """``attr`` when ``node`` is ``self.attr`` in a method of the class (``self`` its
+        first parameter, never rebound); else None."""
         func, cls = self.func, self.cls
-        if func is None or cls is None or func.decorators:
+        if func is None or cls is None or func.decorators or not isinstance(node, cst.Attribute):
             return None
         params = analysis.leading_params(func)
         if not params or self.locals.get(params[0].name.value) != [None]:
             return None
-        return params[0].name.value
+        return node.attr.value if analysis.is_plain_name(node.value, params[0].name.value) else None
 
     def row_kind(self, value: cst.BaseExpression, item: bool, at: tuple[int, int] | None) -> Kind:
         """The kind of the rows ``value`` puts in a container (``item``: it is one row;
@@ -437,17 +420,12 @@ class FunctionFacts:
 
     def kind(self, node: cst.BaseExpression | _Iterated) -> Kind:
         if isinstance(node, _Iterated):
-            iterable = node.iterable
-            if (
-                node.at is not None
-                and isinstance(iterable, cst.Attribute)
-                and self.cls is not None
-                and (own := self._self_name()) is not None
-                and analysis.is_plain_name(iterable.value, own)
-            ):
+            attr = self._own_attribute(node.iterable) if node.at is not None else None
+            if attr is not None:
+                assert self.cls is not None
                 # ``for regex, view in self.routes``: what the class put at that place
-                return self.module.attribute_kind(self.cls, iterable.attr.value, node.at)
-            return self.kind(iterable)
+                return self.module.attribute_kind(self.cls, attr, node.at)
+            return self.kind(node.iterable)
         if isinstance(node, (cst.Await, cst.Lambda, cst.GeneratorExp, *_DATA_NODES)):
             return DATA
         if isinstance(node, cst.Name):
@@ -455,13 +433,9 @@ class FunctionFacts:
         if isinstance(node, (cst.Attribute, cst.Subscript)):
             if self.module.qualified(node) is not None or _is_request_body(node):
                 return DATA
-            if (
-                isinstance(node, cst.Attribute)
-                and self.cls is not None
-                and (own := self._self_name()) is not None
-                and analysis.is_plain_name(node.value, own)
-            ):
-                return self.module.attribute_kind(self.cls, node.attr.value)
+            if (attr := self._own_attribute(node)) is not None:
+                assert self.cls is not None
+                return self.module.attribute_kind(self.cls, attr)
             return self.kind(node.value)
         if isinstance(node, cst.Call):
             if analysis.dotted_name(node.func) in STREAM_MAKERS:
