@@ -18,7 +18,7 @@ directly: one thread hand-off per call and one back, as few as ``WsgiToAsgi`` ne
 whole request (a lane never wakes only to be handed back).
 
 A request's single blocking call (``run_blocking_last`` before any other, what ``migrate``
-writes where a request makes one) needs no lane: it goes to a pool of the same size whose
+writes where an app makes one) needs no lane: it goes to a pool of the same size whose
 free threads take the next queued call at once (the kind of pool ``WsgiToAsgi`` uses), where
 a lane given back waits for the loop to hand it on (on the sqlite app of
 ``benchmarks/bench_blocking.py`` at 64 connections: 1.10x the adapter's requests per second,
@@ -193,23 +193,23 @@ async def run_blocking(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 
 
 async def run_blocking_last(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """:func:`run_blocking` for a request's last blocking call (``migrate`` writes it where a
-    request makes a single one): the thread is given back as soon as the call returns,
-    not when the request ends, as ``WsgiToAsgi`` frees its thread once the WSGI app has
-    answered. Nothing of the request can need that thread again."""
+    """:func:`run_blocking` for what ``migrate`` writes where an app makes a single blocking
+    call: when it is the request's first, it runs on any free thread and holds none after
+    it returns, as ``WsgiToAsgi`` frees its thread once the WSGI app has answered.
+
+    When the request already holds a thread (a middleware around the app opened a database
+    connection there), the call runs on it and the request keeps it: that middleware may
+    use the connection again once the app returns."""
     task = asyncio.current_task()
     lanes = _all_lanes()
     if task is not None and task not in lanes.lent:
-        # the request's one blocking call: any free thread will do, and the shared pool's
-        # threads take the next call from its queue as soon as they are free, where a lane
-        # given back waits for the loop to hand it on
+        # any free thread will do, and the shared pool's threads take the next call from
+        # its queue as soon as they are free, where a lane given back waits for the loop to
+        # hand it on
         job, future = awaited_job(fn, args, kwargs)
         lanes.single.submit(job)
         return await future
-    result = await run_blocking(fn, *args, **kwargs)
-    if task is not None:
-        lanes.give_back(task)
-    return result
+    return await run_blocking(fn, *args, **kwargs)
 
 
 def blocking_command(fn: Callable[..., T]) -> Callable[..., T]:

@@ -20,6 +20,7 @@ not ``DATA`` (above). Calls already awaited are async code and never block.
 
 from __future__ import annotations
 
+import ast
 import builtins
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ import libcst as cst
 from migrate import analysis
 from migrate.analysis import ImportBinding
 from migrate.blocking.attributes import KeptAttributes
+from migrate.blocking.stash import KEY_READS, stashed_names
 from migrate.blocking.table import (
     BLOCKING_BUILTINS,
     DATA_METHODS,
@@ -87,6 +89,9 @@ class ModuleFacts:
     table: BlockingTable
     #: local names that stand for a module of :mod:`adapters` the rules import themselves
     known_helpers: frozenset[str] = frozenset()
+    #: names other modules of the unit stash on what a request hands around
+    #: (:mod:`migrate.blocking.stash`); the module's own are added to them
+    stashed_elsewhere: frozenset[str] = frozenset()
     imports: dict[str, ImportBinding] = field(init=False)
     functions: dict[str, cst.FunctionDef] = field(init=False)
     classes: dict[str, cst.ClassDef] = field(init=False)
@@ -101,6 +106,7 @@ class ModuleFacts:
         init=False, default_factory=dict
     )
     _init_param_kinds: dict[tuple[int, str], Kind] = field(init=False, default_factory=dict)
+    _stashed: frozenset[str] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.imports = analysis.import_bindings(self.module)
@@ -133,6 +139,18 @@ class ModuleFacts:
         if binding is None:
             return None
         return binding.qualified(list(reversed(parts)))
+
+    @property
+    def stashed(self) -> frozenset[str]:
+        """The names stashed on what a request hands around, by this module or others of
+        its unit: what they hold is not known (:mod:`migrate.blocking.stash`)."""
+        if self._stashed is None:
+            try:
+                own = stashed_names(ast.parse(self.module.code))
+            except SyntaxError:  # pragma: no cover - the scan compiled the file
+                own = frozenset()
+            self._stashed = own | self.stashed_elsewhere
+        return self._stashed
 
     def made_async(self, func: cst.FunctionDef) -> None:
         """``func`` of the module becomes an ``async def`` in this run (an async generator a
@@ -436,8 +454,12 @@ class FunctionFacts:
             if (attr := self._own_attribute(node)) is not None:
                 assert self.cls is not None
                 return self.module.attribute_kind(self.cls, attr)
+            if _read_name(node) in self.module.stashed:
+                return max(self.kind(node.value), UNKNOWN)  # req.context.session
             return self.kind(node.value)
         if isinstance(node, cst.Call):
+            if (stashed := self._stash_read(node)) is not None:
+                return stashed
             if analysis.dotted_name(node.func) in STREAM_MAKERS:
                 return RESOURCE  # made on the loop, read in a thread
             if (
@@ -476,6 +498,32 @@ class FunctionFacts:
         if isinstance(node, cst.NamedExpr):
             return self.kind(node.value)
         return UNKNOWN
+
+    def _stash_read(self, call: cst.Call) -> Kind | None:
+        """The kind of ``getattr(x, name[, default])`` (what ``x`` holds: the kind of
+        ``x``, at least UNKNOWN for a stashed name), or of ``x.get(name)`` for a stashed
+        name; None for any other call."""
+        func, args = call.func, call.args
+        if (
+            isinstance(func, cst.Name)
+            and func.value == "getattr"
+            and func.value not in self.locals
+            and len(args) in (2, 3)
+            and not any(a.star or a.keyword for a in args)
+        ):
+            name = analysis.string_value(args[1].value)
+            kinds = [self.kind(args[0].value), *(self.kind(a.value) for a in args[2:])]
+            if name is None or name in self.module.stashed:
+                kinds.append(UNKNOWN)
+            return max(kinds)
+        if (
+            isinstance(func, cst.Attribute)
+            and func.attr.value in KEY_READS
+            and args
+            and analysis.string_value(args[0].value) in self.module.stashed
+        ):
+            return max(self.kind(func.value), UNKNOWN)
+        return None
 
     def _returns_resource(self, call: cst.Call) -> bool:
         """A blocking call of the table (``open``, ``sqlite3.connect``), or a method of a
@@ -650,6 +698,15 @@ def _is_request_body(node: cst.Attribute | cst.Subscript) -> bool:
         and isinstance(node.slice[0].slice, cst.Index)
         and analysis.string_value(node.slice[0].slice.value) == "wsgi.input"
     )
+
+
+def _read_name(node: cst.Attribute | cst.Subscript) -> str | None:
+    """The attribute name or constant key ``node`` reads."""
+    if isinstance(node, cst.Attribute):
+        return node.attr.value
+    if len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index):
+        return analysis.string_value(node.slice[0].slice.value)
+    return None
 
 
 @dataclass(frozen=True)

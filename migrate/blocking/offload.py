@@ -102,12 +102,17 @@ RUN_BLOCKING_LAST = "run_blocking_last"
 _NO_THREAD_AWAITS = frozenset({"send", "receive", "asyncio.sleep"})
 
 
-def give_thread_back_early(func: cst.FunctionDef) -> cst.FunctionDef | None:
+def give_thread_back_early(
+    func: cst.FunctionDef, imports: Sequence[tuple[str, str | None]]
+) -> tuple[cst.FunctionDef, list[tuple[str, str | None]]] | None:
     """``func`` with its one ``await run_blocking(...)`` made ``await run_blocking_last(...)``
-    (the thread freed as soon as the call returns), when that is its only blocking call, it
-    runs at most once (no loop around it) and nothing else ``func`` awaits can block
-    (only ``send``, ``receive``, ``asyncio.sleep`` and the adapters' helpers); else None.
-    For an app nothing else calls: a caller could block after it returns."""
+    (the thread freed as soon as the call returns), and ``imports`` (what it needed) with
+    ``run_blocking_last`` for ``run_blocking``, when that is its only blocking call, it runs
+    at most once (no loop around it) and nothing else ``func`` awaits can block (only
+    ``send``, ``receive``, ``asyncio.sleep`` and the adapters' helpers); else None.
+    Only for what nothing of the request runs after (an app nothing else calls, a Falcon
+    responder with no middleware, hook or error handler): that could block again, and a
+    thread-bound object the call made (a sqlite3 connection) would then be on another thread."""
     hops: list[cst.Call] = []
     for node in analysis.walk(func.body, into_scopes=False):
         if not isinstance(node, cst.Await):
@@ -135,7 +140,8 @@ def give_thread_back_early(func: cst.FunctionDef) -> cst.FunctionDef | None:
     last = hop.with_changes(func=cst.Name(RUN_BLOCKING_LAST))
     new = func.visit(ReplaceNodes({id(hop): last}))
     assert isinstance(new, cst.FunctionDef)
-    return new
+    last_import = ("adapters.blocking", RUN_BLOCKING_LAST)
+    return new, [last_import if i == RUN_BLOCKING_IMPORT else i for i in imports]
 
 
 @dataclass

@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from migrate.blocking.stash import stashed_names
 from migrate.frameworks import (
     Modules,
     environ_reads,
@@ -104,6 +105,9 @@ class FalconFacts:
     #: Responder and middleware method names read as attributes of something other than
     #: ``self`` (``resource.on_get(req, resp)`` in a test): such a method must stay sync.
     methods_read: frozenset[str] = frozenset()
+    #: Names the module stashes on what a request hands around (``req.context.session =
+    #: Session()``, :mod:`migrate.blocking.stash`).
+    stashed: frozenset[str] = frozenset()
 
 
 # --------------------------------------------------------------------------- facts
@@ -133,7 +137,7 @@ def facts_of(relpath: str, tree: ast.Module) -> FalconFacts:
     )
     return FalconFacts(
         relpath, imports, apps, tuple(classes), tuple(functions), _used_directly(tree),
-        methods_read,
+        methods_read, stashed_names(tree),
     )  # fmt: skip
 
 
@@ -672,6 +676,12 @@ class ModulePlan:
     parts: frozenset[Part] = frozenset()
     #: Apps that stay WSGI, with why (by index), for the marker.
     refused: tuple[tuple[int, str], ...] = ()
+    #: Responders of apps with nothing else of the run in a request (no middleware, hook,
+    #: error handler or sink): what they run is the request's last code of the run.
+    last: frozenset[Part] = frozenset()
+    #: What the modules of its apps' units stash on a request (the middleware of another
+    #: module keeping a session on ``req.context``).
+    stashed: frozenset[str] = frozenset()
 
     def __bool__(self) -> bool:
         return bool(self.apps or self.parts or self.refused)
@@ -690,6 +700,8 @@ class _Group:
     apps: list[tuple[str, int]] = field(default_factory=list)
     parts: set[Part] = field(default_factory=set)
     blockers: list[str] = field(default_factory=list)
+    #: A part runs in a request besides the responder (middleware, a hook, a handler, a sink).
+    not_only_responders: bool = False
 
 
 def plan(all_facts: Iterable[FalconFacts], files: Iterable[str]) -> FalconPlan:
@@ -712,23 +724,48 @@ def plan(all_facts: Iterable[FalconFacts], files: Iterable[str]) -> FalconPlan:
             )
             groups.append(group)
     groups = _merged(groups)
-    per_module: dict[str, tuple[set[int], set[Part], list[tuple[int, str]]]] = {}
+    per_module: dict[str, _ModuleEntry] = {}
     for group in groups:
         for relpath, index in group.apps:
-            entry = per_module.setdefault(relpath, (set(), set(), []))
+            entry = per_module.setdefault(relpath, _ModuleEntry())
             if group.blockers:
-                entry[2].append((index, group.blockers[0]))
+                entry.refused.append((index, group.blockers[0]))
             else:
-                entry[0].add(index)
-        if not group.blockers:
-            for part in group.parts:
-                per_module.setdefault(part.relpath, (set(), set(), []))[1].add(part)
+                entry.apps.add(index)
+        if group.blockers:
+            continue
+        relpaths = {relpath for relpath, _ in group.apps} | {p.relpath for p in group.parts}
+        stashed = frozenset().union(*(facts[r].stashed for r in relpaths if r in facts))
+        for part in group.parts:
+            entry = per_module.setdefault(part.relpath, _ModuleEntry())
+            entry.parts.add(part)
+            if not group.not_only_responders:
+                entry.last.add(part)
+        for relpath in relpaths:
+            per_module.setdefault(relpath, _ModuleEntry()).stashed.update(stashed)
     return FalconPlan(
-        tuple(
-            (relpath, ModulePlan(frozenset(apps), frozenset(parts), tuple(refused)))
-            for relpath, (apps, parts, refused) in sorted(per_module.items())
-        )
+        tuple((relpath, entry.plan()) for relpath, entry in sorted(per_module.items()))
     )
+
+
+@dataclass
+class _ModuleEntry:
+    """A :class:`ModulePlan` in the making."""
+
+    apps: set[int] = field(default_factory=set)
+    parts: set[Part] = field(default_factory=set)
+    refused: list[tuple[int, str]] = field(default_factory=list)
+    last: set[Part] = field(default_factory=set)
+    stashed: set[str] = field(default_factory=set)
+
+    def plan(self) -> ModulePlan:
+        return ModulePlan(
+            frozenset(self.apps),
+            frozenset(self.parts),
+            tuple(self.refused),
+            frozenset(self.last),
+            frozenset(self.stashed),
+        )
 
 
 def _merged(groups: list[_Group]) -> list[_Group]:
@@ -738,7 +775,10 @@ def _merged(groups: list[_Group]) -> list[_Group]:
         for other in [g for g in merged if g.parts & group.parts]:
             merged.remove(other)
             group = _Group(
-                other.apps + group.apps, other.parts | group.parts, other.blockers + group.blockers
+                other.apps + group.apps,
+                other.parts | group.parts,
+                other.blockers + group.blockers,
+                other.not_only_responders or group.not_only_responders,
             )
         merged.append(group)
     return merged
@@ -767,6 +807,8 @@ def _resolve(
 def _collect(
     module: FalconFacts, app: AppFacts, by_module: Modules[FalconFacts], group: _Group
 ) -> None:
+    if app.middleware or app.handlers or app.sinks:
+        group.not_only_responders = True
     for local in app.resources:
         _collect_class(module, local, "resource", by_module, group)
     for local in app.middleware:
@@ -829,6 +871,7 @@ def _collect_class(
         group.blockers.extend(blockers.get(method, ()))
         group.parts.add(Part(owner.relpath, method, "method", cls=name))
     for hook, made in cls.hooks:
+        group.not_only_responders = True
         _collect_function(owner, hook, "hook", made, by_module, group)
 
 

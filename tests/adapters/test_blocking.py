@@ -157,17 +157,18 @@ def test_a_requests_last_call_runs_on_its_thread_and_a_single_call_on_any() -> N
     there too; a request's single call takes the next free thread of the shared pool."""
     from adapters import blocking
 
-    async def request(calls: int) -> tuple[str, ...]:
-        names = [await run_blocking(threading.current_thread) for _ in range(calls - 1)]
-        names.append(await blocking.run_blocking_last(threading.current_thread))
-        return tuple(t.name for t in names)
+    async def request(calls: int) -> list[threading.Thread]:
+        threads = [await run_blocking(threading.current_thread) for _ in range(calls - 1)]
+        threads.append(await blocking.run_blocking_last(threading.current_thread))
+        return threads
 
-    async def main() -> list[tuple[str, ...]]:
+    async def main() -> list[list[threading.Thread]]:
         return [await asyncio.ensure_future(request(n)) for n in (3, 1)]
 
     several, single = asyncio.run(main())
-    assert len(set(several)) == 1 and several[0].startswith("wsgi2asgi-blocking")
-    assert single[0].startswith("wsgi2asgi-single")
+    assert len({t.ident for t in several}) == 1  # the names are alike: compare the threads
+    assert several[0].name.startswith("wsgi2asgi-blocking")
+    assert single[0].name.startswith("wsgi2asgi-single")
 
 
 def test_single_calls_share_a_pool_of_the_configured_size() -> None:
@@ -187,29 +188,41 @@ def test_single_calls_share_a_pool_of_the_configured_size() -> None:
         blocking.set_blocking_threads(blocking.DEFAULT_THREADS)
 
 
-def test_the_last_blocking_call_gives_its_thread_back_at_once() -> None:
-    # one thread: a request still sending its response (here: waiting) no longer holds it
-    # after its last blocking call, so the next request's call runs meanwhile
+def test_a_request_holding_a_thread_keeps_it_over_its_apps_last_call() -> None:
+    # a middleware opened a connection on the request's thread, the app it wraps made its
+    # one call (run_blocking_last), another request took a thread meanwhile: the middleware
+    # closes the connection on the thread that opened it
     from adapters import blocking
 
-    async def main() -> list[int]:
-        sending = asyncio.Event()
-        done: list[int] = []
+    async def main() -> tuple[int | None, int | None, int | None]:
+        app_returned = asyncio.Event()
+        other_holds_one = asyncio.Event()
+        finished = asyncio.Event()
 
-        async def first() -> None:
-            await run_blocking(lambda: None)  # it holds the one thread now
-            done.append(await blocking.run_blocking_last(lambda: 1))
-            await sending.wait()  # the response going out, slowly
+        async def wrapped() -> tuple[int | None, int | None, int | None]:
+            opened = await run_blocking(threading.get_ident)
+            in_app = await blocking.run_blocking_last(threading.get_ident)
+            app_returned.set()
+            await other_holds_one.wait()
+            closed = await run_blocking(threading.get_ident)
+            return opened, in_app, closed
 
-        async def second() -> None:
-            done.append(await run_blocking(lambda: 2))
-            sending.set()
+        async def other() -> None:
+            await app_returned.wait()
+            await run_blocking(lambda: None)  # takes a free thread and holds it
+            other_holds_one.set()
+            await finished.wait()
 
-        await asyncio.wait_for(asyncio.gather(first(), second()), 5)
-        return done
+        other_task = asyncio.ensure_future(other())
+        try:
+            return await asyncio.wait_for(wrapped(), 5)
+        finally:
+            finished.set()
+            await other_task
 
-    blocking.set_blocking_threads(1)
+    blocking.set_blocking_threads(2)
     try:
-        assert asyncio.run(main()) == [1, 2]
+        opened, in_app, closed = asyncio.run(main())
     finally:
         blocking.set_blocking_threads(blocking.DEFAULT_THREADS)
+    assert opened == in_app == closed

@@ -20,8 +20,17 @@ from migrate.blocking.kinds import FunctionFacts
 from migrate.blocking.table import BlockingTable, active_table, use_table
 from migrate.rules.wsgi_app import WsgiAppRule
 from migrate.rules.wsgi_middleware import WsgiMiddlewareRule
-from tests.harness import Req, assert_idempotent, assert_same_behaviour, load_module, migrate_text
-from tests.servers import serve_asgi
+from tests.harness import (
+    Req,
+    assert_idempotent,
+    assert_same_behaviour,
+    assert_same_project_behaviour,
+    load_module,
+    load_project,
+    migrate_project_twice,
+    migrate_text,
+)
+from tests.servers import get_together, serve_asgi
 
 
 def migrated(before: str, *kinds: str, rule: type = WsgiAppRule) -> tuple[str, list[str]]:
@@ -462,3 +471,56 @@ def test_the_projects_own_lists_come_first() -> None:
         use_table(previous)
     assert "str(fastmath.square(3))" in textwrap.dedent(after)
     assert "run_blocking" not in after
+
+
+#: A middleware keeps a connection (and a barrier) in the environ for the app it wraps,
+#: and closes the connection once the app returns.
+KEPT_IN_THE_ENVIRON = {
+    "app.py": """
+        import sqlite3
+        import threading
+
+        BOTH = threading.Barrier(2, timeout=5)
+
+
+        def app(environ, start_response):
+            if environ["PATH_INFO"] == "/meet":
+                environ["app.meeting"].wait()  # both requests must be in here at once
+            total = environ["app.db"].execute("SELECT 40 + 2").fetchone()[0]
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [str(total).encode()]
+
+
+        class WithDatabase:
+            def __init__(self, app, path):
+                self.app = app
+                self.path = path
+
+            def __call__(self, environ, start_response):
+                environ["app.db"] = sqlite3.connect(self.path)
+                environ["app.meeting"] = BOTH
+                try:
+                    return self.app(environ, start_response)
+                finally:
+                    environ["app.db"].close()
+
+
+        application = WithDatabase(app, ":memory:")
+    """,
+}
+
+
+def test_what_a_middleware_keeps_in_the_environ_is_used_off_the_loop_on_its_thread() -> None:
+    # the environ's values are data to the analysis, but for what the module's own code
+    # puts there (migrate.blocking.stash): a connection made on the request's thread is
+    # used and closed there (sqlite3 refuses any other), the barrier is waited for there
+    after, results = migrate_project_twice(KEPT_IN_THE_ENVIRON)
+    kinds = {c.kind for r in results.values() for c in r.changes}
+    assert kinds == {"converted"}
+    assert '.execute("SELECT 40 + 2")' in after["app.py"].split("def _blocking_block")[1]
+    requests = [Req("GET", "/"), Req("GET", "/again")]
+    assert_same_project_behaviour(
+        KEPT_IN_THE_ENVIRON, after, "app", requests, app_name="application"
+    )
+    answers = get_together(load_project(after, "app").application, "/meet")
+    assert [a.status_code for a in answers] == [200, 200]

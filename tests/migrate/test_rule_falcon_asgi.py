@@ -196,9 +196,118 @@ BLOCKING = {
 def test_blocking_calls_of_responders_run_off_the_event_loop() -> None:
     after, results = migrate_project_twice(BLOCKING)
     assert change_kinds(results, "falcon-asgi") == ["converted", "converted"]
-    assert "await run_blocking(" in after["app.py"]  # the wait and what follows, in one hop
+    # the wait and what follows, in one hop; nothing of the run follows the responder in a
+    # request (no middleware, hook, error handler), so its thread is free once it returns
+    assert "await run_blocking_last(" in after["app.py"]
+    assert "from adapters.blocking import run_blocking_last" in after["app.py"]
     app = load_project(after, "app").app
     answers = get_together(app, "/meet")
+    assert [a.status_code for a in answers] == [200, 200]
+
+
+#: A middleware of one module keeps a connection on ``req.context``; the resources of another
+#: use it and the middleware closes it; a barrier kept there too must be reached by two
+#: requests at once.
+STASHED = {
+    "middleware.py": """
+        import sqlite3
+        import threading
+
+        import falcon
+
+        BOTH = threading.Barrier(2, timeout=5)
+
+
+        class Database:
+            def __init__(self, path):
+                self.path = path
+
+            def process_request(self, req, resp):
+                req.context.db = sqlite3.connect(self.path)
+                req.context["meeting"] = BOTH
+
+            def process_response(self, req, resp, resource, req_succeeded):
+                db = getattr(req.context, "db", None)
+                if db is not None:
+                    db.close()
+    """,
+    "resources.py": """
+        import falcon
+
+
+        class Count:
+            def on_get(self, req, resp):
+                total = req.context.db.execute("SELECT 40 + 2").fetchone()[0]
+                resp.media = {"total": total, "tenant": req.get_header("X-Tenant")}
+
+
+        class Meeting:
+            def on_get(self, req, resp):
+                req.context.get("meeting").wait()  # both requests must be in here at once
+                resp.media = {"met": True}
+    """,
+    "app.py": """
+        import falcon
+
+        from middleware import Database
+        from resources import Count, Meeting
+
+        app = falcon.App(middleware=[Database(":memory:")])
+        app.add_route("/", Count())
+        app.add_route("/meet", Meeting())
+    """,
+}
+
+
+def test_what_middleware_keeps_on_the_request_is_used_off_the_loop_on_one_thread() -> None:
+    after, results = migrate_project_twice(STASHED)
+    assert set(change_kinds(results, "falcon-asgi")) == {"converted"}
+    # the connection made in one thread of the request is used and closed in that thread
+    assert "await run_blocking(db.close)" in after["middleware.py"]
+    assert "run_blocking_last" not in after["resources.py"]  # the middleware runs after it
+    assert_same_project_behaviour(
+        STASHED, after, "app", [Req("GET", "/"), Req("GET", "/", headers=(("X-Tenant", "a"),))]
+    )
+    answers = get_together(load_project(after, "app").app, "/meet")
+    assert [a.status_code for a in answers] == [200, 200]
+
+
+HELD_BY_THE_RESOURCE = {
+    "app.py": """
+        import threading
+
+        import falcon
+
+        BOTH = threading.Barrier(2, timeout=5)
+
+
+        class Gate:
+            def process_resource(self, req, resp, resource, params):
+                if resource is not None:
+                    resource.meeting.wait()  # both requests must be in here at once
+
+
+        class Meeting:
+            def __init__(self, meeting):
+                self.meeting = meeting
+
+            def on_get(self, req, resp):
+                resp.media = {"met": True}
+
+
+        app = falcon.App(middleware=[Gate()])
+        app.add_route("/meet", Meeting(BOTH))
+    """,
+}
+
+
+def test_what_the_resource_a_middleware_gets_holds_may_block() -> None:
+    # falcon.asgi's req and resp are data to the analysis; the resource is the project's
+    # object, whose attributes may be connections (here: a barrier)
+    after, results = migrate_project_twice(HELD_BY_THE_RESOURCE)
+    assert set(change_kinds(results, "falcon-asgi")) == {"converted"}
+    assert "await run_blocking(resource.meeting.wait)" in after["app.py"]
+    answers = get_together(load_project(after, "app").app, "/meet")
     assert [a.status_code for a in answers] == [200, 200]
 
 

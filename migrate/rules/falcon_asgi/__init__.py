@@ -36,7 +36,7 @@ import libcst as cst
 from libcst.metadata import PositionProvider
 
 from migrate import analysis
-from migrate.blocking import ModuleFacts, as_coroutine
+from migrate.blocking import ModuleFacts, as_coroutine, give_thread_back_early
 from migrate.cst_helpers import (
     ENVIRON_IMPORTS,
     EnvironFromScope,
@@ -109,7 +109,7 @@ class FalconAsgiRule(Rule):
     # -- parts ---------------------------------------------------------------------------
 
     def _parts(self, module: cst.Module) -> dict[int, cst.CSTNode]:
-        facts = ModuleFacts(module, self.context.blocking)
+        facts = ModuleFacts(module, self.context.blocking, stashed_elsewhere=self.plan.stashed)
         replacements: dict[int, cst.CSTNode] = {}
         classes = {s.name.value: s for s in module.body if isinstance(s, cst.ClassDef)}
         functions = {s.name.value: s for s in module.body if isinstance(s, cst.FunctionDef)}
@@ -165,7 +165,9 @@ class FalconAsgiRule(Rule):
         resp = params[at + 1] if len(params) > at + 1 else ""
         streaming = self._async_generators(func, resp, facts, owner)
         awaiting = _AwaitBody(req, resp)
-        data = [p for p in params if p != "self"]
+        # what falcon.asgi hands over is data to the analysis; the resource a middleware or
+        # hook gets is not (it may hold a connection), nor is what they were handed
+        data = [p for p in (req, resp) if p]
         made = as_coroutine(streaming, awaiting, facts, cls=owner, data_params=data)
         if awaiting.files:
             self.imports.append(ASYNC_FILE)
@@ -174,7 +176,11 @@ class FalconAsgiRule(Rule):
             # async without moving the call would block the loop, so the module says so
             self.report(func, "manual", made.manual_message(part.name))
             return made.node
-        self.imports.extend(made.imports)
+        imports = made.imports
+        if part in self.plan.last and (early := give_thread_back_early(made.node, imports)):
+            # nothing of the run follows in the request: its thread is free once it returns
+            made.node, imports = early
+        self.imports.extend(imports)
         environ = EnvironFromScope(frozenset({req}), "env")  # after the analysis: data reads
         node = made.node.visit(environ)
         assert isinstance(node, cst.FunctionDef)

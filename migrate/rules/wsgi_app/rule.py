@@ -101,16 +101,9 @@ def _served_alone(conversion: Conversion) -> None:
     """An app nothing else of the module calls, whose one blocking call is its last: its
     thread is given back as soon as that call returns (``run_blocking_last``), as
     ``WsgiToAsgi`` frees its thread once the WSGI app answered, not when the response went out."""
-    early = give_thread_back_early(conversion.node)
-    if early is None:
-        return
-    conversion.node = early
-    conversion.imports = [
-        ("adapters.blocking", "run_blocking_last")
-        if i == ("adapters.blocking", "run_blocking")
-        else i
-        for i in conversion.imports
-    ]
+    early = give_thread_back_early(conversion.node, conversion.imports)
+    if early is not None:
+        conversion.node, conversion.imports = early
 
 
 class _WrapReads(cst.CSTTransformer):
@@ -287,7 +280,8 @@ class WsgiAppRule(Rule):
                 except Unconvertible as why:
                     self._adapt_definition(app, str(why))
                 else:
-                    _served_alone(conversion)
+                    if not app.stack_uses:  # else the middleware's code follows it
+                        _served_alone(conversion)
                     self._converted(app, conversion.node, conversion)
             else:
                 self._plan_maker(app, node, aliases, helpers)
