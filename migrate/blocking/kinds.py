@@ -107,6 +107,7 @@ class ModuleFacts:
     )
     _init_param_kinds: dict[tuple[int, str], Kind] = field(init=False, default_factory=dict)
     _stashed: frozenset[str] | None = field(init=False, default=None)
+    _return_kinds: dict[tuple[int, frozenset[str]], Kind] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.imports = analysis.import_bindings(self.module)
@@ -287,6 +288,27 @@ class ModuleFacts:
                 for member in stmt.body.body:
                     if isinstance(member, cst.FunctionDef):
                         yield member, stmt
+
+    def return_kind(self, func: cst.FunctionDef, data_params: frozenset[str]) -> Kind:
+        """The kind of what the module-level function ``func`` returns when handed data for
+        ``data_params`` (and what the analysis cannot type for its other parameters): the
+        join of its ``return`` values (DATA for none). A generator or coroutine function,
+        or one decorated, returns what the analysis cannot type."""
+        key = (id(func), data_params)
+        if key in self._return_kinds:
+            return self._return_kinds[key]
+        self._return_kinds[key] = UNKNOWN  # recursion: a cycle proves nothing
+        kind = UNKNOWN
+        if func.asynchronous is None and not func.decorators:
+            nodes = list(analysis.walk(func.body, into_scopes=False))
+            if not any(isinstance(n, (cst.Yield, cst.Await)) for n in nodes):
+                facts = FunctionFacts(self, func, None, data_params=data_params)
+                kind = max(
+                    (facts.kind(n.value) for n in nodes if isinstance(n, cst.Return) and n.value),
+                    default=DATA,
+                )
+        self._return_kinds[key] = kind
+        return kind
 
     def function_blocks(self, func: cst.FunctionDef, cls: cst.ClassDef | None) -> bool:
         """Whether a sync function of the module (a method of ``cls``) has a call that blocks."""
@@ -477,6 +499,8 @@ class FunctionFacts:
                 return DATA  # conn.execute(...).fetchall(), f.read(): what was read
             if self.module.qualified(node.func) in RETURNS_DATA:
                 return DATA  # os.path.realpath(p), os.stat(p): a value, not a handle
+            if (returned := self._helper_return_kind(node)) is not None:
+                return returned  # a helper of the module: what its returns are
             return RESOURCE if self._returns_resource(node) else UNKNOWN
         if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
             return max((self.kind(el.value) for el in node.elements), default=DATA)
@@ -498,6 +522,25 @@ class FunctionFacts:
         if isinstance(node, cst.NamedExpr):
             return self.kind(node.value)
         return UNKNOWN
+
+    def _helper_return_kind(self, call: cst.Call) -> Kind | None:
+        """What a call of a function of the module returns, given what it hands it (a
+        parameter handed data is data there), when the analysis can type it; else None."""
+        func = call.func
+        if not isinstance(func, cst.Name) or func.value in self.locals:
+            return None
+        helper = self.module.functions.get(func.value)
+        if helper is None:
+            return None
+        data = frozenset(
+            param.name.value
+            for index, param in enumerate(analysis.leading_params(helper))
+            if (given := analysis.argument_for(call, index, param.name.value, param.default))
+            is not None
+            and self.kind(given) == DATA
+        )
+        returned = self.module.return_kind(helper, data)
+        return None if returned == UNKNOWN else returned
 
     def _stash_read(self, call: cst.Call) -> Kind | None:
         """The kind of ``getattr(x, name[, default])`` (what ``x`` holds: the kind of

@@ -333,6 +333,70 @@ def test_a_folder_made_at_import_is_a_plain_path() -> None:
     }
 
 
+def test_a_helper_of_the_module_returns_what_its_returns_are() -> None:
+    # digests() reads a stream (it blocks), but what it returns is a number and a hasher:
+    # hexdigest() runs on the loop; connect() returns what sqlite3.connect() does
+    module = cst.parse_module(
+        textwrap.dedent(
+            """
+            import hashlib
+            import sqlite3
+
+            def digests(stream):
+                hasher = hashlib.sha256()
+                size = 0
+                for block in iter(lambda: stream.read(4096), b""):
+                    hasher.update(block)
+                    size += len(block)
+                return size, hasher
+
+            def connect(path):
+                return sqlite3.connect(path)
+
+            def handle(stream, path):
+                size, hasher = digests(stream)
+                conn = connect(path)
+                conn.execute("INSERT INTO uploads VALUES (?, ?)", (size, hasher.hexdigest()))
+            """
+        )
+    )
+    handle = module.body[-1]
+    assert isinstance(handle, cst.FunctionDef)
+    facts = FunctionFacts(ModuleFacts(module, active_table()), handle, None)
+    verdicts = {cst.Module([]).code_for_node(c): facts.blocks(c) for c in facts.calls(handle.body)}
+    assert verdicts == {
+        "digests(stream)": True,
+        "connect(path)": True,
+        'conn.execute("INSERT INTO uploads VALUES (?, ?)", (size, hasher.hexdigest()))': True,
+        "hasher.hexdigest()": False,
+    }
+
+
+def test_what_a_body_reading_helper_returns_is_used_on_the_loop() -> None:
+    before = """
+    import hashlib
+
+    def digests(stream, length):
+        hasher = hashlib.sha256()
+        hasher.update(stream.read(length))
+        return length, hasher
+
+    def app(environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        size, hasher = digests(environ["wsgi.input"], length)
+        text = "%d %s" % (size, hasher.hexdigest())
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [text.encode()]
+    """
+    after, _ = migrated(before, "converted")
+    # digests() is handed data for `length`, which it returns: the text made of what it
+    # returned is data, and encoding it needs no second hop
+    assert after.count("await run_blocking(") == 1
+    assert "text = await run_blocking(_blocking_block)" in after
+    assert '"body": text.encode()' in after
+    assert_same_behaviour(before, after, [Req("POST", "/", body=b"abc"), Req("GET", "/")])
+
+
 def test_what_an_offloaded_call_returns_can_be_called() -> None:
     # make_reader() may block (it reaches open()); the function it returns is called on the
     # loop only if it is cheap -- here it is not known, so it moves too: the statement's two
