@@ -30,3 +30,11 @@ def candidate_paths(importer_relpath: str, module_ref: str) -> Iterator[str]:
         if rest:
             yield f"{path}.py"
         yield posixpath.join(path, "__init__.py") if path else "__init__.py"
+
+
+def join_module(package: str, name: str) -> str:
+    """The module reference of ``name`` inside ``package`` (``.resources`` + ``ending``:
+    ``.resources.ending``; ``.`` + ``ending``: ``.ending``)."""
+    if not name:
+        return package
+    return package + name if package.endswith(".") or not package else f"{package}.{name}"

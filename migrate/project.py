@@ -35,7 +35,7 @@ from migrate import analysis, app_values, prefilter
 from migrate.frameworks.falcon import FalconPlan, ModulePlan
 from migrate.frameworks.flask import FlaskPlan
 from migrate.frameworks.flask import ModulePlan as FlaskModulePlan
-from migrate.module_paths import candidate_paths
+from migrate.module_paths import candidate_paths, join_module
 from migrate.wsgi_keys import is_known_key
 
 if TYPE_CHECKING:
@@ -1582,14 +1582,8 @@ def imported_function(
     if name is not None:
         if not attributes:
             return module_ref, name
-        module_ref = _join(module_ref, name)
+        module_ref = join_module(module_ref, name)
     if not attributes:
         return None
     *submodules, function = attributes
-    return _join(module_ref, ".".join(submodules)), function
-
-
-def _join(package: str, name: str) -> str:
-    if not name:
-        return package
-    return package + name if package.endswith(".") or not package else f"{package}.{name}"
+    return join_module(module_ref, ".".join(submodules)), function

@@ -32,6 +32,7 @@ from migrate.frameworks import (
     plain_name,
     stream_blockers,
 )
+from migrate.module_paths import join_module
 
 #: What makes a WSGI Falcon app, by qualified name.
 FALCON_APPS = frozenset({"falcon.App", "falcon.API", "falcon.app.App", "falcon.api.API"})
@@ -180,15 +181,15 @@ def _app_facts(index: int, call: ast.Call, scopes: Sequence[ast.AST]) -> AppFact
     middleware: list[str] = []
     handlers: list[str] = []
     sinks: list[str] = []
+    scope = next(s for s in scopes if call in _own_nodes(s))
+    instances = _instances(scope)
     for keyword in call.keywords:
         if keyword.arg == "middleware":
-            _add_middleware(keyword.value, middleware, blockers)
-    scope = next(s for s in scopes if call in _own_nodes(s))
+            _add_middleware(keyword.value, instances, middleware, blockers)
     names = _bound_names(scope, call)
     if not names:
         blockers.append("the app is not bound to a name its module builds it under")
     else:
-        instances = _instances(scope)
         for node in _own_nodes(scope):
             if not (
                 isinstance(node, ast.Call)
@@ -208,7 +209,7 @@ def _app_facts(index: int, call: ast.Call, scopes: Sequence[ast.AST]) -> AppFact
                 else:
                     resources.append(target)
             elif method == "add_middleware" and args:
-                _add_middleware(args[0], middleware, blockers)
+                _add_middleware(args[0], instances, middleware, blockers)
             elif method == "add_error_handler" and len(args) < 2:
                 blockers.append("an error handler taken from the exception class (its `handle`)")
             elif method == "add_error_handler":
@@ -239,11 +240,14 @@ def _app_facts(index: int, call: ast.Call, scopes: Sequence[ast.AST]) -> AppFact
     )
 
 
-def _add_middleware(given: ast.expr, middleware: list[str], blockers: list[str]) -> None:
-    """The classes of the middleware ``given`` (an instance, or a list of them)."""
+def _add_middleware(
+    given: ast.expr, instances: Mapping[str, str], middleware: list[str], blockers: list[str]
+) -> None:
+    """The classes of the middleware ``given`` (an instance, a name bound once to one in the
+    app's scope, or a list of them)."""
     items = given.elts if isinstance(given, (ast.List, ast.Tuple)) else [given]
     for item in items:
-        made = _made_by(item)
+        made = _made_by(item) or instances.get(_name(item) or "")
         if made is None:
             blockers.append(f"middleware `{ast.unparse(item)}` is not an instance of a named class")
         else:
@@ -274,13 +278,20 @@ def _bound_names(scope: ast.AST, call: ast.Call) -> set[str]:
 def _instances(scope: ast.AST) -> dict[str, str]:
     """Names bound once in ``scope`` to an instance of a named class: name -> class name."""
     found: dict[str, str] = {}
+    rebound: set[str] = set()
     for node in _own_nodes(scope):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            name = _name(node.targets[0])
-            made = _made_by(node.value)
-            if name is not None and made is not None:
-                found[name] = made
-    return found
+        if not isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        made = _made_by(node.value) if node.value is not None and len(targets) == 1 else None
+        for target in targets:
+            for name_node in ast.walk(target):
+                if isinstance(name_node, ast.Name):
+                    if name_node.id in found or made is None or name_node is not target:
+                        rebound.add(name_node.id)
+                    else:
+                        found[name_node.id] = made
+    return {name: made for name, made in found.items() if name not in rebound}
 
 
 def _name(node: ast.expr) -> str | None:
@@ -792,8 +803,8 @@ def _resolve(
     for name, source, original in module.imports:
         if name != head:
             continue
-        if rest and not original:
-            target = by_module.imported(module.relpath, source)
+        if rest:  # ``mod.Cls`` after ``import mod`` or ``from package import mod``
+            target = by_module.imported(module.relpath, join_module(source, original))
             return (target, rest) if target is not None else None
         if not rest and original:
             target = by_module.imported(module.relpath, source)

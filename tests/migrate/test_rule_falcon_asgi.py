@@ -729,6 +729,101 @@ def test_an_app_bound_to_two_names_converts() -> None:
     )
 
 
+#: An app factory of a package: its middleware bound to a name first, its resources in
+#: submodules imported from the package (``from shop.resources import items``).
+FACTORY_PACKAGE = {
+    "shop/__init__.py": "",
+    "shop/resources/__init__.py": "",
+    "shop/resources/items.py": """
+        import falcon
+
+        ITEMS = {"1": "hammer"}
+
+
+        class Collection:
+            def on_get(self, req, resp):
+                resp.media = {"items": sorted(ITEMS.values()), "by": req.context.client}
+
+
+        class Item:
+            def on_get(self, req, resp, item_id):
+                if item_id not in ITEMS:
+                    raise falcon.HTTPNotFound()
+                resp.media = {"name": ITEMS[item_id]}
+    """,
+    "shop/app.py": """
+        import falcon
+
+        from shop.resources import items
+
+
+        class Client:
+            def __init__(self, header):
+                self.header = header
+
+            def process_request(self, req, resp):
+                req.context.client = req.get_header(self.header) or "anonymous"
+
+
+        def create_app():
+            client = Client("X-Client")
+            app = falcon.App(middleware=[client])
+            app.add_route("/items", items.Collection())
+            app.add_route("/items/{item_id}", items.Item())
+            return app
+
+
+        app = create_app()
+    """,
+}
+
+
+def test_a_factorys_named_middleware_and_resources_of_submodules_convert() -> None:
+    after, results = migrate_project_twice(FACTORY_PACKAGE)
+    assert "app = falcon.asgi.App(middleware=[client])" in after["shop/app.py"]
+    assert "    async def process_request(self, req, resp):" in after["shop/app.py"]
+    assert "    async def on_get(self, req, resp, item_id):" in after["shop/resources/items.py"]
+    assert set(change_kinds(results, "falcon-asgi")) == {"converted"}
+    requests = [
+        Req("GET", "/items"),
+        Req("GET", "/items", headers=(("X-Client", "acme"),)),
+        Req("GET", "/items/1"),
+        Req("GET", "/items/9"),
+    ]
+    assert_same_project_behaviour(FACTORY_PACKAGE, after, "shop.app", requests)
+
+
+def test_a_name_bound_to_two_middlewares_keeps_the_app_wsgi() -> None:
+    source = """
+        import falcon
+
+
+        class A:
+            def process_request(self, req, resp):
+                req.context.seen = "a"
+
+
+        class B:
+            def process_request(self, req, resp):
+                req.context.seen = "b"
+
+
+        class Resource:
+            def on_get(self, req, resp):
+                resp.text = req.context.seen
+
+
+        gate = A()
+        gate = B()
+        app = falcon.App(middleware=[gate])
+        app.add_route("/", Resource())
+    """
+    after, _ = migrate_project_twice({"app.py": source})
+    assert "falcon.asgi" not in after["app.py"]
+    assert "middleware `gate` is not an instance of a named class" in after["app.py"]
+    assert_same_project_behaviour({"app.py": source}, after, "app", [Req("GET", "/")])
+
+
 def test_a_server_entry_point_serves_the_converted_app_as_is() -> None:
     source = """
         from wsgiref.simple_server import make_server
