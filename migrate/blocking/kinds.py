@@ -107,6 +107,9 @@ class ModuleFacts:
     )
     _init_param_kinds: dict[tuple[int, str], Kind] = field(init=False, default_factory=dict)
     _stashed: frozenset[str] | None = field(init=False, default=None)
+    #: values given to a module-level name by a function declaring it ``global``: id ->
+    #: (that function, its class)
+    _rebound_in: dict[int, tuple[cst.FunctionDef, cst.ClassDef | None]] = field(init=False)
     _return_kinds: dict[tuple[int, frozenset[str]], Kind] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -123,6 +126,20 @@ class ModuleFacts:
             else:
                 for target, value in _bindings(stmt):
                     self.global_values.setdefault(target, []).append(value)
+        # ``global DB`` then ``DB = sqlite3.connect(...)`` in a function: a value of DB too,
+        # whose kind is worked out in that function
+        self._rebound_in = {}
+        for func, cls in _functions_of(self.module):
+            declared = {
+                name.name.value
+                for node in analysis.walk(func.body, into_scopes=False)
+                if isinstance(node, cst.Global)
+                for name in node.names
+            }
+            for target, value in _bindings(func.body):
+                if target in declared:
+                    self.global_values.setdefault(target, []).append(value)
+                    self._rebound_in[id(value)] = (func, cls)
 
     def qualified(self, node: cst.BaseExpression) -> str | None:
         """``os.path.exists`` for ``os.path.exists`` / ``from os import path; path.exists``;
@@ -163,7 +180,12 @@ class ModuleFacts:
             return self._global_kinds[name]
         self._global_kinds[name] = UNKNOWN  # while it is worked out (a value naming itself)
         outer = FunctionFacts(self, None, None)
-        kind = max((outer.kind(v) for v in self.global_values.get(name, [])), default=UNKNOWN)
+        kinds = []
+        for value in self.global_values.get(name, []):
+            rebound = self._rebound_in.get(id(value))
+            facts = outer if rebound is None else FunctionFacts(self, *rebound)
+            kinds.append(facts.kind(value))
+        kind = max(kinds, default=UNKNOWN)
         self._global_kinds[name] = kind
         return kind
 
@@ -322,6 +344,23 @@ class ModuleFacts:
         )
         self._summaries[key] = verdict
         return verdict
+
+
+def _functions_of(
+    module: cst.Module,
+) -> Iterator[tuple[cst.FunctionDef, cst.ClassDef | None]]:
+    """Every function of ``module``, nested ones too, with the class it is a method of."""
+    stack: list[tuple[cst.CSTNode, cst.ClassDef | None]] = [(module, None)]
+    while stack:
+        node, cls = stack.pop()
+        for child in analysis.children_of(node):
+            if isinstance(child, cst.FunctionDef):
+                yield child, cls
+                stack.append((child, None))
+            elif isinstance(child, cst.ClassDef):
+                stack.append((child, child))
+            else:  # a method may sit in an ``if`` of the class body
+                stack.append((child, cls))
 
 
 def _bindings(stmt: cst.CSTNode) -> Iterator[tuple[str, cst.BaseExpression]]:
@@ -509,8 +548,10 @@ class FunctionFacts:
                 (self.kind(el.value) for el in node.elements if hasattr(el, "value")),
                 default=DATA,
             )
-        if isinstance(node, (cst.ListComp, cst.SetComp, cst.DictComp)):
-            return DATA
+        if isinstance(node, (cst.ListComp, cst.SetComp)):
+            return self.kind(node.elt)  # [sqlite3.connect(p) for p in paths]: connections
+        if isinstance(node, cst.DictComp):
+            return max(self.kind(node.key), self.kind(node.value))
         if isinstance(node, cst.BinaryOperation):
             return max(self.kind(node.left), self.kind(node.right))
         if isinstance(node, cst.BooleanOperation):

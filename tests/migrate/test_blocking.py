@@ -397,6 +397,58 @@ def test_what_a_body_reading_helper_returns_is_used_on_the_loop() -> None:
     assert_same_behaviour(before, after, [Req("POST", "/", body=b"abc"), Req("GET", "/")])
 
 
+def test_a_comprehension_holds_what_it_collects() -> None:
+    module = cst.parse_module(
+        textwrap.dedent(
+            """
+            import sqlite3
+
+            def handle(paths):
+                conns = [sqlite3.connect(p) for p in paths]
+                names = {p: p.upper() for p in paths}
+                conns[0].execute("SELECT 1")
+                names["a"].lower()
+            """
+        )
+    )
+    handle = module.body[-1]
+    assert isinstance(handle, cst.FunctionDef)
+    facts = FunctionFacts(ModuleFacts(module, active_table()), handle, None)
+    verdicts = {cst.Module([]).code_for_node(c): facts.blocks(c) for c in facts.calls(handle.body)}
+    assert verdicts == {
+        "sqlite3.connect(p)": True,
+        "p.upper()": False,
+        'conns[0].execute("SELECT 1")': True,
+        'names["a"].lower()': False,
+    }
+
+
+def test_a_global_a_function_binds_has_the_kind_of_what_it_binds() -> None:
+    # GATE is None at import, then a barrier set by init() through `global GATE`: its
+    # wait() may block (under the old reading, GATE was None, plain data, waited on the loop)
+    before = """
+    import threading
+
+    GATE = None
+
+    def init():
+        global GATE
+        GATE = threading.Barrier(2, timeout=5)
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/meet":
+            GATE.wait()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"met"]
+
+    init()
+    """
+    after, _ = migrated(before, "converted")
+    assert "await run_blocking_last(GATE.wait)" in after
+    assert_same_behaviour(before, after, [Req("GET", "/")])
+    assert_two_requests_meet(after, "/meet")
+
+
 def test_what_an_offloaded_call_returns_can_be_called() -> None:
     # make_reader() may block (it reaches open()); the function it returns is called on the
     # loop only if it is cheap -- here it is not known, so it moves too: the statement's two
