@@ -375,8 +375,26 @@ def _bindings(stmt: cst.CSTNode) -> Iterator[tuple[str, cst.BaseExpression]]:
             targets, value = [node.target], node.value
         if value is not None:
             for target in targets:
-                for name in analysis.target_names(target):
-                    yield name, value
+                yield from _pairs(target, value)
+
+
+def _pairs(
+    target: cst.BaseExpression, value: cst.BaseExpression
+) -> Iterator[tuple[str, cst.BaseExpression]]:
+    """Each name ``target`` binds with what it gets of ``value``: element by element for a
+    tuple given a tuple of its width (``status, raw = resp.status, resp.read()``), else the
+    whole value."""
+    if (
+        isinstance(target, (cst.Tuple, cst.List))
+        and isinstance(value, (cst.Tuple, cst.List))
+        and len(target.elements) == len(value.elements)
+        and not any(isinstance(e, cst.StarredElement) for e in (*target.elements, *value.elements))
+    ):
+        for part, given in zip(target.elements, value.elements, strict=True):
+            yield from _pairs(part.value, given.value)
+        return
+    for name in analysis.target_names(target):
+        yield name, value
 
 
 class FunctionFacts:
@@ -405,7 +423,9 @@ class FunctionFacts:
             self.locals[name] = [None] if name not in data_params else []
         for star in (params.star_arg, params.star_kwarg):
             if isinstance(star, cst.Param):
-                self.locals[star.name.value] = []  # a tuple / dict of the caller's values
+                # a tuple / dict of the caller's values: data only where the rule says so
+                name = star.name.value
+                self.locals[name] = [] if name in data_params else [None]
         for node in analysis.walk(func.body):
             if isinstance(node, cst.FunctionDef):
                 self.nested[node.name.value] = node
@@ -538,8 +558,8 @@ class FunctionFacts:
                 return DATA  # conn.execute(...).fetchall(), f.read(): what was read
             if self.module.qualified(node.func) in RETURNS_DATA:
                 return DATA  # os.path.realpath(p), os.stat(p): a value, not a handle
-            if (returned := self._helper_return_kind(node)) is not None:
-                return returned  # a helper of the module: what its returns are
+            if self._helper_returns_data(node):
+                return DATA  # a helper of the module returning only data
             return RESOURCE if self._returns_resource(node) else UNKNOWN
         if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
             return max((self.kind(el.value) for el in node.elements), default=DATA)
@@ -564,15 +584,18 @@ class FunctionFacts:
             return self.kind(node.value)
         return UNKNOWN
 
-    def _helper_return_kind(self, call: cst.Call) -> Kind | None:
-        """What a call of a function of the module returns, given what it hands it (a
-        parameter handed data is data there), when the analysis can type it; else None."""
+    def _helper_returns_data(self, call: cst.Call) -> bool:
+        """``call`` is of a function of the module that returns only data, given what the
+        call hands it (a parameter handed data is data there). What else one returns is
+        left to the rules for blocking calls: a value it returns may hold a resource its
+        caller cannot see (``status, body = resp.status, resp.read()``), and typing it a
+        resource would move every method of it (a dict's ``get``) to a thread."""
         func = call.func
         if not isinstance(func, cst.Name) or func.value in self.locals:
-            return None
+            return False
         helper = self.module.functions.get(func.value)
         if helper is None:
-            return None
+            return False
         data = frozenset(
             param.name.value
             for index, param in enumerate(analysis.leading_params(helper))
@@ -580,8 +603,7 @@ class FunctionFacts:
             is not None
             and self.kind(given) == DATA
         )
-        returned = self.module.return_kind(helper, data)
-        return None if returned == UNKNOWN else returned
+        return self.module.return_kind(helper, data) == DATA
 
     def _stash_read(self, call: cst.Call) -> Kind | None:
         """The kind of ``getattr(x, name[, default])`` (what ``x`` holds: the kind of

@@ -423,6 +423,51 @@ def test_a_comprehension_holds_what_it_collects() -> None:
     }
 
 
+def test_a_tuple_assigned_a_tuple_binds_each_name_to_its_own_value() -> None:
+    module = cst.parse_module(
+        textwrap.dedent(
+            """
+            import urllib.request
+
+            def handle(url):
+                resp = urllib.request.urlopen(url)
+                status, body = resp.status, resp.read()
+                return body.decode()
+            """
+        )
+    )
+    handle = module.body[-1]
+    assert isinstance(handle, cst.FunctionDef)
+    facts = FunctionFacts(ModuleFacts(module, active_table()), handle, None)
+    verdicts = {cst.Module([]).code_for_node(c): facts.blocks(c) for c in facts.calls(handle.body)}
+    # what read() returned is data; the status of the response does not make it a resource
+    assert verdicts == {
+        "urllib.request.urlopen(url)": True,
+        "resp.read()": True,
+        "body.decode()": False,
+    }
+
+
+def test_what_a_helper_takes_in_star_parameters_is_not_known() -> None:
+    module = cst.parse_module(
+        textwrap.dedent(
+            """
+            def commit_all(*conns, **named):
+                for conn in conns:
+                    conn.commit()
+                named["audit"].commit()
+
+            def handle(db, audit):
+                commit_all(db, audit=audit)
+            """
+        )
+    )
+    handle = module.body[-1]
+    assert isinstance(handle, cst.FunctionDef)
+    facts = FunctionFacts(ModuleFacts(module, active_table()), handle, None)
+    assert [facts.blocks(c) for c in facts.calls(handle.body)] == [True]
+
+
 def test_a_global_a_function_binds_has_the_kind_of_what_it_binds() -> None:
     # GATE is None at import, then a barrier set by init() through `global GATE`: its
     # wait() may block (under the old reading, GATE was None, plain data, waited on the loop)
