@@ -6,7 +6,8 @@ routes]``) and matches them on every request (``for regex, view in self.routes: 
 regex.match(path)``). Without knowing what ``self.routes`` holds, the blocking analysis would
 take ``regex.match`` for a method of something it cannot see, and move it to a thread.
 
-An attribute's values are known when the class's own methods are the only code that sets it,
+An attribute's values are known when the class's own methods are the only code that sets it
+(its base classes, if any, are classes of the module, whose code the module's walk sees),
 each by a plain ``self.attr = value`` or adds to it by ``self.attr.append(value)`` (routes
 registered by a method: ``self.routes.append((re.compile(pattern), view))``), and everything
 else only reads it in ways that cannot change it or hand it on: iterated (``for x in
@@ -52,6 +53,8 @@ class KeptAttributes:
         """What the methods of ``cls`` put in ``self.attr``: each ``self.attr = value`` (the
         container) and each ``self.attr.append(value)`` (one item of it), when those are all
         ``attr`` can hold (see the module's docstring); None otherwise."""
+        if not self._bases_in_sight(cls):
+            return None  # a base class of elsewhere may set it too
         kept: list[KeptValue] = []
         accepted: set[int] = set()  # the Attribute nodes of those assignments and appends
         inside: set[int] = set()
@@ -83,6 +86,19 @@ class KeptAttributes:
             ):
                 return None
         return kept
+
+    def _bases_in_sight(self, cls: cst.ClassDef) -> bool:
+        """Every base class of ``cls`` is ``object`` or a class of the module (whose methods
+        the walk for other writes sees)."""
+        names = {n.name.value for n in analysis.walk(self.module) if isinstance(n, cst.ClassDef)}
+        return (
+            all(
+                isinstance(base.value, cst.Name)
+                and (base.value.value in names or base.value.value == "object")
+                for base in cls.bases
+            )
+            and not cls.keywords
+        )
 
     def _class_level_names(self) -> set[str]:
         """Names some class of the module binds in its body (a class attribute, a method, a

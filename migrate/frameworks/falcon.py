@@ -88,6 +88,8 @@ class ClassFacts:
     blockers: tuple[str, ...] = ()
     #: The blockers of each method, by name (for the responders and middleware methods).
     method_blockers: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: Its base classes other than ``object``, as named (``Base``, ``base.Resource``).
+    bases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -300,13 +302,15 @@ def _name(node: ast.expr) -> str | None:
 
 def _made_by(node: ast.expr) -> str | None:
     """``Cls`` of ``Cls(...)`` (or ``module.Cls(...)``, spelled dotted)."""
-    if not isinstance(node, ast.Call):
-        return None
-    func = node.func
-    if isinstance(func, ast.Name):
-        return func.id
-    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
-        return f"{func.value.id}.{func.attr}"
+    return _class_name(node.func) if isinstance(node, ast.Call) else None
+
+
+def _class_name(node: ast.expr) -> str | None:
+    """``Cls`` or ``module.Cls`` as spelled."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return f"{node.value.id}.{node.attr}"
     return None
 
 
@@ -317,9 +321,15 @@ def _class_facts(cls: ast.ClassDef, qualified: Mapping[str, str]) -> ClassFacts:
     blockers: list[str] = []
     per_method: list[tuple[str, tuple[str, ...]]] = []
     hooks.extend(_hooks(cls.decorator_list, qualified, blockers))
-    if any(not (isinstance(base, ast.Name) and base.id == "object") for base in cls.bases):
-        # responders or middleware methods it inherits would stay sync (falcon.asgi refuses them)
-        blockers.append(f"`{cls.name}` inherits from `{ast.unparse(cls.bases[0])}`")
+    bases: list[str] = []
+    for base in cls.bases:
+        named = _class_name(base)
+        if named is None:
+            blockers.append(f"`{cls.name}` inherits from `{ast.unparse(base)}`")
+        elif named != "object":
+            bases.append(named)  # the plan reads it: it must bring no part of its own
+    if cls.keywords:
+        blockers.append(f"`{cls.name}` has a metaclass")
     methods = {
         s.name: s for s in cls.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
     }
@@ -347,7 +357,12 @@ def _class_facts(cls: ast.ClassDef, qualified: Mapping[str, str]) -> ClassFacts:
         ):
             blockers.append(f"a responder of `{cls.name}` is not a method of it")
     return ClassFacts(
-        tuple(responders), tuple(middleware), tuple(hooks), tuple(blockers), tuple(per_method)
+        tuple(responders),
+        tuple(middleware),
+        tuple(hooks),
+        tuple(blockers),
+        tuple(per_method),
+        tuple(bases),
     )
 
 
@@ -872,6 +887,7 @@ def _collect_class(
     owner, name, cls = found
     assert isinstance(cls, ClassFacts)
     group.blockers.extend(cls.blockers)
+    _check_bases(owner, name, cls, by_module, group, set())
     methods = cls.responders if role == "resource" else cls.middleware
     if not methods:
         group.blockers.append(
@@ -884,6 +900,36 @@ def _collect_class(
     for hook, made in cls.hooks:
         group.not_only_responders = True
         _collect_function(owner, hook, "hook", made, by_module, group)
+
+
+def _check_bases(
+    owner: FalconFacts,
+    name: str,
+    cls: ClassFacts,
+    by_module: Modules[FalconFacts],
+    group: _Group,
+    seen: set[tuple[str, str]],
+) -> None:
+    """The base classes of ``cls`` (``name`` of ``owner``) must be classes of the run the
+    rule reads that bring no responder, middleware method or hook (those would stay sync:
+    falcon.asgi refuses them) and whose own bases do the same; else a blocker says why."""
+    for local in cls.bases:
+        found = _resolve(owner, local, by_module)
+        base = dict(found[0].classes).get(found[1]) if found is not None else None
+        if found is None or base is None:
+            group.blockers.append(
+                f"`{name}` inherits from `{local}`, not a class of this run this rule can read"
+            )
+            continue
+        if (found[0].relpath, found[1]) in seen:
+            continue
+        seen.add((found[0].relpath, found[1]))
+        if base.responders or base.middleware or base.hooks:
+            group.blockers.append(
+                f"`{name}` inherits responders, middleware methods or hooks from `{local}`"
+            )
+        group.blockers.extend(base.blockers)
+        _check_bases(found[0], found[1], base, by_module, group, seen)
 
 
 def _collect_function(

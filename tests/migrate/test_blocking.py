@@ -54,6 +54,15 @@ def assert_two_requests_meet(after: str, path: str, app_name: str = "app") -> No
     assert statuses == [200, 200]
 
 
+def call_verdicts(source: str) -> dict[str, bool]:
+    """Whether each call of the last function of ``source`` may block, by its text."""
+    module = cst.parse_module(textwrap.dedent(source))
+    func = module.body[-1]
+    assert isinstance(func, cst.FunctionDef)
+    facts = FunctionFacts(ModuleFacts(module, active_table()), func, None)
+    return {cst.Module([]).code_for_node(c): facts.blocks(c) for c in facts.calls(func.body)}
+
+
 SQLITE_HELPER = """
 import json
 import os
@@ -319,51 +328,41 @@ def test_values_read_from_the_file_system_are_plain_data() -> None:
 
 def test_a_folder_made_at_import_is_a_plain_path() -> None:
     # tempfile.mkdtemp() blocks; the path it returns is data: joining it does not
-    module = cst.parse_module(
+    verdicts = call_verdicts(
         "import os\nimport tempfile\n\nFOLDER = tempfile.mkdtemp()\n\n\n"
         "def where(name):\n    return os.path.getsize(os.path.join(FOLDER, name))\n"
     )
-    where = module.body[-1]
-    assert isinstance(where, cst.FunctionDef)
-    facts = FunctionFacts(ModuleFacts(module, active_table()), where, None)
-    verdicts = {cst.Module([]).code_for_node(c): facts.blocks(c) for c in facts.calls(where.body)}
     assert verdicts == {
         "os.path.getsize(os.path.join(FOLDER, name))": True,
         "os.path.join(FOLDER, name)": False,
     }
 
 
-def test_a_helper_of_the_module_returns_what_its_returns_are() -> None:
+def test_what_a_helper_of_the_module_returns_is_data_when_its_returns_are() -> None:
     # digests() reads a stream (it blocks), but what it returns is a number and a hasher:
-    # hexdigest() runs on the loop; connect() returns what sqlite3.connect() does
-    module = cst.parse_module(
-        textwrap.dedent(
-            """
-            import hashlib
-            import sqlite3
+    # hexdigest() runs on the loop; what connect() returns is not data, its calls move
+    verdicts = call_verdicts(
+        """
+        import hashlib
+        import sqlite3
 
-            def digests(stream):
-                hasher = hashlib.sha256()
-                size = 0
-                for block in iter(lambda: stream.read(4096), b""):
-                    hasher.update(block)
-                    size += len(block)
-                return size, hasher
+        def digests(stream):
+            hasher = hashlib.sha256()
+            size = 0
+            for block in iter(lambda: stream.read(4096), b""):
+                hasher.update(block)
+                size += len(block)
+            return size, hasher
 
-            def connect(path):
-                return sqlite3.connect(path)
+        def connect(path):
+            return sqlite3.connect(path)
 
-            def handle(stream, path):
-                size, hasher = digests(stream)
-                conn = connect(path)
-                conn.execute("INSERT INTO uploads VALUES (?, ?)", (size, hasher.hexdigest()))
-            """
-        )
+        def handle(stream, path):
+            size, hasher = digests(stream)
+            conn = connect(path)
+            conn.execute("INSERT INTO uploads VALUES (?, ?)", (size, hasher.hexdigest()))
+        """
     )
-    handle = module.body[-1]
-    assert isinstance(handle, cst.FunctionDef)
-    facts = FunctionFacts(ModuleFacts(module, active_table()), handle, None)
-    verdicts = {cst.Module([]).code_for_node(c): facts.blocks(c) for c in facts.calls(handle.body)}
     assert verdicts == {
         "digests(stream)": True,
         "connect(path)": True,
@@ -398,23 +397,17 @@ def test_what_a_body_reading_helper_returns_is_used_on_the_loop() -> None:
 
 
 def test_a_comprehension_holds_what_it_collects() -> None:
-    module = cst.parse_module(
-        textwrap.dedent(
-            """
-            import sqlite3
+    verdicts = call_verdicts(
+        """
+        import sqlite3
 
-            def handle(paths):
-                conns = [sqlite3.connect(p) for p in paths]
-                names = {p: p.upper() for p in paths}
-                conns[0].execute("SELECT 1")
-                names["a"].lower()
-            """
-        )
+        def handle(paths):
+            conns = [sqlite3.connect(p) for p in paths]
+            names = {p: p.upper() for p in paths}
+            conns[0].execute("SELECT 1")
+            names["a"].lower()
+        """
     )
-    handle = module.body[-1]
-    assert isinstance(handle, cst.FunctionDef)
-    facts = FunctionFacts(ModuleFacts(module, active_table()), handle, None)
-    verdicts = {cst.Module([]).code_for_node(c): facts.blocks(c) for c in facts.calls(handle.body)}
     assert verdicts == {
         "sqlite3.connect(p)": True,
         "p.upper()": False,
@@ -424,22 +417,16 @@ def test_a_comprehension_holds_what_it_collects() -> None:
 
 
 def test_a_tuple_assigned_a_tuple_binds_each_name_to_its_own_value() -> None:
-    module = cst.parse_module(
-        textwrap.dedent(
-            """
-            import urllib.request
+    verdicts = call_verdicts(
+        """
+        import urllib.request
 
-            def handle(url):
-                resp = urllib.request.urlopen(url)
-                status, body = resp.status, resp.read()
-                return body.decode()
-            """
-        )
+        def handle(url):
+            resp = urllib.request.urlopen(url)
+            status, body = resp.status, resp.read()
+            return body.decode()
+        """
     )
-    handle = module.body[-1]
-    assert isinstance(handle, cst.FunctionDef)
-    facts = FunctionFacts(ModuleFacts(module, active_table()), handle, None)
-    verdicts = {cst.Module([]).code_for_node(c): facts.blocks(c) for c in facts.calls(handle.body)}
     # what read() returned is data; the status of the response does not make it a resource
     assert verdicts == {
         "urllib.request.urlopen(url)": True,
@@ -449,23 +436,18 @@ def test_a_tuple_assigned_a_tuple_binds_each_name_to_its_own_value() -> None:
 
 
 def test_what_a_helper_takes_in_star_parameters_is_not_known() -> None:
-    module = cst.parse_module(
-        textwrap.dedent(
-            """
-            def commit_all(*conns, **named):
-                for conn in conns:
-                    conn.commit()
-                named["audit"].commit()
+    verdicts = call_verdicts(
+        """
+        def commit_all(*conns, **named):
+            for conn in conns:
+                conn.commit()
+            named["audit"].commit()
 
-            def handle(db, audit):
-                commit_all(db, audit=audit)
-            """
-        )
+        def handle(db, audit):
+            commit_all(db, audit=audit)
+        """
     )
-    handle = module.body[-1]
-    assert isinstance(handle, cst.FunctionDef)
-    facts = FunctionFacts(ModuleFacts(module, active_table()), handle, None)
-    assert [facts.blocks(c) for c in facts.calls(handle.body)] == [True]
+    assert verdicts == {"commit_all(db, audit=audit)": True}
 
 
 def test_a_global_a_function_binds_has_the_kind_of_what_it_binds() -> None:

@@ -103,6 +103,17 @@ def test_files_a_class_keeps_open_are_read_in_threads() -> None:
     assert verdicts(source, "Bundle", "first_bytes") == {"f.read(4)": True}
 
 
+def test_a_base_class_of_elsewhere_may_set_what_the_class_keeps() -> None:
+    # routing.Base's methods could set self.routes to anything: nothing is known of it
+    based = ROUTER.replace("import sqlite3\n", "import sqlite3\n\nimport routing\n").replace(
+        "class Router:", "class Router(routing.Base):"
+    )
+    assert verdicts(based)["regex.match(path)"] is True
+    # a base class of the module: its methods are in sight, and set nothing here
+    local = ROUTER.replace("class Router:", "class Base:\n    pass\n\n\nclass Router(Base):")
+    assert verdicts(local)["regex.match(path)"] is False
+
+
 STORED = """
 import re
 

@@ -824,6 +824,77 @@ def test_a_name_bound_to_two_middlewares_keeps_the_app_wsgi() -> None:
     assert_same_project_behaviour({"app.py": source}, after, "app", [Req("GET", "/")])
 
 
+#: Resources built on base classes of the run: one in their module, one in another module
+#: (a helper method, a store kept by ``__init__``); none brings a responder.
+BASED = {
+    "base.py": """
+        import falcon
+
+
+        class StoreResource:
+            def __init__(self, store):
+                self.store = store
+
+            def reply(self, resp, data):
+                resp.media = {"data": data, "count": len(self.store)}
+    """,
+    "app.py": """
+        import falcon
+
+        from base import StoreResource
+
+
+        class Listed(StoreResource):
+            def keys(self):
+                return sorted(self.store)
+
+
+        class Items(Listed):
+            def on_get(self, req, resp):
+                self.reply(resp, self.keys())
+
+
+        class Item(StoreResource):
+            def on_get(self, req, resp, key):
+                if key not in self.store:
+                    raise falcon.HTTPNotFound()
+                self.reply(resp, self.store[key])
+
+
+        STORE = {"a": 1, "b": 2}
+        app = falcon.App()
+        app.add_route("/items", Items(STORE))
+        app.add_route("/items/{key}", Item(STORE))
+    """,
+}
+
+
+def test_resources_on_base_classes_of_the_run_convert() -> None:
+    after, results = migrate_project_twice(BASED)
+    assert "app = falcon.asgi.App()" in after["app.py"]
+    assert "    async def on_get(self, req, resp, key):" in after["app.py"]
+    assert "    def reply(self, resp, data):" in after["base.py"]  # a helper stays as it is
+    assert set(change_kinds(results, "falcon-asgi")) == {"converted"}
+    requests = [Req("GET", "/items"), Req("GET", "/items/a"), Req("GET", "/items/z")]
+    assert_same_project_behaviour(BASED, after, "app", requests)
+
+
+def test_a_base_class_bringing_a_responder_or_of_elsewhere_keeps_the_app_wsgi() -> None:
+    responder = dict(BASED)
+    responder["base.py"] = BASED["base.py"] + (
+        "\n\n            def on_delete(self, req, resp):\n                resp.status = 204\n"
+    )
+    after, _ = migrate_project_twice(responder)
+    assert "falcon.asgi" not in after["app.py"]
+    assert (
+        "inherits responders, middleware methods or hooks from `StoreResource`" in after["app.py"]
+    )
+    unknown = {"app.py": BASED["app.py"].replace("from base import", "from baselib import")}
+    after, _ = migrate_project_twice(unknown)
+    assert "falcon.asgi" not in after["app.py"]
+    assert "inherits from `StoreResource`, not a class of this run" in after["app.py"]
+
+
 def test_a_server_entry_point_serves_the_converted_app_as_is() -> None:
     source = """
         from wsgiref.simple_server import make_server
