@@ -443,6 +443,18 @@ class FunctionFacts:
                 analysis._bind_definitions_and_imports(node, self._bind_unknown)
         for name, value in _bindings(func.body):
             self.locals.setdefault(name, []).append(value)
+        for nested in self.nested.values():
+            # ``nonlocal conn`` then ``conn = sqlite3.connect(...)`` in a nested function: a
+            # value of this function's conn too (its names there are not known here)
+            declared = {
+                n.value
+                for node in analysis.walk(nested.body, into_scopes=False)
+                if isinstance(node, cst.Nonlocal)
+                for n in (item.name for item in node.names)
+            }
+            for name, value in _bindings(nested.body):
+                if name in declared and name in self.locals:
+                    self.locals[name].append(value)
 
     def _bind_unknown(self, name: str) -> None:
         self.locals[name] = [None]

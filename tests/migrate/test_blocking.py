@@ -450,6 +450,23 @@ def test_what_a_helper_takes_in_star_parameters_is_not_known() -> None:
     assert verdicts == {"commit_all(db, audit=audit)": True}
 
 
+def test_a_local_a_nested_function_binds_has_the_kind_of_what_it_binds() -> None:
+    verdicts = call_verdicts(
+        """
+        import sqlite3
+
+        def handle(path):
+            conn = None
+            def open_db():
+                nonlocal conn
+                conn = sqlite3.connect(path)
+            open_db()
+            conn.execute("SELECT 1")
+        """
+    )
+    assert verdicts['conn.execute("SELECT 1")'] is True  # conn is not only None
+
+
 def test_a_global_a_function_binds_has_the_kind_of_what_it_binds() -> None:
     # GATE is None at import, then a barrier set by init() through `global GATE`: its
     # wait() may block (under the old reading, GATE was None, plain data, waited on the loop)
