@@ -48,6 +48,7 @@ class KeptAttributes:
         self.module = module
         self._reads: set[int] | None = None
         self._class_names: set[str] | None = None
+        self._classes: set[str] | None = None
 
     def values(self, cls: cst.ClassDef, attr: str) -> list[KeptValue] | None:
         """What the methods of ``cls`` put in ``self.attr``: each ``self.attr = value`` (the
@@ -90,7 +91,11 @@ class KeptAttributes:
     def _bases_in_sight(self, cls: cst.ClassDef) -> bool:
         """Every base class of ``cls`` is ``object`` or a class of the module (whose methods
         the walk for other writes sees)."""
-        names = {n.name.value for n in analysis.walk(self.module) if isinstance(n, cst.ClassDef)}
+        if self._classes is None:  # one walk of the module, shared by every question
+            self._classes = {
+                n.name.value for n in analysis.walk(self.module) if isinstance(n, cst.ClassDef)
+            }
+        names = self._classes
         return (
             all(
                 isinstance(base.value, cst.Name)

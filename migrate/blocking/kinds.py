@@ -130,16 +130,9 @@ class ModuleFacts:
         # whose kind is worked out in that function
         self._rebound_in = {}
         for func, cls in _functions_of(self.module):
-            declared = {
-                name.name.value
-                for node in analysis.walk(func.body, into_scopes=False)
-                if isinstance(node, cst.Global)
-                for name in node.names
-            }
-            for target, value in _bindings(func.body):
-                if target in declared:
-                    self.global_values.setdefault(target, []).append(value)
-                    self._rebound_in[id(value)] = (func, cls)
+            for target, value in _rebindings(func, cst.Global):
+                self.global_values.setdefault(target, []).append(value)
+                self._rebound_in[id(value)] = (func, cls)
 
     def qualified(self, node: cst.BaseExpression) -> str | None:
         """``os.path.exists`` for ``os.path.exists`` / ``from os import path; path.exists``;
@@ -363,6 +356,20 @@ def _functions_of(
                 stack.append((child, cls))
 
 
+def _rebindings(
+    func: cst.FunctionDef, declaration: type[cst.Global] | type[cst.Nonlocal]
+) -> Iterator[tuple[str, cst.BaseExpression]]:
+    """(name, value) for each name ``func`` declares ``global`` (or ``nonlocal``) and binds."""
+    declared = {
+        item.name.value
+        for node in analysis.walk(func.body, into_scopes=False)
+        if isinstance(node, declaration)
+        for item in node.names
+    }
+    if declared:
+        yield from ((n, v) for n, v in _bindings(func.body) if n in declared)
+
+
 def _bindings(stmt: cst.CSTNode) -> Iterator[tuple[str, cst.BaseExpression]]:
     """(name, value) for ``name = value`` (and each name of a tuple target) under ``stmt``,
     not entering nested scopes."""
@@ -426,10 +433,13 @@ class FunctionFacts:
                 # a tuple / dict of the caller's values: data only where the rule says so
                 name = star.name.value
                 self.locals[name] = [] if name in data_params else [None]
+        rebinds_outer = False  # a nested function declares a ``nonlocal``
         for node in analysis.walk(func.body):
             if isinstance(node, cst.FunctionDef):
                 self.nested[node.name.value] = node
                 self.locals.setdefault(node.name.value, [])
+            elif isinstance(node, cst.Nonlocal):
+                rebinds_outer = True
             elif isinstance(node, (cst.For, cst.CompFor)):
                 for name, at in _unpacked(node.target):
                     self.locals.setdefault(name, []).append(_Iterated(node.iter, at))
@@ -443,18 +453,13 @@ class FunctionFacts:
                 analysis._bind_definitions_and_imports(node, self._bind_unknown)
         for name, value in _bindings(func.body):
             self.locals.setdefault(name, []).append(value)
-        for nested in self.nested.values():
+        if rebinds_outer:
             # ``nonlocal conn`` then ``conn = sqlite3.connect(...)`` in a nested function: a
             # value of this function's conn too (its names there are not known here)
-            declared = {
-                n.value
-                for node in analysis.walk(nested.body, into_scopes=False)
-                if isinstance(node, cst.Nonlocal)
-                for n in (item.name for item in node.names)
-            }
-            for name, value in _bindings(nested.body):
-                if name in declared and name in self.locals:
-                    self.locals[name].append(value)
+            for nested in self.nested.values():
+                for name, value in _rebindings(nested, cst.Nonlocal):
+                    if name in self.locals:
+                        self.locals[name].append(value)
 
     def _bind_unknown(self, name: str) -> None:
         self.locals[name] = [None]
