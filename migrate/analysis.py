@@ -13,7 +13,7 @@ method) and calls the second one with a status and headers, whatever they are ca
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -302,12 +302,17 @@ def _environ_key_node(node: cst.CSTNode, environ: str) -> cst.BaseExpression | N
 def has_wsgi_evidence(body: cst.CSTNode, environ: str, start_response: str) -> bool:
     """Beyond the shape: the response start looks like one (a status line or a header list),
     or the environ is read with CGI keys. Keeps ``def f(a, callback): callback(x, y)`` out."""
+    return starts_a_response(body, start_response) or reads_cgi_keys(body, environ)
+
+
+def starts_a_response(body: cst.CSTNode, start_response: str) -> bool:
+    """``start_response`` is called with what looks like a status and headers."""
     for node in walk(body):
         if isinstance(node, cst.Call) and is_plain_name(node.func, start_response):
             positional = [a.value for a in node.args if a.keyword is None and not a.star]
             if len(positional) >= 2 and looks_like_response_start(body, *positional[:2]):
                 return True
-    return reads_cgi_keys(body, environ)
+    return False
 
 
 # --------------------------------------------------------------------------- recognising apps
@@ -322,25 +327,54 @@ def positional_params(func: cst.FunctionDef) -> list[cst.Param] | None:
     return [*p.posonly_params, *p.params]
 
 
+def param_names(func: cst.FunctionDef) -> set[str]:
+    """Every parameter name of ``func``: positional, starred and keyword-only."""
+    p = func.params
+    starred = [x for x in (p.star_arg, p.star_kwarg) if isinstance(x, cst.Param)]
+    return {x.name.value for x in (*p.posonly_params, *p.params, *p.kwonly_params, *starred)}
+
+
 def leading_params(func: cst.FunctionDef) -> list[cst.Param]:
     """The positional parameters before ``*args`` or keyword-only ones, whatever follows
     (``__init__(self, app, *, option=1, **kwargs)`` gives self and app)."""
     return [*func.params.posonly_params, *func.params.params]
 
 
-def two_params(func: cst.FunctionDef, *, method: bool) -> tuple[str, str] | None:
-    """The names of the two required positional parameters of a plain ``def`` (after
-    ``self`` for a ``method``) that has exactly those: the shape of a WSGI callable."""
+def wsgi_call_params(func: cst.FunctionDef, *, method: bool) -> tuple[cst.Param, cst.Param] | None:
+    """The two parameters a server's ``app(environ, start_response)`` binds, in a plain
+    ``def`` (after ``self`` for a ``method``) it can call so: the first two positional
+    parameters required, every other one with a default or starred (``exc_info=None``,
+    ``*args``, ``**route_args``, a keyword-only ``observer=None``)."""
     if func.asynchronous is not None:
         return None
-    params = positional_params(func)
-    if params is None:
-        return None
+    p = func.params
+    params = [*p.posonly_params, *p.params]
     if method:
         params = params[1:]
-    if len(params) != 2 or any(p.default is not None for p in params):
+    if len(params) < 2 or any(x.default is not None for x in params[:2]):
         return None
-    return params[0].name.value, params[1].name.value
+    if any(x.default is None for x in (*params[2:], *p.kwonly_params)):
+        return None
+    return params[0], params[1]
+
+
+def has_extra_params(func: cst.FunctionDef, *, method: bool) -> bool:
+    """``func`` takes more than the request (``def app(environ, start_response, **kw)``)."""
+    p = func.params
+    positional = len(p.posonly_params) + len(p.params) - (1 if method else 0)
+    return (
+        positional > 2
+        or bool(p.kwonly_params)
+        or isinstance(p.star_arg, cst.Param)
+        or p.star_kwarg is not None
+    )
+
+
+def two_params(func: cst.FunctionDef, *, method: bool) -> tuple[str, str] | None:
+    """The names of the request's parameters of a WSGI-shaped ``def``
+    (:func:`wsgi_call_params`)."""
+    params = wsgi_call_params(func, method=method)
+    return None if params is None else (params[0].name.value, params[1].name.value)
 
 
 def target_names(target: cst.CSTNode) -> set[str]:
@@ -385,8 +419,8 @@ def _calls_param(
     status may be another parameter of ``func`` (``def respond(start_response, status,
     headers, text)``): then ``call``, a call of ``func``, must pass a status line there (its
     arguments fill the parameters after the first ``skip``: 1 for ``self.respond(...)``)."""
-    params = positional_params(func)
-    if params is None or index >= len(params):
+    params = leading_params(func)
+    if index >= len(params):
         return False
     names = [p.name.value for p in params]
     for node in walk(func.body):
@@ -448,14 +482,8 @@ def wsgi_signature(
     one called with a status and headers -- directly, or by one of the module-level
     ``functions`` it is handed to, or by a function of another module it is handed to that
     ``responder`` vouches for."""
-    params = positional_params(func)
+    params = wsgi_call_params(func, method=method)
     if params is None:
-        return None
-    if method:
-        if not params:
-            return None
-        params = params[1:]
-    if len(params) != 2 or any(p.default is not None for p in params):
         return None
     environ, start_response = params[0].name.value, params[1].name.value
     if calls_with_status_and_headers(func.body, start_response) and has_wsgi_evidence(
@@ -498,11 +526,9 @@ def _hands_to_own_method(
 
 def _calls_param_with_two(func: cst.FunctionDef, index: int) -> bool:
     """``func``'s positional parameter ``index`` is called with two positional arguments."""
-    params = positional_params(func)
-    return (
-        params is not None
-        and index < len(params)
-        and calls_with_status_and_headers(func.body, params[index].name.value)
+    params = leading_params(func)
+    return index < len(params) and calls_with_status_and_headers(
+        func.body, params[index].name.value
     )
 
 
@@ -511,7 +537,7 @@ def own_method_calls(
 ) -> Iterator[tuple[cst.Call, cst.FunctionDef]]:
     """The calls ``self.name(...)`` in the body of the method ``func`` (``self`` being its first
     parameter) of one of ``methods`` of its class (name -> definition), with that method."""
-    params = positional_params(func) or []
+    params = leading_params(func)
     if not params:
         return
     self_name = params[0].name.value
@@ -1077,25 +1103,38 @@ class EnvironHelpers(dict[str, set[int]]):
         return self._keepers[name]
 
 
-_READ_ONLY_HELPERS: list[tuple[cst.Module, EnvironHelpers]] = []
+#: Helpers of other modules the module hands an environ to, as it calls them (``user_of``,
+#: ``auth.user_of``): the indexes of the parameters that only read it, and whether they read
+#: the request body through one.
+ImportedReaders = Mapping[str, tuple[frozenset[int], bool]]
+
+_READ_ONLY_HELPERS: list[tuple[cst.Module, ImportedReaders, EnvironHelpers]] = []
 
 
-def read_only_environ_helpers(module: cst.Module) -> EnvironHelpers:
+def read_only_environ_helpers(
+    module: cst.Module, imported: ImportedReaders | None = None
+) -> EnvironHelpers:
     """Module-level functions that only *read* an environ they are handed: function name ->
     indexes of such positional parameters. Reads are ``p[KEY]``, ``p.get(KEY...)``,
     ``KEY in p`` of known keys and of keys middleware adds (``myapp.user``), one
     ``p["wsgi.input"].read(...)`` (a helper reading the body: :attr:`EnvironHelpers.body_readers`),
     ``wsgiref.util.request_uri(p)`` / ``application_uri(p)``, and handing ``p`` on to another
-    such helper. Worked out once per module (both WSGI rules ask); the caller must not change
-    what it gets."""
-    if _READ_ONLY_HELPERS and _READ_ONLY_HELPERS[0][0] is module:
-        return _READ_ONLY_HELPERS[0][1]
-    result = _read_only_environ_helpers(module)
-    _READ_ONLY_HELPERS[:] = [(module, result)]
+    such helper, of the module or of another module (``imported``, which the project index
+    vouches for). Worked out once per module (both WSGI rules ask); the caller must not
+    change what it gets."""
+    imported = imported or {}
+    if (
+        _READ_ONLY_HELPERS
+        and _READ_ONLY_HELPERS[0][0] is module
+        and _READ_ONLY_HELPERS[0][1] == imported
+    ):
+        return _READ_ONLY_HELPERS[0][2]
+    result = _read_only_environ_helpers(module, imported)
+    _READ_ONLY_HELPERS[:] = [(module, imported, result)]
     return result
 
 
-def _read_only_environ_helpers(module: cst.Module) -> EnvironHelpers:
+def _read_only_environ_helpers(module: cst.Module, imported: ImportedReaders) -> EnvironHelpers:
     aliases = wsgiref_util_aliases(module)
     functions = {
         stmt.name.value: stmt
@@ -1145,10 +1184,11 @@ def _read_only_environ_helpers(module: cst.Module) -> EnvironHelpers:
         for name, indexes in candidates.items():
             func = functions[name]
             params = positional_params(func) or []
+            known = _with_imported(candidates, imported, func) if imported else candidates
             for index in sorted(indexes):
                 param = params[index + skipped.get(name, 0)].name.value
                 # most parameters are used otherwise than read early in the body: that test first
-                how = _only_reads(func.body, param, candidates, aliases)
+                how = _only_reads(func.body, param, known, aliases)
                 if how is None or writes(name, param):
                     indexes.discard(index)
                     changed = True
@@ -1158,7 +1198,9 @@ def _read_only_environ_helpers(module: cst.Module) -> EnvironHelpers:
         if indexes:
             result[name] = indexes
     # a helper handing the environ on to one that reads the body reads it too
-    body_readers = set(reads_body) & set(result)
+    body_readers = (set(reads_body) & set(result)) | {
+        name for name, (_, body) in imported.items() if body
+    }
     grown = True
     while grown:
         grown = False
@@ -1173,6 +1215,20 @@ def _read_only_environ_helpers(module: cst.Module) -> EnvironHelpers:
     found = EnvironHelpers(result, module, aliases)
     found.body_readers = frozenset(body_readers)
     return found
+
+
+def _with_imported(
+    candidates: dict[str, set[int]], imported: ImportedReaders, func: cst.FunctionDef
+) -> dict[str, set[int]]:
+    """The helpers ``func`` may hand an environ to: the module's candidates and the imported
+    readers none of its own names hide."""
+    own = param_names(func) | written_names(func.body)
+    known = {
+        name: set(indexes)
+        for name, (indexes, _) in imported.items()
+        if name.split(".")[0] not in own and name not in candidates
+    }
+    return {**known, **candidates} if known else candidates
 
 
 _KEPT = "__kept_environ__"

@@ -178,14 +178,8 @@ def _serving_instances(
     flow: InstanceFlow | None = None  # made only for a function that may serve one
     found = []
     for name, func in functions.items():
-        params = positional_params(func)
-        if (
-            name in known
-            or func.decorators
-            or params is None
-            or len(params) != 2
-            or any(p.default is not None for p in params)
-        ):
+        params = analysis.wsgi_call_params(func, method=False)
+        if name in known or func.decorators or params is None:
             continue
         environ, start_response = params[0].name.value, params[1].name.value
         for node in walk(func.body, into_scopes=False):
@@ -274,10 +268,8 @@ def _dispatcher_signature(
     request to, so it keeps it WSGI behind adapters.WsgiToAsgi: silent before. A function
     of the module it hands the request to by name makes a call group instead
     (:func:`find_call_groups`), which knows more."""
-    params = positional_params(func)
-    if params is not None and method:
-        params = params[1:]
-    if params is None or len(params) != 2 or any(p.default is not None for p in params):
+    params = analysis.wsgi_call_params(func, method=method)
+    if params is None:
         return None
     environ, start_response = params[0].name.value, params[1].name.value
     if not reads_cgi_keys(func.body, environ):
@@ -511,9 +503,7 @@ def find_call_groups(
     while queue:
         member = queue.pop(0)
         found = problems.setdefault(member.name, [])
-        written = _assigned_names(member.node.body) | {
-            p.name.value for p in positional_params(member.node) or []
-        }
+        written = _assigned_names(member.node.body) | analysis.param_names(member.node)
         for call in walk(member.node.body):
             if not isinstance(call, cst.Call):
                 continue
@@ -558,7 +548,7 @@ def find_call_groups(
                 else []
             )
             func = defs[callee][0]
-            params = positional_params(func)
+            params = analysis.leading_params(func)
             delegate: Delegate | None = None
             if env_at == [0] and sr_at == [1]:
                 delegate = Delegate(0, 1)
@@ -569,7 +559,6 @@ def find_call_groups(
                 or len(defs[callee]) != 1
                 or func.asynchronous is not None
                 or callee in written
-                or params is None
                 or len(params) <= delegate.start_response
                 or any(
                     call.args[i].keyword is not None or call.args[i].star for i in sr_at + env_at
@@ -642,14 +631,12 @@ def _responders(
     funcs = {
         name: found[0]
         for name, found in defs.items()
-        if len(found) == 1
-        and found[0].asynchronous is None
-        and positional_params(found[0]) is not None
+        if len(found) == 1 and found[0].asynchronous is None
     }
     result = {
         (name, index)
         for name, func in funcs.items()
-        for index in range(len(positional_params(func) or []))
+        for index in range(len(analysis.leading_params(func)))
         if _calls_param(func, index)
     }
     # parameters that get their status from the caller: the calls show it is one
@@ -673,7 +660,7 @@ def _responders(
     while changed:
         changed = False
         for name, func in funcs.items():
-            for index, param in enumerate(positional_params(func) or []):
+            for index, param in enumerate(analysis.leading_params(func)):
                 if (name, index) in result:
                     continue
                 for node in walk(func.body):
@@ -699,7 +686,7 @@ def _handing_to_responders(
     another module that ``responder`` vouches for (one walk per function)."""
     found: set[tuple[str, int]] = set()
     for name, func in funcs.items():
-        params = {p.name.value: i for i, p in enumerate(positional_params(func) or [])}
+        params = {p.name.value: i for i, p in enumerate(analysis.leading_params(func))}
         for node in walk(func.body):
             if not isinstance(node, cst.Call):
                 continue
@@ -725,16 +712,8 @@ def _chained_apps(
     found = []
     for name, funcs in defs.items():
         func = funcs[0]
-        params = positional_params(func)
-        if (
-            name in known
-            or len(funcs) != 1
-            or func.asynchronous is not None
-            or params is None
-            or len(params) != 2
-            or any(p.default is not None for p in params)
-            or (name, 1) not in responders
-        ):
+        params = analysis.wsgi_call_params(func, method=False)
+        if name in known or len(funcs) != 1 or params is None or (name, 1) not in responders:
             continue
         app = WsgiApp("function", name, func, params[0].name.value, params[1].name.value)
         _find_uses(module, app)

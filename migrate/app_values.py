@@ -249,15 +249,22 @@ def _named_the_wsgi_way(environ: str, start_response: str) -> bool:
 
 
 def wsgi_params(func: cst.FunctionDef, *, method: bool) -> tuple[str, str] | None:
-    """``(environ, start_response)`` of a WSGI callable: a plain ``def`` with exactly two
-    required positional parameters (after ``self``), named the WSGI way, the second one
-    called or handed to a call (so a wrapper of ``def on_event(event, callback)`` is not
-    one unless its names say WSGI)."""
+    """``(environ, start_response)`` of a WSGI callable: a plain ``def`` a server can call
+    with two positional arguments (after ``self``: :func:`analysis.wsgi_call_params`), named
+    the WSGI way, the second one called or handed to a call (so a wrapper of ``def
+    on_event(event, callback)`` is not one unless its names say WSGI)."""
     params = analysis.two_params(func, method=method)
     if params is None:
         return None
     environ, start_response = params
     if not _named_the_wsgi_way(environ, start_response):
+        return None
+    if analysis.has_extra_params(func, method=method) and not analysis.starts_a_response(
+        func.body, start_response
+    ):
+        # more parameters make a helper likelier (werkzeug's ``wrap_file(environ, file,
+        # buffer_size=8192)``, Paste's ``intercept_output(environ, application, ...)``): such
+        # an app shows its response start
         return None
     for node in walk(func.body):
         if isinstance(node, cst.Call) and (

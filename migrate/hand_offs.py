@@ -10,7 +10,7 @@ from typing import Literal
 import libcst as cst
 
 from migrate import analysis
-from migrate.analysis import is_plain_name, positional_params, walk
+from migrate.analysis import is_plain_name, walk
 
 
 @dataclass
@@ -58,9 +58,9 @@ def hand_off_methods(
             if not node.args or any(a.keyword is not None or a.star for a in node.args[:2]):
                 continue
             name = method.name.value
-            taken = positional_params(method)
-            if method.asynchronous is not None or taken is None:
+            if method.asynchronous is not None:
                 continue
+            taken = analysis.leading_params(method)
             static = analysis.is_static(method)
             own = taken if static else taken[1:]  # the parameters the call's arguments fill
             first = node.args[0].value
@@ -128,7 +128,7 @@ def _looked_up(
     Every method of the class whose name has the prefix is one (each a WSGI callable after
     ``self``), with the local name the lookup binds. None when the class is subclassed in
     the module or anything sets an attribute of that prefix (the lookup could find that)."""
-    params = positional_params(call) or []
+    params = analysis.leading_params(call)
     if not params:
         return []
     self_name = params[0].name.value
@@ -153,7 +153,7 @@ def _looked_up(
         if not named or any(
             m.asynchronous is not None
             or m.decorators
-            or [p.default for p in positional_params(m) or []] != [None, None, None]
+            or analysis.wsgi_call_params(m, method=True) is None
             for m in named
         ):
             return []

@@ -200,7 +200,12 @@ def calls_inner(node: cst.CSTNode, spellings: set[str], environ: str) -> bool:
     )
 
 
-_wsgi_params = analysis.two_params
+def _wsgi_params(func: cst.FunctionDef, *, method: bool) -> tuple[str, str] | None:
+    """The request's parameters of a middleware's WSGI callable taking nothing else: what it
+    would do with more (``**kwargs`` handed on to the app?) is not converted."""
+    if analysis.has_extra_params(func, method=method):
+        return None
+    return analysis.two_params(func, method=method)
 
 
 def _class_middleware(cls: cst.ClassDef) -> Middleware | None:

@@ -496,6 +496,77 @@ def test_an_environ_writer_of_another_module_keeps_the_app_adapted() -> None:
     )
 
 
+LAYERED = {
+    "auth.py": """
+        def user_of(environ):
+            return environ.get("HTTP_X_USER", "anonymous")
+        """,
+    "payloads.py": """
+        import json
+
+
+        def json_body(environ):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            return json.loads(environ["wsgi.input"].read(length) or b"{}")
+        """,
+    "app.py": """
+        import json
+
+        import payloads
+        from auth import user_of
+
+
+        def greeting(environ):
+            return "hello %s at %s" % (user_of(environ), environ["PATH_INFO"])
+
+
+        def entry(environ):
+            data = payloads.json_body(environ)
+            return {"title": data.get("title"), "by": user_of(environ)}
+
+
+        def app(environ, start_response):
+            if environ["REQUEST_METHOD"] == "POST":
+                body = json.dumps(entry(environ), sort_keys=True).encode()
+            else:
+                body = greeting(environ).encode()
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [body]
+        """,
+}
+
+
+def test_helpers_of_the_module_handing_the_environ_to_readers_of_another_are_readers() -> None:
+    # before, ``greeting(environ)`` "may change or keep" the environ: the app stayed WSGI
+    before = dedented(LAYERED)
+    after, results = migrate_project(before)
+    assert kinds(results["app.py"]) == {"app": "converted"}
+    code = after["app.py"]
+    # one of them reads the body through payloads.py: the environ is built with it
+    assert (
+        "environ = asgi_helpers.build_environ(scope, await asgi_helpers.read_body(receive))" in code
+    )
+    assert "def greeting(environ):" in code and "def entry(environ):" in code
+    requests = [
+        Req("GET", "/hi", [("X-User", "zoe")]),
+        Req("GET", "/"),
+        Req("POST", "/e", [("X-User", "ann")], b'{"title": "caf\xc3\xa9"}'),
+    ]
+    assert_same_project_behaviour(before, after, "app", requests)
+
+
+def test_a_helper_whose_local_name_hides_the_imported_reader_is_not_one() -> None:
+    files = dedented(LAYERED)
+    files["app.py"] = files["app.py"].replace(
+        '    return "hello %s at %s" % (user_of(environ), environ["PATH_INFO"])',
+        '    user_of = lambda env: env.setdefault("myapp.user", "x")\n'
+        '    return "hello %s at %s" % (user_of(environ), environ["PATH_INFO"])',
+    )
+    _, results = migrate_project(files)
+    assert kinds(results["app.py"]) == {"app": "adapted"}
+    assert "it hands the environ to `greeting()`" in results["app.py"].changes[0].message
+
+
 def test_without_project_knowledge_nothing_changes() -> None:
     app = dedented({"app.py": APP})["app.py"]
     alone = migrate_source(app, relpath="app.py")

@@ -354,11 +354,9 @@ def _is_literal(node: cst.BaseExpression | None, value: object) -> bool:
 
 
 def _is_wsgi_signature(node: cst.FunctionDef, skip_self: bool) -> bool:
-    """A plain (not async) def taking exactly two positional parameters (after ``self``):
-    the shape of a WSGI callable, never of an ASGI 3 one (async, three parameters)."""
-    if node.asynchronous is not None or node.params.star_arg is not cst.MaybeSentinel.DEFAULT:
-        return False
-    return len(node.params.params) == (3 if skip_self else 2)
+    """A plain (not async) def a server can call with ``(environ, start_response)`` (after
+    ``self``): the shape of a WSGI callable, never of an ASGI 3 one (async)."""
+    return analysis.wsgi_call_params(node, method=skip_self) is not None
 
 
 def _method(cls: cst.ClassDef, name: str) -> cst.FunctionDef | None:

@@ -117,8 +117,7 @@ def convert_callable(
                 raise Unconvertible(f"it hands start_response to `{callee}()`")
             _check_delegate_call(node, delegate, environ, start_response, id(node) in returned)
             hands_request_on = hands_request_on or delegate.environ is not None
-    other_params = {p.name.value for p in analysis.positional_params(func) or []}
-    taken = (other_params - {environ, start_response}) & {"scope", "receive", "send"}
+    taken = (analysis.param_names(func) - {environ, start_response}) & {"scope", "receive", "send"}
     if taken:
         raise Unconvertible(f"it already uses the name(s) {', '.join(sorted(taken))}")
     scope_changes = ScopeChanges(environ, aliases)
@@ -233,7 +232,7 @@ def convert_callable(
         # keep the comments above the first statement above the guard
         prologue[0] = prologue[0].with_changes(leading_lines=first.leading_lines)
         new_stmts[0] = first.with_changes(leading_lines=())
-    old_params = analysis.positional_params(func) or []
+    old_params = analysis.leading_params(func)
     params = [cst.Param(cst.Name(n)) for n in ("scope", "receive", "send")]
     if method:
         params = [cst.Param(old_params[0].name), *params, *old_params[3:]]
@@ -245,7 +244,12 @@ def convert_callable(
         params.extend(old_params[2:])
     new_func = func.with_changes(
         asynchronous=cst.Asynchronous(),
-        params=cst.Parameters(params=_last_without_comma(params)),
+        # what follows the positional parameters (``*args``, ``**route_args``) is kept
+        params=func.params.with_changes(
+            posonly_params=(),
+            posonly_ind=cst.MaybeSentinel.DEFAULT,
+            params=_last_without_comma(params),
+        ),
         returns=None,
         body=body.with_changes(body=[*docstring, *prologue, *new_stmts]),
     )
@@ -465,7 +469,7 @@ RequestMethodConverter = Callable[[cst.FunctionDef, str, str, dict[str, Delegate
 def hand_off_delegates(methods: Sequence[HandOff], func: cst.FunctionDef) -> dict[str, Delegate]:
     """How ``func`` (a method of the class) calls its hand-off methods: ``self._m(environ,
     start_response, ...)`` for the request, ``self._m(start_response, ...)`` for the response."""
-    self_name = (analysis.positional_params(func) or [])[0].name.value
+    self_name = analysis.leading_params(func)[0].name.value
     delegates = {
         f"{self_name}.{m.node.name.value}": (
             Delegate(environ=0, start_response=1)
@@ -497,7 +501,7 @@ def convert_hand_offs(
     done: dict[int, ConvertedMethod] = {}
     for method in methods:
         node = method.node
-        params = analysis.positional_params(node) or []
+        params = analysis.leading_params(node)
         own = params if node.decorators else params[1:]  # a static method has no self
         try:
             if method.role == "request":

@@ -67,3 +67,19 @@ class ImportedHelpers:
         if lookup is None or lookup.helper is None or not lookup.helper.environ_params:
             return None
         return lookup, lookup.helper
+
+    def environ_readers(self) -> analysis.ImportedReaders:
+        """The helpers of other modules the module's code calls by a name it imports, that
+        only read an environ they are handed (:meth:`environ_reader`), as it calls them."""
+        found: dict[str, tuple[frozenset[int], bool]] = {}
+        for node in analysis.walk(self._module):
+            if not isinstance(node, cst.Call):
+                continue
+            callee = analysis.dotted_name(node.func)
+            if not callee or callee in found or callee.split(".")[0] not in self.bindings:
+                continue
+            reader = self.environ_reader(callee)
+            if reader is not None:
+                helper = reader[1]
+                found[callee] = (helper.environ_params, bool(helper.body_params))
+        return found

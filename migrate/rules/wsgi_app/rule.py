@@ -194,7 +194,9 @@ class WsgiAppRule(Rule):
         self.blocking = ModuleFacts(node, self.context.blocking, known_helpers=frozenset({HELPERS}))
         self.middleware = app_finding.middleware_names(node)
         aliases = analysis.wsgiref_util_aliases(node)
-        helpers = analysis.read_only_environ_helpers(node)
+        helpers = analysis.read_only_environ_helpers(
+            node, self.imported.environ_readers() if self.imported else None
+        )
         grouped: set[int] = set()
         found = {id(app) for app in apps}
         called_elsewhere = self._called_elsewhere([*apps, *(m for g in groups for m in g.members)])
