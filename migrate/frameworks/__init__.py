@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from migrate.module_paths import candidate_paths
@@ -44,13 +44,19 @@ class Modules(Generic[F]):
     facts: Mapping[str, F]
     #: Every file of the run: an import names the first candidate that exists.
     files: frozenset[str]
+    #: The modules of the run :meth:`imported` was asked for that have no facts (their text
+    #: never names the framework): a plan may read them and try again.
+    unread: set[str] = field(default_factory=set, compare=False)
 
     def imported(self, importer: str, module_ref: str) -> F | None:
         """The facts of the module ``module_ref`` imported from the file ``importer``
         (None: not a module of the run, or one without facts)."""
         for relpath in candidate_paths(importer, module_ref):
             if relpath in self.files:
-                return self.facts.get(relpath)
+                found = self.facts.get(relpath)
+                if found is None:
+                    self.unread.add(relpath)
+                return found
         return None
 
 

@@ -111,6 +111,9 @@ class FalconFacts:
     #: Names the module stashes on what a request hands around (``req.context.session =
     #: Session()``, :mod:`migrate.blocking.stash`).
     stashed: frozenset[str] = frozenset()
+    #: False for a module whose text never names falcon, read only for what a Falcon module
+    #: imports from it (a resource's base class): the rule does not run on it.
+    names_falcon: bool = True
 
 
 # --------------------------------------------------------------------------- facts
@@ -120,7 +123,7 @@ def might_use_falcon(source: str) -> bool:
     return "falcon" in source
 
 
-def facts_of(relpath: str, tree: ast.Module) -> FalconFacts:
+def facts_of(relpath: str, tree: ast.Module, *, names_falcon: bool = True) -> FalconFacts:
     imports = tuple(import_bindings(tree.body))
     qualified = _qualifier(imports)
     apps = tuple(_apps(tree, qualified))
@@ -140,7 +143,7 @@ def facts_of(relpath: str, tree: ast.Module) -> FalconFacts:
     )
     return FalconFacts(
         relpath, imports, apps, tuple(classes), tuple(functions), _used_directly(tree),
-        methods_read, stashed_names(tree),
+        methods_read, stashed_names(tree), names_falcon,
     )  # fmt: skip
 
 
@@ -730,11 +733,35 @@ class _Group:
     not_only_responders: bool = False
 
 
-def plan(all_facts: Iterable[FalconFacts], files: Iterable[str]) -> FalconPlan:
+def plan(
+    all_facts: Iterable[FalconFacts],
+    files: Iterable[str],
+    read: Callable[[str], ast.Module | None] | None = None,
+) -> FalconPlan:
     """The conversion of every Falcon app of the run (``files``: every file of the run, as
-    imports look modules up in them; see the module docstring)."""
+    imports look modules up in them; see the module docstring). ``read`` gives the tree of
+    a module of the run: the modules the Falcon modules import from that never name falcon
+    (a resource's base class, ``class SessionedResource`` in ``resources/base.py``) are read
+    with it, and the plan made again, until it asks for none it has not read."""
     facts = {f.relpath: f for f in all_facts}
-    by_module = Modules(facts, frozenset(files))
+    names = frozenset(files)
+    while True:
+        made, unread = _plan(facts, names)
+        unread -= facts.keys()
+        if read is None or not unread:
+            return made
+        for relpath in sorted(unread):
+            tree = read(relpath)
+            facts[relpath] = (
+                facts_of(relpath, tree, names_falcon=False)
+                if tree is not None
+                else FalconFacts(relpath, names_falcon=False)
+            )
+
+
+def _plan(facts: dict[str, FalconFacts], files: frozenset[str]) -> tuple[FalconPlan, set[str]]:
+    """The plan from the facts at hand, and the modules of the run it found no facts for."""
+    by_module = Modules(facts, files)
     read_directly = {
         name: module.relpath for module in facts.values() for name in module.methods_read
     }
@@ -769,9 +796,10 @@ def plan(all_facts: Iterable[FalconFacts], files: Iterable[str]) -> FalconPlan:
                 entry.last.add(part)
         for relpath in relpaths:
             per_module.setdefault(relpath, _ModuleEntry()).stashed.update(stashed)
-    return FalconPlan(
+    made = FalconPlan(
         tuple((relpath, entry.plan()) for relpath, entry in sorted(per_module.items()))
     )
+    return made, by_module.unread
 
 
 @dataclass
@@ -886,6 +914,8 @@ def _collect_class(
         return
     owner, name, cls = found
     assert isinstance(cls, ClassFacts)
+    if not _converted_there(owner, name, group):
+        return
     group.blockers.extend(cls.blockers)
     _check_bases(owner, name, cls, by_module, group, set())
     methods = cls.responders if role == "resource" else cls.middleware
@@ -900,6 +930,17 @@ def _collect_class(
     for hook, made in cls.hooks:
         group.not_only_responders = True
         _collect_function(owner, hook, "hook", made, by_module, group)
+
+
+def _converted_there(owner: FalconFacts, name: str, group: _Group) -> bool:
+    """A part must be in a module the rule runs on (one naming falcon); else a blocker."""
+    if owner.names_falcon:
+        return True
+    group.blockers.append(
+        f"`{name}` is defined in {owner.relpath}, which never names falcon (the rule "
+        "converts only modules that do)"
+    )
+    return False
 
 
 def _check_bases(
@@ -945,6 +986,8 @@ def _collect_function(
         return
     owner, name, func = found
     assert isinstance(func, CallableFacts)
+    if not _converted_there(owner, name, group):
+        return
     if made and not func.returns:
         group.blockers.append(f"`{name}` does not return a nested function")
         return

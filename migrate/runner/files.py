@@ -242,7 +242,15 @@ def run_files(
                 project = ProjectIndex.from_summaries(
                     summaries, (task.relpath for task in tasks), callers
                 )
-                project.falcon = _plan(falcon_plan, falcon_facts, project.files, FalconPlan())
+                project.falcon = _plan(
+                    # the modules it imports from that never name falcon are read when asked
+                    lambda facts, files: falcon_plan(
+                        facts, files, lambda relpath: _tree_of_task(by_relpath[relpath], timeout)
+                    ),
+                    falcon_facts,
+                    project.files,
+                    FalconPlan(),
+                )
                 project.flask = _plan(flask_plan, flask_facts_found, project.files, FlaskPlan())
                 project.django_views = tuple(django_views)
                 # a result made with the empty index stands where the whole one adds nothing

@@ -407,6 +407,7 @@ def migrate_sources(
             if tree is not None and might_use_falcon(sources[relpath])
         ),
         index.files,
+        trees.get,
     )
     index.flask = flask_plan(
         (

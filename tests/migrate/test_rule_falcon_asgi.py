@@ -8,7 +8,10 @@ hypercorn) and compares the answers.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
+from pathlib import Path
 
 import falcon.asgi
 import falcon.testing
@@ -893,6 +896,57 @@ def test_a_base_class_bringing_a_responder_or_of_elsewhere_keeps_the_app_wsgi() 
     after, _ = migrate_project_twice(unknown)
     assert "falcon.asgi" not in after["app.py"]
     assert "inherits from `StoreResource`, not a class of this run" in after["app.py"]
+
+
+def test_a_base_class_in_a_module_that_never_names_falcon_is_read() -> None:
+    # the scan reads only modules naming falcon: the base class's module is read when the
+    # plan asks for it (before: "not a class of this run this rule can read", WSGI)
+    files = {**BASED, "base.py": BASED["base.py"].replace("import falcon\n", "", 1)}
+    assert "falcon" not in files["base.py"]
+    after, results = migrate_project_twice(files)
+    assert "app = falcon.asgi.App()" in after["app.py"]
+    assert after["base.py"] == textwrap.dedent(files["base.py"]).lstrip("\n")
+    assert set(change_kinds(results, "falcon-asgi")) == {"converted"}
+    requests = [Req("GET", "/items"), Req("GET", "/items/a"), Req("GET", "/items/z")]
+    assert_same_project_behaviour(files, after, "app", requests)
+
+
+def test_the_cli_reads_the_base_class_module_too(tmp_path: Path) -> None:
+    files = {**BASED, "base.py": BASED["base.py"].replace("import falcon\n", "", 1)}
+    for relpath, source in files.items():
+        (tmp_path / relpath).write_text(textwrap.dedent(source).lstrip("\n"))
+    done = subprocess.run(
+        [sys.executable, "-m", "migrate", "--no-cache", "--enable", "falcon-asgi", "--write", "."],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "app = falcon.asgi.App()" in (tmp_path / "app.py").read_text()
+
+
+def test_a_resource_in_a_module_that_never_names_falcon_keeps_the_app_wsgi() -> None:
+    # the rule runs on modules naming falcon only: its responders would stay sync
+    files = {
+        "items.py": """
+            class Items:
+                def on_get(self, req, resp):
+                    resp.media = {"items": [1, 2]}
+        """,
+        "app.py": """
+            import falcon
+
+            from items import Items
+
+            app = falcon.App()
+            app.add_route("/items", Items())
+        """,
+    }
+    after, _ = migrate_project_twice(files)
+    assert "falcon.asgi" not in after["app.py"]
+    assert "`Items` is defined in items.py, which never names falcon" in after["app.py"]
+    assert_same_project_behaviour(files, after, "app", [Req("GET", "/items")])
 
 
 def test_a_server_entry_point_serves_the_converted_app_as_is() -> None:
