@@ -486,8 +486,9 @@ def wsgi_signature(
     if params is None:
         return None
     environ, start_response = params[0].name.value, params[1].name.value
-    if calls_with_status_and_headers(func.body, start_response) and has_wsgi_evidence(
-        func.body, environ, start_response
+    if calls_with_status_and_headers(func.body, start_response) and (
+        has_wsgi_evidence(func.body, environ, start_response)
+        or (cls is not None and _hands_environ_to_own_reader(func, environ, cls))
     ):
         return environ, start_response
     if functions and delegates_start_response(func.body, start_response, functions):
@@ -499,6 +500,28 @@ def wsgi_signature(
     ):
         return environ, start_response
     return None
+
+
+def _hands_environ_to_own_reader(func: cst.FunctionDef, environ: str, cls: cst.ClassDef) -> bool:
+    """``environ`` is handed to a method of ``cls`` that reads it with CGI keys (``status,
+    body = self.dispatch(environ, args)``, ``dispatch`` reading ``REQUEST_METHOD``): the
+    evidence of a ``__call__`` whose status and headers come back from that method."""
+    if not isinstance(cls.body, cst.IndentedBlock):
+        return False
+    methods = {s.name.value: s for s in cls.body.body if isinstance(s, cst.FunctionDef)}
+    for node, method in own_method_calls(func, methods):
+        params = leading_params(method)
+        skip = 0 if is_static(method) else 1
+        for at, arg in enumerate(node.args):
+            if arg.keyword is not None or arg.star:
+                break
+            if (
+                is_plain_name(arg.value, environ)
+                and at + skip < len(params)
+                and reads_cgi_keys(method.body, params[at + skip].name.value)
+            ):
+                return True
+    return False
 
 
 def _hands_to_own_method(
@@ -1135,17 +1158,18 @@ def read_only_environ_helpers(
 
 
 def _read_only_environ_helpers(module: cst.Module, imported: ImportedReaders) -> EnvironHelpers:
+    from migrate import method_lookups  # it reads the module with the helpers of this one
+
     aliases = wsgiref_util_aliases(module)
-    functions = {
-        stmt.name.value: stmt
+    functions: dict[str, list[cst.FunctionDef]] = {
+        stmt.name.value: [stmt]
         for stmt in module.body
         if isinstance(stmt, cst.FunctionDef) and stmt.asynchronous is None
     }
     # methods, as their class's code calls them: ``self._key_from`` (``self`` being the
-    # method's own first parameter); their argument ``i`` is parameter ``i + 1``
-    skipped: dict[str, int] = {}
-    seen: set[str] = set()
-    twice: set[str] = set()
+    # method's own first parameter); their argument ``i`` is parameter ``i + 1``. Methods of
+    # one name in two classes are one key: a call may mean either, so both must only read.
+    methods: set[str] = set()
     for cls in module.body:
         if not isinstance(cls, cst.ClassDef) or not isinstance(cls.body, cst.IndentedBlock):
             continue
@@ -1154,27 +1178,58 @@ def _read_only_environ_helpers(module: cst.Module, imported: ImportedReaders) ->
                 params = positional_params(stmt)
                 if params and not stmt.name.value.startswith("__"):
                     key = f"{params[0].name.value}.{stmt.name.value}"
-                    functions[key] = stmt
-                    skipped[key] = 1
-                    if key in seen:
-                        twice.add(key)
-                    seen.add(key)
-    for key in twice:  # two classes' methods of one name: which one a call means is unknown
-        del functions[key]
+                    functions.setdefault(key, []).append(stmt)
+                    methods.add(key)
     result: dict[str, set[int]] = {}
     # Optimistic fixed point: assume every candidate is read-only, drop the ones that are not.
     candidates: dict[str, set[int]] = {}
-    for name, func in functions.items():
-        params = positional_params(func)
-        if params is None or func.decorators:
-            continue
-        candidates[name] = set(range(len(params) - skipped.get(name, 0)))
-    written: dict[str, set[str]] = {}  # by function, worked out for the few that only read
+    for name, funcs in functions.items():
+        skip = 1 if name in methods else 0
+        counts = [len(p) - skip for f in funcs if (p := positional_params(f)) is not None]
+        if len(counts) == len(funcs) and not any(f.decorators for f in funcs):
+            candidates[name] = set(range(min(counts)))
+    # ``handler = getattr(self, verb, None) if verb in VERBS else None`` in a method: a call
+    # of ``handler`` is one of ``self.get``, ``self.post``... (:mod:`migrate.method_lookups`)
+    lookups: dict[int, dict[str, set[str]]] = {}
+    looking = [
+        (name, func)
+        for name in methods
+        for func in functions[name]
+        if any(
+            isinstance(n, cst.Call) and is_plain_name(n.func, "getattr") for n in walk(func.body)
+        )
+    ]
+    if looking:
+        constants = method_lookups.constant_names(module)
+        attributes = method_lookups.set_attribute_names(module)
+        for name, func in looking:
+            self_name = name.split(".")[0]
+            looked = method_lookups.looked_up_methods(func, constants, attributes)
+            lookups[id(func)] = {
+                local: {f"{self_name}.{m}" for m in names if f"{self_name}.{m}" in functions}
+                for local, names in looked.items()
+            }
+    # a method looked up so may leave the environ it is handed unused (``def get(self,
+    # environ)`` answering without it)
+    targets = {key for found in lookups.values() for keys in found.values() for key in keys}
+    written: dict[int, set[str]] = {}  # by function, worked out for the few that only read
 
-    def writes(name: str, param: str) -> bool:
-        if name not in written:
-            written[name] = written_names(functions[name].body)
-        return param in written[name]
+    def writes(func: cst.FunctionDef, param: str) -> bool:
+        if id(func) not in written:
+            written[id(func)] = written_names(func.body)
+        return param in written[id(func)]
+
+    def known_to(func: cst.FunctionDef) -> dict[str, set[int]]:
+        known = _with_imported(candidates, imported, func) if imported else candidates
+        looked_up = lookups.get(id(func))
+        if not looked_up:
+            return known
+        local_calls = {
+            local: set.intersection(*(candidates.get(k, set()) for k in keys))
+            for local, keys in looked_up.items()
+            if keys
+        }
+        return {**known, **local_calls}
 
     changed = True
     reads_body: set[str] = set()
@@ -1182,18 +1237,20 @@ def _read_only_environ_helpers(module: cst.Module, imported: ImportedReaders) ->
         changed = False
         reads_body.clear()
         for name, indexes in candidates.items():
-            func = functions[name]
-            params = positional_params(func) or []
-            known = _with_imported(candidates, imported, func) if imported else candidates
-            for index in sorted(indexes):
-                param = params[index + skipped.get(name, 0)].name.value
-                # most parameters are used otherwise than read early in the body: that test first
-                how = _only_reads(func.body, param, known, aliases)
-                if how is None or writes(name, param):
-                    indexes.discard(index)
-                    changed = True
-                elif how == "body":
-                    reads_body.add(name)
+            skip = 1 if name in methods else 0
+            for func in functions[name]:
+                params = positional_params(func) or []
+                known = known_to(func)
+                for index in sorted(indexes):
+                    param = params[index + skip].name.value
+                    # most parameters are used otherwise than read early in the body: that test
+                    # first
+                    how = _only_reads(func.body, param, known, aliases, unused=name in targets)
+                    if how is None or writes(func, param):
+                        indexes.discard(index)
+                        changed = True
+                    elif how == "body":
+                        reads_body.add(name)
     for name, indexes in candidates.items():
         if indexes:
             result[name] = indexes
@@ -1201,15 +1258,21 @@ def _read_only_environ_helpers(module: cst.Module, imported: ImportedReaders) ->
     body_readers = (set(reads_body) & set(result)) | {
         name for name, (_, body) in imported.items() if body
     }
+
+    def calls_a_body_reader(func: cst.FunctionDef) -> bool:
+        looked_up = lookups.get(id(func), {})
+        for node in walk(func.body):
+            if isinstance(node, cst.Call):
+                callee = dotted_name(node.func)
+                if callee in body_readers or looked_up.get(callee or "", set()) & body_readers:
+                    return True
+        return False
+
     grown = True
     while grown:
         grown = False
         for name in set(result) - body_readers:
-            if name in functions and any(
-                dotted_name(n.func) in body_readers
-                for n in walk(functions[name].body)
-                if isinstance(n, cst.Call)
-            ):
+            if any(calls_a_body_reader(func) for func in functions.get(name, ())):
                 body_readers.add(name)
                 grown = True
     found = EnvironHelpers(result, module, aliases)

@@ -72,6 +72,9 @@ class WsgiApp:
     #: For a function taking more than the request that a route decorator of the module
     #: makes an app (``@with_route_args``, :mod:`migrate.route_decorators`): its name.
     decorated_by: str | None = None
+    #: For a callable class: the classes of the module deriving from it that change nothing
+    #: of it (:func:`_plain_subclasses`); their instances are its apps too.
+    subclasses: list[str] = field(default_factory=list)
 
     @property
     def makes_instances(self) -> bool:
@@ -314,29 +317,73 @@ def decorated_apps(module: cst.Module, decorators: Sequence[RouteDecorator]) -> 
     return found
 
 
+def _plain_subclasses(module: cst.Module, app: WsgiApp) -> list[cst.ClassDef]:
+    """The classes of the module deriving from the app class ``app`` (or from one of these)
+    that define no ``__call__``, ``__iter__`` nor any method of the app class, and have no
+    keywords (a metaclass): the request takes the app class's path through their instances
+    (``class TodoItem(Resource)`` adding ``get`` and ``put``, which ``Resource.__call__``
+    looks up)."""
+    assert isinstance(app.node, cst.ClassDef)
+    own = {s.name.value for s in _class_statements(app.node) if isinstance(s, cst.FunctionDef)}
+    kept = own | {"__call__", "__iter__"}
+    family = {app.name}
+    found: list[cst.ClassDef] = []
+    grown = True
+    while grown:
+        grown = False
+        for stmt in module.body:
+            if (
+                isinstance(stmt, cst.ClassDef)
+                and stmt.name.value not in family
+                and any(
+                    isinstance(b.value, cst.Name) and b.value.value in family for b in stmt.bases
+                )
+                and not stmt.keywords
+                and not any(
+                    isinstance(s, cst.FunctionDef) and s.name.value in kept
+                    for s in _class_statements(stmt)
+                )
+            ):
+                family.add(stmt.name.value)
+                found.append(stmt)
+                grown = True
+    return found
+
+
+def _class_statements(cls: cst.ClassDef) -> Sequence[cst.BaseStatement | cst.BaseSmallStatement]:
+    return cls.body.body if isinstance(cls.body, cst.IndentedBlock) else ()
+
+
 def _find_uses(module: cst.Module, app: WsgiApp) -> None:
     names = {app.name}
     # every test below looks for one of the names in a statement's tree: a statement whose
     # text holds none of them (most) is not walked
     texts = statement_texts(module)
+    subclasses = _plain_subclasses(module, app) if app.kind == "callable-class" else []
+    makers = [app.name, *(c.name.value for c in subclasses)]
+    app.subclasses = makers[1:]
+    skipped = [app.node, *subclasses]
     for stmt in module.body:
-        if stmt is app.node:
+        if any(stmt is s for s in skipped):
             continue
-        if app.makes_instances and app.name in texts[id(stmt)]:
-            bound = _instance_binding(stmt, app.name)
+        for maker in makers if app.makes_instances else ():
+            if maker not in texts[id(stmt)]:
+                continue
+            bound = _instance_binding(stmt, maker)
             if bound is not None:
                 app.instances.append(bound)
                 names.add(bound)
-                continue
+                break
     servers = set(import_spellings(module, SERVER_FUNCTIONS))
     middleware = _middleware_names(module)
+    names.update(makers)  # any other use of a subclass is one of the app class
     for stmt in module.body:
-        if stmt is app.node or _is_main_guard(stmt):
+        if any(stmt is s for s in skipped) or _is_main_guard(stmt):
             continue
         text = texts[id(stmt)]
         if not any(name in text for name in names):
             continue
-        if app.makes_instances and _instance_binding(stmt, app.name) is not None:
+        if app.makes_instances and any(_instance_binding(stmt, m) is not None for m in makers):
             continue
         for name in sorted(names):
             if name not in text:

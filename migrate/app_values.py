@@ -248,6 +248,17 @@ def _named_the_wsgi_way(environ: str, start_response: str) -> bool:
     )
 
 
+def _starts_a_response(body: cst.CSTNode, environ: str, start_response: str) -> bool:
+    """``start_response(status, headers...)``: called with two or more positional arguments,
+    the first of them not the environ (that is a call of an app)."""
+    for node in walk(body):
+        if isinstance(node, cst.Call) and is_plain_name(node.func, start_response):
+            positional = [a.value for a in node.args if a.keyword is None and not a.star]
+            if len(positional) >= 2 and not is_plain_name(positional[0], environ):
+                return True
+    return False
+
+
 def wsgi_params(func: cst.FunctionDef, *, method: bool) -> tuple[str, str] | None:
     """``(environ, start_response)`` of a WSGI callable: a plain ``def`` a server can call
     with two positional arguments (after ``self``: :func:`analysis.wsgi_call_params`), named
@@ -259,12 +270,12 @@ def wsgi_params(func: cst.FunctionDef, *, method: bool) -> tuple[str, str] | Non
     environ, start_response = params
     if not _named_the_wsgi_way(environ, start_response):
         return None
-    if analysis.has_extra_params(func, method=method) and not analysis.starts_a_response(
-        func.body, start_response
+    if analysis.has_extra_params(func, method=method) and not _starts_a_response(
+        func.body, environ, start_response
     ):
         # more parameters make a helper likelier (werkzeug's ``wrap_file(environ, file,
-        # buffer_size=8192)``, Paste's ``intercept_output(environ, application, ...)``): such
-        # an app shows its response start
+        # buffer_size=8192)``, Paste's ``intercept_output(environ, application, ...)``
+        # calling ``application(environ, ...)``): such an app starts its response itself
         return None
     for node in walk(func.body):
         if isinstance(node, cst.Call) and (

@@ -81,9 +81,16 @@ class RegisteredRows:
 
 
 def registered_rows(
-    module: cst.Module, app: WsgiApp, functions: Mapping[str, WsgiApp]
+    module: cst.Module,
+    app: WsgiApp,
+    functions: Mapping[str, WsgiApp],
+    classes: Mapping[str, WsgiApp] | None = None,
 ) -> RegisteredRows | None:
-    """The rows the module registers with the one instance of the class ``app``, or None."""
+    """The rows the module registers with the one instance of the class ``app``, or None.
+    ``classes``: the app classes of the module by the names that make their instances (a
+    plain subclass's too): a registration may hand one a new instance of one,
+    ``api.add("/todos", TodoCollection(store))``, when that is all the module does with the
+    class."""
     cls = app.node
     if not isinstance(cls, cst.ClassDef) or len(app.instances) != 1:
         return None
@@ -104,8 +111,11 @@ def registered_rows(
         if len(shapes) != 1 or mapping != (next(iter(shapes))[0] is None):
             return None  # rows of two shapes, or appended to a dict / set in a list
         ((handler_at, width),) = shapes
-        apps = _registered_apps(module, instance, registrars, functions)
-        if apps is None or not apps or not _only_registrations(app, module, instance, registrars):
+        registered = _registered_apps(module, instance, registrars, functions, classes or {})
+        if registered is None or not _only_registrations(app, module, instance, registrars):
+            return None
+        apps, sites = registered
+        if not apps or not _instances_only_registered(apps, sites):
             return None
         fills = {id(n) for n in analysis.walk(stmt) if isinstance(n, cst.Attribute)}
         for method in registrars.values():
@@ -234,11 +244,14 @@ def _registered_apps(
     instance: str,
     registrars: Mapping[str, _Registrar],
     functions: Mapping[str, WsgiApp],
-) -> list[WsgiApp] | None:
-    """The apps the module's top level registers, in order; None when a registration is
-    anywhere else, or names what is not a function app of the module."""
+    classes: Mapping[str, WsgiApp],
+) -> tuple[list[WsgiApp], set[int]] | None:
+    """The apps the module's top level registers, in order, and the statements making an
+    instance of an app class to register; None when a registration is anywhere else, or
+    hands what is neither a function app of the module nor a new instance of an app class."""
     registrations: set[int] = set()  # the ``instance.method`` nodes accounted for
     apps: list[WsgiApp] = []
+    sites: set[int] = set()
     for stmt in module.body:
         if isinstance(stmt, cst.FunctionDef):
             for decorator in stmt.decorators:
@@ -261,10 +274,15 @@ def _registered_apps(
                     continue
                 assert isinstance(small.value, cst.Call)
                 view = _handed(small.value, registrar)
-                if view is None or view.value not in functions:
+                made = view.func if isinstance(view, cst.Call) else None
+                if isinstance(view, cst.Name) and view.value in functions:
+                    apps.append(functions[view.value])
+                elif isinstance(made, cst.Name) and made.value in classes:
+                    apps.append(classes[made.value])  # ``TodoItem(store)``: an instance
+                    sites.add(id(stmt))
+                else:
                     return None
                 registrations.add(id(small.value.func))
-                apps.append(functions[view.value])
     # every other ``instance.method`` of a registering method: a registration out of sight
     for node in analysis.walk(module):
         if (
@@ -274,7 +292,17 @@ def _registered_apps(
             and id(node) not in registrations
         ):
             return None
-    return [a for i, a in enumerate(apps) if all(a is not b for b in apps[:i])]
+    return [a for i, a in enumerate(apps) if all(a is not b for b in apps[:i])], sites
+
+
+def _instances_only_registered(apps: list[WsgiApp], sites: set[int]) -> bool:
+    """The app classes registered through new instances are used by the module for that
+    only: no module-level name holds one, every other statement naming them registers one."""
+    return all(
+        not app.instances and not app.stack_uses and all(id(use) in sites for use in app.other_uses)
+        for app in apps
+        if app.kind == "callable-class"
+    )
 
 
 def _called_registrar(
@@ -288,11 +316,12 @@ def _called_registrar(
     return registrars.get(func.attr.value)
 
 
-def _handed(call: cst.Call, registrar: _Registrar) -> cst.Name | None:
-    """The view ``call`` registers: the argument for the registrar's parameter, a name."""
+def _handed(call: cst.Call, registrar: _Registrar) -> cst.Name | cst.Call | None:
+    """The view ``call`` registers: the argument for the registrar's parameter, a name or a
+    call (an instance made there)."""
     assert registrar.param is not None
     value = analysis.argument_for(call, registrar.index, registrar.param)
-    return value if isinstance(value, cst.Name) else None
+    return value if isinstance(value, (cst.Name, cst.Call)) else None
 
 
 def _only_registrations(

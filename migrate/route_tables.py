@@ -106,13 +106,17 @@ def _pairs_table(
 
 def find_route_tables(module: cst.Module, apps: list[WsgiApp]) -> list[RouteTable]:
     functions = {a.name: a for a in apps if a.kind == "function"}
+    # the app classes by the names making their instances (a plain subclass's too)
+    classes = {
+        maker: a for a in apps if a.kind == "callable-class" for maker in (a.name, *a.subclasses)
+    }
     found: list[RouteTable] = [
         class_table
         for app in apps
         if app.kind == "callable-class" and app.instances
         if (
             class_table := _class_table(module, app, functions)
-            or _registered_table(module, app, functions)
+            or _registered_table(module, app, functions, classes)
         )
         is not None
     ]
@@ -205,14 +209,14 @@ def _class_table(
 
 
 def _registered_table(
-    module: cst.Module, app: WsgiApp, functions: dict[str, WsgiApp]
+    module: cst.Module, app: WsgiApp, functions: dict[str, WsgiApp], classes: dict[str, WsgiApp]
 ) -> RouteTable | None:
     """A dispatching class the module registers its views with at import
     (:mod:`migrate.registered_routes`), whose ``__call__`` loops over the rows."""
     call = (
         analysis.method_named(app.node, "__call__") if isinstance(app.node, cst.ClassDef) else None
     )
-    rows = registered_rows(module, app, functions) if call is not None else None
+    rows = registered_rows(module, app, functions, classes) if call is not None else None
     if rows is None or call is None:
         return None
     table = RouteTable(
@@ -436,7 +440,8 @@ def _only_called_in_returns(
 ) -> bool:
     """Each name is only compared (``is None``), bound from the table (a lookup, or, for a
     list, the target of a ``for`` over what ``loop_over`` says is the table, never bound
-    otherwise), or called as ``return name(environ, start_response)``."""
+    otherwise), or called as ``return name(environ, start_response)`` (what follows the
+    request in the call, ``**match.groupdict()``, is handed on as it is)."""
     allowed: set[int] = set()
     for node in analysis.walk(func.body):
         if loop_over is not None:
@@ -456,7 +461,8 @@ def _only_called_in_returns(
             if (
                 isinstance(call.func, cst.Name)
                 and call.func.value in names
-                and len(call.args) == 2
+                and len(call.args) >= 2
+                and all(a.keyword is None and not a.star for a in call.args[:2])
                 and is_plain_name(call.args[0].value, app.environ)
                 and is_plain_name(call.args[1].value, app.start_response)
             ):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from migrate.runner import migrate_source
 from tests.harness import Req, assert_idempotent, assert_same_behaviour, migrate_text
 from tests.migrate.test_rule_wsgi_app_modules import migrate_project
 
@@ -191,3 +192,73 @@ def test_a_dict_of_views_the_rule_cannot_follow_keeps_everything_wsgi(
     assert not [c for c in results["app.py"].changes if c.kind == "converted"], results
     assert "    def __call__(self, environ, start_response):" in files["app.py"]
     assert_same_behaviour(before, files["app.py"], [Req("GET", "/"), Req("GET", "/elsewhere")])
+
+
+RESOURCE_INSTANCES = """
+import re
+
+
+class Page(object):
+    def __init__(self, text):
+        self.text = text
+
+    def __call__(self, environ, start_response, **args):
+        body = ("%s %s %s" % (self.text, environ["PATH_INFO"], sorted(args.items()))).encode()
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+class Shouting(Page):
+    def loud(self):
+        return self.text.upper()
+
+
+def missing(environ, start_response):
+    start_response("404 Not Found", [("Content-Type", "text/plain")])
+    return [b"no route"]
+
+
+class Api(object):
+    def __init__(self):
+        self.routes = []
+
+    def add(self, pattern, resource):
+        self.routes.append((re.compile("^%s$" % pattern), resource))
+
+    def __call__(self, environ, start_response):
+        for regex, resource in self.routes:
+            m = regex.match(environ.get("PATH_INFO", ""))
+            if m:
+                return resource(environ, start_response, **m.groupdict())
+        return missing(environ, start_response)
+
+
+app = Api()
+app.add("/", Page("home"))
+app.add(r"/items/(?P<item>\\w+)", Shouting("item"))
+"""
+
+
+def test_new_instances_of_app_classes_registered_at_import_convert_with_the_router() -> None:
+    # the resources are instances made in the registrations, of an app class and of a
+    # subclass adding a method: the classes convert with the router, which hands them what
+    # it matched (before, the app classes were used where the rule could not follow)
+    after, changes = migrate_text(RESOURCE_INSTANCES)
+    assert [c.kind for c in changes] == ["converted"] * 3, changes
+    assert "    async def __call__(self, scope, receive, send, **args):" in after
+    assert "return await resource(scope, receive, send, **m.groupdict())" in after
+    assert 'app.add("/", Page("home"))' in after
+    assert_idempotent(after)
+    requests = [Req("GET", "/"), Req("GET", "/items/abc"), Req("GET", "/nowhere")]
+    assert_same_behaviour(RESOURCE_INSTANCES, after, requests)
+
+
+def test_an_app_class_also_held_by_a_name_keeps_the_routes_wsgi() -> None:
+    # ``about`` is served too (as an instance of a class the routes hold): the whole run
+    # keeps the router WSGI behind the adapter, every name still serving
+    held = RESOURCE_INSTANCES + 'about = Page("about")\n'
+    result = migrate_source(held)
+    assert "async def __call__(self, scope, receive, send):" not in result.new_source
+    assert "app = WsgiToAsgi(app)" in result.new_source
+    assert_same_behaviour(held, result.new_source, [Req("GET", "/"), Req("GET", "/items/x")])
+    assert_same_behaviour(held, result.new_source, [Req("GET", "/a")], app_name="about")

@@ -598,9 +598,10 @@ class WsgiAppRule(Rule):
             new_node, conversion = self._convert_class(app, module, aliases, helpers)
         except Unconvertible as why:
             for stmt in module.body:
-                bound = app_finding._instance_binding(stmt, app.name)
-                if bound is not None and isinstance(stmt, cst.SimpleStatementLine):
-                    self._adapt_binding(stmt, bound, str(why))
+                for maker in (app.name, *app.subclasses):
+                    bound = app_finding._instance_binding(stmt, maker)
+                    if bound is not None and isinstance(stmt, cst.SimpleStatementLine):
+                        self._adapt_binding(stmt, bound, str(why))
             return
         self._converted(app, new_node, conversion)
 
