@@ -70,23 +70,25 @@ def looked_up_methods(
     if not params or ANY in set_attributes:
         return {}
     self_name = params[0].name.value
-    bindings: dict[str, int] = {}
+    written = analysis.written_names(func.body) | analysis.param_names(func)
+    # a local of the constant's name hides it
+    constants = {name: names for name, names in constants.items() if name not in written}
+    bindings: dict[str, int] = {}  # every binding of each name, in any statement
+    for target in analysis.written_targets(func.body):
+        for name in analysis.names_in(target):
+            bindings[name] = bindings.get(name, 0) + 1
     found: dict[str, frozenset[str]] = {}
     for node in analysis.walk(func.body, into_scopes=False):
-        if isinstance(node, cst.Assign):
-            for target in node.targets:
-                for name in analysis.target_names(target.target):
-                    bindings[name] = bindings.get(name, 0) + 1
-            if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
-                names = _guarded_lookup(node.value, self_name, constants)
-                if names is not None and not names & set_attributes:
-                    found[node.targets[0].target.value] = names
-    written = analysis.written_names(func.body)
-    return {
-        local: names
-        for local, names in found.items()
-        if bindings.get(local) == 1 and local in written
-    }
+        if (
+            isinstance(node, cst.Assign)
+            and len(node.targets) == 1
+            and isinstance(local := node.targets[0].target, cst.Name)
+            and bindings.get(local.value) == 1
+        ):
+            names = _guarded_lookup(node.value, self_name, constants)
+            if names is not None and not names & set_attributes:
+                found[local.value] = names
+    return found
 
 
 def _guarded_lookup(

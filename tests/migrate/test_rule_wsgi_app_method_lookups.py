@@ -169,6 +169,21 @@ def test_a_set_of_names_made_at_run_time_or_an_attribute_set_keeps_the_app_wsgi(
     )
     assert shadowed != TODOS
     assert "may change or keep it" in migrated(shadowed, "adapted")
+    # the handler bound again (a loop over other callables), or the set hidden by a local
+    rebound = TODOS.replace(
+        "        return handler(environ, **args)",
+        "        for handler in (lambda env: env.clear(),):\n"
+        "            pass\n"
+        "        return handler(environ, **args)",
+    )
+    assert rebound != TODOS
+    assert "may change or keep it" in migrated(rebound, "adapted")
+    hidden = TODOS.replace(
+        '        verb = environ["REQUEST_METHOD"].lower()',
+        '        verb = environ["REQUEST_METHOD"].lower()\n        VERBS = self.__dict__',
+    )
+    assert hidden != TODOS
+    assert "may change or keep it" in migrated(hidden, "adapted")
 
 
 RESOURCES = """
