@@ -1068,8 +1068,21 @@ def _assigned_names(node: cst.CSTNode) -> set[str]:
     """Names written to under ``node`` (assignment, augmented, for/with targets, del)."""
     written: set[str] = set()
     for target in written_targets(node):
-        written |= names_in(target)
+        written |= _written_in(target)
     return written
+
+
+def _written_in(target: cst.CSTNode) -> set[str]:
+    """The names a target writes to, or containers named so: ``a``, ``a, b``, ``a.x`` (``a``
+    and ``x``), ``a[k]`` (``a``: a key only read, ``CACHE[environ["PATH_INFO"]] = page``
+    writes to ``CACHE``, not to the environ)."""
+    if isinstance(target, cst.Subscript):
+        return _written_in(target.value)
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return {n for e in target.elements for n in _written_in(e.value)}
+    if isinstance(target, cst.StarredElement):
+        return _written_in(target.value)
+    return names_in(target)
 
 
 def written_names(node: cst.CSTNode) -> set[str]:

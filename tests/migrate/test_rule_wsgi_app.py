@@ -1322,3 +1322,26 @@ def test_a_route_table_and_its_dispatcher_convert_together() -> None:
     assert lazy != ROUTE_TABLE
     after = migrated(lazy, "manual", "manual", "adapted")
     assert_same_behaviour(lazy, after, requests, app_name="application")
+
+
+MEMO = """
+CACHE = {}
+
+
+def app(environ, start_response):
+    body = CACHE.get(environ["PATH_INFO"])
+    if body is None:
+        body = ("page for %s" % environ["PATH_INFO"]).encode()
+        CACHE[environ["PATH_INFO"]] = body
+        CACHE[environ.get("QUERY_STRING", ""), "seen"] = True
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body]
+"""
+
+
+def test_a_key_read_from_the_environ_to_store_elsewhere_is_no_write_to_it() -> None:
+    # ``CACHE[environ["PATH_INFO"]] = body`` writes to CACHE: before, the environ in the key
+    # counted as written and the app stayed WSGI
+    after = migrated(MEMO, "converted")
+    assert "CACHE[asgi_helpers.path_info(scope)] = body" in after
+    assert_same_behaviour(MEMO, after, [Req("GET", "/a"), Req("GET", "/a"), Req("GET", "/b?x")])
