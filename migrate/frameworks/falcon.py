@@ -111,16 +111,25 @@ class FalconFacts:
     #: Names the module stashes on what a request hands around (``req.context.session =
     #: Session()``, :mod:`migrate.blocking.stash`).
     stashed: frozenset[str] = frozenset()
-    #: False for a module whose text never names falcon, read only for what a Falcon module
-    #: imports from it (a resource's base class): the rule does not run on it.
+    #: False for a module the rule does not run on (:func:`might_use_falcon` says no), read
+    #: only for what a Falcon module imports from it (a resource's base class).
     names_falcon: bool = True
 
 
 # --------------------------------------------------------------------------- facts
 
 
+#: A responder or middleware method of the usual spelling: a module of resources need not
+#: name falcon (``class Items: def on_get(self, req, resp): resp.media = ...``).
+_PART_DEFINITION = re.compile(
+    r"def\s+(?:on_[a-z]\w*|process_(?:request|resource|response))\s*\(\s*self\s*,\s*req\b"
+)
+
+
 def might_use_falcon(source: str) -> bool:
-    return "falcon" in source
+    return "falcon" in source or (
+        "def " in source and "req" in source and _PART_DEFINITION.search(source) is not None
+    )
 
 
 def facts_of(relpath: str, tree: ast.Module, *, names_falcon: bool = True) -> FalconFacts:
@@ -937,8 +946,8 @@ def _converted_there(owner: FalconFacts, name: str, group: _Group) -> bool:
     if owner.names_falcon:
         return True
     group.blockers.append(
-        f"`{name}` is defined in {owner.relpath}, which never names falcon (the rule "
-        "converts only modules that do)"
+        f"`{name}` is defined in {owner.relpath}, which never names falcon nor defines a "
+        "responder as `on_get(self, req, resp)` (the rule runs only on modules that do)"
     )
     return False
 

@@ -926,22 +926,51 @@ def test_the_cli_reads_the_base_class_module_too(tmp_path: Path) -> None:
     assert "app = falcon.asgi.App()" in (tmp_path / "app.py").read_text()
 
 
-def test_a_resource_in_a_module_that_never_names_falcon_keeps_the_app_wsgi() -> None:
-    # the rule runs on modules naming falcon only: its responders would stay sync
+ITEMS_ELSEWHERE = {
+    "items.py": """
+        class Items:
+            def on_get(self, req, resp):
+                resp.media = {"items": [1, 2], "q": req.get_param("q")}
+
+            def on_post(self, req, resp):
+                resp.media = {"got": req.get_media()}
+                resp.status = 201
+    """,
+    "app.py": """
+        import falcon
+
+        from items import Items
+
+        app = falcon.App()
+        app.add_route("/items", Items())
+    """,
+}
+
+
+def test_a_resource_in_a_module_that_never_names_falcon_converts() -> None:
+    # the module never names falcon, but defines responders the usual way
+    # (``on_get(self, req, resp)``): the scan reads it, and the rule converts it
+    after, results = migrate_project_twice(ITEMS_ELSEWHERE)
+    assert "app = falcon.asgi.App()" in after["app.py"]
+    assert "    async def on_get(self, req, resp):" in after["items.py"]
+    assert 'resp.media = {"got": await req.get_media()}' in after["items.py"]
+    assert set(change_kinds(results, "falcon-asgi")) == {"converted"}
+    requests = [
+        Req("GET", "/items?q=x"),
+        Req("POST", "/items", [("Content-Type", "application/json")], b'{"a": 1}'),
+    ]
+    assert_same_project_behaviour(ITEMS_ELSEWHERE, after, "app", requests)
+
+
+def test_a_resource_the_scan_cannot_tell_from_other_code_keeps_the_app_wsgi() -> None:
+    # responders spelled otherwise (``on_get(self, request, response)``) in a module that
+    # never names falcon: the rule does not run there, so the app stays WSGI, saying why
     files = {
-        "items.py": """
-            class Items:
-                def on_get(self, req, resp):
-                    resp.media = {"items": [1, 2]}
-        """,
-        "app.py": """
-            import falcon
-
-            from items import Items
-
-            app = falcon.App()
-            app.add_route("/items", Items())
-        """,
+        **ITEMS_ELSEWHERE,
+        "items.py": ITEMS_ELSEWHERE["items.py"]
+        .replace("req, resp", "request, response")
+        .replace("resp.", "response.")
+        .replace("req.", "request."),
     }
     after, _ = migrate_project_twice(files)
     assert "falcon.asgi" not in after["app.py"]
