@@ -302,17 +302,12 @@ def _environ_key_node(node: cst.CSTNode, environ: str) -> cst.BaseExpression | N
 def has_wsgi_evidence(body: cst.CSTNode, environ: str, start_response: str) -> bool:
     """Beyond the shape: the response start looks like one (a status line or a header list),
     or the environ is read with CGI keys. Keeps ``def f(a, callback): callback(x, y)`` out."""
-    return starts_a_response(body, start_response) or reads_cgi_keys(body, environ)
-
-
-def starts_a_response(body: cst.CSTNode, start_response: str) -> bool:
-    """``start_response`` is called with what looks like a status and headers."""
     for node in walk(body):
         if isinstance(node, cst.Call) and is_plain_name(node.func, start_response):
             positional = [a.value for a in node.args if a.keyword is None and not a.star]
             if len(positional) >= 2 and looks_like_response_start(body, *positional[:2]):
                 return True
-    return False
+    return reads_cgi_keys(body, environ)
 
 
 # --------------------------------------------------------------------------- recognising apps
@@ -1188,7 +1183,7 @@ def _read_only_environ_helpers(module: cst.Module, imported: ImportedReaders) ->
             continue
         for stmt in cls.body.body:
             if isinstance(stmt, cst.FunctionDef) and stmt.asynchronous is None:
-                params = positional_params(stmt)
+                params = leading_params(stmt)
                 if params and not stmt.name.value.startswith("__"):
                     key = f"{params[0].name.value}.{stmt.name.value}"
                     functions.setdefault(key, []).append(stmt)
@@ -1198,9 +1193,10 @@ def _read_only_environ_helpers(module: cst.Module, imported: ImportedReaders) ->
     candidates: dict[str, set[int]] = {}
     for name, funcs in functions.items():
         skip = 1 if name in methods else 0
-        counts = [len(p) - skip for f in funcs if (p := positional_params(f)) is not None]
-        if len(counts) == len(funcs) and not any(f.decorators for f in funcs):
-            candidates[name] = set(range(min(counts)))
+        # the positional parameters before any ``*args`` or keyword-only ones
+        # (``def get(self, environ, **route_args)``)
+        if not any(f.decorators for f in funcs):
+            candidates[name] = set(range(min(len(leading_params(f)) - skip for f in funcs)))
     # ``handler = getattr(self, verb, None) if verb in VERBS else None`` in a method: a call
     # of ``handler`` is one of ``self.get``, ``self.post``... (:mod:`migrate.method_lookups`)
     lookups: dict[int, dict[str, set[str]]] = {}
@@ -1252,7 +1248,7 @@ def _read_only_environ_helpers(module: cst.Module, imported: ImportedReaders) ->
         for name, indexes in candidates.items():
             skip = 1 if name in methods else 0
             for func in functions[name]:
-                params = positional_params(func) or []
+                params = leading_params(func)
                 known = known_to(func)
                 for index in sorted(indexes):
                     param = params[index + skip].name.value

@@ -211,8 +211,8 @@ class Store(Resource):
     def __init__(self, items):
         self.items = items
 
-    def get(self, environ):
-        return "200 OK", {"items": sorted(self.items)}
+    def get(self, environ, **matched):
+        return "200 OK", {"items": sorted(self.items), "matched": matched}
 
 
 class EditableStore(Store):
