@@ -942,7 +942,8 @@ def _collect_class(
 
 
 def _converted_there(owner: FalconFacts, name: str, group: _Group) -> bool:
-    """A part must be in a module the rule runs on (one naming falcon); else a blocker."""
+    """A part must be in a module the rule runs on (:func:`might_use_falcon`); else a
+    blocker."""
     if owner.names_falcon:
         return True
     group.blockers.append(
