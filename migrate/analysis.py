@@ -501,21 +501,14 @@ def _hands_environ_to_own_reader(func: cst.FunctionDef, environ: str, cls: cst.C
     """``environ`` is handed to a method of ``cls`` that reads it with CGI keys (``status,
     body = self.dispatch(environ, args)``, ``dispatch`` reading ``REQUEST_METHOD``): the
     evidence of a ``__call__`` whose status and headers come back from that method."""
-    if not isinstance(cls.body, cst.IndentedBlock):
-        return False
-    methods = {s.name.value: s for s in cls.body.body if isinstance(s, cst.FunctionDef)}
-    for node, method in own_method_calls(func, methods):
+    for _, method, index, value in _own_method_arguments(func, cls):
         params = leading_params(method)
-        skip = 0 if is_static(method) else 1
-        for at, arg in enumerate(node.args):
-            if arg.keyword is not None or arg.star:
-                break
-            if (
-                is_plain_name(arg.value, environ)
-                and at + skip < len(params)
-                and reads_cgi_keys(method.body, params[at + skip].name.value)
-            ):
-                return True
+        if (
+            is_plain_name(value, environ)
+            and index < len(params)
+            and reads_cgi_keys(method.body, params[index].name.value)
+        ):
+            return True
     return False
 
 
@@ -526,20 +519,31 @@ def _hands_to_own_method(
     status and headers: ``return self._respond(start_response, 404, data)``. With
     ``shape_only`` (``func`` shows it is WSGI otherwise: it reads the environ with CGI keys),
     two positional arguments are enough (``start_response(self.status, self._headers())``)."""
+    for node, method, index, value in _own_method_arguments(func, cls):
+        skip = 0 if is_static(method) else 1
+        if is_plain_name(value, start_response) and (
+            _calls_param(method, index, node, skip)
+            or (shape_only and _calls_param_with_two(method, index))
+        ):
+            return True
+    return False
+
+
+def _own_method_arguments(
+    func: cst.FunctionDef, cls: cst.ClassDef
+) -> Iterator[tuple[cst.Call, cst.FunctionDef, int, cst.BaseExpression]]:
+    """``(call, method, parameter index, argument)`` for each positional argument of the calls
+    ``self.method(...)`` of ``func`` to methods of ``cls``, up to the first keyword or starred
+    one (the index counts ``self``: a static method has none)."""
     if not isinstance(cls.body, cst.IndentedBlock):
-        return False
+        return
     methods = {s.name.value: s for s in cls.body.body if isinstance(s, cst.FunctionDef)}
     for node, method in own_method_calls(func, methods):
         skip = 0 if is_static(method) else 1
         for at, arg in enumerate(node.args):
             if arg.keyword is not None or arg.star:
                 break
-            if is_plain_name(arg.value, start_response) and (
-                _calls_param(method, at + skip, node, skip)
-                or (shape_only and _calls_param_with_two(method, at + skip))
-            ):
-                return True
-    return False
+            yield node, method, at + skip, arg.value
 
 
 def _calls_param_with_two(func: cst.FunctionDef, index: int) -> bool:
@@ -1223,13 +1227,25 @@ def _read_only_environ_helpers(module: cst.Module, imported: ImportedReaders) ->
     targets = {key for found in lookups.values() for keys in found.values() for key in keys}
     written: dict[int, set[str]] = {}  # by function, worked out for the few that only read
 
-    def writes(func: cst.FunctionDef, param: str) -> bool:
+    def written_in(func: cst.FunctionDef) -> set[str]:
         if id(func) not in written:
             written[id(func)] = written_names(func.body)
-        return param in written[id(func)]
+        return written[id(func)]
+
+    def writes(func: cst.FunctionDef, param: str) -> bool:
+        return param in written_in(func)
+
+    # the imported readers each function sees (none of its own names hides them): fixed
+    visible: dict[int, dict[str, set[int]]] = {}
 
     def known_to(func: cst.FunctionDef) -> dict[str, set[int]]:
-        known = _with_imported(candidates, imported, func) if imported else candidates
+        known = candidates
+        if imported:
+            if id(func) not in visible:
+                own = param_names(func) | written_in(func)
+                visible[id(func)] = _visible_imports(imported, own)
+            if visible[id(func)]:
+                known = {**visible[id(func)], **candidates}  # the module's own come first
         looked_up = lookups.get(id(func))
         if not looked_up:
             return known
@@ -1289,18 +1305,14 @@ def _read_only_environ_helpers(module: cst.Module, imported: ImportedReaders) ->
     return found
 
 
-def _with_imported(
-    candidates: dict[str, set[int]], imported: ImportedReaders, func: cst.FunctionDef
-) -> dict[str, set[int]]:
-    """The helpers ``func`` may hand an environ to: the module's candidates and the imported
-    readers none of its own names hide."""
-    own = param_names(func) | written_names(func.body)
-    known = {
+def _visible_imports(imported: ImportedReaders, own: set[str]) -> dict[str, set[int]]:
+    """The imported readers a function may hand an environ to: those none of its ``own``
+    names (parameters, locals) hides."""
+    return {
         name: set(indexes)
         for name, (indexes, _) in imported.items()
-        if name.split(".")[0] not in own and name not in candidates
+        if name.split(".")[0] not in own
     }
-    return {**known, **candidates} if known else candidates
 
 
 _KEPT = "__kept_environ__"

@@ -77,6 +77,11 @@ class WsgiApp:
     subclasses: list[str] = field(default_factory=list)
 
     @property
+    def makers(self) -> tuple[str, ...]:
+        """The names whose calls make its instances: its own, and its plain subclasses'."""
+        return (self.name, *self.subclasses)
+
+    @property
     def makes_instances(self) -> bool:
         """The name makes apps when called (a class, a factory): the module's apps are the
         names bound to what it returns (:attr:`instances`)."""
@@ -360,8 +365,8 @@ def _find_uses(module: cst.Module, app: WsgiApp) -> None:
     # text holds none of them (most) is not walked
     texts = statement_texts(module)
     subclasses = _plain_subclasses(module, app) if app.kind == "callable-class" else []
-    makers = [app.name, *(c.name.value for c in subclasses)]
-    app.subclasses = makers[1:]
+    app.subclasses = [c.name.value for c in subclasses]
+    makers = app.makers
     skipped = [app.node, *subclasses]
     for stmt in module.body:
         if any(stmt is s for s in skipped):

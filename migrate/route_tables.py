@@ -107,9 +107,7 @@ def _pairs_table(
 def find_route_tables(module: cst.Module, apps: list[WsgiApp]) -> list[RouteTable]:
     functions = {a.name: a for a in apps if a.kind == "function"}
     # the app classes by the names making their instances (a plain subclass's too)
-    classes = {
-        maker: a for a in apps if a.kind == "callable-class" for maker in (a.name, *a.subclasses)
-    }
+    classes = {maker: a for a in apps if a.kind == "callable-class" for maker in a.makers}
     found: list[RouteTable] = [
         class_table
         for app in apps

@@ -598,7 +598,7 @@ class WsgiAppRule(Rule):
             new_node, conversion = self._convert_class(app, module, aliases, helpers)
         except Unconvertible as why:
             for stmt in module.body:
-                for maker in (app.name, *app.subclasses):
+                for maker in app.makers:
                     bound = app_finding._instance_binding(stmt, maker)
                     if bound is not None and isinstance(stmt, cst.SimpleStatementLine):
                         self._adapt_binding(stmt, bound, str(why))
