@@ -513,17 +513,35 @@ def _hands_environ_to_own_reader(func: cst.FunctionDef, environ: str, cls: cst.C
 
 
 def _hands_to_own_method(
-    func: cst.FunctionDef, start_response: str, cls: cst.ClassDef, *, shape_only: bool = False
+    func: cst.FunctionDef,
+    start_response: str,
+    cls: cst.ClassDef,
+    *,
+    shape_only: bool = False,
+    seen: frozenset[str] = frozenset(),
 ) -> bool:
     """``start_response`` is handed to a method of ``cls`` (static or not) that calls it with a
-    status and headers: ``return self._respond(start_response, 404, data)``. With
-    ``shape_only`` (``func`` shows it is WSGI otherwise: it reads the environ with CGI keys),
-    two positional arguments are enough (``start_response(self.status, self._headers())``)."""
+    status and headers: ``return self._respond(start_response, 404, data)``, or hands it on so
+    to another one (``_not_found(start_response)`` returning ``self._json(start_response,
+    "404 Not Found", ...)``). With ``shape_only`` (``func`` shows it is WSGI otherwise: it
+    reads the environ with CGI keys), two positional arguments are enough
+    (``start_response(self.status, self._headers())``)."""
+    seen = seen | {func.name.value}
     for node, method, index, value in _own_method_arguments(func, cls):
-        skip = 0 if is_static(method) else 1
-        if is_plain_name(value, start_response) and (
-            _calls_param(method, index, node, skip)
-            or (shape_only and _calls_param_with_two(method, index))
+        if not is_plain_name(value, start_response):
+            continue
+        static = is_static(method)
+        if _calls_param(method, index, node, 0 if static else 1) or (
+            shape_only and _calls_param_with_two(method, index)
+        ):
+            return True
+        params = leading_params(method)
+        if (
+            not static
+            and method.name.value not in seen
+            and _hands_to_own_method(
+                method, params[index].name.value, cls, shape_only=shape_only, seen=seen
+            )
         ):
             return True
     return False

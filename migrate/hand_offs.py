@@ -4,6 +4,7 @@ here, converted with the class by the wsgi-app and wsgi-middleware rules."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -38,7 +39,7 @@ def hand_off_methods(
 ) -> list[HandOff]:
     """The methods of a class (a WSGI app or middleware) its ``call`` (``__call__``, taking
     ``environ`` and ``start_response``) hands the whole request or the response to, directly
-    or through one another. They are part of it and become ASGI with it. A method whose name
+    or through one another (a method handed the response may hand it to another one). They are part of it and become ASGI with it. A method whose name
     is used anywhere else in the module (another call, a subclass, a reference) is not one: it
     may be called as WSGI from there."""
     if not isinstance(cls.body, cst.IndentedBlock):
@@ -51,9 +52,13 @@ def hand_off_methods(
     found: dict[str, HandOff] = {}
     handing: dict[str, int] = {}  # method name -> calls handing it the request
     mixed: set[str] = set()
-    todo: list[tuple[cst.FunctionDef, str, str]] = [(call, environ, start_response)]
+    # (method, its environ or None when handed only the response, its start_response)
+    todo: list[tuple[cst.FunctionDef, str | None, str]] = [(call, environ, start_response)]
+    # (``request``, ``responder``: the names of the environ and start_response in ``func``)
     while todo:
-        func, environ, start_response = todo.pop()
+        func, request, responder = todo.pop()
+        if analysis.is_static(func):
+            continue  # no `self` to call other methods through
         for node, method in analysis.own_method_calls(func, methods):
             if not node.args or any(a.keyword is not None or a.star for a in node.args[:2]):
                 continue
@@ -65,23 +70,30 @@ def hand_off_methods(
             own = taken if static else taken[1:]  # the parameters the call's arguments fill
             first = node.args[0].value
             if (
-                len(node.args) >= 2
-                and is_plain_name(first, environ)
-                and is_plain_name(node.args[1].value, start_response)
+                request is not None
+                and len(node.args) >= 2
+                and is_plain_name(first, request)
+                and is_plain_name(node.args[1].value, responder)
                 and not method.decorators
                 and len(own) >= 2
                 and all(p.default is None for p in own[:2])
             ):
                 role: Literal["request", "response"] = "request"
-                todo_entry = (method, own[0].name.value, own[1].name.value)
+                todo_entry: tuple[cst.FunctionDef, str | None, str] = (
+                    method,
+                    own[0].name.value,
+                    own[1].name.value,
+                )
             elif (
-                is_plain_name(first, start_response)
+                is_plain_name(first, responder)
                 and (static or not method.decorators)
                 and own
                 and own[0].default is None
             ):
+                # it may hand the response on in turn: ``_not_found(start_response)`` returning
+                # ``self._json(start_response, "404 Not Found", ...)``
                 role = "response"
-                todo_entry = None
+                todo_entry = (method, None, own[0].name.value)
             else:
                 continue
             handing[name] = handing.get(name, 0) + 1
@@ -90,10 +102,10 @@ def hand_off_methods(
                     mixed.add(name)  # handed the request here, the response there: not one
                 continue
             found[name] = HandOff(method, role)
-            if todo_entry is not None:
-                todo.append(todo_entry)
+            todo.append(todo_entry)
     looked_up = _looked_up(module, cls, call, methods)
-    for hand_off, local in looked_up:
+    in_tables, references = _table_lookups(module, cls, call, methods)
+    for hand_off, local in [*looked_up, *in_tables]:
         name = hand_off.node.name.value
         if name not in found:
             found[name] = hand_off
@@ -101,6 +113,8 @@ def hand_off_methods(
         elif found[name].role != "request":
             mixed.add(name)
         found[name] = HandOff(found[name].node, "request", local)
+    for name, count in references.items():
+        handing[name] = handing.get(name, 0) + count
     uses: dict[str, int] = {}
     for seen in walk(module):  # attribute names are Name nodes too
         if isinstance(seen, cst.Name) and seen.value in found:
@@ -163,9 +177,205 @@ def _looked_up(
     return found
 
 
-def _set_or_subclassed(module: cst.Module, cls: cst.ClassDef, prefix: str) -> bool:
-    """A class of the module subclasses ``cls``, or an attribute named with ``prefix`` is
-    set anywhere (``self.do_PATCH = handler``)."""
+def _table_lookups(
+    module: cst.Module,
+    cls: cst.ClassDef,
+    call: cst.FunctionDef,
+    methods: dict[str, cst.FunctionDef],
+) -> tuple[list[tuple[HandOff, str]], dict[str, int]]:
+    """The methods ``call`` finds in a table of its class's own bound methods and hands the
+    request to: the table made once by ``__init__``, a dict of them or a list of rows holding
+    one at the same place in each::
+
+        self.routes = {"/": self.index, "/about": self.about}
+        handler = self.routes.get(environ["PATH_INFO"], self.not_found)  # or self.routes[key]
+        return handler(environ, start_response)
+
+        self.routes = [("/", self.home), ("/hoge", self.hoge)]
+        for path, method in self.routes: ... return method(environ, start_response)
+
+    Each with the local the lookup binds (bound nowhere else in ``call``), and how many
+    references to each method the tables and the lookups' defaults hold. Nothing for a table
+    the module uses any other way (changed, handed on, read by another method), nor when the
+    class is subclassed in the module or an attribute of a method's name is set (either
+    could put another callable in the table)."""
+    init = analysis.method_named(cls, "__init__")
+    params = analysis.leading_params(call)
+    if init is None or not params:
+        return [], {}
+    self_name = params[0].name.value
+    assigned = analysis.self_assignments(init)
+    attributes = [attr for attr, _, _ in assigned]
+    found: list[tuple[HandOff, str]] = []
+    references: dict[str, int] = {}
+    for attr, value, stmt in assigned:
+        table = _bound_method_table(value, init, methods)
+        if table is None or attributes.count(attr) != 1:
+            continue
+        held, row_index = table
+        lookups = _lookups_of(call, self_name, attr, row_index, methods)
+        if lookups is None:
+            continue
+        allowed = {id(n) for n in walk(stmt) if isinstance(n, cst.Attribute)} | lookups.reads
+        if any(
+            isinstance(n, cst.Attribute) and n.attr.value == attr and id(n) not in allowed
+            for n in walk(module)
+        ):
+            continue  # the table is changed or read elsewhere
+        named = {*held, *lookups.defaults}
+        candidates = [methods[name] for name in named]
+        if any(
+            m.asynchronous is not None
+            or m.decorators
+            or analysis.wsgi_call_params(m, method=True) is None
+            for m in candidates
+        ) or _set_or_subclassed(module, cls, names=named):
+            continue
+        for local in lookups.locals:
+            found.extend((HandOff(m, "request", local), local) for m in candidates)
+        for name in [*held, *lookups.defaults]:
+            references[name] = references.get(name, 0) + 1
+    return found, references
+
+
+def _bound_method_table(
+    value: cst.BaseExpression, init: cst.FunctionDef, methods: dict[str, cst.FunctionDef]
+) -> tuple[list[str], int | None] | None:
+    """The methods a table literal holds, each time it holds one (``self.index``), and for a
+    list of rows the place in the row (``None`` for a dict); None when it holds anything
+    else there."""
+    self_name = analysis.leading_params(init)[0].name.value
+
+    def method_of(node: cst.BaseExpression) -> str | None:
+        if (
+            isinstance(node, cst.Attribute)
+            and is_plain_name(node.value, self_name)
+            and node.attr.value in methods
+        ):
+            return node.attr.value
+        return None
+
+    if isinstance(value, cst.Dict):
+        held = [
+            method_of(e.value) if isinstance(e, cst.DictElement) else None for e in value.elements
+        ]
+        return ([m for m in held if m], None) if held and all(held) else None
+    if not isinstance(value, (cst.List, cst.Tuple)) or not value.elements:
+        return None
+    rows: list[Sequence[cst.BaseElement]] = []
+    for element in value.elements:
+        if not isinstance(element, cst.Element) or not isinstance(
+            element.value, (cst.Tuple, cst.List)
+        ):
+            return None
+        rows.append(element.value.elements)
+    if len({len(row) for row in rows}) != 1:
+        return None
+    for place in range(len(rows[0])):
+        held = [method_of(row[place].value) for row in rows]
+        names = [name for name in held if name is not None]
+        if len(names) == len(rows):
+            # one place only: a second would leave open which one is called
+            others = range(place + 1, len(rows[0]))
+            if any(all(method_of(row[i].value) for row in rows) for i in others):
+                return None
+            return names, place
+    return None
+
+
+@dataclass
+class _Lookups:
+    """How ``__call__`` looks handlers up in a table (see :func:`_table_lookups`)."""
+
+    #: the locals bound to what it finds
+    locals: list[str]
+    #: the methods it falls back to (``self.routes.get(path, self.not_found)``)
+    defaults: list[str]
+    #: the ``self.<table>`` nodes it reads the table with
+    reads: set[int]
+
+
+def _lookups_of(
+    call: cst.FunctionDef,
+    self_name: str,
+    attr: str,
+    row_index: int | None,
+    methods: dict[str, cst.FunctionDef],
+) -> _Lookups | None:
+    """The lookups of the table ``self.<attr>`` in ``call``: ``local = self.t.get(key)``,
+    ``.get(key, None)``, ``.get(key, self.method)``, ``local = self.t[key]`` for a dict;
+    ``for ..., local in self.t:`` for rows. None when a local is bound twice (or is a
+    parameter): what it holds at the call would not be known."""
+
+    def table(node: cst.BaseExpression) -> bool:
+        return (
+            isinstance(node, cst.Attribute)
+            and node.attr.value == attr
+            and is_plain_name(node.value, self_name)
+        )
+
+    found = _Lookups([], [], set())
+    for node in walk(call.body, into_scopes=False):
+        local: str | None = None
+        if (
+            row_index is None
+            and isinstance(node, cst.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0].target, cst.Name)
+        ):
+            value = node.value
+            if isinstance(value, cst.Subscript) and table(value.value) and len(value.slice) == 1:
+                local, read = node.targets[0].target.value, value.value
+            elif (
+                isinstance(value, cst.Call)
+                and isinstance(value.func, cst.Attribute)
+                and value.func.attr.value == "get"
+                and table(value.func.value)
+                and len(value.args) in (1, 2)
+                and not any(a.keyword or a.star for a in value.args)
+            ):
+                if len(value.args) == 2:
+                    default = value.args[1].value
+                    if (
+                        isinstance(default, cst.Attribute)
+                        and is_plain_name(default.value, self_name)
+                        and default.attr.value in methods
+                    ):
+                        found.defaults.append(default.attr.value)
+                    elif not is_plain_name(default, "None"):
+                        continue
+                local, read = node.targets[0].target.value, value.func.value
+        elif (
+            row_index is not None
+            and isinstance(node, cst.For)
+            and table(node.iter)
+            and isinstance(node.target, (cst.Tuple, cst.List))
+            and len(node.target.elements) > row_index
+            and isinstance(target := node.target.elements[row_index].value, cst.Name)
+        ):
+            local, read = target.value, node.iter
+        if local is None:
+            continue
+        found.locals.append(local)
+        found.reads.add(id(read))
+    params = analysis.param_names(call)
+    bound = [n for t in analysis.written_targets(call) for n in analysis.target_names(t)]
+    if not found.locals or any(
+        local in params or bound.count(local) != 1 for local in found.locals
+    ):
+        return None
+    return found
+
+
+def _set_or_subclassed(
+    module: cst.Module,
+    cls: cst.ClassDef,
+    prefix: str = "",
+    *,
+    names: frozenset[str] | set[str] = frozenset(),
+) -> bool:
+    """A class of the module subclasses ``cls``, or an attribute named with ``prefix`` (or
+    one of ``names``) is set anywhere (``self.do_PATCH = handler``)."""
     name = cls.name.value
     for node in walk(module):
         if isinstance(node, cst.ClassDef) and any(is_plain_name(b.value, name) for b in node.bases):
@@ -173,7 +383,10 @@ def _set_or_subclassed(module: cst.Module, cls: cst.ClassDef, prefix: str) -> bo
         if (
             isinstance(node, cst.AssignTarget)
             and isinstance(node.target, cst.Attribute)
-            and node.target.attr.value.startswith(prefix)
+            and (
+                (prefix and node.target.attr.value.startswith(prefix))
+                or node.target.attr.value in names
+            )
         ):
             return True
     return False

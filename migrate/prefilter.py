@@ -587,29 +587,39 @@ def _is_wsgi_callable(func: ast.FunctionDef, enclosing_params: frozenset[str]) -
 def _is_app_class(node: ast.ClassDef) -> bool:
     """A sync ``__call__`` that looks like a WSGI callable by itself, or that hands its
     start_response to a method of the class that calls it (``self.start(start_response)``),
-    the class showing HTTP somewhere (the status and headers may come from other methods)."""
+    or hands it on so (``self._not_found(start_response)`` returning ``self._json(
+    start_response, ...)``), the class showing HTTP somewhere (the status and headers may
+    come from other methods)."""
     methods = {n.name: n for n in node.body if isinstance(n, ast.FunctionDef)}
     call = methods.get("__call__")
     if call is None or (params := _wsgi_params(call)) is None:
         return False
     if _is_wsgi_callable(call, frozenset()):
         return True
-    handed_to = {
+    todo, seen = _handed_to(call, {params[1]}), set()
+    while todo:
+        name = todo.pop()
+        if name in seen or (method := methods.get(name)) is None:
+            continue
+        seen.add(name)
+        names = set(_params(method))
+        if any(isinstance(c.func, ast.Name) and c.func.id in names for c in _calls(method)):
+            return any(_is_http_literal(n) for n in walk_ast(node))
+        todo.extend(_handed_to(method, names))
+    return False
+
+
+def _handed_to(func: ast.FunctionDef, names: set[str]) -> list[str]:
+    """The methods ``func`` calls on ``self`` (or ``cls``) handing them one of ``names``."""
+    return [
         c.func.attr
-        for c in walk_ast(call)
+        for c in walk_ast(func)
         if isinstance(c, ast.Call)
         and isinstance(c.func, ast.Attribute)
         and isinstance(c.func.value, ast.Name)
         and c.func.value.id in _RECEIVERS
-        and any(isinstance(a, ast.Name) and a.id == params[1] for a in c.args)
-    }
-    responders = [
-        m
-        for name in handed_to
-        if (m := methods.get(name)) is not None
-        and any(isinstance(c.func, ast.Name) and c.func.id in _params(m) for c in _calls(m))
+        and any(isinstance(a, ast.Name) and a.id in names for a in c.args)
     ]
-    return bool(responders) and any(_is_http_literal(n) for n in walk_ast(node))
 
 
 def _is_middleware_class(node: ast.ClassDef) -> bool:

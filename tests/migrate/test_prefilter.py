@@ -102,6 +102,20 @@ WSGI_FORMS = {
                 start_response("200 OK", [])
                 return [b""]
     """,
+    "a class answering through a chain of its methods": """
+        class Api:
+            def __call__(self, environ, start_response):
+                if environ.get("PATH_INFO") != "/":
+                    return self._not_found(start_response)
+                return self._not_found(start_response)
+
+            def _not_found(self, start_response):
+                return self._json(start_response, "404 Not Found", {})
+
+            def _json(self, start_response, status, payload):
+                start_response(status, [("Content-Type", "application/json")])
+                return [repr(payload).encode()]
+    """,
 }
 
 NOT_WSGI = {

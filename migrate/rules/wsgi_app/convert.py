@@ -517,6 +517,8 @@ def convert_hand_offs(
                     role="helper",
                     aliases=aliases,
                     helpers=helpers,
+                    # the methods it hands the response on to, converted with it
+                    delegates=None if node.decorators else hand_off_delegates(methods, node),
                     blocking=blocking,
                     cls=cls,
                 )
