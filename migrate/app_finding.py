@@ -75,11 +75,19 @@ class WsgiApp:
     #: For a callable class: the classes of the module deriving from it that change nothing
     #: of it (:func:`_plain_subclasses`); their instances are its apps too.
     subclasses: list[str] = field(default_factory=list)
+    #: For a callable class: the module's functions that only return new instances of it
+    #: and that nothing in the module calls (``def create_app(service=None): return
+    #: ExcuseAPI(service or default())``): what they make is served elsewhere.
+    factories: list[cst.FunctionDef] = field(default_factory=list)
 
     @property
     def makers(self) -> tuple[str, ...]:
         """The names whose calls make its instances: its own, and its plain subclasses'."""
         return (self.name, *self.subclasses)
+
+    @property
+    def factory_names(self) -> tuple[str, ...]:
+        return tuple(f.name.value for f in self.factories)
 
     @property
     def makes_instances(self) -> bool:
@@ -404,8 +412,43 @@ def _find_uses(module: cst.Module, app: WsgiApp) -> None:
             elif _is_stack_use(stmt, name, middleware):
                 if not any(use is stmt for use in app.stack_uses):
                     app.stack_uses.append(stmt)
+            elif app.makes_instances and _exported_factory(module, stmt, makers, texts):
+                assert isinstance(stmt, cst.FunctionDef)
+                if not any(f is stmt for f in app.factories):
+                    app.factories.append(stmt)
             elif mentions_outside_server_calls(stmt, name, servers):
                 app.other_uses.append(stmt)
+    if app.instances:
+        # its instances here are served here, those of its factories elsewhere: the class
+        # cannot be both kinds of app
+        app.other_uses.extend(app.factories)
+
+
+def _exported_factory(
+    module: cst.Module, stmt: cst.CSTNode, makers: Sequence[str], texts: dict[int, str]
+) -> bool:
+    """``stmt`` is a function that uses the class (named by ``makers``) only to return new
+    instances (``return ExcuseAPI(service or get_excuse_service())``), and that nothing else
+    of the module names: it makes apps for other code."""
+    if not isinstance(stmt, cst.FunctionDef) or stmt.asynchronous is not None:
+        return False
+    returned: set[int] = set()
+    for node in walk(stmt.body):
+        if (
+            isinstance(node, cst.Return)
+            and isinstance(node.value, cst.Call)
+            and isinstance(node.value.func, cst.Name)
+        ):
+            returned.add(id(node.value.func))
+    if not returned or any(
+        id(ref) not in returned for name in makers for ref in global_references(stmt, name)
+    ):
+        return False
+    name = stmt.name.value
+    return not any(
+        other is not stmt and name in texts[id(other)] and global_references(other, name)
+        for other in module.body
+    )
 
 
 _MIDDLEWARE_CACHE: dict[int, tuple[cst.Module, set[str]]] = {}

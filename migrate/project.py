@@ -288,13 +288,16 @@ PendingFactory = tuple[str, tuple[tuple[str, str], ...], bool]
 def _app_facts(
     source: str,
 ) -> tuple[tuple[Factory, ...], tuple[str, ...], tuple[str, ...], tuple[PendingFactory, ...]]:
-    """The functions of the module that return a framework's app, the names holding the
-    framework's WSGI apps it serves, those holding Flask apps, and the functions that return
-    what a name imported from another module makes (:attr:`ModuleSummary.pending_factories`;
-    read with libcst, for the modules naming a framework only: most name none)."""
-    # a framework's apps only: raw WSGI apps other modules use stay WSGI (the wsgi-app rule
-    # marks them), and reading every module that may hold one costs seconds on a big tree
-    if not app_values.may_name_a_framework(source):
+    """The functions of the module that return an app, the names holding the framework's
+    WSGI apps it serves, those holding Flask apps, and the functions that return what a name
+    imported from another module makes (:attr:`ModuleSummary.pending_factories`; read with
+    libcst, for the modules naming a framework or defining a WSGI callable only: most do
+    neither)."""
+    framework = app_values.may_name_a_framework(source)
+    # a factory of raw WSGI apps (``def make_app(): def app(environ, start_response): ...;
+    # return app``, ``return ExcuseAPI(service)``): the modules serving what it makes need
+    # to know it is an app
+    if not framework and ("return" not in source or not prefilter.may_hold_wsgi_callable(source)):
         return (), (), (), ()
     makes_factories = "return" in source or "class " in source  # functions, app subclasses
     import libcst as cst  # only here: the rest of the summary reads CPython's AST
@@ -306,8 +309,13 @@ def _app_facts(
     values = app_values.ModuleValues(module)
     found = values.factories() if makes_factories else {}
     factories = tuple(
-        (name, value.protocol, value.how, value.either) for name, value in sorted(found.items())
+        # the raw WSGI apps a factory returns are the wsgi-app rule's to convert or keep, as
+        # it decides in their module: WSGI or ASGI after the run (served through as_asgi)
+        (name, value.protocol, value.how, value.either or not value.makes_framework_apps)
+        for name, value in sorted(found.items())
     )
+    if not framework:
+        return factories, (), (), ()
     served = sorted(values.served_wsgi_apps(), key=lambda s: s.name)
     return (
         factories,

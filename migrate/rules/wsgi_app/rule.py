@@ -822,10 +822,11 @@ class WsgiAppRule(Rule):
         how its apps are served is out of sight (a library's public API, an entry point of
         another module), so it stays WSGI, and says so."""
         what = "WSGI app class" if app.kind == "callable-class" else "WSGI app factory"
+        callers = " or ".join(f"`{name}()`" for name in (app.name, *app.factory_names))
         message = (
             f"{what} `{app.name}` left as WSGI: no name of this module holds an app it makes, "
             "so the rule cannot see how they are served: convert it together with the code "
-            f"that calls `{app.name}()`, or serve what that makes through adapters.WsgiToAsgi"
+            f"that calls {callers}, or serve what that makes through adapters.WsgiToAsgi"
         )
         assert isinstance(app.node, (cst.FunctionDef, cst.ClassDef))
         self.replacements[id(app.node)] = with_marker(
