@@ -71,6 +71,9 @@ _CONSUMERS = frozenset(
 )
 #: Builtins that hand back a lazy iterator: when a call of one blocks, iterating it does.
 _LAZY = frozenset(["iter", "map", "filter", "zip", "reversed", "enumerate"])
+#: What the rules make to record a WSGI response in async code (``response =
+#: asgi_helpers.StartResponse()``): calling one only keeps the status and headers.
+_RECORDERS = frozenset({"adapters.asgi_helpers.StartResponse"})
 _DATA_NODES = (
     cst.BaseNumber,
     cst.SimpleString,
@@ -798,7 +801,11 @@ class FunctionFacts:
             init = analysis.method_named(self.cls, "__init__")  # ``cls(...)``: the class
             return init is not None and module.function_blocks(init, self.cls)
         if name in self.locals:
-            return True  # a callable held in a variable: anything
+            # a callable held in a variable: anything, but a recorder the rules made
+            return not all(
+                isinstance(value, cst.Call) and module.qualified(value.func) in _RECORDERS
+                for value in self.locals[name]
+            )
         if name in module.functions:
             return module.function_blocks(module.functions[name], None)
         if name in module.classes:

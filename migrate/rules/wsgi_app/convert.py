@@ -179,6 +179,10 @@ def convert_callable(
         collects=imported is not None,
         file_wrappers=bound_once(use.file_wrappers, body),
         receive=f"{HELPERS}.replay_body({request_body}, receive)" if replayed else "receive",
+        root=body,
+        params=frozenset(
+            {"scope", "receive", "send"} | (analysis.param_names(func) - {environ, start_response})
+        ),
     )
     new_stmts, state = responder.block(stmts, NOT_STARTED)
     if role == "helper" and isinstance(state, Pending) and analysis.returns_nothing(func):
@@ -270,6 +274,10 @@ def convert_callable(
         details.append("helpers get an environ built from the scope")
     if responder.collector_uses:
         details.append("WSGI responses sent through asgi_helpers.StartResponse")
+    if responder.recorded_tries:
+        details.append(
+            "the response made inside a try recorded by asgi_helpers.StartResponse, sent after it"
+        )
     imports: list[tuple[str, str | None]] = []
     if blocking is not None:
         new_func, imports = off_the_loop(new_func, blocking, cls, details)

@@ -15,7 +15,7 @@ from migrate.analysis import (
     string_value,
 )
 from migrate.app_finding import Delegate
-from migrate.cst_helpers import code_of
+from migrate.cst_helpers import code_of, suite_statements
 from migrate.instances import callee_key
 from migrate.rules.wsgi_app.common import (
     HELPERS,
@@ -94,6 +94,13 @@ class ResponseRewriter:
     #: Names bound to ``asgi_helpers.FileWrapper`` (``environ["wsgi.file_wrapper"]`` once):
     #: ``return wrapper(file, size)`` sends the file, read in the thread pool.
     file_wrappers: frozenset[str] = frozenset()
+    #: The body being rewritten (the statements :meth:`block` is given live in it) and the
+    #: parameters of the new function: what a ``try`` moved into a nested function
+    #: (:meth:`recorded_try`) shares with it.
+    root: cst.CSTNode | None = None
+    params: frozenset[str] = frozenset()
+    #: How many ``try`` statements had their response recorded (for the report).
+    recorded_tries: int = 0
 
     # -- code generation ------------------------------------------------------------------
 
@@ -817,6 +824,8 @@ class ResponseRewriter:
         # under WSGI it ran once the body was made: nothing the client sees changes
         handed_on = self._only_handed_on(node)
         if node.handlers and self.has_ops(node.body) and not handed_on:
+            if self.recorded_try(node, state, out):
+                return TERMINATED
             raise Unconvertible("the response is produced inside a try block with except handlers")
         # the helpers a return hands start_response to send the whole response in the body
         self.guarded += 0 if handed_on else 1
@@ -843,6 +852,142 @@ class ResponseRewriter:
             self.guarded -= outer
         out.append(node.with_changes(body=body, handlers=handlers, orelse=orelse))
         return self.merge(states)
+
+    def recorded_try(self, node: cst.Try, state: State, out: list[cst.BaseStatement]) -> bool:
+        """A ``try`` whose every way out returns the response or raises, calling
+        ``start_response`` itself (``except Exception: start_response("500 ...", headers,
+        sys.exc_info())``): under WSGI nothing was sent inside it (the server sent the
+        response once the app returned), so a handler never saw what sending raises. It is
+        kept as it is in a nested coroutine, ``start_response`` an ``asgi_helpers.
+        StartResponse`` that records the response, which is sent once the ``try`` is over::
+
+            response = asgi_helpers.StartResponse()
+
+            async def respond():
+                try: ...  # response(status, headers); return [body]
+                except Exception: ...  # response("500 ...", headers, sys.exc_info())
+
+            return await response.send(send, await respond())
+
+        False (nothing added) when it is not such a ``try``."""
+        if (
+            state is not NOT_STARTED
+            or self.guarded
+            or self.generator
+            or self.write is not None
+            or self.root is None
+            or analysis.contains_yield(node)
+            or not _always_returns([node])
+        ):
+            return False
+        calls = {
+            id(small.value.func)
+            for sub in analysis.walk(node, into_scopes=False)
+            if isinstance(sub, cst.SimpleStatementLine) and len(sub.body) == 1
+            for small in sub.body
+            if isinstance(small, cst.Expr)
+            and isinstance(small.value, cst.Call)
+            and is_plain_name(small.value.func, self.start_response)
+        }
+        mentioned = [
+            sub
+            for sub in analysis.walk(node, into_scopes=False)
+            if isinstance(sub, cst.Name) and sub.value == self.start_response
+        ]
+        if not calls or any(id(sub) not in calls for sub in mentioned):
+            return False  # handed on, or read otherwise: not a response made here
+        # the names the try binds that the function binds elsewhere, or declares global or
+        # nonlocal, stay what they were
+        inside = analysis.bound_names(node)
+        if inside & self.params:
+            return False
+        rest = self.root.deep_replace(node, cst.SimpleStatementLine([cst.Pass()]))
+        global_names = inside & _declared(self.root, cst.Global)
+        nonlocal_names = (
+            inside & (analysis.bound_names(rest) | _declared(self.root, cst.Nonlocal))
+        ) - global_names
+        response = self.collector()
+        respond = self.fresh("respond")
+        recorded = node.visit(_Renamed(self.start_response, response))
+        assert isinstance(recorded, cst.Try)
+        body: list[cst.BaseStatement] = []
+        if global_names:
+            body.append(_stmt(f"global {', '.join(sorted(global_names))}"))
+        if nonlocal_names:
+            body.append(_stmt(f"nonlocal {', '.join(sorted(nonlocal_names))}"))
+        body.append(recorded.with_changes(leading_lines=()))
+        out.append(
+            _stmt(f"{response} = {HELPERS}.StartResponse()").with_changes(
+                leading_lines=node.leading_lines
+            )
+        )
+        out.append(
+            cst.FunctionDef(
+                name=cst.Name(respond),
+                params=cst.Parameters(),
+                body=cst.IndentedBlock(body=body),
+                asynchronous=cst.Asynchronous(),
+                leading_lines=[cst.EmptyLine(indent=False)],
+            )
+        )
+        out.append(
+            _stmt(f"return await {response}.send(send, await {respond}())").with_changes(
+                leading_lines=[cst.EmptyLine(indent=False)]
+            )
+        )
+        self.recorded_tries += 1
+        return True
+
+
+def _declared(root: cst.CSTNode, kind: type[cst.Global] | type[cst.Nonlocal]) -> set[str]:
+    """The names ``global``/``nonlocal`` statements of the function's own scope declare."""
+    return {
+        n.name.value
+        for sub in analysis.walk(root, into_scopes=False)
+        if isinstance(sub, kind)
+        for n in sub.names
+    }
+
+
+class _Renamed(cst.CSTTransformer):
+    """Every ``Name`` ``old`` becomes ``new`` (the caller checked they are all its calls)."""
+
+    def __init__(self, old: str, new: str) -> None:
+        self.old, self.new = old, new
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
+        return updated.with_changes(value=self.new) if updated.value == self.old else updated
+
+
+def _always_returns(block: Sequence[cst.BaseStatement]) -> bool:
+    """Every way through ``block`` ends in ``return value`` or ``raise``."""
+    if not block:
+        return False
+    last = block[-1]
+    if isinstance(last, cst.SimpleStatementLine):
+        small = last.body[-1]
+        return isinstance(small, cst.Raise) or (
+            isinstance(small, cst.Return) and small.value is not None
+        )
+    if isinstance(last, cst.If):
+        if last.orelse is None:
+            return False
+        other = (
+            [last.orelse] if isinstance(last.orelse, cst.If) else suite_statements(last.orelse.body)
+        )
+        return _always_returns(suite_statements(last.body)) and _always_returns(other)
+    if isinstance(last, cst.With):
+        return _always_returns(suite_statements(last.body))
+    if isinstance(last, cst.Try):
+        if last.finalbody is not None and _always_returns(suite_statements(last.finalbody.body)):
+            return True
+        main = suite_statements(last.body)
+        if last.orelse is not None and not _always_returns(main):
+            main = suite_statements(last.orelse.body)
+        return _always_returns(main) and all(
+            _always_returns(suite_statements(h.body)) for h in last.handlers
+        )
+    return False
 
 
 def _cannot_fail(node: cst.CSTNode) -> bool:
