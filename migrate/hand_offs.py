@@ -39,9 +39,10 @@ def hand_off_methods(
 ) -> list[HandOff]:
     """The methods of a class (a WSGI app or middleware) its ``call`` (``__call__``, taking
     ``environ`` and ``start_response``) hands the whole request or the response to, directly
-    or through one another (a method handed the response may hand it to another one). They are part of it and become ASGI with it. A method whose name
-    is used anywhere else in the module (another call, a subclass, a reference) is not one: it
-    may be called as WSGI from there."""
+    or through one another (a method handed the response may hand it on to another). They
+    are part of it and become ASGI with it. A method whose name is used anywhere else in the
+    module (another call, a subclass, a reference) is not one: it may be called as WSGI from
+    there."""
     if not isinstance(cls.body, cst.IndentedBlock):
         return []
     methods = {
@@ -212,8 +213,8 @@ def _table_lookups(
         table = _bound_method_table(value, init, methods)
         if table is None or attributes.count(attr) != 1:
             continue
-        held, row_index = table
-        lookups = _lookups_of(call, self_name, attr, row_index, methods)
+        held, row_place = table
+        lookups = _lookups_of(call, self_name, attr, row_place, methods)
         if lookups is None:
             continue
         allowed = {id(n) for n in walk(stmt) if isinstance(n, cst.Attribute)} | lookups.reads
@@ -240,10 +241,10 @@ def _table_lookups(
 
 def _bound_method_table(
     value: cst.BaseExpression, init: cst.FunctionDef, methods: dict[str, cst.FunctionDef]
-) -> tuple[list[str], int | None] | None:
+) -> tuple[list[str], tuple[int, int] | None] | None:
     """The methods a table literal holds, each time it holds one (``self.index``), and for a
-    list of rows the place in the row (``None`` for a dict); None when it holds anything
-    else there."""
+    list of rows the place in the row and the row's width (``None`` for a dict); None when
+    it holds anything else there."""
     self_name = analysis.leading_params(init)[0].name.value
 
     def method_of(node: cst.BaseExpression) -> str | None:
@@ -279,7 +280,7 @@ def _bound_method_table(
             others = range(place + 1, len(rows[0]))
             if any(all(method_of(row[i].value) for row in rows) for i in others):
                 return None
-            return names, place
+            return names, (place, len(rows[0]))
     return None
 
 
@@ -299,7 +300,7 @@ def _lookups_of(
     call: cst.FunctionDef,
     self_name: str,
     attr: str,
-    row_index: int | None,
+    row_place: tuple[int, int] | None,
     methods: dict[str, cst.FunctionDef],
 ) -> _Lookups | None:
     """The lookups of the table ``self.<attr>`` in ``call``: ``local = self.t.get(key)``,
@@ -318,7 +319,7 @@ def _lookups_of(
     for node in walk(call.body, into_scopes=False):
         local: str | None = None
         if (
-            row_index is None
+            row_place is None
             and isinstance(node, cst.Assign)
             and len(node.targets) == 1
             and isinstance(node.targets[0].target, cst.Name)
@@ -346,12 +347,13 @@ def _lookups_of(
                         continue
                 local, read = node.targets[0].target.value, value.func.value
         elif (
-            row_index is not None
+            row_place is not None
             and isinstance(node, cst.For)
             and table(node.iter)
             and isinstance(node.target, (cst.Tuple, cst.List))
-            and len(node.target.elements) > row_index
-            and isinstance(target := node.target.elements[row_index].value, cst.Name)
+            and len(node.target.elements) == row_place[1]
+            and all(isinstance(e, cst.Element) for e in node.target.elements)
+            and isinstance(target := node.target.elements[row_place[0]].value, cst.Name)
         ):
             local, read = target.value, node.iter
         if local is None:
