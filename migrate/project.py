@@ -189,6 +189,11 @@ def summarize(
                 and _may_use_params(method, lines)
                 and _looks_wsgi(method)
                 for method in stmt.body
+            ) or any(
+                # a subclass of one (``class DebugApplication(Application)`` whose __call__
+                # returns ``super().__call__(environ, start_response)``)
+                isinstance(base, ast.Name) and (base.id, "is a class") in others
+                for base in stmt.bases
             ):
                 others.append((stmt.name, "is a class"))
         elif isinstance(stmt, ast.AsyncFunctionDef):

@@ -5,7 +5,9 @@ Before, the project summaries knew only the factories of framework apps (``creat
 making a Flask app): ``wsgi.py``'s ``app`` stayed WSGI with no word, and ``uvicorn wsgi:app``
 failed. Now the factory is known to make an app that its own module may convert or keep, so
 the name is served through ``adapters.as_asgi`` (which wraps only a WSGI app), and a class
-whose instances only such a factory makes says why it stays WSGI.
+whose instances only such a factory makes says why it stays WSGI. So is an instance of a
+subclass of an app class of another module whose own ``__call__`` shows nothing of WSGI
+(``return super().__call__(environ, start_response)``).
 """
 
 from __future__ import annotations
@@ -136,3 +138,45 @@ def test_a_factory_its_module_converts_is_passed_on_unchanged() -> None:
     # as_asgi hands an ASGI app on as it is: no adapter around the converted app
     assert inspect.iscoroutinefunction(load_project(after, "wsgi").app)
     assert_same_project_behaviour(CONVERTED_THERE, after, "wsgi", [Req("GET", "/")])
+
+
+SUBCLASS_ELSEWHERE = {
+    "web/__init__.py": "",
+    "web/framework.py": """
+        class Application:
+            def __init__(self, pages):
+                self.pages = dict(pages)
+
+            def __call__(self, environ, start_response):
+                status, text = self.render(environ["PATH_INFO"])
+                start_response(status, [("Content-Type", "text/plain")])
+                return [text.encode()]
+
+            def render(self, path):
+                if path in self.pages:
+                    return "200 OK", self.pages[path]
+                return "404 Not Found", "no page"
+
+
+        class DebugApplication(Application):
+            # shows nothing of WSGI itself: it hands the request to its base
+            def __call__(self, environ, start_response):
+                self.served = getattr(self, "served", 0) + 1
+                return super().__call__(environ, start_response)
+    """,
+    "wsgi.py": """
+        from web.framework import DebugApplication
+
+        application = DebugApplication({"/": "home"})
+    """,
+}
+
+
+def test_an_instance_of_a_subclass_of_an_app_class_of_another_module_is_served() -> None:
+    after, results = migrate_project(SUBCLASS_ELSEWHERE)
+    assert "application = as_asgi(application)" in after["wsgi.py"]
+    assert change_kinds(results, "served-app") == ["adapted"]
+    requests = [Req("GET", "/"), Req("GET", "/x")]
+    assert_same_project_behaviour(
+        SUBCLASS_ELSEWHERE, after, "wsgi", requests, app_name="application"
+    )
