@@ -861,12 +861,11 @@ class ResponseRewriter:
         kept as it is in a nested coroutine, ``start_response`` an ``asgi_helpers.
         StartResponse`` that records the response, which is sent once the ``try`` is over::
 
-            response = asgi_helpers.StartResponse()
-
             async def respond():
                 try: ...  # response(status, headers); return [body]
                 except Exception: ...  # response("500 ...", headers, sys.exc_info())
 
+            response = asgi_helpers.StartResponse()
             return await response.send(send, await respond())
 
         False (nothing added) when it is not such a ``try``."""
@@ -917,24 +916,20 @@ class ResponseRewriter:
             body.append(_stmt(f"nonlocal {', '.join(sorted(nonlocal_names))}"))
         body.append(recorded.with_changes(leading_lines=()))
         out.append(
-            _stmt(f"{response} = {HELPERS}.StartResponse()").with_changes(
-                leading_lines=node.leading_lines
-            )
-        )
-        out.append(
             cst.FunctionDef(
                 name=cst.Name(respond),
                 params=cst.Parameters(),
                 body=cst.IndentedBlock(body=body),
                 asynchronous=cst.Asynchronous(),
-                leading_lines=[cst.EmptyLine(indent=False)],
+                leading_lines=node.leading_lines,
             )
         )
         out.append(
-            _stmt(f"return await {response}.send(send, await {respond}())").with_changes(
+            _stmt(f"{response} = {HELPERS}.StartResponse()").with_changes(
                 leading_lines=[cst.EmptyLine(indent=False)]
             )
         )
+        out.append(_stmt(f"return await {response}.send(send, await {respond}())"))
         self.recorded_tries += 1
         return True
 
