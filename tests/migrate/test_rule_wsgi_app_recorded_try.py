@@ -115,6 +115,11 @@ def app(environ, start_response):
 def test_blocking_calls_in_the_try_run_in_the_pool() -> None:
     after = migrated(SQLITE, "converted")
     assert "BARRIER.wait" in after and "run_blocking" in after
+    # the recorder is made on the loop, next to its use (not in the hop of the connect)
+    assert (
+        "    response = asgi_helpers.StartResponse()\n"
+        "    return await response.send(send, await respond())\n"
+    ) in after
     requests = [Req("GET", "/?1"), Req("GET", "/?9"), Req("GET", "/?x")]
     assert_same_behaviour(SQLITE, after, requests)
     # both requests wait at the barrier together: nothing of the try blocks the loop
