@@ -63,7 +63,7 @@ from benchmarks.bench_adapters import (  # noqa: E402
 APPS_DIR = Path(__file__).resolve().parent / "blocking_apps"
 APPS = (
     "sleep", "sqlite", "upstream", "files", "falcon_json", "falcon_sqlite", "flask_json",
-    "flask_sqlite", "routes",
+    "flask_sqlite", "routes", "guarded",
 )  # fmt: skip
 WAYS = ("before", "adapted", "after")
 JSON = dict[str, Any]

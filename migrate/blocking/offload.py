@@ -123,7 +123,9 @@ def give_thread_back_early(
             assert isinstance(call, cst.Call)
             hops.append(call)
         elif callee is None or not (
-            callee in _NO_THREAD_AWAITS or callee.startswith("asgi_helpers.")
+            callee in _NO_THREAD_AWAITS
+            or callee.startswith("asgi_helpers.")
+            or _sends_recorded(call)
         ):
             return None
     if len(hops) != 1:
@@ -142,6 +144,19 @@ def give_thread_back_early(
     assert isinstance(new, cst.FunctionDef)
     last_import = ("adapters.blocking", RUN_BLOCKING_LAST)
     return new, [last_import if i == RUN_BLOCKING_IMPORT else i for i in imports]
+
+
+def _sends_recorded(call: cst.BaseExpression) -> bool:
+    """``response.send(send, body)``: an ``asgi_helpers.StartResponse`` sending the response
+    it recorded (a list the code made) through ``send``."""
+    return (
+        isinstance(call, cst.Call)
+        and isinstance(call.func, cst.Attribute)
+        and isinstance(call.func.value, cst.Name)
+        and call.func.attr.value == "send"
+        and len(call.args) == 2
+        and analysis.is_plain_name(call.args[0].value, "send")
+    )
 
 
 @dataclass

@@ -48,7 +48,9 @@ def test_a_catch_all_try_records_the_response_and_sends_it_after() -> None:
     after = migrated(CATCH_ALL, "converted")
     assert inspect.iscoroutinefunction(load_module(after).app)
     assert "response = asgi_helpers.StartResponse()" in after
-    assert "return await response.send(send, await respond())" in after
+    # each return ends the try: it keeps what it returns, sent once the try is over
+    assert "response_body = [body]" in after
+    assert "return await response.send(send, response_body)" in after
     assert_same_behaviour(CATCH_ALL, after, [Req("GET", "/ok"), Req("GET", "/boom")])
 
 
@@ -102,8 +104,9 @@ def app(environ, start_response):
         if row is None:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"no such item"]
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [row[0].encode()]
+        else:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [row[0].encode()]
     except Exception as exc:
         start_response("500 Internal Server Error", [("Content-Type", "text/plain")], sys.exc_info())
         return [type(exc).__name__.encode()]
@@ -115,21 +118,20 @@ def app(environ, start_response):
 def test_blocking_calls_in_the_try_run_in_the_pool() -> None:
     after = migrated(SQLITE, "converted")
     assert "BARRIER.wait" in after and "run_blocking" in after
-    # the recorder is made on the loop, next to its use (not in the hop of the connect)
-    assert (
-        "    response = asgi_helpers.StartResponse()\n"
-        "    return await response.send(send, await respond())\n"
-    ) in after
+    # the connect and the whole try run in one hop, as the WSGI app ran in one thread
+    assert after.count("await run_blocking") == 1
     requests = [Req("GET", "/?1"), Req("GET", "/?9"), Req("GET", "/?x")]
     assert_same_behaviour(SQLITE, after, requests)
     # both requests wait at the barrier together: nothing of the try blocks the loop
     assert_two_requests_meet(after, "/meet")
 
 
+# a return inside a loop does not end the try: the try goes into a nested coroutine
 SHARED_NAMES = """
 import sys
 
 HITS = 0
+WORDS = ("alpha", "beta")
 
 
 def app(environ, start_response):
@@ -139,10 +141,11 @@ def app(environ, start_response):
     try:
         HITS += 1
         note = environ.get("QUERY_STRING") or note
-        if note == "fail":
-            raise ValueError(note)
-        start_response(status, [("Content-Type", "text/plain")])
-        return [("%s %d" % (note, HITS)).encode()]
+        for word in WORDS:
+            if word.startswith(note):
+                start_response(status, [("Content-Type", "text/plain")])
+                return [("%s %d" % (word, HITS)).encode()]
+        raise ValueError(note)
     except ValueError:
         status = "422 Unprocessable Entity"
         start_response(status, [("Content-Type", "text/plain")], sys.exc_info())
@@ -152,9 +155,27 @@ def app(environ, start_response):
 
 def test_names_the_function_binds_outside_the_try_stay_the_functions() -> None:
     after = migrated(SHARED_NAMES, "converted")
+    assert "return await response.send(send, await respond())" in after
     assert "global HITS" in after and "nonlocal note, status" in after
-    requests = [Req("GET", "/?a"), Req("GET", "/?fail"), Req("GET", "/")]
+    requests = [Req("GET", "/?a"), Req("GET", "/?fail"), Req("GET", "/?b")]
     assert_same_behaviour(SHARED_NAMES, after, requests)
+
+
+def test_a_try_returning_early_whose_calls_may_block_keeps_the_app_wsgi() -> None:
+    # a return before the end of the try keeps it in a nested coroutine, where each blocking
+    # call would make its own hop to the pool: the adapter makes one, as the WSGI server did
+    before = SQLITE.replace(
+        """            return [b"no such item"]
+        else:
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [row[0].encode()]""",
+        """            return [b"no such item"]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [row[0].encode()]""",
+    )
+    after = migrated(before, "adapted")
+    assert "whose calls may block: served through the adapter" in after
+    assert_same_behaviour(before, after, [Req("GET", "/?1"), Req("GET", "/?9")])
 
 
 FALLS_THROUGH = """
@@ -175,3 +196,29 @@ def test_a_try_that_may_go_on_keeps_the_app_wsgi() -> None:
     after = migrated(FALLS_THROUGH, "adapted")
     assert "produced inside a try block with except handlers" in after
     assert_same_behaviour(FALLS_THROUGH, after, [Req("GET", "/"), Req("GET", "/x")])
+
+
+GENERATOR_RETURNED = """
+import sys
+
+
+def rows(count):
+    for number in range(count):
+        yield b"%d\\n" % number
+
+
+def app(environ, start_response):
+    try:
+        count = int(environ.get("QUERY_STRING") or "3")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return rows(count)
+    except ValueError:
+        start_response("400 Bad Request", [("Content-Type", "text/plain")], sys.exc_info())
+        return [b"a number, please"]
+"""
+
+
+def test_a_try_returning_a_generator_keeps_the_app_wsgi() -> None:
+    # the server iterated it in the thread the app ran in: a recorded try sends only lists
+    after = migrated(GENERATOR_RETURNED, "adapted")
+    assert_same_behaviour(GENERATOR_RETURNED, after, [Req("GET", "/?2"), Req("GET", "/?x")])

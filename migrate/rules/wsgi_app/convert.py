@@ -15,6 +15,7 @@ from migrate.analysis import (
 )
 from migrate.app_finding import Delegate
 from migrate.blocking import CannotOffload, ModuleFacts, offload_blocking
+from migrate.blocking.offload import RUN_BLOCKING, RUN_BLOCKING_LAST
 from migrate.cst_helpers import (
     is_docstring,
     suite_statements,
@@ -281,7 +282,27 @@ def convert_callable(
     imports: list[tuple[str, str | None]] = []
     if blocking is not None:
         new_func, imports = off_the_loop(new_func, blocking, cls, details)
+        if _hops_in(new_func, responder.recorded_in):
+            # each blocking call of the nested coroutine would make its own hop to the pool,
+            # where the WSGI app made none: slower than the adapter's one hop
+            raise Unconvertible(
+                "the response is made inside a try (returned from within it) whose calls may "
+                "block: served through the adapter, the whole request runs in one thread as before"
+            )
     return Conversion(new_func, details, use, imports)
+
+
+def _hops_in(func: cst.FunctionDef, names: Sequence[str]) -> bool:
+    """A nested function of ``func`` named one of ``names`` calls the blocking pool."""
+    return any(
+        isinstance(node, cst.FunctionDef)
+        and node.name.value in names
+        and any(
+            isinstance(n, cst.Name) and n.value in (RUN_BLOCKING, RUN_BLOCKING_LAST)
+            for n in analysis.walk(node.body)
+        )
+        for node in analysis.walk(func.body)
+    )
 
 
 def bound_once(names: set[str], body: cst.CSTNode) -> frozenset[str]:

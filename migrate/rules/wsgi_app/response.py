@@ -99,8 +99,10 @@ class ResponseRewriter:
     #: (:meth:`recorded_try`) shares with it.
     root: cst.CSTNode | None = None
     params: frozenset[str] = frozenset()
-    #: How many ``try`` statements had their response recorded (for the report).
+    #: How many ``try`` statements had their response recorded (for the report), and the
+    #: names of the nested coroutines some of them went into.
     recorded_tries: int = 0
+    recorded_in: list[str] = field(default_factory=list)
 
     # -- code generation ------------------------------------------------------------------
 
@@ -858,8 +860,18 @@ class ResponseRewriter:
         ``start_response`` itself (``except Exception: start_response("500 ...", headers,
         sys.exc_info())``): under WSGI nothing was sent inside it (the server sent the
         response once the app returned), so a handler never saw what sending raises. It is
-        kept as it is in a nested coroutine, ``start_response`` an ``asgi_helpers.
-        StartResponse`` that records the response, which is sent once the ``try`` is over::
+        kept as it is, ``start_response`` an ``asgi_helpers.StartResponse`` that records the
+        response, which is sent once the ``try`` is over. When every return ends the try
+        (:func:`_returns_last`), in place, each return keeping what it returns::
+
+            response = asgi_helpers.StartResponse()
+            try: ...  # response(status, headers); response_body = [body]
+            except Exception: ...  # response("500 ...", headers, sys.exc_info()); ...
+            return await response.send(send, response_body)
+
+        (the blocking pool's segments then take it, with a blocking call before it, in one
+        hop), else in a nested coroutine, whose blocking calls would each make a hop (the
+        caller then keeps the app WSGI)::
 
             async def respond():
                 try: ...  # response(status, headers); return [body]
@@ -895,6 +907,13 @@ class ResponseRewriter:
         ]
         if not calls or any(id(sub) not in calls for sub in mentioned):
             return False  # handed on, or read otherwise: not a response made here
+        if any(
+            isinstance(sub, cst.Return) and not isinstance(sub.value, (cst.List, cst.Tuple))
+            for sub in analysis.walk(node, into_scopes=False)
+        ):
+            # a generator or a file would be iterated where the server iterated it, out of
+            # the thread the WSGI app ran in: only lists the code made
+            return False
         # the names the try binds that the function binds elsewhere, or declares global or
         # nonlocal, stay what they were
         inside = analysis.bound_names(node)
@@ -906,9 +925,25 @@ class ResponseRewriter:
             inside & (analysis.bound_names(rest) | _declared(self.root, cst.Nonlocal))
         ) - global_names
         response = self.collector()
-        respond = self.fresh("respond")
         recorded = node.visit(_Renamed(self.start_response, response))
         assert isinstance(recorded, cst.Try)
+        self.recorded_tries += 1
+        if _returns_last(recorded):
+            # every return ends the try: it keeps what it returns instead, in place (the
+            # blocking pool's segments may then take it whole, with what comes before it)
+            body_name = self.fresh("response_body")
+            kept = recorded.visit(_ReturnsKept(body_name))
+            assert isinstance(kept, cst.Try)
+            out.append(
+                _stmt(f"{response} = {HELPERS}.StartResponse()").with_changes(
+                    leading_lines=node.leading_lines
+                )
+            )
+            out.append(kept.with_changes(leading_lines=()))
+            out.append(_stmt(f"return await {response}.send(send, {body_name})"))
+            return True
+        respond = self.fresh("respond")
+        self.recorded_in.append(respond)
         body: list[cst.BaseStatement] = []
         if global_names:
             body.append(_stmt(f"global {', '.join(sorted(global_names))}"))
@@ -930,8 +965,67 @@ class ResponseRewriter:
             )
         )
         out.append(_stmt(f"return await {response}.send(send, await {respond}())"))
-        self.recorded_tries += 1
         return True
+
+
+def _returns_last(node: cst.Try) -> bool:
+    """Every ``return`` of the ``try`` (with a value) is the last statement of a block that
+    ends it: of the try's own blocks, or of an ``if``/``else``, ``with`` or inner ``try``
+    ending one of those (not in a loop, a ``finally``, nor a ``try`` body an ``else``
+    follows), so that the try ends right after it."""
+
+    def block_ok(block: Sequence[cst.BaseStatement], tail: bool) -> bool:
+        return all(stmt_ok(s, tail and i == len(block) - 1) for i, s in enumerate(block))
+
+    def stmt_ok(stmt: cst.BaseStatement, tail: bool) -> bool:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            returns = [s for s in stmt.body if isinstance(s, cst.Return)]
+            return not returns or (tail and len(stmt.body) == 1 and returns[0].value is not None)
+        if isinstance(stmt, cst.If):
+            orelse = stmt.orelse
+            other: Sequence[cst.BaseStatement] = (
+                [orelse]
+                if isinstance(orelse, cst.If)
+                else suite_statements(orelse.body)
+                if orelse is not None
+                else []
+            )
+            return block_ok(suite_statements(stmt.body), tail) and block_ok(other, tail)
+        if isinstance(stmt, cst.With):
+            return block_ok(suite_statements(stmt.body), tail)
+        if isinstance(stmt, cst.Try):
+            returns_in_body = any(
+                isinstance(n, cst.Return) for n in analysis.walk(stmt.body, into_scopes=False)
+            )
+            if stmt.orelse is not None and returns_in_body:
+                return False  # replaced, the return would let the else run
+            blocks = [stmt.body, *(h.body for h in stmt.handlers)]
+            if stmt.orelse is not None:
+                blocks.append(stmt.orelse.body)
+            finally_ok = stmt.finalbody is None or block_ok(
+                suite_statements(stmt.finalbody.body), False
+            )
+            return finally_ok and all(block_ok(suite_statements(b), tail) for b in blocks)
+        return not any(isinstance(n, cst.Return) for n in analysis.walk(stmt, into_scopes=False))
+
+    return stmt_ok(node, True)
+
+
+class _ReturnsKept(cst.CSTTransformer):
+    """``return X`` -> ``name = X`` (:func:`_returns_last` checked they all end the try)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False  # a nested function's returns are its own
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def leave_Return(self, original: cst.Return, updated: cst.Return) -> cst.Return | cst.Assign:
+        assert updated.value is not None
+        return cst.Assign(targets=[cst.AssignTarget(cst.Name(self.name))], value=updated.value)
 
 
 def _declared(root: cst.CSTNode, kind: type[cst.Global] | type[cst.Nonlocal]) -> set[str]:
