@@ -120,6 +120,8 @@ def test_blocking_calls_in_the_try_run_in_the_pool() -> None:
     assert "BARRIER.wait" in after and "run_blocking" in after
     # the connect and the whole try run in one hop, as the WSGI app ran in one thread
     assert after.count("await run_blocking") == 1
+    # sending what it recorded needs no thread: the hop gives its thread back when it returns
+    assert "await run_blocking_last(_blocking_block)" in after
     requests = [Req("GET", "/?1"), Req("GET", "/?9"), Req("GET", "/?x")]
     assert_same_behaviour(SQLITE, after, requests)
     # both requests wait at the barrier together: nothing of the try blocks the loop
