@@ -90,9 +90,11 @@ class Segments:
         bound = outside | self.globals
         for run in self.runs:
             assigned = set().union(*(analysis.bound_names(s) for s in run))
-            used_after = self._mentioned_outside(func.body, {id(s) for s in run})
+            used_after = self._used_after(run)
             self.shared.append(sorted((assigned & bound) - self.globals))
-            first_bound = sorted(n for n in assigned - bound if n in used_after)
+            # ``except ... as e``: unbound again when its handler ends, never handed back
+            caught = _caught_names(run)
+            first_bound = sorted(n for n in assigned - bound - caught if n in used_after)
             self.handed_back.append(first_bound)
             bound |= set(first_bound)
 
@@ -210,6 +212,30 @@ class Segments:
                     found |= _own_bindings(stmt) | self._bound_outside(stmt, skip)
         return found
 
+    def _used_after(self, run: list[cst.BaseStatement]) -> set[str]:
+        """The names code that may run after ``run`` mentions: when its own block returns
+        after it (``return await response.send(send, body)``) and no ``try`` around it can
+        run a handler or a ``finally`` after that, what the block says up to that return;
+        else anything of the function outside the run (what another branch binds and reads
+        is not handed back then: it may never have been bound here)."""
+        body = self.func.body
+        found = _block_of(body, run[0], ()) if isinstance(body, cst.IndentedBlock) else None
+        if found is not None:
+            block, enclosing = found
+            if not any(
+                isinstance(s, cst.Try) and (s.handlers or s.finalbody is not None)
+                for s in enclosing
+            ):
+                after = list(block.body)[list(block.body).index(run[-1]) + 1 :]
+                for at, stmt in enumerate(after):
+                    if isinstance(stmt, cst.SimpleStatementLine) and any(
+                        isinstance(small, cst.Return) for small in stmt.body
+                    ):
+                        return set().union(
+                            *(self._mentioned_outside(s, set()) for s in after[: at + 1])
+                        )
+        return self._mentioned_outside(self.func.body, {id(s) for s in run})
+
     def _mentioned_outside(self, body: cst.CSTNode, skip: set[int]) -> set[str]:
         found: set[str] = set()
         stack: list[cst.CSTNode] = [body]
@@ -290,6 +316,34 @@ def _blocks_of(node: cst.CSTNode) -> Iterator[cst.IndentedBlock]:
             yield from _blocks_of(child)
 
 
+def _block_of(
+    block: cst.IndentedBlock, stmt: cst.BaseStatement, enclosing: tuple[cst.CSTNode, ...]
+) -> tuple[cst.IndentedBlock, tuple[cst.CSTNode, ...]] | None:
+    """The block holding ``stmt`` under ``block`` (not in nested functions), with the
+    compound statements around it."""
+    for child in block.body:
+        if child is stmt:
+            return block, enclosing
+        for inner in _blocks_of(child):
+            found = _block_of(inner, stmt, (*enclosing, child))
+            if found is not None:
+                return found
+    return None
+
+
+def _caught_names(run: Sequence[cst.BaseStatement]) -> set[str]:
+    """The names ``except ... as name`` clauses of ``run`` bind (Python unbinds them as the
+    clause ends)."""
+    return {
+        n.value
+        for stmt in run
+        for sub in analysis.walk(stmt, into_scopes=False)
+        if isinstance(sub, cst.ExceptHandler) and sub.name is not None
+        for n in analysis.walk(sub.name.name)
+        if isinstance(n, cst.Name)
+    }
+
+
 def _own_bindings(stmt: cst.BaseStatement) -> set[str]:
     """What a statement binds itself, its inner blocks left to their own statements."""
     if isinstance(stmt, (cst.SimpleStatementLine, cst.FunctionDef, cst.ClassDef)):
@@ -297,12 +351,13 @@ def _own_bindings(stmt: cst.BaseStatement) -> set[str]:
     found: set[str] = set()
     if isinstance(stmt, cst.For):
         found |= {n.value for n in analysis.walk(stmt.target) if isinstance(n, cst.Name)}
+    inner = {id(n) for b in _blocks_of(stmt) for n in analysis.walk(b)}
     for sub in analysis.walk(stmt, into_scopes=False):
+        if id(sub) in inner:
+            continue  # the statements of its blocks bind what they bind themselves
         if isinstance(sub, cst.AsName):  # with ... as x, except ... as x
             found |= {n.value for n in analysis.walk(sub.name) if isinstance(n, cst.Name)}
-        elif isinstance(sub, cst.NamedExpr) and not any(
-            sub is n for b in _blocks_of(stmt) for n in analysis.walk(b)
-        ):
+        elif isinstance(sub, cst.NamedExpr):
             found |= {n.value for n in analysis.walk(sub.target) if isinstance(n, cst.Name)}
     return found
 
