@@ -214,8 +214,9 @@ class Segments:
 
     def _used_after(self, run: list[cst.BaseStatement]) -> set[str]:
         """The names code that may run after ``run`` mentions: when its own block returns
-        after it (``return await response.send(send, body)``) and no ``try`` around it can
-        run a handler or a ``finally`` after that, what the block says up to that return;
+        after it (``return await response.send(send, body)``), no ``try`` around it can run a
+        handler or a ``finally`` after that and no loop around it can run it again, what the
+        block says up to that return;
         else anything of the function outside the run (what another branch binds and reads
         is not handed back then: it may never have been bound here)."""
         body = self.func.body
@@ -223,7 +224,8 @@ class Segments:
         if found is not None:
             block, enclosing = found
             if not any(
-                isinstance(s, cst.Try) and (s.handlers or s.finalbody is not None)
+                (isinstance(s, cst.Try) and (s.handlers or s.finalbody is not None))
+                or isinstance(s, (cst.For, cst.While))  # a `continue` would run it again
                 for s in enclosing
             ):
                 after = list(block.body)[list(block.body).index(run[-1]) + 1 :]

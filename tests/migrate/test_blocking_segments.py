@@ -68,6 +68,27 @@ CASES = {
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [str(found).encode()]
     """,
+    "a run in a loop whose next round reads what it bound": """
+        import sqlite3
+
+        def app(environ, start_response):
+            conn = sqlite3.connect(":memory:")
+            for word in ("a", "b", "c"):
+                # `last` is first bound by the run below: the next round reads it
+                if word != "a" and last == "b":
+                    conn.close()
+                    start_response("200 OK", [("Content-Type", "text/plain")])
+                    return [("stopped after " + last).encode()]
+                value = conn.execute("SELECT ?", (word,)).fetchone()[0]
+                last = value.lower()
+                if word != "c":
+                    continue
+                conn.close()
+                start_response("200 OK", [("Content-Type", "text/plain")])
+                return [b"all words"]
+            start_response("500 Internal Server Error", [])
+            return []
+    """,
 }
 
 
