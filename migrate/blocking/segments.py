@@ -216,9 +216,8 @@ class Segments:
         """The names code that may run after ``run`` mentions: when its own block returns
         after it (``return await response.send(send, body)``), no ``try`` around it can run a
         handler or a ``finally`` after that and no loop around it can run it again, what the
-        block says up to that return;
-        else anything of the function outside the run (what another branch binds and reads
-        is not handed back then: it may never have been bound here)."""
+        block says up to that return (what another branch binds and reads is not handed back
+        then: the run may not have bound it); else anything of the function outside the run."""
         body = self.func.body
         found = _block_of(body, run[0], ()) if isinstance(body, cst.IndentedBlock) else None
         if found is not None:
