@@ -106,7 +106,13 @@ def hand_off_methods(
             todo.append(todo_entry)
     looked_up = _looked_up(module, cls, call, methods)
     in_tables, references = _table_lookups(module, cls, call, methods)
+    # a handler stored or handed on could be called as the WSGI app it was from there
+    kept = {local: _only_called_or_tested(call, local) for _, local in [*looked_up, *in_tables]}
+    if not all(kept.values()):
+        references = {}
     for hand_off, local in [*looked_up, *in_tables]:
+        if not kept[local]:
+            continue
         name = hand_off.node.name.value
         if name not in found:
             found[name] = hand_off
@@ -176,6 +182,32 @@ def _looked_up(
             return []
         found.extend((HandOff(m, "request", local), local) for m in named)
     return found
+
+
+def _only_called_or_tested(call: cst.FunctionDef, local: str) -> bool:
+    """Every use of ``local`` in ``call`` calls it or tests it (``handler is None``, ``if not
+    handler``): what it holds does not leave the method."""
+    allowed: set[int] = set()
+    for node in walk(call.body, into_scopes=False):
+        if isinstance(node, cst.Call):
+            allowed.add(id(node.func))
+        elif isinstance(node, cst.Comparison):
+            allowed.add(id(node.left))
+            allowed.update(id(c.comparator) for c in node.comparisons)
+        elif isinstance(node, (cst.If, cst.While)):
+            allowed.add(id(node.test))
+        elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+            allowed.add(id(node.expression))
+        elif isinstance(node, cst.BooleanOperation):
+            allowed.update((id(node.left), id(node.right)))
+    targets = {
+        id(n) for t in analysis.written_targets(call) for n in walk(t) if isinstance(n, cst.Name)
+    }
+    return all(
+        id(node) in allowed or id(node) in targets
+        for node in walk(call.body, into_scopes=False)
+        if isinstance(node, cst.Name) and node.value == local
+    )
 
 
 def _table_lookups(

@@ -160,3 +160,14 @@ def test_a_handler_local_bound_again_keeps_the_class_wsgi() -> None:
     after = migrated(before, "adapted", "manual")
     assert "app = WsgiToAsgi(Site(" in after
     assert_same_behaviour(before, after, [Req("GET", "/"), Req("GET", "/missing")])
+
+
+def test_a_handler_kept_elsewhere_keeps_the_class_wsgi() -> None:
+    # stored, the handler could be called from there as the WSGI app it was
+    before = DICT_TABLE.replace(
+        "        return handler(environ, start_response)\n",
+        "        SEEN.append(handler)\n        return handler(environ, start_response)\n",
+    ).replace("\n\nclass Site:", "\nSEEN = []\n\n\nclass Site:")
+    after = migrated(before, "adapted")
+    assert "app = WsgiToAsgi(Site(" in after
+    assert_same_behaviour(before, after, REQUESTS[:2])
