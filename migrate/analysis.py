@@ -384,6 +384,19 @@ def target_names(target: cst.CSTNode) -> set[str]:
     return set()
 
 
+def declared_names(
+    node: cst.CSTNode, kind: type[cst.Global] | type[cst.Nonlocal] = cst.Global
+) -> set[str]:
+    """The names the ``global`` (or ``nonlocal``) statements under ``node`` declare, not
+    looking into nested scopes."""
+    return {
+        n.name.value
+        for sub in walk(node, into_scopes=False)
+        if isinstance(sub, kind)
+        for n in sub.names
+    }
+
+
 def bound_names(node: cst.CSTNode) -> set[str]:
     """Names the code under ``node`` binds in its own scope: assignments, ``for`` and
     ``with``/``except`` ``as`` targets, walrus, ``del``, imports, ``def``/``class`` names;

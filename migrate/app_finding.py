@@ -86,10 +86,6 @@ class WsgiApp:
         return (self.name, *self.subclasses)
 
     @property
-    def factory_names(self) -> tuple[str, ...]:
-        return tuple(f.name.value for f in self.factories)
-
-    @property
     def makes_instances(self) -> bool:
         """The name makes apps when called (a class, a factory): the module's apps are the
         names bound to what it returns (:attr:`instances`)."""

@@ -106,13 +106,7 @@ def hand_off_methods(
             todo.append(todo_entry)
     looked_up = _looked_up(module, cls, call, methods)
     in_tables, references = _table_lookups(module, cls, call, methods)
-    # a handler stored or handed on could be called as the WSGI app it was from there
-    kept = {local: _only_called_or_tested(call, local) for _, local in [*looked_up, *in_tables]}
-    if not all(kept.values()):
-        references = {}
     for hand_off, local in [*looked_up, *in_tables]:
-        if not kept[local]:
-            continue
         name = hand_off.node.name.value
         if name not in found:
             found[name] = hand_off
@@ -148,7 +142,8 @@ def _looked_up(
 
     Every method of the class whose name has the prefix is one (each a WSGI callable after
     ``self``), with the local name the lookup binds. None when the class is subclassed in
-    the module or anything sets an attribute of that prefix (the lookup could find that)."""
+    the module or anything sets an attribute of that prefix (the lookup could find that), or
+    the handler is used other than called or tested (:func:`_only_called_or_tested`)."""
     params = analysis.leading_params(call)
     if not params:
         return []
@@ -178,7 +173,7 @@ def _looked_up(
             for m in named
         ):
             return []
-        if _set_or_subclassed(module, cls, prefix):
+        if _set_or_subclassed(module, cls, prefix) or not _only_called_or_tested(call, local):
             return []
         found.extend((HandOff(m, "request", local), local) for m in named)
     return found
@@ -186,7 +181,8 @@ def _looked_up(
 
 def _only_called_or_tested(call: cst.FunctionDef, local: str) -> bool:
     """Every use of ``local`` in ``call`` calls it or tests it (``handler is None``, ``if not
-    handler``): what it holds does not leave the method."""
+    handler``): what it holds does not leave the method (stored or handed on, a handler could
+    be called from there as the WSGI app it was)."""
     allowed: set[int] = set()
     for node in walk(call.body, into_scopes=False):
         if isinstance(node, cst.Call):
@@ -278,19 +274,10 @@ def _bound_method_table(
     list of rows the place in the row and the row's width (``None`` for a dict); None when
     it holds anything else there."""
     self_name = analysis.leading_params(init)[0].name.value
-
-    def method_of(node: cst.BaseExpression) -> str | None:
-        if (
-            isinstance(node, cst.Attribute)
-            and is_plain_name(node.value, self_name)
-            and node.attr.value in methods
-        ):
-            return node.attr.value
-        return None
-
     if isinstance(value, cst.Dict):
         held = [
-            method_of(e.value) if isinstance(e, cst.DictElement) else None for e in value.elements
+            _bound_method(e.value, self_name, methods) if isinstance(e, cst.DictElement) else None
+            for e in value.elements
         ]
         return ([m for m in held if m], None) if held and all(held) else None
     if not isinstance(value, (cst.List, cst.Tuple)) or not value.elements:
@@ -305,14 +292,29 @@ def _bound_method_table(
     if len({len(row) for row in rows}) != 1:
         return None
     for place in range(len(rows[0])):
-        held = [method_of(row[place].value) for row in rows]
+        held = [_bound_method(row[place].value, self_name, methods) for row in rows]
         names = [name for name in held if name is not None]
         if len(names) == len(rows):
             # one place only: a second would leave open which one is called
             others = range(place + 1, len(rows[0]))
-            if any(all(method_of(row[i].value) for row in rows) for i in others):
+            if any(
+                all(_bound_method(row[i].value, self_name, methods) for row in rows) for i in others
+            ):
                 return None
             return names, (place, len(rows[0]))
+    return None
+
+
+def _bound_method(
+    node: cst.BaseExpression, self_name: str, methods: dict[str, cst.FunctionDef]
+) -> str | None:
+    """The name of the method of ``methods`` that ``node`` (``self.index``) is, bound."""
+    if (
+        isinstance(node, cst.Attribute)
+        and is_plain_name(node.value, self_name)
+        and node.attr.value in methods
+    ):
+        return node.attr.value
     return None
 
 
@@ -338,7 +340,8 @@ def _lookups_of(
     """The lookups of the table ``self.<attr>`` in ``call``: ``local = self.t.get(key)``,
     ``.get(key, None)``, ``.get(key, self.method)``, ``local = self.t[key]`` for a dict;
     ``for ..., local in self.t:`` for rows. None when a local is bound twice (or is a
-    parameter): what it holds at the call would not be known."""
+    parameter): what it holds at the call would not be known; or used other than called or
+    tested (:func:`_only_called_or_tested`)."""
 
     def table(node: cst.BaseExpression) -> bool:
         return (
@@ -369,12 +372,8 @@ def _lookups_of(
             ):
                 if len(value.args) == 2:
                     default = value.args[1].value
-                    if (
-                        isinstance(default, cst.Attribute)
-                        and is_plain_name(default.value, self_name)
-                        and default.attr.value in methods
-                    ):
-                        found.defaults.append(default.attr.value)
+                    if (method := _bound_method(default, self_name, methods)) is not None:
+                        found.defaults.append(method)
                     elif not is_plain_name(default, "None"):
                         continue
                 local, read = node.targets[0].target.value, value.func.value
@@ -395,7 +394,8 @@ def _lookups_of(
     params = analysis.param_names(call)
     bound = [n for t in analysis.written_targets(call) for n in analysis.target_names(t)]
     if not found.locals or any(
-        local in params or bound.count(local) != 1 for local in found.locals
+        local in params or bound.count(local) != 1 or not _only_called_or_tested(call, local)
+        for local in found.locals
     ):
         return None
     return found

@@ -12,6 +12,7 @@ a nested scope binding it too, an import of a dotted module) is :class:`NameTake
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 import libcst as cst
 
@@ -75,9 +76,7 @@ def free_names(func: cst.FunctionDef, wanted: Iterable[str]) -> cst.FunctionDef:
             new += "_"
         taken.add(new)
         renames[name] = new
-    body = func.body.visit(_Rename(renames))
-    assert isinstance(body, cst.BaseSuite)
-    return func.with_changes(body=body)
+    return func.with_changes(body=renamed(func.body, renames))
 
 
 def _bound_inside(scope: cst.FunctionDef | cst.Lambda | cst.ClassDef) -> set[str]:
@@ -93,6 +92,16 @@ def _bound_inside(scope: cst.FunctionDef | cst.Lambda | cst.ClassDef) -> set[str
     if isinstance(scope, (cst.FunctionDef, cst.ClassDef)):
         found |= analysis.bound_names(scope.body)
     return found
+
+
+_Node = TypeVar("_Node", bound=cst.CSTNode)
+
+
+def renamed(node: _Node, renames: dict[str, str]) -> _Node:
+    """``node`` with the variables ``renames`` names renamed (not attribute or keyword names)."""
+    new = node.visit(_Rename(renames))
+    assert isinstance(new, type(node))
+    return new
 
 
 class _Rename(cst.CSTTransformer):

@@ -28,14 +28,15 @@ by calling a method of it, the way home-grown frameworks do.
 
 The rows are known when ``__init__`` starts the attribute empty, each registering method
 only appends one row holding the view it is given (or, for a dict, only sets
-``self.routes[path] = view``, which ``__call__`` looks up) (a decorator: the function it decorates,
-handed back as it is), and every registration is a statement of the module's top level
-naming one of its function apps (``app.add(...)``, ``@app.route(...)`` as the only
+``self.routes[path] = view``, which ``__call__`` looks up) (a decorator: the function it
+decorates, handed back as it is), and every registration is a statement of the module's top
+level naming one of its function apps (``app.add(...)``, ``@app.route(...)`` as the only
 decorator) or handing it a new instance of one of its app classes (``app.add("/todos",
-TodoCollection(store))``, the class used for nothing else); nothing else registers, and ``__call__`` only loops over the rows and calls the
-view the WSGI way in a ``return`` (:func:`migrate.route_tables.find_route_tables` checks
-that part, as for routes given to the constructor). The table then converts like any other
-(its views keep their registering decorator).
+TodoCollection(store))``, the class used for nothing else); nothing else registers, and
+``__call__`` only loops over the rows and calls the view the WSGI way in a ``return``
+(:func:`migrate.route_tables.find_route_tables` checks that part, as for routes given to the
+constructor). The table then converts like any other (its views keep their registering
+decorator).
 """
 
 from __future__ import annotations

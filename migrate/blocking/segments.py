@@ -71,12 +71,7 @@ class Segments:
         self.fresh = fresh
         self.moved = 0
         self.channel = self._channel_names()
-        self.globals = {
-            n.name.value
-            for sub in analysis.walk(func.body, into_scopes=False)
-            if isinstance(sub, cst.Global)
-            for n in sub.names
-        }
+        self.globals = analysis.declared_names(func.body)
         self.runs: list[list[cst.BaseStatement]] = []
         self._find(func.body)
         in_runs = {id(stmt) for run in self.runs for stmt in run}

@@ -17,6 +17,7 @@ from migrate.analysis import (
 from migrate.app_finding import Delegate
 from migrate.cst_helpers import code_of, suite_statements
 from migrate.instances import callee_key
+from migrate.local_names import renamed
 from migrate.rules.wsgi_app.common import (
     HELPERS,
     Unconvertible,
@@ -914,18 +915,11 @@ class ResponseRewriter:
             # a generator or a file would be iterated where the server iterated it, out of
             # the thread the WSGI app ran in: only lists the code made
             return False
-        # the names the try binds that the function binds elsewhere, or declares global or
-        # nonlocal, stay what they were
         inside = analysis.bound_names(node)
         if inside & self.params:
             return False
-        rest = self.root.deep_replace(node, cst.SimpleStatementLine([cst.Pass()]))
-        global_names = inside & _declared(self.root, cst.Global)
-        nonlocal_names = (
-            inside & (analysis.bound_names(rest) | _declared(self.root, cst.Nonlocal))
-        ) - global_names
         response = self.collector()
-        recorded = node.visit(_Renamed(self.start_response, response))
+        recorded = renamed(node, {self.start_response: response})
         assert isinstance(recorded, cst.Try)
         self.recorded_tries += 1
         if _returns_last(recorded):
@@ -942,6 +936,13 @@ class ResponseRewriter:
             out.append(kept.with_changes(leading_lines=()))
             out.append(_stmt(f"return await {response}.send(send, {body_name})"))
             return True
+        # the names the try binds that the function binds elsewhere, or declares global or
+        # nonlocal, stay what they were
+        rest = self.root.deep_replace(node, cst.SimpleStatementLine([cst.Pass()]))
+        global_names = inside & analysis.declared_names(self.root)
+        nonlocal_names = (
+            inside & (analysis.bound_names(rest) | analysis.declared_names(self.root, cst.Nonlocal))
+        ) - global_names
         respond = self.fresh("respond")
         self.recorded_in.append(respond)
         body: list[cst.BaseStatement] = []
@@ -1026,26 +1027,6 @@ class _ReturnsKept(cst.CSTTransformer):
     def leave_Return(self, original: cst.Return, updated: cst.Return) -> cst.Return | cst.Assign:
         assert updated.value is not None
         return cst.Assign(targets=[cst.AssignTarget(cst.Name(self.name))], value=updated.value)
-
-
-def _declared(root: cst.CSTNode, kind: type[cst.Global] | type[cst.Nonlocal]) -> set[str]:
-    """The names ``global``/``nonlocal`` statements of the function's own scope declare."""
-    return {
-        n.name.value
-        for sub in analysis.walk(root, into_scopes=False)
-        if isinstance(sub, kind)
-        for n in sub.names
-    }
-
-
-class _Renamed(cst.CSTTransformer):
-    """Every ``Name`` ``old`` becomes ``new`` (the caller checked they are all its calls)."""
-
-    def __init__(self, old: str, new: str) -> None:
-        self.old, self.new = old, new
-
-    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
-        return updated.with_changes(value=self.new) if updated.value == self.old else updated
 
 
 def _always_returns(block: Sequence[cst.BaseStatement]) -> bool:

@@ -822,7 +822,9 @@ class WsgiAppRule(Rule):
         how its apps are served is out of sight (a library's public API, an entry point of
         another module), so it stays WSGI, and says so."""
         what = "WSGI app class" if app.kind == "callable-class" else "WSGI app factory"
-        callers = " or ".join(f"`{name}()`" for name in (app.name, *app.factory_names))
+        callers = " or ".join(
+            f"`{name}()`" for name in (app.name, *(f.name.value for f in app.factories))
+        )
         message = (
             f"{what} `{app.name}` left as WSGI: no name of this module holds an app it makes, "
             "so the rule cannot see how they are served: convert it together with the code "
